@@ -1,0 +1,175 @@
+//! Wire types of the HTTP API (v1), shared by the service and its clients.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::key::{KeyStatus, Scope, Secret};
+
+/// An API key as the API shows it: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApiKey {
+    /// Stable identifier, e.g. `key_3Xk9...`.
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    /// The first characters of the secret, e.g. `eg_live_1a2B`.
+    pub prefix: String,
+    /// Scope ids in catalogue order.
+    pub scopes: Vec<String>,
+    /// Derived at the time of the response.
+    pub status: KeyStatus,
+    pub created_at: DateTime<Utc>,
+    /// Email of the admin who created it.
+    pub created_by: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Last successful authentication (accurate to about a second).
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_by: Option<String>,
+}
+
+/// `POST /v1/api-keys` body.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    /// 1–100 characters, no control characters.
+    pub name: String,
+    /// 0–500 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// When the key stops working (RFC 3339); must be in the future. Omit for no expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// At least one scope id from `GET /v1/scopes`.
+    pub scopes: Vec<String>,
+}
+
+/// `POST /v1/api-keys/{id}/rotate` body (optional).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKeyRequest {
+    /// Seconds the old key keeps working, 0–86400; 0 (the default) revokes it now.
+    #[serde(default)]
+    pub grace_seconds: u32,
+}
+
+/// A newly created key and its secret, shown this once.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreatedKey {
+    pub api_key: ApiKey,
+    #[schema(value_type = String, example = "eg_live_1a2B3c4D5e6F7g8H9i0J1k2L3m4N5o6P7q8R9s")]
+    pub secret: Secret,
+}
+
+/// `POST /v1/api-keys/{id}/rotate` answer: the new key with its secret, and the old key.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RotatedKey {
+    pub api_key: ApiKey,
+    #[schema(value_type = String)]
+    pub secret: Secret,
+    /// The key that was rotated, now revoked or expiring at the end of the grace period.
+    pub previous: ApiKey,
+}
+
+/// A page of keys.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct KeyList {
+    pub data: Vec<ApiKey>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Query parameters of `GET /v1/api-keys`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct KeyListQuery {
+    /// Only keys with this status.
+    pub status: Option<KeyStatus>,
+    /// Case-insensitive text found in the name, prefix, description or a scope id (at most 100 characters).
+    pub q: Option<String>,
+    /// Page size, 1–500 (default 100).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Query parameters of `GET /v1/audit-logs`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditListQuery {
+    /// Page size, 1–500 (default 100).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The scope catalogue.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ScopeList {
+    pub data: Vec<Scope>,
+}
+
+/// Who did something.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Actor {
+    /// `user` or `api_key`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    /// The user's email, or the key's name.
+    pub name: String,
+}
+
+/// One audit log entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// `api_key.created`, `api_key.revoked` or `api_key.rotated`.
+    pub action: String,
+    pub actor: Actor,
+    pub api_key_id: String,
+    /// The client address the request came from.
+    pub remote_addr: Option<String>,
+    /// Action-specific details, e.g. the new key id of a rotation.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+/// A page of audit entries, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditList {
+    pub data: Vec<AuditEntry>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/auth` answer for a good key (also in the `X-Key-Id` and `X-Key-Scopes` headers).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuthOk {
+    pub key_id: String,
+    pub org_id: String,
+    pub scopes: Vec<String>,
+}
+
+/// Every error answer: `{"error": {...}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+    /// On an `Idempotency-Key` repeat (409): the key the first request created, without its secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<ApiKey>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `invalid_request`, `plan_required`.
+    pub code: String,
+    /// What went wrong and what to do, for people.
+    pub message: String,
+    /// Field name → message, on 400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<BTreeMap<String, String>>,
+}

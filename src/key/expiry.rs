@@ -1,0 +1,191 @@
+//! Expiry input: a date `YYYY-MM-DD` (valid through that whole local day), a
+//! relative span (`7d`, `2w`, `1y`, `12h`) or nothing (never expires).
+
+use std::fmt;
+
+use chrono::{DateTime, Duration, Months, NaiveDate, TimeZone, Utc};
+
+/// The furthest ahead an expiry may lie.
+pub const MAX_YEARS_AHEAD: u32 = 10;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpiryError {
+    /// Not a date or span we understand.
+    Unrecognised,
+    /// Looks like a date but is not one (e.g. `2027-02-30`).
+    ImpossibleDate,
+    /// The instant is not in the future.
+    InPast,
+    /// Further ahead than [`MAX_YEARS_AHEAD`].
+    TooFar,
+}
+
+impl fmt::Display for ExpiryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unrecognised => f.write_str(
+                "use a date like 2027-01-31, a span like 7d, 30d, 90d or 1y, or leave empty for no expiry",
+            ),
+            Self::ImpossibleDate => f.write_str("that date does not exist"),
+            Self::InPast => f.write_str("the expiry must be in the future"),
+            Self::TooFar => write!(f, "the expiry must be at most {MAX_YEARS_AHEAD} years ahead"),
+        }
+    }
+}
+
+impl std::error::Error for ExpiryError {}
+
+/// The instant a key with this expiry input stops working, or `None` for no expiry.
+///
+/// A date means the key works through that whole day in `tz` and expires at
+/// the start of the next day.
+pub fn parse_expiry<Tz: TimeZone>(
+    input: &str,
+    now: DateTime<Utc>,
+    tz: &Tz,
+) -> Result<Option<DateTime<Utc>>, ExpiryError> {
+    let input = input.trim();
+    if input.is_empty() || input.eq_ignore_ascii_case("never") {
+        return Ok(None);
+    }
+    let at = if looks_like_date(input) {
+        let date = NaiveDate::parse_from_str(input, "%Y-%m-%d")
+            .map_err(|_| ExpiryError::ImpossibleDate)?;
+        start_of_next_day(date, tz).ok_or(ExpiryError::ImpossibleDate)?
+    } else {
+        add_span(input, now).ok_or(ExpiryError::Unrecognised)?
+    };
+    check_expiry(at, now)?;
+    Ok(Some(at))
+}
+
+/// Refuses an expiry that is not in the future or too far ahead.
+pub fn check_expiry(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), ExpiryError> {
+    if at <= now {
+        return Err(ExpiryError::InPast);
+    }
+    let limit = now
+        .checked_add_months(Months::new(12 * MAX_YEARS_AHEAD))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    if at > limit + Duration::days(2) {
+        return Err(ExpiryError::TooFar);
+    }
+    Ok(())
+}
+
+fn looks_like_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+fn start_of_next_day<Tz: TimeZone>(date: NaiveDate, tz: &Tz) -> Option<DateTime<Utc>> {
+    let midnight = date.succ_opt()?.and_hms_opt(0, 0, 0)?;
+    // Midnight can fall into a DST gap in a few zones; take the first instant that exists.
+    let local = tz.from_local_datetime(&midnight).earliest().or_else(|| {
+        tz.from_local_datetime(&(midnight + Duration::hours(1)))
+            .earliest()
+    })?;
+    Some(local.with_timezone(&Utc))
+}
+
+fn add_span(input: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let unit = input.chars().last()?.to_ascii_lowercase();
+    let n: u32 = input[..input.len() - 1].parse().ok()?;
+    if n == 0 {
+        return None;
+    }
+    match unit {
+        'h' => now.checked_add_signed(Duration::hours(i64::from(n))),
+        'd' => now.checked_add_signed(Duration::days(i64::from(n))),
+        'w' => now.checked_add_signed(Duration::weeks(i64::from(n))),
+        'y' => now.checked_add_months(Months::new(n.checked_mul(12)?)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::FixedOffset;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn empty_means_no_expiry() {
+        assert_eq!(parse_expiry("", now(), &Utc), Ok(None));
+        assert_eq!(parse_expiry("  ", now(), &Utc), Ok(None));
+        assert_eq!(parse_expiry("never", now(), &Utc), Ok(None));
+    }
+
+    #[test]
+    fn spans_add_to_now() {
+        for (input, days) in [("7d", 7), ("30d", 30), ("60d", 60), ("90d", 90), ("2w", 14)] {
+            assert_eq!(
+                parse_expiry(input, now(), &Utc),
+                Ok(Some(now() + Duration::days(days))),
+                "{input}"
+            );
+        }
+        assert_eq!(
+            parse_expiry("1y", now(), &Utc),
+            Ok(Some(Utc.with_ymd_and_hms(2027, 11, 27, 12, 0, 0).unwrap()))
+        );
+        assert_eq!(
+            parse_expiry("12h", now(), &Utc),
+            Ok(Some(now() + Duration::hours(12)))
+        );
+    }
+
+    #[test]
+    fn a_date_works_through_that_whole_local_day() {
+        let tz = FixedOffset::east_opt(2 * 3600).unwrap();
+        let at = parse_expiry("2027-01-30", now(), &tz).unwrap().unwrap();
+        // Midnight starting 2027-01-31 at UTC+2 is 22:00 UTC on the 30th.
+        assert_eq!(at, Utc.with_ymd_and_hms(2027, 1, 30, 22, 0, 0).unwrap());
+    }
+
+    #[test]
+    fn bad_inputs_are_refused_with_their_reason() {
+        assert_eq!(
+            parse_expiry("abc", now(), &Utc),
+            Err(ExpiryError::Unrecognised)
+        );
+        assert_eq!(
+            parse_expiry("0d", now(), &Utc),
+            Err(ExpiryError::Unrecognised)
+        );
+        assert_eq!(
+            parse_expiry("-5d", now(), &Utc),
+            Err(ExpiryError::Unrecognised)
+        );
+        assert_eq!(
+            parse_expiry("2027-02-30", now(), &Utc),
+            Err(ExpiryError::ImpossibleDate)
+        );
+        assert_eq!(
+            parse_expiry("2020-01-01", now(), &Utc),
+            Err(ExpiryError::InPast)
+        );
+        assert_eq!(parse_expiry("11y", now(), &Utc), Err(ExpiryError::TooFar));
+        assert_eq!(
+            parse_expiry("99999999999d", now(), &Utc),
+            Err(ExpiryError::Unrecognised)
+        );
+    }
+
+    #[test]
+    fn today_is_still_valid_until_midnight() {
+        assert!(parse_expiry("2026-11-27", now(), &Utc).unwrap().is_some());
+        assert_eq!(
+            parse_expiry("2026-11-26", now(), &Utc),
+            Err(ExpiryError::InPast)
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! The API-key domain, pure and free of I/O: secret format, scopes, status and expiry.
+
+pub mod expiry;
+pub mod scope;
+pub mod secret;
+pub mod status;
+pub mod validate;
+
+pub use expiry::{parse_expiry, ExpiryError};
+pub use scope::{Scope, SCOPES};
+pub use secret::{digest, random_base62, Secret, SecretFormat, SecretParseError};
+pub use status::KeyStatus;

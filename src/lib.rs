@@ -1,0 +1,8 @@
+//! keydeck: manage an organisation's API keys from the terminal, and serve them.
+
+pub mod admin;
+pub mod api;
+pub mod cli;
+pub mod clock;
+pub mod key;
+pub mod service;

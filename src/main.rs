@@ -1,0 +1,95 @@
+//! keydeck's entry point: parse the command line and dispatch.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use keydeck::cli::{Cli, Command, ServeArgs};
+use keydeck::clock::SystemClock;
+use keydeck::service::{self, store, ServiceConfig};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("keydeck: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Some(Command::Serve(args)) => serve(args).await,
+            Some(Command::Admin(args)) => {
+                init_logging("warn");
+                let store = store::open(&args.storage.database_url()).await?;
+                service::bootstrap(store.as_ref(), &args.storage.data_dir(), &SystemClock).await?;
+                let result = keydeck::admin::run(args.command, store.as_ref(), &SystemClock).await;
+                store.close().await;
+                result.map_err(Into::into)
+            }
+            None => Err("the terminal UI is not part of this build yet; run `keydeck serve` for the key service (see --help)".into()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("keydeck: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Logs to stderr; `RUST_LOG` overrides `default`.
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+async fn serve(args: ServeArgs) -> Result<(), AnyError> {
+    init_logging("info,sqlx=warn");
+    let mut config = ServiceConfig::new(args.storage.data_dir());
+    config.listen = args.listen;
+    config.database_url = args.storage.database_url.clone();
+    config.key_prefix = args.key_prefix;
+    config.max_failed_auth = args.max_failed_auth;
+    config.trusted_proxies = args.trusted_proxies;
+    let running = service::start(config, Arc::new(SystemClock)).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests in flight");
+    running.shutdown().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

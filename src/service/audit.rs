@@ -1,0 +1,70 @@
+//! `GET /v1/audit-logs`: who created, revoked and rotated which key, when, from where.
+
+use axum::extract::State;
+use axum::Json as JsonBody;
+
+use super::auth::AuditReader;
+use super::error::{field_error, ApiError};
+use super::extract::Query;
+use super::keys::{DEFAULT_PAGE, MAX_PAGE};
+use super::AppState;
+use crate::api::{Actor, AuditEntry, AuditList, AuditListQuery, ErrorBody};
+
+/// The organisation's audit log, newest first: for admins, and for API keys with `audit_logs:read`.
+#[utoipa::path(get, path = "/v1/audit-logs", tag = "audit", params(AuditListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = AuditList),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 402, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 429, body = ErrorBody),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    reader: AuditReader,
+    Query(query): Query<AuditListQuery>,
+) -> Result<JsonBody<AuditList>, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(field_error(
+            "limit",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let before = match query.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(c.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            field_error(
+                "cursor",
+                "cursor is not one this service issued; start again without it",
+            )
+        })?),
+    };
+    let mut rows = state
+        .store
+        .list_audit(reader.org_id(), limit + 1, before)
+        .await?;
+    let next_cursor = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| r.id.to_string())
+    } else {
+        None
+    };
+    let data = rows
+        .into_iter()
+        .map(|r| AuditEntry {
+            id: r.id,
+            at: r.event.at,
+            action: r.event.action,
+            actor: Actor {
+                kind: r.event.actor_kind,
+                id: r.event.actor_id,
+                name: r.event.actor_name,
+            },
+            api_key_id: r.event.api_key_id,
+            remote_addr: r.event.remote_addr,
+            details: r.event.details,
+        })
+        .collect();
+    Ok(JsonBody(AuditList { data, next_cursor }))
+}

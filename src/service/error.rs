@@ -1,0 +1,162 @@
+//! The one error type of the service, and how each becomes an HTTP answer.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::api::{ApiKey, ErrorBody, ErrorDetail};
+use crate::key::validate::FieldErrors;
+
+use super::store::StoreError;
+
+pub const PLAN_REQUIRED_MESSAGE: &str = "API keys are available on the Paid plan only.";
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400 with a message per field.
+    InvalidFields(FieldErrors),
+    /// 400 for a request that could not be read at all.
+    BadRequest(String),
+    /// 401: no credentials at all.
+    MissingCredentials,
+    /// 401: a token or key that is unknown, malformed, expired or revoked.
+    InvalidCredentials,
+    /// 402.
+    PlanRequired,
+    /// 403: a member calling an admin endpoint.
+    AdminRequired,
+    /// 403: a good key without the scope asked for.
+    InsufficientScope(String),
+    /// 404.
+    NotFound,
+    /// 409: an `Idempotency-Key` seen before; the key it created, never its secret.
+    IdempotentRepeat(Box<ApiKey>),
+    /// 409: the key is not in a state that allows this.
+    KeyNotActive(Box<ApiKey>),
+    /// 413.
+    PayloadTooLarge,
+    /// 429, with seconds until the client may try again.
+    TooManyFailures { retry_after: u64 },
+    /// 500: logged in full, answered in general terms.
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidFields(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::MissingCredentials | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::PlanRequired => StatusCode::PAYMENT_REQUIRED,
+            Self::AdminRequired | Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::IdempotentRepeat(_) | Self::KeyNotActive(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidFields(_) | Self::BadRequest(_) => "invalid_request",
+            Self::MissingCredentials => "unauthorized",
+            Self::InvalidCredentials => "invalid_token",
+            Self::PlanRequired => "plan_required",
+            Self::AdminRequired => "admin_required",
+            Self::InsufficientScope(_) => "insufficient_scope",
+            Self::NotFound => "not_found",
+            Self::IdempotentRepeat(_) => "idempotency_key_reused",
+            Self::KeyNotActive(_) => "key_not_active",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::TooManyFailures { .. } => "too_many_failed_attempts",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::InvalidFields(fields) => {
+                let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+                format!("Invalid {}: see fields.", names.join(", "))
+            }
+            Self::BadRequest(m) => m.clone(),
+            Self::MissingCredentials => {
+                "Authentication required: send Authorization: Bearer <token>.".into()
+            }
+            Self::InvalidCredentials => {
+                "The token or key is not valid (unknown, malformed, expired or revoked).".into()
+            }
+            Self::PlanRequired => PLAN_REQUIRED_MESSAGE.into(),
+            Self::AdminRequired => "Only admins of the organisation can manage API keys.".into(),
+            Self::InsufficientScope(scope) => format!("The key does not have the scope {scope}."),
+            Self::NotFound => "No such resource.".into(),
+            Self::IdempotentRepeat(_) => "This Idempotency-Key was used before: the key it created is \
+                 returned without its secret, which is shown only once."
+                .into(),
+            Self::KeyNotActive(key) => format!(
+                "The key is {}: only an active key can be rotated. Create a new key instead.",
+                key.status.as_str()
+            ),
+            Self::PayloadTooLarge => "The request body is larger than 16 KiB.".into(),
+            Self::TooManyFailures { retry_after } => format!(
+                "Too many failed authentication attempts from this address; try again in {retry_after} s."
+            ),
+            Self::Internal(_) => "Internal error; the service log has the details.".into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(detail) = &self {
+            tracing::error!(error = %detail, "internal error");
+        }
+        let status = self.status();
+        let www_authenticate = match &self {
+            Self::MissingCredentials => Some("Bearer realm=\"keydeck\"".to_owned()),
+            Self::InvalidCredentials => Some("Bearer error=\"invalid_token\"".to_owned()),
+            Self::InsufficientScope(scope) => Some(format!(
+                "Bearer error=\"insufficient_scope\", scope=\"{scope}\""
+            )),
+            _ => None,
+        };
+        let retry_after = match &self {
+            Self::TooManyFailures { retry_after } => Some(*retry_after),
+            _ => None,
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                message: self.message(),
+                fields: match &self {
+                    Self::InvalidFields(f) => Some(f.clone()),
+                    _ => None,
+                },
+            },
+            api_key: match self {
+                Self::IdempotentRepeat(key) | Self::KeyNotActive(key) => Some(*key),
+                _ => None,
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        if let Some(value) = www_authenticate.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let Some(secs) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+/// A single-field 400.
+pub fn field_error(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::InvalidFields(FieldErrors::from([(field.to_owned(), message.into())]))
+}

@@ -1,0 +1,385 @@
+//! `/v1/api-keys`: list, create, show, revoke and rotate an organisation's keys.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json as JsonBody;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+
+use super::auth::Admin;
+use super::error::{field_error, ApiError};
+use super::extract::{json_rejection, Json, Query};
+use super::store::{
+    AuditEvent, CreateOutcome, KeyCursor, KeyFilter, KeyRecord, NewKey, OldKeyEnd, RotateOutcome,
+};
+use super::{new_id, AppState};
+use crate::api::{
+    ApiKey, CreateKeyRequest, CreatedKey, ErrorBody, KeyList, KeyListQuery, RotateKeyRequest,
+    RotatedKey,
+};
+use crate::key::validate;
+
+pub const DEFAULT_PAGE: u32 = 100;
+pub const MAX_PAGE: u32 = 500;
+pub const MAX_QUERY_LEN: usize = 100;
+pub const MAX_GRACE_SECONDS: u32 = 86_400;
+const IDEMPOTENCY_KEY_MAX: usize = 255;
+
+impl AppState {
+    /// The API view of a stored key, with a last use not yet flushed folded in.
+    pub(super) fn api_key(&self, k: KeyRecord, now: DateTime<Utc>) -> ApiKey {
+        let last_used_at = match (k.last_used_at, self.last_used.pending(&k.id)) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        ApiKey {
+            status: k.status(now),
+            id: k.id,
+            name: k.name,
+            description: k.description,
+            prefix: k.prefix,
+            scopes: k.scopes,
+            created_at: k.created_at,
+            created_by: k.created_by,
+            expires_at: k.expires_at,
+            last_used_at,
+            revoked_at: k.revoked_at,
+            revoked_by: k.revoked_by,
+        }
+    }
+
+    fn audit(
+        &self,
+        admin: &Admin,
+        action: &str,
+        key_id: &str,
+        details: serde_json::Value,
+    ) -> AuditEvent {
+        AuditEvent {
+            org_id: admin.org.id.clone(),
+            at: self.clock.now(),
+            actor_kind: "user".into(),
+            actor_id: admin.user.id.clone(),
+            actor_name: admin.user.email.clone(),
+            action: action.into(),
+            api_key_id: key_id.into(),
+            remote_addr: Some(admin.addr.to_string()),
+            details,
+        }
+    }
+
+    fn new_key(
+        &self,
+        admin: &Admin,
+        template: KeyTemplate,
+        now: DateTime<Utc>,
+    ) -> (NewKey, crate::key::Secret) {
+        let secret = self.key_format.generate();
+        let key = NewKey {
+            id: new_id("key_"),
+            org_id: admin.org.id.clone(),
+            name: template.name,
+            description: template.description,
+            prefix: self.key_format.display_prefix(&secret),
+            digest: secret.digest(),
+            scopes: template.scopes,
+            created_at: now,
+            created_by: admin.user.email.clone(),
+            expires_at: template.expires_at,
+        };
+        (key, secret)
+    }
+}
+
+struct KeyTemplate {
+    name: String,
+    description: String,
+    scopes: Vec<String>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// A key id as we issue them; anything else cannot exist, so it is a 404.
+fn check_id(id: &str) -> Result<(), ApiError> {
+    let ok = id.len() <= 64
+        && id.starts_with("key_")
+        && id[4..].bytes().all(|b| b.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// List the organisation's keys, newest first.
+#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", params(KeyListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = KeyList),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 402, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 429, body = ErrorBody),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    admin: Admin,
+    Query(query): Query<KeyListQuery>,
+) -> Result<JsonBody<KeyList>, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(field_error(
+            "limit",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let q = query
+        .q
+        .map(|q| q.trim().to_owned())
+        .filter(|q| !q.is_empty());
+    if q.as_ref()
+        .is_some_and(|q| q.chars().count() > MAX_QUERY_LEN)
+    {
+        return Err(field_error(
+            "q",
+            format!("q must be at most {MAX_QUERY_LEN} characters"),
+        ));
+    }
+    let after = match query.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(KeyCursor::decode(c).ok_or_else(|| {
+            field_error(
+                "cursor",
+                "cursor is not one this service issued; start again without it",
+            )
+        })?),
+    };
+    let now = state.clock.now();
+    let filter = KeyFilter {
+        status: query.status,
+        q,
+        now,
+        limit: limit + 1,
+        after,
+    };
+    let mut rows = state.store.list_keys(&admin.org.id, &filter).await?;
+    let next_cursor = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(|k| {
+            KeyCursor {
+                created_at_ms: k.created_at.timestamp_millis(),
+                id: k.id.clone(),
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
+    let data = rows.into_iter().map(|k| state.api_key(k, now)).collect();
+    Ok(JsonBody(KeyList { data, next_cursor }))
+}
+
+/// Create a key. The secret is in this answer only.
+#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", request_body = CreateKeyRequest,
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "1-255 visible ASCII characters; a repeat answers 409 with the key it created")),
+    responses(
+        (status = 201, body = CreatedKey),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 402, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, description = "Idempotency-Key repeat: the existing key in `api_key`, no secret", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 429, body = ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    admin: Admin,
+    headers: HeaderMap,
+    Json(req): Json<CreateKeyRequest>,
+) -> Result<(StatusCode, JsonBody<CreatedKey>), ApiError> {
+    let idempotency_key = idempotency_key(&headers)?;
+    let now = state.clock.now();
+    let description = req.description.unwrap_or_default();
+    let scopes = validate::new_key(&req.name, &description, &req.scopes, req.expires_at, now)
+        .map_err(ApiError::InvalidFields)?;
+    let template = KeyTemplate {
+        name: req.name,
+        description,
+        scopes,
+        expires_at: req.expires_at,
+    };
+    let (key, secret) = state.new_key(&admin, template, now);
+    let audit = state.audit(
+        &admin,
+        "api_key.created",
+        &key.id,
+        json!({ "name": key.name, "scopes": key.scopes }),
+    );
+    match state
+        .store
+        .create_key(&key, idempotency_key, &audit)
+        .await?
+    {
+        CreateOutcome::Created(record) => {
+            tracing::info!(key_id = %record.id, org_id = %record.org_id, by = %admin.user.email, "api key created");
+            Ok((
+                StatusCode::CREATED,
+                JsonBody(CreatedKey {
+                    api_key: state.api_key(record, now),
+                    secret,
+                }),
+            ))
+        }
+        CreateOutcome::Repeat(record) => Err(ApiError::IdempotentRepeat(Box::new(
+            state.api_key(record, now),
+        ))),
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(v)
+            if !v.is_empty()
+                && v.len() <= IDEMPOTENCY_KEY_MAX
+                && v.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Ok(Some(v))
+        }
+        _ => Err(field_error(
+            "Idempotency-Key",
+            format!("Idempotency-Key must be 1-{IDEMPOTENCY_KEY_MAX} visible ASCII characters"),
+        )),
+    }
+}
+
+/// One key.
+#[utoipa::path(get, path = "/v1/api-keys/{id}", tag = "api-keys", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = ApiKey),
+        (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<JsonBody<ApiKey>, ApiError> {
+    check_id(&id)?;
+    let key = state
+        .store
+        .get_key(&admin.org.id, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(JsonBody(state.api_key(key, state.clock.now())))
+}
+
+/// Revoke a key, effective on every replica at once. Repeating it is harmless.
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The key, now revoked", body = ApiKey),
+        (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<JsonBody<ApiKey>, ApiError> {
+    check_id(&id)?;
+    let now = state.clock.now();
+    let audit = state.audit(&admin, "api_key.revoked", &id, json!({}));
+    let key = state
+        .store
+        .revoke_key(&admin.org.id, &id, now, &admin.user.email, &audit)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    tracing::info!(key_id = %id, org_id = %admin.org.id, by = %admin.user.email, "api key revoked");
+    Ok(JsonBody(state.api_key(key, now)))
+}
+
+/// Replace a key by a new one with the same name, description, scopes and expiry.
+#[utoipa::path(post, path = "/v1/api-keys/{id}/rotate", tag = "api-keys", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body(content = Option<RotateKeyRequest>),
+    responses(
+        (status = 201, body = RotatedKey),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 402, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The key is revoked or expired", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+    ))]
+pub async fn rotate(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<(StatusCode, JsonBody<RotatedKey>), ApiError> {
+    check_id(&id)?;
+    let body = body.map_err(|e| json_rejection(e.into()))?;
+    let req: RotateKeyRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateKeyRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("The body is not valid: {e}")))?
+    };
+    if req.grace_seconds > MAX_GRACE_SECONDS {
+        return Err(field_error(
+            "grace_seconds",
+            format!("grace_seconds must be between 0 and {MAX_GRACE_SECONDS}"),
+        ));
+    }
+    let now = state.clock.now();
+    let old = state
+        .store
+        .get_key(&admin.org.id, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let template = KeyTemplate {
+        name: old.name.clone(),
+        description: old.description.clone(),
+        scopes: old.scopes.clone(),
+        expires_at: old.expires_at,
+    };
+    let (new, secret) = state.new_key(&admin, template, now);
+    let end = match req.grace_seconds {
+        0 => OldKeyEnd::RevokeNow,
+        secs => OldKeyEnd::ExpireAt(now + Duration::seconds(i64::from(secs))),
+    };
+    let audit = state.audit(
+        &admin,
+        "api_key.rotated",
+        &id,
+        json!({ "new_key_id": new.id, "grace_seconds": req.grace_seconds }),
+    );
+    match state
+        .store
+        .rotate_key(
+            &admin.org.id,
+            &id,
+            now,
+            end,
+            &admin.user.email,
+            &new,
+            &audit,
+        )
+        .await?
+    {
+        RotateOutcome::Rotated { old, new } => {
+            tracing::info!(key_id = %old.id, new_key_id = %new.id, by = %admin.user.email, "api key rotated");
+            Ok((
+                StatusCode::CREATED,
+                JsonBody(RotatedKey {
+                    api_key: state.api_key(new, now),
+                    secret,
+                    previous: state.api_key(old, now),
+                }),
+            ))
+        }
+        RotateOutcome::NotActive(k) => Err(ApiError::KeyNotActive(Box::new(state.api_key(k, now)))),
+        RotateOutcome::NotFound => Err(ApiError::NotFound),
+    }
+}

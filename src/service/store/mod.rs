@@ -1,0 +1,530 @@
+//! Persistence: one [`Store`] trait, with SQLite and PostgreSQL behind it.
+//!
+//! Times are stored as Unix milliseconds and secrets only as SHA-256 digests.
+//! Both backends share the SQL in `sql.rs`; each has its own connection set-up
+//! and migrations.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::key::KeyStatus;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    Free,
+    Paid,
+}
+
+impl Plan {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plan::Free => "free",
+            Plan::Paid => "paid",
+        }
+    }
+}
+
+impl std::str::FromStr for Plan {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "free" => Ok(Plan::Free),
+            "paid" => Ok(Plan::Paid),
+            _ => Err(format!("unknown plan {s:?}: use free or paid")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "member" => Ok(Role::Member),
+            _ => Err(format!("unknown role {s:?}: use admin or member")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Org {
+    pub id: String,
+    pub name: String,
+    pub plan: Plan,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub org_id: String,
+    pub email: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A user to insert; `token_digest` is the SHA-256 of their access token.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: String,
+    pub org_id: String,
+    pub email: String,
+    pub role: Role,
+    pub token_digest: [u8; 32],
+    pub created_at: DateTime<Utc>,
+}
+
+/// A stored API key (no secret, no digest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub description: String,
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_by: Option<String>,
+}
+
+impl KeyRecord {
+    pub fn status(&self, now: DateTime<Utc>) -> KeyStatus {
+        KeyStatus::derive(self.revoked_at, self.expires_at, now)
+    }
+}
+
+/// A key to insert.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub description: String,
+    pub prefix: String,
+    pub digest: [u8; 32],
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// What the key check needs, found by digest in one indexed lookup.
+#[derive(Debug, Clone)]
+pub struct AuthRecord {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub org_plan: Plan,
+}
+
+/// An audit log entry to write in the same transaction as its change.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub org_id: String,
+    pub at: DateTime<Utc>,
+    pub actor_kind: String,
+    pub actor_id: String,
+    pub actor_name: String,
+    pub action: String,
+    pub api_key_id: String,
+    pub remote_addr: Option<String>,
+    pub details: serde_json::Value,
+}
+
+/// A stored audit entry.
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub event: AuditEvent,
+}
+
+/// Position after which a key listing continues: (created_at, id) of the last row shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyCursor {
+    pub created_at_ms: i64,
+    pub id: String,
+}
+
+impl KeyCursor {
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.created_at_ms, self.id)
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let (ms, id) = s.split_once('.')?;
+        let valid_id = id.len() <= 64
+            && id.starts_with("key_")
+            && id[4..].bytes().all(|b| b.is_ascii_alphanumeric());
+        Some(Self {
+            created_at_ms: ms.parse().ok()?,
+            id: valid_id.then(|| id.to_owned())?,
+        })
+    }
+}
+
+/// Which keys to list.
+#[derive(Debug, Clone)]
+pub struct KeyFilter {
+    pub status: Option<KeyStatus>,
+    pub q: Option<String>,
+    pub now: DateTime<Utc>,
+    pub limit: u32,
+    pub after: Option<KeyCursor>,
+}
+
+/// How a rotated key ends.
+#[derive(Debug, Clone, Copy)]
+pub enum OldKeyEnd {
+    /// Revoked at the time of the rotation.
+    RevokeNow,
+    /// Keeps working until this instant (never later than its own expiry).
+    ExpireAt(DateTime<Utc>),
+}
+
+#[derive(Debug)]
+pub enum CreateOutcome {
+    Created(KeyRecord),
+    /// The idempotency key was used before: the key it created.
+    Repeat(KeyRecord),
+}
+
+#[derive(Debug)]
+pub enum RotateOutcome {
+    Rotated {
+        old: KeyRecord,
+        new: KeyRecord,
+    },
+    NotFound,
+    /// The old key is revoked or expired: nothing to rotate.
+    NotActive(KeyRecord),
+}
+
+#[derive(Debug)]
+pub enum StoreError {
+    /// A unique constraint: the org name or email is taken.
+    Duplicate(String),
+    Database(sqlx::Error),
+    Migrate(sqlx::migrate::MigrateError),
+    Corrupt(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Duplicate(what) => write!(f, "{what} already exists"),
+            Self::Database(e) => write!(f, "database error: {e}"),
+            Self::Migrate(e) => write!(f, "database migration failed: {e}"),
+            Self::Corrupt(what) => write!(f, "unexpected data in the database: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                Self::Duplicate(d.constraint().unwrap_or("a row with that value").to_owned())
+            }
+            _ => Self::Database(e),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        Self::Migrate(e)
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything the service keeps.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn create_org(&self, org: &Org) -> StoreResult<()>;
+    async fn list_orgs(&self) -> StoreResult<Vec<Org>>;
+    async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>>;
+    /// `false` if there is no such organisation.
+    async fn set_plan(&self, org_id: &str, plan: Plan) -> StoreResult<bool>;
+
+    async fn create_user(&self, user: &NewUser) -> StoreResult<()>;
+    async fn list_users(&self, org_id: Option<&str>) -> StoreResult<Vec<User>>;
+    /// `false` if there is no user with that email.
+    async fn set_user_token(&self, email: &str, token_digest: &[u8; 32]) -> StoreResult<bool>;
+    async fn user_by_token(&self, token_digest: &[u8; 32]) -> StoreResult<Option<(User, Org)>>;
+
+    /// Inserts the key and its audit entry in one transaction. With an
+    /// idempotency key that was seen before, inserts nothing and returns the earlier key.
+    async fn create_key(
+        &self,
+        key: &NewKey,
+        idempotency_key: Option<&str>,
+        audit: &AuditEvent,
+    ) -> StoreResult<CreateOutcome>;
+    async fn list_keys(&self, org_id: &str, filter: &KeyFilter) -> StoreResult<Vec<KeyRecord>>;
+    async fn get_key(&self, org_id: &str, id: &str) -> StoreResult<Option<KeyRecord>>;
+    /// Revokes the key if it is not revoked yet (writing `audit` then); returns it as it now is.
+    async fn revoke_key(
+        &self,
+        org_id: &str,
+        id: &str,
+        at: DateTime<Utc>,
+        by: &str,
+        audit: &AuditEvent,
+    ) -> StoreResult<Option<KeyRecord>>;
+    /// Ends the old key as `end` says and inserts `new`, in one transaction,
+    /// if the old key is still active at `now`.
+    #[allow(clippy::too_many_arguments)]
+    async fn rotate_key(
+        &self,
+        org_id: &str,
+        old_id: &str,
+        now: DateTime<Utc>,
+        end: OldKeyEnd,
+        revoked_by: &str,
+        new: &NewKey,
+        audit: &AuditEvent,
+    ) -> StoreResult<RotateOutcome>;
+
+    /// The key check's one indexed lookup.
+    async fn key_by_digest(&self, digest: &[u8; 32]) -> StoreResult<Option<AuthRecord>>;
+    /// Moves `last_used_at` forward (never back) for each (key id, time).
+    async fn record_last_used(&self, uses: &[(String, DateTime<Utc>)]) -> StoreResult<()>;
+
+    /// Newest first, entries with id below `before` if given.
+    async fn list_audit(
+        &self,
+        org_id: &str,
+        limit: u32,
+        before: Option<i64>,
+    ) -> StoreResult<Vec<AuditRecord>>;
+
+    async fn close(&self);
+}
+
+/// Opens the store a database URL names (`sqlite://PATH` or `postgres://…`) and migrates it.
+pub async fn open(database_url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PgStore::connect(database_url).await?))
+    } else if database_url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(
+            SqliteStore::connect(database_url).await?,
+        ))
+    } else {
+        Err(StoreError::Corrupt(format!(
+            "unsupported database URL scheme in {:?}: use sqlite://PATH or postgres://…",
+            database_url.split(':').next().unwrap_or_default()
+        )))
+    }
+}
+
+/// A migrator over migrations embedded in the binary: (version, description, SQL).
+fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    Migrator {
+        migrations: std::borrow::Cow::Owned(
+            migrations
+                .iter()
+                .map(|&(version, description, sql)| {
+                    Migration::new(
+                        version,
+                        description.into(),
+                        MigrationType::Simple,
+                        sql.into(),
+                        false,
+                    )
+                })
+                .collect(),
+        ),
+        ..Migrator::DEFAULT
+    }
+}
+
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_ms(v: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(v).ok_or_else(|| StoreError::Corrupt(format!("time {v}")))
+}
+
+fn from_opt_ms(v: Option<i64>) -> StoreResult<Option<DateTime<Utc>>> {
+    v.map(from_ms).transpose()
+}
+
+fn split_scopes(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_owned).collect()
+}
+
+/// Columns of `api_keys` in the order `key_columns!` selects them.
+type KeyRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
+
+/// The `api_keys` columns that make a [`KeyRow`], as a literal for `concat!`.
+macro_rules! key_columns {
+    () => {
+        "id, org_id, name, description, prefix, scopes, created_at, created_by, \
+         expires_at, last_used_at, revoked_at, revoked_by"
+    };
+}
+use key_columns;
+
+fn key_from_row(r: KeyRow) -> StoreResult<KeyRecord> {
+    Ok(KeyRecord {
+        id: r.0,
+        org_id: r.1,
+        name: r.2,
+        description: r.3,
+        prefix: r.4,
+        scopes: split_scopes(&r.5),
+        created_at: from_ms(r.6)?,
+        created_by: r.7,
+        expires_at: from_opt_ms(r.8)?,
+        last_used_at: from_opt_ms(r.9)?,
+        revoked_at: from_opt_ms(r.10)?,
+        revoked_by: r.11,
+    })
+}
+
+type OrgRow = (String, String, String, i64);
+
+fn org_from_row(r: OrgRow) -> StoreResult<Org> {
+    Ok(Org {
+        id: r.0,
+        name: r.1,
+        plan: r.2.parse().map_err(StoreError::Corrupt)?,
+        created_at: from_ms(r.3)?,
+    })
+}
+
+type UserRow = (String, String, String, String, i64);
+
+fn user_from_row(r: UserRow) -> StoreResult<User> {
+    Ok(User {
+        id: r.0,
+        org_id: r.1,
+        email: r.2,
+        role: r.3.parse().map_err(StoreError::Corrupt)?,
+        created_at: from_ms(r.4)?,
+    })
+}
+
+type AuditRow = (
+    i64,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+);
+
+fn audit_from_row(r: AuditRow) -> StoreResult<AuditRecord> {
+    Ok(AuditRecord {
+        id: r.0,
+        event: AuditEvent {
+            org_id: r.1,
+            at: from_ms(r.2)?,
+            actor_kind: r.3,
+            actor_id: r.4,
+            actor_name: r.5,
+            action: r.6,
+            api_key_id: r.7,
+            remote_addr: r.8,
+            details: serde_json::from_str(&r.9)
+                .map_err(|e| StoreError::Corrupt(format!("audit details: {e}")))?,
+        },
+    })
+}
+
+/// `%text%` for LIKE, with the wildcards in `text` escaped (with `\`).
+fn like_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let c = KeyCursor {
+            created_at_ms: 1_700_000_000_000,
+            id: "key_abc123".into(),
+        };
+        assert_eq!(KeyCursor::decode(&c.encode()), Some(c));
+        for bad in [
+            "",
+            "abc",
+            "1.",
+            ".key_a",
+            "x.key_a",
+            "1.usr_a",
+            "1.key_a'--",
+        ] {
+            assert_eq!(KeyCursor::decode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("A_b%"), "%a\\_b\\%%");
+    }
+}

@@ -1,0 +1,42 @@
+//! PostgreSQL backend: for several `keydeck serve` replicas sharing one database.
+//!
+//! Nothing is cached between requests, so a revocation through one replica is
+//! seen by every other on its next key check.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+
+use super::sql::{impl_store, HasDb};
+use super::*;
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../../../migrations/postgres/0001_init.sql"),
+)];
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl HasDb for PgStore {
+    type Db = sqlx::Postgres;
+}
+
+impl PgStore {
+    /// Connects to a `postgres://` URL and migrates the database.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        migrator(MIGRATIONS).run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+impl_store!(PgStore);
