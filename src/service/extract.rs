@@ -1,38 +1,66 @@
 //! `Json` and `Query` extractors whose rejections are our 400/413 error bodies,
 //! never axum's plain-text ones.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
+/// A JSON object body (arrays, which serde would also map onto a struct, are refused).
 pub struct Json<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim();
+                mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
+            });
+        if !is_json {
+            return Err(ApiError::BadRequest(
+                "Send the body as JSON with Content-Type: application/json.".into(),
+            ));
         }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(bytes_rejection)?;
+        parse_object(&bytes).map(Self)
     }
 }
 
-pub(super) fn json_rejection(rejection: JsonRejection) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::PayloadTooLarge;
+/// Parses a JSON object body into `T`, with a message naming the bad field.
+pub(super) fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::BadRequest(
+            "The body must be a JSON object.".into(),
+        ));
     }
-    let message = match &rejection {
-        JsonRejection::MissingJsonContentType(_) => {
-            "Send the body as JSON with Content-Type: application/json.".to_owned()
-        }
-        other => format!("The body is not valid: {}", other.body_text()),
-    };
-    ApiError::BadRequest(message)
+    axum::Json::<T>::from_bytes(bytes)
+        .map(|axum::Json(value)| value)
+        .map_err(|rejection: JsonRejection| {
+            ApiError::BadRequest(format!("The body is not valid: {}", rejection.body_text()))
+        })
+}
+
+pub(super) fn bytes_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge
+    } else {
+        ApiError::BadRequest(format!(
+            "The body could not be read: {}",
+            rejection.body_text()
+        ))
+    }
 }
 
 pub struct Query<T>(pub T);

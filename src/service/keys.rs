@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::auth::Admin;
 use super::error::{field_error, ApiError};
-use super::extract::{json_rejection, Json, Query};
+use super::extract::{bytes_rejection, parse_object, Json, Query};
 use super::store::{
     AuditEvent, CreateOutcome, KeyCursor, KeyFilter, KeyRecord, NewKey, OldKeyEnd, RotateOutcome,
 };
@@ -319,12 +319,11 @@ pub async fn rotate(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, JsonBody<RotatedKey>), ApiError> {
     check_id(&id)?;
-    let body = body.map_err(|e| json_rejection(e.into()))?;
+    let body = body.map_err(bytes_rejection)?;
     let req: RotateKeyRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RotateKeyRequest::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::BadRequest(format!("The body is not valid: {e}")))?
+        parse_object(&body)?
     };
     if req.grace_seconds > MAX_GRACE_SECONDS {
         return Err(field_error(
