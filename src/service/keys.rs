@@ -372,13 +372,15 @@ pub async fn rotate(
             Ok((
                 StatusCode::CREATED,
                 JsonBody(RotatedKey {
-                    api_key: state.api_key(new, now),
+                    api_key: state.api_key(*new, now),
                     secret,
-                    previous: state.api_key(old, now),
+                    previous: state.api_key(*old, now),
                 }),
             ))
         }
-        RotateOutcome::NotActive(k) => Err(ApiError::KeyNotActive(Box::new(state.api_key(k, now)))),
+        RotateOutcome::NotActive(k) => {
+            Err(ApiError::KeyNotActive(Box::new(state.api_key(*k, now))))
+        }
         RotateOutcome::NotFound => Err(ApiError::NotFound),
     }
 }

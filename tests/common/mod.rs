@@ -2,6 +2,8 @@
 //! PostgreSQL database, and helpers to talk to it over HTTP.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};

@@ -222,12 +222,12 @@ pub enum CreateOutcome {
 #[derive(Debug)]
 pub enum RotateOutcome {
     Rotated {
-        old: KeyRecord,
-        new: KeyRecord,
+        old: Box<KeyRecord>,
+        new: Box<KeyRecord>,
     },
     NotFound,
     /// The old key is revoked or expired: nothing to rotate.
-    NotActive(KeyRecord),
+    NotActive(Box<KeyRecord>),
 }
 
 #[derive(Debug)]

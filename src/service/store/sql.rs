@@ -242,14 +242,17 @@ macro_rules! impl_store {
                 let Some(old) = ended else {
                     tx.rollback().await?;
                     return Ok(match self.get_key(org_id, old_id).await? {
-                        Some(k) => RotateOutcome::NotActive(k),
+                        Some(k) => RotateOutcome::NotActive(Box::new(k)),
                         None => RotateOutcome::NotFound,
                     });
                 };
                 let created = self.create_key_in(&mut tx, new).await?;
                 insert_audit(&mut *tx, audit).await?;
                 tx.commit().await?;
-                Ok(RotateOutcome::Rotated { old: key_from_row(old)?, new: created })
+                Ok(RotateOutcome::Rotated {
+                    old: Box::new(key_from_row(old)?),
+                    new: Box::new(created),
+                })
             }
 
             async fn key_by_digest(&self, digest: &[u8; 32]) -> StoreResult<Option<AuthRecord>> {
