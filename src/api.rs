@@ -8,6 +8,26 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::key::{KeyStatus, Scope, Secret};
 
+/// One entry of the scope catalogue, as sent over the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ScopeInfo {
+    /// Machine name, e.g. `sessions:read`.
+    pub id: String,
+    /// What people see, e.g. `Sessions (Read)`.
+    pub label: String,
+    pub description: String,
+}
+
+impl From<&Scope> for ScopeInfo {
+    fn from(s: &Scope) -> Self {
+        Self {
+            id: s.id.to_owned(),
+            label: s.label.to_owned(),
+            description: s.description.to_owned(),
+        }
+    }
+}
+
 /// An API key as the API shows it: never its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApiKey {
@@ -106,10 +126,10 @@ pub struct AuditListQuery {
     pub cursor: Option<String>,
 }
 
-/// The scope catalogue.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// The scope catalogue, in display order (Full Access last).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ScopeList {
-    pub data: Vec<Scope>,
+    pub data: Vec<ScopeInfo>,
 }
 
 /// Who did something.

@@ -18,8 +18,17 @@ use crate::service::store::{Plan, Role};
       keydeck admin users add --org default --email ops@example.com --role admin"
 )]
 pub struct Cli {
+    /// Directory for the embedded/served SQLite database, the bootstrap admin token and the UI's log [default: the user's data dir, e.g. ~/.local/share/keydeck].
+    #[arg(long, env = "KEYDECK_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(default_data_dir)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -35,12 +44,9 @@ pub enum Command {
     Admin(AdminArgs),
 }
 
-/// Where the service keeps its data.
+/// Which database the service uses (the data dir is the global `--data-dir`).
 #[derive(Debug, Clone, Args)]
 pub struct StorageArgs {
-    /// Directory for the SQLite database and the bootstrap admin token [default: the user's data dir, e.g. ~/.local/share/keydeck].
-    #[arg(long, env = "KEYDECK_DATA_DIR", global = true)]
-    pub data_dir: Option<PathBuf>,
     /// `sqlite://PATH` or `postgres://USER@HOST/DB` [default: sqlite://DATA_DIR/keydeck.db].
     #[arg(
         long,
@@ -52,12 +58,8 @@ pub struct StorageArgs {
 }
 
 impl StorageArgs {
-    pub fn data_dir(&self) -> PathBuf {
-        self.data_dir.clone().unwrap_or_else(default_data_dir)
-    }
-
-    pub fn database_url(&self) -> String {
-        crate::service::database_url(self.database_url.as_deref(), &self.data_dir())
+    pub fn database_url(&self, data_dir: &std::path::Path) -> String {
+        crate::service::database_url(self.database_url.as_deref(), data_dir)
     }
 }
 

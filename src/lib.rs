@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod api;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod key;
 pub mod service;

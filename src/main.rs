@@ -20,13 +20,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let data_dir = cli.data_dir();
     let result = runtime.block_on(async {
         match cli.command {
-            Some(Command::Serve(args)) => serve(args).await,
+            Some(Command::Serve(args)) => serve(args, data_dir).await,
             Some(Command::Admin(args)) => {
                 init_logging("warn");
-                let store = store::open(&args.storage.database_url()).await?;
-                service::bootstrap(store.as_ref(), &args.storage.data_dir(), &SystemClock).await?;
+                let store = store::open(&args.storage.database_url(&data_dir)).await?;
+                service::bootstrap(store.as_ref(), &data_dir, &SystemClock).await?;
                 let result = keydeck::admin::run(args.command, store.as_ref(), &SystemClock).await;
                 store.close().await;
                 result.map_err(Into::into)
@@ -56,9 +57,9 @@ fn init_logging(default: &str) {
         .init();
 }
 
-async fn serve(args: ServeArgs) -> Result<(), AnyError> {
+async fn serve(args: ServeArgs, data_dir: std::path::PathBuf) -> Result<(), AnyError> {
     init_logging("info,sqlx=warn");
-    let mut config = ServiceConfig::new(args.storage.data_dir());
+    let mut config = ServiceConfig::new(data_dir);
     config.listen = args.listen;
     config.database_url = args.storage.database_url.clone();
     config.key_prefix = args.key_prefix;

@@ -1,10 +1,7 @@
 //! The scope catalogue: what a key may be allowed to do.
 
-use serde::Serialize;
-use utoipa::ToSchema;
-
 /// One entry of the scope catalogue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scope {
     /// Machine name, e.g. `sessions:read`.
     pub id: &'static str,

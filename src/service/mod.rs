@@ -139,7 +139,7 @@ async fn health() -> &'static str {
 #[utoipa::path(get, path = "/v1/scopes", tag = "meta", responses((status = 200, body = ScopeList)))]
 async fn scopes() -> JsonBody<ScopeList> {
     JsonBody(ScopeList {
-        data: SCOPES.to_vec(),
+        data: SCOPES.iter().map(Into::into).collect(),
     })
 }
 

@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::api;
-use crate::key::{KeyStatus, Scope};
+use crate::key::KeyStatus;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,7 +23,7 @@ use crate::key::{KeyStatus, Scope};
     components(schemas(
         api::ApiKey, api::CreateKeyRequest, api::CreatedKey, api::RotateKeyRequest, api::RotatedKey,
         api::KeyList, api::ScopeList, api::AuditEntry, api::AuditList, api::Actor, api::AuthOk,
-        api::ErrorBody, api::ErrorDetail, KeyStatus, Scope,
+        api::ErrorBody, api::ErrorDetail, api::ScopeInfo, KeyStatus,
     )),
     modifiers(&BearerAuth),
 )]

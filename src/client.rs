@@ -1,0 +1,269 @@
+//! The key service's HTTP client: one method per endpoint, typed errors, one
+//! `reqwest::Client`. The terminal UI and the `keys` commands both use it.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+
+use crate::api::{
+    ApiKey, AuditList, AuditListQuery, CreateKeyRequest, CreatedKey, ErrorBody, KeyList,
+    KeyListQuery, RotateKeyRequest, RotatedKey, ScopeInfo, ScopeList,
+};
+use crate::key::validate::FieldErrors;
+use crate::key::{KeyStatus, Secret};
+
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What went wrong talking to the service, by what the user should do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientError {
+    /// Nothing answered at the URL.
+    Unreachable(String),
+    /// The service did not answer in time.
+    Timeout,
+    /// 401: no token or a bad one.
+    Unauthorized(String),
+    /// 402: the organisation is on the free plan.
+    PlanRequired(String),
+    /// 403: not an admin (or a key without the scope).
+    Forbidden(String),
+    /// 404.
+    NotFound(String),
+    /// 400, with per-field messages.
+    Invalid {
+        message: String,
+        fields: FieldErrors,
+    },
+    /// 409 on an Idempotency-Key repeat: the key exists, its secret is gone.
+    IdempotentRepeat(Box<ApiKey>),
+    /// 409: the key is revoked or expired.
+    Conflict(String),
+    /// 429.
+    RateLimited(String),
+    /// 5xx, or an answer we could not read.
+    Server(String),
+}
+
+impl ClientError {
+    /// Whether retrying the same request later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unreachable(_) | Self::Timeout | Self::Server(_))
+    }
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unreachable(m) => write!(f, "cannot reach the key service: {m}"),
+            Self::Timeout => f.write_str("the key service did not answer in time"),
+            Self::Unauthorized(m)
+            | Self::PlanRequired(m)
+            | Self::Forbidden(m)
+            | Self::NotFound(m)
+            | Self::Conflict(m)
+            | Self::RateLimited(m)
+            | Self::Server(m) => f.write_str(m),
+            Self::Invalid { message, fields } => {
+                f.write_str(message)?;
+                for (field, problem) in fields {
+                    write!(f, "\n  {field}: {problem}")?;
+                }
+                Ok(())
+            }
+            Self::IdempotentRepeat(key) => write!(
+                f,
+                "the key {} ({}) was already created by an earlier attempt; its secret cannot be shown again",
+                key.name, key.prefix
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+pub type Result<T> = std::result::Result<T, ClientError>;
+
+/// A client for one service URL with one access token.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Secret,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new(base_url: &str, token: Secret) -> Result<Self> {
+        let base = base_url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::Unreachable(format!(
+                "{base_url:?} is not an http:// or https:// URL"
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("keydeck/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError::Unreachable(e.to_string()))?;
+        Ok(Self { http, base, token })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(self.token.expose())
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T> {
+        let response = req.send().await.map_err(transport_error)?;
+        let status = response.status();
+        if status.is_success() {
+            return response.json::<T>().await.map_err(|e| {
+                ClientError::Server(format!("unreadable answer from the service: {e}"))
+            });
+        }
+        let body: Option<ErrorBody> = response.json().await.ok();
+        Err(status_error(status, body))
+    }
+
+    /// The scope catalogue, in display order.
+    pub async fn scopes(&self) -> Result<Vec<ScopeInfo>> {
+        let list: ScopeList = self.send(self.request(Method::GET, "/v1/scopes")).await?;
+        Ok(list.data)
+    }
+
+    /// One page of keys.
+    pub async fn list_keys(&self, query: &KeyListQuery) -> Result<KeyList> {
+        self.send(self.request(Method::GET, "/v1/api-keys").query(query))
+            .await
+    }
+
+    /// Every key (optionally of one status), following the cursor.
+    pub async fn list_all_keys(&self, status: Option<KeyStatus>) -> Result<Vec<ApiKey>> {
+        let mut all = Vec::new();
+        let mut query = KeyListQuery {
+            status,
+            limit: Some(500),
+            ..KeyListQuery::default()
+        };
+        loop {
+            let page = self.list_keys(&query).await?;
+            all.extend(page.data);
+            match page.next_cursor {
+                Some(cursor) => query.cursor = Some(cursor),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    pub async fn get_key(&self, id: &str) -> Result<ApiKey> {
+        self.send(self.request(Method::GET, &format!("/v1/api-keys/{}", path_segment(id))))
+            .await
+    }
+
+    /// Creates a key. With an idempotency key, a retry after a lost answer
+    /// cannot create a second key: it gets [`ClientError::IdempotentRepeat`].
+    pub async fn create_key(
+        &self,
+        request: &CreateKeyRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<CreatedKey> {
+        let mut req = self.request(Method::POST, "/v1/api-keys").json(request);
+        if let Some(key) = idempotency_key {
+            req = req.header("Idempotency-Key", key);
+        }
+        self.send(req).await
+    }
+
+    pub async fn revoke_key(&self, id: &str) -> Result<ApiKey> {
+        self.send(self.request(
+            Method::DELETE,
+            &format!("/v1/api-keys/{}", path_segment(id)),
+        ))
+        .await
+    }
+
+    pub async fn rotate_key(&self, id: &str, grace_seconds: u32) -> Result<RotatedKey> {
+        let body = RotateKeyRequest { grace_seconds };
+        self.send(
+            self.request(
+                Method::POST,
+                &format!("/v1/api-keys/{}/rotate", path_segment(id)),
+            )
+            .json(&body),
+        )
+        .await
+    }
+
+    pub async fn audit_logs(&self, query: &AuditListQuery) -> Result<AuditList> {
+        self.send(self.request(Method::GET, "/v1/audit-logs").query(query))
+            .await
+    }
+}
+
+/// Keeps an id from escaping its path segment.
+fn path_segment(id: &str) -> String {
+    id.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}
+
+fn transport_error(e: reqwest::Error) -> ClientError {
+    if e.is_timeout() {
+        ClientError::Timeout
+    } else if e.is_connect() {
+        ClientError::Unreachable(root_cause(&e))
+    } else {
+        ClientError::Server(root_cause(&e))
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+fn status_error(status: StatusCode, body: Option<ErrorBody>) -> ClientError {
+    let message = body
+        .as_ref()
+        .map(|b| b.error.message.clone())
+        .unwrap_or_else(|| format!("the key service answered {status}"));
+    match status {
+        StatusCode::UNAUTHORIZED => ClientError::Unauthorized(message),
+        StatusCode::PAYMENT_REQUIRED => ClientError::PlanRequired(message),
+        StatusCode::FORBIDDEN => ClientError::Forbidden(message),
+        StatusCode::NOT_FOUND => ClientError::NotFound(message),
+        StatusCode::CONFLICT => match body.and_then(|b| {
+            (b.error.code == "idempotency_key_reused")
+                .then_some(b.api_key)
+                .flatten()
+        }) {
+            Some(key) => ClientError::IdempotentRepeat(Box::new(key)),
+            None => ClientError::Conflict(message),
+        },
+        StatusCode::TOO_MANY_REQUESTS => ClientError::RateLimited(message),
+        s if s.is_client_error() => ClientError::Invalid {
+            message,
+            fields: body.and_then(|b| b.error.fields).unwrap_or_default(),
+        },
+        _ => ClientError::Server(message),
+    }
+}
