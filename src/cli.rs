@@ -3,8 +3,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 
+use crate::key::KeyStatus;
 use crate::service::store::{Plan, Role};
 
 #[derive(Debug, Parser)]
@@ -12,15 +14,57 @@ use crate::service::store::{Plan, Role};
     name = "keydeck",
     version,
     about = "Manage your organisation's API keys from the terminal, and run the key service behind them",
-    after_help = "Examples:\n  \
+    after_help = "Without a command, keydeck opens the terminal UI: on the service at --url (or the\n\
+      profile's), else on an embedded service over the SQLite database in the data dir.\n\n\
+      Examples:\n  \
+      keydeck                                         # the terminal UI, embedded service\n  \
+      keydeck --url https://keys.example.com          # the terminal UI on a remote service\n  \
       keydeck serve                                   # the key service on 127.0.0.1:8080\n  \
       keydeck serve --database-url postgres://db/keys # several replicas on one PostgreSQL\n  \
-      keydeck admin users add --org default --email ops@example.com --role admin"
+      keydeck admin users add --org default --email ops@example.com --role admin\n  \
+      keydeck login --url https://keys.example.com    # save a service and its token as a profile\n  \
+      keydeck keys list --status active\n  \
+      SECRET=$(keydeck keys create --name \"CI deploy\" --scope sessions:read --expires 90d)\n\n\
+      Exit codes of the client commands (keys, audit, login): 0 ok; 1 usage or invalid input;\n\
+      2 token refused, free plan or not an admin; 3 key service unreachable or not configured."
 )]
 pub struct Cli {
     /// Directory for the embedded/served SQLite database, the bootstrap admin token and the UI's log [default: the user's data dir, e.g. ~/.local/share/keydeck].
-    #[arg(long, env = "KEYDECK_DATA_DIR", global = true)]
+    #[arg(
+        long,
+        env = "KEYDECK_DATA_DIR",
+        global = true,
+        help_heading = "Global options"
+    )]
     pub data_dir: Option<PathBuf>,
+    /// URL of the key service for the terminal UI and the client commands, e.g. https://keys.example.com [default: the profile's].
+    #[arg(
+        long,
+        env = "KEYDECK_URL",
+        global = true,
+        value_name = "URL",
+        help_heading = "Global options"
+    )]
+    pub url: Option<String>,
+    /// Profile of the config file to use (see `keydeck login`) [default: the file's default_profile, else "default"].
+    #[arg(
+        long,
+        env = "KEYDECK_PROFILE",
+        global = true,
+        value_name = "NAME",
+        help_heading = "Global options"
+    )]
+    pub profile: Option<String>,
+    /// Seconds between the terminal UI's automatic refreshes of the key table (2-3600).
+    #[arg(
+        long,
+        env = "KEYDECK_REFRESH",
+        default_value_t = 30,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u32).range(2..=3600),
+        help_heading = "Terminal UI"
+    )]
+    pub refresh: u32,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -41,7 +85,213 @@ pub enum Command {
         are created; the admin's access token is written to DATA_DIR/admin-token (mode 0600).")]
     Serve(ServeArgs),
     /// Operator commands on the service's database: organisations, users, demo data.
+    #[command(after_help = "Examples:\n  \
+        keydeck admin orgs add acme --plan paid\n  \
+        keydeck admin users add --org acme --email ops@acme.test --role admin\n  \
+        keydeck admin --database-url postgres://keydeck@db/keydeck orgs list")]
     Admin(AdminArgs),
+    /// Manage the organisation's API keys from scripts: list, create, show, rotate, revoke.
+    #[command(after_help = "Examples:\n  \
+        keydeck keys list\n  \
+        SECRET=$(keydeck keys create --name \"Nightly export\" --scope resources:read --expires 30d)\n  \
+        keydeck keys revoke eg_live_1a2B --yes\n\n\
+        The key service and token come from --url / KEYDECK_URL, KEYDECK_TOKEN and the\n\
+        profile saved by `keydeck login` (--profile / KEYDECK_PROFILE).")]
+    Keys(KeysArgs),
+    /// The organisation's audit log: keys created, revoked and rotated, by whom, when, from where.
+    #[command(after_help = "Examples:\n  \
+        keydeck audit\n  \
+        keydeck audit --limit 1000 --json > audit.json")]
+    Audit(AuditArgs),
+    /// Save a key service's URL and an access token as a profile, after checking them.
+    #[command(after_help = "Examples:\n  \
+        keydeck login                                    # asks for the URL and the token (not echoed)\n  \
+        keydeck login --profile staging --url https://keys.staging.example.com\n  \
+        keydeck login --url http://localhost:8080 --token-stdin < ~/.local/share/keydeck/admin-token\n\n\
+        The profile is saved in ~/.config/keydeck/config.toml (KEYDECK_CONFIG overrides), mode 0600.\n\
+        Nothing is saved unless the service accepts the token.")]
+    Login(LoginArgs),
+    /// Forget a profile: its URL and its token.
+    #[command(after_help = "Examples:\n  \
+        keydeck logout\n  \
+        keydeck logout --profile staging")]
+    Logout,
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:\n  \
+        keydeck completions bash > ~/.local/share/bash-completion/completions/keydeck\n  \
+        keydeck completions zsh > \"${fpath[1]}/_keydeck\"\n  \
+        keydeck completions fish > ~/.config/fish/completions/keydeck.fish")]
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per command into a directory.
+    #[command(after_help = "Examples:\n  \
+        keydeck man | man -l -\n  \
+        keydeck man --dir /usr/local/share/man/man1")]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the organisation's keys: a table for people, JSON with --json.
+    #[command(after_help = "Examples:\n  \
+        keydeck keys list\n  \
+        keydeck keys list --status expired\n  \
+        keydeck keys list --json > keys.json\n\n\
+        Status is shown as a word with a symbol (● Active, ◐ Expired, ✕ Revoked), coloured\n\
+        only on a terminal and when NO_COLOR is not set.")]
+    List(ListArgs),
+    /// Create a key; its secret alone goes to standard output, shown this once.
+    #[command(after_help = "Examples:\n  \
+        SECRET=$(keydeck keys create --name \"CI/CD Pipeline\" --scope sessions:read --expires 90d)\n  \
+        keydeck keys create --name Exporter --scope resources:read,audit_logs:read --expires 2027-01-31\n  \
+        keydeck keys create --name \"Deploy bot\" --scope full_access --json > deploy-bot.json\n\n\
+        Scopes: sessions:read, sessions:write, resources:read, audit_logs:read, full_access.")]
+    Create(CreateArgs),
+    /// Show one key.
+    #[command(after_help = "Examples:\n  \
+        keydeck keys show eg_live_1a2B\n  \
+        keydeck keys show key_3Xk9fQ2mZ8pL1vN7 --json")]
+    Show(ShowArgs),
+    /// Revoke a key: every request with it is refused from then on.
+    #[command(after_help = "Examples:\n  \
+        keydeck keys revoke eg_live_1a2B          # asks first\n  \
+        keydeck keys revoke eg_live_1a2B... --yes # from a script\n\n\
+        Without --yes, revoke asks on the terminal, and refuses when standard input is not one.\n\
+        A prefix that matches several keys lists them and changes nothing.")]
+    Revoke(TargetArgs),
+    /// Replace a key by a new one with the same name, scopes and expiry; the new secret alone goes to standard output.
+    #[command(after_help = "Examples:\n  \
+        NEW_SECRET=$(keydeck keys rotate eg_live_1a2B --grace 1h --yes)\n  \
+        keydeck keys rotate key_3Xk9fQ2mZ8pL1vN7 --json --yes\n\n\
+        The old key is revoked at once (--grace 0, the default) or keeps working for the grace\n\
+        period (at most 24h) so that its users can switch.")]
+    Rotate(RotateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only keys with this status.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["active", "expired", "revoked"])
+        .map(|s| s.parse::<KeyStatus>().expect("a possible value")))]
+    pub status: Option<KeyStatus>,
+    /// A JSON array of the keys (the API's objects) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Display name, 1-100 characters.
+    #[arg(long)]
+    pub name: String,
+    /// A scope the key grants (repeatable, or comma-separated).
+    #[arg(
+        long = "scope",
+        value_name = "SCOPE",
+        required = true,
+        value_delimiter = ','
+    )]
+    pub scopes: Vec<String>,
+    /// When the key stops working: a date (valid through that whole local day), or a span such as 12h, 7d, 30d, 2w, 1y [default: never].
+    #[arg(long, value_name = "DATE|SPAN")]
+    pub expires: Option<String>,
+    /// What the key is for, up to 500 characters.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Print the whole answer (the key and its secret) as JSON instead of the secret alone.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The key's id (key_...) or its prefix as shown in the table (eg_live_1a2B..., at least eg_live_ and one more character).
+    #[arg(value_name = "ID|PREFIX")]
+    pub key: String,
+    /// The key as JSON (the API's object).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// The key's id (key_...) or its prefix as shown in the table (eg_live_1a2B..., at least eg_live_ and one more character).
+    #[arg(value_name = "ID|PREFIX")]
+    pub key: String,
+    /// Do not ask for confirmation (needed when standard input is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print the answer as JSON: the revoked key; for rotate, the new key, its secret and the old key.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How long the old key keeps working: 0 (revoked now), or a span like 30m, 1h, 24h (at most 24h).
+    #[arg(long, value_name = "SPAN", default_value = "0", value_parser = parse_grace)]
+    pub grace: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// At most this many entries, newest first.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub limit: u32,
+    /// A JSON array of the entries (the API's objects) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Read the access token from standard input (for scripts) instead of asking for it.
+    #[arg(long)]
+    pub token_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write keydeck.1 and one page per command (keydeck-keys-create.1, ...) into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// A grace period in seconds: `0`, or a number with `s`, `m`, `h` or `d`, at most 24 hours.
+pub fn parse_grace(input: &str) -> Result<u32, String> {
+    const MAX: u32 = 24 * 3600;
+    let input = input.trim();
+    let invalid =
+        || format!("{input:?} is not a grace period: use 0, or a span like 30m, 1h or 24h");
+    let (digits, unit) = match input.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&input[..i], c.to_ascii_lowercase()),
+        _ => (input, 's'),
+    };
+    let n: u32 = digits.parse().map_err(|_| invalid())?;
+    let seconds = match unit {
+        's' => Some(n),
+        'm' => n.checked_mul(60),
+        'h' => n.checked_mul(3600),
+        'd' => n.checked_mul(86_400),
+        _ => return Err(invalid()),
+    };
+    match seconds {
+        Some(s) if s <= MAX => Ok(s),
+        _ => Err(format!(
+            "{input:?} is too long: the grace period is at most 24h"
+        )),
+    }
 }
 
 /// Which database the service uses (the data dir is the global `--data-dir`).
@@ -103,12 +353,19 @@ pub struct AdminArgs {
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
     /// Organisations and their plans.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  keydeck admin orgs add acme --plan free\n  keydeck admin orgs set-plan acme paid"
+    )]
     Orgs(OrgCommand),
     /// Users, their roles and access tokens.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  keydeck admin users add --org acme --email ops@acme.test --role admin\n  keydeck admin users list --org acme"
+    )]
     Users(UserCommand),
     /// Fill an organisation with demo keys in every status (for screenshots and benchmarks).
+    #[command(after_help = "Example:\n  keydeck admin seed --org acme --count 50")]
     Seed {
         /// Organisation name.
         #[arg(long, default_value = "default")]
@@ -129,6 +386,7 @@ pub enum OrgCommand {
         plan: Plan,
     },
     /// List organisations.
+    #[command(after_help = "Example:\n  keydeck admin orgs list")]
     List,
     /// Change an organisation's plan.
     #[command(after_help = "Example:\n  keydeck admin orgs set-plan acme free")]
@@ -154,11 +412,13 @@ pub enum UserCommand {
         role: Role,
     },
     /// List users (of one organisation with --org).
+    #[command(after_help = "Example:\n  keydeck admin users list --org acme")]
     List {
         #[arg(long)]
         org: Option<String>,
     },
     /// Replace a user's access token; the new one is printed once and the old one stops working.
+    #[command(after_help = "Example:\n  TOKEN=$(keydeck admin users reset-token ops@acme.test)")]
     ResetToken { email: String },
 }
 
@@ -178,5 +438,39 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_examples() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            let help = cmd
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            if !help.contains("Example") {
+                missing.push(path.clone());
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "no examples in --help of: {missing:?}");
+    }
+
+    #[test]
+    fn grace_periods() {
+        assert_eq!(parse_grace("0"), Ok(0));
+        assert_eq!(parse_grace("90"), Ok(90));
+        assert_eq!(parse_grace("30m"), Ok(1800));
+        assert_eq!(parse_grace("1h"), Ok(3600));
+        assert_eq!(parse_grace("24h"), Ok(86_400));
+        assert_eq!(parse_grace("1d"), Ok(86_400));
+        assert!(parse_grace("25h").unwrap_err().contains("at most 24h"));
+        assert!(parse_grace("2x").is_err());
+        assert!(parse_grace("-1h").is_err());
+        assert!(parse_grace("soon").is_err());
     }
 }

@@ -5,5 +5,8 @@ pub mod api;
 pub mod cli;
 pub mod client;
 pub mod clock;
+pub mod commands;
+pub mod config;
 pub mod key;
 pub mod service;
+pub mod tui;

@@ -3,13 +3,24 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use clap::error::ErrorKind;
 use clap::Parser;
 use keydeck::cli::{Cli, Command, ServeArgs};
 use keydeck::clock::SystemClock;
+use keydeck::commands;
 use keydeck::service::{self, store, ServiceConfig};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                _ => ExitCode::from(commands::EXIT_USAGE),
+            };
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -21,6 +32,10 @@ fn main() -> ExitCode {
         }
     };
     let data_dir = cli.data_dir();
+    let target = commands::Target {
+        url: cli.url.as_deref(),
+        profile: cli.profile.as_deref(),
+    };
     let result = runtime.block_on(async {
         match cli.command {
             Some(Command::Serve(args)) => serve(args, data_dir).await,
@@ -32,14 +47,36 @@ fn main() -> ExitCode {
                 store.close().await;
                 result.map_err(Into::into)
             }
-            None => Err("the terminal UI is not part of this build yet; run `keydeck serve` for the key service (see --help)".into()),
+            Some(Command::Keys(args)) => Ok(commands::keys::run(args.command, target).await?),
+            Some(Command::Audit(args)) => Ok(commands::audit::run(args, target).await?),
+            Some(Command::Login(args)) => Ok(commands::login::login(args, target).await?),
+            Some(Command::Logout) => Ok(commands::login::logout(target)?),
+            Some(Command::Completions { shell }) => Ok(commands::completions::completions(shell)?),
+            Some(Command::Man(args)) => Ok(commands::completions::man(args)?),
+            None => {
+                let remote =
+                    keydeck::config::resolve_remote(target.url, target.profile)?.map(|r| {
+                        keydeck::tui::RemoteTarget {
+                            url: r.url,
+                            token: r.token,
+                        }
+                    });
+                let options = keydeck::tui::TuiOptions {
+                    data_dir,
+                    remote,
+                    refresh_every: chrono::Duration::seconds(i64::from(cli.refresh)),
+                };
+                keydeck::tui::run(options).await
+            }
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("keydeck: {e}");
-            ExitCode::FAILURE
+            // The client commands' documented codes; anything else is 1.
+            e.downcast_ref::<commands::CliError>()
+                .map_or(ExitCode::FAILURE, |c| ExitCode::from(c.code))
         }
     }
 }

@@ -1,0 +1,77 @@
+//! `keydeck audit`: the organisation's audit log, newest first, as a table or JSON.
+
+use super::output::{self, Cell};
+use super::{connect, CliError, Target};
+use crate::api::{AuditEntry, AuditListQuery};
+use crate::cli::AuditArgs;
+
+pub async fn run(args: AuditArgs, target: Target<'_>) -> Result<(), CliError> {
+    let client = connect(target)?;
+    let wanted = usize::try_from(args.limit).unwrap_or(usize::MAX);
+    let mut entries: Vec<AuditEntry> = Vec::new();
+    let mut query = AuditListQuery {
+        limit: Some(args.limit.min(500)),
+        cursor: None,
+    };
+    loop {
+        let page = client.audit_logs(&query).await?;
+        entries.extend(page.data);
+        match page.next_cursor {
+            Some(cursor) if entries.len() < wanted => query.cursor = Some(cursor),
+            _ => break,
+        }
+    }
+    entries.truncate(wanted);
+    if args.json {
+        return output::print_json(&entries);
+    }
+    if entries.is_empty() {
+        eprintln!("The audit log is empty.");
+        return Ok(());
+    }
+    output::print(&audit_table(&entries))
+}
+
+fn audit_table(entries: &[AuditEntry]) -> String {
+    let rows: Vec<Vec<Cell>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                output::date_time(e.at).into(),
+                e.action.clone().into(),
+                output::truncate(&e.actor.name, 40).into(),
+                e.api_key_id.clone().into(),
+                e.remote_addr.clone().unwrap_or_default().into(),
+            ]
+        })
+        .collect();
+    output::table(&["TIME", "ACTION", "BY", "KEY", "FROM"], &rows, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Actor;
+
+    #[test]
+    fn the_table_says_who_did_what_from_where() {
+        let entry = AuditEntry {
+            id: 1,
+            at: chrono::Utc::now(),
+            action: "api_key.revoked".into(),
+            actor: Actor {
+                kind: "user".into(),
+                id: "usr_1".into(),
+                name: "ops@example.com".into(),
+            },
+            api_key_id: "key_abc".into(),
+            remote_addr: Some("127.0.0.1".into()),
+            details: serde_json::json!({}),
+        };
+        let text = audit_table(&[entry]);
+        let row = text.lines().nth(1).unwrap();
+        for cell in ["api_key.revoked", "ops@example.com", "key_abc", "127.0.0.1"] {
+            assert!(row.contains(cell), "{cell} in {row}");
+        }
+    }
+}

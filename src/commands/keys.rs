@@ -1,0 +1,365 @@
+//! `keydeck keys list / create / show / revoke / rotate`: the key service's key
+//! endpoints for scripts. A new secret alone goes to standard output.
+
+use chrono::{Local, Utc};
+
+use super::output::{self, Cell};
+use super::{connect, prompt, select, CliError, Target};
+use crate::api::{ApiKey, CreateKeyRequest};
+use crate::cli::{CreateArgs, KeysCommand, ListArgs, RotateArgs, ShowArgs, TargetArgs};
+use crate::client::Client;
+use crate::key::validate::{description_error, name_error};
+use crate::key::{parse_expiry, KeyStatus};
+
+pub async fn run(command: KeysCommand, target: Target<'_>) -> Result<(), CliError> {
+    let client = connect(target)?;
+    match command {
+        KeysCommand::List(args) => list(&client, args).await,
+        KeysCommand::Create(args) => create(&client, args).await,
+        KeysCommand::Show(args) => show(&client, args).await,
+        KeysCommand::Revoke(args) => revoke(&client, args).await,
+        KeysCommand::Rotate(args) => rotate(&client, args).await,
+    }
+}
+
+async fn list(client: &Client, args: ListArgs) -> Result<(), CliError> {
+    let keys = client.list_all_keys(args.status).await?;
+    if args.json {
+        return output::print_json(&keys);
+    }
+    if keys.is_empty() {
+        eprintln!(
+            "No keys{}.",
+            args.status
+                .map_or(String::new(), |s| format!(" with status {}", s.as_str()))
+        );
+        return Ok(());
+    }
+    output::print(&key_table(&keys, output::stdout_colour()))
+}
+
+/// The table `keys list` prints.
+fn key_table(keys: &[ApiKey], colour: bool) -> String {
+    let now = Utc::now();
+    let rows: Vec<Vec<Cell>> = keys
+        .iter()
+        .map(|k| {
+            vec![
+                output::truncate(&k.name, 40).into(),
+                format!("{}...", k.prefix).into(),
+                k.scopes.join(",").into(),
+                k.last_used_at
+                    .map_or_else(|| "Never".to_owned(), |at| output::ago(at, now))
+                    .into(),
+                output::status_cell(k.status),
+                output::date(k.created_at).into(),
+                output::expiry(k.expires_at).into(),
+                k.id.clone().into(),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "NAME",
+            "PREFIX",
+            "SCOPES",
+            "LAST USED",
+            "STATUS",
+            "CREATED",
+            "EXPIRES",
+            "ID",
+        ],
+        &rows,
+        colour,
+    )
+}
+
+async fn create(client: &Client, args: CreateArgs) -> Result<(), CliError> {
+    let now = Utc::now();
+    let mut problems = Vec::new();
+    if let Some(e) = name_error(&args.name) {
+        problems.push(format!("--name: {e}"));
+    }
+    if let Some(e) = args.description.as_deref().and_then(description_error) {
+        problems.push(format!("--description: {e}"));
+    }
+    let expires_at = match args
+        .expires
+        .as_deref()
+        .map(|e| parse_expiry(e, now, &Local))
+    {
+        Some(Ok(at)) => at,
+        Some(Err(e)) => {
+            problems.push(format!("--expires: {e}"));
+            None
+        }
+        None => None,
+    };
+    if !problems.is_empty() {
+        return Err(CliError::usage(format!(
+            "invalid key:\n  {}",
+            problems.join("\n  ")
+        )));
+    }
+    let request = CreateKeyRequest {
+        name: args.name,
+        description: args.description,
+        expires_at,
+        scopes: args.scopes,
+    };
+    let created = client.create_key(&request, None).await?;
+    if args.json {
+        return output::print_json(&created);
+    }
+    output::print(&format!("{}\n", created.secret.expose()))?;
+    let key = &created.api_key;
+    eprintln!(
+        "Created API key {:?} ({}...), id {}; scopes {}; expires {}.",
+        key.name,
+        key.prefix,
+        key.id,
+        key.scopes.join(", "),
+        output::expiry(key.expires_at)
+    );
+    eprintln!("Copy your API key now — it will not be shown again.");
+    Ok(())
+}
+
+async fn show(client: &Client, args: ShowArgs) -> Result<(), CliError> {
+    let key = select::find_key(client, &args.key).await?;
+    if args.json {
+        return output::print_json(&key);
+    }
+    output::print(&details(&key, output::stdout_colour()))
+}
+
+/// `keys show`: one field a line.
+fn details(key: &ApiKey, colour: bool) -> String {
+    let now = Utc::now();
+    let time = |at: chrono::DateTime<Utc>| {
+        at.with_timezone(&Local)
+            .format("%Y-%m-%d %H:%M:%S %:z")
+            .to_string()
+    };
+    let mut fields: Vec<(&str, String)> = vec![
+        ("Name", key.name.clone()),
+        ("ID", key.id.clone()),
+        ("Prefix", format!("{}...", key.prefix)),
+        (
+            "Status",
+            output::paint(&output::status_cell(key.status), colour),
+        ),
+        ("Scopes", key.scopes.join(", ")),
+        (
+            "Created",
+            format!("{} by {}", time(key.created_at), key.created_by),
+        ),
+        (
+            "Expires",
+            key.expires_at.map_or_else(|| "Never".to_owned(), time),
+        ),
+        (
+            "Last used",
+            key.last_used_at.map_or_else(
+                || "Never".to_owned(),
+                |at| format!("{} ({})", time(at), output::ago(at, now)),
+            ),
+        ),
+    ];
+    if let Some(at) = key.revoked_at {
+        let by = key.revoked_by.as_deref().unwrap_or("unknown");
+        fields.push(("Revoked", format!("{} by {by}", time(at))));
+    }
+    if !key.description.is_empty() {
+        fields.push((
+            "Description",
+            key.description.replace('\n', "\n             "),
+        ));
+    }
+    fields
+        .into_iter()
+        .map(|(label, value)| format!("{label:<12} {value}\n"))
+        .collect()
+}
+
+/// Asks before a change, unless `--yes`; refuses when no one can answer.
+fn confirmed(args: &TargetArgs, verb: &str, key: &ApiKey, warning: &str) -> Result<(), CliError> {
+    if args.yes {
+        return Ok(());
+    }
+    let what = format!("{:?} ({}..., {})", key.name, key.prefix, key.id);
+    if !prompt::interactive() {
+        return Err(CliError::usage(format!(
+            "refusing to {verb} {what} without confirmation: standard input is not a terminal. \
+             Nothing was changed; pass --yes to {verb} it."
+        )));
+    }
+    eprintln!("{warning}");
+    if prompt::confirm(&format!("{} {what}?", capitalise(verb)))? {
+        Ok(())
+    } else {
+        Err(CliError::usage("cancelled; nothing was changed"))
+    }
+}
+
+fn capitalise(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+async fn revoke(client: &Client, args: TargetArgs) -> Result<(), CliError> {
+    let key = select::find_key(client, &args.key).await?;
+    if key.status == KeyStatus::Revoked {
+        eprintln!(
+            "{:?} ({}...) was already revoked; nothing to do.",
+            key.name, key.prefix
+        );
+        return if args.json {
+            output::print_json(&key)
+        } else {
+            Ok(())
+        };
+    }
+    confirmed(
+        &args,
+        "revoke",
+        &key,
+        "Are you sure you want to revoke this API key? Any applications using it will immediately lose access.",
+    )?;
+    let revoked = client.revoke_key(&key.id).await?;
+    if args.json {
+        output::print_json(&revoked)?;
+    }
+    eprintln!(
+        "Revoked API key {:?} ({}...), id {}.",
+        revoked.name, revoked.prefix, revoked.id
+    );
+    Ok(())
+}
+
+async fn rotate(client: &Client, args: RotateArgs) -> Result<(), CliError> {
+    let key = select::find_key(client, &args.target.key).await?;
+    if key.status != KeyStatus::Active {
+        return Err(CliError::usage(format!(
+            "{:?} ({}...) is {}: only an active key can be rotated; create a new key instead",
+            key.name,
+            key.prefix,
+            key.status.as_str()
+        )));
+    }
+    let old_fate = match args.grace {
+        0 => "the old key is revoked at once".to_owned(),
+        s => format!("the old key keeps working for {} more", span(s)),
+    };
+    confirmed(
+        &args.target,
+        "rotate",
+        &key,
+        &format!("Rotating creates a new key with the same name, scopes and expiry; {old_fate}."),
+    )?;
+    let rotated = client.rotate_key(&key.id, args.grace).await?;
+    if args.target.json {
+        return output::print_json(&rotated);
+    }
+    output::print(&format!("{}\n", rotated.secret.expose()))?;
+    let old = &rotated.previous;
+    let old_state = match (old.status, old.expires_at) {
+        (KeyStatus::Revoked, _) => "revoked".to_owned(),
+        (_, Some(at)) => format!("works until {}", output::date_time(at)),
+        (_, None) => old.status.as_str().to_owned(),
+    };
+    eprintln!(
+        "Rotated {:?}: new key {}..., id {}; old key {}... {old_state}.",
+        rotated.api_key.name, rotated.api_key.prefix, rotated.api_key.id, old.prefix
+    );
+    eprintln!("Copy your API key now — it will not be shown again.");
+    Ok(())
+}
+
+/// `90 min`, `1 h`, `24 h`: a grace period for people.
+fn span(seconds: u32) -> String {
+    match seconds {
+        s if s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn key(status: KeyStatus) -> ApiKey {
+        let now = Utc::now();
+        ApiKey {
+            id: "key_abc".into(),
+            name: "CI/CD Pipeline".into(),
+            description: "GitHub Actions deploy".into(),
+            prefix: "eg_live_1a2B".into(),
+            scopes: vec!["sessions:read".into(), "sessions:write".into()],
+            status,
+            created_at: now - Duration::days(3),
+            created_by: "ops@example.com".into(),
+            expires_at: None,
+            last_used_at: Some(now - Duration::minutes(3)),
+            revoked_at: None,
+            revoked_by: None,
+        }
+    }
+
+    #[test]
+    fn the_table_shows_every_column() {
+        let text = key_table(&[key(KeyStatus::Active), key(KeyStatus::Expired)], false);
+        let mut lines = text.lines();
+        let header = lines.next().unwrap();
+        for column in [
+            "NAME",
+            "PREFIX",
+            "SCOPES",
+            "LAST USED",
+            "STATUS",
+            "CREATED",
+            "EXPIRES",
+            "ID",
+        ] {
+            assert!(header.contains(column), "{header}");
+        }
+        let row = lines.next().unwrap();
+        for cell in [
+            "CI/CD Pipeline",
+            "eg_live_1a2B...",
+            "sessions:read,sessions:write",
+            "3 min ago",
+            "● Active",
+            "Never",
+            "key_abc",
+        ] {
+            assert!(row.contains(cell), "{cell:?} in {row}");
+        }
+        assert!(lines.next().unwrap().contains("◐ Expired"));
+        assert!(!text.contains('\x1b'));
+        assert!(key_table(&[key(KeyStatus::Revoked)], true).contains("\x1b[31m✕ Revoked\x1b[0m"));
+    }
+
+    #[test]
+    fn details_show_who_and_when() {
+        let text = details(&key(KeyStatus::Active), false);
+        assert!(text.contains("Name         CI/CD Pipeline\n"), "{text}");
+        assert!(text.contains("by ops@example.com"), "{text}");
+        assert!(
+            text.contains("Description  GitHub Actions deploy"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn spans_for_people() {
+        assert_eq!(span(3600), "1 h");
+        assert_eq!(span(1800), "30 min");
+        assert_eq!(span(90), "90 s");
+    }
+}

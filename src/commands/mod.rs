@@ -1,0 +1,170 @@
+//! The scriptable client commands (`keys`, `audit`, `login`, `logout`,
+//! `completions`, `man`): data on standard output, messages on standard error,
+//! and exit codes a script can act on.
+
+pub mod audit;
+pub mod completions;
+pub mod keys;
+pub mod login;
+mod output;
+mod prompt;
+mod select;
+
+use std::fmt;
+
+use crate::client::{Client, ClientError};
+use crate::config::{self, ConfigError};
+
+/// Success.
+pub const EXIT_OK: u8 = 0;
+/// A usage error or invalid input (the message names the flag), or any other failure.
+pub const EXIT_USAGE: u8 = 1;
+/// No token, or the service refused it: bad token, free plan, not an admin.
+pub const EXIT_REFUSED: u8 = 2;
+/// The service could not be reached, or none is configured.
+pub const EXIT_UNREACHABLE: u8 = 3;
+
+/// A failed command: what to tell the user, and the exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError {
+    pub code: u8,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            code: EXIT_USAGE,
+            message: message.into(),
+        }
+    }
+
+    pub fn unreachable(message: impl Into<String>) -> Self {
+        Self {
+            code: EXIT_UNREACHABLE,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CliError {}
+
+impl From<ConfigError> for CliError {
+    fn from(e: ConfigError) -> Self {
+        let code = match e {
+            ConfigError::NoToken { .. } | ConfigError::TokenCommand { .. } => EXIT_REFUSED,
+            _ => EXIT_USAGE,
+        };
+        Self {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        Self::usage(e.to_string())
+    }
+}
+
+impl From<ClientError> for CliError {
+    fn from(e: ClientError) -> Self {
+        use ClientError as E;
+        let (code, message) = match e {
+            E::Unauthorized(m) => (
+                EXIT_REFUSED,
+                format!(
+                    "{m}\nThe access token was refused: run `keydeck login` again, or check {}.",
+                    config::TOKEN_ENV
+                ),
+            ),
+            E::PlanRequired(m) => (EXIT_REFUSED, m),
+            E::Forbidden(m) => (EXIT_REFUSED, m),
+            e @ (E::Unreachable(_) | E::Timeout) => (EXIT_UNREACHABLE, e.to_string()),
+            E::Invalid { message, fields } => {
+                let mut text = message;
+                for (field, problem) in fields {
+                    text.push_str(&format!("\n  {}: {problem}", flag_of(&field)));
+                }
+                (EXIT_USAGE, text)
+            }
+            e => (EXIT_USAGE, e.to_string()),
+        };
+        Self { code, message }
+    }
+}
+
+/// The flag that sets an API field, for messages that name what to fix.
+fn flag_of(field: &str) -> String {
+    match field {
+        "name" => "--name".into(),
+        "description" => "--description".into(),
+        "scopes" => "--scope".into(),
+        "expires_at" => "--expires".into(),
+        "grace_seconds" => "--grace".into(),
+        other => other.into(),
+    }
+}
+
+/// The global flags that choose a key service.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Target<'a> {
+    /// `--url` (or `KEYDECK_URL`).
+    pub url: Option<&'a str>,
+    /// `--profile` (or `KEYDECK_PROFILE`).
+    pub profile: Option<&'a str>,
+}
+
+/// Said when no key service is configured anywhere.
+pub const NOT_CONFIGURED: &str = "no key service configured: run `keydeck login`, \
+    or set KEYDECK_URL and KEYDECK_TOKEN (or pass --url)";
+
+/// A client for the configured key service.
+pub fn connect(target: Target<'_>) -> Result<Client, CliError> {
+    let remote = config::resolve_remote(target.url, target.profile)?
+        .ok_or_else(|| CliError::unreachable(NOT_CONFIGURED))?;
+    client_for(&remote.url, remote.token)
+}
+
+fn client_for(url: &str, token: crate::key::Secret) -> Result<Client, CliError> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(CliError::usage(format!(
+            "{url:?} is not a key service URL: use http://HOST:PORT or https://HOST"
+        )));
+    }
+    Client::new(url, token).map_err(CliError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_errors_map_to_the_documented_exit_codes() {
+        let code = |e: ClientError| CliError::from(e).code;
+        assert_eq!(code(ClientError::Unauthorized("x".into())), EXIT_REFUSED);
+        assert_eq!(code(ClientError::PlanRequired("x".into())), EXIT_REFUSED);
+        assert_eq!(code(ClientError::Forbidden("x".into())), EXIT_REFUSED);
+        assert_eq!(code(ClientError::Unreachable("x".into())), EXIT_UNREACHABLE);
+        assert_eq!(code(ClientError::Timeout), EXIT_UNREACHABLE);
+        assert_eq!(code(ClientError::NotFound("x".into())), EXIT_USAGE);
+        assert_eq!(code(ClientError::Server("x".into())), EXIT_USAGE);
+        let invalid = CliError::from(ClientError::Invalid {
+            message: "Invalid scopes: see fields.".into(),
+            fields: [("scopes".to_owned(), "unknown scope \"x\"".to_owned())].into(),
+        });
+        assert_eq!(invalid.code, EXIT_USAGE);
+        assert!(
+            invalid.message.contains("--scope: unknown scope"),
+            "{}",
+            invalid.message
+        );
+    }
+}

@@ -1,0 +1,662 @@
+//! The terminal UI's state, and `update`: the one place it changes.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use tui_input::backend::crossterm::EventHandler;
+use tui_input::Input;
+
+use super::action::{Action, Effect};
+use super::format::DisplayTz;
+use super::popup::{AuditView, Confirm, CreateForm, Popup};
+use super::theme::Theme;
+use crate::api::{ApiKey, ScopeInfo};
+use crate::client::ClientError;
+use crate::clock::Clock;
+use crate::key::{KeyStatus, SCOPES};
+
+/// Keys fetched per request while loading.
+pub const PAGE_SIZE: u32 = 500;
+/// Rows of chrome around the table: title, tabs, table header, footer.
+pub const CHROME_ROWS: u16 = 4;
+
+/// The status tabs: All / Active / Expired / Revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    All,
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 4] = [Tab::All, Tab::Active, Tab::Expired, Tab::Revoked];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Tab::All => "All",
+            Tab::Active => "Active",
+            Tab::Expired => "Expired",
+            Tab::Revoked => "Revoked",
+        }
+    }
+
+    fn admits(self, status: KeyStatus) -> bool {
+        match self {
+            Tab::All => true,
+            Tab::Active => status == KeyStatus::Active,
+            Tab::Expired => status == KeyStatus::Expired,
+            Tab::Revoked => status == KeyStatus::Revoked,
+        }
+    }
+
+    fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+}
+
+/// Columns the table can be sorted by (`s` cycles, `S` reverses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    Created,
+    Name,
+    LastUsed,
+    Expires,
+    Status,
+}
+
+impl SortBy {
+    pub fn label(self) -> &'static str {
+        match self {
+            SortBy::Created => "Created",
+            SortBy::Name => "Name",
+            SortBy::LastUsed => "Last Used",
+            SortBy::Expires => "Expires",
+            SortBy::Status => "Status",
+        }
+    }
+
+    fn next(self) -> Self {
+        match self {
+            SortBy::Created => SortBy::Name,
+            SortBy::Name => SortBy::LastUsed,
+            SortBy::LastUsed => SortBy::Expires,
+            SortBy::Expires => SortBy::Status,
+            SortBy::Status => SortBy::Created,
+        }
+    }
+}
+
+/// An error shown above the table, with what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Banner {
+    pub message: String,
+    /// When to try again by itself, for errors that may pass.
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+pub struct App {
+    pub clock: Arc<dyn Clock>,
+    pub theme: Theme,
+    pub tz: DisplayTz,
+    /// Where the keys come from, for the title bar.
+    pub source: String,
+    pub width: u16,
+    pub height: u16,
+    /// Every key of the organisation, as last loaded.
+    pub keys: Vec<ApiKey>,
+    /// Indices into `keys` that the table shows, in order.
+    pub rows: Vec<usize>,
+    /// Keys per tab (All, Active, Expired, Revoked), kept with `rows`.
+    counts: [usize; 4],
+    /// The selected row, followed by id across refreshes and re-sorts.
+    pub selected_id: Option<String>,
+    pub selected: usize,
+    /// The first row on screen.
+    pub offset: usize,
+    pub tab: Tab,
+    pub filter: Input,
+    pub filtering: bool,
+    pub sort: SortBy,
+    pub sort_reversed: bool,
+    /// Popups, the active one last (a confirmation can sit on a form).
+    pub popups: Vec<Popup>,
+    pub banner: Option<Banner>,
+    /// A short note about what just happened ("Revoked …"), until the next key.
+    pub flash: Option<String>,
+    /// Keys marked with Space, for bulk revoke.
+    pub marked: std::collections::BTreeSet<String>,
+    /// The scope catalogue, from the service once loaded.
+    pub scopes: Vec<ScopeInfo>,
+    /// The first load has finished.
+    pub loaded: bool,
+    pub loading: bool,
+    pub refresh_every: Duration,
+    pub next_refresh: DateTime<Utc>,
+    pub should_quit: bool,
+    /// Something on screen changed since the last draw.
+    pub dirty: bool,
+    /// Requests sent and not yet answered.
+    pub in_flight: usize,
+    generation: u64,
+    staging: Vec<ApiKey>,
+    failures: u32,
+    /// The status each key was shown with, to notice expiries between ticks.
+    shown_expiries: Option<DateTime<Utc>>,
+    effects: Vec<Effect>,
+}
+
+impl App {
+    pub fn new(clock: Arc<dyn Clock>, theme: Theme, tz: DisplayTz, source: String) -> Self {
+        let now = clock.now();
+        Self {
+            clock,
+            theme,
+            tz,
+            source,
+            width: 80,
+            height: 24,
+            keys: Vec::new(),
+            rows: Vec::new(),
+            counts: [0; 4],
+            selected_id: None,
+            selected: 0,
+            offset: 0,
+            tab: Tab::All,
+            filter: Input::default(),
+            filtering: false,
+            sort: SortBy::Created,
+            sort_reversed: false,
+            popups: Vec::new(),
+            banner: None,
+            flash: None,
+            marked: Default::default(),
+            scopes: SCOPES.iter().map(Into::into).collect(),
+            loaded: false,
+            loading: false,
+            refresh_every: Duration::seconds(30),
+            next_refresh: now,
+            should_quit: false,
+            dirty: true,
+            in_flight: 0,
+            generation: 0,
+            staging: Vec::new(),
+            failures: 0,
+            shown_expiries: None,
+            effects: Vec::new(),
+        }
+    }
+
+    /// Effects requested since the last call.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    /// The status of a key now, by this UI's clock: a key turns Expired the
+    /// moment its expiry passes, without waiting for a refresh.
+    pub fn status_of(&self, key: &ApiKey) -> KeyStatus {
+        KeyStatus::derive(key.revoked_at, key.expires_at, self.clock.now())
+    }
+
+    pub fn selected_key(&self) -> Option<&ApiKey> {
+        self.rows.get(self.selected).map(|&i| &self.keys[i])
+    }
+
+    pub fn key_by_id(&self, id: &str) -> Option<&ApiKey> {
+        self.keys.iter().find(|k| k.id == id)
+    }
+
+    /// Rows the table has room for.
+    /// Rows the error banner takes at the current width (it wraps, up to 3).
+    pub fn banner_rows(&self) -> u16 {
+        self.banner.as_ref().map_or(0, |b| {
+            let len = b.message.chars().count() + 3;
+            let width = usize::from(self.width.max(1));
+            u16::try_from(len.div_ceil(width).min(3)).unwrap_or(3)
+        })
+    }
+
+    pub fn page_rows(&self) -> usize {
+        let banner = self.banner_rows().max(u16::from(self.flash.is_some()));
+        let filter = u16::from(self.filtering || !self.filter.value().is_empty());
+        usize::from(self.height.saturating_sub(CHROME_ROWS + banner + filter)).max(1)
+    }
+
+    /// How many keys each tab would show.
+    /// How many keys each tab shows, as of the last rebuild of the rows.
+    pub fn tab_counts(&self) -> [usize; 4] {
+        self.counts
+    }
+
+    fn count_tabs(&self) -> [usize; 4] {
+        let mut counts = [self.keys.len(), 0, 0, 0];
+        for k in &self.keys {
+            counts[match self.status_of(k) {
+                KeyStatus::Active => 1,
+                KeyStatus::Expired => 2,
+                KeyStatus::Revoked => 3,
+            }] += 1;
+        }
+        counts
+    }
+
+    /// When the runner should send the next `Tick`.
+    pub fn next_wakeup(&self) -> DateTime<Utc> {
+        let now = self.clock.now();
+        // Relative times ("3 min ago") stay true to the minute.
+        let mut at = now + Duration::seconds(15);
+        at = at.min(self.next_refresh);
+        if let Some(retry) = self.banner.as_ref().and_then(|b| b.retry_at) {
+            at = at.min(retry);
+        }
+        if let Some(expiry) = self.next_expiry(now) {
+            at = at.min(expiry);
+        }
+        at.max(now)
+    }
+
+    fn next_expiry(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.keys
+            .iter()
+            .filter(|k| k.revoked_at.is_none())
+            .filter_map(|k| k.expires_at)
+            .filter(|e| *e > now)
+            .min()
+    }
+
+    /// Starts loading every key from the first page.
+    pub fn refresh(&mut self) {
+        self.generation += 1;
+        self.staging.clear();
+        self.loading = true;
+        self.next_refresh = self.clock.now() + self.refresh_every;
+        self.request(Effect::LoadPage {
+            generation: self.generation,
+            cursor: None,
+        });
+        self.dirty = true;
+    }
+
+    pub(super) fn request(&mut self, effect: Effect) {
+        self.in_flight += 1;
+        self.effects.push(effect);
+    }
+
+    pub fn update(&mut self, action: Action) {
+        match action {
+            Action::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
+            Action::Key(_) => {}
+            Action::Resize(w, h) => {
+                self.width = w;
+                self.height = h;
+                self.keep_selection_visible();
+                self.dirty = true;
+            }
+            Action::Tick => self.on_tick(),
+            Action::PageLoaded { generation, result } => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                if generation == self.generation {
+                    self.on_page(result);
+                }
+            }
+            Action::Quit => self.should_quit = true,
+            other => self.on_flow_action(other),
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let now = self.clock.now();
+        let retry_due = self
+            .banner
+            .as_ref()
+            .and_then(|b| b.retry_at)
+            .is_some_and(|r| r <= now);
+        if (now >= self.next_refresh || retry_due) && !self.loading {
+            self.refresh();
+        }
+        // A key that expired since the last tick changes status, tab counts and maybe rows.
+        let next = self.next_expiry(now);
+        if next != self.shown_expiries {
+            self.shown_expiries = next;
+            self.rebuild_rows();
+        }
+        self.dirty = true;
+    }
+
+    fn on_page(&mut self, result: Result<crate::api::KeyList, ClientError>) {
+        match result {
+            Ok(page) => {
+                self.failures = 0;
+                self.banner = None;
+                self.staging.extend(page.data);
+                let first_load = !self.loaded;
+                match page.next_cursor {
+                    Some(cursor) => {
+                        // The first load shows each page as it comes; a refresh
+                        // swaps the whole list at once, so nothing flickers.
+                        if first_load {
+                            self.keys = self.staging.clone();
+                            self.rebuild_rows();
+                        }
+                        self.request(Effect::LoadPage {
+                            generation: self.generation,
+                            cursor: Some(cursor),
+                        });
+                    }
+                    None => {
+                        self.keys = std::mem::take(&mut self.staging);
+                        self.loaded = true;
+                        self.loading = false;
+                        self.shown_expiries = self.next_expiry(self.clock.now());
+                        self.rebuild_rows();
+                    }
+                }
+            }
+            Err(error) => {
+                self.loading = false;
+                self.failures += 1;
+                let retry_at = error.is_transient().then(|| {
+                    let backoff = 2_i64.saturating_pow(self.failures.min(3));
+                    self.clock.now() + Duration::seconds(backoff)
+                });
+                self.banner = Some(Banner {
+                    message: banner_message(&error, &self.source),
+                    retry_at,
+                });
+                self.keep_selection_visible();
+            }
+        }
+        self.dirty = true;
+    }
+
+    /// Recomputes the visible rows (tab, filter, sort) and keeps the same key selected.
+    pub fn rebuild_rows(&mut self) {
+        let needle = self.filter.value().to_lowercase();
+        let mut rows: Vec<usize> = (0..self.keys.len())
+            .filter(|&i| {
+                let k = &self.keys[i];
+                self.tab.admits(self.status_of(k))
+                    && (needle.is_empty() || matches_filter(k, &needle))
+            })
+            .collect();
+        let keys = &self.keys;
+        let now = self.clock.now();
+        match self.sort {
+            SortBy::Created => rows.sort_by(|&a, &b| keys[b].created_at.cmp(&keys[a].created_at)),
+            SortBy::Name => rows.sort_by_cached_key(|&i| keys[i].name.to_lowercase()),
+            SortBy::LastUsed => {
+                rows.sort_by(|&a, &b| keys[b].last_used_at.cmp(&keys[a].last_used_at))
+            }
+            SortBy::Expires => {
+                rows.sort_by_key(|&i| (keys[i].expires_at.is_none(), keys[i].expires_at))
+            }
+            SortBy::Status => rows.sort_by_key(|&i| {
+                KeyStatus::derive(keys[i].revoked_at, keys[i].expires_at, now) as u8
+            }),
+        }
+        if self.sort_reversed {
+            rows.reverse();
+        }
+        self.rows = rows;
+        self.counts = self.count_tabs();
+        self.selected = self
+            .selected_id
+            .as_ref()
+            .and_then(|id| self.rows.iter().position(|&i| &self.keys[i].id == id))
+            .unwrap_or(self.selected.min(self.rows.len().saturating_sub(1)));
+        self.remember_selection();
+        self.keep_selection_visible();
+        self.dirty = true;
+    }
+
+    fn remember_selection(&mut self) {
+        self.selected_id = self.selected_key().map(|k| k.id.clone());
+    }
+
+    fn keep_selection_visible(&mut self) {
+        let page = self.page_rows();
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + page {
+            self.offset = self.selected + 1 - page;
+        }
+        self.offset = self.offset.min(self.rows.len().saturating_sub(page));
+    }
+
+    fn select(&mut self, index: usize) {
+        self.selected = index.min(self.rows.len().saturating_sub(1));
+        self.remember_selection();
+        self.keep_selection_visible();
+        self.dirty = true;
+    }
+
+    fn on_key(&mut self, key: KeyEvent) {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && matches!(key.code, KeyCode::Char('c')) {
+            self.should_quit = true;
+            return;
+        }
+        // Nearly every key changes what is on screen; redraw after each.
+        self.dirty = true;
+        self.flash = None;
+        if !self.popups.is_empty() {
+            self.on_popup_key(key);
+            return;
+        }
+        if self.filtering {
+            self.on_filter_key(key);
+            return;
+        }
+        let page = self.page_rows();
+        match key.code {
+            KeyCode::Char('q') => self.should_quit = true,
+            KeyCode::Char('j') | KeyCode::Down => self.select(self.selected + 1),
+            KeyCode::Char('k') | KeyCode::Up => self.select(self.selected.saturating_sub(1)),
+            KeyCode::PageDown => self.select(self.selected + page),
+            KeyCode::PageUp => self.select(self.selected.saturating_sub(page)),
+            KeyCode::Char('g') | KeyCode::Home => self.select(0),
+            KeyCode::Char('G') | KeyCode::End => self.select(self.rows.len().saturating_sub(1)),
+            KeyCode::Enter => {
+                if let Some(k) = self.selected_key() {
+                    self.popups.push(Popup::Details(k.id.clone()));
+                }
+            }
+            KeyCode::Char('?') => self.popups.push(Popup::Help(0)),
+            KeyCode::Char('n') => self
+                .popups
+                .push(Popup::Create(Box::new(CreateForm::new(&self.scopes)))),
+            KeyCode::Char('d') | KeyCode::Delete => self.ask_revoke(),
+            KeyCode::Char('R') => self.ask_rotate(),
+            KeyCode::Char(' ') => {
+                if let Some(id) = self.selected_key().map(|k| k.id.clone()) {
+                    if !self.marked.remove(&id) {
+                        self.marked.insert(id);
+                    }
+                    self.select(self.selected + 1);
+                }
+            }
+            KeyCode::Char('X') => self.ask_revoke_expired(),
+            KeyCode::Char('a') => {
+                self.popups.push(Popup::Audit(Box::new(AuditView {
+                    loading: true,
+                    ..AuditView::default()
+                })));
+                self.request(Effect::LoadAudit);
+            }
+            KeyCode::Char('y') => {
+                if let Some(k) = self.selected_key() {
+                    let text = format!("{}... {}", k.prefix, k.id);
+                    self.flash = Some(format!("Copied “{text}” (prefix and id; never a secret)."));
+                    self.request(Effect::CopyText(text));
+                }
+            }
+            KeyCode::Char('r') if !self.loading => self.refresh(),
+            KeyCode::Char('/') => {
+                self.filtering = true;
+                self.dirty = true;
+            }
+            KeyCode::Esc if !self.filter.value().is_empty() => {
+                self.filter.reset();
+                self.rebuild_rows();
+            }
+            KeyCode::Char(c @ '1'..='4') => {
+                self.tab = Tab::ALL[usize::from(c as u8 - b'1')];
+                self.rebuild_rows();
+            }
+            KeyCode::Tab => {
+                self.tab = Tab::ALL[(self.tab.index() + 1) % 4];
+                self.rebuild_rows();
+            }
+            KeyCode::BackTab => {
+                self.tab = Tab::ALL[(self.tab.index() + 3) % 4];
+                self.rebuild_rows();
+            }
+            KeyCode::Char('s') => {
+                self.sort = self.sort.next();
+                self.sort_reversed = false;
+                self.rebuild_rows();
+            }
+            KeyCode::Char('S') => {
+                self.sort_reversed = !self.sort_reversed;
+                self.rebuild_rows();
+            }
+            _ => {}
+        }
+    }
+
+    fn ask_revoke(&mut self) {
+        let marked: Vec<ApiKey> = self
+            .keys
+            .iter()
+            .filter(|k| self.marked.contains(&k.id) && k.revoked_at.is_none())
+            .cloned()
+            .collect();
+        if !self.marked.is_empty() {
+            let popup = if marked.is_empty() {
+                Confirm::notice(
+                    "Nothing to revoke",
+                    vec!["Every marked key is already revoked.".into()],
+                )
+            } else {
+                Confirm::revoke_many(marked, "the marked keys")
+            };
+            self.popups.push(Popup::Confirm(Box::new(popup)));
+            return;
+        }
+        let Some(key) = self.selected_key().cloned() else {
+            return;
+        };
+        let popup = match self.status_of(&key) {
+            KeyStatus::Revoked => Confirm::notice(
+                "Already revoked",
+                vec![format!(
+                    "“{}” was revoked {} by {}. It no longer works; there is nothing more to do.",
+                    key.name,
+                    key.revoked_at
+                        .map_or_else(String::new, |t| self.tz.exact(t)),
+                    key.revoked_by.as_deref().unwrap_or("an admin"),
+                )],
+            ),
+            status => Confirm::revoke(&key, status == KeyStatus::Expired),
+        };
+        self.popups.push(Popup::Confirm(Box::new(popup)));
+    }
+
+    fn ask_revoke_expired(&mut self) {
+        let now = self.clock.now();
+        let expired: Vec<ApiKey> = self
+            .keys
+            .iter()
+            .filter(|k| KeyStatus::derive(k.revoked_at, k.expires_at, now) == KeyStatus::Expired)
+            .cloned()
+            .collect();
+        let popup = if expired.is_empty() {
+            Confirm::notice(
+                "No expired keys",
+                vec!["There are no expired keys to clean up.".into()],
+            )
+        } else {
+            Confirm::revoke_many(expired, "every expired key")
+        };
+        self.popups.push(Popup::Confirm(Box::new(popup)));
+    }
+
+    fn ask_rotate(&mut self) {
+        let Some(key) = self.selected_key().cloned() else {
+            return;
+        };
+        let popup = match self.status_of(&key) {
+            KeyStatus::Active => Confirm::rotate(&key),
+            status => Confirm::notice(
+                "Cannot rotate",
+                vec![format!(
+                    "“{}” is {}: only an active key can be rotated. Press n to create a new key instead.",
+                    key.name,
+                    status.as_str()
+                )],
+            ),
+        };
+        self.popups.push(Popup::Confirm(Box::new(popup)));
+    }
+
+    /// Puts a key as the service now has it into the list (new or changed).
+    pub(super) fn upsert_key(&mut self, key: ApiKey, select: bool) {
+        if select {
+            self.selected_id = Some(key.id.clone());
+        }
+        match self.keys.iter_mut().find(|k| k.id == key.id) {
+            Some(existing) => *existing = key,
+            None => self.keys.insert(0, key),
+        }
+        self.rebuild_rows();
+    }
+
+    fn on_filter_key(&mut self, key: KeyEvent) {
+        match key.code {
+            KeyCode::Enter => self.filtering = false,
+            KeyCode::Esc => {
+                self.filtering = false;
+                self.filter.reset();
+                self.rebuild_rows();
+            }
+            KeyCode::Down | KeyCode::Up => {
+                self.filtering = false;
+                self.on_key(key);
+            }
+            _ => {
+                let before = self.filter.value().len();
+                if self
+                    .filter
+                    .handle_event(&crossterm::event::Event::Key(key))
+                    .is_some()
+                    || before != self.filter.value().len()
+                {
+                    self.rebuild_rows();
+                }
+            }
+        }
+        self.dirty = true;
+    }
+}
+
+fn matches_filter(k: &ApiKey, needle: &str) -> bool {
+    k.name.to_lowercase().contains(needle)
+        || k.prefix.to_lowercase().contains(needle)
+        || k.description.to_lowercase().contains(needle)
+        || k.scopes.iter().any(|s| s.contains(needle))
+}
+
+/// What a failed request means for the admin, in one line.
+pub fn banner_message(error: &ClientError, source: &str) -> String {
+    match error {
+        ClientError::Unreachable(_) | ClientError::Timeout => format!(
+            "Cannot reach the key service at {source}. Retrying by itself; check that it is running."
+        ),
+        ClientError::Unauthorized(_) => "The access token was refused (401). Set KEYDECK_TOKEN or run `keydeck login`, then restart.".into(),
+        ClientError::PlanRequired(_) => "API keys are available on the Paid plan only. Ask your organisation's owner to upgrade.".into(),
+        ClientError::Forbidden(_) => "Only organisation admins can manage API keys (403). Ask an admin for the admin role.".into(),
+        ClientError::RateLimited(m) => format!("{m} (429)"),
+        other => format!("The key service answered with an error: {other}. Press r to retry."),
+    }
+}

@@ -1,0 +1,269 @@
+//! The terminal UI: terminal set-up and restore, the embedded key service, and
+//! the loop that turns input and finished requests into actions and redraws
+//! only when something changed.
+
+pub mod action;
+pub mod app;
+pub mod clipboard;
+pub mod event;
+mod flows;
+pub mod format;
+pub mod popup;
+pub mod testing;
+pub mod theme;
+pub mod view;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use self::action::{Action, Effect};
+use self::app::{App, PAGE_SIZE};
+use self::clipboard::{Clipboard, TerminalClipboard};
+use self::format::DisplayTz;
+use self::theme::Theme;
+use crate::api::KeyListQuery;
+use crate::client::Client;
+use crate::clock::{Clock, SystemClock};
+use crate::key::Secret;
+use crate::service::{self, RunningService, ServiceConfig, ADMIN_TOKEN_FILE};
+
+pub type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A key service elsewhere, with the access token to use there.
+pub struct RemoteTarget {
+    pub url: String,
+    pub token: Secret,
+}
+
+pub struct TuiOptions {
+    pub data_dir: PathBuf,
+    /// `None`: start the embedded service on the SQLite database in `data_dir`.
+    pub remote: Option<RemoteTarget>,
+    pub refresh_every: chrono::Duration,
+}
+
+/// Name of the UI's log file in the data dir.
+pub const LOG_FILE: &str = "keydeck.log";
+
+/// Runs the UI until the user quits or a signal asks it to.
+pub async fn run(options: TuiOptions) -> Result<(), AnyError> {
+    std::fs::create_dir_all(&options.data_dir)?;
+    init_file_logging(&options.data_dir.join(LOG_FILE))?;
+    color_eyre::install().map_err(|e| e.to_string())?;
+    // Raw mode, the alternate screen, and a panic hook that restores both
+    // before the (color-eyre) report is printed.
+    let mut terminal = ratatui::init();
+    // Pasting into the form arrives as one event; no mouse capture, ever, so
+    // the secret in the copy-once modal can always be selected by hand.
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mut app = App::new(
+        clock.clone(),
+        Theme::from_env(),
+        DisplayTz::Local,
+        "starting…".into(),
+    );
+    app.refresh_every = options.refresh_every;
+    if let Ok(size) = terminal.size() {
+        app.update(Action::Resize(size.width, size.height));
+    }
+    // The first frame goes out before anything slow happens.
+    terminal.draw(|f| view::draw(f, &app))?;
+    let outcome = match connect(&options).await {
+        Ok((client, embedded)) => {
+            app.source = match &embedded {
+                Some(_) => format!("local · {}", options.data_dir.display()),
+                None => client.base_url().to_owned(),
+            };
+            let result = event_loop(&mut terminal, &mut app, client).await;
+            if let Some(running) = embedded {
+                tracing::info!("stopping the embedded key service");
+                let _ = running.shutdown().await;
+            }
+            result
+        }
+        Err(e) => Err(e),
+    };
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
+    ratatui::restore();
+    outcome
+}
+
+/// The client to use, and the embedded service if we started one.
+async fn connect(options: &TuiOptions) -> Result<(Client, Option<RunningService>), AnyError> {
+    if let Some(remote) = &options.remote {
+        return Ok((Client::new(&remote.url, remote.token.clone())?, None));
+    }
+    let mut config = ServiceConfig::new(options.data_dir.clone());
+    config.listen = "127.0.0.1:0".parse()?;
+    let running = service::start(config, Arc::new(SystemClock)).await?;
+    let token = local_admin_token(&running, &options.data_dir).await?;
+    let url = format!("http://{}", running.addr);
+    tracing::info!(%url, "embedded key service started");
+    Ok((Client::new(&url, token)?, Some(running)))
+}
+
+/// The local admin's token; a new one if its file was lost.
+async fn local_admin_token(running: &RunningService, data_dir: &Path) -> Result<Secret, AnyError> {
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(token) => Ok(Secret::new(token.trim().to_owned())),
+        Err(_) => {
+            let token =
+                crate::admin::reset_token(running.state.store.as_ref(), "admin@localhost").await?;
+            service::write_private(&path, token.expose())?;
+            Ok(token)
+        }
+    }
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    client: Client,
+) -> Result<(), AnyError> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let _input = event::spawn_input_thread(tx.clone());
+    let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hangup = signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut clipboard = TerminalClipboard::default();
+    app.refresh();
+    app.request(Effect::LoadScopes);
+    loop {
+        run_effects(app, &client, &tx, &mut clipboard);
+        if app.should_quit {
+            return Ok(());
+        }
+        if app.dirty {
+            terminal.draw(|f| view::draw(f, app))?;
+            app.dirty = false;
+        }
+        let wait = (app.next_wakeup() - app.clock.now())
+            .to_std()
+            .unwrap_or_default();
+        tokio::select! {
+            Some(action) = rx.recv() => app.update(action),
+            () = tokio::time::sleep(wait) => app.update(Action::Tick),
+            _ = terminate.recv() => {
+                tracing::info!("SIGTERM: quitting");
+                app.update(Action::Quit);
+            }
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP (terminal gone): quitting");
+                app.update(Action::Quit);
+            }
+        }
+    }
+}
+
+fn signal(kind: tokio::signal::unix::SignalKind) -> std::io::Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(kind)
+}
+
+/// Runs what the app asked for: copies at once (they write to the terminal,
+/// between frames), everything else in its own task that reports back.
+pub fn run_effects(
+    app: &mut App,
+    client: &Client,
+    tx: &mpsc::UnboundedSender<Action>,
+    clipboard: &mut dyn Clipboard,
+) {
+    loop {
+        let effects = app.take_effects();
+        if effects.is_empty() {
+            return;
+        }
+        for effect in effects {
+            match effect {
+                Effect::Copy(secret) => {
+                    let system = clipboard.copy(secret.expose());
+                    app.update(Action::Copied { system });
+                }
+                Effect::CopyText(text) => {
+                    clipboard.copy(&text);
+                    app.update(Action::CopiedText);
+                }
+                other => spawn_effect(other, client.clone(), tx.clone()),
+            }
+        }
+    }
+}
+
+/// Delays before retrying a create whose answer did not arrive.
+const CREATE_RETRY_DELAYS_MS: [u64; 3] = [250, 750, 1_500];
+
+/// Runs one request in its own task; its result comes back as an action.
+/// Creates and revokes are never cancelled half-way: the task finishes even
+/// if the UI has moved on or quit.
+fn spawn_effect(effect: Effect, client: Client, tx: mpsc::UnboundedSender<Action>) {
+    tokio::spawn(async move {
+        let action = match effect {
+            Effect::LoadPage { generation, cursor } => {
+                let query = KeyListQuery {
+                    limit: Some(PAGE_SIZE),
+                    cursor,
+                    ..KeyListQuery::default()
+                };
+                let result = client.list_keys(&query).await;
+                if let Err(e) = &result {
+                    tracing::warn!(error = %e, "loading keys failed");
+                }
+                Action::PageLoaded { generation, result }
+            }
+            Effect::LoadScopes => Action::ScopesLoaded(client.scopes().await),
+            Effect::CreateKey {
+                request,
+                idempotency_key,
+            } => {
+                let mut result = client.create_key(&request, Some(&idempotency_key)).await;
+                for delay in CREATE_RETRY_DELAYS_MS {
+                    match &result {
+                        Err(e) if e.is_transient() => {
+                            tracing::warn!(error = %e, "create got no answer; retrying with the same Idempotency-Key");
+                            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                            result = client.create_key(&request, Some(&idempotency_key)).await;
+                        }
+                        _ => break,
+                    }
+                }
+                if let Ok(created) = &result {
+                    tracing::info!(key_id = %created.api_key.id, "key created");
+                }
+                Action::Created(Box::new(result))
+            }
+            Effect::RevokeKey { id } => Action::Revoked(client.revoke_key(&id).await),
+            Effect::RotateKey { id, grace_seconds } => {
+                Action::Rotated(Box::new(client.rotate_key(&id, grace_seconds).await))
+            }
+            Effect::LoadAudit => {
+                let query = crate::api::AuditListQuery {
+                    limit: Some(500),
+                    cursor: None,
+                };
+                Action::AuditLoaded(client.audit_logs(&query).await)
+            }
+            Effect::Copy(_) | Effect::CopyText(_) => unreachable!("copies run in the UI loop"),
+        };
+        // The UI may have quit meanwhile; then nobody needs the answer.
+        let _ = tx.send(action);
+    });
+}
+
+/// Logs go to a file in the data dir, never to the screen; `RUST_LOG` works.
+fn init_file_logging(path: &Path) -> Result<(), AnyError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init()
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}

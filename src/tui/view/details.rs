@@ -1,0 +1,84 @@
+//! Key details (`Enter`): every field, exact times in the admin's zone.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::super::app::App;
+use super::super::format;
+use super::super::theme::status_text;
+use crate::api::ApiKey;
+
+pub fn draw(frame: &mut Frame, app: &App, key: &ApiKey, area: Rect) {
+    let now = app.clock.now();
+    let status = app.status_of(key);
+    let exact = |t: Option<chrono::DateTime<chrono::Utc>>, none: &str| match t {
+        Some(t) => format!("{} ({})", app.tz.exact(t), format::relative(t, now)),
+        None => none.to_owned(),
+    };
+    let label = |text: &'static str| Span::styled(format!("{text:<12}"), app.theme.title());
+    let mut lines = vec![
+        Line::from(vec![label("Name"), Span::raw(key.name.clone())]),
+        Line::from(vec![
+            label("Status"),
+            Span::styled(status_text(status), app.theme.status(status)),
+        ]),
+        Line::from(vec![
+            label("Key Prefix"),
+            Span::raw(format::prefix(&key.prefix)),
+        ]),
+        Line::from(vec![label("ID"), Span::raw(key.id.clone())]),
+        Line::from(vec![
+            label("Created"),
+            Span::raw(format!(
+                "{} by {}",
+                exact(Some(key.created_at), ""),
+                key.created_by
+            )),
+        ]),
+        Line::from(vec![
+            label("Expires"),
+            Span::raw(exact(key.expires_at, "Never (valid until revoked)")),
+        ]),
+        Line::from(vec![
+            label("Last Used"),
+            Span::raw(exact(key.last_used_at, "Never")),
+        ]),
+    ];
+    if let Some(revoked_at) = key.revoked_at {
+        let by = key.revoked_by.as_deref().unwrap_or("unknown");
+        lines.push(Line::from(vec![
+            label("Revoked"),
+            Span::raw(format!("{} by {by}", exact(Some(revoked_at), ""))),
+        ]));
+    }
+    lines.push(Line::from(label("Scopes")));
+    for scope in format::scope_labels(&key.scopes) {
+        lines.push(Line::from(format!("  • {scope}")));
+    }
+    lines.push(Line::from(label("Description")));
+    if key.description.is_empty() {
+        lines.push(Line::from(Span::styled("  (none)", app.theme.dim())));
+    } else {
+        lines.extend(
+            key.description
+                .lines()
+                .map(|l| Line::from(format!("  {l}"))),
+        );
+    }
+    let height = u16::try_from(lines.len() + 2)
+        .unwrap_or(u16::MAX)
+        .min(area.height);
+    let popup = Rect { height, ..area };
+    frame.render_widget(Clear, area);
+    let block = Block::bordered()
+        .title(" Key details ")
+        .title_bottom(" Esc back ");
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        popup,
+    );
+}

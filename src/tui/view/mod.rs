@@ -1,0 +1,210 @@
+//! Drawing: the screen is a function of `App`, nothing here changes state.
+
+mod audit;
+mod confirm;
+pub mod copy_once;
+mod create;
+mod details;
+pub mod help;
+mod table;
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::app::{App, Tab};
+use super::popup::Popup;
+use super::theme::Theme;
+
+/// Below this the UI shows a notice instead of a squeezed table.
+pub const MIN_WIDTH: u16 = 40;
+pub const MIN_HEIGHT: u16 = 8;
+
+pub fn draw(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let notice = format!(
+            "Terminal too small ({}×{}). keydeck needs at least {MIN_WIDTH}×{MIN_HEIGHT}. Ctrl-C quits.",
+            area.width, area.height
+        );
+        frame.render_widget(Paragraph::new(notice).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let banner_rows = app.banner_rows().max(u16::from(app.flash.is_some()));
+    let filter_rows = u16::from(app.filtering || !app.filter.value().is_empty());
+    let [title, tabs, banner, filter, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(banner_rows),
+        Constraint::Length(filter_rows),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_title(frame, app, title);
+    draw_tabs(frame, app, tabs);
+    if let Some(b) = &app.banner {
+        let text = Paragraph::new(format!(" ⚠ {}", b.message))
+            .style(app.theme.error_banner())
+            .wrap(Wrap { trim: false });
+        frame.render_widget(text, banner);
+    } else if let Some(flash) = &app.flash {
+        frame.render_widget(
+            Paragraph::new(format!(" {flash}")).style(app.theme.title()),
+            banner,
+        );
+    }
+    if filter_rows > 0 {
+        let cursor = if app.filtering { "█" } else { "" };
+        let line = Line::from(vec![
+            Span::styled(" / ", app.theme.key_hint()),
+            Span::raw(format!("{}{cursor}", app.filter.value())),
+        ]);
+        frame.render_widget(Paragraph::new(line), filter);
+    }
+    table::draw(frame, app, body);
+    draw_footer(frame, app, footer);
+    for popup in &app.popups {
+        match popup {
+            Popup::Details(id) => {
+                if let Some(key) = app.key_by_id(id) {
+                    details::draw(frame, app, key, body);
+                }
+            }
+            Popup::Help(scroll) => help::draw(frame, app, *scroll, area),
+            Popup::Create(form) => create::draw(frame, app, form, area),
+            Popup::CopyOnce(modal) => copy_once::draw(frame, app, modal, area),
+            Popup::Confirm(dialog) => confirm::draw(frame, app, dialog, area),
+            Popup::Audit(view) => audit::draw(frame, app, view, body),
+        }
+    }
+}
+
+/// `[ Label ]`, reversed when focused.
+fn button<'a>(label: &str, focused: bool, theme: &Theme) -> Span<'a> {
+    let text = format!("[ {label} ]");
+    if focused {
+        Span::styled(text, theme.selected())
+    } else {
+        Span::raw(text)
+    }
+}
+
+fn draw_title(frame: &mut Frame, app: &App, area: Rect) {
+    let state = if app.loading && !app.loaded {
+        "loading…".to_owned()
+    } else if app.loading {
+        format!("{} keys · refreshing…", app.keys.len())
+    } else {
+        format!("{} keys", app.keys.len())
+    };
+    let left = Span::styled(" keydeck ", app.theme.title());
+    let right = format!("{state} ");
+    let middle_width =
+        usize::from(area.width).saturating_sub(left.width() + right.chars().count() + 1);
+    let source: String = app.source.chars().take(middle_width).collect();
+    let pad = middle_width.saturating_sub(source.chars().count());
+    let line = Line::from(vec![
+        left,
+        Span::styled(source, app.theme.dim()),
+        Span::raw(" ".repeat(pad)),
+        Span::raw(right),
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+fn draw_tabs(frame: &mut Frame, app: &App, area: Rect) {
+    let counts = app.tab_counts();
+    let mut spans = vec![Span::raw(" ")];
+    for (i, tab) in Tab::ALL.iter().enumerate() {
+        let text = format!("{} {} ({})", i + 1, tab.label(), counts[i]);
+        let style = if *tab == app.tab {
+            app.theme.active_tab()
+        } else {
+            app.theme.dim()
+        };
+        spans.push(Span::styled(text, style));
+        spans.push(Span::raw("  "));
+    }
+    let arrow = if app.sort_reversed { "↑" } else { "↓" };
+    spans.push(Span::styled(
+        format!("sort: {} {arrow}", app.sort.label()),
+        app.theme.dim(),
+    ));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The keys that work right now, derived from what is on screen.
+pub fn footer_hints(app: &App) -> Vec<(&'static str, &'static str)> {
+    match app.popups.last() {
+        Some(Popup::Details(_)) => vec![("Esc", "back"), ("Ctrl-C", "quit")],
+        Some(Popup::Help(_)) => vec![("j/k", "scroll"), ("Esc", "back"), ("Ctrl-C", "quit")],
+        Some(Popup::Create(_)) => vec![
+            ("Tab/↑↓", "move"),
+            ("Space", "tick"),
+            ("Enter", "create"),
+            ("Esc", "cancel"),
+        ],
+        Some(Popup::CopyOnce(_)) => vec![("c", "copy"), ("Enter/Esc", "close")],
+        Some(Popup::Audit(_)) => vec![("j/k", "scroll"), ("r", "reload"), ("Esc", "back")],
+        Some(Popup::Confirm(d)) if d.buttons.len() == 1 => vec![("Enter/Esc", "close")],
+        Some(Popup::Confirm(_)) => vec![
+            ("y", "yes"),
+            ("n/Esc", "no"),
+            ("←/→ Tab", "choose"),
+            ("Enter", "select"),
+        ],
+        None if app.filtering => vec![("type", "filter"), ("Enter", "keep"), ("Esc", "clear")],
+        None => {
+            let mut hints = Vec::new();
+            if !app.rows.is_empty() {
+                hints.extend([("j/k", "move"), ("Enter", "details")]);
+            }
+            hints.push(("n", "new"));
+            if !app.rows.is_empty() {
+                hints.extend([("d", "revoke"), ("R", "rotate"), ("Space", "mark")]);
+            }
+            hints.extend([
+                ("?", "help"),
+                ("q", "quit"),
+                ("/", "filter"),
+                ("1-4", "tabs"),
+                ("s", "sort"),
+                ("r", "refresh"),
+                ("a", "audit"),
+            ]);
+            if !app.filter.value().is_empty() {
+                hints.insert(0, ("Esc", "clear filter"));
+            }
+            hints
+        }
+    }
+}
+
+fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
+    let mut spans = vec![Span::raw(" ")];
+    let mut used = 1;
+    for (key, what) in footer_hints(app) {
+        let width = key.chars().count() + what.chars().count() + 3;
+        if used + width > usize::from(area.width) {
+            break;
+        }
+        used += width;
+        spans.push(Span::styled(key, app.theme.key_hint()));
+        spans.push(Span::raw(format!(" {what}  ")));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// A rectangle of at most `width`×`height` centred in `area`.
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}

@@ -1,0 +1,543 @@
+//! The built binary in a real pseudo-terminal, as an admin runs it: start-up on
+//! the embedded service, refresh, quit, signals, a service outage, resizes.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize, SlavePty};
+use serde_json::{json, Value};
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The keydeck UI in a PTY, with everything it wrote and a vt100 model of the screen.
+struct Session {
+    child: Box<dyn Child + Send + Sync>,
+    master: Box<dyn MasterPty + Send>,
+    // Kept open so the terminal's modes can be read after the UI exits.
+    _slave: Box<dyn SlavePty + Send>,
+    writer: Box<dyn Write + Send>,
+    output: Arc<Mutex<Vec<u8>>>,
+    screen: Arc<Mutex<vt100::Parser>>,
+}
+
+impl Session {
+    fn start(args: &[&str], env: &[(&str, &str)], cols: u16, rows: u16) -> Self {
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("openpty");
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_keydeck"));
+        cmd.args(args);
+        for var in [
+            "KEYDECK_URL",
+            "KEYDECK_TOKEN",
+            "KEYDECK_PROFILE",
+            "KEYDECK_DATA_DIR",
+            "KEYDECK_DATABASE_URL",
+            "NO_COLOR",
+            "RUST_LOG",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("TERM", "xterm-256color");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = pair
+            .slave
+            .spawn_command(cmd)
+            .expect("spawn keydeck in a PTY");
+        let mut reader = pair.master.try_clone_reader().unwrap();
+        let writer = pair.master.take_writer().unwrap();
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
+        let (out, scr) = (output.clone(), screen.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                out.lock().unwrap().extend_from_slice(&buf[..n]);
+                scr.lock().unwrap().process(&buf[..n]);
+            }
+        });
+        Self {
+            child,
+            master: pair.master,
+            _slave: pair.slave,
+            writer,
+            output,
+            screen,
+        }
+    }
+
+    fn contents(&self) -> String {
+        self.screen.lock().unwrap().screen().contents()
+    }
+
+    /// Waits until the screen shows `text` (and returns the screen).
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let screen = self.contents();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{text:?} did not appear; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    fn wait_gone(&self, text: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let screen = self.contents();
+            if !screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{text:?} did not go away; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    fn send(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+    }
+
+    fn resize(&mut self, cols: u16, rows: u16) {
+        self.screen
+            .lock()
+            .unwrap()
+            .screen_mut()
+            .set_size(rows, cols);
+        self.master
+            .resize(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.process_id().expect("pid")
+    }
+
+    fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Waits (at most `limit`) for the process to end; returns its exit code and how long it took.
+    fn wait_exit(&mut self, limit: Duration) -> (u32, Duration) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status.exit_code(), started.elapsed());
+            }
+            assert!(
+                started.elapsed() < limit,
+                "still running after {limit:?}:\n{}",
+                self.contents()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Everything the program wrote, as (lossy) text.
+    fn output(&self) -> String {
+        String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
+    }
+
+    /// The terminal was left as it was found: main screen back, cursor shown,
+    /// and (read from the terminal itself) canonical mode and echo on again.
+    fn assert_terminal_restored(&self) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let out = loop {
+            let out = self.output();
+            if out.rfind("\x1b[?1049l") > out.rfind("\x1b[?1049h") || Instant::now() > deadline {
+                break out;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let entered = out
+            .rfind("\x1b[?1049h")
+            .expect("entered the alternate screen");
+        let left = out.rfind("\x1b[?1049l").expect("left the alternate screen");
+        assert!(
+            left > entered,
+            "the alternate screen was left after it was last entered"
+        );
+        let shown = out.rfind("\x1b[?25h").expect("cursor shown");
+        assert!(shown > entered, "the cursor was shown again at exit");
+        let tty = self.master.tty_name().expect("the PTY's device name");
+        let modes = Command::new("stty")
+            .arg("-a")
+            .arg("-F")
+            .arg(&tty)
+            .output()
+            .unwrap();
+        let modes = String::from_utf8_lossy(&modes.stdout);
+        let words: Vec<&str> = modes.split_whitespace().collect();
+        assert!(
+            words.contains(&"icanon") && words.contains(&"echo"),
+            "raw mode is off again: {modes}"
+        );
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn token(data_dir: &Path) -> String {
+    std::fs::read_to_string(data_dir.join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// The embedded service's URL, from the UI's log file.
+fn embedded_url(data_dir: &Path) -> String {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let log = std::fs::read_to_string(data_dir.join("keydeck.log")).unwrap_or_default();
+        if let Some(rest) = log.split("url=http://").nth(1) {
+            let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+            return format!("http://{addr}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no embedded service URL in the log:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+async fn create_key(base: &str, token: &str, name: &str) -> Value {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v1/api-keys"))
+        .bearer_auth(token)
+        .json(&json!({"name": name, "scopes": ["sessions:read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json().await.unwrap()
+}
+
+fn data_dir_arg(dir: &Path) -> Vec<String> {
+    vec!["--data-dir".into(), dir.display().to_string()]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_on_a_fresh_data_dir_refreshes_and_quits_cleanly() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("data");
+    let args = data_dir_arg(&dir);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut ui = Session::start(
+        &args,
+        &[("HOME", &home.path().display().to_string())],
+        100,
+        30,
+    );
+    ui.wait_for("Key Prefix");
+    ui.wait_for("No API keys yet");
+
+    let base = embedded_url(&dir);
+    create_key(&base, &token(&dir), "Made through the API").await;
+    ui.send("r");
+    let screen = ui.wait_for("Made through the API");
+    assert!(screen.contains("● Active"), "{screen}");
+    ui.send("q");
+    let (code, _) = ui.wait_exit(Duration::from_secs(10));
+    assert_eq!(code, 0);
+    ui.assert_terminal_restored();
+    // Logs went to the file, not the screen.
+    assert!(!ui.output().contains("embedded key service started"));
+    assert!(std::fs::read_to_string(dir.join("keydeck.log"))
+        .unwrap()
+        .contains("embedded key service started"));
+}
+
+async fn ends_on_signal(signal: &str) {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("data");
+    let args = data_dir_arg(&dir);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut ui = Session::start(
+        &args,
+        &[("HOME", &home.path().display().to_string())],
+        100,
+        30,
+    );
+    ui.wait_for("No API keys yet");
+    let base = embedded_url(&dir);
+    let created = create_key(&base, &token(&dir), "Kept across the signal").await;
+    ui.send("r");
+    ui.wait_for("Kept across the signal");
+    ui.signal(signal);
+    let (_, took) = ui.wait_exit(Duration::from_secs(5));
+    assert!(
+        took < Duration::from_secs(1),
+        "{signal}: ended after {took:?}"
+    );
+    ui.assert_terminal_restored();
+
+    // The embedded service's SQLite file is intact, with the key in it.
+    let backend_url = format!("sqlite://{}", dir.join("keydeck.db").display());
+    let store = keydeck::service::store::open(&backend_url).await.unwrap();
+    let org = store.org_by_name("default").await.unwrap().unwrap();
+    let id = created["api_key"]["id"].as_str().unwrap();
+    assert!(store.get_key(&org.id, id).await.unwrap().is_some());
+    store.close().await;
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(&backend_url).await.unwrap();
+    let (check,): (String,) = sqlx::query_as("PRAGMA integrity_check")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(check, "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_ends_it_within_a_second_with_the_terminal_restored() {
+    ends_on_signal("HUP").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_it_within_a_second_with_the_terminal_restored() {
+    ends_on_signal("TERM").await;
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `keydeck serve` child that is killed when dropped, even by a failing test
+/// (an orphan would keep the test runner's output pipe open).
+struct Served(std::process::Child);
+
+impl Served {
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `keydeck serve` on a fixed port, so that it can come back where it was.
+fn serve_on(port: u16, dir: &Path, log: PathBuf) -> Served {
+    let child = Command::new(env!("CARGO_BIN_EXE_keydeck"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env_remove("KEYDECK_DATABASE_URL")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let served = Served(child);
+    let deadline = Instant::now() + TIMEOUT;
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("listening on")
+    {
+        assert!(Instant::now() < deadline, "keydeck serve did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    served
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_outage_shows_a_banner_and_recovers_by_itself() {
+    let home = tempfile::tempdir().unwrap();
+    let service_dir = home.path().join("service");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut service = serve_on(port, &service_dir, home.path().join("serve-1.log"));
+    let t = token(&service_dir);
+    create_key(&base, &t, "Before the outage").await;
+
+    let ui_dir = home.path().join("ui");
+    let args = data_dir_arg(&ui_dir);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let env = [
+        ("HOME", home.path().display().to_string()),
+        ("KEYDECK_URL", base.clone()),
+        ("KEYDECK_TOKEN", t.clone()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut ui = Session::start(&args, &env, 100, 30);
+    ui.wait_for("Before the outage");
+
+    service.stop();
+    ui.send("r");
+    ui.wait_for("Cannot reach the key service");
+    // Still responsive: help opens and closes, the table is still there.
+    ui.send("?");
+    ui.wait_for("Help");
+    ui.send("\x1b");
+    let screen = ui.wait_gone("this help");
+    assert!(screen.contains("Before the outage"));
+
+    let mut service = serve_on(port, &service_dir, home.path().join("serve-2.log"));
+    create_key(&base, &t, "After the outage").await;
+    // No key pressed: the UI retries by itself.
+    ui.wait_for("After the outage");
+    ui.wait_gone("Cannot reach");
+    ui.send("q");
+    assert_eq!(ui.wait_exit(Duration::from_secs(10)).0, 0);
+    service.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resizing_to_tiny_and_back_never_panics() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("data");
+    let args = data_dir_arg(&dir);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut ui = Session::start(
+        &args,
+        &[("HOME", &home.path().display().to_string())],
+        100,
+        30,
+    );
+    ui.wait_for("No API keys yet");
+    create_key(&embedded_url(&dir), &token(&dir), "Resized").await;
+    ui.send("r");
+    ui.wait_for("Resized");
+    ui.resize(40, 10);
+    let screen = ui.wait_for("Status");
+    assert!(
+        screen.contains("Resized") && !screen.contains("Scopes"),
+        "columns dropped by priority:\n{screen}"
+    );
+    ui.resize(20, 5);
+    ui.wait_for("too small");
+    ui.resize(100, 30);
+    ui.wait_for("Key Prefix");
+    assert!(ui.child.try_wait().unwrap().is_none(), "still running");
+    ui.send("q");
+    assert_eq!(ui.wait_exit(Duration::from_secs(10)).0, 0);
+    ui.assert_terminal_restored();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_sends_osc52_and_the_secret_never_appears_again() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("data");
+    let args = data_dir_arg(&dir);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let env = [
+        ("HOME", home.path().display().to_string()),
+        ("RUST_LOG", "trace".to_owned()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut ui = Session::start(&args, &env, 100, 30);
+    ui.wait_for("No API keys yet");
+    ui.send("n");
+    ui.wait_for("New API key");
+    ui.send("Copied key\t\t\t ");
+    ui.wait_for("[x] Sessions (Read)");
+    ui.send("\r");
+    let screen = ui.wait_for("Copy your API key now — it will not be shown again");
+    let secret = screen
+        .match_indices("eg_live_")
+        .map(|(at, _)| {
+            screen[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect::<String>()
+        })
+        .find(|s| s.len() == 46)
+        .unwrap_or_else(|| panic!("the secret on screen:\n{screen}"));
+
+    ui.send("c");
+    ui.wait_for("Sent to your terminal's clipboard (OSC 52)");
+    let out = ui.output();
+    let start = out.find("\x1b]52;c;").expect("an OSC 52 sequence") + 7;
+    let end = start + out[start..].find('\x07').expect("OSC 52 terminator");
+    let decoded =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &out[start..end])
+            .unwrap();
+    assert_eq!(
+        decoded,
+        secret.as_bytes(),
+        "the OSC 52 payload is exactly the secret"
+    );
+
+    let closed_at = ui.output.lock().unwrap().len();
+    ui.send("\r");
+    ui.wait_gone("Copy your API key now");
+    // Redraw everything a few ways: refresh, help, details, a resize.
+    ui.send("r?");
+    ui.wait_for("Help");
+    ui.send("\x1b");
+    ui.wait_gone("this help");
+    ui.send("\r");
+    ui.wait_for("Key details");
+    ui.send("\x1b");
+    ui.wait_gone("Key details");
+    ui.resize(80, 24);
+    ui.wait_for("Copied key");
+    ui.send("q");
+    assert_eq!(ui.wait_exit(Duration::from_secs(10)).0, 0);
+    let after = ui.output.lock().unwrap()[closed_at..].to_vec();
+    let random_part = &secret[8..40];
+    assert!(
+        !String::from_utf8_lossy(&after).contains(random_part),
+        "the secret was written again after the modal closed"
+    );
+
+    // Nor is it in the log (at trace level) or anywhere in the data dir.
+    let log = std::fs::read_to_string(dir.join("keydeck.log")).unwrap();
+    assert!(log.contains("key created"), "the log is the real one");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(32).any(|w| w == random_part.as_bytes()),
+            "the secret is in {}",
+            path.display()
+        );
+    }
+}
