@@ -562,3 +562,51 @@ async fn marks_bulk_revoke_expired_cleanup_audit_and_copy_id() {
     ui.press(KeyCode::Esc).await;
     assert!(ui.app.popups.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quitting_waits_for_a_change_on_its_way_and_never_hides_a_new_secret() {
+    use crossterm::event::{KeyEvent, KeyModifiers};
+    use keydeck::tui::action::Action;
+    let key = |c: char| Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    let w = World::new().await;
+    let (_, secret) = w.server.create_key("Going away", &["sessions:read"]).await;
+    let mut ui = w.ui().await;
+
+    // q while a revoke is on its way: keydeck quits once it is answered.
+    ui.press(KeyCode::Char('d')).await;
+    ui.app.update(key('y'));
+    ui.app.update(key('q'));
+    assert!(
+        !ui.app.should_quit && ui.app.quit_pending,
+        "waits for the revoke"
+    );
+    assert!(ui.screen().contains("still being sent"));
+    ui.settle().await;
+    assert!(ui.app.should_quit);
+    assert_eq!(
+        w.auth(&secret, "sessions:read").await,
+        401,
+        "the revoke was not cut short"
+    );
+
+    // q while a create is on its way: the new secret is shown, not lost.
+    let mut ui = w.ui().await;
+    ui.press(KeyCode::Char('n')).await;
+    ui.type_text("Made while quitting").await;
+    tab(&mut ui, 3).await;
+    ui.press(KeyCode::Char(' ')).await;
+    ui.app.update(Action::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    ui.app.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        KeyModifiers::CONTROL,
+    )));
+    assert!(!ui.app.should_quit);
+    ui.settle().await;
+    assert!(!ui.app.should_quit, "quitting now would lose the secret");
+    let new_secret = secret_on_screen(&mut ui);
+    assert!(ui.screen().contains("Not quitting yet"));
+    assert_eq!(w.auth(&new_secret, "sessions:read").await, 200);
+}

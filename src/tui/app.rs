@@ -139,6 +139,10 @@ pub struct App {
     pub dirty: bool,
     /// Requests sent and not yet answered.
     pub in_flight: usize,
+    /// Creates, revokes and rotations sent and not yet answered.
+    pub mutations: usize,
+    /// Quit was asked for while `mutations` were out.
+    pub quit_pending: bool,
     generation: u64,
     staging: Vec<ApiKey>,
     failures: u32,
@@ -180,6 +184,8 @@ impl App {
             should_quit: false,
             dirty: true,
             in_flight: 0,
+            mutations: 0,
+            quit_pending: false,
             generation: 0,
             staging: Vec::new(),
             failures: 0,
@@ -280,7 +286,42 @@ impl App {
 
     pub(super) fn request(&mut self, effect: Effect) {
         self.in_flight += 1;
+        if matches!(
+            effect,
+            Effect::CreateKey { .. } | Effect::RevokeKey { .. } | Effect::RotateKey { .. }
+        ) {
+            self.mutations += 1;
+        }
         self.effects.push(effect);
+    }
+
+    /// `q` / Ctrl-C: quits, unless a change to a key is still on its way; then
+    /// it waits for the answer (a second press quits at once).
+    pub fn request_quit(&mut self) {
+        if self.mutations == 0 || self.quit_pending {
+            self.should_quit = true;
+            return;
+        }
+        self.quit_pending = true;
+        self.flash = Some(
+            "A change to a key is still being sent; keydeck quits when it is done (q again: quit now).".into(),
+        );
+    }
+
+    /// An answer to a create, revoke or rotate arrived (after it was applied).
+    pub(super) fn mutation_done(&mut self) {
+        self.mutations = self.mutations.saturating_sub(1);
+        if self.mutations > 0 || !self.quit_pending {
+            return;
+        }
+        self.quit_pending = false;
+        if matches!(self.popups.last(), Some(Popup::CopyOnce(_))) {
+            self.flash = Some(
+                "Not quitting yet: copy the new key first, it will not be shown again.".into(),
+            );
+        } else {
+            self.should_quit = true;
+        }
     }
 
     pub fn update(&mut self, action: Action) {
@@ -434,7 +475,7 @@ impl App {
     fn on_key(&mut self, key: KeyEvent) {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         if ctrl && matches!(key.code, KeyCode::Char('c')) {
-            self.should_quit = true;
+            self.request_quit();
             return;
         }
         // Nearly every key changes what is on screen; redraw after each.
@@ -450,7 +491,7 @@ impl App {
         }
         let page = self.page_rows();
         match key.code {
-            KeyCode::Char('q') => self.should_quit = true,
+            KeyCode::Char('q') => self.request_quit(),
             KeyCode::Char('j') | KeyCode::Down => self.select(self.selected + 1),
             KeyCode::Char('k') | KeyCode::Up => self.select(self.selected.saturating_sub(1)),
             KeyCode::PageDown => self.select(self.selected + page),

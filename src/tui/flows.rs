@@ -169,6 +169,7 @@ impl App {
             Action::Created(result) => {
                 self.in_flight = self.in_flight.saturating_sub(1);
                 self.on_created(*result);
+                self.mutation_done();
             }
             Action::Revoked(result) => {
                 self.in_flight = self.in_flight.saturating_sub(1);
@@ -185,6 +186,7 @@ impl App {
                             Some(format!("Not revoked: {}", banner_message(&e, &self.source)))
                     }
                 }
+                self.mutation_done();
             }
             Action::Rotated(result) => {
                 self.in_flight = self.in_flight.saturating_sub(1);
@@ -203,6 +205,7 @@ impl App {
                             Some(format!("Not rotated: {}", banner_message(&e, &self.source)))
                     }
                 }
+                self.mutation_done();
             }
             Action::CopiedText => self.in_flight = self.in_flight.saturating_sub(1),
             Action::AuditLoaded(result) => {

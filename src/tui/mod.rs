@@ -134,6 +134,7 @@ async fn event_loop(
     loop {
         run_effects(app, &client, &tx, &mut clipboard);
         if app.should_quit {
+            settle_on_exit(app, &mut rx, &client).await;
             return Ok(());
         }
         if app.dirty {
@@ -155,6 +156,54 @@ async fn event_loop(
                 app.update(Action::Quit);
             }
         }
+    }
+}
+
+/// On the way out (a signal, or a forced quit) with creates or rotations
+/// still on their way: waits briefly for their answers, and revokes any key
+/// whose secret can no longer be shown, so no key is left that nobody knows.
+async fn settle_on_exit(app: &App, rx: &mut mpsc::UnboundedReceiver<Action>, client: &Client) {
+    let mut pending = app.mutations;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(700);
+    while pending > 0 {
+        let Ok(Some(action)) = tokio::time::timeout_at(deadline, rx.recv()).await else {
+            break;
+        };
+        let unseen = match action {
+            Action::Created(result) => {
+                pending -= 1;
+                match *result {
+                    Ok(created) => Some(created.api_key),
+                    Err(crate::client::ClientError::IdempotentRepeat(key)) => Some(*key),
+                    Err(_) => None,
+                }
+            }
+            Action::Rotated(result) => {
+                pending -= 1;
+                (*result).ok().map(|rotated| rotated.api_key)
+            }
+            Action::Revoked(_) => {
+                pending -= 1;
+                None
+            }
+            _ => None,
+        };
+        if let Some(key) = unseen {
+            tracing::warn!(key_id = %key.id, "created while keydeck was quitting; its secret was never shown, so it is revoked");
+            let revoke = client.revoke_key(&key.id);
+            if !matches!(
+                tokio::time::timeout(std::time::Duration::from_millis(500), revoke).await,
+                Ok(Ok(_))
+            ) {
+                tracing::error!(key_id = %key.id, "could not revoke it: revoke it by hand");
+            }
+        }
+    }
+    if pending > 0 {
+        tracing::warn!(
+            pending,
+            "quit with changes to keys still unanswered; check the key list"
+        );
     }
 }
 
