@@ -187,21 +187,30 @@ pub struct RunningService {
 }
 
 impl RunningService {
-    /// Stops accepting, lets in-flight requests finish, flushes last-used times and closes the database.
+    /// Stops accepting, lets in-flight requests finish (for up to 10 s),
+    /// flushes last-used times and closes the database.
     pub async fn shutdown(self) -> std::io::Result<()> {
+        self.shutdown_within(Duration::from_secs(10)).await
+    }
+
+    /// Like [`shutdown`](Self::shutdown), but connections still open after
+    /// `grace` are dropped: last-used times are flushed either way.
+    pub async fn shutdown_within(mut self, grace: Duration) -> std::io::Result<()> {
         let _ = self.stop.send(true);
-        let served = self
-            .server
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let served = match tokio::time::timeout(grace, &mut self.server).await {
+            Ok(result) => result.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            Err(_) => {
+                tracing::warn!(
+                    ?grace,
+                    "connections still open after the grace period; closing them"
+                );
+                self.server.abort();
+                Ok(())
+            }
+        };
         let _ = self.flusher.await;
         self.state.store.close().await;
         served
-    }
-
-    /// Waits until the service stops by itself (it does not, unless it fails).
-    pub fn stop_handle(&self) -> watch::Sender<bool> {
-        self.stop.clone()
     }
 }
 

@@ -1,34 +1,40 @@
-//! Terminal input: a thread reads crossterm events and sends them as actions.
+//! Terminal input: crossterm's event stream, turned into actions.
 
-use std::thread::JoinHandle;
-use std::time::Duration;
-
-use crossterm::event::{self, Event};
-use tokio::sync::mpsc::UnboundedSender;
+use crossterm::event::{Event, EventStream};
+use futures_util::StreamExt;
 
 use super::action::Action;
 
-/// Reads keys and resizes until the receiving side goes away.
-pub fn spawn_input_thread(tx: UnboundedSender<Action>) -> JoinHandle<()> {
-    std::thread::spawn(move || loop {
-        if tx.is_closed() {
-            return;
+/// Terminal events as actions; `None` when the terminal is gone (then SIGHUP
+/// or the end of input quits).
+pub struct Input {
+    events: EventStream,
+}
+
+impl Input {
+    pub fn new() -> Self {
+        Self {
+            events: EventStream::new(),
         }
-        match event::poll(Duration::from_millis(200)) {
-            Ok(true) => {}
-            Ok(false) => continue,
-            // The terminal is gone (e.g. SSH dropped): SIGHUP does the rest.
-            Err(_) => return,
+    }
+
+    /// The next key, paste or resize; other events (mouse, focus) are skipped.
+    pub async fn next(&mut self) -> Option<Action> {
+        loop {
+            match self.events.next().await? {
+                Ok(Event::Key(key)) => return Some(Action::Key(key)),
+                Ok(Event::Resize(w, h)) => return Some(Action::Resize(w, h)),
+                Ok(Event::Paste(text)) => return Some(Action::Paste(text)),
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return None,
+            }
         }
-        let action = match event::read() {
-            Ok(Event::Key(key)) => Action::Key(key),
-            Ok(Event::Resize(w, h)) => Action::Resize(w, h),
-            Ok(Event::Paste(text)) => Action::Paste(text),
-            Ok(_) => continue,
-            Err(_) => return,
-        };
-        if tx.send(action).is_err() {
-            return;
-        }
-    })
+    }
+}
+
+impl Default for Input {
+    fn default() -> Self {
+        Self::new()
+    }
 }

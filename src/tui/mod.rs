@@ -71,23 +71,25 @@ pub async fn run(options: TuiOptions) -> Result<(), AnyError> {
     }
     // The first frame goes out before anything slow happens.
     terminal.draw(|f| view::draw(f, &app))?;
-    let outcome = match connect(&options).await {
+    let (outcome, embedded) = match connect(&options).await {
         Ok((client, embedded)) => {
             app.source = match &embedded {
                 Some(_) => format!("local · {}", options.data_dir.display()),
                 None => client.base_url().to_owned(),
             };
-            let result = event_loop(&mut terminal, &mut app, client).await;
-            if let Some(running) = embedded {
-                tracing::info!("stopping the embedded key service");
-                let _ = running.shutdown().await;
-            }
-            result
+            (event_loop(&mut terminal, &mut app, client).await, embedded)
         }
-        Err(e) => Err(e),
+        Err(e) => (Err(e), None),
     };
+    // The terminal first: it must be restored at once, even if the service is slow to stop.
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
     ratatui::restore();
+    if let Some(running) = embedded {
+        tracing::info!("stopping the embedded key service");
+        let _ = running
+            .shutdown_within(std::time::Duration::from_millis(300))
+            .await;
+    }
     outcome
 }
 
@@ -125,7 +127,8 @@ async fn event_loop(
     client: Client,
 ) -> Result<(), AnyError> {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let _input = event::spawn_input_thread(tx.clone());
+    let mut input = event::Input::new();
+    let mut input_open = true;
     let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hangup = signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut clipboard = TerminalClipboard::default();
@@ -145,6 +148,14 @@ async fn event_loop(
             .to_std()
             .unwrap_or_default();
         tokio::select! {
+            event = input.next(), if input_open => match event {
+                Some(action) => app.update(action),
+                // No more input: the terminal is gone.
+                None => {
+                    input_open = false;
+                    app.update(Action::Quit);
+                }
+            },
             Some(action) = rx.recv() => app.update(action),
             () = tokio::time::sleep(wait) => app.update(Action::Tick),
             _ = terminate.recv() => {
