@@ -398,3 +398,15 @@ async fn bootstrap_and_admin_commands() {
     );
     drop(server);
 }
+
+/// A new data dir is private to its owner: it holds the admin token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_data_dir_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let backend = Backend::sqlite();
+    let dir = backend.data_dir.path().join("nested").join("keydeck");
+    let server = ServerProcess::spawn(&backend, &dir, &backend.data_dir.path().join("serve.log"));
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+    drop(server);
+}

@@ -176,7 +176,10 @@ impl Session {
         let deadline = Instant::now() + Duration::from_secs(2);
         let out = loop {
             let out = self.output();
-            if out.rfind("\x1b[?1049l") > out.rfind("\x1b[?1049h") || Instant::now() > deadline {
+            // The reader thread may still be catching up with the last writes.
+            let entered = out.rfind("\x1b[?1049h");
+            let restored = out.rfind("\x1b[?1049l") > entered && out.rfind("\x1b[?25h") > entered;
+            if restored || Instant::now() > deadline {
                 break out;
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -249,22 +252,26 @@ async fn create_key(base: &str, token: &str, name: &str) -> Value {
     r.json().await.unwrap()
 }
 
-fn data_dir_arg(dir: &Path) -> Vec<String> {
-    vec!["--data-dir".into(), dir.display().to_string()]
+/// The UI at 100×30 with a home of its own and `--data-dir`, plus `env`.
+fn ui_in(home: &Path, data_dir: &Path, env: &[(&str, &str)]) -> Session {
+    let home = home.display().to_string();
+    let data_dir = data_dir.display().to_string();
+    let mut all = vec![("HOME", home.as_str())];
+    all.extend_from_slice(env);
+    Session::start(&["--data-dir", &data_dir], &all, 100, 30)
+}
+
+/// A fresh home and data dir, and the UI on them (so on an embedded service).
+fn fresh_ui(env: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf, Session) {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("data");
+    let ui = ui_in(home.path(), &dir, env);
+    (home, dir, ui)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starts_on_a_fresh_data_dir_refreshes_and_quits_cleanly() {
-    let home = tempfile::tempdir().unwrap();
-    let dir = home.path().join("data");
-    let args = data_dir_arg(&dir);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut ui = Session::start(
-        &args,
-        &[("HOME", &home.path().display().to_string())],
-        100,
-        30,
-    );
+    let (_home, dir, mut ui) = fresh_ui(&[]);
     ui.wait_for("Key Prefix");
     ui.wait_for("No API keys yet");
 
@@ -285,16 +292,7 @@ async fn starts_on_a_fresh_data_dir_refreshes_and_quits_cleanly() {
 }
 
 async fn ends_on_signal(signal: &str) {
-    let home = tempfile::tempdir().unwrap();
-    let dir = home.path().join("data");
-    let args = data_dir_arg(&dir);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut ui = Session::start(
-        &args,
-        &[("HOME", &home.path().display().to_string())],
-        100,
-        30,
-    );
+    let (_home, dir, mut ui) = fresh_ui(&[]);
     ui.wait_for("No API keys yet");
     let base = embedded_url(&dir);
     let created = create_key(&base, &token(&dir), "Kept across the signal").await;
@@ -397,16 +395,11 @@ async fn a_service_outage_shows_a_banner_and_recovers_by_itself() {
     let t = token(&service_dir);
     create_key(&base, &t, "Before the outage").await;
 
-    let ui_dir = home.path().join("ui");
-    let args = data_dir_arg(&ui_dir);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let env = [
-        ("HOME", home.path().display().to_string()),
-        ("KEYDECK_URL", base.clone()),
-        ("KEYDECK_TOKEN", t.clone()),
+    let remote = [
+        ("KEYDECK_URL", base.as_str()),
+        ("KEYDECK_TOKEN", t.as_str()),
     ];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut ui = Session::start(&args, &env, 100, 30);
+    let mut ui = ui_in(home.path(), &home.path().join("ui"), &remote);
     ui.wait_for("Before the outage");
 
     service.stop();
@@ -431,16 +424,7 @@ async fn a_service_outage_shows_a_banner_and_recovers_by_itself() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resizing_to_tiny_and_back_never_panics() {
-    let home = tempfile::tempdir().unwrap();
-    let dir = home.path().join("data");
-    let args = data_dir_arg(&dir);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut ui = Session::start(
-        &args,
-        &[("HOME", &home.path().display().to_string())],
-        100,
-        30,
-    );
+    let (_home, dir, mut ui) = fresh_ui(&[]);
     ui.wait_for("No API keys yet");
     create_key(&embedded_url(&dir), &token(&dir), "Resized").await;
     ui.send("r");
@@ -465,16 +449,7 @@ async fn resizing_to_tiny_and_back_never_panics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_sends_osc52_and_the_secret_never_appears_again() {
-    let home = tempfile::tempdir().unwrap();
-    let dir = home.path().join("data");
-    let args = data_dir_arg(&dir);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let env = [
-        ("HOME", home.path().display().to_string()),
-        ("RUST_LOG", "trace".to_owned()),
-    ];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut ui = Session::start(&args, &env, 100, 30);
+    let (_home, dir, mut ui) = fresh_ui(&[("RUST_LOG", "trace")]);
     ui.wait_for("No API keys yet");
     ui.send("n");
     ui.wait_for("New API key");
@@ -482,16 +457,7 @@ async fn copy_sends_osc52_and_the_secret_never_appears_again() {
     ui.wait_for("[x] Sessions (Read)");
     ui.send("\r");
     let screen = ui.wait_for("Copy your API key now — it will not be shown again");
-    let secret = screen
-        .match_indices("eg_live_")
-        .map(|(at, _)| {
-            screen[at..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect::<String>()
-        })
-        .find(|s| s.len() == 46)
-        .unwrap_or_else(|| panic!("the secret on screen:\n{screen}"));
+    let secret = common::ui::secret_on(&screen);
 
     ui.send("c");
     ui.wait_for("Sent to your terminal's clipboard (OSC 52)");

@@ -5,11 +5,12 @@ mod common;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use common::{add_org, Backend, TestServer};
+use chrono::Duration;
+use common::add_org;
+use common::ui::{start_time, World};
 use crossterm::event::KeyCode;
 use keydeck::client::Client;
-use keydeck::clock::{Clock, ManualClock};
+use keydeck::clock::Clock;
 use keydeck::key::Secret;
 use keydeck::service::store::Plan;
 use keydeck::tui::action::Action;
@@ -20,10 +21,6 @@ use serde_json::json;
 
 const COLOR: Theme = Theme { color: true };
 const NO_COLOR: Theme = Theme { color: false };
-
-fn start_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2030, 1, 15, 9, 0, 0).unwrap()
-}
 
 /// Random parts of prefixes and ids, masked so snapshots are stable.
 macro_rules! assert_screen {
@@ -38,88 +35,42 @@ macro_rules! assert_screen {
     };
 }
 
-/// A service and a UI sharing one hand-moved clock.
-struct World {
-    server: TestServer,
-    clock: Arc<ManualClock>,
-    backend: Backend,
-}
-
-impl World {
-    async fn new() -> Self {
-        let clock = Arc::new(ManualClock::new(start_time()));
-        let backend = Backend::sqlite();
-        let server = TestServer::start_with(&backend, clock.clone(), |_| {}).await;
-        Self {
-            server,
-            clock,
-            backend,
-        }
-    }
-
-    fn client(&self) -> Client {
-        Client::new(
-            &self.server.base,
-            Secret::new(self.server.admin_token.clone()),
-        )
-        .unwrap()
-    }
-
-    async fn ui(&self, theme: Theme, width: u16, height: u16) -> Harness {
-        let clock: Arc<dyn Clock> = self.clock.clone();
-        let mut h = Harness::start(self.client(), clock, theme, width, height).await;
-        h.app.refresh_every = Duration::days(1);
-        h
-    }
-
-    async fn create(&self, body: serde_json::Value) -> serde_json::Value {
-        let r = self
-            .server
-            .create_key_as(&self.server.admin_token, body)
-            .await;
-        assert_eq!(r.status(), 201);
-        r.json().await.unwrap()
-    }
-
-    /// Keys in all three statuses, created over an hour of the shared clock.
-    async fn seed_all_statuses(&self) {
-        self.create(json!({"name": "Billing worker", "description": "Nightly invoice export", "scopes": ["resources:read"],
+/// Keys in all three statuses, created over an hour of the shared clock.
+async fn seed_all_statuses(w: &World) {
+    w.create(json!({"name": "Billing worker", "description": "Nightly invoice export", "scopes": ["resources:read"],
             "expires_at": start_time() + Duration::minutes(30)}))
             .await;
-        self.clock.advance(Duration::minutes(10));
-        let revoked = self
-            .create(
-                json!({"name": "Old deploy key", "scopes": ["sessions:read", "sessions:write"]}),
-            )
-            .await;
-        self.server
-            .revoke(revoked["api_key"]["id"].as_str().unwrap())
-            .await;
-        self.clock.advance(Duration::minutes(10));
-        let used = self
+    w.clock.advance(Duration::minutes(10));
+    let revoked = w
+        .create(json!({"name": "Old deploy key", "scopes": ["sessions:read", "sessions:write"]}))
+        .await;
+    w.server
+        .revoke(revoked["api_key"]["id"].as_str().unwrap())
+        .await;
+    w.clock.advance(Duration::minutes(10));
+    let used = w
             .create(json!({"name": "CI/CD Pipeline", "description": "Used by GitHub Actions deploy workflow",
                 "scopes": ["sessions:read", "resources:read"], "expires_at": start_time() + Duration::days(90)}))
             .await;
-        self.clock.advance(Duration::minutes(5));
-        assert_eq!(
-            self.server
-                .auth(used["secret"].as_str().unwrap(), None)
-                .await
-                .status(),
-            200
-        );
-        self.clock.advance(Duration::minutes(5));
-        self.create(json!({"name": "Grafana dashboards", "scopes": ["full_access"]}))
-            .await;
-        // The billing key's expiry passes.
-        self.clock.advance(Duration::minutes(30));
-    }
+    w.clock.advance(Duration::minutes(5));
+    assert_eq!(
+        w.server
+            .auth(used["secret"].as_str().unwrap(), None)
+            .await
+            .status(),
+        200
+    );
+    w.clock.advance(Duration::minutes(5));
+    w.create(json!({"name": "Grafana dashboards", "scopes": ["full_access"]}))
+        .await;
+    // The billing key's expiry passes.
+    w.clock.advance(Duration::minutes(30));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn table_at_80x24_and_120x40_with_every_status() {
     let w = World::new().await;
-    w.seed_all_statuses().await;
+    seed_all_statuses(&w).await;
     let mut ui = w.ui(COLOR, 80, 24).await;
     assert_screen!("table_80x24", ui.screen());
     ui.resize(120, 40).await;
@@ -188,7 +139,7 @@ async fn help_lists_every_binding() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn details_show_every_field_in_exact_time() {
     let w = World::new().await;
-    w.seed_all_statuses().await;
+    seed_all_statuses(&w).await;
     let mut ui = w.ui(COLOR, 100, 30).await;
     // Sorted by creation, newest first: Grafana, CI/CD, Old deploy, Billing.
     ui.press(KeyCode::Char('j')).await;
@@ -295,7 +246,7 @@ fn status_cell(ui: &mut Harness, name: &str, word: &str) -> (String, Option<Colo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_colours_and_no_color() {
     let w = World::new().await;
-    w.seed_all_statuses().await;
+    seed_all_statuses(&w).await;
     let mut ui = w.ui(COLOR, 120, 30).await;
     // Move the selection away so the rows checked are not reversed.
     ui.press(KeyCode::Char('G')).await;
@@ -466,7 +417,7 @@ async fn large_organisations_page_through_the_cursor_and_draw_only_visible_rows(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiny_terminals_get_a_notice_not_a_panic() {
     let w = World::new().await;
-    w.seed_all_statuses().await;
+    seed_all_statuses(&w).await;
     let mut ui = w.ui(COLOR, 80, 24).await;
     ui.resize(40, 10).await;
     let screen = ui.screen();

@@ -9,76 +9,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use base64::Engine;
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use common::{Backend, TestServer};
+use chrono::{DateTime, Duration, Utc};
+use common::ui::{secret_on, start_time, World};
 use crossterm::event::KeyCode;
-use keydeck::client::Client;
-use keydeck::clock::{Clock, ManualClock};
-use keydeck::key::Secret;
 use keydeck::tui::popup::Popup;
 use keydeck::tui::testing::Harness;
 use keydeck::tui::theme::Theme;
 use ratatui::style::Color;
 use serde_json::{json, Value};
+
+const COLOR: Theme = Theme { color: true };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-fn start_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2030, 1, 15, 9, 0, 0).unwrap()
-}
-
-struct World {
-    server: TestServer,
-    clock: Arc<ManualClock>,
-    _backend: Backend,
-}
-
-impl World {
-    async fn new() -> Self {
-        let clock = Arc::new(ManualClock::new(start_time()));
-        let backend = Backend::sqlite();
-        let server = TestServer::start_with(&backend, clock.clone(), |_| {}).await;
-        Self {
-            server,
-            clock,
-            _backend: backend,
-        }
-    }
-
-    async fn ui_at(&self, base: &str) -> Harness {
-        let client = Client::new(base, Secret::new(self.server.admin_token.clone())).unwrap();
-        let clock: Arc<dyn Clock> = self.clock.clone();
-        let mut h = Harness::start(client, clock, Theme { color: true }, 100, 32).await;
-        h.app.refresh_every = Duration::days(1);
-        h
-    }
-
-    async fn ui(&self) -> Harness {
-        self.ui_at(&self.server.base.clone()).await
-    }
-
-    /// Every key the service has, newest first.
-    async fn keys(&self) -> Vec<Value> {
-        let list: Value = self
-            .server
-            .get("/v1/api-keys", &self.server.admin_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        list["data"].as_array().unwrap().clone()
-    }
-
-    async fn auth(&self, secret: &str, scope: &str) -> u16 {
-        self.server
-            .auth(secret, Some(scope))
-            .await
-            .status()
-            .as_u16()
-    }
-}
 
 /// The secret the copy-once modal shows, read from the screen.
 fn secret_on_screen(ui: &mut Harness) -> String {
@@ -87,18 +29,7 @@ fn secret_on_screen(ui: &mut Harness) -> String {
         screen.contains("Copy your API key now — it will not be shown again"),
         "{screen}"
     );
-    let secret = screen
-        .match_indices("eg_live_")
-        .map(|(at, _)| {
-            screen[at..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect::<String>()
-        })
-        .find(|s| s.len() == 46)
-        .unwrap_or_else(|| panic!("the whole secret is on screen:\n{screen}"));
-    assert!(keydeck::key::SecretFormat::default().parse(&secret).is_ok());
-    secret
+    secret_on(&screen)
 }
 
 async fn tab(ui: &mut Harness, times: usize) {
@@ -110,7 +41,7 @@ async fn tab(ui: &mut Harness, times: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_then_copy_once_then_the_new_row() {
     let w = World::new().await;
-    let mut ui = w.ui().await;
+    let mut ui = w.ui(COLOR, 100, 32).await;
     ui.press(KeyCode::Char('n')).await;
     assert!(ui
         .screen()
@@ -198,7 +129,7 @@ async fn create_then_copy_once_then_the_new_row() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_input_is_shown_inline_and_nothing_is_sent() {
     let w = World::new().await;
-    let mut ui = w.ui().await;
+    let mut ui = w.ui(COLOR, 100, 32).await;
     // (name, expiry, tick a scope, the message expected)
     let long_name = "x".repeat(101);
     let cases: Vec<(&str, &str, bool, &str)> = vec![
@@ -253,7 +184,7 @@ async fn invalid_input_is_shown_inline_and_nothing_is_sent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_access_checks_every_box_and_unchecking_restores_the_choice() {
     let w = World::new().await;
-    let mut ui = w.ui().await;
+    let mut ui = w.ui(COLOR, 100, 32).await;
     ui.press(KeyCode::Char('n')).await;
     tab(&mut ui, 3).await;
     ui.press(KeyCode::Char(' ')).await; // Sessions (Read)
@@ -281,7 +212,7 @@ async fn revoke_dialog_cancels_by_default_and_y_revokes() {
         .server
         .create_key("Production API", &["sessions:read"])
         .await;
-    let mut ui = w.ui().await;
+    let mut ui = w.ui(COLOR, 100, 32).await;
     ui.press(KeyCode::Char('d')).await;
     let screen = ui.screen();
     assert!(
@@ -337,7 +268,7 @@ async fn rotate_with_an_hour_of_grace_then_at_once() {
         .server
         .create_key("Billing worker", &["resources:read"])
         .await;
-    let mut ui = w.ui().await;
+    let mut ui = w.ui(COLOR, 100, 32).await;
     ui.press(KeyCode::Char('R')).await;
     let screen = ui.screen();
     assert!(
@@ -449,7 +380,7 @@ async fn read_message(
 async fn a_lost_create_answer_ends_with_one_key_and_the_admin_told() {
     let w = World::new().await;
     let (proxy, dropped) = answer_dropping_proxy(w.server.running.addr).await;
-    let mut ui = w.ui_at(&format!("http://{proxy}")).await;
+    let mut ui = w.ui_at(&format!("http://{proxy}"), COLOR, 100, 32).await;
     ui.press(KeyCode::Char('n')).await;
     ui.type_text("Deploy bot").await;
     tab(&mut ui, 3).await;
@@ -491,7 +422,7 @@ async fn marks_bulk_revoke_expired_cleanup_audit_and_copy_id() {
     let r = w.server.create_key_as(&w.server.admin_token, json!({"name": "short", "scopes": ["sessions:read"], "expires_at": start_time() + Duration::minutes(5)})).await;
     let short: Value = r.json().await.unwrap();
     w.clock.advance(Duration::minutes(10));
-    let mut ui = w.ui().await;
+    let mut ui = w.ui(COLOR, 100, 32).await;
     let selected = |ui: &Harness| ui.app.selected_key().unwrap().name.clone();
     // Sorted by creation, newest first: short, charlie, bravo, alpha.
     ui.press(KeyCode::Char('j')).await;
@@ -570,7 +501,7 @@ async fn quitting_waits_for_a_change_on_its_way_and_never_hides_a_new_secret() {
     let key = |c: char| Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
     let w = World::new().await;
     let (_, secret) = w.server.create_key("Going away", &["sessions:read"]).await;
-    let mut ui = w.ui().await;
+    let mut ui = w.ui(COLOR, 100, 32).await;
 
     // q while a revoke is on its way: keydeck quits once it is answered.
     ui.press(KeyCode::Char('d')).await;
@@ -590,7 +521,7 @@ async fn quitting_waits_for_a_change_on_its_way_and_never_hides_a_new_secret() {
     );
 
     // q while a create is on its way: the new secret is shown, not lost.
-    let mut ui = w.ui().await;
+    let mut ui = w.ui(COLOR, 100, 32).await;
     ui.press(KeyCode::Char('n')).await;
     ui.type_text("Made while quitting").await;
     tab(&mut ui, 3).await;

@@ -219,7 +219,7 @@ pub async fn start(
     config: ServiceConfig,
     clock: Arc<dyn Clock>,
 ) -> Result<RunningService, StartError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+    create_private_dir(&config.data_dir).map_err(|e| {
         StartError(format!(
             "cannot create data dir {}: {e}",
             config.data_dir.display()
@@ -325,6 +325,16 @@ pub async fn bootstrap(
         .map_err(|e| StoreError::Corrupt(format!("cannot write {}: {e}", path.display())))?;
     tracing::info!(path = %path.display(), "bootstrapped organisation 'default'; admin token written");
     Ok(())
+}
+
+/// Creates a directory (and its parents) that only its owner can enter;
+/// existing directories are left as they are.
+pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
 }
 
 /// Writes `contents` to a file only its owner can read.

@@ -49,7 +49,7 @@ pub const LOG_FILE: &str = "keydeck.log";
 
 /// Runs the UI until the user quits or a signal asks it to.
 pub async fn run(options: TuiOptions) -> Result<(), AnyError> {
-    std::fs::create_dir_all(&options.data_dir)?;
+    service::create_private_dir(&options.data_dir)?;
     init_file_logging(&options.data_dir.join(LOG_FILE))?;
     color_eyre::install().map_err(|e| e.to_string())?;
     // Raw mode, the alternate screen, and a panic hook that restores both
