@@ -300,6 +300,7 @@ async fn ends_on_signal(signal: &str) {
     ui.wait_for("Kept across the signal");
     ui.signal(signal);
     let (_, took) = ui.wait_exit(Duration::from_secs(5));
+    eprintln!("{signal}: ended {took:?} after the signal");
     assert!(
         took < Duration::from_secs(1),
         "{signal}: ended after {took:?}"
