@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::key::{KeyStatus, Scope, Secret};
+use crate::key::{KeyStatus, Scope, ScopeDef, Secret};
 
 /// One entry of the scope catalogue, as sent over the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -16,6 +16,26 @@ pub struct ScopeInfo {
     /// What people see, e.g. `Sessions (Read)`.
     pub label: String,
     pub description: String,
+}
+
+impl From<&ScopeDef> for ScopeInfo {
+    fn from(s: &ScopeDef) -> Self {
+        Self {
+            id: s.id.clone(),
+            label: s.label.clone(),
+            description: s.description.clone(),
+        }
+    }
+}
+
+impl From<&ScopeInfo> for ScopeDef {
+    fn from(s: &ScopeInfo) -> Self {
+        Self {
+            id: s.id.clone(),
+            label: s.label.clone(),
+            description: s.description.clone(),
+        }
+    }
 }
 
 impl From<&Scope> for ScopeInfo {

@@ -340,6 +340,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<IpAddr>,
+    /// A TOML file with this deployment's own scope catalogue (`[[scope]]` tables with id, label,
+    /// description); Full Access is always added last [default: the built-in catalogue].
+    #[arg(long, env = "KEYDECK_SCOPES_FILE", value_name = "PATH")]
+    pub scopes_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

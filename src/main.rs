@@ -102,6 +102,12 @@ async fn serve(args: ServeArgs, data_dir: std::path::PathBuf) -> Result<(), AnyE
     config.key_prefix = args.key_prefix;
     config.max_failed_auth = args.max_failed_auth;
     config.trusted_proxies = args.trusted_proxies;
+    if let Some(path) = &args.scopes_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the scopes file {}: {e}", path.display()))?;
+        config.scopes = keydeck::key::Catalog::from_toml(&text)
+            .map_err(|e| format!("the scopes file {} is not valid: {e}", path.display()))?;
+    }
     let running = service::start(config, Arc::new(SystemClock)).await?;
     shutdown_signal().await;
     tracing::info!("shutting down: finishing requests in flight");

@@ -25,6 +25,7 @@ on_both_backends!(
     listing_pages_filters_and_searches,
     rotation_with_and_without_grace,
     audit_log_records_who_did_what,
+    a_deployment_can_have_its_own_scope_catalogue,
 );
 
 async fn health_scopes_and_openapi(backend: Backend) {
@@ -1098,6 +1099,58 @@ async fn audit_log_records_who_did_what(backend: Backend) {
             .unwrap()
             .status(),
         StatusCode::UNAUTHORIZED
+    );
+    s.stop().await;
+    backend.cleanup().await;
+}
+
+async fn a_deployment_can_have_its_own_scope_catalogue(backend: Backend) {
+    let catalogue = keydeck::key::Catalog::from_toml(
+        "[[scope]]\nid = \"billing:read\"\nlabel = \"Billing (Read)\"\ndescription = \"Read invoices.\"\n",
+    )
+    .unwrap();
+    let s = TestServer::start_with(
+        &backend,
+        std::sync::Arc::new(keydeck::clock::SystemClock),
+        |c| c.scopes = catalogue,
+    )
+    .await;
+    let scopes: Value = s
+        .http
+        .get(s.url("/v1/scopes"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = scopes["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["billing:read", "full_access"]);
+    let (_, secret) = s.create_key("invoices", &["billing:read"]).await;
+    assert_eq!(
+        s.auth(&secret, Some("billing:read")).await.status(),
+        StatusCode::OK
+    );
+    // The default catalogue's scopes are unknown here, in requests and in checks.
+    let (status, _, body) = error_code(
+        s.create_key_as(
+            &s.admin_token,
+            json!({"name": "x", "scopes": ["sessions:read"]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let message = body["error"]["fields"]["scopes"].as_str().unwrap();
+    assert!(message.contains("billing:read, full_access"), "{message}");
+    assert_eq!(
+        s.auth(&secret, Some("sessions:read")).await.status(),
+        StatusCode::BAD_REQUEST
     );
     s.stop().await;
     backend.cleanup().await;

@@ -7,6 +7,6 @@ pub mod status;
 pub mod validate;
 
 pub use expiry::{parse_expiry, ExpiryError};
-pub use scope::{Scope, SCOPES};
+pub use scope::{Catalog, Scope, ScopeDef, SCOPES};
 pub use secret::{digest, random_base62, Secret, SecretFormat, SecretParseError};
 pub use status::KeyStatus;

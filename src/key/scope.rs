@@ -1,4 +1,7 @@
-//! The scope catalogue: what a key may be allowed to do.
+//! The scope catalogue: what a key may be allowed to do. There is a default
+//! catalogue; a deployment may configure its own (`keydeck serve --scopes-file`).
+
+use serde::Deserialize;
 
 /// One entry of the scope catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,16 +56,135 @@ pub fn grants(granted: &[String], required: &str) -> bool {
     granted.iter().any(|g| g == required || g == FULL_ACCESS)
 }
 
-/// Scopes in catalogue order without duplicates; `Err` names the first unknown one.
-pub fn normalize(requested: &[String]) -> Result<Vec<String>, String> {
-    if let Some(unknown) = requested.iter().find(|r| find(r).is_none()) {
-        return Err(unknown.clone());
+/// Most scopes a catalogue may have.
+pub const MAX_SCOPES: usize = 100;
+
+/// One scope of a deployment's catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeDef {
+    /// Machine name, 1–64 of `a-z 0-9 _ : . -`, e.g. `billing:read`.
+    pub id: String,
+    /// What people see, 1–64 characters, e.g. `Billing (Read)`.
+    pub label: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+impl From<&Scope> for ScopeDef {
+    fn from(s: &Scope) -> Self {
+        Self {
+            id: s.id.to_owned(),
+            label: s.label.to_owned(),
+            description: s.description.to_owned(),
+        }
     }
-    Ok(SCOPES
-        .iter()
-        .filter(|s| requested.iter().any(|r| r == s.id))
-        .map(|s| s.id.to_owned())
-        .collect())
+}
+
+/// The scopes a deployment offers, in display order, Full Access always last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Catalog {
+    scopes: Vec<ScopeDef>,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Self {
+            scopes: SCOPES.iter().map(ScopeDef::from).collect(),
+        }
+    }
+}
+
+/// The file `--scopes-file` reads: `[[scope]]` tables.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogFile {
+    scope: Vec<ScopeDef>,
+}
+
+impl Catalog {
+    /// A catalogue of `scopes` in this order; Full Access is added (last) if
+    /// missing, since it must satisfy every check.
+    pub fn new(scopes: Vec<ScopeDef>) -> Result<Self, String> {
+        let mut seen = std::collections::HashSet::new();
+        for s in &scopes {
+            let id_ok = (1..=64).contains(&s.id.len())
+                && s.id.bytes().all(|b| {
+                    b.is_ascii_lowercase()
+                        || b.is_ascii_digit()
+                        || matches!(b, b'_' | b':' | b'.' | b'-')
+                });
+            if !id_ok {
+                return Err(format!(
+                    "scope id {:?} must be 1-64 characters of a-z, 0-9, _ : . -",
+                    s.id
+                ));
+            }
+            if !(1..=64).contains(&s.label.chars().count()) || s.label.chars().any(char::is_control)
+            {
+                return Err(format!(
+                    "scope {:?}: the label must be 1-64 characters without control characters",
+                    s.id
+                ));
+            }
+            if s.description.chars().count() > 500 {
+                return Err(format!(
+                    "scope {:?}: the description must be at most 500 characters",
+                    s.id
+                ));
+            }
+            if !seen.insert(s.id.clone()) {
+                return Err(format!("scope {:?} is listed twice", s.id));
+            }
+        }
+        let (mut scopes, full): (Vec<ScopeDef>, Vec<ScopeDef>) =
+            scopes.into_iter().partition(|s| s.id != FULL_ACCESS);
+        scopes.push(
+            full.into_iter()
+                .next()
+                .unwrap_or_else(|| ScopeDef::from(&SCOPES[SCOPES.len() - 1])),
+        );
+        if scopes.len() > MAX_SCOPES {
+            return Err(format!("a catalogue has at most {MAX_SCOPES} scopes"));
+        }
+        Ok(Self { scopes })
+    }
+
+    /// Reads a catalogue file: `[[scope]]` tables with `id`, `label` and `description`.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let file: CatalogFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        Self::new(file.scope)
+    }
+
+    pub fn scopes(&self) -> &[ScopeDef] {
+        &self.scopes
+    }
+
+    pub fn find(&self, id: &str) -> Option<&ScopeDef> {
+        self.scopes.iter().find(|s| s.id == id)
+    }
+
+    /// Scopes in catalogue order without duplicates; `Err` names the first unknown one.
+    pub fn normalize(&self, requested: &[String]) -> Result<Vec<String>, String> {
+        if let Some(unknown) = requested.iter().find(|r| self.find(r).is_none()) {
+            return Err(unknown.clone());
+        }
+        Ok(self
+            .scopes
+            .iter()
+            .filter(|s| requested.contains(&s.id))
+            .map(|s| s.id.clone())
+            .collect())
+    }
+
+    /// The ids, comma-separated, for messages.
+    pub fn ids(&self) -> String {
+        self.scopes
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 #[cfg(test)]
@@ -85,11 +207,49 @@ mod tests {
 
     #[test]
     fn normalize_orders_dedups_and_names_unknown_scopes() {
+        let c = Catalog::default();
         assert_eq!(
-            normalize(&v(&["full_access", "sessions:read", "sessions:read"])).unwrap(),
+            c.normalize(&v(&["full_access", "sessions:read", "sessions:read"]))
+                .unwrap(),
             v(&["sessions:read", "full_access"])
         );
-        assert_eq!(normalize(&v(&["admin:all"])), Err("admin:all".to_owned()));
+        assert_eq!(c.normalize(&v(&["admin:all"])), Err("admin:all".to_owned()));
+    }
+
+    #[test]
+    fn a_deployment_catalogue_is_read_checked_and_ends_with_full_access() {
+        let c = Catalog::from_toml(
+            r#"
+            [[scope]]
+            id = "billing:read"
+            label = "Billing (Read)"
+            description = "Read invoices."
+
+            [[scope]]
+            id = "billing:write"
+            label = "Billing (Write)"
+            "#,
+        )
+        .unwrap();
+        let ids: Vec<&str> = c.scopes().iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["billing:read", "billing:write", "full_access"]);
+        assert!(c.find("sessions:read").is_none());
+        assert!(
+            Catalog::from_toml("[[scope]]\nid = \"Bad Id\"\nlabel = \"x\"")
+                .unwrap_err()
+                .contains("Bad Id")
+        );
+        assert!(Catalog::from_toml(
+            "[[scope]]\nid = \"a\"\nlabel = \"x\"\n[[scope]]\nid = \"a\"\nlabel = \"y\""
+        )
+        .unwrap_err()
+        .contains("twice"));
+        assert!(Catalog::from_toml("[[scope]]\nid = \"a\"\nlabel = \"\"").is_err());
+        assert!(Catalog::from_toml("[[scope]]\nid = \"a\"\nlabel = \"x\"\ncolour = 1").is_err());
+        assert!(Catalog::from_toml("nonsense").is_err());
+        // Full Access stays last wherever the file puts it.
+        let c = Catalog::from_toml("[[scope]]\nid = \"full_access\"\nlabel = \"Everything\"\n[[scope]]\nid = \"a\"\nlabel = \"A\"").unwrap();
+        assert_eq!(c.scopes().last().unwrap().label, "Everything");
     }
 
     #[test]

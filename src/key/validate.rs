@@ -55,6 +55,7 @@ pub fn new_key(
     scopes: &[String],
     expires_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
+    catalog: &scope::Catalog,
 ) -> Result<Vec<String>, FieldErrors> {
     let mut errors = FieldErrors::new();
     if let Some(e) = name_error(name) {
@@ -66,20 +67,16 @@ pub fn new_key(
     if let Some(Err(e)) = expires_at.map(|at| expiry::check_expiry(at, now)) {
         errors.insert("expires_at".into(), e.to_string());
     }
-    let normalized = match scope::normalize(scopes) {
+    let normalized = match catalog.normalize(scopes) {
         Ok(s) if s.is_empty() => {
             errors.insert("scopes".into(), "choose at least one scope".into());
             s
         }
         Ok(s) => s,
         Err(unknown) => {
-            let known: Vec<&str> = scope::SCOPES.iter().map(|s| s.id).collect();
             errors.insert(
                 "scopes".into(),
-                format!(
-                    "unknown scope {unknown:?}; known scopes: {}",
-                    known.join(", ")
-                ),
+                format!("unknown scope {unknown:?}; known scopes: {}", catalog.ids()),
             );
             Vec::new()
         }
@@ -98,18 +95,21 @@ mod tests {
     #[test]
     fn new_key_reports_every_bad_field() {
         let now = Utc::now();
+        let catalog = scope::Catalog::default();
         let errors = new_key(
             "",
             &"x".repeat(501),
             &[],
             Some(now - chrono::Duration::seconds(1)),
             now,
+            &catalog,
         )
         .unwrap_err();
         let fields: Vec<&str> = errors.keys().map(String::as_str).collect();
         assert_eq!(fields, ["description", "expires_at", "name", "scopes"]);
         assert!(
-            new_key("ok", "", &["nope".into()], None, now).unwrap_err()["scopes"].contains("nope")
+            new_key("ok", "", &["nope".into()], None, now, &catalog).unwrap_err()["scopes"]
+                .contains("nope")
         );
         assert_eq!(
             new_key(
@@ -117,7 +117,8 @@ mod tests {
                 "",
                 &["full_access".into(), "sessions:read".into()],
                 None,
-                now
+                now,
+                &catalog
             )
             .unwrap(),
             ["sessions:read", "full_access"]

@@ -13,7 +13,6 @@ use super::error::{field_error, ApiError};
 use super::extract::Query;
 use super::AppState;
 use crate::api::{AuthOk, ErrorBody};
-use crate::key::scope;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -47,7 +46,7 @@ pub async fn check(
             .filter(|s| !s.is_empty())
     });
     if let Some(required) = required {
-        if scope::find(required).is_none() {
+        if state.scopes.find(required).is_none() {
             return Err(field_error("scope", format!("unknown scope {required:?}")));
         }
     }

@@ -199,8 +199,15 @@ pub async fn create(
     let idempotency_key = idempotency_key(&headers)?;
     let now = state.clock.now();
     let description = req.description.unwrap_or_default();
-    let scopes = validate::new_key(&req.name, &description, &req.scopes, req.expires_at, now)
-        .map_err(ApiError::InvalidFields)?;
+    let scopes = validate::new_key(
+        &req.name,
+        &description,
+        &req.scopes,
+        req.expires_at,
+        now,
+        &state.scopes,
+    )
+    .map_err(ApiError::InvalidFields)?;
     let template = KeyTemplate {
         name: req.name,
         description,

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -29,7 +29,7 @@ use utoipa::OpenApi;
 
 use crate::api::ScopeList;
 use crate::clock::{Clock, SystemClock};
-use crate::key::{random_base62, SecretFormat, SCOPES};
+use crate::key::{random_base62, Catalog, SecretFormat};
 
 pub use error::{ApiError, PLAN_REQUIRED_MESSAGE};
 use last_used::LastUsed;
@@ -55,6 +55,8 @@ pub struct ServiceConfig {
     /// Peers whose `X-Real-IP` / `X-Forwarded-For` are believed.
     pub trusted_proxies: Vec<IpAddr>,
     pub last_used_flush: Duration,
+    /// The scopes keys may have.
+    pub scopes: Catalog,
 }
 
 impl ServiceConfig {
@@ -67,6 +69,7 @@ impl ServiceConfig {
             max_failed_auth: 20,
             trusted_proxies: Vec::new(),
             last_used_flush: Duration::from_secs(1),
+            scopes: Catalog::default(),
         }
     }
 
@@ -91,6 +94,7 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub key_format: SecretFormat,
+    pub scopes: Catalog,
     limiter: FailureLimiter,
     last_used: Arc<LastUsed>,
     trusted_proxies: Vec<IpAddr>,
@@ -137,9 +141,9 @@ async fn health() -> &'static str {
 
 /// The scope catalogue, in display order.
 #[utoipa::path(get, path = "/v1/scopes", tag = "meta", responses((status = 200, body = ScopeList)))]
-async fn scopes() -> JsonBody<ScopeList> {
+async fn scopes(State(state): State<AppState>) -> JsonBody<ScopeList> {
     JsonBody(ScopeList {
-        data: SCOPES.iter().map(Into::into).collect(),
+        data: state.scopes.scopes().iter().map(Into::into).collect(),
     })
 }
 
@@ -244,6 +248,7 @@ pub async fn start(
         store: store.clone(),
         clock,
         key_format,
+        scopes: config.scopes.clone(),
         limiter: FailureLimiter::new(config.max_failed_auth, chrono::Duration::minutes(1)),
         last_used: last_used.clone(),
         trusted_proxies: config.trusted_proxies.clone(),

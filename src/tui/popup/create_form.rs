@@ -9,7 +9,7 @@ use tui_input::{Input, InputRequest};
 use crate::api::{CreateKeyRequest, ScopeInfo};
 use crate::key::scope::FULL_ACCESS;
 use crate::key::validate::{self, FieldErrors};
-use crate::key::{parse_expiry, random_base62};
+use crate::key::{parse_expiry, random_base62, Catalog, ScopeDef};
 
 use super::super::format::DisplayTz;
 
@@ -209,17 +209,21 @@ impl CreateForm {
             .filter(|(_, on)| *on)
             .map(|(s, _)| s.id.clone())
             .collect();
+        // The service's own catalogue, as the form shows it.
+        let catalog = Catalog::new(self.scopes.iter().map(|(s, _)| ScopeDef::from(s)).collect())
+            .unwrap_or_default();
         let expires_at = match tz.parse_expiry(self.expiry.value(), now) {
             Ok(at) => at,
             Err(e) => {
-                let mut errors = validate::new_key(&name, &description, &scopes, None, now)
-                    .err()
-                    .unwrap_or_default();
+                let mut errors =
+                    validate::new_key(&name, &description, &scopes, None, now, &catalog)
+                        .err()
+                        .unwrap_or_default();
                 errors.insert("expires_at".into(), e.to_string());
                 return Err(errors);
             }
         };
-        validate::new_key(&name, &description, &scopes, expires_at, now)?;
+        validate::new_key(&name, &description, &scopes, expires_at, now, &catalog)?;
         Ok(CreateKeyRequest {
             name,
             description: (!description.is_empty()).then_some(description),
