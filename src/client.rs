@@ -104,6 +104,11 @@ impl fmt::Debug for Client {
 
 impl Client {
     pub fn new(base_url: &str, token: Secret) -> Result<Self> {
+        Self::with_timeout(base_url, token, REQUEST_TIMEOUT)
+    }
+
+    /// Like [`new`](Self::new), with a whole-request time limit other than 15 s.
+    pub fn with_timeout(base_url: &str, token: Secret, timeout: Duration) -> Result<Self> {
         let base = base_url.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ClientError::Unreachable(format!(
@@ -111,8 +116,8 @@ impl Client {
             )));
         }
         let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+            .timeout(timeout)
             .user_agent(concat!("keydeck/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ClientError::Unreachable(e.to_string()))?;

@@ -202,6 +202,30 @@ async fn error_banners_say_what_to_do() {
         assert!(screen.contains(expected), "{name}: {screen}");
         assert_screen!(name, screen);
     }
+    // Timeout: something accepts connections but never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            open.push(conn);
+        }
+    });
+    let client = Client::with_timeout(
+        &silent_url,
+        Secret::new("kdt_x".into()),
+        std::time::Duration::from_millis(300),
+    )
+    .unwrap();
+    let mut ui = Harness::start(client, clock.clone(), COLOR, 80, 24).await;
+    let screen = ui.screen();
+    assert!(screen.contains("did not answer in time"), "{screen}");
+    assert_screen!("banner_timeout", screen);
+    assert!(
+        ui.app.banner.as_ref().unwrap().retry_at.is_some(),
+        "retries by itself"
+    );
+    held.abort();
     // Unreachable: nothing listens on the port any more.
     let base = w.server.base.clone();
     w.server.stop().await;
