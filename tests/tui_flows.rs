@@ -541,3 +541,28 @@ async fn quitting_waits_for_a_change_on_its_way_and_never_hides_a_new_secret() {
     assert!(ui.screen().contains("Not quitting yet"));
     assert_eq!(w.auth(&new_secret, "sessions:read").await, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pasted_text_lands_in_the_focused_field_and_editing_keys_work() {
+    use keydeck::tui::action::Action;
+    let w = World::new().await;
+    let mut ui = w.ui(COLOR, 100, 32).await;
+    ui.press(KeyCode::Char('n')).await;
+    ui.send(Action::Paste("Pasted name\n".into())).await;
+    // Home, a character, End, Backspace: tui-input's line editing.
+    ui.press(KeyCode::Home).await;
+    ui.press(KeyCode::Char('>')).await;
+    ui.press(KeyCode::End).await;
+    ui.press(KeyCode::Backspace).await;
+    tab(&mut ui, 1).await;
+    ui.send(Action::Paste("From the clipboard".into())).await;
+    let Some(Popup::Create(form)) = ui.app.popups.last() else {
+        panic!("the form is open")
+    };
+    assert_eq!(
+        form.name.value(),
+        ">Pasted nam",
+        "the newline was dropped, the edits applied"
+    );
+    assert_eq!(form.description.value(), "From the clipboard");
+}
