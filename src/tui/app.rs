@@ -146,7 +146,8 @@ pub struct App {
     generation: u64,
     staging: Vec<ApiKey>,
     failures: u32,
-    /// The status each key was shown with, to notice expiries between ticks.
+    /// The next expiry the rows were built for: once it passes, statuses,
+    /// tab counts and rows change.
     shown_expiries: Option<DateTime<Utc>>,
     effects: Vec<Effect>,
 }
@@ -275,6 +276,10 @@ impl App {
     pub fn refresh(&mut self) {
         self.generation += 1;
         self.staging.clear();
+        if !self.loaded {
+            // A first load that failed half-way starts again from nothing.
+            self.keys.clear();
+        }
         self.loading = true;
         self.next_refresh = self.clock.now() + self.refresh_every;
         self.request(Effect::LoadPage {
@@ -370,14 +375,17 @@ impl App {
             Ok(page) => {
                 self.failures = 0;
                 self.banner = None;
-                self.staging.extend(page.data);
+                // The first load shows each page as it comes; a refresh
+                // swaps the whole list at once, so nothing flickers.
                 let first_load = !self.loaded;
+                if first_load {
+                    self.keys.extend(page.data);
+                } else {
+                    self.staging.extend(page.data);
+                }
                 match page.next_cursor {
                     Some(cursor) => {
-                        // The first load shows each page as it comes; a refresh
-                        // swaps the whole list at once, so nothing flickers.
                         if first_load {
-                            self.keys = self.staging.clone();
                             self.rebuild_rows();
                         }
                         self.request(Effect::LoadPage {
@@ -386,7 +394,9 @@ impl App {
                         });
                     }
                     None => {
-                        self.keys = std::mem::take(&mut self.staging);
+                        if !first_load {
+                            self.keys = std::mem::take(&mut self.staging);
+                        }
                         self.loaded = true;
                         self.loading = false;
                         self.shown_expiries = self.next_expiry(self.clock.now());
