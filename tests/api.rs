@@ -26,6 +26,7 @@ on_both_backends!(
     rotation_with_and_without_grace,
     audit_log_records_who_did_what,
     a_deployment_can_have_its_own_scope_catalogue,
+    an_idempotency_key_is_remembered_for_a_day,
 );
 
 async fn health_scopes_and_openapi(backend: Backend) {
@@ -1152,6 +1153,34 @@ async fn a_deployment_can_have_its_own_scope_catalogue(backend: Backend) {
         s.auth(&secret, Some("sessions:read")).await.status(),
         StatusCode::BAD_REQUEST
     );
+    s.stop().await;
+    backend.cleanup().await;
+}
+
+async fn an_idempotency_key_is_remembered_for_a_day(backend: Backend) {
+    let start = Utc::now().trunc_subsecs(3);
+    let clock = manual_clock(start);
+    let s = TestServer::start_with(&backend, clock.clone(), |_| {}).await;
+    let send = || {
+        s.http
+            .post(s.url("/v1/api-keys"))
+            .bearer_auth(&s.admin_token)
+            .header("idempotency-key", "nightly-rotation")
+            .json(&json!({"name": "nightly", "scopes": ["sessions:read"]}))
+            .send()
+    };
+    let first: Value = send().await.unwrap().json().await.unwrap();
+    clock.set(start + Duration::hours(23));
+    let repeat = send().await.unwrap();
+    assert_eq!(repeat.status(), StatusCode::CONFLICT);
+    // A day later the same key names a new request.
+    clock.set(start + Duration::hours(25));
+    let later = send().await.unwrap();
+    assert_eq!(later.status(), StatusCode::CREATED);
+    let later: Value = later.json().await.unwrap();
+    assert_ne!(later["api_key"]["id"], first["api_key"]["id"]);
+    let repeat: Value = send().await.unwrap().json().await.unwrap();
+    assert_eq!(repeat["api_key"]["id"], later["api_key"]["id"]);
     s.stop().await;
     backend.cleanup().await;
 }

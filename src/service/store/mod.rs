@@ -271,6 +271,9 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// How long an `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_WINDOW: chrono::Duration = chrono::Duration::hours(24);
+
 /// Everything the service keeps.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -287,7 +290,8 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_token(&self, token_digest: &[u8; 32]) -> StoreResult<Option<(User, Org)>>;
 
     /// Inserts the key and its audit entry in one transaction. With an
-    /// idempotency key that was seen before, inserts nothing and returns the earlier key.
+    /// idempotency key seen in the last [`IDEMPOTENCY_WINDOW`], inserts
+    /// nothing and returns the earlier key.
     async fn create_key(
         &self,
         key: &NewKey,

@@ -104,6 +104,13 @@ macro_rules! impl_store {
             ) -> StoreResult<CreateOutcome> {
                 let mut tx = self.pool.begin().await?;
                 if let Some(idem) = idempotency_key {
+                    // Idempotency keys are remembered for a day, as at Stripe;
+                    // the organisation's older ones are forgotten here.
+                    sqlx::query("DELETE FROM idempotency_keys WHERE org_id = $1 AND created_at < $2")
+                        .bind(&key.org_id)
+                        .bind(ms(key.created_at - IDEMPOTENCY_WINDOW))
+                        .execute(&mut *tx)
+                        .await?;
                     let claimed = sqlx::query(
                         "INSERT INTO idempotency_keys (org_id, idempotency_key, api_key_id, created_at) \
                          VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
