@@ -207,13 +207,8 @@ async fn create_authenticate_revoke(backend: Backend) {
     assert_eq!(again["revoked_at"], revoked["revoked_at"]);
     // And the key is still listed, as revoked.
     let one: Value = s
-        .get(&format!("/v1/api-keys/{id}"), &s.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/v1/api-keys/{id}"), &s.admin_token)
+        .await;
     assert_eq!(one["status"], "revoked");
     assert_eq!(one["description"], "Used by GitHub Actions deploy workflow");
     // No key at all: 401 without an error code, as RFC 6750 asks.
@@ -288,13 +283,8 @@ async fn expired_key_is_refused_from_its_expiry_instant(backend: Backend) {
         "Bearer error=\"invalid_token\""
     );
     let shown: Value = s
-        .get(&format!("/v1/api-keys/{id}"), &s.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/v1/api-keys/{id}"), &s.admin_token)
+        .await;
     assert_eq!(shown["status"], "expired");
 
     // An expiry that is not in the future is refused at creation.
@@ -347,14 +337,7 @@ async fn organisations_are_isolated_and_roles_enforced(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(rot.status(), StatusCode::NOT_FOUND);
-    let theirs: Value = s
-        .get("/v1/api-keys", &other_admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let theirs: Value = s.get_json("/v1/api-keys", &other_admin).await;
     assert_eq!(theirs["data"], json!([]));
     assert_eq!(
         s.auth(&secret, None).await.status(),
@@ -457,14 +440,7 @@ async fn idempotency_key_repeat_returns_the_key_without_secret(backend: Backend)
     assert_eq!(repeat["api_key"]["id"], first["api_key"]["id"]);
     assert!(repeat.get("secret").is_none());
     assert!(!text.contains(first["secret"].as_str().unwrap()));
-    let list: Value = s
-        .get("/v1/api-keys", &s.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = s.get_json("/v1/api-keys", &s.admin_token).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
 
     let bad = send("x".repeat(256)).await.unwrap();
@@ -581,13 +557,8 @@ async fn last_used_is_flushed_and_never_moves_back(backend: Backend) {
         Some(used_at)
     );
     let shown: Value = s
-        .get(&format!("/v1/api-keys/{id}"), &s.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/v1/api-keys/{id}"), &s.admin_token)
+        .await;
     assert_eq!(
         shown["last_used_at"]
             .as_str()
@@ -824,14 +795,7 @@ async fn listing_pages_filters_and_searches(backend: Backend) {
         if let Some(c) = &cursor {
             path.push_str(&format!("&cursor={c}"));
         }
-        let page: Value = s
-            .get(&path, &s.admin_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = s.get_json(&path, &s.admin_token).await;
         let data = page["data"].as_array().unwrap();
         assert!(data.len() <= 2);
         seen.extend(data.iter().map(|k| k["id"].as_str().unwrap().to_owned()));
@@ -1025,14 +989,7 @@ async fn audit_log_records_who_did_what(backend: Backend) {
     let (_, auditor) = s.create_key("auditor 2", &["audit_logs:read"]).await;
     let (_, nosy) = s.create_key("nosy", &["sessions:read"]).await;
 
-    let log: Value = s
-        .get("/v1/audit-logs", &s.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log: Value = s.get_json("/v1/audit-logs", &s.admin_token).await;
     let entries = log["data"].as_array().unwrap();
     let actions: Vec<(&str, &str)> = entries
         .iter()

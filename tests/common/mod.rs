@@ -166,6 +166,17 @@ impl TestServer {
         self.http.get(self.url(path)).bearer_auth(token)
     }
 
+    /// `GET path` with `token`; the JSON answer.
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        self.get(path, token)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("a JSON answer")
+    }
+
     pub async fn create_key_as(&self, token: &str, body: Value) -> Response {
         self.http
             .post(self.url("/v1/api-keys"))
