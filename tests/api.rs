@@ -35,21 +35,7 @@ async fn health_scopes_and_openapi(backend: Backend) {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.text().await.unwrap(), "ok");
 
-    let scopes: Value = s
-        .http
-        .get(s.url("/v1/scopes"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ids: Vec<&str> = scopes["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
+    let ids = s.scope_ids().await;
     assert_eq!(
         ids,
         [
@@ -60,6 +46,7 @@ async fn health_scopes_and_openapi(backend: Backend) {
             "full_access"
         ]
     );
+    let scopes = s.get_json("/v1/scopes", "").await;
     assert_eq!(
         scopes["data"][4]["label"],
         "Full Access (grants all scopes)"
@@ -1073,21 +1060,7 @@ async fn a_deployment_can_have_its_own_scope_catalogue(backend: Backend) {
         |c| c.scopes = catalogue,
     )
     .await;
-    let scopes: Value = s
-        .http
-        .get(s.url("/v1/scopes"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ids: Vec<&str> = scopes["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
+    let ids = s.scope_ids().await;
     assert_eq!(ids, ["billing:read", "full_access"]);
     let (_, secret) = s.create_key("invoices", &["billing:read"]).await;
     assert_eq!(

@@ -166,6 +166,25 @@ impl TestServer {
         self.http.get(self.url(path)).bearer_auth(token)
     }
 
+    /// The ids of `GET /v1/scopes`, in order.
+    pub async fn scope_ids(&self) -> Vec<String> {
+        let scopes: Value = self
+            .http
+            .get(self.url("/v1/scopes"))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("a JSON answer");
+        scopes["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|s| s["id"].as_str().expect("id").to_owned())
+            .collect()
+    }
+
     /// `GET path` with `token`; the JSON answer.
     pub async fn get_json(&self, path: &str, token: &str) -> Value {
         self.get(path, token)
