@@ -101,13 +101,6 @@ pub struct Cell {
     colour: Option<&'static str>,
 }
 
-impl Cell {
-    /// The text as printed, without its colour.
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-}
-
 impl From<String> for Cell {
     fn from(text: String) -> Self {
         let text = match printable(&text) {
@@ -294,12 +287,67 @@ pub fn print_secret(secret: &crate::key::Secret) -> Result<(), CliError> {
     print(&line)
 }
 
-/// Pretty JSON on standard output.
+/// Pretty JSON on standard output. It parses back to exactly what the server
+/// sent; hidden characters that JSON allows raw (C1 controls, bidi and format
+/// characters, separators) are written as `\uXXXX` escapes, so a terminal
+/// never sees them either.
 pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<(), CliError> {
-    let mut text = serde_json::to_string_pretty(value)
-        .map_err(|e| CliError::usage(format!("cannot encode JSON: {e}")))?;
+    let mut text = json_text(value)?;
     text.push('\n');
     print(&text)
+}
+
+fn json_text<T: Serialize + ?Sized>(value: &T) -> Result<String, CliError> {
+    let mut bytes = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut bytes, SafeJson::default());
+    value
+        .serialize(&mut serializer)
+        .map_err(|e| CliError::usage(format!("cannot encode JSON: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| CliError::usage(format!("cannot encode JSON: {e}")))
+}
+
+/// serde_json's pretty layout, with every hidden character escaped.
+#[derive(Default)]
+struct SafeJson(serde_json::ser::PrettyFormatter<'static>);
+
+/// Forwards the layout methods to the pretty formatter.
+macro_rules! pretty {
+    ($($name:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        fn $name<W: ?Sized + Write>(&mut self, writer: &mut W $(, $arg: $ty)*) -> std::io::Result<()> {
+            self.0.$name(writer $(, $arg)*)
+        }
+    )*};
+}
+
+impl serde_json::ser::Formatter for SafeJson {
+    pretty! {
+        begin_array();
+        end_array();
+        begin_array_value(first: bool);
+        end_array_value();
+        begin_object();
+        end_object();
+        begin_object_key(first: bool);
+        begin_object_value();
+        end_object_value();
+    }
+
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut rest = fragment;
+        while let Some((at, c)) = rest.char_indices().find(|(_, c)| hidden_kind(*c).is_some()) {
+            writer.write_all(&rest.as_bytes()[..at])?;
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                write!(writer, "\\u{unit:04x}")?;
+            }
+            rest = &rest[at + c.len_utf8()..];
+        }
+        writer.write_all(rest.as_bytes())
+    }
 }
 
 #[cfg(test)]
@@ -388,9 +436,9 @@ mod tests {
 
     #[test]
     fn truncation_marks_the_cut() {
-        assert_eq!(truncate("short", 10).text(), "short");
-        assert_eq!(truncate("a very long name", 6).text(), "a ver…");
-        assert_eq!(truncate("日本語の名前", 6).text(), "日本…");
+        assert_eq!(truncate("short", 10).text, "short");
+        assert_eq!(truncate("a very long name", 6).text, "a ver…");
+        assert_eq!(truncate("日本語の名前", 6).text, "日本…");
     }
 
     /// Every class of hidden character, as a server might send it.
@@ -416,8 +464,8 @@ mod tests {
             assert!(printable(hostile)
                 .chars()
                 .all(|c| hidden_kind(c).is_none() && !c.is_control()));
-            assert_eq!(Cell::from(*hostile).text(), *shown);
-            assert_eq!(Cell::from(hostile.to_string()).text(), *shown);
+            assert_eq!(Cell::from(*hostile).text, *shown);
+            assert_eq!(Cell::from(hostile.to_string()).text, *shown);
         }
         assert!(matches!(printable("CI/CD — 日本"), Cow::Borrowed(_)));
         assert_eq!(printable_lines("one\u{1b}\ntwo"), "one\\u{1b}\ntwo");
@@ -441,22 +489,49 @@ mod tests {
     #[test]
     fn truncation_never_splits_an_escape_or_a_character() {
         // "ab" then ESC (6 columns as \u{1b}): cut before the escape, not inside it.
-        assert_eq!(truncate("ab\u{1b}cdef", 6).text(), "ab…");
-        assert_eq!(truncate("ab\u{1b}cdef", 9).text(), "ab\\u{1b}…");
-        assert_eq!(truncate("ab\u{1b}", 8).text(), "ab\\u{1b}");
+        assert_eq!(truncate("ab\u{1b}cdef", 6).text, "ab…");
+        assert_eq!(truncate("ab\u{1b}cdef", 9).text, "ab\\u{1b}…");
+        assert_eq!(truncate("ab\u{1b}", 8).text, "ab\\u{1b}");
         // A wide character that does not fit whole is left out.
-        assert_eq!(truncate("a日本語", 4).text(), "a日…");
+        assert_eq!(truncate("a日本語", 4).text, "a日…");
         for max in 0..12 {
             let cut = truncate("x\u{202e}日\u{9b}y", max);
-            assert!(width(cut.text()) <= max.max(1), "{max}: {}", cut.text());
-            assert!(!cut.text().contains('\u{202e}') && !cut.text().contains('\u{9b}'));
-            let before_dots = cut.text().trim_end_matches('…');
+            assert!(width(&cut.text) <= max.max(1), "{max}: {}", cut.text);
+            assert!(!cut.text.contains('\u{202e}') && !cut.text.contains('\u{9b}'));
+            let before_dots = cut.text.trim_end_matches('…');
             assert!(
                 !before_dots.ends_with('\\')
                     && before_dots.matches("\\u{").count() == before_dots.matches('}').count(),
                 "{max}: {before_dots}"
             );
         }
+    }
+
+    #[test]
+    fn json_is_exact_and_escapes_every_hidden_character() {
+        let value = serde_json::json!({
+            "names": HOSTILE.iter().map(|(h, _)| *h).collect::<Vec<_>>(),
+            "tag": "flag\u{e0067}",
+            "plain": "CI/CD — 日本 🚀 \"quoted\" back\\slash",
+        });
+        let text = json_text(&value).unwrap();
+        assert!(
+            text.chars().all(|c| c == '\n' || hidden_kind(c).is_none()),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("\\u202e") && text.contains("\\udb40\\udc67"),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            value
+        );
+        let plain = serde_json::json!({"a": [1, "x"], "b": {}});
+        assert_eq!(
+            json_text(&plain).unwrap(),
+            serde_json::to_string_pretty(&plain).unwrap()
+        );
     }
 
     #[test]
