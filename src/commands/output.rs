@@ -198,14 +198,16 @@ pub fn truncate(text: &str, max: usize) -> Cell {
     }
 }
 
-/// `label  value` lines, values aligned two columns after the longest label; each value is printable
-/// (a status cell keeps its colour). A value of several lines (a description)
-/// continues under the first, indented.
+/// Labels of [`fields`] are padded to this many columns.
+const LABEL_WIDTH: usize = 12;
+
+/// `label  value` lines, values in one column after the labels; each value is
+/// printable (a status cell keeps its colour). A value of several lines (a
+/// description) continues under the first, indented.
 pub fn fields(rows: Vec<(&str, Cell)>, colour: bool) -> String {
-    let label_width = rows.iter().map(|(l, _)| width(l)).max().unwrap_or(0);
     let mut out = String::new();
     for (label, cell) in rows {
-        let pad = " ".repeat(label_width + 1 - width(label));
+        let pad = " ".repeat(LABEL_WIDTH.saturating_sub(width(label)));
         out.push_str(&format!("{label}{pad} {}\n", paint(&cell, colour)));
     }
     out
