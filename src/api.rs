@@ -75,9 +75,12 @@ pub struct ApiKey {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
-    /// 1–100 characters, no control characters.
+    /// 1–100 characters, without control characters (C0, DEL, C1), bidirectional
+    /// or other format characters (category Cf: U+202E, U+200B, U+FEFF…) or line
+    /// and paragraph separators; a 400 names the character and its position.
     pub name: String,
-    /// 0–500 characters.
+    /// 0–500 characters; the same characters refused as in the name, except
+    /// newline and tab.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// When the key stops working (RFC 3339); must be in the future. Omit for no expiry.

@@ -139,7 +139,7 @@ async fn invalid_input_is_shown_inline_and_nothing_is_sent() {
             "bell\u{7}",
             "",
             true,
-            "name must not contain control characters",
+            "name must not contain U+0007 BELL (at character 5)",
         ),
         ("no scope", "", false, "choose at least one scope"),
         (

@@ -38,14 +38,42 @@ fn audit_table(entries: &[AuditEntry]) -> String {
         .map(|e| {
             vec![
                 output::date_time(e.at).into(),
-                e.action.clone().into(),
-                output::truncate(&e.actor.name, 40).into(),
-                e.api_key_id.clone().into(),
-                e.remote_addr.clone().unwrap_or_default().into(),
+                e.action.as_str().into(),
+                output::truncate(&e.actor.name, 40),
+                e.api_key_id.as_str().into(),
+                e.remote_addr.as_deref().unwrap_or_default().into(),
+                output::truncate(&summary(&e.details), 60),
             ]
         })
         .collect();
-    output::table(&["TIME", "ACTION", "BY", "KEY", "FROM"], &rows, false)
+    output::table(
+        &["TIME", "ACTION", "BY", "KEY", "FROM", "DETAILS"],
+        &rows,
+        false,
+    )
+}
+
+/// An entry's details for people: `name=CI deploy scopes=sessions:read,full_access`.
+fn summary(details: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let plain = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    };
+    match details {
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| format!("{k}={}", plain(v)))
+            .collect::<Vec<_>>()
+            .join(" "),
+        Value::Null => String::new(),
+        other => plain(other),
+    }
 }
 
 #[cfg(test)]
@@ -66,11 +94,17 @@ mod tests {
             },
             api_key_id: "key_abc".into(),
             remote_addr: Some("127.0.0.1".into()),
-            details: serde_json::json!({}),
+            details: serde_json::json!({"name": "CI deploy", "scopes": ["sessions:read", "full_access"]}),
         };
         let text = audit_table(&[entry]);
         let row = text.lines().nth(1).unwrap();
-        for cell in ["api_key.revoked", "ops@example.com", "key_abc", "127.0.0.1"] {
+        for cell in [
+            "api_key.revoked",
+            "ops@example.com",
+            "key_abc",
+            "127.0.0.1",
+            "name=CI deploy scopes=sessions:read,full_access",
+        ] {
             assert!(row.contains(cell), "{cell} in {row}");
         }
     }

@@ -45,7 +45,7 @@ fn key_table(keys: &[ApiKey], colour: bool) -> String {
         .iter()
         .map(|k| {
             vec![
-                output::truncate(&k.name, 40).into(),
+                output::truncate(&k.name, 40),
                 format!("{}...", k.prefix).into(),
                 k.scopes.join(",").into(),
                 k.last_used_at
@@ -111,14 +111,12 @@ async fn create(client: &Client, args: CreateArgs) -> Result<(), CliError> {
     if args.json {
         return output::print_json(&created);
     }
-    output::print(&format!("{}\n", created.secret.expose()))?;
+    output::print_secret(&created.secret)?;
     let key = &created.api_key;
     eprintln!(
-        "Created API key {:?} ({}...), id {}; scopes {}; expires {}.",
-        key.name,
-        key.prefix,
-        key.id,
-        key.scopes.join(", "),
+        "Created API key {}; scopes {}; expires {}.",
+        output::key_label(key),
+        output::printable(&key.scopes.join(", ")),
         output::expiry(key.expires_at)
     );
     eprintln!("Copy your API key now — it will not be shown again.");
@@ -133,7 +131,7 @@ async fn show(client: &Client, args: ShowArgs) -> Result<(), CliError> {
     output::print(&details(&key, output::stdout_colour()))
 }
 
-/// `keys show`: one field a line.
+/// `keys show`: one field a line, every value printable.
 fn details(key: &ApiKey, colour: bool) -> String {
     let now = Utc::now();
     let time = |at: chrono::DateTime<Utc>| {
@@ -141,45 +139,40 @@ fn details(key: &ApiKey, colour: bool) -> String {
             .format("%Y-%m-%d %H:%M:%S %:z")
             .to_string()
     };
-    let mut fields: Vec<(&str, String)> = vec![
-        ("Name", key.name.clone()),
-        ("ID", key.id.clone()),
-        ("Prefix", format!("{}...", key.prefix)),
-        (
-            "Status",
-            output::paint(&output::status_cell(key.status), colour),
-        ),
-        ("Scopes", key.scopes.join(", ")),
+    let mut fields: Vec<(&str, Cell)> = vec![
+        ("Name", key.name.as_str().into()),
+        ("ID", key.id.as_str().into()),
+        ("Prefix", format!("{}...", key.prefix).into()),
+        ("Status", output::status_cell(key.status)),
+        ("Scopes", key.scopes.join(", ").into()),
         (
             "Created",
-            format!("{} by {}", time(key.created_at), key.created_by),
+            format!("{} by {}", time(key.created_at), key.created_by).into(),
         ),
         (
             "Expires",
-            key.expires_at.map_or_else(|| "Never".to_owned(), time),
+            key.expires_at
+                .map_or_else(|| "Never".to_owned(), time)
+                .into(),
         ),
         (
             "Last used",
-            key.last_used_at.map_or_else(
-                || "Never".to_owned(),
-                |at| format!("{} ({})", time(at), output::ago(at, now)),
-            ),
+            key.last_used_at
+                .map_or_else(
+                    || "Never".to_owned(),
+                    |at| format!("{} ({})", time(at), output::ago(at, now)),
+                )
+                .into(),
         ),
     ];
     if let Some(at) = key.revoked_at {
         let by = key.revoked_by.as_deref().unwrap_or("unknown");
-        fields.push(("Revoked", format!("{} by {by}", time(at))));
+        fields.push(("Revoked", format!("{} by {by}", time(at)).into()));
     }
     if !key.description.is_empty() {
-        fields.push((
-            "Description",
-            key.description.replace('\n', "\n             "),
-        ));
+        fields.extend(output::multiline("Description", &key.description));
     }
-    fields
-        .into_iter()
-        .map(|(label, value)| format!("{label:<12} {value}\n"))
-        .collect()
+    output::fields(fields, colour)
 }
 
 /// Asks before a change, unless `--yes`; refuses when no one can answer.
@@ -187,7 +180,7 @@ fn confirmed(args: &TargetArgs, verb: &str, key: &ApiKey, warning: &str) -> Resu
     if args.yes {
         return Ok(());
     }
-    let what = format!("{:?} ({}..., {})", key.name, key.prefix, key.id);
+    let what = output::key_label(key);
     if !prompt::interactive() {
         return Err(CliError::usage(format!(
             "refusing to {verb} {what} without confirmation: standard input is not a terminal. \
@@ -214,8 +207,8 @@ async fn revoke(client: &Client, args: TargetArgs) -> Result<(), CliError> {
     let key = select::find_key(client, &args.key).await?;
     if key.status == KeyStatus::Revoked {
         eprintln!(
-            "{:?} ({}...) was already revoked; nothing to do.",
-            key.name, key.prefix
+            "{} was already revoked; nothing to do.",
+            output::key_label(&key)
         );
         return if args.json {
             output::print_json(&key)
@@ -233,10 +226,7 @@ async fn revoke(client: &Client, args: TargetArgs) -> Result<(), CliError> {
     if args.json {
         output::print_json(&revoked)?;
     }
-    eprintln!(
-        "Revoked API key {:?} ({}...), id {}.",
-        revoked.name, revoked.prefix, revoked.id
-    );
+    eprintln!("Revoked API key {}.", output::key_label(&revoked));
     Ok(())
 }
 
@@ -244,9 +234,8 @@ async fn rotate(client: &Client, args: RotateArgs) -> Result<(), CliError> {
     let key = select::find_key(client, &args.target.key).await?;
     if key.status != KeyStatus::Active {
         return Err(CliError::usage(format!(
-            "{:?} ({}...) is {}: only an active key can be rotated; create a new key instead",
-            key.name,
-            key.prefix,
+            "{} is {}: only an active key can be rotated; create a new key instead",
+            output::key_label(&key),
             key.status.as_str()
         )));
     }
@@ -264,7 +253,7 @@ async fn rotate(client: &Client, args: RotateArgs) -> Result<(), CliError> {
     if args.target.json {
         return output::print_json(&rotated);
     }
-    output::print(&format!("{}\n", rotated.secret.expose()))?;
+    output::print_secret(&rotated.secret)?;
     let old = &rotated.previous;
     let old_state = match (old.status, old.expires_at) {
         (KeyStatus::Revoked, _) => "revoked".to_owned(),
@@ -272,8 +261,9 @@ async fn rotate(client: &Client, args: RotateArgs) -> Result<(), CliError> {
         (_, None) => old.status.as_str().to_owned(),
     };
     eprintln!(
-        "Rotated {:?}: new key {}..., id {}; old key {}... {old_state}.",
-        rotated.api_key.name, rotated.api_key.prefix, rotated.api_key.id, old.prefix
+        "Rotated: new key {}; old key {}... {old_state}.",
+        output::key_label(&rotated.api_key),
+        output::printable(&old.prefix)
     );
     eprintln!("Copy your API key now — it will not be shown again.");
     Ok(())

@@ -47,9 +47,11 @@ impl CliError {
     }
 }
 
+/// Printable: whatever part of the message came from a server, no control or
+/// format character of it reaches the terminal (the message's own lines stay).
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&output::printable_lines(&self.message))
     }
 }
 
@@ -74,28 +76,36 @@ impl From<std::io::Error> for CliError {
     }
 }
 
+/// The server's words are made printable here, newlines included, so that a
+/// hostile message can neither drive the terminal nor fake lines of its own.
 impl From<ClientError> for CliError {
     fn from(e: ClientError) -> Self {
         use ClientError as E;
+        let safe = |m: &str| output::printable(m).into_owned();
         let (code, message) = match e {
             E::Unauthorized(m) => (
                 EXIT_REFUSED,
                 format!(
-                    "{m}\nThe access token was refused: run `keydeck login` again, or check {}.",
+                    "{}\nThe access token was refused: run `keydeck login` again, or check {}.",
+                    safe(&m),
                     config::TOKEN_ENV
                 ),
             ),
-            E::PlanRequired(m) => (EXIT_REFUSED, m),
-            E::Forbidden(m) => (EXIT_REFUSED, m),
-            e @ (E::Unreachable(_) | E::Timeout) => (EXIT_UNREACHABLE, e.to_string()),
+            E::PlanRequired(m) => (EXIT_REFUSED, safe(&m)),
+            E::Forbidden(m) => (EXIT_REFUSED, safe(&m)),
+            e @ (E::Unreachable(_) | E::Timeout) => (EXIT_UNREACHABLE, safe(&e.to_string())),
             E::Invalid { message, fields } => {
-                let mut text = message;
+                let mut text = safe(&message);
                 for (field, problem) in fields {
-                    text.push_str(&format!("\n  {}: {problem}", flag_of(&field)));
+                    text.push_str(&format!(
+                        "\n  {}: {}",
+                        safe(&flag_of(&field)),
+                        safe(&problem)
+                    ));
                 }
                 (EXIT_USAGE, text)
             }
-            e => (EXIT_USAGE, e.to_string()),
+            e => (EXIT_USAGE, safe(&e.to_string())),
         };
         Self { code, message }
     }
@@ -166,5 +176,30 @@ mod tests {
             "{}",
             invalid.message
         );
+    }
+
+    #[test]
+    fn server_words_in_errors_are_printable() {
+        let hostile = "no\u{1b}]52;c;aGk=\u{7}\nfake line\u{9b}2J";
+        for e in [
+            ClientError::Forbidden(hostile.into()),
+            ClientError::NotFound(hostile.into()),
+            ClientError::Unauthorized(hostile.into()),
+            ClientError::Invalid {
+                message: hostile.into(),
+                fields: [(hostile.to_owned(), hostile.to_owned())].into(),
+            },
+        ] {
+            let shown = CliError::from(e).to_string();
+            assert!(!shown.contains(['\u{1b}', '\u{7}', '\u{9b}']), "{shown:?}");
+            assert!(!shown.contains("\nfake line"), "{shown:?}");
+            assert!(
+                shown.contains("no\\u{1b}]52;c;aGk=\\u{7}\\u{a}fake line\\u{9b}2J"),
+                "{shown:?}"
+            );
+        }
+        // The message's own lines stay; anything else is escaped when printed.
+        let ours = CliError::usage(format!("first\nsecond {}", "\u{1b}[2J"));
+        assert_eq!(ours.to_string(), "first\nsecond \\u{1b}[2J");
     }
 }

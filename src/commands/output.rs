@@ -1,12 +1,17 @@
 //! What the client commands print: aligned tables, status words with symbol and
 //! colour, local and relative times, JSON, and writes that survive a closed pipe.
+//! Text from a server reaches the terminal only through [`printable`]: a hostile
+//! name cannot set the window title, clear the screen or write the clipboard.
 
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 
 use chrono::{DateTime, Local, NaiveTime, Utc};
 use serde::Serialize;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::CliError;
+use crate::key::validate::hidden_kind;
 use crate::key::KeyStatus;
 
 const RESET: &str = "\x1b[0m";
@@ -29,21 +34,89 @@ fn colour_allowed(
     terminal && no_color.is_none_or(|v| v.is_empty()) && term.is_none_or(|t| t != "dumb")
 }
 
-/// One table cell: its text, and the colour (an SGR code) to show it in.
+/// `text` as it may reach a terminal: every control character (C0, DEL, C1),
+/// bidirectional or invisible format character and line or paragraph separator
+/// replaced by its visible escape, `\u{1b}`. Everything else is kept.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| hidden_kind(c).is_some()) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        push_printable(&mut out, c);
+    }
+    Cow::Owned(out)
+}
+
+/// Like [`printable`], but newlines are kept: for messages of several lines.
+pub fn printable_lines(text: &str) -> String {
+    text.split('\n')
+        .map(printable)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn push_printable(out: &mut String, c: char) {
+    if hidden_kind(c).is_some() {
+        out.extend(c.escape_unicode());
+    } else {
+        out.push(c);
+    }
+}
+
+/// How many terminal columns `c` takes once printable.
+fn printable_width(c: char) -> usize {
+    if hidden_kind(c).is_some() {
+        c.escape_unicode().count()
+    } else {
+        c.width().unwrap_or(0)
+    }
+}
+
+/// Columns `text` takes on a terminal (wide characters count two).
+pub fn width(text: &str) -> usize {
+    text.width()
+}
+
+/// A server-supplied string shown in quotes, `"CI/CD Pipeline"`, made printable.
+pub fn quoted(text: &str) -> String {
+    format!("\"{}\"", printable(text))
+}
+
+/// A key as messages name it: `"CI/CD Pipeline" (eg_live_1a2B..., key_abc)`.
+pub fn key_label(key: &crate::api::ApiKey) -> String {
+    format!(
+        "{} ({}..., {})",
+        quoted(&key.name),
+        printable(&key.prefix),
+        printable(&key.id)
+    )
+}
+
+/// One table cell: its printable text, and the colour (an SGR code) to show it
+/// in. Made from a string, the text goes through [`printable`], so a cell can
+/// hold whatever a server sent.
 pub struct Cell {
-    pub text: String,
-    pub colour: Option<&'static str>,
+    text: String,
+    colour: Option<&'static str>,
 }
 
 impl From<String> for Cell {
     fn from(text: String) -> Self {
+        let text = match printable(&text) {
+            Cow::Borrowed(_) => text,
+            Cow::Owned(safe) => safe,
+        };
         Self { text, colour: None }
     }
 }
 
 impl From<&str> for Cell {
     fn from(text: &str) -> Self {
-        Self::from(text.to_owned())
+        Self {
+            text: printable(text).into_owned(),
+            colour: None,
+        }
     }
 }
 
@@ -71,7 +144,6 @@ pub fn paint(cell: &Cell, colour: bool) -> String {
 /// Columns separated by two spaces, each as wide as its widest cell; no
 /// padding after the last column.
 pub fn table(headers: &[&str], rows: &[Vec<Cell>], colour: bool) -> String {
-    let width = |s: &str| s.chars().count();
     let mut widths: Vec<usize> = headers.iter().map(|h| width(h)).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -102,14 +174,52 @@ pub fn table(headers: &[&str], rows: &[Vec<Cell>], colour: bool) -> String {
     out
 }
 
-/// `text` cut to `max` characters, ending in `…` when cut.
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
+/// `text` made printable and cut to `max` columns, ending in `…` when cut. The
+/// cut never falls inside a character or an escape.
+pub fn truncate(text: &str, max: usize) -> Cell {
+    let total: usize = text.chars().map(printable_width).sum();
+    if total <= max {
+        return Cell::from(text);
     }
-    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    let room = max.saturating_sub(1);
+    let mut cut = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        used += printable_width(c);
+        if used > room {
+            break;
+        }
+        push_printable(&mut cut, c);
+    }
     cut.push('…');
-    cut
+    Cell {
+        text: cut,
+        colour: None,
+    }
+}
+
+/// Labels of [`fields`] are padded to this many columns.
+const LABEL_WIDTH: usize = 12;
+
+/// `label  value` lines, values in one column after the labels; each value is
+/// printable (a status cell keeps its colour). A value of several lines (a
+/// description) continues under the first, indented.
+pub fn fields(rows: Vec<(&str, Cell)>, colour: bool) -> String {
+    let mut out = String::new();
+    for (label, cell) in rows {
+        let pad = " ".repeat(LABEL_WIDTH.saturating_sub(width(label)));
+        out.push_str(&format!("{label}{pad} {}\n", paint(&cell, colour)));
+    }
+    out
+}
+
+/// A value of several lines as [`fields`] rows: the first under `label`, the
+/// rest under an empty label.
+pub fn multiline<'a>(label: &'a str, text: &str) -> Vec<(&'a str, Cell)> {
+    text.split('\n')
+        .enumerate()
+        .map(|(i, line)| (if i == 0 { label } else { "" }, Cell::from(line)))
+        .collect()
 }
 
 /// "just now", "3 min ago", "5 hours ago", "12 days ago", then the date.
@@ -167,12 +277,79 @@ pub fn print(text: &str) -> Result<(), CliError> {
     }
 }
 
-/// Pretty JSON on standard output.
+/// A new secret alone on its line, on standard output, with no copy left
+/// behind in unwiped memory. Only a hostile server sends a secret that is not
+/// printable as it is; it is escaped like any other server text.
+pub fn print_secret(secret: &crate::key::Secret) -> Result<(), CliError> {
+    let shown = printable(secret.expose());
+    let mut line = zeroize::Zeroizing::new(String::with_capacity(shown.len() + 1));
+    line.push_str(&shown);
+    line.push('\n');
+    drop(shown);
+    print(&line)
+}
+
+/// Pretty JSON on standard output. It parses back to exactly what the server
+/// sent; hidden characters that JSON allows raw (C1 controls, bidi and format
+/// characters, separators) are written as `\uXXXX` escapes, so a terminal
+/// never sees them either.
 pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<(), CliError> {
-    let mut text = serde_json::to_string_pretty(value)
-        .map_err(|e| CliError::usage(format!("cannot encode JSON: {e}")))?;
+    let mut text = json_text(value)?;
     text.push('\n');
     print(&text)
+}
+
+fn json_text<T: Serialize + ?Sized>(value: &T) -> Result<String, CliError> {
+    let mut bytes = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut bytes, SafeJson::default());
+    value
+        .serialize(&mut serializer)
+        .map_err(|e| CliError::usage(format!("cannot encode JSON: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| CliError::usage(format!("cannot encode JSON: {e}")))
+}
+
+/// serde_json's pretty layout, with every hidden character escaped.
+#[derive(Default)]
+struct SafeJson(serde_json::ser::PrettyFormatter<'static>);
+
+/// Forwards the layout methods to the pretty formatter.
+macro_rules! pretty {
+    ($($name:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        fn $name<W: ?Sized + Write>(&mut self, writer: &mut W $(, $arg: $ty)*) -> std::io::Result<()> {
+            self.0.$name(writer $(, $arg)*)
+        }
+    )*};
+}
+
+impl serde_json::ser::Formatter for SafeJson {
+    pretty! {
+        begin_array();
+        end_array();
+        begin_array_value(first: bool);
+        end_array_value();
+        begin_object();
+        end_object();
+        begin_object_key(first: bool);
+        begin_object_value();
+        end_object_value();
+    }
+
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut rest = fragment;
+        while let Some((at, c)) = rest.char_indices().find(|(_, c)| hidden_kind(*c).is_some()) {
+            writer.write_all(&rest.as_bytes()[..at])?;
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                write!(writer, "\\u{unit:04x}")?;
+            }
+            rest = &rest[at + c.len_utf8()..];
+        }
+        writer.write_all(rest.as_bytes())
+    }
 }
 
 #[cfg(test)]
@@ -261,7 +438,113 @@ mod tests {
 
     #[test]
     fn truncation_marks_the_cut() {
-        assert_eq!(truncate("short", 10), "short");
-        assert_eq!(truncate("a very long name", 6), "a ver…");
+        assert_eq!(truncate("short", 10).text, "short");
+        assert_eq!(truncate("a very long name", 6).text, "a ver…");
+        assert_eq!(truncate("日本語の名前", 6).text, "日本…");
+    }
+
+    /// Every class of hidden character, as a server might send it.
+    const HOSTILE: &[(&str, &str)] = &[
+        ("\u{1b}]0;pwned\u{7}", "\\u{1b}]0;pwned\\u{7}"),
+        ("\u{1b}]52;c;aGk=\u{7}", "\\u{1b}]52;c;aGk=\\u{7}"),
+        ("\u{1b}[2J", "\\u{1b}[2J"),
+        ("a\u{9b}31m", "a\\u{9b}31m"),
+        ("del\u{7f}", "del\\u{7f}"),
+        ("\u{202e}gnp.exe", "\\u{202e}gnp.exe"),
+        ("\u{2066}x\u{2069}", "\\u{2066}x\\u{2069}"),
+        ("zero\u{200b}width", "zero\\u{200b}width"),
+        ("\u{feff}bom", "\\u{feff}bom"),
+        ("soft\u{ad}hyphen", "soft\\u{ad}hyphen"),
+        ("line\u{2028}sep\u{2029}", "line\\u{2028}sep\\u{2029}"),
+        ("tab\there\nnewline\r", "tab\\u{9}here\\u{a}newline\\u{d}"),
+    ];
+
+    #[test]
+    fn printable_escapes_every_hidden_class() {
+        for (hostile, shown) in HOSTILE {
+            assert_eq!(printable(hostile), *shown);
+            assert!(printable(hostile)
+                .chars()
+                .all(|c| hidden_kind(c).is_none() && !c.is_control()));
+            assert_eq!(Cell::from(*hostile).text, *shown);
+            assert_eq!(Cell::from(hostile.to_string()).text, *shown);
+        }
+        assert!(matches!(printable("CI/CD — 日本"), Cow::Borrowed(_)));
+        assert_eq!(printable_lines("one\u{1b}\ntwo"), "one\\u{1b}\ntwo");
+        assert_eq!(quoted("a\u{7}"), "\"a\\u{7}\"");
+    }
+
+    #[test]
+    fn columns_count_the_escapes_and_wide_characters() {
+        let rows = vec![
+            vec![Cell::from("\u{1b}[2J"), "x".into()],
+            vec![Cell::from("日本"), "y".into()],
+        ];
+        assert_eq!(
+            table(&["NAME", "ID"], &rows, false),
+            "NAME       ID\n\
+             \\u{1b}[2J  x\n\
+             日本       y\n"
+        );
+    }
+
+    #[test]
+    fn truncation_never_splits_an_escape_or_a_character() {
+        // "ab" then ESC (6 columns as \u{1b}): cut before the escape, not inside it.
+        assert_eq!(truncate("ab\u{1b}cdef", 6).text, "ab…");
+        assert_eq!(truncate("ab\u{1b}cdef", 9).text, "ab\\u{1b}…");
+        assert_eq!(truncate("ab\u{1b}", 8).text, "ab\\u{1b}");
+        // A wide character that does not fit whole is left out.
+        assert_eq!(truncate("a日本語", 4).text, "a日…");
+        for max in 0..12 {
+            let cut = truncate("x\u{202e}日\u{9b}y", max);
+            assert!(width(&cut.text) <= max.max(1), "{max}: {}", cut.text);
+            assert!(!cut.text.contains('\u{202e}') && !cut.text.contains('\u{9b}'));
+            let before_dots = cut.text.trim_end_matches('…');
+            assert!(
+                !before_dots.ends_with('\\')
+                    && before_dots.matches("\\u{").count() == before_dots.matches('}').count(),
+                "{max}: {before_dots}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_is_exact_and_escapes_every_hidden_character() {
+        let value = serde_json::json!({
+            "names": HOSTILE.iter().map(|(h, _)| *h).collect::<Vec<_>>(),
+            "tag": "flag\u{e0067}",
+            "plain": "CI/CD — 日本 🚀 \"quoted\" back\\slash",
+        });
+        let text = json_text(&value).unwrap();
+        assert!(
+            text.chars().all(|c| c == '\n' || hidden_kind(c).is_none()),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("\\u202e") && text.contains("\\udb40\\udc67"),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            value
+        );
+        let plain = serde_json::json!({"a": [1, "x"], "b": {}});
+        assert_eq!(
+            json_text(&plain).unwrap(),
+            serde_json::to_string_pretty(&plain).unwrap()
+        );
+    }
+
+    #[test]
+    fn fields_align_labels_and_keep_lines() {
+        let mut rows = vec![("Name", Cell::from("a\u{1b}b"))];
+        rows.extend(multiline("Description", "one\ntwo\u{7}"));
+        assert_eq!(
+            fields(rows, false),
+            "Name         a\\u{1b}b\n\
+             Description  one\n\
+             \x20            two\\u{7}\n"
+        );
     }
 }

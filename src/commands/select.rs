@@ -84,7 +84,7 @@ fn choose(input: &str, mut matches: Vec<ApiKey>) -> Result<ApiKey, CliError> {
                         format!("{}...", k.prefix).into(),
                         k.id.clone().into(),
                         output::status_cell(k.status),
-                        output::truncate(&k.name, 40).into(),
+                        output::truncate(&k.name, 40),
                     ]
                 })
                 .collect();

@@ -77,6 +77,12 @@ impl Secret {
     pub fn digest(&self) -> [u8; 32] {
         digest(&self.0)
     }
+
+    /// Zeroes the secret's bytes in place now (dropping does the same), and
+    /// leaves it empty. The allocation is kept until the secret is dropped.
+    pub fn wipe(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
 }
 
 impl fmt::Debug for Secret {

@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use base64::Engine;
+use zeroize::Zeroizing;
 
 /// Where a copied secret goes.
 pub trait Clipboard: Send {
@@ -11,12 +12,24 @@ pub trait Clipboard: Send {
     fn copy(&mut self, text: &str) -> bool;
 }
 
-/// The OSC 52 sequence that asks the terminal to put `text` on its clipboard.
-pub fn osc52(text: &str) -> String {
-    format!(
-        "\x1b]52;c;{}\x07",
-        base64::engine::general_purpose::STANDARD.encode(text)
-    )
+const OSC52_START: &[u8] = b"\x1b]52;c;";
+const OSC52_END: &[u8] = b"\x07";
+
+/// The OSC 52 sequence that asks the terminal to put `text` on its clipboard,
+/// built in one buffer of its exact size (no intermediate copy, no
+/// reallocation) that is zeroed when dropped.
+pub fn osc52(text: &str) -> Zeroizing<String> {
+    let encoded = base64::encoded_len(text.len(), true).expect("a clipboard text fits in memory");
+    let mut bytes = Zeroizing::new(vec![0u8; OSC52_START.len() + encoded + OSC52_END.len()]);
+    bytes[..OSC52_START.len()].copy_from_slice(OSC52_START);
+    let end = bytes.len() - OSC52_END.len();
+    let written = base64::engine::general_purpose::STANDARD
+        .encode_slice(text, &mut bytes[OSC52_START.len()..end])
+        .expect("the buffer has the encoded length");
+    debug_assert_eq!(written, encoded);
+    bytes[end..].copy_from_slice(OSC52_END);
+    let bytes = std::mem::take(&mut *bytes);
+    Zeroizing::new(String::from_utf8(bytes).expect("base64 and the escape are ASCII"))
 }
 
 /// The real one: OSC 52 on stdout, plus arboard where a local display exists.
@@ -36,10 +49,9 @@ fn has_local_display() -> bool {
 
 impl Clipboard for TerminalClipboard {
     fn copy(&mut self, text: &str) -> bool {
-        let sequence = zeroize::Zeroizing::new(osc52(text));
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(sequence.as_bytes());
-        let _ = out.flush();
+        let sequence = osc52(text);
+        write_unbuffered(sequence.as_bytes());
+        drop(sequence);
         if !has_local_display() {
             return false;
         }
@@ -53,10 +65,24 @@ impl Clipboard for TerminalClipboard {
     }
 }
 
+/// Writes `bytes` to the terminal straight through the standard output file
+/// descriptor, after what is already buffered: a secret's sequence is never
+/// left behind in the buffer of `std::io::stdout()`.
+fn write_unbuffered(bytes: &[u8]) {
+    use std::os::fd::AsFd;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let _ = out.flush();
+    if let Ok(fd) = out.as_fd().try_clone_to_owned() {
+        let mut file = std::fs::File::from(fd);
+        let _ = file.write_all(bytes);
+    }
+}
+
 /// For tests: remembers the OSC 52 sequences it would have written.
 #[derive(Default)]
 pub struct RecordingClipboard {
-    pub written: Vec<String>,
+    pub written: Vec<Zeroizing<String>>,
 }
 
 impl Clipboard for RecordingClipboard {
@@ -72,6 +98,17 @@ mod tests {
 
     #[test]
     fn osc52_carries_the_text_in_base64() {
-        assert_eq!(osc52("hello"), "\x1b]52;c;aGVsbG8=\x07");
+        assert_eq!(*osc52("hello"), "\x1b]52;c;aGVsbG8=\x07");
+        assert_eq!(*osc52(""), "\x1b]52;c;\x07");
+        let secret = "eg_live_1a2B3c4D5e6F7g8H9i0J1k2L3m4N5o6P7q8R9s";
+        let sequence = osc52(secret);
+        assert_eq!(sequence.len(), sequence.capacity(), "built in place");
+        assert_eq!(
+            *sequence,
+            format!(
+                "\x1b]52;c;{}\x07",
+                base64::engine::general_purpose::STANDARD.encode(secret)
+            )
+        );
     }
 }

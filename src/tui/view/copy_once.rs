@@ -1,4 +1,5 @@
 //! The copy-once modal: the whole secret, on its own line, selectable by hand.
+//! The secret's span borrows the modal's wiped buffer: drawing makes no copy.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -20,7 +21,7 @@ pub fn draw(frame: &mut Frame, app: &App, modal: &CopyOnce, area: Rect) {
         Line::from(""),
         Line::from(format!("“{}” · {}", key.name, format::scopes_short(&key.scopes))),
         Line::from(""),
-        Line::from(Span::styled(modal.secret.expose().to_owned(), theme.secret())),
+        Line::from(Span::styled(modal.secret.expose(), theme.secret())),
         Line::from(""),
         Line::from("Store it in a secure location (e.g., GitHub Secrets, AWS Secrets Manager, HashiCorp Vault)."),
         Line::from("If you lose it, revoke this key and create a new one."),
