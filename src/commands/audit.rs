@@ -40,12 +40,12 @@ fn audit_table(entries: &[AuditEntry]) -> String {
                 output::date_time(e.at).into(),
                 e.action.clone().into(),
                 output::truncate(&e.actor.name, 40).into(),
-                e.api_key_id.clone().into(),
+                e.target().to_owned().into(),
                 e.remote_addr.clone().unwrap_or_default().into(),
             ]
         })
         .collect();
-    output::table(&["TIME", "ACTION", "BY", "KEY", "FROM"], &rows, false)
+    output::table(&["TIME", "ACTION", "BY", "KEY/USER", "FROM"], &rows, false)
 }
 
 #[cfg(test)]
