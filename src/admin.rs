@@ -118,7 +118,12 @@ pub fn operator_name() -> String {
 }
 
 /// An audit entry about `user`, by the operator; `details` gain the user's id and email.
-fn user_event(user: &User, action: &str, now: DateTime<Utc>, details: serde_json::Value) -> AuditEvent {
+fn user_event(
+    user: &User,
+    action: &str,
+    now: DateTime<Utc>,
+    details: serde_json::Value,
+) -> AuditEvent {
     let operator = operator_name();
     let mut all = serde_json::json!({ "user_id": user.id, "user_email": user.email });
     if let (Some(all), serde_json::Value::Object(more)) = (all.as_object_mut(), details) {
@@ -235,7 +240,13 @@ pub async fn reset_token_at(store: &dyn Store, email: &str, now: DateTime<Utc>) 
     let user = user_named(store, email).await?;
     let token = SecretFormat::user_token().generate();
     let audit = user_event(&user, "user.token_reset", now, serde_json::json!({}));
-    change(store, &user, UserChange::SetToken(Some(token.digest())), audit).await?;
+    change(
+        store,
+        &user,
+        UserChange::SetToken(Some(token.digest())),
+        audit,
+    )
+    .await?;
     Ok(token)
 }
 

@@ -429,8 +429,10 @@ pub enum UserCommand {
     #[command(after_help = "Example:\n  keydeck admin users revoke-token ops@acme.test")]
     RevokeToken { email: String },
     /// Make a user an admin or a member.
-    #[command(after_help = "Example:\n  keydeck admin users set-role ops@acme.test member\n\n\
-        The last admin of an organisation is not demoted without --force.")]
+    #[command(
+        after_help = "Example:\n  keydeck admin users set-role ops@acme.test member\n\n\
+        The last admin of an organisation is not demoted without --force."
+    )]
     SetRole {
         email: String,
         #[arg(value_parser = parse_role)]
@@ -440,8 +442,10 @@ pub enum UserCommand {
         force: bool,
     },
     /// Remove a user: their token stops working at once; the keys they created keep working.
-    #[command(after_help = "Example:\n  keydeck admin users remove ops@acme.test\n\n\
-        The last admin of an organisation is not removed without --force.")]
+    #[command(
+        after_help = "Example:\n  keydeck admin users remove ops@acme.test\n\n\
+        The last admin of an organisation is not removed without --force."
+    )]
     Remove {
         email: String,
         /// Remove the organisation's last admin anyway (then nobody can manage its keys).

@@ -34,13 +34,22 @@ fn serve_keeps_its_files_private_under_umask_022() {
     let server = UmaskServer::start(&dir, &tmp.path().join("serve.log"));
     // A write, so that the WAL is surely in use.
     let token = std::fs::read_to_string(dir.join("admin-token")).unwrap();
-    let created = blocking_status(reqwest::Method::POST, &server.url("/v1/api-keys"), token.trim());
+    let created = blocking_status(
+        reqwest::Method::POST,
+        &server.url("/v1/api-keys"),
+        token.trim(),
+    );
     assert_eq!(created, 201);
     assert_eq!(mode(&dir), 0o700, "the data dir");
     assert_eq!(mode(&tmp.path().join("new")), 0o700, "a parent it created");
     for file in files(
         &dir,
-        &["keydeck.db", "keydeck.db-wal", "keydeck.db-shm", "admin-token"],
+        &[
+            "keydeck.db",
+            "keydeck.db-wal",
+            "keydeck.db-shm",
+            "admin-token",
+        ],
     ) {
         assert_eq!(mode(&file), 0o600, "{}", file.display());
     }
@@ -151,7 +160,11 @@ fn a_link_planted_at_admin_token_is_replaced_not_written_through() {
     let token = std::fs::read_to_string(&token_file).unwrap();
     assert!(token.starts_with("kdt_"), "the token is in the new file");
     assert_eq!(
-        blocking_status(reqwest::Method::GET, &server.url("/v1/api-keys"), token.trim()),
+        blocking_status(
+            reqwest::Method::GET,
+            &server.url("/v1/api-keys"),
+            token.trim()
+        ),
         200
     );
     // No temporary file is left beside it.
@@ -334,7 +347,10 @@ async fn operator_entries(s: &TestServer) -> Vec<(String, String, Value)> {
                 "the operator is named $USER@HOST: {e}"
             );
             assert_eq!(e["api_key_id"], "", "{e}");
-            assert!(e["details"]["user_id"].as_str().unwrap().starts_with("usr_"));
+            assert!(e["details"]["user_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("usr_"));
             (
                 e["action"].as_str().unwrap().to_owned(),
                 e["details"]["user_email"].as_str().unwrap().to_owned(),
@@ -349,7 +365,9 @@ async fn users_are_removed_re_roled_and_lose_their_token_audited(backend: Backen
     let dev = "dev@example.test";
     let t1 = admin_ok(
         &backend,
-        &["users", "add", "--org", "default", "--email", dev, "--role", "admin"],
+        &[
+            "users", "add", "--org", "default", "--email", dev, "--role", "admin",
+        ],
     );
     assert_eq!(status_of(&s, &t1).await, StatusCode::OK);
 
@@ -359,9 +377,17 @@ async fn users_are_removed_re_roled_and_lose_their_token_audited(backend: Backen
     admin_ok(&backend, &["users", "set-role", dev, "admin"]);
     assert_eq!(status_of(&s, &t1).await, StatusCode::OK);
     let again = admin(&backend, &["users", "set-role", dev, "admin"]);
-    assert!(again.ok && again.stderr.contains("nothing changed"), "{}", again.stderr);
+    assert!(
+        again.ok && again.stderr.contains("nothing changed"),
+        "{}",
+        again.stderr
+    );
     let bad = admin(&backend, &["users", "set-role", dev, "owner"]);
-    assert!(!bad.ok && bad.stderr.contains("use admin or member"), "{}", bad.stderr);
+    assert!(
+        !bad.ok && bad.stderr.contains("use admin or member"),
+        "{}",
+        bad.stderr
+    );
 
     // revoke-token: the user stays, without a working token.
     admin_ok(&backend, &["users", "revoke-token", dev]);
@@ -369,7 +395,10 @@ async fn users_are_removed_re_roled_and_lose_their_token_audited(backend: Backen
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(r.headers().contains_key("www-authenticate"));
     let list = admin_ok(&backend, &["users", "list", "--org", "default"]);
-    let row = list.lines().find(|l| l.contains(dev)).expect("still listed");
+    let row = list
+        .lines()
+        .find(|l| l.contains(dev))
+        .expect("still listed");
     assert!(row.contains("revoked"), "{list}");
 
     // reset-token: a new token works, the old one does not.
@@ -378,7 +407,10 @@ async fn users_are_removed_re_roled_and_lose_their_token_audited(backend: Backen
     assert_eq!(status_of(&s, &t2).await, StatusCode::OK);
     assert_eq!(status_of(&s, &t1).await, StatusCode::UNAUTHORIZED);
     let made = s
-        .create_key_as(&t2, serde_json::json!({"name": "dev's", "scopes": ["sessions:read"]}))
+        .create_key_as(
+            &t2,
+            serde_json::json!({"name": "dev's", "scopes": ["sessions:read"]}),
+        )
         .await;
     assert_eq!(made.status(), StatusCode::CREATED);
     let made: Value = made.json().await.unwrap();
@@ -407,26 +439,39 @@ async fn users_are_removed_re_roled_and_lose_their_token_audited(backend: Backen
     assert!(!list.contains(dev), "{list}");
     assert_eq!(s.auth(&dev_secret, None).await.status(), StatusCode::OK);
     let gone = admin(&backend, &["users", "remove", dev]);
-    assert!(!gone.ok && gone.stderr.contains("no user with email"), "{}", gone.stderr);
+    assert!(
+        !gone.ok && gone.stderr.contains("no user with email"),
+        "{}",
+        gone.stderr
+    );
     for args in [
         &["users", "reset-token", dev][..],
         &["users", "revoke-token", dev][..],
         &["users", "set-role", dev, "member"][..],
     ] {
         let run = admin(&backend, args);
-        assert!(!run.ok && run.stderr.contains("no user with email"), "{args:?}");
+        assert!(
+            !run.ok && run.stderr.contains("no user with email"),
+            "{args:?}"
+        );
     }
     // The email may be given to a new user.
     let t3 = admin_ok(
         &backend,
-        &["users", "add", "--org", "default", "--email", dev, "--role", "member"],
+        &[
+            "users", "add", "--org", "default", "--email", dev, "--role", "member",
+        ],
     );
     assert_eq!(status_of(&s, &t3).await, StatusCode::FORBIDDEN);
     let dup = admin(
         &backend,
         &["users", "add", "--org", "default", "--email", dev],
     );
-    assert!(!dup.ok && dup.stderr.contains("already exists"), "{}", dup.stderr);
+    assert!(
+        !dup.ok && dup.stderr.contains("already exists"),
+        "{}",
+        dup.stderr
+    );
 
     // Each change is in the audit log, by the operator, naming the user.
     let entries = operator_entries(&s).await;
@@ -469,7 +514,11 @@ async fn users_are_removed_re_roled_and_lose_their_token_audited(backend: Backen
         .output()
         .unwrap();
     let table = String::from_utf8(out.stdout).unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let removed = table
         .lines()
         .find(|l| l.contains("user.removed"))
@@ -482,9 +531,7 @@ async fn users_are_removed_re_roled_and_lose_their_token_audited(backend: Backen
     backend.cleanup().await;
 }
 
-async fn a_removed_user_or_revoked_token_is_refused_at_once_on_another_replica(
-    backend: Backend,
-) {
+async fn a_removed_user_or_revoked_token_is_refused_at_once_on_another_replica(backend: Backend) {
     let a = TestServer::start(&backend).await;
     let b = TestServer::start(&backend).await;
     for (email, command) in [
@@ -493,7 +540,9 @@ async fn a_removed_user_or_revoked_token_is_refused_at_once_on_another_replica(
     ] {
         let token = admin_ok(
             &backend,
-            &["users", "add", "--org", "default", "--email", email, "--role", "admin"],
+            &[
+                "users", "add", "--org", "default", "--email", email, "--role", "admin",
+            ],
         );
         assert_eq!(status_of(&b, &token).await, StatusCode::OK);
         assert_eq!(status_of(&a, &token).await, StatusCode::OK);
@@ -519,14 +568,22 @@ async fn the_audit_screen_shows_the_user_of_an_operators_change() {
     let w = World::new().await;
     let store = w.backend.store().await;
     let now = Utc::now();
-    keydeck::admin::add_user(store.as_ref(), "default", "dev@example.test", Role::Member, now)
-        .await
-        .unwrap();
+    keydeck::admin::add_user(
+        store.as_ref(),
+        "default",
+        "dev@example.test",
+        Role::Member,
+        now,
+    )
+    .await
+    .unwrap();
     keydeck::admin::remove_user(store.as_ref(), "dev@example.test", false, now)
         .await
         .unwrap();
     store.close().await;
-    let mut ui = w.ui(keydeck::tui::theme::Theme { color: false }, 120, 20).await;
+    let mut ui = w
+        .ui(keydeck::tui::theme::Theme { color: false }, 120, 20)
+        .await;
     ui.press(KeyCode::Char('a')).await;
     let screen = ui.screen();
     let operator = keydeck::admin::operator_name();

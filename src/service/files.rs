@@ -165,7 +165,12 @@ mod tests {
     #[test]
     fn group_or_world_writable_data_dirs_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        for (m, ok) in [(0o700, true), (0o755, true), (0o770, false), (0o1777, false)] {
+        for (m, ok) in [
+            (0o700, true),
+            (0o755, true),
+            (0o770, false),
+            (0o1777, false),
+        ] {
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(m)).unwrap();
             let result = check_data_dir(dir.path());
             assert_eq!(result.is_ok(), ok, "{m:o}: {result:?}");

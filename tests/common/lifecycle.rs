@@ -61,7 +61,9 @@ pub struct AdminRun {
 /// `keydeck admin ARGS` on `backend`'s database, as [`OPERATOR`].
 pub fn admin(backend: &Backend, args: &[&str]) -> AdminRun {
     let mut cmd = Command::new(BIN);
-    cmd.arg("--data-dir").arg(backend.data_dir.path()).arg("admin");
+    cmd.arg("--data-dir")
+        .arg(backend.data_dir.path())
+        .arg("admin");
     if let Some(url) = backend.database_url_arg() {
         cmd.args(["--database-url", &url]);
     }
@@ -98,13 +100,7 @@ impl UmaskServer {
     /// Starts it and waits until it listens; `log` takes its standard error.
     pub fn start(data_dir: &Path, log: &Path) -> Self {
         let dir = data_dir.display().to_string();
-        let mut cmd = keydeck_umask_022(&[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            &dir,
-        ]);
+        let mut cmd = keydeck_umask_022(&["serve", "--listen", "127.0.0.1:0", "--data-dir", &dir]);
         cmd.stdout(Stdio::null())
             .stderr(File::create(log).expect("log file"));
         let mut server = Self {

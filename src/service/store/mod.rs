@@ -94,7 +94,9 @@ pub struct User {
 pub enum UserChange {
     /// Marks the user removed (the row stays, so the audit log still names
     /// them) and takes their token away.
-    Remove { at: DateTime<Utc> },
+    Remove {
+        at: DateTime<Utc>,
+    },
     SetRole(Role),
     /// A new token's digest, or `None`: no working token until the next reset.
     SetToken(Option<[u8; 32]>),
