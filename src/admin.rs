@@ -1,4 +1,7 @@
 //! `keydeck admin`: operator commands that work on the service's database directly.
+//!
+//! Every change to a user is written to their organisation's audit log, with
+//! the operator (`$USER@HOST`, actor type `operator`) as the actor.
 
 use std::fmt;
 
@@ -9,7 +12,7 @@ use crate::clock::Clock;
 use crate::key::{Secret, SecretFormat, SCOPES};
 use crate::service::new_id;
 use crate::service::store::{
-    AuditEvent, NewKey, NewUser, Org, Plan, Role, Store, StoreError, User,
+    AuditEvent, NewKey, NewUser, Org, Plan, Role, Store, StoreError, User, UserChange,
 };
 
 pub const ORG_NAME_MAX: usize = 64;
@@ -88,6 +91,104 @@ pub async fn add_org(store: &dyn Store, name: &str, plan: Plan, now: DateTime<Ut
     Ok(org)
 }
 
+/// Who runs `keydeck admin`, as the audit log names them: `$USER@HOST`
+/// (the login name from `USER` or `LOGNAME`, the kernel's host name).
+pub fn operator_name() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_default();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let clean = |s: &str, default: &str| {
+        let s: String = s
+            .trim()
+            .chars()
+            .filter(|c| !c.is_control() && !c.is_whitespace() && *c != '@')
+            .take(64)
+            .collect();
+        if s.is_empty() {
+            default.to_owned()
+        } else {
+            s
+        }
+    };
+    format!("{}@{}", clean(&user, "unknown"), clean(&host, "localhost"))
+}
+
+/// An audit entry about `user`, by the operator; `details` gain the user's id and email.
+fn user_event(
+    user: &User,
+    action: &str,
+    now: DateTime<Utc>,
+    details: serde_json::Value,
+) -> AuditEvent {
+    let operator = operator_name();
+    let mut all = serde_json::json!({ "user_id": user.id, "user_email": user.email });
+    if let (Some(all), serde_json::Value::Object(more)) = (all.as_object_mut(), details) {
+        all.extend(more);
+    }
+    AuditEvent {
+        org_id: user.org_id.clone(),
+        at: now,
+        actor_kind: "operator".into(),
+        actor_id: operator.clone(),
+        actor_name: operator,
+        action: action.into(),
+        api_key_id: String::new(),
+        remote_addr: None,
+        details: all,
+    }
+}
+
+/// The current user with this email.
+pub async fn user_named(store: &dyn Store, email: &str) -> Result<User> {
+    store.user_by_email(email).await?.ok_or_else(|| {
+        AdminError::NotFound(format!(
+            "no user with email {email:?} (see `keydeck admin users list`)"
+        ))
+    })
+}
+
+/// Applies `change` to `user`, audited; a user removed meanwhile is not found.
+async fn change(
+    store: &dyn Store,
+    user: &User,
+    change: UserChange,
+    audit: AuditEvent,
+) -> Result<()> {
+    if store.change_user(&user.id, &change, &audit).await? {
+        Ok(())
+    } else {
+        Err(AdminError::NotFound(format!(
+            "no user with email {:?} (removed meanwhile?)",
+            user.email
+        )))
+    }
+}
+
+/// Refuses to leave an organisation without an admin, unless `force`.
+async fn keep_an_admin(store: &dyn Store, user: &User, force: bool, doing: &str) -> Result<()> {
+    if force || user.role != Role::Admin {
+        return Ok(());
+    }
+    let others = store
+        .list_users(Some(&user.org_id))
+        .await?
+        .into_iter()
+        .filter(|u| u.role == Role::Admin && u.id != user.id)
+        .count();
+    if others == 0 {
+        return Err(AdminError::Invalid(format!(
+            "{} is the last admin of their organisation: {doing} would leave nobody to manage \
+             its keys. Make another user admin first, or pass --force",
+            user.email
+        )));
+    }
+    Ok(())
+}
+
 /// Adds a user and returns their access token, which is not kept anywhere.
 pub async fn add_user(
     store: &dyn Store,
@@ -99,7 +200,7 @@ pub async fn add_user(
     check_email(email)?;
     let org = org_named(store, org_name).await?;
     let token = SecretFormat::user_token().generate();
-    let user = NewUser {
+    let new = NewUser {
         id: new_id("usr_"),
         org_id: org.id,
         email: email.to_owned(),
@@ -107,26 +208,100 @@ pub async fn add_user(
         token_digest: token.digest(),
         created_at: now,
     };
-    store.create_user(&user).await?;
     let user = User {
-        id: user.id,
-        org_id: user.org_id,
-        email: user.email,
+        id: new.id.clone(),
+        org_id: new.org_id.clone(),
+        email: new.email.clone(),
         role,
         created_at: now,
+        has_token: true,
     };
-    Ok((user, token))
+    let audit = user_event(
+        &user,
+        "user.added",
+        now,
+        serde_json::json!({ "role": role.as_str() }),
+    );
+    match store.add_user(&new, &audit).await {
+        Ok(()) => Ok((user, token)),
+        Err(StoreError::Duplicate(_)) => Err(AdminError::Invalid(format!(
+            "a user with email {email:?} already exists (see `keydeck admin users list`)"
+        ))),
+        Err(e) => Err(e.into()),
+    }
 }
 
+/// Gives a user a new access token (the old one stops working) and returns it.
 pub async fn reset_token(store: &dyn Store, email: &str) -> Result<Secret> {
+    reset_token_at(store, email, Utc::now()).await
+}
+
+pub async fn reset_token_at(store: &dyn Store, email: &str, now: DateTime<Utc>) -> Result<Secret> {
+    let user = user_named(store, email).await?;
     let token = SecretFormat::user_token().generate();
-    if store.set_user_token(email, &token.digest()).await? {
-        Ok(token)
-    } else {
-        Err(AdminError::NotFound(format!(
-            "no user with email {email:?}"
-        )))
+    let audit = user_event(&user, "user.token_reset", now, serde_json::json!({}));
+    change(
+        store,
+        &user,
+        UserChange::SetToken(Some(token.digest())),
+        audit,
+    )
+    .await?;
+    Ok(token)
+}
+
+/// Takes a user's token away: nothing they send is accepted until `reset-token`.
+pub async fn revoke_token(store: &dyn Store, email: &str, now: DateTime<Utc>) -> Result<User> {
+    let user = user_named(store, email).await?;
+    let audit = user_event(&user, "user.token_revoked", now, serde_json::json!({}));
+    change(store, &user, UserChange::SetToken(None), audit).await?;
+    Ok(user)
+}
+
+/// Changes a user's role; `false` if it already was `role` (nothing written).
+pub async fn set_role(
+    store: &dyn Store,
+    email: &str,
+    role: Role,
+    force: bool,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let user = user_named(store, email).await?;
+    if user.role == role {
+        return Ok(false);
     }
+    if role != Role::Admin {
+        keep_an_admin(store, &user, force, "demoting them").await?;
+    }
+    let audit = user_event(
+        &user,
+        "user.role_changed",
+        now,
+        serde_json::json!({ "from": user.role.as_str(), "to": role.as_str() }),
+    );
+    change(store, &user, UserChange::SetRole(role), audit).await?;
+    Ok(true)
+}
+
+/// Removes a user: their token stops working at once. Their row stays (marked
+/// removed) so that the audit log and `created_by` still name them; the keys
+/// they created keep working.
+pub async fn remove_user(
+    store: &dyn Store,
+    email: &str,
+    force: bool,
+    now: DateTime<Utc>,
+) -> Result<User> {
+    let user = user_named(store, email).await?;
+    keep_an_admin(store, &user, force, "removing them").await?;
+    let audit = user_event(
+        &user,
+        "user.removed",
+        now,
+        serde_json::json!({ "role": user.role.as_str() }),
+    );
+    change(store, &user, UserChange::Remove { at: now }, audit).await?;
+    Ok(user)
 }
 
 const DEMO_NAMES: &[(&str, &str)] = &[
@@ -262,23 +437,46 @@ pub async fn run(command: AdminCommand, store: &dyn Store, clock: &dyn Clock) ->
                 Some(name) => Some(org_named(store, &name).await?.id),
                 None => None,
             };
-            println!("{:<24} {:<32} {:<6} ORG", "ID", "EMAIL", "ROLE");
+            println!(
+                "{:<24} {:<32} {:<6} {:<7} ORG",
+                "ID", "EMAIL", "ROLE", "TOKEN"
+            );
             for u in store.list_users(org_id.as_deref()).await? {
                 println!(
-                    "{:<24} {:<32} {:<6} {}",
+                    "{:<24} {:<32} {:<6} {:<7} {}",
                     u.id,
                     u.email,
                     u.role.as_str(),
+                    if u.has_token { "active" } else { "revoked" },
                     u.org_id
                 );
             }
         }
         AdminCommand::Users(UserCommand::ResetToken { email }) => {
-            let token = reset_token(store, &email).await?;
+            let token = reset_token_at(store, &email, now).await?;
             eprintln!(
                 "New access token for {email}, shown this once (the old one no longer works):"
             );
             println!("{}", token.expose());
+        }
+        AdminCommand::Users(UserCommand::RevokeToken { email }) => {
+            revoke_token(store, &email, now).await?;
+            eprintln!(
+                "{email} has no working access token now; `keydeck admin users reset-token {email}` gives them a new one."
+            );
+        }
+        AdminCommand::Users(UserCommand::SetRole { email, role, force }) => {
+            if set_role(store, &email, role, force, now).await? {
+                eprintln!("{email} is now {}", role.as_str());
+            } else {
+                eprintln!("{email} already is {}; nothing changed", role.as_str());
+            }
+        }
+        AdminCommand::Users(UserCommand::Remove { email, force }) => {
+            remove_user(store, &email, force, now).await?;
+            eprintln!(
+                "Removed {email}: their access token no longer works. The keys they created keep working."
+            );
         }
         AdminCommand::Seed { org, count } => {
             let n = seed(store, &org, count, clock).await?;

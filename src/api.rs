@@ -158,7 +158,7 @@ pub struct ScopeList {
 /// Who did something.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Actor {
-    /// `user` or `api_key`.
+    /// `user`, `api_key`, or `operator` (someone running `keydeck admin`, named `$USER@HOST`).
     #[serde(rename = "type")]
     pub kind: String,
     pub id: String,
@@ -171,15 +171,29 @@ pub struct Actor {
 pub struct AuditEntry {
     pub id: i64,
     pub at: DateTime<Utc>,
-    /// `api_key.created`, `api_key.revoked` or `api_key.rotated`.
+    /// `api_key.created`, `api_key.revoked`, `api_key.rotated`, or a change to a
+    /// user by an operator: `user.added`, `user.removed`, `user.role_changed`,
+    /// `user.token_reset`, `user.token_revoked`.
     pub action: String,
     pub actor: Actor,
+    /// The key the entry is about; empty for `user.*` entries, whose
+    /// `details` hold `user_id` and `user_email`.
     pub api_key_id: String,
     /// The client address the request came from.
     pub remote_addr: Option<String>,
     /// Action-specific details, e.g. the new key id of a rotation.
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
+}
+
+impl AuditEntry {
+    /// What the entry is about: the user's email for a `user.*` entry, else the key id.
+    pub fn target(&self) -> &str {
+        match self.details.get("user_email").and_then(|e| e.as_str()) {
+            Some(email) if self.api_key_id.is_empty() => email,
+            _ => &self.api_key_id,
+        }
+    }
 }
 
 /// A page of audit entries, newest first.

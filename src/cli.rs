@@ -365,7 +365,8 @@ pub enum AdminCommand {
     /// Users, their roles and access tokens.
     #[command(
         subcommand,
-        after_help = "Examples:\n  keydeck admin users add --org acme --email ops@acme.test --role admin\n  keydeck admin users list --org acme"
+        after_help = "Examples:\n  keydeck admin users add --org acme --email ops@acme.test --role admin\n  keydeck admin users list --org acme\n  keydeck admin users set-role ops@acme.test member\n  keydeck admin users remove ops@acme.test\n\n\
+            Every change is written to the organisation's audit log, by $USER@HOST (actor type \"operator\")."
     )]
     Users(UserCommand),
     /// Fill an organisation with demo keys in every status (for screenshots and benchmarks).
@@ -424,6 +425,33 @@ pub enum UserCommand {
     /// Replace a user's access token; the new one is printed once and the old one stops working.
     #[command(after_help = "Example:\n  TOKEN=$(keydeck admin users reset-token ops@acme.test)")]
     ResetToken { email: String },
+    /// Take a user's access token away: they stay a user, but nothing they send is accepted until `reset-token`.
+    #[command(after_help = "Example:\n  keydeck admin users revoke-token ops@acme.test")]
+    RevokeToken { email: String },
+    /// Make a user an admin or a member.
+    #[command(
+        after_help = "Example:\n  keydeck admin users set-role ops@acme.test member\n\n\
+        The last admin of an organisation is not demoted without --force."
+    )]
+    SetRole {
+        email: String,
+        #[arg(value_parser = parse_role)]
+        role: Role,
+        /// Demote the organisation's last admin anyway (then nobody can manage its keys).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Remove a user: their token stops working at once; the keys they created keep working.
+    #[command(
+        after_help = "Example:\n  keydeck admin users remove ops@acme.test\n\n\
+        The last admin of an organisation is not removed without --force."
+    )]
+    Remove {
+        email: String,
+        /// Remove the organisation's last admin anyway (then nobody can manage its keys).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn parse_plan(s: &str) -> Result<Plan, String> {

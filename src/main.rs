@@ -41,6 +41,7 @@ fn main() -> ExitCode {
             Some(Command::Serve(args)) => serve(args, data_dir).await,
             Some(Command::Admin(args)) => {
                 init_logging("warn");
+                service::prepare_data_dir(&data_dir)?;
                 let store = store::open(&args.storage.database_url(&data_dir)).await?;
                 service::bootstrap(store.as_ref(), &data_dir, &SystemClock).await?;
                 let result = keydeck::admin::run(args.command, store.as_ref(), &SystemClock).await;

@@ -40,14 +40,14 @@ fn audit_table(entries: &[AuditEntry]) -> String {
                 output::date_time(e.at).into(),
                 e.action.as_str().into(),
                 output::truncate(&e.actor.name, 40),
-                e.api_key_id.as_str().into(),
+                e.target().into(),
                 e.remote_addr.as_deref().unwrap_or_default().into(),
                 output::truncate(&summary(&e.details), 60),
             ]
         })
         .collect();
     output::table(
-        &["TIME", "ACTION", "BY", "KEY", "FROM", "DETAILS"],
+        &["TIME", "ACTION", "BY", "KEY/USER", "FROM", "DETAILS"],
         &rows,
         false,
     )

@@ -31,6 +31,8 @@ pub enum ApiError {
     NotFound,
     /// 409: an `Idempotency-Key` seen before; the key it created, never its secret.
     IdempotentRepeat(Box<ApiKey>),
+    /// 422: an `Idempotency-Key` seen before with a different request.
+    IdempotencyKeyReused,
     /// 409: the key is not in a state that allows this.
     KeyNotActive(Box<ApiKey>),
     /// 413.
@@ -56,6 +58,7 @@ impl ApiError {
             Self::AdminRequired | Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::IdempotentRepeat(_) | Self::KeyNotActive(_) => StatusCode::CONFLICT,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -71,7 +74,7 @@ impl ApiError {
             Self::AdminRequired => "admin_required",
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::NotFound => "not_found",
-            Self::IdempotentRepeat(_) => "idempotency_key_reused",
+            Self::IdempotentRepeat(_) | Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::KeyNotActive(_) => "key_not_active",
             Self::PayloadTooLarge => "payload_too_large",
             Self::TooManyFailures { .. } => "too_many_failed_attempts",
@@ -98,6 +101,9 @@ impl ApiError {
             Self::NotFound => "No such resource.".into(),
             Self::IdempotentRepeat(_) => "This Idempotency-Key was used before: the key it created is \
                  returned without its secret, which is shown only once."
+                .into(),
+            Self::IdempotencyKeyReused => "This Idempotency-Key was used for a different request in \
+                 the last 24 hours; send a new Idempotency-Key for a new request."
                 .into(),
             Self::KeyNotActive(key) => format!(
                 "The key is {}: only an active key can be rotated. Create a new key instead.",

@@ -11,7 +11,8 @@ use super::auth::Admin;
 use super::error::{field_error, ApiError};
 use super::extract::{bytes_rejection, parse_object, Json, Query};
 use super::store::{
-    AuditEvent, CreateOutcome, KeyCursor, KeyFilter, KeyRecord, NewKey, OldKeyEnd, RotateOutcome,
+    AuditEvent, CreateOutcome, Idempotency, KeyCursor, KeyFilter, KeyRecord, NewKey, OldKeyEnd,
+    RotateOutcome,
 };
 use super::{new_id, AppState};
 use crate::api::{
@@ -99,6 +100,26 @@ struct KeyTemplate {
     expires_at: Option<DateTime<Utc>>,
 }
 
+impl KeyTemplate {
+    /// SHA-256 of the request in a canonical form (validated fields, sorted
+    /// scopes, expiry in stored milliseconds): two bodies that differ only in
+    /// whitespace, field order or scope order are the same request.
+    fn request_digest(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut scopes: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        let canonical = json!([
+            "create-key/v1",
+            self.name,
+            self.description,
+            self.expires_at.map(|t| t.timestamp_millis()),
+            scopes,
+        ]);
+        Sha256::digest(canonical.to_string().as_bytes()).into()
+    }
+}
+
 /// A key id as we issue them; anything else cannot exist, so it is a 404.
 fn check_id(id: &str) -> Result<(), ApiError> {
     let ok = id.len() <= 64
@@ -182,13 +203,16 @@ pub async fn list(
 #[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", request_body = CreateKeyRequest,
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header,
-        description = "1-255 visible ASCII characters; a repeat answers 409 with the key it created")),
+        description = "1-255 visible ASCII characters; a repeat answers 409 with the key it created, \
+            the same key with a different request 422")),
     responses(
         (status = 201, body = CreatedKey),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 402, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, description = "Idempotency-Key repeat: the existing key in `api_key`, no secret", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 422, description = "`idempotency_key_reused`: the Idempotency-Key was used for a different request", body = ErrorBody),
+        (status = 429, body = ErrorBody),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -214,6 +238,10 @@ pub async fn create(
         scopes,
         expires_at: req.expires_at,
     };
+    let idempotency = idempotency_key.map(|key| Idempotency {
+        key,
+        request_digest: template.request_digest(),
+    });
     let (key, secret) = state.new_key(&admin, template, now);
     let audit = state.audit(
         &admin,
@@ -223,7 +251,7 @@ pub async fn create(
     );
     match state
         .store
-        .create_key(&key, idempotency_key, &audit)
+        .create_key(&key, idempotency.as_ref(), &audit)
         .await?
     {
         CreateOutcome::Created(record) => {
@@ -239,6 +267,7 @@ pub async fn create(
         CreateOutcome::Repeat(record) => Err(ApiError::IdempotentRepeat(Box::new(
             state.api_key(record, now),
         ))),
+        CreateOutcome::Reused => Err(ApiError::IdempotencyKeyReused),
     }
 }
 

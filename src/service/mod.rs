@@ -4,6 +4,7 @@ mod audit;
 mod auth;
 mod error;
 mod extract;
+mod files;
 mod forward_auth;
 mod keys;
 mod last_used;
@@ -32,6 +33,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::key::{random_base62, Catalog, SecretFormat};
 
 pub use error::{ApiError, PLAN_REQUIRED_MESSAGE};
+pub use files::{
+    check_data_dir, create_private_dir, create_private_file, open_private_log, prepare_data_dir,
+    write_private,
+};
 use last_used::LastUsed;
 pub use openapi::ApiDoc;
 use rate_limit::FailureLimiter;
@@ -223,13 +228,8 @@ pub async fn start(
     config: ServiceConfig,
     clock: Arc<dyn Clock>,
 ) -> Result<RunningService, StartError> {
-    create_private_dir(&config.data_dir).map_err(|e| {
-        StartError(format!(
-            "cannot create data dir {}: {e}",
-            config.data_dir.display()
-        ))
-    })?;
-    let key_format = SecretFormat::new(&config.key_prefix).map_err(StartError)?;
+    prepare_data_dir(&config.data_dir).map_err(StartError)?;
+    let key_format = key_format(&config.key_prefix).map_err(StartError)?;
     let store = store::open(&config.database_url())
         .await
         .map_err(|e| StartError(format!("cannot open the database: {e}")))?;
@@ -332,35 +332,17 @@ pub async fn bootstrap(
     Ok(())
 }
 
-/// Creates a directory (and its parents) that only its owner can enter;
-/// existing directories are left as they are.
-pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(path)
-}
-
-/// Writes `contents` to a file only its owner can read.
-pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        options.mode(0o600);
-        let mut file = options.open(path)?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        file.write_all(contents.as_bytes())?;
-        file.write_all(b"\n")?;
-        file.sync_all()
+/// The API key format for `prefix`, which must not be confused with user
+/// access tokens (`kdt_…`): the audit log endpoint tells the two apart by prefix.
+pub fn key_format(prefix: &str) -> Result<SecretFormat, String> {
+    let format = SecretFormat::new(prefix)?;
+    let token = SecretFormat::user_token();
+    let token = token.prefix();
+    if prefix.starts_with(token) || token.starts_with(prefix) {
+        return Err(format!(
+            "key prefix {prefix:?} clashes with the prefix of user access tokens ({token:?}): \
+             a key and a token could not be told apart; choose another, e.g. \"eg_live_\""
+        ));
     }
-    #[cfg(not(unix))]
-    {
-        let mut file = options.open(path)?;
-        file.write_all(contents.as_bytes())?;
-        file.sync_all()
-    }
+    Ok(format)
 }

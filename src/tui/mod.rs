@@ -49,7 +49,7 @@ pub const LOG_FILE: &str = "keydeck.log";
 
 /// Runs the UI until the user quits or a signal asks it to.
 pub async fn run(options: TuiOptions) -> Result<(), AnyError> {
-    service::create_private_dir(&options.data_dir)?;
+    service::prepare_data_dir(&options.data_dir)?;
     init_file_logging(&options.data_dir.join(LOG_FILE))?;
     color_eyre::install().map_err(|e| e.to_string())?;
     // Raw mode, the alternate screen, and a panic hook that restores both
@@ -313,10 +313,7 @@ fn spawn_effect(effect: Effect, client: Client, tx: mpsc::UnboundedSender<Action
 
 /// Logs go to a file in the data dir, never to the screen; `RUST_LOG` works.
 fn init_file_logging(path: &Path) -> Result<(), AnyError> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
+    let file = service::open_private_log(path)?;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     tracing_subscriber::fmt()

@@ -85,6 +85,28 @@ pub struct User {
     pub email: String,
     pub role: Role,
     pub created_at: DateTime<Utc>,
+    /// `false` once their token is revoked (until it is reset).
+    pub has_token: bool,
+}
+
+/// A change to a current user (see [`Store::change_user`]).
+#[derive(Debug, Clone)]
+pub enum UserChange {
+    /// Marks the user removed (the row stays, so the audit log still names
+    /// them) and takes their token away.
+    Remove {
+        at: DateTime<Utc>,
+    },
+    SetRole(Role),
+    /// A new token's digest, or `None`: no working token until the next reset.
+    SetToken(Option<[u8; 32]>),
+}
+
+/// An `Idempotency-Key` and the SHA-256 of the normalised request it came with.
+#[derive(Debug, Clone)]
+pub struct Idempotency<'a> {
+    pub key: &'a str,
+    pub request_digest: [u8; 32],
 }
 
 /// A user to insert; `token_digest` is the SHA-256 of their access token.
@@ -215,8 +237,10 @@ pub enum OldKeyEnd {
 #[derive(Debug)]
 pub enum CreateOutcome {
     Created(KeyRecord),
-    /// The idempotency key was used before: the key it created.
+    /// The idempotency key was used before for the same request: the key it created.
     Repeat(KeyRecord),
+    /// The idempotency key was used before for a different request.
+    Reused,
 }
 
 #[derive(Debug)]
@@ -284,18 +308,33 @@ pub trait Store: Send + Sync + 'static {
     async fn set_plan(&self, org_id: &str, plan: Plan) -> StoreResult<bool>;
 
     async fn create_user(&self, user: &NewUser) -> StoreResult<()>;
+    /// Inserts the user and its audit entry in one transaction.
+    async fn add_user(&self, user: &NewUser, audit: &AuditEvent) -> StoreResult<()>;
+    /// Current users (not removed), by email.
     async fn list_users(&self, org_id: Option<&str>) -> StoreResult<Vec<User>>;
-    /// `false` if there is no user with that email.
+    /// The current (not removed) user with this email.
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    /// Applies `change` to a current user and writes `audit`, in one
+    /// transaction; `false` (and nothing written) if there is no such user.
+    async fn change_user(
+        &self,
+        user_id: &str,
+        change: &UserChange,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool>;
+    /// `false` if there is no current user with that email.
     async fn set_user_token(&self, email: &str, token_digest: &[u8; 32]) -> StoreResult<bool>;
+    /// A current user's token (never a removed user's).
     async fn user_by_token(&self, token_digest: &[u8; 32]) -> StoreResult<Option<(User, Org)>>;
 
     /// Inserts the key and its audit entry in one transaction. With an
     /// idempotency key seen in the last [`IDEMPOTENCY_WINDOW`], inserts
-    /// nothing and returns the earlier key.
+    /// nothing and returns the earlier key (or, if it came with a different
+    /// request, [`CreateOutcome::Reused`]).
     async fn create_key(
         &self,
         key: &NewKey,
-        idempotency_key: Option<&str>,
+        idempotency: Option<&Idempotency<'_>>,
         audit: &AuditEvent,
     ) -> StoreResult<CreateOutcome>;
     async fn list_keys(&self, org_id: &str, filter: &KeyFilter) -> StoreResult<Vec<KeyRecord>>;
@@ -446,7 +485,8 @@ fn org_from_row(r: OrgRow) -> StoreResult<Org> {
     })
 }
 
-type UserRow = (String, String, String, String, i64);
+/// id, org_id, email, role, created_at, has_token.
+type UserRow = (String, String, String, String, i64, bool);
 
 fn user_from_row(r: UserRow) -> StoreResult<User> {
     Ok(User {
@@ -455,6 +495,7 @@ fn user_from_row(r: UserRow) -> StoreResult<User> {
         email: r.2,
         role: r.3.parse().map_err(StoreError::Corrupt)?,
         created_at: from_ms(r.4)?,
+        has_token: r.5,
     })
 }
 

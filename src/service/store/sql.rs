@@ -60,10 +60,29 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn add_user(&self, user: &NewUser, audit: &AuditEvent) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO users (id, org_id, email, role, token_digest, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&user.id)
+                .bind(&user.org_id)
+                .bind(&user.email)
+                .bind(user.role.as_str())
+                .bind(user.token_digest.as_slice())
+                .bind(ms(user.created_at))
+                .execute(&mut *tx)
+                .await?;
+                insert_audit(&mut *tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn list_users(&self, org_id: Option<&str>) -> StoreResult<Vec<User>> {
                 sqlx::query_as::<_, UserRow>(
-                    "SELECT id, org_id, email, role, created_at FROM users \
-                     WHERE ($1 IS NULL OR org_id = $1) ORDER BY email",
+                    "SELECT id, org_id, email, role, created_at, token_digest IS NOT NULL FROM users \
+                     WHERE ($1 IS NULL OR org_id = $1) AND removed_at IS NULL ORDER BY email",
                 )
                 .bind(org_id)
                 .fetch_all(&self.pool)
@@ -73,8 +92,54 @@ macro_rules! impl_store {
                 .collect()
             }
 
+            async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+                sqlx::query_as::<_, UserRow>(
+                    "SELECT id, org_id, email, role, created_at, token_digest IS NOT NULL FROM users \
+                     WHERE email = $1 AND removed_at IS NULL",
+                )
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(user_from_row)
+                .transpose()
+            }
+
+            async fn change_user(
+                &self,
+                user_id: &str,
+                change: &UserChange,
+                audit: &AuditEvent,
+            ) -> StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
+                let query = match change {
+                    UserChange::Remove { at } => sqlx::query(
+                        "UPDATE users SET removed_at = $1, token_digest = NULL \
+                         WHERE id = $2 AND removed_at IS NULL",
+                    )
+                    .bind(ms(*at)),
+                    UserChange::SetRole(role) => sqlx::query(
+                        "UPDATE users SET role = $1 WHERE id = $2 AND removed_at IS NULL",
+                    )
+                    .bind(role.as_str()),
+                    UserChange::SetToken(digest) => sqlx::query(
+                        "UPDATE users SET token_digest = $1 WHERE id = $2 AND removed_at IS NULL",
+                    )
+                    .bind(digest.as_ref().map(|d| d.to_vec())),
+                };
+                let changed = query.bind(user_id).execute(&mut *tx).await?.rows_affected();
+                if changed == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                insert_audit(&mut *tx, audit).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
             async fn set_user_token(&self, email: &str, token_digest: &[u8; 32]) -> StoreResult<bool> {
-                let done = sqlx::query("UPDATE users SET token_digest = $1 WHERE email = $2")
+                let done = sqlx::query(
+                    "UPDATE users SET token_digest = $1 WHERE email = $2 AND removed_at IS NULL",
+                )
                     .bind(token_digest.as_slice())
                     .bind(email)
                     .execute(&self.pool)
@@ -85,25 +150,26 @@ macro_rules! impl_store {
             async fn user_by_token(&self, token_digest: &[u8; 32]) -> StoreResult<Option<(User, Org)>> {
                 let row = sqlx::query_as::<_, (String, String, String, String, i64, String, String, i64)>(
                     "SELECT u.id, u.org_id, u.email, u.role, u.created_at, o.name, o.plan, o.created_at \
-                     FROM users u JOIN organisations o ON o.id = u.org_id WHERE u.token_digest = $1",
+                     FROM users u JOIN organisations o ON o.id = u.org_id \
+                     WHERE u.token_digest = $1 AND u.removed_at IS NULL",
                 )
                 .bind(token_digest.as_slice())
                 .fetch_optional(&self.pool)
                 .await?;
                 let Some(r) = row else { return Ok(None) };
                 let org = org_from_row((r.1.clone(), r.5, r.6, r.7))?;
-                let user = user_from_row((r.0, r.1, r.2, r.3, r.4))?;
+                let user = user_from_row((r.0, r.1, r.2, r.3, r.4, true))?;
                 Ok(Some((user, org)))
             }
 
             async fn create_key(
                 &self,
                 key: &NewKey,
-                idempotency_key: Option<&str>,
+                idempotency: Option<&Idempotency<'_>>,
                 audit: &AuditEvent,
             ) -> StoreResult<CreateOutcome> {
                 let mut tx = self.pool.begin().await?;
-                if let Some(idem) = idempotency_key {
+                if let Some(Idempotency { key: idem, request_digest }) = idempotency {
                     // Idempotency keys are remembered for a day, as at Stripe;
                     // the organisation's older ones are forgotten here.
                     sqlx::query("DELETE FROM idempotency_keys WHERE org_id = $1 AND created_at < $2")
@@ -112,23 +178,37 @@ macro_rules! impl_store {
                         .execute(&mut *tx)
                         .await?;
                     let claimed = sqlx::query(
-                        "INSERT INTO idempotency_keys (org_id, idempotency_key, api_key_id, created_at) \
-                         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                        "INSERT INTO idempotency_keys (org_id, idempotency_key, api_key_id, created_at, \
+                         request_digest) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
                     )
                     .bind(&key.org_id)
-                    .bind(idem)
+                    .bind(*idem)
                     .bind(&key.id)
                     .bind(ms(key.created_at))
+                    .bind(request_digest.as_slice())
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
                     if claimed == 0 {
+                        // Rows from before request digests were kept have none: a repeat.
+                        let (stored,) = sqlx::query_as::<_, (Option<Vec<u8>>,)>(
+                            "SELECT request_digest FROM idempotency_keys \
+                             WHERE org_id = $1 AND idempotency_key = $2",
+                        )
+                        .bind(&key.org_id)
+                        .bind(*idem)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        if stored.is_some_and(|d| d.as_slice() != request_digest.as_slice()) {
+                            tx.rollback().await?;
+                            return Ok(CreateOutcome::Reused);
+                        }
                         let earlier = sqlx::query_as::<_, KeyRow>(concat!(
                             "SELECT ", key_columns!(), " FROM api_keys WHERE id = \
                              (SELECT api_key_id FROM idempotency_keys WHERE org_id = $1 AND idempotency_key = $2)"
                         ))
                         .bind(&key.org_id)
-                        .bind(idem)
+                        .bind(*idem)
                         .fetch_one(&mut *tx)
                         .await?;
                         tx.rollback().await?;

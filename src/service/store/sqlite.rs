@@ -13,11 +13,18 @@ use sqlx::SqlitePool;
 use super::sql::{impl_store, HasDb};
 use super::*;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../../migrations/sqlite/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        3,
+        "lifecycle",
+        include_str!("../../../migrations/sqlite/0003_lifecycle.sql"),
+    ),
+];
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -36,6 +43,13 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        // Created private before SQLite opens it: SQLite gives `-wal` and
+        // `-shm` the database file's mode, so they are private too.
+        let file = options.get_filename();
+        let name = file.to_string_lossy();
+        if !name.is_empty() && !name.starts_with(':') && !name.starts_with("file:") {
+            crate::service::create_private_file(file).map_err(sqlx::Error::Io)?;
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)

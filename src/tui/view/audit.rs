@@ -20,9 +20,10 @@ pub fn draw(frame: &mut Frame, app: &App, view: &AuditView, area: Rect) {
     }
     let visible = usize::from(area.height.saturating_sub(2));
     for entry in view.entries.iter().skip(view.scroll).take(visible) {
+        // A user's email for an operator's change to a user, else the key's name.
         let key = app
             .key_by_id(&entry.api_key_id)
-            .map_or_else(|| entry.api_key_id.clone(), |k| format!("“{}”", k.name));
+            .map_or_else(|| entry.target().to_owned(), |k| format!("“{}”", k.name));
         let action = entry
             .action
             .strip_prefix("api_key.")
