@@ -482,3 +482,49 @@ fn plain_http_to_another_machine_is_refused_before_connecting() {
     .stderr_has("warning");
     answer.join().unwrap();
 }
+
+/// The `serve` flags reach the service: `--max-connections 1` refuses a
+/// second connection, `--idle-timeout 1` closes the first one once idle
+/// (long before `--header-timeout 120`), and `--tls-cert`/`--tls-key` serve HTTPS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_flags_set_the_limits_and_tls() {
+    let serve = wire::Serve::spawn(&[
+        "--max-connections",
+        "1",
+        "--idle-timeout",
+        "1",
+        "--header-timeout",
+        "120",
+    ]);
+    assert!(serve.base.starts_with("http://"), "{}", serve.base);
+    let mut first = TcpStream::connect(serve.addr).await.unwrap();
+    healthz(&mut first).await;
+    let mut second = TcpStream::connect(serve.addr).await.unwrap();
+    let refused = read_response(&mut second).await;
+    assert_eq!(refused.status, 503, "{refused:?}");
+    assert_eq!(refused.error_code(), "too_many_connections");
+    wait_closed(&mut first).await;
+    drop(serve);
+
+    let pki_dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::new(pki_dir.path());
+    let serve = wire::Serve::spawn(&[
+        "--tls-cert",
+        pki.cert.to_str().unwrap(),
+        "--tls-key",
+        pki.key.to_str().unwrap(),
+    ]);
+    assert!(serve.base.starts_with("https://"), "{}", serve.base);
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&pki.ca).unwrap()).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("https://127.0.0.1:{}/healthz", serve.addr.port()))
+        .send()
+        .await
+        .expect("HTTPS request");
+    assert_eq!(r.status(), StatusCode::OK);
+}

@@ -171,3 +171,59 @@ pub fn non_loopback_ip() -> Option<std::net::IpAddr> {
     let ip = socket.local_addr().ok()?.ip();
     (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
 }
+
+/// A `keydeck serve` process started with extra flags; killed when dropped.
+pub struct Serve {
+    child: std::process::Child,
+    /// `http://ADDR` or `https://ADDR`, from its log.
+    pub base: String,
+    pub addr: std::net::SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Serve {
+    pub fn spawn(args: &[&str]) -> Self {
+        use std::process::{Command, Stdio};
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("serve.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_keydeck"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("KEYDECK_DATABASE_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn keydeck serve");
+        let mut serve = Self {
+            child,
+            base: String::new(),
+            addr: "0.0.0.0:0".parse().unwrap(),
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(rest) = text.split("listening on ").nth(1) {
+                serve.base = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+                let addr = serve.base.split("://").nth(1).expect("scheme://addr");
+                serve.addr = addr.parse().expect("an address");
+                return serve;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "keydeck serve did not start:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
