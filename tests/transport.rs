@@ -137,6 +137,12 @@ async fn a_slow_body_gets_408(backend: Backend) {
     );
     let keys = s.get_json("/v1/api-keys", &s.admin_token).await;
     assert_eq!(keys["data"], json!([]), "nothing was created");
+    // The OpenAPI document lists these answers.
+    let doc = s.get_json("/openapi.json", "").await;
+    let responses = &doc["paths"]["/v1/api-keys"]["post"]["responses"];
+    assert!(responses["408"].is_object(), "{responses}");
+    assert!(responses["503"].is_object(), "{responses}");
+    assert!(doc["paths"]["/v1/auth"]["get"]["responses"]["503"].is_object());
     s.stop().await;
     backend.cleanup().await;
 }

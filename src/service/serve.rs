@@ -323,7 +323,9 @@ impl hyper::rt::Timer for ConnTimer {
 
 /// Fires when a request's head is late: on a new connection `header` after
 /// it opened; on a kept-alive one, `idle` after the last answer if nothing
-/// came, else `header` after the next request's first byte.
+/// came, else `header` after the next request's first byte. (Bytes of a
+/// pipelined request read before the answer count as "nothing came": such a
+/// request's head is bounded by `idle`.)
 struct HeadSleep {
     bytes_read: Arc<AtomicU64>,
     bytes_at_start: u64,
