@@ -55,6 +55,15 @@ pub struct Cli {
         help_heading = "Global options"
     )]
     pub profile: Option<String>,
+    /// Send the access token over plain http:// to hosts other than localhost and loopback addresses (with a warning). Without it such URLs are refused: use https://.
+    #[arg(
+        long,
+        env = "KEYDECK_ALLOW_INSECURE_HTTP",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        global = true,
+        help_heading = "Global options"
+    )]
+    pub allow_insecure_http: bool,
     /// Seconds between the terminal UI's automatic refreshes of the key table (2-3600).
     #[arg(
         long,
@@ -344,6 +353,43 @@ pub struct ServeArgs {
     /// description); Full Access is always added last [default: the built-in catalogue].
     #[arg(long, env = "KEYDECK_SCOPES_FILE", value_name = "PATH")]
     pub scopes_file: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key) [default: plain HTTP].
+    #[arg(
+        long,
+        env = "KEYDECK_TLS_CERT",
+        value_name = "PEM",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "KEYDECK_TLS_KEY",
+        value_name = "PEM",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// Seconds a client may take to send a request's headers, from its first byte (or from connecting); slower clients are disconnected.
+    #[arg(long, env = "KEYDECK_HEADER_TIMEOUT", default_value_t = 10, value_name = "SECONDS", value_parser = seconds())]
+    pub header_timeout: u64,
+    /// Seconds a client may take to send a request's body once its headers are in (else 408).
+    #[arg(long, env = "KEYDECK_BODY_TIMEOUT", default_value_t = 15, value_name = "SECONDS", value_parser = seconds())]
+    pub body_timeout: u64,
+    /// Seconds a request may take in all before it is cancelled and answered 503.
+    #[arg(long, env = "KEYDECK_REQUEST_TIMEOUT", default_value_t = 30, value_name = "SECONDS", value_parser = seconds())]
+    pub request_timeout: u64,
+    /// Seconds a kept-alive connection may wait for its next request before it is closed.
+    #[arg(long, env = "KEYDECK_IDLE_TIMEOUT", default_value_t = 60, value_name = "SECONDS", value_parser = seconds())]
+    pub idle_timeout: u64,
+    /// Connections served at once; beyond it new connections are answered 503 and closed.
+    #[arg(long, env = "KEYDECK_MAX_CONNECTIONS", default_value_t = 512, value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+}
+
+/// A time limit in whole seconds, 1 to 3600.
+fn seconds() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(1..=3600)
 }
 
 #[derive(Debug, Args)]

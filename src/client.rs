@@ -221,6 +221,43 @@ impl Client {
     }
 }
 
+/// Refuses a plain `http://` URL to a host other than this machine (literally
+/// `localhost`, or a loopback address), where the access token would cross
+/// the network in the clear. With `allow` it warns on standard error instead.
+/// Decided from the URL alone, before any connection.
+pub fn check_plain_http(url: &str, allow: bool) -> std::result::Result<(), String> {
+    let Some(host) = remote_plain_http_host(url) else {
+        return Ok(());
+    };
+    if allow {
+        eprintln!(
+            "keydeck: warning: sending the access token over plain http:// to {host}, \
+             where anyone on the network path can read it; use https://"
+        );
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to send the access token over plain http:// to {host}: use https:// \
+         (plain http:// is only for localhost; on a network you trust, pass \
+         --allow-insecure-http or set KEYDECK_ALLOW_INSECURE_HTTP=1)"
+    ))
+}
+
+/// The host of a plain `http://` URL, unless it is this machine.
+fn remote_plain_http_host(url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url.trim()).ok()?;
+    if url.scheme() != "http" {
+        return None;
+    }
+    let host = url.host_str()?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let local = bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (!local).then(|| host.to_owned())
+}
+
 /// Keeps an id from escaping its path segment.
 fn path_segment(id: &str) -> String {
     id.chars()
@@ -232,7 +269,15 @@ fn transport_error(e: reqwest::Error) -> ClientError {
     if e.is_timeout() {
         ClientError::Timeout
     } else if e.is_connect() {
-        ClientError::Unreachable(root_cause(&e))
+        let cause = root_cause(&e);
+        if cause.contains("certificate") {
+            ClientError::Unreachable(format!(
+                "{cause} (if the service's certificate comes from a private CA, \
+                 set SSL_CERT_FILE to that CA's PEM file)"
+            ))
+        } else {
+            ClientError::Unreachable(cause)
+        }
     } else {
         ClientError::Server(root_cause(&e))
     }
@@ -270,5 +315,38 @@ fn status_error(status: StatusCode, body: Option<ErrorBody>) -> ClientError {
             fields: body.and_then(|b| b.error.fields).unwrap_or_default(),
         },
         _ => ClientError::Server(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_to_this_machine() {
+        for local in [
+            "http://localhost:8080",
+            "http://LOCALHOST",
+            "http://127.0.0.1:9",
+            "http://127.8.9.10/",
+            "http://[::1]:8080",
+            "https://keys.example.com",
+            "https://192.0.2.1",
+        ] {
+            assert_eq!(remote_plain_http_host(local), None, "{local}");
+            assert!(check_plain_http(local, false).is_ok(), "{local}");
+        }
+        for (remote, host) in [
+            ("http://keys.example.com", "keys.example.com"),
+            ("http://192.0.2.1:8080", "192.0.2.1"),
+            ("http://[2001:db8::1]/", "[2001:db8::1]"),
+            ("http://localhost.example.com", "localhost.example.com"),
+            ("http://0.0.0.0:8080", "0.0.0.0"),
+        ] {
+            assert_eq!(remote_plain_http_host(remote).as_deref(), Some(host));
+            let refusal = check_plain_http(remote, false).unwrap_err();
+            assert!(refusal.contains("use https://"), "{refusal}");
+            assert!(check_plain_http(remote, true).is_ok());
+        }
     }
 }

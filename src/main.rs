@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::Parser;
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
     let target = commands::Target {
         url: cli.url.as_deref(),
         profile: cli.profile.as_deref(),
+        allow_insecure_http: cli.allow_insecure_http,
     };
     let result = runtime.block_on(async {
         match cli.command {
@@ -55,13 +57,14 @@ fn main() -> ExitCode {
             Some(Command::Completions { shell }) => Ok(commands::completions::completions(shell)?),
             Some(Command::Man(args)) => Ok(commands::completions::man(args)?),
             None => {
-                let remote =
-                    keydeck::config::resolve_remote(target.url, target.profile)?.map(|r| {
-                        keydeck::tui::RemoteTarget {
-                            url: r.url,
-                            token: r.token,
-                        }
-                    });
+                let remote = keydeck::config::resolve_remote(target.url, target.profile)?;
+                if let Some(r) = &remote {
+                    keydeck::client::check_plain_http(&r.url, target.allow_insecure_http)?;
+                }
+                let remote = remote.map(|r| keydeck::tui::RemoteTarget {
+                    url: r.url,
+                    token: r.token,
+                });
                 let options = keydeck::tui::TuiOptions {
                     data_dir,
                     remote,
@@ -103,6 +106,16 @@ async fn serve(args: ServeArgs, data_dir: std::path::PathBuf) -> Result<(), AnyE
     config.key_prefix = args.key_prefix;
     config.max_failed_auth = args.max_failed_auth;
     config.trusted_proxies = args.trusted_proxies;
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        config.tls = Some(service::TlsFiles { cert, key });
+    }
+    config.timeouts = service::Timeouts {
+        header: Duration::from_secs(args.header_timeout),
+        body: Duration::from_secs(args.body_timeout),
+        request: Duration::from_secs(args.request_timeout),
+        idle: Duration::from_secs(args.idle_timeout),
+    };
+    config.max_connections = args.max_connections as usize;
     if let Some(path) = &args.scopes_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read the scopes file {}: {e}", path.display()))?;

@@ -1,7 +1,7 @@
 //! `keydeck login` and `keydeck logout`: save a key service URL and a checked
 //! access token as a profile of the config file, and forget it again.
 
-use super::{client_for, prompt, CliError, Target};
+use super::{client_for, prompt, refuse_plain_http, CliError, Target};
 use crate::api::KeyListQuery;
 use crate::cli::LoginArgs;
 use crate::config::{self, ConfigFile, Profile};
@@ -33,6 +33,7 @@ pub async fn login(args: LoginArgs, target: Target<'_>) -> Result<(), CliError> 
         }
     };
     let url = url.trim_end_matches('/').to_owned();
+    refuse_plain_http(&url, target)?;
     let token = if args.token_stdin {
         prompt::read_stdin_secret()?
     } else if prompt::interactive() {

@@ -130,6 +130,8 @@ pub struct Target<'a> {
     pub url: Option<&'a str>,
     /// `--profile` (or `KEYDECK_PROFILE`).
     pub profile: Option<&'a str>,
+    /// `--allow-insecure-http` (or `KEYDECK_ALLOW_INSECURE_HTTP`).
+    pub allow_insecure_http: bool,
 }
 
 /// Said when no key service is configured anywhere.
@@ -140,7 +142,13 @@ pub const NOT_CONFIGURED: &str = "no key service configured: run `keydeck login`
 pub fn connect(target: Target<'_>) -> Result<Client, CliError> {
     let remote = config::resolve_remote(target.url, target.profile)?
         .ok_or_else(|| CliError::unreachable(NOT_CONFIGURED))?;
+    refuse_plain_http(&remote.url, target)?;
     client_for(&remote.url, remote.token)
+}
+
+/// A token goes over plain `http://` only to this machine, unless allowed.
+fn refuse_plain_http(url: &str, target: Target<'_>) -> Result<(), CliError> {
+    crate::client::check_plain_http(url, target.allow_insecure_http).map_err(CliError::usage)
 }
 
 fn client_for(url: &str, token: crate::key::Secret) -> Result<Client, CliError> {

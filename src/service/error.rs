@@ -37,6 +37,10 @@ pub enum ApiError {
     KeyNotActive(Box<ApiKey>),
     /// 413.
     PayloadTooLarge,
+    /// 408: the request body did not arrive within this long.
+    RequestTimeout(std::time::Duration),
+    /// 503: the request was not answered within its deadline of this long.
+    DeadlineExceeded(std::time::Duration),
     /// 429, with seconds until the client may try again.
     TooManyFailures { retry_after: u64 },
     /// 500: logged in full, answered in general terms.
@@ -61,6 +65,8 @@ impl ApiError {
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::DeadlineExceeded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -78,6 +84,8 @@ impl ApiError {
             Self::KeyNotActive(_) => "key_not_active",
             Self::PayloadTooLarge => "payload_too_large",
             Self::TooManyFailures { .. } => "too_many_failed_attempts",
+            Self::RequestTimeout(_) => "request_timeout",
+            Self::DeadlineExceeded(_) => "deadline_exceeded",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -112,6 +120,15 @@ impl ApiError {
             Self::PayloadTooLarge => "The request body is larger than 16 KiB.".into(),
             Self::TooManyFailures { retry_after } => format!(
                 "Too many failed authentication attempts from this address; try again in {retry_after} s."
+            ),
+            Self::RequestTimeout(limit) => format!(
+                "The request body did not arrive within {}; send it at once, then try again.",
+                seconds(*limit)
+            ),
+            Self::DeadlineExceeded(limit) => format!(
+                "The service could not answer within {}; the request was cancelled, \
+                 but check whether a change it asked for took effect before retrying.",
+                seconds(*limit)
             ),
             Self::Internal(_) => "Internal error; the service log has the details.".into(),
         }
@@ -165,4 +182,13 @@ impl IntoResponse for ApiError {
 /// A single-field 400.
 pub fn field_error(field: &str, message: impl Into<String>) -> ApiError {
     ApiError::InvalidFields(FieldErrors::from([(field.to_owned(), message.into())]))
+}
+
+/// `15 s`, or `0.5 s` for limits under a second.
+fn seconds(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} s", d.as_secs_f64())
+    }
 }

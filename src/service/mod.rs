@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod deadline;
 mod error;
 mod extract;
 mod files;
@@ -10,7 +11,9 @@ mod keys;
 mod last_used;
 mod openapi;
 mod rate_limit;
+mod serve;
 pub mod store;
+mod tls;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -40,7 +43,9 @@ pub use files::{
 use last_used::LastUsed;
 pub use openapi::ApiDoc;
 use rate_limit::FailureLimiter;
+pub use serve::{Timeouts, DEFAULT_MAX_CONNECTIONS};
 use store::{NewUser, Org, Plan, Role, Store, StoreError};
+pub use tls::TlsFiles;
 
 /// Largest request body accepted (413 above).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -62,6 +67,12 @@ pub struct ServiceConfig {
     pub last_used_flush: Duration,
     /// The scopes keys may have.
     pub scopes: Catalog,
+    /// HTTPS with this certificate and key; `None` serves plain HTTP.
+    pub tls: Option<TlsFiles>,
+    /// Time limits on connections and requests.
+    pub timeouts: Timeouts,
+    /// Connections served at once; more are refused (503) until some close.
+    pub max_connections: usize,
 }
 
 impl ServiceConfig {
@@ -75,6 +86,9 @@ impl ServiceConfig {
             trusted_proxies: Vec::new(),
             last_used_flush: Duration::from_secs(1),
             scopes: Catalog::default(),
+            tls: None,
+            timeouts: Timeouts::default(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 
@@ -103,6 +117,7 @@ pub struct Shared {
     limiter: FailureLimiter,
     last_used: Arc<LastUsed>,
     trusted_proxies: Vec<IpAddr>,
+    timeouts: Timeouts,
 }
 
 impl std::ops::Deref for AppState {
@@ -134,6 +149,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            deadline::limit_time,
+        ))
         .layer(middleware::from_fn(log_and_harden))
         .with_state(state)
 }
@@ -230,6 +249,12 @@ pub async fn start(
 ) -> Result<RunningService, StartError> {
     prepare_data_dir(&config.data_dir).map_err(StartError)?;
     let key_format = key_format(&config.key_prefix).map_err(StartError)?;
+    let tls = config
+        .tls
+        .as_ref()
+        .map(tls::acceptor)
+        .transpose()
+        .map_err(StartError)?;
     let store = store::open(&config.database_url())
         .await
         .map_err(|e| StartError(format!("cannot open the database: {e}")))?;
@@ -252,19 +277,19 @@ pub async fn start(
         limiter: FailureLimiter::new(config.max_failed_auth, chrono::Duration::minutes(1)),
         last_used: last_used.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
+        timeouts: config.timeouts,
     }));
     let (stop, stop_rx) = watch::channel(false);
     let flusher = tokio::spawn(last_used.run(store, config.last_used_flush, stop_rx.clone()));
-    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let mut server_stop = stop_rx;
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = server_stop.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
-    tracing::info!(%addr, "keydeck service listening on http://{addr}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let serving = serve::Serving {
+        app: router(state.clone()),
+        tls,
+        timeouts: config.timeouts,
+        max_connections: config.max_connections.max(1),
+    };
+    let server = tokio::spawn(serve::serve(listener, serving, stop_rx));
+    tracing::info!(%addr, "keydeck service listening on {scheme}://{addr}");
     Ok(RunningService {
         addr,
         state,

@@ -3,6 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::deadline::TimeLimitResponses;
 use crate::api;
 use crate::key::KeyStatus;
 
@@ -25,7 +26,7 @@ use crate::key::KeyStatus;
         api::KeyList, api::ScopeList, api::AuditEntry, api::AuditList, api::Actor, api::AuthOk,
         api::ErrorBody, api::ErrorDetail, api::ScopeInfo, KeyStatus,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &TimeLimitResponses),
 )]
 pub struct ApiDoc;
 
