@@ -76,14 +76,17 @@ pub struct ApiKey {
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
     /// 1–100 characters, no control characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// 0–500 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 500)]
     pub description: Option<String>,
     /// When the key stops working (RFC 3339); must be in the future. Omit for no expiry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
     /// At least one scope id from `GET /v1/scopes`.
+    #[schema(min_items = 1)]
     pub scopes: Vec<String>,
 }
 
@@ -93,6 +96,7 @@ pub struct CreateKeyRequest {
 pub struct RotateKeyRequest {
     /// Seconds the old key keeps working, 0–86400; 0 (the default) revokes it now.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 86400)]
     pub grace_seconds: u32,
 }
 
@@ -129,8 +133,10 @@ pub struct KeyListQuery {
     /// Only keys with this status.
     pub status: Option<KeyStatus>,
     /// Case-insensitive text found in the name, prefix, description or a scope id (at most 100 characters).
+    #[param(max_length = 100)]
     pub q: Option<String>,
-    /// Page size, 1–500 (default 100).
+    /// Page size, 1–500 (default 100); outside that range, 400.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -140,7 +146,8 @@ pub struct KeyListQuery {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct AuditListQuery {
-    /// Page size, 1–500 (default 100).
+    /// Page size, 1–500 (default 100); outside that range, 400.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -192,6 +199,15 @@ pub struct AuthOk {
     pub key_id: String,
     pub org_id: String,
     pub scopes: Vec<String>,
+}
+
+/// `GET /readyz` answer when the database answers.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`.
+    pub status: String,
+    /// `ok`.
+    pub database: String,
 }
 
 /// Every error answer: `{"error": {...}}`.

@@ -37,13 +37,21 @@ pub enum ApiError {
     PayloadTooLarge,
     /// 429, with seconds until the client may try again.
     TooManyFailures { retry_after: u64 },
+    /// 503: the database did not answer in time, or cannot be reached.
+    DatabaseUnavailable,
     /// 500: logged in full, answered in general terms.
     Internal(String),
 }
 
+/// Seconds a client is asked to wait after a 503 `database_unavailable`.
+pub const DATABASE_RETRY_AFTER: u64 = 2;
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        Self::Internal(e.to_string())
+        match e {
+            StoreError::Unavailable(_) => Self::DatabaseUnavailable,
+            e => Self::Internal(e.to_string()),
+        }
     }
 }
 
@@ -58,6 +66,7 @@ impl ApiError {
             Self::IdempotentRepeat(_) | Self::KeyNotActive(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -75,6 +84,7 @@ impl ApiError {
             Self::KeyNotActive(_) => "key_not_active",
             Self::PayloadTooLarge => "payload_too_large",
             Self::TooManyFailures { .. } => "too_many_failed_attempts",
+            Self::DatabaseUnavailable => "database_unavailable",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -107,6 +117,9 @@ impl ApiError {
             Self::TooManyFailures { retry_after } => format!(
                 "Too many failed authentication attempts from this address; try again in {retry_after} s."
             ),
+            Self::DatabaseUnavailable => format!(
+                "The database is not answering right now; try again in {DATABASE_RETRY_AFTER} s."
+            ),
             Self::Internal(_) => "Internal error; the service log has the details.".into(),
         }
     }
@@ -128,6 +141,7 @@ impl IntoResponse for ApiError {
         };
         let retry_after = match &self {
             Self::TooManyFailures { retry_after } => Some(*retry_after),
+            Self::DatabaseUnavailable => Some(DATABASE_RETRY_AFTER),
             _ => None,
         };
         let body = ErrorBody {

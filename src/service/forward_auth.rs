@@ -31,6 +31,8 @@ pub struct AuthQuery {
         (status = 401, description = "No key, or an unknown, malformed, expired or revoked one; WWW-Authenticate: Bearer error=\"invalid_token\"", body = ErrorBody),
         (status = 403, description = "The key lacks the scope; WWW-Authenticate: Bearer error=\"insufficient_scope\"", body = ErrorBody),
         (status = 429, description = "Too many failed checks from this client; Retry-After", body = ErrorBody),
+        (status = 500, description = "`internal_error`: a fault of the service, logged in full", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`: the database did not answer in time; Retry-After", body = ErrorBody),
     ))]
 pub async fn check(
     State(state): State<AppState>,
