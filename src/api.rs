@@ -129,6 +129,7 @@ pub struct KeyList {
 /// Query parameters of `GET /v1/api-keys`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct KeyListQuery {
     /// Only keys with this status.
     pub status: Option<KeyStatus>,
@@ -145,6 +146,7 @@ pub struct KeyListQuery {
 /// Query parameters of `GET /v1/audit-logs`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditListQuery {
     /// Page size, 1–500 (default 100); outside that range, 400.
     #[param(minimum = 1, maximum = 500)]

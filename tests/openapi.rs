@@ -432,6 +432,15 @@ async fn the_schema_states_the_request_constraints(backend: Backend) {
             .unwrap_or_else(|| panic!("{path} documents {name}"))["schema"]
             .clone()
     };
+    // Query parameters are documented as such, and optional.
+    for path in ["/v1/api-keys", "/v1/audit-logs", "/v1/auth"] {
+        for p in doc["paths"][path]["get"]["parameters"].as_array().unwrap() {
+            if p["in"] != "header" {
+                assert_eq!(p["in"], "query", "{path}: {p}");
+                assert_ne!(p["required"], true, "{path}: {p}");
+            }
+        }
+    }
     for path in ["/v1/api-keys", "/v1/audit-logs"] {
         let limit = param(path, "limit");
         assert_eq!(limit["minimum"], 1, "{path}: {limit}");

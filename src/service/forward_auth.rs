@@ -16,6 +16,7 @@ use crate::api::{AuthOk, ErrorBody};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuthQuery {
     /// The scope the request needs (or the `X-Required-Scope` header); omit to accept any good key.
     pub scope: Option<String>,

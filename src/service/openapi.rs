@@ -58,7 +58,7 @@ struct EveryRoute;
 const EVERY_ROUTE: &[(&str, &str, bool)] = &[
     (
         "405",
-        "`method_not_allowed`: this path does not take that method (answered for the methods not listed here)",
+        "This path does not take that method (answered for the methods not listed here)",
         true,
     ),
     (
