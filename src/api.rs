@@ -78,15 +78,18 @@ pub struct CreateKeyRequest {
     /// 1–100 characters, without control characters (C0, DEL, C1), bidirectional
     /// or other format characters (category Cf: U+202E, U+200B, U+FEFF…) or line
     /// and paragraph separators; a 400 names the character and its position.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// 0–500 characters; the same characters refused as in the name, except
     /// newline and tab.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 500)]
     pub description: Option<String>,
     /// When the key stops working (RFC 3339); must be in the future. Omit for no expiry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
     /// At least one scope id from `GET /v1/scopes`.
+    #[schema(min_items = 1)]
     pub scopes: Vec<String>,
 }
 
@@ -96,6 +99,7 @@ pub struct CreateKeyRequest {
 pub struct RotateKeyRequest {
     /// Seconds the old key keeps working, 0–86400; 0 (the default) revokes it now.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 86400)]
     pub grace_seconds: u32,
 }
 
@@ -128,12 +132,15 @@ pub struct KeyList {
 /// Query parameters of `GET /v1/api-keys`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct KeyListQuery {
     /// Only keys with this status.
     pub status: Option<KeyStatus>,
     /// Case-insensitive text found in the name, prefix, description or a scope id (at most 100 characters).
+    #[param(max_length = 100)]
     pub q: Option<String>,
-    /// Page size, 1–500 (default 100).
+    /// Page size, 1–500 (default 100); outside that range, 400.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -142,8 +149,10 @@ pub struct KeyListQuery {
 /// Query parameters of `GET /v1/audit-logs`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditListQuery {
-    /// Page size, 1–500 (default 100).
+    /// Page size, 1–500 (default 100); outside that range, 400.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -209,6 +218,15 @@ pub struct AuthOk {
     pub key_id: String,
     pub org_id: String,
     pub scopes: Vec<String>,
+}
+
+/// `GET /readyz` answer when the database answers.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`.
+    pub status: String,
+    /// `ok`.
+    pub database: String,
 }
 
 /// Every error answer: `{"error": {...}}`.

@@ -64,6 +64,7 @@ async fn health_scopes_and_openapi(backend: Backend) {
         .unwrap();
     let expected: &[(&str, &str, &[&str])] = &[
         ("/healthz", "get", &["200"]),
+        ("/readyz", "get", &["200", "503"]),
         ("/v1/scopes", "get", &["200"]),
         (
             "/v1/api-keys",

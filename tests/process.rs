@@ -256,6 +256,10 @@ async fn sigterm_shuts_down_cleanly_and_flushes_last_used(backend: Backend) {
 /// Two `keydeck serve` replicas on one PostgreSQL database: a revoke through one
 /// is seen by the other on its very next request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(keydeck_pg),
+    ignore = "set KEYDECK_TEST_POSTGRES_URL=postgres://USER@HOST:PORT/postgres to run"
+)]
 async fn revocation_is_immediate_across_replicas() {
     let Some(backend) = Backend::postgres().await else {
         return;

@@ -17,7 +17,9 @@ use crate::api::{Actor, AuditEntry, AuditList, AuditListQuery, ErrorBody};
         (status = 200, body = AuditList),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 402, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 429, body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client; Retry-After", body = ErrorBody),
+        (status = 500, description = "`internal_error`: a fault of the service, logged in full", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`: the database did not answer in time; Retry-After", body = ErrorBody),
     ))]
 pub async fn list(
     State(state): State<AppState>,

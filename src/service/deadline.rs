@@ -8,7 +8,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Body as _;
-use utoipa::openapi::{OpenApi, RefOr, ResponseBuilder};
 
 use super::error::ApiError;
 use super::{AppState, MAX_BODY_BYTES};
@@ -47,51 +46,4 @@ pub(super) async fn limit_time(
             ApiError::DeadlineExceeded(timeouts.request).into_response()
         }
     }
-}
-
-/// Adds the answers any route can give because of these limits (408 for a
-/// body too slow, 503 past the deadline) to every operation of the document.
-pub(super) struct TimeLimitResponses;
-
-impl utoipa::Modify for TimeLimitResponses {
-    fn modify(&self, openapi: &mut OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
-            for operation in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                let responses = &mut operation.responses.responses;
-                if operation.request_body.is_some() {
-                    responses.entry("408".into()).or_insert_with(|| {
-                        error_response("The request body did not arrive within the body timeout.")
-                    });
-                }
-                responses.entry("503".into()).or_insert_with(|| {
-                    error_response(
-                        "The service could not answer in time (or its database is unavailable).",
-                    )
-                });
-            }
-        }
-    }
-}
-
-fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
-    RefOr::T(
-        ResponseBuilder::new()
-            .description(description)
-            .content(
-                "application/json",
-                utoipa::openapi::ContentBuilder::new()
-                    .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
-                    .build(),
-            )
-            .build(),
-    )
 }

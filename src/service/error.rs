@@ -43,13 +43,21 @@ pub enum ApiError {
     DeadlineExceeded(std::time::Duration),
     /// 429, with seconds until the client may try again.
     TooManyFailures { retry_after: u64 },
+    /// 503: the database did not answer in time, or cannot be reached.
+    DatabaseUnavailable,
     /// 500: logged in full, answered in general terms.
     Internal(String),
 }
 
+/// Seconds a client is asked to wait after a 503 `database_unavailable`.
+pub const DATABASE_RETRY_AFTER: u64 = 2;
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        Self::Internal(e.to_string())
+        match e {
+            StoreError::Unavailable(_) => Self::DatabaseUnavailable,
+            e => Self::Internal(e.to_string()),
+        }
     }
 }
 
@@ -67,6 +75,7 @@ impl ApiError {
             Self::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::DeadlineExceeded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -86,6 +95,7 @@ impl ApiError {
             Self::TooManyFailures { .. } => "too_many_failed_attempts",
             Self::RequestTimeout(_) => "request_timeout",
             Self::DeadlineExceeded(_) => "deadline_exceeded",
+            Self::DatabaseUnavailable => "database_unavailable",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -129,6 +139,8 @@ impl ApiError {
                 "The service could not answer within {}; the request was cancelled, \
                  but check whether a change it asked for took effect before retrying.",
                 seconds(*limit)
+            Self::DatabaseUnavailable => format!(
+                "The database is not answering right now; try again in {DATABASE_RETRY_AFTER} s."
             ),
             Self::Internal(_) => "Internal error; the service log has the details.".into(),
         }
@@ -151,6 +163,7 @@ impl IntoResponse for ApiError {
         };
         let retry_after = match &self {
             Self::TooManyFailures { retry_after } => Some(*retry_after),
+            Self::DatabaseUnavailable => Some(DATABASE_RETRY_AFTER),
             _ => None,
         };
         let body = ErrorBody {

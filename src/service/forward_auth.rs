@@ -16,6 +16,7 @@ use crate::api::{AuthOk, ErrorBody};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuthQuery {
     /// The scope the request needs (or the `X-Required-Scope` header); omit to accept any good key.
     pub scope: Option<String>,
@@ -31,6 +32,8 @@ pub struct AuthQuery {
         (status = 401, description = "No key, or an unknown, malformed, expired or revoked one; WWW-Authenticate: Bearer error=\"invalid_token\"", body = ErrorBody),
         (status = 403, description = "The key lacks the scope; WWW-Authenticate: Bearer error=\"insufficient_scope\"", body = ErrorBody),
         (status = 429, description = "Too many failed checks from this client; Retry-After", body = ErrorBody),
+        (status = 500, description = "`internal_error`: a fault of the service, logged in full", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`: the database did not answer in time; Retry-After", body = ErrorBody),
     ))]
 pub async fn check(
     State(state): State<AppState>,

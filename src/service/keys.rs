@@ -139,7 +139,9 @@ fn check_id(id: &str) -> Result<(), ApiError> {
         (status = 200, body = KeyList),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 402, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 429, body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client; Retry-After", body = ErrorBody),
+        (status = 500, description = "`internal_error`: a fault of the service, logged in full", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`: the database did not answer in time; Retry-After", body = ErrorBody),
     ))]
 pub async fn list(
     State(state): State<AppState>,
@@ -211,8 +213,10 @@ pub async fn list(
         (status = 402, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, description = "Idempotency-Key repeat: the existing key in `api_key`, no secret", body = ErrorBody),
         (status = 413, body = ErrorBody),
-        (status = 422, description = "`idempotency_key_reused`: the Idempotency-Key was used for a different request", body = ErrorBody),
-        (status = 429, body = ErrorBody),
+        (status = 422, description = "`idempotency_key_reused`: the Idempotency-Key came before with a different body", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client; Retry-After", body = ErrorBody),
+        (status = 500, description = "`internal_error`: a fault of the service, logged in full", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`: the database did not answer in time; Retry-After", body = ErrorBody),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -297,6 +301,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         (status = 200, body = ApiKey),
         (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client; Retry-After", body = ErrorBody),
+        (status = 500, description = "`internal_error`: a fault of the service, logged in full", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`: the database did not answer in time; Retry-After", body = ErrorBody),
     ))]
 pub async fn get(
     State(state): State<AppState>,
@@ -319,6 +326,9 @@ pub async fn get(
         (status = 200, description = "The key, now revoked", body = ApiKey),
         (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client; Retry-After", body = ErrorBody),
+        (status = 500, description = "`internal_error`: a fault of the service, logged in full", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`: the database did not answer in time; Retry-After", body = ErrorBody),
     ))]
 pub async fn revoke(
     State(state): State<AppState>,
@@ -347,6 +357,9 @@ pub async fn revoke(
         (status = 404, body = ErrorBody),
         (status = 409, description = "The key is revoked or expired", body = ErrorBody),
         (status = 413, body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client; Retry-After", body = ErrorBody),
+        (status = 500, description = "`internal_error`: a fault of the service, logged in full", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`: the database did not answer in time; Retry-After", body = ErrorBody),
     ))]
 pub async fn rotate(
     State(state): State<AppState>,

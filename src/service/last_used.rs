@@ -1,7 +1,13 @@
 //! Last-used times: recorded in memory on each successful key check and
 //! written in batches, so the key check never writes to the database.
+//!
+//! While the database is away the batch stays in memory and is written when
+//! it is back, merged with newer uses (the latest time per key wins). The
+//! buffer holds at most [`MAX_PENDING`] keys; uses of further keys are dropped,
+//! and the flush logs how many.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,18 +16,27 @@ use tokio::sync::watch;
 
 use super::store::Store;
 
+/// Most keys whose last use is kept in memory, waiting to be written.
+pub const MAX_PENDING: usize = 100_000;
+
 #[derive(Default)]
 pub struct LastUsed {
     pending: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// Uses dropped because the buffer was full, since the last flush.
+    dropped: AtomicU64,
 }
 
 impl LastUsed {
     /// Notes a use; only the latest time per key is kept.
     pub fn record(&self, key_id: &str, at: DateTime<Utc>) {
         let mut pending = self.pending.lock().expect("last-used lock");
+        let full = pending.len() >= MAX_PENDING;
         match pending.get_mut(key_id) {
             Some(t) if *t >= at => {}
             Some(t) => *t = at,
+            None if full => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
             None => {
                 pending.insert(key_id.to_owned(), at);
             }
@@ -39,6 +54,13 @@ impl LastUsed {
 
     /// Writes what is pending. On failure the uses are put back for the next flush.
     pub async fn flush(&self, store: &dyn Store) {
+        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "last-used times dropped: {MAX_PENDING} keys were already waiting to be written"
+            );
+        }
         let batch: Vec<(String, DateTime<Utc>)> = {
             let mut pending = self.pending.lock().expect("last-used lock");
             if pending.is_empty() {
@@ -70,5 +92,28 @@ impl LastUsed {
             }
         }
         self.flush(store.as_ref()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_buffer_keeps_the_latest_use_and_is_bounded() {
+        let uses = LastUsed::default();
+        let t0 = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let t1 = t0 + chrono::Duration::seconds(1);
+        uses.record("key_a", t1);
+        uses.record("key_a", t0);
+        assert_eq!(uses.pending("key_a"), Some(t1));
+        for i in 1..MAX_PENDING + 10 {
+            uses.record(&format!("key_{i}"), t0);
+        }
+        assert_eq!(uses.pending.lock().unwrap().len(), MAX_PENDING);
+        assert_eq!(uses.dropped.load(Ordering::Relaxed), 10);
+        // A key already waiting still moves forward when the buffer is full.
+        uses.record("key_a", t1 + chrono::Duration::seconds(1));
+        assert!(uses.pending("key_a") > Some(t1));
     }
 }

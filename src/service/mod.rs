@@ -29,7 +29,6 @@ use axum::{Json as JsonBody, Router};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use utoipa::OpenApi;
 
 use crate::api::ScopeList;
 use crate::clock::{Clock, SystemClock};
@@ -44,6 +43,7 @@ use last_used::LastUsed;
 pub use openapi::ApiDoc;
 use rate_limit::FailureLimiter;
 pub use serve::{Timeouts, DEFAULT_MAX_CONNECTIONS};
+use store::guard::{GuardLimits, GuardedStore};
 use store::{NewUser, Org, Plan, Role, Store, StoreError};
 pub use tls::TlsFiles;
 
@@ -73,6 +73,8 @@ pub struct ServiceConfig {
     pub timeouts: Timeouts,
     /// Connections served at once; more are refused (503) until some close.
     pub max_connections: usize,
+    /// Deadline per database call and how many calls may queue (503 beyond).
+    pub database_limits: GuardLimits,
 }
 
 impl ServiceConfig {
@@ -89,6 +91,7 @@ impl ServiceConfig {
             tls: None,
             timeouts: Timeouts::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            database_limits: GuardLimits::default(),
         }
     }
 
@@ -136,6 +139,7 @@ pub fn new_id(prefix: &str) -> String {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health))
+        .route("/readyz", get(ready))
         .route("/openapi.json", get(openapi_json))
         .route("/v1/scopes", get(scopes))
         .route("/v1/api-keys", get(keys::list).post(keys::create))
@@ -163,6 +167,28 @@ async fn health() -> &'static str {
     "ok"
 }
 
+/// How long `/readyz` waits for the database.
+const READY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Readiness: 200 when the database answers `SELECT 1` within a second, else 503.
+#[utoipa::path(get, path = "/readyz", tag = "meta", responses(
+    (status = 200, description = "The database answers", body = crate::api::Readiness),
+    (status = 503, description = "`database_unavailable`, with Retry-After", body = crate::api::ErrorBody),
+))]
+async fn ready(State(state): State<AppState>) -> Result<JsonBody<crate::api::Readiness>, ApiError> {
+    match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => Ok(JsonBody(crate::api::Readiness {
+            status: "ready".into(),
+            database: "ok".into(),
+        })),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "not ready");
+            Err(ApiError::DatabaseUnavailable)
+        }
+        Err(_) => Err(ApiError::DatabaseUnavailable),
+    }
+}
+
 /// The scope catalogue, in display order.
 #[utoipa::path(get, path = "/v1/scopes", tag = "meta", responses((status = 200, body = ScopeList)))]
 async fn scopes(State(state): State<AppState>) -> JsonBody<ScopeList> {
@@ -171,8 +197,8 @@ async fn scopes(State(state): State<AppState>) -> JsonBody<ScopeList> {
     })
 }
 
-async fn openapi_json() -> JsonBody<utoipa::openapi::OpenApi> {
-    JsonBody(ApiDoc::openapi())
+async fn openapi_json(State(state): State<AppState>) -> JsonBody<serde_json::Value> {
+    JsonBody(openapi::document(&state.scopes))
 }
 
 async fn not_found() -> ApiError {
@@ -209,6 +235,8 @@ async fn log_and_harden(request: Request, next: Next) -> Response {
 pub struct RunningService {
     pub addr: SocketAddr,
     pub state: AppState,
+    /// The guard every database call goes through (its counters; fault injection in tests).
+    pub store_guard: Arc<GuardedStore>,
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     flusher: JoinHandle<()>,
@@ -258,6 +286,8 @@ pub async fn start(
     let store = store::open(&config.database_url())
         .await
         .map_err(|e| StartError(format!("cannot open the database: {e}")))?;
+    let store_guard = Arc::new(GuardedStore::new(store, config.database_limits));
+    let store: Arc<dyn Store> = store_guard.clone();
     bootstrap(store.as_ref(), &config.data_dir, clock.as_ref())
         .await
         .map_err(|e| StartError(format!("cannot bootstrap the database: {e}")))?;
@@ -293,6 +323,7 @@ pub async fn start(
     Ok(RunningService {
         addr,
         state,
+        store_guard,
         stop,
         server,
         flusher,

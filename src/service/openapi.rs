@@ -1,17 +1,20 @@
-//! The OpenAPI document, generated from the handlers' annotations.
+//! The OpenAPI document, generated from the handlers' annotations, with the
+//! answers every route can give added once, and the running scope catalogue.
 
+use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::deadline::TimeLimitResponses;
 use crate::api;
-use crate::key::KeyStatus;
+use crate::key::{Catalog, KeyStatus};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "keydeck", description = "API keys: create, list, revoke, rotate, and check them."),
     paths(
         super::health,
+        super::ready,
         super::scopes,
         super::keys::list,
         super::keys::create,
@@ -24,9 +27,9 @@ use crate::key::KeyStatus;
     components(schemas(
         api::ApiKey, api::CreateKeyRequest, api::CreatedKey, api::RotateKeyRequest, api::RotatedKey,
         api::KeyList, api::ScopeList, api::AuditEntry, api::AuditList, api::Actor, api::AuthOk,
-        api::ErrorBody, api::ErrorDetail, api::ScopeInfo, KeyStatus,
+        api::ErrorBody, api::ErrorDetail, api::ScopeInfo, api::Readiness, KeyStatus,
     )),
-    modifiers(&BearerAuth, &TimeLimitResponses),
+    modifiers(&BearerAuth, &EveryRoute),
 )]
 pub struct ApiDoc;
 
@@ -47,4 +50,88 @@ impl Modify for BearerAuth {
             ),
         );
     }
+}
+
+/// Answers any route can give, whatever its handler does.
+struct EveryRoute;
+
+const EVERY_ROUTE: &[(&str, &str, bool)] = &[
+    (
+        "405",
+        "This path does not take that method (answered for the methods not listed here)",
+        true,
+    ),
+    (
+        "408",
+        "The request took too long to arrive or to answer",
+        true,
+    ),
+    (
+        "503",
+        "The request was not answered within its deadline (`deadline_exceeded`), the service \
+         has too many connections open (`too_many_connections`), or its database is unavailable \
+         (`database_unavailable`); Retry-After",
+        true,
+    ),
+    (
+        "431",
+        "Request header fields too large: answered by the HTTP layer, without a body",
+        false,
+    ),
+];
+
+impl Modify for EveryRoute {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for &(status, description, with_body) in EVERY_ROUTE {
+                    let mut response = ResponseBuilder::new().description(description);
+                    if with_body {
+                        response = response.content(
+                            "application/json",
+                            ContentBuilder::new()
+                                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                .build(),
+                        );
+                    }
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| response.build().into());
+                }
+            }
+        }
+    }
+}
+
+/// The document as served: the scope ids of the running catalogue are the
+/// only values `scopes` (and `/v1/auth`'s `scope`) accept.
+pub fn document(catalog: &Catalog) -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let ids: Vec<Value> = catalog
+        .scopes()
+        .iter()
+        .map(|s| Value::from(s.id.as_str()))
+        .collect();
+    if let Some(items) =
+        doc.pointer_mut("/components/schemas/CreateKeyRequest/properties/scopes/items")
+    {
+        items["enum"] = Value::Array(ids.clone());
+    }
+    if let Some(params) = doc.pointer_mut("/paths/~1v1~1auth/get/parameters") {
+        for param in params.as_array_mut().into_iter().flatten() {
+            if param["name"] == "scope" || param["name"] == "X-Required-Scope" {
+                param["schema"]["enum"] = Value::Array(ids.clone());
+            }
+        }
+    }
+    doc
 }

@@ -4,6 +4,7 @@
 //! Both backends share the SQL in `sql.rs`; each has its own connection set-up
 //! and migrations.
 
+pub mod guard;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -261,6 +262,9 @@ pub enum StoreError {
     Database(sqlx::Error),
     Migrate(sqlx::migrate::MigrateError),
     Corrupt(String),
+    /// The database did not answer in time or the connection to it failed:
+    /// worth retrying in a moment (503 `database_unavailable`).
+    Unavailable(String),
 }
 
 impl fmt::Display for StoreError {
@@ -270,6 +274,7 @@ impl fmt::Display for StoreError {
             Self::Database(e) => write!(f, "database error: {e}"),
             Self::Migrate(e) => write!(f, "database migration failed: {e}"),
             Self::Corrupt(what) => write!(f, "unexpected data in the database: {what}"),
+            Self::Unavailable(why) => write!(f, "the database is unavailable: {why}"),
         }
     }
 }
@@ -374,6 +379,9 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         before: Option<i64>,
     ) -> StoreResult<Vec<AuditRecord>>;
+
+    /// A trivial query (`SELECT 1`): is the database answering?
+    async fn ping(&self) -> StoreResult<()>;
 
     async fn close(&self);
 }

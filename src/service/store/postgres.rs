@@ -36,9 +36,13 @@ impl HasDb for PgStore {
 impl PgStore {
     /// Connects to a `postgres://` URL and migrates the database.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        // A short acquire timeout bounds connecting too: after an outage the
+        // pool reconnects on the next call, and a dead connection is found by
+        // the test before it is handed out (the guard's deadline is shorter).
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(3))
+            .test_before_acquire(true)
             .connect(url)
             .await?;
         migrator(MIGRATIONS).run(&pool).await?;

@@ -399,6 +399,11 @@ macro_rules! impl_store {
                 .collect()
             }
 
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
             async fn close(&self) {
                 self.pool.close().await;
             }
