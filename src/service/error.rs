@@ -139,6 +139,7 @@ impl ApiError {
                 "The service could not answer within {}; the request was cancelled, \
                  but check whether a change it asked for took effect before retrying.",
                 seconds(*limit)
+            ),
             Self::DatabaseUnavailable => format!(
                 "The database is not answering right now; try again in {DATABASE_RETRY_AFTER} s."
             ),

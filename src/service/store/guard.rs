@@ -224,8 +224,30 @@ impl Store for GuardedStore {
         self.run("create_user", self.inner.create_user(user)).await
     }
 
+    async fn add_user(&self, user: &NewUser, audit: &AuditEvent) -> StoreResult<()> {
+        self.run("add_user", self.inner.add_user(user, audit)).await
+    }
+
     async fn list_users(&self, org_id: Option<&str>) -> StoreResult<Vec<User>> {
         self.run("list_users", self.inner.list_users(org_id)).await
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        self.run("user_by_email", self.inner.user_by_email(email))
+            .await
+    }
+
+    async fn change_user(
+        &self,
+        user_id: &str,
+        change: &UserChange,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        self.run(
+            "change_user",
+            self.inner.change_user(user_id, change, audit),
+        )
+        .await
     }
 
     async fn set_user_token(&self, email: &str, token_digest: &[u8; 32]) -> StoreResult<bool> {
@@ -244,14 +266,11 @@ impl Store for GuardedStore {
     async fn create_key(
         &self,
         key: &NewKey,
-        idempotency_key: Option<&str>,
+        idempotency: Option<&Idempotency<'_>>,
         audit: &AuditEvent,
     ) -> StoreResult<CreateOutcome> {
-        self.run(
-            "create_key",
-            self.inner.create_key(key, idempotency_key, audit),
-        )
-        .await
+        self.run("create_key", self.inner.create_key(key, idempotency, audit))
+            .await
     }
 
     async fn list_keys(&self, org_id: &str, filter: &KeyFilter) -> StoreResult<Vec<KeyRecord>> {
