@@ -12,11 +12,18 @@ use sqlx::PgPool;
 use super::sql::{impl_store, HasDb};
 use super::*;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "failed_auth",
+        include_str!("../../../migrations/postgres/0002_failed_auth.sql"),
+    ),
+];
 
 pub struct PgStore {
     pool: PgPool,
