@@ -36,6 +36,7 @@ pub use error::{ApiError, PLAN_REQUIRED_MESSAGE};
 use last_used::LastUsed;
 pub use openapi::ApiDoc;
 use rate_limit::FailureLimiter;
+pub use rate_limit::MAX_TRACKED as FAILED_AUTH_MAX_TRACKED;
 use store::{NewUser, Org, Plan, Role, Store, StoreError};
 
 /// Largest request body accepted (413 above).
