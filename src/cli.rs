@@ -339,10 +339,12 @@ pub struct ServeArgs {
     /// Literal prefix of new API keys: 2-16 characters of a-z, 0-9 and _, ending in _.
     #[arg(long, env = "KEYDECK_KEY_PREFIX", default_value = "eg_live_")]
     pub key_prefix: String,
-    /// Failed key checks per client address per minute before answering 429 (0: no limit).
+    /// Failed key checks per client (IPv4 address or IPv6 /64) per minute before answering 429,
+    /// in total over all replicas on PostgreSQL (0: no limit).
     #[arg(long, env = "KEYDECK_MAX_FAILED_AUTH", default_value_t = 20)]
     pub max_failed_auth: u32,
-    /// A proxy whose X-Real-IP / X-Forwarded-For is believed (repeatable), e.g. nginx on 127.0.0.1.
+    /// A proxy whose X-Forwarded-For (or, without one, X-Real-IP) is believed (repeatable), e.g.
+    /// nginx on 127.0.0.1. The client is the rightmost X-Forwarded-For entry not a listed proxy.
     #[arg(
         long = "trusted-proxy",
         env = "KEYDECK_TRUSTED_PROXIES",

@@ -773,3 +773,74 @@ http {{
 "
     )
 }
+
+/// A client cannot pick the scope a location requires: the example replaces
+/// any `X-Required-Scope` the client sends, and the auth subrequest carries
+/// no query string, so the client's own `?scope=` never reaches keydeck.
+/// (Were either to get through alongside the gateway's scope, keydeck would
+/// refuse the ambiguity with 400, which nginx turns into 503: never 200.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(keydeck_nginx),
+    ignore = "needs nginx with http_auth_request_module (apt-get install nginx-light)"
+)]
+async fn a_client_cannot_choose_the_scope_nginx_requires() {
+    let nginx_bin = find_nginx().expect(
+        "this test needs nginx with http_auth_request_module (apt-get install nginx-light)",
+    );
+    let app = App::start().await;
+    let keydeck = Keydeck::spawn().await;
+    let nginx = Nginx::start(&nginx_bin, keydeck.addr, app.addr).await;
+    let _logs = LogsOnFailure(vec![
+        keydeck.log.clone(),
+        nginx.prefix.path().join("error.log"),
+    ]);
+    let admin = keydeck.admin_token();
+    let reader = keydeck
+        .create_key(&admin, "reader", &["resources:read"])
+        .await;
+    let client = client_from(Ipv4Addr::LOCALHOST);
+
+    // /api/sessions needs sessions:write, whatever the client asks for.
+    let attempts: [(&str, &[&str]); 6] = [
+        ("", &["resources:read"]),
+        ("", &["resources:read", "resources:read"]),
+        ("", &["resources:read", "sessions:write"]),
+        ("", &[""]),
+        ("&scope=resources:read", &[]),
+        ("&scope=resources:read", &["resources:read"]),
+    ];
+    for (query, scopes) in attempts {
+        let mut req = client
+            .get(nginx.url(&format!("/api/sessions/1?{MUST_NOT_REACH}{query}")))
+            .bearer_auth(&reader.secret);
+        for scope in scopes {
+            req = req.header("x-required-scope", *scope);
+        }
+        let r = req.send().await.unwrap();
+        assert_insufficient_scope(r, "sessions:write").await;
+    }
+    // Nor can it make a location stricter or looser: its header is simply replaced.
+    let r = client
+        .get(nginx.url("/dashboard?scope=sessions:write"))
+        .bearer_auth(&reader.secret)
+        .header("x-required-scope", "sessions:write")
+        .send()
+        .await
+        .unwrap();
+    let seen = app_saw(r, StatusCode::OK).await;
+    assert_eq!(seen["x_key_id"], json!([reader.id]), "{seen}");
+    let reached: Vec<String> = app
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|uri| *uri != "/healthz")
+        .cloned()
+        .collect();
+    assert_eq!(
+        reached,
+        ["/dashboard?scope=sessions:write"],
+        "refused requests must not reach the app"
+    );
+}

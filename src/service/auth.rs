@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderValue};
 
 use super::error::ApiError;
 use super::store::{AuthRecord, Org, Plan, Role, User};
@@ -12,8 +12,8 @@ use super::AppState;
 use crate::key::scope;
 use crate::key::SecretFormat;
 
-/// The address a request came from: the peer, or for a trusted proxy the
-/// address it reports in `X-Real-IP` or (rightmost) `X-Forwarded-For`.
+/// The address a request came from: the peer, or, when the peer is a trusted
+/// proxy, the client it reports (see [`client_behind`]).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
 
@@ -26,18 +26,59 @@ impl FromRequestParts<AppState> for ClientAddr {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip())
             .ok_or_else(|| ApiError::Internal("no peer address on the connection".into()))?;
-        if !state.trusted_proxies.contains(&peer) {
-            return Ok(Self(peer));
-        }
-        let reported = header_str(&parts.headers, "x-real-ip")
-            .and_then(|v| v.trim().parse().ok())
-            .or_else(|| {
-                header_str(&parts.headers, "x-forwarded-for")
-                    .and_then(|v| v.rsplit(',').next())
-                    .and_then(|v| v.trim().parse().ok())
-            });
-        Ok(Self(reported.unwrap_or(peer)))
+        Ok(Self(client_behind(
+            peer,
+            &parts.headers,
+            &state.trusted_proxies,
+        )))
     }
+}
+
+/// The client address for a request from `peer`. Only a trusted proxy's
+/// headers are believed, and only the part that proxy wrote itself:
+///
+/// - every `X-Forwarded-For` line is read, in order, as one list, and walked
+///   from the right past trusted proxies; the first other address is the
+///   client (a client can prepend anything, but not append);
+/// - an entry that is not an IP address stops the walk: the last trusted hop
+///   (or the peer) is then the client, so garbage never picks an address;
+/// - `X-Real-IP` counts only when the proxy sent no `X-Forwarded-For` at all.
+pub fn client_behind(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|t| t.to_canonical() == *ip);
+    let peer = peer.to_canonical();
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let lines: Vec<&HeaderValue> = headers.get_all("x-forwarded-for").iter().collect();
+    if lines.is_empty() {
+        return header_str(headers, "x-real-ip")
+            .and_then(parse_hop)
+            .unwrap_or(peer);
+    }
+    let mut hop = peer;
+    for line in lines.iter().rev() {
+        let Ok(text) = line.to_str() else {
+            return hop;
+        };
+        for entry in text.rsplit(',') {
+            match parse_hop(entry) {
+                Some(ip) if is_trusted(&ip) => hop = ip,
+                Some(ip) => return ip,
+                None => return hop,
+            }
+        }
+    }
+    hop
+}
+
+/// An address in a forwarding header: `192.0.2.1`, `2001:db8::1`, or either with a port.
+fn parse_hop(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .map(|ip| ip.to_canonical())
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -125,7 +166,7 @@ impl AppState {
             Err(_) => None,
         };
         let Some((user, org)) = found else {
-            self.limiter.record_failure(addr, now);
+            self.note_failure(addr, now);
             return Err(ApiError::InvalidCredentials);
         };
         if org.plan != Plan::Paid {
@@ -135,6 +176,23 @@ impl AppState {
             return Err(ApiError::AdminRequired);
         }
         Ok((user, org))
+    }
+
+    /// How many clients the failed-check limiter tracks now (at most about
+    /// 2 × 65 536: counting windows plus locks).
+    pub fn failed_auth_tracked(&self) -> usize {
+        self.limiter.tracked()
+    }
+
+    /// Counts a failed check here, and in the counter shared by all replicas if there is one.
+    fn note_failure(&self, addr: IpAddr, now: chrono::DateTime<chrono::Utc>) {
+        if self.limiter.max() == 0 {
+            return;
+        }
+        self.limiter.record_failure(addr, now);
+        if let Some(shared) = &self.shared_limit {
+            shared.report(addr.into());
+        }
     }
 
     /// The key check: checksum, one lookup by digest, status, plan and scope.
@@ -157,7 +215,7 @@ impl AppState {
             Err(_) => None,
         };
         let Some(key) = found else {
-            self.limiter.record_failure(addr, now);
+            self.note_failure(addr, now);
             return Err(ApiError::InvalidCredentials);
         };
         let expired = key.expires_at.is_some_and(|at| at <= now);
@@ -177,7 +235,93 @@ impl AppState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+
+    fn client(peer: &str, headers: &[(&str, &[u8])], trusted: &[&str]) -> String {
+        let mut h = HeaderMap::new();
+        for (name, value) in headers {
+            h.append(
+                axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(value).unwrap(),
+            );
+        }
+        let trusted: Vec<IpAddr> = trusted.iter().map(|t| t.parse().unwrap()).collect();
+        client_behind(peer.parse().unwrap(), &h, &trusted).to_string()
+    }
+
+    #[test]
+    fn forwarding_headers_are_read_right_to_left_from_trusted_proxies_only() {
+        let p = &["127.0.0.1", "10.0.0.254"];
+        let xff = "x-forwarded-for";
+        // Not a trusted peer: headers ignored.
+        assert_eq!(client("192.0.2.9", &[(xff, b"10.1.1.1")], p), "192.0.2.9");
+        // Several lines are one list; the rightmost untrusted entry wins.
+        assert_eq!(
+            client(
+                "127.0.0.1",
+                &[(xff, b"10.1.1.1"), (xff, b"10.2.2.2, 10.3.3.3")],
+                p
+            ),
+            "10.3.3.3"
+        );
+        // Trusted hops are skipped.
+        assert_eq!(
+            client(
+                "127.0.0.1",
+                &[(xff, b"10.1.1.1, 10.0.0.254"), (xff, b"127.0.0.1")],
+                p
+            ),
+            "10.1.1.1"
+        );
+        // X-Real-IP only without X-Forwarded-For.
+        assert_eq!(
+            client(
+                "127.0.0.1",
+                &[("x-real-ip", b"10.9.9.9"), (xff, b"10.1.1.1")],
+                p
+            ),
+            "10.1.1.1"
+        );
+        assert_eq!(
+            client("127.0.0.1", &[("x-real-ip", b"10.9.9.9")], p),
+            "10.9.9.9"
+        );
+        assert_eq!(
+            client("127.0.0.1", &[("x-real-ip", b"nonsense")], p),
+            "127.0.0.1"
+        );
+        // Garbage stops the walk at the last trusted hop.
+        assert_eq!(
+            client("127.0.0.1", &[(xff, b"10.1.1.1, junk")], p),
+            "127.0.0.1"
+        );
+        assert_eq!(
+            client("127.0.0.1", &[(xff, b"10.1.1.1, junk, 10.0.0.254")], p),
+            "10.0.0.254"
+        );
+        assert_eq!(
+            client("127.0.0.1", &[(xff, b"junk, 10.1.1.1")], p),
+            "10.1.1.1"
+        );
+        assert_eq!(client("127.0.0.1", &[(xff, b"10.1.1.1,")], p), "127.0.0.1");
+        assert_eq!(
+            client("127.0.0.1", &[(xff, b"\xff10.1.1.1")], p),
+            "127.0.0.1"
+        );
+        // Ports and IPv4-mapped peers.
+        assert_eq!(
+            client("127.0.0.1", &[(xff, b"[2001:db8::1]:443")], p),
+            "2001:db8::1"
+        );
+        assert_eq!(
+            client("::ffff:127.0.0.1", &[(xff, b"10.1.1.1")], p),
+            "10.1.1.1"
+        );
+        // Only trusted hops: the leftmost one.
+        assert_eq!(
+            client("127.0.0.1", &[(xff, b"10.0.0.254")], p),
+            "10.0.0.254"
+        );
+    }
 
     #[test]
     fn bearer_tokens_are_read_case_insensitively() {

@@ -14,21 +14,32 @@ use super::extract::Query;
 use super::AppState;
 use crate::api::{AuthOk, ErrorBody};
 
+/// Longest scope id looked up (longer ones are refused without echoing them).
+const MAX_SCOPE_LEN: usize = 100;
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuthQuery {
-    /// The scope the request needs (or the `X-Required-Scope` header); omit to accept any good key.
+    /// The scope the request needs. May be given here or in `X-Required-Scope`;
+    /// if both, they must name the same scope. Empty is refused (400); omit to
+    /// accept any good key.
     pub scope: Option<String>,
 }
 
 /// Check an API key, and optionally that it has a scope.
+///
+/// Fails closed: the required scope comes from exactly one unambiguous place.
+/// Several `X-Required-Scope` headers naming different scopes, an empty or
+/// unreadable (non-ASCII) one, an empty `?scope=`, or a `?scope=` that
+/// differs from the header are refused with 400 `invalid_request`, never
+/// answered 200. Repeating the same scope is fine.
 #[utoipa::path(get, path = "/v1/auth", tag = "auth", params(AuthQuery,
         ("X-API-Key" = Option<String>, Header, description = "The API key, if not in Authorization: Bearer"),
-        ("X-Required-Scope" = Option<String>, Header, description = "The scope required, if not in ?scope=")),
+        ("X-Required-Scope" = Option<String>, Header, description = "The scope required. May be repeated only with the same value; if `?scope=` is also given it must be the same scope; empty or non-ASCII values are refused (400)")),
     responses(
         (status = 200, description = "Good key; also in headers X-Key-Id, X-Key-Scopes (space-separated), X-Org-Id", body = AuthOk),
-        (status = 400, description = "Unknown scope asked for", body = ErrorBody),
+        (status = 400, description = "invalid_request: unknown scope, or an ambiguous one (different X-Required-Scope headers, an empty or unreadable one, an empty ?scope=, or ?scope= differing from X-Required-Scope); the reason is in error.fields.scope", body = ErrorBody),
         (status = 401, description = "No key, or an unknown, malformed, expired or revoked one; WWW-Authenticate: Bearer error=\"invalid_token\"", body = ErrorBody),
         (status = 403, description = "The key lacks the scope; WWW-Authenticate: Bearer error=\"insufficient_scope\"", body = ErrorBody),
         (status = 429, description = "Too many failed checks from this client; Retry-After", body = ErrorBody),
@@ -41,14 +52,14 @@ pub async fn check(
     headers: HeaderMap,
     Query(query): Query<AuthQuery>,
 ) -> Result<Response, ApiError> {
-    let required = query.scope.as_deref().or_else(|| {
-        headers
-            .get("x-required-scope")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-    });
+    let required = required_scope(query.scope.as_deref(), &headers)?;
     if let Some(required) = required {
+        if required.len() > MAX_SCOPE_LEN {
+            return Err(field_error(
+                "scope",
+                format!("the scope is longer than {MAX_SCOPE_LEN} characters"),
+            ));
+        }
         if state.scopes.find(required).is_none() {
             return Err(field_error("scope", format!("unknown scope {required:?}")));
         }
@@ -81,4 +92,50 @@ pub async fn check(
         }
     }
     Ok(response)
+}
+
+/// The one scope a check requires, if any: from `?scope=` or `X-Required-Scope`,
+/// refusing every ambiguous form.
+fn required_scope<'a>(
+    query: Option<&'a str>,
+    headers: &'a HeaderMap,
+) -> Result<Option<&'a str>, ApiError> {
+    let mut from_header: Option<&str> = None;
+    for value in headers.get_all("x-required-scope") {
+        let value = value
+            .to_str()
+            .map_err(|_| {
+                field_error(
+                    "scope",
+                    "the X-Required-Scope header is not readable: send a scope id in plain ASCII",
+                )
+            })?
+            .trim();
+        if value.is_empty() {
+            return Err(field_error(
+                "scope",
+                "the X-Required-Scope header is empty: name a scope, or leave the header out",
+            ));
+        }
+        match from_header {
+            Some(earlier) if earlier != value => {
+                return Err(field_error(
+                    "scope",
+                    "several X-Required-Scope headers name different scopes: send one",
+                ))
+            }
+            _ => from_header = Some(value),
+        }
+    }
+    match (query, from_header) {
+        (Some(q), _) if q.trim().is_empty() => Err(field_error(
+            "scope",
+            "?scope= is empty: name a scope, or leave the parameter out",
+        )),
+        (Some(q), Some(h)) if q != h => Err(field_error(
+            "scope",
+            "?scope= and the X-Required-Scope header name different scopes: send the scope in one place",
+        )),
+        (q, h) => Ok(q.or(h)),
+    }
 }

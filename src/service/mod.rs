@@ -12,6 +12,7 @@ mod last_used;
 mod openapi;
 mod rate_limit;
 mod serve;
+mod shared_limit;
 pub mod store;
 mod tls;
 
@@ -42,6 +43,7 @@ pub use files::{
 use last_used::LastUsed;
 pub use openapi::ApiDoc;
 use rate_limit::FailureLimiter;
+pub use rate_limit::MAX_TRACKED as FAILED_AUTH_MAX_TRACKED;
 pub use serve::{Timeouts, DEFAULT_MAX_CONNECTIONS};
 use store::guard::{GuardLimits, GuardedStore};
 use store::{NewUser, Org, Plan, Role, Store, StoreError};
@@ -60,9 +62,10 @@ pub struct ServiceConfig {
     /// `sqlite://…` or `postgres://…`; `None` means `sqlite://DATA_DIR/keydeck.db`.
     pub database_url: Option<String>,
     pub key_prefix: String,
-    /// Failed key checks per client address per minute before 429; 0 turns it off.
+    /// Failed key checks per client (IPv4 address or IPv6 /64) per minute before
+    /// 429, shared by all replicas on PostgreSQL; 0 turns it off.
     pub max_failed_auth: u32,
-    /// Peers whose `X-Real-IP` / `X-Forwarded-For` are believed.
+    /// Peers whose `X-Forwarded-For` / `X-Real-IP` are believed (see `auth::client_behind`).
     pub trusted_proxies: Vec<IpAddr>,
     pub last_used_flush: Duration,
     /// The scopes keys may have.
@@ -117,7 +120,8 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     pub key_format: SecretFormat,
     pub scopes: Catalog,
-    limiter: FailureLimiter,
+    limiter: Arc<FailureLimiter>,
+    shared_limit: Option<shared_limit::SharedLimit>,
     last_used: Arc<LastUsed>,
     trusted_proxies: Vec<IpAddr>,
     timeouts: Timeouts,
@@ -240,6 +244,8 @@ pub struct RunningService {
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     flusher: JoinHandle<()>,
+    /// The shared failed-check counter's writer and listener (PostgreSQL).
+    background: Vec<JoinHandle<()>>,
 }
 
 impl RunningService {
@@ -265,6 +271,9 @@ impl RunningService {
             }
         };
         let _ = self.flusher.await;
+        for task in self.background.drain(..) {
+            let _ = task.await;
+        }
         self.state.store.close().await;
         served
     }
@@ -298,18 +307,38 @@ pub async fn start(
         .local_addr()
         .map_err(|e| StartError(e.to_string()))?;
 
+    let (stop, stop_rx) = watch::channel(false);
+    let limiter = Arc::new(FailureLimiter::new(
+        config.max_failed_auth,
+        chrono::Duration::minutes(1),
+    ));
+    let database_url = config.database_url();
+    let (shared_limit, background) =
+        if config.max_failed_auth > 0 && store::is_postgres(&database_url) {
+            let (shared, tasks) = shared_limit::start(
+                &database_url,
+                limiter.clone(),
+                clock.clone(),
+                stop_rx.clone(),
+            )
+            .await
+            .map_err(|e| StartError(format!("cannot set up the shared failed-check limit: {e}")))?;
+            (Some(shared), tasks)
+        } else {
+            (None, Vec::new())
+        };
     let last_used = Arc::new(LastUsed::default());
     let state = AppState(Arc::new(Shared {
         store: store.clone(),
         clock,
         key_format,
         scopes: config.scopes.clone(),
-        limiter: FailureLimiter::new(config.max_failed_auth, chrono::Duration::minutes(1)),
+        limiter,
+        shared_limit,
         last_used: last_used.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
         timeouts: config.timeouts,
     }));
-    let (stop, stop_rx) = watch::channel(false);
     let flusher = tokio::spawn(last_used.run(store, config.last_used_flush, stop_rx.clone()));
     let scheme = if tls.is_some() { "https" } else { "http" };
     let serving = serve::Serving {
@@ -327,6 +356,7 @@ pub async fn start(
         stop,
         server,
         flusher,
+        background,
     })
 }
 

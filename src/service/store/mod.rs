@@ -388,7 +388,7 @@ pub trait Store: Send + Sync + 'static {
 
 /// Opens the store a database URL names (`sqlite://PATH` or `postgres://…`) and migrates it.
 pub async fn open(database_url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
-    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+    if is_postgres(database_url) {
         Ok(std::sync::Arc::new(PgStore::connect(database_url).await?))
     } else if database_url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(
@@ -400,6 +400,11 @@ pub async fn open(database_url: &str) -> StoreResult<std::sync::Arc<dyn Store>> 
             database_url.split(':').next().unwrap_or_default()
         )))
     }
+}
+
+/// Whether a database URL names PostgreSQL.
+pub fn is_postgres(database_url: &str) -> bool {
+    database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")
 }
 
 /// A migrator over migrations embedded in the binary: (version, description, SQL).

@@ -19,6 +19,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0001_init.sql"),
     ),
     (
+        2,
+        "failed_auth",
+        include_str!("../../../migrations/postgres/0002_failed_auth.sql"),
+    ),
+    (
         3,
         "lifecycle",
         include_str!("../../../migrations/postgres/0003_lifecycle.sql"),

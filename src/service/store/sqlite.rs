@@ -20,6 +20,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0001_init.sql"),
     ),
     (
+        2,
+        "failed_auth",
+        include_str!("../../../migrations/sqlite/0002_failed_auth.sql"),
+    ),
+    (
         3,
         "lifecycle",
         include_str!("../../../migrations/sqlite/0003_lifecycle.sql"),
