@@ -1,7 +1,7 @@
 //! `/v1/api-keys`: list, create, show, revoke and rotate an organisation's keys.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json as JsonBody;
 use chrono::{DateTime, Duration, Utc};
@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::auth::Admin;
 use super::error::{field_error, ApiError};
-use super::extract::{bytes_rejection, parse_object, Json, Query};
+use super::extract::{bytes_rejection, parse_object, Json, Path, Query};
 use super::store::{
     AuditEvent, CreateOutcome, KeyCursor, KeyFilter, KeyRecord, NewKey, OldKeyEnd, RotateOutcome,
 };
@@ -268,6 +268,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         (status = 200, body = ApiKey),
         (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, body = ErrorBody),
     ))]
 pub async fn get(
     State(state): State<AppState>,
@@ -290,6 +291,7 @@ pub async fn get(
         (status = 200, description = "The key, now revoked", body = ApiKey),
         (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, body = ErrorBody),
     ))]
 pub async fn revoke(
     State(state): State<AppState>,
@@ -317,7 +319,7 @@ pub async fn revoke(
         (status = 402, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "The key is revoked or expired", body = ErrorBody),
-        (status = 413, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 429, body = ErrorBody),
     ))]
 pub async fn rotate(
     State(state): State<AppState>,

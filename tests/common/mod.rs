@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod stress;
 pub mod ui;
 
 use std::sync::Arc;
