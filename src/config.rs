@@ -180,10 +180,15 @@ impl ConfigFile {
             }
         };
         check_private(path)?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        Self::parse(&text).map_err(|message| ConfigError::Parse {
             path: path.to_owned(),
-            message: e.message().to_owned(),
+            message,
         })
+    }
+
+    /// Parses the file's text; the error is a message without the path.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e: toml::de::Error| e.message().to_owned())
     }
 
     /// Writes the file readable by its owner only (0600), creating its

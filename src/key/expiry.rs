@@ -94,8 +94,10 @@ fn start_of_next_day<Tz: TimeZone>(date: NaiveDate, tz: &Tz) -> Option<DateTime<
 }
 
 fn add_span(input: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let unit = input.chars().last()?.to_ascii_lowercase();
-    let n: u32 = input[..input.len() - 1].parse().ok()?;
+    let last = input.chars().last()?;
+    let unit = last.to_ascii_lowercase();
+    // Cut by the unit's UTF-8 length: a multi-byte last character must not split.
+    let n: u32 = input[..input.len() - last.len_utf8()].parse().ok()?;
     if n == 0 {
         return None;
     }
@@ -178,6 +180,13 @@ mod tests {
             parse_expiry("99999999999d", now(), &Utc),
             Err(ExpiryError::Unrecognised)
         );
+        // A multi-byte last character once split the string and panicked.
+        for input in ["7€", "𑛀", "é"] {
+            assert_eq!(
+                parse_expiry(input, now(), &Utc),
+                Err(ExpiryError::Unrecognised)
+            );
+        }
     }
 
     #[test]

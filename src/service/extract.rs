@@ -1,8 +1,8 @@
-//! `Json` and `Query` extractors whose rejections are our 400/413 error bodies,
+//! `Json`, `Query` and `Path` extractors whose rejections are our 400/413 error bodies,
 //! never axum's plain-text ones.
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -81,4 +81,20 @@ fn query_rejection(rejection: QueryRejection) -> ApiError {
         "The query string is not valid: {}",
         rejection.body_text()
     ))
+}
+
+/// A path parameter. One that cannot be decoded (e.g. `%FF`, not UTF-8) names
+/// nothing the service could have issued: 404, like any other unknown id.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(PathRejection::FailedToDeserializePathParams(_)) => Err(ApiError::NotFound),
+            Err(rejection) => Err(ApiError::Internal(rejection.body_text())),
+        }
+    }
 }

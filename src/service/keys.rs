@@ -1,7 +1,7 @@
 //! `/v1/api-keys`: list, create, show, revoke and rotate an organisation's keys.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json as JsonBody;
 use chrono::{DateTime, Duration, Utc};
@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::auth::Admin;
 use super::error::{field_error, ApiError};
-use super::extract::{bytes_rejection, parse_object, Json, Query};
+use super::extract::{bytes_rejection, parse_object, Json, Path, Query};
 use super::store::{
     AuditEvent, CreateOutcome, Idempotency, KeyCursor, KeyFilter, KeyRecord, NewKey, OldKeyEnd,
     RotateOutcome,

@@ -4,6 +4,7 @@
 
 pub mod lifecycle;
 pub mod process;
+pub mod stress;
 pub mod ui;
 
 use std::sync::Arc;

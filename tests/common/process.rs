@@ -14,8 +14,19 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `keydeck serve` on a free loopback port, logging (at `RUST_LOG=debug`) to `log`.
+    /// Starts `keydeck serve` on a free loopback port, logging (at `RUST_LOG=trace`) to `log`.
     pub fn spawn(backend: &Backend, data_dir: &Path, log: &Path) -> Self {
+        Self::spawn_with(backend, data_dir, log, &[])
+    }
+
+    /// Like [`spawn`](Self::spawn), with extra environment variables (set last,
+    /// so `RUST_LOG` can be overridden), e.g. `KEYDECK_MAX_FAILED_AUTH`.
+    pub fn spawn_with(
+        backend: &Backend,
+        data_dir: &Path,
+        log: &Path,
+        envs: &[(&str, &str)],
+    ) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keydeck"));
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
@@ -23,7 +34,8 @@ impl ServerProcess {
             .env_remove("KEYDECK_DATABASE_URL")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(File::create(log).expect("log file"));
+            .stderr(File::create(log).expect("log file"))
+            .envs(envs.iter().copied());
         if let Some(url) = backend.database_url_arg() {
             cmd.args(["--database-url", &url]);
         }
