@@ -362,6 +362,19 @@ async fn two_hundred_clients_mixing_every_operation(backend: Backend) {
         rss_end,
     );
     let examples = s.examples.lock().unwrap().clone();
+    if Stats::get(&s.server_errors) > 0 {
+        // What the servers said about them.
+        for i in 0..replicas {
+            let log =
+                std::fs::read_to_string(dir.join(format!("serve-{i}.log"))).unwrap_or_default();
+            for line in log
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            {
+                eprintln!("[serve-{i}] {line}");
+            }
+        }
+    }
     assert_eq!(
         Stats::get(&s.server_errors),
         0,

@@ -284,6 +284,7 @@ async fn a_slow_database_answers_503_and_bounds_the_queue(backend: Backend) {
             deadline: Duration::from_millis(1000),
             max_in_flight: IN_FLIGHT,
             max_waiting: WAITING,
+            ..GuardLimits::default()
         };
     })
     .await;

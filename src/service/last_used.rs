@@ -61,13 +61,17 @@ impl LastUsed {
                 "last-used times dropped: {MAX_PENDING} keys were already waiting to be written"
             );
         }
-        let batch: Vec<(String, DateTime<Utc>)> = {
+        let mut batch: Vec<(String, DateTime<Utc>)> = {
             let mut pending = self.pending.lock().expect("last-used lock");
             if pending.is_empty() {
                 return;
             }
             pending.drain().collect()
         };
+        // In one order, so that flushes of several replicas, which each lock
+        // their whole batch's rows in one transaction, cannot deadlock on
+        // each other (and drag a revoke waiting on one of those rows along).
+        batch.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         if let Err(e) = store.record_last_used(&batch).await {
             tracing::warn!(error = %e, keys = batch.len(), "could not write last-used times; will retry");
             for (id, at) in batch {

@@ -2,6 +2,11 @@
 //! in flight and waiting, and connection failures reported as
 //! [`StoreError::Unavailable`], so a database that is away or slow gets a
 //! quick 503 `database_unavailable`, never a hang or a 500.
+//!
+//! The deadline tells a database that is away from one that is busy: a call
+//! past its deadline is given up only if no other call got an answer
+//! meanwhile. While others are being answered the database is there, merely
+//! queueing under load, and the call waits on, up to its patience.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -17,8 +22,12 @@ use super::*;
 /// How long a store call may take and how many may queue for the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GuardLimits {
-    /// Longest a call may take, waiting for a slot included.
+    /// Longest a call may take, waiting for a slot included, when no other
+    /// call gets an answer meanwhile (the database is away or stuck).
     pub deadline: Duration,
+    /// Longest a call may take while other calls are being answered (the
+    /// database is there but busy).
+    pub patience: Duration,
     /// Calls running against the database at once.
     pub max_in_flight: usize,
     /// Calls waiting for one of those slots; beyond that a call is refused at once.
@@ -29,6 +38,7 @@ impl Default for GuardLimits {
     fn default() -> Self {
         Self {
             deadline: Duration::from_millis(1500),
+            patience: Duration::from_secs(10),
             max_in_flight: 64,
             max_waiting: 1024,
         }
@@ -57,6 +67,11 @@ pub struct GuardedStore {
     timed_out: AtomicU64,
     connection_failed: AtomicU64,
     delay_ms: AtomicU64,
+    /// When `last_answer_ms` counts from.
+    epoch: tokio::time::Instant,
+    /// Milliseconds from `epoch` to the last call that got an answer from the
+    /// database (one that was not [`StoreError::Unavailable`]).
+    last_answer_ms: AtomicU64,
 }
 
 impl GuardedStore {
@@ -71,7 +86,20 @@ impl GuardedStore {
             timed_out: AtomicU64::new(0),
             connection_failed: AtomicU64::new(0),
             delay_ms: AtomicU64::new(0),
+            epoch: tokio::time::Instant::now(),
+            last_answer_ms: AtomicU64::new(0),
         }
+    }
+
+    fn millis_since_epoch(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether some call got an answer after `since`.
+    fn answered_since(&self, since: tokio::time::Instant) -> bool {
+        let since_ms = u64::try_from(since.saturating_duration_since(self.epoch).as_millis())
+            .unwrap_or(u64::MAX);
+        self.last_answer_ms.load(Ordering::Relaxed) > since_ms
     }
 
     pub fn limits(&self) -> GuardLimits {
@@ -128,22 +156,49 @@ impl GuardedStore {
             }
             call.await
         };
-        let result = match tokio::time::timeout(self.limits.deadline, guarded).await {
-            Ok(Err(StoreError::Database(e))) if is_connection_error(&e) => {
+        let result = match self.wait_for(guarded).await {
+            Some(Err(StoreError::Database(e))) if is_connection_error(&e) => {
                 self.connection_failed.fetch_add(1, Ordering::Relaxed);
                 Err(StoreError::Unavailable(e.to_string()))
             }
-            Ok(result) => result,
-            Err(_) => {
+            Some(result) => result,
+            None => {
                 self.timed_out.fetch_add(1, Ordering::Relaxed);
                 Err(StoreError::Unavailable(format!(
-                    "no answer within {} ms",
+                    "no answer within {} ms, while no other call got one either",
                     self.limits.deadline.as_millis()
                 )))
             }
         };
+        if !matches!(result, Err(StoreError::Unavailable(_))) {
+            self.last_answer_ms
+                .fetch_max(self.millis_since_epoch().max(1), Ordering::Relaxed);
+        }
         self.note(what, &result);
         result
+    }
+
+    /// Waits for `call` until its deadline; past that, only for as long as
+    /// other calls keep getting answers within one deadline, and never past
+    /// the patience. `None` when it gave up.
+    async fn wait_for<T>(&self, call: impl Future<Output = T>) -> Option<T> {
+        let started = tokio::time::Instant::now();
+        let give_up = started + self.limits.patience.max(self.limits.deadline);
+        let mut check_at = started + self.limits.deadline;
+        tokio::pin!(call);
+        loop {
+            tokio::select! {
+                result = &mut call => return Some(result),
+                () = tokio::time::sleep_until(check_at) => {
+                    let now = tokio::time::Instant::now();
+                    let window_start = now.checked_sub(self.limits.deadline).unwrap_or(started);
+                    if now >= give_up || !self.answered_since(window_start.max(started)) {
+                        return None;
+                    }
+                    check_at = (now + Duration::from_millis(100)).min(give_up);
+                }
+            }
+        }
     }
 
     /// Logs when the database goes away and when it is back, not every failure.
@@ -347,6 +402,48 @@ impl Store for GuardedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A call past its deadline is given up when nothing else is answered (the
+    /// database is away), and waited for while other calls are (it is busy).
+    #[tokio::test]
+    async fn a_busy_database_gets_patience_and_an_absent_one_does_not() {
+        let inner: Arc<dyn Store> =
+            Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
+        let limits = GuardLimits {
+            deadline: Duration::from_millis(200),
+            patience: Duration::from_secs(1),
+            ..GuardLimits::default()
+        };
+        let guard = Arc::new(GuardedStore::new(inner, limits));
+        tokio::time::pause();
+
+        let started = tokio::time::Instant::now();
+        assert!(guard.wait_for(std::future::pending::<()>()).await.is_none());
+        let waited = started.elapsed();
+        assert!(
+            waited >= limits.deadline && waited < limits.deadline * 2,
+            "{waited:?}"
+        );
+
+        let others = guard.clone();
+        let answers = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let now = others.millis_since_epoch();
+                others.last_answer_ms.fetch_max(now, Ordering::Relaxed);
+            }
+        });
+        let started = tokio::time::Instant::now();
+        assert!(guard.wait_for(std::future::pending::<()>()).await.is_none());
+        let waited = started.elapsed();
+        assert!(waited >= limits.patience, "{waited:?}");
+        let slow = async {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            7
+        };
+        assert_eq!(guard.wait_for(slow).await, Some(7));
+        answers.abort();
+    }
 
     #[test]
     fn connection_failures_are_told_from_bad_requests() {

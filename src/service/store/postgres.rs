@@ -41,12 +41,15 @@ impl HasDb for PgStore {
 impl PgStore {
     /// Connects to a `postgres://` URL and migrates the database.
     pub async fn connect(url: &str) -> StoreResult<Self> {
-        // A short acquire timeout bounds connecting too: after an outage the
-        // pool reconnects on the next call, and a dead connection is found by
-        // the test before it is handed out (the guard's deadline is shorter).
+        // The guard decides how long a call may wait: 1.5 s when the database
+        // answers nobody, up to its patience (10 s) while it answers others,
+        // as when every connection is busy under load. The pool's own acquire
+        // timeout must not cut that patience short. After an outage the pool
+        // reconnects on the next call, and a dead connection is found by the
+        // test before it is handed out.
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(3))
+            .acquire_timeout(Duration::from_secs(10))
             .test_before_acquire(true)
             .connect(url)
             .await?;
