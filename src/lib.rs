@@ -8,5 +8,6 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod key;
+pub mod present;
 pub mod service;
 pub mod tui;

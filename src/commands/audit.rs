@@ -4,6 +4,7 @@ use super::output::{self, Cell};
 use super::{connect, CliError, Target};
 use crate::api::{AuditEntry, AuditListQuery};
 use crate::cli::AuditArgs;
+use crate::present::DisplayTz;
 
 pub async fn run(args: AuditArgs, target: Target<'_>) -> Result<(), CliError> {
     let client = connect(target)?;
@@ -37,7 +38,7 @@ fn audit_table(entries: &[AuditEntry]) -> String {
         .iter()
         .map(|e| {
             vec![
-                output::date_time(e.at).into(),
+                DisplayTz::Local.date_time(e.at).into(),
                 e.action.as_str().into(),
                 output::truncate(&e.actor.name, 40),
                 e.target().into(),
