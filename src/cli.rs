@@ -155,7 +155,7 @@ pub enum KeysCommand {
         keydeck keys list\n  \
         keydeck keys list --status expired\n  \
         keydeck keys list --json > keys.json\n\n\
-        Status is shown as a word with a symbol (● Active, ◐ Expired, ✕ Revoked), coloured\n\
+        Status is shown as a word with a symbol (● Active, ◷ Expired, ✕ Revoked), coloured\n\
         only on a terminal and when NO_COLOR is not set.")]
     List(ListArgs),
     /// Create a key; its secret alone goes to standard output, shown this once.

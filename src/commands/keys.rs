@@ -348,7 +348,7 @@ mod tests {
         ] {
             assert!(row.contains(cell), "{cell:?} in {row}");
         }
-        assert!(lines.next().unwrap().contains("◐ Expired"));
+        assert!(lines.next().unwrap().contains("◷ Expired"));
         assert!(!text.contains('\x1b'));
         assert!(key_table(&[key(KeyStatus::Revoked)], &builtin(), true)
             .contains("\x1b[31m✕ Revoked\x1b[0m"));

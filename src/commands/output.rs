@@ -12,6 +12,7 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 use super::CliError;
 use crate::key::validate::hidden_kind;
 use crate::key::KeyStatus;
+use crate::present;
 
 const RESET: &str = "\x1b[0m";
 
@@ -119,15 +120,16 @@ impl From<&str> for Cell {
     }
 }
 
-/// The status as a symbol and word (`● Active`), coloured green, yellow or red.
+/// The status as a symbol and word (`● Active`, [`present::status_text`]),
+/// coloured green, yellow or red.
 pub fn status_cell(status: KeyStatus) -> Cell {
-    let (symbol, colour) = match status {
-        KeyStatus::Active => ('●', "32"),
-        KeyStatus::Expired => ('◐', "33"),
-        KeyStatus::Revoked => ('✕', "31"),
+    let colour = match status {
+        KeyStatus::Active => "32",
+        KeyStatus::Expired => "33",
+        KeyStatus::Revoked => "31",
     };
     Cell {
-        text: format!("{symbol} {}", status.label()),
+        text: present::status_text(status),
         colour: Some(colour),
     }
 }
@@ -328,7 +330,7 @@ mod tests {
     fn status_has_a_word_a_symbol_and_its_colour() {
         let cases = [
             (KeyStatus::Active, "● Active", "\x1b[32m"),
-            (KeyStatus::Expired, "◐ Expired", "\x1b[33m"),
+            (KeyStatus::Expired, "◷ Expired", "\x1b[33m"),
             (KeyStatus::Revoked, "✕ Revoked", "\x1b[31m"),
         ];
         for (status, plain, sgr) in cases {
