@@ -9,20 +9,11 @@ use crate::present::DisplayTz;
 pub async fn run(args: AuditArgs, target: Target<'_>) -> Result<(), CliError> {
     let client = connect(target)?;
     let wanted = usize::try_from(args.limit).unwrap_or(usize::MAX);
-    let mut entries: Vec<AuditEntry> = Vec::new();
-    let mut query = AuditListQuery {
+    let query = AuditListQuery {
         limit: Some(args.limit.min(500)),
         cursor: None,
     };
-    loop {
-        let page = client.audit_logs(&query).await?;
-        entries.extend(page.data);
-        match page.next_cursor {
-            Some(cursor) if entries.len() < wanted => query.cursor = Some(cursor),
-            _ => break,
-        }
-    }
-    entries.truncate(wanted);
+    let entries = client.all_pages(query, wanted).await?;
     if args.json {
         return output::print_json(&entries);
     }
