@@ -30,16 +30,10 @@ use crate::service::{self, RunningService, ServiceConfig, ADMIN_TOKEN_FILE};
 
 pub type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A key service elsewhere, with the access token to use there.
-pub struct RemoteTarget {
-    pub url: String,
-    pub token: Secret,
-}
-
 pub struct TuiOptions {
     pub data_dir: PathBuf,
     /// `None`: start the embedded service on the SQLite database in `data_dir`.
-    pub remote: Option<RemoteTarget>,
+    pub remote: Option<crate::config::Remote>,
     pub refresh_every: chrono::Duration,
 }
 
