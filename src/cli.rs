@@ -156,7 +156,8 @@ pub enum KeysCommand {
         keydeck keys list --status expired\n  \
         keydeck keys list --json > keys.json\n\n\
         Status is shown as a word with a symbol (● Active, ◷ Expired, ✕ Revoked), coloured\n\
-        only on a terminal and when NO_COLOR is not set.")]
+        only on a terminal and when NO_COLOR is not set. SCOPES lists the ids (what --scope\n\
+        takes), LABELS the service's names for them (GET /v1/scopes).")]
     List(ListArgs),
     /// Create a key; its secret alone goes to standard output, shown this once.
     #[command(after_help = "Examples:\n  \

@@ -270,14 +270,9 @@ impl PageQuery for KeyListQuery {
         self.cursor = Some(cursor);
     }
 
-    fn fetch<'a>(
-        &'a self,
-        client: &'a Client,
-    ) -> impl Future<Output = Result<(Vec<ApiKey>, Option<String>)>> + Send + 'a {
-        async move {
-            let page = client.list_keys(self).await?;
-            Ok((page.data, page.next_cursor))
-        }
+    async fn fetch(&self, client: &Client) -> Result<(Vec<ApiKey>, Option<String>)> {
+        let page = client.list_keys(self).await?;
+        Ok((page.data, page.next_cursor))
     }
 }
 
@@ -288,14 +283,9 @@ impl PageQuery for AuditListQuery {
         self.cursor = Some(cursor);
     }
 
-    fn fetch<'a>(
-        &'a self,
-        client: &'a Client,
-    ) -> impl Future<Output = Result<(Vec<AuditEntry>, Option<String>)>> + Send + 'a {
-        async move {
-            let page = client.audit_logs(self).await?;
-            Ok((page.data, page.next_cursor))
-        }
+    async fn fetch(&self, client: &Client) -> Result<(Vec<AuditEntry>, Option<String>)> {
+        let page = client.audit_logs(self).await?;
+        Ok((page.data, page.next_cursor))
     }
 }
 
