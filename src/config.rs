@@ -521,4 +521,19 @@ mod tests {
         );
         assert!(!text.contains("kdt_"), "{text}");
     }
+
+    #[test]
+    fn saving_replaces_a_planted_link_instead_of_writing_through_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, "precious").unwrap();
+        let path = dir.path().join("config.toml");
+        std::os::unix::fs::symlink(&outside, &path).unwrap();
+        file(TWO).save(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "precious");
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
+        assert!(ConfigFile::load(&path).unwrap().profiles.contains_key("b"));
+        // Nothing left behind but the two files.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
 }

@@ -249,6 +249,28 @@ mod tests {
     }
 
     #[test]
+    fn one_span_parser_each_caller_with_its_own_units() {
+        let span = |n, unit| Some(Span { n, unit });
+        assert_eq!(parse_span("30m", None), span(30, SpanUnit::Minute));
+        assert_eq!(parse_span("2W", None), span(2, SpanUnit::Week));
+        assert_eq!(parse_span("90", None), None);
+        assert_eq!(
+            parse_span("90", Some(SpanUnit::Second)),
+            span(90, SpanUnit::Second)
+        );
+        assert_eq!(parse_span("7€", None), None);
+        assert_eq!(parse_span("-1h", None), None);
+        assert_eq!(parse_span("", Some(SpanUnit::Second)), None);
+        assert_eq!(span(2, SpanUnit::Hour).unwrap().seconds(), Some(7200));
+        assert_eq!(span(1, SpanUnit::Year).unwrap().seconds(), None);
+        // Expiry takes hours to years; minutes are too short to mean a key's life.
+        assert_eq!(
+            parse_expiry("30m", now(), &Utc),
+            Err(ExpiryError::Unrecognised)
+        );
+    }
+
+    #[test]
     fn today_is_still_valid_until_midnight() {
         assert!(parse_expiry("2026-11-27", now(), &Utc).unwrap().is_some());
         assert_eq!(
