@@ -155,8 +155,9 @@ pub enum KeysCommand {
         keydeck keys list\n  \
         keydeck keys list --status expired\n  \
         keydeck keys list --json > keys.json\n\n\
-        Status is shown as a word with a symbol (● Active, ◐ Expired, ✕ Revoked), coloured\n\
-        only on a terminal and when NO_COLOR is not set.")]
+        Status is shown as a word with a symbol (● Active, ◷ Expired, ✕ Revoked), coloured\n\
+        only on a terminal and when NO_COLOR is not set. SCOPES lists the ids (what --scope\n\
+        takes), LABELS the service's names for them (GET /v1/scopes).")]
     List(ListArgs),
     /// Create a key; its secret alone goes to standard output, shown this once.
     #[command(after_help = "Examples:\n  \
@@ -279,24 +280,17 @@ pub struct ManArgs {
 
 /// A grace period in seconds: `0`, or a number with `s`, `m`, `h` or `d`, at most 24 hours.
 pub fn parse_grace(input: &str) -> Result<u32, String> {
-    const MAX: u32 = 24 * 3600;
+    use crate::key::expiry::{parse_span, SpanUnit};
+    const MAX: u64 = 24 * 3600;
     let input = input.trim();
     let invalid =
         || format!("{input:?} is not a grace period: use 0, or a span like 30m, 1h or 24h");
-    let (digits, unit) = match input.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => (&input[..i], c.to_ascii_lowercase()),
-        _ => (input, 's'),
-    };
-    let n: u32 = digits.parse().map_err(|_| invalid())?;
-    let seconds = match unit {
-        's' => Some(n),
-        'm' => n.checked_mul(60),
-        'h' => n.checked_mul(3600),
-        'd' => n.checked_mul(86_400),
-        _ => return Err(invalid()),
-    };
-    match seconds {
-        Some(s) if s <= MAX => Ok(s),
+    let span = parse_span(input, Some(SpanUnit::Second)).ok_or_else(invalid)?;
+    if matches!(span.unit, SpanUnit::Week | SpanUnit::Year) {
+        return Err(invalid());
+    }
+    match span.seconds() {
+        Some(s) if s <= MAX => Ok(s as u32),
         _ => Err(format!(
             "{input:?} is too long: the grace period is at most 24h"
         )),

@@ -2,14 +2,16 @@
 //! `reqwest::Client`. The terminal UI and the `keys` commands both use it.
 
 use std::fmt;
+use std::future::Future;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::api::{
-    ApiKey, AuditList, AuditListQuery, CreateKeyRequest, CreatedKey, ErrorBody, KeyList,
-    KeyListQuery, RotateKeyRequest, RotatedKey, ScopeInfo, ScopeList,
+    ApiKey, AuditEntry, AuditList, AuditListQuery, CreateKeyRequest, CreatedKey, ErrorBody,
+    KeyList, KeyListQuery, RotateKeyRequest, RotatedKey, ScopeInfo, ScopeList,
 };
 use crate::key::validate::FieldErrors;
 use crate::key::{KeyStatus, Secret};
@@ -160,20 +162,48 @@ impl Client {
 
     /// Every key (optionally of one status), following the cursor.
     pub async fn list_all_keys(&self, status: Option<KeyStatus>) -> Result<Vec<ApiKey>> {
-        let mut all = Vec::new();
-        let mut query = KeyListQuery {
+        let query = KeyListQuery {
             status,
             limit: Some(500),
             ..KeyListQuery::default()
         };
+        self.all_pages(query, usize::MAX).await
+    }
+
+    /// The one loop that follows `next_cursor`: from `query`'s page on, each
+    /// page's items go to `each` as they come, until the last page or until
+    /// `each` breaks.
+    pub async fn each_page<Q: PageQuery>(
+        &self,
+        mut query: Q,
+        mut each: impl FnMut(Vec<Q::Item>) -> ControlFlow<()>,
+    ) -> Result<()> {
         loop {
-            let page = self.list_keys(&query).await?;
-            all.extend(page.data);
-            match page.next_cursor {
-                Some(cursor) => query.cursor = Some(cursor),
-                None => return Ok(all),
+            let (items, next) = query.fetch(self).await?;
+            if each(items).is_break() {
+                return Ok(());
+            }
+            match next {
+                Some(cursor) => query.set_cursor(cursor),
+                None => return Ok(()),
             }
         }
+    }
+
+    /// At most `max` items of a paged listing, in order, from `query`'s page on.
+    pub async fn all_pages<Q: PageQuery>(&self, query: Q, max: usize) -> Result<Vec<Q::Item>> {
+        let mut all = Vec::new();
+        self.each_page(query, |items| {
+            all.extend(items);
+            if all.len() < max {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
+            }
+        })
+        .await?;
+        all.truncate(max);
+        Ok(all)
     }
 
     pub async fn get_key(&self, id: &str) -> Result<ApiKey> {
@@ -218,6 +248,44 @@ impl Client {
     pub async fn audit_logs(&self, query: &AuditListQuery) -> Result<AuditList> {
         self.send(self.request(Method::GET, "/v1/audit-logs").query(query))
             .await
+    }
+}
+
+/// The query of a listing the service pages with `next_cursor` (keys, audit
+/// log): how one page is fetched and where the next one starts.
+pub trait PageQuery {
+    type Item;
+    fn set_cursor(&mut self, cursor: String);
+    /// One page: its items and the cursor of the next, if any.
+    fn fetch<'a>(
+        &'a self,
+        client: &'a Client,
+    ) -> impl Future<Output = Result<(Vec<Self::Item>, Option<String>)>> + Send + 'a;
+}
+
+impl PageQuery for KeyListQuery {
+    type Item = ApiKey;
+
+    fn set_cursor(&mut self, cursor: String) {
+        self.cursor = Some(cursor);
+    }
+
+    async fn fetch(&self, client: &Client) -> Result<(Vec<ApiKey>, Option<String>)> {
+        let page = client.list_keys(self).await?;
+        Ok((page.data, page.next_cursor))
+    }
+}
+
+impl PageQuery for AuditListQuery {
+    type Item = AuditEntry;
+
+    fn set_cursor(&mut self, cursor: String) {
+        self.cursor = Some(cursor);
+    }
+
+    async fn fetch(&self, client: &Client) -> Result<(Vec<AuditEntry>, Option<String>)> {
+        let page = client.audit_logs(self).await?;
+        Ok((page.data, page.next_cursor))
     }
 }
 

@@ -15,7 +15,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -206,21 +205,8 @@ impl ConfigFile {
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        create_private_dir(dir).map_err(write_error)?;
-        let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
-        tmp_name.push(".tmp");
-        let tmp = dir.join(tmp_name);
-        let _ = std::fs::remove_file(&tmp);
-        let result = (|| {
-            let mut file = create_private_file(&tmp)?;
-            file.write_all(text.as_bytes())?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result.map_err(write_error)
+        crate::fs::create_private_dir(dir).map_err(write_error)?;
+        crate::fs::replace_private(path, &[text.as_bytes()]).map_err(write_error)
     }
 
     /// The profile to use: the one named, else the file's default, else `default`.
@@ -253,41 +239,6 @@ fn check_private(path: &Path) -> Result<(), ConfigError> {
 #[cfg(not(unix))]
 fn check_private(_path: &Path) -> Result<(), ConfigError> {
     Ok(())
-}
-
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)
-}
-
-#[cfg(unix)]
-fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    // The umask can only narrow the mode; make it exactly 0600.
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    Ok(file)
-}
-
-#[cfg(not(unix))]
-fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
 }
 
 /// Where the key service is and which token to use there, from (highest first)
@@ -569,5 +520,20 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("kdt_"), "{text}");
+    }
+
+    #[test]
+    fn saving_replaces_a_planted_link_instead_of_writing_through_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, "precious").unwrap();
+        let path = dir.path().join("config.toml");
+        std::os::unix::fs::symlink(&outside, &path).unwrap();
+        file(TWO).save(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "precious");
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
+        assert!(ConfigFile::load(&path).unwrap().profiles.contains_key("b"));
+        // Nothing left behind but the two files.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 }

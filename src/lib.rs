@@ -7,6 +7,8 @@ pub mod client;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod fs;
 pub mod key;
+pub mod present;
 pub mod service;
 pub mod tui;

@@ -57,14 +57,8 @@ fn main() -> ExitCode {
             Some(Command::Completions { shell }) => Ok(commands::completions::completions(shell)?),
             Some(Command::Man(args)) => Ok(commands::completions::man(args)?),
             None => {
-                let remote = keydeck::config::resolve_remote(target.url, target.profile)?;
-                if let Some(r) = &remote {
-                    keydeck::client::check_plain_http(&r.url, target.allow_insecure_http)?;
-                }
-                let remote = remote.map(|r| keydeck::tui::RemoteTarget {
-                    url: r.url,
-                    token: r.token,
-                });
+                // Exit code 1 on any of these, as the UI always had.
+                let remote = target.remote().map_err(|e| AnyError::from(e.message))?;
                 let options = keydeck::tui::TuiOptions {
                     data_dir,
                     remote,

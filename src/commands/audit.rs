@@ -4,24 +4,16 @@ use super::output::{self, Cell};
 use super::{connect, CliError, Target};
 use crate::api::{AuditEntry, AuditListQuery};
 use crate::cli::AuditArgs;
+use crate::present::DisplayTz;
 
 pub async fn run(args: AuditArgs, target: Target<'_>) -> Result<(), CliError> {
     let client = connect(target)?;
     let wanted = usize::try_from(args.limit).unwrap_or(usize::MAX);
-    let mut entries: Vec<AuditEntry> = Vec::new();
-    let mut query = AuditListQuery {
+    let query = AuditListQuery {
         limit: Some(args.limit.min(500)),
         cursor: None,
     };
-    loop {
-        let page = client.audit_logs(&query).await?;
-        entries.extend(page.data);
-        match page.next_cursor {
-            Some(cursor) if entries.len() < wanted => query.cursor = Some(cursor),
-            _ => break,
-        }
-    }
-    entries.truncate(wanted);
+    let entries = client.all_pages(query, wanted).await?;
     if args.json {
         return output::print_json(&entries);
     }
@@ -37,7 +29,7 @@ fn audit_table(entries: &[AuditEntry]) -> String {
         .iter()
         .map(|e| {
             vec![
-                output::date_time(e.at).into(),
+                DisplayTz::Local.date_time(e.at).into(),
                 e.action.as_str().into(),
                 output::truncate(&e.actor.name, 40),
                 e.target().into(),

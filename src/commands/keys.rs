@@ -5,11 +5,12 @@ use chrono::{Local, Utc};
 
 use super::output::{self, Cell};
 use super::{connect, prompt, select, CliError, Target};
-use crate::api::{ApiKey, CreateKeyRequest};
+use crate::api::{ApiKey, CreateKeyRequest, ScopeInfo};
 use crate::cli::{CreateArgs, KeysCommand, ListArgs, RotateArgs, ShowArgs, TargetArgs};
 use crate::client::Client;
 use crate::key::validate::{description_error, name_error};
 use crate::key::{parse_expiry, KeyStatus};
+use crate::present::{self, DisplayTz};
 
 pub async fn run(command: KeysCommand, target: Target<'_>) -> Result<(), CliError> {
     let client = connect(target)?;
@@ -35,11 +36,19 @@ async fn list(client: &Client, args: ListArgs) -> Result<(), CliError> {
         );
         return Ok(());
     }
-    output::print(&key_table(&keys, output::stdout_colour()))
+    let catalogue = catalogue(client).await;
+    output::print(&key_table(&keys, &catalogue, output::stdout_colour()))
 }
 
-/// The table `keys list` prints.
-fn key_table(keys: &[ApiKey], colour: bool) -> String {
+/// The service's scope catalogue, fetched once per command, for labels. A
+/// service that cannot send it leaves the scopes shown by their ids.
+async fn catalogue(client: &Client) -> Vec<ScopeInfo> {
+    client.scopes().await.unwrap_or_default()
+}
+
+/// The table `keys list` prints: scopes by id (what `--scope` takes) and by
+/// the catalogue's short labels.
+fn key_table(keys: &[ApiKey], catalogue: &[ScopeInfo], colour: bool) -> String {
     let now = Utc::now();
     let rows: Vec<Vec<Cell>> = keys
         .iter()
@@ -48,12 +57,13 @@ fn key_table(keys: &[ApiKey], colour: bool) -> String {
                 output::truncate(&k.name, 40),
                 format!("{}...", k.prefix).into(),
                 k.scopes.join(",").into(),
+                present::scopes_short(&k.scopes, catalogue).into(),
                 k.last_used_at
-                    .map_or_else(|| "Never".to_owned(), |at| output::ago(at, now))
+                    .map_or_else(|| "Never".to_owned(), |at| present::ago(at, now))
                     .into(),
                 output::status_cell(k.status),
-                output::date(k.created_at).into(),
-                output::expiry(k.expires_at).into(),
+                DisplayTz::Local.date(k.created_at).into(),
+                DisplayTz::Local.expiry(k.expires_at).into(),
                 k.id.clone().into(),
             ]
         })
@@ -63,6 +73,7 @@ fn key_table(keys: &[ApiKey], colour: bool) -> String {
             "NAME",
             "PREFIX",
             "SCOPES",
+            "LABELS",
             "LAST USED",
             "STATUS",
             "CREATED",
@@ -117,7 +128,7 @@ async fn create(client: &Client, args: CreateArgs) -> Result<(), CliError> {
         "Created API key {}; scopes {}; expires {}.",
         output::key_label(key),
         output::printable(&key.scopes.join(", ")),
-        output::expiry(key.expires_at)
+        DisplayTz::Local.expiry(key.expires_at)
     );
     eprintln!("Copy your API key now — it will not be shown again.");
     Ok(())
@@ -128,23 +139,28 @@ async fn show(client: &Client, args: ShowArgs) -> Result<(), CliError> {
     if args.json {
         return output::print_json(&key);
     }
-    output::print(&details(&key, output::stdout_colour()))
+    let catalogue = catalogue(client).await;
+    output::print(&details(&key, &catalogue, output::stdout_colour()))
 }
 
-/// `keys show`: one field a line, every value printable.
-fn details(key: &ApiKey, colour: bool) -> String {
+/// `keys show`: one field a line, every value printable; one line per scope,
+/// with its label.
+fn details(key: &ApiKey, catalogue: &[ScopeInfo], colour: bool) -> String {
     let now = Utc::now();
-    let time = |at: chrono::DateTime<Utc>| {
-        at.with_timezone(&Local)
-            .format("%Y-%m-%d %H:%M:%S %:z")
-            .to_string()
-    };
+    let time = |at| DisplayTz::Local.exact(at);
     let mut fields: Vec<(&str, Cell)> = vec![
         ("Name", key.name.as_str().into()),
         ("ID", key.id.as_str().into()),
         ("Prefix", format!("{}...", key.prefix).into()),
         ("Status", output::status_cell(key.status)),
-        ("Scopes", key.scopes.join(", ").into()),
+    ];
+    for (i, label) in present::scope_labels(&key.scopes, catalogue)
+        .into_iter()
+        .enumerate()
+    {
+        fields.push((if i == 0 { "Scopes" } else { "" }, label.into()));
+    }
+    fields.extend([
         (
             "Created",
             format!("{} by {}", time(key.created_at), key.created_by).into(),
@@ -160,11 +176,11 @@ fn details(key: &ApiKey, colour: bool) -> String {
             key.last_used_at
                 .map_or_else(
                     || "Never".to_owned(),
-                    |at| format!("{} ({})", time(at), output::ago(at, now)),
+                    |at| format!("{} ({})", time(at), present::ago(at, now)),
                 )
                 .into(),
         ),
-    ];
+    ]);
     if let Some(at) = key.revoked_at {
         let by = key.revoked_by.as_deref().unwrap_or("unknown");
         fields.push(("Revoked", format!("{} by {by}", time(at)).into()));
@@ -241,7 +257,10 @@ async fn rotate(client: &Client, args: RotateArgs) -> Result<(), CliError> {
     }
     let old_fate = match args.grace {
         0 => "the old key is revoked at once".to_owned(),
-        s => format!("the old key keeps working for {} more", span(s)),
+        s => format!(
+            "the old key keeps working for {} more",
+            present::duration(s)
+        ),
     };
     confirmed(
         &args.target,
@@ -257,7 +276,7 @@ async fn rotate(client: &Client, args: RotateArgs) -> Result<(), CliError> {
     let old = &rotated.previous;
     let old_state = match (old.status, old.expires_at) {
         (KeyStatus::Revoked, _) => "revoked".to_owned(),
-        (_, Some(at)) => format!("works until {}", output::date_time(at)),
+        (_, Some(at)) => format!("works until {}", DisplayTz::Local.date_time(at)),
         (_, None) => old.status.as_str().to_owned(),
     };
     eprintln!(
@@ -269,19 +288,14 @@ async fn rotate(client: &Client, args: RotateArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `90 min`, `1 h`, `24 h`: a grace period for people.
-fn span(seconds: u32) -> String {
-    match seconds {
-        s if s % 3600 == 0 => format!("{} h", s / 3600),
-        s if s % 60 == 0 => format!("{} min", s / 60),
-        s => format!("{s} s"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::Duration;
+
+    fn builtin() -> Vec<ScopeInfo> {
+        crate::key::SCOPES.iter().map(Into::into).collect()
+    }
 
     fn key(status: KeyStatus) -> ApiKey {
         let now = Utc::now();
@@ -303,7 +317,11 @@ mod tests {
 
     #[test]
     fn the_table_shows_every_column() {
-        let text = key_table(&[key(KeyStatus::Active), key(KeyStatus::Expired)], false);
+        let text = key_table(
+            &[key(KeyStatus::Active), key(KeyStatus::Expired)],
+            &builtin(),
+            false,
+        );
         let mut lines = text.lines();
         let header = lines.next().unwrap();
         for column in [
@@ -330,26 +348,20 @@ mod tests {
         ] {
             assert!(row.contains(cell), "{cell:?} in {row}");
         }
-        assert!(lines.next().unwrap().contains("◐ Expired"));
+        assert!(lines.next().unwrap().contains("◷ Expired"));
         assert!(!text.contains('\x1b'));
-        assert!(key_table(&[key(KeyStatus::Revoked)], true).contains("\x1b[31m✕ Revoked\x1b[0m"));
+        assert!(key_table(&[key(KeyStatus::Revoked)], &builtin(), true)
+            .contains("\x1b[31m✕ Revoked\x1b[0m"));
     }
 
     #[test]
     fn details_show_who_and_when() {
-        let text = details(&key(KeyStatus::Active), false);
+        let text = details(&key(KeyStatus::Active), &builtin(), false);
         assert!(text.contains("Name         CI/CD Pipeline\n"), "{text}");
         assert!(text.contains("by ops@example.com"), "{text}");
         assert!(
             text.contains("Description  GitHub Actions deploy"),
             "{text}"
         );
-    }
-
-    #[test]
-    fn spans_for_people() {
-        assert_eq!(span(3600), "1 h");
-        assert_eq!(span(1800), "30 min");
-        assert_eq!(span(90), "90 s");
     }
 }

@@ -13,7 +13,7 @@ mod select;
 use std::fmt;
 
 use crate::client::{Client, ClientError};
-use crate::config::{self, ConfigError};
+use crate::config::{self, ConfigError, Remote};
 
 /// Success.
 pub const EXIT_OK: u8 = 0;
@@ -138,11 +138,25 @@ pub struct Target<'a> {
 pub const NOT_CONFIGURED: &str = "no key service configured: run `keydeck login`, \
     or set KEYDECK_URL and KEYDECK_TOKEN (or pass --url)";
 
+impl Target<'_> {
+    /// The key service these flags choose and the token to use there (see
+    /// [`config::resolve_remote`]), refused when plain `http://` would carry
+    /// the token off this machine; `None` when none is configured anywhere.
+    /// The one resolution both the commands and the terminal UI use.
+    pub fn remote(&self) -> Result<Option<Remote>, CliError> {
+        let Some(remote) = config::resolve_remote(self.url, self.profile)? else {
+            return Ok(None);
+        };
+        refuse_plain_http(&remote.url, *self)?;
+        Ok(Some(remote))
+    }
+}
+
 /// A client for the configured key service.
 pub fn connect(target: Target<'_>) -> Result<Client, CliError> {
-    let remote = config::resolve_remote(target.url, target.profile)?
+    let remote = target
+        .remote()?
         .ok_or_else(|| CliError::unreachable(NOT_CONFIGURED))?;
-    refuse_plain_http(&remote.url, target)?;
     client_for(&remote.url, remote.token)
 }
 

@@ -6,13 +6,13 @@
 use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 
-use chrono::{DateTime, Local, NaiveTime, Utc};
 use serde::Serialize;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::CliError;
 use crate::key::validate::hidden_kind;
 use crate::key::KeyStatus;
+use crate::present;
 
 const RESET: &str = "\x1b[0m";
 
@@ -120,15 +120,16 @@ impl From<&str> for Cell {
     }
 }
 
-/// The status as a symbol and word (`● Active`), coloured green, yellow or red.
+/// The status as a symbol and word (`● Active`, [`present::status_text`]),
+/// coloured green, yellow or red.
 pub fn status_cell(status: KeyStatus) -> Cell {
-    let (symbol, colour) = match status {
-        KeyStatus::Active => ('●', "32"),
-        KeyStatus::Expired => ('◐', "33"),
-        KeyStatus::Revoked => ('✕', "31"),
+    let colour = match status {
+        KeyStatus::Active => "32",
+        KeyStatus::Expired => "33",
+        KeyStatus::Revoked => "31",
     };
     Cell {
-        text: format!("{symbol} {}", status.label()),
+        text: present::status_text(status),
         colour: Some(colour),
     }
 }
@@ -220,47 +221,6 @@ pub fn multiline<'a>(label: &'a str, text: &str) -> Vec<(&'a str, Cell)> {
         .enumerate()
         .map(|(i, line)| (if i == 0 { label } else { "" }, Cell::from(line)))
         .collect()
-}
-
-/// "just now", "3 min ago", "5 hours ago", "12 days ago", then the date.
-pub fn ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let seconds = (now - then).num_seconds();
-    let plural = |n: i64, unit: &str| format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" });
-    match seconds {
-        ..60 => "just now".to_owned(),
-        60..3600 => format!("{} min ago", seconds / 60),
-        3600..86_400 => plural(seconds / 3600, "hour"),
-        86_400..5_184_000 => plural(seconds / 86_400, "day"),
-        _ => date(then),
-    }
-}
-
-/// The local date, `2026-11-27`.
-pub fn date(at: DateTime<Utc>) -> String {
-    at.with_timezone(&Local).format("%Y-%m-%d").to_string()
-}
-
-/// The local date and time, `2026-11-27 14:03`.
-pub fn date_time(at: DateTime<Utc>) -> String {
-    at.with_timezone(&Local)
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
-}
-
-/// An expiry as admins enter it: a key that expires at local midnight shows
-/// the last day it works (`--expires 2027-01-31` shows `2027-01-31`); any other
-/// instant shows its date and time.
-pub fn expiry(at: Option<DateTime<Utc>>) -> String {
-    let Some(at) = at else {
-        return "Never".to_owned();
-    };
-    let local = at.with_timezone(&Local);
-    if local.time() == NaiveTime::MIN {
-        if let Some(day) = local.date_naive().pred_opt() {
-            return day.format("%Y-%m-%d").to_string();
-        }
-    }
-    date_time(at)
 }
 
 /// Writes `text` to standard output. A reader that went away (`| head`) is not an error.
@@ -355,7 +315,6 @@ impl serde_json::ser::Formatter for SafeJson {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{Duration, TimeZone};
     use std::ffi::OsStr;
 
     #[test]
@@ -371,7 +330,7 @@ mod tests {
     fn status_has_a_word_a_symbol_and_its_colour() {
         let cases = [
             (KeyStatus::Active, "● Active", "\x1b[32m"),
-            (KeyStatus::Expired, "◐ Expired", "\x1b[33m"),
+            (KeyStatus::Expired, "◷ Expired", "\x1b[33m"),
             (KeyStatus::Revoked, "✕ Revoked", "\x1b[31m"),
         ];
         for (status, plain, sgr) in cases {
@@ -406,34 +365,6 @@ mod tests {
                 .replace(RESET, ""),
             plain
         );
-    }
-
-    #[test]
-    fn relative_times() {
-        let now = Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap();
-        assert_eq!(ago(now - Duration::seconds(5), now), "just now");
-        assert_eq!(ago(now + Duration::seconds(5), now), "just now");
-        assert_eq!(ago(now - Duration::minutes(3), now), "3 min ago");
-        assert_eq!(ago(now - Duration::hours(1), now), "1 hour ago");
-        assert_eq!(ago(now - Duration::hours(5), now), "5 hours ago");
-        assert_eq!(ago(now - Duration::days(12), now), "12 days ago");
-        assert_eq!(
-            ago(now - Duration::days(400), now),
-            date(now - Duration::days(400))
-        );
-    }
-
-    #[test]
-    fn a_date_expiry_shows_the_last_day_it_works() {
-        let now = Utc::now();
-        let day = (Local::now() + Duration::days(400))
-            .format("%Y-%m-%d")
-            .to_string();
-        let at = crate::key::parse_expiry(&day, now, &Local).unwrap();
-        assert_eq!(expiry(at), day);
-        assert_eq!(expiry(None), "Never");
-        let span = now + Duration::days(30);
-        assert_eq!(expiry(Some(span)), date_time(span));
     }
 
     #[test]

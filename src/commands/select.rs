@@ -2,6 +2,8 @@
 //! the table shows (`eg_live_1a2B...`, or any leading part of it that goes past
 //! the literal `eg_live_`). Several matches are an error that lists them.
 
+use std::ops::ControlFlow;
+
 use super::output;
 use super::CliError;
 use crate::api::{ApiKey, KeyListQuery};
@@ -48,23 +50,20 @@ pub async fn find_key(client: &Client, input: &str) -> Result<ApiKey, CliError> 
     let prefix = strip_dots(input);
     let mut matches = Vec::new();
     if looks_like_prefix(prefix) {
-        let mut query = KeyListQuery {
+        let query = KeyListQuery {
             q: Some(prefix.to_owned()),
             limit: Some(500),
             ..KeyListQuery::default()
         };
-        loop {
-            let page = client.list_keys(&query).await?;
-            matches.extend(
-                page.data
-                    .into_iter()
-                    .filter(|k| prefix_matches(&k.prefix, prefix)),
-            );
-            match page.next_cursor {
-                Some(cursor) => query.cursor = Some(cursor),
-                None => break,
-            }
-        }
+        client
+            .each_page(query, |page| {
+                matches.extend(
+                    page.into_iter()
+                        .filter(|k| prefix_matches(&k.prefix, prefix)),
+                );
+                ControlFlow::Continue(())
+            })
+            .await?;
     }
     choose(input, matches)
 }

@@ -94,20 +94,79 @@ fn start_of_next_day<Tz: TimeZone>(date: NaiveDate, tz: &Tz) -> Option<DateTime<
 }
 
 fn add_span(input: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let last = input.chars().last()?;
-    let unit = last.to_ascii_lowercase();
-    // Cut by the unit's UTF-8 length: a multi-byte last character must not split.
-    let n: u32 = input[..input.len() - last.len_utf8()].parse().ok()?;
-    if n == 0 {
+    let span = parse_span(input, None)?;
+    if span.n == 0 {
         return None;
     }
-    match unit {
-        'h' => now.checked_add_signed(Duration::hours(i64::from(n))),
-        'd' => now.checked_add_signed(Duration::days(i64::from(n))),
-        'w' => now.checked_add_signed(Duration::weeks(i64::from(n))),
-        'y' => now.checked_add_months(Months::new(n.checked_mul(12)?)),
-        _ => None,
+    let n = i64::from(span.n);
+    match span.unit {
+        SpanUnit::Hour => now.checked_add_signed(Duration::hours(n)),
+        SpanUnit::Day => now.checked_add_signed(Duration::days(n)),
+        SpanUnit::Week => now.checked_add_signed(Duration::weeks(n)),
+        SpanUnit::Year => now.checked_add_months(Months::new(span.n.checked_mul(12)?)),
+        SpanUnit::Second | SpanUnit::Minute => None,
     }
+}
+
+/// A span as people type it: a whole number and a unit letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub n: u32,
+    pub unit: SpanUnit,
+}
+
+/// The unit letters of a [`Span`]: `s`, `m`, `h`, `d`, `w`, `y`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanUnit {
+    Second,
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Year,
+}
+
+impl Span {
+    /// The span in seconds; `None` for years, whose length depends on the calendar.
+    pub fn seconds(self) -> Option<u64> {
+        let unit: u64 = match self.unit {
+            SpanUnit::Second => 1,
+            SpanUnit::Minute => 60,
+            SpanUnit::Hour => 3600,
+            SpanUnit::Day => 86_400,
+            SpanUnit::Week => 7 * 86_400,
+            SpanUnit::Year => return None,
+        };
+        u64::from(self.n).checked_mul(unit)
+    }
+}
+
+/// The one parser of spans (`30s`, `30m`, `12h`, `7d`, `2w`, `1y`; the unit
+/// in either case). A bare number is a span of `bare`, when given. Each caller
+/// applies its own bounds and units: expiry ([`parse_expiry`]) and the grace
+/// period of a rotation (`keydeck keys rotate --grace`).
+pub fn parse_span(input: &str, bare: Option<SpanUnit>) -> Option<Span> {
+    let last = input.chars().last()?;
+    let (digits, unit) = if last.is_ascii_digit() {
+        (input, bare?)
+    } else {
+        // Cut by the unit's UTF-8 length: a multi-byte last character must not split.
+        let digits = &input[..input.len() - last.len_utf8()];
+        let unit = match last.to_ascii_lowercase() {
+            's' => SpanUnit::Second,
+            'm' => SpanUnit::Minute,
+            'h' => SpanUnit::Hour,
+            'd' => SpanUnit::Day,
+            'w' => SpanUnit::Week,
+            'y' => SpanUnit::Year,
+            _ => return None,
+        };
+        (digits, unit)
+    };
+    Some(Span {
+        n: digits.parse().ok()?,
+        unit,
+    })
 }
 
 #[cfg(test)]
@@ -187,6 +246,28 @@ mod tests {
                 Err(ExpiryError::Unrecognised)
             );
         }
+    }
+
+    #[test]
+    fn one_span_parser_each_caller_with_its_own_units() {
+        let span = |n, unit| Some(Span { n, unit });
+        assert_eq!(parse_span("30m", None), span(30, SpanUnit::Minute));
+        assert_eq!(parse_span("2W", None), span(2, SpanUnit::Week));
+        assert_eq!(parse_span("90", None), None);
+        assert_eq!(
+            parse_span("90", Some(SpanUnit::Second)),
+            span(90, SpanUnit::Second)
+        );
+        assert_eq!(parse_span("7€", None), None);
+        assert_eq!(parse_span("-1h", None), None);
+        assert_eq!(parse_span("", Some(SpanUnit::Second)), None);
+        assert_eq!(span(2, SpanUnit::Hour).unwrap().seconds(), Some(7200));
+        assert_eq!(span(1, SpanUnit::Year).unwrap().seconds(), None);
+        // Expiry takes hours to years; minutes are too short to mean a key's life.
+        assert_eq!(
+            parse_expiry("30m", now(), &Utc),
+            Err(ExpiryError::Unrecognised)
+        );
     }
 
     #[test]

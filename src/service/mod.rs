@@ -5,7 +5,6 @@ mod auth;
 mod deadline;
 mod error;
 mod extract;
-mod files;
 mod forward_auth;
 mod keys;
 mod last_used;
@@ -35,11 +34,11 @@ use crate::api::ScopeList;
 use crate::clock::{Clock, SystemClock};
 use crate::key::{random_base62, Catalog, SecretFormat};
 
-pub use error::{ApiError, PLAN_REQUIRED_MESSAGE};
-pub use files::{
+pub use crate::fs::{
     check_data_dir, create_private_dir, create_private_file, open_private_log, prepare_data_dir,
     write_private,
 };
+pub use error::{ApiError, PLAN_REQUIRED_MESSAGE};
 use last_used::LastUsed;
 pub use openapi::ApiDoc;
 use rate_limit::FailureLimiter;

@@ -8,13 +8,13 @@ use tui_input::backend::crossterm::EventHandler;
 use tui_input::Input;
 
 use super::action::{Action, Effect};
-use super::format::DisplayTz;
 use super::popup::{AuditView, Confirm, CreateForm, Popup};
 use super::theme::Theme;
 use crate::api::{ApiKey, ScopeInfo};
 use crate::client::ClientError;
 use crate::clock::Clock;
 use crate::key::{KeyStatus, SCOPES};
+use crate::present::DisplayTz;
 
 /// Keys fetched per request while loading.
 pub const PAGE_SIZE: u32 = 500;

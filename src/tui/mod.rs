@@ -7,7 +7,6 @@ pub mod app;
 pub mod clipboard;
 pub mod event;
 mod flows;
-pub mod format;
 pub mod popup;
 pub mod testing;
 pub mod theme;
@@ -21,26 +20,20 @@ use tokio::sync::mpsc;
 use self::action::{Action, Effect};
 use self::app::{App, PAGE_SIZE};
 use self::clipboard::{Clipboard, TerminalClipboard};
-use self::format::DisplayTz;
 use self::theme::Theme;
 use crate::api::KeyListQuery;
 use crate::client::Client;
 use crate::clock::{Clock, SystemClock};
 use crate::key::Secret;
+use crate::present::DisplayTz;
 use crate::service::{self, RunningService, ServiceConfig, ADMIN_TOKEN_FILE};
 
 pub type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A key service elsewhere, with the access token to use there.
-pub struct RemoteTarget {
-    pub url: String,
-    pub token: Secret,
-}
-
 pub struct TuiOptions {
     pub data_dir: PathBuf,
     /// `None`: start the embedded service on the SQLite database in `data_dir`.
-    pub remote: Option<RemoteTarget>,
+    pub remote: Option<crate::config::Remote>,
     pub refresh_every: chrono::Duration,
 }
 

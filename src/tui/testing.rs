@@ -14,11 +14,11 @@ use super::action::Action;
 use super::action::Effect;
 use super::app::App;
 use super::clipboard::RecordingClipboard;
-use super::format::DisplayTz;
 use super::theme::Theme;
 use super::{run_effects, view};
 use crate::client::Client;
 use crate::clock::Clock;
+use crate::present::DisplayTz;
 
 pub struct Harness {
     pub app: App,

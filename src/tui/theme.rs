@@ -91,17 +91,3 @@ impl Theme {
             .add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
     }
 }
-
-/// The symbol shown before the status word.
-pub fn status_symbol(status: KeyStatus) -> &'static str {
-    match status {
-        KeyStatus::Active => "●",
-        KeyStatus::Expired => "◷",
-        KeyStatus::Revoked => "✕",
-    }
-}
-
-/// `● Active`, `◷ Expired`, `✕ Revoked`.
-pub fn status_text(status: KeyStatus) -> String {
-    format!("{} {}", status_symbol(status), status.label())
-}

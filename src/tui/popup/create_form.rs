@@ -11,7 +11,7 @@ use crate::key::scope::FULL_ACCESS;
 use crate::key::validate::{self, FieldErrors};
 use crate::key::{parse_expiry, random_base62, Catalog, ScopeDef};
 
-use super::super::format::DisplayTz;
+use crate::present::DisplayTz;
 
 /// What has the focus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

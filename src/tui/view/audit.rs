@@ -41,7 +41,10 @@ pub fn draw(frame: &mut Frame, app: &App, view: &AuditView, area: Rect) {
         ]));
     }
     frame.render_widget(Clear, area);
-    let title = format!(" Audit log · {} entries ", view.entries.len());
+    let title = format!(
+        " Audit log · {} ",
+        crate::present::count(view.entries.len(), "entry", "entries")
+    );
     let block = Block::bordered()
         .title(title)
         .title_bottom(" j/k scroll · r reload · Esc back ");

@@ -7,9 +7,9 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::super::app::App;
-use super::super::format;
 use super::super::popup::CopyOnce;
 use super::centered;
+use crate::present;
 
 pub const TITLE: &str = "Copy your API key now — it will not be shown again";
 
@@ -19,7 +19,7 @@ pub fn draw(frame: &mut Frame, app: &App, modal: &CopyOnce, area: Rect) {
     let mut lines = vec![
         Line::from(Span::styled(TITLE, theme.title())),
         Line::from(""),
-        Line::from(format!("“{}” · {}", key.name, format::scopes_short(&key.scopes))),
+        Line::from(format!("“{}” · {}", key.name, present::scopes_short(&key.scopes, &app.scopes))),
         Line::from(""),
         Line::from(Span::styled(modal.secret.expose(), theme.secret())),
         Line::from(""),
@@ -32,7 +32,7 @@ pub fn draw(frame: &mut Frame, app: &App, modal: &CopyOnce, area: Rect) {
             (None, Some(at)) => format!(
                 "The old key keeps working until {} ({}).",
                 app.tz.exact(at),
-                format::relative(at, app.clock.now())
+                present::relative(at, app.clock.now())
             ),
             (None, None) => "The old key keeps working.".to_owned(),
         };

@@ -6,15 +6,15 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::super::app::App;
-use super::super::format;
-use super::super::theme::status_text;
 use crate::api::ApiKey;
+use crate::present;
+use crate::present::status_text;
 
 pub fn draw(frame: &mut Frame, app: &App, key: &ApiKey, area: Rect) {
     let now = app.clock.now();
     let status = app.status_of(key);
     let exact = |t: Option<chrono::DateTime<chrono::Utc>>, none: &str| match t {
-        Some(t) => format!("{} ({})", app.tz.exact(t), format::relative(t, now)),
+        Some(t) => format!("{} ({})", app.tz.exact(t), present::relative(t, now)),
         None => none.to_owned(),
     };
     let label = |text: &'static str| Span::styled(format!("{text:<12}"), app.theme.title());
@@ -26,7 +26,7 @@ pub fn draw(frame: &mut Frame, app: &App, key: &ApiKey, area: Rect) {
         ]),
         Line::from(vec![
             label("Key Prefix"),
-            Span::raw(format::prefix(&key.prefix)),
+            Span::raw(present::prefix(&key.prefix)),
         ]),
         Line::from(vec![label("ID"), Span::raw(key.id.clone())]),
         Line::from(vec![
@@ -54,7 +54,7 @@ pub fn draw(frame: &mut Frame, app: &App, key: &ApiKey, area: Rect) {
         ]));
     }
     lines.push(Line::from(label("Scopes")));
-    for scope in format::scope_labels(&key.scopes) {
+    for scope in present::scope_labels(&key.scopes, &app.scopes) {
         lines.push(Line::from(format!("  • {scope}")));
     }
     lines.push(Line::from(label("Description")));

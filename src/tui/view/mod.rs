@@ -16,6 +16,7 @@ use ratatui::Frame;
 use super::app::{App, Tab};
 use super::popup::Popup;
 use super::theme::Theme;
+use crate::present;
 
 /// Below this the UI shows a notice instead of a squeezed table.
 pub const MIN_WIDTH: u16 = 40;
@@ -95,9 +96,12 @@ fn draw_title(frame: &mut Frame, app: &App, area: Rect) {
     let state = if app.loading && !app.loaded {
         "loading…".to_owned()
     } else if app.loading {
-        format!("{} keys · refreshing…", app.keys.len())
+        format!(
+            "{} · refreshing…",
+            present::count(app.keys.len(), "key", "keys")
+        )
     } else {
-        format!("{} keys", app.keys.len())
+        present::count(app.keys.len(), "key", "keys")
     };
     let left = Span::styled(" keydeck ", app.theme.title());
     let right = format!("{state} ");

@@ -7,9 +7,9 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
 use super::super::app::App;
-use super::super::format;
-use super::super::theme::status_text;
 use crate::api::ApiKey;
+use crate::present;
+use crate::present::status_text;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Column {
@@ -101,20 +101,20 @@ fn cell<'a>(app: &App, key: &'a ApiKey, col: Column) -> Cell<'a> {
             Cell::from(format!("✓ {}", key.name)).style(app.theme.title())
         }
         Column::Name => Cell::from(key.name.as_str()),
-        Column::Prefix => Cell::from(format::prefix(&key.prefix)),
-        Column::Scopes => Cell::from(format::scopes_short(&key.scopes)),
+        Column::Prefix => Cell::from(present::prefix(&key.prefix)),
+        Column::Scopes => Cell::from(present::scopes_short(&key.scopes, &app.scopes)),
         Column::LastUsed => Cell::from(
             key.last_used_at
-                .map_or_else(|| "Never".into(), |t| format::relative(t, now)),
+                .map_or_else(|| "Never".into(), |t| present::relative(t, now)),
         ),
         Column::Status => {
             let status = app.status_of(key);
             Cell::from(status_text(status)).style(app.theme.status(status))
         }
-        Column::Created => Cell::from(format::relative(key.created_at, now)),
+        Column::Created => Cell::from(present::relative(key.created_at, now)),
         Column::Expires => Cell::from(
             key.expires_at
-                .map_or_else(|| "Never".into(), |t| format::relative(t, now)),
+                .map_or_else(|| "Never".into(), |t| present::relative(t, now)),
         ),
     }
 }

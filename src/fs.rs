@@ -1,5 +1,6 @@
-//! Private files in the data dir: a directory only its owner can enter, files
-//! only their owner can read (whatever the umask), written without following links.
+//! Private files, for the service's data dir and the client's config alike: a
+//! directory only its owner can enter, files only their owner can read
+//! (whatever the umask), replaced atomically without following links.
 
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
@@ -65,6 +66,13 @@ pub fn prepare_data_dir(path: &Path) -> Result<(), String> {
 /// temporary file beside it, which then replaces `path` (a link planted there
 /// is replaced, never written through). For tokens, host keys and the like.
 pub fn write_private(path: &Path, contents: &str) -> io::Result<()> {
+    replace_private(path, &[contents.as_bytes(), b"\n"])
+}
+
+/// Replaces `path` with a file of `parts` (written one after the other, so a
+/// secret need not be copied to be joined), readable by its owner only:
+/// written to a new temporary file beside it, synced, then renamed over it.
+pub fn replace_private(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -85,8 +93,9 @@ pub fn write_private(path: &Path, contents: &str) -> io::Result<()> {
     let written = (|| {
         #[cfg(unix)]
         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        file.write_all(contents.as_bytes())?;
-        file.write_all(b"\n")?;
+        for part in parts {
+            file.write_all(part)?;
+        }
         file.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
