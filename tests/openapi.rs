@@ -477,7 +477,7 @@ async fn the_schema_states_the_request_constraints(backend: Backend) {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let responses = &op["responses"];
-            for status in ["405", "408", "431", "503"] {
+            for status in ["405", "408", "413", "431", "503"] {
                 assert!(responses.get(status).is_some(), "{method} {path}: {status}");
             }
             let authenticated = path.starts_with("/v1/") && path != "/v1/scopes";

@@ -74,6 +74,12 @@ const EVERY_ROUTE: &[(&str, &str, bool)] = &[
         true,
     ),
     (
+        "413",
+        "The request body is larger than 16 KiB (`payload_too_large`): refused before the \
+         route looks at it, whatever the method",
+        true,
+    ),
+    (
         "431",
         "Request header fields too large: answered by the HTTP layer, without a body",
         false,
