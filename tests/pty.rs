@@ -9,6 +9,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::util::{admin_token, free_port};
 use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize, SlavePty};
 use serde_json::{json, Value};
 
@@ -216,13 +217,6 @@ impl Drop for Session {
     }
 }
 
-fn token(data_dir: &Path) -> String {
-    std::fs::read_to_string(data_dir.join("admin-token"))
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
 /// The embedded service's URL, from the UI's log file.
 fn embedded_url(data_dir: &Path) -> String {
     let deadline = Instant::now() + TIMEOUT;
@@ -276,7 +270,7 @@ async fn starts_on_a_fresh_data_dir_refreshes_and_quits_cleanly() {
     ui.wait_for("No API keys yet");
 
     let base = embedded_url(&dir);
-    create_key(&base, &token(&dir), "Made through the API").await;
+    create_key(&base, &admin_token(&dir), "Made through the API").await;
     ui.send("r");
     let screen = ui.wait_for("Made through the API");
     assert!(screen.contains("● Active"), "{screen}");
@@ -295,7 +289,7 @@ async fn ends_on_signal(signal: &str) {
     let (_home, dir, mut ui) = fresh_ui(&[]);
     ui.wait_for("No API keys yet");
     let base = embedded_url(&dir);
-    let created = create_key(&base, &token(&dir), "Kept across the signal").await;
+    let created = create_key(&base, &admin_token(&dir), "Kept across the signal").await;
     ui.send("r");
     ui.wait_for("Kept across the signal");
     ui.signal(signal);
@@ -331,14 +325,6 @@ async fn sighup_ends_it_within_a_second_with_the_terminal_restored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_it_within_a_second_with_the_terminal_restored() {
     ends_on_signal("TERM").await;
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A `keydeck serve` child that is killed when dropped, even by a failing test
@@ -393,7 +379,7 @@ async fn a_service_outage_shows_a_banner_and_recovers_by_itself() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut service = serve_on(port, &service_dir, home.path().join("serve-1.log"));
-    let t = token(&service_dir);
+    let t = admin_token(&service_dir);
     create_key(&base, &t, "Before the outage").await;
 
     let remote = [
@@ -427,7 +413,7 @@ async fn a_service_outage_shows_a_banner_and_recovers_by_itself() {
 async fn resizing_to_tiny_and_back_never_panics() {
     let (_home, dir, mut ui) = fresh_ui(&[]);
     ui.wait_for("No API keys yet");
-    create_key(&embedded_url(&dir), &token(&dir), "Resized").await;
+    create_key(&embedded_url(&dir), &admin_token(&dir), "Resized").await;
     ui.send("r");
     ui.wait_for("Resized");
     ui.resize(40, 10);
