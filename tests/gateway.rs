@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use common::util::free_port;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
