@@ -4,6 +4,7 @@
 
 pub mod lifecycle;
 pub mod process;
+pub mod pty;
 pub mod stress;
 pub mod ui;
 pub mod util;
