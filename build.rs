@@ -12,6 +12,8 @@ fn main() {
         println!("cargo:rerun-if-env-changed={var}");
     }
     println!("cargo:rerun-if-changed=build.rs");
+    // `sqlx::migrate!` embeds these at build time but does not track them.
+    println!("cargo:rerun-if-changed=migrations");
     if std::env::var_os("KEYDECK_TEST_POSTGRES_URL").is_some_and(|v| !v.is_empty()) {
         println!("cargo:rustc-cfg=keydeck_pg");
     }

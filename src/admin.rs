@@ -3,8 +3,6 @@
 //! Every change to a user is written to their organisation's audit log, with
 //! the operator (`$USER@HOST`, actor type `operator`) as the actor.
 
-use std::fmt;
-
 use chrono::{DateTime, Duration, Utc};
 
 use crate::cli::{AdminCommand, OrgCommand, UserCommand};
@@ -18,28 +16,21 @@ use crate::service::store::{
 pub const ORG_NAME_MAX: usize = 64;
 pub const EMAIL_MAX: usize = 254;
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum AdminError {
+    #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
     NotFound(String),
-    Store(StoreError),
+    #[error("{}", store_message(.0))]
+    Store(#[from] StoreError),
 }
 
-impl fmt::Display for AdminError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Invalid(m) | Self::NotFound(m) => f.write_str(m),
-            Self::Store(StoreError::Duplicate(what)) => write!(f, "already exists ({what})"),
-            Self::Store(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for AdminError {}
-
-impl From<StoreError> for AdminError {
-    fn from(e: StoreError) -> Self {
-        Self::Store(e)
+/// A duplicate says what is taken; other store errors speak for themselves.
+fn store_message(e: &StoreError) -> String {
+    match e {
+        StoreError::Duplicate(what) => format!("already exists ({what})"),
+        e => e.to_string(),
     }
 }
 

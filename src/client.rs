@@ -20,32 +20,47 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// What went wrong talking to the service, by what the user should do about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
     /// Nothing answered at the URL.
+    #[error("cannot reach the key service: {0}")]
     Unreachable(String),
     /// The service did not answer in time.
+    #[error("the key service did not answer in time")]
     Timeout,
     /// 401: no token or a bad one.
+    #[error("{0}")]
     Unauthorized(String),
     /// 402: the organisation is on the free plan.
+    #[error("{0}")]
     PlanRequired(String),
     /// 403: not an admin (or a key without the scope).
+    #[error("{0}")]
     Forbidden(String),
     /// 404.
+    #[error("{0}")]
     NotFound(String),
     /// 400, with per-field messages.
+    #[error("{message}{}", field_lines(fields))]
     Invalid {
         message: String,
         fields: FieldErrors,
     },
     /// 409 on an Idempotency-Key repeat: the key exists, its secret is gone.
+    #[error(
+        "the key {} ({}) was already created by an earlier attempt; its secret cannot be shown again",
+        .0.name,
+        .0.prefix
+    )]
     IdempotentRepeat(Box<ApiKey>),
     /// 409: the key is revoked or expired.
+    #[error("{0}")]
     Conflict(String),
     /// 429.
+    #[error("{0}")]
     RateLimited(String),
     /// 5xx, or an answer we could not read.
+    #[error("{0}")]
     Server(String),
 }
 
@@ -56,35 +71,13 @@ impl ClientError {
     }
 }
 
-impl fmt::Display for ClientError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Unreachable(m) => write!(f, "cannot reach the key service: {m}"),
-            Self::Timeout => f.write_str("the key service did not answer in time"),
-            Self::Unauthorized(m)
-            | Self::PlanRequired(m)
-            | Self::Forbidden(m)
-            | Self::NotFound(m)
-            | Self::Conflict(m)
-            | Self::RateLimited(m)
-            | Self::Server(m) => f.write_str(m),
-            Self::Invalid { message, fields } => {
-                f.write_str(message)?;
-                for (field, problem) in fields {
-                    write!(f, "\n  {field}: {problem}")?;
-                }
-                Ok(())
-            }
-            Self::IdempotentRepeat(key) => write!(
-                f,
-                "the key {} ({}) was already created by an earlier attempt; its secret cannot be shown again",
-                key.name, key.prefix
-            ),
-        }
-    }
+/// The per-field problems of a 400, one indented line each.
+fn field_lines(fields: &FieldErrors) -> String {
+    fields
+        .iter()
+        .map(|(field, problem)| format!("\n  {field}: {problem}"))
+        .collect()
 }
-
-impl std::error::Error for ClientError {}
 
 pub type Result<T> = std::result::Result<T, ClientError>;
 

@@ -14,7 +14,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -67,85 +66,54 @@ pub struct Profile {
     pub token_command: Option<String>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    Parse {
-        path: PathBuf,
-        message: String,
-    },
+    #[error("{} is not a valid config file: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
     /// Group or others may read the file: it holds tokens, so it is not used.
-    Exposed {
-        path: PathBuf,
-        mode: u32,
-    },
+    #[error(
+        "warning: {path} can be read by other users (mode {mode:04o}), and it holds access tokens; \
+         refusing to use it. Fix it with: chmod 600 '{path}'",
+        path = path.display()
+    )]
+    Exposed { path: PathBuf, mode: u32 },
+    #[error("cannot write {}: {source}", path.display())]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
-    UnknownProfile {
-        name: String,
-        path: PathBuf,
-    },
+    #[error(
+        "no profile {name:?} in {}: run `keydeck login --profile {name}` to add it",
+        path.display()
+    )]
+    UnknownProfile { name: String, path: PathBuf },
+    #[error(
+        "no access token for {url}: run `keydeck login` or set {TOKEN_ENV}{}",
+        other_url_note(other_url_profile)
+    )]
     NoToken {
         url: String,
         /// A profile that has a token, but for another URL.
         other_url_profile: Option<(String, String)>,
     },
-    TokenCommand {
-        profile: String,
-        message: String,
-    },
+    #[error("the token_command of profile {profile:?} failed: {message}")]
+    TokenCommand { profile: String, message: String },
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
-            Self::Parse { path, message } => {
-                write!(f, "{} is not a valid config file: {message}", path.display())
-            }
-            Self::Exposed { path, mode } => write!(
-                f,
-                "warning: {path} can be read by other users (mode {mode:04o}), and it holds access tokens; \
-                 refusing to use it. Fix it with: chmod 600 '{path}'",
-                path = path.display()
-            ),
-            Self::Write { path, source } => {
-                write!(f, "cannot write {}: {source}", path.display())
-            }
-            Self::UnknownProfile { name, path } => write!(
-                f,
-                "no profile {name:?} in {}: run `keydeck login --profile {name}` to add it",
-                path.display()
-            ),
-            Self::NoToken {
-                url,
-                other_url_profile,
-            } => {
-                write!(
-                    f,
-                    "no access token for {url}: run `keydeck login` or set {TOKEN_ENV}"
-                )?;
-                if let Some((profile, profile_url)) = other_url_profile {
-                    write!(
-                        f,
-                        " (profile {profile:?}'s token is only sent to its own URL, {profile_url})"
-                    )?;
-                }
-                Ok(())
-            }
-            Self::TokenCommand { profile, message } => {
-                write!(f, "the token_command of profile {profile:?} failed: {message}")
-            }
+/// Why a profile's token was not used for this URL, if one was there.
+fn other_url_note(other_url_profile: &Option<(String, String)>) -> String {
+    match other_url_profile {
+        Some((profile, profile_url)) => {
+            format!(" (profile {profile:?}'s token is only sent to its own URL, {profile_url})")
         }
+        None => String::new(),
     }
 }
-
-impl std::error::Error for ConfigError {}
 
 /// `$KEYDECK_CONFIG`, else `keydeck/config.toml` in the user's config dir
 /// (`$XDG_CONFIG_HOME`, by default `~/.config`, on Linux).

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::process::ServerProcess;
+use common::util::admin_token;
 use common::Backend;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -34,13 +35,6 @@ enum Outcome {
     },
     /// No answer (the connection died) or an error status.
     Failed(String),
-}
-
-fn token(data_dir: &Path) -> String {
-    std::fs::read_to_string(data_dir.join("admin-token"))
-        .unwrap()
-        .trim()
-        .to_owned()
 }
 
 fn spawn(backend: &Backend, dir: &Path, log: &str) -> ServerProcess {
@@ -85,7 +79,7 @@ async fn create(http: &reqwest::Client, base: &str, token: &str, i: usize) -> Ou
 async fn kill_9_during_a_burst_of_creates_loses_no_answered_key_and_invents_none(backend: Backend) {
     let dir = backend.data_dir.path().to_path_buf();
     let server = spawn(&backend, &dir, "serve-1.log");
-    let t = token(&dir);
+    let t = admin_token(&dir);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()

@@ -9,6 +9,8 @@
 //! ignored, with the reason; `.ci/run` sets `KEYDECK_REQUIRE_NGINX`, and then a
 //! missing nginx fails it.
 
+mod common;
+
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use common::util::free_port;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -383,14 +386,9 @@ impl Drop for LogsOnFailure {
 
 /// Polls `ready` every 20 ms until it gives a value or `timeout` passes.
 async fn poll<T>(timeout: Duration, what: &str, mut ready: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = ready() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::util::poll(timeout, || std::future::ready(ready()))
+        .await
+        .unwrap_or_else(|| panic!("timed out: {what}"))
 }
 
 // --- the protected application ---------------------------------------------
@@ -524,10 +522,7 @@ impl Keydeck {
     }
 
     fn admin_token(&self) -> String {
-        std::fs::read_to_string(self.data_dir.path().join("admin-token"))
-            .expect("bootstrap wrote the admin token")
-            .trim()
-            .to_owned()
+        common::util::admin_token(self.data_dir.path())
     }
 
     async fn create_key(&self, admin: &str, name: &str, scopes: &[&str]) -> Created {
@@ -716,14 +711,6 @@ impl Drop for Nginx {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The example with only its addresses and ports replaced: keydeck's and the

@@ -4,8 +4,8 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
 
 use chrono::Utc;
 use crossterm::event::KeyCode;
@@ -16,6 +16,7 @@ use serde_json::Value;
 use common::lifecycle::{
     admin, admin_ok, files, mode, run_to_end, wait_until, UmaskServer, BIN, OPERATOR,
 };
+use common::pty::Session;
 use common::ui::World;
 use common::{error_code, Backend, TestServer};
 
@@ -75,46 +76,25 @@ fn blocking_status(method: reqwest::Method, url: &str, token: &str) -> u16 {
 
 #[test]
 fn the_ui_keeps_its_log_and_embedded_database_private_under_umask_022() {
-    use portable_pty::{native_pty_system, CommandBuilder, PtySize};
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("data");
-    let pair = native_pty_system()
-        .openpty(PtySize {
-            rows: 30,
-            cols: 100,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .unwrap();
-    let mut cmd = CommandBuilder::new("sh");
-    cmd.args([
-        "-c",
-        "umask 022; exec \"$0\" \"$@\"",
-        BIN,
-        "--data-dir",
-        dir.to_str().unwrap(),
-    ]);
-    for var in [
-        "KEYDECK_URL",
-        "KEYDECK_TOKEN",
-        "KEYDECK_PROFILE",
-        "KEYDECK_DATA_DIR",
-        "KEYDECK_DATABASE_URL",
-        "RUST_LOG",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("HOME", home.path());
-    cmd.env("KEYDECK_CONFIG", home.path().join("config.toml"));
-    cmd.env("TERM", "xterm-256color");
-    let mut child = pair.slave.spawn_command(cmd).expect("start the UI");
-    let mut reader = pair.master.try_clone_reader().unwrap();
-    let mut writer = pair.master.take_writer().unwrap();
-    // Drained, so that the UI never blocks on a full terminal.
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
-    });
+    let config = home.path().join("config.toml");
+    let mut ui = Session::start_program(
+        "sh",
+        &[
+            "-c",
+            "umask 022; exec \"$0\" \"$@\"",
+            BIN,
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ],
+        &[
+            ("HOME", home.path().to_str().unwrap()),
+            ("KEYDECK_CONFIG", config.to_str().unwrap()),
+        ],
+        100,
+        30,
+    );
     let log = dir.join("keydeck.log");
     wait_until("the embedded service to start", || {
         std::fs::read_to_string(&log)
@@ -134,9 +114,8 @@ fn the_ui_keeps_its_log_and_embedded_database_private_under_umask_022() {
     ) {
         assert_eq!(mode(&file), 0o600, "{}", file.display());
     }
-    writer.write_all(b"q").unwrap();
-    writer.flush().unwrap();
-    wait_until("the UI to quit", || child.try_wait().unwrap().is_some());
+    ui.send("q");
+    ui.wait_exit(Duration::from_secs(20));
 }
 
 #[test]

@@ -11,13 +11,13 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::process::ServerProcess;
 use common::stress::rss_kib;
+use common::util::admin_token;
 use common::Backend;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -279,13 +279,6 @@ impl Load {
     }
 }
 
-fn token(data_dir: &Path) -> String {
-    std::fs::read_to_string(data_dir.join("admin-token"))
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
 async fn two_hundred_clients_mixing_every_operation(backend: Backend) {
     let _alone = ONE_AT_A_TIME.lock().await;
     let secs = load_secs();
@@ -307,7 +300,7 @@ async fn two_hundred_clients_mixing_every_operation(backend: Backend) {
             .build()
             .unwrap(),
         bases: servers.iter().map(|s| s.base.clone()).collect(),
-        token: token(&dir),
+        token: admin_token(&dir),
         stats: Stats::default(),
         created_ids: Mutex::new(Vec::new()),
     });

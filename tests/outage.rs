@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
+use common::util::poll;
 use common::{error_code, Backend, TestServer, PG_URL_VAR};
 use keydeck::clock::SystemClock;
 use keydeck::service::store::guard::GuardLimits;
@@ -409,24 +410,6 @@ async fn wait_until_ready(s: &TestServer) {
         ready.is_some(),
         "not ready within {RECOVERY:?} of the database coming back"
     );
-}
-
-/// Calls `check` until it gives `Some`, or `within` has passed.
-async fn poll<T, F, Fut>(within: Duration, mut check: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = check().await {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 // --- the proxy ------------------------------------------------------------------

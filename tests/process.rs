@@ -3,9 +3,8 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::process::ServerProcess;
+use common::util::admin_token;
 use common::Backend;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -15,13 +14,6 @@ on_both_backends!(
     no_secret_in_database_log_or_data_dir,
     sigterm_shuts_down_cleanly_and_flushes_last_used,
 );
-
-fn token(data_dir: &Path) -> String {
-    std::fs::read_to_string(data_dir.join("admin-token"))
-        .unwrap()
-        .trim()
-        .to_owned()
-}
 
 async fn create(
     http: &reqwest::Client,
@@ -60,7 +52,7 @@ async fn a_created_key_survives_kill_9(backend: Backend) {
     let dir = backend.data_dir.path().to_path_buf();
     let http = reqwest::Client::new();
     let server = ServerProcess::spawn(&backend, &dir, &dir.join("serve-1.log"));
-    let t = token(&dir);
+    let t = admin_token(&dir);
     let created = create(&http, &server, &t, "survivor", &["sessions:read"]).await;
     server.kill_9();
 
@@ -103,7 +95,7 @@ async fn no_secret_in_database_log_or_data_dir(backend: Backend) {
     ));
     let http = reqwest::Client::new();
     let server = ServerProcess::spawn(&backend, &dir, &log);
-    let t = token(&dir);
+    let t = admin_token(&dir);
     let mut secrets = Vec::new();
     for (name, scopes) in [
         ("a", &["sessions:read"][..]),
@@ -189,7 +181,7 @@ async fn no_secret_in_database_log_or_data_dir(backend: Backend) {
         }
     }
     // The admin's access token is in its own file by design, and nowhere else.
-    let admin_token = token(&dir);
+    let admin_token = admin_token(&dir);
     for (name, bytes) in &haystacks {
         for needle in &needles {
             assert!(
@@ -216,7 +208,7 @@ async fn sigterm_shuts_down_cleanly_and_flushes_last_used(backend: Backend) {
     let dir = backend.data_dir.path().to_path_buf();
     let http = reqwest::Client::new();
     let server = ServerProcess::spawn(&backend, &dir, &dir.join("serve.log"));
-    let t = token(&dir);
+    let t = admin_token(&dir);
     let k = create(
         &http,
         &server,
@@ -269,7 +261,7 @@ async fn revocation_is_immediate_across_replicas() {
     let http = reqwest::Client::new();
     let a = ServerProcess::spawn(&backend, &dir_a, &backend.data_dir.path().join("a.log"));
     let b = ServerProcess::spawn(&backend, &dir_b, &backend.data_dir.path().join("b.log"));
-    let t = token(&dir_a);
+    let t = admin_token(&dir_a);
     assert!(
         !dir_b.join("admin-token").exists(),
         "only the first replica bootstraps"
@@ -395,7 +387,7 @@ async fn bootstrap_and_admin_commands() {
     );
     let (ok, _, _) = admin(&["seed", "--org", "acme", "--count", "12"]);
     assert!(ok);
-    let list: Value = get(token(&dir)).await.unwrap().json().await.unwrap();
+    let list: Value = get(admin_token(&dir)).await.unwrap().json().await.unwrap();
     assert!(
         list["data"].as_array().unwrap().is_empty(),
         "seeded into acme, not default"

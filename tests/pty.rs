@@ -3,225 +3,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize, SlavePty};
+use common::pty::{Session, TIMEOUT};
+use common::util::{admin_token, free_port};
 use serde_json::{json, Value};
-
-const TIMEOUT: Duration = Duration::from_secs(20);
-
-/// The keydeck UI in a PTY, with everything it wrote and a vt100 model of the screen.
-struct Session {
-    child: Box<dyn Child + Send + Sync>,
-    master: Box<dyn MasterPty + Send>,
-    // Kept open so the terminal's modes can be read after the UI exits.
-    _slave: Box<dyn SlavePty + Send>,
-    writer: Box<dyn Write + Send>,
-    output: Arc<Mutex<Vec<u8>>>,
-    screen: Arc<Mutex<vt100::Parser>>,
-}
-
-impl Session {
-    fn start(args: &[&str], env: &[(&str, &str)], cols: u16, rows: u16) -> Self {
-        let pair = native_pty_system()
-            .openpty(PtySize {
-                rows,
-                cols,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("openpty");
-        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_keydeck"));
-        cmd.args(args);
-        for var in [
-            "KEYDECK_URL",
-            "KEYDECK_TOKEN",
-            "KEYDECK_PROFILE",
-            "KEYDECK_DATA_DIR",
-            "KEYDECK_DATABASE_URL",
-            "NO_COLOR",
-            "RUST_LOG",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.env("TERM", "xterm-256color");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = pair
-            .slave
-            .spawn_command(cmd)
-            .expect("spawn keydeck in a PTY");
-        let mut reader = pair.master.try_clone_reader().unwrap();
-        let writer = pair.master.take_writer().unwrap();
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
-        let (out, scr) = (output.clone(), screen.clone());
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                out.lock().unwrap().extend_from_slice(&buf[..n]);
-                scr.lock().unwrap().process(&buf[..n]);
-            }
-        });
-        Self {
-            child,
-            master: pair.master,
-            _slave: pair.slave,
-            writer,
-            output,
-            screen,
-        }
-    }
-
-    fn contents(&self) -> String {
-        self.screen.lock().unwrap().screen().contents()
-    }
-
-    /// Waits until the screen shows `text` (and returns the screen).
-    fn wait_for(&self, text: &str) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let screen = self.contents();
-            if screen.contains(text) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{text:?} did not appear; the screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
-
-    fn wait_gone(&self, text: &str) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let screen = self.contents();
-            if !screen.contains(text) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{text:?} did not go away; the screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
-
-    fn send(&mut self, keys: &str) {
-        self.writer.write_all(keys.as_bytes()).unwrap();
-        self.writer.flush().unwrap();
-    }
-
-    fn resize(&mut self, cols: u16, rows: u16) {
-        self.screen
-            .lock()
-            .unwrap()
-            .screen_mut()
-            .set_size(rows, cols);
-        self.master
-            .resize(PtySize {
-                rows,
-                cols,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .unwrap();
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.process_id().expect("pid")
-    }
-
-    fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{name}"), &self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-
-    /// Waits (at most `limit`) for the process to end; returns its exit code and how long it took.
-    fn wait_exit(&mut self, limit: Duration) -> (u32, Duration) {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status.exit_code(), started.elapsed());
-            }
-            assert!(
-                started.elapsed() < limit,
-                "still running after {limit:?}:\n{}",
-                self.contents()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    /// Everything the program wrote, as (lossy) text.
-    fn output(&self) -> String {
-        String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
-    }
-
-    /// The terminal was left as it was found: main screen back, cursor shown,
-    /// and (read from the terminal itself) canonical mode and echo on again.
-    fn assert_terminal_restored(&self) {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        let out = loop {
-            let out = self.output();
-            // The reader thread may still be catching up with the last writes.
-            let entered = out.rfind("\x1b[?1049h");
-            let restored = out.rfind("\x1b[?1049l") > entered && out.rfind("\x1b[?25h") > entered;
-            if restored || Instant::now() > deadline {
-                break out;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        let entered = out
-            .rfind("\x1b[?1049h")
-            .expect("entered the alternate screen");
-        let left = out.rfind("\x1b[?1049l").expect("left the alternate screen");
-        assert!(
-            left > entered,
-            "the alternate screen was left after it was last entered"
-        );
-        let shown = out.rfind("\x1b[?25h").expect("cursor shown");
-        assert!(shown > entered, "the cursor was shown again at exit");
-        let tty = self.master.tty_name().expect("the PTY's device name");
-        let modes = Command::new("stty")
-            .arg("-a")
-            .arg("-F")
-            .arg(&tty)
-            .output()
-            .unwrap();
-        let modes = String::from_utf8_lossy(&modes.stdout);
-        let words: Vec<&str> = modes.split_whitespace().collect();
-        assert!(
-            words.contains(&"icanon") && words.contains(&"echo"),
-            "raw mode is off again: {modes}"
-        );
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-fn token(data_dir: &Path) -> String {
-    std::fs::read_to_string(data_dir.join("admin-token"))
-        .unwrap()
-        .trim()
-        .to_owned()
-}
 
 /// The embedded service's URL, from the UI's log file.
 fn embedded_url(data_dir: &Path) -> String {
@@ -276,7 +64,7 @@ async fn starts_on_a_fresh_data_dir_refreshes_and_quits_cleanly() {
     ui.wait_for("No API keys yet");
 
     let base = embedded_url(&dir);
-    create_key(&base, &token(&dir), "Made through the API").await;
+    create_key(&base, &admin_token(&dir), "Made through the API").await;
     ui.send("r");
     let screen = ui.wait_for("Made through the API");
     assert!(screen.contains("● Active"), "{screen}");
@@ -295,7 +83,7 @@ async fn ends_on_signal(signal: &str) {
     let (_home, dir, mut ui) = fresh_ui(&[]);
     ui.wait_for("No API keys yet");
     let base = embedded_url(&dir);
-    let created = create_key(&base, &token(&dir), "Kept across the signal").await;
+    let created = create_key(&base, &admin_token(&dir), "Kept across the signal").await;
     ui.send("r");
     ui.wait_for("Kept across the signal");
     ui.signal(signal);
@@ -331,14 +119,6 @@ async fn sighup_ends_it_within_a_second_with_the_terminal_restored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_it_within_a_second_with_the_terminal_restored() {
     ends_on_signal("TERM").await;
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A `keydeck serve` child that is killed when dropped, even by a failing test
@@ -393,7 +173,7 @@ async fn a_service_outage_shows_a_banner_and_recovers_by_itself() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut service = serve_on(port, &service_dir, home.path().join("serve-1.log"));
-    let t = token(&service_dir);
+    let t = admin_token(&service_dir);
     create_key(&base, &t, "Before the outage").await;
 
     let remote = [
@@ -427,7 +207,7 @@ async fn a_service_outage_shows_a_banner_and_recovers_by_itself() {
 async fn resizing_to_tiny_and_back_never_panics() {
     let (_home, dir, mut ui) = fresh_ui(&[]);
     ui.wait_for("No API keys yet");
-    create_key(&embedded_url(&dir), &token(&dir), "Resized").await;
+    create_key(&embedded_url(&dir), &admin_token(&dir), "Resized").await;
     ui.send("r");
     ui.wait_for("Resized");
     ui.resize(40, 10);

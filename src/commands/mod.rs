@@ -10,8 +10,6 @@ mod output;
 mod prompt;
 mod select;
 
-use std::fmt;
-
 use crate::client::{Client, ClientError};
 use crate::config::{self, ConfigError, Remote};
 
@@ -25,7 +23,12 @@ pub const EXIT_REFUSED: u8 = 2;
 pub const EXIT_UNREACHABLE: u8 = 3;
 
 /// A failed command: what to tell the user, and the exit code.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Printed printable: whatever part of the message came from a server, no
+/// control or format character of it reaches the terminal (the message's own
+/// lines stay).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", output::printable_lines(message))]
 pub struct CliError {
     pub code: u8,
     pub message: String,
@@ -46,16 +49,6 @@ impl CliError {
         }
     }
 }
-
-/// Printable: whatever part of the message came from a server, no control or
-/// format character of it reaches the terminal (the message's own lines stay).
-impl fmt::Display for CliError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&output::printable_lines(&self.message))
-    }
-}
-
-impl std::error::Error for CliError {}
 
 impl From<ConfigError> for CliError {
     fn from(e: ConfigError) -> Self {

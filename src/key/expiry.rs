@@ -1,39 +1,28 @@
 //! Expiry input: a date `YYYY-MM-DD` (valid through that whole local day), a
 //! relative span (`7d`, `2w`, `1y`, `12h`) or nothing (never expires).
 
-use std::fmt;
-
 use chrono::{DateTime, Duration, Months, NaiveDate, TimeZone, Utc};
 
 /// The furthest ahead an expiry may lie.
 pub const MAX_YEARS_AHEAD: u32 = 10;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExpiryError {
     /// Not a date or span we understand.
+    #[error(
+        "use a date like 2027-01-31, a span like 7d, 30d, 90d or 1y, or leave empty for no expiry"
+    )]
     Unrecognised,
     /// Looks like a date but is not one (e.g. `2027-02-30`).
+    #[error("that date does not exist")]
     ImpossibleDate,
     /// The instant is not in the future.
+    #[error("the expiry must be in the future")]
     InPast,
     /// Further ahead than [`MAX_YEARS_AHEAD`].
+    #[error("the expiry must be at most {MAX_YEARS_AHEAD} years ahead")]
     TooFar,
 }
-
-impl fmt::Display for ExpiryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Unrecognised => f.write_str(
-                "use a date like 2027-01-31, a span like 7d, 30d, 90d or 1y, or leave empty for no expiry",
-            ),
-            Self::ImpossibleDate => f.write_str("that date does not exist"),
-            Self::InPast => f.write_str("the expiry must be in the future"),
-            Self::TooFar => write!(f, "the expiry must be at most {MAX_YEARS_AHEAD} years ahead"),
-        }
-    }
-}
-
-impl std::error::Error for ExpiryError {}
 
 /// The instant a key with this expiry input stops working, or `None` for no expiry.
 ///

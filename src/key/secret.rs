@@ -92,26 +92,17 @@ impl fmt::Debug for Secret {
 }
 
 /// Why a string is not a well-formed secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SecretParseError {
+    #[error("the key does not start with this deployment's prefix")]
     WrongPrefix,
+    #[error("the key has the wrong length")]
     WrongLength,
+    #[error("the key contains characters that are not base62")]
     NotBase62,
+    #[error("the key's checksum does not match (mistyped or not a real key)")]
     BadChecksum,
 }
-
-impl fmt::Display for SecretParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::WrongPrefix => "the key does not start with this deployment's prefix",
-            Self::WrongLength => "the key has the wrong length",
-            Self::NotBase62 => "the key contains characters that are not base62",
-            Self::BadChecksum => "the key's checksum does not match (mistyped or not a real key)",
-        })
-    }
-}
-
-impl std::error::Error for SecretParseError {}
 
 /// A secret format: its literal prefix, e.g. `eg_live_`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -365,16 +365,9 @@ pub async fn start_default(config: ServiceConfig) -> Result<RunningService, Star
 }
 
 /// Why the service could not start.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct StartError(pub String);
-
-impl std::fmt::Display for StartError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for StartError {}
 
 /// On an empty database: organisation `default` (paid) and an admin whose
 /// token goes to `DATA_DIR/admin-token` (mode 0600), never to the log.

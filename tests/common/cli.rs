@@ -287,22 +287,19 @@ impl User {
         use portable_pty::{native_pty_system, CommandBuilder, PtySize};
         use std::io::Read;
         use std::sync::{Arc, Mutex};
-        use std::time::{Duration, Instant};
+        use std::time::Duration;
 
         fn text(screen: &Mutex<Vec<u8>>) -> String {
             String::from_utf8_lossy(&screen.lock().unwrap()).into_owned()
         }
         /// Polls `done` until it holds; fails after 20 s, showing the terminal.
-        fn wait_until(what: &str, screen: &Mutex<Vec<u8>>, mut done: impl FnMut() -> bool) {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while !done() {
-                assert!(
-                    Instant::now() < deadline,
+        fn wait_until(what: &str, screen: &Mutex<Vec<u8>>, done: impl FnMut() -> bool) {
+            crate::common::util::wait_for(Duration::from_secs(20), done, || {
+                format!(
                     "timed out waiting for {what}; the terminal shows:\n{}",
                     text(screen)
-                );
-                std::thread::sleep(Duration::from_millis(10));
-            }
+                )
+            });
         }
 
         let pair = native_pty_system()

@@ -163,13 +163,11 @@ pub fn run_to_end(args: &[&str], home: &Path) -> (ExitStatus, String) {
     }
 }
 
-/// Polls `done` (every 25 ms, at most 20 s) until it holds.
-pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
+/// Polls `done` (at most 20 s) until it holds.
+pub fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    super::util::wait_for(Duration::from_secs(20), done, || {
+        format!("timed out waiting for {what}")
+    });
 }
 
 /// `DIR/NAME` for each name.

@@ -4,8 +4,10 @@
 
 pub mod lifecycle;
 pub mod process;
+pub mod pty;
 pub mod stress;
 pub mod ui;
+pub mod util;
 
 use std::sync::Arc;
 
@@ -88,17 +90,44 @@ impl Backend {
         store::open(&self.database_url()).await.expect("open store")
     }
 
-    /// Drops the PostgreSQL test database.
-    pub async fn cleanup(self) {
-        if let Some((admin_url, db)) = &self.pg {
-            let mut conn = connect_pg(admin_url).await;
-            let _ = sqlx::Executor::execute(
-                &mut conn,
-                format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)").as_str(),
-            )
-            .await;
+    /// Drops the PostgreSQL test database now (dropping the `Backend` does
+    /// the same, also when a test panics).
+    pub async fn cleanup(mut self) {
+        if let Some((admin_url, db)) = self.pg.take() {
+            drop_pg_database(&admin_url, &db).await;
         }
     }
+}
+
+/// Teardown that runs on panic too: a failing test leaves no `kd_test_%`
+/// database behind. `Drop` cannot await, so the database is dropped from a
+/// thread with its own runtime (the test's runtime may be unwinding).
+impl Drop for Backend {
+    fn drop(&mut self) {
+        if let Some((admin_url, db)) = self.pg.take() {
+            let dropped = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime to drop the test database")
+                    .block_on(drop_pg_database(&admin_url, &db))
+            })
+            .join();
+            if dropped.is_err() && !std::thread::panicking() {
+                panic!("could not drop the PostgreSQL test database");
+            }
+        }
+    }
+}
+
+/// `DROP DATABASE … WITH (FORCE)`: also ends the service's open connections.
+async fn drop_pg_database(admin_url: &str, db: &str) {
+    let mut conn = connect_pg(admin_url).await;
+    let _ = sqlx::Executor::execute(
+        &mut conn,
+        format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)").as_str(),
+    )
+    .await;
 }
 
 async fn connect_pg(url: &str) -> sqlx::PgConnection {

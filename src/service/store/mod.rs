@@ -1,15 +1,14 @@
 //! Persistence: one [`Store`] trait, with SQLite and PostgreSQL behind it.
 //!
 //! Times are stored as Unix milliseconds and secrets only as SHA-256 digests.
-//! Both backends share the SQL in `sql.rs`; each has its own connection set-up
-//! and migrations.
+//! Both backends share the SQL text in `sql.rs` and the row types here (read
+//! by column name); `sqlite.rs` and `postgres.rs` each implement [`Store`]
+//! with their own connection set-up and `sqlx::migrate!` migrations.
 
 pub mod guard;
 mod postgres;
 mod sql;
 mod sqlite;
-
-use std::fmt;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -255,32 +254,24 @@ pub enum RotateOutcome {
     NotActive(Box<KeyRecord>),
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A unique constraint: the org name or email is taken.
+    #[error("{0} already exists")]
     Duplicate(String),
+    #[error("database error: {0}")]
     Database(sqlx::Error),
-    Migrate(sqlx::migrate::MigrateError),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unexpected data in the database: {0}")]
     Corrupt(String),
     /// The database did not answer in time or the connection to it failed:
     /// worth retrying in a moment (503 `database_unavailable`).
+    #[error("the database is unavailable: {0}")]
     Unavailable(String),
 }
 
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Duplicate(what) => write!(f, "{what} already exists"),
-            Self::Database(e) => write!(f, "database error: {e}"),
-            Self::Migrate(e) => write!(f, "database migration failed: {e}"),
-            Self::Corrupt(what) => write!(f, "unexpected data in the database: {what}"),
-            Self::Unavailable(why) => write!(f, "the database is unavailable: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {}
-
+/// A unique violation names its constraint ([`StoreError::Duplicate`]).
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
@@ -289,12 +280,6 @@ impl From<sqlx::Error> for StoreError {
             }
             _ => Self::Database(e),
         }
-    }
-}
-
-impl From<sqlx::migrate::MigrateError> for StoreError {
-    fn from(e: sqlx::migrate::MigrateError) -> Self {
-        Self::Migrate(e)
     }
 }
 
@@ -407,28 +392,6 @@ pub fn is_postgres(database_url: &str) -> bool {
     database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")
 }
 
-/// A migrator over migrations embedded in the binary: (version, description, SQL).
-fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
-    use sqlx::migrate::{Migration, MigrationType, Migrator};
-    Migrator {
-        migrations: std::borrow::Cow::Owned(
-            migrations
-                .iter()
-                .map(|&(version, description, sql)| {
-                    Migration::new(
-                        version,
-                        description.into(),
-                        MigrationType::Simple,
-                        sql.into(),
-                        false,
-                    )
-                })
-                .collect(),
-        ),
-        ..Migrator::DEFAULT
-    }
-}
-
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
@@ -445,102 +408,179 @@ fn split_scopes(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_owned).collect()
 }
 
-/// Columns of `api_keys` in the order `key_columns!` selects them.
-type KeyRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-);
-
-/// The `api_keys` columns that make a [`KeyRow`], as a literal for `concat!`.
-macro_rules! key_columns {
-    () => {
-        "id, org_id, name, description, prefix, scopes, created_at, created_by, \
-         expires_at, last_used_at, revoked_at, revoked_by"
-    };
-}
-use key_columns;
-
-fn key_from_row(r: KeyRow) -> StoreResult<KeyRecord> {
-    Ok(KeyRecord {
-        id: r.0,
-        org_id: r.1,
-        name: r.2,
-        description: r.3,
-        prefix: r.4,
-        scopes: split_scopes(&r.5),
-        created_at: from_ms(r.6)?,
-        created_by: r.7,
-        expires_at: from_opt_ms(r.8)?,
-        last_used_at: from_opt_ms(r.9)?,
-        revoked_at: from_opt_ms(r.10)?,
-        revoked_by: r.11,
-    })
+/// An `api_keys` row as `sql::key_columns!` selects it.
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: String,
+    org_id: String,
+    name: String,
+    description: String,
+    prefix: String,
+    scopes: String,
+    created_at: i64,
+    created_by: String,
+    expires_at: Option<i64>,
+    last_used_at: Option<i64>,
+    revoked_at: Option<i64>,
+    revoked_by: Option<String>,
 }
 
-type OrgRow = (String, String, String, i64);
-
-fn org_from_row(r: OrgRow) -> StoreResult<Org> {
-    Ok(Org {
-        id: r.0,
-        name: r.1,
-        plan: r.2.parse().map_err(StoreError::Corrupt)?,
-        created_at: from_ms(r.3)?,
-    })
+impl TryFrom<KeyRow> for KeyRecord {
+    type Error = StoreError;
+    fn try_from(r: KeyRow) -> StoreResult<Self> {
+        Ok(Self {
+            id: r.id,
+            org_id: r.org_id,
+            name: r.name,
+            description: r.description,
+            prefix: r.prefix,
+            scopes: split_scopes(&r.scopes),
+            created_at: from_ms(r.created_at)?,
+            created_by: r.created_by,
+            expires_at: from_opt_ms(r.expires_at)?,
+            last_used_at: from_opt_ms(r.last_used_at)?,
+            revoked_at: from_opt_ms(r.revoked_at)?,
+            revoked_by: r.revoked_by,
+        })
+    }
 }
 
-/// id, org_id, email, role, created_at, has_token.
-type UserRow = (String, String, String, String, i64, bool);
-
-fn user_from_row(r: UserRow) -> StoreResult<User> {
-    Ok(User {
-        id: r.0,
-        org_id: r.1,
-        email: r.2,
-        role: r.3.parse().map_err(StoreError::Corrupt)?,
-        created_at: from_ms(r.4)?,
-        has_token: r.5,
-    })
+#[derive(sqlx::FromRow)]
+struct OrgRow {
+    id: String,
+    name: String,
+    plan: String,
+    created_at: i64,
 }
 
-type AuditRow = (
-    i64,
-    String,
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-);
+impl TryFrom<OrgRow> for Org {
+    type Error = StoreError;
+    fn try_from(r: OrgRow) -> StoreResult<Self> {
+        Ok(Self {
+            id: r.id,
+            name: r.name,
+            plan: r.plan.parse().map_err(StoreError::Corrupt)?,
+            created_at: from_ms(r.created_at)?,
+        })
+    }
+}
 
-fn audit_from_row(r: AuditRow) -> StoreResult<AuditRecord> {
-    Ok(AuditRecord {
-        id: r.0,
-        event: AuditEvent {
-            org_id: r.1,
-            at: from_ms(r.2)?,
-            actor_kind: r.3,
-            actor_id: r.4,
-            actor_name: r.5,
-            action: r.6,
-            api_key_id: r.7,
-            remote_addr: r.8,
-            details: serde_json::from_str(&r.9)
-                .map_err(|e| StoreError::Corrupt(format!("audit details: {e}")))?,
-        },
-    })
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: String,
+    org_id: String,
+    email: String,
+    role: String,
+    created_at: i64,
+    has_token: bool,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+    fn try_from(r: UserRow) -> StoreResult<Self> {
+        Ok(Self {
+            id: r.id,
+            org_id: r.org_id,
+            email: r.email,
+            role: r.role.parse().map_err(StoreError::Corrupt)?,
+            created_at: from_ms(r.created_at)?,
+            has_token: r.has_token,
+        })
+    }
+}
+
+/// A user found by their token, with their organisation.
+#[derive(sqlx::FromRow)]
+struct UserOrgRow {
+    id: String,
+    org_id: String,
+    email: String,
+    role: String,
+    created_at: i64,
+    org_name: String,
+    org_plan: String,
+    org_created_at: i64,
+}
+
+impl UserOrgRow {
+    fn split(self) -> StoreResult<(User, Org)> {
+        let org = Org::try_from(OrgRow {
+            id: self.org_id.clone(),
+            name: self.org_name,
+            plan: self.org_plan,
+            created_at: self.org_created_at,
+        })?;
+        let user = User::try_from(UserRow {
+            id: self.id,
+            org_id: self.org_id,
+            email: self.email,
+            role: self.role,
+            created_at: self.created_at,
+            has_token: true,
+        })?;
+        Ok((user, org))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct AuthRow {
+    id: String,
+    org_id: String,
+    name: String,
+    scopes: String,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+    org_plan: String,
+}
+
+impl TryFrom<AuthRow> for AuthRecord {
+    type Error = StoreError;
+    fn try_from(r: AuthRow) -> StoreResult<Self> {
+        Ok(Self {
+            id: r.id,
+            org_id: r.org_id,
+            name: r.name,
+            scopes: split_scopes(&r.scopes),
+            expires_at: from_opt_ms(r.expires_at)?,
+            revoked_at: from_opt_ms(r.revoked_at)?,
+            org_plan: r.org_plan.parse().map_err(StoreError::Corrupt)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    id: i64,
+    org_id: String,
+    at: i64,
+    actor_kind: String,
+    actor_id: String,
+    actor_name: String,
+    action: String,
+    api_key_id: String,
+    remote_addr: Option<String>,
+    details: String,
+}
+
+impl TryFrom<AuditRow> for AuditRecord {
+    type Error = StoreError;
+    fn try_from(r: AuditRow) -> StoreResult<Self> {
+        Ok(Self {
+            id: r.id,
+            event: AuditEvent {
+                org_id: r.org_id,
+                at: from_ms(r.at)?,
+                actor_kind: r.actor_kind,
+                actor_id: r.actor_id,
+                actor_name: r.actor_name,
+                action: r.action,
+                api_key_id: r.api_key_id,
+                remote_addr: r.remote_addr,
+                details: serde_json::from_str(&r.details)
+                    .map_err(|e| StoreError::Corrupt(format!("audit details: {e}")))?,
+            },
+        })
+    }
 }
 
 /// `%text%` for LIKE, with the wildcards in `text` escaped (with `\`).
@@ -579,6 +619,91 @@ mod tests {
         ] {
             assert_eq!(KeyCursor::decode(bad), None, "{bad}");
         }
+    }
+
+    /// Databases migrated before `sqlx::migrate!` were migrated by a
+    /// hand-built migrator (same versions, SQL from the same files); the
+    /// checksums must match or opening them fails with `VersionMismatch`.
+    #[test]
+    fn embedded_migrations_match_the_hand_built_ones() {
+        let before: [(&sqlx::migrate::Migrator, [&str; 3]); 2] = [
+            (
+                &sqlite::MIGRATOR,
+                [
+                    include_str!("../../../migrations/sqlite/0001_init.sql"),
+                    include_str!("../../../migrations/sqlite/0002_failed_auth.sql"),
+                    include_str!("../../../migrations/sqlite/0003_lifecycle.sql"),
+                ],
+            ),
+            (
+                &postgres::MIGRATOR,
+                [
+                    include_str!("../../../migrations/postgres/0001_init.sql"),
+                    include_str!("../../../migrations/postgres/0002_failed_auth.sql"),
+                    include_str!("../../../migrations/postgres/0003_lifecycle.sql"),
+                ],
+            ),
+        ];
+        for (migrator, sqls) in before {
+            let now: Vec<_> = migrator.iter().collect();
+            assert_eq!(now.len(), sqls.len());
+            for (i, (m, sql)) in now.into_iter().zip(sqls).enumerate() {
+                let old = sqlx::migrate::Migration::new(
+                    i as i64 + 1,
+                    "".into(),
+                    sqlx::migrate::MigrationType::Simple,
+                    sql.into(),
+                    false,
+                );
+                assert_eq!(m.version, old.version);
+                assert_eq!(m.migration_type, old.migration_type);
+                assert_eq!(m.checksum, old.checksum, "migration {}", m.version);
+                assert!(!m.no_tx);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_database_the_hand_built_migrator_made_still_opens() {
+        use sqlx::migrate::{Migration, MigrationType, Migrator};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("old.db").display());
+        let old = Migrator {
+            migrations: std::borrow::Cow::Owned(
+                [
+                    (
+                        1,
+                        "init",
+                        include_str!("../../../migrations/sqlite/0001_init.sql"),
+                    ),
+                    (
+                        2,
+                        "failed_auth",
+                        include_str!("../../../migrations/sqlite/0002_failed_auth.sql"),
+                    ),
+                    (
+                        3,
+                        "lifecycle",
+                        include_str!("../../../migrations/sqlite/0003_lifecycle.sql"),
+                    ),
+                ]
+                .into_iter()
+                .map(|(v, d, sql)| {
+                    Migration::new(v, d.into(), MigrationType::Simple, sql.into(), false)
+                })
+                .collect(),
+            ),
+            ..Migrator::DEFAULT
+        };
+        let options: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
+        let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
+            .await
+            .unwrap();
+        old.run(&pool).await.unwrap();
+        pool.close().await;
+        let store = SqliteStore::connect(&url).await.unwrap();
+        assert!(store.list_orgs().await.unwrap().is_empty());
+        store.close().await;
     }
 
     #[test]

@@ -5,37 +5,20 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 
-use super::sql::{impl_store, HasDb};
+use super::sql;
 use super::*;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "init",
-        include_str!("../../../migrations/postgres/0001_init.sql"),
-    ),
-    (
-        2,
-        "failed_auth",
-        include_str!("../../../migrations/postgres/0002_failed_auth.sql"),
-    ),
-    (
-        3,
-        "lifecycle",
-        include_str!("../../../migrations/postgres/0003_lifecycle.sql"),
-    ),
-];
+/// `migrations/postgres/*.sql`, embedded at build time.
+pub(super) static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
 pub struct PgStore {
     pool: PgPool,
-}
-
-impl HasDb for PgStore {
-    type Db = sqlx::Postgres;
 }
 
 impl PgStore {
@@ -53,9 +36,373 @@ impl PgStore {
             .test_before_acquire(true)
             .connect(url)
             .await?;
-        migrator(MIGRATIONS).run(&pool).await?;
+        MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
+    }
+
+    async fn create_key_in(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        key: &NewKey,
+    ) -> StoreResult<KeyRecord> {
+        sqlx::query_as::<_, KeyRow>(sql::INSERT_KEY)
+            .bind(&key.id)
+            .bind(&key.org_id)
+            .bind(&key.name)
+            .bind(&key.description)
+            .bind(&key.prefix)
+            .bind(key.digest.as_slice())
+            .bind(key.scopes.join(" "))
+            .bind(ms(key.created_at))
+            .bind(&key.created_by)
+            .bind(key.expires_at.map(ms))
+            .fetch_one(&mut **tx)
+            .await?
+            .try_into()
     }
 }
 
-impl_store!(PgStore);
+async fn insert_user<'e, E>(exec: E, user: &NewUser) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = Postgres>,
+{
+    sqlx::query(sql::INSERT_USER)
+        .bind(&user.id)
+        .bind(&user.org_id)
+        .bind(&user.email)
+        .bind(user.role.as_str())
+        .bind(user.token_digest.as_slice())
+        .bind(ms(user.created_at))
+        .execute(exec)
+        .await?;
+    Ok(())
+}
+
+async fn insert_audit<'e, E>(exec: E, a: &AuditEvent) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = Postgres>,
+{
+    sqlx::query(sql::INSERT_AUDIT)
+        .bind(&a.org_id)
+        .bind(ms(a.at))
+        .bind(&a.actor_kind)
+        .bind(&a.actor_id)
+        .bind(&a.actor_name)
+        .bind(&a.action)
+        .bind(&a.api_key_id)
+        .bind(&a.remote_addr)
+        .bind(a.details.to_string())
+        .execute(exec)
+        .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn create_org(&self, org: &Org) -> StoreResult<()> {
+        sqlx::query(sql::INSERT_ORG)
+            .bind(&org.id)
+            .bind(&org.name)
+            .bind(org.plan.as_str())
+            .bind(ms(org.created_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_orgs(&self) -> StoreResult<Vec<Org>> {
+        sqlx::query_as::<_, OrgRow>(sql::LIST_ORGS)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(Org::try_from)
+            .collect()
+    }
+
+    async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>> {
+        sqlx::query_as::<_, OrgRow>(sql::ORG_BY_NAME)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(Org::try_from)
+            .transpose()
+    }
+
+    async fn set_plan(&self, org_id: &str, plan: Plan) -> StoreResult<bool> {
+        let done = sqlx::query(sql::SET_PLAN)
+            .bind(plan.as_str())
+            .bind(org_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn create_user(&self, user: &NewUser) -> StoreResult<()> {
+        insert_user(&self.pool, user).await
+    }
+
+    async fn add_user(&self, user: &NewUser, audit: &AuditEvent) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        insert_user(&mut *tx, user).await?;
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_users(&self, org_id: Option<&str>) -> StoreResult<Vec<User>> {
+        sqlx::query_as::<_, UserRow>(sql::LIST_USERS)
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(User::try_from)
+            .collect()
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        sqlx::query_as::<_, UserRow>(sql::USER_BY_EMAIL)
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(User::try_from)
+            .transpose()
+    }
+
+    async fn change_user(
+        &self,
+        user_id: &str,
+        change: &UserChange,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let query = match change {
+            UserChange::Remove { at } => sqlx::query(sql::REMOVE_USER).bind(ms(*at)),
+            UserChange::SetRole(role) => sqlx::query(sql::SET_USER_ROLE).bind(role.as_str()),
+            UserChange::SetToken(digest) => {
+                sqlx::query(sql::SET_USER_TOKEN_BY_ID).bind(digest.as_ref().map(|d| d.to_vec()))
+            }
+        };
+        let changed = query.bind(user_id).execute(&mut *tx).await?.rows_affected();
+        if changed == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn set_user_token(&self, email: &str, token_digest: &[u8; 32]) -> StoreResult<bool> {
+        let done = sqlx::query(sql::SET_USER_TOKEN_BY_EMAIL)
+            .bind(token_digest.as_slice())
+            .bind(email)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn user_by_token(&self, token_digest: &[u8; 32]) -> StoreResult<Option<(User, Org)>> {
+        sqlx::query_as::<_, UserOrgRow>(sql::USER_BY_TOKEN)
+            .bind(token_digest.as_slice())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(UserOrgRow::split)
+            .transpose()
+    }
+
+    async fn create_key(
+        &self,
+        key: &NewKey,
+        idempotency: Option<&Idempotency<'_>>,
+        audit: &AuditEvent,
+    ) -> StoreResult<CreateOutcome> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(Idempotency {
+            key: idem,
+            request_digest,
+        }) = idempotency
+        {
+            // Idempotency keys are remembered for a day, as at Stripe;
+            // the organisation's older ones are forgotten here.
+            sqlx::query(sql::FORGET_OLD_IDEMPOTENCY_KEYS)
+                .bind(&key.org_id)
+                .bind(ms(key.created_at - IDEMPOTENCY_WINDOW))
+                .execute(&mut *tx)
+                .await?;
+            let claimed = sqlx::query(sql::CLAIM_IDEMPOTENCY_KEY)
+                .bind(&key.org_id)
+                .bind(*idem)
+                .bind(&key.id)
+                .bind(ms(key.created_at))
+                .bind(request_digest.as_slice())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if claimed == 0 {
+                // Rows from before request digests were kept have none: a repeat.
+                let stored: Option<Vec<u8>> = sqlx::query_scalar(sql::IDEMPOTENCY_REQUEST_DIGEST)
+                    .bind(&key.org_id)
+                    .bind(*idem)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if stored.is_some_and(|d| d.as_slice() != request_digest.as_slice()) {
+                    tx.rollback().await?;
+                    return Ok(CreateOutcome::Reused);
+                }
+                let earlier = sqlx::query_as::<_, KeyRow>(sql::KEY_BY_IDEMPOTENCY_KEY)
+                    .bind(&key.org_id)
+                    .bind(*idem)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.rollback().await?;
+                return Ok(CreateOutcome::Repeat(earlier.try_into()?));
+            }
+        }
+        let created = self.create_key_in(&mut tx, key).await?;
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await?;
+        Ok(CreateOutcome::Created(created))
+    }
+
+    async fn list_keys(&self, org_id: &str, f: &KeyFilter) -> StoreResult<Vec<KeyRecord>> {
+        sqlx::query_as::<_, KeyRow>(sql::LIST_KEYS)
+            .bind(org_id)
+            .bind(f.after.as_ref().map(|c| c.created_at_ms))
+            .bind(f.after.as_ref().map(|c| c.id.as_str()))
+            .bind(f.status.map(|s| s.as_str()).unwrap_or("any"))
+            .bind(ms(f.now))
+            .bind(f.q.as_deref().map(like_pattern))
+            .bind(i64::from(f.limit))
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(KeyRecord::try_from)
+            .collect()
+    }
+
+    async fn get_key(&self, org_id: &str, id: &str) -> StoreResult<Option<KeyRecord>> {
+        sqlx::query_as::<_, KeyRow>(sql::GET_KEY)
+            .bind(org_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(KeyRecord::try_from)
+            .transpose()
+    }
+
+    async fn revoke_key(
+        &self,
+        org_id: &str,
+        id: &str,
+        at: DateTime<Utc>,
+        by: &str,
+        audit: &AuditEvent,
+    ) -> StoreResult<Option<KeyRecord>> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query_as::<_, KeyRow>(sql::REVOKE_KEY)
+            .bind(ms(at))
+            .bind(by)
+            .bind(org_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        match row {
+            Some(row) => {
+                insert_audit(&mut *tx, audit).await?;
+                tx.commit().await?;
+                Ok(Some(row.try_into()?))
+            }
+            None => {
+                tx.rollback().await?;
+                self.get_key(org_id, id).await
+            }
+        }
+    }
+
+    async fn rotate_key(
+        &self,
+        org_id: &str,
+        old_id: &str,
+        now: DateTime<Utc>,
+        end: OldKeyEnd,
+        revoked_by: &str,
+        new: &NewKey,
+        audit: &AuditEvent,
+    ) -> StoreResult<RotateOutcome> {
+        let mut tx = self.pool.begin().await?;
+        let ended = match end {
+            OldKeyEnd::RevokeNow => sqlx::query_as::<_, KeyRow>(sql::ROTATE_REVOKE_OLD)
+                .bind(ms(now))
+                .bind(revoked_by),
+            OldKeyEnd::ExpireAt(until) => sqlx::query_as::<_, KeyRow>(sql::ROTATE_EXPIRE_OLD)
+                .bind(ms(until))
+                .bind(ms(now)),
+        }
+        .bind(org_id)
+        .bind(old_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(old) = ended else {
+            tx.rollback().await?;
+            return Ok(match self.get_key(org_id, old_id).await? {
+                Some(k) => RotateOutcome::NotActive(Box::new(k)),
+                None => RotateOutcome::NotFound,
+            });
+        };
+        let created = self.create_key_in(&mut tx, new).await?;
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await?;
+        Ok(RotateOutcome::Rotated {
+            old: Box::new(old.try_into()?),
+            new: Box::new(created),
+        })
+    }
+
+    async fn key_by_digest(&self, digest: &[u8; 32]) -> StoreResult<Option<AuthRecord>> {
+        sqlx::query_as::<_, AuthRow>(sql::KEY_BY_DIGEST)
+            .bind(digest.as_slice())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(AuthRecord::try_from)
+            .transpose()
+    }
+
+    async fn record_last_used(&self, uses: &[(String, DateTime<Utc>)]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for (id, at) in uses {
+            sqlx::query(sql::RECORD_LAST_USED)
+                .bind(ms(*at))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_audit(
+        &self,
+        org_id: &str,
+        limit: u32,
+        before: Option<i64>,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        sqlx::query_as::<_, AuditRow>(sql::LIST_AUDIT)
+            .bind(org_id)
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(AuditRecord::try_from)
+            .collect()
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query(sql::PING).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

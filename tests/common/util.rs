@@ -1,0 +1,54 @@
+//! Small helpers every test file shares: the bootstrap admin's token, a free
+//! loopback port, and polling until something holds or a deadline passes
+//! (never a fixed sleep).
+
+use std::future::Future;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The bootstrap admin's token, which the service wrote to `DATA_DIR/admin-token`.
+pub fn admin_token(data_dir: &Path) -> String {
+    std::fs::read_to_string(data_dir.join("admin-token"))
+        .expect("bootstrap wrote the admin token")
+        .trim()
+        .to_owned()
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// How often the pollers below look again.
+const INTERVAL: Duration = Duration::from_millis(20);
+
+/// Calls `check` until it gives `Some`, or `within` has passed (then `None`).
+pub async fn poll<T, F, Fut>(within: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(INTERVAL).await;
+    }
+}
+
+/// Blocks until `done` holds; after `within`, fails with what `failure` says.
+pub fn wait_for(within: Duration, mut done: impl FnMut() -> bool, failure: impl Fn() -> String) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "{}", failure());
+        std::thread::sleep(INTERVAL);
+    }
+}
