@@ -34,20 +34,47 @@ pub fn osc52(text: &str) -> Zeroizing<String> {
     Zeroizing::new(String::from_utf8(bytes).expect("base64 and the escape are ASCII"))
 }
 
+/// The local system clipboard, when the session's options ask for it.
+#[derive(Default)]
+struct SystemClipboard {
+    wanted: bool,
+    // Kept alive: on X11 the clipboard's contents live as long as this does.
+    system: Option<arboard::Clipboard>,
+}
+
+impl SystemClipboard {
+    fn new(method: ClipboardMethod) -> Self {
+        Self {
+            wanted: method == ClipboardMethod::Osc52AndSystem,
+            system: None,
+        }
+    }
+
+    /// `true` if the system clipboard took `text`; if it fails, OSC 52 alone has to do.
+    fn copy(&mut self, text: &str) -> bool {
+        if !self.wanted {
+            return false;
+        }
+        if self.system.is_none() {
+            self.system = arboard::Clipboard::new().ok();
+        }
+        self.system
+            .as_mut()
+            .is_some_and(|c| c.set_text(text.to_owned()).is_ok())
+    }
+}
+
 /// The local terminal's: OSC 52 on stdout, plus arboard when the session's
 /// options say a local display exists (decided by the local adapter).
 #[derive(Default)]
 pub struct TerminalClipboard {
-    use_system: bool,
-    // Kept alive: on X11 the clipboard's contents live as long as this does.
-    system: Option<arboard::Clipboard>,
+    system: SystemClipboard,
 }
 
 impl TerminalClipboard {
     pub fn new(method: ClipboardMethod) -> Self {
         Self {
-            use_system: method == ClipboardMethod::Osc52AndSystem,
-            system: None,
+            system: SystemClipboard::new(method),
         }
     }
 }
@@ -57,29 +84,24 @@ impl Clipboard for TerminalClipboard {
         let sequence = osc52(text);
         write_unbuffered(sequence.as_bytes());
         drop(sequence);
-        if !self.use_system {
-            return false;
-        }
-        if self.system.is_none() {
-            self.system = arboard::Clipboard::new().ok();
-        }
-        // If the system clipboard fails, OSC 52 alone has to do.
-        self.system
-            .as_mut()
-            .is_some_and(|c| c.set_text(text.to_owned()).is_ok())
+        self.system.copy(text)
     }
 }
 
 /// A session's that is not the local terminal (e.g. over SSH): OSC 52 into
 /// the session's own output, between frames, flushed at once so the sequence
-/// does not wait in a buffer.
+/// does not wait in a buffer; the system clipboard only if the options say so.
 pub struct SessionClipboard<W: Write + Send> {
     out: W,
+    system: SystemClipboard,
 }
 
 impl<W: Write + Send> SessionClipboard<W> {
-    pub fn new(out: W) -> Self {
-        Self { out }
+    pub fn new(out: W, method: ClipboardMethod) -> Self {
+        Self {
+            out,
+            system: SystemClipboard::new(method),
+        }
     }
 }
 
@@ -88,7 +110,8 @@ impl<W: Write + Send> Clipboard for SessionClipboard<W> {
         let sequence = osc52(text);
         let _ = self.out.write_all(sequence.as_bytes());
         let _ = self.out.flush();
-        false
+        drop(sequence);
+        self.system.copy(text)
     }
 }
 

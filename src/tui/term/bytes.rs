@@ -148,7 +148,7 @@ pub async fn run<W: Write + Send + 'static>(
     )?;
     let (width, height) = options.size;
     let mut terminal = backend::terminal(out.clone(), width, height)?;
-    let mut clipboard = SessionClipboard::new(out.clone());
+    let mut clipboard = SessionClipboard::new(out.clone(), options.clipboard);
     let outcome = crate::tui::event_loop(
         &mut terminal,
         ByteInput::new(input).into_stream(),

@@ -4,6 +4,8 @@
 //! and the session options read from the environment — the only place the UI
 //! looks at `NO_COLOR`, `DISPLAY` and the like.
 
+use std::ffi::OsString;
+
 use crossterm::event::{Event, EventStream};
 use futures_util::{Stream, StreamExt};
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -15,8 +17,13 @@ use crate::tui::event::InputEvent;
 /// something non-empty (no-color.org); the system clipboard as well in a local
 /// graphical session that is not an SSH one; the tty's size.
 pub fn options_from_env(size: (u16, u16)) -> TermOptions {
-    let set = |name: &str| std::env::var_os(name).is_some();
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    options_from(|name| std::env::var_os(name), size)
+}
+
+/// [`options_from_env`] with the environment given as a lookup.
+fn options_from(var: impl Fn(&str) -> Option<OsString>, size: (u16, u16)) -> TermOptions {
+    let set = |name: &str| var(name).is_some();
+    let no_color = var("NO_COLOR").is_some_and(|v| !v.is_empty());
     let display = set("DISPLAY") || set("WAYLAND_DISPLAY");
     let ssh = set("SSH_CONNECTION") || set("SSH_TTY");
     TermOptions {
@@ -87,5 +94,48 @@ impl LocalInput {
         Box::pin(futures_util::stream::unfold(self, |mut input| async move {
             input.next().await.map(|event| (event, input))
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(vars: &[(&str, &str)]) -> TermOptions {
+        let vars: Vec<(String, OsString)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), OsString::from(v)))
+            .collect();
+        options_from(
+            |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+            (80, 24),
+        )
+    }
+
+    #[test]
+    fn no_color_set_and_non_empty_turns_colour_off() {
+        assert!(options(&[]).color);
+        assert!(options(&[("NO_COLOR", "")]).color, "empty means unset");
+        assert!(!options(&[("NO_COLOR", "1")]).color);
+        assert_eq!(options(&[]).size, (80, 24));
+    }
+
+    #[test]
+    fn the_system_clipboard_only_on_a_local_display_not_over_ssh() {
+        use ClipboardMethod::*;
+        assert_eq!(options(&[]).clipboard, Osc52);
+        assert_eq!(options(&[("DISPLAY", ":0")]).clipboard, Osc52AndSystem);
+        assert_eq!(
+            options(&[("WAYLAND_DISPLAY", "wayland-0")]).clipboard,
+            Osc52AndSystem
+        );
+        assert_eq!(
+            options(&[("DISPLAY", ":0"), ("SSH_CONNECTION", "1 2 3 4")]).clipboard,
+            Osc52
+        );
+        assert_eq!(
+            options(&[("DISPLAY", ":0"), ("SSH_TTY", "/dev/pts/1")]).clipboard,
+            Osc52
+        );
     }
 }

@@ -23,6 +23,8 @@ pub enum ClipboardMethod {
 pub struct TermOptions {
     /// Colour, or none (`NO_COLOR` for the local terminal).
     pub color: bool,
+    /// How copies reach the clipboard: OSC 52 always goes to the session's
+    /// own output; the system clipboard only where the session is local.
     pub clipboard: ClipboardMethod,
     /// Columns and rows at the start; later sizes arrive as resize events.
     pub size: (u16, u16),
