@@ -1,6 +1,6 @@
 //! Colours and symbols: status in colour *and* word with a symbol, the
 //! terminal's own foreground for text, and no colour at all when the session
-//! says so (`NO_COLOR` on the local terminal, read by its adapter).
+//! says so (the local adapter decides from the environment).
 
 use ratatui::style::{Color, Modifier, Style};
 

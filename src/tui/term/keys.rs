@@ -2,20 +2,34 @@
 //! (sequences split across reads are kept until complete), its events turned
 //! into the crossterm `KeyEvent`s the app consumes, and the lone-Esc rule: an
 //! Esc with nothing after it is a key press once the caller says no more bytes
-//! followed in time ([`InputParser::flush`]).
+//! followed in time ([`InputParser::flush`]). Bracketed pastes are cut out
+//! here, before termina, so that a long paste costs linear time and has a
+//! limit; so has any other unfinished sequence.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::tui::event::InputEvent;
 
 const ESC: u8 = 0x1b;
+const PASTE_START: &[u8] = b"\x1b[200~";
+const PASTE_END: &[u8] = b"\x1b[201~";
+/// The most of one paste that is kept; the rest of it is dropped.
+pub const MAX_PASTE: usize = 16 * 1024;
+/// Bytes given to termina at once, and how many may wait in it without
+/// making an event before they are dropped as a broken sequence.
+const PIECE: usize = 1024;
+const MAX_UNFINISHED: usize = 4 * 1024;
 
 /// Turns chunks of input bytes into events.
 #[derive(Debug, Default)]
 pub struct InputParser {
     parser: termina::Parser,
-    /// The last chunk ended in Esc: it may be a lone Esc or the start of a sequence.
-    esc_pending: bool,
+    /// The end of the last chunk, held back: it may begin a paste marker.
+    carry: Vec<u8>,
+    /// Inside a bracketed paste: its text so far.
+    paste: Option<Vec<u8>>,
+    /// Bytes given to termina since it last made an event.
+    unfinished: usize,
 }
 
 impl InputParser {
@@ -25,32 +39,104 @@ impl InputParser {
 
     /// Parses one chunk; an incomplete sequence at its end waits for the next chunk.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<InputEvent> {
-        if bytes.is_empty() {
-            return Vec::new();
+        let mut events = Vec::new();
+        let mut data = std::mem::take(&mut self.carry);
+        data.extend_from_slice(bytes);
+        let mut rest = &data[..];
+        loop {
+            if let Some(paste) = &mut self.paste {
+                if let Some(at) = find(rest, PASTE_END) {
+                    append_bounded(paste, &rest[..at]);
+                    let text = String::from_utf8_lossy(paste).into_owned();
+                    self.paste = None;
+                    events.push(InputEvent::Paste(text));
+                    rest = &rest[at + PASTE_END.len()..];
+                    continue;
+                }
+                let keep = partial_marker(rest, PASTE_END);
+                append_bounded(paste, &rest[..rest.len() - keep]);
+                self.carry = rest[rest.len() - keep..].to_vec();
+                return events;
+            }
+            if let Some(at) = find(rest, PASTE_START) {
+                self.parse(&rest[..at], &mut events);
+                self.paste = Some(Vec::new());
+                rest = &rest[at + PASTE_START.len()..];
+                continue;
+            }
+            let keep = partial_marker(rest, PASTE_START);
+            self.parse(&rest[..rest.len() - keep], &mut events);
+            self.carry = rest[rest.len() - keep..].to_vec();
+            return events;
         }
-        self.parser.parse(bytes, true);
-        self.esc_pending = bytes.last() == Some(&ESC);
-        self.drain()
     }
 
     /// Whether an Esc at the end of the input is still undecided; if no byte
     /// follows soon, call [`Self::flush`].
     pub fn esc_pending(&self) -> bool {
-        self.esc_pending
+        self.paste.is_none() && self.carry == [ESC]
     }
 
-    /// No more bytes followed: a waiting lone Esc is the Esc key.
+    /// No more bytes followed: a waiting lone Esc is the Esc key (an
+    /// unfinished sequence keeps waiting for its end).
     pub fn flush(&mut self) -> Vec<InputEvent> {
-        self.esc_pending = false;
-        self.parser.parse(&[], false);
-        self.drain()
+        let mut events = Vec::new();
+        if self.paste.is_none() {
+            let carry = std::mem::take(&mut self.carry);
+            self.parser.parse(&carry, false);
+            self.drain(&mut events);
+        }
+        events
     }
 
-    fn drain(&mut self) -> Vec<InputEvent> {
-        std::iter::from_fn(|| self.parser.pop())
-            .filter_map(convert)
-            .collect()
+    fn parse(&mut self, bytes: &[u8], events: &mut Vec<InputEvent>) {
+        for piece in bytes.chunks(PIECE) {
+            self.parser.parse(piece, true);
+            let before = events.len();
+            self.drain(events);
+            if events.len() > before {
+                self.unfinished = 0;
+            } else {
+                self.unfinished += piece.len();
+            }
+            if self.unfinished > MAX_UNFINISHED {
+                tracing::warn!(
+                    "dropped {} bytes of terminal input that made no key",
+                    self.unfinished
+                );
+                self.parser = termina::Parser::default();
+                self.unfinished = 0;
+            }
+        }
     }
+
+    fn drain(&mut self, events: &mut Vec<InputEvent>) {
+        let mut made = false;
+        while let Some(event) = self.parser.pop() {
+            made = true;
+            events.extend(convert(event));
+        }
+        if made {
+            self.unfinished = 0;
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// How many bytes at the end of `data` are the start of `marker`.
+fn partial_marker(data: &[u8], marker: &[u8]) -> usize {
+    (1..marker.len().min(data.len() + 1))
+        .rev()
+        .find(|&n| data.ends_with(&marker[..n]))
+        .unwrap_or(0)
+}
+
+fn append_bounded(paste: &mut Vec<u8>, bytes: &[u8]) {
+    let room = MAX_PASTE.saturating_sub(paste.len());
+    paste.extend_from_slice(&bytes[..bytes.len().min(room)]);
 }
 
 /// termina's event as ours; `None` for what the UI does not use (mouse,
@@ -150,12 +236,16 @@ mod tests {
             (b" ", plain(KeyCode::Char(' '))),
             ("é".as_bytes(), plain(KeyCode::Char('é'))),
             (b"\x1bx", key(KeyCode::Char('x'), KeyModifiers::ALT)),
-            (b"\x1b\x1b", plain(KeyCode::Esc)),
         ];
         for (bytes, want) in cases {
             assert_eq!(p.feed(bytes), vec![want.clone()], "{bytes:?}");
             assert!(p.flush().is_empty(), "nothing left after {bytes:?}");
         }
+        // Esc Esc is one Esc, as in termina; the second one could begin a
+        // paste marker, so it waits to be flushed like a lone Esc.
+        assert!(p.feed(b"\x1b\x1b").is_empty());
+        assert!(p.esc_pending());
+        assert_eq!(p.flush(), vec![plain(KeyCode::Esc)]);
     }
 
     #[test]
@@ -206,6 +296,51 @@ mod tests {
                 plain(KeyCode::Char('q'))
             ]
         );
+    }
+
+    #[test]
+    fn a_paste_marker_split_anywhere_still_makes_one_paste() {
+        let all = b"a\x1b[200~x\x1b[B\x1b[201~b";
+        for cut in 0..=all.len() {
+            for cut2 in cut..=all.len() {
+                let mut p = InputParser::new();
+                let mut events = p.feed(&all[..cut]);
+                events.extend(p.feed(&all[cut..cut2]));
+                events.extend(p.feed(&all[cut2..]));
+                assert_eq!(
+                    events,
+                    vec![
+                        plain(KeyCode::Char('a')),
+                        InputEvent::Paste("x\x1b[B".into()),
+                        plain(KeyCode::Char('b')),
+                    ],
+                    "cut at {cut} and {cut2}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_paste_is_cut_at_its_limit_and_broken_sequences_are_dropped() {
+        let mut p = InputParser::new();
+        assert!(p.feed(b"\x1b[200~").is_empty());
+        for _ in 0..100 {
+            assert!(p.feed(&[b'x'; 1000]).is_empty());
+        }
+        let events = p.feed(b"\x1b[201~q");
+        let InputEvent::Paste(text) = &events[0] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(text.len(), MAX_PASTE);
+        assert_eq!(events[1], plain(KeyCode::Char('q')));
+        // An OSC that never ends does not grow without bound: after the
+        // limit it is dropped and keys work again.
+        assert!(p.feed(b"\x1b]52;c;").is_empty());
+        for _ in 0..10 {
+            p.feed(&[b'A'; 1000]);
+        }
+        assert!(p.unfinished <= MAX_UNFINISHED);
+        assert_eq!(p.feed(b"\x07n").last(), Some(&plain(KeyCode::Char('n'))));
     }
 
     #[test]

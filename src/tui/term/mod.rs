@@ -21,7 +21,7 @@ pub enum ClipboardMethod {
 /// The terminal-specific choices of one session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TermOptions {
-    /// Colour, or none (`NO_COLOR` for the local terminal).
+    /// Colour, or none (no-color.org, decided by the adapter).
     pub color: bool,
     /// How copies reach the clipboard: OSC 52 always goes to the session's
     /// own output; the system clipboard only where the session is local.
