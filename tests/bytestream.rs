@@ -56,14 +56,13 @@ impl ByteSession {
         };
         let client =
             Client::new(&w.server.base, Secret::new(w.server.admin_token.clone())).unwrap();
+        // The clock stands still, so no auto-refresh comes in between.
         let mut app = keydeck::tui::new_app(
             &options,
             w.clock.clone(),
             DisplayTz::Fixed(chrono::FixedOffset::east_opt(0).unwrap()),
             "bytes://session".into(),
         );
-        // Refreshes only when the test asks for one.
-        app.refresh_every = chrono::Duration::days(1);
         let out = output.clone();
         let task = tokio::spawn(async move {
             bytes::run(rx, out, options, &mut app, client)
