@@ -6,6 +6,8 @@ use std::io::Write;
 use base64::Engine;
 use zeroize::Zeroizing;
 
+use super::term::ClipboardMethod;
+
 /// Where a copied secret goes.
 pub trait Clipboard: Send {
     /// Copies `text`; `true` if the local system clipboard took it as well.
@@ -32,19 +34,49 @@ pub fn osc52(text: &str) -> Zeroizing<String> {
     Zeroizing::new(String::from_utf8(bytes).expect("base64 and the escape are ASCII"))
 }
 
-/// The real one: OSC 52 on stdout, plus arboard where a local display exists.
+/// The local system clipboard, when the session's options ask for it.
 #[derive(Default)]
-pub struct TerminalClipboard {
+struct SystemClipboard {
+    wanted: bool,
     // Kept alive: on X11 the clipboard's contents live as long as this does.
     system: Option<arboard::Clipboard>,
 }
 
-/// A local graphical session, and not an SSH one.
-fn has_local_display() -> bool {
-    let display =
-        std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
-    let ssh = std::env::var_os("SSH_CONNECTION").is_some() || std::env::var_os("SSH_TTY").is_some();
-    display && !ssh
+impl SystemClipboard {
+    fn new(method: ClipboardMethod) -> Self {
+        Self {
+            wanted: method == ClipboardMethod::Osc52AndSystem,
+            system: None,
+        }
+    }
+
+    /// `true` if the system clipboard took `text`; if it fails, OSC 52 alone has to do.
+    fn copy(&mut self, text: &str) -> bool {
+        if !self.wanted {
+            return false;
+        }
+        if self.system.is_none() {
+            self.system = arboard::Clipboard::new().ok();
+        }
+        self.system
+            .as_mut()
+            .is_some_and(|c| c.set_text(text.to_owned()).is_ok())
+    }
+}
+
+/// The local terminal's: OSC 52 on stdout, plus arboard when the session's
+/// options say a local display exists (decided by the local adapter).
+#[derive(Default)]
+pub struct TerminalClipboard {
+    system: SystemClipboard,
+}
+
+impl TerminalClipboard {
+    pub fn new(method: ClipboardMethod) -> Self {
+        Self {
+            system: SystemClipboard::new(method),
+        }
+    }
 }
 
 impl Clipboard for TerminalClipboard {
@@ -52,16 +84,34 @@ impl Clipboard for TerminalClipboard {
         let sequence = osc52(text);
         write_unbuffered(sequence.as_bytes());
         drop(sequence);
-        if !has_local_display() {
-            return false;
+        self.system.copy(text)
+    }
+}
+
+/// A session's that is not the local terminal (e.g. over SSH): OSC 52 into
+/// the session's own output, between frames, flushed at once so the sequence
+/// does not wait in a buffer; the system clipboard only if the options say so.
+pub struct SessionClipboard<W: Write + Send> {
+    out: W,
+    system: SystemClipboard,
+}
+
+impl<W: Write + Send> SessionClipboard<W> {
+    pub fn new(out: W, method: ClipboardMethod) -> Self {
+        Self {
+            out,
+            system: SystemClipboard::new(method),
         }
-        if self.system.is_none() {
-            self.system = arboard::Clipboard::new().ok();
-        }
-        // If the system clipboard fails, OSC 52 alone has to do.
-        self.system
-            .as_mut()
-            .is_some_and(|c| c.set_text(text.to_owned()).is_ok())
+    }
+}
+
+impl<W: Write + Send> Clipboard for SessionClipboard<W> {
+    fn copy(&mut self, text: &str) -> bool {
+        let sequence = osc52(text);
+        let _ = self.out.write_all(sequence.as_bytes());
+        let _ = self.out.flush();
+        drop(sequence);
+        self.system.copy(text)
     }
 }
 

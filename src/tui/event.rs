@@ -1,40 +1,18 @@
-//! Terminal input: crossterm's event stream, turned into actions.
+//! What a terminal session feeds the UI core: keys, pastes, resizes, and a
+//! request to quit (a signal, a dropped connection). Every adapter (the local
+//! terminal, a byte stream) produces these; the core turns them into actions.
 
-use crossterm::event::{Event, EventStream};
-use futures_util::StreamExt;
+use crossterm::event::KeyEvent;
 
-use super::action::Action;
-
-/// Terminal events as actions; `None` when the terminal is gone (then SIGHUP
-/// or the end of input quits).
-pub struct Input {
-    events: EventStream,
-}
-
-impl Input {
-    pub fn new() -> Self {
-        Self {
-            events: EventStream::new(),
-        }
-    }
-
-    /// The next key, paste or resize; other events (mouse, focus) are skipped.
-    pub async fn next(&mut self) -> Option<Action> {
-        loop {
-            match self.events.next().await? {
-                Ok(Event::Key(key)) => return Some(Action::Key(key)),
-                Ok(Event::Resize(w, h)) => return Some(Action::Resize(w, h)),
-                Ok(Event::Paste(text)) => return Some(Action::Paste(text)),
-                Ok(_) => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => return None,
-            }
-        }
-    }
-}
-
-impl Default for Input {
-    fn default() -> Self {
-        Self::new()
-    }
+/// One input event from a session's terminal. Keys are crossterm's
+/// `KeyEvent`s used as plain data, whatever terminal they came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputEvent {
+    Key(KeyEvent),
+    /// Text pasted into the terminal (bracketed paste), as one event.
+    Paste(String),
+    /// The terminal is now `width`×`height` cells.
+    Resize(u16, u16),
+    /// The session asks the UI to quit; the text says why (for the log).
+    Quit(&'static str),
 }

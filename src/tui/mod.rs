@@ -1,6 +1,7 @@
-//! The terminal UI: terminal set-up and restore, the embedded key service, and
-//! the loop that turns input and finished requests into actions and redraws
-//! only when something changed.
+//! The terminal UI: the embedded key service, and the core loop that turns a
+//! session's input events and finished requests into actions and redraws only
+//! when something changed. The loop runs on any session: the local terminal
+//! (`term::local`) or a byte stream (`term::bytes`).
 
 pub mod action;
 pub mod app;
@@ -8,6 +9,7 @@ pub mod clipboard;
 pub mod event;
 mod flows;
 pub mod popup;
+pub mod term;
 pub mod testing;
 pub mod theme;
 pub mod view;
@@ -15,12 +17,16 @@ pub mod view;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use futures_util::{Stream, StreamExt};
+use ratatui::Terminal;
 use tokio::sync::mpsc;
 
 use self::action::{Action, Effect};
 use self::app::{App, PAGE_SIZE};
 use self::clipboard::{Clipboard, TerminalClipboard};
-use self::theme::Theme;
+use self::event::InputEvent;
+use self::term::backend::Resizable;
+use self::term::TermOptions;
 use crate::api::KeyListQuery;
 use crate::client::Client;
 use crate::clock::{Clock, SystemClock};
@@ -45,23 +51,15 @@ pub async fn run(options: TuiOptions) -> Result<(), AnyError> {
     service::prepare_data_dir(&options.data_dir)?;
     init_file_logging(&options.data_dir.join(LOG_FILE))?;
     color_eyre::install().map_err(|e| e.to_string())?;
-    // Raw mode, the alternate screen, and a panic hook that restores both
-    // before the (color-eyre) report is printed.
-    let mut terminal = ratatui::init();
-    // Pasting into the form arrives as one event; no mouse capture, ever, so
-    // the secret in the copy-once modal can always be selected by hand.
-    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
+    let mut terminal = term::local::enter();
+    let size = terminal
+        .size()
+        .map(|s| (s.width, s.height))
+        .unwrap_or((80, 24));
+    let session = term::local::options_from_env(size);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let mut app = App::new(
-        clock.clone(),
-        Theme::from_env(),
-        DisplayTz::Local,
-        "starting…".into(),
-    );
+    let mut app = new_app(&session, clock, DisplayTz::Local, "starting…".into());
     app.refresh_every = options.refresh_every;
-    if let Ok(size) = terminal.size() {
-        app.update(Action::Resize(size.width, size.height));
-    }
     // The first frame goes out before anything slow happens.
     terminal.draw(|f| view::draw(f, &app))?;
     let (outcome, embedded) = match connect(&options).await {
@@ -70,13 +68,26 @@ pub async fn run(options: TuiOptions) -> Result<(), AnyError> {
                 Some(_) => format!("local · {}", options.data_dir.display()),
                 None => client.base_url().to_owned(),
             };
-            (event_loop(&mut terminal, &mut app, client).await, embedded)
+            let outcome = match term::local::LocalInput::new() {
+                Ok(input) => {
+                    let mut clipboard = TerminalClipboard::new(session.clipboard);
+                    event_loop(
+                        &mut terminal,
+                        input.into_stream(),
+                        &mut clipboard,
+                        &mut app,
+                        client,
+                    )
+                    .await
+                }
+                Err(e) => Err(e.into()),
+            };
+            (outcome, embedded)
         }
         Err(e) => (Err(e), None),
     };
     // The terminal first: it must be restored at once, even if the service is slow to stop.
-    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
-    ratatui::restore();
+    term::local::leave();
     if let Some(running) = embedded {
         tracing::info!("stopping the embedded key service");
         let _ = running
@@ -84,6 +95,13 @@ pub async fn run(options: TuiOptions) -> Result<(), AnyError> {
             .await;
     }
     outcome
+}
+
+/// The app for one session: its colours and size from the session's options.
+pub fn new_app(session: &TermOptions, clock: Arc<dyn Clock>, tz: DisplayTz, source: String) -> App {
+    let mut app = App::new(clock, session.theme(), tz, source);
+    app.update(Action::Resize(session.size.0, session.size.1));
+    app
 }
 
 /// The client to use, and the embedded service if we started one.
@@ -114,21 +132,27 @@ async fn local_admin_token(running: &RunningService, data_dir: &Path) -> Result<
     }
 }
 
-async fn event_loop(
-    terminal: &mut ratatui::DefaultTerminal,
+/// Runs `app` on one session until it quits: `input` is the session's
+/// events (the end of it means the terminal is gone), frames go to
+/// `terminal`, copies to `clipboard`, requests to `client`.
+pub async fn event_loop<B, S>(
+    terminal: &mut Terminal<B>,
+    mut input: S,
+    clipboard: &mut dyn Clipboard,
     app: &mut App,
     client: Client,
-) -> Result<(), AnyError> {
+) -> Result<(), AnyError>
+where
+    B: Resizable,
+    B::Error: Send + Sync + 'static,
+    S: Stream<Item = InputEvent> + Unpin,
+{
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut input = event::Input::new();
     let mut input_open = true;
-    let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut hangup = signal(tokio::signal::unix::SignalKind::hangup())?;
-    let mut clipboard = TerminalClipboard::default();
     app.refresh();
     app.request(Effect::LoadScopes);
     loop {
-        run_effects(app, &client, &tx, &mut clipboard);
+        run_effects(app, &client, &tx, clipboard);
         if app.should_quit {
             settle_on_exit(app, &mut rx, &client).await;
             return Ok(());
@@ -142,7 +166,16 @@ async fn event_loop(
             .unwrap_or_default();
         tokio::select! {
             event = input.next(), if input_open => match event {
-                Some(action) => app.update(action),
+                Some(InputEvent::Key(key)) => app.update(Action::Key(key)),
+                Some(InputEvent::Paste(text)) => app.update(Action::Paste(text)),
+                Some(InputEvent::Resize(w, h)) => {
+                    term::backend::resize(terminal, w, h)?;
+                    app.update(Action::Resize(w, h));
+                }
+                Some(InputEvent::Quit(why)) => {
+                    tracing::info!("{why}");
+                    app.update(Action::Quit);
+                }
                 // No more input: the terminal is gone.
                 None => {
                     input_open = false;
@@ -151,14 +184,6 @@ async fn event_loop(
             },
             Some(action) = rx.recv() => app.update(action),
             () = tokio::time::sleep(wait) => app.update(Action::Tick),
-            _ = terminate.recv() => {
-                tracing::info!("SIGTERM: quitting");
-                app.update(Action::Quit);
-            }
-            _ = hangup.recv() => {
-                tracing::info!("SIGHUP (terminal gone): quitting");
-                app.update(Action::Quit);
-            }
         }
     }
 }
@@ -209,10 +234,6 @@ async fn settle_on_exit(app: &App, rx: &mut mpsc::UnboundedReceiver<Action>, cli
             "quit with changes to keys still unanswered; check the key list"
         );
     }
-}
-
-fn signal(kind: tokio::signal::unix::SignalKind) -> std::io::Result<tokio::signal::unix::Signal> {
-    tokio::signal::unix::signal(kind)
 }
 
 /// Runs what the app asked for: copies at once (they write to the terminal,

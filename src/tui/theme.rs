@@ -1,5 +1,6 @@
 //! Colours and symbols: status in colour *and* word with a symbol, the
-//! terminal's own foreground for text, and no colour at all under `NO_COLOR`.
+//! terminal's own foreground for text, and no colour at all when the session
+//! says so (the local adapter decides from the environment).
 
 use ratatui::style::{Color, Modifier, Style};
 
@@ -11,12 +12,6 @@ pub struct Theme {
 }
 
 impl Theme {
-    /// Colour unless `NO_COLOR` is set to something non-empty (no-color.org).
-    pub fn from_env() -> Self {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Self { color: !no_color }
-    }
-
     fn fg(&self, color: Color) -> Style {
         if self.color {
             Style::new().fg(color)

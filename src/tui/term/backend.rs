@@ -1,0 +1,121 @@
+//! A ratatui backend for a terminal that is not the process's own: crossterm's
+//! escape sequences written to any `Write`, with the size set by the session
+//! (never queried from a tty) and the cursor position remembered, not asked for.
+
+use std::io::{self, Write};
+
+use ratatui::backend::{Backend, ClearType, CrosstermBackend, WindowSize};
+use ratatui::buffer::Cell;
+use ratatui::layout::{Position, Size};
+use ratatui::{Terminal, TerminalOptions, Viewport};
+
+pub struct SessionBackend<W: Write> {
+    inner: CrosstermBackend<W>,
+    size: Size,
+    cursor: Position,
+}
+
+impl<W: Write> SessionBackend<W> {
+    pub fn new(out: W, width: u16, height: u16) -> Self {
+        Self {
+            inner: CrosstermBackend::new(out),
+            size: Size::new(width, height),
+            cursor: Position::ORIGIN,
+        }
+    }
+}
+
+/// A backend that learns its size from the session's resize events.
+pub trait Resizable: Backend {
+    /// The terminal is now `width`×`height`.
+    fn set_size(&mut self, width: u16, height: u16);
+}
+
+impl<W: Write> Resizable for SessionBackend<W> {
+    fn set_size(&mut self, width: u16, height: u16) {
+        self.size = Size::new(width, height);
+    }
+}
+
+/// The local terminal: crossterm asks the tty for its size, nothing to remember.
+impl<W: Write> Resizable for CrosstermBackend<W> {
+    fn set_size(&mut self, _width: u16, _height: u16) {}
+}
+
+/// The terminal is now `width`×`height`: the backend and the viewport follow
+/// (the next frame is drawn in full).
+pub fn resize<B: Resizable>(
+    terminal: &mut Terminal<B>,
+    width: u16,
+    height: u16,
+) -> Result<(), B::Error> {
+    terminal.backend_mut().set_size(width, height);
+    terminal.resize(ratatui::layout::Rect::new(0, 0, width, height))
+}
+
+/// A terminal of `width`×`height` over `out`, its viewport fixed to that size.
+pub fn terminal<W: Write>(
+    out: W,
+    width: u16,
+    height: u16,
+) -> io::Result<Terminal<SessionBackend<W>>> {
+    let area = ratatui::layout::Rect::new(0, 0, width, height);
+    Terminal::with_options(
+        SessionBackend::new(out, width, height),
+        TerminalOptions {
+            viewport: Viewport::Fixed(area),
+        },
+    )
+}
+
+impl<W: Write> Backend for SessionBackend<W> {
+    type Error = io::Error;
+
+    fn draw<'a, I>(&mut self, content: I) -> io::Result<()>
+    where
+        I: Iterator<Item = (u16, u16, &'a Cell)>,
+    {
+        self.inner.draw(content)
+    }
+
+    fn hide_cursor(&mut self) -> io::Result<()> {
+        self.inner.hide_cursor()
+    }
+
+    fn show_cursor(&mut self) -> io::Result<()> {
+        self.inner.show_cursor()
+    }
+
+    fn get_cursor_position(&mut self) -> io::Result<Position> {
+        Ok(self.cursor)
+    }
+
+    fn set_cursor_position<P: Into<Position>>(&mut self, position: P) -> io::Result<()> {
+        let position = position.into();
+        self.cursor = position;
+        self.inner.set_cursor_position(position)
+    }
+
+    fn clear(&mut self) -> io::Result<()> {
+        self.inner.clear()
+    }
+
+    fn clear_region(&mut self, clear_type: ClearType) -> io::Result<()> {
+        self.inner.clear_region(clear_type)
+    }
+
+    fn size(&self) -> io::Result<Size> {
+        Ok(self.size)
+    }
+
+    fn window_size(&mut self) -> io::Result<WindowSize> {
+        Ok(WindowSize {
+            columns_rows: self.size,
+            pixels: Size::new(0, 0),
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Backend::flush(&mut self.inner)
+    }
+}
