@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyEvent, KeyEventKind, KeyModifiers};
 use tui_input::backend::crossterm::EventHandler;
 use tui_input::Input;
 
 use super::action::{Action, Effect};
 use super::format::DisplayTz;
+use super::keymap::{self, Command, Context};
 use super::popup::{AuditView, Confirm, CreateForm, Popup};
 use super::theme::Theme;
 use crate::api::{ApiKey, ScopeInfo};
@@ -193,6 +194,11 @@ impl App {
             shown_expiries: None,
             effects: Vec::new(),
         }
+    }
+
+    /// How often the table reloads by itself (the help says this interval).
+    pub fn set_refresh_every(&mut self, every: Duration) {
+        self.refresh_every = every;
     }
 
     /// Effects requested since the last call.
@@ -482,9 +488,23 @@ impl App {
         self.dirty = true;
     }
 
+    /// Which screen or dialog has the keys now.
+    pub fn context(&self) -> Context {
+        match self.popups.last() {
+            None if self.filtering => Context::Filter,
+            None => Context::Table,
+            Some(Popup::Details(_)) => Context::Details,
+            Some(Popup::Help(_)) => Context::Help,
+            Some(Popup::Create(_)) => Context::Create,
+            Some(Popup::CopyOnce(_)) => Context::CopyOnce,
+            Some(Popup::Audit(_)) => Context::Audit,
+            Some(Popup::Confirm(dialog)) => dialog.context(),
+        }
+    }
+
     fn on_key(&mut self, key: KeyEvent) {
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        if ctrl && matches!(key.code, KeyCode::Char('c')) {
+        let command = keymap::command(self.context(), &key);
+        if command == Some(Command::Quit) && key.modifiers.contains(KeyModifiers::CONTROL) {
             self.request_quit();
             return;
         }
@@ -492,34 +512,40 @@ impl App {
         self.dirty = true;
         self.flash = None;
         if !self.popups.is_empty() {
-            self.on_popup_key(key);
+            self.on_popup_key(command, key);
             return;
         }
         if self.filtering {
-            self.on_filter_key(key);
+            self.on_filter_key(command, key);
             return;
         }
+        if let Some(command) = command {
+            self.on_table_command(command);
+        }
+    }
+
+    fn on_table_command(&mut self, command: Command) {
         let page = self.page_rows();
-        match key.code {
-            KeyCode::Char('q') => self.request_quit(),
-            KeyCode::Char('j') | KeyCode::Down => self.select(self.selected + 1),
-            KeyCode::Char('k') | KeyCode::Up => self.select(self.selected.saturating_sub(1)),
-            KeyCode::PageDown => self.select(self.selected + page),
-            KeyCode::PageUp => self.select(self.selected.saturating_sub(page)),
-            KeyCode::Char('g') | KeyCode::Home => self.select(0),
-            KeyCode::Char('G') | KeyCode::End => self.select(self.rows.len().saturating_sub(1)),
-            KeyCode::Enter => {
+        match command {
+            Command::Quit => self.request_quit(),
+            Command::Down => self.select(self.selected + 1),
+            Command::Up => self.select(self.selected.saturating_sub(1)),
+            Command::PageDown => self.select(self.selected + page),
+            Command::PageUp => self.select(self.selected.saturating_sub(page)),
+            Command::First => self.select(0),
+            Command::Last => self.select(self.rows.len().saturating_sub(1)),
+            Command::Details => {
                 if let Some(k) = self.selected_key() {
                     self.popups.push(Popup::Details(k.id.clone()));
                 }
             }
-            KeyCode::Char('?') => self.popups.push(Popup::Help(0)),
-            KeyCode::Char('n') => self
+            Command::Help => self.popups.push(Popup::Help(0)),
+            Command::New => self
                 .popups
                 .push(Popup::Create(Box::new(CreateForm::new(&self.scopes)))),
-            KeyCode::Char('d') | KeyCode::Delete => self.ask_revoke(),
-            KeyCode::Char('R') => self.ask_rotate(),
-            KeyCode::Char(' ') => {
+            Command::Revoke => self.ask_revoke(),
+            Command::Rotate => self.ask_rotate(),
+            Command::Mark => {
                 if let Some(id) = self.selected_key().map(|k| k.id.clone()) {
                     if !self.marked.remove(&id) {
                         self.marked.insert(id);
@@ -527,48 +553,48 @@ impl App {
                     self.select(self.selected + 1);
                 }
             }
-            KeyCode::Char('X') => self.ask_revoke_expired(),
-            KeyCode::Char('a') => {
+            Command::RevokeExpired => self.ask_revoke_expired(),
+            Command::Audit => {
                 self.popups.push(Popup::Audit(Box::new(AuditView {
                     loading: true,
                     ..AuditView::default()
                 })));
                 self.request(Effect::LoadAudit);
             }
-            KeyCode::Char('y') => {
+            Command::CopyId => {
                 if let Some(k) = self.selected_key() {
                     let text = format!("{}... {}", k.prefix, k.id);
                     self.flash = Some(format!("Copied “{text}” (prefix and id; never a secret)."));
                     self.request(Effect::CopyText(text));
                 }
             }
-            KeyCode::Char('r') if !self.loading => self.refresh(),
-            KeyCode::Char('/') => {
+            Command::Refresh if !self.loading => self.refresh(),
+            Command::Filter => {
                 self.filtering = true;
                 self.dirty = true;
             }
-            KeyCode::Esc if !self.filter.value().is_empty() => {
+            Command::ClearFilter if !self.filter.value().is_empty() => {
                 self.filter.reset();
                 self.rebuild_rows();
             }
-            KeyCode::Char(c @ '1'..='4') => {
-                self.tab = Tab::ALL[usize::from(c as u8 - b'1')];
+            Command::ShowTab(i) => {
+                self.tab = Tab::ALL[usize::from(i).min(3)];
                 self.rebuild_rows();
             }
-            KeyCode::Tab => {
+            Command::NextTab => {
                 self.tab = Tab::ALL[(self.tab.index() + 1) % 4];
                 self.rebuild_rows();
             }
-            KeyCode::BackTab => {
+            Command::PrevTab => {
                 self.tab = Tab::ALL[(self.tab.index() + 3) % 4];
                 self.rebuild_rows();
             }
-            KeyCode::Char('s') => {
+            Command::SortNext => {
                 self.sort = self.sort.next();
                 self.sort_reversed = false;
                 self.rebuild_rows();
             }
-            KeyCode::Char('S') => {
+            Command::SortReverse => {
                 self.sort_reversed = !self.sort_reversed;
                 self.rebuild_rows();
             }
@@ -663,17 +689,17 @@ impl App {
         self.rebuild_rows();
     }
 
-    fn on_filter_key(&mut self, key: KeyEvent) {
-        match key.code {
-            KeyCode::Enter => self.filtering = false,
-            KeyCode::Esc => {
+    fn on_filter_key(&mut self, command: Option<Command>, key: KeyEvent) {
+        match command {
+            Some(Command::FilterKeep) => self.filtering = false,
+            Some(Command::FilterClear) => {
                 self.filtering = false;
                 self.filter.reset();
                 self.rebuild_rows();
             }
-            KeyCode::Down | KeyCode::Up => {
+            Some(command @ (Command::Down | Command::Up)) => {
                 self.filtering = false;
-                self.on_key(key);
+                self.on_table_command(command);
             }
             _ => {
                 let before = self.filter.value().len();

@@ -1,55 +1,56 @@
 //! The flows that change keys: create form, copy-once modal, revoke and rotate
 //! dialogs; what their keys do and what their answers change.
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyEvent;
 
 use super::action::{Action, Effect};
 use super::app::{banner_message, App};
+use super::keymap::Command;
 use super::popup::confirm::{Decision, GRACE_CHOICES};
 use super::popup::create_form::FormOutcome;
 use super::popup::{Confirm, ConfirmKind, CopyOnce, Popup};
 use crate::client::ClientError;
 
 impl App {
-    pub(super) fn on_popup_key(&mut self, key: KeyEvent) {
+    pub(super) fn on_popup_key(&mut self, command: Option<Command>, key: KeyEvent) {
         let Some(top) = self.popups.last_mut() else {
             return;
         };
         match top {
-            Popup::Help(scroll) => match key.code {
-                KeyCode::Char('j') | KeyCode::Down => *scroll = scroll.saturating_add(1),
-                KeyCode::Char('k') | KeyCode::Up => *scroll = scroll.saturating_sub(1),
-                KeyCode::PageDown | KeyCode::Char(' ') => *scroll = scroll.saturating_add(10),
-                KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
-                KeyCode::Esc | KeyCode::Char('q') | KeyCode::Enter | KeyCode::Char('?') => {
+            Popup::Help(scroll) => match command {
+                Some(Command::ScrollDown) => *scroll = scroll.saturating_add(1),
+                Some(Command::ScrollUp) => *scroll = scroll.saturating_sub(1),
+                Some(Command::ScrollPageDown) => *scroll = scroll.saturating_add(10),
+                Some(Command::ScrollPageUp) => *scroll = scroll.saturating_sub(10),
+                Some(Command::Back) => {
                     self.popups.pop();
                 }
                 _ => {}
             },
-            Popup::Audit(view) => match key.code {
-                KeyCode::Char('j') | KeyCode::Down => {
+            Popup::Audit(view) => match command {
+                Some(Command::ScrollDown) => {
                     view.scroll = (view.scroll + 1).min(view.entries.len().saturating_sub(1))
                 }
-                KeyCode::Char('k') | KeyCode::Up => view.scroll = view.scroll.saturating_sub(1),
-                KeyCode::PageDown => {
+                Some(Command::ScrollUp) => view.scroll = view.scroll.saturating_sub(1),
+                Some(Command::ScrollPageDown) => {
                     view.scroll = (view.scroll + 10).min(view.entries.len().saturating_sub(1))
                 }
-                KeyCode::PageUp => view.scroll = view.scroll.saturating_sub(10),
-                KeyCode::Char('r') if !view.loading => {
+                Some(Command::ScrollPageUp) => view.scroll = view.scroll.saturating_sub(10),
+                Some(Command::Reload) if !view.loading => {
                     view.loading = true;
                     self.request(Effect::LoadAudit);
                 }
-                KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('a') => {
+                Some(Command::Back) => {
                     self.popups.pop();
                 }
                 _ => {}
             },
             Popup::Details(_) => {
-                if matches!(key.code, KeyCode::Esc | KeyCode::Char('q') | KeyCode::Enter) {
+                if command == Some(Command::Back) {
                     self.popups.pop();
                 }
             }
-            Popup::Create(form) => match form.on_key(key) {
+            Popup::Create(form) => match form.on_command(command, key) {
                 FormOutcome::Stay => {}
                 FormOutcome::Cancel if form.submitting => {
                     form.status =
@@ -82,12 +83,12 @@ impl App {
                     }
                 }
             },
-            Popup::CopyOnce(modal) => match key.code {
-                KeyCode::Char('c') | KeyCode::Char('C') => {
+            Popup::CopyOnce(modal) => match command {
+                Some(Command::Copy) => {
                     let secret = modal.secret.clone();
                     self.request(Effect::Copy(secret));
                 }
-                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') => {
+                Some(Command::Close) => {
                     if modal.copied.is_some() {
                         // Dropping the modal wipes the secret.
                         self.popups.pop();
@@ -99,7 +100,7 @@ impl App {
                 _ => {}
             },
             Popup::Confirm(dialog) => {
-                let decision = dialog.on_key(key);
+                let decision = dialog.on_command(command);
                 let kind = dialog.kind.clone();
                 let grace = GRACE_CHOICES[dialog.grace].1;
                 match decision {

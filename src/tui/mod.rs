@@ -8,6 +8,7 @@ pub mod clipboard;
 pub mod event;
 mod flows;
 pub mod format;
+pub mod keymap;
 pub mod popup;
 pub mod testing;
 pub mod theme;
@@ -65,7 +66,7 @@ pub async fn run(options: TuiOptions) -> Result<(), AnyError> {
         DisplayTz::Local,
         "starting…".into(),
     );
-    app.refresh_every = options.refresh_every;
+    app.set_refresh_every(options.refresh_every);
     if let Ok(size) = terminal.size() {
         app.update(Action::Resize(size.width, size.height));
     }

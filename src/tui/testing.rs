@@ -90,7 +90,7 @@ impl Harness {
 
     pub async fn type_text(&mut self, text: &str) {
         for c in text.chars() {
-            self.press(KeyCode::Char(c)).await;
+            self.send(Action::Key(super::keymap::char_key(c))).await;
         }
     }
 

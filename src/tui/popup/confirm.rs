@@ -1,10 +1,11 @@
 //! Confirmation dialogs. Each stores the action it will fire (gitui's confirm
 //! popup shape); focus starts on the safe button; `y` is yes, `n`/`Esc` no.
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyEvent;
 
 use super::cycle;
 use crate::api::ApiKey;
+use crate::tui::keymap::{self, Command, Context};
 
 /// What a "yes" does.
 #[derive(Debug, Clone)]
@@ -180,32 +181,40 @@ impl Confirm {
         matches!(self.kind, ConfirmKind::Rotate(_))
     }
 
+    /// Where this dialog sits in the keymap.
+    pub fn context(&self) -> Context {
+        if self.buttons.len() == 1 {
+            Context::Notice
+        } else if self.is_rotate() {
+            Context::Rotate
+        } else {
+            Context::Confirm
+        }
+    }
+
     pub fn on_key(&mut self, key: KeyEvent) -> Decision {
+        self.on_command(keymap::command(self.context(), &key))
+    }
+
+    pub fn on_command(&mut self, command: Option<Command>) -> Decision {
         let n = self.buttons.len();
         let no = n - 1;
-        match key.code {
-            KeyCode::Char('y') | KeyCode::Char('Y') if n > 1 => Decision::Yes,
-            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => Decision::No,
-            KeyCode::Enter | KeyCode::Char(' ') if n == 1 || self.focus == no => Decision::No,
-            KeyCode::Enter | KeyCode::Char(' ') => Decision::Yes,
-            KeyCode::Tab | KeyCode::BackTab if n > 1 => {
-                self.focus = cycle(self.focus, n, key.code == KeyCode::Tab);
+        match command {
+            Some(Command::Yes) => Decision::Yes,
+            Some(Command::No) => Decision::No,
+            Some(Command::Press) if self.focus == no => Decision::No,
+            Some(Command::Press) => Decision::Yes,
+            Some(Command::NextButton | Command::PrevButton) => {
+                self.focus = cycle(self.focus, n, command == Some(Command::NextButton));
                 Decision::Undecided
             }
-            KeyCode::Left | KeyCode::Right | KeyCode::Char('h') | KeyCode::Char('l')
-                if self.is_rotate() =>
-            {
-                let forward = matches!(key.code, KeyCode::Right | KeyCode::Char('l'));
+            Some(Command::GraceNext | Command::GracePrev) => {
+                let forward = command == Some(Command::GraceNext);
                 self.grace = cycle(self.grace, GRACE_CHOICES.len(), forward);
                 Decision::Undecided
             }
-            KeyCode::Char(c @ '1'..='3') if self.is_rotate() => {
-                self.grace = usize::from(c as u8 - b'1');
-                Decision::Undecided
-            }
-            KeyCode::Left | KeyCode::Right | KeyCode::Char('h') | KeyCode::Char('l') if n > 1 => {
-                let forward = matches!(key.code, KeyCode::Right | KeyCode::Char('l'));
-                self.focus = cycle(self.focus, n, forward);
+            Some(Command::Grace(i)) => {
+                self.grace = usize::from(i).min(GRACE_CHOICES.len() - 1);
                 Decision::Undecided
             }
             _ => Decision::Undecided,
@@ -216,17 +225,21 @@ impl Confirm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crossterm::event::KeyModifiers;
+    use crossterm::event::{KeyCode, KeyModifiers};
 
     fn press(c: &mut Confirm, code: KeyCode) -> Decision {
         c.on_key(KeyEvent::new(code, KeyModifiers::NONE))
+    }
+
+    fn type_char(c: &mut Confirm, ch: char) -> Decision {
+        c.on_key(keymap::char_key(ch))
     }
 
     #[test]
     fn enter_on_the_default_button_is_no_and_y_is_yes() {
         let mut c = Confirm::discard_form();
         assert_eq!(press(&mut c, KeyCode::Enter), Decision::No);
-        assert_eq!(press(&mut c, KeyCode::Char('y')), Decision::Yes);
+        assert_eq!(type_char(&mut c, 'y'), Decision::Yes);
         assert_eq!(press(&mut c, KeyCode::Esc), Decision::No);
         assert_eq!(press(&mut c, KeyCode::Left), Decision::Undecided);
         assert_eq!(press(&mut c, KeyCode::Enter), Decision::Yes);
@@ -250,7 +263,7 @@ mod tests {
         };
         let mut c = Confirm::rotate(&key);
         assert_eq!(GRACE_CHOICES[c.grace].1, 3_600);
-        press(&mut c, KeyCode::Char('1'));
+        type_char(&mut c, '1');
         assert_eq!(GRACE_CHOICES[c.grace].1, 0);
         press(&mut c, KeyCode::Left);
         assert_eq!(GRACE_CHOICES[c.grace].1, 86_400);

@@ -2,7 +2,7 @@
 //! Access last), then Create and Cancel; validated here before anything is sent.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use crossterm::event::{Event, KeyCode, KeyEvent};
+use crossterm::event::{Event, KeyEvent};
 use tui_input::backend::crossterm::EventHandler;
 use tui_input::{Input, InputRequest};
 
@@ -12,6 +12,7 @@ use crate::key::validate::{self, FieldErrors};
 use crate::key::{parse_expiry, random_base62, Catalog, ScopeDef};
 
 use super::super::format::DisplayTz;
+use super::super::keymap::{self, Command, Context};
 
 /// What has the focus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,29 +146,34 @@ impl CreateForm {
     }
 
     pub fn on_key(&mut self, key: KeyEvent) -> FormOutcome {
-        if key.code == KeyCode::Esc {
+        self.on_command(keymap::command(Context::Create, &key), key)
+    }
+
+    /// What `command` (from `key`) does; other keys edit the focused field.
+    pub fn on_command(&mut self, command: Option<Command>, key: KeyEvent) -> FormOutcome {
+        if command == Some(Command::Cancel) {
             return FormOutcome::Cancel;
         }
         if self.submitting {
             return FormOutcome::Stay;
         }
-        match key.code {
-            KeyCode::Tab | KeyCode::Down => self.move_focus(true),
-            KeyCode::BackTab | KeyCode::Up => self.move_focus(false),
-            KeyCode::Enter => {
+        match command {
+            Some(Command::FocusNext) => self.move_focus(true),
+            Some(Command::FocusPrev) => self.move_focus(false),
+            Some(Command::Submit) => {
                 return if self.focus == Field::Cancel {
                     FormOutcome::Cancel
                 } else {
                     FormOutcome::Submit
                 };
             }
-            KeyCode::Char(' ') if matches!(self.focus, Field::Scope(_)) => {
+            Some(Command::Tick) if matches!(self.focus, Field::Scope(_)) => {
                 if let Field::Scope(i) = self.focus {
                     self.toggle(i);
                 }
             }
-            KeyCode::Char(' ') if self.focus == Field::Create => return FormOutcome::Submit,
-            KeyCode::Char(' ') if self.focus == Field::Cancel => return FormOutcome::Cancel,
+            Some(Command::Tick) if self.focus == Field::Create => return FormOutcome::Submit,
+            Some(Command::Tick) if self.focus == Field::Cancel => return FormOutcome::Cancel,
             _ => {
                 let field = field_key(self.focus);
                 if let Some(input) = self.input_mut() {

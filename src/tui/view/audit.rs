@@ -6,6 +6,7 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 use ratatui::Frame;
 
 use super::super::app::App;
+use super::super::keymap::{self, Context};
 use super::super::popup::AuditView;
 
 pub fn draw(frame: &mut Frame, app: &App, view: &AuditView, area: Rect) {
@@ -44,6 +45,6 @@ pub fn draw(frame: &mut Frame, app: &App, view: &AuditView, area: Rect) {
     let title = format!(" Audit log · {} entries ", view.entries.len());
     let block = Block::bordered()
         .title(title)
-        .title_bottom(" j/k scroll · r reload · Esc back ");
+        .title_bottom(keymap::border(Context::Audit));
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }

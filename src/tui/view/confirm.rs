@@ -7,6 +7,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::super::app::App;
+use super::super::keymap;
 use super::super::popup::confirm::{Confirm, GRACE_CHOICES};
 use super::{button, centered};
 
@@ -41,11 +42,7 @@ pub fn draw(frame: &mut Frame, app: &App, dialog: &Confirm, area: Rect) {
     let height = u16::try_from(rows + 2).unwrap_or(u16::MAX);
     let popup = centered(area, width, height);
     frame.render_widget(Clear, popup);
-    let hint = if dialog.buttons.len() > 1 {
-        " y yes · n/Esc no "
-    } else {
-        " Enter/Esc close "
-    };
+    let hint = keymap::border(dialog.context());
     let block = Block::bordered()
         .title(format!(" {} ", dialog.title))
         .title_bottom(hint);

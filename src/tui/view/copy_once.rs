@@ -8,6 +8,7 @@ use ratatui::Frame;
 
 use super::super::app::App;
 use super::super::format;
+use super::super::keymap::{self, Context};
 use super::super::popup::CopyOnce;
 use super::centered;
 
@@ -45,12 +46,16 @@ pub fn draw(frame: &mut Frame, app: &App, modal: &CopyOnce, area: Rect) {
             format!("✓ {done}"),
             theme.status(crate::key::KeyStatus::Active),
         ))),
-        None => lines.push(Line::from(vec![
-            Span::styled("c", theme.key_hint()),
-            Span::raw(" copy   "),
-            Span::styled("Enter/Esc", theme.key_hint()),
-            Span::raw(" close"),
-        ])),
+        None => {
+            let hints = keymap::footer(Context::CopyOnce, Default::default());
+            let mut spans = Vec::new();
+            for (i, (keys, what)) in hints.iter().enumerate() {
+                let gap = if i + 1 < hints.len() { "   " } else { "" };
+                spans.push(Span::styled(*keys, theme.key_hint()));
+                spans.push(Span::raw(format!(" {what}{gap}")));
+            }
+            lines.push(Line::from(spans));
+        }
     }
     let width = area.width.min(80);
     let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);

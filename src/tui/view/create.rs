@@ -9,6 +9,7 @@ use ratatui::Frame;
 use tui_input::Input;
 
 use super::super::app::App;
+use super::super::keymap::{self, Context};
 use super::super::popup::create_form::{CreateForm, Field};
 use super::{button, centered};
 
@@ -125,7 +126,7 @@ pub fn draw(frame: &mut Frame, app: &App, form: &CreateForm, area: Rect) {
     frame.render_widget(Clear, popup);
     let block = Block::bordered()
         .title(" New API key ")
-        .title_bottom(" Tab move · Space tick · Enter create · Esc cancel ");
+        .title_bottom(keymap::border(Context::Create));
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })

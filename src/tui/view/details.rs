@@ -7,6 +7,7 @@ use ratatui::Frame;
 
 use super::super::app::App;
 use super::super::format;
+use super::super::keymap::{self, Context};
 use super::super::theme::status_text;
 use crate::api::ApiKey;
 
@@ -74,7 +75,7 @@ pub fn draw(frame: &mut Frame, app: &App, key: &ApiKey, area: Rect) {
     frame.render_widget(Clear, area);
     let block = Block::bordered()
         .title(" Key details ")
-        .title_bottom(" Esc back ");
+        .title_bottom(keymap::border(Context::Details));
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })

@@ -14,6 +14,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::app::{App, Tab};
+use super::keymap;
 use super::popup::Popup;
 use super::theme::Theme;
 
@@ -135,51 +136,13 @@ fn draw_tabs(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-/// The keys that work right now, derived from what is on screen.
+/// The keys that work right now, from the keymap for what is on screen.
 pub fn footer_hints(app: &App) -> Vec<(&'static str, &'static str)> {
-    match app.popups.last() {
-        Some(Popup::Details(_)) => vec![("Esc", "back"), ("Ctrl-C", "quit")],
-        Some(Popup::Help(_)) => vec![("j/k", "scroll"), ("Esc", "back"), ("Ctrl-C", "quit")],
-        Some(Popup::Create(_)) => vec![
-            ("Tab/↑↓", "move"),
-            ("Space", "tick"),
-            ("Enter", "create"),
-            ("Esc", "cancel"),
-        ],
-        Some(Popup::CopyOnce(_)) => vec![("c", "copy"), ("Enter/Esc", "close")],
-        Some(Popup::Audit(_)) => vec![("j/k", "scroll"), ("r", "reload"), ("Esc", "back")],
-        Some(Popup::Confirm(d)) if d.buttons.len() == 1 => vec![("Enter/Esc", "close")],
-        Some(Popup::Confirm(_)) => vec![
-            ("y", "yes"),
-            ("n/Esc", "no"),
-            ("←/→ Tab", "choose"),
-            ("Enter", "select"),
-        ],
-        None if app.filtering => vec![("type", "filter"), ("Enter", "keep"), ("Esc", "clear")],
-        None => {
-            let mut hints = Vec::new();
-            if !app.rows.is_empty() {
-                hints.extend([("j/k", "move"), ("Enter", "details")]);
-            }
-            hints.push(("n", "new"));
-            if !app.rows.is_empty() {
-                hints.extend([("d", "revoke"), ("R", "rotate"), ("Space", "mark")]);
-            }
-            hints.extend([
-                ("?", "help"),
-                ("q", "quit"),
-                ("/", "filter"),
-                ("1-4", "tabs"),
-                ("s", "sort"),
-                ("r", "refresh"),
-                ("a", "audit"),
-            ]);
-            if !app.filter.value().is_empty() {
-                hints.insert(0, ("Esc", "clear filter"));
-            }
-            hints
-        }
-    }
+    let state = keymap::FooterState {
+        has_rows: !app.rows.is_empty(),
+        filtered: !app.filter.value().is_empty(),
+    };
+    keymap::footer(app.context(), state)
 }
 
 fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
