@@ -4,14 +4,17 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use crossterm::event::{KeyEvent, KeyEventKind, KeyModifiers};
-use tui_input::backend::crossterm::EventHandler;
 use tui_input::Input;
 
 use super::action::{Action, Effect};
+use super::dialog::ConfirmKind;
+use super::filter::matches_filter;
 use super::format::DisplayTz;
 use super::keymap::{self, Command, Context};
-use super::popup::{AuditView, Confirm, CreateForm, Popup};
+use super::popup::{Outcome, Popup};
+pub use super::table::{SortBy, Tab};
 use super::theme::Theme;
+use super::{details, help};
 use crate::api::{ApiKey, ScopeInfo};
 use crate::client::ClientError;
 use crate::clock::Clock;
@@ -21,73 +24,6 @@ use crate::key::{KeyStatus, SCOPES};
 pub const PAGE_SIZE: u32 = 500;
 /// Rows of chrome around the table: title, tabs, table header, footer.
 pub const CHROME_ROWS: u16 = 4;
-
-/// The status tabs: All / Active / Expired / Revoked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tab {
-    All,
-    Active,
-    Expired,
-    Revoked,
-}
-
-impl Tab {
-    pub const ALL: [Tab; 4] = [Tab::All, Tab::Active, Tab::Expired, Tab::Revoked];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Tab::All => "All",
-            Tab::Active => "Active",
-            Tab::Expired => "Expired",
-            Tab::Revoked => "Revoked",
-        }
-    }
-
-    fn admits(self, status: KeyStatus) -> bool {
-        match self {
-            Tab::All => true,
-            Tab::Active => status == KeyStatus::Active,
-            Tab::Expired => status == KeyStatus::Expired,
-            Tab::Revoked => status == KeyStatus::Revoked,
-        }
-    }
-
-    fn index(self) -> usize {
-        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
-    }
-}
-
-/// Columns the table can be sorted by (`s` cycles, `S` reverses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortBy {
-    Created,
-    Name,
-    LastUsed,
-    Expires,
-    Status,
-}
-
-impl SortBy {
-    pub fn label(self) -> &'static str {
-        match self {
-            SortBy::Created => "Created",
-            SortBy::Name => "Name",
-            SortBy::LastUsed => "Last Used",
-            SortBy::Expires => "Expires",
-            SortBy::Status => "Status",
-        }
-    }
-
-    fn next(self) -> Self {
-        match self {
-            SortBy::Created => SortBy::Name,
-            SortBy::Name => SortBy::LastUsed,
-            SortBy::LastUsed => SortBy::Expires,
-            SortBy::Expires => SortBy::Status,
-            SortBy::Status => SortBy::Created,
-        }
-    }
-}
 
 /// An error shown above the table, with what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -353,7 +289,109 @@ impl App {
                 }
             }
             Action::Quit => self.should_quit = true,
-            other => self.on_flow_action(other),
+            answer => {
+                self.dirty = true;
+                self.on_answer(answer);
+            }
+        }
+    }
+
+    /// A request's answer (or a local effect's result), routed to what asked.
+    fn on_answer(&mut self, action: Action) {
+        match action {
+            Action::Paste(text) => {
+                if let Some(Popup::Create(form)) = self.popups.last_mut() {
+                    form.paste(&text);
+                }
+            }
+            Action::ScopesLoaded(result) => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                if let Ok(scopes) = result {
+                    if !scopes.is_empty() {
+                        self.scopes = scopes;
+                    }
+                }
+            }
+            Action::Created(result) => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                self.on_created(*result);
+                self.mutation_done();
+            }
+            Action::Revoked(result) => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                self.on_revoked(result);
+                self.mutation_done();
+            }
+            Action::Rotated(result) => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                self.on_rotated(*result);
+                self.mutation_done();
+            }
+            Action::CopiedText => self.in_flight = self.in_flight.saturating_sub(1),
+            Action::AuditLoaded(result) => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                let audit = self.popups.iter_mut().rev().find_map(|p| match p {
+                    Popup::Audit(view) => Some(view),
+                    _ => None,
+                });
+                if let Some(view) = audit {
+                    view.loaded(result, &self.source);
+                }
+            }
+            Action::Copied { system } => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                if let Some(Popup::CopyOnce(modal)) = self.popups.last_mut() {
+                    modal.copied(system);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A key for the popup on top: its own file says what it means.
+    fn on_popup_key(&mut self, command: Option<Command>, key: KeyEvent) {
+        let now = self.clock.now();
+        let outcome = match self.popups.last_mut() {
+            None => return,
+            Some(Popup::Help(scroll)) => help::on_command(scroll, command),
+            Some(Popup::Details(_)) => details::on_command(command),
+            Some(Popup::Audit(view)) => view.on_command(command),
+            Some(Popup::Create(form)) => form.handle(command, key, now, self.tz),
+            Some(Popup::CopyOnce(modal)) => modal.on_command(command),
+            Some(Popup::Confirm(dialog)) => dialog.handle(command),
+        };
+        self.apply(outcome);
+    }
+
+    /// Carries out what a popup asked for: the one place that does.
+    fn apply(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Stay => {}
+            Outcome::Close => {
+                self.popups.pop();
+            }
+            Outcome::Open(popup) => self.popups.push(popup),
+            Outcome::Request(effect) => self.request(effect),
+            Outcome::Decided {
+                kind,
+                yes,
+                grace_seconds,
+            } => {
+                self.popups.pop();
+                match (kind, yes) {
+                    (ConfirmKind::RevokeOrphan(key), false) => self.kept_orphan(&key),
+                    (_, false) | (ConfirmKind::Notice, true) => {}
+                    (ConfirmKind::Revoke(key) | ConfirmKind::RevokeOrphan(key), true) => {
+                        self.start_revoke(*key)
+                    }
+                    (ConfirmKind::RevokeMany(keys), true) => self.start_revoke_many(keys),
+                    (ConfirmKind::Rotate(key), true) => self.start_rotate(*key, grace_seconds),
+                    // The form (or the copy modal, and with it the secret) goes too.
+                    (ConfirmKind::DiscardForm | ConfirmKind::CloseUncopied, true) => {
+                        self.popups.pop();
+                    }
+                }
+            }
         }
     }
 
@@ -481,7 +519,7 @@ impl App {
         self.offset = self.offset.min(self.rows.len().saturating_sub(page));
     }
 
-    fn select(&mut self, index: usize) {
+    pub(super) fn select(&mut self, index: usize) {
         self.selected = index.min(self.rows.len().saturating_sub(1));
         self.remember_selection();
         self.keep_selection_visible();
@@ -524,159 +562,6 @@ impl App {
         }
     }
 
-    fn on_table_command(&mut self, command: Command) {
-        let page = self.page_rows();
-        match command {
-            Command::Quit => self.request_quit(),
-            Command::Down => self.select(self.selected + 1),
-            Command::Up => self.select(self.selected.saturating_sub(1)),
-            Command::PageDown => self.select(self.selected + page),
-            Command::PageUp => self.select(self.selected.saturating_sub(page)),
-            Command::First => self.select(0),
-            Command::Last => self.select(self.rows.len().saturating_sub(1)),
-            Command::Details => {
-                if let Some(k) = self.selected_key() {
-                    self.popups.push(Popup::Details(k.id.clone()));
-                }
-            }
-            Command::Help => self.popups.push(Popup::Help(0)),
-            Command::New => self
-                .popups
-                .push(Popup::Create(Box::new(CreateForm::new(&self.scopes)))),
-            Command::Revoke => self.ask_revoke(),
-            Command::Rotate => self.ask_rotate(),
-            Command::Mark => {
-                if let Some(id) = self.selected_key().map(|k| k.id.clone()) {
-                    if !self.marked.remove(&id) {
-                        self.marked.insert(id);
-                    }
-                    self.select(self.selected + 1);
-                }
-            }
-            Command::RevokeExpired => self.ask_revoke_expired(),
-            Command::Audit => {
-                self.popups.push(Popup::Audit(Box::new(AuditView {
-                    loading: true,
-                    ..AuditView::default()
-                })));
-                self.request(Effect::LoadAudit);
-            }
-            Command::CopyId => {
-                if let Some(k) = self.selected_key() {
-                    let text = format!("{}... {}", k.prefix, k.id);
-                    self.flash = Some(format!("Copied “{text}” (prefix and id; never a secret)."));
-                    self.request(Effect::CopyText(text));
-                }
-            }
-            Command::Refresh if !self.loading => self.refresh(),
-            Command::Filter => {
-                self.filtering = true;
-                self.dirty = true;
-            }
-            Command::ClearFilter if !self.filter.value().is_empty() => {
-                self.filter.reset();
-                self.rebuild_rows();
-            }
-            Command::ShowTab(i) => {
-                self.tab = Tab::ALL[usize::from(i).min(3)];
-                self.rebuild_rows();
-            }
-            Command::NextTab => {
-                self.tab = Tab::ALL[(self.tab.index() + 1) % 4];
-                self.rebuild_rows();
-            }
-            Command::PrevTab => {
-                self.tab = Tab::ALL[(self.tab.index() + 3) % 4];
-                self.rebuild_rows();
-            }
-            Command::SortNext => {
-                self.sort = self.sort.next();
-                self.sort_reversed = false;
-                self.rebuild_rows();
-            }
-            Command::SortReverse => {
-                self.sort_reversed = !self.sort_reversed;
-                self.rebuild_rows();
-            }
-            _ => {}
-        }
-    }
-
-    fn ask_revoke(&mut self) {
-        let marked: Vec<ApiKey> = self
-            .keys
-            .iter()
-            .filter(|k| self.marked.contains(&k.id) && k.revoked_at.is_none())
-            .cloned()
-            .collect();
-        if !self.marked.is_empty() {
-            let popup = if marked.is_empty() {
-                Confirm::notice(
-                    "Nothing to revoke",
-                    vec!["Every marked key is already revoked.".into()],
-                )
-            } else {
-                Confirm::revoke_many(marked, "the marked keys")
-            };
-            self.popups.push(Popup::Confirm(Box::new(popup)));
-            return;
-        }
-        let Some(key) = self.selected_key().cloned() else {
-            return;
-        };
-        let popup = match self.status_of(&key) {
-            KeyStatus::Revoked => Confirm::notice(
-                "Already revoked",
-                vec![format!(
-                    "“{}” was revoked {} by {}. It no longer works; there is nothing more to do.",
-                    key.name,
-                    key.revoked_at
-                        .map_or_else(String::new, |t| self.tz.exact(t)),
-                    key.revoked_by.as_deref().unwrap_or("an admin"),
-                )],
-            ),
-            status => Confirm::revoke(&key, status == KeyStatus::Expired),
-        };
-        self.popups.push(Popup::Confirm(Box::new(popup)));
-    }
-
-    fn ask_revoke_expired(&mut self) {
-        let now = self.clock.now();
-        let expired: Vec<ApiKey> = self
-            .keys
-            .iter()
-            .filter(|k| KeyStatus::derive(k.revoked_at, k.expires_at, now) == KeyStatus::Expired)
-            .cloned()
-            .collect();
-        let popup = if expired.is_empty() {
-            Confirm::notice(
-                "No expired keys",
-                vec!["There are no expired keys to clean up.".into()],
-            )
-        } else {
-            Confirm::revoke_many(expired, "every expired key")
-        };
-        self.popups.push(Popup::Confirm(Box::new(popup)));
-    }
-
-    fn ask_rotate(&mut self) {
-        let Some(key) = self.selected_key().cloned() else {
-            return;
-        };
-        let popup = match self.status_of(&key) {
-            KeyStatus::Active => Confirm::rotate(&key),
-            status => Confirm::notice(
-                "Cannot rotate",
-                vec![format!(
-                    "“{}” is {}: only an active key can be rotated. Press n to create a new key instead.",
-                    key.name,
-                    status.as_str()
-                )],
-            ),
-        };
-        self.popups.push(Popup::Confirm(Box::new(popup)));
-    }
-
     /// Puts a key as the service now has it into the list (new or changed).
     pub(super) fn upsert_key(&mut self, key: ApiKey, select: bool) {
         if select {
@@ -688,40 +573,6 @@ impl App {
         }
         self.rebuild_rows();
     }
-
-    fn on_filter_key(&mut self, command: Option<Command>, key: KeyEvent) {
-        match command {
-            Some(Command::FilterKeep) => self.filtering = false,
-            Some(Command::FilterClear) => {
-                self.filtering = false;
-                self.filter.reset();
-                self.rebuild_rows();
-            }
-            Some(command @ (Command::Down | Command::Up)) => {
-                self.filtering = false;
-                self.on_table_command(command);
-            }
-            _ => {
-                let before = self.filter.value().len();
-                if self
-                    .filter
-                    .handle_event(&crossterm::event::Event::Key(key))
-                    .is_some()
-                    || before != self.filter.value().len()
-                {
-                    self.rebuild_rows();
-                }
-            }
-        }
-        self.dirty = true;
-    }
-}
-
-fn matches_filter(k: &ApiKey, needle: &str) -> bool {
-    k.name.to_lowercase().contains(needle)
-        || k.prefix.to_lowercase().contains(needle)
-        || k.description.to_lowercase().contains(needle)
-        || k.scopes.iter().any(|s| s.contains(needle))
 }
 
 /// What a failed request means for the admin, in one line.

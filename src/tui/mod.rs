@@ -4,12 +4,21 @@
 
 pub mod action;
 pub mod app;
+pub mod audit;
 pub mod clipboard;
+pub mod copy_once;
+pub mod create;
+pub mod details;
+pub mod dialog;
 pub mod event;
-mod flows;
+pub mod filter;
 pub mod format;
+pub mod help;
 pub mod keymap;
 pub mod popup;
+pub mod revoke;
+pub mod rotate;
+pub mod table;
 pub mod testing;
 pub mod theme;
 pub mod view;

@@ -1,13 +1,28 @@
-//! Help (`?`): every key binding that works in this build, from the keymap.
+//! Help (`?`): every key binding that works in this build, from the keymap;
+//! its scrolling and closing keys, and its drawing.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::super::app::App;
-use super::super::keymap::{self, Command, Context};
-use super::centered;
+use super::app::App;
+use super::keymap::{self, Command, Context};
+use super::popup::Outcome;
+use super::view::centered;
+
+/// What a key does to the help screen, scrolled down `scroll` lines.
+pub fn on_command(scroll: &mut u16, command: Option<Command>) -> Outcome {
+    match command {
+        Some(Command::ScrollDown) => *scroll = scroll.saturating_add(1),
+        Some(Command::ScrollUp) => *scroll = scroll.saturating_sub(1),
+        Some(Command::ScrollPageDown) => *scroll = scroll.saturating_add(10),
+        Some(Command::ScrollPageUp) => *scroll = scroll.saturating_sub(10),
+        Some(Command::Back) => return Outcome::Close,
+        _ => {}
+    }
+    Outcome::Stay
+}
 
 pub fn draw(frame: &mut Frame, app: &App, scroll: u16, area: Rect) {
     let mut lines = Vec::new();

@@ -1,11 +1,20 @@
-//! Confirmation dialogs. Each stores the action it will fire (gitui's confirm
-//! popup shape); focus starts on the safe button; `y` is yes, `n`/`Esc` no.
+//! The yes/no dialog every question uses (gitui's confirm popup shape): it
+//! stores the action it will fire; focus starts on the safe button; `y` is
+//! yes, `n`/`Esc` no. Its state, keys and drawing; what revoke and rotate ask
+//! is in revoke.rs and rotate.rs.
 
 use crossterm::event::KeyEvent;
 
-use super::cycle;
+use super::app::App;
+use super::popup::{cycle, Outcome};
+use super::rotate::GRACE_CHOICES;
+use super::view::{button, centered};
 use crate::api::ApiKey;
 use crate::tui::keymap::{self, Command, Context};
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::Frame;
 
 /// What a "yes" does.
 #[derive(Debug, Clone)]
@@ -25,13 +34,6 @@ pub enum ConfirmKind {
     /// Nothing to decide: an explanation with one button.
     Notice,
 }
-
-/// Grace periods offered when rotating: (label, seconds).
-pub const GRACE_CHOICES: [(&str, u32); 3] = [
-    ("now", 0),
-    ("after 1 hour", 3_600),
-    ("after 24 hours", 86_400),
-];
 
 #[derive(Debug, Clone)]
 pub struct Confirm {
@@ -54,106 +56,6 @@ pub enum Decision {
 }
 
 impl Confirm {
-    pub fn revoke(key: &ApiKey, expired: bool) -> Self {
-        let mut lines = vec![
-            format!("“{}”  {}...", key.name, key.prefix),
-            String::new(),
-            "Are you sure you want to revoke this API key? Any applications using it will immediately lose access.".into(),
-        ];
-        if expired {
-            lines.push(String::new());
-            lines.push("This key has already expired and no longer works; revoking it records that it must never be used again.".into());
-        }
-        Self::two_buttons(
-            ConfirmKind::Revoke(Box::new(key.clone())),
-            "Revoke API key",
-            lines,
-            "Revoke",
-        )
-    }
-
-    pub fn revoke_many(keys: Vec<ApiKey>, which: &str) -> Self {
-        let mut lines = vec![format!(
-            "Revoke {which}: {} key{}?",
-            keys.len(),
-            if keys.len() == 1 { "" } else { "s" }
-        )];
-        for k in keys.iter().take(6) {
-            lines.push(format!("  • “{}”  {}...", k.name, k.prefix));
-        }
-        if keys.len() > 6 {
-            lines.push(format!("  … and {} more", keys.len() - 6));
-        }
-        lines.push(String::new());
-        lines.push("Any applications using them will immediately lose access.".into());
-        Self::two_buttons(
-            ConfirmKind::RevokeMany(keys),
-            "Revoke API keys",
-            lines,
-            "Revoke all",
-        )
-    }
-
-    pub fn rotate(key: &ApiKey) -> Self {
-        let lines = vec![
-            format!("“{}”  {}...", key.name, key.prefix),
-            String::new(),
-            "A new key with the same name, description, scopes and expiry is created and shown once.".into(),
-            "The old key stops working (←/→ or 1-3 to choose):".into(),
-        ];
-        let mut c = Self::two_buttons(
-            ConfirmKind::Rotate(Box::new(key.clone())),
-            "Rotate API key",
-            lines,
-            "Rotate",
-        );
-        c.grace = 1;
-        c
-    }
-
-    pub fn discard_form() -> Self {
-        let lines = vec!["Discard this new key? What you typed will be lost.".into()];
-        Self::two_buttons(
-            ConfirmKind::DiscardForm,
-            "Discard new key",
-            lines,
-            "Discard",
-        )
-    }
-
-    pub fn close_uncopied() -> Self {
-        let lines = vec![
-            "You have not copied the key. It will not be shown again.".into(),
-            "Close anyway?".into(),
-        ];
-        let mut c = Self::two_buttons(
-            ConfirmKind::CloseUncopied,
-            "Close without copying?",
-            lines,
-            "Close",
-        );
-        c.buttons = vec!["Close", "Back"];
-        c
-    }
-
-    pub fn revoke_orphan(key: &ApiKey) -> Self {
-        let lines = vec![
-            format!("The key “{}” ({}...) was created, but the answer carrying its secret was lost on the way.", key.name, key.prefix),
-            "The secret cannot be shown again, so nobody can use this key.".into(),
-            String::new(),
-            "Revoke it now? (Recommended; then create a new one.)".into(),
-        ];
-        let mut c = Self::two_buttons(
-            ConfirmKind::RevokeOrphan(Box::new(key.clone())),
-            "Key created, secret lost",
-            lines,
-            "Revoke",
-        );
-        c.buttons = vec!["Revoke", "Keep"];
-        c.focus = 0;
-        c
-    }
-
     pub fn notice(title: &str, lines: Vec<String>) -> Self {
         Self {
             kind: ConfirmKind::Notice,
@@ -165,7 +67,12 @@ impl Confirm {
         }
     }
 
-    fn two_buttons(kind: ConfirmKind, title: &str, lines: Vec<String>, yes: &'static str) -> Self {
+    pub(super) fn two_buttons(
+        kind: ConfirmKind,
+        title: &str,
+        lines: Vec<String>,
+        yes: &'static str,
+    ) -> Self {
         // Focus starts on the safe button: Cancel.
         Self {
             kind,
@@ -196,6 +103,20 @@ impl Confirm {
         self.on_command(keymap::command(self.context(), &key))
     }
 
+    /// What a key does to the dialog, as the app should carry it out.
+    pub fn handle(&mut self, command: Option<Command>) -> Outcome {
+        let yes = match self.on_command(command) {
+            Decision::Undecided => return Outcome::Stay,
+            Decision::Yes => true,
+            Decision::No => false,
+        };
+        Outcome::Decided {
+            kind: self.kind.clone(),
+            yes,
+            grace_seconds: GRACE_CHOICES[self.grace].1,
+        }
+    }
+
     pub fn on_command(&mut self, command: Option<Command>) -> Decision {
         let n = self.buttons.len();
         let no = n - 1;
@@ -220,6 +141,49 @@ impl Confirm {
             _ => Decision::Undecided,
         }
     }
+}
+
+pub fn draw(frame: &mut Frame, app: &App, dialog: &Confirm, area: Rect) {
+    let theme = &app.theme;
+    let width = area.width.min(72);
+    let mut lines: Vec<Line> = dialog.lines.iter().map(|l| Line::from(l.clone())).collect();
+    if dialog.is_rotate() {
+        let mut choices = vec![Span::raw("  ")];
+        for (i, (label, _)) in GRACE_CHOICES.iter().enumerate() {
+            let mark = if i == dialog.grace { "(•)" } else { "( )" };
+            let style = if i == dialog.grace {
+                theme.title()
+            } else {
+                theme.dim()
+            };
+            choices.push(Span::styled(format!("{mark} {} {label}", i + 1), style));
+            choices.push(Span::raw("  "));
+        }
+        lines.push(Line::from(choices));
+    }
+    lines.push(Line::from(""));
+    let mut buttons = vec![Span::raw("  ")];
+    for (i, label) in dialog.buttons.iter().enumerate() {
+        buttons.push(button(label, i == dialog.focus, theme));
+        buttons.push(Span::raw("  "));
+    }
+    lines.push(Line::from(buttons));
+    // Wrapped text may need more rows than lines.
+    let inner = usize::from(width.saturating_sub(2)).max(1);
+    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+    let height = u16::try_from(rows + 2).unwrap_or(u16::MAX);
+    let popup = centered(area, width, height);
+    frame.render_widget(Clear, popup);
+    let hint = keymap::border(dialog.context());
+    let block = Block::bordered()
+        .title(format!(" {} ", dialog.title))
+        .title_bottom(hint);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        popup,
+    );
 }
 
 #[cfg(test)]

@@ -1,13 +1,5 @@
 //! Drawing: the screen is a function of `App`, nothing here changes state.
 
-mod audit;
-mod confirm;
-pub mod copy_once;
-mod create;
-mod details;
-pub mod help;
-mod table;
-
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
@@ -17,6 +9,7 @@ use super::app::{App, Tab};
 use super::keymap;
 use super::popup::Popup;
 use super::theme::Theme;
+use super::{audit, copy_once, create, details, dialog, filter, help, table};
 
 /// Below this the UI shows a notice instead of a squeezed table.
 pub const MIN_WIDTH: u16 = 40;
@@ -57,12 +50,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         );
     }
     if filter_rows > 0 {
-        let cursor = if app.filtering { "█" } else { "" };
-        let line = Line::from(vec![
-            Span::styled(" / ", app.theme.key_hint()),
-            Span::raw(format!("{}{cursor}", app.filter.value())),
-        ]);
-        frame.render_widget(Paragraph::new(line), filter);
+        filter::draw(frame, app, filter);
     }
     table::draw(frame, app, body);
     draw_footer(frame, app, footer);
@@ -76,14 +64,14 @@ pub fn draw(frame: &mut Frame, app: &App) {
             Popup::Help(scroll) => help::draw(frame, app, *scroll, area),
             Popup::Create(form) => create::draw(frame, app, form, area),
             Popup::CopyOnce(modal) => copy_once::draw(frame, app, modal, area),
-            Popup::Confirm(dialog) => confirm::draw(frame, app, dialog, area),
+            Popup::Confirm(d) => dialog::draw(frame, app, d, area),
             Popup::Audit(view) => audit::draw(frame, app, view, body),
         }
     }
 }
 
 /// `[ Label ]`, reversed when focused.
-fn button<'a>(label: &str, focused: bool, theme: &Theme) -> Span<'a> {
+pub(super) fn button<'a>(label: &str, focused: bool, theme: &Theme) -> Span<'a> {
     let text = format!("[ {label} ]");
     if focused {
         Span::styled(text, theme.selected())
@@ -161,7 +149,7 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 /// A rectangle of at most `width`×`height` centred in `area`.
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
+pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
     let h = height.min(area.height);
     Rect::new(

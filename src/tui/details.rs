@@ -1,15 +1,26 @@
-//! Key details (`Enter`): every field, exact times in the admin's zone.
+//! Key details (`Enter`): every field, exact times in the admin's zone; its
+//! keys and drawing.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::super::app::App;
-use super::super::format;
-use super::super::keymap::{self, Context};
-use super::super::theme::status_text;
+use super::app::App;
+use super::format;
+use super::keymap::{self, Command, Context};
+use super::popup::Outcome;
+use super::theme::status_text;
 use crate::api::ApiKey;
+
+/// What a key does on the details screen.
+pub fn on_command(command: Option<Command>) -> Outcome {
+    if command == Some(Command::Back) {
+        Outcome::Close
+    } else {
+        Outcome::Stay
+    }
+}
 
 pub fn draw(frame: &mut Frame, app: &App, key: &ApiKey, area: Rect) {
     let now = app.clock.now();
