@@ -6,7 +6,9 @@ use chrono::{DateTime, Duration, Utc};
 use crossterm::event::{KeyEvent, KeyEventKind, KeyModifiers};
 use tui_input::Input;
 
-use super::action::{Action, Effect};
+use std::collections::BTreeMap;
+
+use super::action::{Action, Answer, Effect, Request, RequestId};
 use super::dialog::ConfirmKind;
 use super::filter::matches_filter;
 use super::format::DisplayTz;
@@ -34,52 +36,51 @@ pub struct Banner {
 }
 
 pub struct App {
-    pub clock: Arc<dyn Clock>,
-    pub theme: Theme,
-    pub tz: DisplayTz,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) theme: Theme,
+    pub(super) tz: DisplayTz,
     /// Where the keys come from, for the title bar.
-    pub source: String,
-    pub width: u16,
-    pub height: u16,
+    pub(super) source: String,
+    pub(super) width: u16,
+    pub(super) height: u16,
     /// Every key of the organisation, as last loaded.
-    pub keys: Vec<ApiKey>,
+    pub(super) keys: Vec<ApiKey>,
     /// Indices into `keys` that the table shows, in order.
-    pub rows: Vec<usize>,
+    pub(super) rows: Vec<usize>,
     /// Keys per tab (All, Active, Expired, Revoked), kept with `rows`.
     counts: [usize; 4],
     /// The selected row, followed by id across refreshes and re-sorts.
-    pub selected_id: Option<String>,
-    pub selected: usize,
+    pub(super) selected_id: Option<String>,
+    pub(super) selected: usize,
     /// The first row on screen.
-    pub offset: usize,
-    pub tab: Tab,
-    pub filter: Input,
-    pub filtering: bool,
-    pub sort: SortBy,
-    pub sort_reversed: bool,
+    pub(super) offset: usize,
+    pub(super) tab: Tab,
+    pub(super) filter: Input,
+    pub(super) filtering: bool,
+    pub(super) sort: SortBy,
+    pub(super) sort_reversed: bool,
     /// Popups, the active one last (a confirmation can sit on a form).
-    pub popups: Vec<Popup>,
-    pub banner: Option<Banner>,
+    pub(super) popups: Vec<Popup>,
+    pub(super) banner: Option<Banner>,
     /// A short note about what just happened ("Revoked …"), until the next key.
-    pub flash: Option<String>,
+    pub(super) flash: Option<String>,
     /// Keys marked with Space, for bulk revoke.
-    pub marked: std::collections::BTreeSet<String>,
+    pub(super) marked: std::collections::BTreeSet<String>,
     /// The scope catalogue, from the service once loaded.
-    pub scopes: Vec<ScopeInfo>,
+    pub(super) scopes: Vec<ScopeInfo>,
     /// The first load has finished.
-    pub loaded: bool,
-    pub loading: bool,
-    pub refresh_every: Duration,
-    pub next_refresh: DateTime<Utc>,
-    pub should_quit: bool,
+    pub(super) loaded: bool,
+    pub(super) loading: bool,
+    pub(super) refresh_every: Duration,
+    pub(super) next_refresh: DateTime<Utc>,
+    pub(super) should_quit: bool,
     /// Something on screen changed since the last draw.
-    pub dirty: bool,
-    /// Requests sent and not yet answered.
-    pub in_flight: usize,
-    /// Creates, revokes and rotations sent and not yet answered.
-    pub mutations: usize,
-    /// Quit was asked for while `mutations` were out.
-    pub quit_pending: bool,
+    pub(super) dirty: bool,
+    /// Requests sent and not yet answered, by id.
+    pending: BTreeMap<RequestId, Request>,
+    next_request: u64,
+    /// Quit was asked for while changes to keys were out.
+    pub(super) quit_pending: bool,
     generation: u64,
     staging: Vec<ApiKey>,
     failures: u32,
@@ -121,8 +122,8 @@ impl App {
             next_refresh: now,
             should_quit: false,
             dirty: true,
-            in_flight: 0,
-            mutations: 0,
+            pending: BTreeMap::new(),
+            next_request: 0,
             quit_pending: false,
             generation: 0,
             staging: Vec::new(),
@@ -130,6 +131,49 @@ impl App {
             shown_expiries: None,
             effects: Vec::new(),
         }
+    }
+
+    /// Every key of the organisation, as last loaded.
+    pub fn keys(&self) -> &[ApiKey] {
+        &self.keys
+    }
+
+    /// Indices into [`App::keys`] that the table shows, in order.
+    pub fn rows(&self) -> &[usize] {
+        &self.rows
+    }
+
+    /// The selected row.
+    pub fn selected(&self) -> usize {
+        self.selected
+    }
+
+    /// The first row on screen.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Popups, the active one last.
+    pub fn popups(&self) -> &[Popup] {
+        &self.popups
+    }
+
+    pub fn banner(&self) -> Option<&Banner> {
+        self.banner.as_ref()
+    }
+
+    /// Keys marked with Space, for bulk revoke.
+    pub fn marked(&self) -> &std::collections::BTreeSet<String> {
+        &self.marked
+    }
+
+    pub fn should_quit(&self) -> bool {
+        self.should_quit
+    }
+
+    /// Quit was asked for while a change to a key was still on its way.
+    pub fn quit_pending(&self) -> bool {
+        self.quit_pending
     }
 
     /// How often the table reloads by itself (the help says this interval).
@@ -224,28 +268,46 @@ impl App {
         }
         self.loading = true;
         self.next_refresh = self.clock.now() + self.refresh_every;
-        self.request(Effect::LoadPage {
+        self.request(Request::LoadPage {
             generation: self.generation,
             cursor: None,
         });
         self.dirty = true;
     }
 
-    pub(super) fn request(&mut self, effect: Effect) {
-        self.in_flight += 1;
-        if matches!(
-            effect,
-            Effect::CreateKey { .. } | Effect::RevokeKey { .. } | Effect::RotateKey { .. }
-        ) {
-            self.mutations += 1;
-        }
+    /// The first load: every key, and the scope catalogue.
+    pub fn start(&mut self) {
+        self.refresh();
+        self.request(Request::LoadScopes);
+    }
+
+    /// Sends a request; [`App::settle`] takes its answer.
+    pub(super) fn request(&mut self, request: Request) {
+        self.next_request += 1;
+        let id = RequestId(self.next_request);
+        self.pending.insert(id, request.clone());
+        self.effects.push(Effect::Send(id, request));
+    }
+
+    /// Asks the runner for local work (the clipboard).
+    pub(super) fn local(&mut self, effect: Effect) {
         self.effects.push(effect);
+    }
+
+    /// Requests sent and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Creates, revokes and rotations sent and not yet answered.
+    pub fn mutations(&self) -> usize {
+        self.pending.values().filter(|r| r.changes_keys()).count()
     }
 
     /// `q` / Ctrl-C: quits, unless a change to a key is still on its way; then
     /// it waits for the answer (a second press quits at once).
     pub fn request_quit(&mut self) {
-        if self.mutations == 0 || self.quit_pending {
+        if self.mutations() == 0 || self.quit_pending {
             self.should_quit = true;
             return;
         }
@@ -256,9 +318,8 @@ impl App {
     }
 
     /// An answer to a create, revoke or rotate arrived (after it was applied).
-    pub(super) fn mutation_done(&mut self) {
-        self.mutations = self.mutations.saturating_sub(1);
-        if self.mutations > 0 || !self.quit_pending {
+    fn mutation_done(&mut self) {
+        if self.mutations() > 0 || !self.quit_pending {
             return;
         }
         self.quit_pending = false;
@@ -282,54 +343,60 @@ impl App {
                 self.dirty = true;
             }
             Action::Tick => self.on_tick(),
-            Action::PageLoaded { generation, result } => {
-                self.in_flight = self.in_flight.saturating_sub(1);
-                if generation == self.generation {
-                    self.on_page(result);
-                }
-            }
             Action::Quit => self.should_quit = true,
-            answer => {
-                self.dirty = true;
-                self.on_answer(answer);
-            }
-        }
-    }
-
-    /// A request's answer (or a local effect's result), routed to what asked.
-    fn on_answer(&mut self, action: Action) {
-        match action {
+            Action::Answer { id, answer } => self.settle(id, answer),
             Action::Paste(text) => {
+                self.dirty = true;
                 if let Some(Popup::Create(form)) = self.popups.last_mut() {
                     form.paste(&text);
                 }
             }
-            Action::ScopesLoaded(result) => {
-                self.in_flight = self.in_flight.saturating_sub(1);
+            Action::Copied { system } => {
+                self.dirty = true;
+                if let Some(Popup::CopyOnce(modal)) = self.popups.last_mut() {
+                    modal.copied(system);
+                }
+            }
+        }
+    }
+
+    /// The answer to request `id`: the one place a request is settled, and
+    /// routed to what asked for it.
+    fn settle(&mut self, id: RequestId, answer: Answer) {
+        let Some(request) = self.pending.remove(&id) else {
+            tracing::warn!(?id, "an answer to no pending request");
+            return;
+        };
+        match answer {
+            Answer::Page(result) => {
+                // A page of a load that a newer one replaced is dropped.
+                if matches!(request, Request::LoadPage { generation, .. } if generation == self.generation)
+                {
+                    self.on_page(result);
+                }
+            }
+            Answer::Scopes(result) => {
+                self.dirty = true;
                 if let Ok(scopes) = result {
                     if !scopes.is_empty() {
                         self.scopes = scopes;
                     }
                 }
             }
-            Action::Created(result) => {
-                self.in_flight = self.in_flight.saturating_sub(1);
+            Answer::Created(result) => {
+                self.dirty = true;
                 self.on_created(*result);
-                self.mutation_done();
             }
-            Action::Revoked(result) => {
-                self.in_flight = self.in_flight.saturating_sub(1);
+            Answer::Revoked(result) => {
+                self.dirty = true;
                 self.on_revoked(result);
-                self.mutation_done();
             }
-            Action::Rotated(result) => {
-                self.in_flight = self.in_flight.saturating_sub(1);
+            Answer::Rotated(result) => {
+                self.dirty = true;
                 self.on_rotated(*result);
-                self.mutation_done();
             }
-            Action::CopiedText => self.in_flight = self.in_flight.saturating_sub(1),
-            Action::AuditLoaded(result) => {
-                self.in_flight = self.in_flight.saturating_sub(1);
+            Answer::Audit(result) => {
+                self.dirty = true;
                 let audit = self.popups.iter_mut().rev().find_map(|p| match p {
                     Popup::Audit(view) => Some(view),
                     _ => None,
@@ -338,13 +405,9 @@ impl App {
                     view.loaded(result, &self.source);
                 }
             }
-            Action::Copied { system } => {
-                self.in_flight = self.in_flight.saturating_sub(1);
-                if let Some(Popup::CopyOnce(modal)) = self.popups.last_mut() {
-                    modal.copied(system);
-                }
-            }
-            _ => {}
+        }
+        if request.changes_keys() {
+            self.mutation_done();
         }
     }
 
@@ -371,7 +434,8 @@ impl App {
                 self.popups.pop();
             }
             Outcome::Open(popup) => self.popups.push(popup),
-            Outcome::Request(effect) => self.request(effect),
+            Outcome::Request(request) => self.request(request),
+            Outcome::Local(effect) => self.local(effect),
             Outcome::Decided {
                 kind,
                 yes,
@@ -432,7 +496,7 @@ impl App {
                         if first_load {
                             self.rebuild_rows();
                         }
-                        self.request(Effect::LoadPage {
+                        self.request(Request::LoadPage {
                             generation: self.generation,
                             cursor: Some(cursor),
                         });

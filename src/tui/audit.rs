@@ -1,7 +1,7 @@
 //! The audit log screen (`a`): who created, revoked and rotated which key;
 //! its state, keys, answer and drawing.
 
-use super::action::Effect;
+use super::action::Request;
 use super::app::banner_message;
 use super::app::App;
 use super::keymap::{self, Command, Context};
@@ -41,7 +41,7 @@ impl AuditView {
             Some(Command::ScrollPageUp) => self.scroll = self.scroll.saturating_sub(10),
             Some(Command::Reload) if !self.loading => {
                 self.loading = true;
-                return Outcome::Request(Effect::LoadAudit);
+                return Outcome::Request(Request::LoadAudit);
             }
             Some(Command::Back) => return Outcome::Close,
             _ => {}

@@ -47,7 +47,7 @@ impl CopyOnce {
 impl CopyOnce {
     pub fn on_command(&mut self, command: Option<Command>) -> Outcome {
         match command {
-            Some(Command::Copy) => Outcome::Request(Effect::Copy(self.secret.clone())),
+            Some(Command::Copy) => Outcome::Local(Effect::Copy(self.secret.clone())),
             // Dropping the modal wipes the secret.
             Some(Command::Close) if self.copied.is_some() => Outcome::Close,
             Some(Command::Close) => {

@@ -11,7 +11,7 @@ use crate::key::scope::FULL_ACCESS;
 use crate::key::validate::{self, FieldErrors};
 use crate::key::{parse_expiry, random_base62, Catalog, ScopeDef};
 
-use super::action::Effect;
+use super::action::Request;
 use super::app::banner_message;
 use super::app::App;
 use super::copy_once::CopyOnce;
@@ -230,7 +230,7 @@ impl CreateForm {
                     self.errors.clear();
                     self.submitting = true;
                     self.status = Some("Creating…".into());
-                    Outcome::Request(Effect::CreateKey {
+                    Outcome::Request(Request::CreateKey {
                         request,
                         idempotency_key: self.idempotency_key.clone(),
                     })

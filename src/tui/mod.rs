@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use self::action::{Action, Effect};
+use self::action::{Action, Answer, Effect, Request, RequestId};
 use self::app::{App, PAGE_SIZE};
 use self::clipboard::{Clipboard, TerminalClipboard};
 use self::format::DisplayTz;
@@ -142,8 +142,7 @@ async fn event_loop(
     let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hangup = signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut clipboard = TerminalClipboard::default();
-    app.refresh();
-    app.request(Effect::LoadScopes);
+    app.start();
     loop {
         run_effects(app, &client, &tx, &mut clipboard);
         if app.should_quit {
@@ -184,14 +183,17 @@ async fn event_loop(
 /// still on their way: waits briefly for their answers, and revokes any key
 /// whose secret can no longer be shown, so no key is left that nobody knows.
 async fn settle_on_exit(app: &App, rx: &mut mpsc::UnboundedReceiver<Action>, client: &Client) {
-    let mut pending = app.mutations;
+    let mut pending = app.mutations();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(700);
     while pending > 0 {
         let Ok(Some(action)) = tokio::time::timeout_at(deadline, rx.recv()).await else {
             break;
         };
-        let unseen = match action {
-            Action::Created(result) => {
+        let Action::Answer { answer, .. } = action else {
+            continue;
+        };
+        let unseen = match answer {
+            Answer::Created(result) => {
                 pending -= 1;
                 match *result {
                     Ok(created) => Some(created.api_key),
@@ -199,11 +201,11 @@ async fn settle_on_exit(app: &App, rx: &mut mpsc::UnboundedReceiver<Action>, cli
                     Err(_) => None,
                 }
             }
-            Action::Rotated(result) => {
+            Answer::Rotated(result) => {
                 pending -= 1;
                 (*result).ok().map(|rotated| rotated.api_key)
             }
-            Action::Revoked(_) => {
+            Answer::Revoked(_) => {
                 pending -= 1;
                 None
             }
@@ -253,9 +255,8 @@ pub fn run_effects(
                 }
                 Effect::CopyText(text) => {
                     clipboard.copy(&text);
-                    app.update(Action::CopiedText);
                 }
-                other => spawn_effect(other, client.clone(), tx.clone()),
+                Effect::Send(id, request) => spawn_request(id, request, client.clone(), tx.clone()),
             }
         }
     }
@@ -264,13 +265,18 @@ pub fn run_effects(
 /// Delays before retrying a create whose answer did not arrive.
 const CREATE_RETRY_DELAYS_MS: [u64; 3] = [250, 750, 1_500];
 
-/// Runs one request in its own task; its result comes back as an action.
+/// Runs one request in its own task; its answer comes back as an action.
 /// Creates and revokes are never cancelled half-way: the task finishes even
 /// if the UI has moved on or quit.
-fn spawn_effect(effect: Effect, client: Client, tx: mpsc::UnboundedSender<Action>) {
+fn spawn_request(
+    id: RequestId,
+    request: Request,
+    client: Client,
+    tx: mpsc::UnboundedSender<Action>,
+) {
     tokio::spawn(async move {
-        let action = match effect {
-            Effect::LoadPage { generation, cursor } => {
+        let answer = match request {
+            Request::LoadPage { cursor, .. } => {
                 let query = KeyListQuery {
                     limit: Some(PAGE_SIZE),
                     cursor,
@@ -280,10 +286,10 @@ fn spawn_effect(effect: Effect, client: Client, tx: mpsc::UnboundedSender<Action
                 if let Err(e) = &result {
                     tracing::warn!(error = %e, "loading keys failed");
                 }
-                Action::PageLoaded { generation, result }
+                Answer::Page(result)
             }
-            Effect::LoadScopes => Action::ScopesLoaded(client.scopes().await),
-            Effect::CreateKey {
+            Request::LoadScopes => Answer::Scopes(client.scopes().await),
+            Request::CreateKey {
                 request,
                 idempotency_key,
             } => {
@@ -301,23 +307,22 @@ fn spawn_effect(effect: Effect, client: Client, tx: mpsc::UnboundedSender<Action
                 if let Ok(created) = &result {
                     tracing::info!(key_id = %created.api_key.id, "key created");
                 }
-                Action::Created(Box::new(result))
+                Answer::Created(Box::new(result))
             }
-            Effect::RevokeKey { id } => Action::Revoked(client.revoke_key(&id).await),
-            Effect::RotateKey { id, grace_seconds } => {
-                Action::Rotated(Box::new(client.rotate_key(&id, grace_seconds).await))
+            Request::RevokeKey { id } => Answer::Revoked(client.revoke_key(&id).await),
+            Request::RotateKey { id, grace_seconds } => {
+                Answer::Rotated(Box::new(client.rotate_key(&id, grace_seconds).await))
             }
-            Effect::LoadAudit => {
+            Request::LoadAudit => {
                 let query = crate::api::AuditListQuery {
                     limit: Some(500),
                     cursor: None,
                 };
-                Action::AuditLoaded(client.audit_logs(&query).await)
+                Answer::Audit(client.audit_logs(&query).await)
             }
-            Effect::Copy(_) | Effect::CopyText(_) => unreachable!("copies run in the UI loop"),
         };
         // The UI may have quit meanwhile; then nobody needs the answer.
-        let _ = tx.send(action);
+        let _ = tx.send(Action::Answer { id, answer });
     });
 }
 

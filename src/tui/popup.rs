@@ -3,7 +3,7 @@
 //! drawing in its own file (help, details, audit, create, copy_once, dialog
 //! with revoke and rotate); `App::apply` carries out every outcome.
 
-use super::action::Effect;
+use super::action::{Effect, Request};
 pub use super::audit::AuditView;
 pub use super::copy_once::CopyOnce;
 pub use super::create::CreateForm;
@@ -18,7 +18,9 @@ pub enum Outcome {
     /// Open another popup on top.
     Open(Popup),
     /// Send a request (the popup stays).
-    Request(Effect),
+    Request(Request),
+    /// Local work (the clipboard).
+    Local(Effect),
     /// A dialog was answered: close it and do (or not) what it asked.
     Decided {
         kind: ConfirmKind,

@@ -2,7 +2,7 @@
 //! marked keys, every expired key, an orphan), what a yes sends, and what
 //! the answer changes.
 
-use super::action::Effect;
+use super::action::Request;
 use super::app::{banner_message, App};
 use super::dialog::Confirm;
 use super::dialog::ConfirmKind;
@@ -132,7 +132,7 @@ impl App {
     /// Yes to revoking one key.
     pub(super) fn start_revoke(&mut self, key: ApiKey) {
         self.flash = Some(format!("Revoking “{}”…", key.name));
-        self.request(Effect::RevokeKey { id: key.id });
+        self.request(Request::RevokeKey { id: key.id });
     }
 
     /// Yes to revoking the marked (or every expired) key.
@@ -140,7 +140,7 @@ impl App {
         self.flash = Some(format!("Revoking {} keys…", keys.len()));
         self.marked.clear();
         for key in keys {
-            self.request(Effect::RevokeKey { id: key.id });
+            self.request(Request::RevokeKey { id: key.id });
         }
     }
 

@@ -1,7 +1,7 @@
 //! Rotating (`R`): the dialog's question and grace periods, what a yes
 //! sends, and the answer: the new key's copy-once modal.
 
-use super::action::Effect;
+use super::action::Request;
 use super::app::{banner_message, App};
 use super::copy_once::CopyOnce;
 use super::dialog::{Confirm, ConfirmKind};
@@ -58,7 +58,7 @@ impl App {
     /// Yes to the rotate dialog.
     pub(super) fn start_rotate(&mut self, key: ApiKey, grace_seconds: u32) {
         self.flash = Some(format!("Rotating “{}”…", key.name));
-        self.request(Effect::RotateKey {
+        self.request(Request::RotateKey {
             id: key.id,
             grace_seconds,
         });

@@ -7,7 +7,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
-use super::action::Effect;
+use super::action::{Effect, Request};
 use super::app::App;
 use super::format;
 use super::keymap::Command;
@@ -117,13 +117,13 @@ impl App {
             Command::Audit => {
                 self.popups
                     .push(Popup::Audit(Box::new(AuditView::loading())));
-                self.request(Effect::LoadAudit);
+                self.request(Request::LoadAudit);
             }
             Command::CopyId => {
                 if let Some(k) = self.selected_key() {
                     let text = format!("{}... {}", k.prefix, k.id);
                     self.flash = Some(format!("Copied “{text}” (prefix and id; never a secret)."));
-                    self.request(Effect::CopyText(text));
+                    self.local(Effect::CopyText(text));
                 }
             }
             Command::Refresh if !self.loading => self.refresh(),
