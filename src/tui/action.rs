@@ -91,3 +91,70 @@ pub enum Effect {
     /// Put something that is not a secret on the clipboard.
     CopyText(String),
 }
+
+/// The one retry policy: a request that failed in a way that may pass by
+/// itself ([`ClientError::is_transient`]: no answer, a timeout, an overloaded
+/// service) is tried again after the n-th delay; the last delay repeats while
+/// `forever`.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub delays_ms: &'static [u64],
+    pub forever: bool,
+}
+
+impl RetryPolicy {
+    /// How long to wait before trying again after `failures` failures in a
+    /// row (the last with `error`); `None`: do not try again by itself.
+    pub fn delay(&self, error: &ClientError, failures: u32) -> Option<std::time::Duration> {
+        if !error.is_transient() || failures == 0 {
+            return None;
+        }
+        let index = usize::try_from(failures - 1).unwrap_or(usize::MAX);
+        let ms = match self.delays_ms.get(index) {
+            Some(ms) => *ms,
+            None if self.forever => *self.delays_ms.last()?,
+            None => return None,
+        };
+        Some(std::time::Duration::from_millis(ms))
+    }
+}
+
+/// Loading the keys: 2 s, 4 s, then every 8 s, while the banner says so.
+pub const LOAD_RETRY: RetryPolicy = RetryPolicy {
+    delays_ms: &[2_000, 4_000, 8_000],
+    forever: true,
+};
+
+/// A create whose answer was lost: three more tries, with the same
+/// idempotency key, so at most one key is made.
+pub const CREATE_RETRY: RetryPolicy = RetryPolicy {
+    delays_ms: &[250, 750, 1_500],
+    forever: false,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_errors_back_off_and_others_are_not_retried() {
+        let t = ClientError::Timeout;
+        let ms = |p: &RetryPolicy, n| p.delay(&t, n).map(|d| d.as_millis());
+        assert_eq!(
+            (1..=5).map(|n| ms(&LOAD_RETRY, n)).collect::<Vec<_>>(),
+            [
+                Some(2_000),
+                Some(4_000),
+                Some(8_000),
+                Some(8_000),
+                Some(8_000)
+            ]
+        );
+        assert_eq!(
+            (1..=4).map(|n| ms(&CREATE_RETRY, n)).collect::<Vec<_>>(),
+            [Some(250), Some(750), Some(1_500), None]
+        );
+        let refused = ClientError::Forbidden("no".into());
+        assert_eq!(LOAD_RETRY.delay(&refused, 1), None);
+    }
+}

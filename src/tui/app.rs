@@ -8,7 +8,7 @@ use tui_input::Input;
 
 use std::collections::BTreeMap;
 
-use super::action::{Action, Answer, Effect, Request, RequestId};
+use super::action::{Action, Answer, Effect, Request, RequestId, LOAD_RETRY};
 use super::dialog::ConfirmKind;
 use super::filter::matches_filter;
 use super::format::DisplayTz;
@@ -37,6 +37,9 @@ pub struct Banner {
 
 pub struct App {
     pub(super) clock: Arc<dyn Clock>,
+    /// The time as of the last update: everything drawn is as of this instant,
+    /// so drawing never reads the clock.
+    pub(super) now: DateTime<Utc>,
     pub(super) theme: Theme,
     pub(super) tz: DisplayTz,
     /// Where the keys come from, for the title bar.
@@ -94,6 +97,7 @@ impl App {
     pub fn new(clock: Arc<dyn Clock>, theme: Theme, tz: DisplayTz, source: String) -> Self {
         let now = clock.now();
         Self {
+            now,
             clock,
             theme,
             tz,
@@ -131,6 +135,11 @@ impl App {
             shown_expiries: None,
             effects: Vec::new(),
         }
+    }
+
+    /// The instant the state (and so the screen) is as of.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
     }
 
     /// Every key of the organisation, as last loaded.
@@ -186,10 +195,10 @@ impl App {
         std::mem::take(&mut self.effects)
     }
 
-    /// The status of a key now, by this UI's clock: a key turns Expired the
-    /// moment its expiry passes, without waiting for a refresh.
+    /// The status of a key as of the last update: a key turns Expired the
+    /// moment its expiry passes (the runner wakes up then), without a refresh.
     pub fn status_of(&self, key: &ApiKey) -> KeyStatus {
-        KeyStatus::derive(key.revoked_at, key.expires_at, self.clock.now())
+        KeyStatus::derive(key.revoked_at, key.expires_at, self.now)
     }
 
     pub fn selected_key(&self) -> Option<&ApiKey> {
@@ -236,7 +245,7 @@ impl App {
 
     /// When the runner should send the next `Tick`.
     pub fn next_wakeup(&self) -> DateTime<Utc> {
-        let now = self.clock.now();
+        let now = self.now;
         // Relative times ("3 min ago") stay true to the minute.
         let mut at = now + Duration::seconds(15);
         at = at.min(self.next_refresh);
@@ -267,7 +276,7 @@ impl App {
             self.keys.clear();
         }
         self.loading = true;
-        self.next_refresh = self.clock.now() + self.refresh_every;
+        self.next_refresh = self.now + self.refresh_every;
         self.request(Request::LoadPage {
             generation: self.generation,
             cursor: None,
@@ -277,6 +286,7 @@ impl App {
 
     /// The first load: every key, and the scope catalogue.
     pub fn start(&mut self) {
+        self.now = self.clock.now();
         self.refresh();
         self.request(Request::LoadScopes);
     }
@@ -333,6 +343,7 @@ impl App {
     }
 
     pub fn update(&mut self, action: Action) {
+        self.now = self.clock.now();
         match action {
             Action::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
             Action::Key(_) => {}
@@ -413,7 +424,7 @@ impl App {
 
     /// A key for the popup on top: its own file says what it means.
     fn on_popup_key(&mut self, command: Option<Command>, key: KeyEvent) {
-        let now = self.clock.now();
+        let now = self.now;
         let outcome = match self.popups.last_mut() {
             None => return,
             Some(Popup::Help(scroll)) => help::on_command(scroll, command),
@@ -460,7 +471,7 @@ impl App {
     }
 
     fn on_tick(&mut self) {
-        let now = self.clock.now();
+        let now = self.now;
         let retry_due = self
             .banner
             .as_ref()
@@ -507,7 +518,7 @@ impl App {
                         }
                         self.loaded = true;
                         self.loading = false;
-                        self.shown_expiries = self.next_expiry(self.clock.now());
+                        self.shown_expiries = self.next_expiry(self.now);
                         self.rebuild_rows();
                     }
                 }
@@ -515,10 +526,9 @@ impl App {
             Err(error) => {
                 self.loading = false;
                 self.failures += 1;
-                let retry_at = error.is_transient().then(|| {
-                    let backoff = 2_i64.saturating_pow(self.failures.min(3));
-                    self.clock.now() + Duration::seconds(backoff)
-                });
+                let retry_at = LOAD_RETRY
+                    .delay(&error, self.failures)
+                    .map(|d| self.now + Duration::from_std(d).unwrap_or(Duration::seconds(8)));
                 self.banner = Some(Banner {
                     message: banner_message(&error, &self.source),
                     retry_at,
@@ -540,7 +550,7 @@ impl App {
             })
             .collect();
         let keys = &self.keys;
-        let now = self.clock.now();
+        let now = self.now;
         match self.sort {
             SortBy::Created => rows.sort_by(|&a, &b| keys[b].created_at.cmp(&keys[a].created_at)),
             SortBy::Name => rows.sort_by_cached_key(|&i| keys[i].name.to_lowercase()),

@@ -111,7 +111,7 @@ pub fn draw(frame: &mut Frame, app: &App, modal: &CopyOnce, area: Rect) {
             (None, Some(at)) => format!(
                 "The old key keeps working until {} ({}).",
                 app.tz.exact(at),
-                format::relative(at, app.clock.now())
+                format::relative(at, app.now)
             ),
             (None, None) => "The old key keeps working.".to_owned(),
         };

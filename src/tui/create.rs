@@ -459,7 +459,7 @@ pub fn draw(frame: &mut Frame, app: &App, form: &CreateForm, area: Rect) {
             Span::styled(format!("{text:<field_width$}"), field_style),
         ]));
         if field == Field::Expiry {
-            let now = app.clock.now();
+            let now = app.now;
             match form.expiry_preview(now, app.tz) {
                 Ok(preview) if !form.errors.contains_key(key) => {
                     lines.push(Line::from(vec![

@@ -23,7 +23,7 @@ pub fn on_command(command: Option<Command>) -> Outcome {
 }
 
 pub fn draw(frame: &mut Frame, app: &App, key: &ApiKey, area: Rect) {
-    let now = app.clock.now();
+    let now = app.now;
     let status = app.status_of(key);
     let exact = |t: Option<chrono::DateTime<chrono::Utc>>, none: &str| match t {
         Some(t) => format!("{} ({})", app.tz.exact(t), format::relative(t, now)),

@@ -262,9 +262,6 @@ pub fn run_effects(
     }
 }
 
-/// Delays before retrying a create whose answer did not arrive.
-const CREATE_RETRY_DELAYS_MS: [u64; 3] = [250, 750, 1_500];
-
 /// Runs one request in its own task; its answer comes back as an action.
 /// Creates and revokes are never cancelled half-way: the task finishes even
 /// if the UI has moved on or quit.
@@ -294,15 +291,15 @@ fn spawn_request(
                 idempotency_key,
             } => {
                 let mut result = client.create_key(&request, Some(&idempotency_key)).await;
-                for delay in CREATE_RETRY_DELAYS_MS {
-                    match &result {
-                        Err(e) if e.is_transient() => {
-                            tracing::warn!(error = %e, "create got no answer; retrying with the same Idempotency-Key");
-                            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
-                            result = client.create_key(&request, Some(&idempotency_key)).await;
-                        }
-                        _ => break,
-                    }
+                let mut failures = 0;
+                while let Err(e) = &result {
+                    failures += 1;
+                    let Some(delay) = action::CREATE_RETRY.delay(e, failures) else {
+                        break;
+                    };
+                    tracing::warn!(error = %e, "create got no answer; retrying with the same Idempotency-Key");
+                    tokio::time::sleep(delay).await;
+                    result = client.create_key(&request, Some(&idempotency_key)).await;
                 }
                 if let Ok(created) = &result {
                     tracing::info!(key_id = %created.api_key.id, "key created");

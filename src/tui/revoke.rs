@@ -111,7 +111,7 @@ impl App {
     }
 
     pub(super) fn ask_revoke_expired(&mut self) {
-        let now = self.clock.now();
+        let now = self.now;
         let expired: Vec<ApiKey> = self
             .keys
             .iter()

@@ -245,7 +245,7 @@ fn columns_for(width: u16) -> Vec<Column> {
 }
 
 fn cell<'a>(app: &App, key: &'a ApiKey, col: Column) -> Cell<'a> {
-    let now = app.clock.now();
+    let now = app.now;
     match col {
         Column::Name if app.marked.contains(&key.id) => {
             Cell::from(format!("✓ {}", key.name)).style(app.theme.title())
