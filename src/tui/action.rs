@@ -76,7 +76,7 @@ pub enum Answer {
     Scopes(Result<Vec<ScopeInfo>, ClientError>),
     /// The final answer to a create, after any retries.
     Created(Box<Result<CreatedKey, ClientError>>),
-    Revoked(Result<ApiKey, ClientError>),
+    Revoked(Box<Result<ApiKey, ClientError>>),
     Rotated(Box<Result<RotatedKey, ClientError>>),
     Audit(Result<AuditList, ClientError>),
 }

@@ -400,7 +400,7 @@ impl App {
             }
             Answer::Revoked(result) => {
                 self.dirty = true;
-                self.on_revoked(result);
+                self.on_revoked(*result);
             }
             Answer::Rotated(result) => {
                 self.dirty = true;

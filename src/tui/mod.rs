@@ -306,7 +306,7 @@ fn spawn_request(
                 }
                 Answer::Created(Box::new(result))
             }
-            Request::RevokeKey { id } => Answer::Revoked(client.revoke_key(&id).await),
+            Request::RevokeKey { id } => Answer::Revoked(Box::new(client.revoke_key(&id).await)),
             Request::RotateKey { id, grace_seconds } => {
                 Answer::Rotated(Box::new(client.rotate_key(&id, grace_seconds).await))
             }
