@@ -309,6 +309,11 @@ impl App {
         self.pending.len()
     }
 
+    /// Whether request `id` is out and changes a key.
+    pub fn changes_keys(&self, id: RequestId) -> bool {
+        self.pending.get(&id).is_some_and(Request::changes_keys)
+    }
+
     /// Creates, revokes and rotations sent and not yet answered.
     pub fn mutations(&self) -> usize {
         self.pending.values().filter(|r| r.changes_keys()).count()

@@ -189,26 +189,20 @@ async fn settle_on_exit(app: &App, rx: &mut mpsc::UnboundedReceiver<Action>, cli
         let Ok(Some(action)) = tokio::time::timeout_at(deadline, rx.recv()).await else {
             break;
         };
-        let Action::Answer { answer, .. } = action else {
+        let Action::Answer { id, answer } = action else {
             continue;
         };
+        if !app.changes_keys(id) {
+            continue;
+        }
+        pending -= 1;
         let unseen = match answer {
-            Answer::Created(result) => {
-                pending -= 1;
-                match *result {
-                    Ok(created) => Some(created.api_key),
-                    Err(crate::client::ClientError::IdempotentRepeat(key)) => Some(*key),
-                    Err(_) => None,
-                }
-            }
-            Answer::Rotated(result) => {
-                pending -= 1;
-                (*result).ok().map(|rotated| rotated.api_key)
-            }
-            Answer::Revoked(_) => {
-                pending -= 1;
-                None
-            }
+            Answer::Created(result) => match *result {
+                Ok(created) => Some(created.api_key),
+                Err(crate::client::ClientError::IdempotentRepeat(key)) => Some(*key),
+                Err(_) => None,
+            },
+            Answer::Rotated(result) => (*result).ok().map(|rotated| rotated.api_key),
             _ => None,
         };
         if let Some(key) = unseen {
