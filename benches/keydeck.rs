@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use crossterm::event::KeyCode;
-use keydeck::api::ApiKey;
+use keydeck::api::{ApiKey, KeyList};
 use keydeck::clock::SystemClock;
 use keydeck::key::{KeyStatus, SecretFormat};
 use keydeck::present::DisplayTz;
 use keydeck::service::{self, ServiceConfig};
-use keydeck::tui::action::Action;
+use keydeck::tui::action::{Action, Answer, Effect, Request};
 use keydeck::tui::app::App;
 use keydeck::tui::theme::Theme;
 use ratatui::backend::TestBackend;
@@ -185,7 +185,23 @@ fn ui_large_organisation() {
         "bench".into(),
     );
     app.update(Action::Resize(120, 40));
-    app.keys = keys;
+    // The keys arrive as the answer to the first load, as in the real UI.
+    app.start();
+    let load = app
+        .take_effects()
+        .into_iter()
+        .find_map(|effect| match effect {
+            Effect::Send(id, Request::LoadPage { .. }) => Some(id),
+            _ => None,
+        })
+        .expect("the first load asks for a page");
+    app.update(Action::Answer {
+        id: load,
+        answer: Answer::Page(Ok(KeyList {
+            data: keys,
+            next_cursor: None,
+        })),
+    });
     let rebuild = per_call(10, || app.rebuild_rows());
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
     let draw = per_call(200, || {

@@ -91,14 +91,16 @@ async fn empty_state_says_how_to_create_the_first_key() {
 async fn help_lists_every_binding() {
     let w = World::new().await;
     let mut ui = w.ui(COLOR, 100, 40).await;
+    // The help says the configured refresh interval; this is the default one.
+    ui.app.set_refresh_every(Duration::seconds(30));
     ui.press(KeyCode::Char('?')).await;
     let screen = ui.screen();
-    for binding in keydeck::tui::view::help::BINDINGS
+    for binding in keydeck::tui::keymap::help_sections(Duration::seconds(30))
         .iter()
         .flat_map(|(_, b)| b.iter())
     {
         assert!(
-            screen.contains(binding.0) && screen.contains(binding.1),
+            screen.contains(binding.0) && screen.contains(&binding.1),
             "{binding:?} in help:\n{screen}"
         );
     }
@@ -222,7 +224,7 @@ async fn error_banners_say_what_to_do() {
     assert!(screen.contains("did not answer in time"), "{screen}");
     assert_screen!("banner_timeout", screen);
     assert!(
-        ui.app.banner.as_ref().unwrap().retry_at.is_some(),
+        ui.app.banner().unwrap().retry_at.is_some(),
         "retries by itself"
     );
     held.abort();
@@ -235,7 +237,7 @@ async fn error_banners_say_what_to_do() {
     assert!(screen.contains("Cannot reach the key service"), "{screen}");
     assert_screen!("banner_unreachable", screen);
     assert!(
-        ui.app.banner.as_ref().unwrap().retry_at.is_some(),
+        ui.app.banner().unwrap().retry_at.is_some(),
         "retries by itself"
     );
 }
@@ -343,7 +345,7 @@ async fn a_key_turns_expired_when_its_expiry_passes_without_a_refresh() {
         screen.contains("Short lived") && screen.contains("◷ Expired"),
         "{screen}"
     );
-    assert!(ui.app.banner.is_none(), "no request was needed");
+    assert!(ui.app.banner().is_none(), "no request was needed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -378,7 +380,7 @@ async fn navigation_filter_tabs_and_sort() {
     w.create(json!({"name": "foxtrot", "scopes": ["sessions:read"]}))
         .await;
     ui.press(KeyCode::Char('r')).await;
-    assert_eq!(ui.app.keys.len(), 6);
+    assert_eq!(ui.app.keys().len(), 6);
     assert_eq!(selected(&ui), "delta");
 
     // Sort by name, then reversed.
@@ -386,9 +388,9 @@ async fn navigation_filter_tabs_and_sort() {
     assert!(ui.screen().contains("sort: Name ↓"));
     let names = |ui: &Harness| {
         ui.app
-            .rows
+            .rows()
             .iter()
-            .map(|&i| ui.app.keys[i].name.clone())
+            .map(|&i| ui.app.keys()[i].name.clone())
             .collect::<Vec<_>>()
     };
     assert_eq!(
@@ -414,7 +416,7 @@ async fn navigation_filter_tabs_and_sort() {
     ui.press(KeyCode::Tab).await;
     assert_eq!(names(&ui).len(), 6, "Tab wraps around to All");
     ui.press(KeyCode::Char('q')).await;
-    assert!(ui.app.should_quit);
+    assert!(ui.app.should_quit());
     w.server.stop().await;
 }
 
@@ -427,14 +429,14 @@ async fn large_organisations_page_through_the_cursor_and_draw_only_visible_rows(
         .unwrap();
     store.close().await;
     let mut ui = w.ui(COLOR, 80, 24).await;
-    assert_eq!(ui.app.keys.len(), 1_234, "three pages of 500 joined");
+    assert_eq!(ui.app.keys().len(), 1_234, "three pages of 500 joined");
     ui.press(KeyCode::End).await;
-    assert_eq!(ui.app.selected, 1_233);
+    assert_eq!(ui.app.selected(), 1_233);
     let screen = ui.screen();
     assert!(screen.contains("1234 keys"));
-    assert_eq!(ui.app.offset, 1_234 - ui.app.page_rows());
+    assert_eq!(ui.app.offset(), 1_234 - ui.app.page_rows());
     ui.press(KeyCode::PageUp).await;
-    assert_eq!(ui.app.selected, 1_233 - ui.app.page_rows());
+    assert_eq!(ui.app.selected(), 1_233 - ui.app.page_rows());
     w.server.stop().await;
 }
 

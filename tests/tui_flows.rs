@@ -95,7 +95,7 @@ async fn create_then_copy_once_then_the_new_row() {
         !screen.contains(&secret),
         "closed, the secret is gone from the screen"
     );
-    assert!(ui.app.popups.is_empty());
+    assert!(ui.app.popups().is_empty());
 
     let row = screen
         .lines()
@@ -167,7 +167,7 @@ async fn invalid_input_is_shown_inline_and_nothing_is_sent() {
             "{expected:?} for {name:?}/{expiry:?}:\n{screen}"
         );
         assert!(
-            matches!(ui.app.popups.last(), Some(Popup::Create(_))),
+            matches!(ui.app.popups().last(), Some(Popup::Create(_))),
             "the form stays open"
         );
         // Esc on a touched form asks first; y discards.
@@ -176,7 +176,7 @@ async fn invalid_input_is_shown_inline_and_nothing_is_sent() {
             assert!(ui.screen().contains("Discard this new key?"));
             ui.press(KeyCode::Char('y')).await;
         }
-        assert!(ui.app.popups.is_empty());
+        assert!(ui.app.popups().is_empty());
     }
     assert!(w.keys().await.is_empty(), "no request was sent");
 }
@@ -226,7 +226,7 @@ async fn revoke_dialog_cancels_by_default_and_y_revokes() {
     });
     // Enter on the default button (Cancel) changes nothing.
     ui.press(KeyCode::Enter).await;
-    assert!(ui.app.popups.is_empty());
+    assert!(ui.app.popups().is_empty());
     assert_eq!(w.auth(&secret, "sessions:read").await, 200);
     // Delete opens it too; y revokes.
     ui.press(KeyCode::Delete).await;
@@ -258,7 +258,7 @@ async fn revoke_dialog_cancels_by_default_and_y_revokes() {
     ui.press(KeyCode::Char('d')).await;
     assert!(ui.screen().contains("Already revoked"));
     ui.press(KeyCode::Enter).await;
-    assert!(ui.app.popups.is_empty());
+    assert!(ui.app.popups().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -448,7 +448,7 @@ async fn marks_bulk_revoke_expired_cleanup_audit_and_copy_id() {
         200,
         "bravo was not marked"
     );
-    assert!(ui.app.marked.is_empty());
+    assert!(ui.app.marked().is_empty());
 
     // X revokes every expired key, after asking.
     ui.press(KeyCode::Char('X')).await;
@@ -491,7 +491,7 @@ async fn marks_bulk_revoke_expired_cleanup_audit_and_copy_id() {
         "{screen}"
     );
     ui.press(KeyCode::Esc).await;
-    assert!(ui.app.popups.is_empty());
+    assert!(ui.app.popups().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -508,12 +508,12 @@ async fn quitting_waits_for_a_change_on_its_way_and_never_hides_a_new_secret() {
     ui.app.update(key('y'));
     ui.app.update(key('q'));
     assert!(
-        !ui.app.should_quit && ui.app.quit_pending,
+        !ui.app.should_quit() && ui.app.quit_pending(),
         "waits for the revoke"
     );
     assert!(ui.screen().contains("still being sent"));
     ui.settle().await;
-    assert!(ui.app.should_quit);
+    assert!(ui.app.should_quit());
     assert_eq!(
         w.auth(&secret, "sessions:read").await,
         401,
@@ -534,9 +534,9 @@ async fn quitting_waits_for_a_change_on_its_way_and_never_hides_a_new_secret() {
         KeyCode::Char('c'),
         KeyModifiers::CONTROL,
     )));
-    assert!(!ui.app.should_quit);
+    assert!(!ui.app.should_quit());
     ui.settle().await;
-    assert!(!ui.app.should_quit, "quitting now would lose the secret");
+    assert!(!ui.app.should_quit(), "quitting now would lose the secret");
     let new_secret = secret_on_screen(&mut ui);
     assert!(ui.screen().contains("Not quitting yet"));
     assert_eq!(w.auth(&new_secret, "sessions:read").await, 200);
@@ -556,7 +556,7 @@ async fn pasted_text_lands_in_the_focused_field_and_editing_keys_work() {
     ui.press(KeyCode::Backspace).await;
     tab(&mut ui, 1).await;
     ui.send(Action::Paste("From the clipboard".into())).await;
-    let Some(Popup::Create(form)) = ui.app.popups.last() else {
+    let Some(Popup::Create(form)) = ui.app.popups().last() else {
         panic!("the form is open")
     };
     assert_eq!(

@@ -1,5 +1,7 @@
 //! What can happen to the UI (actions, handled by `App::update`) and what the
-//! UI asks to have done (effects, run by the runner, which reports back).
+//! UI asks to have done: requests to the service, each with an id and settled
+//! in one place when its answer comes back, and local work (the clipboard)
+//! that the runner does at once.
 
 use crossterm::event::KeyEvent;
 
@@ -15,30 +17,27 @@ pub enum Action {
     Resize(u16, u16),
     /// Time passed: auto-refresh, retries, expiries, relative times.
     Tick,
-    /// A page of keys arrived (or failed) for load number `generation`.
-    PageLoaded {
-        generation: u64,
-        result: Result<KeyList, ClientError>,
+    /// The answer to request `id`.
+    Answer {
+        id: RequestId,
+        answer: Answer,
     },
-    ScopesLoaded(Result<Vec<ScopeInfo>, ClientError>),
-    /// The final answer to a create, after any retries.
-    Created(Box<Result<CreatedKey, ClientError>>),
-    Revoked(Result<ApiKey, ClientError>),
-    Rotated(Box<Result<RotatedKey, ClientError>>),
     /// The secret was sent to the clipboard; `system` if the local one took it too.
     Copied {
         system: bool,
     },
-    /// A prefix and id were sent to the clipboard.
-    CopiedText,
-    AuditLoaded(Result<AuditList, ClientError>),
     Quit,
 }
 
-/// Work for the runner.
+/// Names one request, so its answer settles exactly it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(pub u64);
+
+/// A request to the key service.
 #[derive(Debug, Clone)]
-pub enum Effect {
-    /// Fetch one page of keys (from the start when `cursor` is `None`).
+pub enum Request {
+    /// Fetch one page of keys (from the start when `cursor` is `None`) for
+    /// load number `generation`.
     LoadPage {
         generation: u64,
         cursor: Option<String>,
@@ -56,9 +55,106 @@ pub enum Effect {
         id: String,
         grace_seconds: u32,
     },
+    LoadAudit,
+}
+
+impl Request {
+    /// Whether it changes a key (then quitting waits for its answer): the one
+    /// list of such requests.
+    pub fn changes_keys(&self) -> bool {
+        matches!(
+            self,
+            Request::CreateKey { .. } | Request::RevokeKey { .. } | Request::RotateKey { .. }
+        )
+    }
+}
+
+/// What came back for a request (the same kind as the request).
+#[derive(Debug)]
+pub enum Answer {
+    Page(Result<KeyList, ClientError>),
+    Scopes(Result<Vec<ScopeInfo>, ClientError>),
+    /// The final answer to a create, after any retries.
+    Created(Box<Result<CreatedKey, ClientError>>),
+    Revoked(Box<Result<ApiKey, ClientError>>),
+    Rotated(Box<Result<RotatedKey, ClientError>>),
+    Audit(Result<AuditList, ClientError>),
+}
+
+/// Work for the runner.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// Send a request; its answer comes back as [`Action::Answer`].
+    Send(RequestId, Request),
     /// Put a secret on the clipboard (OSC 52, and the system clipboard locally).
     Copy(Secret),
     /// Put something that is not a secret on the clipboard.
     CopyText(String),
-    LoadAudit,
+}
+
+/// The one retry policy: a request that failed in a way that may pass by
+/// itself ([`ClientError::is_transient`]: no answer, a timeout, an overloaded
+/// service) is tried again after the n-th delay; the last delay repeats while
+/// `forever`.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub delays_ms: &'static [u64],
+    pub forever: bool,
+}
+
+impl RetryPolicy {
+    /// How long to wait before trying again after `failures` failures in a
+    /// row (the last with `error`); `None`: do not try again by itself.
+    pub fn delay(&self, error: &ClientError, failures: u32) -> Option<std::time::Duration> {
+        if !error.is_transient() || failures == 0 {
+            return None;
+        }
+        let index = usize::try_from(failures - 1).unwrap_or(usize::MAX);
+        let ms = match self.delays_ms.get(index) {
+            Some(ms) => *ms,
+            None if self.forever => *self.delays_ms.last()?,
+            None => return None,
+        };
+        Some(std::time::Duration::from_millis(ms))
+    }
+}
+
+/// Loading the keys: 2 s, 4 s, then every 8 s, while the banner says so.
+pub const LOAD_RETRY: RetryPolicy = RetryPolicy {
+    delays_ms: &[2_000, 4_000, 8_000],
+    forever: true,
+};
+
+/// A create whose answer was lost: three more tries, with the same
+/// idempotency key, so at most one key is made.
+pub const CREATE_RETRY: RetryPolicy = RetryPolicy {
+    delays_ms: &[250, 750, 1_500],
+    forever: false,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_errors_back_off_and_others_are_not_retried() {
+        let t = ClientError::Timeout;
+        let ms = |p: &RetryPolicy, n| p.delay(&t, n).map(|d| d.as_millis());
+        assert_eq!(
+            (1..=5).map(|n| ms(&LOAD_RETRY, n)).collect::<Vec<_>>(),
+            [
+                Some(2_000),
+                Some(4_000),
+                Some(8_000),
+                Some(8_000),
+                Some(8_000)
+            ]
+        );
+        assert_eq!(
+            (1..=4).map(|n| ms(&CREATE_RETRY, n)).collect::<Vec<_>>(),
+            [Some(250), Some(750), Some(1_500), None]
+        );
+        let refused = ClientError::Forbidden("no".into());
+        assert_eq!(LOAD_RETRY.delay(&refused, 1), None);
+    }
 }

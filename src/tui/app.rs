@@ -3,13 +3,19 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use tui_input::backend::crossterm::EventHandler;
+use crossterm::event::{KeyEvent, KeyEventKind, KeyModifiers};
 use tui_input::Input;
 
-use super::action::{Action, Effect};
-use super::popup::{AuditView, Confirm, CreateForm, Popup};
+use std::collections::BTreeMap;
+
+use super::action::{Action, Answer, Effect, Request, RequestId, LOAD_RETRY};
+use super::dialog::ConfirmKind;
+use super::filter::matches_filter;
+use super::keymap::{self, Command, Context};
+use super::popup::{Outcome, Popup};
+pub use super::table::{SortBy, Tab};
 use super::theme::Theme;
+use super::{details, help};
 use crate::api::{ApiKey, ScopeInfo};
 use crate::client::ClientError;
 use crate::clock::Clock;
@@ -21,73 +27,6 @@ pub const PAGE_SIZE: u32 = 500;
 /// Rows of chrome around the table: title, tabs, table header, footer.
 pub const CHROME_ROWS: u16 = 4;
 
-/// The status tabs: All / Active / Expired / Revoked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tab {
-    All,
-    Active,
-    Expired,
-    Revoked,
-}
-
-impl Tab {
-    pub const ALL: [Tab; 4] = [Tab::All, Tab::Active, Tab::Expired, Tab::Revoked];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Tab::All => "All",
-            Tab::Active => "Active",
-            Tab::Expired => "Expired",
-            Tab::Revoked => "Revoked",
-        }
-    }
-
-    fn admits(self, status: KeyStatus) -> bool {
-        match self {
-            Tab::All => true,
-            Tab::Active => status == KeyStatus::Active,
-            Tab::Expired => status == KeyStatus::Expired,
-            Tab::Revoked => status == KeyStatus::Revoked,
-        }
-    }
-
-    fn index(self) -> usize {
-        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
-    }
-}
-
-/// Columns the table can be sorted by (`s` cycles, `S` reverses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortBy {
-    Created,
-    Name,
-    LastUsed,
-    Expires,
-    Status,
-}
-
-impl SortBy {
-    pub fn label(self) -> &'static str {
-        match self {
-            SortBy::Created => "Created",
-            SortBy::Name => "Name",
-            SortBy::LastUsed => "Last Used",
-            SortBy::Expires => "Expires",
-            SortBy::Status => "Status",
-        }
-    }
-
-    fn next(self) -> Self {
-        match self {
-            SortBy::Created => SortBy::Name,
-            SortBy::Name => SortBy::LastUsed,
-            SortBy::LastUsed => SortBy::Expires,
-            SortBy::Expires => SortBy::Status,
-            SortBy::Status => SortBy::Created,
-        }
-    }
-}
-
 /// An error shown above the table, with what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Banner {
@@ -97,52 +36,54 @@ pub struct Banner {
 }
 
 pub struct App {
-    pub clock: Arc<dyn Clock>,
-    pub theme: Theme,
-    pub tz: DisplayTz,
+    pub(super) clock: Arc<dyn Clock>,
+    /// The time as of the last update: everything drawn is as of this instant,
+    /// so drawing never reads the clock.
+    pub(super) now: DateTime<Utc>,
+    pub(super) theme: Theme,
+    pub(super) tz: DisplayTz,
     /// Where the keys come from, for the title bar.
-    pub source: String,
-    pub width: u16,
-    pub height: u16,
+    pub(super) source: String,
+    pub(super) width: u16,
+    pub(super) height: u16,
     /// Every key of the organisation, as last loaded.
-    pub keys: Vec<ApiKey>,
+    pub(super) keys: Vec<ApiKey>,
     /// Indices into `keys` that the table shows, in order.
-    pub rows: Vec<usize>,
+    pub(super) rows: Vec<usize>,
     /// Keys per tab (All, Active, Expired, Revoked), kept with `rows`.
     counts: [usize; 4],
     /// The selected row, followed by id across refreshes and re-sorts.
-    pub selected_id: Option<String>,
-    pub selected: usize,
+    pub(super) selected_id: Option<String>,
+    pub(super) selected: usize,
     /// The first row on screen.
-    pub offset: usize,
-    pub tab: Tab,
-    pub filter: Input,
-    pub filtering: bool,
-    pub sort: SortBy,
-    pub sort_reversed: bool,
+    pub(super) offset: usize,
+    pub(super) tab: Tab,
+    pub(super) filter: Input,
+    pub(super) filtering: bool,
+    pub(super) sort: SortBy,
+    pub(super) sort_reversed: bool,
     /// Popups, the active one last (a confirmation can sit on a form).
-    pub popups: Vec<Popup>,
-    pub banner: Option<Banner>,
+    pub(super) popups: Vec<Popup>,
+    pub(super) banner: Option<Banner>,
     /// A short note about what just happened ("Revoked …"), until the next key.
-    pub flash: Option<String>,
+    pub(super) flash: Option<String>,
     /// Keys marked with Space, for bulk revoke.
-    pub marked: std::collections::BTreeSet<String>,
+    pub(super) marked: std::collections::BTreeSet<String>,
     /// The scope catalogue, from the service once loaded.
-    pub scopes: Vec<ScopeInfo>,
+    pub(super) scopes: Vec<ScopeInfo>,
     /// The first load has finished.
-    pub loaded: bool,
-    pub loading: bool,
-    pub refresh_every: Duration,
-    pub next_refresh: DateTime<Utc>,
-    pub should_quit: bool,
+    pub(super) loaded: bool,
+    pub(super) loading: bool,
+    pub(super) refresh_every: Duration,
+    pub(super) next_refresh: DateTime<Utc>,
+    pub(super) should_quit: bool,
     /// Something on screen changed since the last draw.
-    pub dirty: bool,
-    /// Requests sent and not yet answered.
-    pub in_flight: usize,
-    /// Creates, revokes and rotations sent and not yet answered.
-    pub mutations: usize,
-    /// Quit was asked for while `mutations` were out.
-    pub quit_pending: bool,
+    pub(super) dirty: bool,
+    /// Requests sent and not yet answered, by id.
+    pending: BTreeMap<RequestId, Request>,
+    next_request: u64,
+    /// Quit was asked for while changes to keys were out.
+    pub(super) quit_pending: bool,
     generation: u64,
     staging: Vec<ApiKey>,
     failures: u32,
@@ -156,6 +97,7 @@ impl App {
     pub fn new(clock: Arc<dyn Clock>, theme: Theme, tz: DisplayTz, source: String) -> Self {
         let now = clock.now();
         Self {
+            now,
             clock,
             theme,
             tz,
@@ -184,8 +126,8 @@ impl App {
             next_refresh: now,
             should_quit: false,
             dirty: true,
-            in_flight: 0,
-            mutations: 0,
+            pending: BTreeMap::new(),
+            next_request: 0,
             quit_pending: false,
             generation: 0,
             staging: Vec::new(),
@@ -195,15 +137,68 @@ impl App {
         }
     }
 
+    /// The instant the state (and so the screen) is as of.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// Every key of the organisation, as last loaded.
+    pub fn keys(&self) -> &[ApiKey] {
+        &self.keys
+    }
+
+    /// Indices into [`App::keys`] that the table shows, in order.
+    pub fn rows(&self) -> &[usize] {
+        &self.rows
+    }
+
+    /// The selected row.
+    pub fn selected(&self) -> usize {
+        self.selected
+    }
+
+    /// The first row on screen.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Popups, the active one last.
+    pub fn popups(&self) -> &[Popup] {
+        &self.popups
+    }
+
+    pub fn banner(&self) -> Option<&Banner> {
+        self.banner.as_ref()
+    }
+
+    /// Keys marked with Space, for bulk revoke.
+    pub fn marked(&self) -> &std::collections::BTreeSet<String> {
+        &self.marked
+    }
+
+    pub fn should_quit(&self) -> bool {
+        self.should_quit
+    }
+
+    /// Quit was asked for while a change to a key was still on its way.
+    pub fn quit_pending(&self) -> bool {
+        self.quit_pending
+    }
+
+    /// How often the table reloads by itself (the help says this interval).
+    pub fn set_refresh_every(&mut self, every: Duration) {
+        self.refresh_every = every;
+    }
+
     /// Effects requested since the last call.
     pub fn take_effects(&mut self) -> Vec<Effect> {
         std::mem::take(&mut self.effects)
     }
 
-    /// The status of a key now, by this UI's clock: a key turns Expired the
-    /// moment its expiry passes, without waiting for a refresh.
+    /// The status of a key as of the last update: a key turns Expired the
+    /// moment its expiry passes (the runner wakes up then), without a refresh.
     pub fn status_of(&self, key: &ApiKey) -> KeyStatus {
-        KeyStatus::derive(key.revoked_at, key.expires_at, self.clock.now())
+        KeyStatus::derive(key.revoked_at, key.expires_at, self.now)
     }
 
     pub fn selected_key(&self) -> Option<&ApiKey> {
@@ -250,7 +245,7 @@ impl App {
 
     /// When the runner should send the next `Tick`.
     pub fn next_wakeup(&self) -> DateTime<Utc> {
-        let now = self.clock.now();
+        let now = self.now;
         // Relative times ("3 min ago") stay true to the minute.
         let mut at = now + Duration::seconds(15);
         at = at.min(self.next_refresh);
@@ -281,29 +276,53 @@ impl App {
             self.keys.clear();
         }
         self.loading = true;
-        self.next_refresh = self.clock.now() + self.refresh_every;
-        self.request(Effect::LoadPage {
+        self.next_refresh = self.now + self.refresh_every;
+        self.request(Request::LoadPage {
             generation: self.generation,
             cursor: None,
         });
         self.dirty = true;
     }
 
-    pub(super) fn request(&mut self, effect: Effect) {
-        self.in_flight += 1;
-        if matches!(
-            effect,
-            Effect::CreateKey { .. } | Effect::RevokeKey { .. } | Effect::RotateKey { .. }
-        ) {
-            self.mutations += 1;
-        }
+    /// The first load: every key, and the scope catalogue.
+    pub fn start(&mut self) {
+        self.now = self.clock.now();
+        self.refresh();
+        self.request(Request::LoadScopes);
+    }
+
+    /// Sends a request; [`App::settle`] takes its answer.
+    pub(super) fn request(&mut self, request: Request) {
+        self.next_request += 1;
+        let id = RequestId(self.next_request);
+        self.pending.insert(id, request.clone());
+        self.effects.push(Effect::Send(id, request));
+    }
+
+    /// Asks the runner for local work (the clipboard).
+    pub(super) fn local(&mut self, effect: Effect) {
         self.effects.push(effect);
+    }
+
+    /// Requests sent and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether request `id` is out and changes a key.
+    pub fn changes_keys(&self, id: RequestId) -> bool {
+        self.pending.get(&id).is_some_and(Request::changes_keys)
+    }
+
+    /// Creates, revokes and rotations sent and not yet answered.
+    pub fn mutations(&self) -> usize {
+        self.pending.values().filter(|r| r.changes_keys()).count()
     }
 
     /// `q` / Ctrl-C: quits, unless a change to a key is still on its way; then
     /// it waits for the answer (a second press quits at once).
     pub fn request_quit(&mut self) {
-        if self.mutations == 0 || self.quit_pending {
+        if self.mutations() == 0 || self.quit_pending {
             self.should_quit = true;
             return;
         }
@@ -314,9 +333,8 @@ impl App {
     }
 
     /// An answer to a create, revoke or rotate arrived (after it was applied).
-    pub(super) fn mutation_done(&mut self) {
-        self.mutations = self.mutations.saturating_sub(1);
-        if self.mutations > 0 || !self.quit_pending {
+    fn mutation_done(&mut self) {
+        if self.mutations() > 0 || !self.quit_pending {
             return;
         }
         self.quit_pending = false;
@@ -330,6 +348,7 @@ impl App {
     }
 
     pub fn update(&mut self, action: Action) {
+        self.now = self.clock.now();
         match action {
             Action::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
             Action::Key(_) => {}
@@ -340,19 +359,124 @@ impl App {
                 self.dirty = true;
             }
             Action::Tick => self.on_tick(),
-            Action::PageLoaded { generation, result } => {
-                self.in_flight = self.in_flight.saturating_sub(1);
-                if generation == self.generation {
+            Action::Quit => self.should_quit = true,
+            Action::Answer { id, answer } => self.settle(id, answer),
+            Action::Paste(text) => {
+                self.dirty = true;
+                if let Some(Popup::Create(form)) = self.popups.last_mut() {
+                    form.paste(&text);
+                }
+            }
+            Action::Copied { system } => {
+                self.dirty = true;
+                if let Some(Popup::CopyOnce(modal)) = self.popups.last_mut() {
+                    modal.copied(system);
+                }
+            }
+        }
+    }
+
+    /// The answer to request `id`: the one place a request is settled, and
+    /// routed to what asked for it.
+    fn settle(&mut self, id: RequestId, answer: Answer) {
+        let Some(request) = self.pending.remove(&id) else {
+            tracing::warn!(?id, "an answer to no pending request");
+            return;
+        };
+        match answer {
+            Answer::Page(result) => {
+                // A page of a load that a newer one replaced is dropped.
+                if matches!(request, Request::LoadPage { generation, .. } if generation == self.generation)
+                {
                     self.on_page(result);
                 }
             }
-            Action::Quit => self.should_quit = true,
-            other => self.on_flow_action(other),
+            Answer::Scopes(result) => {
+                self.dirty = true;
+                if let Ok(scopes) = result {
+                    if !scopes.is_empty() {
+                        self.scopes = scopes;
+                    }
+                }
+            }
+            Answer::Created(result) => {
+                self.dirty = true;
+                self.on_created(*result);
+            }
+            Answer::Revoked(result) => {
+                self.dirty = true;
+                self.on_revoked(*result);
+            }
+            Answer::Rotated(result) => {
+                self.dirty = true;
+                self.on_rotated(*result);
+            }
+            Answer::Audit(result) => {
+                self.dirty = true;
+                let audit = self.popups.iter_mut().rev().find_map(|p| match p {
+                    Popup::Audit(view) => Some(view),
+                    _ => None,
+                });
+                if let Some(view) = audit {
+                    view.loaded(result, &self.source);
+                }
+            }
+        }
+        if request.changes_keys() {
+            self.mutation_done();
+        }
+    }
+
+    /// A key for the popup on top: its own file says what it means.
+    fn on_popup_key(&mut self, command: Option<Command>, key: KeyEvent) {
+        let now = self.now;
+        let outcome = match self.popups.last_mut() {
+            None => return,
+            Some(Popup::Help(scroll)) => help::on_command(scroll, command),
+            Some(Popup::Details(_)) => details::on_command(command),
+            Some(Popup::Audit(view)) => view.on_command(command),
+            Some(Popup::Create(form)) => form.handle(command, key, now, self.tz),
+            Some(Popup::CopyOnce(modal)) => modal.on_command(command),
+            Some(Popup::Confirm(dialog)) => dialog.handle(command),
+        };
+        self.apply(outcome);
+    }
+
+    /// Carries out what a popup asked for: the one place that does.
+    fn apply(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Stay => {}
+            Outcome::Close => {
+                self.popups.pop();
+            }
+            Outcome::Open(popup) => self.popups.push(popup),
+            Outcome::Request(request) => self.request(request),
+            Outcome::Local(effect) => self.local(effect),
+            Outcome::Decided {
+                kind,
+                yes,
+                grace_seconds,
+            } => {
+                self.popups.pop();
+                match (kind, yes) {
+                    (ConfirmKind::RevokeOrphan(key), false) => self.kept_orphan(&key),
+                    (_, false) | (ConfirmKind::Notice, true) => {}
+                    (ConfirmKind::Revoke(key) | ConfirmKind::RevokeOrphan(key), true) => {
+                        self.start_revoke(*key)
+                    }
+                    (ConfirmKind::RevokeMany(keys), true) => self.start_revoke_many(keys),
+                    (ConfirmKind::Rotate(key), true) => self.start_rotate(*key, grace_seconds),
+                    // The form (or the copy modal, and with it the secret) goes too.
+                    (ConfirmKind::DiscardForm | ConfirmKind::CloseUncopied, true) => {
+                        self.popups.pop();
+                    }
+                }
+            }
         }
     }
 
     fn on_tick(&mut self) {
-        let now = self.clock.now();
+        let now = self.now;
         let retry_due = self
             .banner
             .as_ref()
@@ -388,7 +512,7 @@ impl App {
                         if first_load {
                             self.rebuild_rows();
                         }
-                        self.request(Effect::LoadPage {
+                        self.request(Request::LoadPage {
                             generation: self.generation,
                             cursor: Some(cursor),
                         });
@@ -399,7 +523,7 @@ impl App {
                         }
                         self.loaded = true;
                         self.loading = false;
-                        self.shown_expiries = self.next_expiry(self.clock.now());
+                        self.shown_expiries = self.next_expiry(self.now);
                         self.rebuild_rows();
                     }
                 }
@@ -407,10 +531,9 @@ impl App {
             Err(error) => {
                 self.loading = false;
                 self.failures += 1;
-                let retry_at = error.is_transient().then(|| {
-                    let backoff = 2_i64.saturating_pow(self.failures.min(3));
-                    self.clock.now() + Duration::seconds(backoff)
-                });
+                let retry_at = LOAD_RETRY
+                    .delay(&error, self.failures)
+                    .map(|d| self.now + Duration::from_std(d).unwrap_or(Duration::seconds(8)));
                 self.banner = Some(Banner {
                     message: banner_message(&error, &self.source),
                     retry_at,
@@ -432,7 +555,7 @@ impl App {
             })
             .collect();
         let keys = &self.keys;
-        let now = self.clock.now();
+        let now = self.now;
         match self.sort {
             SortBy::Created => rows.sort_by(|&a, &b| keys[b].created_at.cmp(&keys[a].created_at)),
             SortBy::Name => rows.sort_by_cached_key(|&i| keys[i].name.to_lowercase()),
@@ -475,16 +598,30 @@ impl App {
         self.offset = self.offset.min(self.rows.len().saturating_sub(page));
     }
 
-    fn select(&mut self, index: usize) {
+    pub(super) fn select(&mut self, index: usize) {
         self.selected = index.min(self.rows.len().saturating_sub(1));
         self.remember_selection();
         self.keep_selection_visible();
         self.dirty = true;
     }
 
+    /// Which screen or dialog has the keys now.
+    pub fn context(&self) -> Context {
+        match self.popups.last() {
+            None if self.filtering => Context::Filter,
+            None => Context::Table,
+            Some(Popup::Details(_)) => Context::Details,
+            Some(Popup::Help(_)) => Context::Help,
+            Some(Popup::Create(_)) => Context::Create,
+            Some(Popup::CopyOnce(_)) => Context::CopyOnce,
+            Some(Popup::Audit(_)) => Context::Audit,
+            Some(Popup::Confirm(dialog)) => dialog.context(),
+        }
+    }
+
     fn on_key(&mut self, key: KeyEvent) {
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        if ctrl && matches!(key.code, KeyCode::Char('c')) {
+        let command = keymap::command(self.context(), &key);
+        if command == Some(Command::Quit) && key.modifiers.contains(KeyModifiers::CONTROL) {
             self.request_quit();
             return;
         }
@@ -492,163 +629,16 @@ impl App {
         self.dirty = true;
         self.flash = None;
         if !self.popups.is_empty() {
-            self.on_popup_key(key);
+            self.on_popup_key(command, key);
             return;
         }
         if self.filtering {
-            self.on_filter_key(key);
+            self.on_filter_key(command, key);
             return;
         }
-        let page = self.page_rows();
-        match key.code {
-            KeyCode::Char('q') => self.request_quit(),
-            KeyCode::Char('j') | KeyCode::Down => self.select(self.selected + 1),
-            KeyCode::Char('k') | KeyCode::Up => self.select(self.selected.saturating_sub(1)),
-            KeyCode::PageDown => self.select(self.selected + page),
-            KeyCode::PageUp => self.select(self.selected.saturating_sub(page)),
-            KeyCode::Char('g') | KeyCode::Home => self.select(0),
-            KeyCode::Char('G') | KeyCode::End => self.select(self.rows.len().saturating_sub(1)),
-            KeyCode::Enter => {
-                if let Some(k) = self.selected_key() {
-                    self.popups.push(Popup::Details(k.id.clone()));
-                }
-            }
-            KeyCode::Char('?') => self.popups.push(Popup::Help(0)),
-            KeyCode::Char('n') => self
-                .popups
-                .push(Popup::Create(Box::new(CreateForm::new(&self.scopes)))),
-            KeyCode::Char('d') | KeyCode::Delete => self.ask_revoke(),
-            KeyCode::Char('R') => self.ask_rotate(),
-            KeyCode::Char(' ') => {
-                if let Some(id) = self.selected_key().map(|k| k.id.clone()) {
-                    if !self.marked.remove(&id) {
-                        self.marked.insert(id);
-                    }
-                    self.select(self.selected + 1);
-                }
-            }
-            KeyCode::Char('X') => self.ask_revoke_expired(),
-            KeyCode::Char('a') => {
-                self.popups.push(Popup::Audit(Box::new(AuditView {
-                    loading: true,
-                    ..AuditView::default()
-                })));
-                self.request(Effect::LoadAudit);
-            }
-            KeyCode::Char('y') => {
-                if let Some(k) = self.selected_key() {
-                    let text = format!("{}... {}", k.prefix, k.id);
-                    self.flash = Some(format!("Copied “{text}” (prefix and id; never a secret)."));
-                    self.request(Effect::CopyText(text));
-                }
-            }
-            KeyCode::Char('r') if !self.loading => self.refresh(),
-            KeyCode::Char('/') => {
-                self.filtering = true;
-                self.dirty = true;
-            }
-            KeyCode::Esc if !self.filter.value().is_empty() => {
-                self.filter.reset();
-                self.rebuild_rows();
-            }
-            KeyCode::Char(c @ '1'..='4') => {
-                self.tab = Tab::ALL[usize::from(c as u8 - b'1')];
-                self.rebuild_rows();
-            }
-            KeyCode::Tab => {
-                self.tab = Tab::ALL[(self.tab.index() + 1) % 4];
-                self.rebuild_rows();
-            }
-            KeyCode::BackTab => {
-                self.tab = Tab::ALL[(self.tab.index() + 3) % 4];
-                self.rebuild_rows();
-            }
-            KeyCode::Char('s') => {
-                self.sort = self.sort.next();
-                self.sort_reversed = false;
-                self.rebuild_rows();
-            }
-            KeyCode::Char('S') => {
-                self.sort_reversed = !self.sort_reversed;
-                self.rebuild_rows();
-            }
-            _ => {}
+        if let Some(command) = command {
+            self.on_table_command(command);
         }
-    }
-
-    fn ask_revoke(&mut self) {
-        let marked: Vec<ApiKey> = self
-            .keys
-            .iter()
-            .filter(|k| self.marked.contains(&k.id) && k.revoked_at.is_none())
-            .cloned()
-            .collect();
-        if !self.marked.is_empty() {
-            let popup = if marked.is_empty() {
-                Confirm::notice(
-                    "Nothing to revoke",
-                    vec!["Every marked key is already revoked.".into()],
-                )
-            } else {
-                Confirm::revoke_many(marked, "the marked keys")
-            };
-            self.popups.push(Popup::Confirm(Box::new(popup)));
-            return;
-        }
-        let Some(key) = self.selected_key().cloned() else {
-            return;
-        };
-        let popup = match self.status_of(&key) {
-            KeyStatus::Revoked => Confirm::notice(
-                "Already revoked",
-                vec![format!(
-                    "“{}” was revoked {} by {}. It no longer works; there is nothing more to do.",
-                    key.name,
-                    key.revoked_at
-                        .map_or_else(String::new, |t| self.tz.exact(t)),
-                    key.revoked_by.as_deref().unwrap_or("an admin"),
-                )],
-            ),
-            status => Confirm::revoke(&key, status == KeyStatus::Expired),
-        };
-        self.popups.push(Popup::Confirm(Box::new(popup)));
-    }
-
-    fn ask_revoke_expired(&mut self) {
-        let now = self.clock.now();
-        let expired: Vec<ApiKey> = self
-            .keys
-            .iter()
-            .filter(|k| KeyStatus::derive(k.revoked_at, k.expires_at, now) == KeyStatus::Expired)
-            .cloned()
-            .collect();
-        let popup = if expired.is_empty() {
-            Confirm::notice(
-                "No expired keys",
-                vec!["There are no expired keys to clean up.".into()],
-            )
-        } else {
-            Confirm::revoke_many(expired, "every expired key")
-        };
-        self.popups.push(Popup::Confirm(Box::new(popup)));
-    }
-
-    fn ask_rotate(&mut self) {
-        let Some(key) = self.selected_key().cloned() else {
-            return;
-        };
-        let popup = match self.status_of(&key) {
-            KeyStatus::Active => Confirm::rotate(&key),
-            status => Confirm::notice(
-                "Cannot rotate",
-                vec![format!(
-                    "“{}” is {}: only an active key can be rotated. Press n to create a new key instead.",
-                    key.name,
-                    status.as_str()
-                )],
-            ),
-        };
-        self.popups.push(Popup::Confirm(Box::new(popup)));
     }
 
     /// Puts a key as the service now has it into the list (new or changed).
@@ -662,40 +652,6 @@ impl App {
         }
         self.rebuild_rows();
     }
-
-    fn on_filter_key(&mut self, key: KeyEvent) {
-        match key.code {
-            KeyCode::Enter => self.filtering = false,
-            KeyCode::Esc => {
-                self.filtering = false;
-                self.filter.reset();
-                self.rebuild_rows();
-            }
-            KeyCode::Down | KeyCode::Up => {
-                self.filtering = false;
-                self.on_key(key);
-            }
-            _ => {
-                let before = self.filter.value().len();
-                if self
-                    .filter
-                    .handle_event(&crossterm::event::Event::Key(key))
-                    .is_some()
-                    || before != self.filter.value().len()
-                {
-                    self.rebuild_rows();
-                }
-            }
-        }
-        self.dirty = true;
-    }
-}
-
-fn matches_filter(k: &ApiKey, needle: &str) -> bool {
-    k.name.to_lowercase().contains(needle)
-        || k.prefix.to_lowercase().contains(needle)
-        || k.description.to_lowercase().contains(needle)
-        || k.scopes.iter().any(|s| s.contains(needle))
 }
 
 /// What a failed request means for the admin, in one line.

@@ -5,10 +5,20 @@
 
 pub mod action;
 pub mod app;
+pub mod audit;
 pub mod clipboard;
+pub mod copy_once;
+pub mod create;
+pub mod details;
+pub mod dialog;
 pub mod event;
-mod flows;
+pub mod filter;
+pub mod help;
+pub mod keymap;
 pub mod popup;
+pub mod revoke;
+pub mod rotate;
+pub mod table;
 pub mod term;
 pub mod testing;
 pub mod theme;
@@ -21,7 +31,7 @@ use futures_util::{Stream, StreamExt};
 use ratatui::Terminal;
 use tokio::sync::mpsc;
 
-use self::action::{Action, Effect};
+use self::action::{Action, Answer, Effect, Request, RequestId};
 use self::app::{App, PAGE_SIZE};
 use self::clipboard::{Clipboard, TerminalClipboard};
 use self::event::InputEvent;
@@ -59,7 +69,7 @@ pub async fn run(options: TuiOptions) -> Result<(), AnyError> {
     let session = term::local::options_from_env(size);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut app = new_app(&session, clock, DisplayTz::Local, "starting…".into());
-    app.refresh_every = options.refresh_every;
+    app.set_refresh_every(options.refresh_every);
     // The first frame goes out before anything slow happens.
     terminal.draw(|f| view::draw(f, &app))?;
     let (outcome, embedded) = match connect(&options).await {
@@ -149,8 +159,7 @@ where
 {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut input_open = true;
-    app.refresh();
-    app.request(Effect::LoadScopes);
+    app.start();
     loop {
         run_effects(app, &client, &tx, clipboard);
         if app.should_quit {
@@ -192,29 +201,26 @@ where
 /// still on their way: waits briefly for their answers, and revokes any key
 /// whose secret can no longer be shown, so no key is left that nobody knows.
 async fn settle_on_exit(app: &App, rx: &mut mpsc::UnboundedReceiver<Action>, client: &Client) {
-    let mut pending = app.mutations;
+    let mut pending = app.mutations();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(700);
     while pending > 0 {
         let Ok(Some(action)) = tokio::time::timeout_at(deadline, rx.recv()).await else {
             break;
         };
-        let unseen = match action {
-            Action::Created(result) => {
-                pending -= 1;
-                match *result {
-                    Ok(created) => Some(created.api_key),
-                    Err(crate::client::ClientError::IdempotentRepeat(key)) => Some(*key),
-                    Err(_) => None,
-                }
-            }
-            Action::Rotated(result) => {
-                pending -= 1;
-                (*result).ok().map(|rotated| rotated.api_key)
-            }
-            Action::Revoked(_) => {
-                pending -= 1;
-                None
-            }
+        let Action::Answer { id, answer } = action else {
+            continue;
+        };
+        if !app.changes_keys(id) {
+            continue;
+        }
+        pending -= 1;
+        let unseen = match answer {
+            Answer::Created(result) => match *result {
+                Ok(created) => Some(created.api_key),
+                Err(crate::client::ClientError::IdempotentRepeat(key)) => Some(*key),
+                Err(_) => None,
+            },
+            Answer::Rotated(result) => (*result).ok().map(|rotated| rotated.api_key),
             _ => None,
         };
         if let Some(key) = unseen {
@@ -257,24 +263,25 @@ pub fn run_effects(
                 }
                 Effect::CopyText(text) => {
                     clipboard.copy(&text);
-                    app.update(Action::CopiedText);
                 }
-                other => spawn_effect(other, client.clone(), tx.clone()),
+                Effect::Send(id, request) => spawn_request(id, request, client.clone(), tx.clone()),
             }
         }
     }
 }
 
-/// Delays before retrying a create whose answer did not arrive.
-const CREATE_RETRY_DELAYS_MS: [u64; 3] = [250, 750, 1_500];
-
-/// Runs one request in its own task; its result comes back as an action.
+/// Runs one request in its own task; its answer comes back as an action.
 /// Creates and revokes are never cancelled half-way: the task finishes even
 /// if the UI has moved on or quit.
-fn spawn_effect(effect: Effect, client: Client, tx: mpsc::UnboundedSender<Action>) {
+fn spawn_request(
+    id: RequestId,
+    request: Request,
+    client: Client,
+    tx: mpsc::UnboundedSender<Action>,
+) {
     tokio::spawn(async move {
-        let action = match effect {
-            Effect::LoadPage { generation, cursor } => {
+        let answer = match request {
+            Request::LoadPage { cursor, .. } => {
                 let query = KeyListQuery {
                     limit: Some(PAGE_SIZE),
                     cursor,
@@ -284,44 +291,43 @@ fn spawn_effect(effect: Effect, client: Client, tx: mpsc::UnboundedSender<Action
                 if let Err(e) = &result {
                     tracing::warn!(error = %e, "loading keys failed");
                 }
-                Action::PageLoaded { generation, result }
+                Answer::Page(result)
             }
-            Effect::LoadScopes => Action::ScopesLoaded(client.scopes().await),
-            Effect::CreateKey {
+            Request::LoadScopes => Answer::Scopes(client.scopes().await),
+            Request::CreateKey {
                 request,
                 idempotency_key,
             } => {
                 let mut result = client.create_key(&request, Some(&idempotency_key)).await;
-                for delay in CREATE_RETRY_DELAYS_MS {
-                    match &result {
-                        Err(e) if e.is_transient() => {
-                            tracing::warn!(error = %e, "create got no answer; retrying with the same Idempotency-Key");
-                            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
-                            result = client.create_key(&request, Some(&idempotency_key)).await;
-                        }
-                        _ => break,
-                    }
+                let mut failures = 0;
+                while let Err(e) = &result {
+                    failures += 1;
+                    let Some(delay) = action::CREATE_RETRY.delay(e, failures) else {
+                        break;
+                    };
+                    tracing::warn!(error = %e, "create got no answer; retrying with the same Idempotency-Key");
+                    tokio::time::sleep(delay).await;
+                    result = client.create_key(&request, Some(&idempotency_key)).await;
                 }
                 if let Ok(created) = &result {
                     tracing::info!(key_id = %created.api_key.id, "key created");
                 }
-                Action::Created(Box::new(result))
+                Answer::Created(Box::new(result))
             }
-            Effect::RevokeKey { id } => Action::Revoked(client.revoke_key(&id).await),
-            Effect::RotateKey { id, grace_seconds } => {
-                Action::Rotated(Box::new(client.rotate_key(&id, grace_seconds).await))
+            Request::RevokeKey { id } => Answer::Revoked(Box::new(client.revoke_key(&id).await)),
+            Request::RotateKey { id, grace_seconds } => {
+                Answer::Rotated(Box::new(client.rotate_key(&id, grace_seconds).await))
             }
-            Effect::LoadAudit => {
+            Request::LoadAudit => {
                 let query = crate::api::AuditListQuery {
                     limit: Some(500),
                     cursor: None,
                 };
-                Action::AuditLoaded(client.audit_logs(&query).await)
+                Answer::Audit(client.audit_logs(&query).await)
             }
-            Effect::Copy(_) | Effect::CopyText(_) => unreachable!("copies run in the UI loop"),
         };
         // The UI may have quit meanwhile; then nobody needs the answer.
-        let _ = tx.send(action);
+        let _ = tx.send(Action::Answer { id, answer });
     });
 }
 

@@ -11,7 +11,6 @@ use ratatui::Terminal;
 use tokio::sync::mpsc;
 
 use super::action::Action;
-use super::action::Effect;
 use super::app::App;
 use super::clipboard::RecordingClipboard;
 use super::theme::Theme;
@@ -57,8 +56,7 @@ impl Harness {
             terminal,
             clipboard: RecordingClipboard::default(),
         };
-        h.app.refresh();
-        h.app.request(Effect::LoadScopes);
+        h.app.start();
         h.settle().await;
         h
     }
@@ -67,7 +65,7 @@ impl Harness {
     pub async fn settle(&mut self) {
         loop {
             run_effects(&mut self.app, &self.client, &self.tx, &mut self.clipboard);
-            if self.app.in_flight == 0 {
+            if self.app.in_flight() == 0 {
                 return;
             }
             let action = tokio::time::timeout(Duration::from_secs(20), self.rx.recv())
@@ -90,7 +88,7 @@ impl Harness {
 
     pub async fn type_text(&mut self, text: &str) {
         for c in text.chars() {
-            self.press(KeyCode::Char(c)).await;
+            self.send(Action::Key(super::keymap::char_key(c))).await;
         }
     }
 

@@ -42,7 +42,7 @@ impl World {
         let clock: Arc<dyn Clock> = self.clock.clone();
         let mut h = Harness::start(client, clock, theme, width, height).await;
         // Refreshes only when a test asks for one.
-        h.app.refresh_every = Duration::days(1);
+        h.app.set_refresh_every(Duration::days(1));
         h
     }
 

@@ -1,15 +1,165 @@
-//! The key table: only the rows on screen are built, so tens of thousands of
-//! keys scroll as fast as ten.
+//! The key table: its tabs and sort order, what its keys do, and its drawing
+//! (only the rows on screen are built, so tens of thousands of keys scroll as
+//! fast as ten).
 
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
-use super::super::app::App;
+use super::action::{Effect, Request};
+use super::app::App;
+use super::keymap::Command;
+use super::popup::{AuditView, CreateForm, Popup};
 use crate::api::ApiKey;
+use crate::key::KeyStatus;
 use crate::present;
 use crate::present::status_text;
+
+/// The status tabs: All / Active / Expired / Revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    All,
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 4] = [Tab::All, Tab::Active, Tab::Expired, Tab::Revoked];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Tab::All => "All",
+            Tab::Active => "Active",
+            Tab::Expired => "Expired",
+            Tab::Revoked => "Revoked",
+        }
+    }
+
+    pub(super) fn admits(self, status: KeyStatus) -> bool {
+        match self {
+            Tab::All => true,
+            Tab::Active => status == KeyStatus::Active,
+            Tab::Expired => status == KeyStatus::Expired,
+            Tab::Revoked => status == KeyStatus::Revoked,
+        }
+    }
+
+    pub(super) fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+}
+
+/// Columns the table can be sorted by (`s` cycles, `S` reverses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    Created,
+    Name,
+    LastUsed,
+    Expires,
+    Status,
+}
+
+impl SortBy {
+    pub fn label(self) -> &'static str {
+        match self {
+            SortBy::Created => "Created",
+            SortBy::Name => "Name",
+            SortBy::LastUsed => "Last Used",
+            SortBy::Expires => "Expires",
+            SortBy::Status => "Status",
+        }
+    }
+
+    pub(super) fn next(self) -> Self {
+        match self {
+            SortBy::Created => SortBy::Name,
+            SortBy::Name => SortBy::LastUsed,
+            SortBy::LastUsed => SortBy::Expires,
+            SortBy::Expires => SortBy::Status,
+            SortBy::Status => SortBy::Created,
+        }
+    }
+}
+
+impl App {
+    pub(super) fn on_table_command(&mut self, command: Command) {
+        let page = self.page_rows();
+        match command {
+            Command::Quit => self.request_quit(),
+            Command::Down => self.select(self.selected + 1),
+            Command::Up => self.select(self.selected.saturating_sub(1)),
+            Command::PageDown => self.select(self.selected + page),
+            Command::PageUp => self.select(self.selected.saturating_sub(page)),
+            Command::First => self.select(0),
+            Command::Last => self.select(self.rows.len().saturating_sub(1)),
+            Command::Details => {
+                if let Some(k) = self.selected_key() {
+                    self.popups.push(Popup::Details(k.id.clone()));
+                }
+            }
+            Command::Help => self.popups.push(Popup::Help(0)),
+            Command::New => self
+                .popups
+                .push(Popup::Create(Box::new(CreateForm::new(&self.scopes)))),
+            Command::Revoke => self.ask_revoke(),
+            Command::Rotate => self.ask_rotate(),
+            Command::Mark => {
+                if let Some(id) = self.selected_key().map(|k| k.id.clone()) {
+                    if !self.marked.remove(&id) {
+                        self.marked.insert(id);
+                    }
+                    self.select(self.selected + 1);
+                }
+            }
+            Command::RevokeExpired => self.ask_revoke_expired(),
+            Command::Audit => {
+                self.popups
+                    .push(Popup::Audit(Box::new(AuditView::loading())));
+                self.request(Request::LoadAudit);
+            }
+            Command::CopyId => {
+                if let Some(k) = self.selected_key() {
+                    let text = format!("{}... {}", k.prefix, k.id);
+                    self.flash = Some(format!("Copied “{text}” (prefix and id; never a secret)."));
+                    self.local(Effect::CopyText(text));
+                }
+            }
+            Command::Refresh if !self.loading => self.refresh(),
+            Command::Filter => {
+                self.filtering = true;
+                self.dirty = true;
+            }
+            Command::ClearFilter if !self.filter.value().is_empty() => {
+                self.filter.reset();
+                self.rebuild_rows();
+            }
+            Command::ShowTab(i) => {
+                self.tab = Tab::ALL[usize::from(i).min(3)];
+                self.rebuild_rows();
+            }
+            Command::NextTab => {
+                self.tab = Tab::ALL[(self.tab.index() + 1) % 4];
+                self.rebuild_rows();
+            }
+            Command::PrevTab => {
+                self.tab = Tab::ALL[(self.tab.index() + 3) % 4];
+                self.rebuild_rows();
+            }
+            Command::SortNext => {
+                self.sort = self.sort.next();
+                self.sort_reversed = false;
+                self.rebuild_rows();
+            }
+            Command::SortReverse => {
+                self.sort_reversed = !self.sort_reversed;
+                self.rebuild_rows();
+            }
+            _ => {}
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Column {
@@ -95,7 +245,7 @@ fn columns_for(width: u16) -> Vec<Column> {
 }
 
 fn cell<'a>(app: &App, key: &'a ApiKey, col: Column) -> Cell<'a> {
-    let now = app.clock.now();
+    let now = app.now;
     match col {
         Column::Name if app.marked.contains(&key.id) => {
             Cell::from(format!("✓ {}", key.name)).style(app.theme.title())

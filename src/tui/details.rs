@@ -1,17 +1,29 @@
-//! Key details (`Enter`): every field, exact times in the admin's zone.
+//! Key details (`Enter`): every field, exact times in the admin's zone; its
+//! keys and drawing.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::super::app::App;
+use super::app::App;
+use super::keymap::{self, Command, Context};
+use super::popup::Outcome;
 use crate::api::ApiKey;
 use crate::present;
 use crate::present::status_text;
 
+/// What a key does on the details screen.
+pub fn on_command(command: Option<Command>) -> Outcome {
+    if command == Some(Command::Back) {
+        Outcome::Close
+    } else {
+        Outcome::Stay
+    }
+}
+
 pub fn draw(frame: &mut Frame, app: &App, key: &ApiKey, area: Rect) {
-    let now = app.clock.now();
+    let now = app.now;
     let status = app.status_of(key);
     let exact = |t: Option<chrono::DateTime<chrono::Utc>>, none: &str| match t {
         Some(t) => format!("{} ({})", app.tz.exact(t), present::relative(t, now)),
@@ -74,7 +86,7 @@ pub fn draw(frame: &mut Frame, app: &App, key: &ApiKey, area: Rect) {
     frame.render_widget(Clear, area);
     let block = Block::bordered()
         .title(" Key details ")
-        .title_bottom(" Esc back ");
+        .title_bottom(keymap::border(Context::Details));
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })

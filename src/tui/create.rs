@@ -2,7 +2,7 @@
 //! Access last), then Create and Cancel; validated here before anything is sent.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use crossterm::event::{Event, KeyCode, KeyEvent};
+use crossterm::event::{Event, KeyEvent};
 use tui_input::backend::crossterm::EventHandler;
 use tui_input::{Input, InputRequest};
 
@@ -11,7 +11,21 @@ use crate::key::scope::FULL_ACCESS;
 use crate::key::validate::{self, FieldErrors};
 use crate::key::{parse_expiry, random_base62, Catalog, ScopeDef};
 
+use super::action::Request;
+use super::app::banner_message;
+use super::app::App;
+use super::copy_once::CopyOnce;
+use super::dialog::{Confirm, ConfirmKind};
+use super::keymap::{self, Command, Context};
+use super::popup::{Outcome, Popup};
+use super::view::{button, centered};
+use crate::client::ClientError;
 use crate::present::DisplayTz;
+use ratatui::layout::{Position, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::Frame;
 
 /// What has the focus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +111,7 @@ impl CreateForm {
     fn move_focus(&mut self, forward: bool) {
         let order = self.order();
         let at = order.iter().position(|f| *f == self.focus).unwrap_or(0);
-        self.focus = order[super::cycle(at, order.len(), forward)];
+        self.focus = order[super::popup::cycle(at, order.len(), forward)];
     }
 
     fn input_mut(&mut self) -> Option<&mut Input> {
@@ -145,29 +159,34 @@ impl CreateForm {
     }
 
     pub fn on_key(&mut self, key: KeyEvent) -> FormOutcome {
-        if key.code == KeyCode::Esc {
+        self.on_command(keymap::command(Context::Create, &key), key)
+    }
+
+    /// What `command` (from `key`) does; other keys edit the focused field.
+    pub fn on_command(&mut self, command: Option<Command>, key: KeyEvent) -> FormOutcome {
+        if command == Some(Command::Cancel) {
             return FormOutcome::Cancel;
         }
         if self.submitting {
             return FormOutcome::Stay;
         }
-        match key.code {
-            KeyCode::Tab | KeyCode::Down => self.move_focus(true),
-            KeyCode::BackTab | KeyCode::Up => self.move_focus(false),
-            KeyCode::Enter => {
+        match command {
+            Some(Command::FocusNext) => self.move_focus(true),
+            Some(Command::FocusPrev) => self.move_focus(false),
+            Some(Command::Submit) => {
                 return if self.focus == Field::Cancel {
                     FormOutcome::Cancel
                 } else {
                     FormOutcome::Submit
                 };
             }
-            KeyCode::Char(' ') if matches!(self.focus, Field::Scope(_)) => {
+            Some(Command::Tick) if matches!(self.focus, Field::Scope(_)) => {
                 if let Field::Scope(i) = self.focus {
                     self.toggle(i);
                 }
             }
-            KeyCode::Char(' ') if self.focus == Field::Create => return FormOutcome::Submit,
-            KeyCode::Char(' ') if self.focus == Field::Cancel => return FormOutcome::Cancel,
+            Some(Command::Tick) if self.focus == Field::Create => return FormOutcome::Submit,
+            Some(Command::Tick) if self.focus == Field::Cancel => return FormOutcome::Cancel,
             _ => {
                 let field = field_key(self.focus);
                 if let Some(input) = self.input_mut() {
@@ -180,6 +199,44 @@ impl CreateForm {
             }
         }
         FormOutcome::Stay
+    }
+
+    /// What a key does to the form, as the app should carry it out.
+    pub fn handle(
+        &mut self,
+        command: Option<Command>,
+        key: KeyEvent,
+        now: DateTime<Utc>,
+        tz: DisplayTz,
+    ) -> Outcome {
+        match self.on_command(command, key) {
+            FormOutcome::Stay => Outcome::Stay,
+            FormOutcome::Cancel if self.submitting => {
+                self.status =
+                    Some("Creating… the request will finish; wait for its answer.".into());
+                Outcome::Stay
+            }
+            FormOutcome::Cancel if self.is_touched() => {
+                Outcome::Open(Popup::Confirm(Box::new(Confirm::discard_form())))
+            }
+            FormOutcome::Cancel => Outcome::Close,
+            FormOutcome::Submit => match self.request(now, tz) {
+                Err(errors) => {
+                    self.errors = errors;
+                    self.status = None;
+                    Outcome::Stay
+                }
+                Ok(request) => {
+                    self.errors.clear();
+                    self.submitting = true;
+                    self.status = Some("Creating…".into());
+                    Outcome::Request(Request::CreateKey {
+                        request,
+                        idempotency_key: self.idempotency_key.clone(),
+                    })
+                }
+            },
+        }
     }
 
     /// Pasted text goes into the focused text field.
@@ -258,6 +315,79 @@ fn new_idempotency_key() -> String {
     format!("keydeck-tui-{}", random_base62(24).as_str())
 }
 
+impl App {
+    /// A create's final answer (after any retries).
+    pub(super) fn on_created(&mut self, result: Result<crate::api::CreatedKey, ClientError>) {
+        let Some(Popup::Create(form)) = self.popups.last_mut() else {
+            // The form is gone (it cannot be while submitting); keep any key visible.
+            if let Ok(created) = result {
+                self.upsert_key(created.api_key, true);
+            }
+            return;
+        };
+        form.submitting = false;
+        match result {
+            Ok(created) => {
+                self.popups.pop();
+                self.upsert_key(created.api_key.clone(), true);
+                self.popups.push(Popup::CopyOnce(Box::new(CopyOnce::new(
+                    created.api_key,
+                    created.secret,
+                    None,
+                ))));
+            }
+            Err(ClientError::IdempotentRepeat(key)) => {
+                // An earlier attempt created the key but its answer was lost.
+                self.popups.pop();
+                self.upsert_key((*key).clone(), true);
+                self.popups
+                    .push(Popup::Confirm(Box::new(Confirm::revoke_orphan(&key))));
+            }
+            Err(ClientError::Invalid { message, fields }) => {
+                form.renew_idempotency_key();
+                form.status = Some(message);
+                form.errors = fields
+                    .into_iter()
+                    .map(|(field, problem)| {
+                        (
+                            if field == "Idempotency-Key" {
+                                "name".into()
+                            } else {
+                                field
+                            },
+                            problem,
+                        )
+                    })
+                    .collect();
+            }
+            Err(e) if e.is_transient() => {
+                // Whether the key exists is unknown: keep the idempotency key so
+                // that trying again can only ever make one.
+                form.status = Some(format!(
+                    "{} The key may or may not exist; Enter tries again safely (it cannot create two).",
+                    banner_message(&e, &self.source)
+                ));
+            }
+            Err(e) => {
+                form.renew_idempotency_key();
+                form.status = Some(banner_message(&e, &self.source));
+            }
+        }
+    }
+}
+
+impl Confirm {
+    pub fn discard_form() -> Self {
+        let lines = vec!["Discard this new key? What you typed will be lost.".into()];
+        Self::two_buttons(
+            ConfirmKind::DiscardForm,
+            "Discard new key",
+            lines,
+            "Discard",
+        )
+    }
+}
+
 /// The service's name for the field a text input edits.
 fn field_key(field: Field) -> Option<&'static str> {
     match field {
@@ -279,6 +409,140 @@ impl DisplayTz {
             DisplayTz::Fixed(offset) => parse_expiry(input, now, offset),
         }
     }
+}
+
+const LABEL: usize = 13;
+
+pub fn draw(frame: &mut Frame, app: &App, form: &CreateForm, area: Rect) {
+    let width = area.width.min(76);
+    let inner_width = usize::from(width.saturating_sub(2));
+    let field_width = inner_width.saturating_sub(LABEL + 1).max(8);
+    let theme = &app.theme;
+    let mut lines: Vec<Line> = Vec::new();
+    let mut cursor: Option<(u16, u16)> = None;
+    let error_line = |lines: &mut Vec<Line>, field: &str| {
+        if let Some(problem) = form.errors.get(field) {
+            lines.push(Line::from(vec![
+                Span::raw(" ".repeat(LABEL)),
+                Span::styled(format!("✗ {problem}"), theme.error_text()),
+            ]));
+        }
+    };
+    for (field, label, input, key) in [
+        (Field::Name, "Name", &form.name, "name"),
+        (
+            Field::Description,
+            "Description",
+            &form.description,
+            "description",
+        ),
+        (Field::Expiry, "Expiry", &form.expiry, "expires_at"),
+    ] {
+        let focused = form.focus == field;
+        let (text, cursor_x) = visible(input, field_width);
+        if focused {
+            cursor = Some((
+                u16::try_from(LABEL + cursor_x).unwrap_or(0),
+                u16::try_from(lines.len()).unwrap_or(0),
+            ));
+        }
+        let field_style = if focused {
+            theme.focused_field()
+        } else {
+            theme.field()
+        };
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("{label:<LABEL$}"),
+                if focused { theme.title() } else { Style::new() },
+            ),
+            Span::styled(format!("{text:<field_width$}"), field_style),
+        ]));
+        if field == Field::Expiry {
+            let now = app.now;
+            match form.expiry_preview(now, app.tz) {
+                Ok(preview) if !form.errors.contains_key(key) => {
+                    lines.push(Line::from(vec![
+                        Span::raw(" ".repeat(LABEL)),
+                        Span::styled(preview, theme.dim()),
+                    ]));
+                }
+                Ok(_) => {}
+                Err(problem)
+                    if !form.errors.contains_key(key) && !form.expiry.value().trim().is_empty() =>
+                {
+                    lines.push(Line::from(vec![
+                        Span::raw(" ".repeat(LABEL)),
+                        Span::styled(format!("✗ {problem}"), theme.error_text()),
+                    ]));
+                }
+                Err(_) => {}
+            }
+            lines.push(Line::from(Span::styled(
+                format!("{:LABEL$}e.g. 30d, 90d, 1y, 2027-01-31; empty for none", ""),
+                theme.dim(),
+            )));
+        }
+        error_line(&mut lines, key);
+    }
+    for (i, (scope, on)) in form.scopes.iter().enumerate() {
+        let focused = form.focus == Field::Scope(i);
+        let label = if i == 0 { "Scopes" } else { "" };
+        let mark = if *on { "[x]" } else { "[ ]" };
+        lines.push(Line::from(vec![
+            Span::raw(format!("{label:<LABEL$}")),
+            Span::styled(
+                format!("{mark} {}", scope.label),
+                if focused {
+                    theme.selected()
+                } else {
+                    Style::new()
+                },
+            ),
+        ]));
+    }
+    error_line(&mut lines, "scopes");
+    lines.push(Line::from(""));
+    if let Some(status) = &form.status {
+        lines.push(Line::from(Span::styled(
+            status.clone(),
+            if form.submitting {
+                theme.dim()
+            } else {
+                theme.error_text()
+            },
+        )));
+    }
+    lines.push(Line::from(vec![
+        Span::raw(" ".repeat(LABEL)),
+        button("Create", form.focus == Field::Create, theme),
+        Span::raw("  "),
+        button("Cancel", form.focus == Field::Cancel, theme),
+    ]));
+    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let popup = centered(area, width, height);
+    frame.render_widget(Clear, popup);
+    let block = Block::bordered()
+        .title(" New API key ")
+        .title_bottom(keymap::border(Context::Create));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        popup,
+    );
+    if let Some((x, y)) = cursor {
+        if y + 1 < popup.height {
+            frame.set_cursor_position(Position::new(popup.x + 1 + x, popup.y + 1 + y));
+        }
+    }
+}
+
+/// The part of an input that fits in `width`, and the cursor's column in it.
+fn visible(input: &Input, width: usize) -> (String, usize) {
+    let scroll = input.visual_scroll(width.saturating_sub(1));
+    let text: String = input.value().chars().skip(scroll).take(width).collect();
+    (text, input.visual_cursor().saturating_sub(scroll))
 }
 
 #[cfg(test)]

@@ -1,21 +1,15 @@
 //! Drawing: the screen is a function of `App`, nothing here changes state.
 
-mod audit;
-mod confirm;
-pub mod copy_once;
-mod create;
-mod details;
-pub mod help;
-mod table;
-
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::app::{App, Tab};
+use super::keymap;
 use super::popup::Popup;
 use super::theme::Theme;
+use super::{audit, copy_once, create, details, dialog, filter, help, table};
 use crate::present;
 
 /// Below this the UI shows a notice instead of a squeezed table.
@@ -57,12 +51,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         );
     }
     if filter_rows > 0 {
-        let cursor = if app.filtering { "█" } else { "" };
-        let line = Line::from(vec![
-            Span::styled(" / ", app.theme.key_hint()),
-            Span::raw(format!("{}{cursor}", app.filter.value())),
-        ]);
-        frame.render_widget(Paragraph::new(line), filter);
+        filter::draw(frame, app, filter);
     }
     table::draw(frame, app, body);
     draw_footer(frame, app, footer);
@@ -76,14 +65,14 @@ pub fn draw(frame: &mut Frame, app: &App) {
             Popup::Help(scroll) => help::draw(frame, app, *scroll, area),
             Popup::Create(form) => create::draw(frame, app, form, area),
             Popup::CopyOnce(modal) => copy_once::draw(frame, app, modal, area),
-            Popup::Confirm(dialog) => confirm::draw(frame, app, dialog, area),
+            Popup::Confirm(d) => dialog::draw(frame, app, d, area),
             Popup::Audit(view) => audit::draw(frame, app, view, body),
         }
     }
 }
 
 /// `[ Label ]`, reversed when focused.
-fn button<'a>(label: &str, focused: bool, theme: &Theme) -> Span<'a> {
+pub(super) fn button<'a>(label: &str, focused: bool, theme: &Theme) -> Span<'a> {
     let text = format!("[ {label} ]");
     if focused {
         Span::styled(text, theme.selected())
@@ -139,51 +128,13 @@ fn draw_tabs(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-/// The keys that work right now, derived from what is on screen.
+/// The keys that work right now, from the keymap for what is on screen.
 pub fn footer_hints(app: &App) -> Vec<(&'static str, &'static str)> {
-    match app.popups.last() {
-        Some(Popup::Details(_)) => vec![("Esc", "back"), ("Ctrl-C", "quit")],
-        Some(Popup::Help(_)) => vec![("j/k", "scroll"), ("Esc", "back"), ("Ctrl-C", "quit")],
-        Some(Popup::Create(_)) => vec![
-            ("Tab/↑↓", "move"),
-            ("Space", "tick"),
-            ("Enter", "create"),
-            ("Esc", "cancel"),
-        ],
-        Some(Popup::CopyOnce(_)) => vec![("c", "copy"), ("Enter/Esc", "close")],
-        Some(Popup::Audit(_)) => vec![("j/k", "scroll"), ("r", "reload"), ("Esc", "back")],
-        Some(Popup::Confirm(d)) if d.buttons.len() == 1 => vec![("Enter/Esc", "close")],
-        Some(Popup::Confirm(_)) => vec![
-            ("y", "yes"),
-            ("n/Esc", "no"),
-            ("←/→ Tab", "choose"),
-            ("Enter", "select"),
-        ],
-        None if app.filtering => vec![("type", "filter"), ("Enter", "keep"), ("Esc", "clear")],
-        None => {
-            let mut hints = Vec::new();
-            if !app.rows.is_empty() {
-                hints.extend([("j/k", "move"), ("Enter", "details")]);
-            }
-            hints.push(("n", "new"));
-            if !app.rows.is_empty() {
-                hints.extend([("d", "revoke"), ("R", "rotate"), ("Space", "mark")]);
-            }
-            hints.extend([
-                ("?", "help"),
-                ("q", "quit"),
-                ("/", "filter"),
-                ("1-4", "tabs"),
-                ("s", "sort"),
-                ("r", "refresh"),
-                ("a", "audit"),
-            ]);
-            if !app.filter.value().is_empty() {
-                hints.insert(0, ("Esc", "clear filter"));
-            }
-            hints
-        }
-    }
+    let state = keymap::FooterState {
+        has_rows: !app.rows.is_empty(),
+        filtered: !app.filter.value().is_empty(),
+    };
+    keymap::footer(app.context(), state)
 }
 
 fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
@@ -202,7 +153,7 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 /// A rectangle of at most `width`×`height` centred in `area`.
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
+pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
     let h = height.min(area.height);
     Rect::new(

@@ -1,0 +1,106 @@
+//! The audit log screen (`a`): who created, revoked and rotated which key;
+//! its state, keys, answer and drawing.
+
+use super::action::Request;
+use super::app::banner_message;
+use super::app::App;
+use super::keymap::{self, Command, Context};
+use super::popup::Outcome;
+use crate::api::AuditEntry;
+use crate::api::AuditList;
+use crate::client::ClientError;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph};
+use ratatui::Frame;
+
+#[derive(Default)]
+pub struct AuditView {
+    pub entries: Vec<AuditEntry>,
+    pub loading: bool,
+    pub error: Option<String>,
+    /// The first entry on screen.
+    pub scroll: usize,
+}
+
+impl AuditView {
+    /// A view waiting for its first load.
+    pub fn loading() -> Self {
+        Self {
+            loading: true,
+            ..Self::default()
+        }
+    }
+
+    pub fn on_command(&mut self, command: Option<Command>) -> Outcome {
+        let last = self.entries.len().saturating_sub(1);
+        match command {
+            Some(Command::ScrollDown) => self.scroll = (self.scroll + 1).min(last),
+            Some(Command::ScrollUp) => self.scroll = self.scroll.saturating_sub(1),
+            Some(Command::ScrollPageDown) => self.scroll = (self.scroll + 10).min(last),
+            Some(Command::ScrollPageUp) => self.scroll = self.scroll.saturating_sub(10),
+            Some(Command::Reload) if !self.loading => {
+                self.loading = true;
+                return Outcome::Request(Request::LoadAudit);
+            }
+            Some(Command::Back) => return Outcome::Close,
+            _ => {}
+        }
+        Outcome::Stay
+    }
+
+    /// The log arrived (or did not).
+    pub fn loaded(&mut self, result: Result<AuditList, ClientError>, source: &str) {
+        self.loading = false;
+        match result {
+            Ok(list) => {
+                self.entries = list.data;
+                self.error = None;
+            }
+            Err(e) => self.error = Some(banner_message(&e, source)),
+        }
+    }
+}
+
+pub fn draw(frame: &mut Frame, app: &App, view: &AuditView, area: Rect) {
+    let theme = &app.theme;
+    let mut lines = Vec::new();
+    if let Some(error) = &view.error {
+        lines.push(Line::from(Span::styled(error.clone(), theme.error_text())));
+    } else if view.loading && view.entries.is_empty() {
+        lines.push(Line::from("Loading the audit log…"));
+    } else if view.entries.is_empty() {
+        lines.push(Line::from("Nothing has happened yet."));
+    }
+    let visible = usize::from(area.height.saturating_sub(2));
+    for entry in view.entries.iter().skip(view.scroll).take(visible) {
+        // A user's email for an operator's change to a user, else the key's name.
+        let key = app
+            .key_by_id(&entry.api_key_id)
+            .map_or_else(|| entry.target().to_owned(), |k| format!("“{}”", k.name));
+        let action = entry
+            .action
+            .strip_prefix("api_key.")
+            .unwrap_or(&entry.action);
+        let from = entry
+            .remote_addr
+            .as_deref()
+            .map(|a| format!(" from {a}"))
+            .unwrap_or_default();
+        lines.push(Line::from(vec![
+            Span::styled(app.tz.exact(entry.at), theme.dim()),
+            Span::raw("  "),
+            Span::styled(format!("{action:<8}"), theme.title()),
+            Span::raw(format!(" {key} by {}{from}", entry.actor.name)),
+        ]));
+    }
+    frame.render_widget(Clear, area);
+    let title = format!(
+        " Audit log · {} ",
+        crate::present::count(view.entries.len(), "entry", "entries")
+    );
+    let block = Block::bordered()
+        .title(title)
+        .title_bottom(keymap::border(Context::Audit));
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}

@@ -1,0 +1,190 @@
+//! The copy-once modal: the new secret, shown this one time, kept only in
+//! memory that is zeroed when the modal closes.
+
+use super::action::Effect;
+use super::app::App;
+use super::dialog::{Confirm, ConfirmKind};
+use super::keymap::{self, Command, Context};
+use super::popup::{Outcome, Popup};
+use super::view::centered;
+use crate::api::ApiKey;
+use crate::key::Secret;
+use crate::present;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+pub struct CopyOnce {
+    pub key: ApiKey,
+    /// The only copy the modal keeps; drawing borrows it, never copies it.
+    /// Zeroed by [`CopyOnce::close`] when the modal is dropped.
+    pub secret: Secret,
+    /// What the last `c` did, for the admin to read.
+    pub copied: Option<String>,
+    /// For a rotation: when the old key stops working.
+    pub previous: Option<ApiKey>,
+}
+
+impl CopyOnce {
+    pub fn new(key: ApiKey, secret: Secret, previous: Option<ApiKey>) -> Self {
+        Self {
+            key,
+            secret,
+            copied: None,
+            previous,
+        }
+    }
+
+    /// The modal closes: its secret's bytes are zeroed in place now, before
+    /// the memory is given back. Every way out (Enter, Esc after the
+    /// question, quitting) drops the modal, and dropping calls this.
+    pub fn close(&mut self) {
+        self.secret.wipe();
+    }
+}
+
+impl CopyOnce {
+    pub fn on_command(&mut self, command: Option<Command>) -> Outcome {
+        match command {
+            Some(Command::Copy) => Outcome::Local(Effect::Copy(self.secret.clone())),
+            // Dropping the modal wipes the secret.
+            Some(Command::Close) if self.copied.is_some() => Outcome::Close,
+            Some(Command::Close) => {
+                Outcome::Open(Popup::Confirm(Box::new(Confirm::close_uncopied())))
+            }
+            _ => Outcome::Stay,
+        }
+    }
+
+    /// The secret went to the clipboard; `system` if the local one took it too.
+    pub fn copied(&mut self, system: bool) {
+        self.copied = Some(if system {
+            "Copied to clipboard (and sent to your terminal's clipboard, OSC 52).".into()
+        } else {
+            "Sent to your terminal's clipboard (OSC 52).".into()
+        });
+    }
+}
+
+impl Confirm {
+    pub fn close_uncopied() -> Self {
+        let lines = vec![
+            "You have not copied the key. It will not be shown again.".into(),
+            "Close anyway?".into(),
+        ];
+        let mut c = Self::two_buttons(
+            ConfirmKind::CloseUncopied,
+            "Close without copying?",
+            lines,
+            "Close",
+        );
+        c.buttons = vec!["Close", "Back"];
+        c
+    }
+}
+
+impl Drop for CopyOnce {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+pub const TITLE: &str = "Copy your API key now — it will not be shown again";
+
+pub fn draw(frame: &mut Frame, app: &App, modal: &CopyOnce, area: Rect) {
+    let theme = &app.theme;
+    let key = &modal.key;
+    let mut lines = vec![
+        Line::from(Span::styled(TITLE, theme.title())),
+        Line::from(""),
+        Line::from(format!("“{}” · {}", key.name, present::scopes_short(&key.scopes, &app.scopes))),
+        Line::from(""),
+        Line::from(Span::styled(modal.secret.expose(), theme.secret())),
+        Line::from(""),
+        Line::from("Store it in a secure location (e.g., GitHub Secrets, AWS Secrets Manager, HashiCorp Vault)."),
+        Line::from("If you lose it, revoke this key and create a new one."),
+    ];
+    if let Some(previous) = &modal.previous {
+        let ends = match (previous.revoked_at, previous.expires_at) {
+            (Some(_), _) => "The old key was revoked and no longer works.".to_owned(),
+            (None, Some(at)) => format!(
+                "The old key keeps working until {} ({}).",
+                app.tz.exact(at),
+                present::relative(at, app.now)
+            ),
+            (None, None) => "The old key keeps working.".to_owned(),
+        };
+        lines.push(Line::from(""));
+        lines.push(Line::from(ends));
+    }
+    lines.push(Line::from(""));
+    match &modal.copied {
+        Some(done) => lines.push(Line::from(Span::styled(
+            format!("✓ {done}"),
+            theme.status(crate::key::KeyStatus::Active),
+        ))),
+        None => {
+            let hints = keymap::footer(Context::CopyOnce, Default::default());
+            let mut spans = Vec::new();
+            for (i, (keys, what)) in hints.iter().enumerate() {
+                let gap = if i + 1 < hints.len() { "   " } else { "" };
+                spans.push(Span::styled(*keys, theme.key_hint()));
+                spans.push(Span::raw(format!(" {what}{gap}")));
+            }
+            lines.push(Line::from(spans));
+        }
+    }
+    let width = area.width.min(80);
+    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let popup = centered(area, width, height + 2);
+    frame.render_widget(Clear, popup);
+    let block = Block::bordered().title(" New API key ");
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        popup,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::{KeyStatus, SecretFormat};
+
+    fn key() -> ApiKey {
+        let now = chrono::Utc::now();
+        ApiKey {
+            id: "key_abc".into(),
+            name: "CI".into(),
+            description: String::new(),
+            prefix: "eg_live_1a2B".into(),
+            scopes: vec!["sessions:read".into()],
+            status: KeyStatus::Active,
+            created_at: now,
+            created_by: "ops@example.com".into(),
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+            revoked_by: None,
+        }
+    }
+
+    #[test]
+    fn closing_the_copy_once_modal_zeroes_the_secret_buffer() {
+        let secret = SecretFormat::default().generate();
+        let mut modal = CopyOnce::new(key(), secret, None);
+        let (ptr, len) = (modal.secret.expose().as_ptr(), modal.secret.expose().len());
+        assert_eq!(len, 46);
+        // SAFETY: the buffer stays allocated while `modal` lives: wiping
+        // clears the string in place and keeps its allocation.
+        let bytes = || unsafe { std::slice::from_raw_parts(ptr, len) }.to_vec();
+        assert!(bytes().starts_with(b"eg_live_"));
+        modal.close();
+        assert_eq!(modal.secret.expose(), "");
+        assert_eq!(modal.secret.expose().as_ptr(), ptr, "same allocation");
+        assert!(bytes().iter().all(|&b| b == 0), "{:?}", bytes());
+        drop(modal);
+    }
+}

@@ -1,0 +1,812 @@
+//! Every key binding of the UI, declared once as data: its keys, the command
+//! it names, where it works, its footer hint and its help line. Dispatch, the
+//! `?` help screen, the footer, each popup's hint line and the README's
+//! binding table are all derived from [`BINDINGS`].
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Where the focus is: which screen or dialog receives the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    /// The key table, nothing on top.
+    Table,
+    /// Typing into the filter line (`/`).
+    Filter,
+    /// The create form (`n`).
+    Create,
+    /// The copy-once modal with a new secret.
+    CopyOnce,
+    /// A yes/no dialog: revoke, revoke many, discard the form, close uncopied.
+    Confirm,
+    /// The rotate dialog: yes/no and a grace period.
+    Rotate,
+    /// A message with one button.
+    Notice,
+    /// Every field of one key.
+    Details,
+    /// This help.
+    Help,
+    /// The audit log (`a`).
+    Audit,
+}
+
+const EVERYWHERE: &[Context] = &[
+    Context::Table,
+    Context::Filter,
+    Context::Create,
+    Context::CopyOnce,
+    Context::Confirm,
+    Context::Rotate,
+    Context::Notice,
+    Context::Details,
+    Context::Help,
+    Context::Audit,
+];
+
+/// What a key asks for; each screen says what it does with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Quit (waits for a change to a key still on its way).
+    Quit,
+    Down,
+    Up,
+    PageDown,
+    PageUp,
+    First,
+    Last,
+    /// Details of the selected key.
+    Details,
+    /// Start typing a filter.
+    Filter,
+    ClearFilter,
+    /// Show the n-th status tab (0-based).
+    ShowTab(u8),
+    NextTab,
+    PrevTab,
+    SortNext,
+    SortReverse,
+    Refresh,
+    Help,
+    New,
+    Revoke,
+    Rotate,
+    Mark,
+    RevokeExpired,
+    CopyId,
+    Audit,
+    /// Leave the filter line, keeping the filter.
+    FilterKeep,
+    /// Leave the filter line and clear it.
+    FilterClear,
+    /// Any other key: typed into the focused text field.
+    Type,
+    /// Close this screen.
+    Back,
+    ScrollDown,
+    ScrollUp,
+    ScrollPageDown,
+    ScrollPageUp,
+    Reload,
+    FocusNext,
+    FocusPrev,
+    /// Tick the focused scope (or press the focused button).
+    Tick,
+    Submit,
+    Cancel,
+    /// Copy the new secret.
+    Copy,
+    Close,
+    Yes,
+    No,
+    /// Press the focused button.
+    Press,
+    NextButton,
+    PrevButton,
+    GraceNext,
+    GracePrev,
+    /// Choose the n-th grace period (0-based).
+    Grace(u8),
+}
+
+/// One key: a code, and whether Ctrl must be held. Without Ctrl, other
+/// modifiers do not matter (Shift is in the character already).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub code: KeyCode,
+    pub ctrl: bool,
+}
+
+const fn ch(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        ctrl: false,
+    }
+}
+
+const fn code(code: KeyCode) -> Key {
+    Key { code, ctrl: false }
+}
+
+const fn ctrl(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        ctrl: true,
+    }
+}
+
+impl Key {
+    fn matches(&self, event: &KeyEvent) -> bool {
+        self.code == event.code && (!self.ctrl || event.modifiers.contains(KeyModifiers::CONTROL))
+    }
+}
+
+/// When a footer hint is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    Always,
+    /// The table has rows.
+    Rows,
+    /// A filter is set.
+    Filtered,
+    /// Only in these contexts (of the binding's).
+    In(&'static [Context]),
+}
+
+/// A footer hint ("j/k move"), and whether the popup's border shows it too.
+#[derive(Debug, Clone, Copy)]
+pub struct Hint {
+    pub keys: &'static str,
+    pub label: &'static str,
+    /// Position in the footer, smallest first.
+    pub rank: u8,
+    pub when: When,
+    /// The keys as the popup's border shows them, if it does.
+    pub border: Option<&'static str>,
+}
+
+/// The help screen's sections, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Move,
+    View,
+    Keys,
+    CreateForm,
+    Dialogs,
+    Quit,
+}
+
+impl Section {
+    pub const ALL: [Section; 6] = [
+        Section::Move,
+        Section::View,
+        Section::Keys,
+        Section::CreateForm,
+        Section::Dialogs,
+        Section::Quit,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Section::Move => "Move",
+            Section::View => "View",
+            Section::Keys => "Keys",
+            Section::CreateForm => "Create form",
+            Section::Dialogs => "Dialogs",
+            Section::Quit => "Quit",
+        }
+    }
+}
+
+/// A help line: section, keys as shown, what they do. `{refresh}` in the
+/// text becomes the configured refresh interval.
+#[derive(Debug, Clone, Copy)]
+pub struct HelpLine {
+    pub section: Section,
+    pub keys: &'static str,
+    pub text: &'static str,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Binding {
+    pub keys: &'static [Key],
+    pub command: Command,
+    pub contexts: &'static [Context],
+    pub hint: Option<Hint>,
+    pub help: Option<HelpLine>,
+}
+
+const fn hint(keys: &'static str, label: &'static str, rank: u8) -> Option<Hint> {
+    Some(Hint {
+        keys,
+        label,
+        rank,
+        when: When::Always,
+        border: None,
+    })
+}
+
+const fn hint_when(keys: &'static str, label: &'static str, rank: u8, when: When) -> Option<Hint> {
+    Some(Hint {
+        keys,
+        label,
+        rank,
+        when,
+        border: None,
+    })
+}
+
+const fn hint_border(
+    keys: &'static str,
+    label: &'static str,
+    rank: u8,
+    border: &'static str,
+) -> Option<Hint> {
+    Some(Hint {
+        keys,
+        label,
+        rank,
+        when: When::Always,
+        border: Some(border),
+    })
+}
+
+const fn help(section: Section, keys: &'static str, text: &'static str) -> Option<HelpLine> {
+    Some(HelpLine {
+        section,
+        keys,
+        text,
+    })
+}
+
+const fn bind(keys: &'static [Key], command: Command, contexts: &'static [Context]) -> Binding {
+    Binding {
+        keys,
+        command,
+        contexts,
+        hint: None,
+        help: None,
+    }
+}
+
+use Context as C;
+use Section as S;
+
+/// Every binding. The first that matches a key in the current context wins
+/// (Ctrl-C comes first, so it quits from anywhere). Help lines appear in this
+/// order within their section.
+pub const BINDINGS: &[Binding] = &[
+    Binding {
+        hint: hint_when("Ctrl-C", "quit", 9, When::In(&[C::Details, C::Help])),
+        help: help(
+            S::Quit,
+            "q / Ctrl-C",
+            "quit (in a popup, Esc goes back first)",
+        ),
+        ..bind(&[ctrl('c')], Command::Quit, EVERYWHERE)
+    },
+    // The table.
+    Binding {
+        hint: hint_when("j/k", "move", 1, When::Rows),
+        help: help(S::Move, "j / ↓", "next key"),
+        ..bind(&[ch('j'), code(KeyCode::Down)], Command::Down, &[C::Table])
+    },
+    Binding {
+        help: help(S::Move, "k / ↑", "previous key"),
+        ..bind(&[ch('k'), code(KeyCode::Up)], Command::Up, &[C::Table])
+    },
+    Binding {
+        help: help(S::Move, "PgDn / PgUp", "a page down / up"),
+        ..bind(&[code(KeyCode::PageDown)], Command::PageDown, &[C::Table])
+    },
+    bind(&[code(KeyCode::PageUp)], Command::PageUp, &[C::Table]),
+    Binding {
+        help: help(S::Move, "g / Home", "first key"),
+        ..bind(&[ch('g'), code(KeyCode::Home)], Command::First, &[C::Table])
+    },
+    Binding {
+        help: help(S::Move, "G / End", "last key"),
+        ..bind(&[ch('G'), code(KeyCode::End)], Command::Last, &[C::Table])
+    },
+    Binding {
+        hint: hint_when("Enter", "details", 2, When::Rows),
+        help: help(S::View, "Enter", "details of the selected key"),
+        ..bind(&[code(KeyCode::Enter)], Command::Details, &[C::Table])
+    },
+    Binding {
+        hint: hint("/", "filter", 9),
+        help: help(S::View, "/", "filter by name, prefix, description or scope"),
+        ..bind(&[ch('/')], Command::Filter, &[C::Table])
+    },
+    Binding {
+        hint: hint_when("Esc", "clear filter", 0, When::Filtered),
+        help: help(S::View, "Esc", "clear the filter; close a popup"),
+        ..bind(&[code(KeyCode::Esc)], Command::ClearFilter, &[C::Table])
+    },
+    Binding {
+        hint: hint("1-4", "tabs", 10),
+        help: help(
+            S::View,
+            "1-4 / Tab",
+            "tabs All / Active / Expired / Revoked",
+        ),
+        ..bind(&[ch('1')], Command::ShowTab(0), &[C::Table])
+    },
+    bind(&[ch('2')], Command::ShowTab(1), &[C::Table]),
+    bind(&[ch('3')], Command::ShowTab(2), &[C::Table]),
+    bind(&[ch('4')], Command::ShowTab(3), &[C::Table]),
+    bind(&[code(KeyCode::Tab)], Command::NextTab, &[C::Table]),
+    bind(&[code(KeyCode::BackTab)], Command::PrevTab, &[C::Table]),
+    Binding {
+        hint: hint("s", "sort", 11),
+        help: help(S::View, "s / S", "cycle the sort column / reverse it"),
+        ..bind(&[ch('s')], Command::SortNext, &[C::Table])
+    },
+    bind(&[ch('S')], Command::SortReverse, &[C::Table]),
+    Binding {
+        hint: hint("r", "refresh", 12),
+        help: help(S::View, "r", "refresh now (also every {refresh})"),
+        ..bind(&[ch('r')], Command::Refresh, &[C::Table])
+    },
+    Binding {
+        hint: hint("?", "help", 7),
+        help: help(S::View, "?", "this help"),
+        ..bind(&[ch('?')], Command::Help, &[C::Table])
+    },
+    Binding {
+        hint: hint("n", "new", 3),
+        help: help(S::Keys, "n", "new key: the create form"),
+        ..bind(&[ch('n')], Command::New, &[C::Table])
+    },
+    Binding {
+        hint: hint_when("d", "revoke", 4, When::Rows),
+        help: help(
+            S::Keys,
+            "d / Delete",
+            "revoke the selected key (asks first)",
+        ),
+        ..bind(
+            &[ch('d'), code(KeyCode::Delete)],
+            Command::Revoke,
+            &[C::Table],
+        )
+    },
+    Binding {
+        hint: hint_when("R", "rotate", 5, When::Rows),
+        help: help(
+            S::Keys,
+            "R",
+            "rotate the selected key (asks, with a grace period)",
+        ),
+        ..bind(&[ch('R')], Command::Rotate, &[C::Table])
+    },
+    Binding {
+        hint: hint_when("Space", "mark", 6, When::Rows),
+        help: help(
+            S::Keys,
+            "Space",
+            "mark the row; d then revokes every marked key",
+        ),
+        ..bind(&[ch(' ')], Command::Mark, &[C::Table])
+    },
+    Binding {
+        help: help(S::Keys, "X", "revoke every expired key (asks first)"),
+        ..bind(&[ch('X')], Command::RevokeExpired, &[C::Table])
+    },
+    Binding {
+        help: help(
+            S::Keys,
+            "y",
+            "copy the selected key's prefix and id (never a secret)",
+        ),
+        ..bind(&[ch('y')], Command::CopyId, &[C::Table])
+    },
+    Binding {
+        hint: hint("a", "audit", 13),
+        help: help(
+            S::Keys,
+            "a",
+            "audit log: who created, revoked, rotated what",
+        ),
+        ..bind(&[ch('a')], Command::Audit, &[C::Table])
+    },
+    Binding {
+        hint: hint("q", "quit", 8),
+        ..bind(&[ch('q')], Command::Quit, &[C::Table])
+    },
+    // The filter line; any other key edits it.
+    Binding {
+        hint: hint("type", "filter", 1),
+        ..bind(&[], Command::Type, &[C::Filter])
+    },
+    Binding {
+        hint: hint("Enter", "keep", 2),
+        ..bind(&[code(KeyCode::Enter)], Command::FilterKeep, &[C::Filter])
+    },
+    Binding {
+        hint: hint("Esc", "clear", 3),
+        ..bind(&[code(KeyCode::Esc)], Command::FilterClear, &[C::Filter])
+    },
+    bind(&[code(KeyCode::Down)], Command::Down, &[C::Filter]),
+    bind(&[code(KeyCode::Up)], Command::Up, &[C::Filter]),
+    // The create form.
+    Binding {
+        hint: Some(Hint {
+            keys: "Tab/↑↓",
+            label: "move",
+            rank: 1,
+            when: When::In(&[C::Create]),
+            border: Some("Tab"),
+        }),
+        help: help(S::CreateForm, "Tab / ↓", "next field (Shift-Tab / ↑ back)"),
+        ..bind(
+            &[code(KeyCode::Tab), code(KeyCode::Down)],
+            Command::FocusNext,
+            &[C::Create],
+        )
+    },
+    bind(
+        &[code(KeyCode::BackTab), code(KeyCode::Up)],
+        Command::FocusPrev,
+        &[C::Create],
+    ),
+    Binding {
+        hint: hint_border("Space", "tick", 2, "Space"),
+        help: help(S::CreateForm, "Space", "tick the focused scope"),
+        ..bind(&[ch(' ')], Command::Tick, &[C::Create])
+    },
+    Binding {
+        hint: hint_border("Enter", "create", 3, "Enter"),
+        help: help(S::CreateForm, "Enter", "create, from any field"),
+        ..bind(&[code(KeyCode::Enter)], Command::Submit, &[C::Create])
+    },
+    Binding {
+        hint: hint_border("Esc", "cancel", 4, "Esc"),
+        help: help(S::CreateForm, "Esc", "cancel (asks if something was typed)"),
+        ..bind(&[code(KeyCode::Esc)], Command::Cancel, &[C::Create])
+    },
+    // Dialogs.
+    Binding {
+        hint: hint_border("y", "yes", 1, "y"),
+        help: help(S::Dialogs, "y / n", "yes / no (Esc is no too)"),
+        ..bind(&[ch('y'), ch('Y')], Command::Yes, &[C::Confirm, C::Rotate])
+    },
+    Binding {
+        hint: hint_border("n/Esc", "no", 2, "n/Esc"),
+        ..bind(
+            &[ch('n'), ch('N'), code(KeyCode::Esc)],
+            Command::No,
+            &[C::Confirm, C::Rotate],
+        )
+    },
+    Binding {
+        hint: hint("←/→ Tab", "choose", 3),
+        help: help(S::Dialogs, "←/→ / Tab", "choose a button; Enter presses it"),
+        ..bind(
+            &[code(KeyCode::Tab), code(KeyCode::Right), ch('l')],
+            Command::NextButton,
+            &[C::Confirm],
+        )
+    },
+    bind(
+        &[code(KeyCode::BackTab), code(KeyCode::Left), ch('h')],
+        Command::PrevButton,
+        &[C::Confirm],
+    ),
+    Binding {
+        hint: hint("←/→ Tab", "choose", 3),
+        ..bind(&[code(KeyCode::Tab)], Command::NextButton, &[C::Rotate])
+    },
+    bind(&[code(KeyCode::BackTab)], Command::PrevButton, &[C::Rotate]),
+    bind(
+        &[code(KeyCode::Right), ch('l')],
+        Command::GraceNext,
+        &[C::Rotate],
+    ),
+    bind(
+        &[code(KeyCode::Left), ch('h')],
+        Command::GracePrev,
+        &[C::Rotate],
+    ),
+    bind(&[ch('1')], Command::Grace(0), &[C::Rotate]),
+    bind(&[ch('2')], Command::Grace(1), &[C::Rotate]),
+    bind(&[ch('3')], Command::Grace(2), &[C::Rotate]),
+    Binding {
+        hint: hint("Enter", "select", 4),
+        ..bind(
+            &[code(KeyCode::Enter), ch(' ')],
+            Command::Press,
+            &[C::Confirm, C::Rotate],
+        )
+    },
+    Binding {
+        hint: hint_border("Enter/Esc", "close", 1, "Enter/Esc"),
+        ..bind(
+            &[
+                code(KeyCode::Esc),
+                ch('n'),
+                ch('N'),
+                code(KeyCode::Enter),
+                ch(' '),
+            ],
+            Command::No,
+            &[C::Notice],
+        )
+    },
+    // The copy-once modal.
+    Binding {
+        hint: hint_border("c", "copy", 1, "c"),
+        help: help(S::Dialogs, "c", "copy the new secret (copy-once modal)"),
+        ..bind(&[ch('c'), ch('C')], Command::Copy, &[C::CopyOnce])
+    },
+    Binding {
+        hint: hint_border("Enter/Esc", "close", 2, "Enter/Esc"),
+        ..bind(
+            &[code(KeyCode::Esc), code(KeyCode::Enter), ch('q')],
+            Command::Close,
+            &[C::CopyOnce],
+        )
+    },
+    // Details, help and the audit log.
+    Binding {
+        hint: hint_border("Esc", "back", 2, "Esc"),
+        ..bind(
+            &[code(KeyCode::Esc), ch('q'), code(KeyCode::Enter)],
+            Command::Back,
+            &[C::Details],
+        )
+    },
+    Binding {
+        hint: hint_border("j/k", "scroll", 1, "j/k"),
+        ..bind(
+            &[ch('j'), code(KeyCode::Down)],
+            Command::ScrollDown,
+            &[C::Help, C::Audit],
+        )
+    },
+    bind(
+        &[ch('k'), code(KeyCode::Up)],
+        Command::ScrollUp,
+        &[C::Help, C::Audit],
+    ),
+    bind(
+        &[code(KeyCode::PageDown), ch(' ')],
+        Command::ScrollPageDown,
+        &[C::Help],
+    ),
+    bind(
+        &[code(KeyCode::PageDown)],
+        Command::ScrollPageDown,
+        &[C::Audit],
+    ),
+    bind(
+        &[code(KeyCode::PageUp)],
+        Command::ScrollPageUp,
+        &[C::Help, C::Audit],
+    ),
+    Binding {
+        hint: hint_border("Esc", "back", 2, "Esc"),
+        ..bind(
+            &[code(KeyCode::Esc), ch('q'), code(KeyCode::Enter), ch('?')],
+            Command::Back,
+            &[C::Help],
+        )
+    },
+    Binding {
+        hint: hint_border("r", "reload", 2, "r"),
+        ..bind(&[ch('r')], Command::Reload, &[C::Audit])
+    },
+    Binding {
+        hint: hint_border("Esc", "back", 3, "Esc"),
+        ..bind(
+            &[code(KeyCode::Esc), ch('q'), ch('a')],
+            Command::Back,
+            &[C::Audit],
+        )
+    },
+];
+
+/// The command `key` names in `context`, if any.
+pub fn command(context: Context, key: &KeyEvent) -> Option<Command> {
+    BINDINGS
+        .iter()
+        .filter(|b| b.contexts.contains(&context))
+        .find(|b| b.keys.iter().any(|k| k.matches(key)))
+        .map(|b| b.command)
+}
+
+/// A key press of one character, as the terminal reports it.
+pub fn char_key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+/// What the footer may depend on besides the context.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FooterState {
+    pub has_rows: bool,
+    pub filtered: bool,
+}
+
+fn shown(binding: &Binding, context: Context) -> Option<Hint> {
+    let hint = binding.hint?;
+    let applies = match hint.when {
+        When::In(only) => only.contains(&context),
+        _ => binding.contexts.contains(&context),
+    };
+    applies.then_some(hint)
+}
+
+/// The footer's hints in `context`: (keys, label), in footer order.
+pub fn footer(context: Context, state: FooterState) -> Vec<(&'static str, &'static str)> {
+    let mut hints: Vec<Hint> = BINDINGS
+        .iter()
+        .filter_map(|b| shown(b, context))
+        .filter(|h| match h.when {
+            When::Rows => state.has_rows,
+            When::Filtered => state.filtered,
+            When::Always | When::In(_) => true,
+        })
+        .collect();
+    hints.sort_by_key(|h| h.rank);
+    hints.iter().map(|h| (h.keys, h.label)).collect()
+}
+
+/// The hint line on a popup's border, e.g. " y yes · n/Esc no ".
+pub fn border(context: Context) -> String {
+    let mut hints: Vec<Hint> = BINDINGS
+        .iter()
+        .filter_map(|b| shown(b, context))
+        .filter(|h| h.border.is_some())
+        .collect();
+    hints.sort_by_key(|h| h.rank);
+    let parts: Vec<String> = hints
+        .iter()
+        .map(|h| format!("{} {}", h.border.unwrap_or(h.keys), h.label))
+        .collect();
+    format!(" {} ", parts.join(" · "))
+}
+
+/// The hint of the binding for `command` in `context`: (keys, label).
+pub fn hint_for(context: Context, command: Command) -> Option<(&'static str, &'static str)> {
+    BINDINGS
+        .iter()
+        .filter(|b| b.command == command)
+        .filter_map(|b| shown(b, context))
+        .map(|h| (h.keys, h.label))
+        .next()
+}
+
+/// "30 s", "2 min": an interval as the help says it.
+fn interval(every: chrono::Duration) -> String {
+    let secs = every.num_seconds();
+    if secs >= 60 && secs % 60 == 0 {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} s")
+    }
+}
+
+/// The help screen's content: each section with its (keys, text) lines.
+pub fn help_sections(
+    refresh_every: chrono::Duration,
+) -> Vec<(&'static str, Vec<(&'static str, String)>)> {
+    help_with(&interval(refresh_every))
+}
+
+fn help_with(refresh: &str) -> Vec<(&'static str, Vec<(&'static str, String)>)> {
+    Section::ALL
+        .iter()
+        .map(|&section| {
+            let lines = BINDINGS
+                .iter()
+                .filter_map(|b| b.help)
+                .filter(|h| h.section == section)
+                .map(|h| (h.keys, h.text.replace("{refresh}", refresh)))
+                .collect();
+            (section.title(), lines)
+        })
+        .collect()
+}
+
+/// The markers around the README's key-binding table.
+pub const README_START: &str = "<!-- keymap:start (generated by keymap::markdown_table) -->";
+pub const README_END: &str = "<!-- keymap:end -->";
+
+/// The README's key-binding table (between [`README_START`] and [`README_END`]).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| keys | what they do |\n| --- | --- |\n");
+    for (section, lines) in help_with("`--refresh` interval, 30 s by default") {
+        out.push_str(&format!("| **{section}** | |\n"));
+        for (keys, text) in lines {
+            let keys: Vec<String> = keys.split(" / ").map(|k| format!("`{k}`")).collect();
+            out.push_str(&format!("| {} | {text} |\n", keys.join(" / ")));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctrl_c_quits_everywhere_and_c_alone_copies() {
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        for &context in EVERYWHERE {
+            assert_eq!(
+                command(context, &ctrl_c),
+                Some(Command::Quit),
+                "{context:?}"
+            );
+        }
+        assert_eq!(
+            command(Context::CopyOnce, &char_key('c')),
+            Some(Command::Copy)
+        );
+    }
+
+    #[test]
+    fn the_same_key_means_what_its_context_says() {
+        let one = char_key('1');
+        assert_eq!(command(Context::Table, &one), Some(Command::ShowTab(0)));
+        assert_eq!(command(Context::Rotate, &one), Some(Command::Grace(0)));
+        assert_eq!(command(Context::Confirm, &one), None);
+        let right = KeyEvent::new(KeyCode::Right, KeyModifiers::NONE);
+        assert_eq!(command(Context::Rotate, &right), Some(Command::GraceNext));
+        assert_eq!(command(Context::Confirm, &right), Some(Command::NextButton));
+        assert_eq!(command(Context::Notice, &char_key('y')), None);
+    }
+
+    #[test]
+    fn border_hints_come_from_the_bindings() {
+        assert_eq!(border(Context::Confirm), " y yes · n/Esc no ");
+        assert_eq!(border(Context::Notice), " Enter/Esc close ");
+        assert_eq!(
+            border(Context::Create),
+            " Tab move · Space tick · Enter create · Esc cancel "
+        );
+        assert_eq!(border(Context::Audit), " j/k scroll · r reload · Esc back ");
+        assert_eq!(border(Context::Details), " Esc back ");
+    }
+
+    #[test]
+    fn help_says_the_configured_refresh_interval() {
+        let text = |every| {
+            help_sections(every)
+                .into_iter()
+                .flat_map(|(_, lines)| lines)
+                .find(|(keys, _)| *keys == "r")
+                .unwrap()
+                .1
+        };
+        assert_eq!(
+            text(chrono::Duration::seconds(30)),
+            "refresh now (also every 30 s)"
+        );
+        assert_eq!(
+            text(chrono::Duration::seconds(120)),
+            "refresh now (also every 2 min)"
+        );
+    }
+}
+
+#[cfg(test)]
+mod readme {
+    /// The README's binding table is what [`super::markdown_table`] makes:
+    /// a binding changed here and not there fails this test.
+    #[test]
+    fn readme_binding_table_is_generated_from_the_keymap() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find(super::README_START)
+            .expect("keymap start marker in README.md")
+            + super::README_START.len();
+        let end = readme
+            .find(super::README_END)
+            .expect("keymap end marker in README.md");
+        let expected = super::markdown_table();
+        assert!(
+            readme[start..end].trim() == expected.trim(),
+            "README.md's key-binding table differs from the keymap; replace it with:\n{expected}"
+        );
+    }
+}
