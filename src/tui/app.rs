@@ -190,6 +190,18 @@ impl App {
         self.refresh_every = every;
     }
 
+    /// Where the keys come from, as the title says it (`local · DIR` or a URL).
+    pub fn set_source(&mut self, source: String) {
+        self.source = source;
+        self.dirty = true;
+    }
+
+    /// Whether something visible changed since the last frame; the runner
+    /// draws only then, and this resets the flag.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
     /// Effects requested since the last call.
     pub fn take_effects(&mut self) -> Vec<Effect> {
         std::mem::take(&mut self.effects)

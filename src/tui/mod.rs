@@ -74,10 +74,10 @@ pub async fn run(options: TuiOptions) -> Result<(), AnyError> {
     terminal.draw(|f| view::draw(f, &app))?;
     let (outcome, embedded) = match connect(&options).await {
         Ok((client, embedded)) => {
-            app.source = match &embedded {
+            app.set_source(match &embedded {
                 Some(_) => format!("local · {}", options.data_dir.display()),
                 None => client.base_url().to_owned(),
-            };
+            });
             let outcome = match term::local::LocalInput::new() {
                 Ok(input) => {
                     let mut clipboard = TerminalClipboard::new(session.clipboard);
@@ -162,13 +162,12 @@ where
     app.start();
     loop {
         run_effects(app, &client, &tx, clipboard);
-        if app.should_quit {
+        if app.should_quit() {
             settle_on_exit(app, &mut rx, &client).await;
             return Ok(());
         }
-        if app.dirty {
+        if app.take_dirty() {
             terminal.draw(|f| view::draw(f, app))?;
-            app.dirty = false;
         }
         let wait = (app.next_wakeup() - app.clock.now())
             .to_std()
