@@ -1,6 +1,7 @@
 //! Who is calling: the client address, admin access tokens, and API keys.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -162,7 +163,19 @@ impl AppState {
             .check(addr, now)
             .map_err(|retry_after| ApiError::TooManyFailures { retry_after })?;
         let found = match SecretFormat::user_token().parse(token) {
-            Ok(secret) => self.store.user_by_token(&secret.digest()).await?,
+            Ok(secret) => {
+                let digest = secret.digest();
+                let at = Instant::now();
+                if self.missing_tokens.contains(&digest, at) {
+                    None
+                } else {
+                    let found = self.store.user_by_token(&digest).await?;
+                    if found.is_none() {
+                        self.missing_tokens.insert(digest, at);
+                    }
+                    found
+                }
+            }
             Err(_) => None,
         };
         let Some((user, org)) = found else {
@@ -197,6 +210,14 @@ impl AppState {
 
     /// The key check: checksum, one lookup by digest, status, plan and scope.
     ///
+    /// Malformed keys never reach the store. A well-formed key whose digest
+    /// was not found is remembered for a second ([`super::negative`]), so
+    /// repeating it costs at most one lookup a second; it is answered and
+    /// counted as a failure exactly like a fresh miss. This is safe: a digest
+    /// not found can only become valid by a key being created with exactly
+    /// that secret, which the service generates at random, and revocation or
+    /// expiry only make keys invalid; found keys are never remembered.
+    ///
     /// Only unknown or malformed keys count as failures for the limiter: a
     /// revoked or expired key proves its holder once had it, and a client stuck
     /// retrying one should not lock out its neighbours behind the same address.
@@ -211,7 +232,19 @@ impl AppState {
             .check(addr, now)
             .map_err(|retry_after| ApiError::TooManyFailures { retry_after })?;
         let found = match self.key_format.parse(raw) {
-            Ok(secret) => self.store.key_by_digest(&secret.digest()).await?,
+            Ok(secret) => {
+                let digest = secret.digest();
+                let at = Instant::now();
+                if self.missing_keys.contains(&digest, at) {
+                    None
+                } else {
+                    let found = self.store.key_by_digest(&digest).await?;
+                    if found.is_none() {
+                        self.missing_keys.insert(digest, at);
+                    }
+                    found
+                }
+            }
             Err(_) => None,
         };
         let Some(key) = found else {

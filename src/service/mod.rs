@@ -8,6 +8,7 @@ mod extract;
 mod forward_auth;
 mod keys;
 mod last_used;
+mod negative;
 mod openapi;
 mod rate_limit;
 mod serve;
@@ -122,6 +123,10 @@ pub struct Shared {
     limiter: Arc<FailureLimiter>,
     shared_limit: Option<shared_limit::SharedLimit>,
     last_used: Arc<LastUsed>,
+    /// API key digests recently looked up and not found (see [`negative`]).
+    missing_keys: negative::NegativeCache,
+    /// User token digests recently looked up and not found.
+    missing_tokens: negative::NegativeCache,
     trusted_proxies: Vec<IpAddr>,
     timeouts: Timeouts,
 }
@@ -335,6 +340,8 @@ pub async fn start(
         limiter,
         shared_limit,
         last_used: last_used.clone(),
+        missing_keys: negative::NegativeCache::default(),
+        missing_tokens: negative::NegativeCache::default(),
         trusted_proxies: config.trusted_proxies.clone(),
         timeouts: config.timeouts,
     }));

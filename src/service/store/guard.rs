@@ -54,6 +54,10 @@ pub struct GuardStats {
     pub timed_out: u64,
     /// Calls that failed because the connection to the database failed.
     pub connection_failed: u64,
+    /// API key lookups by digest passed to the database (the key check).
+    pub lookups_by_digest: u64,
+    /// User access token lookups passed to the database (the admin check).
+    pub lookups_by_token: u64,
 }
 
 /// A [`Store`] that puts [`GuardLimits`] on another one.
@@ -66,6 +70,8 @@ pub struct GuardedStore {
     refused: AtomicU64,
     timed_out: AtomicU64,
     connection_failed: AtomicU64,
+    lookups_by_digest: AtomicU64,
+    lookups_by_token: AtomicU64,
     delay_ms: AtomicU64,
     /// When `last_answer_ms` counts from.
     epoch: tokio::time::Instant,
@@ -85,6 +91,8 @@ impl GuardedStore {
             refused: AtomicU64::new(0),
             timed_out: AtomicU64::new(0),
             connection_failed: AtomicU64::new(0),
+            lookups_by_digest: AtomicU64::new(0),
+            lookups_by_token: AtomicU64::new(0),
             delay_ms: AtomicU64::new(0),
             epoch: tokio::time::Instant::now(),
             last_answer_ms: AtomicU64::new(0),
@@ -111,6 +119,8 @@ impl GuardedStore {
             refused: self.refused.load(Ordering::Relaxed),
             timed_out: self.timed_out.load(Ordering::Relaxed),
             connection_failed: self.connection_failed.load(Ordering::Relaxed),
+            lookups_by_digest: self.lookups_by_digest.load(Ordering::Relaxed),
+            lookups_by_token: self.lookups_by_token.load(Ordering::Relaxed),
         }
     }
 
@@ -314,6 +324,7 @@ impl Store for GuardedStore {
     }
 
     async fn user_by_token(&self, token_digest: &[u8; 32]) -> StoreResult<Option<(User, Org)>> {
+        self.lookups_by_token.fetch_add(1, Ordering::Relaxed);
         self.run("user_by_token", self.inner.user_by_token(token_digest))
             .await
     }
@@ -371,6 +382,7 @@ impl Store for GuardedStore {
     }
 
     async fn key_by_digest(&self, digest: &[u8; 32]) -> StoreResult<Option<AuthRecord>> {
+        self.lookups_by_digest.fetch_add(1, Ordering::Relaxed);
         self.run("key_by_digest", self.inner.key_by_digest(digest))
             .await
     }
