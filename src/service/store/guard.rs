@@ -392,6 +392,13 @@ impl Store for GuardedStore {
             .await
     }
 
+    /// Not guarded: an operator's bulk load (`keydeck admin seed`), never on a
+    /// request path, may rightly take longer than any deadline; it runs
+    /// without one and without taking a slot.
+    async fn insert_seed_keys(&self, keys: &[SeedKey], audit: &[AuditEvent]) -> StoreResult<()> {
+        self.inner.insert_seed_keys(keys, audit).await
+    }
+
     async fn list_audit(
         &self,
         org_id: &str,

@@ -158,6 +158,20 @@ pub struct NewKey {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// A demo key for [`Store::insert_seed_keys`], its history already decided:
+/// last use and revocation are stored as given.
+#[derive(Debug, Clone)]
+pub struct SeedKey {
+    pub key: NewKey,
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When and by whom it was revoked, if it was.
+    pub revoked: Option<(DateTime<Utc>, String)>,
+}
+
+/// Rows per multi-row `INSERT` in [`Store::insert_seed_keys`]: 13 parameters a
+/// key row, well under SQLite's 32 766 and PostgreSQL's 65 535 per statement.
+pub(crate) const SEED_CHUNK: usize = 1000;
+
 /// What the key check needs, found by digest in one indexed lookup.
 #[derive(Debug, Clone)]
 pub struct AuthRecord {
@@ -356,6 +370,9 @@ pub trait Store: Send + Sync + 'static {
     async fn key_by_digest(&self, digest: &[u8; 32]) -> StoreResult<Option<AuthRecord>>;
     /// Moves `last_used_at` forward (never back) for each (key id, time).
     async fn record_last_used(&self, uses: &[(String, DateTime<Utc>)]) -> StoreResult<()>;
+    /// Bulk load for `keydeck admin seed`: `keys` and then `audit` (in that
+    /// order) in one transaction, by multi-row inserts of [`SEED_CHUNK`] rows.
+    async fn insert_seed_keys(&self, keys: &[SeedKey], audit: &[AuditEvent]) -> StoreResult<()>;
 
     /// Newest first, entries with id below `before` if given.
     async fn list_audit(

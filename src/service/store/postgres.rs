@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 
 use super::sql;
 use super::*;
@@ -375,6 +375,47 @@ impl Store for PgStore {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_seed_keys(&self, keys: &[SeedKey], audit: &[AuditEvent]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in keys.chunks(SEED_CHUNK) {
+            let mut insert = QueryBuilder::<Postgres>::new(sql::INSERT_SEED_KEYS);
+            insert.push_values(chunk, |mut row, s| {
+                let k = &s.key;
+                row.push_bind(&k.id)
+                    .push_bind(&k.org_id)
+                    .push_bind(&k.name)
+                    .push_bind(&k.description)
+                    .push_bind(&k.prefix)
+                    .push_bind(k.digest.as_slice())
+                    .push_bind(k.scopes.join(" "))
+                    .push_bind(ms(k.created_at))
+                    .push_bind(&k.created_by)
+                    .push_bind(k.expires_at.map(ms))
+                    .push_bind(s.last_used_at.map(ms))
+                    .push_bind(s.revoked.as_ref().map(|(at, _)| ms(*at)))
+                    .push_bind(s.revoked.as_ref().map(|(_, by)| by.as_str()));
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        for chunk in audit.chunks(SEED_CHUNK) {
+            let mut insert = QueryBuilder::<Postgres>::new(sql::INSERT_AUDIT_ROWS);
+            insert.push_values(chunk, |mut row, a| {
+                row.push_bind(&a.org_id)
+                    .push_bind(ms(a.at))
+                    .push_bind(&a.actor_kind)
+                    .push_bind(&a.actor_id)
+                    .push_bind(&a.actor_name)
+                    .push_bind(&a.action)
+                    .push_bind(&a.api_key_id)
+                    .push_bind(&a.remote_addr)
+                    .push_bind(a.details.to_string());
+            });
+            insert.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

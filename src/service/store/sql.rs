@@ -137,4 +137,14 @@ pub const INSERT_AUDIT: &str =
     "INSERT INTO audit_log (org_id, at, actor_kind, actor_id, actor_name, action, \
      api_key_id, remote_addr, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
+/// Head of the multi-row insert of seeded keys; the `VALUES` rows follow.
+pub const INSERT_SEED_KEYS: &str =
+    "INSERT INTO api_keys (id, org_id, name, description, prefix, digest, scopes, \
+     created_at, created_by, expires_at, last_used_at, revoked_at, revoked_by) ";
+
+/// Head of the multi-row insert of audit entries; the `VALUES` rows follow.
+pub const INSERT_AUDIT_ROWS: &str =
+    "INSERT INTO audit_log (org_id, at, actor_kind, actor_id, actor_name, action, \
+     api_key_id, remote_addr, details) ";
+
 pub const PING: &str = "SELECT 1";
