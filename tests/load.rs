@@ -328,8 +328,8 @@ async fn two_hundred_clients_mixing_every_operation(backend: Backend) {
     let accounted = created.intersection(&listed).count();
     let s = &load.stats;
     let requests = Stats::get(&s.requests);
-    println!(
-        "\n[load {}] {CLIENTS} clients, {replicas} replica(s), {:.1} s: {requests} requests ({:.0}/s), \
+    let figures = format!(
+        "[load {}] {CLIENTS} clients, {replicas} replica(s), {:.1} s: {requests} requests ({:.0}/s), \
          {} server errors (5xx), {} transport errors, {} unexpected answers; \
          {} keys created ({} by create, {} by rotate), {accounted} accounted for in the final list of {}; \
          {} revokes; {} checks of active keys; {} checks after revoke, {} refused, {} accepted (violations); \
@@ -354,6 +354,17 @@ async fn two_hundred_clients_mixing_every_operation(backend: Backend) {
         elapsed.as_secs_f64(),
         rss_end,
     );
+    println!("\n{figures}");
+    // Also kept in a file, so that `.ci/run` prints the figures of a passing run.
+    let kept = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("load-figures.txt");
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(kept)
+    {
+        use std::io::Write;
+        let _ = writeln!(file, "{figures}");
+    }
     let examples = s.examples.lock().unwrap().clone();
     if Stats::get(&s.server_errors) > 0 {
         // What the servers said about them.
