@@ -318,7 +318,9 @@ fn route_of(path: &str) -> Option<&'static str> {
         ["", "v1", "scopes"] => Some("/v1/scopes"),
         ["", "v1", "api-keys"] => Some("/v1/api-keys"),
         ["", "v1", "api-keys", id] if !id.is_empty() => Some("/v1/api-keys/{id}"),
-        ["", "v1", "api-keys", id, "rotate"] if !id.is_empty() => Some("/v1/api-keys/{id}/rotate"),
+        // The router matches an empty id in the middle of a path (`//rotate`),
+        // but not at its end (`/v1/api-keys/`).
+        ["", "v1", "api-keys", _, "rotate"] => Some("/v1/api-keys/{id}/rotate"),
         ["", "v1", "audit-logs"] => Some("/v1/audit-logs"),
         ["", "v1", "auth"] => Some("/v1/auth"),
         _ => None,
