@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod fs;
 pub mod key;
+pub mod policy;
 pub mod present;
 pub mod service;
 pub mod tui;

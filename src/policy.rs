@@ -1,0 +1,239 @@
+//! The organisation's key policy: the rules every new key must follow and the
+//! best-practice thresholds behind the health badges. One type, shared by the
+//! service (enforcement), the client commands and the terminal UI.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// "Warn before expiry": a key expiring within this many days is `expiring`.
+pub const DEFAULT_EXPIRING_WITHIN_DAYS: u32 = 7;
+/// "Rotate keys every 90 days".
+pub const DEFAULT_ROTATE_AFTER_DAYS: u32 = 90;
+/// "Monitor Last Used": active keys unused this long are `unused`.
+pub const DEFAULT_UNUSED_AFTER_DAYS: u32 = 30;
+/// Largest number of days any policy field accepts (ten years).
+pub const MAX_POLICY_DAYS: u32 = 3650;
+
+/// An organisation's policy. The default is no rule and the page's thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Longest lifetime a new key may have, in days; `null`: no limit.
+    #[serde(default)]
+    pub max_lifetime_days: Option<u32>,
+    /// New keys must have an expiry date.
+    #[serde(default)]
+    pub require_expiry: bool,
+    /// New keys must have a description.
+    #[serde(default)]
+    pub require_description: bool,
+    /// Badge `expiring`: active and expiring within this many days.
+    #[serde(default = "default_expiring_within")]
+    pub expiring_within_days: u32,
+    /// Badge `rotate`: active and created more than this many days ago.
+    #[serde(default = "default_rotate_after")]
+    pub rotate_after_days: u32,
+    /// Badge `unused`: active, older than this, and not used for this many days.
+    #[serde(default = "default_unused_after")]
+    pub unused_after_days: u32,
+}
+
+fn default_expiring_within() -> u32 {
+    DEFAULT_EXPIRING_WITHIN_DAYS
+}
+fn default_rotate_after() -> u32 {
+    DEFAULT_ROTATE_AFTER_DAYS
+}
+fn default_unused_after() -> u32 {
+    DEFAULT_UNUSED_AFTER_DAYS
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            max_lifetime_days: None,
+            require_expiry: false,
+            require_description: false,
+            expiring_within_days: DEFAULT_EXPIRING_WITHIN_DAYS,
+            rotate_after_days: DEFAULT_ROTATE_AFTER_DAYS,
+            unused_after_days: DEFAULT_UNUSED_AFTER_DAYS,
+        }
+    }
+}
+
+/// One rule a key breaks, worded for the admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Violation {
+    /// No expiry date, and the policy requires one.
+    NoExpiry,
+    /// No expiry or a later one than the maximum lifetime allows.
+    TooLong { max_days: u32 },
+    /// An empty description, and the policy requires one.
+    NoDescription,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Violation::NoExpiry => f.write_str("this organisation requires an expiry date"),
+            Violation::TooLong { max_days } => write!(
+                f,
+                "this organisation requires an expiry of at most {max_days} days"
+            ),
+            Violation::NoDescription => f.write_str("this organisation requires a description"),
+        }
+    }
+}
+
+impl Policy {
+    /// Whether the policy's fields are within their limits; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let days = [
+            ("max_lifetime_days", self.max_lifetime_days),
+            ("expiring_within_days", Some(self.expiring_within_days)),
+            ("rotate_after_days", Some(self.rotate_after_days)),
+            ("unused_after_days", Some(self.unused_after_days)),
+        ];
+        for (field, value) in days {
+            if let Some(v) = value {
+                if !(1..=MAX_POLICY_DAYS).contains(&v) {
+                    return Err(format!(
+                        "{field} must be between 1 and {MAX_POLICY_DAYS} days, not {v}"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The rules a key created at `created_at` with this expiry and
+    /// description breaks (empty: it complies).
+    pub fn violations(
+        &self,
+        created_at: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+        description: &str,
+    ) -> Vec<Violation> {
+        let mut found = Vec::new();
+        match (self.max_lifetime_days, expires_at) {
+            (Some(max_days), None) => found.push(Violation::TooLong { max_days }),
+            (Some(max_days), Some(at)) if at > created_at + Duration::days(max_days.into()) => {
+                found.push(Violation::TooLong { max_days })
+            }
+            (None, None) if self.require_expiry => found.push(Violation::NoExpiry),
+            _ => {}
+        }
+        if self.require_description && description.trim().is_empty() {
+            found.push(Violation::NoDescription);
+        }
+        found
+    }
+
+    /// The latest expiry a key created at `now` may have, if there is a maximum.
+    pub fn latest_expiry(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.max_lifetime_days
+            .map(|d| now + Duration::days(d.into()))
+    }
+
+    /// `expires_at` capped to the maximum lifetime (a rotated key's new expiry).
+    pub fn cap_expiry(
+        &self,
+        now: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
+        match (expires_at, self.latest_expiry(now)) {
+            (Some(at), Some(latest)) => Some(at.min(latest)),
+            (None, latest) => latest,
+            (at, None) => at,
+        }
+    }
+
+    /// The rules for new keys in a few words, e.g. "expiry required, at most
+    /// 90 days"; `None` when there is no rule.
+    pub fn summary(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.require_expiry || self.max_lifetime_days.is_some() {
+            parts.push("expiry required".to_owned());
+        }
+        if let Some(d) = self.max_lifetime_days {
+            parts.push(format!("at most {d} days"));
+        }
+        if self.require_description {
+            parts.push("description required".to_owned());
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(days: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap() + Duration::days(days)
+    }
+
+    #[test]
+    fn the_default_has_no_rule_and_the_pages_thresholds() {
+        let p = Policy::default();
+        assert!(p.violations(at(0), None, "").is_empty());
+        assert_eq!(p.summary(), None);
+        assert_eq!(
+            (p.expiring_within_days, p.rotate_after_days, p.unused_after_days),
+            (7, 90, 30)
+        );
+        let parsed: Policy = serde_json::from_str("{}").unwrap();
+        assert_eq!(parsed, p);
+    }
+
+    #[test]
+    fn each_rule_names_itself() {
+        let p = Policy {
+            max_lifetime_days: Some(90),
+            require_expiry: true,
+            require_description: true,
+            ..Policy::default()
+        };
+        assert_eq!(
+            p.violations(at(0), None, " "),
+            [Violation::TooLong { max_days: 90 }, Violation::NoDescription]
+        );
+        assert_eq!(
+            p.violations(at(0), Some(at(91)), "x")[0].to_string(),
+            "this organisation requires an expiry of at most 90 days"
+        );
+        assert!(p.violations(at(0), Some(at(90)), "x").is_empty());
+        let expiry_only = Policy {
+            require_expiry: true,
+            ..Policy::default()
+        };
+        assert_eq!(expiry_only.violations(at(0), None, ""), [Violation::NoExpiry]);
+        assert_eq!(
+            p.summary().as_deref(),
+            Some("expiry required, at most 90 days, description required")
+        );
+    }
+
+    #[test]
+    fn rotation_caps_the_expiry() {
+        let p = Policy {
+            max_lifetime_days: Some(30),
+            ..Policy::default()
+        };
+        assert_eq!(p.cap_expiry(at(0), None), Some(at(30)));
+        assert_eq!(p.cap_expiry(at(0), Some(at(100))), Some(at(30)));
+        assert_eq!(p.cap_expiry(at(0), Some(at(10))), Some(at(10)));
+        assert_eq!(Policy::default().cap_expiry(at(0), None), None);
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        let mut p = Policy::default();
+        assert!(p.validate().is_ok());
+        p.rotate_after_days = 0;
+        assert!(p.validate().unwrap_err().contains("rotate_after_days"));
+        p.rotate_after_days = 90;
+        p.max_lifetime_days = Some(MAX_POLICY_DAYS + 1);
+        assert!(p.validate().unwrap_err().contains("max_lifetime_days"));
+    }
+}
