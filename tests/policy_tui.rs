@@ -127,3 +127,36 @@ async fn a_changed_policy_reaches_the_form_on_refresh() {
     );
     assert!(w.keys().await.is_empty(), "nothing was sent");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_an_old_key_says_the_policy_caps_its_expiry() {
+    let w = World::new().await;
+    w.create(json!({"name": "Forever", "scopes": ["sessions:read"]}))
+        .await;
+    set_policy(&w, json!({"max_lifetime_days": 30})).await;
+    let mut ui = w.ui(COLOR, 100, 34).await;
+    ui.press(KeyCode::Char('R')).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("The organisation's policy sets its expiry to Thu 2030-02-14 09:00."),
+        "{screen}"
+    );
+    ui.press(KeyCode::Char('y')).await;
+    let secret = secret_on(&ui.screen());
+    assert_eq!(w.auth(&secret, "sessions:read").await, 200);
+    // The old key keeps working for the grace period (1 hour), until 10:00.
+    let rotated = w
+        .keys()
+        .await
+        .into_iter()
+        .find(|k| k["prefix"].as_str() == Some(&secret[..12]))
+        .unwrap();
+    assert_eq!(
+        rotated["expires_at"]
+            .as_str()
+            .unwrap()
+            .parse::<DateTime<Utc>>()
+            .unwrap(),
+        start_time() + Duration::days(30)
+    );
+}
