@@ -399,6 +399,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
 }
 
+/// A policy as stored: JSON.
+fn policy_to_json(policy: &Policy) -> StoreResult<String> {
+    serde_json::to_string(policy).map_err(|e| StoreError::Corrupt(format!("policy: {e}")))
+}
+
 /// A stored policy, read back from its JSON.
 fn policy_from_json(json: Option<String>) -> StoreResult<Policy> {
     json.map_or(Ok(Policy::default()), |j| {

@@ -461,8 +461,7 @@ impl Store for PgStore {
         policy: &Policy,
         audit: &AuditEvent,
     ) -> StoreResult<()> {
-        let json = serde_json::to_string(policy)
-            .map_err(|e| StoreError::Corrupt(format!("policy: {e}")))?;
+        let json = policy_to_json(policy)?;
         let mut tx = self.pool.begin().await?;
         sqlx::query(sql::SET_POLICY)
             .bind(org_id)
