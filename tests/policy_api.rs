@@ -142,6 +142,21 @@ async fn members_read_admins_set_and_the_change_is_audited(backend: Backend) {
     assert_eq!(entries[0]["details"]["new"], expected);
     assert_eq!(entries[0]["actor"]["name"], "admin@localhost");
 
+    // The document has both routes and the policy's bounds.
+    let doc = s.get_json("/openapi.json", "").await;
+    assert!(doc["paths"]["/v1/policy"]["get"].is_object());
+    assert!(doc["paths"]["/v1/policy"]["put"]["responses"]["403"].is_object());
+    let props = &doc["components"]["schemas"]["Policy"]["properties"];
+    for field in [
+        "max_lifetime_days",
+        "expiring_within_days",
+        "rotate_after_days",
+        "unused_after_days",
+    ] {
+        assert_eq!(props[field]["minimum"], 1, "{field}: {props}");
+        assert_eq!(props[field]["maximum"], 3650, "{field}: {props}");
+    }
+
     // Another organisation keeps its own (default) policy.
     let (other_admin, _) =
         common::add_org(store.as_ref(), "acme", keydeck::service::store::Plan::Paid).await;
