@@ -25,7 +25,7 @@ use crate::service::store::{Plan, Role};
       keydeck login --url https://keys.example.com    # save a service and its token as a profile\n  \
       keydeck keys list --status active\n  \
       SECRET=$(keydeck keys create --name \"CI deploy\" --scope sessions:read --expires 90d)\n\n\
-      Exit codes of the client commands (keys, audit, login): 0 ok; 1 usage or invalid input;\n\
+      Exit codes of the client commands (keys, audit, policy, login): 0 ok; 1 usage or invalid input;\n\
       2 token refused, free plan or not an admin; 3 key service unreachable or not configured."
 )]
 pub struct Cli {
@@ -112,6 +112,13 @@ pub enum Command {
         keydeck audit\n  \
         keydeck audit --limit 1000 --json > audit.json")]
     Audit(AuditArgs),
+    /// The organisation's key policy: show it, or (admins) set its rules and badge thresholds.
+    #[command(after_help = "Examples:\n  \
+        keydeck policy show\n  \
+        keydeck policy set --max-lifetime 90d --require-description --dry-run\n  \
+        keydeck policy set --max-lifetime none --no-require-expiry\n\n\
+        New keys and rotations follow the policy; existing keys are never changed or blocked.")]
+    Policy(PolicyArgs),
     /// Save a key service's URL and an access token as a profile, after checking them.
     #[command(after_help = "Examples:\n  \
         keydeck login                                    # asks for the URL and the token (not echoed)\n  \
@@ -140,6 +147,94 @@ pub enum Command {
         keydeck man | man -l -\n  \
         keydeck man --dir /usr/local/share/man/man1")]
     Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    #[command(subcommand)]
+    pub command: PolicyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Show the policy: the rules new keys follow and the health badge thresholds.
+    #[command(after_help = "Examples:\n  \
+        keydeck policy show\n  \
+        keydeck policy show --json")]
+    Show {
+        /// The policy as the API's JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change the policy (admins only); flags left out keep their value.
+    #[command(after_help = "Examples:\n  \
+        keydeck policy set --max-lifetime 90d --require-expiry\n  \
+        keydeck policy set --require-description --dry-run   # which keys would not comply\n  \
+        keydeck policy set --rotate-after 180d --unused-after 60d\n\n\
+        Days are written as 90d (or 90). Existing keys are never changed or blocked: those\n\
+        that do not comply get the `policy` badge.")]
+    Set(PolicySetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicySetArgs {
+    /// Longest lifetime of a new key (1d-3650d), or `none` for no limit.
+    #[arg(long, value_name = "DAYS|none", value_parser = parse_max_lifetime)]
+    pub max_lifetime: Option<MaxLifetime>,
+    /// New keys must have an expiry date.
+    #[arg(long, conflicts_with = "no_require_expiry")]
+    pub require_expiry: bool,
+    /// New keys may have no expiry date (unless --max-lifetime is set).
+    #[arg(long)]
+    pub no_require_expiry: bool,
+    /// New keys must have a description.
+    #[arg(long, conflicts_with = "no_require_description")]
+    pub require_description: bool,
+    /// New keys may have an empty description.
+    #[arg(long)]
+    pub no_require_description: bool,
+    /// Badge `rotate`: active keys created more than this long ago.
+    #[arg(long, value_name = "DAYS", value_parser = parse_policy_days)]
+    pub rotate_after: Option<u32>,
+    /// Badge `expiring`: active keys that expire within this long.
+    #[arg(long, value_name = "DAYS", value_parser = parse_policy_days)]
+    pub expiring_within: Option<u32>,
+    /// Badge `unused`: active keys older than this and unused for this long.
+    #[arg(long, value_name = "DAYS", value_parser = parse_policy_days)]
+    pub unused_after: Option<u32>,
+    /// List the existing keys that would not comply (name, prefix, why) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the new policy as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--max-lifetime`: a number of days, or no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxLifetime {
+    Days(u32),
+    Unlimited,
+}
+
+fn parse_max_lifetime(s: &str) -> Result<MaxLifetime, String> {
+    if s.trim().eq_ignore_ascii_case("none") {
+        Ok(MaxLifetime::Unlimited)
+    } else {
+        parse_policy_days(s).map(MaxLifetime::Days)
+    }
+}
+
+/// `90d` or `90`: a number of days within the policy's limits.
+pub fn parse_policy_days(s: &str) -> Result<u32, String> {
+    let max = crate::policy::MAX_POLICY_DAYS;
+    let digits = s.trim().strip_suffix('d').unwrap_or(s.trim());
+    match digits.parse::<u32>() {
+        Ok(days) if (1..=max).contains(&days) => Ok(days),
+        _ => Err(format!(
+            "expected a number of days from 1d to {max}d, like 90d"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ use crate::api::{
 };
 use crate::key::validate::FieldErrors;
 use crate::key::{KeyStatus, Secret};
+use crate::policy::Policy;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
@@ -240,6 +241,17 @@ impl Client {
 
     pub async fn audit_logs(&self, query: &AuditListQuery) -> Result<AuditList> {
         self.send(self.request(Method::GET, "/v1/audit-logs").query(query))
+            .await
+    }
+
+    /// The organisation's key policy.
+    pub async fn policy(&self) -> Result<Policy> {
+        self.send(self.request(Method::GET, "/v1/policy")).await
+    }
+
+    /// Replaces the organisation's key policy (admins only); the policy now in force.
+    pub async fn set_policy(&self, policy: &Policy) -> Result<Policy> {
+        self.send(self.request(Method::PUT, "/v1/policy").json(policy))
             .await
     }
 }

@@ -52,6 +52,7 @@ fn main() -> ExitCode {
             }
             Some(Command::Keys(args)) => Ok(commands::keys::run(args.command, target).await?),
             Some(Command::Audit(args)) => Ok(commands::audit::run(args, target).await?),
+            Some(Command::Policy(args)) => Ok(commands::policy::run(args.command, target).await?),
             Some(Command::Login(args)) => Ok(commands::login::login(args, target).await?),
             Some(Command::Logout) => Ok(commands::login::logout(target)?),
             Some(Command::Completions { shell }) => Ok(commands::completions::completions(shell)?),

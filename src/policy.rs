@@ -20,6 +20,7 @@ pub const MAX_POLICY_DAYS: u32 = 3650;
 pub struct Policy {
     /// Longest lifetime a new key may have, in days; `null`: no limit.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 3650)]
     pub max_lifetime_days: Option<u32>,
     /// New keys must have an expiry date.
     #[serde(default)]
@@ -29,12 +30,15 @@ pub struct Policy {
     pub require_description: bool,
     /// Badge `expiring`: active and expiring within this many days.
     #[serde(default = "default_expiring_within")]
+    #[schema(minimum = 1, maximum = 3650)]
     pub expiring_within_days: u32,
     /// Badge `rotate`: active and created more than this many days ago.
     #[serde(default = "default_rotate_after")]
+    #[schema(minimum = 1, maximum = 3650)]
     pub rotate_after_days: u32,
     /// Badge `unused`: active, older than this, and not used for this many days.
     #[serde(default = "default_unused_after")]
+    #[schema(minimum = 1, maximum = 3650)]
     pub unused_after_days: u32,
 }
 
@@ -88,6 +92,14 @@ impl std::fmt::Display for Violation {
 impl Policy {
     /// Whether the policy's fields are within their limits; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
+        match self.invalid_field() {
+            Some((_, message)) => Err(message),
+            None => Ok(()),
+        }
+    }
+
+    /// The first field out of its limits, and the message that names it.
+    pub fn invalid_field(&self) -> Option<(&'static str, String)> {
         let days = [
             ("max_lifetime_days", self.max_lifetime_days),
             ("expiring_within_days", Some(self.expiring_within_days)),
@@ -97,13 +109,14 @@ impl Policy {
         for (field, value) in days {
             if let Some(v) = value {
                 if !(1..=MAX_POLICY_DAYS).contains(&v) {
-                    return Err(format!(
-                        "{field} must be between 1 and {MAX_POLICY_DAYS} days, not {v}"
+                    return Some((
+                        field,
+                        format!("{field} must be between 1 and {MAX_POLICY_DAYS} days, not {v}"),
                     ));
                 }
             }
         }
-        Ok(())
+        None
     }
 
     /// The rules a key created at `created_at` with this expiry and
@@ -148,15 +161,40 @@ impl Policy {
         }
     }
 
+    /// The new expiry of a key rotated at `now` that had `expires_at`: capped
+    /// to the maximum lifetime; a key without an expiry, under a policy that
+    /// requires one but sets no maximum, gets one rotation period
+    /// (`rotate_after_days`), when it is due to be rotated again anyway.
+    /// Rotation never fails for the old key's lack of an expiry.
+    pub fn rotated_expiry(
+        &self,
+        now: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
+        match self.cap_expiry(now, expires_at) {
+            None if self.require_expiry => {
+                Some(now + Duration::days(self.rotate_after_days.into()))
+            }
+            capped => capped,
+        }
+    }
+
+    /// The expiry rules in a few words, e.g. "expiry required, at most 90
+    /// days"; `None` when new keys may have any expiry or none.
+    pub fn expiry_rule(&self) -> Option<String> {
+        match (self.require_expiry, self.max_lifetime_days) {
+            (_, Some(d)) => Some(format!("expiry required, at most {d} days")),
+            (true, None) => Some("expiry required".to_owned()),
+            (false, None) => None,
+        }
+    }
+
     /// The rules for new keys in a few words, e.g. "expiry required, at most
     /// 90 days"; `None` when there is no rule.
     pub fn summary(&self) -> Option<String> {
         let mut parts = Vec::new();
-        if self.require_expiry || self.max_lifetime_days.is_some() {
-            parts.push("expiry required".to_owned());
-        }
-        if let Some(d) = self.max_lifetime_days {
-            parts.push(format!("at most {d} days"));
+        if let Some(rule) = self.expiry_rule() {
+            parts.push(rule);
         }
         if self.require_description {
             parts.push("description required".to_owned());
@@ -179,7 +217,11 @@ mod tests {
         assert!(p.violations(at(0), None, "").is_empty());
         assert_eq!(p.summary(), None);
         assert_eq!(
-            (p.expiring_within_days, p.rotate_after_days, p.unused_after_days),
+            (
+                p.expiring_within_days,
+                p.rotate_after_days,
+                p.unused_after_days
+            ),
             (7, 90, 30)
         );
         let parsed: Policy = serde_json::from_str("{}").unwrap();
@@ -196,7 +238,10 @@ mod tests {
         };
         assert_eq!(
             p.violations(at(0), None, " "),
-            [Violation::TooLong { max_days: 90 }, Violation::NoDescription]
+            [
+                Violation::TooLong { max_days: 90 },
+                Violation::NoDescription
+            ]
         );
         assert_eq!(
             p.violations(at(0), Some(at(91)), "x")[0].to_string(),
@@ -207,7 +252,10 @@ mod tests {
             require_expiry: true,
             ..Policy::default()
         };
-        assert_eq!(expiry_only.violations(at(0), None, ""), [Violation::NoExpiry]);
+        assert_eq!(
+            expiry_only.violations(at(0), None, ""),
+            [Violation::NoExpiry]
+        );
         assert_eq!(
             p.summary().as_deref(),
             Some("expiry required, at most 90 days, description required")
@@ -224,6 +272,18 @@ mod tests {
         assert_eq!(p.cap_expiry(at(0), Some(at(100))), Some(at(30)));
         assert_eq!(p.cap_expiry(at(0), Some(at(10))), Some(at(10)));
         assert_eq!(Policy::default().cap_expiry(at(0), None), None);
+    }
+
+    #[test]
+    fn rotation_without_a_maximum_gives_one_rotation_period_when_expiry_is_required() {
+        let p = Policy {
+            require_expiry: true,
+            ..Policy::default()
+        };
+        assert_eq!(p.rotated_expiry(at(0), None), Some(at(90)));
+        assert_eq!(p.rotated_expiry(at(0), Some(at(400))), Some(at(400)));
+        assert_eq!(Policy::default().rotated_expiry(at(0), None), None);
+        assert_eq!(p.expiry_rule().as_deref(), Some("expiry required"));
     }
 
     #[test]

@@ -97,6 +97,12 @@ async fn health_scopes_and_openapi(backend: Backend) {
             &["200", "400", "401", "402", "403", "429"],
         ),
         ("/v1/auth", "get", &["200", "400", "401", "403", "429"]),
+        ("/v1/policy", "get", &["200", "401", "402", "429"]),
+        (
+            "/v1/policy",
+            "put",
+            &["200", "400", "401", "402", "403", "413", "429"],
+        ),
     ];
     for (path, method, codes) in expected {
         let responses = &doc["paths"][path][method]["responses"];

@@ -119,6 +119,7 @@ async fn every_provoked_status_is_documented(backend: Backend) {
     const ROTATE: &str = "/v1/api-keys/{id}/rotate";
     const AUDIT: &str = "/v1/audit-logs";
     const AUTH: &str = "/v1/auth";
+    const POLICY: &str = "/v1/policy";
     let (get, post, put, delete) = (Method::GET, Method::POST, Method::PUT, Method::DELETE);
 
     let mut cases = vec![
@@ -209,6 +210,28 @@ async fn every_provoked_status_is_documented(backend: Backend) {
         case(AUTH, get.clone(), "/v1/auth?scope=billing:write", 403)
             .header("x-api-key", &reader_secret),
         case(AUTH, post.clone(), AUTH, 405).header("x-api-key", &reader_secret),
+        // the organisation's policy
+        case(POLICY, get.clone(), POLICY, 200).token(&admin),
+        case(POLICY, get.clone(), POLICY, 200).token(&member),
+        case(POLICY, get.clone(), POLICY, 401),
+        case(POLICY, get.clone(), POLICY, 402).token(&free_admin),
+        case(POLICY, put.clone(), POLICY, 200)
+            .token(&admin)
+            .json(json!({})),
+        case(POLICY, put.clone(), POLICY, 400)
+            .token(&admin)
+            .json(json!({"rotate_after_days": 0})),
+        case(POLICY, put.clone(), POLICY, 401).json(json!({})),
+        case(POLICY, put.clone(), POLICY, 402)
+            .token(&free_admin)
+            .json(json!({})),
+        case(POLICY, put.clone(), POLICY, 403)
+            .token(&member)
+            .json(json!({})),
+        case(POLICY, put.clone(), POLICY, 413)
+            .token(&admin)
+            .raw(vec![b' '; 20 * 1024]),
+        case(POLICY, delete.clone(), POLICY, 405).token(&admin),
     ];
 
     // Every route that uses the database, with a database slower than the deadline.
@@ -223,6 +246,10 @@ async fn every_provoked_status_is_documented(backend: Backend) {
         case(ROTATE, post.clone(), rotate(&reader), 503).token(&admin),
         case(AUDIT, get.clone(), AUDIT, 503).token(&admin),
         case(AUTH, get.clone(), AUTH, 503).header("x-api-key", &reader_secret),
+        case(POLICY, get.clone(), POLICY, 503).token(&admin),
+        case(POLICY, put.clone(), POLICY, 503)
+            .token(&admin)
+            .json(json!({})),
     ];
     // Every authenticated route, once this address has failed too often.
     let mut limited: Vec<Case> = (0..MAX_FAILED_AUTH)
@@ -238,6 +265,10 @@ async fn every_provoked_status_is_documented(backend: Backend) {
         case(ROTATE, post.clone(), rotate(&reader), 429).token(&admin),
         case(AUDIT, get.clone(), AUDIT, 429).token(&admin),
         case(AUTH, get.clone(), AUTH, 429).header("x-api-key", &reader_secret),
+        case(POLICY, get.clone(), POLICY, 429).token(&admin),
+        case(POLICY, put.clone(), POLICY, 429)
+            .token(&admin)
+            .json(json!({})),
     ]);
 
     let mut provoked: BTreeMap<(String, String), BTreeSet<u16>> = BTreeMap::new();

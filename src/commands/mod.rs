@@ -7,6 +7,7 @@ pub mod completions;
 pub mod keys;
 pub mod login;
 mod output;
+pub mod policy;
 mod prompt;
 mod select;
 
@@ -89,7 +90,8 @@ impl From<ClientError> for CliError {
             e @ (E::Unreachable(_) | E::Timeout) => (EXIT_UNREACHABLE, safe(&e.to_string())),
             E::Invalid { message, fields } => {
                 let mut text = safe(&message);
-                for (field, problem) in fields {
+                // A policy violation's message already says each field's rule.
+                for (field, problem) in fields.into_iter().filter(|(_, p)| !message.contains(p)) {
                     text.push_str(&format!(
                         "\n  {}: {}",
                         safe(&flag_of(&field)),
@@ -112,6 +114,10 @@ fn flag_of(field: &str) -> String {
         "scopes" => "--scope".into(),
         "expires_at" => "--expires".into(),
         "grace_seconds" => "--grace".into(),
+        "max_lifetime_days" => "--max-lifetime".into(),
+        "rotate_after_days" => "--rotate-after".into(),
+        "expiring_within_days" => "--expiring-within".into(),
+        "unused_after_days" => "--unused-after".into(),
         other => other.into(),
     }
 }

@@ -115,6 +115,23 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
+/// Any user (admin or member) of a paid organisation, authenticated by access token.
+#[derive(Debug, Clone)]
+pub struct OrgUser {
+    pub org: Org,
+}
+
+impl FromRequestParts<AppState> for OrgUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ClientAddr(addr) = ClientAddr::from_request_parts(parts, state).await?;
+        let token = bearer(&parts.headers).ok_or(ApiError::MissingCredentials)?;
+        let (_, org) = state.check_org_user(token, addr).await?;
+        Ok(Self { org })
+    }
+}
+
 /// Whoever may read the audit log: an admin, or an API key with `audit_logs:read`.
 #[derive(Debug, Clone)]
 pub enum AuditReader {
@@ -158,6 +175,15 @@ impl AppState {
         token: &str,
         addr: IpAddr,
     ) -> Result<(User, Org), ApiError> {
+        let (user, org) = self.check_org_user(token, addr).await?;
+        if user.role != Role::Admin {
+            return Err(ApiError::AdminRequired);
+        }
+        Ok((user, org))
+    }
+
+    /// Checks a user access token: 401 or 402 unless it is a paid org's user (any role).
+    pub async fn check_org_user(&self, token: &str, addr: IpAddr) -> Result<(User, Org), ApiError> {
         let now = self.clock.now();
         self.limiter
             .check(addr, now)
@@ -184,9 +210,6 @@ impl AppState {
         };
         if org.plan != Plan::Paid {
             return Err(ApiError::PlanRequired);
-        }
-        if user.role != Role::Admin {
-            return Err(ApiError::AdminRequired);
         }
         Ok((user, org))
     }

@@ -6,6 +6,7 @@ use axum::Json;
 
 use crate::api::{ApiKey, ErrorBody, ErrorDetail};
 use crate::key::validate::FieldErrors;
+use crate::policy::Violation;
 
 use super::store::StoreError;
 
@@ -47,6 +48,8 @@ pub enum ApiError {
     DatabaseUnavailable,
     /// 500: logged in full, answered in general terms.
     Internal(String),
+    /// 400 `policy_violation`: the key breaks these rules of the organisation's policy.
+    PolicyViolation(Vec<Violation>),
 }
 
 /// Seconds a client is asked to wait after a 503 `database_unavailable`.
@@ -64,7 +67,9 @@ impl From<StoreError> for ApiError {
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidFields(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidFields(_) | Self::BadRequest(_) | Self::PolicyViolation(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::MissingCredentials | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::PlanRequired => StatusCode::PAYMENT_REQUIRED,
             Self::AdminRequired | Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
@@ -97,6 +102,7 @@ impl ApiError {
             Self::DeadlineExceeded(_) => "deadline_exceeded",
             Self::DatabaseUnavailable => "database_unavailable",
             Self::Internal(_) => "internal_error",
+            Self::PolicyViolation(_) => "policy_violation",
         }
     }
 
@@ -144,6 +150,11 @@ impl ApiError {
                 "The database is not answering right now; try again in {DATABASE_RETRY_AFTER} s."
             ),
             Self::Internal(_) => "Internal error; the service log has the details.".into(),
+            Self::PolicyViolation(violations) => violations
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
         }
     }
 }
@@ -173,6 +184,7 @@ impl IntoResponse for ApiError {
                 message: self.message(),
                 fields: match &self {
                     Self::InvalidFields(f) => Some(f.clone()),
+                    Self::PolicyViolation(v) => Some(policy_fields(v)),
                     _ => None,
                 },
             },
@@ -191,6 +203,20 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The request field each broken rule is about, with the rule's words.
+fn policy_fields(violations: &[Violation]) -> FieldErrors {
+    violations
+        .iter()
+        .map(|v| {
+            let field = match v {
+                Violation::NoExpiry | Violation::TooLong { .. } => "expires_at",
+                Violation::NoDescription => "description",
+            };
+            (field.to_owned(), v.to_string())
+        })
+        .collect()
 }
 
 /// A single-field 400.

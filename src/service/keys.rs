@@ -209,7 +209,9 @@ pub async fn list(
             the same key with a different request 422")),
     responses(
         (status = 201, body = CreatedKey),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 400, description = "`invalid_request` (per-field messages), or `policy_violation`: \
+            the organisation's policy refuses the key (its rule in `message`, the field in `fields`)", body = ErrorBody),
+        (status = 401, body = ErrorBody),
         (status = 402, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, description = "Idempotency-Key repeat: the existing key in `api_key`, no secret", body = ErrorBody),
         (status = 413, body = ErrorBody),
@@ -236,6 +238,8 @@ pub async fn create(
         &state.scopes,
     )
     .map_err(ApiError::InvalidFields)?;
+    let policy = state.store.policy(&admin.org.id).await?;
+    super::policy::check(&policy, now, req.expires_at, &description)?;
     let template = KeyTemplate {
         name: req.name,
         description,
@@ -347,7 +351,9 @@ pub async fn revoke(
     Ok(JsonBody(state.api_key(key, now)))
 }
 
-/// Replace a key by a new one with the same name, description, scopes and expiry.
+/// Replace a key by a new one with the same name, description, scopes and
+/// expiry; the organisation's policy caps the new expiry (a key without one
+/// gets the maximum lifetime).
 #[utoipa::path(post, path = "/v1/api-keys/{id}/rotate", tag = "api-keys", security(("bearer" = [])),
     params(("id" = String, Path)), request_body(content = Option<RotateKeyRequest>),
     responses(
@@ -386,11 +392,13 @@ pub async fn rotate(
         .get_key(&admin.org.id, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    // The policy caps the new key's expiry; rotating is never refused for it.
+    let policy = state.store.policy(&admin.org.id).await?;
     let template = KeyTemplate {
         name: old.name.clone(),
         description: old.description.clone(),
         scopes: old.scopes.clone(),
-        expires_at: old.expires_at,
+        expires_at: policy.rotated_expiry(now, old.expires_at),
     };
     let (new, secret) = state.new_key(&admin, template, now);
     let end = match req.grace_seconds {

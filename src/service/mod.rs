@@ -10,6 +10,7 @@ mod keys;
 mod last_used;
 mod negative;
 mod openapi;
+mod policy;
 mod rate_limit;
 mod serve;
 mod shared_limit;
@@ -158,6 +159,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/audit-logs", get(audit::list))
         .route("/v1/auth", get(forward_auth::check))
+        .route("/v1/policy", get(policy::get).put(policy::put))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

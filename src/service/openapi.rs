@@ -23,11 +23,14 @@ use crate::key::{Catalog, KeyStatus};
         super::keys::rotate,
         super::audit::list,
         super::forward_auth::check,
+        super::policy::get,
+        super::policy::put,
     ),
     components(schemas(
         api::ApiKey, api::CreateKeyRequest, api::CreatedKey, api::RotateKeyRequest, api::RotatedKey,
         api::KeyList, api::ScopeList, api::AuditEntry, api::AuditList, api::Actor, api::AuthOk,
         api::ErrorBody, api::ErrorDetail, api::ScopeInfo, api::Readiness, KeyStatus,
+        crate::policy::Policy,
     )),
     modifiers(&BearerAuth, &EveryRoute),
 )]

@@ -43,6 +43,8 @@ pub enum Request {
         cursor: Option<String>,
     },
     LoadScopes,
+    /// The organisation's key policy, for the create form (and the badges).
+    LoadPolicy,
     /// Create a key; a lost answer is retried with the same idempotency key.
     CreateKey {
         request: CreateKeyRequest,
@@ -74,6 +76,7 @@ impl Request {
 pub enum Answer {
     Page(Result<KeyList, ClientError>),
     Scopes(Result<Vec<ScopeInfo>, ClientError>),
+    Policy(Result<crate::policy::Policy, ClientError>),
     /// The final answer to a create, after any retries.
     Created(Box<Result<CreatedKey, ClientError>>),
     Revoked(Box<Result<ApiKey, ClientError>>),

@@ -20,6 +20,7 @@ use crate::api::{ApiKey, ScopeInfo};
 use crate::client::ClientError;
 use crate::clock::Clock;
 use crate::key::{KeyStatus, SCOPES};
+use crate::policy::Policy;
 use crate::present::DisplayTz;
 
 /// Keys fetched per request while loading.
@@ -71,6 +72,9 @@ pub struct App {
     pub(super) marked: std::collections::BTreeSet<String>,
     /// The scope catalogue, from the service once loaded.
     pub(super) scopes: Vec<ScopeInfo>,
+    /// The organisation's key policy, loaded with the keys; the default
+    /// (no rule, the page's thresholds) until then or if it cannot be read.
+    pub policy: Policy,
     /// The first load has finished.
     pub(super) loaded: bool,
     pub(super) loading: bool,
@@ -120,6 +124,7 @@ impl App {
             flash: None,
             marked: Default::default(),
             scopes: SCOPES.iter().map(Into::into).collect(),
+            policy: Policy::default(),
             loaded: false,
             loading: false,
             refresh_every: Duration::seconds(30),
@@ -293,6 +298,7 @@ impl App {
             generation: self.generation,
             cursor: None,
         });
+        self.request(Request::LoadPolicy);
         self.dirty = true;
     }
 
@@ -411,6 +417,7 @@ impl App {
                     }
                 }
             }
+            Answer::Policy(result) => self.on_policy(result),
             Answer::Created(result) => {
                 self.dirty = true;
                 self.on_created(*result);

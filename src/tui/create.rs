@@ -10,6 +10,7 @@ use crate::api::{CreateKeyRequest, ScopeInfo};
 use crate::key::scope::FULL_ACCESS;
 use crate::key::validate::{self, FieldErrors};
 use crate::key::{parse_expiry, random_base62, Catalog, ScopeDef};
+use crate::policy::{Policy, Violation};
 
 use super::action::Request;
 use super::app::banner_message;
@@ -64,6 +65,10 @@ pub struct CreateForm {
     pub idempotency_key: String,
     /// A message about the last attempt, shown above the buttons.
     pub status: Option<String>,
+    /// The organisation's policy the key must follow, checked before sending.
+    pub policy: Policy,
+    /// The expiry the policy filled in (its maximum), which is not "typed".
+    prefilled_expiry: String,
 }
 
 impl CreateForm {
@@ -90,6 +95,27 @@ impl CreateForm {
             submitting: false,
             idempotency_key: new_idempotency_key(),
             status: None,
+            policy: Policy::default(),
+            prefilled_expiry: String::new(),
+        }
+    }
+
+    /// The form under `policy`: when it sets a maximum lifetime, the Expiry
+    /// field starts at that maximum.
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.set_policy(policy);
+        self
+    }
+
+    /// Follows a policy that arrived (or changed) while the form is open; an
+    /// expiry the admin typed is kept.
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
+        if self.expiry.value() == self.prefilled_expiry {
+            self.prefilled_expiry = policy
+                .max_lifetime_days
+                .map_or_else(String::new, |d| format!("{d}d"));
+            self.expiry = Input::new(self.prefilled_expiry.clone());
         }
     }
 
@@ -97,7 +123,7 @@ impl CreateForm {
     pub fn is_touched(&self) -> bool {
         !self.name.value().is_empty()
             || !self.description.value().is_empty()
-            || !self.expiry.value().is_empty()
+            || self.expiry.value() != self.prefilled_expiry
             || self.scopes.iter().any(|(_, on)| *on)
     }
 
@@ -280,13 +306,39 @@ impl CreateForm {
                 return Err(errors);
             }
         };
-        validate::new_key(&name, &description, &scopes, expires_at, now, &catalog)?;
+        let mut errors = validate::new_key(&name, &description, &scopes, expires_at, now, &catalog)
+            .err()
+            .unwrap_or_default();
+        self.policy_errors(now, expires_at, &description, &mut errors);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
         Ok(CreateKeyRequest {
             name,
             description: (!description.is_empty()).then_some(description),
             expires_at,
             scopes,
         })
+    }
+
+    /// The rules of the policy this key breaks, at the field each is about
+    /// (a field's own error comes first).
+    fn policy_errors(
+        &self,
+        now: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+        description: &str,
+        errors: &mut FieldErrors,
+    ) {
+        for violation in self.policy.violations(now, expires_at, description) {
+            let field = match violation {
+                Violation::NoDescription => "description",
+                Violation::NoExpiry | Violation::TooLong { .. } => "expires_at",
+            };
+            errors
+                .entry(field.into())
+                .or_insert_with(|| violation.to_string());
+        }
     }
 
     /// The live line under the Expiry field.
@@ -316,6 +368,24 @@ fn new_idempotency_key() -> String {
 }
 
 impl App {
+    /// The policy as the service has it now; one it cannot send (an older
+    /// service, a failure) leaves the last one known.
+    pub(super) fn on_policy(&mut self, result: Result<Policy, ClientError>) {
+        let Ok(policy) = result else {
+            return;
+        };
+        if policy != self.policy {
+            self.dirty = true;
+            self.policy = policy;
+        }
+        if let Some(Popup::Create(form)) = self.popups.last_mut() {
+            if form.policy != policy && !form.submitting {
+                self.dirty = true;
+                form.set_policy(policy);
+            }
+        }
+    }
+
     /// A create's final answer (after any retries).
     pub(super) fn on_created(&mut self, result: Result<crate::api::CreatedKey, ClientError>) {
         let Some(Popup::Create(form)) = self.popups.last_mut() else {
@@ -482,6 +552,12 @@ pub fn draw(frame: &mut Frame, app: &App, form: &CreateForm, area: Rect) {
                 format!("{:LABEL$}e.g. 30d, 90d, 1y, 2027-01-31; empty for none", ""),
                 theme.dim(),
             )));
+            if let Some(rule) = form.policy.expiry_rule() {
+                lines.push(policy_line(&rule, theme));
+            }
+        }
+        if field == Field::Description && form.policy.require_description {
+            lines.push(policy_line("description required", theme));
         }
         error_line(&mut lines, key);
     }
@@ -536,6 +612,14 @@ pub fn draw(frame: &mut Frame, app: &App, form: &CreateForm, area: Rect) {
             frame.set_cursor_position(Position::new(popup.x + 1 + x, popup.y + 1 + y));
         }
     }
+}
+
+/// "policy: expiry required, at most 90 days", under the field it is about.
+fn policy_line(rule: &str, theme: &super::theme::Theme) -> Line<'static> {
+    Line::from(vec![
+        Span::raw(" ".repeat(LABEL)),
+        Span::styled(format!("policy: {rule}"), theme.title()),
+    ])
 }
 
 /// The part of an input that fits in `width`, and the cursor's column in it.

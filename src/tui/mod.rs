@@ -293,6 +293,7 @@ fn spawn_request(
                 Answer::Page(result)
             }
             Request::LoadScopes => Answer::Scopes(client.scopes().await),
+            Request::LoadPolicy => Answer::Policy(client.policy().await),
             Request::CreateKey {
                 request,
                 idempotency_key,

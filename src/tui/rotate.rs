@@ -42,7 +42,21 @@ impl App {
             return;
         };
         let popup = match self.status_of(&key) {
-            KeyStatus::Active => Confirm::rotate(&key),
+            KeyStatus::Active => {
+                let mut dialog = Confirm::rotate(&key);
+                // The service caps the new expiry as the policy says: say so first.
+                let capped = self.policy.rotated_expiry(self.now, key.expires_at);
+                if let (Some(at), true) = (capped, capped != key.expires_at) {
+                    dialog.lines.insert(
+                        3,
+                        format!(
+                            "The organisation's policy sets its expiry to {}.",
+                            self.tz.weekday_time(at)
+                        ),
+                    );
+                }
+                dialog
+            }
             status => Confirm::notice(
                 "Cannot rotate",
                 vec![format!(

@@ -100,9 +100,9 @@ impl App {
                 }
             }
             Command::Help => self.popups.push(Popup::Help(0)),
-            Command::New => self
-                .popups
-                .push(Popup::Create(Box::new(CreateForm::new(&self.scopes)))),
+            Command::New => self.popups.push(Popup::Create(Box::new(
+                CreateForm::new(&self.scopes).with_policy(self.policy),
+            ))),
             Command::Revoke => self.ask_revoke(),
             Command::Rotate => self.ask_rotate(),
             Command::Mark => {

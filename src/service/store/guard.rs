@@ -416,6 +416,20 @@ impl Store for GuardedStore {
     async fn close(&self) {
         self.inner.close().await;
     }
+
+    async fn policy(&self, org_id: &str) -> StoreResult<Policy> {
+        self.run("policy", self.inner.policy(org_id)).await
+    }
+
+    async fn set_policy(
+        &self,
+        org_id: &str,
+        policy: &Policy,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
+        self.run("set_policy", self.inner.set_policy(org_id, policy, audit))
+            .await
+    }
 }
 
 #[cfg(test)]

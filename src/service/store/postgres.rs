@@ -446,4 +446,31 @@ impl Store for PgStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+
+    async fn policy(&self, org_id: &str) -> StoreResult<Policy> {
+        let json: Option<String> = sqlx::query_scalar(sql::GET_POLICY)
+            .bind(org_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        policy_from_json(json)
+    }
+
+    async fn set_policy(
+        &self,
+        org_id: &str,
+        policy: &Policy,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
+        let json = policy_to_json(policy)?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(sql::SET_POLICY)
+            .bind(org_id)
+            .bind(json)
+            .bind(ms(audit.at))
+            .execute(&mut *tx)
+            .await?;
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }

@@ -148,3 +148,11 @@ pub const INSERT_AUDIT_ROWS: &str =
      api_key_id, remote_addr, details) ";
 
 pub const PING: &str = "SELECT 1";
+
+/// The organisation's policy as JSON, if it set one.
+pub const GET_POLICY: &str = "SELECT policy FROM org_policies WHERE org_id = $1";
+
+/// `$1` org, `$2` the policy as JSON, `$3` when.
+pub const SET_POLICY: &str = "INSERT INTO org_policies (org_id, policy, updated_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (org_id) DO UPDATE \
+     SET policy = excluded.policy, updated_at = excluded.updated_at";

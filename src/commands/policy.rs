@@ -1,0 +1,247 @@
+//! `keydeck policy show / set`: the organisation's key policy for scripts and
+//! admins; `set --dry-run` lists the keys a new policy would not accept.
+
+use serde::Serialize;
+
+use super::output::{self, Cell};
+use super::{connect, CliError, Target};
+use crate::api::ApiKey;
+use crate::cli::{MaxLifetime, PolicyCommand, PolicySetArgs};
+use crate::client::Client;
+use crate::key::KeyStatus;
+use crate::policy::Policy;
+
+pub async fn run(command: PolicyCommand, target: Target<'_>) -> Result<(), CliError> {
+    let client = connect(target)?;
+    match command {
+        PolicyCommand::Show { json } => {
+            let policy = client.policy().await?;
+            show(&policy, json)
+        }
+        PolicyCommand::Set(args) => set(&client, args).await,
+    }
+}
+
+fn show(policy: &Policy, json: bool) -> Result<(), CliError> {
+    if json {
+        output::print_json(policy)
+    } else {
+        output::print(&describe(policy))
+    }
+}
+
+/// The policy for people: one line per field.
+fn describe(policy: &Policy) -> String {
+    let days = |d: u32| format!("{d} days");
+    let rule = |on: bool| if on { "required" } else { "optional" };
+    output::fields(
+        vec![
+            (
+                "Max lifetime",
+                policy
+                    .max_lifetime_days
+                    .map_or_else(|| "none".to_owned(), days)
+                    .into(),
+            ),
+            (
+                "Expiry",
+                rule(policy.require_expiry || policy.max_lifetime_days.is_some()).into(),
+            ),
+            ("Description", rule(policy.require_description).into()),
+            ("Rotate after", days(policy.rotate_after_days).into()),
+            ("Expiring in", days(policy.expiring_within_days).into()),
+            ("Unused after", days(policy.unused_after_days).into()),
+        ],
+        false,
+    )
+}
+
+/// The current policy with the flags given applied; `None` if no flag changes anything.
+fn changed(current: Policy, args: &PolicySetArgs) -> Option<Policy> {
+    let mut p = current;
+    let mut touched = false;
+    if let Some(max) = args.max_lifetime {
+        p.max_lifetime_days = match max {
+            MaxLifetime::Days(d) => Some(d),
+            MaxLifetime::Unlimited => None,
+        };
+        touched = true;
+    }
+    for (on, off, field) in [
+        (
+            args.require_expiry,
+            args.no_require_expiry,
+            &mut p.require_expiry,
+        ),
+        (
+            args.require_description,
+            args.no_require_description,
+            &mut p.require_description,
+        ),
+    ] {
+        if on || off {
+            *field = on;
+            touched = true;
+        }
+    }
+    for (given, field) in [
+        (args.rotate_after, &mut p.rotate_after_days),
+        (args.expiring_within, &mut p.expiring_within_days),
+        (args.unused_after, &mut p.unused_after_days),
+    ] {
+        if let Some(days) = given {
+            *field = days;
+            touched = true;
+        }
+    }
+    touched.then_some(p)
+}
+
+async fn set(client: &Client, args: PolicySetArgs) -> Result<(), CliError> {
+    let current = client.policy().await?;
+    let new = match changed(current, &args) {
+        Some(new) => new,
+        None if args.dry_run => current,
+        None => {
+            return Err(CliError::usage(
+                "nothing to change: pass at least one of --max-lifetime, --require-expiry, \
+                 --require-description (or their --no- forms), --rotate-after, \
+                 --expiring-within, --unused-after",
+            ))
+        }
+    };
+    if let Some((field, message)) = new.invalid_field() {
+        return Err(CliError::usage(format!("{field}: {message}")));
+    }
+    if args.dry_run {
+        return dry_run(client, &new, args.json).await;
+    }
+    let now_in_force = client.set_policy(&new).await?;
+    if now_in_force == current {
+        eprintln!("The policy already was this; nothing changed.");
+    } else {
+        eprintln!(
+            "Policy updated. Existing keys are not changed; new keys and rotations follow it."
+        );
+    }
+    show(&now_in_force, args.json)
+}
+
+/// An active key the policy would not accept, and why.
+#[derive(Debug, Serialize)]
+struct NonCompliant<'a> {
+    id: &'a str,
+    name: &'a str,
+    prefix: &'a str,
+    why: Vec<String>,
+}
+
+/// The active keys `policy` would not accept if they were made now as they
+/// were then; prints them and changes nothing.
+async fn dry_run(client: &Client, policy: &Policy, json: bool) -> Result<(), CliError> {
+    let keys = client.list_all_keys(Some(KeyStatus::Active)).await?;
+    let found = non_compliant(&keys, policy);
+    eprintln!(
+        "Dry run: {} of {} active keys would not comply with this policy; nothing was changed.",
+        found.len(),
+        keys.len()
+    );
+    if json {
+        return output::print_json(&found);
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<Vec<Cell>> = found
+        .iter()
+        .map(|k| {
+            vec![
+                output::truncate(k.name, 40),
+                format!("{}...", k.prefix).into(),
+                k.why.join("; ").into(),
+            ]
+        })
+        .collect();
+    output::print(&output::table(&["NAME", "PREFIX", "WHY"], &rows, false))
+}
+
+fn non_compliant<'a>(keys: &'a [ApiKey], policy: &Policy) -> Vec<NonCompliant<'a>> {
+    keys.iter()
+        .filter(|k| k.status == KeyStatus::Active)
+        .filter_map(|k| {
+            let why: Vec<String> = policy
+                .violations(k.created_at, k.expires_at, &k.description)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            (!why.is_empty()).then_some(NonCompliant {
+                id: &k.id,
+                name: &k.name,
+                prefix: &k.prefix,
+                why,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> PolicySetArgs {
+        PolicySetArgs {
+            max_lifetime: None,
+            require_expiry: false,
+            no_require_expiry: false,
+            require_description: false,
+            no_require_description: false,
+            rotate_after: None,
+            expiring_within: None,
+            unused_after: None,
+            dry_run: false,
+            json: false,
+        }
+    }
+
+    #[test]
+    fn flags_left_out_keep_their_value() {
+        let current = Policy {
+            require_description: true,
+            rotate_after_days: 60,
+            ..Policy::default()
+        };
+        assert_eq!(changed(current, &args()), None);
+        let new = changed(
+            current,
+            &PolicySetArgs {
+                max_lifetime: Some(MaxLifetime::Days(90)),
+                no_require_description: true,
+                ..args()
+            },
+        )
+        .unwrap();
+        assert_eq!(new.max_lifetime_days, Some(90));
+        assert!(!new.require_description);
+        assert_eq!(new.rotate_after_days, 60);
+        let unlimited = changed(
+            new,
+            &PolicySetArgs {
+                max_lifetime: Some(MaxLifetime::Unlimited),
+                ..args()
+            },
+        )
+        .unwrap();
+        assert_eq!(unlimited.max_lifetime_days, None);
+    }
+
+    #[test]
+    fn the_description_names_every_field() {
+        let text = describe(&Policy {
+            max_lifetime_days: Some(90),
+            ..Policy::default()
+        });
+        assert!(text.contains("Max lifetime 90 days"), "{text}");
+        assert!(text.contains("Expiry       required"), "{text}");
+        assert!(text.contains("Unused after 30 days"), "{text}");
+    }
+}
