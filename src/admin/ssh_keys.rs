@@ -94,7 +94,7 @@ pub fn read_key_arg(arg: &str) -> Result<String> {
     if arg == "-" {
         return limited(&mut std::io::stdin().lock(), "standard input");
     }
-    if arg.trim_start().split_whitespace().nth(1).is_some() {
+    if arg.split_whitespace().nth(1).is_some() {
         return Ok(arg.to_owned());
     }
     let mut file = std::fs::File::open(arg).map_err(|e| {
