@@ -477,3 +477,40 @@ async fn a_client_that_stops_reading_cannot_grow_the_servers_buffer() {
     assert_eq!(ui.wait_closed().await, Some(0));
     server.stop().await;
 }
+
+// Keys nobody added count as failed authentications of the address (once per
+// connection), in the limiter the HTTP API uses: past the limit, even a known
+// key from that address is refused, and so is an access token over HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_keys_count_in_the_failed_authentication_limiter() {
+    let backend = Backend::sqlite();
+    let server = TestServer::start_with(
+        &backend,
+        std::sync::Arc::new(keydeck::clock::SystemClock),
+        |config| {
+            config.max_failed_auth = 3;
+            config.ssh = Some(keydeck::service::SshConfig::new(
+                "127.0.0.1:0".parse().unwrap(),
+            ));
+        },
+    )
+    .await;
+    let key = ssh::new_key();
+    ssh::add_key(server.running.state.store.as_ref(), ADMIN, &key).await;
+    let addr = ssh::addr(&server);
+    assert!(ssh::connect(addr, &key).await.is_some(), "accepted before");
+    for _ in 0..3 {
+        assert!(ssh::connect(addr, &ssh::new_key()).await.is_none());
+    }
+    assert!(
+        ssh::connect(addr, &key).await.is_none(),
+        "the address is locked out"
+    );
+    let locked = server
+        .get("/v1/api-keys", &server.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(locked.status(), 429);
+    server.stop().await;
+}
