@@ -13,6 +13,8 @@ use crate::service::store::{
     AuditEvent, NewKey, NewUser, Org, Plan, Role, SeedKey, Store, StoreError, User, UserChange,
 };
 
+pub mod ssh_keys;
+
 pub const ORG_NAME_MAX: usize = 64;
 pub const EMAIL_MAX: usize = 254;
 
@@ -596,6 +598,22 @@ pub async fn run(command: AdminCommand, store: &dyn Store, clock: &dyn Clock) ->
             eprintln!(
                 "Removed {email}: their access token no longer works. The keys they created keep working."
             );
+        }
+        AdminCommand::Users(UserCommand::AddSshKey { email, key }) => {
+            let text = ssh_keys::read_key_arg(&key)?;
+            let key = ssh_keys::add_ssh_key(store, &email, &text, now).await?;
+            eprintln!(
+                "{email} can now connect over SSH with {} ({}).",
+                key.fingerprint, key.algorithm
+            );
+        }
+        AdminCommand::Users(UserCommand::ListSshKeys { email }) => {
+            let keys = ssh_keys::list_ssh_keys(store, email.as_deref()).await?;
+            print!("{}", ssh_keys::table(&keys));
+        }
+        AdminCommand::Users(UserCommand::RemoveSshKey { email, fingerprint }) => {
+            ssh_keys::remove_ssh_key(store, &email, &fingerprint, now).await?;
+            eprintln!("Removed {fingerprint} from {email}: connections with it are refused.");
         }
         AdminCommand::Seed { org, count } => {
             let n = seed(store, &org, count, clock).await?;

@@ -89,7 +89,8 @@ pub enum Command {
     /// Run the key service (HTTP API, forward-auth for gateways).
     #[command(after_help = "Examples:\n  \
         keydeck serve --listen 0.0.0.0:8080 --data-dir /var/lib/keydeck\n  \
-        keydeck serve --database-url postgres://keydeck@db/keydeck --trusted-proxy 127.0.0.1\n\n\
+        keydeck serve --database-url postgres://keydeck@db/keydeck --trusted-proxy 127.0.0.1\n  \
+        keydeck serve --ssh-listen 0.0.0.0:2222          # also the UI and commands over SSH\n\n\
         On first start with an empty database, organisation 'default' (paid plan) and an admin\n\
         are created; the admin's access token is written to DATA_DIR/admin-token (mode 0600).")]
     Serve(ServeArgs),
@@ -476,6 +477,32 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYDECK_MAX_CONNECTIONS", default_value_t = 512, value_name = "N",
         value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
+    /// Also serve keydeck over SSH on this address, e.g. 0.0.0.0:2222: the terminal UI and the
+    /// client commands, for users whose public key was added with `admin users add-ssh-key` [default: off].
+    #[arg(
+        long,
+        env = "KEYDECK_SSH_LISTEN",
+        value_name = "ADDR",
+        help_heading = "SSH"
+    )]
+    pub ssh_listen: Option<SocketAddr>,
+    /// The SSH host key (OpenSSH private key, no passphrase) [default: DATA_DIR/ssh_host_ed25519_key, made on first start].
+    #[arg(
+        long,
+        env = "KEYDECK_SSH_HOST_KEY",
+        value_name = "PATH",
+        help_heading = "SSH",
+        requires = "ssh_listen"
+    )]
+    pub ssh_host_key: Option<PathBuf>,
+    /// Minutes an SSH session may go without input before it is closed (terminal restored).
+    #[arg(long, env = "KEYDECK_SSH_IDLE_TIMEOUT", default_value_t = 15, value_name = "MINUTES",
+        value_parser = clap::value_parser!(u64).range(1..=1440), help_heading = "SSH")]
+    pub ssh_idle_timeout: u64,
+    /// SSH sessions served at once; the next one is told so and closed.
+    #[arg(long, env = "KEYDECK_SSH_MAX_SESSIONS", default_value_t = 32, value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=10_000), help_heading = "SSH")]
+    pub ssh_max_sessions: u32,
 }
 
 /// A time limit in whole seconds, 1 to 3600.
@@ -589,6 +616,29 @@ pub enum UserCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Let a user in over SSH (`keydeck serve --ssh-listen`) with this public key.
+    #[command(
+        after_help = "Examples:\n  keydeck admin users add-ssh-key ops@acme.test ~/.ssh/id_ed25519.pub\n  \
+        keydeck admin users add-ssh-key ops@acme.test \"ssh-ed25519 AAAAC3Nz... ops@laptop\"\n  \
+        ssh ops@bastion cat .ssh/id_ed25519.pub | keydeck admin users add-ssh-key ops@acme.test -\n\n\
+        A key belongs to one user. Ed25519 and ECDSA keys are accepted."
+    )]
+    AddSshKey {
+        email: String,
+        /// An OpenSSH public key line, a path to a .pub file, or - to read it from standard input.
+        #[arg(value_name = "KEY|PATH|-")]
+        key: String,
+    },
+    /// List SSH keys (of one user if given): fingerprint, comment, added, last used.
+    #[command(after_help = "Examples:\n  keydeck admin users list-ssh-keys\n  \
+        keydeck admin users list-ssh-keys ops@acme.test")]
+    ListSshKeys { email: Option<String> },
+    /// Remove a user's SSH key: its next connection is refused (open sessions end at their next request).
+    #[command(
+        after_help = "Example:\n  keydeck admin users remove-ssh-key ops@acme.test SHA256:3bR0...\n\n\
+        The fingerprint is the one list-ssh-keys and `ssh-keygen -l -f KEY.pub` print."
+    )]
+    RemoveSshKey { email: String, fingerprint: String },
 }
 
 fn parse_plan(s: &str) -> Result<Plan, String> {

@@ -111,6 +111,13 @@ async fn serve(args: ServeArgs, data_dir: std::path::PathBuf) -> Result<(), AnyE
         idle: Duration::from_secs(args.idle_timeout),
     };
     config.max_connections = args.max_connections as usize;
+    if let Some(listen) = args.ssh_listen {
+        let mut ssh = service::SshConfig::new(listen);
+        ssh.host_key = args.ssh_host_key;
+        ssh.idle_timeout = Duration::from_secs(args.ssh_idle_timeout * 60);
+        ssh.max_sessions = args.ssh_max_sessions as usize;
+        config.ssh = Some(ssh);
+    }
     if let Some(path) = &args.scopes_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read the scopes file {}: {e}", path.display()))?;

@@ -1,13 +1,19 @@
 //! `keydeck audit`: the organisation's audit log, newest first, as a table or JSON.
 
+use super::console::note;
 use super::output::{self, Cell};
 use super::{connect, CliError, Target};
 use crate::api::{AuditEntry, AuditListQuery};
 use crate::cli::AuditArgs;
+use crate::client::Client;
 use crate::present::DisplayTz;
 
 pub async fn run(args: AuditArgs, target: Target<'_>) -> Result<(), CliError> {
-    let client = connect(target)?;
+    run_on(args, &connect(target)?).await
+}
+
+/// Runs the command with `client` (over SSH: the session's own client).
+pub async fn run_on(args: AuditArgs, client: &Client) -> Result<(), CliError> {
     let wanted = usize::try_from(args.limit).unwrap_or(usize::MAX);
     let query = AuditListQuery {
         limit: Some(args.limit.min(500)),
@@ -18,7 +24,7 @@ pub async fn run(args: AuditArgs, target: Target<'_>) -> Result<(), CliError> {
         return output::print_json(&entries);
     }
     if entries.is_empty() {
-        eprintln!("The audit log is empty.");
+        note!("The audit log is empty.");
         return Ok(());
     }
     output::print(&audit_table(&entries))

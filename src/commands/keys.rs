@@ -3,6 +3,7 @@
 
 use chrono::{Local, Utc};
 
+use super::console::note;
 use super::output::{self, Cell};
 use super::{connect, prompt, select, CliError, Target};
 use crate::api::{ApiKey, CreateKeyRequest, ScopeInfo};
@@ -13,13 +14,17 @@ use crate::key::{parse_expiry, KeyStatus};
 use crate::present::{self, DisplayTz};
 
 pub async fn run(command: KeysCommand, target: Target<'_>) -> Result<(), CliError> {
-    let client = connect(target)?;
+    run_on(command, &connect(target)?).await
+}
+
+/// Runs one command with `client` (over SSH: the session's own client).
+pub async fn run_on(command: KeysCommand, client: &Client) -> Result<(), CliError> {
     match command {
-        KeysCommand::List(args) => list(&client, args).await,
-        KeysCommand::Create(args) => create(&client, args).await,
-        KeysCommand::Show(args) => show(&client, args).await,
-        KeysCommand::Revoke(args) => revoke(&client, args).await,
-        KeysCommand::Rotate(args) => rotate(&client, args).await,
+        KeysCommand::List(args) => list(client, args).await,
+        KeysCommand::Create(args) => create(client, args).await,
+        KeysCommand::Show(args) => show(client, args).await,
+        KeysCommand::Revoke(args) => revoke(client, args).await,
+        KeysCommand::Rotate(args) => rotate(client, args).await,
     }
 }
 
@@ -29,7 +34,7 @@ async fn list(client: &Client, args: ListArgs) -> Result<(), CliError> {
         return output::print_json(&keys);
     }
     if keys.is_empty() {
-        eprintln!(
+        note!(
             "No keys{}.",
             args.status
                 .map_or(String::new(), |s| format!(" with status {}", s.as_str()))
@@ -124,13 +129,13 @@ async fn create(client: &Client, args: CreateArgs) -> Result<(), CliError> {
     }
     output::print_secret(&created.secret)?;
     let key = &created.api_key;
-    eprintln!(
+    note!(
         "Created API key {}; scopes {}; expires {}.",
         output::key_label(key),
         output::printable(&key.scopes.join(", ")),
         DisplayTz::Local.expiry(key.expires_at)
     );
-    eprintln!("Copy your API key now — it will not be shown again.");
+    note!("Copy your API key now — it will not be shown again.");
     Ok(())
 }
 
@@ -203,7 +208,7 @@ fn confirmed(args: &TargetArgs, verb: &str, key: &ApiKey, warning: &str) -> Resu
              Nothing was changed; pass --yes to {verb} it."
         )));
     }
-    eprintln!("{warning}");
+    note!("{warning}");
     if prompt::confirm(&format!("{} {what}?", capitalise(verb)))? {
         Ok(())
     } else {
@@ -222,7 +227,7 @@ fn capitalise(word: &str) -> String {
 async fn revoke(client: &Client, args: TargetArgs) -> Result<(), CliError> {
     let key = select::find_key(client, &args.key).await?;
     if key.status == KeyStatus::Revoked {
-        eprintln!(
+        note!(
             "{} was already revoked; nothing to do.",
             output::key_label(&key)
         );
@@ -242,7 +247,7 @@ async fn revoke(client: &Client, args: TargetArgs) -> Result<(), CliError> {
     if args.json {
         output::print_json(&revoked)?;
     }
-    eprintln!("Revoked API key {}.", output::key_label(&revoked));
+    note!("Revoked API key {}.", output::key_label(&revoked));
     Ok(())
 }
 
@@ -279,12 +284,12 @@ async fn rotate(client: &Client, args: RotateArgs) -> Result<(), CliError> {
         (_, Some(at)) => format!("works until {}", DisplayTz::Local.date_time(at)),
         (_, None) => old.status.as_str().to_owned(),
     };
-    eprintln!(
+    note!(
         "Rotated: new key {}; old key {}... {old_state}.",
         output::key_label(&rotated.api_key),
         output::printable(&old.prefix)
     );
-    eprintln!("Copy your API key now — it will not be shown again.");
+    note!("Copy your API key now — it will not be shown again.");
     Ok(())
 }
 

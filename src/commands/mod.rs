@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod completions;
+pub mod console;
 pub mod keys;
 pub mod login;
 mod output;

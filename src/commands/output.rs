@@ -20,7 +20,7 @@ const RESET: &str = "\x1b[0m";
 /// (to anything but the empty string) or `TERM=dumb`.
 pub fn stdout_colour() -> bool {
     colour_allowed(
-        std::io::stdout().is_terminal(),
+        !super::console::in_session() && std::io::stdout().is_terminal(),
         std::env::var_os("NO_COLOR").as_deref(),
         std::env::var_os("TERM").as_deref(),
     )
@@ -225,11 +225,7 @@ pub fn multiline<'a>(label: &'a str, text: &str) -> Vec<(&'a str, Cell)> {
 
 /// Writes `text` to standard output. A reader that went away (`| head`) is not an error.
 pub fn print(text: &str) -> Result<(), CliError> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    match super::console::write_out(text.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::usage(format!(
             "cannot write to standard output: {e}"
         ))),

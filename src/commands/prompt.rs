@@ -8,7 +8,7 @@ use crate::key::Secret;
 
 /// Whether someone is at a terminal to answer.
 pub fn interactive() -> bool {
-    std::io::stdin().is_terminal()
+    !super::console::in_session() && std::io::stdin().is_terminal()
 }
 
 /// Asks `question` and reads one line from standard input (without its newline).

@@ -102,6 +102,8 @@ pub struct Admin {
     pub user: User,
     pub org: Org,
     pub addr: IpAddr,
+    /// How they came in when not with an access token: `ssh SHA256:…`.
+    pub via: Option<String>,
 }
 
 impl FromRequestParts<AppState> for Admin {
@@ -110,8 +112,16 @@ impl FromRequestParts<AppState> for Admin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let ClientAddr(addr) = ClientAddr::from_request_parts(parts, state).await?;
         let token = bearer(&parts.headers).ok_or(ApiError::MissingCredentials)?;
+        if let Some(admin) = state.ssh_session_admin(parts, token).await {
+            return admin;
+        }
         let (user, org) = state.check_user_token(token, addr).await?;
-        Ok(Self { user, org, addr })
+        Ok(Self {
+            user,
+            org,
+            addr,
+            via: None,
+        })
     }
 }
 
@@ -156,6 +166,9 @@ impl FromRequestParts<AppState> for AuditReader {
         let credential = bearer(&parts.headers)
             .or_else(|| header_str(&parts.headers, "x-api-key"))
             .ok_or(ApiError::MissingCredentials)?;
+        if let Some(admin) = state.ssh_session_admin(parts, credential).await {
+            return admin.map(Self::Admin);
+        }
         if credential.starts_with(state.key_format.prefix()) {
             let key = state
                 .check_key(credential, addr, Some("audit_logs:read"))
@@ -163,7 +176,12 @@ impl FromRequestParts<AppState> for AuditReader {
             Ok(Self::Key(key))
         } else {
             let (user, org) = state.check_user_token(credential, addr).await?;
-            Ok(Self::Admin(Admin { user, org, addr }))
+            Ok(Self::Admin(Admin {
+                user,
+                org,
+                addr,
+                via: None,
+            }))
         }
     }
 }
@@ -221,7 +239,7 @@ impl AppState {
     }
 
     /// Counts a failed check here, and in the counter shared by all replicas if there is one.
-    fn note_failure(&self, addr: IpAddr, now: chrono::DateTime<chrono::Utc>) {
+    pub(super) fn note_failure(&self, addr: IpAddr, now: chrono::DateTime<chrono::Utc>) {
         if self.limiter.max() == 0 {
             return;
         }

@@ -66,7 +66,7 @@ impl AppState {
             action: action.into(),
             api_key_id: key_id.into(),
             remote_addr: Some(admin.addr.to_string()),
-            details,
+            details: with_via(details, admin.via.as_deref()),
         }
     }
 
@@ -91,6 +91,14 @@ impl AppState {
         };
         (key, secret)
     }
+}
+
+/// An audit entry's details, with how the admin came in (`"via": "ssh SHA256:…"`) if not by token.
+fn with_via(mut details: serde_json::Value, via: Option<&str>) -> serde_json::Value {
+    if let (Some(via), Some(map)) = (via, details.as_object_mut()) {
+        map.insert("via".into(), via.into());
+    }
+    details
 }
 
 struct KeyTemplate {

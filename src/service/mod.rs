@@ -14,6 +14,7 @@ mod policy;
 mod rate_limit;
 mod serve;
 mod shared_limit;
+mod ssh;
 pub mod store;
 mod tls;
 
@@ -46,6 +47,7 @@ pub use openapi::ApiDoc;
 use rate_limit::FailureLimiter;
 pub use rate_limit::MAX_TRACKED as FAILED_AUTH_MAX_TRACKED;
 pub use serve::{Timeouts, DEFAULT_MAX_CONNECTIONS};
+pub use ssh::{SshConfig, SshInfo, SshStats, HOST_KEY_FILE};
 use store::guard::{GuardLimits, GuardedStore};
 use store::{NewUser, Org, Plan, Role, Store, StoreError};
 pub use tls::TlsFiles;
@@ -79,6 +81,8 @@ pub struct ServiceConfig {
     pub max_connections: usize,
     /// Deadline per database call and how many calls may queue (503 beyond).
     pub database_limits: GuardLimits,
+    /// The SSH server (`--ssh-listen`); `None`: none.
+    pub ssh: Option<SshConfig>,
 }
 
 impl ServiceConfig {
@@ -96,6 +100,7 @@ impl ServiceConfig {
             timeouts: Timeouts::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             database_limits: GuardLimits::default(),
+            ssh: None,
         }
     }
 
@@ -130,6 +135,8 @@ pub struct Shared {
     missing_tokens: negative::NegativeCache,
     trusted_proxies: Vec<IpAddr>,
     timeouts: Timeouts,
+    /// Credentials of open SSH sessions.
+    ssh_tokens: ssh::SessionTokens,
 }
 
 impl std::ops::Deref for AppState {
@@ -250,8 +257,11 @@ pub struct RunningService {
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     flusher: JoinHandle<()>,
-    /// The shared failed-check counter's writer and listener (PostgreSQL).
+    /// The shared failed-check counter's writer and listener (PostgreSQL),
+    /// the SSH server and its internal listener.
     background: Vec<JoinHandle<()>>,
+    /// The SSH server, if one was asked for.
+    pub ssh: Option<SshInfo>,
 }
 
 impl RunningService {
@@ -346,7 +356,27 @@ pub async fn start(
         missing_tokens: negative::NegativeCache::default(),
         trusted_proxies: config.trusted_proxies.clone(),
         timeouts: config.timeouts,
+        ssh_tokens: ssh::SessionTokens::default(),
     }));
+    let mut background = background;
+    let ssh = match &config.ssh {
+        None => None,
+        Some(ssh_config) => {
+            let (internal, task) = serve_internal(state.clone(), &config, stop_rx.clone()).await?;
+            background.push(task);
+            let (info, task) = ssh::start(
+                ssh_config,
+                &config.data_dir,
+                state.clone(),
+                internal,
+                stop_rx.clone(),
+            )
+            .await
+            .map_err(StartError)?;
+            background.push(task);
+            Some(info)
+        }
+    };
     let flusher = tokio::spawn(last_used.run(store, config.last_used_flush, stop_rx.clone()));
     let scheme = if tls.is_some() { "https" } else { "http" };
     let serving = serve::Serving {
@@ -365,7 +395,36 @@ pub async fn start(
         server,
         flusher,
         background,
+        ssh,
     })
+}
+
+/// The router on a plain-HTTP listener on loopback, for the SSH sessions'
+/// clients: their credentials are accepted there only (whatever TLS the
+/// public listener has).
+async fn serve_internal(
+    state: AppState,
+    config: &ServiceConfig,
+    stop: watch::Receiver<bool>,
+) -> Result<(SocketAddr, JoinHandle<()>), StartError> {
+    let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .await
+        .map_err(|e| StartError(format!("cannot listen on loopback for SSH sessions: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError(e.to_string()))?;
+    let serving = serve::Serving {
+        app: router(state).layer(axum::Extension(ssh::InternalListener)),
+        tls: None,
+        timeouts: config.timeouts,
+        max_connections: config.max_connections.max(1),
+    };
+    let task = tokio::spawn(async move {
+        if let Err(e) = serve::serve(listener, serving, stop).await {
+            tracing::warn!(error = %e, "the SSH sessions' listener failed");
+        }
+    });
+    Ok((addr, task))
 }
 
 /// Starts with the system clock.

@@ -5,6 +5,7 @@
 pub mod lifecycle;
 pub mod process;
 pub mod pty;
+pub mod ssh;
 pub mod stress;
 pub mod ui;
 pub mod util;

@@ -430,6 +430,39 @@ impl Store for GuardedStore {
         self.run("set_policy", self.inner.set_policy(org_id, policy, audit))
             .await
     }
+
+    async fn add_ssh_key(&self, key: &SshKey, audit: &AuditEvent) -> StoreResult<()> {
+        self.run("add_ssh_key", self.inner.add_ssh_key(key, audit))
+            .await
+    }
+
+    async fn list_ssh_keys(&self, user_id: Option<&str>) -> StoreResult<Vec<SshKey>> {
+        self.run("list_ssh_keys", self.inner.list_ssh_keys(user_id))
+            .await
+    }
+
+    async fn remove_ssh_key(
+        &self,
+        user_id: &str,
+        fingerprint: &str,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        self.run(
+            "remove_ssh_key",
+            self.inner.remove_ssh_key(user_id, fingerprint, audit),
+        )
+        .await
+    }
+
+    async fn ssh_key_owner(&self, fingerprint: &str) -> StoreResult<Option<(User, Org)>> {
+        self.run("ssh_key_owner", self.inner.ssh_key_owner(fingerprint))
+            .await
+    }
+
+    async fn touch_ssh_key(&self, fingerprint: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        self.run("touch_ssh_key", self.inner.touch_ssh_key(fingerprint, at))
+            .await
+    }
 }
 
 #[cfg(test)]

@@ -156,3 +156,24 @@ pub const GET_POLICY: &str = "SELECT policy FROM org_policies WHERE org_id = $1"
 pub const SET_POLICY: &str = "INSERT INTO org_policies (org_id, policy, updated_at) \
      VALUES ($1, $2, $3) ON CONFLICT (org_id) DO UPDATE \
      SET policy = excluded.policy, updated_at = excluded.updated_at";
+
+// SSH keys.
+
+pub const INSERT_SSH_KEY: &str =
+    "INSERT INTO ssh_keys (fingerprint, user_id, algorithm, public_key, comment, added_at) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+
+pub const LIST_SSH_KEYS: &str =
+    "SELECT k.fingerprint, k.user_id, u.email, k.algorithm, k.public_key, k.comment, \
+     k.added_at, k.last_used_at FROM ssh_keys k JOIN users u ON u.id = k.user_id \
+     WHERE ($1 IS NULL OR k.user_id = $1) AND u.removed_at IS NULL \
+     ORDER BY u.email, k.added_at, k.fingerprint";
+
+pub const REMOVE_SSH_KEY: &str = "DELETE FROM ssh_keys WHERE user_id = $1 AND fingerprint = $2";
+
+pub const SSH_KEY_OWNER: &str = "SELECT u.id, u.org_id, u.email, u.role, u.created_at, \
+     o.name AS org_name, o.plan AS org_plan, o.created_at AS org_created_at \
+     FROM ssh_keys k JOIN users u ON u.id = k.user_id JOIN organisations o ON o.id = u.org_id \
+     WHERE k.fingerprint = $1 AND u.removed_at IS NULL";
+
+pub const TOUCH_SSH_KEY: &str = "UPDATE ssh_keys SET last_used_at = $1 WHERE fingerprint = $2";

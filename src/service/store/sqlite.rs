@@ -479,4 +479,70 @@ impl Store for SqliteStore {
         tx.commit().await?;
         Ok(())
     }
+
+    async fn add_ssh_key(&self, key: &SshKey, audit: &AuditEvent) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(sql::INSERT_SSH_KEY)
+            .bind(&key.fingerprint)
+            .bind(&key.user_id)
+            .bind(&key.algorithm)
+            .bind(&key.public_key)
+            .bind(&key.comment)
+            .bind(ms(key.added_at))
+            .execute(&mut *tx)
+            .await?;
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_ssh_keys(&self, user_id: Option<&str>) -> StoreResult<Vec<SshKey>> {
+        sqlx::query_as::<_, ssh_keys::SshKeyRow>(sql::LIST_SSH_KEYS)
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(SshKey::try_from)
+            .collect()
+    }
+
+    async fn remove_ssh_key(
+        &self,
+        user_id: &str,
+        fingerprint: &str,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let removed = sqlx::query(sql::REMOVE_SSH_KEY)
+            .bind(user_id)
+            .bind(fingerprint)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if removed == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn ssh_key_owner(&self, fingerprint: &str) -> StoreResult<Option<(User, Org)>> {
+        sqlx::query_as::<_, UserOrgRow>(sql::SSH_KEY_OWNER)
+            .bind(fingerprint)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(UserOrgRow::split)
+            .transpose()
+    }
+
+    async fn touch_ssh_key(&self, fingerprint: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(sql::TOUCH_SSH_KEY)
+            .bind(ms(at))
+            .bind(fingerprint)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }

@@ -1,0 +1,227 @@
+//! `keydeck admin users add-ssh-key / list-ssh-keys / remove-ssh-key`: the
+//! public keys that let a user in over SSH, audited like every other change
+//! to a user.
+
+use chrono::{DateTime, Utc};
+use russh::keys::{HashAlg, PublicKey};
+
+use super::{user_event, user_named, AdminError, Result};
+use crate::service::store::{SshKey, Store, StoreError};
+
+/// Longest public key line accepted (an RSA-16384 line is about 2.8 KB).
+pub const KEY_LINE_MAX: usize = 8 * 1024;
+/// Longest comment kept.
+pub const COMMENT_MAX: usize = 200;
+
+/// A public key as an OpenSSH line gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedKey {
+    pub fingerprint: String,
+    pub algorithm: String,
+    /// The line without its comment.
+    pub public_key: String,
+    pub comment: String,
+}
+
+/// The fingerprint keydeck stores and logs: `SHA256:…`, as `ssh-keygen -l` prints it.
+pub fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+/// Parses one OpenSSH public key line (`ssh-ed25519 AAAA… comment`). Blank
+/// lines and `#` comments around it are ignored; anything else is refused
+/// with the reason.
+pub fn parse_public_key(text: &str) -> Result<ParsedKey> {
+    let invalid = |why: &str| {
+        AdminError::Invalid(format!(
+            "not an OpenSSH public key ({why}): give a line such as \
+             \"ssh-ed25519 AAAAC3Nz... you@laptop\", a path to a .pub file, or - for standard input"
+        ))
+    };
+    if text.len() > KEY_LINE_MAX {
+        return Err(invalid(&format!("longer than {KEY_LINE_MAX} bytes")));
+    }
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'));
+    let line = lines.next().ok_or_else(|| invalid("empty"))?;
+    if lines.next().is_some() {
+        return Err(invalid("more than one key: add them one at a time"));
+    }
+    let key = PublicKey::from_openssh(line).map_err(|e| invalid(&e.to_string()))?;
+    let algorithm = key.algorithm().as_str().to_owned();
+    if matches!(algorithm.as_str(), "ssh-rsa" | "ssh-dss") {
+        return Err(AdminError::Invalid(format!(
+            "{algorithm} keys are not accepted: use an Ed25519 or ECDSA key \
+             (ssh-keygen -t ed25519)"
+        )));
+    }
+    let mut fields = line.splitn(3, char::is_whitespace);
+    let public_key = format!(
+        "{} {}",
+        fields.next().unwrap_or_default(),
+        fields.next().unwrap_or_default()
+    );
+    let comment: String = fields
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(COMMENT_MAX)
+        .collect();
+    Ok(ParsedKey {
+        fingerprint: fingerprint(&key),
+        algorithm,
+        public_key,
+        comment,
+    })
+}
+
+/// The key text `KEY` stands for: `-` reads standard input, a line that
+/// looks like a key is the key, anything else is a path to a `.pub` file.
+pub fn read_key_arg(arg: &str) -> Result<String> {
+    use std::io::Read;
+    let limited = |reader: &mut dyn Read, what: &str| -> Result<String> {
+        let mut text = String::new();
+        reader
+            .take(KEY_LINE_MAX as u64 + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| AdminError::Invalid(format!("cannot read {what}: {e}")))?;
+        Ok(text)
+    };
+    if arg == "-" {
+        return limited(&mut std::io::stdin().lock(), "standard input");
+    }
+    if arg.split_whitespace().nth(1).is_some() {
+        return Ok(arg.to_owned());
+    }
+    let mut file = std::fs::File::open(arg).map_err(|e| {
+        AdminError::Invalid(format!(
+            "{arg:?} is neither a public key line nor a readable file: {e}"
+        ))
+    })?;
+    limited(&mut file, arg)
+}
+
+/// Adds a key to a user; a key that belongs to anyone already is refused.
+pub async fn add_ssh_key(
+    store: &dyn Store,
+    email: &str,
+    text: &str,
+    now: DateTime<Utc>,
+) -> Result<SshKey> {
+    let user = user_named(store, email).await?;
+    let parsed = parse_public_key(text)?;
+    let key = SshKey {
+        fingerprint: parsed.fingerprint,
+        user_id: user.id.clone(),
+        user_email: user.email.clone(),
+        algorithm: parsed.algorithm,
+        public_key: parsed.public_key,
+        comment: parsed.comment,
+        added_at: now,
+        last_used_at: None,
+    };
+    let audit = user_event(
+        &user,
+        "user.ssh_key_added",
+        now,
+        serde_json::json!({ "fingerprint": key.fingerprint, "comment": key.comment }),
+    );
+    match store.add_ssh_key(&key, &audit).await {
+        Ok(()) => Ok(key),
+        Err(StoreError::Duplicate(_)) => Err(AdminError::Invalid(format!(
+            "the key {} is already added (a key belongs to one user; see \
+             `keydeck admin users list-ssh-keys`)",
+            key.fingerprint
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Current users' keys, or one user's.
+pub async fn list_ssh_keys(store: &dyn Store, email: Option<&str>) -> Result<Vec<SshKey>> {
+    let user_id = match email {
+        Some(email) => Some(user_named(store, email).await?.id),
+        None => None,
+    };
+    Ok(store.list_ssh_keys(user_id.as_deref()).await?)
+}
+
+/// Removes one of a user's keys: the next connection with it is refused.
+pub async fn remove_ssh_key(
+    store: &dyn Store,
+    email: &str,
+    fingerprint: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let user = user_named(store, email).await?;
+    let audit = user_event(
+        &user,
+        "user.ssh_key_removed",
+        now,
+        serde_json::json!({ "fingerprint": fingerprint }),
+    );
+    if store.remove_ssh_key(&user.id, fingerprint, &audit).await? {
+        Ok(())
+    } else {
+        Err(AdminError::NotFound(format!(
+            "{email} has no SSH key {fingerprint:?} (see `keydeck admin users list-ssh-keys {email}`)"
+        )))
+    }
+}
+
+/// The table `list-ssh-keys` prints.
+pub fn table(keys: &[SshKey]) -> String {
+    let mut out = format!(
+        "{:<32} {:<51} {:<19} {:<19} COMMENT\n",
+        "EMAIL", "FINGERPRINT", "ADDED", "LAST USED"
+    );
+    let time = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    for k in keys {
+        out.push_str(&format!(
+            "{:<32} {:<51} {:<19} {:<19} {}\n",
+            k.user_email,
+            k.fingerprint,
+            time(k.added_at),
+            k.last_used_at.map_or_else(|| "never".to_owned(), time),
+            k.comment
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ED25519: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHurtAh17zpzFM68GhsP+QXbpEtsP9AdOk8/6IyBHj3L ops@laptop";
+
+    #[test]
+    fn a_key_line_gives_its_fingerprint_and_comment() {
+        let key = parse_public_key(&format!("# mine\n{ED25519}\n\n")).unwrap();
+        // As `ssh-keygen -l` prints it.
+        assert_eq!(
+            key.fingerprint,
+            "SHA256:NjYu66s1INtAyeVj24LWvg+ia7AKA7fj8Koqi3WJSlQ"
+        );
+        assert_eq!(key.algorithm, "ssh-ed25519");
+        assert_eq!(key.comment, "ops@laptop");
+        assert!(!key.public_key.contains("ops@laptop"));
+    }
+
+    #[test]
+    fn anything_else_is_refused_with_the_reason() {
+        for (bad, why) in [
+            ("", "empty"),
+            ("ssh-ed25519 AAAA", "OpenSSH"),
+            (&format!("{ED25519}\n{ED25519}"), "one at a time"),
+            (&"x".repeat(KEY_LINE_MAX + 1), "longer"),
+        ] {
+            let e = parse_public_key(bad).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
+    }
+}

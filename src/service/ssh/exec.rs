@@ -1,0 +1,158 @@
+//! `ssh HOST keys list --json`: the client commands (`keys …`, `audit`) run as
+//! the session's user, with the same output, `--json` and exit codes as on
+//! the command line; anything else gets a short usage message and exit 1.
+
+use clap::{Parser, Subcommand};
+
+use crate::cli::{AuditArgs, KeysArgs};
+use crate::client::Client;
+use crate::commands::console::{self, SessionConsole};
+use crate::commands::{self, EXIT_OK, EXIT_USAGE};
+
+/// Longest command line accepted.
+const COMMAND_MAX: usize = 4096;
+
+/// What a command over SSH may be.
+#[derive(Debug, Parser)]
+#[command(
+    name = "keydeck",
+    about = "keydeck over SSH: without a command (and with a terminal), the terminal UI",
+    after_help = "Examples:\n  ssh -p 2222 keys.example.com                      # the terminal UI\n  \
+        ssh -p 2222 keys.example.com keys list --json\n  \
+        ssh -p 2222 keys.example.com keys revoke eg_live_1a2B --yes"
+)]
+struct SshCommandLine {
+    #[command(subcommand)]
+    command: SshCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum SshCommand {
+    /// The organisation's API keys: list, create, show, rotate, revoke.
+    Keys(KeysArgs),
+    /// The organisation's audit log.
+    Audit(AuditArgs),
+}
+
+/// What a command printed, and its exit status.
+#[derive(Debug, Default)]
+pub struct Finished {
+    pub status: u8,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Runs `command` (as the client sent it) with `client`.
+pub async fn run(command: &[u8], client: Client) -> Finished {
+    let words = std::str::from_utf8(command)
+        .ok()
+        .filter(|c| c.len() <= COMMAND_MAX)
+        .and_then(|c| shell_words::split(c).ok());
+    let Some(words) = words else {
+        return usage("keydeck: the command is not valid UTF-8 text with balanced quotes, at most 4096 bytes\n");
+    };
+    let line =
+        match SshCommandLine::try_parse_from(std::iter::once("keydeck".to_owned()).chain(words)) {
+            Ok(line) => line,
+            Err(e) => {
+                let status = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+                let text = e.render().to_string().into_bytes();
+                return if e.use_stderr() {
+                    Finished {
+                        status,
+                        stdout: Vec::new(),
+                        stderr: text,
+                    }
+                } else {
+                    Finished {
+                        status,
+                        stdout: text,
+                        stderr: Vec::new(),
+                    }
+                };
+            }
+        };
+    let session = SessionConsole::default();
+    let captured = session.clone();
+    // Its own task: a panic in a command ends that command only.
+    let outcome = tokio::spawn(console::capture(captured, async move {
+        match line.command {
+            SshCommand::Keys(args) => commands::keys::run_on(args.command, &client).await,
+            SshCommand::Audit(args) => commands::audit::run_on(args, &client).await,
+        }
+    }))
+    .await;
+    let (stdout, mut stderr) = session.take();
+    let status = match outcome {
+        Ok(Ok(())) => EXIT_OK,
+        Ok(Err(e)) => {
+            stderr.extend_from_slice(format!("keydeck: {e}\n").as_bytes());
+            e.code
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a command over SSH failed");
+            stderr.extend_from_slice(b"keydeck: internal error; nothing more was done\n");
+            EXIT_USAGE
+        }
+    };
+    Finished {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+fn usage(message: &str) -> Finished {
+    Finished {
+        status: EXIT_USAGE,
+        stdout: Vec::new(),
+        stderr: message.as_bytes().to_vec(),
+    }
+}
+
+/// `\n` as `\r\n`, for a client that asked for a terminal (its own is in raw mode).
+pub fn crlf(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + text.len() / 16);
+    let mut previous = 0u8;
+    for &b in text {
+        if b == b'\n' && previous != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        previous = b;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newlines_become_crlf_once() {
+        assert_eq!(crlf(b"a\nb\r\nc\n"), b"a\r\nb\r\nc\r\n");
+    }
+
+    #[tokio::test]
+    async fn anything_but_keys_and_audit_is_a_usage_error() {
+        let client =
+            Client::new("http://127.0.0.1:9", crate::key::Secret::new("x".into())).unwrap();
+        for bad in [
+            "",
+            "serve",
+            "admin users list",
+            "keys",
+            "ls -la",
+            "keys list --url http://x",
+            "\"unbalanced",
+        ] {
+            let done = run(bad.as_bytes(), client.clone()).await;
+            assert_eq!(done.status, EXIT_USAGE, "{bad:?}");
+            assert!(done.stdout.is_empty(), "{bad:?}");
+            assert!(!done.stderr.is_empty(), "{bad:?}");
+        }
+        let help = run(b"keys --help", client).await;
+        assert_eq!(help.status, EXIT_OK);
+        assert!(String::from_utf8_lossy(&help.stdout).contains("revoke"));
+    }
+}

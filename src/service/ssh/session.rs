@@ -1,0 +1,430 @@
+//! One SSH connection (a russh handler) and its sessions: a PTY and no
+//! command opens the terminal UI; a command runs it (see [`super::exec`]).
+//! Each session runs in its own task, its user acting through a credential
+//! that lives as long as the session; its start and end are logged.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use russh::server::{Auth, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::{Channel, ChannelId, ChannelMsg};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
+
+use super::auth::{Identity, SessionToken};
+use super::exec;
+use super::output::SessionOutput;
+use super::Ctx;
+use crate::admin::ssh_keys::fingerprint;
+use crate::client::Client;
+use crate::present::DisplayTz;
+use crate::tui::term::bytes::{self, SessionInput};
+use crate::tui::term::{ClipboardMethod, TermOptions};
+
+/// What the client's terminal gets back at the end of a UI session, whatever
+/// was dropped before: end any half-sent sequence, bracketed paste off, the
+/// cursor shown, the main screen back.
+const RESTORE: &[u8] = b"\x18\x1b[?2004l\x1b[?25h\x1b[?1049l";
+
+/// Environment variables a session may set (`ssh -o SetEnv=NO_COLOR=1`).
+const SESSION_ENV: &[&str] = &["NO_COLOR", "TERM"];
+
+/// One SSH connection.
+pub struct Connection {
+    ctx: Arc<Ctx>,
+    peer: SocketAddr,
+    identity: Option<Identity>,
+    /// A failed authentication was counted for this connection already.
+    failure_counted: bool,
+}
+
+impl Connection {
+    pub fn new(ctx: Arc<Ctx>, peer: SocketAddr) -> Self {
+        Self {
+            ctx,
+            peer,
+            identity: None,
+            failure_counted: false,
+        }
+    }
+}
+
+impl russh::server::Handler for Connection {
+    type Error = russh::Error;
+
+    async fn auth_publickey_offered(
+        &mut self,
+        _user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let fingerprint = fingerprint(offer.public_key);
+        let known = self
+            .ctx
+            .state
+            .ssh_key_user(&fingerprint, self.peer.ip(), &mut self.failure_counted)
+            .await;
+        Ok(if known.is_some() {
+            Auth::Accept
+        } else {
+            tracing::info!(addr = %self.peer.ip(), %fingerprint, "SSH key refused: nobody has it");
+            Auth::reject()
+        })
+    }
+
+    /// The login name is ignored: the key says who this is.
+    async fn auth_publickey(
+        &mut self,
+        _user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let fingerprint = fingerprint(key.public_key);
+        let addr = self.peer.ip();
+        let state = &self.ctx.state;
+        let Some((user, org)) = state
+            .ssh_key_user(&fingerprint, addr, &mut self.failure_counted)
+            .await
+        else {
+            return Ok(Auth::reject());
+        };
+        if let Err(e) = state
+            .store
+            .touch_ssh_key(&fingerprint, state.clock.now())
+            .await
+        {
+            tracing::warn!(error = %e, "cannot note the SSH key's use");
+        }
+        self.identity = Some(Identity {
+            user,
+            org,
+            fingerprint,
+            addr,
+        });
+        Ok(Auth::Accept)
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: russh::server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let Some(identity) = self.identity.clone() else {
+            return Ok(());
+        };
+        let permit = self.ctx.sessions.clone().try_acquire_owned().ok();
+        reply.accept().await;
+        tokio::spawn(run(channel, self.ctx.clone(), identity, permit));
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _col_width: u32,
+        _row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        _data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        _name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)
+    }
+}
+
+/// The client's terminal, as its PTY request and environment describe it.
+#[derive(Debug, Clone)]
+struct Pty {
+    term: String,
+    size: (u16, u16),
+}
+
+/// What the session asked for: the UI (a shell) or a command.
+enum Start {
+    Shell,
+    Exec(Vec<u8>),
+}
+
+fn size(col_width: u32, row_height: u32) -> (u16, u16) {
+    let clamp = |v: u32| v.clamp(1, 1000) as u16;
+    (clamp(col_width), clamp(row_height))
+}
+
+/// One session channel, from its requests to its close.
+async fn run(
+    mut channel: Channel<Msg>,
+    ctx: Arc<Ctx>,
+    who: Identity,
+    permit: Option<OwnedSemaphorePermit>,
+) {
+    let Some(permit) = permit else {
+        let message = format!(
+            "keydeck: this server already serves as many SSH sessions as it allows ({}); \
+             try again shortly.\r\n",
+            ctx.config.max_sessions
+        );
+        tracing::warn!(user = %who.user.email, addr = %who.addr, "SSH session refused: session limit reached");
+        finish(&mut channel, &[], message.as_bytes(), 1, &mut None).await;
+        return;
+    };
+    let mut slot = Some(permit);
+    let mut pty: Option<Pty> = None;
+    let mut env: Vec<(String, String)> = Vec::new();
+    let start = loop {
+        match channel.wait().await {
+            Some(ChannelMsg::RequestPty {
+                term,
+                col_width,
+                row_height,
+                ..
+            }) => {
+                pty = Some(Pty {
+                    term,
+                    size: size(col_width, row_height),
+                })
+            }
+            Some(ChannelMsg::WindowChange {
+                col_width,
+                row_height,
+                ..
+            }) => {
+                if let Some(pty) = &mut pty {
+                    pty.size = size(col_width, row_height);
+                }
+            }
+            Some(ChannelMsg::SetEnv {
+                variable_name,
+                variable_value,
+                ..
+            }) => {
+                if SESSION_ENV.contains(&variable_name.as_str()) && variable_value.len() <= 256 {
+                    env.push((variable_name, variable_value));
+                }
+            }
+            Some(ChannelMsg::RequestShell { .. }) => break Start::Shell,
+            Some(ChannelMsg::Exec { command, .. }) => break Start::Exec(command),
+            Some(ChannelMsg::Eof | ChannelMsg::Close) | None => return,
+            Some(_) => {}
+        }
+    };
+    ctx.stats.open_sessions.fetch_add(1, Ordering::Relaxed);
+    let started = Instant::now();
+    let kind = match (&start, &pty) {
+        (Start::Shell, Some(_)) => "ui",
+        (Start::Shell, None) => "shell without a terminal",
+        (Start::Exec(_), _) => "command",
+    };
+    tracing::info!(user = %who.user.email, org = %who.org.name, addr = %who.addr, fingerprint = %who.fingerprint, kind, "SSH session started");
+    let token = SessionToken::mint(&ctx.state, who.clone());
+    let status = match Client::new(&ctx.internal_url, token.secret.clone()) {
+        Err(e) => {
+            tracing::error!(error = %e, "no client for the SSH session");
+            finish(
+                &mut channel,
+                &[],
+                b"keydeck: internal error\r\n",
+                1,
+                &mut slot,
+            )
+            .await;
+            1
+        }
+        Ok(client) => match (start, pty) {
+            (Start::Shell, Some(pty)) => {
+                ui(&mut channel, &ctx, &who, (pty, &env), client, &mut slot).await
+            }
+            (Start::Shell, None) => {
+                let message = "keydeck: the terminal UI needs a terminal: connect with `ssh -t`, \
+                    or run a command such as `keys list` (`--help` lists them).\n";
+                finish(&mut channel, &[], message.as_bytes(), 1, &mut slot).await;
+                1
+            }
+            (Start::Exec(command), pty) => {
+                let done = exec::run(&command, client).await;
+                let (out, err) = if pty.is_some() {
+                    (exec::crlf(&done.stdout), exec::crlf(&done.stderr))
+                } else {
+                    (done.stdout, done.stderr)
+                };
+                finish(&mut channel, &out, &err, done.status.into(), &mut slot).await;
+                done.status.into()
+            }
+        },
+    };
+    drop(token);
+    ctx.stats.open_sessions.fetch_sub(1, Ordering::Relaxed);
+    tracing::info!(
+        user = %who.user.email,
+        addr = %who.addr,
+        fingerprint = %who.fingerprint,
+        kind,
+        exit_status = status,
+        duration_s = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+        "SSH session ended"
+    );
+}
+
+/// Sends what is left, gives the session's slot back (`slot`), then the exit
+/// status, and closes the channel; a client that does not take the output
+/// within a few seconds is not waited for.
+async fn finish(
+    channel: &mut Channel<Msg>,
+    stdout: &[u8],
+    stderr: &[u8],
+    status: u32,
+    slot: &mut Option<OwnedSemaphorePermit>,
+) {
+    let send = async {
+        if !stdout.is_empty() {
+            let mut out = channel.make_writer();
+            out.write_all(stdout).await?;
+            out.flush().await?;
+        }
+        if !stderr.is_empty() {
+            let mut err = channel.make_writer_ext(Some(1));
+            err.write_all(stderr).await?;
+            err.flush().await?;
+        }
+        std::io::Result::Ok(())
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), send).await;
+    drop(slot.take());
+    let _ = channel.exit_status(status).await;
+    let _ = channel.eof().await;
+    let _ = channel.close().await;
+}
+
+/// The terminal UI on this channel, until `q`, the client leaving, the idle
+/// timeout or the server's shutdown; the terminal restored in every case.
+async fn ui(
+    channel: &mut Channel<Msg>,
+    ctx: &Arc<Ctx>,
+    who: &Identity,
+    (pty, env): (Pty, &[(String, String)]),
+    client: Client,
+    slot: &mut Option<OwnedSemaphorePermit>,
+) -> u32 {
+    let var = |name: &str| {
+        env.iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let term = var("TERM").unwrap_or(&pty.term);
+    let options = TermOptions {
+        color: var("NO_COLOR").is_none_or(str::is_empty) && term != "dumb",
+        clipboard: ClipboardMethod::Osc52,
+        size: pty.size,
+    };
+    let (tx, rx) = mpsc::channel(64);
+    let current_size = Arc::new(Mutex::new(pty.size));
+    let output = SessionOutput::new(ctx.config.output_buffer, ctx.stats.clone());
+    let forwarder = tokio::spawn(output.clone().forward(
+        channel.make_writer(),
+        tx.downgrade(),
+        current_size.clone(),
+    ));
+    let utc = chrono::FixedOffset::east_opt(0).expect("UTC");
+    let mut app = crate::tui::new_app(
+        &options,
+        ctx.state.clock.clone(),
+        DisplayTz::Fixed(utc),
+        format!("ssh · {}", who.user.email),
+    );
+    let writer = output.clone();
+    // Its own task: a panic in the UI ends this session only.
+    let mut session_ui = tokio::spawn(async move {
+        bytes::run(rx, writer, options, &mut app, client)
+            .await
+            .map_err(|e| e.to_string())
+    });
+    let mut input = Some(tx);
+    let mut open = true;
+    let idle = ctx.config.idle_timeout;
+    let mut deadline = tokio::time::Instant::now() + idle;
+    let mut stop = ctx.stop.clone();
+    let mut farewell: &[u8] = b"";
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut session_ui => break outcome,
+            message = channel.wait(), if open => match message {
+                Some(ChannelMsg::Data { data }) => {
+                    deadline = tokio::time::Instant::now() + idle;
+                    if let Some(tx) = &input {
+                        let _ = tx.send(SessionInput::Data(data.to_vec())).await;
+                    }
+                }
+                Some(ChannelMsg::WindowChange { col_width, row_height, .. }) => {
+                    deadline = tokio::time::Instant::now() + idle;
+                    let (w, h) = size(col_width, row_height);
+                    *current_size.lock().unwrap_or_else(|e| e.into_inner()) = (w, h);
+                    if let Some(tx) = &input {
+                        let _ = tx.send(SessionInput::Resize(w, h)).await;
+                    }
+                }
+                Some(ChannelMsg::Eof) => input = None,
+                Some(ChannelMsg::Close) | None => {
+                    open = false;
+                    input = None;
+                }
+                Some(_) => {}
+            },
+            () = tokio::time::sleep_until(deadline), if input.is_some() => {
+                tracing::info!(user = %who.user.email, addr = %who.addr, "SSH session idle: closing it");
+                farewell = b"keydeck: closed after a long time without input.\r\n";
+                input = None;
+            }
+            () = super::stopped(&mut stop), if input.is_some() => {
+                farewell = b"keydeck: the server is shutting down.\r\n";
+                input = None;
+            }
+        }
+    };
+    output.close();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), forwarder).await;
+    let status = match outcome {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => {
+            tracing::warn!(user = %who.user.email, error = %e, "SSH UI session failed");
+            1
+        }
+        Err(e) => {
+            tracing::error!(user = %who.user.email, error = %e, "SSH UI session panicked; only it ended");
+            farewell = b"keydeck: internal error; the session ended.\r\n";
+            1
+        }
+    };
+    if open {
+        finish(channel, RESTORE, farewell, status, slot).await;
+    }
+    status
+}
