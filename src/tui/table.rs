@@ -2,13 +2,14 @@
 //! (only the rows on screen are built, so tens of thousands of keys scroll as
 //! fast as ten).
 
-use ratatui::layout::{Constraint, Rect};
-use ratatui::text::Line;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
 use super::action::{Effect, Request};
 use super::app::App;
+use super::health::Badges;
 use super::keymap::Command;
 use super::popup::{AuditView, CreateForm, Popup};
 use crate::api::ApiKey;
@@ -16,17 +17,25 @@ use crate::key::KeyStatus;
 use crate::present;
 use crate::present::status_text;
 
-/// The status tabs: All / Active / Expired / Revoked.
+/// The tabs: All / Active / Expired / Revoked by status, and Attention:
+/// the keys with a health badge, worst first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
     All,
     Active,
     Expired,
     Revoked,
+    Attention,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 4] = [Tab::All, Tab::Active, Tab::Expired, Tab::Revoked];
+    pub const ALL: [Tab; 5] = [
+        Tab::All,
+        Tab::Active,
+        Tab::Expired,
+        Tab::Revoked,
+        Tab::Attention,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -34,15 +43,17 @@ impl Tab {
             Tab::Active => "Active",
             Tab::Expired => "Expired",
             Tab::Revoked => "Revoked",
+            Tab::Attention => "Attention",
         }
     }
 
-    pub(super) fn admits(self, status: KeyStatus) -> bool {
+    pub(super) fn admits(self, status: KeyStatus, badges: Badges) -> bool {
         match self {
             Tab::All => true,
             Tab::Active => status == KeyStatus::Active,
             Tab::Expired => status == KeyStatus::Expired,
             Tab::Revoked => status == KeyStatus::Revoked,
+            Tab::Attention => !badges.is_empty(),
         }
     }
 
@@ -136,15 +147,15 @@ impl App {
                 self.rebuild_rows();
             }
             Command::ShowTab(i) => {
-                self.tab = Tab::ALL[usize::from(i).min(3)];
+                self.tab = Tab::ALL[usize::from(i).min(Tab::ALL.len() - 1)];
                 self.rebuild_rows();
             }
             Command::NextTab => {
-                self.tab = Tab::ALL[(self.tab.index() + 1) % 4];
+                self.tab = Tab::ALL[(self.tab.index() + 1) % Tab::ALL.len()];
                 self.rebuild_rows();
             }
             Command::PrevTab => {
-                self.tab = Tab::ALL[(self.tab.index() + 3) % 4];
+                self.tab = Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()];
                 self.rebuild_rows();
             }
             Command::SortNext => {
@@ -168,24 +179,27 @@ enum Column {
     Scopes,
     LastUsed,
     Status,
+    Health,
     Created,
     Expires,
 }
 
 impl Column {
     /// Display order.
-    const ORDER: [Column; 7] = [
+    const ORDER: [Column; 8] = [
         Column::Name,
         Column::Prefix,
         Column::Scopes,
         Column::LastUsed,
         Column::Status,
+        Column::Health,
         Column::Created,
         Column::Expires,
     ];
     /// Which columns stay when the terminal narrows, most important first.
-    const PRIORITY: [Column; 7] = [
+    const PRIORITY: [Column; 8] = [
         Column::Name,
+        Column::Health,
         Column::Status,
         Column::Prefix,
         Column::LastUsed,
@@ -201,6 +215,7 @@ impl Column {
             Column::Scopes => "Scopes",
             Column::LastUsed => "Last Used",
             Column::Status => "Status",
+            Column::Health => "Health",
             Column::Created => "Created",
             Column::Expires => "Expires",
         }
@@ -213,6 +228,7 @@ impl Column {
             Column::Scopes => 14,
             Column::LastUsed => 9,
             Column::Status => 9,
+            Column::Health => 9,
             Column::Created => 8,
             Column::Expires => 8,
         }
@@ -222,6 +238,7 @@ impl Column {
         match self {
             Column::Name => Constraint::Fill(3),
             Column::Scopes => Constraint::Fill(2),
+            Column::Health => Constraint::Fill(1),
             other => Constraint::Length(other.min_width()),
         }
     }
@@ -244,7 +261,39 @@ fn columns_for(width: u16) -> Vec<Column> {
         .collect()
 }
 
-fn cell<'a>(app: &App, key: &'a ApiKey, col: Column) -> Cell<'a> {
+/// The badges as words, worst first, as many as fit in `width` and a count
+/// of the rest ("rotate +2").
+fn health_cell<'a>(app: &App, key: &ApiKey, width: u16) -> Cell<'a> {
+    let words: Vec<_> = app
+        .badges_of(key)
+        .iter()
+        .filter(|b| b.in_column())
+        .collect();
+    let mut spans = Vec::new();
+    let mut used = 0;
+    for (i, badge) in words.iter().enumerate() {
+        let word = badge.word();
+        let gap = usize::from(i > 0);
+        let rest = words.len() - i - 1;
+        let more = if rest > 0 {
+            format!(" +{rest}").len()
+        } else {
+            0
+        };
+        if i > 0 && used + gap + word.len() + more > usize::from(width) {
+            spans.push(Span::raw(format!(" +{}", words.len() - i)));
+            break;
+        }
+        if gap > 0 {
+            spans.push(Span::raw(" "));
+        }
+        spans.push(Span::styled(word, app.theme.badge(*badge)));
+        used += gap + word.len();
+    }
+    Cell::from(Line::from(spans))
+}
+
+fn cell<'a>(app: &App, key: &'a ApiKey, col: Column, width: u16) -> Cell<'a> {
     let now = app.now;
     match col {
         Column::Name if app.marked.contains(&key.id) => {
@@ -261,6 +310,7 @@ fn cell<'a>(app: &App, key: &'a ApiKey, col: Column) -> Cell<'a> {
             let status = app.status_of(key);
             Cell::from(status_text(status)).style(app.theme.status(status))
         }
+        Column::Health => health_cell(app, key, width),
         Column::Created => Cell::from(present::relative(key.created_at, now)),
         Column::Expires => Cell::from(
             key.expires_at
@@ -288,6 +338,9 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         );
         return;
     }
+    let widths = Layout::horizontal(columns.iter().map(|c| c.constraint()))
+        .spacing(1)
+        .split(area);
     let visible = usize::from(area.height.saturating_sub(1));
     let rows = app
         .rows
@@ -297,7 +350,12 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .take(visible)
         .map(|(i, &k)| {
             let key = &app.keys[k];
-            let row = Row::new(columns.iter().map(|&c| cell(app, key, c)));
+            let row = Row::new(
+                columns
+                    .iter()
+                    .zip(widths.iter())
+                    .map(|(&c, w)| cell(app, key, c, w.width)),
+            );
             if i == app.selected {
                 row.style(app.theme.selected())
             } else {
@@ -325,6 +383,11 @@ fn empty_message(app: &App) -> Vec<Line<'static>> {
             Line::from("  Press n to create the first one."),
         ];
     }
+    if app.tab == Tab::Attention && app.filter.value().is_empty() {
+        return vec![Line::from(
+            "  Nothing needs attention: every key follows the best practices.",
+        )];
+    }
     vec![
         Line::from(format!(
             "  No {} keys match.",
@@ -340,18 +403,21 @@ mod tests {
 
     #[test]
     fn columns_drop_by_priority_as_the_terminal_narrows() {
-        assert_eq!(columns_for(120).len(), 7);
+        assert_eq!(columns_for(120).len(), 8);
         let at_80 = columns_for(80);
         assert!(!at_80.contains(&Column::Expires));
         assert!(at_80.contains(&Column::Scopes) && at_80.contains(&Column::LastUsed));
+        assert!(at_80.contains(&Column::Health));
         assert_eq!(
-            columns_for(45),
-            [Column::Name, Column::Prefix, Column::Status]
+            columns_for(55),
+            [Column::Name, Column::Prefix, Column::Status, Column::Health]
         );
         assert_eq!(
             columns_for(40),
-            [Column::Name, Column::LastUsed, Column::Status]
+            [Column::Name, Column::Status, Column::Health]
         );
+        // Health goes last but one: only the name outlasts it.
+        assert_eq!(columns_for(30), [Column::Name, Column::Health]);
         assert_eq!(columns_for(20), [Column::Name]);
     }
 }
