@@ -234,11 +234,12 @@ impl Column {
         }
     }
 
-    fn constraint(self) -> Constraint {
+    /// How wide the column is drawn; the Health column is as wide as `health`.
+    fn constraint(self, health: u16) -> Constraint {
         match self {
             Column::Name => Constraint::Fill(3),
             Column::Scopes => Constraint::Fill(2),
-            Column::Health => Constraint::Fill(1),
+            Column::Health => Constraint::Length(health),
             other => Constraint::Length(other.min_width()),
         }
     }
@@ -259,6 +260,28 @@ fn columns_for(width: u16) -> Vec<Column> {
         .into_iter()
         .filter(|c| chosen.contains(c))
         .collect()
+}
+
+/// The Health column's width: as wide as the widest badges on screen need,
+/// within what the chosen columns leave spare (at least its minimum).
+fn health_width<'k>(
+    app: &App,
+    columns: &[Column],
+    width: u16,
+    keys: impl Iterator<Item = &'k ApiKey>,
+) -> u16 {
+    let min = Column::Health.min_width();
+    let used: u16 = columns.iter().map(|c| c.min_width() + 1).sum();
+    let spare = width.saturating_sub(used.saturating_sub(1));
+    let widest = keys
+        .map(|k| {
+            let words = app.badges_of(k).iter().filter(|b| b.in_column());
+            let (count, len) = words.fold((0, 0), |(n, l), b| (n + 1, l + b.word().len()));
+            u16::try_from(len + count.max(1) - 1).unwrap_or(u16::MAX)
+        })
+        .max()
+        .unwrap_or(0);
+    widest.clamp(min, min + spare)
 }
 
 /// The badges as words, worst first, as many as fit in `width` and a count
@@ -324,7 +347,13 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let header = Row::new(columns.iter().map(|c| Cell::from(c.title()))).style(app.theme.header());
     if app.rows.is_empty() {
         frame.render_widget(
-            Table::new(Vec::<Row>::new(), columns.iter().map(|c| c.constraint())).header(header),
+            Table::new(
+                Vec::<Row>::new(),
+                columns
+                    .iter()
+                    .map(|c| c.constraint(Column::Health.min_width())),
+            )
+            .header(header),
             area,
         );
         let message_area = Rect {
@@ -338,10 +367,13 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         );
         return;
     }
-    let widths = Layout::horizontal(columns.iter().map(|c| c.constraint()))
+    let visible = usize::from(area.height.saturating_sub(1));
+    let on_screen = app.rows.iter().skip(app.offset).take(visible);
+    let health = health_width(app, &columns, area.width, on_screen.map(|&k| &app.keys[k]));
+    let constraints: Vec<Constraint> = columns.iter().map(|c| c.constraint(health)).collect();
+    let widths = Layout::horizontal(constraints.iter().copied())
         .spacing(1)
         .split(area);
-    let visible = usize::from(area.height.saturating_sub(1));
     let rows = app
         .rows
         .iter()
@@ -362,7 +394,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
                 row
             }
         });
-    let table = Table::new(rows, columns.iter().map(|c| c.constraint()))
+    let table = Table::new(rows, constraints)
         .header(header)
         .column_spacing(1);
     frame.render_widget(table, area);
