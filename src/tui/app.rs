@@ -25,8 +25,8 @@ use crate::present::DisplayTz;
 
 /// Keys fetched per request while loading.
 pub const PAGE_SIZE: u32 = 500;
-/// Rows of chrome around the table: title, summary, tabs, table header, footer.
-pub const CHROME_ROWS: u16 = 5;
+/// Rows of chrome around the table: title, tabs, table header, footer.
+pub const CHROME_ROWS: u16 = 4;
 
 /// An error shown above the table, with what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,6 +198,11 @@ impl App {
         self.dirty = true;
     }
 
+    /// Rows the summary line takes: one once there are keys to sum up.
+    pub fn summary_rows(&self) -> u16 {
+        u16::from(self.loaded && !self.keys.is_empty())
+    }
+
     /// The summary line's counts over all keys, as of the last rebuild of the rows.
     pub fn summary(&self) -> Summary {
         self.summary
@@ -257,7 +262,8 @@ impl App {
     pub fn page_rows(&self) -> usize {
         let banner = self.banner_rows().max(u16::from(self.flash.is_some()));
         let filter = u16::from(self.filtering || !self.filter.value().is_empty());
-        usize::from(self.height.saturating_sub(CHROME_ROWS + banner + filter)).max(1)
+        let chrome = CHROME_ROWS + self.summary_rows();
+        usize::from(self.height.saturating_sub(chrome + banner + filter)).max(1)
     }
 
     /// How many keys each tab would show.

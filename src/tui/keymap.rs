@@ -340,7 +340,7 @@ pub const BINDINGS: &[Binding] = &[
         help: help(
             S::View,
             "5",
-            "tab Attention: keys with a health badge, worst first (also in the Tab cycle)",
+            "tab Attention: the keys that need action, worst first",
         ),
         ..bind(&[ch('5')], Command::ShowTab(4), &[C::Table])
     },

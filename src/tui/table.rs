@@ -235,10 +235,12 @@ impl Column {
     }
 
     /// How wide the column is drawn; the Health column is as wide as `health`.
+    /// Name and Scopes share what is left, so that with Health beside them
+    /// a name keeps its 18 columns at 80 and a long scope label its ellipsis at 140.
     fn constraint(self, health: u16) -> Constraint {
         match self {
-            Column::Name => Constraint::Fill(3),
-            Column::Scopes => Constraint::Fill(2),
+            Column::Name => Constraint::Fill(5),
+            Column::Scopes => Constraint::Fill(4),
             Column::Health => Constraint::Length(health),
             other => Constraint::Length(other.min_width()),
         }

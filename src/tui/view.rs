@@ -30,7 +30,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     let filter_rows = u16::from(app.filtering || !app.filter.value().is_empty());
     let [title, summary, tabs, banner, filter, body, footer] = Layout::vertical([
         Constraint::Length(1),
-        Constraint::Length(1),
+        Constraint::Length(app.summary_rows()),
         Constraint::Length(1),
         Constraint::Length(banner_rows),
         Constraint::Length(filter_rows),
@@ -112,9 +112,6 @@ fn draw_title(frame: &mut Frame, app: &App, area: Rect) {
 /// The summary line over all keys: `12 active · 3 expiring within 7d · …`,
 /// each warning in its badge's colour.
 fn draw_summary(frame: &mut Frame, app: &App, area: Rect) {
-    if !app.loaded || app.keys.is_empty() {
-        return;
-    }
     let mut spans = vec![Span::raw(" ")];
     let terms = app.summary().terms();
     if terms.is_empty() {
@@ -146,13 +143,17 @@ fn draw_tabs(frame: &mut Frame, app: &App, area: Rect) {
         .map(|(i, tab)| format!("{} {} ({})", i + 1, tab.label(), counts[i]))
         .collect();
     texts.push(format!("sort: {sort} {arrow}"));
-    // Five tabs and the sort order: narrower gaps before anything is cut.
-    let width = |gap: usize| 1 + texts.iter().map(|t| t.chars().count() + gap).sum::<usize>() - gap;
-    let gap = if width(2) <= usize::from(area.width) {
-        "  "
-    } else {
-        " "
+    // Five tabs and the sort order: narrower gaps, then a shorter sort label,
+    // before anything is cut.
+    let width = |texts: &[String], gap: usize| {
+        1 + texts.iter().map(|t| t.chars().count() + gap).sum::<usize>() - gap
     };
+    let room = usize::from(area.width);
+    let gap = if width(&texts, 2) <= room { "  " } else { " " };
+    if width(&texts, 1) > room {
+        texts.pop();
+        texts.push(format!("{sort} {arrow}"));
+    }
     let mut spans = vec![Span::raw(" ")];
     for (i, text) in texts.into_iter().enumerate() {
         let style = match Tab::ALL.get(i) {
