@@ -2,7 +2,7 @@
 //! (only the rows on screen are built, so tens of thousands of keys scroll as
 //! fast as ten).
 
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
@@ -204,8 +204,8 @@ impl Column {
         Column::Prefix,
         Column::LastUsed,
         Column::Scopes,
-        Column::Created,
         Column::Expires,
+        Column::Created,
     ];
 
     fn title(self) -> &'static str {
@@ -233,27 +233,53 @@ impl Column {
             Column::Expires => 8,
         }
     }
-
-    /// How wide the column is drawn; the Health column is as wide as `health`.
-    /// Name and Scopes share what is left, so that with Health beside them
-    /// a name keeps its 18 columns at 80 and a long scope label its ellipsis at 140.
-    fn constraint(self, health: u16) -> Constraint {
-        match self {
-            Column::Name => Constraint::Fill(5),
-            Column::Scopes => Constraint::Fill(4),
-            Column::Health => Constraint::Length(health),
-            other => Constraint::Length(other.min_width()),
-        }
-    }
 }
 
-/// The columns that fit in `width`, in display order.
+/// Room for most key names, before Created gets a column.
+const NAME_COMFORT: u16 = 24;
+
+/// Each column's width within `width`: its minimum, then what is spare goes
+/// first to Name (up to [`NAME_COMFORT`]), then to Health (up to `health`, what its badges
+/// need), then to Scopes (up to 32, a long label and its ellipsis), and the
+/// rest half each to Name and Scopes.
+fn widths(columns: &[Column], width: u16, health: u16) -> Vec<u16> {
+    let mut widths: Vec<u16> = columns.iter().map(|c| c.min_width()).collect();
+    let gaps = u16::try_from(columns.len().saturating_sub(1)).unwrap_or(u16::MAX);
+    let mut spare = width.saturating_sub(widths.iter().sum::<u16>() + gaps);
+    let mut grow = |col: Column, upto: u16, spare: &mut u16| {
+        if let Some(i) = columns.iter().position(|c| *c == col) {
+            let add = upto.saturating_sub(widths[i]).min(*spare);
+            widths[i] += add;
+            *spare -= add;
+        }
+    };
+    grow(Column::Name, NAME_COMFORT, &mut spare);
+    grow(Column::Health, health, &mut spare);
+    grow(Column::Scopes, 32, &mut spare);
+    let half = if columns.contains(&Column::Scopes) {
+        spare / 2
+    } else {
+        0
+    };
+    let mut to_scopes = half;
+    grow(Column::Scopes, u16::MAX, &mut to_scopes);
+    spare -= half - to_scopes;
+    grow(Column::Name, u16::MAX, &mut spare);
+    widths
+}
+
+/// The columns that fit in `width`, in display order. Created, the least
+/// needed, joins only where the name keeps [`NAME_COMFORT`] columns.
 fn columns_for(width: u16) -> Vec<Column> {
     let mut chosen = Vec::new();
     let mut used = 0u16;
     for col in Column::PRIORITY {
         let extra = col.min_width() + u16::from(!chosen.is_empty());
-        if used + extra <= width {
+        let reserve = match col {
+            Column::Created => NAME_COMFORT - Column::Name.min_width(),
+            _ => 0,
+        };
+        if used + extra + reserve <= width {
             used += extra;
             chosen.push(col);
         }
@@ -264,26 +290,15 @@ fn columns_for(width: u16) -> Vec<Column> {
         .collect()
 }
 
-/// The Health column's width: as wide as the widest badges on screen need,
-/// within what the chosen columns leave spare (at least its minimum).
-fn health_width<'k>(
-    app: &App,
-    columns: &[Column],
-    width: u16,
-    keys: impl Iterator<Item = &'k ApiKey>,
-) -> u16 {
-    let min = Column::Health.min_width();
-    let used: u16 = columns.iter().map(|c| c.min_width() + 1).sum();
-    let spare = width.saturating_sub(used.saturating_sub(1));
-    let widest = keys
-        .map(|k| {
-            let words = app.badges_of(k).iter().filter(|b| b.in_column());
-            let (count, len) = words.fold((0, 0), |(n, l), b| (n + 1, l + b.word().len()));
-            u16::try_from(len + count.max(1) - 1).unwrap_or(u16::MAX)
-        })
-        .max()
-        .unwrap_or(0);
-    widest.clamp(min, min + spare)
+/// The width the widest badges on screen need.
+fn health_need<'k>(app: &App, keys: impl Iterator<Item = &'k ApiKey>) -> u16 {
+    keys.map(|k| {
+        let words = app.badges_of(k).iter().filter(|b| b.in_column());
+        let (count, len) = words.fold((0, 0), |(n, l), b| (n + 1, l + b.word().len()));
+        u16::try_from(len + count.max(1) - 1).unwrap_or(u16::MAX)
+    })
+    .max()
+    .unwrap_or(0)
 }
 
 /// The badges as words, worst first, as many as fit in `width` and a count
@@ -348,12 +363,11 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let columns = columns_for(area.width);
     let header = Row::new(columns.iter().map(|c| Cell::from(c.title()))).style(app.theme.header());
     if app.rows.is_empty() {
+        let widths = widths(&columns, area.width, 0);
         frame.render_widget(
             Table::new(
                 Vec::<Row>::new(),
-                columns
-                    .iter()
-                    .map(|c| c.constraint(Column::Health.min_width())),
+                widths.into_iter().map(Constraint::Length),
             )
             .header(header),
             area,
@@ -371,11 +385,8 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     }
     let visible = usize::from(area.height.saturating_sub(1));
     let on_screen = app.rows.iter().skip(app.offset).take(visible);
-    let health = health_width(app, &columns, area.width, on_screen.map(|&k| &app.keys[k]));
-    let constraints: Vec<Constraint> = columns.iter().map(|c| c.constraint(health)).collect();
-    let widths = Layout::horizontal(constraints.iter().copied())
-        .spacing(1)
-        .split(area);
+    let health = health_need(app, on_screen.map(|&k| &app.keys[k]));
+    let widths = widths(&columns, area.width, health);
     let rows = app
         .rows
         .iter()
@@ -387,8 +398,8 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             let row = Row::new(
                 columns
                     .iter()
-                    .zip(widths.iter())
-                    .map(|(&c, w)| cell(app, key, c, w.width)),
+                    .zip(&widths)
+                    .map(|(&c, &w)| cell(app, key, c, w)),
             );
             if i == app.selected {
                 row.style(app.theme.selected())
@@ -396,7 +407,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
                 row
             }
         });
-    let table = Table::new(rows, constraints)
+    let table = Table::new(rows, widths.iter().map(|&w| Constraint::Length(w)))
         .header(header)
         .column_spacing(1);
     frame.render_widget(table, area);
@@ -453,5 +464,26 @@ mod tests {
         // Health goes last but one: only the name outlasts it.
         assert_eq!(columns_for(30), [Column::Name, Column::Health]);
         assert_eq!(columns_for(20), [Column::Name]);
+    }
+
+    #[test]
+    fn spare_room_goes_to_the_name_then_health_then_scopes() {
+        let seven = columns_for(100);
+        assert!(!seven.contains(&Column::Created), "the name keeps its room");
+        let at = |cols: &[Column], w: &[u16], c| w[cols.iter().position(|x| *x == c).unwrap()];
+        let w = widths(&seven, 100, 9);
+        assert_eq!(
+            (at(&seven, &w, Column::Name), at(&seven, &w, Column::Scopes)),
+            (24, 20)
+        );
+        let all = columns_for(120);
+        assert_eq!(all.len(), 8);
+        let at = |w: &[u16], c| at(&all, w, c);
+        let w = widths(&all, 140, 16);
+        assert_eq!(at(&w, Column::Health), 16);
+        assert!(at(&w, Column::Scopes) >= 32, "{w:?}");
+        assert_eq!(w.iter().sum::<u16>() + 7, 140, "the whole width is used");
+        let narrow = columns_for(40);
+        assert_eq!(widths(&narrow, 40, 20).iter().sum::<u16>() + 2, 40);
     }
 }
