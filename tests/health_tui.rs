@@ -236,7 +236,7 @@ async fn attention_lists_the_worst_first_and_acts_in_one_key() {
     let screen = ui.screen();
     assert!(screen.contains("sort: worst first"), "{screen}");
     let footer = screen.lines().last().unwrap();
-    for hint in ["d revoke", "R rotate", "X revoke expired"] {
+    for hint in ["d revoke", "R rotate", "X revoke all expired"] {
         assert!(footer.contains(hint), "{hint} in {footer:?}");
     }
     // It is in the Tab cycle: after Revoked, before All.

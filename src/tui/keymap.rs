@@ -399,7 +399,7 @@ pub const BINDINGS: &[Binding] = &[
         ..bind(&[ch(' ')], Command::Mark, &[C::Table])
     },
     Binding {
-        hint: hint_when("X", "revoke expired", 5, When::Attention),
+        hint: hint_when("X", "revoke all expired", 5, When::Attention),
         help: help(S::Keys, "X", "revoke every expired key (asks first)"),
         ..bind(&[ch('X')], Command::RevokeExpired, &[C::Table])
     },
