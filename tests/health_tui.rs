@@ -43,7 +43,8 @@ async fn key_at(w: &World, at: i64, name: &str, expires: Option<i64>) -> (String
     )
 }
 
-/// One key in each health state, and the clock at [`now`]:
+/// One key in each health state, each created at its own instant (so the
+/// table's order is fixed), and the clock at [`now`]:
 ///
 /// | key | created | expires | last used | badge |
 /// | --- | --- | --- | --- | --- |
@@ -52,20 +53,20 @@ async fn key_at(w: &World, at: i64, name: &str, expires: Option<i64>) -> (String
 /// | Idle | 45 days ago | in 100 days | never | unused |
 /// | Lapsed | 40 days ago | 2 days ago | never | (expired, not revoked) |
 /// | Expiring soon | 20 days ago | in 3 days | yesterday | expiring |
-/// | Expiring sooner | 20 days ago | tomorrow | yesterday | expiring |
+/// | Expiring sooner | 19 days ago | tomorrow | yesterday | expiring |
 /// | Healthy | 10 days ago | in 60 days | yesterday | none |
 /// | Forever | 5 days ago | never | yesterday | no expiry |
-/// | Retired | 5 days ago | never | never | none (revoked) |
+/// | Retired | 4 days ago | never | never | none (revoked) |
 async fn seed_every_state(w: &World) {
     let (ancient, _) = key_at(w, -20, "Ancient rotate", Some(300)).await;
     let (old, _) = key_at(w, 0, "Old rotate", Some(300)).await;
     key_at(w, 55, "Idle", Some(200)).await;
     key_at(w, 60, "Lapsed", Some(98)).await;
     let (soon, _) = key_at(w, 80, "Expiring soon", Some(103)).await;
-    let (sooner, _) = key_at(w, 80, "Expiring sooner", Some(101)).await;
+    let (sooner, _) = key_at(w, 81, "Expiring sooner", Some(101)).await;
     let (healthy, _) = key_at(w, 90, "Healthy", Some(160)).await;
     let (forever, _) = key_at(w, 95, "Forever", None).await;
-    let (_, retired) = key_at(w, 95, "Retired", None).await;
+    let (_, retired) = key_at(w, 96, "Retired", None).await;
     assert_eq!(w.server.revoke(&retired).await.status(), 200);
     w.clock.set(day(99));
     for secret in [&ancient, &old, &soon, &sooner, &healthy, &forever] {
@@ -205,6 +206,11 @@ async fn narrow_terminals_keep_the_health_column_until_last_but_one() {
         "{screen}"
     );
     assert_eq!(health_of(&screen, "Forever"), "no expiry");
+    assert_eq!(
+        screen.lines().nth(1).unwrap().trim(),
+        "7 active · 2 expiring · 2 rotate · 1 unused · 1 expired",
+        "the whole line does not fit in 80 columns: the badges' words alone"
+    );
     ui.resize(40, 20).await;
     let screen = ui.screen();
     let columns = header(&screen);

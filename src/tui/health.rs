@@ -168,23 +168,41 @@ impl Summary {
 
     /// The line's terms in order, each with the badge whose colour it takes
     /// (`None`: the active count); terms that are zero are left out.
-    pub fn terms(&self) -> Vec<(String, Option<Badge>)> {
+    /// `short`: the badges' words alone, for narrow terminals.
+    pub fn terms(&self, short: bool) -> Vec<(String, Option<Badge>)> {
+        let long = |text: String, badge: Badge| {
+            if short {
+                badge.word().to_owned()
+            } else {
+                text
+            }
+        };
         [
             (self.active, "active".to_owned(), None),
             (
                 self.expiring,
-                format!("expiring within {}d", self.expiring_within_days),
+                long(
+                    format!("expiring within {}d", self.expiring_within_days),
+                    Badge::Expiring,
+                ),
                 Some(Badge::Expiring),
             ),
-            (self.rotate, "rotation due".to_owned(), Some(Badge::Rotate)),
+            (
+                self.rotate,
+                long("rotation due".to_owned(), Badge::Rotate),
+                Some(Badge::Rotate),
+            ),
             (
                 self.unused,
-                format!("unused {}d+", self.unused_after_days),
+                long(
+                    format!("unused {}d+", self.unused_after_days),
+                    Badge::Unused,
+                ),
                 Some(Badge::Unused),
             ),
             (
                 self.expired,
-                "expired, not revoked".to_owned(),
+                long("expired, not revoked".to_owned(), Badge::Expired),
                 Some(Badge::Expired),
             ),
         ]
@@ -199,7 +217,7 @@ impl Summary {
 /// 5 expired, not revoked`; "no active keys" when every term is zero.
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let terms: Vec<String> = self.terms().into_iter().map(|(t, _)| t).collect();
+        let terms: Vec<String> = self.terms(false).into_iter().map(|(t, _)| t).collect();
         if terms.is_empty() {
             f.write_str("no active keys")
         } else {
@@ -454,6 +472,11 @@ mod tests {
             "5 active · 1 expiring within 7d · 2 rotation due · 1 unused 30d+ · 1 expired, not revoked"
         );
         assert_eq!(s.attention, 5);
+        let short: Vec<String> = s.terms(true).into_iter().map(|(t, _)| t).collect();
+        assert_eq!(
+            short.join(" · "),
+            "5 active · 1 expiring · 2 rotate · 1 unused · 1 expired"
+        );
         assert_eq!(Summary::of(&keys[..1], &p, now()).to_string(), "1 active");
         assert_eq!(
             Summary::of(&keys[6..], &p, now()).to_string(),

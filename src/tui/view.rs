@@ -110,10 +110,12 @@ fn draw_title(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 /// The summary line over all keys: `12 active · 3 expiring within 7d · …`,
-/// each warning in its badge's colour.
+/// each warning in its badge's colour; the badges' words alone where the
+/// whole line would not fit.
 fn draw_summary(frame: &mut Frame, app: &App, area: Rect) {
     let mut spans = vec![Span::raw(" ")];
-    let terms = app.summary().terms();
+    let fits = app.summary().to_string().chars().count() < usize::from(area.width);
+    let terms = app.summary().terms(!fits);
     if terms.is_empty() {
         spans.push(Span::styled(app.summary().to_string(), app.theme.dim()));
     }
