@@ -170,45 +170,31 @@ impl Summary {
     /// (`None`: the active count); terms that are zero are left out.
     /// `short`: the badges' words alone, for narrow terminals.
     pub fn terms(&self, short: bool) -> Vec<(String, Option<Badge>)> {
-        let long = |text: String, badge: Badge| {
-            if short {
-                badge.word().to_owned()
-            } else {
-                text
-            }
-        };
         [
             (self.active, "active".to_owned(), None),
             (
                 self.expiring,
-                long(
-                    format!("expiring within {}d", self.expiring_within_days),
-                    Badge::Expiring,
-                ),
+                format!("expiring within {}d", self.expiring_within_days),
                 Some(Badge::Expiring),
             ),
-            (
-                self.rotate,
-                long("rotation due".to_owned(), Badge::Rotate),
-                Some(Badge::Rotate),
-            ),
+            (self.rotate, "rotation due".to_owned(), Some(Badge::Rotate)),
             (
                 self.unused,
-                long(
-                    format!("unused {}d+", self.unused_after_days),
-                    Badge::Unused,
-                ),
+                format!("unused {}d+", self.unused_after_days),
                 Some(Badge::Unused),
             ),
             (
                 self.expired,
-                long("expired, not revoked".to_owned(), Badge::Expired),
+                "expired, not revoked".to_owned(),
                 Some(Badge::Expired),
             ),
         ]
         .into_iter()
         .filter(|(n, _, _)| *n > 0)
-        .map(|(n, what, badge)| (format!("{n} {what}"), badge))
+        .map(|(n, what, badge)| match badge {
+            Some(b) if short => (format!("{n} {}", b.word()), badge),
+            _ => (format!("{n} {what}"), badge),
+        })
         .collect()
     }
 }
