@@ -168,12 +168,11 @@ async fn summary_and_badges_over_every_state() {
     ui.press(KeyCode::Esc).await;
 
     // The thresholds are the policy's: a longer warning window, a shorter rotation.
-    ui.app.policy = Policy {
+    ui.app.set_policy(Policy {
         expiring_within_days: 70,
         rotate_after_days: 7,
         ..Policy::default()
-    };
-    ui.app.rebuild_rows();
+    });
     let screen = ui.screen();
     assert!(
         screen.contains("7 active · 3 expiring within 70d · 6 rotation due · 1 unused 30d+ · 1 expired, not revoked"),
@@ -182,11 +181,10 @@ async fn summary_and_badges_over_every_state() {
     assert_eq!(health_of(&screen, "Healthy"), "expiring rotate");
 
     // A policy the older keys break: they keep working, with the policy badge.
-    ui.app.policy = Policy {
+    ui.app.set_policy(Policy {
         max_lifetime_days: Some(90),
         ..Policy::default()
-    };
-    ui.app.rebuild_rows();
+    });
     let screen = ui.screen();
     assert_eq!(health_of(&screen, "Old rotate"), "rotate policy");
     assert_eq!(health_of(&screen, "Forever"), "no expiry policy");
@@ -342,11 +340,10 @@ async fn details_give_each_badge_its_reason() {
     );
     ui.press(KeyCode::Esc).await;
     // A grandfathered key says which rule it breaks.
-    ui.app.policy = Policy {
+    ui.app.set_policy(Policy {
         max_lifetime_days: Some(90),
         ..Policy::default()
-    };
-    ui.app.rebuild_rows();
+    });
     select(&mut ui, "Forever").await;
     ui.press(KeyCode::Enter).await;
     let screen = ui.screen();

@@ -203,6 +203,13 @@ impl App {
         u16::from(self.loaded && !self.keys.is_empty())
     }
 
+    /// A new organisation policy: badges, the summary line and the Attention
+    /// tab follow it at once.
+    pub fn set_policy(&mut self, policy: crate::policy::Policy) {
+        self.policy = policy;
+        self.rebuild_rows();
+    }
+
     /// The summary line's counts over all keys, as of the last rebuild of the rows.
     pub fn summary(&self) -> Summary {
         self.summary
