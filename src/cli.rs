@@ -74,6 +74,15 @@ pub struct Cli {
         help_heading = "Terminal UI"
     )]
     pub refresh: u32,
+    /// Colours of the terminal UI [default: the config file's `theme`, else dark]. NO_COLOR still turns colour off.
+    #[arg(
+        long,
+        env = "KEYDECK_THEME",
+        value_enum,
+        value_name = "THEME",
+        help_heading = "Terminal UI"
+    )]
+    pub theme: Option<crate::tui::theme::Palette>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -4,6 +4,8 @@
 //! ```toml
 //! default_profile = "work"
 //!
+//! theme = "light"                # the terminal UI's colours: dark, light, high-contrast
+//!
 //! [profiles.work]
 //! url = "https://keys.example.com"
 //! token = "kdt_..."
@@ -48,6 +50,9 @@ pub struct ConfigFile {
     /// The profile used without `--profile` / `KEYDECK_PROFILE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_profile: Option<String>,
+    /// The terminal UI's palette (`--theme` overrides it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theme: Option<crate::tui::theme::Palette>,
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
 }
@@ -207,6 +212,17 @@ fn check_private(path: &Path) -> Result<(), ConfigError> {
 #[cfg(not(unix))]
 fn check_private(_path: &Path) -> Result<(), ConfigError> {
     Ok(())
+}
+
+/// The terminal UI's palette: `--theme` (or `KEYDECK_THEME`), else the config
+/// file's `theme`, else dark.
+pub fn resolve_theme(
+    flag: Option<crate::tui::theme::Palette>,
+) -> Result<crate::tui::theme::Palette, ConfigError> {
+    match flag {
+        Some(palette) => Ok(palette),
+        None => Ok(ConfigFile::load(&config_path())?.theme.unwrap_or_default()),
+    }
 }
 
 /// Where the key service is and which token to use there, from (highest first)
@@ -503,5 +519,24 @@ mod tests {
         assert!(ConfigFile::load(&path).unwrap().profiles.contains_key("b"));
         // Nothing left behind but the two files.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn the_theme_key_names_a_palette_and_survives_a_save() {
+        use crate::tui::theme::Palette;
+        let f = file("theme = \"high-contrast\"\n[profiles.a]\nurl = \"http://localhost:1\"\n");
+        assert_eq!(f.theme, Some(Palette::HighContrast));
+        assert_eq!(file("").theme, None);
+        let error = ConfigFile::parse("theme = \"neon\"").unwrap_err();
+        assert!(
+            error.contains("dark") && error.contains("light") && error.contains("high-contrast"),
+            "{error}"
+        );
+        let text = toml::to_string(&f).unwrap();
+        assert_eq!(
+            ConfigFile::parse(&text).unwrap().theme,
+            Some(Palette::HighContrast)
+        );
+        assert_eq!(resolve_theme(Some(Palette::Light)).unwrap(), Palette::Light);
     }
 }

@@ -64,6 +64,7 @@ fn main() -> ExitCode {
                     data_dir,
                     remote,
                     refresh_every: chrono::Duration::seconds(i64::from(cli.refresh)),
+                    theme: keydeck::config::resolve_theme(cli.theme)?,
                 };
                 keydeck::tui::run(options).await
             }

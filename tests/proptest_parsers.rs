@@ -214,6 +214,7 @@ proptest! {
                     (name, Profile { url, token: token.map(Secret::new), token_command })
                 })
                 .collect(),
+            theme: None,
         };
         let text = toml_text(&file);
         let back = ConfigFile::parse(&text).expect("a saved file parses");

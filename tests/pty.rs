@@ -211,9 +211,9 @@ async fn resizing_to_tiny_and_back_never_panics() {
     ui.send("r");
     ui.wait_for("Resized");
     ui.resize(40, 10);
-    // At 40 columns the table keeps Name, Last Used and Status (Last Used sits
+    // At 40 columns the table keeps Name, Status and Health (Health sits
     // beyond column 40 at 100 columns, so seeing it proves the redraw).
-    let screen = ui.wait_for("Last Used");
+    let screen = ui.wait_for("Health");
     assert!(
         screen.contains("Resized") && screen.contains("Status") && !screen.contains("Key Prefix"),
         "{screen}"
@@ -270,7 +270,7 @@ async fn copy_sends_osc52_and_the_secret_never_appears_again() {
     // The header as laid out for 80 columns: the UI has handled the resize.
     // (crossterm can hold back a key that arrives together with a resize
     // until the next key; waiting here keeps the test about our behaviour.)
-    ui.wait_for("Name                 Key Prefix");
+    ui.wait_for("Name                Key Prefix");
     ui.send("q");
     assert_eq!(ui.wait_exit(Duration::from_secs(10)).0, 0);
     let after = ui.output.lock().unwrap()[closed_at..].to_vec();

@@ -11,10 +11,11 @@ use std::collections::BTreeMap;
 use super::action::{Action, Answer, Effect, Request, RequestId, LOAD_RETRY};
 use super::dialog::ConfirmKind;
 use super::filter::matches_filter;
+use super::health::{self, Summary};
 use super::keymap::{self, Command, Context};
 use super::popup::{Outcome, Popup};
 pub use super::table::{SortBy, Tab};
-use super::theme::Theme;
+use super::theme::{Palette, Styles, Theme};
 use super::{details, help};
 use crate::api::{ApiKey, ScopeInfo};
 use crate::client::ClientError;
@@ -41,7 +42,7 @@ pub struct App {
     /// The time as of the last update: everything drawn is as of this instant,
     /// so drawing never reads the clock.
     pub(super) now: DateTime<Utc>,
-    pub(super) theme: Theme,
+    pub(super) theme: Styles,
     pub(super) tz: DisplayTz,
     /// Where the keys come from, for the title bar.
     pub(super) source: String,
@@ -51,8 +52,12 @@ pub struct App {
     pub(super) keys: Vec<ApiKey>,
     /// Indices into `keys` that the table shows, in order.
     pub(super) rows: Vec<usize>,
-    /// Keys per tab (All, Active, Expired, Revoked), kept with `rows`.
-    counts: [usize; 4],
+    /// Keys per tab (All, Active, Expired, Revoked, Attention), kept with `rows`.
+    counts: [usize; 5],
+    /// The organisation's policy: the rules for new keys and the health thresholds.
+    pub policy: crate::policy::Policy,
+    /// The summary line's counts over all keys, kept with `rows`.
+    pub(super) summary: Summary,
     /// The selected row, followed by id across refreshes and re-sorts.
     pub(super) selected_id: Option<String>,
     pub(super) selected: usize,
@@ -103,14 +108,16 @@ impl App {
         Self {
             now,
             clock,
-            theme,
+            theme: Styles::new(theme, Palette::Dark),
             tz,
             source,
             width: 80,
             height: 24,
             keys: Vec::new(),
             rows: Vec::new(),
-            counts: [0; 4],
+            counts: [0; 5],
+            policy: crate::policy::Policy::default(),
+            summary: Summary::default(),
             selected_id: None,
             selected: 0,
             offset: 0,
@@ -190,6 +197,34 @@ impl App {
         self.quit_pending
     }
 
+    /// The colour palette (the session's colour choice still wins).
+    pub fn set_palette(&mut self, palette: Palette) {
+        self.theme = Styles::new(*self.theme, palette);
+        self.dirty = true;
+    }
+
+    /// Rows the summary line takes: one once there are keys to sum up.
+    pub fn summary_rows(&self) -> u16 {
+        u16::from(self.loaded && !self.keys.is_empty())
+    }
+
+    /// A new organisation policy: badges, the summary line and the Attention
+    /// tab follow it at once.
+    pub fn set_policy(&mut self, policy: crate::policy::Policy) {
+        self.policy = policy;
+        self.rebuild_rows();
+    }
+
+    /// The summary line's counts over all keys, as of the last rebuild of the rows.
+    pub fn summary(&self) -> Summary {
+        self.summary
+    }
+
+    /// The health badges of a key as of the last update, under the policy.
+    pub fn badges_of(&self, key: &ApiKey) -> health::Badges {
+        health::badges(key, &self.policy, self.now)
+    }
+
     /// How often the table reloads by itself (the help says this interval).
     pub fn set_refresh_every(&mut self, every: Duration) {
         self.refresh_every = every;
@@ -239,17 +274,18 @@ impl App {
     pub fn page_rows(&self) -> usize {
         let banner = self.banner_rows().max(u16::from(self.flash.is_some()));
         let filter = u16::from(self.filtering || !self.filter.value().is_empty());
-        usize::from(self.height.saturating_sub(CHROME_ROWS + banner + filter)).max(1)
+        let chrome = CHROME_ROWS + self.summary_rows();
+        usize::from(self.height.saturating_sub(chrome + banner + filter)).max(1)
     }
 
     /// How many keys each tab would show.
     /// How many keys each tab shows, as of the last rebuild of the rows.
-    pub fn tab_counts(&self) -> [usize; 4] {
+    pub fn tab_counts(&self) -> [usize; 5] {
         self.counts
     }
 
-    fn count_tabs(&self) -> [usize; 4] {
-        let mut counts = [self.keys.len(), 0, 0, 0];
+    fn count_tabs(&self) -> [usize; 5] {
+        let mut counts = [self.keys.len(), 0, 0, 0, self.summary.attention];
         for k in &self.keys {
             counts[match self.status_of(k) {
                 KeyStatus::Active => 1,
@@ -569,13 +605,16 @@ impl App {
         let mut rows: Vec<usize> = (0..self.keys.len())
             .filter(|&i| {
                 let k = &self.keys[i];
-                self.tab.admits(self.status_of(k))
+                self.tab.admits(self.status_of(k), self.badges_of(k))
                     && (needle.is_empty() || matches_filter(k, &needle))
             })
             .collect();
         let keys = &self.keys;
         let now = self.now;
         match self.sort {
+            _ if self.tab == Tab::Attention => {
+                health::sort_attention(&mut rows, keys, &self.policy, now)
+            }
             SortBy::Created => rows.sort_by(|&a, &b| keys[b].created_at.cmp(&keys[a].created_at)),
             SortBy::Name => rows.sort_by_cached_key(|&i| keys[i].name.to_lowercase()),
             SortBy::LastUsed => {
@@ -592,6 +631,7 @@ impl App {
             rows.reverse();
         }
         self.rows = rows;
+        self.summary = Summary::of(&self.keys, &self.policy, now);
         self.counts = self.count_tabs();
         self.selected = self
             .selected_id

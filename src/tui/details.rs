@@ -1,5 +1,5 @@
-//! Key details (`Enter`): every field, exact times in the admin's zone; its
-//! keys and drawing.
+//! Key details (`Enter`): every field, exact times in the admin's zone, each
+//! health badge with its reason; its keys and drawing.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -7,6 +7,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::app::App;
+use super::health;
 use super::keymap::{self, Command, Context};
 use super::popup::Outcome;
 use crate::api::ApiKey;
@@ -63,6 +64,20 @@ pub fn draw(frame: &mut Frame, app: &App, key: &ApiKey, area: Rect) {
         lines.push(Line::from(vec![
             label("Revoked"),
             Span::raw(format!("{} by {by}", exact(Some(revoked_at), ""))),
+        ]));
+    }
+    let badges = app.badges_of(key);
+    if !badges.is_empty() {
+        lines.push(Line::from(label("Health")));
+    }
+    for badge in badges.iter() {
+        lines.push(Line::from(vec![
+            Span::raw("  "),
+            Span::styled(badge.word(), app.theme.badge(badge)),
+            Span::raw(format!(
+                ": {}",
+                health::reason(badge, key, &app.policy, now)
+            )),
         ]));
     }
     lines.push(Line::from(label("Scopes")));

@@ -59,7 +59,7 @@ pub enum Command {
     /// Start typing a filter.
     Filter,
     ClearFilter,
-    /// Show the n-th status tab (0-based).
+    /// Show the n-th tab (0-based): the four status tabs, then Attention.
     ShowTab(u8),
     NextTab,
     PrevTab,
@@ -150,6 +150,8 @@ pub enum When {
     Filtered,
     /// Only in these contexts (of the binding's).
     In(&'static [Context]),
+    /// The Attention tab is showing.
+    Attention,
 }
 
 /// A footer hint ("j/k move"), and whether the popup's border shows it too.
@@ -323,7 +325,7 @@ pub const BINDINGS: &[Binding] = &[
         ..bind(&[code(KeyCode::Esc)], Command::ClearFilter, &[C::Table])
     },
     Binding {
-        hint: hint("1-4", "tabs", 10),
+        hint: hint("1-5", "tabs", 10),
         help: help(
             S::View,
             "1-4 / Tab",
@@ -334,6 +336,14 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[ch('2')], Command::ShowTab(1), &[C::Table]),
     bind(&[ch('3')], Command::ShowTab(2), &[C::Table]),
     bind(&[ch('4')], Command::ShowTab(3), &[C::Table]),
+    Binding {
+        help: help(
+            S::View,
+            "5",
+            "tab Attention: the keys that need action, worst first",
+        ),
+        ..bind(&[ch('5')], Command::ShowTab(4), &[C::Table])
+    },
     bind(&[code(KeyCode::Tab)], Command::NextTab, &[C::Table]),
     bind(&[code(KeyCode::BackTab)], Command::PrevTab, &[C::Table]),
     Binding {
@@ -389,6 +399,7 @@ pub const BINDINGS: &[Binding] = &[
         ..bind(&[ch(' ')], Command::Mark, &[C::Table])
     },
     Binding {
+        hint: hint_when("X", "revoke all expired", 5, When::Attention),
         help: help(S::Keys, "X", "revoke every expired key (asks first)"),
         ..bind(&[ch('X')], Command::RevokeExpired, &[C::Table])
     },
@@ -624,6 +635,8 @@ pub fn char_key(c: char) -> KeyEvent {
 pub struct FooterState {
     pub has_rows: bool,
     pub filtered: bool,
+    /// The Attention tab is showing.
+    pub attention: bool,
 }
 
 fn shown(binding: &Binding, context: Context) -> Option<Hint> {
@@ -643,6 +656,7 @@ pub fn footer(context: Context, state: FooterState) -> Vec<(&'static str, &'stat
         .filter(|h| match h.when {
             When::Rows => state.has_rows,
             When::Filtered => state.filtered,
+            When::Attention => state.attention,
             When::Always | When::In(_) => true,
         })
         .collect();
@@ -766,6 +780,32 @@ mod tests {
         );
         assert_eq!(border(Context::Audit), " j/k scroll · r reload · Esc back ");
         assert_eq!(border(Context::Details), " Esc back ");
+    }
+
+    #[test]
+    fn the_attention_tab_footer_offers_revoke_rotate_and_revoke_expired() {
+        let table = FooterState {
+            has_rows: true,
+            ..FooterState::default()
+        };
+        let attention = FooterState {
+            attention: true,
+            ..table
+        };
+        let keys = |state| -> Vec<&str> {
+            footer(Context::Table, state)
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect()
+        };
+        assert!(!keys(table).contains(&"X"));
+        let shown = keys(attention);
+        let at = |k| shown.iter().position(|s| *s == k).unwrap();
+        assert!(at("d") < at("R") && at("R") < at("X"), "{shown:?}");
+        assert_eq!(
+            command(Context::Table, &char_key('5')),
+            Some(Command::ShowTab(4))
+        );
     }
 
     #[test]

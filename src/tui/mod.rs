@@ -13,6 +13,7 @@ pub mod details;
 pub mod dialog;
 pub mod event;
 pub mod filter;
+pub mod health;
 pub mod help;
 pub mod keymap;
 pub mod popup;
@@ -51,6 +52,8 @@ pub struct TuiOptions {
     /// `None`: start the embedded service on the SQLite database in `data_dir`.
     pub remote: Option<crate::config::Remote>,
     pub refresh_every: chrono::Duration,
+    /// The colour palette (the session's `NO_COLOR` still wins).
+    pub theme: theme::Palette,
 }
 
 /// Name of the UI's log file in the data dir.
@@ -70,6 +73,7 @@ pub async fn run(options: TuiOptions) -> Result<(), AnyError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut app = new_app(&session, clock, DisplayTz::Local, "starting…".into());
     app.set_refresh_every(options.refresh_every);
+    app.set_palette(options.theme);
     // The first frame goes out before anything slow happens.
     terminal.draw(|f| view::draw(f, &app))?;
     let (outcome, embedded) = match connect(&options).await {

@@ -3,12 +3,13 @@
 //! fast as ten).
 
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::Line;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
 use super::action::{Effect, Request};
 use super::app::App;
+use super::health::Badges;
 use super::keymap::Command;
 use super::popup::{AuditView, CreateForm, Popup};
 use crate::api::ApiKey;
@@ -16,17 +17,25 @@ use crate::key::KeyStatus;
 use crate::present;
 use crate::present::status_text;
 
-/// The status tabs: All / Active / Expired / Revoked.
+/// The tabs: All / Active / Expired / Revoked by status, and Attention:
+/// the keys with a health badge, worst first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
     All,
     Active,
     Expired,
     Revoked,
+    Attention,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 4] = [Tab::All, Tab::Active, Tab::Expired, Tab::Revoked];
+    pub const ALL: [Tab; 5] = [
+        Tab::All,
+        Tab::Active,
+        Tab::Expired,
+        Tab::Revoked,
+        Tab::Attention,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -34,15 +43,17 @@ impl Tab {
             Tab::Active => "Active",
             Tab::Expired => "Expired",
             Tab::Revoked => "Revoked",
+            Tab::Attention => "Attention",
         }
     }
 
-    pub(super) fn admits(self, status: KeyStatus) -> bool {
+    pub(super) fn admits(self, status: KeyStatus, badges: Badges) -> bool {
         match self {
             Tab::All => true,
             Tab::Active => status == KeyStatus::Active,
             Tab::Expired => status == KeyStatus::Expired,
             Tab::Revoked => status == KeyStatus::Revoked,
+            Tab::Attention => !badges.is_empty(),
         }
     }
 
@@ -136,15 +147,15 @@ impl App {
                 self.rebuild_rows();
             }
             Command::ShowTab(i) => {
-                self.tab = Tab::ALL[usize::from(i).min(3)];
+                self.tab = Tab::ALL[usize::from(i).min(Tab::ALL.len() - 1)];
                 self.rebuild_rows();
             }
             Command::NextTab => {
-                self.tab = Tab::ALL[(self.tab.index() + 1) % 4];
+                self.tab = Tab::ALL[(self.tab.index() + 1) % Tab::ALL.len()];
                 self.rebuild_rows();
             }
             Command::PrevTab => {
-                self.tab = Tab::ALL[(self.tab.index() + 3) % 4];
+                self.tab = Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()];
                 self.rebuild_rows();
             }
             Command::SortNext => {
@@ -168,30 +179,33 @@ enum Column {
     Scopes,
     LastUsed,
     Status,
+    Health,
     Created,
     Expires,
 }
 
 impl Column {
     /// Display order.
-    const ORDER: [Column; 7] = [
+    const ORDER: [Column; 8] = [
         Column::Name,
         Column::Prefix,
         Column::Scopes,
         Column::LastUsed,
         Column::Status,
+        Column::Health,
         Column::Created,
         Column::Expires,
     ];
     /// Which columns stay when the terminal narrows, most important first.
-    const PRIORITY: [Column; 7] = [
+    const PRIORITY: [Column; 8] = [
         Column::Name,
+        Column::Health,
         Column::Status,
         Column::Prefix,
         Column::LastUsed,
         Column::Scopes,
-        Column::Created,
         Column::Expires,
+        Column::Created,
     ];
 
     fn title(self) -> &'static str {
@@ -201,6 +215,7 @@ impl Column {
             Column::Scopes => "Scopes",
             Column::LastUsed => "Last Used",
             Column::Status => "Status",
+            Column::Health => "Health",
             Column::Created => "Created",
             Column::Expires => "Expires",
         }
@@ -213,27 +228,58 @@ impl Column {
             Column::Scopes => 14,
             Column::LastUsed => 9,
             Column::Status => 9,
+            Column::Health => 9,
             Column::Created => 8,
             Column::Expires => 8,
         }
     }
-
-    fn constraint(self) -> Constraint {
-        match self {
-            Column::Name => Constraint::Fill(3),
-            Column::Scopes => Constraint::Fill(2),
-            other => Constraint::Length(other.min_width()),
-        }
-    }
 }
 
-/// The columns that fit in `width`, in display order.
+/// Room for most key names, before Created gets a column.
+const NAME_COMFORT: u16 = 24;
+
+/// Each column's width within `width`: its minimum, then what is spare goes
+/// first to Name (up to [`NAME_COMFORT`]), then to Health (up to `health`, what its badges
+/// need), then to Scopes (up to 32, a long label and its ellipsis), and the
+/// rest half each to Name and Scopes.
+fn widths(columns: &[Column], width: u16, health: u16) -> Vec<u16> {
+    let mut widths: Vec<u16> = columns.iter().map(|c| c.min_width()).collect();
+    let gaps = u16::try_from(columns.len().saturating_sub(1)).unwrap_or(u16::MAX);
+    let mut spare = width.saturating_sub(widths.iter().sum::<u16>() + gaps);
+    let mut grow = |col: Column, upto: u16, spare: &mut u16| {
+        if let Some(i) = columns.iter().position(|c| *c == col) {
+            let add = upto.saturating_sub(widths[i]).min(*spare);
+            widths[i] += add;
+            *spare -= add;
+        }
+    };
+    grow(Column::Name, NAME_COMFORT, &mut spare);
+    grow(Column::Health, health, &mut spare);
+    grow(Column::Scopes, 32, &mut spare);
+    let half = if columns.contains(&Column::Scopes) {
+        spare / 2
+    } else {
+        0
+    };
+    let mut to_scopes = half;
+    grow(Column::Scopes, u16::MAX, &mut to_scopes);
+    spare -= half - to_scopes;
+    grow(Column::Name, u16::MAX, &mut spare);
+    widths
+}
+
+/// The columns that fit in `width`, in display order. Created, the least
+/// needed, joins only where the name keeps [`NAME_COMFORT`] columns.
 fn columns_for(width: u16) -> Vec<Column> {
     let mut chosen = Vec::new();
     let mut used = 0u16;
     for col in Column::PRIORITY {
         let extra = col.min_width() + u16::from(!chosen.is_empty());
-        if used + extra <= width {
+        let reserve = match col {
+            Column::Created => NAME_COMFORT - Column::Name.min_width(),
+            _ => 0,
+        };
+        if used + extra + reserve <= width {
             used += extra;
             chosen.push(col);
         }
@@ -244,7 +290,50 @@ fn columns_for(width: u16) -> Vec<Column> {
         .collect()
 }
 
-fn cell<'a>(app: &App, key: &'a ApiKey, col: Column) -> Cell<'a> {
+/// The width the widest badges on screen need.
+fn health_need<'k>(app: &App, keys: impl Iterator<Item = &'k ApiKey>) -> u16 {
+    keys.map(|k| {
+        let words = app.badges_of(k).iter().filter(|b| b.in_column());
+        let (count, len) = words.fold((0, 0), |(n, l), b| (n + 1, l + b.word().len()));
+        u16::try_from(len + count.max(1) - 1).unwrap_or(u16::MAX)
+    })
+    .max()
+    .unwrap_or(0)
+}
+
+/// The badges as words, worst first, as many as fit in `width` and a count
+/// of the rest ("rotate +2").
+fn health_cell<'a>(app: &App, key: &ApiKey, width: u16) -> Cell<'a> {
+    let words: Vec<_> = app
+        .badges_of(key)
+        .iter()
+        .filter(|b| b.in_column())
+        .collect();
+    let mut spans = Vec::new();
+    let mut used = 0;
+    for (i, badge) in words.iter().enumerate() {
+        let word = badge.word();
+        let gap = usize::from(i > 0);
+        let rest = words.len() - i - 1;
+        let more = if rest > 0 {
+            format!(" +{rest}").len()
+        } else {
+            0
+        };
+        if i > 0 && used + gap + word.len() + more > usize::from(width) {
+            spans.push(Span::raw(format!(" +{}", words.len() - i)));
+            break;
+        }
+        if gap > 0 {
+            spans.push(Span::raw(" "));
+        }
+        spans.push(Span::styled(word, app.theme.badge(*badge)));
+        used += gap + word.len();
+    }
+    Cell::from(Line::from(spans))
+}
+
+fn cell<'a>(app: &App, key: &'a ApiKey, col: Column, width: u16) -> Cell<'a> {
     let now = app.now;
     match col {
         Column::Name if app.marked.contains(&key.id) => {
@@ -261,6 +350,7 @@ fn cell<'a>(app: &App, key: &'a ApiKey, col: Column) -> Cell<'a> {
             let status = app.status_of(key);
             Cell::from(status_text(status)).style(app.theme.status(status))
         }
+        Column::Health => health_cell(app, key, width),
         Column::Created => Cell::from(present::relative(key.created_at, now)),
         Column::Expires => Cell::from(
             key.expires_at
@@ -273,8 +363,13 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let columns = columns_for(area.width);
     let header = Row::new(columns.iter().map(|c| Cell::from(c.title()))).style(app.theme.header());
     if app.rows.is_empty() {
+        let widths = widths(&columns, area.width, 0);
         frame.render_widget(
-            Table::new(Vec::<Row>::new(), columns.iter().map(|c| c.constraint())).header(header),
+            Table::new(
+                Vec::<Row>::new(),
+                widths.into_iter().map(Constraint::Length),
+            )
+            .header(header),
             area,
         );
         let message_area = Rect {
@@ -289,6 +384,9 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         return;
     }
     let visible = usize::from(area.height.saturating_sub(1));
+    let on_screen = app.rows.iter().skip(app.offset).take(visible);
+    let health = health_need(app, on_screen.map(|&k| &app.keys[k]));
+    let widths = widths(&columns, area.width, health);
     let rows = app
         .rows
         .iter()
@@ -297,14 +395,19 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .take(visible)
         .map(|(i, &k)| {
             let key = &app.keys[k];
-            let row = Row::new(columns.iter().map(|&c| cell(app, key, c)));
+            let row = Row::new(
+                columns
+                    .iter()
+                    .zip(&widths)
+                    .map(|(&c, &w)| cell(app, key, c, w)),
+            );
             if i == app.selected {
                 row.style(app.theme.selected())
             } else {
                 row
             }
         });
-    let table = Table::new(rows, columns.iter().map(|c| c.constraint()))
+    let table = Table::new(rows, widths.iter().map(|&w| Constraint::Length(w)))
         .header(header)
         .column_spacing(1);
     frame.render_widget(table, area);
@@ -325,6 +428,11 @@ fn empty_message(app: &App) -> Vec<Line<'static>> {
             Line::from("  Press n to create the first one."),
         ];
     }
+    if app.tab == Tab::Attention && app.filter.value().is_empty() {
+        return vec![Line::from(
+            "  Nothing needs attention: every key follows the best practices.",
+        )];
+    }
     vec![
         Line::from(format!(
             "  No {} keys match.",
@@ -340,18 +448,42 @@ mod tests {
 
     #[test]
     fn columns_drop_by_priority_as_the_terminal_narrows() {
-        assert_eq!(columns_for(120).len(), 7);
+        assert_eq!(columns_for(120).len(), 8);
         let at_80 = columns_for(80);
         assert!(!at_80.contains(&Column::Expires));
         assert!(at_80.contains(&Column::Scopes) && at_80.contains(&Column::LastUsed));
+        assert!(at_80.contains(&Column::Health));
         assert_eq!(
-            columns_for(45),
-            [Column::Name, Column::Prefix, Column::Status]
+            columns_for(55),
+            [Column::Name, Column::Prefix, Column::Status, Column::Health]
         );
         assert_eq!(
             columns_for(40),
-            [Column::Name, Column::LastUsed, Column::Status]
+            [Column::Name, Column::Status, Column::Health]
         );
+        // Health goes last but one: only the name outlasts it.
+        assert_eq!(columns_for(30), [Column::Name, Column::Health]);
         assert_eq!(columns_for(20), [Column::Name]);
+    }
+
+    #[test]
+    fn spare_room_goes_to_the_name_then_health_then_scopes() {
+        let seven = columns_for(100);
+        assert!(!seven.contains(&Column::Created), "the name keeps its room");
+        let at = |cols: &[Column], w: &[u16], c| w[cols.iter().position(|x| *x == c).unwrap()];
+        let w = widths(&seven, 100, 9);
+        assert_eq!(
+            (at(&seven, &w, Column::Name), at(&seven, &w, Column::Scopes)),
+            (24, 20)
+        );
+        let all = columns_for(120);
+        assert_eq!(all.len(), 8);
+        let at = |w: &[u16], c| at(&all, w, c);
+        let w = widths(&all, 140, 16);
+        assert_eq!(at(&w, Column::Health), 16);
+        assert!(at(&w, Column::Scopes) >= 32, "{w:?}");
+        assert_eq!(w.iter().sum::<u16>() + 7, 140, "the whole width is used");
+        let narrow = columns_for(40);
+        assert_eq!(widths(&narrow, 40, 20).iter().sum::<u16>() + 2, 40);
     }
 }

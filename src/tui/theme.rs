@@ -1,9 +1,12 @@
 //! Colours and symbols: status in colour *and* word with a symbol, the
 //! terminal's own foreground for text, and no colour at all when the session
-//! says so (the local adapter decides from the environment).
+//! says so (the local adapter decides from the environment). Three palettes
+//! (dark, light, high contrast); `NO_COLOR` wins over any of them.
 
 use ratatui::style::{Color, Modifier, Style};
+use serde::{Deserialize, Serialize};
 
+use super::health::Badge;
 use crate::key::KeyStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,5 +87,104 @@ impl Theme {
     pub fn active_tab(&self) -> Style {
         self.fg(Color::Cyan)
             .add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
+    }
+}
+
+/// The colour palettes: `theme = "light"` in the config file, or `--theme`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Palette {
+    /// For dark terminal backgrounds (the default).
+    #[default]
+    Dark,
+    /// Darker colours that read on a light background.
+    Light,
+    /// Bright, bold colours; badges on a coloured background; nothing dimmed.
+    HighContrast,
+}
+
+/// What the UI draws with: the session's [`Theme`] (colour or not) in a
+/// [`Palette`]. Styles a palette does not change come from [`Theme`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Styles {
+    theme: Theme,
+    pub palette: Palette,
+}
+
+impl std::ops::Deref for Styles {
+    type Target = Theme;
+
+    fn deref(&self) -> &Theme {
+        &self.theme
+    }
+}
+
+impl Styles {
+    pub fn new(theme: Theme, palette: Palette) -> Self {
+        Self { theme, palette }
+    }
+
+    /// A foreground per palette; bold in high contrast; nothing without colour.
+    fn pick(&self, dark: Color, light: Color, high: Color) -> Style {
+        match self.palette {
+            _ if !self.color => Style::new(),
+            Palette::Dark => Style::new().fg(dark),
+            Palette::Light => Style::new().fg(light),
+            Palette::HighContrast => Style::new().fg(high).add_modifier(Modifier::BOLD),
+        }
+    }
+
+    pub fn status(&self, status: KeyStatus) -> Style {
+        match status {
+            KeyStatus::Active => self.pick(Color::Green, Color::Indexed(28), Color::LightGreen),
+            KeyStatus::Expired => self.pick(Color::Yellow, Color::Indexed(130), Color::LightYellow),
+            KeyStatus::Revoked => self.pick(Color::Red, Color::Indexed(124), Color::LightRed),
+        }
+    }
+
+    /// A health badge: urgent ones (expired, expiring) in the warning colour,
+    /// advice in another; bold without colour, so the word stands out anyway.
+    pub fn badge(&self, badge: Badge) -> Style {
+        if !self.color {
+            return Style::new().add_modifier(Modifier::BOLD);
+        }
+        let urgent = badge.urgent();
+        match self.palette {
+            Palette::HighContrast => Style::new()
+                .fg(Color::Black)
+                .bg(if urgent {
+                    Color::LightYellow
+                } else {
+                    Color::LightCyan
+                })
+                .add_modifier(Modifier::BOLD),
+            _ if urgent => self.status(KeyStatus::Expired),
+            _ => self.pick(Color::Magenta, Color::Indexed(90), Color::LightMagenta),
+        }
+    }
+
+    pub fn key_hint(&self) -> Style {
+        self.pick(Color::Cyan, Color::Indexed(25), Color::LightCyan)
+            .add_modifier(Modifier::BOLD)
+    }
+
+    pub fn active_tab(&self) -> Style {
+        self.key_hint().add_modifier(Modifier::UNDERLINED)
+    }
+
+    pub fn error_text(&self) -> Style {
+        if !self.color || self.palette == Palette::Dark {
+            self.theme.error_text()
+        } else {
+            self.pick(Color::Red, Color::Indexed(124), Color::LightRed)
+        }
+    }
+
+    /// Secondary text; high contrast dims nothing.
+    pub fn dim(&self) -> Style {
+        match self.palette {
+            Palette::HighContrast => Style::new(),
+            _ => self.theme.dim(),
+        }
     }
 }

@@ -8,7 +8,7 @@ use ratatui::Frame;
 use super::app::{App, Tab};
 use super::keymap;
 use super::popup::Popup;
-use super::theme::Theme;
+use super::theme::Styles;
 use super::{audit, copy_once, create, details, dialog, filter, help, table};
 use crate::present;
 
@@ -28,8 +28,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
     let banner_rows = app.banner_rows().max(u16::from(app.flash.is_some()));
     let filter_rows = u16::from(app.filtering || !app.filter.value().is_empty());
-    let [title, tabs, banner, filter, body, footer] = Layout::vertical([
+    let [title, summary, tabs, banner, filter, body, footer] = Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(app.summary_rows()),
         Constraint::Length(1),
         Constraint::Length(banner_rows),
         Constraint::Length(filter_rows),
@@ -38,6 +39,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     ])
     .areas(area);
     draw_title(frame, app, title);
+    draw_summary(frame, app, summary);
     draw_tabs(frame, app, tabs);
     if let Some(b) = &app.banner {
         let text = Paragraph::new(format!(" ⚠ {}", b.message))
@@ -72,7 +74,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
 }
 
 /// `[ Label ]`, reversed when focused.
-pub(super) fn button<'a>(label: &str, focused: bool, theme: &Theme) -> Span<'a> {
+pub(super) fn button<'a>(label: &str, focused: bool, theme: &Styles) -> Span<'a> {
     let text = format!("[ {label} ]");
     if focused {
         Span::styled(text, theme.selected())
@@ -107,24 +109,64 @@ fn draw_title(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(Paragraph::new(line), area);
 }
 
+/// The summary line over all keys: `12 active · 3 expiring within 7d · …`,
+/// each warning in its badge's colour; the badges' words alone where the
+/// whole line would not fit.
+fn draw_summary(frame: &mut Frame, app: &App, area: Rect) {
+    let mut spans = vec![Span::raw(" ")];
+    let fits = app.summary().to_string().chars().count() < usize::from(area.width);
+    let terms = app.summary().terms(!fits);
+    if terms.is_empty() {
+        spans.push(Span::styled(app.summary().to_string(), app.theme.dim()));
+    }
+    for (i, (text, badge)) in terms.into_iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" · ", app.theme.dim()));
+        }
+        spans.push(match badge {
+            Some(badge) => Span::styled(text, app.theme.badge(badge)),
+            None => Span::raw(text),
+        });
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
 fn draw_tabs(frame: &mut Frame, app: &App, area: Rect) {
     let counts = app.tab_counts();
-    let mut spans = vec![Span::raw(" ")];
-    for (i, tab) in Tab::ALL.iter().enumerate() {
-        let text = format!("{} {} ({})", i + 1, tab.label(), counts[i]);
-        let style = if *tab == app.tab {
-            app.theme.active_tab()
-        } else {
-            app.theme.dim()
-        };
-        spans.push(Span::styled(text, style));
-        spans.push(Span::raw("  "));
-    }
     let arrow = if app.sort_reversed { "↑" } else { "↓" };
-    spans.push(Span::styled(
-        format!("sort: {} {arrow}", app.sort.label()),
-        app.theme.dim(),
-    ));
+    let sort = if app.tab == Tab::Attention {
+        "worst first"
+    } else {
+        app.sort.label()
+    };
+    let mut texts: Vec<String> = Tab::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, tab)| format!("{} {} ({})", i + 1, tab.label(), counts[i]))
+        .collect();
+    texts.push(format!("sort: {sort} {arrow}"));
+    // Five tabs and the sort order: narrower gaps, then a shorter sort label,
+    // before anything is cut.
+    let width = |texts: &[String], gap: usize| {
+        1 + texts.iter().map(|t| t.chars().count() + gap).sum::<usize>() - gap
+    };
+    let room = usize::from(area.width);
+    let gap = if width(&texts, 2) <= room { "  " } else { " " };
+    if width(&texts, 1) > room {
+        texts.pop();
+        texts.push(format!("{sort} {arrow}"));
+    }
+    let mut spans = vec![Span::raw(" ")];
+    for (i, text) in texts.into_iter().enumerate() {
+        let style = match Tab::ALL.get(i) {
+            Some(tab) if *tab == app.tab => app.theme.active_tab(),
+            _ => app.theme.dim(),
+        };
+        if i > 0 {
+            spans.push(Span::raw(gap));
+        }
+        spans.push(Span::styled(text, style));
+    }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
@@ -133,6 +175,7 @@ pub fn footer_hints(app: &App) -> Vec<(&'static str, &'static str)> {
     let state = keymap::FooterState {
         has_rows: !app.rows.is_empty(),
         filtered: !app.filter.value().is_empty(),
+        attention: app.tab == Tab::Attention,
     };
     keymap::footer(app.context(), state)
 }

@@ -1,0 +1,552 @@
+//! Best practices at a glance: each key's health badges, the summary line
+//! over all keys, the Attention tab's worst-first order and the sentence
+//! behind each badge — all from the organisation's policy thresholds, as of
+//! one instant. Pure: no clock, no I/O.
+
+use std::fmt;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::api::ApiKey;
+use crate::key::KeyStatus;
+use crate::policy::{Policy, DEFAULT_ROTATE_AFTER_DAYS};
+
+/// Why a key needs attention, worst first: the Attention tab's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Badge {
+    /// Expired and not revoked. The Status column already says "Expired",
+    /// so the Health column shows no word for it.
+    Expired,
+    /// Active and expiring within the policy's warning window.
+    Expiring,
+    /// Active and created longer ago than the rotation interval.
+    Rotate,
+    /// Active, older than the unused window and not used within it.
+    Unused,
+    /// Active without an expiry date.
+    NoExpiry,
+    /// Active, created before a policy it breaks (grandfathered).
+    Policy,
+}
+
+impl Badge {
+    pub const ALL: [Badge; 6] = [
+        Badge::Expired,
+        Badge::Expiring,
+        Badge::Rotate,
+        Badge::Unused,
+        Badge::NoExpiry,
+        Badge::Policy,
+    ];
+
+    /// The badge as a word.
+    pub fn word(self) -> &'static str {
+        match self {
+            Badge::Expired => "expired",
+            Badge::Expiring => "expiring",
+            Badge::Rotate => "rotate",
+            Badge::Unused => "unused",
+            Badge::NoExpiry => "no expiry",
+            Badge::Policy => "policy",
+        }
+    }
+
+    /// Whether the Health column shows it (the Status column shows `Expired`).
+    pub fn in_column(self) -> bool {
+        self != Badge::Expired
+    }
+
+    /// Needs action soon (the key stops or stopped working), rather than advice.
+    pub fn urgent(self) -> bool {
+        matches!(self, Badge::Expired | Badge::Expiring)
+    }
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+/// The badges of one key: a small set, cheap to compute for every row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Badges(u8);
+
+impl Badges {
+    pub fn contains(self, badge: Badge) -> bool {
+        self.0 & badge.bit() != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The badges, worst first.
+    pub fn iter(self) -> impl Iterator<Item = Badge> {
+        Badge::ALL.into_iter().filter(move |b| self.contains(*b))
+    }
+
+    /// The worst badge, if any.
+    pub fn worst(self) -> Option<Badge> {
+        self.iter().next()
+    }
+
+    fn insert(&mut self, badge: Badge) {
+        self.0 |= badge.bit();
+    }
+}
+
+fn days(n: u32) -> Duration {
+    Duration::days(i64::from(n))
+}
+
+/// The badges of `key` at `now` under `policy`. Revoked keys have none.
+pub fn badges(key: &ApiKey, policy: &Policy, now: DateTime<Utc>) -> Badges {
+    let mut found = Badges::default();
+    match KeyStatus::derive(key.revoked_at, key.expires_at, now) {
+        KeyStatus::Revoked => return found,
+        KeyStatus::Expired => {
+            found.insert(Badge::Expired);
+            return found;
+        }
+        KeyStatus::Active => {}
+    }
+    match key.expires_at {
+        Some(at) if at - now <= days(policy.expiring_within_days) => found.insert(Badge::Expiring),
+        Some(_) => {}
+        None => found.insert(Badge::NoExpiry),
+    }
+    let age = now - key.created_at;
+    if age > days(policy.rotate_after_days) {
+        found.insert(Badge::Rotate);
+    }
+    let unused_after = days(policy.unused_after_days);
+    if age > unused_after && key.last_used_at.is_none_or(|t| now - t > unused_after) {
+        found.insert(Badge::Unused);
+    }
+    if !policy
+        .violations(key.created_at, key.expires_at, &key.description)
+        .is_empty()
+    {
+        found.insert(Badge::Policy);
+    }
+    found
+}
+
+/// The counts of the summary line, over all keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub active: usize,
+    pub expiring: usize,
+    pub rotate: usize,
+    pub unused: usize,
+    pub expired: usize,
+    /// Keys with at least one badge: the Attention tab's count.
+    pub attention: usize,
+    expiring_within_days: u32,
+    unused_after_days: u32,
+}
+
+impl Summary {
+    pub fn of(keys: &[ApiKey], policy: &Policy, now: DateTime<Utc>) -> Self {
+        let mut s = Summary {
+            expiring_within_days: policy.expiring_within_days,
+            unused_after_days: policy.unused_after_days,
+            ..Summary::default()
+        };
+        for key in keys {
+            let b = badges(key, policy, now);
+            if KeyStatus::derive(key.revoked_at, key.expires_at, now) == KeyStatus::Active {
+                s.active += 1;
+            }
+            s.expiring += usize::from(b.contains(Badge::Expiring));
+            s.rotate += usize::from(b.contains(Badge::Rotate));
+            s.unused += usize::from(b.contains(Badge::Unused));
+            s.expired += usize::from(b.contains(Badge::Expired));
+            s.attention += usize::from(!b.is_empty());
+        }
+        s
+    }
+
+    /// The line's terms in order, each with the badge whose colour it takes
+    /// (`None`: the active count); terms that are zero are left out.
+    /// `short`: the badges' words alone, for narrow terminals.
+    pub fn terms(&self, short: bool) -> Vec<(String, Option<Badge>)> {
+        [
+            (self.active, "active".to_owned(), None),
+            (
+                self.expiring,
+                format!("expiring within {}d", self.expiring_within_days),
+                Some(Badge::Expiring),
+            ),
+            (self.rotate, "rotation due".to_owned(), Some(Badge::Rotate)),
+            (
+                self.unused,
+                format!("unused {}d+", self.unused_after_days),
+                Some(Badge::Unused),
+            ),
+            (
+                self.expired,
+                "expired, not revoked".to_owned(),
+                Some(Badge::Expired),
+            ),
+        ]
+        .into_iter()
+        .filter(|(n, _, _)| *n > 0)
+        .map(|(n, what, badge)| match badge {
+            Some(b) if short => (format!("{n} {}", b.word()), badge),
+            _ => (format!("{n} {what}"), badge),
+        })
+        .collect()
+    }
+}
+
+/// `12 active · 3 expiring within 7d · 2 rotation due · 4 unused 30d+ ·
+/// 5 expired, not revoked`; "no active keys" when every term is zero.
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let terms: Vec<String> = self.terms(false).into_iter().map(|(t, _)| t).collect();
+        if terms.is_empty() {
+            f.write_str("no active keys")
+        } else {
+            f.write_str(&terms.join(" · "))
+        }
+    }
+}
+
+/// Where a key with `badges` stands in the Attention tab: its worst badge,
+/// then the worst of that kind first (expired longest ago, expiring soonest,
+/// created longest ago, unused longest).
+fn attention_rank(key: &ApiKey, badges: Badges) -> (Option<Badge>, DateTime<Utc>) {
+    let worst = badges.worst();
+    let at = match worst {
+        Some(Badge::Expired | Badge::Expiring) => key.expires_at.unwrap_or(key.created_at),
+        Some(Badge::Unused) => key.last_used_at.unwrap_or(key.created_at),
+        _ => key.created_at,
+    };
+    (worst, at)
+}
+
+/// Orders `rows` (indices into `keys`) worst first, as the Attention tab lists them.
+pub fn sort_attention(rows: &mut [usize], keys: &[ApiKey], policy: &Policy, now: DateTime<Utc>) {
+    rows.sort_by_cached_key(|&i| {
+        let key = &keys[i];
+        let (worst, at) = attention_rank(key, badges(key, policy, now));
+        (worst, at, key.id.clone())
+    });
+}
+
+/// "1 day", "12 days", "less than a day".
+fn span(d: Duration) -> String {
+    match d.num_days() {
+        0 => "less than a day".to_owned(),
+        1 => "1 day".to_owned(),
+        n => format!("{n} days"),
+    }
+}
+
+/// The sentence behind `badge` on `key`, for the details screen.
+pub fn reason(badge: Badge, key: &ApiKey, policy: &Policy, now: DateTime<Utc>) -> String {
+    let unused_after = policy.unused_after_days;
+    match badge {
+        Badge::Expired => format!(
+            "Expired {} ago and not revoked — the page advises revoking expired keys to clean up",
+            span(now - key.expires_at.unwrap_or(now))
+        ),
+        Badge::Expiring => format!(
+            "Expires in {} — rotate it before applications using it lose access",
+            span(key.expires_at.unwrap_or(now) - now)
+        ),
+        Badge::Rotate if policy.rotate_after_days == DEFAULT_ROTATE_AFTER_DAYS => format!(
+            "Created {} ago — the page advises rotating every {} days",
+            span(now - key.created_at),
+            policy.rotate_after_days
+        ),
+        Badge::Rotate => format!(
+            "Created {} ago — this organisation rotates keys every {} days",
+            span(now - key.created_at),
+            policy.rotate_after_days
+        ),
+        Badge::Unused => match key.last_used_at {
+            Some(t) => format!(
+                "Last used {} ago — the page advises monitoring Last Used; revoke keys unused for {unused_after} days",
+                span(now - t)
+            ),
+            None => format!(
+                "Never used in the {} since it was created — the page advises monitoring Last Used; revoke keys unused for {unused_after} days",
+                span(now - key.created_at)
+            ),
+        },
+        Badge::NoExpiry => {
+            "No expiry date: valid until revoked — the page advises setting expiry dates".to_owned()
+        }
+        Badge::Policy => {
+            let rules: Vec<String> = policy
+                .violations(key.created_at, key.expires_at, &key.description)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            format!(
+                "Created before the current policy, so it keeps working, but {} — rotate it to comply",
+                rules.join("; ")
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_900_000_000, 0).unwrap()
+    }
+
+    fn ago(d: i64) -> DateTime<Utc> {
+        now() - Duration::days(d)
+    }
+
+    /// An active key created `age` days ago, used yesterday, expiring in 60 days.
+    fn key(id: &str, age: i64) -> ApiKey {
+        ApiKey {
+            id: id.into(),
+            name: id.into(),
+            description: String::new(),
+            prefix: "eg_live_abcd".into(),
+            scopes: vec!["sessions:read".into()],
+            status: KeyStatus::Active,
+            created_at: ago(age),
+            created_by: "admin@example.com".into(),
+            expires_at: Some(ago(-60)),
+            last_used_at: Some(ago(1)),
+            revoked_at: None,
+            revoked_by: None,
+        }
+    }
+
+    fn words(k: &ApiKey, p: &Policy) -> Vec<&'static str> {
+        badges(k, p, now()).iter().map(Badge::word).collect()
+    }
+
+    #[test]
+    fn a_healthy_key_has_no_badge_and_each_rule_adds_its_own() {
+        let p = Policy::default();
+        assert!(badges(&key("ok", 10), &p, now()).is_empty());
+        let expiring = ApiKey {
+            expires_at: Some(ago(-7)),
+            ..key("e", 10)
+        };
+        assert_eq!(words(&expiring, &p), ["expiring"]);
+        let later = ApiKey {
+            expires_at: Some(ago(-8)),
+            ..key("e", 10)
+        };
+        assert!(badges(&later, &p, now()).is_empty());
+        assert_eq!(words(&key("r", 91), &p), ["rotate"]);
+        assert!(badges(&key("r", 90), &p, now()).is_empty());
+        let unused = ApiKey {
+            last_used_at: None,
+            ..key("u", 31)
+        };
+        assert_eq!(words(&unused, &p), ["unused"]);
+        let young = ApiKey {
+            last_used_at: None,
+            ..key("u", 29)
+        };
+        assert!(badges(&young, &p, now()).is_empty(), "too new to be unused");
+        let stale = ApiKey {
+            last_used_at: Some(ago(31)),
+            ..key("u", 40)
+        };
+        assert_eq!(words(&stale, &p), ["unused"]);
+        let forever = ApiKey {
+            expires_at: None,
+            ..key("f", 1)
+        };
+        assert_eq!(words(&forever, &p), ["no expiry"]);
+        let all = ApiKey {
+            expires_at: None,
+            last_used_at: None,
+            ..key("a", 100)
+        };
+        assert_eq!(words(&all, &p), ["rotate", "unused", "no expiry"]);
+    }
+
+    #[test]
+    fn expired_keys_keep_their_status_and_revoked_ones_have_no_badge() {
+        let p = Policy::default();
+        let expired = ApiKey {
+            expires_at: Some(ago(2)),
+            ..key("x", 100)
+        };
+        let b = badges(&expired, &p, now());
+        assert_eq!(b.iter().collect::<Vec<_>>(), [Badge::Expired]);
+        assert!(!Badge::Expired.in_column());
+        let revoked = ApiKey {
+            revoked_at: Some(ago(1)),
+            expires_at: None,
+            ..key("v", 400)
+        };
+        assert!(badges(&revoked, &p, now()).is_empty());
+    }
+
+    #[test]
+    fn grandfathered_keys_carry_the_policy_badge() {
+        let p = Policy {
+            max_lifetime_days: Some(90),
+            ..Policy::default()
+        };
+        let long = ApiKey {
+            expires_at: Some(ago(-200)),
+            ..key("l", 10)
+        };
+        assert_eq!(words(&long, &p), ["policy"]);
+        assert!(badges(&key("ok", 10), &p, now()).is_empty());
+        assert_eq!(
+            reason(Badge::Policy, &long, &p, now()),
+            "Created before the current policy, so it keeps working, but this organisation \
+             requires an expiry of at most 90 days — rotate it to comply"
+        );
+    }
+
+    #[test]
+    fn thresholds_come_from_the_policy() {
+        let p = Policy {
+            expiring_within_days: 30,
+            rotate_after_days: 10,
+            unused_after_days: 5,
+            ..Policy::default()
+        };
+        let k = ApiKey {
+            last_used_at: Some(ago(6)),
+            expires_at: Some(ago(-20)),
+            ..key("k", 11)
+        };
+        assert_eq!(words(&k, &p), ["expiring", "rotate", "unused"]);
+        let s = Summary::of(&[k], &p, now());
+        assert_eq!(
+            s.to_string(),
+            "1 active · 1 expiring within 30d · 1 rotation due · 1 unused 5d+"
+        );
+    }
+
+    #[test]
+    fn the_summary_counts_every_key_and_leaves_out_zero_terms() {
+        let p = Policy::default();
+        let keys = vec![
+            key("ok", 10),
+            ApiKey {
+                expires_at: Some(ago(-3)),
+                ..key("e", 10)
+            },
+            key("r1", 100),
+            key("r2", 120),
+            ApiKey {
+                last_used_at: None,
+                ..key("u", 45)
+            },
+            ApiKey {
+                expires_at: Some(ago(1)),
+                ..key("x", 20)
+            },
+            ApiKey {
+                revoked_at: Some(ago(1)),
+                ..key("v", 200)
+            },
+        ];
+        let s = Summary::of(&keys, &p, now());
+        assert_eq!(
+            s.to_string(),
+            "5 active · 1 expiring within 7d · 2 rotation due · 1 unused 30d+ · 1 expired, not revoked"
+        );
+        assert_eq!(s.attention, 5);
+        let short: Vec<String> = s.terms(true).into_iter().map(|(t, _)| t).collect();
+        assert_eq!(
+            short.join(" · "),
+            "5 active · 1 expiring · 2 rotate · 1 unused · 1 expired"
+        );
+        assert_eq!(Summary::of(&keys[..1], &p, now()).to_string(), "1 active");
+        assert_eq!(
+            Summary::of(&keys[6..], &p, now()).to_string(),
+            "no active keys"
+        );
+    }
+
+    #[test]
+    fn attention_lists_the_worst_first() {
+        let p = Policy::default();
+        let keys = vec![
+            ApiKey {
+                expires_at: None,
+                ..key("no-expiry", 5)
+            },
+            ApiKey {
+                last_used_at: None,
+                ..key("unused", 45)
+            },
+            key("rotate-100", 100),
+            key("rotate-120", 120),
+            ApiKey {
+                expires_at: Some(ago(-5)),
+                ..key("expiring-5", 10)
+            },
+            ApiKey {
+                expires_at: Some(ago(-2)),
+                ..key("expiring-2", 10)
+            },
+            ApiKey {
+                expires_at: Some(ago(1)),
+                ..key("expired", 10)
+            },
+            key("healthy", 10),
+        ];
+        let mut rows: Vec<usize> = (0..keys.len())
+            .filter(|&i| !badges(&keys[i], &p, now()).is_empty())
+            .collect();
+        sort_attention(&mut rows, &keys, &p, now());
+        let ids: Vec<&str> = rows.iter().map(|&i| keys[i].id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "expired",
+                "expiring-2",
+                "expiring-5",
+                "rotate-120",
+                "rotate-100",
+                "unused",
+                "no-expiry"
+            ]
+        );
+    }
+
+    #[test]
+    fn each_badge_has_a_sentence() {
+        let p = Policy::default();
+        assert_eq!(
+            reason(Badge::Rotate, &key("r", 100), &p, now()),
+            "Created 100 days ago — the page advises rotating every 90 days"
+        );
+        let expiring = ApiKey {
+            expires_at: Some(ago(-3)),
+            ..key("e", 10)
+        };
+        assert!(reason(Badge::Expiring, &expiring, &p, now()).starts_with("Expires in 3 days"));
+        let expired = ApiKey {
+            expires_at: Some(ago(2)),
+            ..key("x", 10)
+        };
+        assert!(reason(Badge::Expired, &expired, &p, now()).starts_with("Expired 2 days ago"));
+        let never = ApiKey {
+            last_used_at: None,
+            ..key("u", 45)
+        };
+        assert!(reason(Badge::Unused, &never, &p, now())
+            .starts_with("Never used in the 45 days since it was created"));
+        assert!(reason(Badge::Unused, &key("u", 45), &p, now()).starts_with("Last used 1 day ago"));
+        assert!(reason(Badge::NoExpiry, &key("f", 1), &p, now()).contains("valid until revoked"));
+        let custom = Policy {
+            rotate_after_days: 30,
+            ..p
+        };
+        assert!(reason(Badge::Rotate, &key("r", 31), &custom, now())
+            .ends_with("this organisation rotates keys every 30 days"));
+    }
+}
