@@ -54,8 +54,6 @@ pub struct App {
     pub(super) rows: Vec<usize>,
     /// Keys per tab (All, Active, Expired, Revoked, Attention), kept with `rows`.
     counts: [usize; 5],
-    /// The organisation's policy: the rules for new keys and the health thresholds.
-    pub policy: crate::policy::Policy,
     /// The summary line's counts over all keys, kept with `rows`.
     pub(super) summary: Summary,
     /// The selected row, followed by id across refreshes and re-sorts.
@@ -116,7 +114,6 @@ impl App {
             keys: Vec::new(),
             rows: Vec::new(),
             counts: [0; 5],
-            policy: crate::policy::Policy::default(),
             summary: Summary::default(),
             selected_id: None,
             selected: 0,
@@ -210,7 +207,7 @@ impl App {
 
     /// A new organisation policy: badges, the summary line and the Attention
     /// tab follow it at once.
-    pub fn set_policy(&mut self, policy: crate::policy::Policy) {
+    pub fn set_policy(&mut self, policy: Policy) {
         self.policy = policy;
         self.rebuild_rows();
     }

@@ -376,7 +376,8 @@ impl App {
         };
         if policy != self.policy {
             self.dirty = true;
-            self.policy = policy;
+            // Badges, the summary line and the Attention tab follow the thresholds.
+            self.set_policy(policy);
         }
         if let Some(Popup::Create(form)) = self.popups.last_mut() {
             if form.policy != policy && !form.submitting {
