@@ -662,7 +662,8 @@ mod tests {
             ),
         ];
         for (migrator, sqls) in before {
-            let now: Vec<_> = migrator.iter().collect();
+            // Later migrations came after the hand-built migrator.
+            let now: Vec<_> = migrator.iter().take(sqls.len()).collect();
             assert_eq!(now.len(), sqls.len());
             for (i, (m, sql)) in now.into_iter().zip(sqls).enumerate() {
                 let old = sqlx::migrate::Migration::new(
