@@ -43,8 +43,16 @@ async fn replicas(backend: &Backend, clock: Arc<dyn Clock>) -> Vec<TestServer> {
             .await,
         );
     }
+    if let Some(b) = servers.get(1) {
+        // Replica B lets go of each change late: a writer that answered
+        // without waiting for B would leave B accepting a changed key.
+        b.running.state.key_cache.set_ack_delay(ACK_DELAY);
+    }
     servers
 }
+
+/// How late replica B acknowledges a change (fault injection).
+const ACK_DELAY: Duration = Duration::from_millis(300);
 
 async fn stop_all(servers: Vec<TestServer>, backend: Backend) {
     for s in servers {

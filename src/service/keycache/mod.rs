@@ -56,6 +56,9 @@ pub struct KeyCache {
     hits: AtomicU64,
     misses: AtomicU64,
     clears: AtomicU64,
+    /// Fault injection for tests: how long a watcher waits before it lets go
+    /// of a change another replica made (milliseconds).
+    ack_delay_ms: AtomicU64,
 }
 
 impl KeyCache {
@@ -72,6 +75,7 @@ impl KeyCache {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             clears: AtomicU64::new(0),
+            ack_delay_ms: AtomicU64::new(0),
         }
     }
 
@@ -159,6 +163,18 @@ impl KeyCache {
         for shard in &self.shards {
             shard.lock().unwrap_or_else(|e| e.into_inner()).clear();
         }
+    }
+
+    /// Fault injection for tests: a replica slow to let go of other
+    /// replicas' changes, so that tests see writers wait for it. Zero turns it off.
+    #[doc(hidden)]
+    pub fn set_ack_delay(&self, delay: std::time::Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.ack_delay_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn ack_delay(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.ack_delay_ms.load(Ordering::Relaxed))
     }
 
     /// Lets cached records be served until `until`.

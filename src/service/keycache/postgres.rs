@@ -143,6 +143,10 @@ pub async fn settle(pool: &PgPool) -> Result<(), sqlx::Error> {
 /// records the acknowledgement.
 async fn acknowledge(ctx: &Ctx, epoch: i64) -> Result<(), sqlx::Error> {
     if epoch > ctx.cleared_for.load(Ordering::SeqCst) {
+        let delay = ctx.cache.ack_delay();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         ctx.cache.clear();
         ctx.cleared_for.fetch_max(epoch, Ordering::SeqCst);
     }
