@@ -216,11 +216,12 @@ async fn heartbeat(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
         }
     }
     ctx.cache.distrust();
-    // Gone: writers need not wait for this replica any more.
-    let _ = sqlx::query("DELETE FROM keycheck_replicas WHERE id = $1")
+    // Gone: writers need not wait for this replica any more (if the
+    // database is away, its lease simply runs out).
+    let forget = sqlx::query("DELETE FROM keycheck_replicas WHERE id = $1")
         .bind(&ctx.id)
-        .execute(&ctx.pool)
-        .await;
+        .execute(&ctx.pool);
+    let _ = tokio::time::timeout(LEASE, forget).await;
     ctx.pool.close().await;
 }
 
