@@ -99,6 +99,16 @@ async fn assert_refused_everywhere(servers: &[TestServer], secret: &str, what: &
     }
 }
 
+/// Creates a key as `token` would; its secret.
+async fn created_secret(server: &TestServer, token: &str, body: Value) -> String {
+    let r = server.create_key_as(token, body).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json::<Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// `keydeck admin ARGS` in another process, without holding up the service's tasks.
 fn admin_elsewhere(backend: &Backend, args: &[&str]) -> String {
     tokio::task::block_in_place(|| admin_ok(backend, args))
@@ -132,17 +142,12 @@ async fn an_expired_key_is_refused_from_its_expiry_on(backend: Backend) {
     let servers = replicas(&backend, clock.clone()).await;
     let a = &servers[0];
     let expires = start + ChronoDuration::hours(1);
-    let r = a
-        .create_key_as(
-            &a.admin_token,
-            json!({"name": "short", "scopes": ["sessions:read"], "expires_at": expires}),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let secret = r.json::<Value>().await.unwrap()["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let secret = created_secret(
+        a,
+        &a.admin_token,
+        json!({"name": "short", "scopes": ["sessions:read"], "expires_at": expires}),
+    )
+    .await;
     warm_all(&servers, &secret).await;
     clock.set(expires - ChronoDuration::milliseconds(1));
     for s in &servers {
@@ -208,17 +213,12 @@ async fn a_removed_users_token_is_refused_and_the_org_keys_they_made_are_not(bac
             "users", "add", "--org", "default", "--email", email, "--role", "admin",
         ],
     );
-    let r = servers[0]
-        .create_key_as(
-            &token,
-            json!({"name": "made by the leaver", "scopes": ["sessions:read"]}),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let secret = r.json::<Value>().await.unwrap()["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let secret = created_secret(
+        &servers[0],
+        &token,
+        json!({"name": "made by the leaver", "scopes": ["sessions:read"]}),
+    )
+    .await;
     warm_all(&servers, &secret).await;
     admin_elsewhere(&backend, &["users", "remove", email]);
     for s in &servers {
