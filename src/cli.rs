@@ -442,6 +442,11 @@ pub struct ServeArgs {
     /// in total over all replicas on PostgreSQL (0: no limit).
     #[arg(long, env = "KEYDECK_MAX_FAILED_AUTH", default_value_t = 20)]
     pub max_failed_auth: u32,
+    /// Answer key checks from memory while nothing changed (revocations and plan changes
+    /// still count at once; on SQLite, other processes' writes within 1 s); false looks
+    /// every key up in the database.
+    #[arg(long, env = "KEYDECK_KEY_CACHE", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub key_cache: bool,
     /// A proxy whose X-Forwarded-For (or, without one, X-Real-IP) is believed (repeatable), e.g.
     /// nginx on 127.0.0.1. The client is the rightmost X-Forwarded-For entry not a listed proxy.
     #[arg(

@@ -101,6 +101,7 @@ async fn serve(args: ServeArgs, data_dir: std::path::PathBuf) -> Result<(), AnyE
     config.database_url = args.storage.database_url.clone();
     config.key_prefix = args.key_prefix;
     config.max_failed_auth = args.max_failed_auth;
+    config.key_cache = args.key_cache;
     config.trusted_proxies = args.trusted_proxies;
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = Some(service::TlsFiles { cert, key });

@@ -249,7 +249,9 @@ impl AppState {
         }
     }
 
-    /// The key check: checksum, one lookup by digest, status, plan and scope.
+    /// The key check: checksum, one lookup by digest (or the key cache, see
+    /// [`super::keycache`]), then status, expiry against the clock, plan and
+    /// scope, at every request.
     ///
     /// Malformed keys never reach the store. A well-formed key whose digest
     /// was not found is remembered for a second ([`super::negative`]), so
@@ -257,7 +259,8 @@ impl AppState {
     /// counted as a failure exactly like a fresh miss. This is safe: a digest
     /// not found can only become valid by a key being created with exactly
     /// that secret, which the service generates at random, and revocation or
-    /// expiry only make keys invalid; found keys are never remembered.
+    /// expiry only make keys invalid. Found keys are remembered only under
+    /// the key cache's rule: a change is refused on the next request.
     ///
     /// Only unknown or malformed keys count as failures for the limiter: a
     /// revoked or expired key proves its holder once had it, and a client stuck
@@ -276,12 +279,16 @@ impl AppState {
             Ok(secret) => {
                 let digest = secret.digest();
                 let at = Instant::now();
-                if self.missing_keys.contains(&digest, at) {
+                if let Some(cached) = self.key_cache.get(&digest) {
+                    Some(cached)
+                } else if self.missing_keys.contains(&digest, at) {
                     None
                 } else {
+                    let generation = self.key_cache.generation();
                     let found = self.store.key_by_digest(&digest).await?;
-                    if found.is_none() {
-                        self.missing_keys.insert(digest, at);
+                    match &found {
+                        Some(key) => self.key_cache.insert(digest, key.clone(), generation),
+                        None => self.missing_keys.insert(digest, at),
                     }
                     found
                 }

@@ -6,6 +6,7 @@ mod deadline;
 mod error;
 mod extract;
 mod forward_auth;
+mod keycache;
 mod keys;
 mod last_used;
 mod negative;
@@ -42,6 +43,8 @@ pub use crate::fs::{
     write_private,
 };
 pub use error::{ApiError, PLAN_REQUIRED_MESSAGE};
+pub use keycache::sqlite::OTHER_PROCESS_BOUND as SQLITE_OTHER_PROCESS_BOUND;
+pub use keycache::{KeyCache, KeyCacheStats};
 use last_used::LastUsed;
 pub use openapi::ApiDoc;
 use rate_limit::FailureLimiter;
@@ -83,6 +86,9 @@ pub struct ServiceConfig {
     pub database_limits: GuardLimits,
     /// The SSH server (`--ssh-listen`); `None`: none.
     pub ssh: Option<SshConfig>,
+    /// Answer key checks from the key cache while nothing changed (see
+    /// `keycache`); `false` looks every key up, for comparison.
+    pub key_cache: bool,
 }
 
 impl ServiceConfig {
@@ -101,6 +107,7 @@ impl ServiceConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             database_limits: GuardLimits::default(),
             ssh: None,
+            key_cache: true,
         }
     }
 
@@ -133,6 +140,8 @@ pub struct Shared {
     missing_keys: negative::NegativeCache,
     /// User token digests recently looked up and not found.
     missing_tokens: negative::NegativeCache,
+    /// API keys found, while nothing changed (see [`keycache`]).
+    pub key_cache: Arc<KeyCache>,
     trusted_proxies: Vec<IpAddr>,
     timeouts: Timeouts,
     /// Credentials of open SSH sessions.
@@ -311,7 +320,10 @@ pub async fn start(
     let store = store::open(&config.database_url())
         .await
         .map_err(|e| StartError(format!("cannot open the database: {e}")))?;
-    let store_guard = Arc::new(GuardedStore::new(store, config.database_limits));
+    let key_cache = Arc::new(KeyCache::new(config.key_cache));
+    let store_guard = Arc::new(
+        GuardedStore::new(store, config.database_limits).with_key_cache(key_cache.clone()),
+    );
     let store: Arc<dyn Store> = store_guard.clone();
     bootstrap(store.as_ref(), &config.data_dir, clock.as_ref())
         .await
@@ -329,7 +341,7 @@ pub async fn start(
         chrono::Duration::minutes(1),
     ));
     let database_url = config.database_url();
-    let (shared_limit, background) =
+    let (shared_limit, mut background) =
         if config.max_failed_auth > 0 && store::is_postgres(&database_url) {
             let (shared, tasks) = shared_limit::start(
                 &database_url,
@@ -343,6 +355,13 @@ pub async fn start(
         } else {
             (None, Vec::new())
         };
+    if config.key_cache {
+        background.extend(
+            keycache::watch(&database_url, key_cache.clone(), stop_rx.clone())
+                .await
+                .map_err(|e| StartError(format!("cannot set up the key cache: {e}")))?,
+        );
+    }
     let last_used = Arc::new(LastUsed::default());
     let state = AppState(Arc::new(Shared {
         store: store.clone(),
@@ -354,11 +373,11 @@ pub async fn start(
         last_used: last_used.clone(),
         missing_keys: negative::NegativeCache::default(),
         missing_tokens: negative::NegativeCache::default(),
+        key_cache,
         trusted_proxies: config.trusted_proxies.clone(),
         timeouts: config.timeouts,
         ssh_tokens: ssh::SessionTokens::default(),
     }));
-    let mut background = background;
     let ssh = match &config.ssh {
         None => None,
         Some(ssh_config) => {

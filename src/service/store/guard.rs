@@ -78,6 +78,8 @@ pub struct GuardedStore {
     /// Milliseconds from `epoch` to the last call that got an answer from the
     /// database (one that was not [`StoreError::Unavailable`]).
     last_answer_ms: AtomicU64,
+    /// Cleared after every write that may change what a key check answers.
+    key_cache: Option<Arc<crate::service::keycache::KeyCache>>,
 }
 
 impl GuardedStore {
@@ -96,6 +98,21 @@ impl GuardedStore {
             delay_ms: AtomicU64::new(0),
             epoch: tokio::time::Instant::now(),
             last_answer_ms: AtomicU64::new(0),
+            key_cache: None,
+        }
+    }
+
+    /// Clears `cache` after each write that may change what a key check
+    /// answers, before the write returns (whatever its outcome: a write given
+    /// up on may still have committed).
+    pub fn with_key_cache(mut self, cache: Arc<crate::service::keycache::KeyCache>) -> Self {
+        self.key_cache = Some(cache);
+        self
+    }
+
+    fn key_changed(&self) {
+        if let Some(cache) = &self.key_cache {
+            cache.clear();
         }
     }
 
@@ -281,8 +298,11 @@ impl Store for GuardedStore {
     }
 
     async fn set_plan(&self, org_id: &str, plan: Plan) -> StoreResult<bool> {
-        self.run("set_plan", self.inner.set_plan(org_id, plan))
-            .await
+        let result = self
+            .run("set_plan", self.inner.set_plan(org_id, plan))
+            .await;
+        self.key_changed();
+        result
     }
 
     async fn create_user(&self, user: &NewUser) -> StoreResult<()> {
@@ -356,11 +376,14 @@ impl Store for GuardedStore {
         by: &str,
         audit: &AuditEvent,
     ) -> StoreResult<Option<KeyRecord>> {
-        self.run(
-            "revoke_key",
-            self.inner.revoke_key(org_id, id, at, by, audit),
-        )
-        .await
+        let result = self
+            .run(
+                "revoke_key",
+                self.inner.revoke_key(org_id, id, at, by, audit),
+            )
+            .await;
+        self.key_changed();
+        result
     }
 
     async fn rotate_key(
@@ -373,12 +396,15 @@ impl Store for GuardedStore {
         new: &NewKey,
         audit: &AuditEvent,
     ) -> StoreResult<RotateOutcome> {
-        self.run(
-            "rotate_key",
-            self.inner
-                .rotate_key(org_id, old_id, now, end, revoked_by, new, audit),
-        )
-        .await
+        let result = self
+            .run(
+                "rotate_key",
+                self.inner
+                    .rotate_key(org_id, old_id, now, end, revoked_by, new, audit),
+            )
+            .await;
+        self.key_changed();
+        result
     }
 
     async fn key_by_digest(&self, digest: &[u8; 32]) -> StoreResult<Option<AuthRecord>> {

@@ -1,7 +1,9 @@
 //! PostgreSQL backend: for several `keydeck serve` replicas sharing one database.
 //!
-//! Nothing is cached between requests, so a revocation through one replica is
-//! seen by every other on its next key check.
+//! Key checks may be answered from each replica's key cache; every write that
+//! changes what they answer waits, before it returns, until every replica's
+//! cache has let go of it (`service::keycache::postgres`), so a revocation
+//! through one replica is seen by every other on its next key check.
 
 use std::time::Duration;
 
@@ -38,6 +40,13 @@ impl PgStore {
             .await?;
         MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
+    }
+
+    /// After a change to what key checks answer has committed: waits until
+    /// every replica's key cache has let go of it (see `service::keycache`).
+    async fn settle(&self) -> StoreResult<()> {
+        crate::service::keycache::postgres::settle(&self.pool).await?;
+        Ok(())
     }
 
     async fn create_key_in(
@@ -134,6 +143,7 @@ impl Store for PgStore {
             .bind(org_id)
             .execute(&self.pool)
             .await?;
+        self.settle().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -310,10 +320,14 @@ impl Store for PgStore {
             Some(row) => {
                 insert_audit(&mut *tx, audit).await?;
                 tx.commit().await?;
+                self.settle().await?;
                 Ok(Some(row.try_into()?))
             }
             None => {
                 tx.rollback().await?;
+                // Revoked already, perhaps by a call still settling: this
+                // answer too waits until the replicas have caught up.
+                self.settle().await?;
                 self.get_key(org_id, id).await
             }
         }
@@ -352,6 +366,7 @@ impl Store for PgStore {
         let created = self.create_key_in(&mut tx, new).await?;
         insert_audit(&mut *tx, audit).await?;
         tx.commit().await?;
+        self.settle().await?;
         Ok(RotateOutcome::Rotated {
             old: Box::new(old.try_into()?),
             new: Box::new(created),

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Key-check load figures: `keydeck serve` (release build) on SQLite and on
+# PostgreSQL, with the key cache on and off, under `wrk -t2 -c64` on
+# GET /healthz (the server's own floor) and on GET /v1/auth with a valid key
+# in `Authorization: Bearer`. Prints req/s, p50 and p99 of each, and the
+# ratio auth/healthz.
+#
+#     scripts/bench-keycheck.sh            # 10 s per run
+#     scripts/bench-keycheck.sh 5s         # shorter runs
+#     KEYDECK_BIN=target/release/keydeck scripts/bench-keycheck.sh   # no build
+#
+# PostgreSQL: KEYDECK_TEST_POSTGRES_URL (default
+# postgres://root@127.0.0.1:5432/postgres); a throwaway database is created
+# and dropped. Installs wrk (apt-get, through sudo when not root) if missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${1:-10s}
+PG_URL=${KEYDECK_TEST_POSTGRES_URL:-postgres://root@127.0.0.1:5432/postgres}
+
+say() { printf '==> %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v wrk >/dev/null; then
+    say "installing wrk"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+if [ -z "${KEYDECK_BIN:-}" ]; then
+    say "cargo build --release"
+    cargo build --release -q
+    KEYDECK_BIN=target/release/keydeck
+fi
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wrk's figures for a URL: "REQ_PER_S P50_MS P99_MS".
+measure() {
+    local url=$1; shift
+    local out
+    out=$(wrk -t2 -c64 -d"$DURATION" --latency "$@" "$url")
+    if grep -q 'Non-2xx' <<<"$out"; then
+        printf 'bench-keycheck.sh: errors from %s:\n%s\n' "$url" "$out" >&2
+        exit 1
+    fi
+    awk '
+        function ms(v) {
+            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+            if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+            if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
+            return v
+        }
+        $1 == "Requests/sec:" { rps = $2 }
+        $1 == "50%" { p50 = ms($2) }
+        $1 == "99%" { p99 = ms($2) }
+        END { printf "%.0f %.2f %.2f\n", rps, p50, p99 }
+    ' <<<"$out"
+}
+
+server=""
+data=""
+db=""
+cleanup() {
+    [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
+    [ -n "$data" ] && rm -rf "$data"
+    [ -n "$db" ] && psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true
+    server="" data="" db=""
+}
+trap cleanup EXIT
+
+# One row: backend (sqlite|postgres), cache (true|false).
+run() {
+    local backend=$1 cache=$2 port url args=()
+    data=$(mktemp -d)
+    chmod 700 "$data"
+    if [ "$backend" = postgres ]; then
+        db="kd_bench_$$_$cache"
+        psql -q "$PG_URL" -c "CREATE DATABASE $db" >/dev/null
+        args=(--database-url "${PG_URL%/*}/$db")
+    fi
+    port=$(free_port)
+    RUST_LOG=warn "$KEYDECK_BIN" serve --data-dir "$data" --listen "127.0.0.1:$port" \
+        --max-failed-auth 0 --key-cache "$cache" "${args[@]}" 2>"$data/serve.log" &
+    server=$!
+    url="http://127.0.0.1:$port"
+    for _ in $(seq 1 100); do
+        curl -sf "$url/healthz" >/dev/null && break
+        sleep 0.1
+    done
+    local secret
+    secret=$(curl -sf -X POST "$url/v1/api-keys" \
+        -H "Authorization: Bearer $(cat "$data/admin-token")" \
+        -H 'Content-Type: application/json' \
+        -d '{"name": "bench", "scopes": ["sessions:read"]}' |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])')
+    local health auth
+    health=$(measure "$url/healthz")
+    auth=$(measure "$url/v1/auth" -H "Authorization: Bearer $secret")
+    read -r h_rps h_p50 h_p99 <<<"$health"
+    read -r a_rps a_p50 a_p99 <<<"$auth"
+    printf '%-9s %-5s | healthz %7s req/s p50 %5s ms p99 %5s ms | auth %7s req/s p50 %5s ms p99 %5s ms | ratio %s\n' \
+        "$backend" "$cache" "$h_rps" "$h_p50" "$h_p99" "$a_rps" "$a_p50" "$a_p99" \
+        "$(awk -v a="$a_rps" -v h="$h_rps" 'BEGIN { printf "%.2f", a / h }')"
+    cleanup
+}
+
+say "wrk -t2 -c64 -d$DURATION on $(nproc) cores; backend, key cache on/off"
+for backend in sqlite postgres; do
+    for cache in true false; do
+        run "$backend" "$cache"
+    done
+done
