@@ -127,6 +127,11 @@ pub struct KeyList {
     pub data: Vec<ApiKey>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+    /// Pass as `changed_since` on a later list to get only the keys written
+    /// (created, revoked, rotated, used…) since this answer was read. Taken
+    /// before the page is read, so a key may come again, never be missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_cursor: Option<String>,
 }
 
 /// Query parameters of `GET /v1/api-keys`.
@@ -144,6 +149,10 @@ pub struct KeyListQuery {
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// `sync_cursor` of an earlier answer: only keys written since it (keys
+    /// are never deleted, so the changed ones bring a copy up to date).
+    #[param(max_length = 32)]
+    pub changed_since: Option<String>,
 }
 
 /// Query parameters of `GET /v1/audit-logs`.

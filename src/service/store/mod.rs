@@ -237,6 +237,8 @@ pub struct KeyFilter {
     pub now: DateTime<Utc>,
     pub limit: u32,
     pub after: Option<KeyCursor>,
+    /// Only keys written at or after this change cursor ([`Store::change_cursor`]).
+    pub changed_since: Option<i64>,
 }
 
 /// How a rotated key ends.
@@ -342,6 +344,10 @@ pub trait Store: Send + Sync + 'static {
         audit: &AuditEvent,
     ) -> StoreResult<CreateOutcome>;
     async fn list_keys(&self, org_id: &str, filter: &KeyFilter) -> StoreResult<Vec<KeyRecord>>;
+    /// A change cursor taken before a list is read: every write to the
+    /// organisation's keys that the list may miss is at or past it
+    /// ([`KeyFilter::changed_since`]).
+    async fn change_cursor(&self, org_id: &str) -> StoreResult<i64>;
     async fn get_key(&self, org_id: &str, id: &str) -> StoreResult<Option<KeyRecord>>;
     /// Revokes the key if it is not revoked yet (writing `audit` then); returns it as it now is.
     async fn revoke_key(
@@ -663,7 +669,8 @@ mod tests {
         ];
         for (migrator, sqls) in before {
             let now: Vec<_> = migrator.iter().collect();
-            assert_eq!(now.len(), sqls.len());
+            // Later migrations follow; these first ones must not change.
+            assert!(now.len() >= sqls.len());
             for (i, (m, sql)) in now.into_iter().zip(sqls).enumerate() {
                 let old = sqlx::migrate::Migration::new(
                     i as i64 + 1,

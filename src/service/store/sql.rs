@@ -75,7 +75,8 @@ pub const INSERT_KEY: &str = concat!(
     key_columns!()
 );
 
-/// `$1` org, `$2`/`$3` the cursor, `$4` status or `any`, `$5` now, `$6` LIKE pattern, `$7` limit.
+/// `$1` org, `$2`/`$3` the cursor, `$4` status or `any`, `$5` now, `$6` LIKE pattern, `$7` limit,
+/// `$8` the lowest `change_seq` wanted (only keys changed since a change cursor) or NULL.
 pub const LIST_KEYS: &str = concat!(
     "SELECT ",
     key_columns!(),
@@ -88,8 +89,18 @@ pub const LIST_KEYS: &str = concat!(
             ELSE TRUE END) \
      AND ($6 IS NULL OR LOWER(name) LIKE $6 ESCAPE '\\' OR LOWER(prefix) LIKE $6 ESCAPE '\\' \
           OR LOWER(description) LIKE $6 ESCAPE '\\' OR scopes LIKE $6 ESCAPE '\\') \
+     AND ($8 IS NULL OR change_seq >= $8) \
      ORDER BY created_at DESC, id DESC LIMIT $7"
 );
+
+/// SQLite's change cursor of an organisation (`$1`): the `change_seq` its
+/// next write will get (writers take turns, so every later write is at or past it).
+pub const SQLITE_CHANGE_CURSOR: &str =
+    "SELECT COALESCE(MAX(change_seq), 0) + 1 FROM api_keys WHERE org_id = $1";
+
+/// PostgreSQL's change cursor: the oldest transaction still running. Every
+/// transaction that is not visible yet has an id at or past it.
+pub const PG_CHANGE_CURSOR: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
 
 pub const GET_KEY: &str = concat!(
     "SELECT ",
