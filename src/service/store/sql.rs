@@ -98,9 +98,18 @@ pub const LIST_KEYS: &str = concat!(
 pub const SQLITE_CHANGE_CURSOR: &str =
     "SELECT COALESCE(MAX(change_seq), 0) + 1 FROM api_keys WHERE org_id = $1";
 
-/// PostgreSQL's change cursor: the oldest transaction still running. Every
-/// transaction that is not visible yet has an id at or past it.
-pub const PG_CHANGE_CURSOR: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+/// PostgreSQL's change cursor: the oldest transaction still running that may
+/// write this database, else the next transaction id. Every transaction not
+/// visible yet has an id at or past it. Transaction ids are server-wide: one
+/// running in another database (seen so in `pg_stat_activity`, whatever the
+/// order in which the two are read) cannot write here, so it does not hold
+/// the cursor back; one that cannot be placed counts, to be safe.
+pub const PG_CHANGE_CURSOR: &str = "SELECT LEAST(pg_snapshot_xmax(s)::text::bigint, \
+     (SELECT MIN(x::text::bigint) FROM pg_snapshot_xip(s) AS x WHERE NOT EXISTS \
+        (SELECT 1 FROM pg_stat_activity a WHERE a.backend_xid IS NOT NULL \
+         AND a.datname IS DISTINCT FROM current_database() \
+         AND a.backend_xid::text::bigint = x::text::bigint % 4294967296))) \
+     FROM pg_current_snapshot() AS s";
 
 pub const GET_KEY: &str = concat!(
     "SELECT ",
