@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::interned::{ScopeSet, SharedStr};
 use crate::key::{KeyStatus, Scope, ScopeDef, Secret};
 
 /// One entry of the scope catalogue, as sent over the wire.
@@ -58,17 +59,20 @@ pub struct ApiKey {
     /// The first characters of the secret, e.g. `eg_live_1a2B`.
     pub prefix: String,
     /// Scope ids in catalogue order.
-    pub scopes: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub scopes: ScopeSet,
     /// Derived at the time of the response.
     pub status: KeyStatus,
     pub created_at: DateTime<Utc>,
     /// Email of the admin who created it.
-    pub created_by: String,
+    #[schema(value_type = String)]
+    pub created_by: SharedStr,
     pub expires_at: Option<DateTime<Utc>>,
     /// Last successful authentication (accurate to about a second).
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
-    pub revoked_by: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub revoked_by: Option<SharedStr>,
 }
 
 /// `POST /v1/api-keys` body.

@@ -40,13 +40,13 @@ impl AppState {
             name: k.name,
             description: k.description,
             prefix: k.prefix,
-            scopes: k.scopes,
+            scopes: k.scopes.into(),
             created_at: k.created_at,
-            created_by: k.created_by,
+            created_by: k.created_by.into(),
             expires_at: k.expires_at,
             last_used_at,
             revoked_at: k.revoked_at,
-            revoked_by: k.revoked_by,
+            revoked_by: k.revoked_by.map(Into::into),
         }
     }
 

@@ -160,7 +160,7 @@ mod tests {
             name: "CI".into(),
             description: String::new(),
             prefix: "eg_live_1a2B".into(),
-            scopes: vec!["sessions:read".into()],
+            scopes: vec!["sessions:read".into()].into(),
             status: KeyStatus::Active,
             created_at: now,
             created_by: "ops@example.com".into(),

@@ -216,7 +216,7 @@ mod tests {
             name: "n".into(),
             description: String::new(),
             prefix: "eg_live_abcd".into(),
-            scopes: vec![],
+            scopes: Vec::new().into(),
             status: crate::key::KeyStatus::Active,
             created_at: chrono::Utc::now(),
             created_by: "a@b".into(),

@@ -141,14 +141,18 @@ pub fn synthetic_keys(n: usize, now: chrono::DateTime<chrono::Utc>) -> Vec<crate
                 name: format!("Stripe webhook (production) #{i}"),
                 description: String::new(),
                 prefix: format!("eg_live_{:04}", i % 10_000),
-                scopes: SCOPES[i % 3].iter().map(|s| (*s).to_owned()).collect(),
+                scopes: SCOPES[i % 3]
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect::<Vec<_>>()
+                    .into(),
                 status: KeyStatus::Active,
                 created_at: now - age,
                 created_by: "bench@keydeck".into(),
                 expires_at: (i % 3 == 0).then(|| now + chrono::Duration::days(30)),
                 last_used_at: (i % 2 == 0).then(|| now - age / 2),
                 revoked_at: (i % 10 == 9).then(|| now - age / 3),
-                revoked_by: (i % 10 == 9).then(|| "bench@keydeck".to_owned()),
+                revoked_by: (i % 10 == 9).then(|| "bench@keydeck".into()),
             }
         })
         .collect()
