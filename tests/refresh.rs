@@ -7,10 +7,10 @@
 
 mod common;
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::ui::Output;
 use common::{Backend, TestServer};
 use keydeck::client::Client;
 use keydeck::clock::{Clock, ManualClock};
@@ -116,21 +116,6 @@ fn complete_answer(bytes: &[u8]) -> Option<usize> {
         .map(|v| v.trim().parse().expect("a Content-Length"))
         .expect("answers carry a Content-Length");
     (bytes.len() >= head_end + length).then_some(head_end + length)
-}
-
-/// Every byte the UI wrote.
-#[derive(Clone, Default)]
-struct Output(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Output {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// The UI on a byte stream of 120×40, through the proxy.
