@@ -55,7 +55,9 @@ pub struct ApiKey {
     /// Stable identifier, e.g. `key_3Xk9...`.
     pub id: String,
     pub name: String,
-    pub description: String,
+    /// Shared between keys with the same text (keys made from one template).
+    #[schema(value_type = String)]
+    pub description: SharedStr,
     /// The first characters of the secret, e.g. `eg_live_1a2B`.
     pub prefix: String,
     /// Scope ids in catalogue order.

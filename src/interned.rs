@@ -1,7 +1,8 @@
-//! Values that many keys share, kept once: a key's scope set and the emails
-//! of who created or revoked it. A UI with 100 000 keys holds a handful of
-//! scope sets and admins, not 100 000 copies of each. They read like a
-//! `[String]` and a `str`; on the wire, a list and a string.
+//! Values that many keys share, kept once: a key's scope set, the emails of
+//! who created or revoked it, descriptions repeated from a template. A UI
+//! with 100 000 keys holds a handful of scope sets and admins, not 100 000
+//! copies of each. They read like a `[String]` and a `str`; on the wire, a
+//! list and a string.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -95,7 +96,7 @@ impl<'de> Deserialize<'de> for ScopeSet {
     }
 }
 
-/// A short text that many keys repeat (an admin's email), shared.
+/// A text that many keys may repeat (an admin's email, a description), shared.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct SharedStr(Arc<str>);
 

@@ -38,7 +38,7 @@ impl AppState {
             status: k.status(now),
             id: k.id,
             name: k.name,
-            description: k.description,
+            description: k.description.into(),
             prefix: k.prefix,
             scopes: k.scopes.into(),
             created_at: k.created_at,

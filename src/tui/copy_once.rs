@@ -158,7 +158,7 @@ mod tests {
         ApiKey {
             id: "key_abc".into(),
             name: "CI".into(),
-            description: String::new(),
+            description: String::new().into(),
             prefix: "eg_live_1a2B".into(),
             scopes: vec!["sessions:read".into()].into(),
             status: KeyStatus::Active,

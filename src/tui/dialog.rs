@@ -214,7 +214,7 @@ mod tests {
         let key = crate::api::ApiKey {
             id: "key_a".into(),
             name: "n".into(),
-            description: String::new(),
+            description: String::new().into(),
             prefix: "eg_live_abcd".into(),
             scopes: Vec::new().into(),
             status: crate::key::KeyStatus::Active,

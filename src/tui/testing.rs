@@ -139,7 +139,7 @@ pub fn synthetic_keys(n: usize, now: chrono::DateTime<chrono::Utc>) -> Vec<crate
             crate::api::ApiKey {
                 id: format!("key_{i:020}"),
                 name: format!("Stripe webhook (production) #{i}"),
-                description: String::new(),
+                description: String::new().into(),
                 prefix: format!("eg_live_{:04}", i % 10_000),
                 scopes: SCOPES[i % 3]
                     .iter()
