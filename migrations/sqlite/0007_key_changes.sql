@@ -7,7 +7,10 @@
 ALTER TABLE api_keys ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX api_keys_by_change ON api_keys (org_id, change_seq);
 
+-- A bulk insert (`admin seed`) numbers its rows itself, past every
+-- organisation's highest, and skips the per-row update.
 CREATE TRIGGER api_keys_changed_on_insert AFTER INSERT ON api_keys
+WHEN NEW.change_seq = 0
 BEGIN
     UPDATE api_keys SET change_seq =
         (SELECT COALESCE(MAX(change_seq), 0) + 1 FROM api_keys WHERE org_id = NEW.org_id)

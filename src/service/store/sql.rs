@@ -162,6 +162,16 @@ pub const INSERT_SEED_KEYS: &str =
     "INSERT INTO api_keys (id, org_id, name, description, prefix, digest, scopes, \
      created_at, created_by, expires_at, last_used_at, revoked_at, revoked_by) ";
 
+/// SQLite's head of the multi-row insert of seeded keys, numbering their
+/// changes itself (past [`SQLITE_HIGHEST_CHANGE_SEQ`]) so that the insert
+/// trigger has nothing to do.
+pub const SQLITE_INSERT_SEED_KEYS: &str =
+    "INSERT INTO api_keys (id, org_id, name, description, prefix, digest, scopes, \
+     created_at, created_by, expires_at, last_used_at, revoked_at, revoked_by, change_seq) ";
+
+/// The highest `change_seq` of every organisation (SQLite).
+pub const SQLITE_HIGHEST_CHANGE_SEQ: &str = "SELECT COALESCE(MAX(change_seq), 0) FROM api_keys";
+
 /// Head of the multi-row insert of audit entries; the `VALUES` rows follow.
 pub const INSERT_AUDIT_ROWS: &str =
     "INSERT INTO audit_log (org_id, at, actor_kind, actor_id, actor_name, action, \
