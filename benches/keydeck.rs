@@ -11,14 +11,10 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use crossterm::event::KeyCode;
-use keydeck::api::{ApiKey, KeyList};
 use keydeck::clock::SystemClock;
-use keydeck::key::{KeyStatus, SecretFormat};
-use keydeck::present::DisplayTz;
+use keydeck::key::SecretFormat;
 use keydeck::service::{self, ServiceConfig};
-use keydeck::tui::action::{Action, Answer, Effect, Request};
-use keydeck::tui::app::App;
-use keydeck::tui::theme::Theme;
+use keydeck::tui::action::Action;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -161,47 +157,9 @@ async fn key_check_service() {
 }
 
 fn ui_large_organisation() {
-    let now = Utc::now();
-    let keys: Vec<ApiKey> = (0..50_000)
-        .map(|i| ApiKey {
-            id: format!("key_{i:020}"),
-            name: format!("service key {i}"),
-            description: String::new(),
-            prefix: format!("eg_live_{:04}", i % 10_000),
-            scopes: vec!["sessions:read".into()],
-            status: KeyStatus::Active,
-            created_at: now - chrono::Duration::seconds(i),
-            created_by: "bench@keydeck".into(),
-            expires_at: (i % 3 == 0).then(|| now + chrono::Duration::days(30)),
-            last_used_at: None,
-            revoked_at: None,
-            revoked_by: None,
-        })
-        .collect();
-    let mut app = App::new(
-        Arc::new(SystemClock),
-        Theme { color: true },
-        DisplayTz::Local,
-        "bench".into(),
-    );
-    app.update(Action::Resize(120, 40));
+    let keys = keydeck::tui::testing::synthetic_keys(50_000, Utc::now());
     // The keys arrive as the answer to the first load, as in the real UI.
-    app.start();
-    let load = app
-        .take_effects()
-        .into_iter()
-        .find_map(|effect| match effect {
-            Effect::Send(id, Request::LoadPage { .. }) => Some(id),
-            _ => None,
-        })
-        .expect("the first load asks for a page");
-    app.update(Action::Answer {
-        id: load,
-        answer: Answer::Page(Ok(KeyList {
-            data: keys,
-            next_cursor: None,
-        })),
-    });
+    let mut app = keydeck::tui::testing::loaded_app(Arc::new(SystemClock), keys, 120, 40);
     let rebuild = per_call(10, || app.rebuild_rows());
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
     let draw = per_call(200, || {

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::interned::{ScopeSet, SharedStr};
 use crate::key::{KeyStatus, Scope, ScopeDef, Secret};
 
 /// One entry of the scope catalogue, as sent over the wire.
@@ -54,21 +55,26 @@ pub struct ApiKey {
     /// Stable identifier, e.g. `key_3Xk9...`.
     pub id: String,
     pub name: String,
-    pub description: String,
+    /// Shared between keys with the same text (keys made from one template).
+    #[schema(value_type = String)]
+    pub description: SharedStr,
     /// The first characters of the secret, e.g. `eg_live_1a2B`.
     pub prefix: String,
     /// Scope ids in catalogue order.
-    pub scopes: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub scopes: ScopeSet,
     /// Derived at the time of the response.
     pub status: KeyStatus,
     pub created_at: DateTime<Utc>,
     /// Email of the admin who created it.
-    pub created_by: String,
+    #[schema(value_type = String)]
+    pub created_by: SharedStr,
     pub expires_at: Option<DateTime<Utc>>,
     /// Last successful authentication (accurate to about a second).
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
-    pub revoked_by: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub revoked_by: Option<SharedStr>,
 }
 
 /// `POST /v1/api-keys` body.
@@ -127,6 +133,16 @@ pub struct KeyList {
     pub data: Vec<ApiKey>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+    /// Pass as `changed_since` on a later list to get only the keys written
+    /// (created, revoked, rotated, used…) since this answer was read. Taken
+    /// before the page is read, so a key may come again, never be missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_cursor: Option<String>,
+    /// On a first page (no `cursor`): a short tag of the organisation's
+    /// policy (`GET /v1/policy`) that changes whenever the policy does, so a
+    /// client re-reads the policy only then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_tag: Option<String>,
 }
 
 /// Query parameters of `GET /v1/api-keys`.
@@ -144,6 +160,10 @@ pub struct KeyListQuery {
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// `sync_cursor` of an earlier answer: only keys written since it (keys
+    /// are never deleted, so the changed ones bring a copy up to date).
+    #[param(max_length = 32)]
+    pub changed_since: Option<String>,
 }
 
 /// Query parameters of `GET /v1/audit-logs`.

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod fs;
+pub mod interned;
 pub mod key;
 pub mod policy;
 pub mod present;

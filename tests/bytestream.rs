@@ -5,12 +5,10 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::ui::{secret_on, World};
+use common::ui::{secret_on, Output, World};
 use keydeck::client::Client;
 use keydeck::key::Secret;
 use keydeck::present::DisplayTz;
@@ -21,21 +19,6 @@ use tokio::task::JoinHandle;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 const OSC52: &str = "\x1b]52;c;";
-
-/// The session's output: every byte the UI wrote.
-#[derive(Clone, Default)]
-struct Output(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Output {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// A UI session over bytes, and what it has written so far.
 struct ByteSession {

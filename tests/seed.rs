@@ -69,6 +69,7 @@ async fn seed_on_a_fresh_data_dir_spreads_keys_like_a_real_organisation(backend:
                 now: finished,
                 limit: 5000,
                 after: None,
+                changed_since: None,
             },
         )
         .await

@@ -309,7 +309,7 @@ mod tests {
             name: "CI/CD Pipeline".into(),
             description: "GitHub Actions deploy".into(),
             prefix: "eg_live_1a2B".into(),
-            scopes: vec!["sessions:read".into(), "sessions:write".into()],
+            scopes: vec!["sessions:read".into(), "sessions:write".into()].into(),
             status,
             created_at: now - Duration::days(3),
             created_by: "ops@example.com".into(),

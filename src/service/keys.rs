@@ -38,15 +38,15 @@ impl AppState {
             status: k.status(now),
             id: k.id,
             name: k.name,
-            description: k.description,
+            description: k.description.into(),
             prefix: k.prefix,
-            scopes: k.scopes,
+            scopes: k.scopes.into(),
             created_at: k.created_at,
-            created_by: k.created_by,
+            created_by: k.created_by.into(),
             expires_at: k.expires_at,
             last_used_at,
             revoked_at: k.revoked_at,
-            revoked_by: k.revoked_by,
+            revoked_by: k.revoked_by.map(Into::into),
         }
     }
 
@@ -140,7 +140,9 @@ fn check_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
-/// List the organisation's keys, newest first.
+/// List the organisation's keys, newest first. With `changed_since` (the
+/// `sync_cursor` of an earlier answer), only the keys written since: a
+/// refresh of a list already held costs what changed, not the number of keys.
 #[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", params(KeyListQuery),
     security(("bearer" = [])),
     responses(
@@ -184,6 +186,15 @@ pub async fn list(
             )
         })?),
     };
+    let changed_since = match query.changed_since.as_deref() {
+        None => None,
+        Some(c) => Some(decode_sync_cursor(c).ok_or_else(|| {
+            field_error(
+                "changed_since",
+                "changed_since is not a sync_cursor this service issued; list without it",
+            )
+        })?),
+    };
     let now = state.clock.now();
     let filter = KeyFilter {
         status: query.status,
@@ -191,7 +202,10 @@ pub async fn list(
         now,
         limit: limit + 1,
         after,
+        changed_since,
     };
+    // Taken before the rows are read: a write the rows miss is past it.
+    let sync_cursor = state.store.change_cursor(&admin.org.id).await?;
     let mut rows = state.store.list_keys(&admin.org.id, &filter).await?;
     let next_cursor = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
@@ -205,8 +219,32 @@ pub async fn list(
     } else {
         None
     };
+    let policy_tag = match filter.after {
+        None => Some(policy_tag(&state.store.policy(&admin.org.id).await?)),
+        Some(_) => None,
+    };
     let data = rows.into_iter().map(|k| state.api_key(k, now)).collect();
-    Ok(JsonBody(KeyList { data, next_cursor }))
+    Ok(JsonBody(KeyList {
+        data,
+        next_cursor,
+        sync_cursor: Some(format!("c{sync_cursor}")),
+        policy_tag,
+    }))
+}
+
+/// [`KeyList::policy_tag`]: the CRC-32 of the policy's JSON, in hex.
+fn policy_tag(policy: &crate::policy::Policy) -> String {
+    let json = serde_json::to_vec(policy).unwrap_or_default();
+    format!("{:08x}", crc32fast::hash(&json))
+}
+
+/// A `sync_cursor` as [`list`] writes them: `c` and a number.
+fn decode_sync_cursor(text: &str) -> Option<i64> {
+    let digits = text.strip_prefix('c')?;
+    if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// Create a key. The secret is in this answer only.

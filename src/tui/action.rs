@@ -37,10 +37,12 @@ pub struct RequestId(pub u64);
 #[derive(Debug, Clone)]
 pub enum Request {
     /// Fetch one page of keys (from the start when `cursor` is `None`) for
-    /// load number `generation`.
+    /// load number `generation`; only keys written since `changed_since`
+    /// (an earlier list's `sync_cursor`) if set.
     LoadPage {
         generation: u64,
         cursor: Option<String>,
+        changed_since: Option<String>,
     },
     LoadScopes,
     /// The organisation's key policy, for the create form (and the badges).

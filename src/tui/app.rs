@@ -92,7 +92,17 @@ pub struct App {
     /// Quit was asked for while changes to keys were out.
     pub(super) quit_pending: bool,
     generation: u64,
+    /// The pages of a load in progress, until its last page (a first load
+    /// shows its pages as they come instead).
     staging: Vec<ApiKey>,
+    /// The service's cursor of the last finished load: a refresh asks only
+    /// for the keys written since (`changed_since`).
+    sync_cursor: Option<String>,
+    /// The cursor of the load in progress (from its first page).
+    sync_next: Option<String>,
+    /// The `policy_tag` of the policy last asked for: a refresh re-reads the
+    /// policy only when the key list's tag differs.
+    policy_tag: Option<String>,
     failures: u32,
     /// The next expiry the rows were built for: once it passes, statuses,
     /// tab counts and rows change.
@@ -140,6 +150,9 @@ impl App {
             quit_pending: false,
             generation: 0,
             staging: Vec::new(),
+            sync_cursor: None,
+            sync_next: None,
+            policy_tag: None,
             failures: 0,
             shown_expiries: None,
             effects: Vec::new(),
@@ -207,6 +220,11 @@ impl App {
 
     /// A new organisation policy: badges, the summary line and the Attention
     /// tab follow it at once.
+    /// The policy could not be read: the next refresh asks for it again.
+    pub(super) fn forget_policy_tag(&mut self) {
+        self.policy_tag = None;
+    }
+
     pub fn set_policy(&mut self, policy: Policy) {
         self.policy = policy;
         self.rebuild_rows();
@@ -317,22 +335,30 @@ impl App {
             .min()
     }
 
-    /// Starts loading every key from the first page.
+    /// Starts loading the keys: every key the first time (or from a service
+    /// without change cursors), afterwards only those written since the last
+    /// load. Nothing is drawn for a refresh until its answer changes something.
     pub fn refresh(&mut self) {
         self.generation += 1;
         self.staging.clear();
+        self.sync_next = None;
         if !self.loaded {
             // A first load that failed half-way starts again from nothing.
             self.keys.clear();
+            self.dirty = true;
         }
         self.loading = true;
         self.next_refresh = self.now + self.refresh_every;
+        let changed_since = if self.loaded {
+            self.sync_cursor.clone()
+        } else {
+            None
+        };
         self.request(Request::LoadPage {
             generation: self.generation,
             cursor: None,
+            changed_since,
         });
-        self.request(Request::LoadPolicy);
-        self.dirty = true;
     }
 
     /// The first load: every key, and the scope catalogue.
@@ -550,9 +576,19 @@ impl App {
         match result {
             Ok(page) => {
                 self.failures = 0;
-                self.banner = None;
+                if self.banner.take().is_some() {
+                    self.dirty = true;
+                }
+                // The first page's cursor: what later pages add is at or past it.
+                if self.sync_next.is_none() {
+                    self.sync_next = page.sync_cursor;
+                }
+                if page.policy_tag.is_some() && page.policy_tag != self.policy_tag {
+                    self.policy_tag = page.policy_tag;
+                    self.request(Request::LoadPolicy);
+                }
                 // The first load shows each page as it comes; a refresh
-                // swaps the whole list at once, so nothing flickers.
+                // applies its answer at once, so nothing flickers.
                 let first_load = !self.loaded;
                 if first_load {
                     self.keys.extend(page.data);
@@ -564,21 +600,16 @@ impl App {
                         if first_load {
                             self.rebuild_rows();
                         }
+                        let changed_since = self.sync_cursor.clone().filter(|_| !first_load);
                         self.request(Request::LoadPage {
                             generation: self.generation,
                             cursor: Some(cursor),
+                            changed_since,
                         });
                     }
-                    None => {
-                        if !first_load {
-                            self.keys = std::mem::take(&mut self.staging);
-                        }
-                        self.loaded = true;
-                        self.loading = false;
-                        self.shown_expiries = self.next_expiry(self.now);
-                        self.rebuild_rows();
-                    }
+                    None => self.load_done(first_load),
                 }
+                return;
             }
             Err(error) => {
                 self.loading = false;
@@ -594,6 +625,62 @@ impl App {
             }
         }
         self.dirty = true;
+    }
+
+    /// The last page of a load came: a first load is shown already; a full
+    /// reload replaces the list; changes since the last load are merged in,
+    /// and the screen is redrawn only if one of them shows.
+    fn load_done(&mut self, first_load: bool) {
+        let incremental = !first_load && self.sync_cursor.is_some();
+        self.sync_cursor = self.sync_next.take();
+        self.loaded = true;
+        self.loading = false;
+        let changed = if first_load {
+            self.keys.shrink_to_fit();
+            true
+        } else if incremental {
+            let changes = std::mem::take(&mut self.staging);
+            self.merge_changes(changes)
+        } else {
+            self.keys = std::mem::take(&mut self.staging);
+            true
+        };
+        if changed {
+            self.shown_expiries = self.next_expiry(self.now);
+            self.rebuild_rows();
+        }
+    }
+
+    /// Puts keys written since the last load into the list (by id, new ones
+    /// first); whether any of them differs from what is shown.
+    fn merge_changes(&mut self, changes: Vec<ApiKey>) -> bool {
+        if changes.is_empty() {
+            return false;
+        }
+        let mut by_id: std::collections::HashMap<String, ApiKey> =
+            changes.into_iter().map(|k| (k.id.clone(), k)).collect();
+        let mut changed = false;
+        for existing in &mut self.keys {
+            if let Some(mut key) = by_id.remove(&existing.id) {
+                // The status is derived here, as of now; the service's copy of
+                // it is not something that changed.
+                key.status = existing.status;
+                if *existing != key {
+                    *existing = key;
+                    changed = true;
+                }
+            }
+            if by_id.is_empty() {
+                break;
+            }
+        }
+        if !by_id.is_empty() {
+            let mut new: Vec<ApiKey> = by_id.into_values().collect();
+            new.sort_by_key(|k| std::cmp::Reverse(k.created_at));
+            self.keys.splice(0..0, new);
+            changed = true;
+        }
+        changed
     }
 
     /// Recomputes the visible rows (tab, filter, sort) and keeps the same key selected.

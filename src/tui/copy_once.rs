@@ -158,9 +158,9 @@ mod tests {
         ApiKey {
             id: "key_abc".into(),
             name: "CI".into(),
-            description: String::new(),
+            description: String::new().into(),
             prefix: "eg_live_1a2B".into(),
-            scopes: vec!["sessions:read".into()],
+            scopes: vec!["sessions:read".into()].into(),
             status: KeyStatus::Active,
             created_at: now,
             created_by: "ops@example.com".into(),

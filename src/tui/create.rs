@@ -372,6 +372,8 @@ impl App {
     /// service, a failure) leaves the last one known.
     pub(super) fn on_policy(&mut self, result: Result<Policy, ClientError>) {
         let Ok(policy) = result else {
+            // Asked again on the next refresh.
+            self.forget_policy_tag();
             return;
         };
         if policy != self.policy {

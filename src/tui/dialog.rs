@@ -214,9 +214,9 @@ mod tests {
         let key = crate::api::ApiKey {
             id: "key_a".into(),
             name: "n".into(),
-            description: String::new(),
+            description: String::new().into(),
             prefix: "eg_live_abcd".into(),
-            scopes: vec![],
+            scopes: Vec::new().into(),
             status: crate::key::KeyStatus::Active,
             created_at: chrono::Utc::now(),
             created_by: "a@b".into(),

@@ -309,9 +309,9 @@ mod tests {
         ApiKey {
             id: id.into(),
             name: id.into(),
-            description: String::new(),
+            description: String::new().into(),
             prefix: "eg_live_abcd".into(),
-            scopes: vec!["sessions:read".into()],
+            scopes: vec!["sessions:read".to_owned()].into(),
             status: KeyStatus::Active,
             created_at: ago(age),
             created_by: "admin@example.com".into(),

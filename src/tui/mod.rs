@@ -284,10 +284,15 @@ fn spawn_request(
 ) {
     tokio::spawn(async move {
         let answer = match request {
-            Request::LoadPage { cursor, .. } => {
+            Request::LoadPage {
+                cursor,
+                changed_since,
+                ..
+            } => {
                 let query = KeyListQuery {
                     limit: Some(PAGE_SIZE),
                     cursor,
+                    changed_since,
                     ..KeyListQuery::default()
                 };
                 let result = client.list_keys(&query).await;

@@ -123,3 +123,74 @@ pub fn buffer_text(buffer: &Buffer) -> String {
     }
     out
 }
+
+/// `n` made-up keys, newest first, in every status, for benchmarks: real
+/// lengths of names, prefixes and scopes, no service needed.
+pub fn synthetic_keys(n: usize, now: chrono::DateTime<chrono::Utc>) -> Vec<crate::api::ApiKey> {
+    use crate::key::KeyStatus;
+    const SCOPES: [&[&str]; 3] = [
+        &["sessions:read"],
+        &["sessions:read", "sessions:write"],
+        &["full_access"],
+    ];
+    (0..n)
+        .map(|i| {
+            let age = chrono::Duration::seconds(i64::try_from(i).unwrap_or(i64::MAX));
+            crate::api::ApiKey {
+                id: format!("key_{i:020}"),
+                name: format!("Stripe webhook (production) #{i}"),
+                description: String::new().into(),
+                prefix: format!("eg_live_{:04}", i % 10_000),
+                scopes: SCOPES[i % 3]
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect::<Vec<_>>()
+                    .into(),
+                status: KeyStatus::Active,
+                created_at: now - age,
+                created_by: "bench@keydeck".into(),
+                expires_at: (i % 3 == 0).then(|| now + chrono::Duration::days(30)),
+                last_used_at: (i % 2 == 0).then(|| now - age / 2),
+                revoked_at: (i % 10 == 9).then(|| now - age / 3),
+                revoked_by: (i % 10 == 9).then(|| "bench@keydeck".into()),
+            }
+        })
+        .collect()
+}
+
+/// An app of `width`×`height` on `clock`, with `keys` given to it as the
+/// answer to its first load, as the runner would.
+pub fn loaded_app(
+    clock: Arc<dyn Clock>,
+    keys: Vec<crate::api::ApiKey>,
+    width: u16,
+    height: u16,
+) -> App {
+    use super::action::{Answer, Effect, Request};
+    let mut app = App::new(
+        clock,
+        Theme { color: true },
+        DisplayTz::Local,
+        "bench".into(),
+    );
+    app.update(Action::Resize(width, height));
+    app.start();
+    let load = app
+        .take_effects()
+        .into_iter()
+        .find_map(|effect| match effect {
+            Effect::Send(id, Request::LoadPage { .. }) => Some(id),
+            _ => None,
+        })
+        .expect("the first load asks for a page");
+    app.update(Action::Answer {
+        id: load,
+        answer: Answer::Page(Ok(crate::api::KeyList {
+            data: keys,
+            next_cursor: None,
+            sync_cursor: None,
+            policy_tag: None,
+        })),
+    });
+    app
+}

@@ -84,13 +84,9 @@ pub(super) fn button<'a>(label: &str, focused: bool, theme: &Styles) -> Span<'a>
 }
 
 fn draw_title(frame: &mut Frame, app: &App, area: Rect) {
+    // A refresh is not shown while it runs: an unchanged one draws nothing.
     let state = if app.loading && !app.loaded {
         "loading…".to_owned()
-    } else if app.loading {
-        format!(
-            "{} · refreshing…",
-            present::count(app.keys.len(), "key", "keys")
-        )
     } else {
         present::count(app.keys.len(), "key", "keys")
     };

@@ -1,7 +1,9 @@
 //! The UI tests' world: a service and a UI (in `TestBackend`) sharing one
-//! hand-moved clock, and how to read a secret off a screen.
+//! hand-moved clock, how to read a secret off a screen, and the output of a
+//! byte-stream session.
 
-use std::sync::Arc;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use keydeck::client::Client;
@@ -82,6 +84,21 @@ impl World {
             .await
             .status()
             .as_u16()
+    }
+}
+
+/// A byte-stream session's output: every byte the UI wrote.
+#[derive(Clone, Default)]
+pub struct Output(pub Arc<Mutex<Vec<u8>>>);
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

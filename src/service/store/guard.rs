@@ -364,6 +364,11 @@ impl Store for GuardedStore {
             .await
     }
 
+    async fn change_cursor(&self, org_id: &str) -> StoreResult<i64> {
+        self.run("change_cursor", self.inner.change_cursor(org_id))
+            .await
+    }
+
     async fn get_key(&self, org_id: &str, id: &str) -> StoreResult<Option<KeyRecord>> {
         self.run("get_key", self.inner.get_key(org_id, id)).await
     }

@@ -240,6 +240,8 @@ pub struct KeyFilter {
     pub now: DateTime<Utc>,
     pub limit: u32,
     pub after: Option<KeyCursor>,
+    /// Only keys written at or after this change cursor ([`Store::change_cursor`]).
+    pub changed_since: Option<i64>,
 }
 
 /// How a rotated key ends.
@@ -345,6 +347,10 @@ pub trait Store: Send + Sync + 'static {
         audit: &AuditEvent,
     ) -> StoreResult<CreateOutcome>;
     async fn list_keys(&self, org_id: &str, filter: &KeyFilter) -> StoreResult<Vec<KeyRecord>>;
+    /// A change cursor taken before a list is read: every write to the
+    /// organisation's keys that the list may miss is at or past it
+    /// ([`KeyFilter::changed_since`]).
+    async fn change_cursor(&self, org_id: &str) -> StoreResult<i64>;
     async fn get_key(&self, org_id: &str, id: &str) -> StoreResult<Option<KeyRecord>>;
     /// Revokes the key if it is not revoked yet (writing `audit` then); returns it as it now is.
     async fn revoke_key(

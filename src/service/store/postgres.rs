@@ -283,11 +283,18 @@ impl Store for PgStore {
             .bind(ms(f.now))
             .bind(f.q.as_deref().map(like_pattern))
             .bind(i64::from(f.limit))
+            .bind(f.changed_since)
             .fetch_all(&self.pool)
             .await?
             .into_iter()
             .map(KeyRecord::try_from)
             .collect()
+    }
+
+    async fn change_cursor(&self, _org_id: &str) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar::<_, i64>(sql::PG_CHANGE_CURSOR)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     async fn get_key(&self, org_id: &str, id: &str) -> StoreResult<Option<KeyRecord>> {

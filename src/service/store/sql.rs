@@ -75,7 +75,8 @@ pub const INSERT_KEY: &str = concat!(
     key_columns!()
 );
 
-/// `$1` org, `$2`/`$3` the cursor, `$4` status or `any`, `$5` now, `$6` LIKE pattern, `$7` limit.
+/// `$1` org, `$2`/`$3` the cursor, `$4` status or `any`, `$5` now, `$6` LIKE pattern, `$7` limit,
+/// `$8` the lowest `change_seq` wanted (only keys changed since a change cursor) or NULL.
 pub const LIST_KEYS: &str = concat!(
     "SELECT ",
     key_columns!(),
@@ -88,8 +89,27 @@ pub const LIST_KEYS: &str = concat!(
             ELSE TRUE END) \
      AND ($6 IS NULL OR LOWER(name) LIKE $6 ESCAPE '\\' OR LOWER(prefix) LIKE $6 ESCAPE '\\' \
           OR LOWER(description) LIKE $6 ESCAPE '\\' OR scopes LIKE $6 ESCAPE '\\') \
+     AND ($8 IS NULL OR change_seq >= $8) \
      ORDER BY created_at DESC, id DESC LIMIT $7"
 );
+
+/// SQLite's change cursor of an organisation (`$1`): the `change_seq` its
+/// next write will get (writers take turns, so every later write is at or past it).
+pub const SQLITE_CHANGE_CURSOR: &str =
+    "SELECT COALESCE(MAX(change_seq), 0) + 1 FROM api_keys WHERE org_id = $1";
+
+/// PostgreSQL's change cursor: the oldest transaction still running that may
+/// write this database, else the next transaction id. Every transaction not
+/// visible yet has an id at or past it. Transaction ids are server-wide: one
+/// running in another database (seen so in `pg_stat_activity`, whatever the
+/// order in which the two are read) cannot write here, so it does not hold
+/// the cursor back; one that cannot be placed counts, to be safe.
+pub const PG_CHANGE_CURSOR: &str = "SELECT LEAST(pg_snapshot_xmax(s)::text::bigint, \
+     (SELECT MIN(x::text::bigint) FROM pg_snapshot_xip(s) AS x WHERE NOT EXISTS \
+        (SELECT 1 FROM pg_stat_activity a WHERE a.backend_xid IS NOT NULL \
+         AND a.datname IS DISTINCT FROM current_database() \
+         AND a.backend_xid::text::bigint = x::text::bigint % 4294967296))) \
+     FROM pg_current_snapshot() AS s";
 
 pub const GET_KEY: &str = concat!(
     "SELECT ",
@@ -141,6 +161,16 @@ pub const INSERT_AUDIT: &str =
 pub const INSERT_SEED_KEYS: &str =
     "INSERT INTO api_keys (id, org_id, name, description, prefix, digest, scopes, \
      created_at, created_by, expires_at, last_used_at, revoked_at, revoked_by) ";
+
+/// SQLite's head of the multi-row insert of seeded keys, numbering their
+/// changes itself (past [`SQLITE_HIGHEST_CHANGE_SEQ`]) so that the insert
+/// trigger has nothing to do.
+pub const SQLITE_INSERT_SEED_KEYS: &str =
+    "INSERT INTO api_keys (id, org_id, name, description, prefix, digest, scopes, \
+     created_at, created_by, expires_at, last_used_at, revoked_at, revoked_by, change_seq) ";
+
+/// The highest `change_seq` of every organisation (SQLite).
+pub const SQLITE_HIGHEST_CHANGE_SEQ: &str = "SELECT COALESCE(MAX(change_seq), 0) FROM api_keys";
 
 /// Head of the multi-row insert of audit entries; the `VALUES` rows follow.
 pub const INSERT_AUDIT_ROWS: &str =

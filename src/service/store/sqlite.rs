@@ -279,11 +279,19 @@ impl Store for SqliteStore {
             .bind(ms(f.now))
             .bind(f.q.as_deref().map(like_pattern))
             .bind(i64::from(f.limit))
+            .bind(f.changed_since)
             .fetch_all(&self.pool)
             .await?
             .into_iter()
             .map(KeyRecord::try_from)
             .collect()
+    }
+
+    async fn change_cursor(&self, org_id: &str) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar::<_, i64>(sql::SQLITE_CHANGE_CURSOR)
+            .bind(org_id)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     async fn get_key(&self, org_id: &str, id: &str) -> StoreResult<Option<KeyRecord>> {
@@ -388,9 +396,13 @@ impl Store for SqliteStore {
 
     async fn insert_seed_keys(&self, keys: &[SeedKey], audit: &[AuditEvent]) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
+        let mut change_seq: i64 = sqlx::query_scalar(sql::SQLITE_HIGHEST_CHANGE_SEQ)
+            .fetch_one(&mut *tx)
+            .await?;
         for chunk in keys.chunks(SEED_CHUNK) {
-            let mut insert = QueryBuilder::<Sqlite>::new(sql::INSERT_SEED_KEYS);
+            let mut insert = QueryBuilder::<Sqlite>::new(sql::SQLITE_INSERT_SEED_KEYS);
             insert.push_values(chunk, |mut row, s| {
+                change_seq += 1;
                 let k = &s.key;
                 row.push_bind(&k.id)
                     .push_bind(&k.org_id)
@@ -404,7 +416,8 @@ impl Store for SqliteStore {
                     .push_bind(k.expires_at.map(ms))
                     .push_bind(s.last_used_at.map(ms))
                     .push_bind(s.revoked.as_ref().map(|(at, _)| ms(*at)))
-                    .push_bind(s.revoked.as_ref().map(|(_, by)| by.as_str()));
+                    .push_bind(s.revoked.as_ref().map(|(_, by)| by.as_str()))
+                    .push_bind(change_seq);
             });
             insert.build().execute(&mut *tx).await?;
         }
