@@ -339,7 +339,7 @@ async fn the_ssh_ui_loads_the_policy_and_its_refreshes_fail_no_login(backend: Ba
 async fn policy_commands_over_ssh_answer_as_the_command_line_does(backend: Backend) {
     let server = ssh::start(&backend, |_| {}).await;
     let key = ssh::new_key();
-    ssh::add_key(server.running.state.store.as_ref(), ADMIN, &key).await;
+    let fingerprint = ssh::add_key(server.running.state.store.as_ref(), ADMIN, &key).await;
     server.create_key("No expiry", &["sessions:read"]).await;
     let handle = ssh::connect(ssh::addr(&server), &key).await.unwrap();
     let cli = cli::User::new()
@@ -396,6 +396,8 @@ async fn policy_commands_over_ssh_answer_as_the_command_line_does(backend: Backe
         .find(|e| e["action"] == "policy.update")
         .unwrap_or_else(|| panic!("policy.update in {log}"));
     assert_eq!(update["remote_addr"], LOOPBACK, "the SSH client's address");
+    assert_eq!(update["details"]["via"], format!("ssh {fingerprint}"));
+    assert_eq!(update["details"]["new"]["max_lifetime_days"], 90);
 
     // Usage errors and refusals: the command line's exit codes.
     for (command, status) in [
