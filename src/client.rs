@@ -1,9 +1,11 @@
 //! The key service's HTTP client: one method per endpoint, typed errors, one
-//! `reqwest::Client`. The terminal UI and the `keys` commands both use it.
+//! `reqwest::Client`, over TCP or (for SSH sessions) the service's Unix
+//! socket. The terminal UI and the client commands all use it.
 
 use std::fmt;
 use std::future::Future;
 use std::ops::ControlFlow;
+use std::path::Path;
 use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -118,6 +120,24 @@ impl Client {
             .build()
             .map_err(|e| ClientError::Unreachable(e.to_string()))?;
         Ok(Self { http, base, token })
+    }
+
+    /// A client of the service behind the Unix socket at `socket` (how SSH
+    /// sessions reach the service they run in), with the usual time limits.
+    pub fn over_socket(socket: &Path, token: Secret) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .unix_socket(socket)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("keydeck/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError::Unreachable(e.to_string()))?;
+        Ok(Self {
+            http,
+            // Only the path and the Host header come from the URL.
+            base: "http://keydeck.internal".to_owned(),
+            token,
+        })
     }
 
     pub fn base_url(&self) -> &str {

@@ -1,8 +1,10 @@
-//! `keydeck policy show / set`: the organisation's key policy for scripts and
-//! admins; `set --dry-run` lists the keys a new policy would not accept.
+//! `keydeck policy show / set` (also over SSH): the organisation's key policy
+//! for scripts and admins; `set --dry-run` lists the keys a new policy would
+//! not accept.
 
 use serde::Serialize;
 
+use super::console::note;
 use super::output::{self, Cell};
 use super::{connect, CliError, Target};
 use crate::api::ApiKey;
@@ -12,13 +14,17 @@ use crate::key::KeyStatus;
 use crate::policy::Policy;
 
 pub async fn run(command: PolicyCommand, target: Target<'_>) -> Result<(), CliError> {
-    let client = connect(target)?;
+    run_on(command, &connect(target)?).await
+}
+
+/// Runs one command with `client` (over SSH: the session's own client).
+pub async fn run_on(command: PolicyCommand, client: &Client) -> Result<(), CliError> {
     match command {
         PolicyCommand::Show { json } => {
             let policy = client.policy().await?;
             show(&policy, json)
         }
-        PolicyCommand::Set(args) => set(&client, args).await,
+        PolicyCommand::Set(args) => set(client, args).await,
     }
 }
 
@@ -118,11 +124,9 @@ async fn set(client: &Client, args: PolicySetArgs) -> Result<(), CliError> {
     }
     let now_in_force = client.set_policy(&new).await?;
     if now_in_force == current {
-        eprintln!("The policy already was this; nothing changed.");
+        note!("The policy already was this; nothing changed.");
     } else {
-        eprintln!(
-            "Policy updated. Existing keys are not changed; new keys and rotations follow it."
-        );
+        note!("Policy updated. Existing keys are not changed; new keys and rotations follow it.");
     }
     show(&now_in_force, args.json)
 }
@@ -141,7 +145,7 @@ struct NonCompliant<'a> {
 async fn dry_run(client: &Client, policy: &Policy, json: bool) -> Result<(), CliError> {
     let keys = client.list_all_keys(Some(KeyStatus::Active)).await?;
     let found = non_compliant(&keys, policy);
-    eprintln!(
+    note!(
         "Dry run: {} of {} active keys would not comply with this policy; nothing was changed.",
         found.len(),
         keys.len()

@@ -1,4 +1,5 @@
-//! Who is calling: the client address, admin access tokens, and API keys.
+//! Who is calling: the client address, admin access tokens (or an SSH
+//! session's credential), and API keys.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -8,13 +9,15 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 
 use super::error::ApiError;
+use super::ssh::InternalListener;
 use super::store::{AuthRecord, Org, Plan, Role, User};
 use super::AppState;
 use crate::key::scope;
 use crate::key::SecretFormat;
 
 /// The address a request came from: the peer, or, when the peer is a trusted
-/// proxy, the client it reports (see [`client_behind`]).
+/// proxy, the client it reports (see [`client_behind`]); for a request from
+/// an SSH session (on the internal socket), the SSH client's address.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
 
@@ -22,6 +25,9 @@ impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(InternalListener(session)) = parts.extensions.get::<InternalListener>() {
+            return Ok(Self(session.addr));
+        }
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -96,7 +102,8 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// An admin of a paid organisation, authenticated by access token.
+/// An admin of a paid organisation, authenticated by access token (or, on
+/// the internal socket, by an SSH session's credential).
 #[derive(Debug, Clone)]
 pub struct Admin {
     pub user: User,
@@ -110,11 +117,11 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let ClientAddr(addr) = ClientAddr::from_request_parts(parts, state).await?;
-        let token = bearer(&parts.headers).ok_or(ApiError::MissingCredentials)?;
-        if let Some(admin) = state.ssh_session_admin(parts, token).await {
+        if let Some(admin) = state.ssh_session_admin(parts).await {
             return admin;
         }
+        let ClientAddr(addr) = ClientAddr::from_request_parts(parts, state).await?;
+        let token = bearer(&parts.headers).ok_or(ApiError::MissingCredentials)?;
         let (user, org) = state.check_user_token(token, addr).await?;
         Ok(Self {
             user,
@@ -125,7 +132,8 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-/// Any user (admin or member) of a paid organisation, authenticated by access token.
+/// Any user (admin or member) of a paid organisation, authenticated by access
+/// token (or, on the internal socket, by an SSH session's credential).
 #[derive(Debug, Clone)]
 pub struct OrgUser {
     pub org: Org,
@@ -135,6 +143,9 @@ impl FromRequestParts<AppState> for OrgUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(session) = state.ssh_session_user(parts).await {
+            return session.map(|(_, org)| Self { org });
+        }
         let ClientAddr(addr) = ClientAddr::from_request_parts(parts, state).await?;
         let token = bearer(&parts.headers).ok_or(ApiError::MissingCredentials)?;
         let (_, org) = state.check_org_user(token, addr).await?;
@@ -162,13 +173,13 @@ impl FromRequestParts<AppState> for AuditReader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(admin) = state.ssh_session_admin(parts).await {
+            return admin.map(Self::Admin);
+        }
         let ClientAddr(addr) = ClientAddr::from_request_parts(parts, state).await?;
         let credential = bearer(&parts.headers)
             .or_else(|| header_str(&parts.headers, "x-api-key"))
             .ok_or(ApiError::MissingCredentials)?;
-        if let Some(admin) = state.ssh_session_admin(parts, credential).await {
-            return admin.map(Self::Admin);
-        }
         if credential.starts_with(state.key_format.prefix()) {
             let key = state
                 .check_key(credential, addr, Some("audit_logs:read"))
@@ -230,6 +241,12 @@ impl AppState {
             return Err(ApiError::PlanRequired);
         }
         Ok((user, org))
+    }
+
+    /// Failed checks counted against `addr` in its current window (the
+    /// maximum while it is locked out): read-only, for tests.
+    pub fn failed_auth_count(&self, addr: IpAddr) -> u32 {
+        self.limiter.failures(addr, self.clock.now())
     }
 
     /// How many clients the failed-check limiter tracks now (at most about

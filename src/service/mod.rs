@@ -6,6 +6,7 @@ mod deadline;
 mod error;
 mod extract;
 mod forward_auth;
+mod internal;
 mod keycache;
 mod keys;
 mod last_used;
@@ -43,6 +44,7 @@ pub use crate::fs::{
     write_private,
 };
 pub use error::{ApiError, PLAN_REQUIRED_MESSAGE};
+pub use internal::SOCKET_FILE as SSH_SESSIONS_SOCKET;
 pub use keycache::sqlite::OTHER_PROCESS_BOUND as SQLITE_OTHER_PROCESS_BOUND;
 pub use keycache::{KeyCache, KeyCacheStats};
 use last_used::LastUsed;
@@ -50,7 +52,7 @@ pub use openapi::ApiDoc;
 use rate_limit::FailureLimiter;
 pub use rate_limit::MAX_TRACKED as FAILED_AUTH_MAX_TRACKED;
 pub use serve::{Timeouts, DEFAULT_MAX_CONNECTIONS};
-pub use ssh::{SshConfig, SshInfo, SshStats, HOST_KEY_FILE};
+pub use ssh::{SessionToken, SshConfig, SshInfo, SshStats, HOST_KEY_FILE};
 use store::guard::{GuardLimits, GuardedStore};
 use store::{NewUser, Org, Plan, Role, Store, StoreError};
 pub use tls::TlsFiles;
@@ -267,10 +269,12 @@ pub struct RunningService {
     server: JoinHandle<std::io::Result<()>>,
     flusher: JoinHandle<()>,
     /// The shared failed-check counter's writer and listener (PostgreSQL),
-    /// the SSH server and its internal listener.
+    /// the SSH server and its internal socket.
     background: Vec<JoinHandle<()>>,
     /// The SSH server, if one was asked for.
     pub ssh: Option<SshInfo>,
+    /// The Unix socket the SSH sessions reach the service through (with the SSH server).
+    pub ssh_sessions_socket: Option<PathBuf>,
 }
 
 impl RunningService {
@@ -378,10 +382,12 @@ pub async fn start(
         timeouts: config.timeouts,
         ssh_tokens: ssh::SessionTokens::default(),
     }));
+    let mut ssh_sessions_socket = None;
     let ssh = match &config.ssh {
         None => None,
         Some(ssh_config) => {
-            let (internal, task) = serve_internal(state.clone(), &config, stop_rx.clone()).await?;
+            let (internal, task) = serve_internal(state.clone(), &config, stop_rx.clone())?;
+            ssh_sessions_socket = Some(internal.clone());
             background.push(task);
             let (info, task) = ssh::start(
                 ssh_config,
@@ -415,35 +421,35 @@ pub async fn start(
         flusher,
         background,
         ssh,
+        ssh_sessions_socket,
     })
 }
 
-/// The router on a plain-HTTP listener on loopback, for the SSH sessions'
-/// clients: their credentials are accepted there only (whatever TLS the
-/// public listener has).
-async fn serve_internal(
+/// The router on a Unix socket of mode 0600 (see [`internal`]), for the SSH
+/// sessions' clients: only their credentials get in, and only there
+/// ([`ssh::internal_gate`]); each request's client address is its SSH client's.
+/// The socket goes when the service stops.
+fn serve_internal(
     state: AppState,
     config: &ServiceConfig,
     stop: watch::Receiver<bool>,
-) -> Result<(SocketAddr, JoinHandle<()>), StartError> {
-    let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
-        .await
-        .map_err(|e| StartError(format!("cannot listen on loopback for SSH sessions: {e}")))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| StartError(e.to_string()))?;
+) -> Result<(PathBuf, JoinHandle<()>), StartError> {
+    let (socket, listener) =
+        internal::InternalSocket::bind(&config.data_dir).map_err(StartError)?;
+    let path = socket.path().to_path_buf();
     let serving = serve::Serving {
-        app: router(state).layer(axum::Extension(ssh::InternalListener)),
+        app: router(state.clone()).layer(middleware::from_fn_with_state(state, ssh::internal_gate)),
         tls: None,
         timeouts: config.timeouts,
         max_connections: config.max_connections.max(1),
     };
     let task = tokio::spawn(async move {
         if let Err(e) = serve::serve(listener, serving, stop).await {
-            tracing::warn!(error = %e, "the SSH sessions' listener failed");
+            tracing::warn!(error = %e, "the SSH sessions' socket failed");
         }
+        drop(socket);
     });
-    Ok((addr, task))
+    Ok((path, task))
 }
 
 /// Starts with the system clock.

@@ -64,7 +64,11 @@ pub async fn put(
         action: "policy.update".into(),
         api_key_id: String::new(),
         remote_addr: Some(admin.addr.to_string()),
-        details: json!({ "old": old, "new": policy }),
+        details: match &admin.via {
+            // Over SSH: which key, as for changes to keys.
+            Some(via) => json!({ "old": old, "new": policy, "via": via }),
+            None => json!({ "old": old, "new": policy }),
+        },
     };
     state
         .store

@@ -273,6 +273,25 @@ impl FailureLimiter {
             .lock(key, until.timestamp_millis(), self.per_shard);
     }
 
+    /// Failures counted against `addr` in its current window (`max` while it
+    /// is locked out): read-only, for tests and diagnostics.
+    pub fn failures(&self, addr: IpAddr, now: DateTime<Utc>) -> u32 {
+        if self.max == 0 {
+            return 0;
+        }
+        let key = AddrKey::from(addr);
+        let now = now.timestamp_millis();
+        let shard = self.shard(&key);
+        if shard.locked.get(&key).is_some_and(|&until| now < until) {
+            return self.max;
+        }
+        shard
+            .counting
+            .get(&key)
+            .filter(|w| now < w.started + self.window_ms)
+            .map_or(0, |w| w.failures)
+    }
+
     /// How many clients are tracked now (counting windows plus locks).
     pub fn tracked(&self) -> usize {
         self.shards
@@ -304,11 +323,19 @@ mod tests {
             assert_eq!(l.record_failure(a, t0).is_some(), i == 2);
         }
         assert_eq!(l.check(a, t0), Err(60));
+        assert_eq!(l.failures(a, t0), 3, "locked: all used");
+        assert_eq!(l.failures(b, t0), 0);
         assert_eq!(l.check(a, t0 + Duration::seconds(30)), Err(30));
         assert!(l.check(b, t0).is_ok());
         assert!(l.check(a, t0 + Duration::minutes(1)).is_ok());
         l.record_failure(a, t0 + Duration::minutes(1));
         assert!(l.check(a, t0 + Duration::minutes(1)).is_ok());
+        assert_eq!(l.failures(a, t0 + Duration::minutes(1)), 1);
+        assert_eq!(
+            l.failures(a, t0 + Duration::minutes(2)),
+            0,
+            "the window ended"
+        );
     }
 
     #[test]

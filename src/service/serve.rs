@@ -1,7 +1,7 @@
 //! Serving connections: our own accept loop over hyper, so that slow or idle
 //! clients cannot hold the service (time limits on headers, idle keep-alive
 //! and TLS handshakes, a cap on connections), with optional TLS and graceful
-//! shutdown.
+//! shutdown; on TCP (the API) or a Unix socket (the SSH sessions').
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
@@ -56,6 +56,39 @@ impl Default for Timeouts {
     }
 }
 
+/// What the accept loop serves: TCP, or a Unix socket (whose peers have no address).
+pub(super) trait Listener: Send + Sync + 'static {
+    type Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static;
+    /// The next connection, and its peer's address if it has one.
+    fn next(
+        &self,
+    ) -> impl Future<Output = std::io::Result<(Self::Stream, Option<SocketAddr>)>> + Send;
+    /// Writes what fits into the socket's buffer now, without waiting.
+    fn write_now(stream: &Self::Stream, bytes: &[u8]);
+}
+
+impl Listener for TcpListener {
+    type Stream = TcpStream;
+    async fn next(&self) -> std::io::Result<(TcpStream, Option<SocketAddr>)> {
+        let (stream, peer) = self.accept().await?;
+        let _ = stream.set_nodelay(true);
+        Ok((stream, Some(peer)))
+    }
+    fn write_now(stream: &TcpStream, bytes: &[u8]) {
+        let _ = stream.try_write(bytes);
+    }
+}
+
+impl Listener for UnixListener {
+    type Stream = UnixStream;
+    async fn next(&self) -> std::io::Result<(UnixStream, Option<SocketAddr>)> {
+        Ok((self.accept().await?.0, None))
+    }
+    fn write_now(stream: &UnixStream, bytes: &[u8]) {
+        let _ = stream.try_write(bytes);
+    }
+}
+
 /// How the listener is served.
 pub(super) struct Serving {
     pub app: Router,
@@ -70,8 +103,8 @@ pub(super) struct Serving {
 /// At the connection cap, a new connection is answered at once (plain HTTP:
 /// 503 `too_many_connections` with the JSON error body; HTTPS: closed) rather
 /// than left waiting, so that a flood of idle clients cannot make others hang.
-pub(super) async fn serve(
-    listener: TcpListener,
+pub(super) async fn serve<L: Listener>(
+    listener: L,
     serving: Serving,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -84,7 +117,7 @@ pub(super) async fn serve(
         tokio::select! {
             () = stopped(&mut stop) => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => {
+            accepted = listener.next() => {
                 let (stream, peer) = match accepted {
                     Ok(accepted) => accepted,
                     Err(e) => {
@@ -93,10 +126,9 @@ pub(super) async fn serve(
                     }
                 };
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
-                    refusal.refuse(stream, serving.tls.is_none());
+                    refusal.refuse::<L>(stream, serving.tls.is_none());
                     continue;
                 };
-                let _ = stream.set_nodelay(true);
                 let connection = serve_connection(stream, peer, serving.clone(), graceful.watcher());
                 connections.spawn(async move {
                     connection.await;
@@ -158,9 +190,9 @@ impl Refusal {
     }
 
     /// Answers without waiting (the answer fits in the socket's buffer) and closes.
-    fn refuse(&self, stream: TcpStream, plain_http: bool) {
+    fn refuse<L: Listener>(&self, stream: L::Stream, plain_http: bool) {
         if plain_http {
-            let _ = stream.try_write(&self.response);
+            L::write_now(&stream, &self.response);
         }
         drop(stream);
         let mut last = self.last_logged.lock().unwrap_or_else(|e| e.into_inner());
@@ -175,9 +207,9 @@ impl Refusal {
 }
 
 /// One connection, from its TLS handshake (if any) to its close.
-async fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
+async fn serve_connection<S: Io + 'static>(
+    stream: S,
+    peer: Option<SocketAddr>,
     serving: Arc<Serving>,
     watcher: Watcher,
 ) {
@@ -188,11 +220,11 @@ async fn serve_connection(
             match tokio::time::timeout(timeouts.header, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => Box::new(tls),
                 Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    tracing::debug!(?peer, error = %e, "TLS handshake failed");
                     return;
                 }
                 Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
+                    tracing::debug!(?peer, "TLS handshake timed out");
                     return;
                 }
             }
@@ -205,7 +237,9 @@ async fn serve_connection(
     });
     let app = serving.app.clone();
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(peer) = peer {
+            request.extensions_mut().insert(ConnectInfo(peer));
+        }
         let mut app = app.clone();
         tower_service::Service::call(&mut app, request)
     });
@@ -220,7 +254,7 @@ async fn serve_connection(
         .header_read_timeout(timeouts.header)
         .serve_connection(io, service);
     if let Err(e) = watcher.watch(connection).await {
-        tracing::debug!(%peer, error = %e, "connection closed");
+        tracing::debug!(?peer, error = %e, "connection closed");
     }
 }
 

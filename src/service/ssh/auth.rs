@@ -1,27 +1,31 @@
 //! Who an SSH connection is: public-key authentication against the keys
 //! `keydeck admin users add-ssh-key` stored, and the per-session credential
-//! that lets the session's client act as that user on the service's own
-//! internal listener, with the key's fingerprint and the client's address
-//! attached to everything it does.
+//! that lets the session's client act as that user through the service's own
+//! Unix socket ([`internal_gate`]), with the key's fingerprint and the SSH
+//! client's address attached to everything it does.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
+use axum::extract::{Request, State};
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 
-use super::super::auth::Admin;
+use super::super::auth::{bearer, Admin};
 use super::super::error::ApiError;
 use super::super::AppState;
 use crate::key::{digest, random_base62, Secret};
 use crate::service::store::{Org, Plan, Role, User};
 
-/// Prefix of session credentials; they are accepted only on the internal listener.
+/// Prefix of session credentials; they are accepted only on the internal socket.
 pub const SESSION_TOKEN_PREFIX: &str = "kds_";
 
-/// Marks requests that came in on the internal listener the SSH sessions use.
-#[derive(Debug, Clone, Copy)]
-pub struct InternalListener;
+/// Marks a request that came in on the SSH sessions' internal socket with a
+/// live session credential, and says whose session it is.
+#[derive(Debug, Clone)]
+pub struct InternalListener(pub Identity);
 
 /// A user who authenticated with one of their SSH keys.
 #[derive(Debug, Clone)]
@@ -79,29 +83,73 @@ impl Drop for SessionToken {
     }
 }
 
+/// The internal socket's gate, in front of the router: only a live session
+/// credential gets in, and its request is marked with the session's identity
+/// ([`InternalListener`]), so that every extractor takes the credential and
+/// the request's client address is the SSH client's, never this host's.
+/// Nothing is counted as a failed login here: the socket is the service's
+/// own (mode 0600), and a credential that is not (or no longer) live has no
+/// client address to count against. Forward-auth (`/v1/auth`) checks API keys
+/// for gateways, never sessions: 404 here.
+pub(in crate::service) async fn internal_gate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let identity = bearer(request.headers())
+        .filter(|token| token.starts_with(SESSION_TOKEN_PREFIX))
+        .and_then(|token| state.ssh_tokens.get(&digest(token)));
+    let Some(identity) = identity else {
+        tracing::debug!("internal socket: a request without a live session credential");
+        return ApiError::InvalidCredentials.into_response();
+    };
+    if request.uri().path() == "/v1/auth" {
+        return ApiError::NotFound.into_response();
+    }
+    request.extensions_mut().insert(InternalListener(identity));
+    next.run(request).await
+}
+
 impl AppState {
-    /// The admin behind an SSH session's credential, checked now as an
-    /// access token would be (401 once the key or user is removed, 402 for a
-    /// free organisation, 403 for a member); `None` when `token` is not a
-    /// session credential on the internal listener.
+    /// The user (any role) behind a request from an SSH session (see
+    /// [`internal_gate`]), checked now as an access token would be: 401 once
+    /// the key is removed or given to someone else, 402 for a free
+    /// organisation. `None` when the request did not come through the
+    /// internal socket. Never counted as a failed login: the holder proved
+    /// the key at login (as a revoked API key proves its holder had it).
+    pub(in crate::service) async fn ssh_session_user(
+        &self,
+        parts: &Parts,
+    ) -> Option<Result<(User, Org), ApiError>> {
+        let InternalListener(identity) = parts.extensions.get::<InternalListener>()?;
+        Some(self.check_ssh_session(identity).await)
+    }
+
+    /// Like [`ssh_session_user`](Self::ssh_session_user), for admins only
+    /// (403 for a member), attributed to the key.
     pub(in crate::service) async fn ssh_session_admin(
         &self,
         parts: &Parts,
-        token: &str,
     ) -> Option<Result<Admin, ApiError>> {
-        if !token.starts_with(SESSION_TOKEN_PREFIX)
-            || parts.extensions.get::<InternalListener>().is_none()
-        {
-            return None;
-        }
-        Some(self.check_ssh_session(token).await)
+        let InternalListener(identity) = parts.extensions.get::<InternalListener>()?;
+        Some(
+            self.check_ssh_session(identity)
+                .await
+                .and_then(|(user, org)| {
+                    if user.role != Role::Admin {
+                        return Err(ApiError::AdminRequired);
+                    }
+                    Ok(Admin {
+                        user,
+                        org,
+                        addr: identity.addr,
+                        via: Some(format!("ssh {}", identity.fingerprint)),
+                    })
+                }),
+        )
     }
 
-    async fn check_ssh_session(&self, token: &str) -> Result<Admin, ApiError> {
-        let identity = self
-            .ssh_tokens
-            .get(&digest(token))
-            .ok_or(ApiError::InvalidCredentials)?;
+    async fn check_ssh_session(&self, identity: &Identity) -> Result<(User, Org), ApiError> {
         let (user, org) = self
             .store
             .ssh_key_owner(&identity.fingerprint)
@@ -111,15 +159,24 @@ impl AppState {
         if org.plan != Plan::Paid {
             return Err(ApiError::PlanRequired);
         }
-        if user.role != Role::Admin {
-            return Err(ApiError::AdminRequired);
-        }
-        Ok(Admin {
-            user,
-            org,
-            addr: identity.addr,
-            via: Some(format!("ssh {}", identity.fingerprint)),
-        })
+        Ok((user, org))
+    }
+
+    /// The credential an SSH login with the key `fingerprint` from `addr`
+    /// would get, live until dropped; `None` if nobody has the key. For tests
+    /// of the internal socket, which cannot read a session's credential.
+    #[doc(hidden)]
+    pub async fn ssh_session_for(&self, fingerprint: &str, addr: IpAddr) -> Option<SessionToken> {
+        let (user, org) = self.store.ssh_key_owner(fingerprint).await.ok()??;
+        Some(SessionToken::mint(
+            self,
+            Identity {
+                user,
+                org,
+                fingerprint: fingerprint.to_owned(),
+                addr,
+            },
+        ))
     }
 
     /// The user an SSH key belongs to, if the client at `addr` may try: a

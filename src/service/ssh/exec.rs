@@ -1,10 +1,11 @@
-//! `ssh HOST keys list --json`: the client commands (`keys …`, `audit`) run as
-//! the session's user, with the same output, `--json` and exit codes as on
-//! the command line; anything else gets a short usage message and exit 1.
+//! `ssh HOST keys list --json`: the client commands (`keys …`, `audit`,
+//! `policy …`) run as the session's user, with the same output, `--json` and
+//! exit codes as on the command line; anything else gets a short usage
+//! message and exit 1.
 
 use clap::{Parser, Subcommand};
 
-use crate::cli::{AuditArgs, KeysArgs};
+use crate::cli::{AuditArgs, KeysArgs, PolicyArgs};
 use crate::client::Client;
 use crate::commands::console::{self, SessionConsole};
 use crate::commands::{self, EXIT_OK, EXIT_USAGE};
@@ -19,7 +20,8 @@ const COMMAND_MAX: usize = 4096;
     about = "keydeck over SSH: without a command (and with a terminal), the terminal UI",
     after_help = "Examples:\n  ssh -p 2222 keys.example.com                      # the terminal UI\n  \
         ssh -p 2222 keys.example.com keys list --json\n  \
-        ssh -p 2222 keys.example.com keys revoke eg_live_1a2B --yes"
+        ssh -p 2222 keys.example.com keys revoke eg_live_1a2B --yes\n  \
+        ssh -p 2222 keys.example.com policy show"
 )]
 struct SshCommandLine {
     #[command(subcommand)]
@@ -32,6 +34,8 @@ enum SshCommand {
     Keys(KeysArgs),
     /// The organisation's audit log.
     Audit(AuditArgs),
+    /// The organisation's key policy: show, or set (admins).
+    Policy(PolicyArgs),
 }
 
 /// What a command printed, and its exit status.
@@ -79,6 +83,7 @@ pub async fn run(command: &[u8], client: Client) -> Finished {
         match line.command {
             SshCommand::Keys(args) => commands::keys::run_on(args.command, &client).await,
             SshCommand::Audit(args) => commands::audit::run_on(args, &client).await,
+            SshCommand::Policy(args) => commands::policy::run_on(args.command, &client).await,
         }
     }))
     .await;
@@ -134,7 +139,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn anything_but_keys_and_audit_is_a_usage_error() {
+    async fn anything_but_keys_audit_and_policy_is_a_usage_error() {
         let client =
             Client::new("http://127.0.0.1:9", crate::key::Secret::new("x".into())).unwrap();
         for bad in [
@@ -142,6 +147,8 @@ mod tests {
             "serve",
             "admin users list",
             "keys",
+            "policy",
+            "policy set --max-lifetime forever",
             "ls -la",
             "keys list --url http://x",
             "\"unbalanced",

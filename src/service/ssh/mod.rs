@@ -2,9 +2,9 @@
 //! HTTP API, in the same process, over the same store. Public-key
 //! authentication only, the key being the user's identity ([`auth`]); a PTY
 //! opens the terminal UI, a command runs the client commands ([`session`],
-//! [`exec`]). Sessions reach the service through an internal plain-HTTP
-//! listener on loopback, as their user, with a credential that lives as long
-//! as the session, so every answer and audit entry is the HTTP API's own.
+//! [`exec`]). Sessions reach the service through its own Unix socket (mode
+//! 0600), as their user, with a credential that lives as long as the
+//! session, so every answer and audit entry is the HTTP API's own.
 
 mod auth;
 mod exec;
@@ -21,7 +21,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
-pub use auth::{InternalListener, SessionTokens};
+pub(super) use auth::internal_gate;
+pub use auth::{InternalListener, SessionToken, SessionTokens};
 pub use host_key::HOST_KEY_FILE;
 pub use output::SshStats;
 
@@ -70,8 +71,8 @@ pub struct SshInfo {
 pub(crate) struct Ctx {
     state: AppState,
     config: SshConfig,
-    /// `http://127.0.0.1:PORT`: the internal listener.
-    internal_url: String,
+    /// The Unix socket the sessions' clients reach the service through.
+    internal_socket: PathBuf,
     sessions: Arc<Semaphore>,
     stop: watch::Receiver<bool>,
     stats: Arc<SshStats>,
@@ -82,7 +83,7 @@ pub(super) async fn start(
     config: &SshConfig,
     data_dir: &Path,
     state: AppState,
-    internal: SocketAddr,
+    internal_socket: PathBuf,
     stop: watch::Receiver<bool>,
 ) -> Result<(SshInfo, JoinHandle<()>), String> {
     let path = config
@@ -110,7 +111,7 @@ pub(super) async fn start(
     let ctx = Arc::new(Ctx {
         state,
         config: config.clone(),
-        internal_url: format!("http://{internal}"),
+        internal_socket,
         sessions: Arc::new(Semaphore::new(config.max_sessions.max(1))),
         stop: stop.clone(),
         stats: stats.clone(),

@@ -245,7 +245,7 @@ async fn run(
     };
     tracing::info!(user = %who.user.email, org = %who.org.name, addr = %who.addr, fingerprint = %who.fingerprint, kind, "SSH session started");
     let token = SessionToken::mint(&ctx.state, who.clone());
-    let status = match Client::new(&ctx.internal_url, token.secret.clone()) {
+    let status = match Client::over_socket(&ctx.internal_socket, token.secret.clone()) {
         Err(e) => {
             tracing::error!(error = %e, "no client for the SSH session");
             finish(
