@@ -603,7 +603,7 @@ pub enum UserCommand {
     /// Replace a user's access token; the new one is printed once and the old one stops working.
     #[command(after_help = "Example:\n  TOKEN=$(keydeck admin users reset-token ops@acme.test)")]
     ResetToken { email: String },
-    /// Take a user's access token away: they stay a user, but nothing they send is accepted until `reset-token`.
+    /// Take a user's access token away, disabling them: they stay a user, but neither their token nor their SSH keys are accepted until `reset-token`.
     #[command(after_help = "Example:\n  keydeck admin users revoke-token ops@acme.test")]
     RevokeToken { email: String },
     /// Make a user an admin or a member.

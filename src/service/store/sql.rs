@@ -201,9 +201,11 @@ pub const LIST_SSH_KEYS: &str =
 
 pub const REMOVE_SSH_KEY: &str = "DELETE FROM ssh_keys WHERE user_id = $1 AND fingerprint = $2";
 
+/// The user an SSH key lets in: none once the user is removed, or disabled
+/// (their access token revoked, until `reset-token` gives them a new one).
 pub const SSH_KEY_OWNER: &str = "SELECT u.id, u.org_id, u.email, u.role, u.created_at, \
      o.name AS org_name, o.plan AS org_plan, o.created_at AS org_created_at \
      FROM ssh_keys k JOIN users u ON u.id = k.user_id JOIN organisations o ON o.id = u.org_id \
-     WHERE k.fingerprint = $1 AND u.removed_at IS NULL";
+     WHERE k.fingerprint = $1 AND u.removed_at IS NULL AND u.token_digest IS NOT NULL";
 
 pub const TOUCH_SSH_KEY: &str = "UPDATE ssh_keys SET last_used_at = $1 WHERE fingerprint = $2";
