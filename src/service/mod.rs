@@ -310,6 +310,7 @@ pub async fn start(
     clock: Arc<dyn Clock>,
 ) -> Result<RunningService, StartError> {
     prepare_data_dir(&config.data_dir).map_err(StartError)?;
+    check_files(&config).map_err(StartError)?;
     let key_format = key_format(&config.key_prefix).map_err(StartError)?;
     let tls = config
         .tls
@@ -494,6 +495,25 @@ pub async fn bootstrap(
     write_private(&path, token.expose())
         .map_err(|e| StoreError::Corrupt(format!("cannot write {}: {e}", path.display())))?;
     tracing::info!(path = %path.display(), "bootstrapped organisation 'default'; admin token written");
+    Ok(())
+}
+
+/// At start: the admin token file made private if others may read it (the
+/// database and the SSH host key are made so where they are opened), and a
+/// warning when replicas on one PostgreSQL database would each make their own
+/// SSH host key (clients behind a load balancer would see it change).
+fn check_files(config: &ServiceConfig) -> Result<(), String> {
+    crate::fs::make_private(&config.data_dir.join(ADMIN_TOKEN_FILE), "admin token file")?;
+    if let Some(ssh) = &config.ssh {
+        if ssh.host_key.is_none() && store::is_postgres(&config.database_url()) {
+            tracing::warn!(
+                host_key = %config.data_dir.join(HOST_KEY_FILE).display(),
+                "the database is PostgreSQL, so other replicas may serve SSH too, each with the \
+                 host key of its own data dir: give every replica the same key with \
+                 --ssh-host-key PATH, or SSH clients see the host key change"
+            );
+        }
+    }
     Ok(())
 }
 
