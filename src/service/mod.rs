@@ -518,16 +518,21 @@ fn check_files(config: &ServiceConfig) -> Result<(), String> {
 }
 
 /// The API key format for `prefix`, which must not be confused with user
-/// access tokens (`kdt_…`): the audit log endpoint tells the two apart by prefix.
+/// access tokens (`kdt_…`) nor with SSH session credentials (`kds_…`): the
+/// audit log endpoint and the session check tell them apart by prefix.
 pub fn key_format(prefix: &str) -> Result<SecretFormat, String> {
     let format = SecretFormat::new(prefix)?;
     let token = SecretFormat::user_token();
-    let token = token.prefix();
-    if prefix.starts_with(token) || token.starts_with(prefix) {
-        return Err(format!(
-            "key prefix {prefix:?} clashes with the prefix of user access tokens ({token:?}): \
-             a key and a token could not be told apart; choose another, e.g. \"eg_live_\""
-        ));
+    for (taken, what) in [
+        (token.prefix(), "user access tokens"),
+        (ssh::SESSION_TOKEN_PREFIX, "SSH session credentials"),
+    ] {
+        if prefix.starts_with(taken) || taken.starts_with(prefix) {
+            return Err(format!(
+                "key prefix {prefix:?} clashes with the prefix of {what} ({taken:?}): \
+                 keys and {what} could not be told apart; choose another, e.g. \"eg_live_\""
+            ));
+        }
     }
     Ok(format)
 }

@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
-pub use auth::{InternalListener, SessionTokens};
+pub use auth::{InternalListener, SessionTokens, SESSION_TOKEN_PREFIX};
 pub use host_key::HOST_KEY_FILE;
 pub use output::SshStats;
 
