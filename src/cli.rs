@@ -500,7 +500,7 @@ pub struct ServeArgs {
         help_heading = "SSH"
     )]
     pub ssh_listen: Option<SocketAddr>,
-    /// The SSH host key (OpenSSH private key, no passphrase) [default: DATA_DIR/ssh_host_ed25519_key, made on first start].
+    /// The SSH host key (OpenSSH private key, no passphrase); give every replica behind one address the same key [default: DATA_DIR/ssh_host_ed25519_key, made on first start].
     #[arg(
         long,
         env = "KEYDECK_SSH_HOST_KEY",
