@@ -243,12 +243,41 @@ pub async fn reset_token_at(store: &dyn Store, email: &str, now: DateTime<Utc>) 
     Ok(token)
 }
 
-/// Takes a user's token away: nothing they send is accepted until `reset-token`.
-pub async fn revoke_token(store: &dyn Store, email: &str, now: DateTime<Utc>) -> Result<User> {
+/// Takes a user's token away, which disables them: their token and their SSH
+/// keys are refused (an open SSH session's next request too) until
+/// `reset-token` gives them a new token. Returns the user and how many SSH
+/// keys they have (all refused now).
+pub async fn revoke_token(
+    store: &dyn Store,
+    email: &str,
+    now: DateTime<Utc>,
+) -> Result<(User, usize)> {
     let user = user_named(store, email).await?;
-    let audit = user_event(&user, "user.token_revoked", now, serde_json::json!({}));
+    let ssh_keys = store.list_ssh_keys(Some(&user.id)).await?.len();
+    let audit = user_event(
+        &user,
+        "user.token_revoked",
+        now,
+        serde_json::json!({ "ssh_keys_refused": ssh_keys }),
+    );
     change(store, &user, UserChange::SetToken(None), audit).await?;
-    Ok(user)
+    Ok((user, ssh_keys))
+}
+
+/// `1 SSH key`, `2 SSH keys`.
+fn ssh_keys_phrase(n: usize) -> String {
+    format!("{n} SSH key{}", if n == 1 { "" } else { "s" })
+}
+
+/// The `SSH` column of `users list`: `-` without keys, else how many, and
+/// `refused` while the user is disabled (token revoked).
+fn ssh_column(keys: usize, has_token: bool) -> String {
+    match (keys, has_token) {
+        (0, _) => "-".to_owned(),
+        (1, true) => "1 key".to_owned(),
+        (n, true) => format!("{n} keys"),
+        (n, false) => format!("{n} refused"),
+    }
 }
 
 /// Changes a user's role; `false` if it already was `role` (nothing written).
@@ -558,32 +587,66 @@ pub async fn run(command: AdminCommand, store: &dyn Store, clock: &dyn Clock) ->
                 Some(name) => Some(org_named(store, &name).await?.id),
                 None => None,
             };
+            let mut ssh_keys = std::collections::HashMap::<String, usize>::new();
+            for key in store.list_ssh_keys(None).await? {
+                *ssh_keys.entry(key.user_id).or_default() += 1;
+            }
             println!(
-                "{:<24} {:<32} {:<6} {:<7} ORG",
-                "ID", "EMAIL", "ROLE", "TOKEN"
+                "{:<24} {:<32} {:<6} {:<7} {:<10} ORG",
+                "ID", "EMAIL", "ROLE", "TOKEN", "SSH"
             );
+            let mut disabled = false;
             for u in store.list_users(org_id.as_deref()).await? {
+                disabled |= !u.has_token;
                 println!(
-                    "{:<24} {:<32} {:<6} {:<7} {}",
+                    "{:<24} {:<32} {:<6} {:<7} {:<10} {}",
                     u.id,
                     u.email,
                     u.role.as_str(),
                     if u.has_token { "active" } else { "revoked" },
+                    ssh_column(ssh_keys.get(&u.id).copied().unwrap_or(0), u.has_token),
                     u.org_id
+                );
+            }
+            if disabled {
+                eprintln!(
+                    "A user whose token is revoked is disabled: their SSH keys are refused too, \
+                     until `keydeck admin users reset-token EMAIL`."
                 );
             }
         }
         AdminCommand::Users(UserCommand::ResetToken { email }) => {
+            let user = user_named(store, &email).await?;
+            let ssh_keys = store.list_ssh_keys(Some(&user.id)).await?.len();
             let token = reset_token_at(store, &email, now).await?;
-            eprintln!(
-                "New access token for {email}, shown this once (the old one no longer works):"
-            );
+            if user.has_token {
+                eprintln!(
+                    "New access token for {email}, shown this once (the old one no longer works):"
+                );
+            } else if ssh_keys > 0 {
+                eprintln!(
+                    "{email} is enabled again: their {} work again. Their new access token, \
+                     shown this once:",
+                    ssh_keys_phrase(ssh_keys)
+                );
+            } else {
+                eprintln!("{email} is enabled again. Their new access token, shown this once:");
+            }
             println!("{}", token.expose());
         }
         AdminCommand::Users(UserCommand::RevokeToken { email }) => {
-            revoke_token(store, &email, now).await?;
+            let (_, ssh_keys) = revoke_token(store, &email, now).await?;
+            let ssh = match ssh_keys {
+                0 => String::new(),
+                n => format!(
+                    " Their {} {} refused too, and open SSH sessions stop at their next request.",
+                    ssh_keys_phrase(n),
+                    if n == 1 { "is" } else { "are" }
+                ),
+            };
             eprintln!(
-                "{email} has no working access token now; `keydeck admin users reset-token {email}` gives them a new one."
+                "{email} is disabled: their access token no longer works.{ssh} \
+                 `keydeck admin users reset-token {email}` gives them a new token and lets them in again."
             );
         }
         AdminCommand::Users(UserCommand::SetRole { email, role, force }) => {
@@ -602,10 +665,18 @@ pub async fn run(command: AdminCommand, store: &dyn Store, clock: &dyn Clock) ->
         AdminCommand::Users(UserCommand::AddSshKey { email, key }) => {
             let text = ssh_keys::read_key_arg(&key)?;
             let key = ssh_keys::add_ssh_key(store, &email, &text, now).await?;
-            eprintln!(
-                "{email} can now connect over SSH with {} ({}).",
-                key.fingerprint, key.algorithm
-            );
+            if user_named(store, &email).await?.has_token {
+                eprintln!(
+                    "{email} can now connect over SSH with {} ({}).",
+                    key.fingerprint, key.algorithm
+                );
+            } else {
+                eprintln!(
+                    "Added {} ({}) to {email}, who is disabled (token revoked): it is refused \
+                     until `keydeck admin users reset-token {email}`.",
+                    key.fingerprint, key.algorithm
+                );
+            }
         }
         AdminCommand::Users(UserCommand::ListSshKeys { email }) => {
             let keys = ssh_keys::list_ssh_keys(store, email.as_deref()).await?;

@@ -500,7 +500,7 @@ pub struct ServeArgs {
         help_heading = "SSH"
     )]
     pub ssh_listen: Option<SocketAddr>,
-    /// The SSH host key (OpenSSH private key, no passphrase) [default: DATA_DIR/ssh_host_ed25519_key, made on first start].
+    /// The SSH host key (OpenSSH private key, no passphrase); give every replica behind one address the same key [default: DATA_DIR/ssh_host_ed25519_key, made on first start].
     #[arg(
         long,
         env = "KEYDECK_SSH_HOST_KEY",
@@ -603,7 +603,7 @@ pub enum UserCommand {
     /// Replace a user's access token; the new one is printed once and the old one stops working.
     #[command(after_help = "Example:\n  TOKEN=$(keydeck admin users reset-token ops@acme.test)")]
     ResetToken { email: String },
-    /// Take a user's access token away: they stay a user, but nothing they send is accepted until `reset-token`.
+    /// Take a user's access token away, disabling them: they stay a user, but neither their token nor their SSH keys are accepted until `reset-token`.
     #[command(after_help = "Example:\n  keydeck admin users revoke-token ops@acme.test")]
     RevokeToken { email: String },
     /// Make a user an admin or a member.

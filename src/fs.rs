@@ -147,6 +147,64 @@ pub fn create_private_file(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Makes an existing file that group or others may read or write (one left
+/// by an older build, a copy, a restore) readable by its owner only: its mode
+/// loses every group and other bit (0644 becomes 0600), and a log line
+/// (naming it `what`) says so. Nothing at `path` is fine; a file that cannot
+/// be changed (owned by another user, on a read-only mount) is an error that
+/// gives the command that fixes it. A link is never followed (whoever planted
+/// it would choose what is changed): if its target is open to others, a
+/// warning gives the command instead.
+pub fn make_private(path: &Path, what: &str) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        let meta = match std::fs::symlink_metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(format!("cannot read the {what} {}: {e}", path.display())),
+        };
+        if meta.file_type().is_symlink() {
+            let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+            if let Ok(meta) = std::fs::metadata(&target) {
+                let mode = meta.permissions().mode() & 0o7777;
+                if meta.is_file() && mode & 0o077 != 0 {
+                    tracing::warn!(
+                        path = %path.display(),
+                        target = %target.display(),
+                        mode = %format!("{mode:04o}"),
+                        "the {what} is a link to a file open to other users; it is not changed \
+                         through the link. Fix it with: chmod {:o} {}",
+                        mode & 0o600,
+                        target.display()
+                    );
+                }
+            }
+            return Ok(());
+        }
+        let mode = meta.permissions().mode() & 0o7777;
+        if !meta.is_file() || mode & 0o077 == 0 {
+            return Ok(());
+        }
+        let private = mode & 0o600;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(private)).map_err(|e| {
+            format!(
+                "the {what} {path} is open to other users (mode {mode:04o}) and cannot be made \
+                 private: {e}; refusing to use it. Fix it with: chmod {private:o} {path}",
+                path = path.display(),
+            )
+        })?;
+        tracing::warn!(
+            path = %path.display(),
+            was = %format!("{mode:04o}"),
+            now = %format!("{private:04o}"),
+            "the {what} was open to other users; made it private"
+        );
+    }
+    #[cfg(not(unix))]
+    let _ = (path, what);
+    Ok(())
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
@@ -189,6 +247,35 @@ mod tests {
             }
         }
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+
+    #[test]
+    fn loose_files_are_made_private_and_strict_ones_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        for (before, after) in [
+            (0o644, 0o600),
+            (0o666, 0o600),
+            (0o755, 0o600),
+            (0o440, 0o400),
+            (0o600, 0o600),
+            (0o400, 0o400),
+        ] {
+            let file = dir.path().join(format!("f{before:o}"));
+            std::fs::write(&file, "x").unwrap();
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(before)).unwrap();
+            make_private(&file, "test file").unwrap();
+            assert_eq!(mode(&file), after, "{before:o}");
+        }
+        // Nothing there is fine.
+        make_private(&dir.path().join("missing"), "test file").unwrap();
+        // A link is not followed: what it points to keeps its mode.
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "x").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        make_private(&link, "test file").unwrap();
+        assert_eq!(mode(&victim), 0o644);
     }
 
     #[test]

@@ -188,12 +188,12 @@ pub async fn list(
     };
     let changed_since = match query.changed_since.as_deref() {
         None => None,
-        Some(c) => Some(decode_sync_cursor(c).ok_or_else(|| {
+        Some(c) => decode_sync_cursor(c).ok_or_else(|| {
             field_error(
                 "changed_since",
                 "changed_since is not a sync_cursor this service issued; list without it",
             )
-        })?),
+        })?,
     };
     let now = state.clock.now();
     let filter = KeyFilter {
@@ -227,7 +227,7 @@ pub async fn list(
     Ok(JsonBody(KeyList {
         data,
         next_cursor,
-        sync_cursor: Some(format!("c{sync_cursor}")),
+        sync_cursor: Some(encode_sync_cursor(sync_cursor)),
         policy_tag,
     }))
 }
@@ -238,13 +238,28 @@ fn policy_tag(policy: &crate::policy::Policy) -> String {
     format!("{:08x}", crc32fast::hash(&json))
 }
 
-/// A `sync_cursor` as [`list`] writes them: `c` and a number.
-fn decode_sync_cursor(text: &str) -> Option<i64> {
+/// A `sync_cursor` as [`list`] writes it: `s` and the store's cursor (opaque
+/// on PostgreSQL) as 16 hex digits.
+fn encode_sync_cursor(cursor: i64) -> String {
+    format!("s{:016x}", cursor as u64)
+}
+
+/// The change cursor a `changed_since` gives: `None` if it is not a
+/// `sync_cursor`; `Some(None)`, every key, for one of an older version (`c`
+/// and a number: on PostgreSQL a transaction id, which is no longer accepted
+/// as such), so that a client that held it across an upgrade loses nothing.
+fn decode_sync_cursor(text: &str) -> Option<Option<i64>> {
+    if let Some(hex) = text.strip_prefix('s') {
+        if hex.len() != 16 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return None;
+        }
+        return u64::from_str_radix(hex, 16).ok().map(|c| Some(c as i64));
+    }
     let digits = text.strip_prefix('c')?;
     if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    digits.parse().ok()
+    digits.parse::<i64>().ok().map(|_| None)
 }
 
 /// Create a key. The secret is in this answer only.
@@ -485,5 +500,36 @@ pub async fn rotate(
             Err(ApiError::KeyNotActive(Box::new(state.api_key(*k, now))))
         }
         RotateOutcome::NotFound => Err(ApiError::NotFound),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_cursors_round_trip_and_older_ones_list_everything() {
+        for cursor in [0, 1, 812_345, i64::MAX, -1, i64::MIN] {
+            let text = encode_sync_cursor(cursor);
+            assert_eq!(text.len(), 17, "{text}");
+            assert_eq!(decode_sync_cursor(&text), Some(Some(cursor)), "{text}");
+        }
+        assert_eq!(decode_sync_cursor("c812345"), Some(None));
+        for bad in [
+            "",
+            "s",
+            "s12",
+            "S0000000000000001",
+            "s000000000000000G",
+            "s000000000000000A",
+            "s00000000000000001",
+            "+s0000000000000001",
+            "c",
+            "c-1",
+            "cx",
+            "c99999999999999999999",
+        ] {
+            assert_eq!(decode_sync_cursor(bad), None, "{bad:?}");
+        }
     }
 }

@@ -314,6 +314,7 @@ pub async fn start(
     clock: Arc<dyn Clock>,
 ) -> Result<RunningService, StartError> {
     prepare_data_dir(&config.data_dir).map_err(StartError)?;
+    check_files(&config).map_err(StartError)?;
     let key_format = key_format(&config.key_prefix).map_err(StartError)?;
     let tls = config
         .tls
@@ -503,17 +504,41 @@ pub async fn bootstrap(
     Ok(())
 }
 
+/// At start: the admin token file made private if others may read it (the
+/// database and the SSH host key are made so where they are opened), and a
+/// warning when replicas on one PostgreSQL database would each make their own
+/// SSH host key (clients behind a load balancer would see it change).
+fn check_files(config: &ServiceConfig) -> Result<(), String> {
+    crate::fs::make_private(&config.data_dir.join(ADMIN_TOKEN_FILE), "admin token file")?;
+    if let Some(ssh) = &config.ssh {
+        if ssh.host_key.is_none() && store::is_postgres(&config.database_url()) {
+            tracing::warn!(
+                host_key = %config.data_dir.join(HOST_KEY_FILE).display(),
+                "the database is PostgreSQL, so other replicas may serve SSH too, each with the \
+                 host key of its own data dir: give every replica the same key with \
+                 --ssh-host-key PATH, or SSH clients see the host key change"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The API key format for `prefix`, which must not be confused with user
-/// access tokens (`kdt_…`): the audit log endpoint tells the two apart by prefix.
+/// access tokens (`kdt_…`) nor with SSH session credentials (`kds_…`): the
+/// audit log endpoint and the session check tell them apart by prefix.
 pub fn key_format(prefix: &str) -> Result<SecretFormat, String> {
     let format = SecretFormat::new(prefix)?;
     let token = SecretFormat::user_token();
-    let token = token.prefix();
-    if prefix.starts_with(token) || token.starts_with(prefix) {
-        return Err(format!(
-            "key prefix {prefix:?} clashes with the prefix of user access tokens ({token:?}): \
-             a key and a token could not be told apart; choose another, e.g. \"eg_live_\""
-        ));
+    for (taken, what) in [
+        (token.prefix(), "user access tokens"),
+        (ssh::SESSION_TOKEN_PREFIX, "SSH session credentials"),
+    ] {
+        if prefix.starts_with(taken) || taken.starts_with(prefix) {
+            return Err(format!(
+                "key prefix {prefix:?} clashes with the prefix of {what} ({taken:?}): \
+                 keys and {what} could not be told apart; choose another, e.g. \"eg_live_\""
+            ));
+        }
     }
     Ok(format)
 }

@@ -1,5 +1,7 @@
 //! The SSH server's host key: an Ed25519 key in the data dir, made on first
-//! start and readable by its owner only, or one the operator names.
+//! start and readable by its owner only, or one the operator names
+//! (`--ssh-host-key`): replicas behind one address must all be given the same
+//! key, or clients see the host key change from one connection to the next.
 
 use std::path::Path;
 
@@ -9,8 +11,10 @@ use russh::keys::{Algorithm, PrivateKey};
 /// The host key's file name in the data dir.
 pub const HOST_KEY_FILE: &str = "ssh_host_ed25519_key";
 
-/// The key at `path`, made there (mode 0600) if nothing is.
+/// The key at `path`, made there (mode 0600) if nothing is; one that others
+/// may read is made private first (or refused, with the `chmod` that fixes it).
 pub fn load_or_create(path: &Path) -> Result<PrivateKey, String> {
+    crate::fs::make_private(path, "SSH host key")?;
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let key = PrivateKey::from_openssh(text.as_bytes())

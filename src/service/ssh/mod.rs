@@ -22,7 +22,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
 pub(super) use auth::internal_gate;
-pub use auth::{InternalListener, SessionToken, SessionTokens};
+pub use auth::{InternalListener, SessionToken, SessionTokens, SESSION_TOKEN_PREFIX};
 pub use host_key::HOST_KEY_FILE;
 pub use output::SshStats;
 

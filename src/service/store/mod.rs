@@ -10,6 +10,7 @@ mod postgres;
 mod sql;
 mod sqlite;
 mod ssh_keys;
+mod sync_cursor;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -240,7 +241,8 @@ pub struct KeyFilter {
     pub now: DateTime<Utc>,
     pub limit: u32,
     pub after: Option<KeyCursor>,
-    /// Only keys written at or after this change cursor ([`Store::change_cursor`]).
+    /// Only keys written at or after this change cursor, as
+    /// [`Store::change_cursor`] gave it (opaque: PostgreSQL seals it).
     pub changed_since: Option<i64>,
 }
 
@@ -349,7 +351,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_keys(&self, org_id: &str, filter: &KeyFilter) -> StoreResult<Vec<KeyRecord>>;
     /// A change cursor taken before a list is read: every write to the
     /// organisation's keys that the list may miss is at or past it
-    /// ([`KeyFilter::changed_since`]).
+    /// ([`KeyFilter::changed_since`]). It tells nothing about other
+    /// organisations' writes.
     async fn change_cursor(&self, org_id: &str) -> StoreResult<i64>;
     async fn get_key(&self, org_id: &str, id: &str) -> StoreResult<Option<KeyRecord>>;
     /// Revokes the key if it is not revoked yet (writing `audit` then); returns it as it now is.

@@ -14,6 +14,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 
 use super::sql;
+use super::sync_cursor::CursorKey;
 use super::*;
 
 /// `migrations/postgres/*.sql`, embedded at build time.
@@ -21,6 +22,38 @@ pub(super) static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
 pub struct PgStore {
     pool: PgPool,
+    /// Makes change cursors opaque (`sync_cursor`), the same on every replica.
+    cursor_key: CursorKey,
+}
+
+/// The name of the sync cursors' secret in `server_secrets`.
+const SYNC_CURSOR_SECRET: &str = "sync_cursor";
+
+/// The sync cursors' key, shared by every replica: the first replica to
+/// start makes its secret, the others read that one.
+async fn load_cursor_key(pool: &PgPool) -> StoreResult<CursorKey> {
+    let mut fresh = zeroize::Zeroizing::new([0u8; 32]);
+    getrandom::fill(fresh.as_mut_slice())
+        .map_err(|e| StoreError::Corrupt(format!("the OS random number generator failed: {e}")))?;
+    sqlx::query(sql::PG_ADD_SERVER_SECRET)
+        .bind(SYNC_CURSOR_SECRET)
+        .bind(fresh.as_slice())
+        .bind(ms(Utc::now()))
+        .execute(pool)
+        .await?;
+    let secret = zeroize::Zeroizing::new(
+        sqlx::query_scalar::<_, Vec<u8>>(sql::PG_SERVER_SECRET)
+            .bind(SYNC_CURSOR_SECRET)
+            .fetch_one(pool)
+            .await?,
+    );
+    if secret.len() < 32 {
+        return Err(StoreError::Corrupt(format!(
+            "the {SYNC_CURSOR_SECRET:?} server secret is {} bytes, not 32",
+            secret.len()
+        )));
+    }
+    Ok(CursorKey::new(&secret))
 }
 
 impl PgStore {
@@ -39,7 +72,8 @@ impl PgStore {
             .connect(url)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        let cursor_key = load_cursor_key(&pool).await?;
+        Ok(Self { pool, cursor_key })
     }
 
     /// After a change to what key checks answer has committed: waits until
@@ -283,7 +317,10 @@ impl Store for PgStore {
             .bind(ms(f.now))
             .bind(f.q.as_deref().map(like_pattern))
             .bind(i64::from(f.limit))
-            .bind(f.changed_since)
+            .bind(
+                f.changed_since
+                    .map(|c| self.cursor_key.open(org_id, c as u64) as i64),
+            )
             .fetch_all(&self.pool)
             .await?
             .into_iter()
@@ -291,10 +328,15 @@ impl Store for PgStore {
             .collect()
     }
 
-    async fn change_cursor(&self, _org_id: &str) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar::<_, i64>(sql::PG_CHANGE_CURSOR)
+    /// Opaque: sealed for the organisation (`sync_cursor`), opened again by
+    /// [`list_keys`](Self::list_keys). Anything else opens to some value,
+    /// which lists more or fewer of the organisation's own keys, never another's.
+    async fn change_cursor(&self, org_id: &str) -> StoreResult<i64> {
+        let cursor = sqlx::query_scalar::<_, i64>(sql::PG_CHANGE_CURSOR)
+            .bind(org_id)
             .fetch_one(&self.pool)
-            .await?)
+            .await?;
+        Ok(self.cursor_key.seal(org_id, cursor as u64) as i64)
     }
 
     async fn get_key(&self, org_id: &str, id: &str) -> StoreResult<Option<KeyRecord>> {

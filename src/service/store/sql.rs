@@ -98,18 +98,35 @@ pub const LIST_KEYS: &str = concat!(
 pub const SQLITE_CHANGE_CURSOR: &str =
     "SELECT COALESCE(MAX(change_seq), 0) + 1 FROM api_keys WHERE org_id = $1";
 
-/// PostgreSQL's change cursor: the oldest transaction still running that may
-/// write this database, else the next transaction id. Every transaction not
-/// visible yet has an id at or past it. Transaction ids are server-wide: one
-/// running in another database (seen so in `pg_stat_activity`, whatever the
-/// order in which the two are read) cannot write here, so it does not hold
-/// the cursor back; one that cannot be placed counts, to be safe.
+/// PostgreSQL's change cursor of an organisation (`$1`), before it is made
+/// opaque (`sync_cursor.rs`): the least of
+/// - the snapshot-safe point: the oldest transaction still running that may
+///   write this database, else the next transaction id. Every transaction not
+///   visible yet has an id at or past it. Transaction ids are server-wide: one
+///   running in another database (seen so in `pg_stat_activity`, whatever the
+///   order in which the two are read) cannot write here, so it does not hold
+///   the cursor back; one that cannot be placed counts, to be safe;
+/// - one past the organisation's own highest `change_seq` (the index
+///   `api_keys_by_change` finds it).
+///
+/// Never past the snapshot-safe point, so no write a list may miss is before
+/// it; and while only other organisations write, it stays at the second,
+/// which moves only with this organisation's own writes.
 pub const PG_CHANGE_CURSOR: &str = "SELECT LEAST(pg_snapshot_xmax(s)::text::bigint, \
      (SELECT MIN(x::text::bigint) FROM pg_snapshot_xip(s) AS x WHERE NOT EXISTS \
         (SELECT 1 FROM pg_stat_activity a WHERE a.backend_xid IS NOT NULL \
          AND a.datname IS DISTINCT FROM current_database() \
-         AND a.backend_xid::text::bigint = x::text::bigint % 4294967296))) \
+         AND a.backend_xid::text::bigint = x::text::bigint % 4294967296)), \
+     (SELECT COALESCE(MAX(change_seq), 0) + 1 FROM api_keys WHERE org_id = $1)) \
      FROM pg_current_snapshot() AS s";
+
+/// `$1` the secret's name, `$2` 32 random bytes, `$3` now: kept unless
+/// another replica made that secret first (PostgreSQL).
+pub const PG_ADD_SERVER_SECRET: &str = "INSERT INTO server_secrets (name, secret, created_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
+
+/// The secret named `$1` (PostgreSQL).
+pub const PG_SERVER_SECRET: &str = "SELECT secret FROM server_secrets WHERE name = $1";
 
 pub const GET_KEY: &str = concat!(
     "SELECT ",
@@ -201,9 +218,11 @@ pub const LIST_SSH_KEYS: &str =
 
 pub const REMOVE_SSH_KEY: &str = "DELETE FROM ssh_keys WHERE user_id = $1 AND fingerprint = $2";
 
+/// The user an SSH key lets in: none once the user is removed, or disabled
+/// (their access token revoked, until `reset-token` gives them a new one).
 pub const SSH_KEY_OWNER: &str = "SELECT u.id, u.org_id, u.email, u.role, u.created_at, \
      o.name AS org_name, o.plan AS org_plan, o.created_at AS org_created_at \
      FROM ssh_keys k JOIN users u ON u.id = k.user_id JOIN organisations o ON o.id = u.org_id \
-     WHERE k.fingerprint = $1 AND u.removed_at IS NULL";
+     WHERE k.fingerprint = $1 AND u.removed_at IS NULL AND u.token_digest IS NOT NULL";
 
 pub const TOUCH_SSH_KEY: &str = "UPDATE ssh_keys SET last_used_at = $1 WHERE fingerprint = $2";

@@ -32,10 +32,18 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         // Created private before SQLite opens it: SQLite gives `-wal` and
-        // `-shm` the database file's mode, so they are private too.
+        // `-shm` the database file's mode, so they are private too. Files an
+        // older build (or a copy, a restore) left readable by others are made
+        // private first, or refused with the command that fixes them.
         let file = options.get_filename();
         let name = file.to_string_lossy();
         if !name.is_empty() && !name.starts_with(':') && !name.starts_with("file:") {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut path = file.as_os_str().to_owned();
+                path.push(suffix);
+                crate::fs::make_private(std::path::Path::new(&path), "database file")
+                    .map_err(|e| sqlx::Error::Configuration(e.into()))?;
+            }
             crate::service::create_private_file(file).map_err(sqlx::Error::Io)?;
         }
         let pool = SqlitePoolOptions::new()
