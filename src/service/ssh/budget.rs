@@ -159,6 +159,8 @@ pub(super) struct Liveness {
     last_input_ms: std::sync::atomic::AtomicU64,
     /// Commands running now: a command's own time is not idleness.
     running: AtomicUsize,
+    /// Told of the login (which may bring the watchdog's deadline forward).
+    login: tokio::sync::Notify,
 }
 
 impl Liveness {
@@ -168,6 +170,7 @@ impl Liveness {
             authenticated: AtomicBool::new(false),
             last_input_ms: Default::default(),
             running: AtomicUsize::new(0),
+            login: tokio::sync::Notify::new(),
         }
     }
 
@@ -178,6 +181,14 @@ impl Liveness {
     pub fn logged_in(&self) {
         self.input();
         self.authenticated.store(true, Ordering::Release);
+        self.login.notify_one();
+    }
+
+    /// Resolves once the connection logged in.
+    pub async fn login(&self) {
+        if !self.authenticated() {
+            self.login.notified().await;
+        }
     }
 
     /// The user sent channel data (keystrokes, a pasted line): keepalive

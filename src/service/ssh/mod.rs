@@ -39,7 +39,8 @@ pub struct SshConfig {
     pub host_key: Option<PathBuf>,
     /// A UI session without input for this long is closed (terminal restored);
     /// a connection without input (channel data from the user: keepalive
-    /// replies do not count) and no command running, a minute later.
+    /// replies do not count) and no command running, a minute later (or as
+    /// long again, if shorter).
     pub idle_timeout: Duration,
     /// Sessions (a shell or a command) open at once; the next one is told so and closed.
     pub max_sessions: usize,
@@ -107,8 +108,11 @@ pub(crate) struct Ctx {
 }
 
 /// A connection's idle time allowed past the UI session's own idle timeout,
-/// so that the session closes first, with its terminal restored.
-const IDLE_GRACE: Duration = Duration::from_secs(60);
+/// so that the session closes first, with its terminal restored: a minute,
+/// or as long again as the idle timeout if that is shorter.
+fn idle_grace(idle_timeout: Duration) -> Duration {
+    idle_timeout.min(Duration::from_secs(60))
+}
 
 /// Loads (or makes) the host key, binds, and serves in the background until `stop`.
 pub(super) async fn start(
@@ -246,7 +250,7 @@ async fn connection(
         }
     };
     let handle = running.handle();
-    let idle = ctx.config.idle_timeout + IDLE_GRACE;
+    let idle = ctx.config.idle_timeout + idle_grace(ctx.config.idle_timeout);
     let mut stop = ctx.stop.clone();
     let stopping = loop {
         let deadline = if live.authenticated() {
@@ -262,6 +266,8 @@ async fn connection(
                 return;
             }
             () = stopped(&mut stop) => break true,
+            // The idle deadline may come before the login deadline.
+            () = live.login(), if !live.authenticated() => {}
             () = tokio::time::sleep_until(deadline) => {
                 if !live.authenticated() {
                     tracing::info!(%addr, "SSH connection closed: not authenticated within the login deadline");
@@ -278,18 +284,18 @@ async fn connection(
             }
         }
     };
-    // Stopping: the sessions restore their terminals and close first.
-    if !stopping
-        || tokio::time::timeout(Duration::from_secs(2), &mut running)
+    if stopping {
+        // The sessions restore their terminals and close first.
+        if tokio::time::timeout(Duration::from_secs(2), &mut running)
             .await
-            .is_err()
-    {
-        if stopping {
-            say_goodbye(&handle, "the server is shutting down").await;
+            .is_ok()
+        {
+            return;
         }
-        // Its next read or write fails, whatever the session waits for.
-        switch.kill();
+        say_goodbye(&handle, "the server is shutting down").await;
     }
+    // Its next read or write fails, whatever the session waits for.
+    switch.kill();
     let _ = tokio::time::timeout(Duration::from_secs(5), &mut running).await;
 }
 
