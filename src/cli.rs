@@ -542,6 +542,12 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYDECK_SSH_LOGIN_TIMEOUT", default_value_t = 30, value_name = "SECONDS",
         value_parser = clap::value_parser!(u64).range(1..=600), help_heading = "SSH")]
     pub ssh_login_timeout: u64,
+    /// Seconds a session channel has to ask for a shell or a command before it is closed
+    /// (hidden: for tests).
+    #[arg(long, env = "KEYDECK_SSH_CHANNEL_REQUEST_TIMEOUT", default_value_t = 10,
+        value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600),
+        help_heading = "SSH", hide = true)]
+    pub ssh_channel_request_timeout: u64,
 }
 
 /// A time limit in whole seconds, 1 to 3600.

@@ -123,6 +123,7 @@ async fn serve(args: ServeArgs, data_dir: std::path::PathBuf) -> Result<(), AnyE
         ssh.max_unauthenticated = args.ssh_max_unauthenticated as usize;
         ssh.max_unauthenticated_per_source = args.ssh_max_unauthenticated_per_source as usize;
         ssh.login_timeout = Duration::from_secs(args.ssh_login_timeout);
+        ssh.channel_request_timeout = Duration::from_secs(args.ssh_channel_request_timeout);
         config.ssh = Some(ssh);
     }
     if let Some(path) = &args.scopes_file {
