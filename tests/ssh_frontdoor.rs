@@ -709,7 +709,9 @@ async fn ssh_logins_refusals_and_session_ends_are_in_the_audit_log(backend: Back
         .find(|l| l.contains("ssh.login"))
         .unwrap_or_else(|| panic!("an ssh.login row in:\n{}", table.stdout));
     assert!(
-        login_row.contains(ADMIN) && login_row.contains("127.0.0.1"),
+        login_row.contains(ADMIN)
+            && login_row.contains("127.0.0.1")
+            && login_row.contains("fingerprint=SHA256:"),
         "{login_row}"
     );
     server.stop().await;
