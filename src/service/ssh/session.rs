@@ -19,7 +19,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use super::audit;
-use super::auth::{Identity, SessionToken};
+use super::auth::{Identity, Refusal, SessionToken};
 use super::budget::{Liveness, Ticket};
 use super::exec;
 use super::output::SessionOutput;
@@ -122,7 +122,8 @@ pub struct Connection {
     ctx: Arc<Ctx>,
     peer: SocketAddr,
     identity: Option<Identity>,
-    /// A failed authentication was counted for this connection already.
+    /// A failed authentication was counted for this connection already (or
+    /// must not be: the database did not answer).
     failure_counted: bool,
     /// The client offered or signed with a key.
     attempted: bool,
@@ -222,6 +223,10 @@ impl russh::server::Handler for Connection {
         {
             Ok(owner) => owner,
             Err((refusal, holder)) => {
+                if refusal == Refusal::Unavailable {
+                    // The server's fault, not the client's: never counted.
+                    self.failure_counted = true;
+                }
                 tracing::info!(%addr, %fingerprint, user = holder.as_ref().map(|u| u.email.as_str()),
                     reason = refusal.as_str(), "SSH key refused");
                 if let Some(user) = holder.filter(|_| !self.refusal_audited) {
