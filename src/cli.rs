@@ -102,7 +102,7 @@ pub enum Command {
         keydeck serve --ssh-listen 0.0.0.0:2222          # also the UI and commands over SSH\n\n\
         On first start with an empty database, organisation 'default' (paid plan) and an admin\n\
         are created; the admin's access token is written to DATA_DIR/admin-token (mode 0600).")]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Operator commands on the service's database: organisations, users, demo data.
     #[command(after_help = "Examples:\n  \
         keydeck admin orgs add acme --plan paid\n  \
@@ -509,14 +509,45 @@ pub struct ServeArgs {
         requires = "ssh_listen"
     )]
     pub ssh_host_key: Option<PathBuf>,
-    /// Minutes an SSH session may go without input before it is closed (terminal restored).
+    /// Minutes an SSH session may go without input before it is closed (terminal restored);
+    /// a connection without input and no command running, a minute later. Only the user's
+    /// input counts, never replies to keepalives.
     #[arg(long, env = "KEYDECK_SSH_IDLE_TIMEOUT", default_value_t = 15, value_name = "MINUTES",
         value_parser = clap::value_parser!(u64).range(1..=1440), help_heading = "SSH")]
     pub ssh_idle_timeout: u64,
-    /// SSH sessions served at once; the next one is told so and closed.
+    /// SSH sessions (the UI or a command) served at once; the next one is told so and closed.
     #[arg(long, env = "KEYDECK_SSH_MAX_SESSIONS", default_value_t = 32, value_name = "N",
         value_parser = clap::value_parser!(u32).range(1..=10_000), help_heading = "SSH")]
     pub ssh_max_sessions: u32,
+    /// SSH sessions one user may have open at once; the next one is told so and closed.
+    #[arg(long, env = "KEYDECK_SSH_MAX_SESSIONS_PER_USER", default_value_t = 4, value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=10_000), help_heading = "SSH")]
+    pub ssh_max_sessions_per_user: u32,
+    /// SSH connections open at once; more are closed at once. With --max-connections it must
+    /// fit in the process's open-files limit (RLIMIT_NOFILE, raised to its hard limit at start).
+    #[arg(long, env = "KEYDECK_SSH_MAX_CONNECTIONS", default_value_t = 256, value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000), help_heading = "SSH")]
+    pub ssh_max_connections: u32,
+    /// SSH connections not authenticated yet, in all; more are closed at once (OpenSSH's MaxStartups).
+    #[arg(long, env = "KEYDECK_SSH_MAX_UNAUTHENTICATED", default_value_t = 100, value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000), help_heading = "SSH")]
+    pub ssh_max_unauthenticated: u32,
+    /// SSH connections not authenticated yet from one address (IPv4 address or IPv6 /64); more
+    /// are closed at once (OpenSSH's PerSourceMaxStartups).
+    #[arg(long, env = "KEYDECK_SSH_MAX_UNAUTHENTICATED_PER_SOURCE", default_value_t = 10,
+        value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000),
+        help_heading = "SSH")]
+    pub ssh_max_unauthenticated_per_source: u32,
+    /// Seconds an SSH connection has to authenticate before it is closed (OpenSSH's LoginGraceTime).
+    #[arg(long, env = "KEYDECK_SSH_LOGIN_TIMEOUT", default_value_t = 30, value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..=600), help_heading = "SSH")]
+    pub ssh_login_timeout: u64,
+    /// Seconds a session channel has to ask for a shell or a command before it is closed
+    /// (hidden: for tests).
+    #[arg(long, env = "KEYDECK_SSH_CHANNEL_REQUEST_TIMEOUT", default_value_t = 10,
+        value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600),
+        help_heading = "SSH", hide = true)]
+    pub ssh_channel_request_timeout: u64,
 }
 
 /// A time limit in whole seconds, 1 to 3600.

@@ -40,7 +40,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Some(Command::Serve(args)) => serve(args, data_dir).await,
+            Some(Command::Serve(args)) => serve(*args, data_dir).await,
             Some(Command::Admin(args)) => {
                 init_logging("warn");
                 service::prepare_data_dir(&data_dir)?;
@@ -118,6 +118,12 @@ async fn serve(args: ServeArgs, data_dir: std::path::PathBuf) -> Result<(), AnyE
         ssh.host_key = args.ssh_host_key;
         ssh.idle_timeout = Duration::from_secs(args.ssh_idle_timeout * 60);
         ssh.max_sessions = args.ssh_max_sessions as usize;
+        ssh.max_user_sessions = args.ssh_max_sessions_per_user as usize;
+        ssh.max_connections = args.ssh_max_connections as usize;
+        ssh.max_unauthenticated = args.ssh_max_unauthenticated as usize;
+        ssh.max_unauthenticated_per_source = args.ssh_max_unauthenticated_per_source as usize;
+        ssh.login_timeout = Duration::from_secs(args.ssh_login_timeout);
+        ssh.channel_request_timeout = Duration::from_secs(args.ssh_channel_request_timeout);
         config.ssh = Some(ssh);
     }
     if let Some(path) = &args.scopes_file {

@@ -51,7 +51,8 @@ fn audit_table(entries: &[AuditEntry]) -> String {
     )
 }
 
-/// An entry's details for people: `name=CI deploy scopes=sessions:read,full_access`.
+/// An entry's details for people: `name=CI deploy scopes=sessions:read,full_access`;
+/// the user's id and email are left out (the KEY/USER column names the user).
 fn summary(details: &serde_json::Value) -> String {
     use serde_json::Value;
     let plain = |v: &Value| match v {
@@ -66,6 +67,7 @@ fn summary(details: &serde_json::Value) -> String {
     match details {
         Value::Object(map) => map
             .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "user_id" | "user_email"))
             .map(|(k, v)| format!("{k}={}", plain(v)))
             .collect::<Vec<_>>()
             .join(" "),

@@ -5,6 +5,7 @@ mod auth;
 mod deadline;
 mod error;
 mod extract;
+mod fd_budget;
 mod forward_auth;
 mod internal;
 mod keycache;
@@ -315,6 +316,7 @@ pub async fn start(
 ) -> Result<RunningService, StartError> {
     prepare_data_dir(&config.data_dir).map_err(StartError)?;
     check_files(&config).map_err(StartError)?;
+    fd_budget::ensure(config.max_connections.max(1), config.ssh.as_ref()).map_err(StartError)?;
     let key_format = key_format(&config.key_prefix).map_err(StartError)?;
     let tls = config
         .tls

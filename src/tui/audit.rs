@@ -91,7 +91,11 @@ pub fn draw(frame: &mut Frame, app: &App, view: &AuditView, area: Rect) {
             Span::styled(app.tz.exact(entry.at), theme.dim()),
             Span::raw("  "),
             Span::styled(format!("{action:<8}"), theme.title()),
-            Span::raw(format!(" {key} by {}{from}", entry.actor.name)),
+            Span::raw(format!(
+                " {key} by {}{from}{}",
+                entry.actor.name,
+                ssh_note(entry)
+            )),
         ]));
     }
     frame.render_widget(Clear, area);
@@ -103,4 +107,71 @@ pub fn draw(frame: &mut Frame, app: &App, view: &AuditView, area: Rect) {
         .title(title)
         .title_bottom(keymap::border(Context::Audit));
     frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// What an SSH entry adds: the key used, why it was refused, how long a
+/// session lasted (`· SHA256:… · command, 2.5 s`).
+fn ssh_note(entry: &AuditEntry) -> String {
+    if !entry.action.starts_with("ssh.") {
+        return String::new();
+    }
+    let detail = |name: &str| entry.details.get(name);
+    let mut note = String::new();
+    if let Some(fingerprint) = detail("fingerprint").and_then(|f| f.as_str()) {
+        note.push_str(&format!(" · {fingerprint}"));
+    }
+    if let Some(reason) = detail("reason").and_then(|r| r.as_str()) {
+        note.push_str(&format!(" · {}", reason.replace('_', " ")));
+    }
+    if let (Some(kind), Some(seconds)) = (
+        detail("kind").and_then(|k| k.as_str()),
+        detail("duration_s").and_then(|d| d.as_f64()),
+    ) {
+        note.push_str(&format!(" · {kind}, {seconds} s"));
+    }
+    note
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_entries_say_which_key_why_and_how_long() {
+        let entry = |action: &str, details: serde_json::Value| AuditEntry {
+            id: 1,
+            at: chrono::Utc::now(),
+            action: action.into(),
+            actor: crate::api::Actor {
+                kind: "user".into(),
+                id: "usr_1".into(),
+                name: "ops@example.com".into(),
+            },
+            api_key_id: String::new(),
+            remote_addr: Some("192.0.2.7".into()),
+            details,
+        };
+        let fp = "SHA256:abc";
+        assert_eq!(
+            ssh_note(&entry(
+                "ssh.session_ended",
+                serde_json::json!({"fingerprint": fp, "kind": "ui", "duration_s": 2.5})
+            )),
+            " · SHA256:abc · ui, 2.5 s"
+        );
+        assert_eq!(
+            ssh_note(&entry(
+                "ssh.refused",
+                serde_json::json!({"fingerprint": fp, "reason": "not_an_admin"})
+            )),
+            " · SHA256:abc · not an admin"
+        );
+        assert_eq!(
+            ssh_note(&entry(
+                "api_key.created",
+                serde_json::json!({"fingerprint": fp})
+            )),
+            ""
+        );
+    }
 }

@@ -179,33 +179,76 @@ impl AppState {
         ))
     }
 
-    /// The user an SSH key belongs to, if the client at `addr` may try: a
-    /// key nobody added counts as a failed authentication for the address
-    /// (once per connection: `counted`), as a bad token does.
+    /// The admin of a paid organisation an SSH key belongs to, if the client
+    /// at `addr` may log in: members and users of free organisations are
+    /// refused here (they could do nothing but read 403 and 402 banners), as
+    /// are removed users' keys and keys nobody added. Every refusal but a
+    /// limited address or an unavailable database counts as a failed
+    /// authentication of the address, once per connection (`counted`), as a
+    /// bad token does. A refused key's user, when there is one, comes with
+    /// the refusal (for the audit log).
     pub(super) async fn ssh_key_user(
         &self,
         fingerprint: &str,
         addr: IpAddr,
         counted: &mut bool,
-    ) -> Option<(User, Org)> {
+    ) -> Result<(User, Org), (Refusal, Option<User>)> {
         let now = self.clock.now();
         if self.limiter.check(addr, now).is_err() {
             tracing::debug!(%addr, "SSH authentication refused: too many failures from this address");
-            return None;
+            return Err((Refusal::Limited, None));
         }
-        match self.store.ssh_key_owner(fingerprint).await {
-            Ok(Some(owner)) => Some(owner),
-            Ok(None) => {
-                if !*counted {
-                    *counted = true;
-                    self.note_failure(addr, now);
-                }
-                None
-            }
+        let holder = match self.store.ssh_key_holder(fingerprint).await {
+            Ok(holder) => holder,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot look up an SSH key");
-                None
+                return Err((Refusal::Unavailable, None));
             }
+        };
+        let refusal = match &holder {
+            None => Refusal::Unknown,
+            Some(h) if h.removed => Refusal::Removed,
+            Some(h) if !h.user.has_token => Refusal::Disabled,
+            Some(h) if h.org.plan != Plan::Paid => Refusal::FreePlan,
+            Some(h) if h.user.role != Role::Admin => Refusal::Member,
+            Some(h) => return Ok((h.user.clone(), h.org.clone())),
+        };
+        if !*counted {
+            *counted = true;
+            self.note_failure(addr, now);
+        }
+        Err((refusal, holder.map(|h| h.user)))
+    }
+}
+
+/// Why a key was refused at authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// Too many failed authentications from the address lately.
+    Limited,
+    /// The database did not answer.
+    Unavailable,
+    /// Nobody added the key.
+    Unknown,
+    Removed,
+    /// The user's access token was revoked (`admin users revoke-token`):
+    /// their SSH keys are refused too until `reset-token`.
+    Disabled,
+    FreePlan,
+    Member,
+}
+
+impl Refusal {
+    /// As the audit log and the service log say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Limited => "too_many_failures",
+            Self::Unavailable => "database_unavailable",
+            Self::Unknown => "unknown_key",
+            Self::Removed => "user_removed",
+            Self::Disabled => "user_disabled",
+            Self::FreePlan => "free_plan",
+            Self::Member => "not_an_admin",
         }
     }
 }

@@ -5,8 +5,12 @@
 //! [`exec`]). Sessions reach the service through its own Unix socket (mode
 //! 0600), as their user, with a credential that lives as long as the
 //! session, so every answer and audit entry is the HTTP API's own.
+//! The front door's limits (connection caps, login deadline, idle timeout)
+//! are kept here and in [`budget`].
 
+mod audit;
 mod auth;
+mod budget;
 mod exec;
 mod host_key;
 mod output;
@@ -34,10 +38,27 @@ pub struct SshConfig {
     pub listen: SocketAddr,
     /// The host key; `None`: `DATA_DIR/ssh_host_ed25519_key`, made on first start.
     pub host_key: Option<PathBuf>,
-    /// A UI session without input for this long is closed (terminal restored).
+    /// A UI session without input for this long is closed (terminal restored);
+    /// a connection without input (channel data from the user: keepalive
+    /// replies do not count) and no command running, a minute later (or as
+    /// long again, if shorter).
     pub idle_timeout: Duration,
-    /// Sessions open at once; the next one is told so and closed.
+    /// Sessions (a shell or a command) open at once; the next one is told so and closed.
     pub max_sessions: usize,
+    /// Sessions one user may have open at once; the next one is told so and closed.
+    pub max_user_sessions: usize,
+    /// SSH connections open at once; more are closed at once.
+    pub max_connections: usize,
+    /// Connections not authenticated yet, in all; more are closed at once.
+    pub max_unauthenticated: usize,
+    /// Connections not authenticated yet from one address (an IPv6 /64);
+    /// more are closed at once.
+    pub max_unauthenticated_per_source: usize,
+    /// A connection not authenticated this long after it was accepted is closed.
+    pub login_timeout: Duration,
+    /// A session channel that has asked for neither a shell nor a command
+    /// this long after it opened is closed.
+    pub channel_request_timeout: Duration,
     /// Keepalives to a silent client this often (three unanswered end the connection).
     pub keepalive: Duration,
     /// Bytes of a UI session's output held for a client that does not read
@@ -52,6 +73,12 @@ impl SshConfig {
             host_key: None,
             idle_timeout: Duration::from_secs(15 * 60),
             max_sessions: 32,
+            max_user_sessions: 4,
+            max_connections: 256,
+            max_unauthenticated: 100,
+            max_unauthenticated_per_source: 10,
+            login_timeout: Duration::from_secs(30),
+            channel_request_timeout: Duration::from_secs(10),
             keepalive: Duration::from_secs(30),
             output_buffer: 256 * 1024,
         }
@@ -74,8 +101,18 @@ pub(crate) struct Ctx {
     /// The Unix socket the sessions' clients reach the service through.
     internal_socket: PathBuf,
     sessions: Arc<Semaphore>,
+    /// Sessions open, by user id.
+    user_sessions: session::UserSessions,
+    budget: Arc<budget::Budget>,
     stop: watch::Receiver<bool>,
     stats: Arc<SshStats>,
+}
+
+/// A connection's idle time allowed past the UI session's own idle timeout,
+/// so that the session closes first, with its terminal restored: a minute,
+/// or as long again as the idle timeout if that is shorter.
+fn idle_grace(idle_timeout: Duration) -> Duration {
+    idle_timeout.min(Duration::from_secs(60))
 }
 
 /// Loads (or makes) the host key, binds, and serves in the background until `stop`.
@@ -101,7 +138,9 @@ pub(super) async fn start(
         auth_rejection_time: Duration::from_millis(500),
         auth_rejection_time_initial: Some(Duration::ZERO),
         keys: vec![key],
-        inactivity_timeout: Some(config.idle_timeout + Duration::from_secs(60)),
+        // Replies to keepalives reset russh's own timer: the connection's
+        // watchdog (`connection`) keeps the login deadline and the idle timeout.
+        inactivity_timeout: None,
         keepalive_interval: Some(config.keepalive),
         keepalive_max: 3,
         nodelay: true,
@@ -113,10 +152,21 @@ pub(super) async fn start(
         config: config.clone(),
         internal_socket,
         sessions: Arc::new(Semaphore::new(config.max_sessions.max(1))),
+        user_sessions: session::UserSessions::default(),
+        budget: Arc::new(budget::Budget::new(
+            config.max_connections,
+            config.max_unauthenticated,
+            config.max_unauthenticated_per_source,
+        )),
         stop: stop.clone(),
         stats: stats.clone(),
     });
-    tracing::info!(%addr, host_key = %path.display(), fingerprint = %host_key_fingerprint, "keydeck SSH server listening");
+    tracing::info!(%addr, host_key = %path.display(), fingerprint = %host_key_fingerprint,
+        max_connections = config.max_connections,
+        max_unauthenticated = config.max_unauthenticated,
+        max_unauthenticated_per_source = config.max_unauthenticated_per_source,
+        login_timeout_s = config.login_timeout.as_secs(),
+        "keydeck SSH server listening");
     let task = tokio::spawn(accept(listener, russh_config, ctx, stop));
     Ok((
         SshInfo {
@@ -143,8 +193,14 @@ async fn accept(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
-                    let handler = session::Connection::new(ctx.clone(), peer);
-                    connections.spawn(connection(config.clone(), socket, handler, stop.clone()));
+                    // Over a cap: closed at once (dropped), before any work.
+                    let Ok(ticket) = ctx.budget.admit(peer.ip()) else {
+                        continue;
+                    };
+                    let _ = socket.set_nodelay(true);
+                    let live = Arc::new(budget::Liveness::new());
+                    let handler = session::Connection::new(ctx.clone(), peer, ticket, live.clone());
+                    connections.spawn(connection(config.clone(), socket, handler, live, ctx.clone()));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot accept an SSH connection; retrying in 100 ms");
@@ -163,40 +219,94 @@ async fn accept(
     }
 }
 
-/// One connection, until the client leaves or the server stops.
+/// One connection, until the client leaves, the server stops, or its
+/// watchdog closes it: not authenticated by the login deadline, or no input
+/// from the user (and no command running) for the idle timeout and a minute.
 async fn connection(
     config: Arc<russh::server::Config>,
     socket: tokio::net::TcpStream,
     handler: session::Connection,
-    mut stop: watch::Receiver<bool>,
+    live: Arc<budget::Liveness>,
+    ctx: Arc<Ctx>,
 ) {
-    let mut running = match russh::server::run_stream(config, socket, handler).await {
-        Ok(running) => running,
-        Err(e) => {
-            tracing::debug!(error = %e, "SSH connection setup failed");
+    let login_deadline = tokio::time::Instant::now() + ctx.config.login_timeout;
+    let addr = handler.peer();
+    let switch = Arc::new(budget::KillSwitch::default());
+    let socket = budget::Killable::new(socket, switch.clone());
+    // The client's version line is read before the session exists: within the deadline too.
+    let mut running = match tokio::time::timeout_at(
+        login_deadline,
+        russh::server::run_stream(config, socket, handler),
+    )
+    .await
+    {
+        Ok(Ok(running)) => running,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, %addr, "SSH connection setup failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%addr, "SSH connection closed: no version line before the login deadline");
             return;
         }
     };
     let handle = running.handle();
-    tokio::select! {
-        result = &mut running => {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "SSH connection closed");
+    let idle = ctx.config.idle_timeout + idle_grace(ctx.config.idle_timeout);
+    let mut stop = ctx.stop.clone();
+    let stopping = loop {
+        let deadline = if live.authenticated() {
+            live.last_input() + idle
+        } else {
+            login_deadline
+        };
+        tokio::select! {
+            result = &mut running => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, %addr, "SSH connection closed");
+                }
+                return;
+            }
+            () = stopped(&mut stop) => break true,
+            // The idle deadline may come before the login deadline.
+            () = live.login(), if !live.authenticated() => {}
+            () = tokio::time::sleep_until(deadline) => {
+                if !live.authenticated() {
+                    tracing::info!(%addr, "SSH connection closed: not authenticated within the login deadline");
+                    break false;
+                }
+                if live.busy() {
+                    // A command's own time is not idleness.
+                    live.input();
+                } else if live.last_input() + idle <= tokio::time::Instant::now() {
+                    tracing::info!(%addr, "SSH connection closed: no input for the idle timeout");
+                    say_goodbye(&handle, "closed after a long time without input").await;
+                    break false;
+                }
             }
         }
-        () = stopped(&mut stop) => {
-            // The sessions restore their terminals and close first.
-            if tokio::time::timeout(Duration::from_secs(2), &mut running).await.is_err() {
-                let _ = handle
-                    .disconnect(
-                        russh::Disconnect::ByApplication,
-                        "the server is shutting down".into(),
-                        "en".into(),
-                    )
-                    .await;
-            }
+    };
+    if stopping {
+        // The sessions restore their terminals and close first.
+        if tokio::time::timeout(Duration::from_secs(2), &mut running)
+            .await
+            .is_ok()
+        {
+            return;
         }
+        say_goodbye(&handle, "the server is shutting down").await;
     }
+    // Its next read or write fails, whatever the session waits for.
+    switch.kill();
+    let _ = tokio::time::timeout(Duration::from_secs(5), &mut running).await;
+}
+
+/// Tells the client why the connection ends, if it takes that in a second.
+async fn say_goodbye(handle: &russh::server::Handle, why: &str) {
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        handle.disconnect(russh::Disconnect::ByApplication, why.into(), "en".into()),
+    )
+    .await;
 }
 
 /// Resolves when told to stop, or when the sender is gone.

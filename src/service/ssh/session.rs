@@ -1,19 +1,26 @@
 //! One SSH connection (a russh handler) and its sessions: a PTY and no
 //! command opens the terminal UI; a command runs it (see [`super::exec`]).
 //! Each session runs in its own task, its user acting through a credential
-//! that lives as long as the session; its start and end are logged.
+//! that lives as long as the session; its start and end are logged, its end
+//! also in the audit log. A channel takes a session slot (the server's and
+//! its user's) only once it asks for a shell or a command, and is closed if
+//! it asks for neither in time; every request the server does not handle is
+//! answered with a failure at once.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use russh::server::{Auth, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
-use russh::{Channel, ChannelId, ChannelMsg};
+use russh::{Channel, ChannelId, ChannelMsg, ChannelOpenFailure, Sig};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
-use super::auth::{Identity, SessionToken};
+use super::audit;
+use super::auth::{Identity, Refusal, SessionToken};
+use super::budget::{Liveness, Ticket};
 use super::exec;
 use super::output::SessionOutput;
 use super::Ctx;
@@ -31,22 +38,145 @@ const RESTORE: &[u8] = b"\x18\x1b[?2004l\x1b[?25h\x1b[?1049l";
 /// Environment variables a session may set (`ssh -o SetEnv=NO_COLOR=1`).
 const SESSION_ENV: &[&str] = &["NO_COLOR", "TERM"];
 
+/// `env` requests a channel may make; later ones are ignored (and refused).
+/// OpenSSH sends one for each `SendEnv` variable set (Debian: `LANG LC_*`).
+const MAX_ENV_REQUESTS: usize = 32;
+
+/// Longest value an `env` request may set.
+const MAX_ENV_VALUE: usize = 256;
+
+/// Session channels one connection may have open at once.
+pub const MAX_CHANNELS: usize = 10;
+
+/// Whether the `nth` (from 1) `env` request of a channel is taken.
+fn env_taken(nth: usize, name: &str, value: &str) -> bool {
+    nth <= MAX_ENV_REQUESTS && SESSION_ENV.contains(&name) && value.len() <= MAX_ENV_VALUE
+}
+
+/// What a session channel asked for so far, as the handler answers it.
+#[derive(Default)]
+struct Requests {
+    env: usize,
+    started: bool,
+}
+
+/// A connection's session channels open now, by id.
+type OpenChannels = Arc<Mutex<HashMap<ChannelId, Requests>>>;
+
+/// Takes a channel off its connection's list when its task ends.
+struct OpenChannel {
+    channels: OpenChannels,
+    id: ChannelId,
+}
+
+impl Drop for OpenChannel {
+    fn drop(&mut self) {
+        lock(&self.channels).remove(&self.id);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sessions open, by user id.
+#[derive(Default)]
+pub(super) struct UserSessions(Arc<Mutex<HashMap<String, usize>>>);
+
+impl UserSessions {
+    /// One of the user's `max` slots, if one is free.
+    fn take(&self, user_id: &str, max: usize) -> Option<UserSlot> {
+        let mut open = lock(&self.0);
+        let n = open.entry(user_id.to_owned()).or_default();
+        if *n >= max.max(1) {
+            return None;
+        }
+        *n += 1;
+        Some(UserSlot {
+            open: self.0.clone(),
+            user_id: user_id.to_owned(),
+        })
+    }
+}
+
+/// A session's slot among its user's, given back when dropped.
+struct UserSlot {
+    open: Arc<Mutex<HashMap<String, usize>>>,
+    user_id: String,
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        let mut open = lock(&self.open);
+        if let Some(n) = open.get_mut(&self.user_id) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.user_id);
+            }
+        }
+    }
+}
+
 /// One SSH connection.
 pub struct Connection {
     ctx: Arc<Ctx>,
     peer: SocketAddr,
     identity: Option<Identity>,
-    /// A failed authentication was counted for this connection already.
+    /// A failed authentication was counted for this connection already (or
+    /// must not be: the database did not answer).
     failure_counted: bool,
+    /// The client offered or signed with a key.
+    attempted: bool,
+    /// A refused key was written to the audit log already (once per connection).
+    refusal_audited: bool,
+    /// Its place in the connection budget.
+    ticket: Ticket,
+    live: Arc<Liveness>,
+    channels: OpenChannels,
 }
 
 impl Connection {
-    pub fn new(ctx: Arc<Ctx>, peer: SocketAddr) -> Self {
+    pub(super) fn new(
+        ctx: Arc<Ctx>,
+        peer: SocketAddr,
+        ticket: Ticket,
+        live: Arc<Liveness>,
+    ) -> Self {
         Self {
             ctx,
             peer,
             identity: None,
             failure_counted: false,
+            attempted: false,
+            refusal_audited: false,
+            ticket,
+            live,
+            channels: OpenChannels::default(),
+        }
+    }
+
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Answers a channel request `taken` or not (if the client wants an answer).
+    fn answer(session: &mut Session, channel: ChannelId, taken: bool) -> Result<(), russh::Error> {
+        if taken {
+            session.channel_success(channel)
+        } else {
+            session.channel_failure(channel)
+        }
+    }
+}
+
+/// A connection that tried a key and never logged in failed authentication:
+/// counted for its address, once (a refused signature counted already).
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if self.attempted && self.identity.is_none() && !self.failure_counted {
+            self.ctx
+                .state
+                .note_failure(self.peer.ip(), self.ctx.state.clock.now());
         }
     }
 }
@@ -54,23 +184,27 @@ impl Connection {
 impl russh::server::Handler for Connection {
     type Error = russh::Error;
 
+    /// The same answer for every key, so that nobody learns whose keys are
+    /// registered without holding them: the decision waits for the signature.
+    /// An address locked out by failed authentications is refused.
     async fn auth_publickey_offered(
         &mut self,
         _user: &str,
-        offer: PublicKeyOffer<'_>,
+        _offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
-        let fingerprint = fingerprint(offer.public_key);
-        let known = self
-            .ctx
-            .state
-            .ssh_key_user(&fingerprint, self.peer.ip(), &mut self.failure_counted)
-            .await;
-        Ok(if known.is_some() {
-            Auth::Accept
-        } else {
-            tracing::info!(addr = %self.peer.ip(), %fingerprint, "SSH key refused: nobody has it");
-            Auth::reject()
-        })
+        self.attempted = true;
+        let state = &self.ctx.state;
+        Ok(
+            if state
+                .limiter
+                .check(self.peer.ip(), state.clock.now())
+                .is_ok()
+            {
+                Auth::Accept
+            } else {
+                Auth::reject()
+            },
+        )
     }
 
     /// The login name is ignored: the key says who this is.
@@ -79,14 +213,30 @@ impl russh::server::Handler for Connection {
         _user: &str,
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
+        self.attempted = true;
         let fingerprint = fingerprint(key.public_key);
         let addr = self.peer.ip();
         let state = &self.ctx.state;
-        let Some((user, org)) = state
+        let (user, org) = match state
             .ssh_key_user(&fingerprint, addr, &mut self.failure_counted)
             .await
-        else {
-            return Ok(Auth::reject());
+        {
+            Ok(owner) => owner,
+            Err((refusal, holder)) => {
+                if refusal == Refusal::Unavailable {
+                    // The server's fault, not the client's: never counted.
+                    self.failure_counted = true;
+                }
+                tracing::info!(%addr, %fingerprint, user = holder.as_ref().map(|u| u.email.as_str()),
+                    reason = refusal.as_str(), "SSH key refused");
+                if let Some(user) = holder.filter(|_| !self.refusal_audited) {
+                    self.refusal_audited = true;
+                    let why = serde_json::json!({ "reason": refusal.as_str() });
+                    let event = audit::event(state, &user, audit::REFUSED, &fingerprint, addr, why);
+                    audit::record(state, event).await;
+                }
+                return Ok(Auth::reject());
+            }
         };
         if let Err(e) = state
             .store
@@ -95,15 +245,28 @@ impl russh::server::Handler for Connection {
         {
             tracing::warn!(error = %e, "cannot note the SSH key's use");
         }
+        tracing::info!(user = %user.email, org = %org.name, %addr, %fingerprint, "SSH login");
+        let event = audit::event(
+            state,
+            &user,
+            audit::LOGIN,
+            &fingerprint,
+            addr,
+            serde_json::json!({}),
+        );
+        audit::record(state, event).await;
         self.identity = Some(Identity {
             user,
             org,
             fingerprint,
             addr,
         });
+        self.ticket.authenticated();
+        self.live.logged_in();
         Ok(Auth::Accept)
     }
 
+    /// At most [`MAX_CHANNELS`] at once; a slot is taken only by a shell or a command.
     async fn channel_open_session(
         &mut self,
         channel: Channel<Msg>,
@@ -113,9 +276,54 @@ impl russh::server::Handler for Connection {
         let Some(identity) = self.identity.clone() else {
             return Ok(());
         };
-        let permit = self.ctx.sessions.clone().try_acquire_owned().ok();
+        let room = {
+            let mut open = lock(&self.channels);
+            let room = open.len() < MAX_CHANNELS;
+            if room {
+                open.insert(channel.id(), Requests::default());
+            }
+            room
+        };
+        if !room {
+            tracing::info!(user = %identity.user.email, addr = %identity.addr,
+                "SSH channel refused: {MAX_CHANNELS} open on the connection already");
+            reply.reject(ChannelOpenFailure::ResourceShortage).await;
+            return Ok(());
+        }
+        let open = OpenChannel {
+            channels: self.channels.clone(),
+            id: channel.id(),
+        };
         reply.accept().await;
-        tokio::spawn(run(channel, self.ctx.clone(), identity, permit));
+        tokio::spawn(run(
+            channel,
+            self.ctx.clone(),
+            identity,
+            open,
+            self.live.clone(),
+        ));
+        Ok(())
+    }
+
+    /// The user's input: what keeps the connection from being idle.
+    async fn data(
+        &mut self,
+        _channel: ChannelId,
+        _data: &[u8],
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.live.input();
+        Ok(())
+    }
+
+    async fn extended_data(
+        &mut self,
+        _channel: ChannelId,
+        _code: u32,
+        _data: &[u8],
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.live.input();
         Ok(())
     }
 
@@ -134,12 +342,28 @@ impl russh::server::Handler for Connection {
         session.channel_success(channel)
     }
 
+    /// Taken as [`env_taken`] says (the session applies the same rule).
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        variable_name: &str,
+        variable_value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let taken = lock(&self.channels).get_mut(&channel).is_some_and(|r| {
+            r.env += 1;
+            env_taken(r.env, variable_name, variable_value)
+        });
+        Self::answer(session, channel, taken)
+    }
+
     async fn shell_request(
         &mut self,
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        session.channel_success(channel)
+        let first = self.start(channel);
+        Self::answer(session, channel, first)
     }
 
     async fn exec_request(
@@ -148,7 +372,8 @@ impl russh::server::Handler for Connection {
         _data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        session.channel_success(channel)
+        let first = self.start(channel);
+        Self::answer(session, channel, first)
     }
 
     async fn subsystem_request(
@@ -158,6 +383,60 @@ impl russh::server::Handler for Connection {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         session.channel_failure(channel)
+    }
+
+    /// No X11 forwarding.
+    async fn x11_request(
+        &mut self,
+        channel: ChannelId,
+        _single_connection: bool,
+        _x11_auth_protocol: &str,
+        _x11_auth_cookie: &str,
+        _x11_screen_number: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)
+    }
+
+    /// No agent forwarding (russh answers the failure).
+    async fn agent_request(
+        &mut self,
+        _channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        Ok(false)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn window_change_request(
+        &mut self,
+        channel: ChannelId,
+        _col_width: u32,
+        _row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)
+    }
+
+    /// Signals are not passed on (a failure, if an answer is wanted).
+    async fn signal(
+        &mut self,
+        channel: ChannelId,
+        _signal: Sig,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)
+    }
+}
+
+impl Connection {
+    /// The channel's first shell or command request: `true`; any later one: `false`.
+    fn start(&mut self, channel: ChannelId) -> bool {
+        lock(&self.channels)
+            .get_mut(&channel)
+            .is_some_and(|r| !std::mem::replace(&mut r.started, true))
     }
 }
 
@@ -179,28 +458,28 @@ fn size(col_width: u32, row_height: u32) -> (u16, u16) {
     (clamp(col_width), clamp(row_height))
 }
 
-/// One session channel, from its requests to its close.
+/// One session channel, from its requests to its close: a shell or a
+/// command within the deadline, then a slot (the server's and the user's).
 async fn run(
     mut channel: Channel<Msg>,
     ctx: Arc<Ctx>,
     who: Identity,
-    permit: Option<OwnedSemaphorePermit>,
+    _open: OpenChannel,
+    live: Arc<Liveness>,
 ) {
-    let Some(permit) = permit else {
-        let message = format!(
-            "keydeck: this server already serves as many SSH sessions as it allows ({}); \
-             try again shortly.\r\n",
-            ctx.config.max_sessions
-        );
-        tracing::warn!(user = %who.user.email, addr = %who.addr, "SSH session refused: session limit reached");
-        finish(&mut channel, &[], message.as_bytes(), 1, &mut None).await;
-        return;
-    };
-    let mut slot = Some(permit);
     let mut pty: Option<Pty> = None;
+    // One value per name, the last one set.
     let mut env: Vec<(String, String)> = Vec::new();
+    let mut env_requests = 0;
+    let deadline = tokio::time::Instant::now() + ctx.config.channel_request_timeout;
     let start = loop {
-        match channel.wait().await {
+        let Ok(message) = tokio::time::timeout_at(deadline, channel.wait()).await else {
+            tracing::info!(user = %who.user.email, addr = %who.addr,
+                "SSH channel closed: it asked for neither a shell nor a command in time");
+            let _ = channel.close().await;
+            return;
+        };
+        match message {
             Some(ChannelMsg::RequestPty {
                 term,
                 col_width,
@@ -226,21 +505,51 @@ async fn run(
                 variable_value,
                 ..
             }) => {
-                if SESSION_ENV.contains(&variable_name.as_str()) && variable_value.len() <= 256 {
-                    env.push((variable_name, variable_value));
+                env_requests += 1;
+                if env_taken(env_requests, &variable_name, &variable_value) {
+                    match env.iter_mut().find(|(name, _)| *name == variable_name) {
+                        Some((_, value)) => *value = variable_value,
+                        None => env.push((variable_name, variable_value)),
+                    }
                 }
             }
             Some(ChannelMsg::RequestShell { .. }) => break Start::Shell,
             Some(ChannelMsg::Exec { command, .. }) => break Start::Exec(command),
-            Some(ChannelMsg::Eof | ChannelMsg::Close) | None => return,
+            Some(ChannelMsg::Eof) => {
+                let _ = channel.close().await;
+                return;
+            }
+            Some(ChannelMsg::Close) | None => return,
             Some(_) => {}
         }
     };
+    let Ok(permit) = ctx.sessions.clone().try_acquire_owned() else {
+        let message = format!(
+            "keydeck: this server already serves as many SSH sessions as it allows ({}); \
+             try again shortly.\r\n",
+            ctx.config.max_sessions
+        );
+        tracing::warn!(user = %who.user.email, addr = %who.addr, "SSH session refused: session limit reached");
+        finish(&mut channel, &[], message.as_bytes(), 1, &mut None).await;
+        return;
+    };
+    let max_user_sessions = ctx.config.max_user_sessions;
+    let Some(user_slot) = ctx.user_sessions.take(&who.user.id, max_user_sessions) else {
+        let message = format!(
+            "keydeck: {} has as many SSH sessions open as one user may ({max_user_sessions}); \
+             close one and try again.\r\n",
+            who.user.email
+        );
+        tracing::warn!(user = %who.user.email, addr = %who.addr, "SSH session refused: the user's session limit reached");
+        finish(&mut channel, &[], message.as_bytes(), 1, &mut None).await;
+        return;
+    };
+    let mut slot = Some(permit);
     ctx.stats.open_sessions.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
     let kind = match (&start, &pty) {
         (Start::Shell, Some(_)) => "ui",
-        (Start::Shell, None) => "shell without a terminal",
+        (Start::Shell, None) => "shell",
         (Start::Exec(_), _) => "command",
     };
     tracing::info!(user = %who.user.email, org = %who.org.name, addr = %who.addr, fingerprint = %who.fingerprint, kind, "SSH session started");
@@ -269,6 +578,8 @@ async fn run(
                 1
             }
             (Start::Exec(command), pty) => {
+                // A command's own time is not idleness of the connection.
+                let _running = live.command();
                 let done = exec::run(&command, client).await;
                 let (out, err) = if pty.is_some() {
                     (exec::crlf(&done.stdout), exec::crlf(&done.stderr))
@@ -281,16 +592,29 @@ async fn run(
         },
     };
     drop(token);
+    drop(user_slot);
     ctx.stats.open_sessions.fetch_sub(1, Ordering::Relaxed);
+    let duration_s = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
     tracing::info!(
         user = %who.user.email,
         addr = %who.addr,
         fingerprint = %who.fingerprint,
         kind,
         exit_status = status,
-        duration_s = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+        duration_s,
         "SSH session ended"
     );
+    let details =
+        serde_json::json!({ "kind": kind, "duration_s": duration_s, "exit_status": status });
+    let event = audit::event(
+        &ctx.state,
+        &who.user,
+        audit::SESSION_ENDED,
+        &who.fingerprint,
+        who.addr,
+        details,
+    );
+    audit::record(&ctx.state, event).await;
 }
 
 /// Sends what is left, gives the session's slot back (`slot`), then the exit

@@ -494,6 +494,16 @@ impl Store for GuardedStore {
         self.run("touch_ssh_key", self.inner.touch_ssh_key(fingerprint, at))
             .await
     }
+
+    async fn ssh_key_holder(&self, fingerprint: &str) -> StoreResult<Option<SshKeyHolder>> {
+        self.run("ssh_key_holder", self.inner.ssh_key_holder(fingerprint))
+            .await
+    }
+
+    async fn record_audit(&self, audit: &AuditEvent) -> StoreResult<()> {
+        self.run("record_audit", self.inner.record_audit(audit))
+            .await
+    }
 }
 
 #[cfg(test)]

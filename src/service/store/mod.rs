@@ -20,7 +20,7 @@ pub use crate::policy::Policy;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-pub use ssh_keys::SshKey;
+pub use ssh_keys::{SshKey, SshKeyHolder};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Plan {
@@ -428,6 +428,12 @@ pub trait Store: Send + Sync + 'static {
     async fn ssh_key_owner(&self, fingerprint: &str) -> StoreResult<Option<(User, Org)>>;
     /// Notes a login with the key.
     async fn touch_ssh_key(&self, fingerprint: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    /// The user a key belongs to, removed or not, with their organisation:
+    /// tells a key nobody has from a known user's key that is refused.
+    async fn ssh_key_holder(&self, fingerprint: &str) -> StoreResult<Option<SshKeyHolder>>;
+    /// Writes an audit entry that goes with no change of its own (an SSH
+    /// login, a refused key, the end of an SSH session).
+    async fn record_audit(&self, audit: &AuditEvent) -> StoreResult<()>;
 }
 
 /// A policy as stored: JSON.

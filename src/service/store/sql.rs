@@ -226,3 +226,10 @@ pub const SSH_KEY_OWNER: &str = "SELECT u.id, u.org_id, u.email, u.role, u.creat
      WHERE k.fingerprint = $1 AND u.removed_at IS NULL AND u.token_digest IS NOT NULL";
 
 pub const TOUCH_SSH_KEY: &str = "UPDATE ssh_keys SET last_used_at = $1 WHERE fingerprint = $2";
+
+/// The user a key belongs to, removed or not (`removed`), with their organisation.
+pub const SSH_KEY_HOLDER: &str = "SELECT u.id, u.org_id, u.email, u.role, u.created_at, \
+     u.token_digest IS NOT NULL AS has_token, u.removed_at IS NOT NULL AS removed, \
+     o.name AS org_name, o.plan AS org_plan, o.created_at AS org_created_at \
+     FROM ssh_keys k JOIN users u ON u.id = k.user_id JOIN organisations o ON o.id = u.org_id \
+     WHERE k.fingerprint = $1";

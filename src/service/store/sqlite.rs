@@ -566,4 +566,17 @@ impl Store for SqliteStore {
             .await?;
         Ok(())
     }
+
+    async fn ssh_key_holder(&self, fingerprint: &str) -> StoreResult<Option<SshKeyHolder>> {
+        sqlx::query_as::<_, ssh_keys::SshKeyHolderRow>(sql::SSH_KEY_HOLDER)
+            .bind(fingerprint)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(SshKeyHolder::try_from)
+            .transpose()
+    }
+
+    async fn record_audit(&self, audit: &AuditEvent) -> StoreResult<()> {
+        insert_audit(&self.pool, audit).await
+    }
 }

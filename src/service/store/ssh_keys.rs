@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{from_ms, from_opt_ms, StoreError, StoreResult};
+use super::{from_ms, from_opt_ms, Org, OrgRow, StoreError, StoreResult, User, UserRow};
 
 /// A user's SSH public key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +47,53 @@ impl TryFrom<SshKeyRow> for SshKey {
             comment: r.comment,
             added_at: from_ms(r.added_at)?,
             last_used_at: from_opt_ms(r.last_used_at)?,
+        })
+    }
+}
+
+/// Who holds an SSH key: its user, removed or not, and their organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshKeyHolder {
+    pub user: User,
+    pub org: Org,
+    /// The user was removed (the key stays stored, and is refused).
+    pub removed: bool,
+}
+
+/// An `ssh_keys` row's user and organisation (`sql::SSH_KEY_HOLDER`).
+#[derive(sqlx::FromRow)]
+pub(super) struct SshKeyHolderRow {
+    id: String,
+    org_id: String,
+    email: String,
+    role: String,
+    created_at: i64,
+    has_token: bool,
+    removed: bool,
+    org_name: String,
+    org_plan: String,
+    org_created_at: i64,
+}
+
+impl TryFrom<SshKeyHolderRow> for SshKeyHolder {
+    type Error = StoreError;
+    fn try_from(r: SshKeyHolderRow) -> StoreResult<Self> {
+        Ok(Self {
+            org: Org::try_from(OrgRow {
+                id: r.org_id.clone(),
+                name: r.org_name,
+                plan: r.org_plan,
+                created_at: r.org_created_at,
+            })?,
+            user: User::try_from(UserRow {
+                id: r.id,
+                org_id: r.org_id,
+                email: r.email,
+                role: r.role,
+                created_at: r.created_at,
+                has_token: r.has_token,
+            })?,
+            removed: r.removed,
         })
     }
 }
