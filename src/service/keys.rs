@@ -12,7 +12,7 @@ use super::error::{field_error, ApiError};
 use super::extract::{bytes_rejection, parse_object, Json, Path, Query};
 use super::store::{
     AuditEvent, CreateOutcome, Idempotency, KeyCursor, KeyFilter, KeyRecord, NewKey, OldKeyEnd,
-    RotateOutcome,
+    RotateOutcome, Rotation,
 };
 use super::{new_id, AppState};
 use crate::api::{
@@ -474,15 +474,15 @@ pub async fn rotate(
     );
     match state
         .store
-        .rotate_key(
-            &admin.org.id,
-            &id,
+        .rotate_key(&Rotation {
+            org_id: &admin.org.id,
+            old_id: &id,
             now,
             end,
-            &admin.user.email,
-            &new,
-            &audit,
-        )
+            revoked_by: &admin.user.email,
+            new: &new,
+            audit: &audit,
+        })
         .await?
     {
         RotateOutcome::Rotated { old, new } => {

@@ -54,7 +54,7 @@ use rate_limit::FailureLimiter;
 pub use rate_limit::MAX_TRACKED as FAILED_AUTH_MAX_TRACKED;
 pub use serve::{Timeouts, DEFAULT_MAX_CONNECTIONS};
 pub use ssh::{SessionToken, SshConfig, SshInfo, SshStats, HOST_KEY_FILE};
-use store::guard::{GuardLimits, GuardedStore};
+use store::guard::{Guard, GuardLimits};
 use store::{NewUser, Org, Plan, Role, Store, StoreError};
 pub use tls::TlsFiles;
 
@@ -265,7 +265,7 @@ pub struct RunningService {
     pub addr: SocketAddr,
     pub state: AppState,
     /// The guard every database call goes through (its counters; fault injection in tests).
-    pub store_guard: Arc<GuardedStore>,
+    pub store_guard: Arc<Guard>,
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     flusher: JoinHandle<()>,
@@ -315,7 +315,9 @@ pub async fn start(
     clock: Arc<dyn Clock>,
 ) -> Result<RunningService, StartError> {
     prepare_data_dir(&config.data_dir).map_err(StartError)?;
-    check_files(&config).map_err(StartError)?;
+    let backend = store::Backend::from_url(&config.database_url())
+        .map_err(|e| StartError(format!("cannot open the database: {e}")))?;
+    check_files(&config, &backend).map_err(StartError)?;
     fd_budget::ensure(config.max_connections.max(1), config.ssh.as_ref()).map_err(StartError)?;
     let key_format = key_format(&config.key_prefix).map_err(StartError)?;
     let tls = config
@@ -324,14 +326,16 @@ pub async fn start(
         .map(tls::acceptor)
         .transpose()
         .map_err(StartError)?;
-    let store = store::open(&config.database_url())
+    let key_cache = Arc::new(KeyCache::new(config.key_cache));
+    let store_guard = Arc::new(Guard::new(config.database_limits));
+    let hooks = store::Hooks {
+        guard: Some(store_guard.clone()),
+        key_writes: Some(key_cache.clone()),
+    };
+    let store = backend
+        .connect(hooks)
         .await
         .map_err(|e| StartError(format!("cannot open the database: {e}")))?;
-    let key_cache = Arc::new(KeyCache::new(config.key_cache));
-    let store_guard = Arc::new(
-        GuardedStore::new(store, config.database_limits).with_key_cache(key_cache.clone()),
-    );
-    let store: Arc<dyn Store> = store_guard.clone();
     bootstrap(store.as_ref(), &config.data_dir, clock.as_ref())
         .await
         .map_err(|e| StartError(format!("cannot bootstrap the database: {e}")))?;
@@ -347,24 +351,22 @@ pub async fn start(
         config.max_failed_auth,
         chrono::Duration::minutes(1),
     ));
-    let database_url = config.database_url();
-    let (shared_limit, mut background) =
-        if config.max_failed_auth > 0 && store::is_postgres(&database_url) {
-            let (shared, tasks) = shared_limit::start(
-                &database_url,
-                limiter.clone(),
-                clock.clone(),
-                stop_rx.clone(),
-            )
-            .await
-            .map_err(|e| StartError(format!("cannot set up the shared failed-check limit: {e}")))?;
-            (Some(shared), tasks)
-        } else {
-            (None, Vec::new())
-        };
+    let (shared_limit, mut background) = if config.max_failed_auth > 0 && backend.is_postgres() {
+        let (shared, tasks) = shared_limit::start(
+            backend.url(),
+            limiter.clone(),
+            clock.clone(),
+            stop_rx.clone(),
+        )
+        .await
+        .map_err(|e| StartError(format!("cannot set up the shared failed-check limit: {e}")))?;
+        (Some(shared), tasks)
+    } else {
+        (None, Vec::new())
+    };
     if config.key_cache {
         background.extend(
-            keycache::watch(&database_url, key_cache.clone(), stop_rx.clone())
+            keycache::watch(&backend, key_cache.clone(), stop_rx.clone())
                 .await
                 .map_err(|e| StartError(format!("cannot set up the key cache: {e}")))?,
         );
@@ -510,10 +512,10 @@ pub async fn bootstrap(
 /// database and the SSH host key are made so where they are opened), and a
 /// warning when replicas on one PostgreSQL database would each make their own
 /// SSH host key (clients behind a load balancer would see it change).
-fn check_files(config: &ServiceConfig) -> Result<(), String> {
+fn check_files(config: &ServiceConfig, backend: &store::Backend) -> Result<(), String> {
     crate::fs::make_private(&config.data_dir.join(ADMIN_TOKEN_FILE), "admin token file")?;
     if let Some(ssh) = &config.ssh {
-        if ssh.host_key.is_none() && store::is_postgres(&config.database_url()) {
+        if ssh.host_key.is_none() && backend.is_postgres() {
             tracing::warn!(
                 host_key = %config.data_dir.join(HOST_KEY_FILE).display(),
                 "the database is PostgreSQL, so other replicas may serve SSH too, each with the \

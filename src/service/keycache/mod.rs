@@ -191,17 +191,24 @@ impl KeyCache {
     }
 }
 
-/// Starts the watcher for the database `url` names; until it vouches for
-/// the cache, every key check goes to the store.
+/// The store clears the cache after every write that may change what a key
+/// check answers, before the write returns.
+impl store::KeyWrites for KeyCache {
+    fn key_changed(&self) {
+        self.clear();
+    }
+}
+
+/// Starts the watcher for the backend's database; until it vouches for the
+/// cache, every key check goes to the store.
 pub async fn watch(
-    url: &str,
+    backend: &store::Backend,
     cache: Arc<KeyCache>,
     stop: watch::Receiver<bool>,
 ) -> Result<Vec<JoinHandle<()>>, sqlx::Error> {
-    if store::is_postgres(url) {
-        postgres::start(url, cache, stop).await
-    } else {
-        Ok(vec![sqlite::start(url, cache, stop).await?])
+    match backend {
+        store::Backend::Postgres(url) => postgres::start(url, cache, stop).await,
+        store::Backend::Sqlite(url) => Ok(vec![sqlite::start(url, cache, stop).await?]),
     }
 }
 

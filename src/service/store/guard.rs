@@ -10,14 +10,11 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use super::*;
+use super::{StoreError, StoreResult};
 
 /// How long a store call may take and how many may queue for the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,9 +57,9 @@ pub struct GuardStats {
     pub lookups_by_token: u64,
 }
 
-/// A [`Store`] that puts [`GuardLimits`] on another one.
-pub struct GuardedStore {
-    inner: Arc<dyn Store>,
+/// Puts [`GuardLimits`] on the store's calls: the shared store runs each
+/// call through [`Guard::run`].
+pub struct Guard {
     limits: GuardLimits,
     slots: Semaphore,
     waiting: AtomicUsize,
@@ -78,14 +75,18 @@ pub struct GuardedStore {
     /// Milliseconds from `epoch` to the last call that got an answer from the
     /// database (one that was not [`StoreError::Unavailable`]).
     last_answer_ms: AtomicU64,
-    /// Cleared after every write that may change what a key check answers.
-    key_cache: Option<Arc<crate::service::keycache::KeyCache>>,
 }
 
-impl GuardedStore {
-    pub fn new(inner: Arc<dyn Store>, limits: GuardLimits) -> Self {
+/// The lookups [`GuardStats`] counts.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Lookup {
+    ByDigest,
+    ByToken,
+}
+
+impl Guard {
+    pub fn new(limits: GuardLimits) -> Self {
         Self {
-            inner,
             limits,
             slots: Semaphore::new(limits.max_in_flight.max(1)),
             waiting: AtomicUsize::new(0),
@@ -98,22 +99,15 @@ impl GuardedStore {
             delay_ms: AtomicU64::new(0),
             epoch: tokio::time::Instant::now(),
             last_answer_ms: AtomicU64::new(0),
-            key_cache: None,
         }
     }
 
-    /// Clears `cache` after each write that may change what a key check
-    /// answers, before the write returns (whatever its outcome: a write given
-    /// up on may still have committed).
-    pub fn with_key_cache(mut self, cache: Arc<crate::service::keycache::KeyCache>) -> Self {
-        self.key_cache = Some(cache);
-        self
-    }
-
-    fn key_changed(&self) {
-        if let Some(cache) = &self.key_cache {
-            cache.clear();
+    pub(super) fn count(&self, lookup: Lookup) {
+        match lookup {
+            Lookup::ByDigest => &self.lookups_by_digest,
+            Lookup::ByToken => &self.lookups_by_token,
         }
+        .fetch_add(1, Ordering::Relaxed);
     }
 
     fn millis_since_epoch(&self) -> u64 {
@@ -149,7 +143,8 @@ impl GuardedStore {
         self.delay_ms.store(ms, Ordering::Relaxed);
     }
 
-    async fn run<T>(
+    /// Runs `call` under the limits.
+    pub(super) async fn run<T>(
         &self,
         what: &'static str,
         call: impl Future<Output = StoreResult<T>>,
@@ -283,245 +278,21 @@ fn unavailable_code(code: &str) -> bool {
         || matches!(code, "5" | "6" | "14" | "261" | "262" | "517")
 }
 
-#[async_trait]
-impl Store for GuardedStore {
-    async fn create_org(&self, org: &Org) -> StoreResult<()> {
-        self.run("create_org", self.inner.create_org(org)).await
-    }
-
-    async fn list_orgs(&self) -> StoreResult<Vec<Org>> {
-        self.run("list_orgs", self.inner.list_orgs()).await
-    }
-
-    async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>> {
-        self.run("org_by_name", self.inner.org_by_name(name)).await
-    }
-
-    async fn set_plan(&self, org_id: &str, plan: Plan) -> StoreResult<bool> {
-        let result = self
-            .run("set_plan", self.inner.set_plan(org_id, plan))
-            .await;
-        self.key_changed();
-        result
-    }
-
-    async fn create_user(&self, user: &NewUser) -> StoreResult<()> {
-        self.run("create_user", self.inner.create_user(user)).await
-    }
-
-    async fn add_user(&self, user: &NewUser, audit: &AuditEvent) -> StoreResult<()> {
-        self.run("add_user", self.inner.add_user(user, audit)).await
-    }
-
-    async fn list_users(&self, org_id: Option<&str>) -> StoreResult<Vec<User>> {
-        self.run("list_users", self.inner.list_users(org_id)).await
-    }
-
-    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        self.run("user_by_email", self.inner.user_by_email(email))
-            .await
-    }
-
-    async fn change_user(
-        &self,
-        user_id: &str,
-        change: &UserChange,
-        audit: &AuditEvent,
-    ) -> StoreResult<bool> {
-        self.run(
-            "change_user",
-            self.inner.change_user(user_id, change, audit),
-        )
-        .await
-    }
-
-    async fn set_user_token(&self, email: &str, token_digest: &[u8; 32]) -> StoreResult<bool> {
-        self.run(
-            "set_user_token",
-            self.inner.set_user_token(email, token_digest),
-        )
-        .await
-    }
-
-    async fn user_by_token(&self, token_digest: &[u8; 32]) -> StoreResult<Option<(User, Org)>> {
-        self.lookups_by_token.fetch_add(1, Ordering::Relaxed);
-        self.run("user_by_token", self.inner.user_by_token(token_digest))
-            .await
-    }
-
-    async fn create_key(
-        &self,
-        key: &NewKey,
-        idempotency: Option<&Idempotency<'_>>,
-        audit: &AuditEvent,
-    ) -> StoreResult<CreateOutcome> {
-        self.run("create_key", self.inner.create_key(key, idempotency, audit))
-            .await
-    }
-
-    async fn list_keys(&self, org_id: &str, filter: &KeyFilter) -> StoreResult<Vec<KeyRecord>> {
-        self.run("list_keys", self.inner.list_keys(org_id, filter))
-            .await
-    }
-
-    async fn change_cursor(&self, org_id: &str) -> StoreResult<i64> {
-        self.run("change_cursor", self.inner.change_cursor(org_id))
-            .await
-    }
-
-    async fn get_key(&self, org_id: &str, id: &str) -> StoreResult<Option<KeyRecord>> {
-        self.run("get_key", self.inner.get_key(org_id, id)).await
-    }
-
-    async fn revoke_key(
-        &self,
-        org_id: &str,
-        id: &str,
-        at: DateTime<Utc>,
-        by: &str,
-        audit: &AuditEvent,
-    ) -> StoreResult<Option<KeyRecord>> {
-        let result = self
-            .run(
-                "revoke_key",
-                self.inner.revoke_key(org_id, id, at, by, audit),
-            )
-            .await;
-        self.key_changed();
-        result
-    }
-
-    async fn rotate_key(
-        &self,
-        org_id: &str,
-        old_id: &str,
-        now: DateTime<Utc>,
-        end: OldKeyEnd,
-        revoked_by: &str,
-        new: &NewKey,
-        audit: &AuditEvent,
-    ) -> StoreResult<RotateOutcome> {
-        let result = self
-            .run(
-                "rotate_key",
-                self.inner
-                    .rotate_key(org_id, old_id, now, end, revoked_by, new, audit),
-            )
-            .await;
-        self.key_changed();
-        result
-    }
-
-    async fn key_by_digest(&self, digest: &[u8; 32]) -> StoreResult<Option<AuthRecord>> {
-        self.lookups_by_digest.fetch_add(1, Ordering::Relaxed);
-        self.run("key_by_digest", self.inner.key_by_digest(digest))
-            .await
-    }
-
-    async fn record_last_used(&self, uses: &[(String, DateTime<Utc>)]) -> StoreResult<()> {
-        self.run("record_last_used", self.inner.record_last_used(uses))
-            .await
-    }
-
-    /// Not guarded: an operator's bulk load (`keydeck admin seed`), never on a
-    /// request path, may rightly take longer than any deadline; it runs
-    /// without one and without taking a slot.
-    async fn insert_seed_keys(&self, keys: &[SeedKey], audit: &[AuditEvent]) -> StoreResult<()> {
-        self.inner.insert_seed_keys(keys, audit).await
-    }
-
-    async fn list_audit(
-        &self,
-        org_id: &str,
-        limit: u32,
-        before: Option<i64>,
-    ) -> StoreResult<Vec<AuditRecord>> {
-        self.run("list_audit", self.inner.list_audit(org_id, limit, before))
-            .await
-    }
-
-    async fn ping(&self) -> StoreResult<()> {
-        self.run("ping", self.inner.ping()).await
-    }
-
-    async fn close(&self) {
-        self.inner.close().await;
-    }
-
-    async fn policy(&self, org_id: &str) -> StoreResult<Policy> {
-        self.run("policy", self.inner.policy(org_id)).await
-    }
-
-    async fn set_policy(
-        &self,
-        org_id: &str,
-        policy: &Policy,
-        audit: &AuditEvent,
-    ) -> StoreResult<()> {
-        self.run("set_policy", self.inner.set_policy(org_id, policy, audit))
-            .await
-    }
-
-    async fn add_ssh_key(&self, key: &SshKey, audit: &AuditEvent) -> StoreResult<()> {
-        self.run("add_ssh_key", self.inner.add_ssh_key(key, audit))
-            .await
-    }
-
-    async fn list_ssh_keys(&self, user_id: Option<&str>) -> StoreResult<Vec<SshKey>> {
-        self.run("list_ssh_keys", self.inner.list_ssh_keys(user_id))
-            .await
-    }
-
-    async fn remove_ssh_key(
-        &self,
-        user_id: &str,
-        fingerprint: &str,
-        audit: &AuditEvent,
-    ) -> StoreResult<bool> {
-        self.run(
-            "remove_ssh_key",
-            self.inner.remove_ssh_key(user_id, fingerprint, audit),
-        )
-        .await
-    }
-
-    async fn ssh_key_owner(&self, fingerprint: &str) -> StoreResult<Option<(User, Org)>> {
-        self.run("ssh_key_owner", self.inner.ssh_key_owner(fingerprint))
-            .await
-    }
-
-    async fn touch_ssh_key(&self, fingerprint: &str, at: DateTime<Utc>) -> StoreResult<()> {
-        self.run("touch_ssh_key", self.inner.touch_ssh_key(fingerprint, at))
-            .await
-    }
-
-    async fn ssh_key_holder(&self, fingerprint: &str) -> StoreResult<Option<SshKeyHolder>> {
-        self.run("ssh_key_holder", self.inner.ssh_key_holder(fingerprint))
-            .await
-    }
-
-    async fn record_audit(&self, audit: &AuditEvent) -> StoreResult<()> {
-        self.run("record_audit", self.inner.record_audit(audit))
-            .await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     /// A call past its deadline is given up when nothing else is answered (the
     /// database is away), and waited for while other calls are (it is busy).
     #[tokio::test]
     async fn a_busy_database_gets_patience_and_an_absent_one_does_not() {
-        let inner: Arc<dyn Store> =
-            Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
         let limits = GuardLimits {
             deadline: Duration::from_millis(200),
             patience: Duration::from_secs(1),
             ..GuardLimits::default()
         };
-        let guard = Arc::new(GuardedStore::new(inner, limits));
+        let guard = Arc::new(Guard::new(limits));
         tokio::time::pause();
 
         let started = tokio::time::Instant::now();

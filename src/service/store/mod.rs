@@ -1,13 +1,15 @@
 //! Persistence: one [`Store`] trait, with SQLite and PostgreSQL behind it.
 //!
 //! Times are stored as Unix milliseconds and secrets only as SHA-256 digests.
-//! Both backends share the SQL text in `sql.rs` and the row types here (read
-//! by column name); `sqlite.rs` and `postgres.rs` each implement [`Store`]
-//! with their own connection set-up and `sqlx::migrate!` migrations.
+//! One implementation (`sql_store.rs`) runs the SQL text in `sql.rs` and reads
+//! the row types here (by column name) on either backend; `sqlite.rs` and
+//! `postgres.rs` are only the dialects: connection set-up, `sqlx::migrate!`
+//! migrations, the change cursor.
 
 pub mod guard;
 mod postgres;
 mod sql;
+mod sql_store;
 mod sqlite;
 mod ssh_keys;
 mod sync_cursor;
@@ -18,8 +20,7 @@ use chrono::{DateTime, Utc};
 use crate::key::KeyStatus;
 pub use crate::policy::Policy;
 
-pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use sql_store::{Hooks, KeyWrites};
 pub use ssh_keys::{SshKey, SshKeyHolder};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,6 +247,19 @@ pub struct KeyFilter {
     pub changed_since: Option<i64>,
 }
 
+/// A rotation (see [`Store::rotate_key`]): end the old key as `end` says
+/// and insert `new`, if the old key is still active at `now`.
+#[derive(Debug, Clone)]
+pub struct Rotation<'a> {
+    pub org_id: &'a str,
+    pub old_id: &'a str,
+    pub now: DateTime<Utc>,
+    pub end: OldKeyEnd,
+    pub revoked_by: &'a str,
+    pub new: &'a NewKey,
+    pub audit: &'a AuditEvent,
+}
+
 /// How a rotated key ends.
 #[derive(Debug, Clone, Copy)]
 pub enum OldKeyEnd {
@@ -364,19 +378,9 @@ pub trait Store: Send + Sync + 'static {
         by: &str,
         audit: &AuditEvent,
     ) -> StoreResult<Option<KeyRecord>>;
-    /// Ends the old key as `end` says and inserts `new`, in one transaction,
-    /// if the old key is still active at `now`.
-    #[allow(clippy::too_many_arguments)]
-    async fn rotate_key(
-        &self,
-        org_id: &str,
-        old_id: &str,
-        now: DateTime<Utc>,
-        end: OldKeyEnd,
-        revoked_by: &str,
-        new: &NewKey,
-        audit: &AuditEvent,
-    ) -> StoreResult<RotateOutcome>;
+    /// Ends the old key and inserts the new one, in one transaction, if the
+    /// old key is still active (see [`Rotation`]).
+    async fn rotate_key(&self, rotation: &Rotation<'_>) -> StoreResult<RotateOutcome>;
 
     /// The key check's one indexed lookup.
     async fn key_by_digest(&self, digest: &[u8; 32]) -> StoreResult<Option<AuthRecord>>;
@@ -448,25 +452,58 @@ fn policy_from_json(json: Option<String>) -> StoreResult<Policy> {
     })
 }
 
-/// Opens the store a database URL names (`sqlite://PATH` or `postgres://…`) and migrates it.
-pub async fn open(database_url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
-    if is_postgres(database_url) {
-        Ok(std::sync::Arc::new(PgStore::connect(database_url).await?))
-    } else if database_url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(
-            SqliteStore::connect(database_url).await?,
-        ))
-    } else {
-        Err(StoreError::Corrupt(format!(
-            "unsupported database URL scheme in {:?}: use sqlite://PATH or postgres://…",
-            database_url.split(':').next().unwrap_or_default()
-        )))
+/// Which database a URL names, decided once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite://PATH` (or `sqlite::memory:`).
+    Sqlite(String),
+    /// `postgres://…` or `postgresql://…`.
+    Postgres(String),
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> StoreResult<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres(url.to_owned()))
+        } else if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite(url.to_owned()))
+        } else {
+            Err(StoreError::Corrupt(format!(
+                "unsupported database URL scheme in {:?}: use sqlite://PATH or postgres://…",
+                url.split(':').next().unwrap_or_default()
+            )))
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Sqlite(url) | Self::Postgres(url) => url,
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+
+    /// Opens the store, migrates it, and runs it with `hooks`.
+    pub async fn connect(&self, hooks: Hooks) -> StoreResult<std::sync::Arc<dyn Store>> {
+        Ok(match self {
+            Self::Sqlite(url) => {
+                std::sync::Arc::new(sql_store::SqlStore::<sqlx::Sqlite>::connect(url, hooks).await?)
+            }
+            Self::Postgres(url) => std::sync::Arc::new(
+                sql_store::SqlStore::<sqlx::Postgres>::connect(url, hooks).await?,
+            ),
+        })
     }
 }
 
-/// Whether a database URL names PostgreSQL.
-pub fn is_postgres(database_url: &str) -> bool {
-    database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")
+/// Opens the store a database URL names (`sqlite://PATH` or `postgres://…`)
+/// and migrates it, with no guard and no hooks.
+pub async fn open(database_url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    Backend::from_url(database_url)?
+        .connect(Hooks::default())
+        .await
 }
 
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
@@ -779,7 +816,7 @@ mod tests {
             .unwrap();
         old.run(&pool).await.unwrap();
         pool.close().await;
-        let store = SqliteStore::connect(&url).await.unwrap();
+        let store = open(&url).await.unwrap();
         assert!(store.list_orgs().await.unwrap().is_empty());
         store.close().await;
     }

@@ -1,0 +1,796 @@
+//! The one [`Store`] implementation, generic over a [`Dialect`]: every query
+//! is written here once, bound and run the same way on SQLite and
+//! PostgreSQL, and run through the [`Guard`] when the store has one.
+//! `sqlite.rs` and `postgres.rs` hold only what differs.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::database::Database;
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, Type};
+
+use super::guard::{Guard, Lookup};
+use super::sql;
+use super::*;
+
+/// What a backend does its own way; everything else is shared. Implemented
+/// by the sqlx database types themselves (`sqlx::Sqlite`, `sqlx::Postgres`).
+#[async_trait]
+pub(super) trait Dialect: Database {
+    /// What the dialect keeps besides its pool.
+    type State: Send + Sync + 'static;
+
+    /// Connects (with the backend's pool options), migrates, and loads the state.
+    async fn connect(url: &str) -> StoreResult<(Pool<Self>, Self::State)>;
+
+    /// The organisation's change cursor, as [`Store::change_cursor`] hands it out.
+    async fn change_cursor(
+        pool: &Pool<Self>,
+        state: &Self::State,
+        org_id: &str,
+    ) -> StoreResult<i64>;
+
+    /// A change cursor from [`Dialect::change_cursor`] made a `change_seq` again.
+    fn open_cursor(state: &Self::State, org_id: &str, cursor: i64) -> i64;
+
+    /// After a commit that may change what a key check answers, before the
+    /// write returns: waits until every replica's key cache let go of it.
+    async fn settle(pool: &Pool<Self>) -> StoreResult<()>;
+
+    /// Whether seeded keys are numbered (`change_seq`) by the insert itself,
+    /// from [`sql::SQLITE_HIGHEST_CHANGE_SEQ`], rather than by the database.
+    const NUMBERS_SEEDED_CHANGES: bool;
+
+    fn rows_affected(done: &Self::QueryResult) -> u64;
+}
+
+/// Told after every write that may change what a key check answers,
+/// whatever its outcome (a write given up on may still have committed).
+pub trait KeyWrites: Send + Sync {
+    fn key_changed(&self);
+}
+
+/// What an opened store is run with (both optional: `keydeck admin` and
+/// tests open a bare store).
+#[derive(Default, Clone)]
+pub struct Hooks {
+    /// Deadlines and bounds on every call (but the bulk seed load).
+    pub guard: Option<Arc<Guard>>,
+    pub key_writes: Option<Arc<dyn KeyWrites>>,
+}
+
+pub(super) struct SqlStore<DB: Dialect> {
+    pool: Pool<DB>,
+    state: DB::State,
+    hooks: Hooks,
+}
+
+impl<DB: Dialect> SqlStore<DB> {
+    pub(super) async fn connect(url: &str, hooks: Hooks) -> StoreResult<Self> {
+        let (pool, state) = DB::connect(url).await?;
+        Ok(Self { pool, state, hooks })
+    }
+
+    /// Runs a call through the guard, if the store has one.
+    async fn run<T>(
+        &self,
+        what: &'static str,
+        call: impl Future<Output = StoreResult<T>> + Send,
+    ) -> StoreResult<T> {
+        match &self.hooks.guard {
+            Some(guard) => guard.run(what, call).await,
+            None => call.await,
+        }
+    }
+
+    /// Runs a write that may change what a key check answers.
+    async fn run_key_write<T>(
+        &self,
+        what: &'static str,
+        call: impl Future<Output = StoreResult<T>> + Send,
+    ) -> StoreResult<T> {
+        let result = self.run(what, call).await;
+        if let Some(hook) = &self.hooks.key_writes {
+            hook.key_changed();
+        }
+        result
+    }
+
+    fn count(&self, lookup: Lookup) {
+        if let Some(guard) = &self.hooks.guard {
+            guard.count(lookup);
+        }
+    }
+}
+
+/// `head` followed by `VALUES` and `rows` rows of `columns` parameters each:
+/// `($1, $2), ($3, $4)` (both backends take `$N`).
+fn multi_row_insert(head: &str, rows: usize, columns: usize) -> String {
+    let row = |r: usize| {
+        let params: Vec<String> = (1..=columns)
+            .map(|c| format!("${}", r * columns + c))
+            .collect();
+        format!("({})", params.join(", "))
+    };
+    let rows: Vec<String> = (0..rows).map(row).collect();
+    format!("{head}VALUES {}", rows.join(", "))
+}
+
+/// The queries' helpers. The bounds (here and on the [`Store`] impl) are
+/// what the shared queries need of a database: both sqlx backends meet them.
+impl<DB: Dialect> SqlStore<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q, 'r> String: Encode<'q, DB> + Decode<'r, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    for<'q, 'r> i64: Encode<'q, DB> + Decode<'r, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    for<'q, 'r> Vec<u8>: Decode<'r, DB> + Type<DB>,
+    for<'q> Option<Vec<u8>>: Encode<'q, DB>,
+    for<'r> bool: Decode<'r, DB> + Type<DB>,
+{
+    async fn insert_key(&self, tx: &mut DB::Connection, key: &NewKey) -> StoreResult<KeyRecord> {
+        sqlx::query_as::<DB, KeyRow>(sql::INSERT_KEY)
+            .bind(&key.id)
+            .bind(&key.org_id)
+            .bind(&key.name)
+            .bind(&key.description)
+            .bind(&key.prefix)
+            .bind(key.digest.as_slice())
+            .bind(key.scopes.join(" "))
+            .bind(ms(key.created_at))
+            .bind(&key.created_by)
+            .bind(key.expires_at.map(ms))
+            .fetch_one(tx)
+            .await?
+            .try_into()
+    }
+
+    async fn insert_user<'e>(
+        exec: impl Executor<'e, Database = DB>,
+        user: &NewUser,
+    ) -> StoreResult<()> {
+        sqlx::query::<DB>(sql::INSERT_USER)
+            .bind(&user.id)
+            .bind(&user.org_id)
+            .bind(&user.email)
+            .bind(user.role.as_str())
+            .bind(user.token_digest.as_slice())
+            .bind(ms(user.created_at))
+            .execute(exec)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_audit<'e>(
+        exec: impl Executor<'e, Database = DB>,
+        a: &AuditEvent,
+    ) -> StoreResult<()> {
+        sqlx::query::<DB>(sql::INSERT_AUDIT)
+            .bind(&a.org_id)
+            .bind(ms(a.at))
+            .bind(&a.actor_kind)
+            .bind(&a.actor_id)
+            .bind(&a.actor_name)
+            .bind(&a.action)
+            .bind(&a.api_key_id)
+            .bind(&a.remote_addr)
+            .bind(a.details.to_string())
+            .execute(exec)
+            .await?;
+        Ok(())
+    }
+
+    /// Runs `query` in a transaction and, if it changed a row, writes
+    /// `audit` with it; `false` (and nothing written) if it changed none.
+    async fn change_with_audit<'q>(
+        &self,
+        query: sqlx::query::Query<'q, DB, DB::Arguments<'q>>,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let changed = DB::rows_affected(&query.execute(&mut *tx).await?);
+        if changed == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        Self::insert_audit(&mut *tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn create_key_in_tx(
+        &self,
+        key: &NewKey,
+        idempotency: Option<&Idempotency<'_>>,
+        audit: &AuditEvent,
+    ) -> StoreResult<CreateOutcome> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(Idempotency {
+            key: idem,
+            request_digest,
+        }) = idempotency
+        {
+            // Idempotency keys are remembered for a day, as at Stripe;
+            // the organisation's older ones are forgotten here.
+            sqlx::query::<DB>(sql::FORGET_OLD_IDEMPOTENCY_KEYS)
+                .bind(&key.org_id)
+                .bind(ms(key.created_at - IDEMPOTENCY_WINDOW))
+                .execute(&mut *tx)
+                .await?;
+            let claimed = sqlx::query::<DB>(sql::CLAIM_IDEMPOTENCY_KEY)
+                .bind(&key.org_id)
+                .bind(*idem)
+                .bind(&key.id)
+                .bind(ms(key.created_at))
+                .bind(request_digest.as_slice())
+                .execute(&mut *tx)
+                .await?;
+            if DB::rows_affected(&claimed) == 0 {
+                // Rows from before request digests were kept have none: a repeat.
+                let stored: Option<Vec<u8>> =
+                    sqlx::query_scalar::<DB, _>(sql::IDEMPOTENCY_REQUEST_DIGEST)
+                        .bind(&key.org_id)
+                        .bind(*idem)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                if stored.is_some_and(|d| d.as_slice() != request_digest.as_slice()) {
+                    tx.rollback().await?;
+                    return Ok(CreateOutcome::Reused);
+                }
+                let earlier = sqlx::query_as::<DB, KeyRow>(sql::KEY_BY_IDEMPOTENCY_KEY)
+                    .bind(&key.org_id)
+                    .bind(*idem)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.rollback().await?;
+                return Ok(CreateOutcome::Repeat(earlier.try_into()?));
+            }
+        }
+        let created = self.insert_key(&mut tx, key).await?;
+        Self::insert_audit(&mut *tx, audit).await?;
+        tx.commit().await?;
+        Ok(CreateOutcome::Created(created))
+    }
+
+    async fn revoke_in_tx(
+        &self,
+        org_id: &str,
+        id: &str,
+        at: DateTime<Utc>,
+        by: &str,
+        audit: &AuditEvent,
+    ) -> StoreResult<Option<KeyRecord>> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query_as::<DB, KeyRow>(sql::REVOKE_KEY)
+            .bind(ms(at))
+            .bind(by)
+            .bind(org_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            // Revoked already, perhaps by a call still settling: this
+            // answer too waits until the replicas have caught up.
+            DB::settle(&self.pool).await?;
+            return self.key(org_id, id).await;
+        };
+        Self::insert_audit(&mut *tx, audit).await?;
+        tx.commit().await?;
+        DB::settle(&self.pool).await?;
+        Ok(Some(row.try_into()?))
+    }
+
+    async fn rotate_in_tx(&self, r: &Rotation<'_>) -> StoreResult<RotateOutcome> {
+        let mut tx = self.pool.begin().await?;
+        let ended = match r.end {
+            OldKeyEnd::RevokeNow => sqlx::query_as::<DB, KeyRow>(sql::ROTATE_REVOKE_OLD)
+                .bind(ms(r.now))
+                .bind(r.revoked_by),
+            OldKeyEnd::ExpireAt(until) => sqlx::query_as::<DB, KeyRow>(sql::ROTATE_EXPIRE_OLD)
+                .bind(ms(until))
+                .bind(ms(r.now)),
+        }
+        .bind(r.org_id)
+        .bind(r.old_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(old) = ended else {
+            tx.rollback().await?;
+            return Ok(match self.key(r.org_id, r.old_id).await? {
+                Some(k) => RotateOutcome::NotActive(Box::new(k)),
+                None => RotateOutcome::NotFound,
+            });
+        };
+        let created = self.insert_key(&mut tx, r.new).await?;
+        Self::insert_audit(&mut *tx, r.audit).await?;
+        tx.commit().await?;
+        DB::settle(&self.pool).await?;
+        Ok(RotateOutcome::Rotated {
+            old: Box::new(old.try_into()?),
+            new: Box::new(created),
+        })
+    }
+
+    async fn key(&self, org_id: &str, id: &str) -> StoreResult<Option<KeyRecord>> {
+        sqlx::query_as::<DB, KeyRow>(sql::GET_KEY)
+            .bind(org_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(KeyRecord::try_from)
+            .transpose()
+    }
+
+    async fn seed_in_tx(&self, keys: &[SeedKey], audit: &[AuditEvent]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let (head, mut change_seq) = if DB::NUMBERS_SEEDED_CHANGES {
+            let highest: i64 = sqlx::query_scalar::<DB, _>(sql::SQLITE_HIGHEST_CHANGE_SEQ)
+                .fetch_one(&mut *tx)
+                .await?;
+            (sql::SQLITE_INSERT_SEED_KEYS, Some(highest))
+        } else {
+            (sql::INSERT_SEED_KEYS, None)
+        };
+        let columns = if change_seq.is_some() { 14 } else { 13 };
+        for chunk in keys.chunks(SEED_CHUNK) {
+            let text = multi_row_insert(head, chunk.len(), columns);
+            let mut insert = sqlx::query::<DB>(&text);
+            for s in chunk {
+                let k = &s.key;
+                insert = insert
+                    .bind(&k.id)
+                    .bind(&k.org_id)
+                    .bind(&k.name)
+                    .bind(&k.description)
+                    .bind(&k.prefix)
+                    .bind(k.digest.as_slice())
+                    .bind(k.scopes.join(" "))
+                    .bind(ms(k.created_at))
+                    .bind(&k.created_by)
+                    .bind(k.expires_at.map(ms))
+                    .bind(s.last_used_at.map(ms))
+                    .bind(s.revoked.as_ref().map(|(at, _)| ms(*at)))
+                    .bind(s.revoked.as_ref().map(|(_, by)| by.as_str()));
+                if let Some(seq) = change_seq.as_mut() {
+                    *seq += 1;
+                    insert = insert.bind(*seq);
+                }
+            }
+            insert.execute(&mut *tx).await?;
+        }
+        for chunk in audit.chunks(SEED_CHUNK) {
+            let text = multi_row_insert(sql::INSERT_AUDIT_ROWS, chunk.len(), 9);
+            let mut insert = sqlx::query::<DB>(&text);
+            for a in chunk {
+                insert = insert
+                    .bind(&a.org_id)
+                    .bind(ms(a.at))
+                    .bind(&a.actor_kind)
+                    .bind(&a.actor_id)
+                    .bind(&a.actor_name)
+                    .bind(&a.action)
+                    .bind(&a.api_key_id)
+                    .bind(&a.remote_addr)
+                    .bind(a.details.to_string());
+            }
+            insert.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<DB: Dialect> Store for SqlStore<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q, 'r> String: Encode<'q, DB> + Decode<'r, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    for<'q, 'r> i64: Encode<'q, DB> + Decode<'r, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    for<'q, 'r> Vec<u8>: Decode<'r, DB> + Type<DB>,
+    for<'q> Option<Vec<u8>>: Encode<'q, DB>,
+    for<'r> bool: Decode<'r, DB> + Type<DB>,
+{
+    async fn create_org(&self, org: &Org) -> StoreResult<()> {
+        self.run("create_org", async {
+            sqlx::query::<DB>(sql::INSERT_ORG)
+                .bind(&org.id)
+                .bind(&org.name)
+                .bind(org.plan.as_str())
+                .bind(ms(org.created_at))
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_orgs(&self) -> StoreResult<Vec<Org>> {
+        self.run("list_orgs", async {
+            sqlx::query_as::<DB, OrgRow>(sql::LIST_ORGS)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(Org::try_from)
+                .collect()
+        })
+        .await
+    }
+
+    async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>> {
+        self.run("org_by_name", async {
+            sqlx::query_as::<DB, OrgRow>(sql::ORG_BY_NAME)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(Org::try_from)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn set_plan(&self, org_id: &str, plan: Plan) -> StoreResult<bool> {
+        self.run_key_write("set_plan", async {
+            let done = sqlx::query::<DB>(sql::SET_PLAN)
+                .bind(plan.as_str())
+                .bind(org_id)
+                .execute(&self.pool)
+                .await?;
+            DB::settle(&self.pool).await?;
+            Ok(DB::rows_affected(&done) > 0)
+        })
+        .await
+    }
+
+    async fn create_user(&self, user: &NewUser) -> StoreResult<()> {
+        self.run("create_user", Self::insert_user(&self.pool, user))
+            .await
+    }
+
+    async fn add_user(&self, user: &NewUser, audit: &AuditEvent) -> StoreResult<()> {
+        self.run("add_user", async {
+            let mut tx = self.pool.begin().await?;
+            Self::insert_user(&mut *tx, user).await?;
+            Self::insert_audit(&mut *tx, audit).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_users(&self, org_id: Option<&str>) -> StoreResult<Vec<User>> {
+        self.run("list_users", async {
+            sqlx::query_as::<DB, UserRow>(sql::LIST_USERS)
+                .bind(org_id)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(User::try_from)
+                .collect()
+        })
+        .await
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        self.run("user_by_email", async {
+            sqlx::query_as::<DB, UserRow>(sql::USER_BY_EMAIL)
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(User::try_from)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn change_user(
+        &self,
+        user_id: &str,
+        change: &UserChange,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        let query = match change {
+            UserChange::Remove { at } => sqlx::query::<DB>(sql::REMOVE_USER).bind(ms(*at)),
+            UserChange::SetRole(role) => sqlx::query(sql::SET_USER_ROLE).bind(role.as_str()),
+            UserChange::SetToken(digest) => {
+                sqlx::query(sql::SET_USER_TOKEN_BY_ID).bind(digest.as_ref().map(|d| d.to_vec()))
+            }
+        };
+        self.run(
+            "change_user",
+            self.change_with_audit(query.bind(user_id), audit),
+        )
+        .await
+    }
+
+    async fn set_user_token(&self, email: &str, token_digest: &[u8; 32]) -> StoreResult<bool> {
+        self.run("set_user_token", async {
+            let done = sqlx::query::<DB>(sql::SET_USER_TOKEN_BY_EMAIL)
+                .bind(token_digest.as_slice())
+                .bind(email)
+                .execute(&self.pool)
+                .await?;
+            Ok(DB::rows_affected(&done) > 0)
+        })
+        .await
+    }
+
+    async fn user_by_token(&self, token_digest: &[u8; 32]) -> StoreResult<Option<(User, Org)>> {
+        self.count(Lookup::ByToken);
+        self.run("user_by_token", async {
+            sqlx::query_as::<DB, UserOrgRow>(sql::USER_BY_TOKEN)
+                .bind(token_digest.as_slice())
+                .fetch_optional(&self.pool)
+                .await?
+                .map(UserOrgRow::split)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn create_key(
+        &self,
+        key: &NewKey,
+        idempotency: Option<&Idempotency<'_>>,
+        audit: &AuditEvent,
+    ) -> StoreResult<CreateOutcome> {
+        self.run("create_key", self.create_key_in_tx(key, idempotency, audit))
+            .await
+    }
+
+    async fn list_keys(&self, org_id: &str, f: &KeyFilter) -> StoreResult<Vec<KeyRecord>> {
+        self.run("list_keys", async {
+            sqlx::query_as::<DB, KeyRow>(sql::LIST_KEYS)
+                .bind(org_id)
+                .bind(f.after.as_ref().map(|c| c.created_at_ms))
+                .bind(f.after.as_ref().map(|c| c.id.as_str()))
+                .bind(f.status.map(|s| s.as_str()).unwrap_or("any"))
+                .bind(ms(f.now))
+                .bind(f.q.as_deref().map(like_pattern))
+                .bind(i64::from(f.limit))
+                .bind(
+                    f.changed_since
+                        .map(|c| DB::open_cursor(&self.state, org_id, c)),
+                )
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(KeyRecord::try_from)
+                .collect()
+        })
+        .await
+    }
+
+    async fn change_cursor(&self, org_id: &str) -> StoreResult<i64> {
+        self.run(
+            "change_cursor",
+            DB::change_cursor(&self.pool, &self.state, org_id),
+        )
+        .await
+    }
+
+    async fn get_key(&self, org_id: &str, id: &str) -> StoreResult<Option<KeyRecord>> {
+        self.run("get_key", self.key(org_id, id)).await
+    }
+
+    async fn revoke_key(
+        &self,
+        org_id: &str,
+        id: &str,
+        at: DateTime<Utc>,
+        by: &str,
+        audit: &AuditEvent,
+    ) -> StoreResult<Option<KeyRecord>> {
+        self.run_key_write("revoke_key", self.revoke_in_tx(org_id, id, at, by, audit))
+            .await
+    }
+
+    async fn rotate_key(&self, rotation: &Rotation<'_>) -> StoreResult<RotateOutcome> {
+        self.run_key_write("rotate_key", self.rotate_in_tx(rotation))
+            .await
+    }
+
+    async fn key_by_digest(&self, digest: &[u8; 32]) -> StoreResult<Option<AuthRecord>> {
+        self.count(Lookup::ByDigest);
+        self.run("key_by_digest", async {
+            sqlx::query_as::<DB, AuthRow>(sql::KEY_BY_DIGEST)
+                .bind(digest.as_slice())
+                .fetch_optional(&self.pool)
+                .await?
+                .map(AuthRecord::try_from)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn record_last_used(&self, uses: &[(String, DateTime<Utc>)]) -> StoreResult<()> {
+        self.run("record_last_used", async {
+            let mut tx = self.pool.begin().await?;
+            for (id, at) in uses {
+                sqlx::query::<DB>(sql::RECORD_LAST_USED)
+                    .bind(ms(*at))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Not guarded: an operator's bulk load (`keydeck admin seed`), never on a
+    /// request path, may rightly take longer than any deadline; it runs
+    /// without one and without taking a slot.
+    async fn insert_seed_keys(&self, keys: &[SeedKey], audit: &[AuditEvent]) -> StoreResult<()> {
+        self.seed_in_tx(keys, audit).await
+    }
+
+    async fn list_audit(
+        &self,
+        org_id: &str,
+        limit: u32,
+        before: Option<i64>,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        self.run("list_audit", async {
+            sqlx::query_as::<DB, AuditRow>(sql::LIST_AUDIT)
+                .bind(org_id)
+                .bind(before)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(AuditRecord::try_from)
+                .collect()
+        })
+        .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.run("ping", async {
+            sqlx::query::<DB>(sql::PING).execute(&self.pool).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn policy(&self, org_id: &str) -> StoreResult<Policy> {
+        self.run("policy", async {
+            let json: Option<String> = sqlx::query_scalar::<DB, _>(sql::GET_POLICY)
+                .bind(org_id)
+                .fetch_optional(&self.pool)
+                .await?;
+            policy_from_json(json)
+        })
+        .await
+    }
+
+    async fn set_policy(
+        &self,
+        org_id: &str,
+        policy: &Policy,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
+        self.run("set_policy", async {
+            let json = policy_to_json(policy)?;
+            let mut tx = self.pool.begin().await?;
+            sqlx::query::<DB>(sql::SET_POLICY)
+                .bind(org_id)
+                .bind(json)
+                .bind(ms(audit.at))
+                .execute(&mut *tx)
+                .await?;
+            Self::insert_audit(&mut *tx, audit).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn add_ssh_key(&self, key: &SshKey, audit: &AuditEvent) -> StoreResult<()> {
+        self.run("add_ssh_key", async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query::<DB>(sql::INSERT_SSH_KEY)
+                .bind(&key.fingerprint)
+                .bind(&key.user_id)
+                .bind(&key.algorithm)
+                .bind(&key.public_key)
+                .bind(&key.comment)
+                .bind(ms(key.added_at))
+                .execute(&mut *tx)
+                .await?;
+            Self::insert_audit(&mut *tx, audit).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_ssh_keys(&self, user_id: Option<&str>) -> StoreResult<Vec<SshKey>> {
+        self.run("list_ssh_keys", async {
+            sqlx::query_as::<DB, ssh_keys::SshKeyRow>(sql::LIST_SSH_KEYS)
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(SshKey::try_from)
+                .collect()
+        })
+        .await
+    }
+
+    async fn remove_ssh_key(
+        &self,
+        user_id: &str,
+        fingerprint: &str,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        let query = sqlx::query::<DB>(sql::REMOVE_SSH_KEY)
+            .bind(user_id)
+            .bind(fingerprint);
+        self.run("remove_ssh_key", self.change_with_audit(query, audit))
+            .await
+    }
+
+    async fn ssh_key_owner(&self, fingerprint: &str) -> StoreResult<Option<(User, Org)>> {
+        self.run("ssh_key_owner", async {
+            sqlx::query_as::<DB, UserOrgRow>(sql::SSH_KEY_OWNER)
+                .bind(fingerprint)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(UserOrgRow::split)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn touch_ssh_key(&self, fingerprint: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        self.run("touch_ssh_key", async {
+            sqlx::query::<DB>(sql::TOUCH_SSH_KEY)
+                .bind(ms(at))
+                .bind(fingerprint)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn ssh_key_holder(&self, fingerprint: &str) -> StoreResult<Option<SshKeyHolder>> {
+        self.run("ssh_key_holder", async {
+            sqlx::query_as::<DB, ssh_keys::SshKeyHolderRow>(sql::SSH_KEY_HOLDER)
+                .bind(fingerprint)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(SshKeyHolder::try_from)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn record_audit(&self, audit: &AuditEvent) -> StoreResult<()> {
+        self.run("record_audit", Self::insert_audit(&self.pool, audit))
+            .await
+    }
+}
