@@ -8,7 +8,7 @@
 //!   renewed every [`HEARTBEAT`] for [`LEASE`], with the epoch it has cleared
 //!   its cache for (`acked`). A notice, or a renewal that finds a newer
 //!   epoch, clears the cache and then acknowledges.
-//! - A writer, after its commit and before it answers, waits ([`settle`])
+//! - A writer, after its commit and before it answers, waits (the store's `settle`)
 //!   until every replica with a live lease acknowledged its epoch, or
 //!   [`LEASE`] passed: a replica that could not renew for that long has
 //!   stopped answering from its cache by then, because it trusts its cache
@@ -25,11 +25,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::KeyCache;
+// How long a renewal keeps a replica's lease: the store's writers wait at
+// most this long for the replicas' acknowledgements.
+use crate::service::store::KEY_CACHE_LEASE as LEASE;
 
 /// The channel the migration's trigger notifies; the payload is the new epoch.
 const CHANNEL: &str = "keydeck_keycheck";
-/// How long a renewal keeps a replica's lease.
-pub const LEASE: Duration = Duration::from_millis(1000);
 /// How often a replica renews its lease.
 pub const HEARTBEAT: Duration = Duration::from_millis(200);
 /// A replica stops trusting its cache this long before its lease ends.
@@ -103,40 +104,6 @@ async fn now_ms(pool: &PgPool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(&format!("SELECT {DB_NOW_MS}"))
         .fetch_one(pool)
         .await
-}
-
-/// After a commit that may change what a key check answers: waits until
-/// every replica holding a live lease has cleared its cache for it, or
-/// [`LEASE`] passed (by then a replica that did not acknowledge has stopped
-/// answering from its cache). Called by the PostgreSQL store's writes, in the
-/// service and in `keydeck admin` alike.
-pub async fn settle(pool: &PgPool) -> Result<(), sqlx::Error> {
-    let started = Instant::now();
-    let epoch: i64 = sqlx::query_scalar("SELECT epoch FROM keycheck_epoch WHERE id = 1")
-        .fetch_one(pool)
-        .await?;
-    let pending = format!(
-        "SELECT COUNT(*) FROM keycheck_replicas WHERE acked < $1 AND lease_until > {DB_NOW_MS}"
-    );
-    let mut pause = Duration::from_millis(1);
-    loop {
-        let waiting: i64 = sqlx::query_scalar(&pending)
-            .bind(epoch)
-            .fetch_one(pool)
-            .await?;
-        if waiting == 0 {
-            return Ok(());
-        }
-        if started.elapsed() >= LEASE {
-            tracing::warn!(
-                replicas = waiting,
-                "replicas did not acknowledge a key change within their lease; they no longer answer from their caches"
-            );
-            return Ok(());
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(20));
-    }
 }
 
 /// Clears the cache for `epoch` if it is newer than the last one, then

@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use crate::key::KeyStatus;
 pub use crate::policy::Policy;
 
+pub use postgres::KEY_CACHE_LEASE;
 pub use sql_store::{Hooks, KeyWrites};
 pub use ssh_keys::{SshKey, SshKeyHolder};
 

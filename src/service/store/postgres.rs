@@ -7,7 +7,7 @@
 //! cache has let go of it (`service::keycache::postgres`), so a revocation
 //! through one replica is seen by every other on its next key check.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -22,6 +22,10 @@ use super::{ms, StoreError, StoreResult};
 
 /// `migrations/postgres/*.sql`, embedded at build time.
 pub(super) static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// How long a replica's key-cache lease lasts: a writer waits at most this
+/// long for the replicas to acknowledge a key change (see `settle`).
+pub const KEY_CACHE_LEASE: Duration = Duration::from_millis(1000);
 
 /// The name of the sync cursors' secret in `server_secrets`.
 const SYNC_CURSOR_SECRET: &str = "sync_cursor";
@@ -92,11 +96,34 @@ impl Dialect for Postgres {
         key.open(org_id, cursor as u64) as i64
     }
 
-    /// Waits until every replica's key cache has let go of the change (see
-    /// `service::keycache`).
+    /// Waits until every replica holding a live lease has cleared its key
+    /// cache for the change, or [`KEY_CACHE_LEASE`] passed (by then a replica
+    /// that did not acknowledge has stopped answering from its cache). In
+    /// the service and in `keydeck admin` alike.
     async fn settle(pool: &PgPool) -> StoreResult<()> {
-        crate::service::keycache::postgres::settle(pool).await?;
-        Ok(())
+        let started = Instant::now();
+        let epoch: i64 = sqlx::query_scalar(sql::PG_KEYCHECK_EPOCH)
+            .fetch_one(pool)
+            .await?;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let waiting: i64 = sqlx::query_scalar(sql::PG_REPLICAS_BEHIND)
+                .bind(epoch)
+                .fetch_one(pool)
+                .await?;
+            if waiting == 0 {
+                return Ok(());
+            }
+            if started.elapsed() >= KEY_CACHE_LEASE {
+                tracing::warn!(
+                    replicas = waiting,
+                    "replicas did not acknowledge a key change within their lease; they no longer answer from their caches"
+                );
+                return Ok(());
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
     }
 
     const NUMBERS_SEEDED_CHANGES: bool = false;

@@ -233,3 +233,14 @@ pub const SSH_KEY_HOLDER: &str = "SELECT u.id, u.org_id, u.email, u.role, u.crea
      o.name AS org_name, o.plan AS org_plan, o.created_at AS org_created_at \
      FROM ssh_keys k JOIN users u ON u.id = k.user_id JOIN organisations o ON o.id = u.org_id \
      WHERE k.fingerprint = $1";
+
+// The key caches' acknowledgements (PostgreSQL; `service::keycache::postgres`).
+
+/// The newest key-check epoch (bumped by a trigger on every change to what
+/// a key check answers).
+pub const PG_KEYCHECK_EPOCH: &str = "SELECT epoch FROM keycheck_epoch WHERE id = 1";
+
+/// Replicas with a live lease (on the database's clock) that have not
+/// cleared their caches for epoch `$1` yet.
+pub const PG_REPLICAS_BEHIND: &str = "SELECT COUNT(*) FROM keycheck_replicas \
+     WHERE acked < $1 AND lease_until > (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
