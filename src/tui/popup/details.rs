@@ -23,13 +23,38 @@ pub fn on_command(command: Option<Command>) -> Intent {
 }
 
 pub fn draw(frame: &mut Frame, ctx: &Ctx, key: &ApiKey, area: Rect) {
-    let now = ctx.now;
+    let mut lines = fields(ctx, key);
+    lines.extend(health_lines(ctx, key));
+    lines.extend(scopes_and_description(ctx, key));
+    let height = u16::try_from(lines.len() + 2)
+        .unwrap_or(u16::MAX)
+        .min(area.height);
+    let popup = Rect { height, ..area };
+    frame.render_widget(Clear, area);
+    let block = Block::bordered()
+        .title(" Key details ")
+        .title_bottom(keymap::border(Context::Details));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        popup,
+    );
+}
+
+/// A field's name, in the label column.
+fn label(ctx: &Ctx, text: &'static str) -> Span<'static> {
+    Span::styled(format!("{text:<12}"), ctx.theme.title())
+}
+
+/// Name, status, prefix, id and the key's times, exact in the admin's zone.
+fn fields(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
     let status = ctx.status_of(key);
     let exact = |t: Option<chrono::DateTime<chrono::Utc>>, none: &str| match t {
-        Some(t) => format!("{} ({})", ctx.tz.exact(t), present::relative(t, now)),
+        Some(t) => format!("{} ({})", ctx.tz.exact(t), present::relative(t, ctx.now)),
         None => none.to_owned(),
     };
-    let label = |text: &'static str| Span::styled(format!("{text:<12}"), ctx.theme.title());
+    let label = |text| label(ctx, text);
     let mut lines = vec![
         Line::from(vec![label("Name"), Span::raw(key.name.clone())]),
         Line::from(vec![
@@ -65,22 +90,36 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, key: &ApiKey, area: Rect) {
             Span::raw(format!("{} by {by}", exact(Some(revoked_at), ""))),
         ]));
     }
+    lines
+}
+
+/// Each health badge with the sentence behind it.
+fn health_lines(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
     let badges = ctx.badges_of(key);
+    let mut lines = Vec::new();
     if !badges.is_empty() {
-        lines.push(Line::from(label("Health")));
+        lines.push(Line::from(label(ctx, "Health")));
     }
     for badge in badges.iter() {
         lines.push(Line::from(vec![
             Span::raw("  "),
             Span::styled(badge.word(), ctx.theme.badge(badge)),
-            Span::raw(format!(": {}", health::reason(badge, key, ctx.policy, now))),
+            Span::raw(format!(
+                ": {}",
+                health::reason(badge, key, ctx.policy, ctx.now)
+            )),
         ]));
     }
-    lines.push(Line::from(label("Scopes")));
+    lines
+}
+
+/// The scopes by label, then the description.
+fn scopes_and_description(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
+    let mut lines = vec![Line::from(label(ctx, "Scopes"))];
     for scope in present::scope_labels(&key.scopes, ctx.scopes) {
         lines.push(Line::from(format!("  • {scope}")));
     }
-    lines.push(Line::from(label("Description")));
+    lines.push(Line::from(label(ctx, "Description")));
     if key.description.is_empty() {
         lines.push(Line::from(Span::styled("  (none)", ctx.theme.dim())));
     } else {
@@ -90,18 +129,5 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, key: &ApiKey, area: Rect) {
                 .map(|l| Line::from(format!("  {l}"))),
         );
     }
-    let height = u16::try_from(lines.len() + 2)
-        .unwrap_or(u16::MAX)
-        .min(area.height);
-    let popup = Rect { height, ..area };
-    frame.render_widget(Clear, area);
-    let block = Block::bordered()
-        .title(" Key details ")
-        .title_bottom(keymap::border(Context::Details));
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block),
-        popup,
-    );
+    lines
 }
