@@ -201,3 +201,28 @@ pub(crate) fn button<'a>(label: &str, focused: bool, theme: &Styles) -> ratatui:
         ratatui::text::Span::raw(text)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Popups reach the app only through [`super::Intent`]: none imports it.
+    #[test]
+    fn no_popup_imports_the_app() {
+        let own = include_str!("mod.rs");
+        let own = &own[..own.find("#[cfg(test)]").unwrap_or(own.len())];
+        for (file, text) in [
+            ("mod.rs", own),
+            ("audit.rs", include_str!("audit.rs")),
+            ("confirm.rs", include_str!("confirm.rs")),
+            ("copy_once.rs", include_str!("copy_once.rs")),
+            ("create.rs", include_str!("create.rs")),
+            ("details.rs", include_str!("details.rs")),
+            ("help.rs", include_str!("help.rs")),
+            ("revoke.rs", include_str!("revoke.rs")),
+            ("rotate.rs", include_str!("rotate.rs")),
+        ] {
+            for forbidden in ["app::", "App"] {
+                assert!(!text.contains(forbidden), "popup/{file} names {forbidden}");
+            }
+        }
+    }
+}
