@@ -1,7 +1,8 @@
-//! The terminal UI: the embedded key service, and the core loop that turns a
-//! session's input events and finished requests into actions and redraws only
-//! when something changed. The loop runs on any session: the local terminal
-//! (`term::local`) or a byte stream (`term::bytes`).
+//! The terminal UI: its start on the local terminal (with the embedded key
+//! service when there is no remote one). `app/` owns the state, `popup/` the
+//! dialogs (each drawn from a small context, never from the app), `view/` the
+//! screen, `runner` the core loop that runs on any session: the local
+//! terminal (`term::local`) or a byte stream (`term::bytes`).
 
 pub mod action;
 pub mod app;
