@@ -39,7 +39,7 @@ pub struct App {
     /// so drawing never reads the clock.
     pub(in crate::tui) now: DateTime<Utc>,
     pub(in crate::tui) theme: Styles,
-    pub(in crate::tui) tz: DisplayTz,
+    pub(super) tz: DisplayTz,
     /// Where the keys come from, for the title bar.
     pub(in crate::tui) source: String,
     pub(super) width: u16,
@@ -77,7 +77,7 @@ pub struct App {
     /// The first load has finished.
     pub(in crate::tui) loaded: bool,
     pub(in crate::tui) loading: bool,
-    pub(in crate::tui) refresh_every: Duration,
+    pub(super) refresh_every: Duration,
     pub(super) next_refresh: DateTime<Utc>,
     pub(super) should_quit: bool,
     /// Something on screen changed since the last draw.
