@@ -1,5 +1,7 @@
 //! Drives the UI without a terminal: real `App`, real HTTP client, drawn into
-//! ratatui's `TestBackend`. Used by the UI tests; the runner is the same.
+//! ratatui's `TestBackend`. Used by the UI tests and benches; the runner is
+//! the same. Built only for tests and with the `test-support` feature (which
+//! the tests and benches turn on), never in a release build.
 
 use std::sync::Arc;
 use std::time::Duration;

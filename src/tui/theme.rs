@@ -9,85 +9,11 @@ use serde::{Deserialize, Serialize};
 use super::health::Badge;
 use crate::key::KeyStatus;
 
+/// The session's colour choice: colour, or none at all (`NO_COLOR`, a dumb
+/// terminal; the adapter decides). The styles themselves are [`Styles`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Theme {
     pub color: bool,
-}
-
-impl Theme {
-    fn fg(&self, color: Color) -> Style {
-        if self.color {
-            Style::new().fg(color)
-        } else {
-            Style::new()
-        }
-    }
-
-    pub fn status(&self, status: KeyStatus) -> Style {
-        self.fg(match status {
-            KeyStatus::Active => Color::Green,
-            KeyStatus::Expired => Color::Yellow,
-            KeyStatus::Revoked => Color::Red,
-        })
-    }
-
-    pub fn title(&self) -> Style {
-        Style::new().add_modifier(Modifier::BOLD)
-    }
-
-    pub fn header(&self) -> Style {
-        Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
-    }
-
-    /// The selected row: reversed, which reads on light and dark backgrounds alike.
-    pub fn selected(&self) -> Style {
-        Style::new().add_modifier(Modifier::REVERSED)
-    }
-
-    pub fn dim(&self) -> Style {
-        Style::new().add_modifier(Modifier::DIM)
-    }
-
-    pub fn key_hint(&self) -> Style {
-        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
-    }
-
-    pub fn error_banner(&self) -> Style {
-        if self.color {
-            Style::new()
-                .fg(Color::White)
-                .bg(Color::Red)
-                .add_modifier(Modifier::BOLD)
-        } else {
-            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
-        }
-    }
-
-    pub fn error_text(&self) -> Style {
-        if self.color {
-            Style::new().fg(Color::Red)
-        } else {
-            Style::new().add_modifier(Modifier::BOLD)
-        }
-    }
-
-    pub fn field(&self) -> Style {
-        Style::new().add_modifier(Modifier::UNDERLINED)
-    }
-
-    pub fn focused_field(&self) -> Style {
-        Style::new().add_modifier(Modifier::UNDERLINED | Modifier::BOLD)
-    }
-
-    /// The secret in the copy-once modal: plain, so it can be selected cleanly.
-    pub fn secret(&self) -> Style {
-        Style::new().add_modifier(Modifier::BOLD)
-    }
-
-    pub fn active_tab(&self) -> Style {
-        self.fg(Color::Cyan)
-            .add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
-    }
 }
 
 /// The colour palettes: `theme = "light"` in the config file, or `--theme`.
@@ -104,24 +30,24 @@ pub enum Palette {
 }
 
 /// What the UI draws with: the session's [`Theme`] (colour or not) in a
-/// [`Palette`]. Styles a palette does not change come from [`Theme`].
+/// [`Palette`]. The one table of styles, status and badge colours included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Styles {
-    theme: Theme,
+    color: bool,
     pub palette: Palette,
-}
-
-impl std::ops::Deref for Styles {
-    type Target = Theme;
-
-    fn deref(&self) -> &Theme {
-        &self.theme
-    }
 }
 
 impl Styles {
     pub fn new(theme: Theme, palette: Palette) -> Self {
-        Self { theme, palette }
+        Self {
+            color: theme.color,
+            palette,
+        }
+    }
+
+    /// The session's colour choice these styles were made for.
+    pub fn theme(&self) -> Theme {
+        Theme { color: self.color }
     }
 
     /// A foreground per palette; bold in high contrast; nothing without colour.
@@ -134,6 +60,7 @@ impl Styles {
         }
     }
 
+    /// A key's status: green, yellow, red (always with its word and symbol).
     pub fn status(&self, status: KeyStatus) -> Style {
         match status {
             KeyStatus::Active => self.pick(Color::Green, Color::Indexed(28), Color::LightGreen),
@@ -173,10 +100,21 @@ impl Styles {
     }
 
     pub fn error_text(&self) -> Style {
-        if !self.color || self.palette == Palette::Dark {
-            self.theme.error_text()
-        } else {
+        if self.color {
             self.pick(Color::Red, Color::Indexed(124), Color::LightRed)
+        } else {
+            Style::new().add_modifier(Modifier::BOLD)
+        }
+    }
+
+    pub fn error_banner(&self) -> Style {
+        if self.color {
+            Style::new()
+                .fg(Color::White)
+                .bg(Color::Red)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
         }
     }
 
@@ -184,7 +122,33 @@ impl Styles {
     pub fn dim(&self) -> Style {
         match self.palette {
             Palette::HighContrast => Style::new(),
-            _ => self.theme.dim(),
+            _ => Style::new().add_modifier(Modifier::DIM),
         }
+    }
+
+    pub fn title(&self) -> Style {
+        Style::new().add_modifier(Modifier::BOLD)
+    }
+
+    pub fn header(&self) -> Style {
+        Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
+    }
+
+    /// The selected row: reversed, which reads on light and dark backgrounds alike.
+    pub fn selected(&self) -> Style {
+        Style::new().add_modifier(Modifier::REVERSED)
+    }
+
+    pub fn field(&self) -> Style {
+        Style::new().add_modifier(Modifier::UNDERLINED)
+    }
+
+    pub fn focused_field(&self) -> Style {
+        Style::new().add_modifier(Modifier::UNDERLINED | Modifier::BOLD)
+    }
+
+    /// The secret in the copy-once modal: plain, so it can be selected cleanly.
+    pub fn secret(&self) -> Style {
+        Style::new().add_modifier(Modifier::BOLD)
     }
 }

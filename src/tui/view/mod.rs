@@ -1,4 +1,7 @@
 //! Drawing: the screen is a function of `App`, nothing here changes state.
+//! The chrome (title, summary, tabs, banner, filter line, footer) is drawn
+//! here, the table in table.rs, and each popup by its own file from a
+//! [`Ctx`](super::popup::Ctx).
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -7,10 +10,9 @@ use ratatui::Frame;
 
 use super::app::{App, Tab};
 use super::keymap;
-use super::popup::Popup;
-use super::theme::Styles;
-use super::{audit, copy_once, create, details, dialog, filter, help, table};
 use crate::present;
+
+pub mod table;
 
 /// Below this the UI shows a notice instead of a squeezed table.
 pub const MIN_WIDTH: u16 = 40;
@@ -53,34 +55,24 @@ pub fn draw(frame: &mut Frame, app: &App) {
         );
     }
     if filter_rows > 0 {
-        filter::draw(frame, app, filter);
+        draw_filter(frame, app, filter);
     }
     table::draw(frame, app, body);
     draw_footer(frame, app, footer);
+    let ctx = app.popup_ctx();
     for popup in &app.popups {
-        match popup {
-            Popup::Details(id) => {
-                if let Some(key) = app.key_by_id(id) {
-                    details::draw(frame, app, key, body);
-                }
-            }
-            Popup::Help(scroll) => help::draw(frame, app, *scroll, area),
-            Popup::Create(form) => create::draw(frame, app, form, area),
-            Popup::CopyOnce(modal) => copy_once::draw(frame, app, modal, area),
-            Popup::Confirm(d) => dialog::draw(frame, app, d, area),
-            Popup::Audit(view) => audit::draw(frame, app, view, body),
-        }
+        popup.draw(frame, &ctx, area, body);
     }
 }
 
-/// `[ Label ]`, reversed when focused.
-pub(super) fn button<'a>(label: &str, focused: bool, theme: &Styles) -> Span<'a> {
-    let text = format!("[ {label} ]");
-    if focused {
-        Span::styled(text, theme.selected())
-    } else {
-        Span::raw(text)
-    }
+/// The filter line: what is typed, with a cursor while typing.
+fn draw_filter(frame: &mut Frame, app: &App, area: Rect) {
+    let cursor = if app.filtering { "█" } else { "" };
+    let line = Line::from(vec![
+        Span::styled(" / ", app.theme.key_hint()),
+        Span::raw(format!("{}{cursor}", app.filter.value())),
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
 }
 
 fn draw_title(frame: &mut Frame, app: &App, area: Rect) {
@@ -189,16 +181,4 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
         spans.push(Span::raw(format!(" {what}  ")));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
-}
-
-/// A rectangle of at most `width`×`height` centred in `area`.
-pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
-    let w = width.min(area.width);
-    let h = height.min(area.height);
-    Rect::new(
-        area.x + (area.width - w) / 2,
-        area.y + (area.height - h) / 2,
-        w,
-        h,
-    )
 }

@@ -1,14 +1,12 @@
 //! The audit log screen (`a`): who created, revoked and rotated which key;
 //! its state, keys, answer and drawing.
 
-use super::action::Request;
-use super::app::banner_message;
-use super::app::App;
-use super::keymap::{self, Command, Context};
-use super::popup::Outcome;
+use super::{Ctx, Intent};
 use crate::api::AuditEntry;
 use crate::api::AuditList;
 use crate::client::ClientError;
+use crate::tui::keymap::{self, Command, Context};
+use crate::tui::message::banner_message;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
@@ -32,7 +30,7 @@ impl AuditView {
         }
     }
 
-    pub fn on_command(&mut self, command: Option<Command>) -> Outcome {
+    pub fn on_command(&mut self, command: Option<Command>) -> Intent {
         let last = self.entries.len().saturating_sub(1);
         match command {
             Some(Command::ScrollDown) => self.scroll = (self.scroll + 1).min(last),
@@ -41,12 +39,12 @@ impl AuditView {
             Some(Command::ScrollPageUp) => self.scroll = self.scroll.saturating_sub(10),
             Some(Command::Reload) if !self.loading => {
                 self.loading = true;
-                return Outcome::Request(Request::LoadAudit);
+                return Intent::ReloadAudit;
             }
-            Some(Command::Back) => return Outcome::Close,
+            Some(Command::Back) => return Intent::Close,
             _ => {}
         }
-        Outcome::Stay
+        Intent::Stay
     }
 
     /// The log arrived (or did not).
@@ -62,8 +60,8 @@ impl AuditView {
     }
 }
 
-pub fn draw(frame: &mut Frame, app: &App, view: &AuditView, area: Rect) {
-    let theme = &app.theme;
+pub fn draw(frame: &mut Frame, ctx: &Ctx, view: &AuditView, area: Rect) {
+    let theme = ctx.theme;
     let mut lines = Vec::new();
     if let Some(error) = &view.error {
         lines.push(Line::from(Span::styled(error.clone(), theme.error_text())));
@@ -75,7 +73,7 @@ pub fn draw(frame: &mut Frame, app: &App, view: &AuditView, area: Rect) {
     let visible = usize::from(area.height.saturating_sub(2));
     for entry in view.entries.iter().skip(view.scroll).take(visible) {
         // A user's email for an operator's change to a user, else the key's name.
-        let key = app
+        let key = ctx
             .key_by_id(&entry.api_key_id)
             .map_or_else(|| entry.target().to_owned(), |k| format!("“{}”", k.name));
         let action = entry
@@ -88,7 +86,7 @@ pub fn draw(frame: &mut Frame, app: &App, view: &AuditView, area: Rect) {
             .map(|a| format!(" from {a}"))
             .unwrap_or_default();
         lines.push(Line::from(vec![
-            Span::styled(app.tz.exact(entry.at), theme.dim()),
+            Span::styled(ctx.tz.exact(entry.at), theme.dim()),
             Span::raw("  "),
             Span::styled(format!("{action:<8}"), theme.title()),
             Span::raw(format!(

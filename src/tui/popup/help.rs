@@ -6,31 +6,29 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::app::App;
-use super::keymap::{self, Command, Context};
-use super::popup::Outcome;
-use super::view::centered;
+use super::{centered, Ctx, Intent};
+use crate::tui::keymap::{self, Command, Context};
 
 /// What a key does to the help screen, scrolled down `scroll` lines.
-pub fn on_command(scroll: &mut u16, command: Option<Command>) -> Outcome {
+pub fn on_command(scroll: &mut u16, command: Option<Command>) -> Intent {
     match command {
         Some(Command::ScrollDown) => *scroll = scroll.saturating_add(1),
         Some(Command::ScrollUp) => *scroll = scroll.saturating_sub(1),
         Some(Command::ScrollPageDown) => *scroll = scroll.saturating_add(10),
         Some(Command::ScrollPageUp) => *scroll = scroll.saturating_sub(10),
-        Some(Command::Back) => return Outcome::Close,
+        Some(Command::Back) => return Intent::Close,
         _ => {}
     }
-    Outcome::Stay
+    Intent::Stay
 }
 
-pub fn draw(frame: &mut Frame, app: &App, scroll: u16, area: Rect) {
+pub fn draw(frame: &mut Frame, ctx: &Ctx, scroll: u16, area: Rect) {
     let mut lines = Vec::new();
-    for (heading, bindings) in keymap::help_sections(app.refresh_every) {
-        lines.push(Line::from(Span::styled(heading, app.theme.title())));
+    for (heading, bindings) in keymap::help_sections(ctx.refresh_every) {
+        lines.push(Line::from(Span::styled(heading, ctx.theme.title())));
         for (keys, what) in bindings {
             lines.push(Line::from(vec![
-                Span::styled(format!("  {keys:<13}"), app.theme.key_hint()),
+                Span::styled(format!("  {keys:<13}"), ctx.theme.key_hint()),
                 Span::raw(what),
             ]));
         }

@@ -6,36 +6,60 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::app::App;
-use super::health;
-use super::keymap::{self, Command, Context};
-use super::popup::Outcome;
+use super::{Ctx, Intent};
 use crate::api::ApiKey;
 use crate::present;
 use crate::present::status_text;
+use crate::tui::health;
+use crate::tui::keymap::{self, Command, Context};
 
 /// What a key does on the details screen.
-pub fn on_command(command: Option<Command>) -> Outcome {
+pub fn on_command(command: Option<Command>) -> Intent {
     if command == Some(Command::Back) {
-        Outcome::Close
+        Intent::Close
     } else {
-        Outcome::Stay
+        Intent::Stay
     }
 }
 
-pub fn draw(frame: &mut Frame, app: &App, key: &ApiKey, area: Rect) {
-    let now = app.now;
-    let status = app.status_of(key);
+pub fn draw(frame: &mut Frame, ctx: &Ctx, key: &ApiKey, area: Rect) {
+    let mut lines = fields(ctx, key);
+    lines.extend(health_lines(ctx, key));
+    lines.extend(scopes_and_description(ctx, key));
+    let height = u16::try_from(lines.len() + 2)
+        .unwrap_or(u16::MAX)
+        .min(area.height);
+    let popup = Rect { height, ..area };
+    frame.render_widget(Clear, area);
+    let block = Block::bordered()
+        .title(" Key details ")
+        .title_bottom(keymap::border(Context::Details));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        popup,
+    );
+}
+
+/// A field's name, in the label column.
+fn label(ctx: &Ctx, text: &'static str) -> Span<'static> {
+    Span::styled(format!("{text:<12}"), ctx.theme.title())
+}
+
+/// Name, status, prefix, id and the key's times, exact in the admin's zone.
+fn fields(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
+    let status = ctx.status_of(key);
     let exact = |t: Option<chrono::DateTime<chrono::Utc>>, none: &str| match t {
-        Some(t) => format!("{} ({})", app.tz.exact(t), present::relative(t, now)),
+        Some(t) => format!("{} ({})", ctx.tz.exact(t), present::relative(t, ctx.now)),
         None => none.to_owned(),
     };
-    let label = |text: &'static str| Span::styled(format!("{text:<12}"), app.theme.title());
+    let label = |text| label(ctx, text);
     let mut lines = vec![
         Line::from(vec![label("Name"), Span::raw(key.name.clone())]),
         Line::from(vec![
             label("Status"),
-            Span::styled(status_text(status), app.theme.status(status)),
+            Span::styled(status_text(status), ctx.theme.status(status)),
         ]),
         Line::from(vec![
             label("Key Prefix"),
@@ -66,27 +90,38 @@ pub fn draw(frame: &mut Frame, app: &App, key: &ApiKey, area: Rect) {
             Span::raw(format!("{} by {by}", exact(Some(revoked_at), ""))),
         ]));
     }
-    let badges = app.badges_of(key);
+    lines
+}
+
+/// Each health badge with the sentence behind it.
+fn health_lines(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
+    let badges = ctx.badges_of(key);
+    let mut lines = Vec::new();
     if !badges.is_empty() {
-        lines.push(Line::from(label("Health")));
+        lines.push(Line::from(label(ctx, "Health")));
     }
     for badge in badges.iter() {
         lines.push(Line::from(vec![
             Span::raw("  "),
-            Span::styled(badge.word(), app.theme.badge(badge)),
+            Span::styled(badge.word(), ctx.theme.badge(badge)),
             Span::raw(format!(
                 ": {}",
-                health::reason(badge, key, &app.policy, now)
+                health::reason(badge, key, ctx.policy, ctx.now)
             )),
         ]));
     }
-    lines.push(Line::from(label("Scopes")));
-    for scope in present::scope_labels(&key.scopes, &app.scopes) {
+    lines
+}
+
+/// The scopes by label, then the description.
+fn scopes_and_description(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
+    let mut lines = vec![Line::from(label(ctx, "Scopes"))];
+    for scope in present::scope_labels(&key.scopes, ctx.scopes) {
         lines.push(Line::from(format!("  • {scope}")));
     }
-    lines.push(Line::from(label("Description")));
+    lines.push(Line::from(label(ctx, "Description")));
     if key.description.is_empty() {
-        lines.push(Line::from(Span::styled("  (none)", app.theme.dim())));
+        lines.push(Line::from(Span::styled("  (none)", ctx.theme.dim())));
     } else {
         lines.extend(
             key.description
@@ -94,18 +129,5 @@ pub fn draw(frame: &mut Frame, app: &App, key: &ApiKey, area: Rect) {
                 .map(|l| Line::from(format!("  {l}"))),
         );
     }
-    let height = u16::try_from(lines.len() + 2)
-        .unwrap_or(u16::MAX)
-        .min(area.height);
-    let popup = Rect { height, ..area };
-    frame.render_widget(Clear, area);
-    let block = Block::bordered()
-        .title(" Key details ")
-        .title_bottom(keymap::border(Context::Details));
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block),
-        popup,
-    );
+    lines
 }

@@ -1,12 +1,7 @@
 //! The copy-once modal: the new secret, shown this one time, kept only in
 //! memory that is zeroed when the modal closes.
 
-use super::action::Effect;
-use super::app::App;
-use super::dialog::{Confirm, ConfirmKind};
-use super::keymap::{self, Command, Context};
-use super::popup::{Outcome, Popup};
-use super::view::centered;
+use super::{centered, Confirm, Ctx, Intent, Popup, Then};
 use crate::api::ApiKey;
 use crate::key::Secret;
 use crate::present;
@@ -14,6 +9,8 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
+
+use crate::tui::keymap::{self, Command, Context};
 
 pub struct CopyOnce {
     pub key: ApiKey,
@@ -45,15 +42,13 @@ impl CopyOnce {
 }
 
 impl CopyOnce {
-    pub fn on_command(&mut self, command: Option<Command>) -> Outcome {
+    pub fn on_command(&mut self, command: Option<Command>) -> Intent {
         match command {
-            Some(Command::Copy) => Outcome::Local(Effect::Copy(self.secret.clone())),
+            Some(Command::Copy) => Intent::CopySecret(self.secret.clone()),
             // Dropping the modal wipes the secret.
-            Some(Command::Close) if self.copied.is_some() => Outcome::Close,
-            Some(Command::Close) => {
-                Outcome::Open(Popup::Confirm(Box::new(Confirm::close_uncopied())))
-            }
-            _ => Outcome::Stay,
+            Some(Command::Close) if self.copied.is_some() => Intent::Close,
+            Some(Command::Close) => Intent::Open(Popup::Confirm(Box::new(close_uncopied()))),
+            _ => Intent::Stay,
         }
     }
 
@@ -67,21 +62,13 @@ impl CopyOnce {
     }
 }
 
-impl Confirm {
-    pub fn close_uncopied() -> Self {
-        let lines = vec![
-            "You have not copied the key. It will not be shown again.".into(),
-            "Close anyway?".into(),
-        ];
-        let mut c = Self::two_buttons(
-            ConfirmKind::CloseUncopied,
-            "Close without copying?",
-            lines,
-            "Close",
-        );
-        c.buttons = vec!["Close", "Back"];
-        c
-    }
+/// Esc before the secret was copied: a yes closes the modal too.
+fn close_uncopied() -> Confirm {
+    let lines = vec![
+        "You have not copied the key. It will not be shown again.".into(),
+        "Close anyway?".into(),
+    ];
+    Confirm::ask("Close without copying?", lines, "Close", Then::CloseParent).no_label("Back")
 }
 
 impl Drop for CopyOnce {
@@ -92,13 +79,13 @@ impl Drop for CopyOnce {
 
 pub const TITLE: &str = "Copy your API key now — it will not be shown again";
 
-pub fn draw(frame: &mut Frame, app: &App, modal: &CopyOnce, area: Rect) {
-    let theme = &app.theme;
+pub fn draw(frame: &mut Frame, ctx: &Ctx, modal: &CopyOnce, area: Rect) {
+    let theme = ctx.theme;
     let key = &modal.key;
     let mut lines = vec![
         Line::from(Span::styled(TITLE, theme.title())),
         Line::from(""),
-        Line::from(format!("“{}” · {}", key.name, present::scopes_short(&key.scopes, &app.scopes))),
+        Line::from(format!("“{}” · {}", key.name, present::scopes_short(&key.scopes, ctx.scopes))),
         Line::from(""),
         Line::from(Span::styled(modal.secret.expose(), theme.secret())),
         Line::from(""),
@@ -110,8 +97,8 @@ pub fn draw(frame: &mut Frame, app: &App, modal: &CopyOnce, area: Rect) {
             (Some(_), _) => "The old key was revoked and no longer works.".to_owned(),
             (None, Some(at)) => format!(
                 "The old key keeps working until {} ({}).",
-                app.tz.exact(at),
-                present::relative(at, app.now)
+                ctx.tz.exact(at),
+                present::relative(at, ctx.now)
             ),
             (None, None) => "The old key keeps working.".to_owned(),
         };

@@ -12,16 +12,11 @@ use crate::key::validate::{self, FieldErrors};
 use crate::key::{parse_expiry, random_base62, Catalog, ScopeDef};
 use crate::policy::{Policy, Violation};
 
-use super::action::Request;
-use super::app::banner_message;
-use super::app::App;
-use super::copy_once::CopyOnce;
-use super::dialog::{Confirm, ConfirmKind};
-use super::keymap::{self, Command, Context};
-use super::popup::{Outcome, Popup};
-use super::view::{button, centered};
+use super::{button, centered, cycle, Confirm, Ctx, Intent, Popup, Then};
 use crate::client::ClientError;
 use crate::present::DisplayTz;
+use crate::tui::keymap::{self, Command, Context};
+use crate::tui::theme::Styles;
 use ratatui::layout::{Position, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -137,7 +132,7 @@ impl CreateForm {
     fn move_focus(&mut self, forward: bool) {
         let order = self.order();
         let at = order.iter().position(|f| *f == self.focus).unwrap_or(0);
-        self.focus = order[super::popup::cycle(at, order.len(), forward)];
+        self.focus = order[cycle(at, order.len(), forward)];
     }
 
     fn input_mut(&mut self) -> Option<&mut Input> {
@@ -234,32 +229,32 @@ impl CreateForm {
         key: KeyEvent,
         now: DateTime<Utc>,
         tz: DisplayTz,
-    ) -> Outcome {
+    ) -> Intent {
         match self.on_command(command, key) {
-            FormOutcome::Stay => Outcome::Stay,
+            FormOutcome::Stay => Intent::Stay,
             FormOutcome::Cancel if self.submitting => {
                 self.status =
                     Some("Creating… the request will finish; wait for its answer.".into());
-                Outcome::Stay
+                Intent::Stay
             }
             FormOutcome::Cancel if self.is_touched() => {
-                Outcome::Open(Popup::Confirm(Box::new(Confirm::discard_form())))
+                Intent::Open(Popup::Confirm(Box::new(discard_question())))
             }
-            FormOutcome::Cancel => Outcome::Close,
+            FormOutcome::Cancel => Intent::Close,
             FormOutcome::Submit => match self.request(now, tz) {
                 Err(errors) => {
                     self.errors = errors;
                     self.status = None;
-                    Outcome::Stay
+                    Intent::Stay
                 }
                 Ok(request) => {
                     self.errors.clear();
                     self.submitting = true;
                     self.status = Some("Creating…".into());
-                    Outcome::Request(Request::CreateKey {
+                    Intent::Create {
                         request,
                         idempotency_key: self.idempotency_key.clone(),
-                    })
+                    }
                 }
             },
         }
@@ -367,59 +362,17 @@ fn new_idempotency_key() -> String {
     format!("keydeck-tui-{}", random_base62(24).as_str())
 }
 
-impl App {
-    /// The policy as the service has it now; one it cannot send (an older
-    /// service, a failure) leaves the last one known.
-    pub(super) fn on_policy(&mut self, result: Result<Policy, ClientError>) {
-        let Ok(policy) = result else {
-            // Asked again on the next refresh.
-            self.forget_policy_tag();
-            return;
-        };
-        if policy != self.policy {
-            self.dirty = true;
-            // Badges, the summary line and the Attention tab follow the thresholds.
-            self.set_policy(policy);
-        }
-        if let Some(Popup::Create(form)) = self.popups.last_mut() {
-            if form.policy != policy && !form.submitting {
-                self.dirty = true;
-                form.set_policy(policy);
-            }
-        }
-    }
-
-    /// A create's final answer (after any retries).
-    pub(super) fn on_created(&mut self, result: Result<crate::api::CreatedKey, ClientError>) {
-        let Some(Popup::Create(form)) = self.popups.last_mut() else {
-            // The form is gone (it cannot be while submitting); keep any key visible.
-            if let Ok(created) = result {
-                self.upsert_key(created.api_key, true);
-            }
-            return;
-        };
-        form.submitting = false;
-        match result {
-            Ok(created) => {
-                self.popups.pop();
-                self.upsert_key(created.api_key.clone(), true);
-                self.popups.push(Popup::CopyOnce(Box::new(CopyOnce::new(
-                    created.api_key,
-                    created.secret,
-                    None,
-                ))));
-            }
-            Err(ClientError::IdempotentRepeat(key)) => {
-                // An earlier attempt created the key but its answer was lost.
-                self.popups.pop();
-                self.upsert_key((*key).clone(), true);
-                self.popups
-                    .push(Popup::Confirm(Box::new(Confirm::revoke_orphan(&key))));
-            }
-            Err(ClientError::Invalid { message, fields }) => {
-                form.renew_idempotency_key();
-                form.status = Some(message);
-                form.errors = fields
+impl CreateForm {
+    /// The create failed (`message` says why, for the admin): the form says
+    /// so, at the fields the service named. Only a failure that may pass by
+    /// itself keeps the idempotency key, so trying again can only make one key.
+    pub fn failed(&mut self, error: ClientError, message: String) {
+        self.submitting = false;
+        match error {
+            ClientError::Invalid { message, fields } => {
+                self.renew_idempotency_key();
+                self.status = Some(message);
+                self.errors = fields
                     .into_iter()
                     .map(|(field, problem)| {
                         (
@@ -433,32 +386,25 @@ impl App {
                     })
                     .collect();
             }
-            Err(e) if e.is_transient() => {
+            e if e.is_transient() => {
                 // Whether the key exists is unknown: keep the idempotency key so
                 // that trying again can only ever make one.
-                form.status = Some(format!(
-                    "{} The key may or may not exist; Enter tries again safely (it cannot create two).",
-                    banner_message(&e, &self.source)
+                self.status = Some(format!(
+                    "{message} The key may or may not exist; Enter tries again safely (it cannot create two)."
                 ));
             }
-            Err(e) => {
-                form.renew_idempotency_key();
-                form.status = Some(banner_message(&e, &self.source));
+            _ => {
+                self.renew_idempotency_key();
+                self.status = Some(message);
             }
         }
     }
 }
 
-impl Confirm {
-    pub fn discard_form() -> Self {
-        let lines = vec!["Discard this new key? What you typed will be lost.".into()];
-        Self::two_buttons(
-            ConfirmKind::DiscardForm,
-            "Discard new key",
-            lines,
-            "Discard",
-        )
-    }
+/// Esc on a form with something in it: a yes throws the form away.
+pub fn discard_question() -> Confirm {
+    let lines = vec!["Discard this new key? What you typed will be lost.".into()];
+    Confirm::ask("Discard new key", lines, "Discard", Then::CloseParent)
 }
 
 /// The service's name for the field a text input edits.
@@ -486,21 +432,45 @@ impl DisplayTz {
 
 const LABEL: usize = 13;
 
-pub fn draw(frame: &mut Frame, app: &App, form: &CreateForm, area: Rect) {
+pub fn draw(frame: &mut Frame, ctx: &Ctx, form: &CreateForm, area: Rect) {
     let width = area.width.min(76);
     let inner_width = usize::from(width.saturating_sub(2));
     let field_width = inner_width.saturating_sub(LABEL + 1).max(8);
-    let theme = &app.theme;
     let mut lines: Vec<Line> = Vec::new();
-    let mut cursor: Option<(u16, u16)> = None;
-    let error_line = |lines: &mut Vec<Line>, field: &str| {
-        if let Some(problem) = form.errors.get(field) {
-            lines.push(Line::from(vec![
-                Span::raw(" ".repeat(LABEL)),
-                Span::styled(format!("✗ {problem}"), theme.error_text()),
-            ]));
+    let cursor = text_fields(&mut lines, ctx, form, field_width);
+    scope_boxes(&mut lines, ctx.theme, form);
+    error_line(&mut lines, ctx.theme, form, "scopes");
+    lines.push(Line::from(""));
+    status_and_buttons(&mut lines, ctx.theme, form);
+    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let popup = centered(area, width, height);
+    frame.render_widget(Clear, popup);
+    let block = Block::bordered()
+        .title(" New API key ")
+        .title_bottom(keymap::border(Context::Create));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        popup,
+    );
+    if let Some((x, y)) = cursor {
+        if y + 1 < popup.height {
+            frame.set_cursor_position(Position::new(popup.x + 1 + x, popup.y + 1 + y));
         }
-    };
+    }
+}
+
+/// Name, Description and Expiry, each with what is said under it; the
+/// cursor's place (column, line) in the focused one.
+fn text_fields(
+    lines: &mut Vec<Line<'static>>,
+    ctx: &Ctx,
+    form: &CreateForm,
+    field_width: usize,
+) -> Option<(u16, u16)> {
+    let theme = ctx.theme;
+    let mut cursor = None;
     for (field, label, input, key) in [
         (Field::Name, "Name", &form.name, "name"),
         (
@@ -532,38 +502,58 @@ pub fn draw(frame: &mut Frame, app: &App, form: &CreateForm, area: Rect) {
             Span::styled(format!("{text:<field_width$}"), field_style),
         ]));
         if field == Field::Expiry {
-            let now = app.now;
-            match form.expiry_preview(now, app.tz) {
-                Ok(preview) if !form.errors.contains_key(key) => {
-                    lines.push(Line::from(vec![
-                        Span::raw(" ".repeat(LABEL)),
-                        Span::styled(preview, theme.dim()),
-                    ]));
-                }
-                Ok(_) => {}
-                Err(problem)
-                    if !form.errors.contains_key(key) && !form.expiry.value().trim().is_empty() =>
-                {
-                    lines.push(Line::from(vec![
-                        Span::raw(" ".repeat(LABEL)),
-                        Span::styled(format!("✗ {problem}"), theme.error_text()),
-                    ]));
-                }
-                Err(_) => {}
-            }
-            lines.push(Line::from(Span::styled(
-                format!("{:LABEL$}e.g. 30d, 90d, 1y, 2027-01-31; empty for none", ""),
-                theme.dim(),
-            )));
-            if let Some(rule) = form.policy.expiry_rule() {
-                lines.push(policy_line(&rule, theme));
-            }
+            expiry_help(lines, ctx, form);
         }
         if field == Field::Description && form.policy.require_description {
             lines.push(policy_line("description required", theme));
         }
-        error_line(&mut lines, key);
+        error_line(lines, theme, form, key);
     }
+    cursor
+}
+
+/// Under the Expiry field: the live preview (or what is wrong with it), the
+/// accepted forms, and the policy's rule.
+fn expiry_help(lines: &mut Vec<Line<'static>>, ctx: &Ctx, form: &CreateForm) {
+    let theme = ctx.theme;
+    let flagged = form.errors.contains_key("expires_at");
+    match form.expiry_preview(ctx.now, ctx.tz) {
+        Ok(preview) if !flagged => {
+            lines.push(Line::from(vec![
+                Span::raw(" ".repeat(LABEL)),
+                Span::styled(preview, theme.dim()),
+            ]));
+        }
+        Ok(_) => {}
+        Err(problem) if !flagged && !form.expiry.value().trim().is_empty() => {
+            lines.push(Line::from(vec![
+                Span::raw(" ".repeat(LABEL)),
+                Span::styled(format!("✗ {problem}"), theme.error_text()),
+            ]));
+        }
+        Err(_) => {}
+    }
+    lines.push(Line::from(Span::styled(
+        format!("{:LABEL$}e.g. 30d, 90d, 1y, 2027-01-31; empty for none", ""),
+        theme.dim(),
+    )));
+    if let Some(rule) = form.policy.expiry_rule() {
+        lines.push(policy_line(&rule, theme));
+    }
+}
+
+/// The service's (or the form's) problem with `field`, under it.
+fn error_line(lines: &mut Vec<Line<'static>>, theme: &Styles, form: &CreateForm, field: &str) {
+    if let Some(problem) = form.errors.get(field) {
+        lines.push(Line::from(vec![
+            Span::raw(" ".repeat(LABEL)),
+            Span::styled(format!("✗ {problem}"), theme.error_text()),
+        ]));
+    }
+}
+
+/// One checkbox per scope, the focused one reversed.
+fn scope_boxes(lines: &mut Vec<Line<'static>>, theme: &Styles, form: &CreateForm) {
     for (i, (scope, on)) in form.scopes.iter().enumerate() {
         let focused = form.focus == Field::Scope(i);
         let label = if i == 0 { "Scopes" } else { "" };
@@ -580,8 +570,10 @@ pub fn draw(frame: &mut Frame, app: &App, form: &CreateForm, area: Rect) {
             ),
         ]));
     }
-    error_line(&mut lines, "scopes");
-    lines.push(Line::from(""));
+}
+
+/// The last attempt's message, then Create and Cancel.
+fn status_and_buttons(lines: &mut Vec<Line<'static>>, theme: &Styles, form: &CreateForm) {
     if let Some(status) = &form.status {
         lines.push(Line::from(Span::styled(
             status.clone(),
@@ -598,27 +590,10 @@ pub fn draw(frame: &mut Frame, app: &App, form: &CreateForm, area: Rect) {
         Span::raw("  "),
         button("Cancel", form.focus == Field::Cancel, theme),
     ]));
-    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
-    let popup = centered(area, width, height);
-    frame.render_widget(Clear, popup);
-    let block = Block::bordered()
-        .title(" New API key ")
-        .title_bottom(keymap::border(Context::Create));
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block),
-        popup,
-    );
-    if let Some((x, y)) = cursor {
-        if y + 1 < popup.height {
-            frame.set_cursor_position(Position::new(popup.x + 1 + x, popup.y + 1 + y));
-        }
-    }
 }
 
 /// "policy: expiry required, at most 90 days", under the field it is about.
-fn policy_line(rule: &str, theme: &super::theme::Theme) -> Line<'static> {
+fn policy_line(rule: &str, theme: &Styles) -> Line<'static> {
     Line::from(vec![
         Span::raw(" ".repeat(LABEL)),
         Span::styled(format!("policy: {rule}"), theme.title()),

@@ -1,0 +1,151 @@
+//! Changes to keys, from the app's side: which dialog `d`, `X` and `R` open
+//! (the dialogs themselves are in popup/), what a yes sends, and what each
+//! answer changes in the list and on screen.
+
+use super::state::App;
+use crate::api::{ApiKey, CreatedKey, RotatedKey};
+use crate::client::ClientError;
+use crate::tui::action::Request;
+use crate::tui::message::banner_message;
+use crate::tui::popup::{revoke, rotate, CopyOnce, Popup};
+
+impl App {
+    /// `d`: revoke the marked keys, or the selected one.
+    pub(super) fn ask_revoke(&mut self) {
+        let popup = revoke::ask(
+            &self.keys,
+            &self.marked,
+            self.selected_key(),
+            self.now,
+            self.tz,
+        );
+        if let Some(popup) = popup {
+            self.popups.push(popup);
+        }
+    }
+
+    /// `X`: revoke every expired key.
+    pub(super) fn ask_revoke_expired(&mut self) {
+        self.popups.push(revoke::ask_expired(&self.keys, self.now));
+    }
+
+    /// `R`: rotate the selected key.
+    pub(super) fn ask_rotate(&mut self) {
+        let Some(key) = self.selected_key() else {
+            return;
+        };
+        let popup = rotate::ask(key, &self.policy, self.now, self.tz);
+        self.popups.push(popup);
+    }
+
+    /// Yes to revoking one key.
+    pub(super) fn start_revoke(&mut self, key: ApiKey) {
+        self.flash = Some(format!("Revoking “{}”…", key.name));
+        self.request(Request::RevokeKey { id: key.id });
+    }
+
+    /// Yes to revoking the marked (or every expired) key.
+    pub(super) fn start_revoke_many(&mut self, keys: Vec<ApiKey>) {
+        self.flash = Some(format!("Revoking {} keys…", keys.len()));
+        self.marked.clear();
+        for key in keys {
+            self.request(Request::RevokeKey { id: key.id });
+        }
+    }
+
+    /// No to revoking a key whose secret was lost.
+    pub(super) fn kept_orphan(&mut self, key: &ApiKey) {
+        self.flash = Some(format!(
+            "Kept “{}”; its secret is unknown, so nothing can use it.",
+            key.name
+        ));
+    }
+
+    /// Yes to the rotate dialog.
+    pub(super) fn start_rotate(&mut self, key: ApiKey, grace_seconds: u32) {
+        self.flash = Some(format!("Rotating “{}”…", key.name));
+        self.request(Request::RotateKey {
+            id: key.id,
+            grace_seconds,
+        });
+    }
+
+    /// A create's final answer (after any retries): the new key's copy-once
+    /// modal, the orphan question, or the form says what went wrong.
+    pub(super) fn on_created(&mut self, result: Result<CreatedKey, ClientError>) {
+        let Some(Popup::Create(form)) = self.popups.last_mut() else {
+            // The form is gone (it cannot be while submitting); keep any key visible.
+            if let Ok(created) = result {
+                self.upsert_key(created.api_key, true);
+            }
+            return;
+        };
+        form.submitting = false;
+        match result {
+            Ok(created) => {
+                self.popups.pop();
+                self.upsert_key(created.api_key.clone(), true);
+                self.popups.push(Popup::CopyOnce(Box::new(CopyOnce::new(
+                    created.api_key,
+                    created.secret,
+                    None,
+                ))));
+            }
+            Err(ClientError::IdempotentRepeat(key)) => {
+                // An earlier attempt created the key but its answer was lost.
+                self.popups.pop();
+                self.upsert_key((*key).clone(), true);
+                self.popups.push(revoke::orphan(&key));
+            }
+            Err(error) => {
+                let message = banner_message(&error, &self.source);
+                form.failed(error, message);
+            }
+        }
+    }
+
+    /// A revoke's answer.
+    pub(super) fn on_revoked(&mut self, result: Result<ApiKey, ClientError>) {
+        match result {
+            Ok(key) => {
+                self.flash = Some(format!(
+                    "Revoked “{}”: it no longer works anywhere.",
+                    key.name
+                ));
+                self.upsert_key(key, false);
+            }
+            Err(e) => {
+                self.flash = Some(format!("Not revoked: {}", banner_message(&e, &self.source)))
+            }
+        }
+    }
+
+    /// A rotation's answer: the new key, shown once.
+    pub(super) fn on_rotated(&mut self, result: Result<RotatedKey, ClientError>) {
+        match result {
+            Ok(rotated) => {
+                self.flash = None;
+                self.upsert_key(rotated.previous.clone(), false);
+                self.upsert_key(rotated.api_key.clone(), true);
+                let modal = CopyOnce::new(rotated.api_key, rotated.secret, Some(rotated.previous));
+                self.popups.push(Popup::CopyOnce(Box::new(modal)));
+            }
+            Err(ClientError::Conflict(m)) => self.flash = Some(format!("Not rotated: {m}")),
+            Err(e) => {
+                self.flash = Some(format!("Not rotated: {}", banner_message(&e, &self.source)))
+            }
+        }
+    }
+
+    /// Puts a key as the service now has it into the list (new or changed).
+    pub(in crate::tui) fn upsert_key(&mut self, key: ApiKey, select: bool) {
+        if select {
+            self.selected_id = Some(key.id.clone());
+        }
+        match self.keys.iter_mut().find(|k| k.id == key.id) {
+            Some(existing) => *existing = key,
+            None => self.keys.insert(0, key),
+        }
+        self.rebuild_rows();
+    }
+}

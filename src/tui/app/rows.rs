@@ -1,0 +1,173 @@
+//! The table's rows: its tabs and sort order, the filter's match, and the
+//! visible rows rebuilt from them, with the selection kept on the same key
+//! and on screen.
+
+use crate::api::ApiKey;
+use crate::key::KeyStatus;
+use crate::tui::health::{self, Badges, Summary};
+
+use super::state::App;
+
+/// The tabs: All / Active / Expired / Revoked by status, and Attention:
+/// the keys with a health badge, worst first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    All,
+    Active,
+    Expired,
+    Revoked,
+    Attention,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 5] = [
+        Tab::All,
+        Tab::Active,
+        Tab::Expired,
+        Tab::Revoked,
+        Tab::Attention,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Tab::All => "All",
+            Tab::Active => "Active",
+            Tab::Expired => "Expired",
+            Tab::Revoked => "Revoked",
+            Tab::Attention => "Attention",
+        }
+    }
+
+    pub(in crate::tui) fn admits(self, status: KeyStatus, badges: Badges) -> bool {
+        match self {
+            Tab::All => true,
+            Tab::Active => status == KeyStatus::Active,
+            Tab::Expired => status == KeyStatus::Expired,
+            Tab::Revoked => status == KeyStatus::Revoked,
+            Tab::Attention => !badges.is_empty(),
+        }
+    }
+
+    pub(in crate::tui) fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+}
+
+/// Columns the table can be sorted by (`s` cycles, `S` reverses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    Created,
+    Name,
+    LastUsed,
+    Expires,
+    Status,
+}
+
+impl SortBy {
+    pub fn label(self) -> &'static str {
+        match self {
+            SortBy::Created => "Created",
+            SortBy::Name => "Name",
+            SortBy::LastUsed => "Last Used",
+            SortBy::Expires => "Expires",
+            SortBy::Status => "Status",
+        }
+    }
+
+    pub(in crate::tui) fn next(self) -> Self {
+        match self {
+            SortBy::Created => SortBy::Name,
+            SortBy::Name => SortBy::LastUsed,
+            SortBy::LastUsed => SortBy::Expires,
+            SortBy::Expires => SortBy::Status,
+            SortBy::Status => SortBy::Created,
+        }
+    }
+}
+
+/// Whether a key matches the (lower-cased) filter text (`/`).
+fn matches_filter(k: &ApiKey, needle: &str) -> bool {
+    k.name.to_lowercase().contains(needle)
+        || k.prefix.to_lowercase().contains(needle)
+        || k.description.to_lowercase().contains(needle)
+        || k.scopes.iter().any(|s| s.contains(needle))
+}
+
+impl App {
+    /// Recomputes the visible rows (tab, filter, sort) and keeps the same key selected.
+    pub fn rebuild_rows(&mut self) {
+        let needle = self.filter.value().to_lowercase();
+        let mut rows: Vec<usize> = (0..self.keys.len())
+            .filter(|&i| {
+                let k = &self.keys[i];
+                self.tab.admits(self.status_of(k), self.badges_of(k))
+                    && (needle.is_empty() || matches_filter(k, &needle))
+            })
+            .collect();
+        let keys = &self.keys;
+        let now = self.now;
+        match self.sort {
+            _ if self.tab == Tab::Attention => {
+                health::sort_attention(&mut rows, keys, &self.policy, now)
+            }
+            SortBy::Created => rows.sort_by(|&a, &b| keys[b].created_at.cmp(&keys[a].created_at)),
+            SortBy::Name => rows.sort_by_cached_key(|&i| keys[i].name.to_lowercase()),
+            SortBy::LastUsed => {
+                rows.sort_by(|&a, &b| keys[b].last_used_at.cmp(&keys[a].last_used_at))
+            }
+            SortBy::Expires => {
+                rows.sort_by_key(|&i| (keys[i].expires_at.is_none(), keys[i].expires_at))
+            }
+            SortBy::Status => rows.sort_by_key(|&i| {
+                KeyStatus::derive(keys[i].revoked_at, keys[i].expires_at, now) as u8
+            }),
+        }
+        if self.sort_reversed {
+            rows.reverse();
+        }
+        self.rows = rows;
+        self.summary = Summary::of(&self.keys, &self.policy, now);
+        self.counts = self.count_tabs();
+        self.selected = self
+            .selected_id
+            .as_ref()
+            .and_then(|id| self.rows.iter().position(|&i| &self.keys[i].id == id))
+            .unwrap_or(self.selected.min(self.rows.len().saturating_sub(1)));
+        self.remember_selection();
+        self.keep_selection_visible();
+        self.dirty = true;
+    }
+
+    pub(super) fn remember_selection(&mut self) {
+        self.selected_id = self.selected_key().map(|k| k.id.clone());
+    }
+
+    pub(super) fn keep_selection_visible(&mut self) {
+        let page = self.page_rows();
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + page {
+            self.offset = self.selected + 1 - page;
+        }
+        self.offset = self.offset.min(self.rows.len().saturating_sub(page));
+    }
+
+    pub(in crate::tui) fn select(&mut self, index: usize) {
+        self.selected = index.min(self.rows.len().saturating_sub(1));
+        self.remember_selection();
+        self.keep_selection_visible();
+        self.dirty = true;
+    }
+
+    pub(super) fn count_tabs(&self) -> [usize; 5] {
+        let mut counts = [self.keys.len(), 0, 0, 0, self.summary.attention];
+        for k in &self.keys {
+            counts[match self.status_of(k) {
+                KeyStatus::Active => 1,
+                KeyStatus::Expired => 2,
+                KeyStatus::Revoked => 3,
+            }] += 1;
+        }
+        counts
+    }
+}

@@ -1,0 +1,288 @@
+//! Requests out and answers in: each request gets an id, and its answer is
+//! settled here, in one place, and routed to what asked for it (a page of
+//! keys, the scopes, the policy, the audit log, a change to a key).
+
+use chrono::Duration;
+
+use super::state::{App, Banner};
+use crate::api::ApiKey;
+use crate::client::ClientError;
+use crate::policy::Policy;
+use crate::tui::action::{Answer, Effect, Request, RequestId, LOAD_RETRY};
+use crate::tui::message::banner_message;
+use crate::tui::popup::Popup;
+
+impl App {
+    /// Starts loading the keys: every key the first time (or from a service
+    /// without change cursors), afterwards only those written since the last
+    /// load. Nothing is drawn for a refresh until its answer changes something.
+    pub fn refresh(&mut self) {
+        self.generation += 1;
+        self.staging.clear();
+        self.sync_next = None;
+        if !self.loaded {
+            // A first load that failed half-way starts again from nothing.
+            self.keys.clear();
+            self.dirty = true;
+        }
+        self.loading = true;
+        self.next_refresh = self.now + self.refresh_every;
+        let changed_since = if self.loaded {
+            self.sync_cursor.clone()
+        } else {
+            None
+        };
+        self.request(Request::LoadPage {
+            generation: self.generation,
+            cursor: None,
+            changed_since,
+        });
+    }
+
+    /// The first load: every key, and the scope catalogue.
+    pub fn start(&mut self) {
+        self.now = self.clock.now();
+        self.refresh();
+        self.request(Request::LoadScopes);
+    }
+
+    /// Sends a request; [`App::settle`] takes its answer.
+    pub(super) fn request(&mut self, request: Request) {
+        self.next_request += 1;
+        let id = RequestId(self.next_request);
+        self.pending.insert(id, request.clone());
+        self.effects.push(Effect::Send(id, request));
+    }
+
+    /// Asks the runner for local work (the clipboard).
+    pub(super) fn local(&mut self, effect: Effect) {
+        self.effects.push(effect);
+    }
+
+    /// Requests sent and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether request `id` is out and changes a key.
+    pub fn changes_keys(&self, id: RequestId) -> bool {
+        self.pending.get(&id).is_some_and(Request::changes_keys)
+    }
+
+    /// Creates, revokes and rotations sent and not yet answered.
+    pub fn mutations(&self) -> usize {
+        self.pending.values().filter(|r| r.changes_keys()).count()
+    }
+
+    /// `q` / Ctrl-C: quits, unless a change to a key is still on its way; then
+    /// it waits for the answer (a second press quits at once).
+    pub fn request_quit(&mut self) {
+        if self.mutations() == 0 || self.quit_pending {
+            self.should_quit = true;
+            return;
+        }
+        self.quit_pending = true;
+        self.flash = Some(
+            "A change to a key is still being sent; keydeck quits when it is done (q again: quit now).".into(),
+        );
+    }
+
+    /// An answer to a create, revoke or rotate arrived (after it was applied).
+    pub(super) fn mutation_done(&mut self) {
+        if self.mutations() > 0 || !self.quit_pending {
+            return;
+        }
+        self.quit_pending = false;
+        if matches!(self.popups.last(), Some(Popup::CopyOnce(_))) {
+            self.flash = Some(
+                "Not quitting yet: copy the new key first, it will not be shown again.".into(),
+            );
+        } else {
+            self.should_quit = true;
+        }
+    }
+
+    /// The answer to request `id`: the one place a request is settled, and
+    /// routed to what asked for it.
+    pub(super) fn settle(&mut self, id: RequestId, answer: Answer) {
+        let Some(request) = self.pending.remove(&id) else {
+            tracing::warn!(?id, "an answer to no pending request");
+            return;
+        };
+        match answer {
+            Answer::Page(result) => {
+                // A page of a load that a newer one replaced is dropped.
+                if matches!(request, Request::LoadPage { generation, .. } if generation == self.generation)
+                {
+                    self.on_page(result);
+                }
+            }
+            Answer::Scopes(result) => {
+                self.dirty = true;
+                if let Ok(scopes) = result {
+                    if !scopes.is_empty() {
+                        self.scopes = scopes;
+                    }
+                }
+            }
+            Answer::Policy(result) => self.on_policy(result),
+            Answer::Created(result) => {
+                self.dirty = true;
+                self.on_created(*result);
+            }
+            Answer::Revoked(result) => {
+                self.dirty = true;
+                self.on_revoked(*result);
+            }
+            Answer::Rotated(result) => {
+                self.dirty = true;
+                self.on_rotated(*result);
+            }
+            Answer::Audit(result) => {
+                self.dirty = true;
+                let audit = self.popups.iter_mut().rev().find_map(|p| match p {
+                    Popup::Audit(view) => Some(view),
+                    _ => None,
+                });
+                if let Some(view) = audit {
+                    view.loaded(result, &self.source);
+                }
+            }
+        }
+        if request.changes_keys() {
+            self.mutation_done();
+        }
+    }
+
+    /// The policy as the service has it now; one it cannot send (an older
+    /// service, a failure) leaves the last one known.
+    fn on_policy(&mut self, result: Result<Policy, ClientError>) {
+        let Ok(policy) = result else {
+            // Asked again on the next refresh.
+            self.policy_tag = None;
+            return;
+        };
+        if policy != self.policy {
+            self.dirty = true;
+            // Badges, the summary line and the Attention tab follow the thresholds.
+            self.set_policy(policy);
+        }
+        if let Some(Popup::Create(form)) = self.popups.last_mut() {
+            if form.policy != policy && !form.submitting {
+                self.dirty = true;
+                form.set_policy(policy);
+            }
+        }
+    }
+
+    fn on_page(&mut self, result: Result<crate::api::KeyList, ClientError>) {
+        match result {
+            Ok(page) => {
+                self.failures = 0;
+                if self.banner.take().is_some() {
+                    self.dirty = true;
+                }
+                // The first page's cursor: what later pages add is at or past it.
+                if self.sync_next.is_none() {
+                    self.sync_next = page.sync_cursor;
+                }
+                if page.policy_tag.is_some() && page.policy_tag != self.policy_tag {
+                    self.policy_tag = page.policy_tag;
+                    self.request(Request::LoadPolicy);
+                }
+                // The first load shows each page as it comes; a refresh
+                // applies its answer at once, so nothing flickers.
+                let first_load = !self.loaded;
+                if first_load {
+                    self.keys.extend(page.data);
+                } else {
+                    self.staging.extend(page.data);
+                }
+                match page.next_cursor {
+                    Some(cursor) => {
+                        if first_load {
+                            self.rebuild_rows();
+                        }
+                        let changed_since = self.sync_cursor.clone().filter(|_| !first_load);
+                        self.request(Request::LoadPage {
+                            generation: self.generation,
+                            cursor: Some(cursor),
+                            changed_since,
+                        });
+                    }
+                    None => self.load_done(first_load),
+                }
+                return;
+            }
+            Err(error) => {
+                self.loading = false;
+                self.failures += 1;
+                let retry_at = LOAD_RETRY
+                    .delay(&error, self.failures)
+                    .map(|d| self.now + Duration::from_std(d).unwrap_or(Duration::seconds(8)));
+                self.banner = Some(Banner {
+                    message: banner_message(&error, &self.source),
+                    retry_at,
+                });
+                self.keep_selection_visible();
+            }
+        }
+        self.dirty = true;
+    }
+
+    /// The last page of a load came: a first load is shown already; a full
+    /// reload replaces the list; changes since the last load are merged in,
+    /// and the screen is redrawn only if one of them shows.
+    fn load_done(&mut self, first_load: bool) {
+        let incremental = !first_load && self.sync_cursor.is_some();
+        self.sync_cursor = self.sync_next.take();
+        self.loaded = true;
+        self.loading = false;
+        let changed = if first_load {
+            self.keys.shrink_to_fit();
+            true
+        } else if incremental {
+            let changes = std::mem::take(&mut self.staging);
+            self.merge_changes(changes)
+        } else {
+            self.keys = std::mem::take(&mut self.staging);
+            true
+        };
+        if changed {
+            self.shown_expiries = self.next_expiry(self.now);
+            self.rebuild_rows();
+        }
+    }
+
+    /// Puts keys written since the last load into the list (by id, new ones
+    /// first); whether any of them differs from what is shown.
+    fn merge_changes(&mut self, changes: Vec<ApiKey>) -> bool {
+        if changes.is_empty() {
+            return false;
+        }
+        let mut by_id: std::collections::HashMap<String, ApiKey> =
+            changes.into_iter().map(|k| (k.id.clone(), k)).collect();
+        let mut changed = false;
+        for existing in &mut self.keys {
+            if let Some(mut key) = by_id.remove(&existing.id) {
+                // The status is derived here, as of now; the service's copy of
+                // it is not something that changed.
+                key.status = existing.status;
+                if *existing != key {
+                    *existing = key;
+                    changed = true;
+                }
+            }
+            if by_id.is_empty() {
+                break;
+            }
+        }
+        if !by_id.is_empty() {
+            let mut new: Vec<ApiKey> = by_id.into_values().collect();
+            new.sort_by_key(|k| std::cmp::Reverse(k.created_at));
+            self.keys.splice(0..0, new);
+            changed = true;
+        }
+        changed
+    }
+}

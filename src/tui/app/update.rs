@@ -1,0 +1,230 @@
+//! `update`: the one place an action comes in. Keys go to the popup on top,
+//! the filter line or the table; what a popup asks for comes back as an
+//! [`Intent`] and is carried out in [`App::apply`], once.
+
+use crossterm::event::{KeyEvent, KeyEventKind, KeyModifiers};
+use tui_input::backend::crossterm::EventHandler;
+
+use super::rows::Tab;
+use super::state::App;
+use crate::tui::action::{Action, Effect, Request};
+use crate::tui::keymap::{self, Command};
+use crate::tui::popup::{AuditView, CreateForm, Intent, Popup, Then};
+
+impl App {
+    pub fn update(&mut self, action: Action) {
+        self.now = self.clock.now();
+        match action {
+            Action::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
+            Action::Key(_) => {}
+            Action::Resize(w, h) => {
+                self.width = w;
+                self.height = h;
+                self.keep_selection_visible();
+                self.dirty = true;
+            }
+            Action::Tick => self.on_tick(),
+            Action::Quit => self.should_quit = true,
+            Action::Answer { id, answer } => self.settle(id, answer),
+            Action::Paste(text) => {
+                self.dirty = true;
+                if let Some(Popup::Create(form)) = self.popups.last_mut() {
+                    form.paste(&text);
+                }
+            }
+            Action::Copied { system } => {
+                self.dirty = true;
+                if let Some(Popup::CopyOnce(modal)) = self.popups.last_mut() {
+                    modal.copied(system);
+                }
+            }
+        }
+    }
+
+    fn on_key(&mut self, key: KeyEvent) {
+        let command = keymap::command(self.context(), &key);
+        if command == Some(Command::Quit) && key.modifiers.contains(KeyModifiers::CONTROL) {
+            self.request_quit();
+            return;
+        }
+        // Nearly every key changes what is on screen; redraw after each.
+        self.dirty = true;
+        self.flash = None;
+        if !self.popups.is_empty() {
+            self.on_popup_key(command, key);
+            return;
+        }
+        if self.filtering {
+            self.on_filter_key(command, key);
+            return;
+        }
+        if let Some(command) = command {
+            self.on_table_command(command);
+        }
+    }
+
+    pub(super) fn on_table_command(&mut self, command: Command) {
+        let page = self.page_rows();
+        match command {
+            Command::Quit => self.request_quit(),
+            Command::Down => self.select(self.selected + 1),
+            Command::Up => self.select(self.selected.saturating_sub(1)),
+            Command::PageDown => self.select(self.selected + page),
+            Command::PageUp => self.select(self.selected.saturating_sub(page)),
+            Command::First => self.select(0),
+            Command::Last => self.select(self.rows.len().saturating_sub(1)),
+            Command::Details => {
+                if let Some(k) = self.selected_key() {
+                    self.popups.push(Popup::Details(k.id.clone()));
+                }
+            }
+            Command::Help => self.popups.push(Popup::Help(0)),
+            Command::New => self.popups.push(Popup::Create(Box::new(
+                CreateForm::new(&self.scopes).with_policy(self.policy),
+            ))),
+            Command::Revoke => self.ask_revoke(),
+            Command::Rotate => self.ask_rotate(),
+            Command::Mark => {
+                if let Some(id) = self.selected_key().map(|k| k.id.clone()) {
+                    if !self.marked.remove(&id) {
+                        self.marked.insert(id);
+                    }
+                    self.select(self.selected + 1);
+                }
+            }
+            Command::RevokeExpired => self.ask_revoke_expired(),
+            Command::Audit => {
+                self.popups
+                    .push(Popup::Audit(Box::new(AuditView::loading())));
+                self.request(Request::LoadAudit);
+            }
+            Command::CopyId => {
+                if let Some(k) = self.selected_key() {
+                    let text = format!("{}... {}", k.prefix, k.id);
+                    self.flash = Some(format!("Copied “{text}” (prefix and id; never a secret)."));
+                    self.local(Effect::CopyText(text));
+                }
+            }
+            Command::Refresh if !self.loading => self.refresh(),
+            Command::Filter => {
+                self.filtering = true;
+                self.dirty = true;
+            }
+            Command::ClearFilter if !self.filter.value().is_empty() => {
+                self.filter.reset();
+                self.rebuild_rows();
+            }
+            Command::ShowTab(i) => {
+                self.tab = Tab::ALL[usize::from(i).min(Tab::ALL.len() - 1)];
+                self.rebuild_rows();
+            }
+            Command::NextTab => {
+                self.tab = Tab::ALL[(self.tab.index() + 1) % Tab::ALL.len()];
+                self.rebuild_rows();
+            }
+            Command::PrevTab => {
+                self.tab = Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()];
+                self.rebuild_rows();
+            }
+            Command::SortNext => {
+                self.sort = self.sort.next();
+                self.sort_reversed = false;
+                self.rebuild_rows();
+            }
+            Command::SortReverse => {
+                self.sort_reversed = !self.sort_reversed;
+                self.rebuild_rows();
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn on_filter_key(&mut self, command: Option<Command>, key: KeyEvent) {
+        match command {
+            Some(Command::FilterKeep) => self.filtering = false,
+            Some(Command::FilterClear) => {
+                self.filtering = false;
+                self.filter.reset();
+                self.rebuild_rows();
+            }
+            Some(command @ (Command::Down | Command::Up)) => {
+                self.filtering = false;
+                self.on_table_command(command);
+            }
+            _ => {
+                let before = self.filter.value().len();
+                if self
+                    .filter
+                    .handle_event(&crossterm::event::Event::Key(key))
+                    .is_some()
+                    || before != self.filter.value().len()
+                {
+                    self.rebuild_rows();
+                }
+            }
+        }
+        self.dirty = true;
+    }
+
+    /// A key for the popup on top: its own file says what it means.
+    fn on_popup_key(&mut self, command: Option<Command>, key: KeyEvent) {
+        let (now, tz) = (self.now, self.tz);
+        let Some(popup) = self.popups.last_mut() else {
+            return;
+        };
+        let intent = popup.on_key(command, key, now, tz);
+        self.apply(intent);
+    }
+
+    /// Carries out what a popup asked for: the one place that does.
+    fn apply(&mut self, intent: Intent) {
+        match intent {
+            Intent::Stay => {}
+            Intent::Open(popup) => self.popups.push(popup),
+            Intent::Create {
+                request,
+                idempotency_key,
+            } => self.request(Request::CreateKey {
+                request,
+                idempotency_key,
+            }),
+            Intent::ReloadAudit => self.request(Request::LoadAudit),
+            Intent::CopySecret(secret) => self.local(Effect::Copy(secret)),
+            Intent::Close => {
+                self.popups.pop();
+            }
+            Intent::CloseThen(then) => {
+                self.popups.pop();
+                match then {
+                    // The form (or the copy modal, and with it the secret) goes too.
+                    Then::CloseParent => {
+                        self.popups.pop();
+                    }
+                    Then::Revoke(key) => self.start_revoke(key),
+                    Then::RevokeMany(keys) => self.start_revoke_many(keys),
+                    Then::Rotate { key, grace_seconds } => self.start_rotate(key, grace_seconds),
+                    Then::KeepOrphan(key) => self.kept_orphan(&key),
+                }
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let now = self.now;
+        let retry_due = self
+            .banner
+            .as_ref()
+            .and_then(|b| b.retry_at)
+            .is_some_and(|r| r <= now);
+        if (now >= self.next_refresh || retry_due) && !self.loading {
+            self.refresh();
+        }
+        // A key that expired since the last tick changes status, tab counts and maybe rows.
+        let next = self.next_expiry(now);
+        if next != self.shown_expiries {
+            self.shown_expiries = next;
+            self.rebuild_rows();
+        }
+        self.dirty = true;
+    }
+}

@@ -1,0 +1,129 @@
+//! The revoke dialogs: what `d` asks (the marked keys, or the selected one),
+//! what `X` asks (every expired key), and the orphan question after a lost
+//! create answer. Each is a [`Confirm`] that stores the revoke a yes fires.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+
+use super::{Confirm, Popup, Then};
+use crate::api::ApiKey;
+use crate::key::KeyStatus;
+use crate::present::DisplayTz;
+
+/// What `d` opens: revoke the marked keys if any are marked, else the
+/// selected key (or say why there is nothing to do); `None` without either.
+pub fn ask(
+    keys: &[ApiKey],
+    marked: &BTreeSet<String>,
+    selected: Option<&ApiKey>,
+    now: DateTime<Utc>,
+    tz: DisplayTz,
+) -> Option<Popup> {
+    if !marked.is_empty() {
+        let marked: Vec<ApiKey> = keys
+            .iter()
+            .filter(|k| marked.contains(&k.id) && k.revoked_at.is_none())
+            .cloned()
+            .collect();
+        let dialog = if marked.is_empty() {
+            Confirm::notice(
+                "Nothing to revoke",
+                vec!["Every marked key is already revoked.".into()],
+            )
+        } else {
+            many(marked, "the marked keys")
+        };
+        return Some(Popup::Confirm(Box::new(dialog)));
+    }
+    let key = selected?;
+    let dialog = match KeyStatus::derive(key.revoked_at, key.expires_at, now) {
+        KeyStatus::Revoked => Confirm::notice(
+            "Already revoked",
+            vec![format!(
+                "“{}” was revoked {} by {}. It no longer works; there is nothing more to do.",
+                key.name,
+                key.revoked_at.map_or_else(String::new, |t| tz.exact(t)),
+                key.revoked_by.as_deref().unwrap_or("an admin"),
+            )],
+        ),
+        status => one(key, status == KeyStatus::Expired),
+    };
+    Some(Popup::Confirm(Box::new(dialog)))
+}
+
+/// What `X` opens: revoke every expired key, or say there is none.
+pub fn ask_expired(keys: &[ApiKey], now: DateTime<Utc>) -> Popup {
+    let expired: Vec<ApiKey> = keys
+        .iter()
+        .filter(|k| KeyStatus::derive(k.revoked_at, k.expires_at, now) == KeyStatus::Expired)
+        .cloned()
+        .collect();
+    let dialog = if expired.is_empty() {
+        Confirm::notice(
+            "No expired keys",
+            vec!["There are no expired keys to clean up.".into()],
+        )
+    } else {
+        many(expired, "every expired key")
+    };
+    Popup::Confirm(Box::new(dialog))
+}
+
+/// Revoke one key.
+pub fn one(key: &ApiKey, expired: bool) -> Confirm {
+    let mut lines = vec![
+        format!("“{}”  {}...", key.name, key.prefix),
+        String::new(),
+        "Are you sure you want to revoke this API key? Any applications using it will immediately lose access.".into(),
+    ];
+    if expired {
+        lines.push(String::new());
+        lines.push("This key has already expired and no longer works; revoking it records that it must never be used again.".into());
+    }
+    Confirm::ask("Revoke API key", lines, "Revoke", Then::Revoke(key.clone()))
+}
+
+/// Revoke all of `keys` (`which` says how they were chosen).
+pub fn many(keys: Vec<ApiKey>, which: &str) -> Confirm {
+    let mut lines = vec![format!(
+        "Revoke {which}: {} key{}?",
+        keys.len(),
+        if keys.len() == 1 { "" } else { "s" }
+    )];
+    for k in keys.iter().take(6) {
+        lines.push(format!("  • “{}”  {}...", k.name, k.prefix));
+    }
+    if keys.len() > 6 {
+        lines.push(format!("  … and {} more", keys.len() - 6));
+    }
+    lines.push(String::new());
+    lines.push("Any applications using them will immediately lose access.".into());
+    Confirm::ask(
+        "Revoke API keys",
+        lines,
+        "Revoke all",
+        Then::RevokeMany(keys),
+    )
+}
+
+/// A create's answer was lost and the key exists without a known secret:
+/// revoke it (recommended, so focused) or keep it.
+pub fn orphan(key: &ApiKey) -> Popup {
+    let lines = vec![
+        format!("The key “{}” ({}...) was created, but the answer carrying its secret was lost on the way.", key.name, key.prefix),
+        "The secret cannot be shown again, so nobody can use this key.".into(),
+        String::new(),
+        "Revoke it now? (Recommended; then create a new one.)".into(),
+    ];
+    let dialog = Confirm::ask(
+        "Key created, secret lost",
+        lines,
+        "Revoke",
+        Then::Revoke(key.clone()),
+    )
+    .no_label("Keep")
+    .on_no(Then::KeepOrphan(key.clone()))
+    .focus_yes();
+    Popup::Confirm(Box::new(dialog))
+}
