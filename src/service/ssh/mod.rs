@@ -10,6 +10,7 @@ mod auth;
 mod exec;
 mod host_key;
 mod output;
+mod runtime;
 mod session;
 
 use std::net::SocketAddr;
@@ -42,6 +43,9 @@ pub struct SshConfig {
     /// Bytes of a UI session's output held for a client that does not read
     /// before frames are dropped (and the screen later redrawn in full).
     pub output_buffer: usize,
+    /// A command's output is cut (exit status non-zero, a line on its
+    /// standard error) when the client takes none of it for this long.
+    pub exec_progress_timeout: Duration,
 }
 
 impl SshConfig {
@@ -53,6 +57,7 @@ impl SshConfig {
             max_sessions: 32,
             keepalive: Duration::from_secs(30),
             output_buffer: 256 * 1024,
+            exec_progress_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -75,6 +80,10 @@ pub(crate) struct Ctx {
     sessions: Arc<Semaphore>,
     stop: watch::Receiver<bool>,
     stats: Arc<SshStats>,
+    /// Where sessions run: not on the runtime that serves HTTP ([`runtime`]).
+    /// Sessions reach the store through the HTTP API only: a PostgreSQL
+    /// connection opened from this runtime would be driven by its thread.
+    runtime: tokio::runtime::Handle,
 }
 
 /// Loads (or makes) the host key, binds, and serves in the background until `stop`.
@@ -107,6 +116,7 @@ pub(super) async fn start(
         ..Default::default()
     });
     let stats = Arc::new(SshStats::default());
+    let sessions_runtime = runtime::SessionRuntime::start()?;
     let ctx = Arc::new(Ctx {
         state,
         config: config.clone(),
@@ -114,9 +124,13 @@ pub(super) async fn start(
         sessions: Arc::new(Semaphore::new(config.max_sessions.max(1))),
         stop: stop.clone(),
         stats: stats.clone(),
+        runtime: sessions_runtime.handle(),
     });
     tracing::info!(%addr, host_key = %path.display(), fingerprint = %host_key_fingerprint, "keydeck SSH server listening");
-    let task = tokio::spawn(accept(listener, russh_config, ctx, stop));
+    let task = tokio::spawn(async move {
+        accept(listener, russh_config, ctx, stop).await;
+        sessions_runtime.stop().await;
+    });
     Ok((
         SshInfo {
             addr,
