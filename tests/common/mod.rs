@@ -2,6 +2,7 @@
 //! PostgreSQL database, and helpers to talk to it over HTTP.
 #![allow(dead_code)]
 
+pub mod draw;
 pub mod lifecycle;
 pub mod process;
 pub mod pty;
