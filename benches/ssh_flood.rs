@@ -50,9 +50,16 @@ fn main() {
             draw::describe(&idle)
         );
         println!("  idle                     RSS {:>7} KiB", idle_rss);
+        let mut ended = 0;
         for widths in [(999, 1000), (499, 500)] {
             let attack = Attack::start(served.ssh, &key, 4, widths).await;
+            let cpu = draw::cpu_by_thread(served.pid());
             let under = probe(length).await.unwrap();
+            let cpu = draw::cpu_shares(
+                &cpu,
+                &draw::cpu_by_thread(served.pid()),
+                length.as_secs_f64(),
+            );
             let resizes = attack.resizes.load(std::sync::atomic::Ordering::Relaxed);
             let received = attack.received.load(std::sync::atomic::Ordering::Relaxed);
             attack.stop().await;
@@ -71,7 +78,15 @@ fn main() {
                 "  {label:<24} {resizes} window changes sent, {} MB drawn",
                 received / 1_000_000
             );
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            println!("  {label:<24} server CPU by thread: {cpu}");
+            ended += 4;
+            let wait = std::time::Instant::now();
+            served.wait_sessions_ended(ended);
+            println!(
+                "  {label:<24} sessions ended {:.1} s after the attackers left; RSS {:>7} KiB then",
+                wait.elapsed().as_secs_f64(),
+                served.rss_kib()
+            );
         }
     });
 }

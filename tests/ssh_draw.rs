@@ -47,9 +47,12 @@ async fn drawing_for_ssh_users_does_not_starve_the_key_check_or_fill_memory(back
         draw::describe(&idle),
         idle_rss
     );
+    let mut ended = 0;
     for widths in [(999, 1000), (499, 500)] {
         let attack = Attack::start(served.ssh, &key, 4, widths).await;
+        let cpu = draw::cpu_by_thread(served.pid());
         let under = probe(Duration::from_secs(4)).await.unwrap();
+        let cpu = draw::cpu_shares(&cpu, &draw::cpu_by_thread(served.pid()), 4.0);
         let (resizes, received) = (
             attack.resizes.load(std::sync::atomic::Ordering::Relaxed),
             attack.received.load(std::sync::atomic::Ordering::Relaxed),
@@ -57,7 +60,7 @@ async fn drawing_for_ssh_users_does_not_starve_the_key_check_or_fill_memory(back
         attack.stop().await;
         println!(
             "[{}] 4 sessions flipping {}↔{}: {}; p50 ratio {:.1}×; peak RSS {} KiB (+{} KiB); \
-             {resizes} window changes sent, {received} bytes drawn",
+             {resizes} window changes sent, {received} bytes drawn; server CPU: {cpu}",
             backend.name,
             widths.0,
             widths.1,
@@ -75,6 +78,15 @@ async fn drawing_for_ssh_users_does_not_starve_the_key_check_or_fill_memory(back
             under.peak_rss_kib < idle_rss + RSS_BUDGET_KIB,
             "RSS {} KiB under the attack, {idle_rss} KiB idle",
             under.peak_rss_kib
+        );
+        ended += 4;
+        let wait = Instant::now();
+        served.wait_sessions_ended(ended);
+        println!(
+            "[{}] the sessions ended {:.1} s after the attackers left; RSS {} KiB then",
+            backend.name,
+            wait.elapsed().as_secs_f64(),
+            served.rss_kib(),
         );
     }
     // Still serving SSH users afterwards.

@@ -92,6 +92,24 @@ impl Served {
         }
     }
 
+    /// Waits (at most a minute) until the server logged the end of `count`
+    /// sessions in all: a flood still queued is worked through first.
+    pub fn wait_sessions_ended(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let ended = log.matches("SSH session ended").count();
+            if ended >= count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{ended} of {count} SSH sessions ended"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -187,7 +205,9 @@ pub struct Attack {
     /// Window changes sent, bytes of screen received.
     pub resizes: Arc<AtomicU64>,
     pub received: Arc<AtomicU64>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+    writers: Vec<tokio::task::JoinHandle<()>>,
+    connections: Vec<Handle<AnyHost>>,
 }
 
 impl Attack {
@@ -203,7 +223,7 @@ impl Attack {
         let stop = Arc::new(AtomicBool::new(false));
         let resizes = Arc::new(AtomicU64::new(0));
         let received = Arc::new(AtomicU64::new(0));
-        let mut tasks = Vec::new();
+        let (mut readers, mut writers, mut connections) = (Vec::new(), Vec::new(), Vec::new());
         let mut drawn = Vec::new();
         for _ in 0..sessions {
             let handle = connect(addr, key).await;
@@ -217,7 +237,7 @@ impl Attack {
             let (first, first_rx) = tokio::sync::oneshot::channel();
             drawn.push(first_rx);
             let got = received.clone();
-            tasks.push(tokio::spawn(async move {
+            readers.push(tokio::spawn(async move {
                 let mut first = Some(first);
                 while let Some(message) = read.wait().await {
                     if let ChannelMsg::Data { data } = message {
@@ -229,8 +249,8 @@ impl Attack {
                 }
             }));
             let (stop, count) = (stop.clone(), resizes.clone());
-            tasks.push(tokio::spawn(async move {
-                let _handle = handle;
+            connections.push(handle);
+            writers.push(tokio::spawn(async move {
                 let mut flip = false;
                 while !stop.load(Ordering::Relaxed) {
                     let width = if flip { widths.0 } else { widths.1 };
@@ -250,15 +270,27 @@ impl Attack {
             stop,
             resizes,
             received,
-            tasks,
+            readers,
+            writers,
+            connections,
         }
     }
 
+    /// Stops flipping and disconnects (the server may still be working
+    /// through what was sent: see [`Served::wait_sessions_ended`]).
     pub async fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
-        for task in self.tasks {
-            task.abort();
-            let _ = task.await;
+        for writer in self.writers {
+            writer.abort();
+            let _ = writer.await;
+        }
+        for connection in &self.connections {
+            let bye = connection.disconnect(russh::Disconnect::ByApplication, "", "en");
+            let _ = tokio::time::timeout(Duration::from_secs(2), bye).await;
+        }
+        for reader in self.readers {
+            reader.abort();
+            let _ = reader.await;
         }
     }
 }
@@ -344,4 +376,52 @@ pub fn describe(probe: &Probe) -> String {
         probe.latencies.len(),
         probe.failures.len()
     )
+}
+
+/// CPU time (in clock ticks, usually 1/100 s) each thread name of process
+/// `pid` has used so far: `tokio-runtime-w` for the runtime that serves HTTP,
+/// `keydeck-ssh` for the SSH sessions' own.
+pub fn cpu_by_thread(pid: u32) -> std::collections::BTreeMap<String, u64> {
+    let mut by_name = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid … utime stime: fields 14 and 15, counted after the ')'.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_owned();
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        *by_name.entry(name).or_insert(0) += ticks(11) + ticks(12);
+    }
+    by_name
+}
+
+/// The CPU each thread name used between two [`cpu_by_thread`] readings, as
+/// a share of one core over `seconds`: `name 57%, other 3%`.
+pub fn cpu_shares(
+    before: &std::collections::BTreeMap<String, u64>,
+    after: &std::collections::BTreeMap<String, u64>,
+    seconds: f64,
+) -> String {
+    let per_second = 100.0; // USER_HZ on Linux
+    after
+        .iter()
+        .filter_map(|(name, &ticks)| {
+            let used = ticks.saturating_sub(before.get(name).copied().unwrap_or(0));
+            let share = used as f64 / per_second / seconds * 100.0;
+            (share >= 1.0).then(|| format!("{name} {share:.0}%"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -395,9 +395,13 @@ async fn finish_within(
         }
     }
     drop(slot.take());
-    let _ = channel.exit_status(status).await;
-    let _ = channel.eof().await;
-    let _ = channel.close().await;
+    // Bounded too: a connection that floods us may not take these at once.
+    let _ = tokio::time::timeout(MESSAGE_PROGRESS, async {
+        let _ = channel.exit_status(status).await;
+        let _ = channel.eof().await;
+        let _ = channel.close().await;
+    })
+    .await;
     status
 }
 
@@ -407,6 +411,72 @@ fn cut_status(status: u32) -> u32 {
         exec::EXIT_CUT.into()
     } else {
         status
+    }
+}
+
+/// Window changes (and other requests that are not input) a UI session
+/// reads per second, after a burst of as many. Input waits for the UI to take
+/// it; these would not, so past this the session stops reading its channel
+/// for a while, and russh stops reading the client's connection: a client
+/// that floods them costs the server's transport (on the runtime that serves
+/// HTTP) no more than this.
+const REQUESTS_PER_SECOND: f64 = 100.0;
+
+/// A session over [`REQUESTS_PER_SECOND`] without a break for this long is
+/// ended: a flood, not a terminal being resized.
+const FLOOD_LIMIT: Duration = Duration::from_secs(10);
+
+/// A token bucket of [`REQUESTS_PER_SECOND`].
+struct RequestBudget {
+    tokens: f64,
+    at: tokio::time::Instant,
+    /// Over budget at every request since.
+    over_since: Option<tokio::time::Instant>,
+}
+
+/// What to do after a request.
+#[derive(Debug, PartialEq, Eq)]
+enum Pace {
+    /// Read on.
+    Go,
+    /// Read the next one then.
+    Wait(tokio::time::Instant),
+    /// Over budget for [`FLOOD_LIMIT`]: end the session.
+    Flood,
+}
+
+impl RequestBudget {
+    fn new() -> Self {
+        Self {
+            tokens: REQUESTS_PER_SECOND,
+            at: tokio::time::Instant::now(),
+            over_since: None,
+        }
+    }
+
+    /// Spends one request.
+    fn take(&mut self) -> Pace {
+        let now = tokio::time::Instant::now();
+        let earned = now.duration_since(self.at).as_secs_f64() * REQUESTS_PER_SECOND;
+        self.tokens = (self.tokens + earned).min(REQUESTS_PER_SECOND) - 1.0;
+        self.at = now;
+        if self.tokens >= 0.0 {
+            self.over_since = None;
+            return Pace::Go;
+        }
+        let since = *self.over_since.get_or_insert(now);
+        if now.duration_since(since) >= FLOOD_LIMIT {
+            return Pace::Flood;
+        }
+        Pace::Wait(now + Duration::from_secs_f64(-self.tokens / REQUESTS_PER_SECOND))
+    }
+}
+
+/// When a paused session reads again (`otherwise` if it is not paused).
+fn paused_until(pace: &Pace, otherwise: tokio::time::Instant) -> tokio::time::Instant {
+    match pace {
+        Pace::Wait(at) => *at,
+        _ => otherwise,
     }
 }
 
@@ -478,10 +548,19 @@ async fn ui(
         due: None,
         next: tokio::time::Instant::now(),
     };
+    // Requests that cost the UI nothing (window changes) are read only so
+    // fast: past that, the client's connection waits (see [`RequestBudget`]).
+    let mut requests = RequestBudget::new();
+    let mut pace = Pace::Go;
     let outcome = loop {
+        if pace == Pace::Flood && input.is_some() {
+            tracing::warn!(user = %who.user.email, addr = %who.addr, "SSH session flooded with requests: ending it");
+            farewell = b"keydeck: too many requests (window changes); the session ended.\r\n";
+            input = None;
+        }
         tokio::select! {
             outcome = &mut session_ui => break outcome,
-            message = channel.wait(), if open => match message {
+            message = channel.wait(), if open && pace == Pace::Go => match message {
                 Some(ChannelMsg::Data { data }) => {
                     deadline = tokio::time::Instant::now() + idle;
                     if let Some(tx) = &input {
@@ -495,14 +574,18 @@ async fn ui(
                     // Coalesced: the UI redraws for the latest size, at most every RESIZE_EVERY.
                     resize.wanted = wanted;
                     resize.due.get_or_insert(resize.next);
+                    pace = requests.take();
                 }
                 Some(ChannelMsg::Eof) => input = None,
                 Some(ChannelMsg::Close) | None => {
                     open = false;
                     input = None;
                 }
-                Some(_) => {}
+                Some(_) => pace = requests.take(),
             },
+            () = tokio::time::sleep_until(paused_until(&pace, deadline)), if matches!(pace, Pace::Wait(_)) => {
+                pace = Pace::Go;
+            }
             () = tokio::time::sleep_until(resize.due.unwrap_or(deadline)), if resize.due.is_some() => {
                 resize.due = None;
                 if resize.wanted != resize.drawn {
@@ -543,4 +626,49 @@ async fn ui(
         finish(channel, RESTORE, farewell, status, slot).await;
     }
     status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_clamped_to_a_real_terminals() {
+        assert_eq!(size(1000, 1000), MAX_SIZE);
+        assert_eq!(size(999, 1000), MAX_SIZE);
+        assert_eq!(size(u32::MAX, 0), (MAX_SIZE.0, 1));
+        assert_eq!(size(120, 40), (120, 40));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_past_the_budget_wait_their_turn() {
+        let mut budget = RequestBudget::new();
+        let burst = (0..1000).take_while(|_| budget.take() == Pace::Go).count();
+        assert!((99..=100).contains(&burst), "{burst}");
+        // Then one every 10 ms.
+        let Pace::Wait(next) = budget.take() else {
+            panic!("a wait")
+        };
+        assert!(next > tokio::time::Instant::now());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let steady = (0..1000).take_while(|_| budget.take() == Pace::Go).count();
+        assert!((90..110).contains(&steady), "{steady}");
+        // A break: the budget is back, and no flood is seen.
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(budget.take(), Pace::Go);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_over_budget_without_a_break_is_a_flood() {
+        let mut budget = RequestBudget::new();
+        let started = tokio::time::Instant::now();
+        loop {
+            match budget.take() {
+                Pace::Go => {}
+                Pace::Wait(at) => tokio::time::sleep_until(at).await,
+                Pace::Flood => break,
+            }
+        }
+        assert!(started.elapsed() >= FLOOD_LIMIT);
+    }
 }
