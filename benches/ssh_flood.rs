@@ -81,9 +81,10 @@ fn main() {
             println!("  {label:<24} server CPU by thread: {cpu}");
             ended += 4;
             let wait = std::time::Instant::now();
-            served.wait_sessions_ended(ended);
+            let gone = served.wait_sessions_ended(ended);
             println!(
-                "  {label:<24} sessions ended {:.1} s after the attackers left; RSS {:>7} KiB then",
+                "  {label:<24} sessions {} {:.1} s after the attackers left; RSS {:>7} KiB then",
+                if gone { "ended" } else { "still open" },
                 wait.elapsed().as_secs_f64(),
                 served.rss_kib()
             );

@@ -81,7 +81,10 @@ async fn drawing_for_ssh_users_does_not_starve_the_key_check_or_fill_memory(back
         );
         ended += 4;
         let wait = Instant::now();
-        served.wait_sessions_ended(ended);
+        assert!(
+            served.wait_sessions_ended(ended),
+            "the server ended the attackers' sessions within a minute"
+        );
         println!(
             "[{}] the sessions ended {:.1} s after the attackers left; RSS {} KiB then",
             backend.name,

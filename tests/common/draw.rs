@@ -93,19 +93,18 @@ impl Served {
     }
 
     /// Waits (at most a minute) until the server logged the end of `count`
-    /// sessions in all: a flood still queued is worked through first.
-    pub fn wait_sessions_ended(&self, count: usize) {
+    /// sessions in all (a flood still queued is worked through first);
+    /// whether it did.
+    pub fn wait_sessions_ended(&self, count: usize) -> bool {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let ended = log.matches("SSH session ended").count();
-            if ended >= count {
-                return;
+            if log.matches("SSH session ended").count() >= count {
+                return true;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{ended} of {count} SSH sessions ended"
-            );
+            if Instant::now() > deadline {
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
