@@ -50,6 +50,7 @@ fn main() {
             draw::describe(&idle)
         );
         println!("  idle                     RSS {:>7} KiB", idle_rss);
+        secret_copies(&served, &key, &secret).await;
         let mut ended = 0;
         for widths in [(999, 1000), (499, 500)] {
             let attack = Attack::start(served.ssh, &key, 4, widths).await;
@@ -90,4 +91,36 @@ fn main() {
             );
         }
     });
+}
+
+/// Issue 17 L5: copies of a new key's secret left in the server's memory
+/// once the session that created it is over (over HTTP for comparison). The
+/// copies that remain are in buffers freed unwiped outside keydeck's code
+/// (russh's packets, hyper's buffers), so the count depends on whether the
+/// allocator reused them yet: printed, never asserted.
+async fn secret_copies(served: &Served, key: &russh::keys::PrivateKey, over_http: &str) {
+    let handle = draw::connect(served.ssh, key).await;
+    let mut over_ssh = Vec::new();
+    for pty in [false, true] {
+        over_ssh.push((
+            pty,
+            draw::exec_stdout(
+                &handle,
+                "keys create --name scan --scope sessions:read",
+                pty,
+            )
+            .await,
+        ));
+    }
+    let _ = handle
+        .disconnect(russh::Disconnect::ByApplication, "", "en")
+        .await;
+    served.wait_sessions_ended(2);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let http = draw::copies_in_memory(served.pid(), over_http.as_bytes());
+    println!("  copies of a new secret in server memory afterwards: created over HTTP {http}");
+    for (pty, secret) in over_ssh {
+        let copies = draw::copies_in_memory(served.pid(), secret.trim().as_bytes());
+        println!("  copies of a new secret in server memory afterwards: created over SSH (pty: {pty}) {copies}");
+    }
 }

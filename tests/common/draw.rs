@@ -173,7 +173,7 @@ pub fn new_key() -> PrivateKey {
 }
 
 /// Trusts any host key (the test made the server).
-struct AnyHost;
+pub struct AnyHost;
 
 impl client::Handler for AnyHost {
     type Error = russh::Error;
@@ -183,7 +183,7 @@ impl client::Handler for AnyHost {
     }
 }
 
-async fn connect(addr: SocketAddr, key: &PrivateKey) -> Handle<AnyHost> {
+pub async fn connect(addr: SocketAddr, key: &PrivateKey) -> Handle<AnyHost> {
     let mut handle = client::connect(Arc::new(client::Config::default()), addr, AnyHost)
         .await
         .expect("SSH handshake");
@@ -423,4 +423,57 @@ pub fn cpu_shares(
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// How many times `needle` occurs in the writable memory of process `pid`
+/// (`/proc/PID/mem`, as its owner or root may read it).
+pub fn copies_in_memory(pid: u32, needle: &[u8]) -> usize {
+    use std::io::{Read, Seek, SeekFrom};
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("/proc maps");
+    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem")).expect("/proc mem");
+    let mut copies = 0;
+    for line in maps.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        if !perms.starts_with("rw") {
+            continue;
+        }
+        let Some((start, end)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+        else {
+            continue;
+        };
+        let mut region = vec![0; (end - start) as usize];
+        if mem.seek(SeekFrom::Start(start)).is_err() || mem.read_exact(&mut region).is_err() {
+            continue;
+        }
+        copies += region
+            .windows(needle.len())
+            .filter(|w| *w == needle)
+            .count();
+    }
+    copies
+}
+
+/// Runs `command` on a new channel (with a PTY if `pty`): its standard output.
+pub async fn exec_stdout(handle: &Handle<AnyHost>, command: &str, pty: bool) -> String {
+    let mut channel = handle.channel_open_session().await.expect("a session");
+    if pty {
+        channel
+            .request_pty(true, "xterm", 80, 24, 0, 0, &[])
+            .await
+            .unwrap();
+    }
+    channel.exec(true, command).await.unwrap();
+    let mut stdout = Vec::new();
+    while let Some(message) = channel.wait().await {
+        if let ChannelMsg::Data { data } = message {
+            stdout.extend_from_slice(&data);
+        }
+    }
+    String::from_utf8(stdout).unwrap()
 }
