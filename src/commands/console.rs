@@ -1,25 +1,47 @@
 //! Where a client command's output goes: the process's standard output and
 //! error, or, for a command run over SSH, the session's own buffers (a
-//! task-local console), so that the same code answers in both places.
+//! task-local console), so that the same code answers in both places. A
+//! session's buffers may hold a new key's secret: they never leave a copy
+//! behind in unwiped memory, not even when they grow.
 
 use std::future::Future;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use zeroize::Zeroizing;
+
+/// A buffer wiped when dropped.
+type Buffer = Zeroizing<Vec<u8>>;
+
 /// Standard output and error of one command run inside a session.
 #[derive(Clone, Default)]
 pub struct SessionConsole {
-    out: Arc<Mutex<Vec<u8>>>,
-    err: Arc<Mutex<Vec<u8>>>,
+    out: Arc<Mutex<Buffer>>,
+    err: Arc<Mutex<Buffer>>,
 }
 
 impl SessionConsole {
-    /// What the command wrote to its standard output and standard error.
-    pub fn take(&self) -> (Vec<u8>, Vec<u8>) {
+    /// What the command wrote to its standard output and standard error
+    /// (moved out, not copied: the console is empty afterwards).
+    pub fn take(&self) -> (Buffer, Buffer) {
         let take =
-            |b: &Mutex<Vec<u8>>| std::mem::take(&mut *b.lock().unwrap_or_else(|e| e.into_inner()));
+            |b: &Mutex<Buffer>| std::mem::take(&mut *b.lock().unwrap_or_else(|e| e.into_inner()));
         (take(&self.out), take(&self.err))
     }
+}
+
+/// Appends `bytes` to `buffer`. When it must grow, the contents move to a
+/// bigger buffer and the old one is wiped before it is freed (a `Vec`'s own
+/// growth would free it as it is).
+pub fn append(buffer: &mut Buffer, bytes: &[u8]) {
+    let needed = buffer.len() + bytes.len();
+    if needed > buffer.capacity() {
+        let mut bigger = Vec::with_capacity(needed.max(buffer.capacity() * 2).max(256));
+        bigger.extend_from_slice(buffer);
+        // The old buffer is wiped as it drops.
+        *buffer = Zeroizing::new(bigger);
+    }
+    buffer.extend_from_slice(bytes);
 }
 
 tokio::task_local! {
@@ -38,12 +60,8 @@ pub fn in_session() -> bool {
 
 /// Writes to standard output, or to the session's.
 pub fn write_out(bytes: &[u8]) -> std::io::Result<()> {
-    match CONSOLE.try_with(|c| {
-        c.out
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(bytes)
-    }) {
+    match CONSOLE.try_with(|c| append(&mut c.out.lock().unwrap_or_else(|e| e.into_inner()), bytes))
+    {
         Ok(()) => Ok(()),
         Err(_) => {
             let mut stdout = std::io::stdout().lock();
@@ -57,10 +75,10 @@ pub fn write_note(args: std::fmt::Arguments<'_>) {
     let line = format!("{args}\n");
     if CONSOLE
         .try_with(|c| {
-            c.err
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend_from_slice(line.as_bytes())
+            append(
+                &mut c.err.lock().unwrap_or_else(|e| e.into_inner()),
+                line.as_bytes(),
+            )
         })
         .is_err()
     {
@@ -76,3 +94,47 @@ macro_rules! note {
     };
 }
 pub(crate) use note;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn growing_moves_to_a_bigger_buffer_and_keeps_everything() {
+        let mut buffer = Buffer::default();
+        let mut expected = Vec::new();
+        let mut moves = 0;
+        for i in 0..2_000u32 {
+            let before = (buffer.as_ptr(), buffer.capacity());
+            let line = format!("kd_live_{i:05}\n");
+            append(&mut buffer, line.as_bytes());
+            expected.extend_from_slice(line.as_bytes());
+            if buffer.capacity() != before.1 {
+                moves += 1;
+                // Only ever grown by us, at least doubling: a handful of moves.
+                assert!(buffer.capacity() >= 2 * before.1, "{before:?}");
+            }
+        }
+        assert_eq!(buffer.as_slice(), expected.as_slice());
+        assert!(moves <= 10, "{moves} moves");
+    }
+
+    #[tokio::test]
+    async fn a_sessions_output_is_moved_out_whole_and_the_console_left_empty() {
+        let console = SessionConsole::default();
+        capture(console.clone(), async {
+            write_out(b"kd_live_secret\n").unwrap();
+            note!("a note");
+        })
+        .await;
+        let (out, err): (Buffer, Buffer) = console.take();
+        assert_eq!(out.as_slice(), b"kd_live_secret\n");
+        assert_eq!(err.as_slice(), b"a note\n");
+        let (out, err) = console.take();
+        assert_eq!(
+            (out.capacity(), err.capacity()),
+            (0, 0),
+            "nothing left behind"
+        );
+    }
+}

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod conn;
+pub mod draw;
 pub mod lifecycle;
 pub mod process;
 pub mod pty;

@@ -2,8 +2,11 @@
 //! `policy …`) run as the session's user, with the same output, `--json` and
 //! exit codes as on the command line; anything else gets a short usage
 //! message and exit 1.
+//! What a command prints may hold a new key's secret: every copy of it here
+//! is wiped when dropped.
 
 use clap::{Parser, Subcommand};
+use zeroize::Zeroizing;
 
 use crate::cli::{AuditArgs, KeysArgs, PolicyArgs};
 use crate::client::Client;
@@ -38,12 +41,27 @@ enum SshCommand {
     Policy(PolicyArgs),
 }
 
-/// What a command printed, and its exit status.
-#[derive(Debug, Default)]
+/// The exit status of a command whose output the client stopped taking
+/// (see `SshConfig::exec_progress_timeout`): a failure, whatever the command did.
+pub const EXIT_CUT: u8 = EXIT_USAGE;
+
+/// What a command printed (wiped when dropped), and its exit status.
+#[derive(Default)]
 pub struct Finished {
     pub status: u8,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
+    pub stdout: Zeroizing<Vec<u8>>,
+    pub stderr: Zeroizing<Vec<u8>>,
+}
+
+/// Lengths only: the output may hold a secret.
+impl std::fmt::Debug for Finished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Finished")
+            .field("status", &self.status)
+            .field("stdout_bytes", &self.stdout.len())
+            .field("stderr_bytes", &self.stderr.len())
+            .finish()
+    }
 }
 
 /// Runs `command` (as the client sent it) with `client`.
@@ -60,18 +78,18 @@ pub async fn run(command: &[u8], client: Client) -> Finished {
             Ok(line) => line,
             Err(e) => {
                 let status = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
-                let text = e.render().to_string().into_bytes();
+                let text = Zeroizing::new(e.render().to_string().into_bytes());
                 return if e.use_stderr() {
                     Finished {
                         status,
-                        stdout: Vec::new(),
                         stderr: text,
+                        ..Finished::default()
                     }
                 } else {
                     Finished {
                         status,
                         stdout: text,
-                        stderr: Vec::new(),
+                        ..Finished::default()
                     }
                 };
             }
@@ -91,12 +109,15 @@ pub async fn run(command: &[u8], client: Client) -> Finished {
     let status = match outcome {
         Ok(Ok(())) => EXIT_OK,
         Ok(Err(e)) => {
-            stderr.extend_from_slice(format!("keydeck: {e}\n").as_bytes());
+            console::append(&mut stderr, format!("keydeck: {e}\n").as_bytes());
             e.code
         }
         Err(e) => {
             tracing::error!(error = %e, "a command over SSH failed");
-            stderr.extend_from_slice(b"keydeck: internal error; nothing more was done\n");
+            console::append(
+                &mut stderr,
+                b"keydeck: internal error; nothing more was done\n",
+            );
             EXIT_USAGE
         }
     };
@@ -110,14 +131,25 @@ pub async fn run(command: &[u8], client: Client) -> Finished {
 fn usage(message: &str) -> Finished {
     Finished {
         status: EXIT_USAGE,
-        stdout: Vec::new(),
-        stderr: message.as_bytes().to_vec(),
+        stderr: Zeroizing::new(message.as_bytes().to_vec()),
+        ..Finished::default()
     }
 }
 
-/// `\n` as `\r\n`, for a client that asked for a terminal (its own is in raw mode).
-pub fn crlf(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len() + text.len() / 16);
+/// `\n` as `\r\n`, for a client that asked for a terminal (its own is in
+/// raw mode): a copy made at its final size (no reallocation leaves a copy
+/// behind), wiped when dropped.
+pub fn crlf(text: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut previous = 0u8;
+    let added = text
+        .iter()
+        .filter(|&&b| {
+            let bare = b == b'\n' && previous != b'\r';
+            previous = b;
+            bare
+        })
+        .count();
+    let mut out = Zeroizing::new(Vec::with_capacity(text.len() + added));
     let mut previous = 0u8;
     for &b in text {
         if b == b'\n' && previous != b'\r' {
@@ -126,6 +158,7 @@ pub fn crlf(text: &[u8]) -> Vec<u8> {
         out.push(b);
         previous = b;
     }
+    debug_assert_eq!(out.len(), out.capacity());
     out
 }
 
@@ -134,8 +167,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn newlines_become_crlf_once() {
-        assert_eq!(crlf(b"a\nb\r\nc\n"), b"a\r\nb\r\nc\r\n");
+    fn newlines_become_crlf_once_in_a_copy_of_its_final_size() {
+        let text = crlf(b"a\nb\r\nc\n\n");
+        assert_eq!(text.as_slice(), b"a\r\nb\r\nc\r\n\r\n");
+        assert_eq!(text.capacity(), text.len());
+    }
+
+    #[test]
+    fn finished_output_is_never_in_debug() {
+        let done = Finished {
+            status: 0,
+            stdout: Zeroizing::new(b"kd_live_secret".to_vec()),
+            stderr: Zeroizing::new(b"note".to_vec()),
+        };
+        let debug = format!("{done:?}");
+        assert!(
+            !debug.contains("secret") && !debug.contains("107"),
+            "{debug}"
+        );
+        assert!(debug.contains("stdout_bytes: 14"), "{debug}");
     }
 
     #[tokio::test]

@@ -14,6 +14,7 @@ mod budget;
 mod exec;
 mod host_key;
 mod output;
+mod runtime;
 mod session;
 
 use std::net::SocketAddr;
@@ -64,6 +65,9 @@ pub struct SshConfig {
     /// Bytes of a UI session's output held for a client that does not read
     /// before frames are dropped (and the screen later redrawn in full).
     pub output_buffer: usize,
+    /// A command's output is cut (exit status non-zero, a line on its
+    /// standard error) when the client takes none of it for this long.
+    pub exec_progress_timeout: Duration,
 }
 
 impl SshConfig {
@@ -81,6 +85,7 @@ impl SshConfig {
             channel_request_timeout: Duration::from_secs(10),
             keepalive: Duration::from_secs(30),
             output_buffer: 256 * 1024,
+            exec_progress_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -106,6 +111,10 @@ pub(crate) struct Ctx {
     budget: Arc<budget::Budget>,
     stop: watch::Receiver<bool>,
     stats: Arc<SshStats>,
+    /// Where sessions run: not on the runtime that serves HTTP ([`runtime`]).
+    /// Sessions reach the store through the HTTP API only: a PostgreSQL
+    /// connection opened from this runtime would be driven by its thread.
+    runtime: tokio::runtime::Handle,
 }
 
 /// A connection's idle time allowed past the UI session's own idle timeout,
@@ -147,6 +156,7 @@ pub(super) async fn start(
         ..Default::default()
     });
     let stats = Arc::new(SshStats::default());
+    let sessions_runtime = runtime::SessionRuntime::start()?;
     let ctx = Arc::new(Ctx {
         state,
         config: config.clone(),
@@ -160,6 +170,7 @@ pub(super) async fn start(
         )),
         stop: stop.clone(),
         stats: stats.clone(),
+        runtime: sessions_runtime.handle(),
     });
     tracing::info!(%addr, host_key = %path.display(), fingerprint = %host_key_fingerprint,
         max_connections = config.max_connections,
@@ -167,7 +178,10 @@ pub(super) async fn start(
         max_unauthenticated_per_source = config.max_unauthenticated_per_source,
         login_timeout_s = config.login_timeout.as_secs(),
         "keydeck SSH server listening");
-    let task = tokio::spawn(accept(listener, russh_config, ctx, stop));
+    let task = tokio::spawn(async move {
+        accept(listener, russh_config, ctx, stop).await;
+        sessions_runtime.stop().await;
+    });
     Ok((
         SshInfo {
             addr,

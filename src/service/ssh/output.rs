@@ -4,10 +4,13 @@
 //! cannot make the server buffer without bound: past the limit, frames are
 //! dropped rather than queued, and once the client has taken what was kept,
 //! the screen is redrawn in full: every frame missed coalesced into one.
+//! A command's output ([`send_all`]) goes out as fast as the client takes
+//! it, and is cut only when the client takes none of it for a while.
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, Notify};
@@ -152,9 +155,86 @@ impl Write for SessionOutput {
     }
 }
 
+/// What became of output sent with [`send_all`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// All of it.
+    Whole,
+    /// The client took nothing for the time allowed: this many bytes went.
+    Cut(usize),
+    /// The channel is gone.
+    Gone,
+}
+
+/// Writes all of `bytes` to `out` as fast as it takes them, however long that
+/// is, giving up only when it takes nothing for `progress` (an SSH channel:
+/// no window space).
+pub async fn send_all<W: AsyncWrite + Unpin>(
+    out: &mut W,
+    bytes: &[u8],
+    progress: Duration,
+) -> Sent {
+    let mut at = 0;
+    while at < bytes.len() {
+        match tokio::time::timeout(progress, out.write(&bytes[at..])).await {
+            Err(_) => return Sent::Cut(at),
+            Ok(Ok(0) | Err(_)) => return Sent::Gone,
+            Ok(Ok(n)) => at += n,
+        }
+    }
+    match tokio::time::timeout(progress, out.flush()).await {
+        Err(_) => Sent::Cut(at),
+        Ok(Err(_)) => Sent::Gone,
+        Ok(Ok(())) => Sent::Whole,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reads `pipe` in `chunk`-byte reads, `pause` apart; what it read.
+    async fn read_slowly(
+        mut pipe: tokio::io::DuplexStream,
+        chunk: usize,
+        pause: Duration,
+    ) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = vec![0; chunk];
+        loop {
+            tokio::time::sleep(pause).await;
+            match tokio::io::AsyncReadExt::read(&mut pipe, &mut buf).await {
+                Ok(0) | Err(_) => return got,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn output_read_slowly_but_steadily_arrives_whole_however_long_it_takes() {
+        let (mut server, client) = tokio::io::duplex(1024);
+        let reader = tokio::spawn(read_slowly(client, 1024, Duration::from_millis(500)));
+        let text: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let started = tokio::time::Instant::now();
+        let sent = send_all(&mut server, &text, Duration::from_secs(2)).await;
+        assert_eq!(sent, Sent::Whole);
+        // Far longer than the 2 s allowed without progress: it is progress that counts.
+        assert!(started.elapsed() > Duration::from_secs(60));
+        drop(server);
+        assert_eq!(reader.await.unwrap(), text);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn output_a_client_stops_taking_is_cut_after_the_time_allowed() {
+        let (mut server, client) = tokio::io::duplex(1024);
+        let sent = send_all(&mut server, &[b'x'; 10_000], Duration::from_secs(2)).await;
+        assert_eq!(sent, Sent::Cut(1024));
+        drop(client);
+        assert_eq!(
+            send_all(&mut server, b"more", Duration::from_secs(2)).await,
+            Sent::Gone
+        );
+    }
 
     #[tokio::test]
     async fn a_client_that_does_not_read_gets_a_bounded_buffer_then_one_full_frame() {

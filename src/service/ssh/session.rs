@@ -11,18 +11,18 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use russh::server::{Auth, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, ChannelMsg, ChannelOpenFailure, Sig};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use zeroize::Zeroizing;
 
 use super::audit;
 use super::auth::{Identity, Refusal, SessionToken};
 use super::budget::{Liveness, Ticket};
 use super::exec;
-use super::output::SessionOutput;
+use super::output::{self, Sent, SessionOutput};
 use super::Ctx;
 use crate::admin::ssh_keys::fingerprint;
 use crate::client::Client;
@@ -295,7 +295,7 @@ impl russh::server::Handler for Connection {
             id: channel.id(),
         };
         reply.accept().await;
-        tokio::spawn(run(
+        self.ctx.runtime.spawn(run(
             channel,
             self.ctx.clone(),
             identity,
@@ -453,9 +453,22 @@ enum Start {
     Exec(Vec<u8>),
 }
 
+/// The largest terminal a session draws, columns × rows: a bigger one gets a
+/// frame of this size in its top-left corner, so that no client can make a
+/// frame cost more than a real terminal's.
+const MAX_SIZE: (u16, u16) = (500, 200);
+
+/// Window changes reach the UI at most this often; the latest size wins.
+const RESIZE_EVERY: Duration = Duration::from_millis(50);
+
+/// How long a closing message (or the terminal's restore) may wait for a
+/// client that takes none of it.
+const MESSAGE_PROGRESS: Duration = Duration::from_secs(5);
+
+/// A PTY request's or window change's size, as the UI draws it.
 fn size(col_width: u32, row_height: u32) -> (u16, u16) {
-    let clamp = |v: u32| v.clamp(1, 1000) as u16;
-    (clamp(col_width), clamp(row_height))
+    let clamp = |v: u32, max: u16| v.clamp(1, max.into()) as u16;
+    (clamp(col_width, MAX_SIZE.0), clamp(row_height, MAX_SIZE.1))
 }
 
 /// One session channel, from its requests to its close: a shell or a
@@ -581,13 +594,7 @@ async fn run(
                 // A command's own time is not idleness of the connection.
                 let _running = live.command();
                 let done = exec::run(&command, client).await;
-                let (out, err) = if pty.is_some() {
-                    (exec::crlf(&done.stdout), exec::crlf(&done.stderr))
-                } else {
-                    (done.stdout, done.stderr)
-                };
-                finish(&mut channel, &out, &err, done.status.into(), &mut slot).await;
-                done.status.into()
+                reply(&mut channel, &ctx, done, pty.is_some(), &mut slot).await
             }
         },
     };
@@ -618,8 +625,8 @@ async fn run(
 }
 
 /// Sends what is left, gives the session's slot back (`slot`), then the exit
-/// status, and closes the channel; a client that does not take the output
-/// within a few seconds is not waited for.
+/// status, and closes the channel; a client that takes nothing for a few
+/// seconds is not waited for.
 async fn finish(
     channel: &mut Channel<Msg>,
     stdout: &[u8],
@@ -627,24 +634,184 @@ async fn finish(
     status: u32,
     slot: &mut Option<OwnedSemaphorePermit>,
 ) {
-    let send = async {
-        if !stdout.is_empty() {
-            let mut out = channel.make_writer();
-            out.write_all(stdout).await?;
-            out.flush().await?;
-        }
-        if !stderr.is_empty() {
-            let mut err = channel.make_writer_ext(Some(1));
-            err.write_all(stderr).await?;
-            err.flush().await?;
-        }
-        std::io::Result::Ok(())
+    let sending = Sending {
+        progress: MESSAGE_PROGRESS,
+        newline: "\r\n",
     };
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), send).await;
+    finish_within(channel, (stdout, stderr), status, slot, sending).await;
+}
+
+/// A command's output (`\r\n` line ends for a terminal), its exit status,
+/// and the channel closed: [`finish_within`] with the configured patience.
+async fn reply(
+    channel: &mut Channel<Msg>,
+    ctx: &Ctx,
+    done: exec::Finished,
+    pty: bool,
+    slot: &mut Option<OwnedSemaphorePermit>,
+) -> u32 {
+    let status = done.status.into();
+    let (out, err) = if pty {
+        (exec::crlf(&done.stdout), exec::crlf(&done.stderr))
+    } else {
+        (done.stdout, done.stderr)
+    };
+    let sending = Sending {
+        progress: ctx.config.exec_progress_timeout,
+        newline: if pty { "\r\n" } else { "\n" },
+    };
+    finish_within(channel, (&out, &err), status, slot, sending).await
+}
+
+/// How output is sent at the end of a session.
+struct Sending {
+    /// A client that takes none of it for this long gets it cut.
+    progress: Duration,
+    /// Line end of the note that says so.
+    newline: &'static str,
+}
+
+/// Sends `stdout` and `stderr` as fast as the client takes them, gives the
+/// session's slot back (`slot`), then the exit status, and closes the
+/// channel. Output the client took nothing of for `sending.progress` is cut:
+/// the exit status is then non-zero (1 unless it was already) and standard
+/// error ends with a line that says so. The status sent.
+async fn finish_within(
+    channel: &mut Channel<Msg>,
+    (stdout, stderr): (&[u8], &[u8]),
+    mut status: u32,
+    slot: &mut Option<OwnedSemaphorePermit>,
+    sending: Sending,
+) -> u32 {
+    let progress = sending.progress;
+    let out = output::send_all(&mut channel.make_writer(), stdout, progress).await;
+    if out != Sent::Gone {
+        let mut err = channel.make_writer_ext(Some(1));
+        let sent = if let Sent::Cut(at) = out {
+            status = cut_status(status);
+            let note = format!(
+                "keydeck: output cut: the client took none of it for {} s; \
+                 {at} of {} bytes of standard output sent{}",
+                progress.as_secs(),
+                stdout.len(),
+                sending.newline
+            );
+            tracing::warn!(
+                sent = at,
+                total = stdout.len(),
+                "SSH command output cut: the client stopped reading"
+            );
+            let mut rest = Zeroizing::new(Vec::with_capacity(stderr.len() + note.len()));
+            rest.extend_from_slice(stderr);
+            rest.extend_from_slice(note.as_bytes());
+            output::send_all(&mut err, &rest, progress).await
+        } else {
+            output::send_all(&mut err, stderr, progress).await
+        };
+        if let Sent::Cut(at) = sent {
+            status = cut_status(status);
+            tracing::warn!(
+                sent = at,
+                "SSH command standard error cut: the client stopped reading"
+            );
+        }
+    }
     drop(slot.take());
-    let _ = channel.exit_status(status).await;
-    let _ = channel.eof().await;
-    let _ = channel.close().await;
+    // Bounded too: a connection that floods us may not take these at once.
+    let _ = tokio::time::timeout(MESSAGE_PROGRESS, async {
+        let _ = channel.exit_status(status).await;
+        let _ = channel.eof().await;
+        let _ = channel.close().await;
+    })
+    .await;
+    status
+}
+
+/// The exit status of a command whose output was cut: never success.
+fn cut_status(status: u32) -> u32 {
+    if status == 0 {
+        exec::EXIT_CUT.into()
+    } else {
+        status
+    }
+}
+
+/// Window changes (and other requests that are not input) a UI session
+/// reads per second, after a burst of as many. Input waits for the UI to take
+/// it; these would not, so past this the session stops reading its channel
+/// for a while, and russh stops reading the client's connection: a client
+/// that floods them costs the server's transport (on the runtime that serves
+/// HTTP) no more than this.
+const REQUESTS_PER_SECOND: f64 = 100.0;
+
+/// A session over [`REQUESTS_PER_SECOND`] without a break for this long is
+/// ended: a flood, not a terminal being resized.
+const FLOOD_LIMIT: Duration = Duration::from_secs(10);
+
+/// A token bucket of [`REQUESTS_PER_SECOND`].
+struct RequestBudget {
+    tokens: f64,
+    at: tokio::time::Instant,
+    /// Over budget at every request since.
+    over_since: Option<tokio::time::Instant>,
+}
+
+/// What to do after a request.
+#[derive(Debug, PartialEq, Eq)]
+enum Pace {
+    /// Read on.
+    Go,
+    /// Read the next one then.
+    Wait(tokio::time::Instant),
+    /// Over budget for [`FLOOD_LIMIT`]: end the session.
+    Flood,
+}
+
+impl RequestBudget {
+    fn new() -> Self {
+        Self {
+            tokens: REQUESTS_PER_SECOND,
+            at: tokio::time::Instant::now(),
+            over_since: None,
+        }
+    }
+
+    /// Spends one request.
+    fn take(&mut self) -> Pace {
+        let now = tokio::time::Instant::now();
+        let earned = now.duration_since(self.at).as_secs_f64() * REQUESTS_PER_SECOND;
+        self.tokens = (self.tokens + earned).min(REQUESTS_PER_SECOND) - 1.0;
+        self.at = now;
+        if self.tokens >= 0.0 {
+            self.over_since = None;
+            return Pace::Go;
+        }
+        let since = *self.over_since.get_or_insert(now);
+        if now.duration_since(since) >= FLOOD_LIMIT {
+            return Pace::Flood;
+        }
+        Pace::Wait(now + Duration::from_secs_f64(-self.tokens / REQUESTS_PER_SECOND))
+    }
+}
+
+/// When a paused session reads again (`otherwise` if it is not paused).
+fn paused_until(pace: &Pace, otherwise: tokio::time::Instant) -> tokio::time::Instant {
+    match pace {
+        Pace::Wait(at) => *at,
+        _ => otherwise,
+    }
+}
+
+/// Window changes not yet passed on to the UI.
+struct Resize {
+    /// The client's latest size.
+    wanted: (u16, u16),
+    /// The size the UI was last given.
+    drawn: (u16, u16),
+    /// When `wanted` goes to the UI, if it is to.
+    due: Option<tokio::time::Instant>,
+    /// The earliest time the next one may.
+    next: tokio::time::Instant,
 }
 
 /// The terminal UI on this channel, until `q`, the client leaving, the idle
@@ -697,10 +864,25 @@ async fn ui(
     let mut deadline = tokio::time::Instant::now() + idle;
     let mut stop = ctx.stop.clone();
     let mut farewell: &[u8] = b"";
+    let mut resize = Resize {
+        wanted: pty.size,
+        drawn: pty.size,
+        due: None,
+        next: tokio::time::Instant::now(),
+    };
+    // Requests that cost the UI nothing (window changes) are read only so
+    // fast: past that, the client's connection waits (see [`RequestBudget`]).
+    let mut requests = RequestBudget::new();
+    let mut pace = Pace::Go;
     let outcome = loop {
+        if pace == Pace::Flood && input.is_some() {
+            tracing::warn!(user = %who.user.email, addr = %who.addr, "SSH session flooded with requests: ending it");
+            farewell = b"keydeck: too many requests (window changes); the session ended.\r\n";
+            input = None;
+        }
         tokio::select! {
             outcome = &mut session_ui => break outcome,
-            message = channel.wait(), if open => match message {
+            message = channel.wait(), if open && pace == Pace::Go => match message {
                 Some(ChannelMsg::Data { data }) => {
                     deadline = tokio::time::Instant::now() + idle;
                     if let Some(tx) = &input {
@@ -709,19 +891,34 @@ async fn ui(
                 }
                 Some(ChannelMsg::WindowChange { col_width, row_height, .. }) => {
                     deadline = tokio::time::Instant::now() + idle;
-                    let (w, h) = size(col_width, row_height);
-                    *current_size.lock().unwrap_or_else(|e| e.into_inner()) = (w, h);
-                    if let Some(tx) = &input {
-                        let _ = tx.send(SessionInput::Resize(w, h)).await;
-                    }
+                    let wanted = size(col_width, row_height);
+                    *current_size.lock().unwrap_or_else(|e| e.into_inner()) = wanted;
+                    // Coalesced: the UI redraws for the latest size, at most every RESIZE_EVERY.
+                    resize.wanted = wanted;
+                    resize.due.get_or_insert(resize.next);
+                    pace = requests.take();
                 }
                 Some(ChannelMsg::Eof) => input = None,
                 Some(ChannelMsg::Close) | None => {
                     open = false;
                     input = None;
                 }
-                Some(_) => {}
+                Some(_) => pace = requests.take(),
             },
+            () = tokio::time::sleep_until(paused_until(&pace, deadline)), if matches!(pace, Pace::Wait(_)) => {
+                pace = Pace::Go;
+            }
+            () = tokio::time::sleep_until(resize.due.unwrap_or(deadline)), if resize.due.is_some() => {
+                resize.due = None;
+                if resize.wanted != resize.drawn {
+                    if let Some(tx) = &input {
+                        let (w, h) = resize.wanted;
+                        let _ = tx.send(SessionInput::Resize(w, h)).await;
+                        resize.drawn = resize.wanted;
+                        resize.next = tokio::time::Instant::now() + RESIZE_EVERY;
+                    }
+                }
+            }
             () = tokio::time::sleep_until(deadline), if input.is_some() => {
                 tracing::info!(user = %who.user.email, addr = %who.addr, "SSH session idle: closing it");
                 farewell = b"keydeck: closed after a long time without input.\r\n";
@@ -751,4 +948,49 @@ async fn ui(
         finish(channel, RESTORE, farewell, status, slot).await;
     }
     status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_clamped_to_a_real_terminals() {
+        assert_eq!(size(1000, 1000), MAX_SIZE);
+        assert_eq!(size(999, 1000), MAX_SIZE);
+        assert_eq!(size(u32::MAX, 0), (MAX_SIZE.0, 1));
+        assert_eq!(size(120, 40), (120, 40));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_past_the_budget_wait_their_turn() {
+        let mut budget = RequestBudget::new();
+        let burst = (0..1000).take_while(|_| budget.take() == Pace::Go).count();
+        assert!((99..=100).contains(&burst), "{burst}");
+        // Then one every 10 ms.
+        let Pace::Wait(next) = budget.take() else {
+            panic!("a wait")
+        };
+        assert!(next > tokio::time::Instant::now());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let steady = (0..1000).take_while(|_| budget.take() == Pace::Go).count();
+        assert!((90..110).contains(&steady), "{steady}");
+        // A break: the budget is back, and no flood is seen.
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(budget.take(), Pace::Go);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_over_budget_without_a_break_is_a_flood() {
+        let mut budget = RequestBudget::new();
+        let started = tokio::time::Instant::now();
+        loop {
+            match budget.take() {
+                Pace::Go => {}
+                Pace::Wait(at) => tokio::time::sleep_until(at).await,
+                Pace::Flood => break,
+            }
+        }
+        assert!(started.elapsed() >= FLOOD_LIMIT);
+    }
 }
