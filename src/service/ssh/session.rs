@@ -1,11 +1,12 @@
 //! One SSH connection (a russh handler) and its sessions: a PTY and no
 //! command opens the terminal UI; a command runs it (see [`super::exec`]).
-//! Each session runs in its own task, its user acting through a credential
-//! that lives as long as the session; its start and end are logged, its end
-//! also in the audit log. A channel takes a session slot (the server's and
-//! its user's) only once it asks for a shell or a command, and is closed if
-//! it asks for neither in time; every request the server does not handle is
-//! answered with a failure at once.
+//! Each session runs in its own task on the SSH sessions' own runtime
+//! ([`super::runtime`]), its user acting through a credential that lives as
+//! long as the session; its start and end are logged, its end also in the
+//! audit log. A channel takes a session slot (the server's and its user's)
+//! only once it asks for a shell or a command, and is closed if it asks for
+//! neither in time; every request the server does not handle is answered
+//! with a failure at once.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -744,16 +745,20 @@ fn cut_status(status: u32) -> u32 {
 /// HTTP) no more than this.
 const REQUESTS_PER_SECOND: f64 = 100.0;
 
-/// A session over [`REQUESTS_PER_SECOND`] without a break for this long is
-/// ended: a flood, not a terminal being resized.
-const FLOOD_LIMIT: Duration = Duration::from_secs(10);
+/// Requests over [`REQUESTS_PER_SECOND`] add one each to a flood score that
+/// drains by [`FLOOD_DRAIN`] a second; past [`FLOOD_SCORE`] the session is
+/// ended: a flood, not a terminal being resized (one that stays just over
+/// the rate would need minutes). A client that left with a flood still
+/// queued is so found out in seconds, not once all of it was read (unless
+/// the session reads below the rate anyway).
+const FLOOD_SCORE: f64 = 300.0;
+const FLOOD_DRAIN: f64 = 10.0;
 
-/// A token bucket of [`REQUESTS_PER_SECOND`].
+/// A token bucket of [`REQUESTS_PER_SECOND`], and a flood score.
 struct RequestBudget {
     tokens: f64,
     at: tokio::time::Instant,
-    /// Over budget at every request since.
-    over_since: Option<tokio::time::Instant>,
+    flood: f64,
 }
 
 /// What to do after a request.
@@ -763,7 +768,7 @@ enum Pace {
     Go,
     /// Read the next one then.
     Wait(tokio::time::Instant),
-    /// Over budget for [`FLOOD_LIMIT`]: end the session.
+    /// Past [`FLOOD_SCORE`]: end the session.
     Flood,
 }
 
@@ -772,22 +777,22 @@ impl RequestBudget {
         Self {
             tokens: REQUESTS_PER_SECOND,
             at: tokio::time::Instant::now(),
-            over_since: None,
+            flood: 0.0,
         }
     }
 
     /// Spends one request.
     fn take(&mut self) -> Pace {
         let now = tokio::time::Instant::now();
-        let earned = now.duration_since(self.at).as_secs_f64() * REQUESTS_PER_SECOND;
-        self.tokens = (self.tokens + earned).min(REQUESTS_PER_SECOND) - 1.0;
+        let elapsed = now.duration_since(self.at).as_secs_f64();
         self.at = now;
+        self.tokens = (self.tokens + elapsed * REQUESTS_PER_SECOND).min(REQUESTS_PER_SECOND) - 1.0;
+        self.flood = (self.flood - elapsed * FLOOD_DRAIN).max(0.0);
         if self.tokens >= 0.0 {
-            self.over_since = None;
             return Pace::Go;
         }
-        let since = *self.over_since.get_or_insert(now);
-        if now.duration_since(since) >= FLOOD_LIMIT {
+        self.flood += 1.0;
+        if self.flood > FLOOD_SCORE {
             return Pace::Flood;
         }
         Pace::Wait(now + Duration::from_secs_f64(-self.tokens / REQUESTS_PER_SECOND))
@@ -981,7 +986,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_session_over_budget_without_a_break_is_a_flood() {
+    async fn a_session_over_budget_for_seconds_is_a_flood() {
         let mut budget = RequestBudget::new();
         let started = tokio::time::Instant::now();
         loop {
@@ -991,6 +996,30 @@ mod tests {
                 Pace::Flood => break,
             }
         }
-        assert!(started.elapsed() >= FLOOD_LIMIT);
+        let took = started.elapsed();
+        assert!(
+            took > Duration::from_secs(3) && took < Duration::from_secs(10),
+            "{took:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_terminal_resized_by_hand_is_never_a_flood() {
+        let mut budget = RequestBudget::new();
+        // Dragged for a minute at 60 changes a second, or in bursts of 150.
+        for _ in 0..3600 {
+            assert_ne!(budget.take(), Pace::Flood);
+            tokio::time::sleep(Duration::from_micros(16_667)).await;
+        }
+        for _ in 0..20 {
+            for _ in 0..150 {
+                match budget.take() {
+                    Pace::Flood => panic!("a flood"),
+                    Pace::Wait(at) => tokio::time::sleep_until(at).await,
+                    Pace::Go => {}
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
     }
 }
