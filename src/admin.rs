@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::audit_action::AuditAction;
 use crate::cli::{AdminCommand, OrgCommand, UserCommand};
 use crate::clock::Clock;
 use crate::key::{Secret, SecretFormat, SCOPES};
@@ -113,7 +114,7 @@ pub fn operator_name() -> String {
 /// An audit entry about `user`, by the operator; `details` gain the user's id and email.
 fn user_event(
     user: &User,
-    action: &str,
+    action: AuditAction,
     now: DateTime<Utc>,
     details: serde_json::Value,
 ) -> AuditEvent {
@@ -128,7 +129,7 @@ fn user_event(
         actor_kind: "operator".into(),
         actor_id: operator.clone(),
         actor_name: operator,
-        action: action.into(),
+        action: action.to_string(),
         api_key_id: String::new(),
         remote_addr: None,
         details: all,
@@ -211,7 +212,7 @@ pub async fn add_user(
     };
     let audit = user_event(
         &user,
-        "user.added",
+        AuditAction::UserAdded,
         now,
         serde_json::json!({ "role": role.as_str() }),
     );
@@ -232,7 +233,12 @@ pub async fn reset_token(store: &dyn Store, email: &str) -> Result<Secret> {
 pub async fn reset_token_at(store: &dyn Store, email: &str, now: DateTime<Utc>) -> Result<Secret> {
     let user = user_named(store, email).await?;
     let token = SecretFormat::user_token().generate();
-    let audit = user_event(&user, "user.token_reset", now, serde_json::json!({}));
+    let audit = user_event(
+        &user,
+        AuditAction::UserTokenReset,
+        now,
+        serde_json::json!({}),
+    );
     change(
         store,
         &user,
@@ -256,7 +262,7 @@ pub async fn revoke_token(
     let ssh_keys = store.list_ssh_keys(Some(&user.id)).await?.len();
     let audit = user_event(
         &user,
-        "user.token_revoked",
+        AuditAction::UserTokenRevoked,
         now,
         serde_json::json!({ "ssh_keys_refused": ssh_keys }),
     );
@@ -297,7 +303,7 @@ pub async fn set_role(
     }
     let audit = user_event(
         &user,
-        "user.role_changed",
+        AuditAction::UserRoleChanged,
         now,
         serde_json::json!({ "from": user.role.as_str(), "to": role.as_str() }),
     );
@@ -318,7 +324,7 @@ pub async fn remove_user(
     keep_an_admin(store, &user, force, "removing them").await?;
     let audit = user_event(
         &user,
-        "user.removed",
+        AuditAction::UserRemoved,
         now,
         serde_json::json!({ "role": user.role.as_str() }),
     );
@@ -492,7 +498,7 @@ fn demo_key(
         actor_kind: "user".into(),
         actor_id: "seed".into(),
         actor_name: created_by,
-        action: "api_key.created".into(),
+        action: AuditAction::ApiKeyCreated.to_string(),
         api_key_id: key.id.clone(),
         remote_addr: None,
         details: serde_json::json!({ "name": key.name, "seeded": true }),
@@ -501,7 +507,7 @@ fn demo_key(
         audit.push(AuditEvent {
             at: *at,
             actor_name: by.clone(),
-            action: "api_key.revoked".into(),
+            action: AuditAction::ApiKeyRevoked.to_string(),
             ..created.clone()
         });
     }

@@ -12,6 +12,7 @@ use super::extract::Json;
 use super::store::AuditEvent;
 use super::AppState;
 use crate::api::ErrorBody;
+use crate::audit_action::AuditAction;
 use crate::policy::Policy;
 
 /// The organisation's key policy: the rules new keys follow and the health
@@ -61,7 +62,7 @@ pub async fn put(
         actor_kind: "user".into(),
         actor_id: admin.user.id.clone(),
         actor_name: admin.user.email.clone(),
-        action: "policy.update".into(),
+        action: AuditAction::PolicyUpdated.to_string(),
         api_key_id: String::new(),
         remote_addr: Some(admin.addr.to_string()),
         details: match &admin.via {
