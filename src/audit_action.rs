@@ -63,7 +63,7 @@ impl AuditAction {
             Self::ApiKeyCreated => "api_key.created",
             Self::ApiKeyRevoked => "api_key.revoked",
             Self::ApiKeyRotated => "api_key.rotated",
-            Self::PolicyUpdated => "policy.update",
+            Self::PolicyUpdated => "policy.updated",
             Self::UserAdded => "user.added",
             Self::UserRemoved => "user.removed",
             Self::UserRoleChanged => "user.role_changed",
@@ -71,9 +71,18 @@ impl AuditAction {
             Self::UserTokenRevoked => "user.token_revoked",
             Self::UserSshKeyAdded => "user.ssh_key_added",
             Self::UserSshKeyRemoved => "user.ssh_key_removed",
-            Self::SshLoggedIn => "ssh.login",
+            Self::SshLoggedIn => "ssh.logged_in",
             Self::SshRefused => "ssh.refused",
             Self::SshSessionEnded => "ssh.session_ended",
+        }
+    }
+
+    /// Spellings that older versions wrote and rows still hold.
+    fn former(text: &str) -> Option<Self> {
+        match text {
+            "policy.update" => Some(Self::PolicyUpdated),
+            "ssh.login" => Some(Self::SshLoggedIn),
+            _ => None,
         }
     }
 }
@@ -92,11 +101,22 @@ pub struct UnknownAuditAction(pub String);
 impl FromStr for AuditAction {
     type Err = UnknownAuditAction;
 
+    /// Today's spelling, or one an older version wrote (`policy.update`, `ssh.login`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
             .find(|a| a.as_str() == s)
+            .or_else(|| Self::former(s))
             .ok_or_else(|| UnknownAuditAction(s.to_owned()))
+    }
+}
+
+/// A stored action as it reads today: an older spelling becomes today's
+/// (`policy.update` reads `policy.updated`); text that is none of ours is kept.
+pub fn current(stored: String) -> String {
+    match stored.parse::<AuditAction>() {
+        Ok(action) if action.as_str() != stored => action.as_str().to_owned(),
+        _ => stored,
     }
 }
 
@@ -105,10 +125,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_action_reads_back() {
+    fn every_action_reads_back_and_is_in_the_past_tense() {
         for action in AuditAction::ALL {
             assert_eq!(action.to_string().parse::<AuditAction>(), Ok(action));
+            let (_, what) = action.as_str().split_once('.').unwrap();
+            assert!(
+                what.split('_').any(|w| w.ends_with("ed") || w == "reset"),
+                "{action} is in the past tense"
+            );
         }
+    }
+
+    #[test]
+    fn former_spellings_still_read() {
+        assert_eq!("policy.update".parse(), Ok(AuditAction::PolicyUpdated));
+        assert_eq!("ssh.login".parse(), Ok(AuditAction::SshLoggedIn));
+        assert_eq!(current("policy.update".into()), "policy.updated");
+        assert_eq!(current("ssh.login".into()), "ssh.logged_in");
+        assert_eq!(current("api_key.created".into()), "api_key.created");
+        assert_eq!(current("something.else".into()), "something.else");
         assert_eq!(
             "something.else".parse::<AuditAction>(),
             Err(UnknownAuditAction("something.else".into()))

@@ -33,7 +33,7 @@ pub async fn get(
 }
 
 /// Replace the organisation's key policy (fields left out take their
-/// defaults). Admins only; audited as `policy.update` with the old and new
+/// defaults). Admins only; audited as `policy.updated` with the old and new
 /// policy. Existing keys are never changed: only new keys and rotations follow it.
 #[utoipa::path(put, path = "/v1/policy", tag = "policy", security(("bearer" = [])),
     request_body = Policy,

@@ -1,5 +1,5 @@
 //! What the SSH front door writes to the organisation's audit log:
-//! `ssh.login`, `ssh.refused` (a known user's key that was refused) and
+//! `ssh.logged_in`, `ssh.refused` (a known user's key that was refused) and
 //! `ssh.session_ended`, each naming the user, the key's fingerprint and the
 //! SSH client's address, so that they show in the audit screen and `keydeck audit`.
 
