@@ -431,17 +431,17 @@ fn between(from: DateTime<Utc>, to: DateTime<Utc>, fraction: f64) -> DateTime<Ut
     from + Duration::milliseconds((span * fraction) as i64)
 }
 
-/// One demo key, its history and audit entries. `slot` picks its status:
-/// 0-6 of every ten active, 7-8 expired, 9 revoked.
-fn demo_key(
-    rng: &mut Spread,
-    org_id: &str,
-    (name, description): (String, &str),
-    slot: u32,
-    now: DateTime<Utc>,
-    format: &SecretFormat,
-    audit: &mut Vec<AuditEvent>,
-) -> SeedKey {
+/// When a demo key was created, expires, was revoked (and by whom) and last used.
+struct DemoHistory {
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    revoked: Option<(DateTime<Utc>, String)>,
+    last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A demo key's history. `slot` picks its status: 0-6 of every ten active,
+/// 7-8 expired, 9 revoked.
+fn demo_history(rng: &mut Spread, slot: u32, now: DateTime<Utc>) -> DemoHistory {
     let max_age_ms = (SEED_MAX_AGE_DAYS * 86_400_000) as u64;
     // At least a minute old, so that its history fits before now.
     let created_at = now - Duration::milliseconds((60_000 + rng.below(max_age_ms - 60_000)) as i64);
@@ -472,6 +472,30 @@ fn demo_key(
     // A quarter never used; the rest last used shortly before their end.
     let last_used_at =
         (rng.below(4) != 0).then(|| between(created_at, end, 1.0 - rng.unit().powi(4)).min(end));
+    DemoHistory {
+        created_at,
+        expires_at,
+        revoked,
+        last_used_at,
+    }
+}
+
+/// One demo key, its history and audit entries (see [`demo_history`]).
+fn demo_key(
+    rng: &mut Spread,
+    org_id: &str,
+    (name, description): (String, &str),
+    slot: u32,
+    now: DateTime<Utc>,
+    format: &SecretFormat,
+    audit: &mut Vec<AuditEvent>,
+) -> SeedKey {
+    let DemoHistory {
+        created_at,
+        expires_at,
+        revoked,
+        last_used_at,
+    } = demo_history(rng, slot, now);
     let secret = format.generate();
     let scopes = rng
         .pick(DEMO_SCOPES)
@@ -558,11 +582,24 @@ pub async fn seed(store: &dyn Store, org_name: &str, count: u32, clock: &dyn Clo
 pub async fn run(command: AdminCommand, store: &dyn Store, clock: &dyn Clock) -> Result<()> {
     let now = clock.now();
     match command {
-        AdminCommand::Orgs(OrgCommand::Add { name, plan }) => {
+        AdminCommand::Orgs(command) => run_orgs(command, store, now).await,
+        AdminCommand::Users(command) => run_users(command, store, now).await,
+        AdminCommand::Seed { org, count } => {
+            let n = seed(store, &org, count, clock).await?;
+            eprintln!("created {n} demo keys in {org}");
+            Ok(())
+        }
+    }
+}
+
+/// `keydeck admin orgs …`.
+async fn run_orgs(command: OrgCommand, store: &dyn Store, now: DateTime<Utc>) -> Result<()> {
+    match command {
+        OrgCommand::Add { name, plan } => {
             let org = add_org(store, &name, plan, now).await?;
             println!("{}\t{}\t{}", org.id, org.name, org.plan.as_str());
         }
-        AdminCommand::Orgs(OrgCommand::List) => {
+        OrgCommand::List => {
             println!("{:<26} {:<24} {:<5} CREATED", "ID", "NAME", "PLAN");
             for org in store.list_orgs().await? {
                 println!(
@@ -574,12 +611,19 @@ pub async fn run(command: AdminCommand, store: &dyn Store, clock: &dyn Clock) ->
                 );
             }
         }
-        AdminCommand::Orgs(OrgCommand::SetPlan { name, plan }) => {
+        OrgCommand::SetPlan { name, plan } => {
             let org = org_named(store, &name).await?;
             store.set_plan(&org.id, plan).await?;
             eprintln!("organisation {name} is now on the {} plan", plan.as_str());
         }
-        AdminCommand::Users(UserCommand::Add { org, email, role }) => {
+    }
+    Ok(())
+}
+
+/// `keydeck admin users …`.
+async fn run_users(command: UserCommand, store: &dyn Store, now: DateTime<Utc>) -> Result<()> {
+    match command {
+        UserCommand::Add { org, email, role } => {
             let (user, token) = add_user(store, &org, &email, role, now).await?;
             eprintln!(
                 "Added {} ({}) to {org}. Their access token, shown this once:",
@@ -588,59 +632,9 @@ pub async fn run(command: AdminCommand, store: &dyn Store, clock: &dyn Clock) ->
             );
             println!("{}", token.expose());
         }
-        AdminCommand::Users(UserCommand::List { org }) => {
-            let org_id = match org {
-                Some(name) => Some(org_named(store, &name).await?.id),
-                None => None,
-            };
-            let mut ssh_keys = std::collections::HashMap::<String, usize>::new();
-            for key in store.list_ssh_keys(None).await? {
-                *ssh_keys.entry(key.user_id).or_default() += 1;
-            }
-            println!(
-                "{:<24} {:<32} {:<6} {:<7} {:<10} ORG",
-                "ID", "EMAIL", "ROLE", "TOKEN", "SSH"
-            );
-            let mut disabled = false;
-            for u in store.list_users(org_id.as_deref()).await? {
-                disabled |= !u.has_token;
-                println!(
-                    "{:<24} {:<32} {:<6} {:<7} {:<10} {}",
-                    u.id,
-                    u.email,
-                    u.role.as_str(),
-                    if u.has_token { "active" } else { "revoked" },
-                    ssh_column(ssh_keys.get(&u.id).copied().unwrap_or(0), u.has_token),
-                    u.org_id
-                );
-            }
-            if disabled {
-                eprintln!(
-                    "A user whose token is revoked is disabled: their SSH keys are refused too, \
-                     until `keydeck admin users reset-token EMAIL`."
-                );
-            }
-        }
-        AdminCommand::Users(UserCommand::ResetToken { email }) => {
-            let user = user_named(store, &email).await?;
-            let ssh_keys = store.list_ssh_keys(Some(&user.id)).await?.len();
-            let token = reset_token_at(store, &email, now).await?;
-            if user.has_token {
-                eprintln!(
-                    "New access token for {email}, shown this once (the old one no longer works):"
-                );
-            } else if ssh_keys > 0 {
-                eprintln!(
-                    "{email} is enabled again: their {} work again. Their new access token, \
-                     shown this once:",
-                    ssh_keys_phrase(ssh_keys)
-                );
-            } else {
-                eprintln!("{email} is enabled again. Their new access token, shown this once:");
-            }
-            println!("{}", token.expose());
-        }
-        AdminCommand::Users(UserCommand::RevokeToken { email }) => {
+        UserCommand::List { org } => print_users(store, org).await?,
+        UserCommand::ResetToken { email } => print_reset_token(store, &email, now).await?,
+        UserCommand::RevokeToken { email } => {
             let (_, ssh_keys) = revoke_token(store, &email, now).await?;
             let ssh = match ssh_keys {
                 0 => String::new(),
@@ -655,47 +649,110 @@ pub async fn run(command: AdminCommand, store: &dyn Store, clock: &dyn Clock) ->
                  `keydeck admin users reset-token {email}` gives them a new token and lets them in again."
             );
         }
-        AdminCommand::Users(UserCommand::SetRole { email, role, force }) => {
+        UserCommand::SetRole { email, role, force } => {
             if set_role(store, &email, role, force, now).await? {
                 eprintln!("{email} is now {}", role.as_str());
             } else {
                 eprintln!("{email} already is {}; nothing changed", role.as_str());
             }
         }
-        AdminCommand::Users(UserCommand::Remove { email, force }) => {
+        UserCommand::Remove { email, force } => {
             remove_user(store, &email, force, now).await?;
             eprintln!(
                 "Removed {email}: their access token no longer works. The keys they created keep working."
             );
         }
-        AdminCommand::Users(UserCommand::AddSshKey { email, key }) => {
-            let text = ssh_keys::read_key_arg(&key)?;
-            let key = ssh_keys::add_ssh_key(store, &email, &text, now).await?;
-            if user_named(store, &email).await?.has_token {
-                eprintln!(
-                    "{email} can now connect over SSH with {} ({}).",
-                    key.fingerprint, key.algorithm
-                );
-            } else {
-                eprintln!(
-                    "Added {} ({}) to {email}, who is disabled (token revoked): it is refused \
-                     until `keydeck admin users reset-token {email}`.",
-                    key.fingerprint, key.algorithm
-                );
-            }
+        UserCommand::AddSshKey { email, key } => {
+            print_add_ssh_key(store, &email, &key, now).await?
         }
-        AdminCommand::Users(UserCommand::ListSshKeys { email }) => {
+        UserCommand::ListSshKeys { email } => {
             let keys = ssh_keys::list_ssh_keys(store, email.as_deref()).await?;
             print!("{}", ssh_keys::table(&keys));
         }
-        AdminCommand::Users(UserCommand::RemoveSshKey { email, fingerprint }) => {
+        UserCommand::RemoveSshKey { email, fingerprint } => {
             ssh_keys::remove_ssh_key(store, &email, &fingerprint, now).await?;
             eprintln!("Removed {fingerprint} from {email}: connections with it are refused.");
         }
-        AdminCommand::Seed { org, count } => {
-            let n = seed(store, &org, count, clock).await?;
-            eprintln!("created {n} demo keys in {org}");
-        }
+    }
+    Ok(())
+}
+
+/// `users list`: one line per user, with their token's state and SSH keys.
+async fn print_users(store: &dyn Store, org: Option<String>) -> Result<()> {
+    let org_id = match org {
+        Some(name) => Some(org_named(store, &name).await?.id),
+        None => None,
+    };
+    let mut ssh_keys = std::collections::HashMap::<String, usize>::new();
+    for key in store.list_ssh_keys(None).await? {
+        *ssh_keys.entry(key.user_id).or_default() += 1;
+    }
+    println!(
+        "{:<24} {:<32} {:<6} {:<7} {:<10} ORG",
+        "ID", "EMAIL", "ROLE", "TOKEN", "SSH"
+    );
+    let mut disabled = false;
+    for u in store.list_users(org_id.as_deref()).await? {
+        disabled |= !u.has_token;
+        println!(
+            "{:<24} {:<32} {:<6} {:<7} {:<10} {}",
+            u.id,
+            u.email,
+            u.role.as_str(),
+            if u.has_token { "active" } else { "revoked" },
+            ssh_column(ssh_keys.get(&u.id).copied().unwrap_or(0), u.has_token),
+            u.org_id
+        );
+    }
+    if disabled {
+        eprintln!(
+            "A user whose token is revoked is disabled: their SSH keys are refused too, \
+             until `keydeck admin users reset-token EMAIL`."
+        );
+    }
+    Ok(())
+}
+
+/// `users reset-token`: the new token, and whether the user is enabled again.
+async fn print_reset_token(store: &dyn Store, email: &str, now: DateTime<Utc>) -> Result<()> {
+    let user = user_named(store, email).await?;
+    let ssh_keys = store.list_ssh_keys(Some(&user.id)).await?.len();
+    let token = reset_token_at(store, email, now).await?;
+    if user.has_token {
+        eprintln!("New access token for {email}, shown this once (the old one no longer works):");
+    } else if ssh_keys > 0 {
+        eprintln!(
+            "{email} is enabled again: their {} work again. Their new access token, \
+             shown this once:",
+            ssh_keys_phrase(ssh_keys)
+        );
+    } else {
+        eprintln!("{email} is enabled again. Their new access token, shown this once:");
+    }
+    println!("{}", token.expose());
+    Ok(())
+}
+
+/// `users add-ssh-key`: the key added, and whether it lets the user in now.
+async fn print_add_ssh_key(
+    store: &dyn Store,
+    email: &str,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let text = ssh_keys::read_key_arg(key)?;
+    let key = ssh_keys::add_ssh_key(store, email, &text, now).await?;
+    if user_named(store, email).await?.has_token {
+        eprintln!(
+            "{email} can now connect over SSH with {} ({}).",
+            key.fingerprint, key.algorithm
+        );
+    } else {
+        eprintln!(
+            "Added {} ({}) to {email}, who is disabled (token revoked): it is refused \
+             until `keydeck admin users reset-token {email}`.",
+            key.fingerprint, key.algorithm
+        );
     }
     Ok(())
 }
