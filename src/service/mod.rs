@@ -601,7 +601,7 @@ fn check_files(config: &ServiceConfig) -> Result<(), String> {
 /// access tokens (`kdt_…`) nor with SSH session credentials (`kds_…`): the
 /// audit log endpoint and the session check tell them apart by prefix.
 pub fn key_format(prefix: &str) -> Result<SecretFormat, String> {
-    let format = SecretFormat::new(prefix)?;
+    let format = SecretFormat::new(prefix).map_err(|e| e.to_string())?;
     let token = SecretFormat::user_token();
     for (taken, what) in [
         (token.prefix(), "user access tokens"),
