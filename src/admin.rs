@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::audit_action::AuditAction;
 use crate::cli::{AdminCommand, OrgCommand, UserCommand};
 use crate::clock::Clock;
 use crate::key::{Secret, SecretFormat, SCOPES};
@@ -113,7 +114,7 @@ pub fn operator_name() -> String {
 /// An audit entry about `user`, by the operator; `details` gain the user's id and email.
 fn user_event(
     user: &User,
-    action: &str,
+    action: AuditAction,
     now: DateTime<Utc>,
     details: serde_json::Value,
 ) -> AuditEvent {
@@ -128,7 +129,7 @@ fn user_event(
         actor_kind: "operator".into(),
         actor_id: operator.clone(),
         actor_name: operator,
-        action: action.into(),
+        action: action.to_string(),
         api_key_id: String::new(),
         remote_addr: None,
         details: all,
@@ -211,7 +212,7 @@ pub async fn add_user(
     };
     let audit = user_event(
         &user,
-        "user.added",
+        AuditAction::UserAdded,
         now,
         serde_json::json!({ "role": role.as_str() }),
     );
@@ -232,7 +233,12 @@ pub async fn reset_token(store: &dyn Store, email: &str) -> Result<Secret> {
 pub async fn reset_token_at(store: &dyn Store, email: &str, now: DateTime<Utc>) -> Result<Secret> {
     let user = user_named(store, email).await?;
     let token = SecretFormat::user_token().generate();
-    let audit = user_event(&user, "user.token_reset", now, serde_json::json!({}));
+    let audit = user_event(
+        &user,
+        AuditAction::UserTokenReset,
+        now,
+        serde_json::json!({}),
+    );
     change(
         store,
         &user,
@@ -256,7 +262,7 @@ pub async fn revoke_token(
     let ssh_keys = store.list_ssh_keys(Some(&user.id)).await?.len();
     let audit = user_event(
         &user,
-        "user.token_revoked",
+        AuditAction::UserTokenRevoked,
         now,
         serde_json::json!({ "ssh_keys_refused": ssh_keys }),
     );
@@ -297,7 +303,7 @@ pub async fn set_role(
     }
     let audit = user_event(
         &user,
-        "user.role_changed",
+        AuditAction::UserRoleChanged,
         now,
         serde_json::json!({ "from": user.role.as_str(), "to": role.as_str() }),
     );
@@ -318,7 +324,7 @@ pub async fn remove_user(
     keep_an_admin(store, &user, force, "removing them").await?;
     let audit = user_event(
         &user,
-        "user.removed",
+        AuditAction::UserRemoved,
         now,
         serde_json::json!({ "role": user.role.as_str() }),
     );
@@ -425,17 +431,17 @@ fn between(from: DateTime<Utc>, to: DateTime<Utc>, fraction: f64) -> DateTime<Ut
     from + Duration::milliseconds((span * fraction) as i64)
 }
 
-/// One demo key, its history and audit entries. `slot` picks its status:
-/// 0-6 of every ten active, 7-8 expired, 9 revoked.
-fn demo_key(
-    rng: &mut Spread,
-    org_id: &str,
-    (name, description): (String, &str),
-    slot: u32,
-    now: DateTime<Utc>,
-    format: &SecretFormat,
-    audit: &mut Vec<AuditEvent>,
-) -> SeedKey {
+/// When a demo key was created, expires, was revoked (and by whom) and last used.
+struct DemoHistory {
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    revoked: Option<(DateTime<Utc>, String)>,
+    last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A demo key's history. `slot` picks its status: 0-6 of every ten active,
+/// 7-8 expired, 9 revoked.
+fn demo_history(rng: &mut Spread, slot: u32, now: DateTime<Utc>) -> DemoHistory {
     let max_age_ms = (SEED_MAX_AGE_DAYS * 86_400_000) as u64;
     // At least a minute old, so that its history fits before now.
     let created_at = now - Duration::milliseconds((60_000 + rng.below(max_age_ms - 60_000)) as i64);
@@ -466,6 +472,30 @@ fn demo_key(
     // A quarter never used; the rest last used shortly before their end.
     let last_used_at =
         (rng.below(4) != 0).then(|| between(created_at, end, 1.0 - rng.unit().powi(4)).min(end));
+    DemoHistory {
+        created_at,
+        expires_at,
+        revoked,
+        last_used_at,
+    }
+}
+
+/// One demo key, its history and audit entries (see [`demo_history`]).
+fn demo_key(
+    rng: &mut Spread,
+    org_id: &str,
+    (name, description): (String, &str),
+    slot: u32,
+    now: DateTime<Utc>,
+    format: &SecretFormat,
+    audit: &mut Vec<AuditEvent>,
+) -> SeedKey {
+    let DemoHistory {
+        created_at,
+        expires_at,
+        revoked,
+        last_used_at,
+    } = demo_history(rng, slot, now);
     let secret = format.generate();
     let scopes = rng
         .pick(DEMO_SCOPES)
@@ -492,7 +522,7 @@ fn demo_key(
         actor_kind: "user".into(),
         actor_id: "seed".into(),
         actor_name: created_by,
-        action: "api_key.created".into(),
+        action: AuditAction::ApiKeyCreated.to_string(),
         api_key_id: key.id.clone(),
         remote_addr: None,
         details: serde_json::json!({ "name": key.name, "seeded": true }),
@@ -501,7 +531,7 @@ fn demo_key(
         audit.push(AuditEvent {
             at: *at,
             actor_name: by.clone(),
-            action: "api_key.revoked".into(),
+            action: AuditAction::ApiKeyRevoked.to_string(),
             ..created.clone()
         });
     }
@@ -552,11 +582,24 @@ pub async fn seed(store: &dyn Store, org_name: &str, count: u32, clock: &dyn Clo
 pub async fn run(command: AdminCommand, store: &dyn Store, clock: &dyn Clock) -> Result<()> {
     let now = clock.now();
     match command {
-        AdminCommand::Orgs(OrgCommand::Add { name, plan }) => {
+        AdminCommand::Orgs(command) => run_orgs(command, store, now).await,
+        AdminCommand::Users(command) => run_users(command, store, now).await,
+        AdminCommand::Seed { org, count } => {
+            let n = seed(store, &org, count, clock).await?;
+            eprintln!("created {n} demo keys in {org}");
+            Ok(())
+        }
+    }
+}
+
+/// `keydeck admin orgs …`.
+async fn run_orgs(command: OrgCommand, store: &dyn Store, now: DateTime<Utc>) -> Result<()> {
+    match command {
+        OrgCommand::Add { name, plan } => {
             let org = add_org(store, &name, plan, now).await?;
             println!("{}\t{}\t{}", org.id, org.name, org.plan.as_str());
         }
-        AdminCommand::Orgs(OrgCommand::List) => {
+        OrgCommand::List => {
             println!("{:<26} {:<24} {:<5} CREATED", "ID", "NAME", "PLAN");
             for org in store.list_orgs().await? {
                 println!(
@@ -568,12 +611,19 @@ pub async fn run(command: AdminCommand, store: &dyn Store, clock: &dyn Clock) ->
                 );
             }
         }
-        AdminCommand::Orgs(OrgCommand::SetPlan { name, plan }) => {
+        OrgCommand::SetPlan { name, plan } => {
             let org = org_named(store, &name).await?;
             store.set_plan(&org.id, plan).await?;
             eprintln!("organisation {name} is now on the {} plan", plan.as_str());
         }
-        AdminCommand::Users(UserCommand::Add { org, email, role }) => {
+    }
+    Ok(())
+}
+
+/// `keydeck admin users …`.
+async fn run_users(command: UserCommand, store: &dyn Store, now: DateTime<Utc>) -> Result<()> {
+    match command {
+        UserCommand::Add { org, email, role } => {
             let (user, token) = add_user(store, &org, &email, role, now).await?;
             eprintln!(
                 "Added {} ({}) to {org}. Their access token, shown this once:",
@@ -582,59 +632,9 @@ pub async fn run(command: AdminCommand, store: &dyn Store, clock: &dyn Clock) ->
             );
             println!("{}", token.expose());
         }
-        AdminCommand::Users(UserCommand::List { org }) => {
-            let org_id = match org {
-                Some(name) => Some(org_named(store, &name).await?.id),
-                None => None,
-            };
-            let mut ssh_keys = std::collections::HashMap::<String, usize>::new();
-            for key in store.list_ssh_keys(None).await? {
-                *ssh_keys.entry(key.user_id).or_default() += 1;
-            }
-            println!(
-                "{:<24} {:<32} {:<6} {:<7} {:<10} ORG",
-                "ID", "EMAIL", "ROLE", "TOKEN", "SSH"
-            );
-            let mut disabled = false;
-            for u in store.list_users(org_id.as_deref()).await? {
-                disabled |= !u.has_token;
-                println!(
-                    "{:<24} {:<32} {:<6} {:<7} {:<10} {}",
-                    u.id,
-                    u.email,
-                    u.role.as_str(),
-                    if u.has_token { "active" } else { "revoked" },
-                    ssh_column(ssh_keys.get(&u.id).copied().unwrap_or(0), u.has_token),
-                    u.org_id
-                );
-            }
-            if disabled {
-                eprintln!(
-                    "A user whose token is revoked is disabled: their SSH keys are refused too, \
-                     until `keydeck admin users reset-token EMAIL`."
-                );
-            }
-        }
-        AdminCommand::Users(UserCommand::ResetToken { email }) => {
-            let user = user_named(store, &email).await?;
-            let ssh_keys = store.list_ssh_keys(Some(&user.id)).await?.len();
-            let token = reset_token_at(store, &email, now).await?;
-            if user.has_token {
-                eprintln!(
-                    "New access token for {email}, shown this once (the old one no longer works):"
-                );
-            } else if ssh_keys > 0 {
-                eprintln!(
-                    "{email} is enabled again: their {} work again. Their new access token, \
-                     shown this once:",
-                    ssh_keys_phrase(ssh_keys)
-                );
-            } else {
-                eprintln!("{email} is enabled again. Their new access token, shown this once:");
-            }
-            println!("{}", token.expose());
-        }
-        AdminCommand::Users(UserCommand::RevokeToken { email }) => {
+        UserCommand::List { org } => print_users(store, org).await?,
+        UserCommand::ResetToken { email } => print_reset_token(store, &email, now).await?,
+        UserCommand::RevokeToken { email } => {
             let (_, ssh_keys) = revoke_token(store, &email, now).await?;
             let ssh = match ssh_keys {
                 0 => String::new(),
@@ -649,47 +649,110 @@ pub async fn run(command: AdminCommand, store: &dyn Store, clock: &dyn Clock) ->
                  `keydeck admin users reset-token {email}` gives them a new token and lets them in again."
             );
         }
-        AdminCommand::Users(UserCommand::SetRole { email, role, force }) => {
+        UserCommand::SetRole { email, role, force } => {
             if set_role(store, &email, role, force, now).await? {
                 eprintln!("{email} is now {}", role.as_str());
             } else {
                 eprintln!("{email} already is {}; nothing changed", role.as_str());
             }
         }
-        AdminCommand::Users(UserCommand::Remove { email, force }) => {
+        UserCommand::Remove { email, force } => {
             remove_user(store, &email, force, now).await?;
             eprintln!(
                 "Removed {email}: their access token no longer works. The keys they created keep working."
             );
         }
-        AdminCommand::Users(UserCommand::AddSshKey { email, key }) => {
-            let text = ssh_keys::read_key_arg(&key)?;
-            let key = ssh_keys::add_ssh_key(store, &email, &text, now).await?;
-            if user_named(store, &email).await?.has_token {
-                eprintln!(
-                    "{email} can now connect over SSH with {} ({}).",
-                    key.fingerprint, key.algorithm
-                );
-            } else {
-                eprintln!(
-                    "Added {} ({}) to {email}, who is disabled (token revoked): it is refused \
-                     until `keydeck admin users reset-token {email}`.",
-                    key.fingerprint, key.algorithm
-                );
-            }
+        UserCommand::AddSshKey { email, key } => {
+            print_add_ssh_key(store, &email, &key, now).await?
         }
-        AdminCommand::Users(UserCommand::ListSshKeys { email }) => {
+        UserCommand::ListSshKeys { email } => {
             let keys = ssh_keys::list_ssh_keys(store, email.as_deref()).await?;
             print!("{}", ssh_keys::table(&keys));
         }
-        AdminCommand::Users(UserCommand::RemoveSshKey { email, fingerprint }) => {
+        UserCommand::RemoveSshKey { email, fingerprint } => {
             ssh_keys::remove_ssh_key(store, &email, &fingerprint, now).await?;
             eprintln!("Removed {fingerprint} from {email}: connections with it are refused.");
         }
-        AdminCommand::Seed { org, count } => {
-            let n = seed(store, &org, count, clock).await?;
-            eprintln!("created {n} demo keys in {org}");
-        }
+    }
+    Ok(())
+}
+
+/// `users list`: one line per user, with their token's state and SSH keys.
+async fn print_users(store: &dyn Store, org: Option<String>) -> Result<()> {
+    let org_id = match org {
+        Some(name) => Some(org_named(store, &name).await?.id),
+        None => None,
+    };
+    let mut ssh_keys = std::collections::HashMap::<String, usize>::new();
+    for key in store.list_ssh_keys(None).await? {
+        *ssh_keys.entry(key.user_id).or_default() += 1;
+    }
+    println!(
+        "{:<24} {:<32} {:<6} {:<7} {:<10} ORG",
+        "ID", "EMAIL", "ROLE", "TOKEN", "SSH"
+    );
+    let mut disabled = false;
+    for u in store.list_users(org_id.as_deref()).await? {
+        disabled |= !u.has_token;
+        println!(
+            "{:<24} {:<32} {:<6} {:<7} {:<10} {}",
+            u.id,
+            u.email,
+            u.role.as_str(),
+            if u.has_token { "active" } else { "revoked" },
+            ssh_column(ssh_keys.get(&u.id).copied().unwrap_or(0), u.has_token),
+            u.org_id
+        );
+    }
+    if disabled {
+        eprintln!(
+            "A user whose token is revoked is disabled: their SSH keys are refused too, \
+             until `keydeck admin users reset-token EMAIL`."
+        );
+    }
+    Ok(())
+}
+
+/// `users reset-token`: the new token, and whether the user is enabled again.
+async fn print_reset_token(store: &dyn Store, email: &str, now: DateTime<Utc>) -> Result<()> {
+    let user = user_named(store, email).await?;
+    let ssh_keys = store.list_ssh_keys(Some(&user.id)).await?.len();
+    let token = reset_token_at(store, email, now).await?;
+    if user.has_token {
+        eprintln!("New access token for {email}, shown this once (the old one no longer works):");
+    } else if ssh_keys > 0 {
+        eprintln!(
+            "{email} is enabled again: their {} work again. Their new access token, \
+             shown this once:",
+            ssh_keys_phrase(ssh_keys)
+        );
+    } else {
+        eprintln!("{email} is enabled again. Their new access token, shown this once:");
+    }
+    println!("{}", token.expose());
+    Ok(())
+}
+
+/// `users add-ssh-key`: the key added, and whether it lets the user in now.
+async fn print_add_ssh_key(
+    store: &dyn Store,
+    email: &str,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let text = ssh_keys::read_key_arg(key)?;
+    let key = ssh_keys::add_ssh_key(store, email, &text, now).await?;
+    if user_named(store, email).await?.has_token {
+        eprintln!(
+            "{email} can now connect over SSH with {} ({}).",
+            key.fingerprint, key.algorithm
+        );
+    } else {
+        eprintln!(
+            "Added {} ({}) to {email}, who is disabled (token revoked): it is refused \
+             until `keydeck admin users reset-token {email}`.",
+            key.fingerprint, key.algorithm
+        );
     }
     Ok(())
 }

@@ -200,9 +200,13 @@ pub struct Actor {
 pub struct AuditEntry {
     pub id: i64,
     pub at: DateTime<Utc>,
-    /// `api_key.created`, `api_key.revoked`, `api_key.rotated`, or a change to a
-    /// user by an operator: `user.added`, `user.removed`, `user.role_changed`,
-    /// `user.token_reset`, `user.token_revoked`.
+    /// What happened ([`AuditAction`](crate::audit_action::AuditAction)):
+    /// `api_key.created`, `api_key.revoked`, `api_key.rotated`,
+    /// `policy.updated`; a change to a user by an operator: `user.added`,
+    /// `user.removed`, `user.role_changed`, `user.token_reset`,
+    /// `user.token_revoked`, `user.ssh_key_added`, `user.ssh_key_removed`; SSH:
+    /// `ssh.logged_in`, `ssh.refused`, `ssh.session_ended`. Entries written as
+    /// `policy.update` or `ssh.login` by older versions read as today's words.
     pub action: String,
     pub actor: Actor,
     /// The key the entry is about; empty for `user.*` entries, whose

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod audit_action;
 pub mod cli;
 pub mod client;
 pub mod clock;
@@ -14,3 +15,6 @@ pub mod policy;
 pub mod present;
 pub mod service;
 pub mod tui;
+
+/// Any error, boxed: what the binary's commands and the UI return.
+pub type AnyError = Box<dyn std::error::Error + Send + Sync>;

@@ -10,6 +10,7 @@ use keydeck::cli::{Cli, Command, ServeArgs};
 use keydeck::clock::SystemClock;
 use keydeck::commands;
 use keydeck::service::{self, store, ServiceConfig};
+use keydeck::AnyError;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -80,8 +81,6 @@ fn main() -> ExitCode {
         }
     }
 }
-
-type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Logs to stderr; `RUST_LOG` overrides `default`.
 fn init_logging(default: &str) {

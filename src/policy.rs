@@ -5,6 +5,8 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::key::expiry::{duration, SpanUnit};
+
 /// "Warn before expiry": a key expiring within this many days is `expiring`.
 pub const DEFAULT_EXPIRING_WITHIN_DAYS: u32 = 7;
 /// "Rotate keys every 90 days".
@@ -76,13 +78,19 @@ pub enum Violation {
     NoDescription,
 }
 
+/// `90 days`, `1 day`: a policy's number of days in words.
+pub fn in_days(days: u32) -> String {
+    duration(Duration::days(days.into()), SpanUnit::Day..=SpanUnit::Day)
+}
+
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Violation::NoExpiry => f.write_str("this organisation requires an expiry date"),
             Violation::TooLong { max_days } => write!(
                 f,
-                "this organisation requires an expiry of at most {max_days} days"
+                "this organisation requires an expiry of at most {}",
+                in_days(*max_days)
             ),
             Violation::NoDescription => f.write_str("this organisation requires a description"),
         }
@@ -183,7 +191,7 @@ impl Policy {
     /// days"; `None` when new keys may have any expiry or none.
     pub fn expiry_rule(&self) -> Option<String> {
         match (self.require_expiry, self.max_lifetime_days) {
-            (_, Some(d)) => Some(format!("expiry required, at most {d} days")),
+            (_, Some(d)) => Some(format!("expiry required, at most {}", in_days(d))),
             (true, None) => Some("expiry required".to_owned()),
             (false, None) => None,
         }

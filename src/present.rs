@@ -9,7 +9,7 @@ use crate::api::ScopeInfo;
 use crate::key::scope::FULL_ACCESS;
 use crate::key::KeyStatus;
 
-pub use crate::key::expiry::{parse_span, Span, SpanUnit};
+pub use crate::key::expiry::{duration, parse_span, Span, SpanUnit};
 
 /// The symbol shown before the status word, the same in the TUI and the CLI.
 pub fn status_symbol(status: KeyStatus) -> &'static str {
@@ -78,15 +78,6 @@ pub fn ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
         3600..86_400 => plural(seconds / 3600, "hour"),
         86_400..5_184_000 => plural(seconds / 86_400, "day"),
         _ => DisplayTz::Local.date(then),
-    }
-}
-
-/// `90 min`, `1 h`, `24 h`: a span of seconds for people (a grace period).
-pub fn duration(seconds: u32) -> String {
-    match seconds {
-        s if s % 3600 == 0 => format!("{} h", s / 3600),
-        s if s % 60 == 0 => format!("{} min", s / 60),
-        s => format!("{s} s"),
     }
 }
 
@@ -261,9 +252,10 @@ mod tests {
 
     #[test]
     fn spans_for_people() {
-        assert_eq!(duration(3600), "1 h");
-        assert_eq!(duration(1800), "30 min");
-        assert_eq!(duration(90), "90 s");
+        let grace = |s: i64| duration(Duration::seconds(s), SpanUnit::Second..=SpanUnit::Hour);
+        assert_eq!(grace(3600), "1 h");
+        assert_eq!(grace(1800), "30 min");
+        assert_eq!(grace(90), "90 s");
     }
 
     #[test]

@@ -135,7 +135,7 @@ async fn members_read_admins_set_and_the_change_is_audited(backend: Backend) {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["action"] == "policy.update")
+        .filter(|e| e["action"] == "policy.updated")
         .collect();
     assert_eq!(entries.len(), 1, "one change, one entry: {audit}");
     assert_eq!(entries[0]["details"]["old"], default);

@@ -642,7 +642,7 @@ async fn ssh_logins_refusals_and_session_ends_are_in_the_audit_log(backend: Back
     // A key nobody has: no user to name, no entry.
     assert!(ssh::connect(addr, &ssh::new_key()).await.is_none());
 
-    let logins = entries(store.as_ref(), "default", "ssh.login").await;
+    let logins = entries(store.as_ref(), "default", "ssh.logged_in").await;
     assert_eq!(logins.len(), 1, "{logins:?}");
     assert_eq!(logins[0]["actor"], ADMIN);
     assert_eq!(logins[0]["remote_addr"], "127.0.0.1");
@@ -695,7 +695,7 @@ async fn ssh_logins_refusals_and_session_ends_are_in_the_audit_log(backend: Back
         .iter()
         .filter_map(|e| e["action"].as_str())
         .collect();
-    for action in ["ssh.login", "ssh.refused", "ssh.session_ended"] {
+    for action in ["ssh.logged_in", "ssh.refused", "ssh.session_ended"] {
         assert!(actions.contains(&action), "{action} in {actions:?}");
     }
     let table = support::User::new()
@@ -706,8 +706,8 @@ async fn ssh_logins_refusals_and_session_ends_are_in_the_audit_log(backend: Back
     let login_row = table
         .stdout
         .lines()
-        .find(|l| l.contains("ssh.login"))
-        .unwrap_or_else(|| panic!("an ssh.login row in:\n{}", table.stdout));
+        .find(|l| l.contains("ssh.logged_in"))
+        .unwrap_or_else(|| panic!("an ssh.logged_in row in:\n{}", table.stdout));
     assert!(
         login_row.contains(ADMIN)
             && login_row.contains("127.0.0.1")

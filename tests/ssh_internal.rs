@@ -393,8 +393,8 @@ async fn policy_commands_over_ssh_answer_as_the_command_line_does(backend: Backe
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["action"] == "policy.update")
-        .unwrap_or_else(|| panic!("policy.update in {log}"));
+        .find(|e| e["action"] == "policy.updated")
+        .unwrap_or_else(|| panic!("policy.updated in {log}"));
     assert_eq!(update["remote_addr"], LOOPBACK, "the SSH client's address");
     assert_eq!(update["details"]["via"], format!("ssh {fingerprint}"));
     assert_eq!(update["details"]["new"]["max_lifetime_days"], 90);

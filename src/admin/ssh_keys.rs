@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use russh::keys::{HashAlg, PublicKey};
 
 use super::{user_event, user_named, AdminError, Result};
+use crate::audit_action::AuditAction;
 use crate::service::store::{SshKey, Store, StoreError};
 
 /// Longest public key line accepted (an RSA-16384 line is about 2.8 KB).
@@ -126,7 +127,7 @@ pub async fn add_ssh_key(
     };
     let audit = user_event(
         &user,
-        "user.ssh_key_added",
+        AuditAction::UserSshKeyAdded,
         now,
         serde_json::json!({ "fingerprint": key.fingerprint, "comment": key.comment }),
     );
@@ -160,7 +161,7 @@ pub async fn remove_ssh_key(
     let user = user_named(store, email).await?;
     let audit = user_event(
         &user,
-        "user.ssh_key_removed",
+        AuditAction::UserSshKeyRemoved,
         now,
         serde_json::json!({ "fingerprint": fingerprint }),
     );

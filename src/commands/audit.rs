@@ -80,13 +80,14 @@ fn summary(details: &serde_json::Value) -> String {
 mod tests {
     use super::*;
     use crate::api::Actor;
+    use crate::audit_action::AuditAction;
 
     #[test]
     fn the_table_says_who_did_what_from_where() {
         let entry = AuditEntry {
             id: 1,
             at: chrono::Utc::now(),
-            action: "api_key.revoked".into(),
+            action: AuditAction::ApiKeyRevoked.to_string(),
             actor: Actor {
                 kind: "user".into(),
                 id: "usr_1".into(),

@@ -1,7 +1,7 @@
 //! `keydeck keys list / create / show / revoke / rotate`: the key service's key
 //! endpoints for scripts. A new secret alone goes to standard output.
 
-use chrono::{Local, Utc};
+use chrono::{Duration, Local, Utc};
 
 use super::console::note;
 use super::output::{self, Cell};
@@ -11,7 +11,7 @@ use crate::cli::{CreateArgs, KeysCommand, ListArgs, RotateArgs, ShowArgs, Target
 use crate::client::Client;
 use crate::key::validate::{description_error, name_error};
 use crate::key::{parse_expiry, KeyStatus};
-use crate::present::{self, DisplayTz};
+use crate::present::{self, DisplayTz, SpanUnit};
 
 pub async fn run(command: KeysCommand, target: Target<'_>) -> Result<(), CliError> {
     run_on(command, &connect(target)?).await
@@ -264,7 +264,10 @@ async fn rotate(client: &Client, args: RotateArgs) -> Result<(), CliError> {
         0 => "the old key is revoked at once".to_owned(),
         s => format!(
             "the old key keeps working for {} more",
-            present::duration(s)
+            present::duration(
+                Duration::seconds(s.into()),
+                SpanUnit::Second..=SpanUnit::Hour
+            )
         ),
     };
     confirmed(
@@ -296,7 +299,6 @@ async fn rotate(client: &Client, args: RotateArgs) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Duration;
 
     fn builtin() -> Vec<ScopeInfo> {
         crate::key::SCOPES.iter().map(Into::into).collect()

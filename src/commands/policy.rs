@@ -38,7 +38,7 @@ fn show(policy: &Policy, json: bool) -> Result<(), CliError> {
 
 /// The policy for people: one line per field.
 fn describe(policy: &Policy) -> String {
-    let days = |d: u32| format!("{d} days");
+    let days = crate::policy::in_days;
     let rule = |on: bool| if on { "required" } else { "optional" };
     output::fields(
         vec![

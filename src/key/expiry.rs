@@ -1,5 +1,8 @@
 //! Expiry input: a date `YYYY-MM-DD` (valid through that whole local day), a
-//! relative span (`7d`, `2w`, `1y`, `12h`) or nothing (never expires).
+//! relative span (`7d`, `2w`, `1y`, `12h`) or nothing (never expires); and
+//! spans of time said for people (`90 days`, `1 h`, `30 s`).
+
+use std::ops::RangeInclusive;
 
 use chrono::{DateTime, Duration, Months, NaiveDate, TimeZone, Utc};
 
@@ -105,7 +108,7 @@ pub struct Span {
 }
 
 /// The unit letters of a [`Span`]: `s`, `m`, `h`, `d`, `w`, `y`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SpanUnit {
     Second,
     Minute,
@@ -127,6 +130,61 @@ impl Span {
             SpanUnit::Year => return None,
         };
         u64::from(self.n).checked_mul(unit)
+    }
+}
+
+/// The one way a span of time is said for people (re-exported as
+/// `present::duration`): in the largest of `units` that says it exactly,
+/// after rounding it down to the smallest: `3 days`, `1 day`, `24 h`,
+/// `90 min`, `30 s`; in seconds, to the millisecond (`0.5 s`). Under one of
+/// the smallest unit (minutes or longer): `less than a day`. Weeks and years
+/// are not used: a span is said in days at most.
+pub fn duration(d: Duration, units: RangeInclusive<SpanUnit>) -> String {
+    let (smallest, largest) = (
+        (*units.start()).min(SpanUnit::Day),
+        (*units.end()).min(SpanUnit::Day),
+    );
+    // Seconds are said to the millisecond; otherwise rounded down to whole units.
+    let step = match smallest {
+        SpanUnit::Second => 1,
+        unit => unit_millis(unit),
+    };
+    let ms = d.num_milliseconds() / step * step;
+    if ms == 0 {
+        return match smallest {
+            SpanUnit::Second => "0 s".to_owned(),
+            SpanUnit::Minute => "less than a minute".to_owned(),
+            SpanUnit::Hour => "less than an hour".to_owned(),
+            _ => "less than a day".to_owned(),
+        };
+    }
+    let said = [
+        SpanUnit::Day,
+        SpanUnit::Hour,
+        SpanUnit::Minute,
+        SpanUnit::Second,
+    ]
+    .into_iter()
+    .filter(|u| (smallest..=largest).contains(u))
+    .find(|u| ms % unit_millis(*u) == 0);
+    match said {
+        Some(SpanUnit::Day) if ms == unit_millis(SpanUnit::Day) => "1 day".to_owned(),
+        Some(SpanUnit::Day) => format!("{} days", ms / unit_millis(SpanUnit::Day)),
+        Some(SpanUnit::Hour) => format!("{} h", ms / unit_millis(SpanUnit::Hour)),
+        Some(SpanUnit::Minute) => format!("{} min", ms / unit_millis(SpanUnit::Minute)),
+        Some(_) if ms % 1000 == 0 => format!("{} s", ms / 1000),
+        // Only seconds are said with a fraction: a larger smallest unit divides `ms`.
+        _ => format!("{} s", ms as f64 / 1000.0),
+    }
+}
+
+/// A unit's length in milliseconds, up to a day.
+fn unit_millis(unit: SpanUnit) -> i64 {
+    match unit {
+        SpanUnit::Second => 1000,
+        SpanUnit::Minute => 60_000,
+        SpanUnit::Hour => 3_600_000,
+        _ => 86_400_000,
     }
 }
 
@@ -235,6 +293,43 @@ mod tests {
                 Err(ExpiryError::Unrecognised)
             );
         }
+    }
+
+    #[test]
+    fn spans_are_said_in_the_largest_unit_that_fits() {
+        let upto_hours = SpanUnit::Second..=SpanUnit::Hour;
+        assert_eq!(duration(Duration::hours(24), upto_hours.clone()), "24 h");
+        assert_eq!(
+            duration(Duration::minutes(90), upto_hours.clone()),
+            "90 min"
+        );
+        assert_eq!(duration(Duration::seconds(90), upto_hours), "90 s");
+        let seconds = SpanUnit::Second..=SpanUnit::Second;
+        assert_eq!(duration(Duration::minutes(1), seconds.clone()), "60 s");
+        assert_eq!(
+            duration(Duration::milliseconds(500), seconds.clone()),
+            "0.5 s"
+        );
+        assert_eq!(
+            duration(Duration::milliseconds(1250), seconds.clone()),
+            "1.25 s"
+        );
+        assert_eq!(duration(Duration::zero(), seconds), "0 s");
+        assert_eq!(
+            duration(Duration::hours(1), SpanUnit::Second..=SpanUnit::Minute),
+            "60 min"
+        );
+        let days = SpanUnit::Day..=SpanUnit::Day;
+        assert_eq!(
+            duration(Duration::hours(23), days.clone()),
+            "less than a day"
+        );
+        assert_eq!(duration(Duration::hours(47), days.clone()), "1 day");
+        assert_eq!(duration(Duration::days(90), days.clone()), "90 days");
+        assert_eq!(
+            duration(Duration::weeks(2), SpanUnit::Day..=SpanUnit::Year),
+            "14 days"
+        );
     }
 
     #[test]

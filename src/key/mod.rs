@@ -8,5 +8,5 @@ pub mod validate;
 
 pub use expiry::{parse_expiry, ExpiryError};
 pub use scope::{Catalog, Scope, ScopeDef, SCOPES};
-pub use secret::{digest, random_base62, Secret, SecretFormat, SecretParseError};
+pub use secret::{digest, random_base62, BadKeyPrefix, Secret, SecretFormat, SecretParseError};
 pub use status::KeyStatus;

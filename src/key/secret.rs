@@ -104,6 +104,11 @@ pub enum SecretParseError {
     BadChecksum,
 }
 
+/// A key prefix that is not 2–16 characters of `a-z`, `0-9` and `_` ending in `_`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("key prefix {0:?} must be 2-16 characters of a-z, 0-9 and _, ending in _")]
+pub struct BadKeyPrefix(pub String);
+
 /// A secret format: its literal prefix, e.g. `eg_live_`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretFormat {
@@ -120,14 +125,12 @@ impl Default for SecretFormat {
 
 impl SecretFormat {
     /// A format with a custom prefix: 2–16 characters of `a-z`, `0-9` and `_`, ending in `_`.
-    pub fn new(prefix: &str) -> Result<Self, String> {
+    pub fn new(prefix: &str) -> Result<Self, BadKeyPrefix> {
         let ok_chars = prefix
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         if !(2..=16).contains(&prefix.len()) || !ok_chars || !prefix.ends_with('_') {
-            return Err(format!(
-                "key prefix {prefix:?} must be 2-16 characters of a-z, 0-9 and _, ending in _"
-            ));
+            return Err(BadKeyPrefix(prefix.to_owned()));
         }
         Ok(Self {
             prefix: prefix.to_owned(),

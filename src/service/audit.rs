@@ -1,4 +1,5 @@
 //! `GET /v1/audit-logs`: who created, revoked and rotated which key, when, from where.
+//! Entries written under an older spelling of their action read as today's.
 
 use axum::extract::State;
 use axum::Json as JsonBody;
@@ -9,6 +10,7 @@ use super::extract::Query;
 use super::keys::{DEFAULT_PAGE, MAX_PAGE};
 use super::AppState;
 use crate::api::{Actor, AuditEntry, AuditList, AuditListQuery, ErrorBody};
+use crate::audit_action;
 
 /// The organisation's audit log, newest first: for admins, and for API keys with `audit_logs:read`.
 #[utoipa::path(get, path = "/v1/audit-logs", tag = "audit", params(AuditListQuery),
@@ -57,7 +59,7 @@ pub async fn list(
         .map(|r| AuditEntry {
             id: r.id,
             at: r.event.at,
-            action: r.event.action,
+            action: audit_action::current(r.event.action),
             actor: Actor {
                 kind: r.event.actor_kind,
                 id: r.event.actor_id,

@@ -7,6 +7,7 @@ use axum::Json;
 use crate::api::{ApiKey, ErrorBody, ErrorDetail};
 use crate::key::validate::FieldErrors;
 use crate::policy::Violation;
+use crate::present::{self, SpanUnit};
 
 use super::store::StoreError;
 
@@ -226,9 +227,6 @@ pub fn field_error(field: &str, message: impl Into<String>) -> ApiError {
 
 /// `15 s`, or `0.5 s` for limits under a second.
 fn seconds(d: std::time::Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{} s", d.as_secs())
-    } else {
-        format!("{} s", d.as_secs_f64())
-    }
+    let d = chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    present::duration(d, SpanUnit::Second..=SpanUnit::Second)
 }

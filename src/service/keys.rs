@@ -19,6 +19,7 @@ use crate::api::{
     ApiKey, CreateKeyRequest, CreatedKey, ErrorBody, KeyList, KeyListQuery, RotateKeyRequest,
     RotatedKey,
 };
+use crate::audit_action::AuditAction;
 use crate::key::validate;
 
 pub const DEFAULT_PAGE: u32 = 100;
@@ -53,7 +54,7 @@ impl AppState {
     fn audit(
         &self,
         admin: &Admin,
-        action: &str,
+        action: AuditAction,
         key_id: &str,
         details: serde_json::Value,
     ) -> AuditEvent {
@@ -63,7 +64,7 @@ impl AppState {
             actor_kind: "user".into(),
             actor_id: admin.user.id.clone(),
             actor_name: admin.user.email.clone(),
-            action: action.into(),
+            action: action.to_string(),
             api_key_id: key_id.into(),
             remote_addr: Some(admin.addr.to_string()),
             details: with_via(details, admin.via.as_deref()),
@@ -314,7 +315,7 @@ pub async fn create(
     let (key, secret) = state.new_key(&admin, template, now);
     let audit = state.audit(
         &admin,
-        "api_key.created",
+        AuditAction::ApiKeyCreated,
         &key.id,
         json!({ "name": key.name, "scopes": key.scopes }),
     );
@@ -402,7 +403,7 @@ pub async fn revoke(
 ) -> Result<JsonBody<ApiKey>, ApiError> {
     check_id(&id)?;
     let now = state.clock.now();
-    let audit = state.audit(&admin, "api_key.revoked", &id, json!({}));
+    let audit = state.audit(&admin, AuditAction::ApiKeyRevoked, &id, json!({}));
     let key = state
         .store
         .revoke_key(&admin.org.id, &id, now, &admin.user.email, &audit)
@@ -468,7 +469,7 @@ pub async fn rotate(
     };
     let audit = state.audit(
         &admin,
-        "api_key.rotated",
+        AuditAction::ApiKeyRotated,
         &id,
         json!({ "new_key_id": new.id, "grace_seconds": req.grace_seconds }),
     );

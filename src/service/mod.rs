@@ -314,61 +314,31 @@ pub async fn start(
     config: ServiceConfig,
     clock: Arc<dyn Clock>,
 ) -> Result<RunningService, StartError> {
-    prepare_data_dir(&config.data_dir).map_err(StartError)?;
-    let backend = store::Backend::from_url(&config.database_url())
-        .map_err(|e| StartError(format!("cannot open the database: {e}")))?;
-    check_files(&config, &backend).map_err(StartError)?;
-    fd_budget::ensure(config.max_connections.max(1), config.ssh.as_ref()).map_err(StartError)?;
-    let key_format = key_format(&config.key_prefix).map_err(StartError)?;
-    let tls = config
-        .tls
-        .as_ref()
-        .map(tls::acceptor)
-        .transpose()
-        .map_err(StartError)?;
-    let key_cache = Arc::new(KeyCache::new(config.key_cache));
-    let store_guard = Arc::new(Guard::new(config.database_limits));
-    let hooks = store::Hooks {
-        guard: Some(store_guard.clone()),
-        key_writes: Some(key_cache.clone()),
+    let Checked {
+        backend,
+        key_format,
+        tls,
+    } = check(&config)?;
+    let (store, store_guard, key_cache) = open_store(&config, &backend, clock.as_ref()).await?;
+    let listen = |source| StartError::Listen {
+        addr: config.listen,
+        source,
     };
-    let store = backend
-        .connect(hooks)
-        .await
-        .map_err(|e| StartError(format!("cannot open the database: {e}")))?;
-    bootstrap(store.as_ref(), &config.data_dir, clock.as_ref())
-        .await
-        .map_err(|e| StartError(format!("cannot bootstrap the database: {e}")))?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| StartError(format!("cannot listen on {}: {e}", config.listen)))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| StartError(e.to_string()))?;
+    let listener = TcpListener::bind(config.listen).await.map_err(listen)?;
+    let addr = listener.local_addr().map_err(listen)?;
 
     let (stop, stop_rx) = watch::channel(false);
     let limiter = Arc::new(FailureLimiter::new(
         config.max_failed_auth,
         chrono::Duration::minutes(1),
     ));
-    let (shared_limit, mut background) = if config.max_failed_auth > 0 && backend.is_postgres() {
-        let (shared, tasks) = shared_limit::start(
-            backend.url(),
-            limiter.clone(),
-            clock.clone(),
-            stop_rx.clone(),
-        )
-        .await
-        .map_err(|e| StartError(format!("cannot set up the shared failed-check limit: {e}")))?;
-        (Some(shared), tasks)
-    } else {
-        (None, Vec::new())
-    };
+    let (shared_limit, mut background) =
+        start_shared_limit(&config, &backend, &limiter, &clock, &stop_rx).await?;
     if config.key_cache {
         background.extend(
             keycache::watch(&backend, key_cache.clone(), stop_rx.clone())
                 .await
-                .map_err(|e| StartError(format!("cannot set up the key cache: {e}")))?,
+                .map_err(StartError::KeyCache)?,
         );
     }
     let last_used = Arc::new(LastUsed::default());
@@ -387,36 +357,17 @@ pub async fn start(
         timeouts: config.timeouts,
         ssh_tokens: ssh::SessionTokens::default(),
     }));
-    let mut ssh_sessions_socket = None;
-    let ssh = match &config.ssh {
-        None => None,
+    let (ssh, ssh_sessions_socket) = match &config.ssh {
+        None => (None, None),
         Some(ssh_config) => {
-            let (internal, task) = serve_internal(state.clone(), &config, stop_rx.clone())?;
-            ssh_sessions_socket = Some(internal.clone());
-            background.push(task);
-            let (info, task) = ssh::start(
-                ssh_config,
-                &config.data_dir,
-                state.clone(),
-                internal,
-                stop_rx.clone(),
-            )
-            .await
-            .map_err(StartError)?;
-            background.push(task);
-            Some(info)
+            let (info, socket, tasks) =
+                start_ssh(ssh_config, &state, &config, stop_rx.clone()).await?;
+            background.extend(tasks);
+            (Some(info), Some(socket))
         }
     };
     let flusher = tokio::spawn(last_used.run(store, config.last_used_flush, stop_rx.clone()));
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let serving = serve::Serving {
-        app: router(state.clone()),
-        tls,
-        timeouts: config.timeouts,
-        max_connections: config.max_connections.max(1),
-    };
-    let server = tokio::spawn(serve::serve(listener, serving, stop_rx));
-    tracing::info!(%addr, "keydeck service listening on {scheme}://{addr}");
+    let server = serve_http(listener, addr, &state, &config, tls, stop_rx);
     Ok(RunningService {
         addr,
         state,
@@ -430,6 +381,119 @@ pub async fn start(
     })
 }
 
+/// What checking the configuration yields: the key format and the TLS acceptor.
+struct Checked {
+    backend: store::Backend,
+    key_format: SecretFormat,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+/// Before anything opens: the data dir and its files, the open-files limit,
+/// the key prefix and the TLS files.
+fn check(config: &ServiceConfig) -> Result<Checked, StartError> {
+    prepare_data_dir(&config.data_dir).map_err(StartError::Setup)?;
+    let backend =
+        store::Backend::from_url(&config.database_url()).map_err(StartError::OpenDatabase)?;
+    check_files(config, &backend).map_err(StartError::Setup)?;
+    fd_budget::ensure(config.max_connections.max(1), config.ssh.as_ref())
+        .map_err(StartError::Setup)?;
+    let key_format = key_format(&config.key_prefix).map_err(StartError::Setup)?;
+    let tls = config
+        .tls
+        .as_ref()
+        .map(tls::acceptor)
+        .transpose()
+        .map_err(StartError::Setup)?;
+    Ok(Checked {
+        backend,
+        key_format,
+        tls,
+    })
+}
+
+/// The store, every call under its guard's deadlines and the key cache
+/// cleared on writes, with an empty database bootstrapped.
+async fn open_store(
+    config: &ServiceConfig,
+    backend: &store::Backend,
+    clock: &dyn Clock,
+) -> Result<(Arc<dyn Store>, Arc<Guard>, Arc<KeyCache>), StartError> {
+    let key_cache = Arc::new(KeyCache::new(config.key_cache));
+    let guard = Arc::new(Guard::new(config.database_limits));
+    let hooks = store::Hooks {
+        guard: Some(guard.clone()),
+        key_writes: Some(key_cache.clone()),
+    };
+    let store = backend
+        .connect(hooks)
+        .await
+        .map_err(StartError::OpenDatabase)?;
+    bootstrap(store.as_ref(), &config.data_dir, clock)
+        .await
+        .map_err(StartError::Bootstrap)?;
+    Ok((store, guard, key_cache))
+}
+
+/// The failed-check limit shared by replicas on one PostgreSQL database
+/// (none on SQLite, or without a limit), and its tasks.
+async fn start_shared_limit(
+    config: &ServiceConfig,
+    backend: &store::Backend,
+    limiter: &Arc<FailureLimiter>,
+    clock: &Arc<dyn Clock>,
+    stop: &watch::Receiver<bool>,
+) -> Result<(Option<shared_limit::SharedLimit>, Vec<JoinHandle<()>>), StartError> {
+    if config.max_failed_auth == 0 || !backend.is_postgres() {
+        return Ok((None, Vec::new()));
+    }
+    let (shared, tasks) =
+        shared_limit::start(backend.url(), limiter.clone(), clock.clone(), stop.clone())
+            .await
+            .map_err(StartError::SharedLimit)?;
+    Ok((Some(shared), tasks))
+}
+
+/// The SSH server and the internal socket its sessions reach the service through.
+async fn start_ssh(
+    ssh_config: &SshConfig,
+    state: &AppState,
+    config: &ServiceConfig,
+    stop: watch::Receiver<bool>,
+) -> Result<(SshInfo, PathBuf, Vec<JoinHandle<()>>), StartError> {
+    let (internal, socket_task) = serve_internal(state.clone(), config, stop.clone())?;
+    let (info, ssh_task) = ssh::start(
+        ssh_config,
+        &config.data_dir,
+        state.clone(),
+        internal.clone(),
+        stop,
+    )
+    .await
+    .map_err(StartError::Ssh)?;
+    Ok((info, internal, vec![socket_task, ssh_task]))
+}
+
+/// The HTTP(S) server on `listener`, in the background.
+fn serve_http(
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: &AppState,
+    config: &ServiceConfig,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    stop: watch::Receiver<bool>,
+) -> JoinHandle<std::io::Result<()>> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let serving = serve::Serving {
+        app: router(state.clone()),
+        tls,
+        timeouts: config.timeouts,
+        max_connections: config.max_connections.max(1),
+    };
+    let server = tokio::spawn(serve::serve(listener, serving, stop));
+    tracing::info!(%addr, "keydeck service listening on {scheme}://{addr}");
+    server
+}
+
 /// The router on a Unix socket of mode 0600 (see [`internal`]), for the SSH
 /// sessions' clients: only their credentials get in, and only there
 /// ([`ssh::internal_gate`]); each request's client address is its SSH client's.
@@ -440,7 +504,7 @@ fn serve_internal(
     stop: watch::Receiver<bool>,
 ) -> Result<(PathBuf, JoinHandle<()>), StartError> {
     let (socket, listener) =
-        internal::InternalSocket::bind(&config.data_dir).map_err(StartError)?;
+        internal::InternalSocket::bind(&config.data_dir).map_err(StartError::Setup)?;
     let path = socket.path().to_path_buf();
     let serving = serve::Serving {
         app: router(state.clone()).layer(middleware::from_fn_with_state(state, ssh::internal_gate)),
@@ -464,8 +528,28 @@ pub async fn start_default(config: ServiceConfig) -> Result<RunningService, Star
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StartError(pub String);
+pub enum StartError {
+    /// The data dir, a file in it, the open-files limit, the key prefix, the
+    /// TLS files or the SSH sessions' socket: the message says which and why.
+    #[error("{0}")]
+    Setup(String),
+    #[error("cannot open the database: {0}")]
+    OpenDatabase(StoreError),
+    #[error("cannot bootstrap the database: {0}")]
+    Bootstrap(StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot set up the shared failed-check limit: {0}")]
+    SharedLimit(sqlx::Error),
+    #[error("cannot set up the key cache: {0}")]
+    KeyCache(sqlx::Error),
+    /// The SSH server (its host key, its listener).
+    #[error("{0}")]
+    Ssh(String),
+}
 
 /// On an empty database: organisation `default` (paid) and an admin whose
 /// token goes to `DATA_DIR/admin-token` (mode 0600), never to the log.
@@ -531,7 +615,7 @@ fn check_files(config: &ServiceConfig, backend: &store::Backend) -> Result<(), S
 /// access tokens (`kdt_…`) nor with SSH session credentials (`kds_…`): the
 /// audit log endpoint and the session check tell them apart by prefix.
 pub fn key_format(prefix: &str) -> Result<SecretFormat, String> {
-    let format = SecretFormat::new(prefix)?;
+    let format = SecretFormat::new(prefix).map_err(|e| e.to_string())?;
     let token = SecretFormat::user_token();
     for (taken, what) in [
         (token.prefix(), "user access tokens"),

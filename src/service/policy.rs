@@ -12,6 +12,7 @@ use super::extract::Json;
 use super::store::AuditEvent;
 use super::AppState;
 use crate::api::ErrorBody;
+use crate::audit_action::AuditAction;
 use crate::policy::Policy;
 
 /// The organisation's key policy: the rules new keys follow and the health
@@ -32,7 +33,7 @@ pub async fn get(
 }
 
 /// Replace the organisation's key policy (fields left out take their
-/// defaults). Admins only; audited as `policy.update` with the old and new
+/// defaults). Admins only; audited as `policy.updated` with the old and new
 /// policy. Existing keys are never changed: only new keys and rotations follow it.
 #[utoipa::path(put, path = "/v1/policy", tag = "policy", security(("bearer" = [])),
     request_body = Policy,
@@ -61,7 +62,7 @@ pub async fn put(
         actor_kind: "user".into(),
         actor_id: admin.user.id.clone(),
         actor_name: admin.user.email.clone(),
-        action: "policy.update".into(),
+        action: AuditAction::PolicyUpdated.to_string(),
         api_key_id: String::new(),
         remote_addr: Some(admin.addr.to_string()),
         details: match &admin.via {

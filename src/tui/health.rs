@@ -236,11 +236,8 @@ pub fn sort_attention(rows: &mut [usize], keys: &[ApiKey], policy: &Policy, now:
 
 /// "1 day", "12 days", "less than a day".
 fn span(d: Duration) -> String {
-    match d.num_days() {
-        0 => "less than a day".to_owned(),
-        1 => "1 day".to_owned(),
-        n => format!("{n} days"),
-    }
+    use crate::present::SpanUnit::Day;
+    crate::present::duration(d, Day..=Day)
 }
 
 /// The sentence behind `badge` on `key`, for the details screen.

@@ -691,12 +691,8 @@ pub fn hint_for(context: Context, command: Command) -> Option<(&'static str, &'s
 
 /// "30 s", "2 min": an interval as the help says it.
 fn interval(every: chrono::Duration) -> String {
-    let secs = every.num_seconds();
-    if secs >= 60 && secs % 60 == 0 {
-        format!("{} min", secs / 60)
-    } else {
-        format!("{secs} s")
-    }
+    use crate::present::SpanUnit::{Minute, Second};
+    crate::present::duration(every, Second..=Minute)
 }
 
 /// The help screen's content: each section with its (keys, text) lines.

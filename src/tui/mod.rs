@@ -34,7 +34,7 @@ use crate::key::Secret;
 use crate::present::DisplayTz;
 use crate::service::{self, RunningService, ServiceConfig, ADMIN_TOKEN_FILE};
 
-pub type AnyError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::AnyError;
 
 pub struct TuiOptions {
     pub data_dir: PathBuf,

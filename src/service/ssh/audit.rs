@@ -1,5 +1,5 @@
 //! What the SSH front door writes to the organisation's audit log:
-//! `ssh.login`, `ssh.refused` (a known user's key that was refused) and
+//! `ssh.logged_in`, `ssh.refused` (a known user's key that was refused) and
 //! `ssh.session_ended`, each naming the user, the key's fingerprint and the
 //! SSH client's address, so that they show in the audit screen and `keydeck audit`.
 
@@ -8,20 +8,21 @@ use std::net::IpAddr;
 use serde_json::{json, Value};
 
 use super::super::AppState;
+use crate::audit_action::AuditAction;
 use crate::service::store::{AuditEvent, User};
 
 /// A user logged in with a key.
-pub const LOGIN: &str = "ssh.login";
+pub const LOGIN: AuditAction = AuditAction::SshLoggedIn;
 /// A known user's key was refused (removed user, member, free organisation, …).
-pub const REFUSED: &str = "ssh.refused";
+pub const REFUSED: AuditAction = AuditAction::SshRefused;
 /// A session (the UI or a command) ended; its kind and duration.
-pub const SESSION_ENDED: &str = "ssh.session_ended";
+pub const SESSION_ENDED: AuditAction = AuditAction::SshSessionEnded;
 
 /// An entry about `user`, done by them over SSH from `addr` with the key `fingerprint`.
 pub fn event(
     state: &AppState,
     user: &User,
-    action: &str,
+    action: AuditAction,
     fingerprint: &str,
     addr: IpAddr,
     more: Value,
@@ -40,7 +41,7 @@ pub fn event(
         actor_kind: "user".into(),
         actor_id: user.id.clone(),
         actor_name: user.email.clone(),
-        action: action.into(),
+        action: action.to_string(),
         api_key_id: String::new(),
         remote_addr: Some(addr.to_canonical().to_string()),
         details,
