@@ -1,6 +1,6 @@
 //! The HTTP API over real HTTP on loopback, against SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration as StdDuration;

@@ -4,7 +4,7 @@
 //! told about it (a 201, or a 409 naming it when the client re-sent its
 //! Idempotency-Key after the restart).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

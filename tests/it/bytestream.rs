@@ -3,7 +3,7 @@
 //! Esc), escape sequences out into an in-memory writer, the screen read back
 //! with vt100, against the real service in-process.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,9 +2,8 @@
 //! completions) as scripts use it: the built binary against a real `keydeck
 //! serve`, outputs parsed, exit codes checked.
 
-mod common;
-#[path = "common/cli.rs"]
-mod support;
+use crate::common;
+use crate::common::cli as support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -678,7 +677,7 @@ fn every_command_has_help_with_examples() {
 // Acceptance 7: the README's "Scripting" examples, run as written.
 #[test]
 fn readme_scripting_examples_work_as_written() {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     let marker = "<!-- readme-test: scripting -->";
     let after = readme.split(marker).nth(1).expect("marker in README");
     let start = after.find("```sh\n").expect("sh block") + 6;

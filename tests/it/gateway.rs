@@ -9,7 +9,7 @@
 //! ignored, with the reason; `.ci/run` sets `KEYDECK_REQUIRE_NGINX`, and then a
 //! missing nginx fails it.
 
-mod common;
+use crate::common;
 
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 
 /// The example, as shipped.
-const EXAMPLE: &str = include_str!("../assets/deploy/nginx-auth-request.conf");
+const EXAMPLE: &str = include_str!("../../assets/deploy/nginx-auth-request.conf");
 
 /// keydeck's default `--max-failed-auth`.
 const MAX_FAILED_AUTH: usize = 20;

@@ -3,7 +3,7 @@
 //! prefix cannot pass for a session credential, replicas share one SSH host
 //! key, and PostgreSQL's sync cursors say nothing about other organisations.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

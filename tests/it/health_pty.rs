@@ -2,7 +2,7 @@
 //! pseudo-terminal: `theme = "…"` in the config file, `--theme` over it, and
 //! `NO_COLOR` over both — read from the colour codes the UI writes.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! the reasons in the details, and the three palettes and `NO_COLOR` as
 //! styled snapshots.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration, Utc};
 use common::ui::{start_time, World};

@@ -4,7 +4,7 @@
 //! PostgreSQL replicas, after the cache was shown to be answering. Plus the
 //! revoke-under-load count on two PostgreSQL replicas.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

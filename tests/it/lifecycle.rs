@@ -2,7 +2,7 @@
 //! key prefixes that clash with access tokens, and the user lifecycle of
 //! `keydeck admin` (remove, set-role, revoke-token, reset-token), audited.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;

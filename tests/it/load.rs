@@ -8,7 +8,7 @@
 //! The servers run with `KEYDECK_MAX_FAILED_AUTH=0` (no failed-auth limiter):
 //! all 200 clients share 127.0.0.1, and the limiter is not what is measured.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};

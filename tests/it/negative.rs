@@ -3,7 +3,7 @@
 //! most once a second, is answered exactly like a fresh miss, and still counts
 //! as a failure; good and revoked keys are never remembered.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

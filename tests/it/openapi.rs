@@ -3,7 +3,7 @@
 //! JSON in the documented `ErrorBody` shape, and the request constraints
 //! (lengths, counts, bounds, the running scope catalogue) are in the schema.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

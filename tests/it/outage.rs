@@ -8,7 +8,7 @@
 //! "black hole" accepts connections and freezes every byte. Slowness is
 //! injected in the service's store guard.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -3,7 +3,7 @@
 //! key with 400 `policy_violation`, rotation capping the new expiry, and keys
 //! made before the policy left working (grandfathered).
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::{error_code, manual_clock, Backend, TestServer};

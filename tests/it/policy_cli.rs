@@ -1,9 +1,7 @@
 //! `keydeck policy show / set` and `keys create` under a policy, run as scripts
 //! run them: the built binary against a real `keydeck serve`, exit codes checked.
 
-mod common;
-#[path = "common/cli.rs"]
-mod support;
+use crate::common::cli as support;
 
 use serde_json::{json, Value};
 use support::{Service, User};

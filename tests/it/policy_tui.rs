@@ -3,7 +3,7 @@
 //! maximum filled in, a later expiry refused inline (nothing sent), and a
 //! compliant key created.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration, Utc};
 use common::ui::{secret_on, start_time, World};

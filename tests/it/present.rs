@@ -3,9 +3,8 @@
 //! create form and in `keydeck keys list` / `keys show`; and the TUI and the CLI
 //! show each status with the same symbol and word.
 
-mod common;
-#[path = "common/cli.rs"]
-mod support;
+use crate::common;
+use crate::common::cli as support;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! The service as operators run it: `keydeck serve` processes killed, signalled,
 //! and run side by side on one PostgreSQL database.
 
-mod common;
+use crate::common;
 
 use common::process::ServerProcess;
 use common::util::admin_token;

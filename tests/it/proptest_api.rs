@@ -8,7 +8,7 @@
 //! `too_many_failures_is_a_documented_429_on_every_authenticated_route`
 //! trips it on purpose.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;

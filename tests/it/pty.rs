@@ -1,7 +1,7 @@
 //! The built binary in a real pseudo-terminal, as an admin runs it: start-up on
 //! the embedded service, refresh, quit, signals, a service outage, resizes.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,13 +1,13 @@
 //! The README's curl examples, run as written against a real `keydeck serve`.
 
-mod common;
+use crate::common;
 
 use common::process::ServerProcess;
 use common::Backend;
 
 /// The shell block after `marker` in README.md.
 fn readme_block(marker: &str) -> String {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     let after = readme.split(marker).nth(1).expect("marker in README");
     let start = after.find("```sh\n").expect("sh block") + 6;
     let len = after[start..].find("```").expect("block end");

@@ -5,7 +5,7 @@
 //! created, revoked or used elsewhere shows after the next refresh, with the
 //! selection kept.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

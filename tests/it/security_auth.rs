@@ -3,7 +3,7 @@
 //! be forged, and on PostgreSQL the failed-check limit is shared by replicas
 //! and survives a restart.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! within the last three years, ~70 % active, 20 % expired, 10 % revoked,
 //! varied scopes and last use, each with its audit entries.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

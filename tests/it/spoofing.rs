@@ -3,9 +3,8 @@
 //! PostgreSQL), and the client commands never print a server's string raw,
 //! even one written straight into the database past every check.
 
-mod common;
-#[path = "common/cli.rs"]
-mod support;
+use crate::common;
+use crate::common::cli as support;
 
 use common::{error_code, Backend, TestServer};
 use reqwest::StatusCode;

@@ -2,7 +2,7 @@
 //! (SQLite, and PostgreSQL for the key store): the UI on a PTY, commands,
 //! SSH keys as identity, attribution, and the limits of a session.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

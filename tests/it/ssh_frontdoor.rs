@@ -5,9 +5,8 @@
 //! entries of logins, refusals and session ends (SQLite, and PostgreSQL where
 //! the database matters).
 
-mod common;
-#[path = "common/cli.rs"]
-mod support;
+use crate::common;
+use crate::common::cli as support;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;

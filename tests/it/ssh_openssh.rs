@@ -3,7 +3,7 @@
 //! Needs `ssh` and `ssh-keygen` (build.rs: cfg `keydeck_openssh`; `.ci/run`
 //! installs openssh-client and requires it).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -3,11 +3,9 @@
 //! JSON error, connections are capped; HTTPS with a private CA; and clients
 //! that refuse to send a token over plain http:// to another machine.
 
-mod common;
-#[path = "common/cli.rs"]
-mod support;
-#[path = "common/transport.rs"]
-mod wire;
+use crate::common;
+use crate::common::cli as support;
+use crate::common::transport as wire;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

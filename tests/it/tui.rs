@@ -1,7 +1,7 @@
 //! The terminal UI drawn into ratatui's `TestBackend`, driven by key events,
 //! against the real key service in-process over HTTP (no mocked client).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

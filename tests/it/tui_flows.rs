@@ -2,7 +2,7 @@
 //! the real service in-process: create, validation, Full Access, copy-once,
 //! revoke, rotate, and a create whose answer is lost on the way.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

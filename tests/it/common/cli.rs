@@ -1,7 +1,6 @@
 //! The `keydeck` binary run as scripts run it: a real `keydeck serve` to talk
 //! to, an isolated home and config file, no terminal, and nothing inherited
 //! from the caller's environment that could choose a service, token or profile.
-#![allow(dead_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

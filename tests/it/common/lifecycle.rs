@@ -1,6 +1,5 @@
 //! The binary as an operator runs it for the lifecycle tests: `keydeck admin`
 //! on a test backend, and `keydeck serve` or the UI under `umask 022`.
-#![allow(dead_code)]
 
 use std::fs::File;
 use std::os::unix::fs::PermissionsExt;

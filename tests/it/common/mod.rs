@@ -1,13 +1,14 @@
 //! Test harness: a real keydeck service on loopback, on SQLite or on a fresh
 //! PostgreSQL database, and helpers to talk to it over HTTP.
-#![allow(dead_code)]
 
+pub mod cli;
 pub mod conn;
 pub mod lifecycle;
 pub mod process;
 pub mod pty;
 pub mod ssh;
 pub mod stress;
+pub mod transport;
 pub mod ui;
 pub mod util;
 

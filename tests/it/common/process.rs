@@ -1,7 +1,7 @@
 //! A `keydeck serve` process, as operators run it, for crash, signal and replica tests.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,6 @@ use super::Backend;
 pub struct ServerProcess {
     child: Child,
     pub base: String,
-    pub log: PathBuf,
 }
 
 impl ServerProcess {
@@ -43,7 +42,6 @@ impl ServerProcess {
         let mut server = Self {
             child: cmd.spawn().expect("spawn keydeck serve"),
             base: String::new(),
-            log: log.to_path_buf(),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

@@ -1,6 +1,5 @@
 //! Transport test helpers: raw HTTP/1.1 over a TCP socket (to be slow on
 //! purpose), and a private CA with a server certificate made on the spot.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
