@@ -9,6 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use chrono::{DateTime, Duration, Utc};
+use common::bin::scrub;
 use serde_json::Value;
 use support::{auth_status, find, is_secret, Service, User, BIN};
 
@@ -702,18 +703,11 @@ fn readme_scripting_examples_work_as_written() {
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = std::process::Command::new("bash")
+    let out = scrub(&mut std::process::Command::new("bash"))
         .args(["-euo", "pipefail", "-c", &script])
         .current_dir(home)
         .env("HOME", home)
         .env("PATH", path)
-        .env_remove("XDG_CONFIG_HOME")
-        .env_remove("XDG_DATA_HOME")
-        .env_remove("KEYDECK_CONFIG")
-        .env_remove("KEYDECK_URL")
-        .env_remove("KEYDECK_TOKEN")
-        .env_remove("KEYDECK_PROFILE")
-        .env_remove("NO_COLOR")
         .stdin(std::process::Stdio::null())
         .output()
         .expect("bash");

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use common::bin::keydeck;
+use common::process::{start_http, Reaped};
 use common::util::free_port;
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -384,13 +386,6 @@ impl Drop for LogsOnFailure {
     }
 }
 
-/// Polls `ready` every 20 ms until it gives a value or `timeout` passes.
-async fn poll<T>(timeout: Duration, what: &str, mut ready: impl FnMut() -> Option<T>) -> T {
-    common::util::poll(timeout, || std::future::ready(ready()))
-        .await
-        .unwrap_or_else(|| panic!("timed out: {what}"))
-}
-
 // --- the protected application ---------------------------------------------
 
 const APP_FORBIDDEN_BODY: &str = "forbidden by the app itself\n";
@@ -464,7 +459,8 @@ struct Created {
 /// `keydeck serve --listen 127.0.0.1:0 --trusted-proxy 127.0.0.1`, as the
 /// example tells operators to run it.
 struct Keydeck {
-    child: Child,
+    // First: killed before its data dir goes.
+    child: Reaped,
     addr: SocketAddr,
     data_dir: TempDir,
     log: PathBuf,
@@ -475,46 +471,24 @@ impl Keydeck {
     async fn spawn() -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let log = data_dir.path().join("keydeck.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_keydeck"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        let mut cmd = keydeck();
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir.path())
             .args(["--trusted-proxy", "127.0.0.1"])
             .env("RUST_LOG", "info")
-            .env_remove("KEYDECK_DATABASE_URL")
-            .env_remove("KEYDECK_MAX_FAILED_AUTH")
-            .env_remove("KEYDECK_KEY_PREFIX")
-            .env_remove("KEYDECK_TRUSTED_PROXIES")
-            .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(File::create(&log).expect("log file"))
-            .spawn()
-            .expect("spawn keydeck serve");
-        // Owned at once, so that Drop kills it if start-up fails.
-        let mut keydeck = Self {
+            .stderr(File::create(&log).expect("log file"));
+        let (child, base) = start_http(&mut cmd, &log);
+        let addr = base.strip_prefix("http://").expect("plain HTTP");
+        Self {
             child,
-            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            addr: addr
+                .parse()
+                .unwrap_or_else(|e| panic!("address {addr:?} ({e})")),
             data_dir,
             log,
             http: client_from(Ipv4Addr::LOCALHOST),
-        };
-        let log = keydeck.log.clone();
-        let child = &mut keydeck.child;
-        keydeck.addr = poll(Duration::from_secs(30), "keydeck serve start", || {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some(rest) = text.split("listening on http://").nth(1) {
-                let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
-                return Some(
-                    addr.parse()
-                        .unwrap_or_else(|e| panic!("address {addr:?} ({e}) in:\n{text}")),
-                );
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("keydeck serve exited ({status}) before listening:\n{text}");
-            }
-            None
-        })
-        .await;
-        keydeck
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -557,14 +531,8 @@ impl Keydeck {
 impl Keydeck {
     /// SIGKILL, keeping the data dir (and the log) until the end of the test.
     fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Keydeck {
-    fn drop(&mut self) {
-        self.kill();
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
     }
 }
 

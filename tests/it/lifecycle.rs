@@ -13,11 +13,11 @@ use keydeck::service::store::Role;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use common::lifecycle::{
-    admin, admin_ok, files, mode, run_to_end, wait_until, UmaskServer, BIN, OPERATOR,
-};
+use common::bin::keydeck;
+use common::lifecycle::{admin, admin_ok, files, mode, run_to_end, UmaskServer, BIN, OPERATOR};
 use common::pty::Session;
 use common::ui::World;
+use common::util::wait_until;
 use common::{error_code, Backend, TestServer};
 
 on_both_backends!(
@@ -96,11 +96,15 @@ fn the_ui_keeps_its_log_and_embedded_database_private_under_umask_022() {
         30,
     );
     let log = dir.join("keydeck.log");
-    wait_until("the embedded service to start", || {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("embedded key service started")
-    });
+    wait_until(
+        "the embedded service to start",
+        || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("embedded key service started")
+        },
+        String::new,
+    );
     assert_eq!(mode(&dir), 0o700, "the data dir");
     for file in files(
         &dir,
@@ -482,9 +486,8 @@ async fn users_are_removed_re_roled_and_lose_their_token_audited(backend: Backen
 
     // `keydeck audit` names the user too.
     let home = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(BIN)
+    let out = keydeck()
         .arg("audit")
-        .env_remove("KEYDECK_PROFILE")
         .env("HOME", home.path())
         .env("KEYDECK_CONFIG", home.path().join("config.toml"))
         .env("KEYDECK_URL", &s.base)

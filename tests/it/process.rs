@@ -311,12 +311,11 @@ async fn bootstrap_and_admin_commands() {
     let backend = Backend::sqlite();
     let dir = backend.data_dir.path().to_path_buf();
     let admin = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keydeck"))
+        let out = common::bin::keydeck()
             .arg("admin")
             .args(args)
             .arg("--data-dir")
             .arg(&dir)
-            .env_remove("KEYDECK_DATABASE_URL")
             .output()
             .unwrap();
         (

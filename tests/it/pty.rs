@@ -4,9 +4,10 @@
 use crate::common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::bin::keydeck;
+use common::process::{start_http, Reaped};
 use common::pty::{Session, TIMEOUT};
 use common::util::{admin_token, free_port};
 use serde_json::{json, Value};
@@ -121,49 +122,21 @@ async fn sigterm_ends_it_within_a_second_with_the_terminal_restored() {
     ends_on_signal("TERM").await;
 }
 
-/// A `keydeck serve` child that is killed when dropped, even by a failing test
-/// (an orphan would keep the test runner's output pipe open).
-struct Served(std::process::Child);
-
-impl Served {
-    fn stop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// `keydeck serve` on a fixed port, so that it can come back where it was.
-fn serve_on(port: u16, dir: &Path, log: PathBuf) -> Served {
-    let child = Command::new(env!("CARGO_BIN_EXE_keydeck"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env_remove("KEYDECK_DATABASE_URL")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let served = Served(child);
-    let deadline = Instant::now() + TIMEOUT;
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .contains("listening on")
-    {
-        assert!(Instant::now() < deadline, "keydeck serve did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    served
+/// `keydeck serve` on a fixed port, so that it can come back where it was;
+/// killed when dropped, even by a failing test (an orphan would keep the test
+/// runner's output pipe open).
+fn serve_on(port: u16, dir: &Path, log: PathBuf) -> Reaped {
+    let mut cmd = keydeck();
+    cmd.args([
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--data-dir",
+    ])
+    .arg(dir)
+    .stdout(std::process::Stdio::null())
+    .stderr(std::fs::File::create(&log).unwrap());
+    start_http(&mut cmd, &log).0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,7 +145,7 @@ async fn a_service_outage_shows_a_banner_and_recovers_by_itself() {
     let service_dir = home.path().join("service");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut service = serve_on(port, &service_dir, home.path().join("serve-1.log"));
+    let service = serve_on(port, &service_dir, home.path().join("serve-1.log"));
     let t = admin_token(&service_dir);
     create_key(&base, &t, "Before the outage").await;
 
@@ -183,7 +156,7 @@ async fn a_service_outage_shows_a_banner_and_recovers_by_itself() {
     let mut ui = ui_in(home.path(), &home.path().join("ui"), &remote);
     ui.wait_for("Before the outage");
 
-    service.stop();
+    drop(service);
     ui.send("r");
     ui.wait_for("Cannot reach the key service");
     // Still responsive: help opens and closes, the table is still there.
@@ -193,14 +166,14 @@ async fn a_service_outage_shows_a_banner_and_recovers_by_itself() {
     let screen = ui.wait_gone("this help");
     assert!(screen.contains("Before the outage"));
 
-    let mut service = serve_on(port, &service_dir, home.path().join("serve-2.log"));
+    let service = serve_on(port, &service_dir, home.path().join("serve-2.log"));
     create_key(&base, &t, "After the outage").await;
     // No key pressed: the UI retries by itself.
     ui.wait_for("After the outage");
     ui.wait_gone("Cannot reach");
     ui.send("q");
     assert_eq!(ui.wait_exit(Duration::from_secs(10)).0, 0);
-    service.stop();
+    drop(service);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

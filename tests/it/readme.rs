@@ -2,6 +2,7 @@
 
 use crate::common;
 
+use common::bin::scrub;
 use common::process::ServerProcess;
 use common::Backend;
 
@@ -27,10 +28,9 @@ fn curl_examples_work_as_written() {
     // Only the port differs from the README: the test's server listens on a free one.
     let script = readme_block("<!-- readme-test: curl -->")
         .replace("localhost:8080", &format!("localhost:{port}"));
-    let out = std::process::Command::new("bash")
+    let out = scrub(&mut std::process::Command::new("bash"))
         .args(["-euo", "pipefail", "-c", &script])
         .env("HOME", home.path())
-        .env_remove("XDG_DATA_HOME")
         .output()
         .expect("bash");
     let stdout = String::from_utf8_lossy(&out.stdout);

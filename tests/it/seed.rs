@@ -7,30 +7,25 @@ use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use chrono::{Duration, Utc};
 use keydeck::key::KeyStatus;
 use keydeck::service::store::{self, KeyFilter};
 
-use common::lifecycle::BIN;
+use common::bin::keydeck;
 use common::Backend;
 
 on_both_backends!(seed_on_a_fresh_data_dir_spreads_keys_like_a_real_organisation);
 
 /// `keydeck --data-dir DIR admin [--database-url URL] seed --count N`; panics unless it exits 0.
 fn seed(data_dir: &Path, database_url: Option<&str>, count: u32) {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = keydeck();
     cmd.arg("--data-dir").arg(data_dir).arg("admin");
     if let Some(url) = database_url {
         cmd.args(["--database-url", url]);
     }
-    for var in ["KEYDECK_DATA_DIR", "KEYDECK_DATABASE_URL", "RUST_LOG"] {
-        cmd.env_remove(var);
-    }
     let out = cmd
         .args(["seed", "--count", &count.to_string()])
-        .stdin(Stdio::null())
         .output()
         .expect("run keydeck admin seed");
     assert!(

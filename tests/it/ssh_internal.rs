@@ -4,8 +4,8 @@
 //! the SSH UI loads the policy without a failed login for 127.0.0.1; and
 //! `policy show / set` as SSH commands answer as the command line does.
 
-use crate::common::cli;
 use crate::common;
+use crate::common::cli;
 
 use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;

@@ -4,28 +4,15 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub use crate::common::bin::BIN;
+use crate::common::bin::{keydeck, SCRUBBED};
 use crate::common::process::ServerProcess;
 use crate::common::Backend;
-
-pub const BIN: &str = env!("CARGO_BIN_EXE_keydeck");
-
-/// Variables that must not leak in from the environment `cargo test` runs in.
-const SCRUBBED: &[&str] = &[
-    "KEYDECK_URL",
-    "KEYDECK_TOKEN",
-    "KEYDECK_PROFILE",
-    "KEYDECK_CONFIG",
-    "KEYDECK_DATA_DIR",
-    "KEYDECK_DATABASE_URL",
-    "XDG_CONFIG_HOME",
-    "XDG_DATA_HOME",
-    "NO_COLOR",
-];
 
 /// A `keydeck serve` process on SQLite, and its bootstrap admin's token.
 pub struct Service {
@@ -61,14 +48,11 @@ impl Service {
 
     /// `keydeck admin ARGS` on this service's database; its stdout, trimmed.
     pub fn admin(&self, args: &[&str]) -> String {
-        let out = Command::new(BIN)
+        let out = keydeck()
             .arg("--data-dir")
             .arg(self.data_dir())
             .arg("admin")
             .args(args)
-            .env_remove("KEYDECK_DATABASE_URL")
-            .env_remove("KEYDECK_DATA_DIR")
-            .stdin(Stdio::null())
             .output()
             .expect("run keydeck admin");
         assert!(
@@ -176,11 +160,8 @@ impl User {
     /// Runs with extra variables (an empty value removes the variable) and
     /// optional standard input (otherwise none: not a terminal).
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = keydeck();
         cmd.args(args).current_dir(self.home.path());
-        for var in SCRUBBED {
-            cmd.env_remove(var);
-        }
         cmd.env("HOME", self.home.path())
             .env("KEYDECK_CONFIG", self.config());
         for (k, v) in self
@@ -286,18 +267,14 @@ impl User {
         use portable_pty::{native_pty_system, CommandBuilder, PtySize};
         use std::io::Read;
         use std::sync::{Arc, Mutex};
-        use std::time::Duration;
 
         fn text(screen: &Mutex<Vec<u8>>) -> String {
             String::from_utf8_lossy(&screen.lock().unwrap()).into_owned()
         }
-        /// Polls `done` until it holds; fails after 20 s, showing the terminal.
+        /// Polls `done` until it holds; fails after a while, showing the terminal.
         fn wait_until(what: &str, screen: &Mutex<Vec<u8>>, done: impl FnMut() -> bool) {
-            crate::common::util::wait_for(Duration::from_secs(20), done, || {
-                format!(
-                    "timed out waiting for {what}; the terminal shows:\n{}",
-                    text(screen)
-                )
+            crate::common::util::wait_until(what, done, || {
+                format!("; the terminal shows:\n{}", text(screen))
             });
         }
 

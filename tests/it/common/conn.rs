@@ -6,24 +6,18 @@ use std::fs::File;
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
+use super::bin::keydeck;
+use super::process::{listening_on, start_serve, NotStarted, Reaped};
 use super::Backend;
 
 /// A `keydeck serve --ssh-listen 127.0.0.1:0` process.
 pub struct SshServerProcess {
-    child: Child,
+    child: Reaped,
     pub base: String,
     pub ssh: SocketAddr,
     pub log: PathBuf,
-}
-
-/// `keydeck serve` did not start: its exit status and log.
-#[derive(Debug)]
-pub struct NotStarted {
-    pub code: Option<i32>,
-    pub log: String,
 }
 
 impl SshServerProcess {
@@ -35,7 +29,7 @@ impl SshServerProcess {
         nofile: Option<(u64, u64)>,
         log: &Path,
     ) -> Result<Self, NotStarted> {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keydeck"));
+        let mut cmd = keydeck();
         cmd.args([
             "serve",
             "--listen",
@@ -47,8 +41,6 @@ impl SshServerProcess {
         .arg(backend.data_dir.path())
         .args(args)
         .env("RUST_LOG", "info,sqlx=warn")
-        .env_remove("KEYDECK_DATABASE_URL")
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(File::create(log).expect("log file"));
         if let Some(url) = backend.database_url_arg() {
@@ -70,14 +62,7 @@ impl SshServerProcess {
                 });
             }
         }
-        let mut child = cmd.spawn().expect("spawn keydeck serve");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = std::fs::read_to_string(log).unwrap_or_default();
-            let http = text
-                .split("listening on http://")
-                .nth(1)
-                .map(|rest| rest.chars().take_while(|c| !c.is_whitespace()).collect());
+        let (child, (base, ssh)) = start_serve(&mut cmd, log, |text| {
             let ssh = text
                 .split("keydeck SSH server listening")
                 .nth(1)
@@ -88,28 +73,15 @@ impl SshServerProcess {
                         .collect::<String>()
                         .parse()
                         .ok()
-                });
-            if let (Some(http), Some(ssh)) = (http, ssh) {
-                let http: String = http;
-                return Ok(Self {
-                    child,
-                    base: format!("http://{http}"),
-                    ssh,
-                    log: log.to_path_buf(),
-                });
-            }
-            if let Some(status) = child.try_wait().expect("wait") {
-                return Err(NotStarted {
-                    code: status.code(),
-                    log: std::fs::read_to_string(log).unwrap_or_default(),
-                });
-            }
-            assert!(
-                Instant::now() < deadline,
-                "keydeck serve did not start:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+                })?;
+            Some((listening_on(text)?, ssh))
+        })?;
+        Ok(Self {
+            child,
+            base,
+            ssh,
+            log: log.to_path_buf(),
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -118,24 +90,11 @@ impl SshServerProcess {
 
     /// The server's resident memory (VmRSS), in KiB.
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("/proc/PID/status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS in /proc/PID/status")
+        super::stress::rss_kib(self.child.0.id())
     }
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for SshServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

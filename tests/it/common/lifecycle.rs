@@ -4,28 +4,17 @@
 use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub use super::bin::BIN;
+use super::bin::{keydeck, scrub};
+use super::process::{start_http, Reaped};
 use super::Backend;
-
-pub const BIN: &str = env!("CARGO_BIN_EXE_keydeck");
 
 /// The login name `keydeck admin` runs under in these tests; the audit log
 /// names the operator `OPERATOR@HOST`.
 pub const OPERATOR: &str = "ops-tester";
-
-/// Variables of the caller's environment that must not reach the binary.
-const SCRUBBED: &[&str] = &[
-    "KEYDECK_URL",
-    "KEYDECK_TOKEN",
-    "KEYDECK_PROFILE",
-    "KEYDECK_CONFIG",
-    "KEYDECK_DATA_DIR",
-    "KEYDECK_DATABASE_URL",
-    "KEYDECK_KEY_PREFIX",
-    "RUST_LOG",
-];
 
 /// The permission bits of `path` (not following a link).
 pub fn mode(path: &Path) -> u32 {
@@ -43,10 +32,7 @@ pub fn keydeck_umask_022(args: &[&str]) -> Command {
         .arg("umask 022; exec \"$0\" \"$@\"")
         .arg(BIN)
         .args(args);
-    for var in SCRUBBED {
-        cmd.env_remove(var);
-    }
-    cmd.stdin(Stdio::null());
+    scrub(&mut cmd).stdin(Stdio::null());
     cmd
 }
 
@@ -59,20 +45,16 @@ pub struct AdminRun {
 
 /// `keydeck admin ARGS` on `backend`'s database, as [`OPERATOR`].
 pub fn admin(backend: &Backend, args: &[&str]) -> AdminRun {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = keydeck();
     cmd.arg("--data-dir")
         .arg(backend.data_dir.path())
         .arg("admin");
     if let Some(url) = backend.database_url_arg() {
         cmd.args(["--database-url", &url]);
     }
-    for var in SCRUBBED {
-        cmd.env_remove(var);
-    }
     let out: Output = cmd
         .args(args)
         .env("USER", OPERATOR)
-        .stdin(Stdio::null())
         .output()
         .expect("run keydeck admin");
     AdminRun {
@@ -91,7 +73,7 @@ pub fn admin_ok(backend: &Backend, args: &[&str]) -> String {
 
 /// `keydeck serve` under `umask 022` on the SQLite database in `data_dir`.
 pub struct UmaskServer {
-    child: Child,
+    _child: Reaped,
     pub base: String,
 }
 
@@ -102,38 +84,15 @@ impl UmaskServer {
         let mut cmd = keydeck_umask_022(&["serve", "--listen", "127.0.0.1:0", "--data-dir", &dir]);
         cmd.stdout(Stdio::null())
             .stderr(File::create(log).expect("log file"));
-        let mut server = Self {
-            child: cmd.spawn().expect("spawn keydeck serve"),
-            base: String::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = std::fs::read_to_string(log).unwrap_or_default();
-            if let Some(rest) = text.split("listening on http://").nth(1) {
-                let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
-                server.base = format!("http://{addr}");
-                return server;
-            }
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!("keydeck serve exited ({status}):\n{text}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "keydeck serve did not start:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        let (child, base) = start_http(&mut cmd, log);
+        Self {
+            _child: child,
+            base,
         }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
-    }
-}
-
-impl Drop for UmaskServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -160,13 +119,6 @@ pub fn run_to_end(args: &[&str], home: &Path) -> (ExitStatus, String) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// Polls `done` (at most 20 s) until it holds.
-pub fn wait_until(what: &str, done: impl FnMut() -> bool) {
-    super::util::wait_for(Duration::from_secs(20), done, || {
-        format!("timed out waiting for {what}")
-    });
 }
 
 /// `DIR/NAME` for each name.

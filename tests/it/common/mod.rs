@@ -1,6 +1,7 @@
 //! Test harness: a real keydeck service on loopback, on SQLite or on a fresh
 //! PostgreSQL database, and helpers to talk to it over HTTP.
 
+pub mod bin;
 pub mod cli;
 pub mod conn;
 pub mod lifecycle;

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize, SlavePty};
 
+use super::bin::{BIN, SCRUBBED};
+
 /// How long a wait for the screen may take.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -24,7 +26,7 @@ pub struct Session {
 
 impl Session {
     pub fn start(args: &[&str], env: &[(&str, &str)], cols: u16, rows: u16) -> Self {
-        Self::start_program(env!("CARGO_BIN_EXE_keydeck"), args, env, cols, rows)
+        Self::start_program(BIN, args, env, cols, rows)
     }
 
     /// Runs `program` (e.g. a shell that execs keydeck) instead of keydeck itself.
@@ -45,15 +47,7 @@ impl Session {
             .expect("openpty");
         let mut cmd = CommandBuilder::new(program);
         cmd.args(args);
-        for var in [
-            "KEYDECK_URL",
-            "KEYDECK_TOKEN",
-            "KEYDECK_PROFILE",
-            "KEYDECK_DATA_DIR",
-            "KEYDECK_DATABASE_URL",
-            "NO_COLOR",
-            "RUST_LOG",
-        ] {
+        for var in SCRUBBED {
             cmd.env_remove(var);
         }
         cmd.env("TERM", "xterm-256color");

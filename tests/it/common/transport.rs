@@ -8,6 +8,9 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::bin::keydeck;
+use super::process::{start_http, Reaped};
+
 /// Longest a test waits for the service to do something it must do.
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
@@ -173,7 +176,7 @@ pub fn non_loopback_ip() -> Option<std::net::IpAddr> {
 
 /// A `keydeck serve` process started with extra flags; killed when dropped.
 pub struct Serve {
-    child: std::process::Child,
+    _child: Reaped,
     /// `http://ADDR` or `https://ADDR`, from its log.
     pub base: String,
     pub addr: std::net::SocketAddr,
@@ -182,47 +185,22 @@ pub struct Serve {
 
 impl Serve {
     pub fn spawn(args: &[&str]) -> Self {
-        use std::process::{Command, Stdio};
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("serve.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_keydeck"))
-            .arg("--data-dir")
+        let mut cmd = keydeck();
+        cmd.arg("--data-dir")
             .arg(dir.path())
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
-            .env_remove("KEYDECK_DATABASE_URL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("spawn keydeck serve");
-        let mut serve = Self {
-            child,
-            base: String::new(),
-            addr: "0.0.0.0:0".parse().unwrap(),
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        let (child, base) = start_http(&mut cmd, &log);
+        let addr = base.split("://").nth(1).expect("scheme://addr");
+        Self {
+            _child: child,
+            addr: addr.parse().expect("an address"),
+            base,
             _dir: dir,
-        };
-        let deadline = std::time::Instant::now() + PATIENCE;
-        loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some(rest) = text.split("listening on ").nth(1) {
-                serve.base = rest.chars().take_while(|c| !c.is_whitespace()).collect();
-                let addr = serve.base.split("://").nth(1).expect("scheme://addr");
-                serve.addr = addr.parse().expect("an address");
-                return serve;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "keydeck serve did not start:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
         }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

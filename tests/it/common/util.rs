@@ -44,11 +44,19 @@ where
     }
 }
 
-/// Blocks until `done` holds; after `within`, fails with what `failure` says.
-pub fn wait_for(within: Duration, mut done: impl FnMut() -> bool, failure: impl Fn() -> String) {
-    let deadline = Instant::now() + within;
+/// How long [`wait_until`] waits for something that must happen.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Blocks until `done` holds; after [`PATIENCE`], fails saying what it
+/// waited for and what `shows` (e.g. `"; the terminal shows: …"`).
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool, shows: impl Fn() -> String) {
+    let deadline = Instant::now() + PATIENCE;
     while !done() {
-        assert!(Instant::now() < deadline, "{}", failure());
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}{}",
+            shows()
+        );
         std::thread::sleep(INTERVAL);
     }
 }
