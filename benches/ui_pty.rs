@@ -13,6 +13,9 @@ mod bin;
 #[allow(dead_code)]
 #[path = "../tests/it/common/pty.rs"]
 mod pty;
+#[allow(dead_code)]
+#[path = "../tests/it/common/util.rs"]
+mod util;
 
 use std::path::Path;
 use std::process::Command;

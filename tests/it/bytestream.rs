@@ -5,10 +5,11 @@
 
 use crate::common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use common::ui::{secret_on, Output, World};
+use common::util::wait_screen;
 use keydeck::client::Client;
 use keydeck::key::Secret;
 use keydeck::present::DisplayTz;
@@ -93,19 +94,11 @@ impl ByteSession {
 
     /// Polls the screen until `done` holds for it.
     async fn wait_until(&self, what: &str, done: impl Fn(&vt100::Screen) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let terminal = self.terminal();
-            if done(terminal.screen()) {
-                return terminal.screen().contents();
-            }
-            assert!(
-                start.elapsed() < TIMEOUT,
-                "{what} within {TIMEOUT:?}; the screen:\n{}",
-                terminal.screen().contents()
-            );
+        let next = async || {
             tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            (self.terminal().screen().clone(), true)
+        };
+        wait_screen(what, next, done).await
     }
 
     async fn wait_for(&self, text: &str) -> String {

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::ui::Output;
+use common::util::wait_screen;
 use common::{Backend, TestServer};
 use keydeck::client::Client;
 use keydeck::clock::{Clock, ManualClock};
@@ -176,19 +177,11 @@ impl Session {
     }
 
     async fn wait_until(&self, what: &str, done: impl Fn(&vt100::Screen) -> bool) {
-        let start = Instant::now();
-        loop {
-            let screen = self.screen();
-            if done(&screen) {
-                return;
-            }
-            assert!(
-                start.elapsed() < TIMEOUT,
-                "{what} within {TIMEOUT:?}; the screen:\n{}",
-                screen.contents()
-            );
+        let next = async || {
             tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            (self.screen(), true)
+        };
+        wait_screen(what, next, done).await;
     }
 
     /// Presses `r` and waits until its answer has come and the UI had time

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize, SlavePty};
 
 use super::bin::{BIN, SCRUBBED};
+use super::util::wait_until;
 
 /// How long a wait for the screen may take.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
@@ -89,33 +90,25 @@ impl Session {
 
     /// Waits until the screen shows `text` (and returns the screen).
     pub fn wait_for(&self, text: &str) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let screen = self.contents();
-            if screen.contains(text) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{text:?} did not appear; the screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
+        self.wait_screen(&format!("{text:?} to appear"), |s| s.contains(text))
     }
 
     pub fn wait_gone(&self, text: &str) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let screen = self.contents();
-            if !screen.contains(text) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{text:?} did not go away; the screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
+        self.wait_screen(&format!("{text:?} to go away"), |s| !s.contains(text))
+    }
+
+    /// Waits until `done` holds for the screen's text, and returns that text.
+    fn wait_screen(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let mut screen = String::new();
+        wait_until(
+            what,
+            || {
+                screen = self.contents();
+                done(&screen)
+            },
+            || format!("; the screen:\n{}", self.contents()),
+        );
+        screen
     }
 
     pub fn send(&mut self, keys: &str) {

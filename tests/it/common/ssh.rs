@@ -226,19 +226,14 @@ impl UiSession {
         what: &str,
         done: impl Fn(&vt100::Screen) -> bool,
     ) -> String {
-        let start = Instant::now();
-        loop {
-            let terminal = self.terminal();
-            if done(terminal.screen()) {
-                return terminal.screen().contents();
+        let mut first = true;
+        let next = async || {
+            if !std::mem::take(&mut first) {
+                self.pump(Duration::from_millis(100)).await;
             }
-            assert!(
-                start.elapsed() < TIMEOUT && !self.closed,
-                "{what} within {TIMEOUT:?}; the screen:\n{}",
-                terminal.screen().contents()
-            );
-            self.pump(Duration::from_millis(100)).await;
-        }
+            (self.terminal().screen().clone(), !self.closed)
+        };
+        super::util::wait_screen(what, next, done).await
     }
 
     pub async fn wait_for(&mut self, text: &str) -> String {

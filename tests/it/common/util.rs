@@ -1,6 +1,7 @@
 //! Small helpers every test file shares: the bootstrap admin's token, a free
 //! loopback port, and polling until something holds or a deadline passes
-//! (never a fixed sleep).
+//! (never a fixed sleep): [`poll`] for a value, [`wait_until`] for a
+//! condition, [`wait_screen`] for a terminal's screen.
 
 use std::future::Future;
 use std::path::Path;
@@ -58,5 +59,28 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool, shows: impl Fn() -
             shows()
         );
         std::thread::sleep(INTERVAL);
+    }
+}
+
+/// The async [`wait_until`] for a terminal: `next` lets time pass (sleeps,
+/// or reads what a peer sent) and gives the screen, and whether more can
+/// still come. Returns the screen's text once `done` holds for it; fails
+/// showing it after [`PATIENCE`], or at once when nothing more can come.
+pub async fn wait_screen(
+    what: &str,
+    mut next: impl AsyncFnMut() -> (vt100::Screen, bool),
+    done: impl Fn(&vt100::Screen) -> bool,
+) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (screen, open) = next().await;
+        if done(&screen) {
+            return screen.contents();
+        }
+        assert!(
+            open && Instant::now() < deadline,
+            "{what} within {PATIENCE:?}; the screen:\n{}",
+            screen.contents()
+        );
     }
 }
