@@ -10,7 +10,7 @@
 //! another build of keydeck, e.g. an older one; `KEYDECK_BENCH_SECONDS=N`
 //! probes each phase for N seconds, default 10).
 
-#[path = "../tests/common/draw.rs"]
+#[path = "../tests/it/common/draw.rs"]
 mod draw;
 
 use std::time::Duration;

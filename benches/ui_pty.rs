@@ -8,8 +8,14 @@
 //! 10 000; `KEYDECK_BENCH_MEMORY_KEYS=N` the 100 000).
 
 #[allow(dead_code)]
-#[path = "../tests/common/pty.rs"]
+#[path = "../tests/it/common/bin.rs"]
+mod bin;
+#[allow(dead_code)]
+#[path = "../tests/it/common/pty.rs"]
 mod pty;
+#[allow(dead_code)]
+#[path = "../tests/it/common/util.rs"]
+mod util;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,0 +1,47 @@
+//! The integration tests, one test binary: each module was once a test file of
+//! its own (and its own binary, linking all of keydeck, sqlx and russh again).
+//! `cargo test` runs them all; `cargo test --test it MODULE::` runs one module.
+//!
+//! Adding a test file: put it in `tests/it/`, add `mod NAME;` below (it uses
+//! the helpers through `use crate::common;`), and its insta snapshots are
+//! `tests/it/snapshots/it__NAME__*.snap`.
+
+// First, so that `on_both_backends!` is in scope in every module after it.
+#[macro_use]
+mod common;
+
+mod api;
+mod burst;
+mod bytestream;
+mod cli;
+mod gateway;
+mod hardening;
+mod health_pty;
+mod health_tui;
+mod keycache;
+mod lifecycle;
+mod load;
+mod negative;
+mod openapi;
+mod outage;
+mod policy_api;
+mod policy_cli;
+mod policy_tui;
+mod present;
+mod process;
+mod proptest_api;
+mod proptest_parsers;
+mod pty;
+mod readme;
+mod refresh;
+mod security_auth;
+mod seed;
+mod spoofing;
+mod ssh;
+mod ssh_draw;
+mod ssh_frontdoor;
+mod ssh_internal;
+mod ssh_openssh;
+mod transport;
+mod tui;
+mod tui_flows;

@@ -1,0 +1,530 @@
+//! The OpenAPI document is the truth: every status the test can provoke on
+//! each route, by real requests, is documented for that route, errors come as
+//! JSON in the documented `ErrorBody` shape, and the request constraints
+//! (lengths, counts, bounds, the running scope catalogue) are in the schema.
+
+use crate::common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{add_org, Backend, TestServer};
+use keydeck::clock::SystemClock;
+use keydeck::key::Catalog;
+use keydeck::service::store::Plan;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+on_both_backends!(
+    every_provoked_status_is_documented,
+    the_schema_states_the_request_constraints
+);
+
+const CATALOGUE: &str = "[[scope]]\nid = \"billing:read\"\nlabel = \"Billing (Read)\"\n\
+                         [[scope]]\nid = \"billing:write\"\nlabel = \"Billing (Write)\"\n";
+
+/// One request and the status it must get.
+struct Case {
+    /// The route as the document names it.
+    route: &'static str,
+    method: Method,
+    path: String,
+    token: Option<String>,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+    expect: u16,
+}
+
+fn case(route: &'static str, method: Method, path: impl Into<String>, expect: u16) -> Case {
+    Case {
+        route,
+        method,
+        path: path.into(),
+        token: None,
+        headers: Vec::new(),
+        body: None,
+        expect,
+    }
+}
+
+impl Case {
+    fn token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_owned());
+        self
+    }
+    fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+    fn json(mut self, body: Value) -> Self {
+        self.body = Some(body.to_string().into_bytes());
+        self
+    }
+    fn raw(mut self, body: Vec<u8>) -> Self {
+        self.body = Some(body);
+        self
+    }
+}
+
+/// Drives every route through requests that provoke each status it can give.
+async fn every_provoked_status_is_documented(backend: Backend) {
+    const MAX_FAILED_AUTH: u32 = 5;
+    let s = TestServer::start_with(&backend, Arc::new(SystemClock), |c| {
+        c.scopes = Catalog::from_toml(CATALOGUE).unwrap();
+        c.max_failed_auth = MAX_FAILED_AUTH;
+        c.database_limits.deadline = Duration::from_millis(300);
+        // The slow-database cases must reach the database: a cached key
+        // would be answered from memory (PostgreSQL keeps its lease while
+        // only this process's calls are slowed).
+        c.key_cache = false;
+    })
+    .await;
+    let doc = document(&s).await;
+    let store = backend.store().await;
+    let (_, member) = add_org(store.as_ref(), "acme", Plan::Paid).await;
+    let (free_admin, _) = add_org(store.as_ref(), "thrifty", Plan::Free).await;
+    store.close().await;
+    let admin = s.admin_token.clone();
+    let (reader, reader_secret) = s.create_key("reader", &["billing:read"]).await;
+    let reader = reader["id"].as_str().unwrap().to_owned();
+    let (revoked, revoked_secret) = s.create_key("revoked", &["billing:read"]).await;
+    let revoked = revoked["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.revoke(&revoked).await.status(), StatusCode::OK);
+    let throwaway = |name: &str| {
+        let s = &s;
+        let name = name.to_owned();
+        async move {
+            s.create_key(&name, &["billing:read"]).await.0["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let to_revoke = throwaway("to revoke").await;
+    let to_rotate = throwaway("to rotate").await;
+    let idem = s
+        .http
+        .post(s.url("/v1/api-keys"))
+        .bearer_auth(&admin)
+        .header("idempotency-key", "openapi-1")
+        .json(&json!({"name": "idem", "scopes": ["billing:read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(idem.status(), StatusCode::CREATED);
+    let big = json!({"name": "x".repeat(20 * 1024), "scopes": ["billing:read"]});
+    let good = json!({"name": "made", "scopes": ["billing:read"]});
+    let unknown = "/v1/api-keys/key_doesNotExist000000";
+    let one = |id: &str| format!("/v1/api-keys/{id}");
+    let rotate = |id: &str| format!("/v1/api-keys/{id}/rotate");
+    const KEYS: &str = "/v1/api-keys";
+    const KEY: &str = "/v1/api-keys/{id}";
+    const ROTATE: &str = "/v1/api-keys/{id}/rotate";
+    const AUDIT: &str = "/v1/audit-logs";
+    const AUTH: &str = "/v1/auth";
+    const POLICY: &str = "/v1/policy";
+    let (get, post, put, delete) = (Method::GET, Method::POST, Method::PUT, Method::DELETE);
+
+    let mut cases = vec![
+        case("/healthz", get.clone(), "/healthz", 200),
+        case("/healthz", post.clone(), "/healthz", 405),
+        case("/readyz", get.clone(), "/readyz", 200),
+        case("/readyz", delete.clone(), "/readyz", 405),
+        case("/v1/scopes", get.clone(), "/v1/scopes", 200),
+        case("/v1/scopes", post.clone(), "/v1/scopes", 405),
+        // list
+        case(KEYS, get.clone(), KEYS, 200).token(&admin),
+        case(KEYS, get.clone(), "/v1/api-keys?limit=0", 400).token(&admin),
+        case(KEYS, get.clone(), "/v1/api-keys?limit=501", 400).token(&admin),
+        case(KEYS, get.clone(), "/v1/api-keys?colour=red", 400).token(&admin),
+        case(KEYS, get.clone(), KEYS, 401),
+        case(KEYS, get.clone(), KEYS, 402).token(&free_admin),
+        case(KEYS, get.clone(), KEYS, 403).token(&member),
+        case(KEYS, put.clone(), KEYS, 405).token(&admin),
+        // create
+        case(KEYS, post.clone(), KEYS, 201)
+            .token(&admin)
+            .json(good.clone()),
+        case(KEYS, post.clone(), KEYS, 400)
+            .token(&admin)
+            .json(json!({"name": "", "scopes": []})),
+        case(KEYS, post.clone(), KEYS, 400)
+            .token(&admin)
+            .json(good.clone())
+            .header("idempotency-key", ""),
+        case(KEYS, post.clone(), KEYS, 401).json(good.clone()),
+        case(KEYS, post.clone(), KEYS, 402)
+            .token(&free_admin)
+            .json(good.clone()),
+        case(KEYS, post.clone(), KEYS, 403)
+            .token(&member)
+            .json(good.clone()),
+        case(KEYS, post.clone(), KEYS, 409)
+            .token(&admin)
+            .header("idempotency-key", "openapi-1")
+            .json(json!({"name": "idem", "scopes": ["billing:read"]})),
+        case(KEYS, post.clone(), KEYS, 413)
+            .token(&admin)
+            .json(big.clone()),
+        // one key
+        case(KEY, get.clone(), one(&reader), 200).token(&admin),
+        case(KEY, get.clone(), one(&reader), 401),
+        case(KEY, get.clone(), one(&reader), 402).token(&free_admin),
+        case(KEY, get.clone(), one(&reader), 403).token(&member),
+        case(KEY, get.clone(), unknown, 404).token(&admin),
+        case(KEY, put.clone(), one(&reader), 405).token(&admin),
+        // revoke
+        case(KEY, delete.clone(), one(&to_revoke), 200).token(&admin),
+        case(KEY, delete.clone(), one(&reader), 401),
+        case(KEY, delete.clone(), one(&reader), 402).token(&free_admin),
+        case(KEY, delete.clone(), one(&reader), 403).token(&member),
+        case(KEY, delete.clone(), unknown, 404).token(&admin),
+        // rotate
+        case(ROTATE, post.clone(), rotate(&to_rotate), 201).token(&admin),
+        case(ROTATE, post.clone(), rotate(&reader), 400)
+            .token(&admin)
+            .json(json!({"grace_seconds": 86_401})),
+        case(ROTATE, post.clone(), rotate(&reader), 401),
+        case(ROTATE, post.clone(), rotate(&reader), 402).token(&free_admin),
+        case(ROTATE, post.clone(), rotate(&reader), 403).token(&member),
+        case(ROTATE, post.clone(), format!("{unknown}/rotate"), 404).token(&admin),
+        case(ROTATE, post.clone(), rotate(&revoked), 409).token(&admin),
+        case(ROTATE, post.clone(), rotate(&reader), 413)
+            .token(&admin)
+            .raw(vec![b' '; 20 * 1024]),
+        case(ROTATE, get.clone(), rotate(&reader), 405).token(&admin),
+        // audit log
+        case(AUDIT, get.clone(), AUDIT, 200).token(&admin),
+        case(AUDIT, get.clone(), AUDIT, 200).token(&reader_secret_with_audit(&s).await),
+        case(AUDIT, get.clone(), "/v1/audit-logs?limit=0", 400).token(&admin),
+        case(AUDIT, get.clone(), "/v1/audit-logs?limit=501", 400).token(&admin),
+        case(AUDIT, get.clone(), AUDIT, 401),
+        case(AUDIT, get.clone(), AUDIT, 402).token(&free_admin),
+        case(AUDIT, get.clone(), AUDIT, 403).token(&member),
+        case(AUDIT, get.clone(), AUDIT, 403).token(&reader_secret),
+        case(AUDIT, post.clone(), AUDIT, 405).token(&admin),
+        // forward-auth
+        case(AUTH, get.clone(), "/v1/auth?scope=billing:read", 200)
+            .header("x-api-key", &reader_secret),
+        case(AUTH, get.clone(), "/v1/auth?scope=nope:nope", 400)
+            .header("x-api-key", &reader_secret),
+        case(AUTH, get.clone(), AUTH, 401),
+        case(AUTH, get.clone(), AUTH, 401).header("x-api-key", &revoked_secret),
+        case(AUTH, get.clone(), "/v1/auth?scope=billing:write", 403)
+            .header("x-api-key", &reader_secret),
+        case(AUTH, post.clone(), AUTH, 405).header("x-api-key", &reader_secret),
+        // the organisation's policy
+        case(POLICY, get.clone(), POLICY, 200).token(&admin),
+        case(POLICY, get.clone(), POLICY, 200).token(&member),
+        case(POLICY, get.clone(), POLICY, 401),
+        case(POLICY, get.clone(), POLICY, 402).token(&free_admin),
+        case(POLICY, put.clone(), POLICY, 200)
+            .token(&admin)
+            .json(json!({})),
+        case(POLICY, put.clone(), POLICY, 400)
+            .token(&admin)
+            .json(json!({"rotate_after_days": 0})),
+        case(POLICY, put.clone(), POLICY, 401).json(json!({})),
+        case(POLICY, put.clone(), POLICY, 402)
+            .token(&free_admin)
+            .json(json!({})),
+        case(POLICY, put.clone(), POLICY, 403)
+            .token(&member)
+            .json(json!({})),
+        case(POLICY, put.clone(), POLICY, 413)
+            .token(&admin)
+            .raw(vec![b' '; 20 * 1024]),
+        case(POLICY, delete.clone(), POLICY, 405).token(&admin),
+    ];
+
+    // Every route that uses the database, with a database slower than the deadline.
+    let slow = vec![
+        case("/readyz", get.clone(), "/readyz", 503),
+        case(KEYS, get.clone(), KEYS, 503).token(&admin),
+        case(KEYS, post.clone(), KEYS, 503)
+            .token(&admin)
+            .json(good.clone()),
+        case(KEY, get.clone(), one(&reader), 503).token(&admin),
+        case(KEY, delete.clone(), one(&reader), 503).token(&admin),
+        case(ROTATE, post.clone(), rotate(&reader), 503).token(&admin),
+        case(AUDIT, get.clone(), AUDIT, 503).token(&admin),
+        case(AUTH, get.clone(), AUTH, 503).header("x-api-key", &reader_secret),
+        case(POLICY, get.clone(), POLICY, 503).token(&admin),
+        case(POLICY, put.clone(), POLICY, 503)
+            .token(&admin)
+            .json(json!({})),
+    ];
+    // Every authenticated route, once this address has failed too often.
+    let mut limited: Vec<Case> = (0..MAX_FAILED_AUTH)
+        .map(|_| case(KEYS, get.clone(), KEYS, 401).token("kdt_not_a_real_token"))
+        .collect();
+    limited.extend([
+        case(KEYS, get.clone(), KEYS, 429).token(&admin),
+        case(KEYS, post.clone(), KEYS, 429)
+            .token(&admin)
+            .json(good.clone()),
+        case(KEY, get.clone(), one(&reader), 429).token(&admin),
+        case(KEY, delete.clone(), one(&reader), 429).token(&admin),
+        case(ROTATE, post.clone(), rotate(&reader), 429).token(&admin),
+        case(AUDIT, get.clone(), AUDIT, 429).token(&admin),
+        case(AUTH, get.clone(), AUTH, 429).header("x-api-key", &reader_secret),
+        case(POLICY, get.clone(), POLICY, 429).token(&admin),
+        case(POLICY, put.clone(), POLICY, 429)
+            .token(&admin)
+            .json(json!({})),
+    ]);
+
+    let mut provoked: BTreeMap<(String, String), BTreeSet<u16>> = BTreeMap::new();
+    for c in &cases {
+        check(&s, &doc, c, &mut provoked).await;
+    }
+    s.running.store_guard.set_delay(Duration::from_secs(5));
+    for c in &slow {
+        check(&s, &doc, c, &mut provoked).await;
+    }
+    s.running.store_guard.set_delay(Duration::ZERO);
+    // Headers beyond what the HTTP layer accepts, on every route.
+    let mut huge = Vec::new();
+    for c in cases.iter().filter(|c| c.expect < 300) {
+        let mut c = case(c.route, c.method.clone(), c.path.clone(), 431);
+        for i in 0..150 {
+            c = c.header(&format!("x-filler-{i}"), "x");
+        }
+        huge.push(c);
+    }
+    for c in &huge {
+        check(&s, &doc, c, &mut provoked).await;
+    }
+    for c in &limited {
+        check(&s, &doc, c, &mut provoked).await;
+    }
+    cases.extend(slow);
+
+    // Every documented operation was driven to success at least once.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let statuses = provoked
+                .get(&(path.clone(), method.clone()))
+                .unwrap_or_else(|| panic!("{method} {path} was not exercised"));
+            assert!(
+                statuses.iter().any(|s| (200..300).contains(s)),
+                "{method} {path}: no success provoked ({statuses:?})"
+            );
+        }
+    }
+    for ((path, method), statuses) in &provoked {
+        println!("{method:6} {path:28} provoked {statuses:?}");
+    }
+    s.stop().await;
+    backend.cleanup().await;
+}
+
+/// A key that may read the audit log (an API key is also an audit reader).
+async fn reader_secret_with_audit(s: &TestServer) -> String {
+    s.create_key("auditor", &["full_access"]).await.1
+}
+
+/// Sends one case; checks its status, that the document lists it for the
+/// route, and that an error answer is JSON in the documented `ErrorBody` shape.
+async fn check(
+    s: &TestServer,
+    doc: &Value,
+    c: &Case,
+    provoked: &mut BTreeMap<(String, String), BTreeSet<u16>>,
+) {
+    let mut req = s.http.request(c.method.clone(), s.url(&c.path));
+    if let Some(token) = &c.token {
+        req = req.bearer_auth(token);
+    }
+    for (name, value) in &c.headers {
+        req = req.header(name, value);
+    }
+    if let Some(body) = &c.body {
+        req = req
+            .header("content-type", "application/json")
+            .body(body.clone());
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let text = r.text().await.unwrap();
+    let what = format!("{} {} ({})", c.method, c.path, c.route);
+    assert_eq!(status, c.expect, "{what}: {text}");
+    let method = c.method.as_str().to_lowercase();
+    let item = &doc["paths"][c.route];
+    assert!(item.is_object(), "{} is not in the document", c.route);
+    // A method the route does not take: its 405 is documented on the route's operations.
+    let documented: Vec<&Value> = if item.get(&method).is_some() {
+        vec![&item[&method]["responses"][status.to_string()]]
+    } else {
+        assert_eq!(status, 405, "{what}: undocumented method");
+        item.as_object()
+            .unwrap()
+            .values()
+            .map(|op| &op["responses"]["405"])
+            .collect()
+    };
+    for response in &documented {
+        assert!(
+            response.is_object(),
+            "{what}: {status} is not documented: {item}"
+        );
+    }
+    provoked
+        .entry((c.route.to_owned(), method))
+        .or_default()
+        .insert(status);
+    if status < 400 || status == 431 {
+        return;
+    }
+    assert!(
+        content_type.starts_with("application/json"),
+        "{what}: {content_type}"
+    );
+    for response in documented {
+        assert_eq!(
+            response["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ErrorBody",
+            "{what}: documented body of {status}"
+        );
+    }
+    let body: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: {e}: {text}"));
+    assert_error_body(&what, doc, &body);
+}
+
+/// `body` has exactly the shape the document gives `ErrorBody` and `ErrorDetail`.
+fn assert_error_body(what: &str, doc: &Value, body: &Value) {
+    let schemas = &doc["components"]["schemas"];
+    let allowed = |schema: &str| -> BTreeSet<String> {
+        schemas[schema]["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let keys: BTreeSet<String> = body.as_object().unwrap().keys().cloned().collect();
+    assert!(keys.is_subset(&allowed("ErrorBody")), "{what}: {body}");
+    let error = body["error"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{what}: {body}"));
+    let keys: BTreeSet<String> = error.keys().cloned().collect();
+    assert!(keys.is_subset(&allowed("ErrorDetail")), "{what}: {body}");
+    for required in schemas["ErrorDetail"]["required"].as_array().unwrap() {
+        let field = required.as_str().unwrap();
+        assert!(
+            error[field].as_str().is_some_and(|v| !v.is_empty()),
+            "{what}: error.{field} in {body}"
+        );
+    }
+    if let Some(fields) = error.get("fields") {
+        assert!(
+            fields.as_object().unwrap().values().all(Value::is_string),
+            "{what}: {body}"
+        );
+    }
+}
+
+async fn document(s: &TestServer) -> Value {
+    let r = s.http.get(s.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+/// Lengths, counts, bounds and the scope ids are in the schema.
+async fn the_schema_states_the_request_constraints(backend: Backend) {
+    let s = TestServer::start_with(&backend, Arc::new(SystemClock), |c| {
+        c.scopes = Catalog::from_toml(CATALOGUE).unwrap();
+    })
+    .await;
+    let doc = document(&s).await;
+    let schemas = &doc["components"]["schemas"];
+    let create = &schemas["CreateKeyRequest"]["properties"];
+    assert_eq!(create["name"]["minLength"], 1, "{create}");
+    assert_eq!(create["name"]["maxLength"], 100, "{create}");
+    assert_eq!(create["description"]["maxLength"], 500, "{create}");
+    assert_eq!(create["scopes"]["minItems"], 1, "{create}");
+    // The running catalogue's ids, not the default one's.
+    let ids = s.scope_ids().await;
+    assert_eq!(ids, ["billing:read", "billing:write", "full_access"]);
+    assert_eq!(create["scopes"]["items"]["enum"], json!(ids), "{create}");
+    let rotate = &schemas["RotateKeyRequest"]["properties"]["grace_seconds"];
+    assert_eq!(rotate["minimum"], 0, "{rotate}");
+    assert_eq!(rotate["maximum"], 86_400, "{rotate}");
+
+    let param = |path: &str, name: &str| -> Value {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{path} documents {name}"))["schema"]
+            .clone()
+    };
+    // Query parameters are documented as such, and optional.
+    for path in ["/v1/api-keys", "/v1/audit-logs", "/v1/auth"] {
+        for p in doc["paths"][path]["get"]["parameters"].as_array().unwrap() {
+            if p["in"] != "header" {
+                assert_eq!(p["in"], "query", "{path}: {p}");
+                assert_ne!(p["required"], true, "{path}: {p}");
+            }
+        }
+    }
+    for path in ["/v1/api-keys", "/v1/audit-logs"] {
+        let limit = param(path, "limit");
+        assert_eq!(limit["minimum"], 1, "{path}: {limit}");
+        assert_eq!(limit["maximum"], 500, "{path}: {limit}");
+    }
+    assert_eq!(param("/v1/api-keys", "q")["maxLength"], 100);
+    assert_eq!(param("/v1/auth", "scope")["enum"], json!(ids));
+
+    // The bounds are enforced, not clamped.
+    for (path, limit) in [
+        ("/v1/api-keys", 0),
+        ("/v1/api-keys", 501),
+        ("/v1/audit-logs", 501),
+    ] {
+        let r = s
+            .get(&format!("{path}?limit={limit}"), &s.admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}?limit={limit}");
+        let body: Value = r.json().await.unwrap();
+        assert!(body["error"]["fields"]["limit"].is_string(), "{body}");
+    }
+    let r = s
+        .get("/v1/api-keys?limit=500", &s.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Statuses every route can give: 503 too, since any request can pass its
+    // deadline or find the connection cap reached (database routes add
+    // `database_unavailable`).
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = &op["responses"];
+            for status in ["405", "408", "413", "431", "503"] {
+                assert!(responses.get(status).is_some(), "{method} {path}: {status}");
+            }
+            let authenticated = path.starts_with("/v1/") && path != "/v1/scopes";
+            assert_eq!(
+                responses.get("429").is_some(),
+                authenticated,
+                "{method} {path}: 429"
+            );
+        }
+    }
+    let create_op = &doc["paths"]["/v1/api-keys"]["post"]["responses"];
+    assert!(create_op.get("422").is_some());
+    s.stop().await;
+    backend.cleanup().await;
+}

@@ -1,0 +1,162 @@
+//! The create form under an organisation policy, driven by key events in
+//! `TestBackend` against the real service: the policy shown under Expiry, the
+//! maximum filled in, a later expiry refused inline (nothing sent), and a
+//! compliant key created.
+
+use crate::common;
+
+use chrono::{DateTime, Duration, Utc};
+use common::ui::{secret_on, start_time, World};
+use crossterm::event::KeyCode;
+use keydeck::tui::testing::Harness;
+use keydeck::tui::theme::Theme;
+use serde_json::{json, Value};
+
+const COLOR: Theme = Theme { color: true };
+
+async fn set_policy(w: &World, body: Value) {
+    let r = w
+        .server
+        .http
+        .put(w.server.url("/v1/policy"))
+        .bearer_auth(&w.server.admin_token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+async fn press_n(ui: &mut Harness, code: KeyCode, times: usize) {
+    for _ in 0..times {
+        ui.press(code).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_form_shows_the_policy_refuses_a_later_expiry_and_creates_a_compliant_key() {
+    let w = World::new().await;
+    set_policy(&w, json!({"max_lifetime_days": 30, "require_expiry": true})).await;
+    let mut ui = w.ui(COLOR, 100, 34).await;
+    assert_eq!(
+        ui.app.policy.max_lifetime_days,
+        Some(30),
+        "loaded with the keys"
+    );
+
+    // The rule under Expiry, and its maximum filled in.
+    ui.press(KeyCode::Char('n')).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("policy: expiry required, at most 30 days"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("30d") && screen.contains("expires Thu 2030-02-14 09:00"),
+        "the maximum is filled in:\n{screen}"
+    );
+    // Filled in by the policy is not typed: Esc closes without asking.
+    ui.press(KeyCode::Esc).await;
+    assert!(ui.app.popups().is_empty(), "{}", ui.screen());
+
+    ui.press(KeyCode::Char('n')).await;
+    ui.type_text("Nightly export").await;
+    press_n(&mut ui, KeyCode::Tab, 2).await; // Expiry
+    press_n(&mut ui, KeyCode::Backspace, 3).await;
+    ui.type_text("60d").await;
+    ui.press(KeyCode::Tab).await; // Sessions (Read)
+    ui.press(KeyCode::Char(' ')).await;
+    ui.press(KeyCode::Enter).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("✗ this organisation requires an expiry of at most 30 days"),
+        "refused inline:\n{screen}"
+    );
+    assert!(w.keys().await.is_empty(), "nothing was sent");
+
+    // No expiry at all is refused too.
+    ui.press(KeyCode::BackTab).await; // Expiry
+    press_n(&mut ui, KeyCode::Backspace, 3).await;
+    ui.press(KeyCode::Enter).await;
+    assert!(ui
+        .screen()
+        .contains("✗ this organisation requires an expiry of at most 30 days"));
+    assert!(w.keys().await.is_empty(), "nothing was sent");
+
+    // Within the maximum: created, and the secret shown once.
+    ui.type_text("2030-02-10").await;
+    ui.press(KeyCode::Enter).await;
+    let secret = secret_on(&ui.screen());
+    assert_eq!(w.auth(&secret, "sessions:read").await, 200);
+    let keys = w.keys().await;
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["name"], "Nightly export");
+    let expires: DateTime<Utc> = keys[0]["expires_at"].as_str().unwrap().parse().unwrap();
+    assert!(expires <= start_time() + Duration::days(30), "{expires}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_policy_reaches_the_form_on_refresh() {
+    let w = World::new().await;
+    let mut ui = w.ui(COLOR, 100, 34).await;
+    ui.press(KeyCode::Char('n')).await;
+    let screen = ui.screen();
+    assert!(!screen.contains("policy:"), "no rule, no line:\n{screen}");
+    ui.press(KeyCode::Esc).await;
+
+    set_policy(
+        &w,
+        json!({"require_description": true, "require_expiry": true}),
+    )
+    .await;
+    ui.press(KeyCode::Char('r')).await;
+    assert!(ui.app.policy.require_description);
+    ui.press(KeyCode::Char('n')).await;
+    let screen = ui.screen();
+    assert!(screen.contains("policy: description required"), "{screen}");
+    assert!(screen.contains("policy: expiry required"), "{screen}");
+    ui.type_text("No description").await;
+    press_n(&mut ui, KeyCode::Tab, 3).await; // Sessions (Read)
+    ui.press(KeyCode::Char(' ')).await;
+    ui.press(KeyCode::Enter).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("✗ this organisation requires a description")
+            && screen.contains("✗ this organisation requires an expiry date"),
+        "{screen}"
+    );
+    assert!(w.keys().await.is_empty(), "nothing was sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_an_old_key_says_the_policy_caps_its_expiry() {
+    let w = World::new().await;
+    w.create(json!({"name": "Forever", "scopes": ["sessions:read"]}))
+        .await;
+    set_policy(&w, json!({"max_lifetime_days": 30})).await;
+    let mut ui = w.ui(COLOR, 100, 34).await;
+    ui.press(KeyCode::Char('R')).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("The organisation's policy sets its expiry to Thu 2030-02-14 09:00."),
+        "{screen}"
+    );
+    ui.press(KeyCode::Char('y')).await;
+    let secret = secret_on(&ui.screen());
+    assert_eq!(w.auth(&secret, "sessions:read").await, 200);
+    // The old key keeps working for the grace period (1 hour), until 10:00.
+    let rotated = w
+        .keys()
+        .await
+        .into_iter()
+        .find(|k| k["prefix"].as_str() == Some(&secret[..12]))
+        .unwrap();
+    assert_eq!(
+        rotated["expires_at"]
+            .as_str()
+            .unwrap()
+            .parse::<DateTime<Utc>>()
+            .unwrap(),
+        start_time() + Duration::days(30)
+    );
+}
