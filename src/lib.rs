@@ -11,6 +11,8 @@ pub mod config;
 pub mod fs;
 pub mod interned;
 pub mod key;
+#[cfg(test)]
+mod layers;
 pub mod policy;
 pub mod present;
 pub mod service;

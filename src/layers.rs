@@ -1,0 +1,282 @@
+//! The layer rules as data, and the test that greps `src/` and fails on an
+//! import that runs against them (see the README's "Architecture").
+
+use std::path::{Path, PathBuf};
+
+/// One layer: the files it covers and what they may not import.
+struct Rule {
+    /// What the rule says, for the failure message.
+    says: &'static str,
+    /// Files under these paths (relative to `src/`, a folder ends in `/`).
+    layer: &'static [&'static str],
+    /// Paths (after `crate::`) that these files may not name.
+    forbidden: &'static [&'static str],
+    /// Paths that stay allowed although a forbidden prefix covers them.
+    except: &'static [&'static str],
+    /// `Some`: the files may name only these (the domain imports only itself).
+    only: Option<&'static [&'static str]>,
+    /// Files of the layer not yet held to the rule: the refactor's open
+    /// steps (issue 18); each step empties its entry, none may be added.
+    pending: &'static [&'static str],
+}
+
+/// The domain: pure, I/O-free.
+const DOMAIN: &[&str] = &[
+    "key/",
+    "policy.rs",
+    "clock.rs",
+    "interned.rs",
+    "audit_action.rs",
+];
+
+const RULES: &[Rule] = &[
+    Rule {
+        says: "the domain imports only itself",
+        layer: DOMAIN,
+        forbidden: &[],
+        except: &[],
+        only: Some(&["key", "policy", "clock", "interned", "audit_action"]),
+        pending: &[],
+    },
+    Rule {
+        says: "the store never imports the service",
+        layer: &["service/store/"],
+        forbidden: &["service"],
+        except: &["service::store"],
+        only: None,
+        pending: &["service/store/sqlite.rs"],
+    },
+    Rule {
+        says: "the service never imports a front end, the client or the config",
+        layer: &["service/"],
+        forbidden: &[
+            "client", "config", "cli", "commands", "tui", "ssh", "admin", "accounts", "run",
+        ],
+        except: &[],
+        only: None,
+        pending: &["service/ssh/"],
+    },
+    Rule {
+        says: "the TUI never imports the service, the store, the accounts, the config or the CLI",
+        layer: &["tui/"],
+        forbidden: &[
+            "service", "store", "admin", "accounts", "config", "cli", "commands", "ssh",
+        ],
+        except: &[],
+        only: None,
+        pending: &["tui/mod.rs"],
+    },
+    Rule {
+        says: "the CLI never imports the service, the TUI or SSH",
+        layer: &["cli.rs", "cli/", "commands/"],
+        forbidden: &["service", "tui", "ssh"],
+        except: &[],
+        only: None,
+        pending: &["cli.rs"],
+    },
+];
+
+/// Every `.rs` file under `dir`.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read src/") {
+        let path = entry.expect("read src/").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The module path of a file: `service/store/mod.rs` → `service::store`.
+fn module_of(relative: &str) -> Vec<String> {
+    let mut parts: Vec<String> = relative
+        .trim_end_matches(".rs")
+        .split('/')
+        .map(str::to_owned)
+        .collect();
+    if matches!(
+        parts.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
+        parts.pop();
+    }
+    parts
+}
+
+/// One path segment (an identifier, `self` or `*`) at the start of `s`.
+fn segment(s: &str) -> &str {
+    let end = s
+        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '*'))
+        .unwrap_or(s.len());
+    &s[..end]
+}
+
+/// Expands the use tree at the start of `s` (after `crate::` or a resolved
+/// `super::`) into full paths under `prefix`: `a::{b, c::d}` → `a::b`, `a::c::d`.
+fn expand(s: &str, prefix: &str, out: &mut Vec<String>) {
+    let s = s.trim_start();
+    if let Some(group) = s.strip_prefix('{') {
+        let mut depth = 0usize;
+        let mut start = 0usize;
+        for (i, c) in group.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 0 => {
+                    expand(&group[start..i], prefix, out);
+                    return;
+                }
+                '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    expand(&group[start..i], prefix, out);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        return;
+    }
+    let name = segment(s);
+    if name.is_empty() || name == "self" || name == "*" {
+        if !prefix.is_empty() {
+            out.push(prefix.to_owned());
+        }
+        return;
+    }
+    let path = if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}::{name}")
+    };
+    match s[name.len()..].trim_start().strip_prefix("::") {
+        Some(rest) => expand(rest, &path, out),
+        None => out.push(path),
+    }
+}
+
+/// Every crate path a file names: `crate::…` and `super::super::…` escapes
+/// (resolved from the file's module). Comment lines are skipped.
+fn imports(relative: &str, text: &str) -> Vec<String> {
+    let code: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut out = Vec::new();
+    let mut rest = code.as_str();
+    while let Some(at) = rest.find("crate::") {
+        let before = rest[..at].chars().next_back();
+        rest = &rest[at + "crate::".len()..];
+        // `keydeck_crate::` or `$crate::` are not ours.
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$') {
+            continue;
+        }
+        expand(rest, "", &mut out);
+    }
+    let module = module_of(relative);
+    let mut rest = code.as_str();
+    while let Some(at) = rest.find("super::super::") {
+        rest = &rest[at..];
+        let mut ups = 0;
+        while let Some(r) = rest.strip_prefix("super::") {
+            ups += 1;
+            rest = r;
+        }
+        let base = module[..module.len().saturating_sub(ups)].join("::");
+        expand(rest, &base, &mut out);
+    }
+    out
+}
+
+/// `path` is `prefix` or lies under it.
+fn under(path: &str, prefix: &str) -> bool {
+    path == prefix || path.starts_with(&format!("{prefix}::"))
+}
+
+/// The forbidden imports of every file, as `file: path (rule)`; with
+/// `strict`, the pending files too.
+fn violations(strict: bool) -> Vec<String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut found = Vec::new();
+    for file in files {
+        let relative = file
+            .strip_prefix(&src)
+            .expect("under src/")
+            .to_string_lossy()
+            .replace('\\', "/");
+        let text = std::fs::read_to_string(&file).expect("read a source file");
+        let paths = imports(&relative, &text);
+        for rule in RULES {
+            let is = |l: &&str| {
+                if l.ends_with('/') {
+                    relative.starts_with(l)
+                } else {
+                    relative == *l
+                }
+            };
+            if !rule.layer.iter().any(is) || (!strict && rule.pending.iter().any(is)) {
+                continue;
+            }
+            for path in &paths {
+                let excepted = rule.except.iter().any(|e| under(path, e));
+                let bad = rule.forbidden.iter().any(|f| under(path, f))
+                    || rule
+                        .only
+                        .is_some_and(|only| !only.iter().any(|o| under(path, o)));
+                if bad && !excepted {
+                    found.push(format!("src/{relative}: crate::{path} ({})", rule.says));
+                }
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+#[test]
+fn the_layer_rules_hold() {
+    let found = violations(false);
+    assert!(
+        found.is_empty(),
+        "imports against the layers:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn every_pending_file_still_breaks_its_rule() {
+    // A pending entry that holds is removed, so the rule stays as tight as the code.
+    let strict = violations(true);
+    for rule in RULES {
+        for pending in rule.pending {
+            let prefix = format!("src/{pending}");
+            assert!(
+                strict
+                    .iter()
+                    .any(|v| v.starts_with(&prefix) && v.contains(rule.says)),
+                "{pending} now holds to \"{}\": remove it from `pending`",
+                rule.says
+            );
+        }
+    }
+}
+
+#[test]
+fn the_import_scanner_sees_groups_and_escapes() {
+    let text = "use crate::{a::{self, b}, c::D};\n// crate::hidden\nlet x = crate::e::f(1);\nuse super::super::g::H;\n";
+    let mut got = imports("x/y/z.rs", text);
+    got.sort();
+    assert_eq!(got, ["a", "a::b", "c::D", "e::f", "x::g::H"]);
+}
+
+#[test]
+fn a_forbidden_import_is_caught() {
+    // The scanner and the rule matching together, on a made-up file.
+    let paths = imports("tui/x.rs", "use crate::service::{store, self};");
+    assert!(paths.iter().any(|p| under(p, "service")));
+    assert!(!under("services", "service"));
+}
