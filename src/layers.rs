@@ -44,7 +44,7 @@ const RULES: &[Rule] = &[
         forbidden: &["service"],
         except: &["service::store"],
         only: None,
-        pending: &["service/store/sqlite.rs"],
+        pending: &[],
     },
     Rule {
         says: "the service never imports a front end, the client or the config",

@@ -47,7 +47,7 @@ impl Dialect for Sqlite {
                 crate::fs::make_private(std::path::Path::new(&path), "database file")
                     .map_err(|e| sqlx::Error::Configuration(e.into()))?;
             }
-            crate::service::create_private_file(file).map_err(sqlx::Error::Io)?;
+            crate::fs::create_private_file(file).map_err(sqlx::Error::Io)?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
