@@ -15,6 +15,7 @@ pub mod key;
 mod layers;
 pub mod policy;
 pub mod present;
+pub mod run;
 pub mod service;
 pub mod tui;
 

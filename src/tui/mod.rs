@@ -1,5 +1,5 @@
-//! The terminal UI: its start on the local terminal (with the embedded key
-//! service when there is no remote one). `app/` owns the state, `popup/` the
+//! The terminal UI: its start on the local terminal, against a client that
+//! the composition root (`run::ui`) hands it. `app/` owns the state, `popup/` the
 //! dialogs (each drawn from a small context, never from the app), `view/` the
 //! screen, `runner` the core loop that runs on any session: the local
 //! terminal (`term::local`) or a byte stream (`term::bytes`).
@@ -21,7 +21,8 @@ pub mod view;
 
 pub use runner::{event_loop, run_effects};
 
-use std::path::{Path, PathBuf};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use self::action::Action;
@@ -30,29 +31,31 @@ use self::clipboard::TerminalClipboard;
 use self::term::TermOptions;
 use crate::client::Client;
 use crate::clock::{Clock, SystemClock};
-use crate::key::Secret;
 use crate::present::DisplayTz;
-use crate::service::{self, RunningService, ServiceConfig, ADMIN_TOKEN_FILE};
 
 pub use crate::AnyError;
 
 pub struct TuiOptions {
-    pub data_dir: PathBuf,
-    /// `None`: start the embedded service on the SQLite database in `data_dir`.
-    pub remote: Option<crate::config::Remote>,
     pub refresh_every: chrono::Duration,
     /// The colour palette (the session's `NO_COLOR` still wins).
     pub theme: theme::Palette,
 }
 
-/// Name of the UI's log file in the data dir.
-pub const LOG_FILE: &str = "keydeck.log";
+/// What the UI runs against, once connected.
+pub struct Connection {
+    pub client: Client,
+    /// Where the keys come from, as the header shows it.
+    pub source: String,
+    /// Done after the terminal is restored (e.g. stopping an embedded service).
+    pub on_exit: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
 
-/// Runs the UI until the user quits or a signal asks it to.
-pub async fn run(options: TuiOptions) -> Result<(), AnyError> {
-    service::prepare_data_dir(&options.data_dir)?;
-    init_file_logging(&options.data_dir.join(LOG_FILE))?;
-    color_eyre::install().map_err(|e| e.to_string())?;
+/// Runs the UI until the user quits or a signal asks it to. The first frame
+/// goes out before `connect` is awaited, so a slow start shows "starting…".
+pub async fn run(
+    options: TuiOptions,
+    connect: impl Future<Output = Result<Connection, AnyError>>,
+) -> Result<(), AnyError> {
     let mut terminal = term::local::enter();
     let size = terminal
         .size()
@@ -65,12 +68,13 @@ pub async fn run(options: TuiOptions) -> Result<(), AnyError> {
     app.set_palette(options.theme);
     // The first frame goes out before anything slow happens.
     terminal.draw(|f| view::draw(f, &app))?;
-    let (outcome, embedded) = match connect(&options).await {
-        Ok((client, embedded)) => {
-            app.set_source(match &embedded {
-                Some(_) => format!("local · {}", options.data_dir.display()),
-                None => client.base_url().to_owned(),
-            });
+    let (outcome, on_exit) = match connect.await {
+        Ok(Connection {
+            client,
+            source,
+            on_exit,
+        }) => {
+            app.set_source(source);
             let outcome = match term::local::LocalInput::new() {
                 Ok(input) => {
                     let mut clipboard = TerminalClipboard::new(session.clipboard);
@@ -85,17 +89,14 @@ pub async fn run(options: TuiOptions) -> Result<(), AnyError> {
                 }
                 Err(e) => Err(e.into()),
             };
-            (outcome, embedded)
+            (outcome, on_exit)
         }
         Err(e) => (Err(e), None),
     };
-    // The terminal first: it must be restored at once, even if the service is slow to stop.
+    // The terminal first: it must be restored at once, even if `on_exit` is slow.
     term::local::leave();
-    if let Some(running) = embedded {
-        tracing::info!("stopping the embedded key service");
-        let _ = running
-            .shutdown_within(std::time::Duration::from_millis(300))
-            .await;
+    if let Some(on_exit) = on_exit {
+        on_exit.await;
     }
     outcome
 }
@@ -105,46 +106,4 @@ pub fn new_app(session: &TermOptions, clock: Arc<dyn Clock>, tz: DisplayTz, sour
     let mut app = App::new(clock, session.theme(), tz, source);
     app.update(Action::Resize(session.size.0, session.size.1));
     app
-}
-
-/// The client to use, and the embedded service if we started one.
-async fn connect(options: &TuiOptions) -> Result<(Client, Option<RunningService>), AnyError> {
-    if let Some(remote) = &options.remote {
-        return Ok((Client::new(&remote.url, remote.token.clone())?, None));
-    }
-    let mut config = ServiceConfig::new(options.data_dir.clone());
-    config.listen = "127.0.0.1:0".parse()?;
-    let running = service::start(config, Arc::new(SystemClock)).await?;
-    let token = local_admin_token(&running, &options.data_dir).await?;
-    let url = format!("http://{}", running.addr);
-    tracing::info!(%url, "embedded key service started");
-    Ok((Client::new(&url, token)?, Some(running)))
-}
-
-/// The local admin's token; a new one if its file was lost.
-async fn local_admin_token(running: &RunningService, data_dir: &Path) -> Result<Secret, AnyError> {
-    let path = data_dir.join(ADMIN_TOKEN_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(token) => Ok(Secret::new(token.trim().to_owned())),
-        Err(_) => {
-            let token =
-                crate::admin::reset_token(running.state.store.as_ref(), "admin@localhost").await?;
-            service::write_private(&path, token.expose())?;
-            Ok(token)
-        }
-    }
-}
-
-/// Logs go to a file in the data dir, never to the screen; `RUST_LOG` works.
-fn init_file_logging(path: &Path) -> Result<(), AnyError> {
-    let file = service::open_private_log(path)?;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(file))
-        .try_init()
-        .map_err(|e| e.to_string())?;
-    Ok(())
 }
