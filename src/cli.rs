@@ -7,7 +7,7 @@ use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 
 use crate::key::KeyStatus;
-use crate::service::store::{Plan, Role};
+use crate::key::{Plan, Role};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -82,7 +82,7 @@ pub struct Cli {
         value_name = "THEME",
         help_heading = "Terminal UI"
     )]
-    pub theme: Option<crate::tui::theme::Palette>,
+    pub theme: Option<crate::present::Palette>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -417,7 +417,7 @@ pub struct StorageArgs {
 
 impl StorageArgs {
     pub fn database_url(&self, data_dir: &std::path::Path) -> String {
-        crate::service::database_url(self.database_url.as_deref(), data_dir)
+        crate::fs::database_url(self.database_url.as_deref(), data_dir)
     }
 }
 

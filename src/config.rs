@@ -52,7 +52,7 @@ pub struct ConfigFile {
     pub default_profile: Option<String>,
     /// The terminal UI's palette (`--theme` overrides it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub theme: Option<crate::tui::theme::Palette>,
+    pub theme: Option<crate::present::Palette>,
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
 }
@@ -217,8 +217,8 @@ fn check_private(_path: &Path) -> Result<(), ConfigError> {
 /// The terminal UI's palette: `--theme` (or `KEYDECK_THEME`), else the config
 /// file's `theme`, else dark.
 pub fn resolve_theme(
-    flag: Option<crate::tui::theme::Palette>,
-) -> Result<crate::tui::theme::Palette, ConfigError> {
+    flag: Option<crate::present::Palette>,
+) -> Result<crate::present::Palette, ConfigError> {
     match flag {
         Some(palette) => Ok(palette),
         None => Ok(ConfigFile::load(&config_path())?.theme.unwrap_or_default()),
@@ -523,7 +523,7 @@ mod tests {
 
     #[test]
     fn the_theme_key_names_a_palette_and_survives_a_save() {
-        use crate::tui::theme::Palette;
+        use crate::present::Palette;
         let f = file("theme = \"high-contrast\"\n[profiles.a]\nurl = \"http://localhost:1\"\n");
         assert_eq!(f.theme, Some(Palette::HighContrast));
         assert_eq!(file("").theme, None);

@@ -205,6 +205,14 @@ pub fn make_private(path: &Path, what: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The database URL to use: the one given, or the SQLite file in the data dir.
+pub fn database_url(given: Option<&str>, data_dir: &Path) -> String {
+    match given {
+        Some(url) => url.to_owned(),
+        None => format!("sqlite://{}", data_dir.join("keydeck.db").display()),
+    }
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;

@@ -72,7 +72,7 @@ const RULES: &[Rule] = &[
         forbidden: &["service", "tui", "ssh", "run"],
         except: &[],
         only: None,
-        pending: &["cli.rs"],
+        pending: &[],
     },
 ];
 

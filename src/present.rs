@@ -9,6 +9,8 @@ use crate::api::ScopeInfo;
 use crate::key::scope::FULL_ACCESS;
 use crate::key::KeyStatus;
 
+use serde::{Deserialize, Serialize};
+
 pub use crate::key::expiry::{duration, parse_span, Span, SpanUnit};
 
 /// The symbol shown before the status word, the same in the TUI and the CLI.
@@ -195,6 +197,19 @@ pub fn scope_labels(scopes: &[String], catalogue: &[ScopeInfo]) -> Vec<String> {
             None => s.clone(),
         })
         .collect()
+}
+
+/// The colour palettes: `theme = "light"` in the config file, or `--theme`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Palette {
+    /// For dark terminal backgrounds (the default).
+    #[default]
+    Dark,
+    /// Darker colours that read on a light background.
+    Light,
+    /// Bright, bold colours; badges on a coloured background; nothing dimmed.
+    HighContrast,
 }
 
 #[cfg(test)]

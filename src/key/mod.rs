@@ -1,12 +1,14 @@
 //! The API-key domain, pure and free of I/O: secret format, scopes, status and expiry.
 
 pub mod expiry;
+pub mod org;
 pub mod scope;
 pub mod secret;
 pub mod status;
 pub mod validate;
 
 pub use expiry::{parse_expiry, ExpiryError};
+pub use org::{Plan, Role};
 pub use scope::{Catalog, Scope, ScopeDef, SCOPES};
 pub use secret::{digest, random_base62, BadKeyPrefix, Secret, SecretFormat, SecretParseError};
 pub use status::KeyStatus;

@@ -9,8 +9,9 @@ use crate::client::Client;
 use crate::clock::SystemClock;
 use crate::config::Remote;
 use crate::key::Secret;
+use crate::present::Palette;
 use crate::service::{self, RunningService, ServiceConfig, ADMIN_TOKEN_FILE};
-use crate::tui::{self, theme::Palette, Connection, TuiOptions};
+use crate::tui::{self, Connection, TuiOptions};
 use crate::AnyError;
 
 /// Name of the UI's log file in the data dir.

@@ -41,8 +41,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::key::{random_base62, Catalog, SecretFormat};
 
 pub use crate::fs::{
-    check_data_dir, create_private_dir, create_private_file, open_private_log, prepare_data_dir,
-    write_private,
+    check_data_dir, create_private_dir, create_private_file, database_url, open_private_log,
+    prepare_data_dir, write_private,
 };
 pub use error::{ApiError, PLAN_REQUIRED_MESSAGE};
 pub use internal::SOCKET_FILE as SSH_SESSIONS_SOCKET;
@@ -116,14 +116,6 @@ impl ServiceConfig {
 
     pub fn database_url(&self) -> String {
         database_url(self.database_url.as_deref(), &self.data_dir)
-    }
-}
-
-/// The database URL to use: the one given, or the SQLite file in the data dir.
-pub fn database_url(given: Option<&str>, data_dir: &Path) -> String {
-    match given {
-        Some(url) => url.to_owned(),
-        None => format!("sqlite://{}", data_dir.join("keydeck.db").display()),
     }
 }
 

@@ -4,29 +4,16 @@
 //! (dark, light, high contrast); `NO_COLOR` wins over any of them.
 
 use ratatui::style::{Color, Modifier, Style};
-use serde::{Deserialize, Serialize};
 
 use super::health::Badge;
 use crate::key::KeyStatus;
+pub use crate::present::Palette;
 
 /// The session's colour choice: colour, or none at all (`NO_COLOR`, a dumb
 /// terminal; the adapter decides). The styles themselves are [`Styles`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Theme {
     pub color: bool,
-}
-
-/// The colour palettes: `theme = "light"` in the config file, or `--theme`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Palette {
-    /// For dark terminal backgrounds (the default).
-    #[default]
-    Dark,
-    /// Darker colours that read on a light background.
-    Light,
-    /// Bright, bold colours; badges on a coloured background; nothing dimmed.
-    HighContrast,
 }
 
 /// What the UI draws with: the session's [`Theme`] (colour or not) in a

@@ -17,64 +17,13 @@ mod sync_cursor;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use crate::key::org::{Plan, Role};
 use crate::key::KeyStatus;
 pub use crate::policy::Policy;
 
 pub use postgres::KEY_CACHE_LEASE;
 pub use sql_store::{Hooks, KeyWrites};
 pub use ssh_keys::{SshKey, SshKeyHolder};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Plan {
-    Free,
-    Paid,
-}
-
-impl Plan {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Plan::Free => "free",
-            Plan::Paid => "paid",
-        }
-    }
-}
-
-impl std::str::FromStr for Plan {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "free" => Ok(Plan::Free),
-            "paid" => Ok(Plan::Paid),
-            _ => Err(format!("unknown plan {s:?}: use free or paid")),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Admin,
-    Member,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Member => "member",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "admin" => Ok(Role::Admin),
-            "member" => Ok(Role::Member),
-            _ => Err(format!("unknown role {s:?}: use admin or member")),
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Org {
