@@ -4,6 +4,7 @@ pub mod expiry;
 pub mod org;
 pub mod scope;
 pub mod secret;
+pub mod ssh;
 pub mod status;
 pub mod validate;
 

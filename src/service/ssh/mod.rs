@@ -137,7 +137,7 @@ pub(super) async fn start(
         .clone()
         .unwrap_or_else(|| data_dir.join(HOST_KEY_FILE));
     let key = host_key::load_or_create(&path)?;
-    let host_key_fingerprint = crate::admin::ssh_keys::fingerprint(key.public_key());
+    let host_key_fingerprint = crate::key::ssh::fingerprint(key.public_key());
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen for SSH on {}: {e}", config.listen))?;
