@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{from_ms, from_opt_ms, Org, OrgRow, StoreError, StoreResult, User, UserRow};
+use super::{from_ms, from_opt_ms, Org, StoreError, StoreResult, User, UserOrgRow};
 
 /// A user's SSH public key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,39 +60,25 @@ pub struct SshKeyHolder {
     pub removed: bool,
 }
 
-/// An `ssh_keys` row's user and organisation (`sql::SSH_KEY_HOLDER`).
+/// An `ssh_keys` row's user and organisation (`sql::SSH_KEY_HOLDER`): the
+/// owner's columns as `SSH_KEY_OWNER` reads them, and whether the user is
+/// disabled or removed.
 #[derive(sqlx::FromRow)]
 pub(super) struct SshKeyHolderRow {
-    id: String,
-    org_id: String,
-    email: String,
-    role: String,
-    created_at: i64,
+    #[sqlx(flatten)]
+    owner: UserOrgRow,
     has_token: bool,
     removed: bool,
-    org_name: String,
-    org_plan: String,
-    org_created_at: i64,
 }
 
 impl TryFrom<SshKeyHolderRow> for SshKeyHolder {
     type Error = StoreError;
     fn try_from(r: SshKeyHolderRow) -> StoreResult<Self> {
+        let (mut user, org) = r.owner.split()?;
+        user.has_token = r.has_token;
         Ok(Self {
-            org: Org::try_from(OrgRow {
-                id: r.org_id.clone(),
-                name: r.org_name,
-                plan: r.org_plan,
-                created_at: r.org_created_at,
-            })?,
-            user: User::try_from(UserRow {
-                id: r.id,
-                org_id: r.org_id,
-                email: r.email,
-                role: r.role,
-                created_at: r.created_at,
-                has_token: r.has_token,
-            })?,
+            user,
+            org,
             removed: r.removed,
         })
     }
