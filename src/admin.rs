@@ -10,7 +10,7 @@ use crate::cli::{AdminCommand, OrgCommand, UserCommand};
 use crate::clock::Clock;
 use crate::key::{Secret, SecretFormat, SCOPES};
 use crate::service::new_id;
-use crate::service::store::{
+use crate::store::{
     AuditEvent, NewKey, NewUser, Org, Plan, Role, SeedKey, Store, StoreError, User, UserChange,
 };
 

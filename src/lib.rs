@@ -17,6 +17,7 @@ pub mod policy;
 pub mod present;
 pub mod run;
 pub mod service;
+pub mod store;
 pub mod tui;
 
 /// Any error, boxed: what the binary's commands and the UI return.

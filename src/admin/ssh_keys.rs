@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::{user_event, user_named, AdminError, Result};
 use crate::audit_action::AuditAction;
-use crate::service::store::{SshKey, Store, StoreError};
+use crate::store::{SshKey, Store, StoreError};
 
 pub use crate::key::ssh::{fingerprint, ParsedKey, COMMENT_MAX, KEY_LINE_MAX};
 

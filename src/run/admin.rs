@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use crate::cli::AdminArgs;
 use crate::clock::SystemClock;
-use crate::service::{self, store};
+use crate::service;
+use crate::store;
 use crate::AnyError;
 
 /// Runs one `keydeck admin` command against the data dir's (or the given) database.

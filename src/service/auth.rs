@@ -10,10 +10,10 @@ use axum::http::{header, HeaderMap, HeaderValue};
 
 use super::error::ApiError;
 use super::ssh::InternalListener;
-use super::store::{AuthRecord, Org, Plan, Role, User};
 use super::AppState;
 use crate::key::scope;
 use crate::key::SecretFormat;
+use crate::store::{AuthRecord, Org, Plan, Role, User};
 
 /// The address a request came from: the peer, or, when the peer is a trusted
 /// proxy, the client it reports (see [`client_behind`]); for a request from

@@ -9,7 +9,7 @@ use crate::key::validate::FieldErrors;
 use crate::policy::Violation;
 use crate::present::{self, SpanUnit};
 
-use super::store::StoreError;
+use crate::store::StoreError;
 
 pub const PLAN_REQUIRED_MESSAGE: &str = "API keys are available on the Paid plan only.";
 

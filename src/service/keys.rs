@@ -10,10 +10,6 @@ use serde_json::json;
 use super::auth::Admin;
 use super::error::{field_error, ApiError};
 use super::extract::{bytes_rejection, parse_object, Json, Path, Query};
-use super::store::{
-    AuditEvent, CreateOutcome, Idempotency, KeyCursor, KeyFilter, KeyRecord, NewKey, OldKeyEnd,
-    RotateOutcome, Rotation,
-};
 use super::{new_id, AppState};
 use crate::api::{
     ApiKey, CreateKeyRequest, CreatedKey, ErrorBody, KeyList, KeyListQuery, RotateKeyRequest,
@@ -21,6 +17,10 @@ use crate::api::{
 };
 use crate::audit_action::AuditAction;
 use crate::key::validate;
+use crate::store::{
+    AuditEvent, CreateOutcome, Idempotency, KeyCursor, KeyFilter, KeyRecord, NewKey, OldKeyEnd,
+    RotateOutcome, Rotation,
+};
 
 pub const DEFAULT_PAGE: u32 = 100;
 pub const MAX_PAGE: u32 = 500;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use super::store::Store;
+use crate::store::Store;
 
 /// Most keys whose last use is kept in memory, waiting to be written.
 pub const MAX_PENDING: usize = 100_000;

@@ -18,7 +18,6 @@ mod rate_limit;
 mod serve;
 mod shared_limit;
 mod ssh;
-pub mod store;
 mod tls;
 
 use std::net::{IpAddr, SocketAddr};
@@ -44,6 +43,9 @@ pub use crate::fs::{
     check_data_dir, create_private_dir, create_private_file, database_url, open_private_log,
     prepare_data_dir, write_private,
 };
+use crate::store;
+use crate::store::guard::{Guard, GuardLimits};
+use crate::store::{NewUser, Org, Plan, Role, Store, StoreError};
 pub use error::{ApiError, PLAN_REQUIRED_MESSAGE};
 pub use internal::SOCKET_FILE as SSH_SESSIONS_SOCKET;
 pub use keycache::sqlite::OTHER_PROCESS_BOUND as SQLITE_OTHER_PROCESS_BOUND;
@@ -54,8 +56,6 @@ use rate_limit::FailureLimiter;
 pub use rate_limit::MAX_TRACKED as FAILED_AUTH_MAX_TRACKED;
 pub use serve::{Timeouts, DEFAULT_MAX_CONNECTIONS};
 pub use ssh::{SessionToken, SshConfig, SshInfo, SshStats, HOST_KEY_FILE};
-use store::guard::{Guard, GuardLimits};
-use store::{NewUser, Org, Plan, Role, Store, StoreError};
 pub use tls::TlsFiles;
 
 /// Largest request body accepted (413 above).

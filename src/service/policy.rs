@@ -9,11 +9,11 @@ use serde_json::json;
 use super::auth::{Admin, OrgUser};
 use super::error::{field_error, ApiError};
 use super::extract::Json;
-use super::store::AuditEvent;
 use super::AppState;
 use crate::api::ErrorBody;
 use crate::audit_action::AuditAction;
 use crate::policy::Policy;
+use crate::store::AuditEvent;
 
 /// The organisation's key policy: the rules new keys follow and the health
 /// badge thresholds. Any user of the organisation may read it.

@@ -7,7 +7,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use common::{add_org, error_code, manual_clock, Backend, TestServer};
-use keydeck::service::store::Plan;
+use keydeck::store::Plan;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

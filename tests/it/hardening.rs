@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use keydeck::service::store::Plan;
+use keydeck::store::Plan;
 use reqwest::StatusCode;
 use russh::client;
 use russh::keys::PublicKeyOrCertificate;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use crossterm::event::KeyCode;
-use keydeck::service::store::Role;
+use keydeck::store::Role;
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::{add_org, Backend, TestServer};
 use keydeck::clock::SystemClock;
 use keydeck::key::Catalog;
-use keydeck::service::store::Plan;
+use keydeck::store::Plan;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

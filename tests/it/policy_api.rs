@@ -8,7 +8,7 @@ use crate::common;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::{error_code, manual_clock, Backend, TestServer};
 use keydeck::clock::Clock;
-use keydeck::service::store::Role;
+use keydeck::store::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -159,7 +159,7 @@ async fn members_read_admins_set_and_the_change_is_audited(backend: Backend) {
 
     // Another organisation keeps its own (default) policy.
     let (other_admin, _) =
-        common::add_org(store.as_ref(), "acme", keydeck::service::store::Plan::Paid).await;
+        common::add_org(store.as_ref(), "acme", keydeck::store::Plan::Paid).await;
     assert_eq!(s.get_json("/v1/policy", &other_admin).await, default);
     store.close().await;
     s.stop().await;

@@ -98,7 +98,7 @@ async fn ends_on_signal(signal: &str) {
 
     // The embedded service's SQLite file is intact, with the key in it.
     let backend_url = format!("sqlite://{}", dir.join("keydeck.db").display());
-    let store = keydeck::service::store::open(&backend_url).await.unwrap();
+    let store = keydeck::store::open(&backend_url).await.unwrap();
     let org = store.org_by_name("default").await.unwrap().unwrap();
     let id = created["api_key"]["id"].as_str().unwrap();
     assert!(store.get_key(&org.id, id).await.unwrap().is_some());

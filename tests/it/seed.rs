@@ -10,7 +10,7 @@ use std::path::Path;
 
 use chrono::{Duration, Utc};
 use keydeck::key::KeyStatus;
-use keydeck::service::store::{self, KeyFilter};
+use keydeck::store::{self, KeyFilter};
 
 use common::bin::keydeck;
 use common::Backend;

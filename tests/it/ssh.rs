@@ -7,7 +7,7 @@ use crate::common;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use keydeck::service::store::{Plan, Role};
+use keydeck::store::{Plan, Role};
 use serde_json::Value;
 
 use common::lifecycle::{admin, admin_ok};

@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use keydeck::service::store::{Plan, Role, Store};
+use keydeck::store::{Plan, Role, Store};
 use russh::client;
 use russh::keys::PrivateKey;
 use russh::ChannelMsg;

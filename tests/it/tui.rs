@@ -12,7 +12,7 @@ use crossterm::event::KeyCode;
 use keydeck::client::Client;
 use keydeck::clock::Clock;
 use keydeck::key::Secret;
-use keydeck::service::store::Plan;
+use keydeck::store::Plan;
 use keydeck::tui::action::Action;
 use keydeck::tui::testing::Harness;
 use keydeck::tui::theme::Theme;

@@ -23,7 +23,7 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::store::{self, AuthRecord};
+use crate::store::{self, AuthRecord};
 
 /// Records kept at most (over all shards); past it a shard drops an arbitrary one.
 pub const MAX_ENTRIES: usize = 65_536;
@@ -215,7 +215,7 @@ pub async fn watch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::store::Plan;
+    use crate::store::Plan;
     use std::time::Duration;
 
     fn record(id: &str) -> AuthRecord {

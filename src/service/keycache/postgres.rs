@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use super::KeyCache;
 // How long a renewal keeps a replica's lease: the store's writers wait at
 // most this long for the replicas' acknowledgements.
-use crate::service::store::KEY_CACHE_LEASE as LEASE;
+use crate::store::KEY_CACHE_LEASE as LEASE;
 
 /// The channel the migration's trigger notifies; the payload is the new epoch.
 const CHANNEL: &str = "keydeck_keycheck";

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::super::AppState;
 use crate::audit_action::AuditAction;
-use crate::service::store::{AuditEvent, User};
+use crate::store::{AuditEvent, User};
 
 /// A user logged in with a key.
 pub const LOGIN: AuditAction = AuditAction::SshLoggedIn;

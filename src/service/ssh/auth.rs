@@ -17,7 +17,7 @@ use super::super::auth::{bearer, Admin};
 use super::super::error::ApiError;
 use super::super::AppState;
 use crate::key::{digest, random_base62, Secret};
-use crate::service::store::{Org, Plan, Role, User};
+use crate::store::{Org, Plan, Role, User};
 
 /// Prefix of session credentials; they are accepted only on the internal socket.
 pub const SESSION_TOKEN_PREFIX: &str = "kds_";

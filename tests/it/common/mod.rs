@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use keydeck::clock::{Clock, ManualClock, SystemClock};
-use keydeck::service::store::{self, Plan, Role, Store};
 use keydeck::service::{self, RunningService, ServiceConfig};
+use keydeck::store::{self, Plan, Role, Store};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use tempfile::TempDir;

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use keydeck::clock::SystemClock;
-use keydeck::service::store::Store;
 use keydeck::service::SshConfig;
+use keydeck::store::Store;
 use russh::client::{self, Handle, Msg};
 use russh::keys::{Algorithm, PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::{Channel, ChannelMsg};

@@ -694,17 +694,17 @@ mod tests {
             (
                 &sqlite::MIGRATOR,
                 [
-                    include_str!("../../../migrations/sqlite/0001_init.sql"),
-                    include_str!("../../../migrations/sqlite/0002_failed_auth.sql"),
-                    include_str!("../../../migrations/sqlite/0003_lifecycle.sql"),
+                    include_str!("../../migrations/sqlite/0001_init.sql"),
+                    include_str!("../../migrations/sqlite/0002_failed_auth.sql"),
+                    include_str!("../../migrations/sqlite/0003_lifecycle.sql"),
                 ],
             ),
             (
                 &postgres::MIGRATOR,
                 [
-                    include_str!("../../../migrations/postgres/0001_init.sql"),
-                    include_str!("../../../migrations/postgres/0002_failed_auth.sql"),
-                    include_str!("../../../migrations/postgres/0003_lifecycle.sql"),
+                    include_str!("../../migrations/postgres/0001_init.sql"),
+                    include_str!("../../migrations/postgres/0002_failed_auth.sql"),
+                    include_str!("../../migrations/postgres/0003_lifecycle.sql"),
                 ],
             ),
         ];
@@ -739,17 +739,17 @@ mod tests {
                     (
                         1,
                         "init",
-                        include_str!("../../../migrations/sqlite/0001_init.sql"),
+                        include_str!("../../migrations/sqlite/0001_init.sql"),
                     ),
                     (
                         2,
                         "failed_auth",
-                        include_str!("../../../migrations/sqlite/0002_failed_auth.sql"),
+                        include_str!("../../migrations/sqlite/0002_failed_auth.sql"),
                     ),
                     (
                         3,
                         "lifecycle",
-                        include_str!("../../../migrations/sqlite/0003_lifecycle.sql"),
+                        include_str!("../../migrations/sqlite/0003_lifecycle.sql"),
                     ),
                 ]
                 .into_iter()
