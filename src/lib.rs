@@ -6,7 +6,6 @@ pub mod audit_action;
 pub mod cli;
 pub mod client;
 pub mod clock;
-pub mod commands;
 pub mod config;
 pub mod fs;
 pub mod interned;

@@ -5,8 +5,7 @@ use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::Parser;
-use keydeck::cli::Cli;
-use keydeck::commands;
+use keydeck::cli::{Cli, CliError, EXIT_USAGE};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -15,7 +14,7 @@ fn main() -> ExitCode {
             let _ = e.print();
             return match e.kind() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
-                _ => ExitCode::from(commands::EXIT_USAGE),
+                _ => ExitCode::from(EXIT_USAGE),
             };
         }
     };
@@ -34,7 +33,7 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("keydeck: {e}");
             // The client commands' documented codes; anything else is 1.
-            e.downcast_ref::<commands::CliError>()
+            e.downcast_ref::<CliError>()
                 .map_or(ExitCode::FAILURE, |c| ExitCode::from(c.code))
         }
     }

@@ -6,36 +6,35 @@ pub mod admin;
 pub mod serve;
 pub mod ui;
 
-use crate::cli::{Cli, Command};
-use crate::commands;
+use crate::cli::{self, Cli, Command};
 use crate::AnyError;
 
 /// Runs what the command line asks for.
-pub async fn command(cli: Cli) -> Result<(), AnyError> {
-    let data_dir = cli.data_dir();
-    let target = commands::Target {
-        url: cli.url.as_deref(),
-        profile: cli.profile.as_deref(),
-        allow_insecure_http: cli.allow_insecure_http,
+pub async fn command(line: Cli) -> Result<(), AnyError> {
+    let data_dir = line.data_dir();
+    let target = cli::Target {
+        url: line.url.as_deref(),
+        profile: line.profile.as_deref(),
+        allow_insecure_http: line.allow_insecure_http,
     };
-    match cli.command {
+    match line.command {
         Some(Command::Serve(args)) => serve::serve(*args, data_dir).await,
         Some(Command::Admin(args)) => admin::admin(args, data_dir).await,
-        Some(Command::Keys(args)) => Ok(commands::keys::run(args.command, target).await?),
-        Some(Command::Audit(args)) => Ok(commands::audit::run(args, target).await?),
-        Some(Command::Policy(args)) => Ok(commands::policy::run(args.command, target).await?),
-        Some(Command::Login(args)) => Ok(commands::login::login(args, target).await?),
-        Some(Command::Logout) => Ok(commands::login::logout(target)?),
-        Some(Command::Completions { shell }) => Ok(commands::completions::completions(shell)?),
-        Some(Command::Man(args)) => Ok(commands::completions::man(args)?),
+        Some(Command::Keys(args)) => Ok(cli::keys::run(args.command, target).await?),
+        Some(Command::Audit(args)) => Ok(cli::audit::run(args, target).await?),
+        Some(Command::Policy(args)) => Ok(cli::policy::run(args.command, target).await?),
+        Some(Command::Login(args)) => Ok(cli::login::login(args, target).await?),
+        Some(Command::Logout) => Ok(cli::login::logout(target)?),
+        Some(Command::Completions { shell }) => Ok(cli::completions::completions(shell)?),
+        Some(Command::Man(args)) => Ok(cli::completions::man(args)?),
         None => {
             // Exit code 1 on any of these, as the UI always had.
             let remote = target.remote().map_err(|e| AnyError::from(e.message))?;
             let ui = ui::UiArgs {
                 data_dir,
                 remote,
-                refresh_every: chrono::Duration::seconds(i64::from(cli.refresh)),
-                theme: crate::config::resolve_theme(cli.theme)?,
+                refresh_every: chrono::Duration::seconds(i64::from(line.refresh)),
+                theme: crate::config::resolve_theme(line.theme)?,
             };
             ui::ui(ui).await
         }

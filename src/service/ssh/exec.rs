@@ -8,10 +8,10 @@
 use clap::{Parser, Subcommand};
 use zeroize::Zeroizing;
 
+use crate::cli::console::{self, SessionConsole};
+use crate::cli::{self, EXIT_OK, EXIT_USAGE};
 use crate::cli::{AuditArgs, KeysArgs, PolicyArgs};
 use crate::client::Client;
-use crate::commands::console::{self, SessionConsole};
-use crate::commands::{self, EXIT_OK, EXIT_USAGE};
 
 /// Longest command line accepted.
 const COMMAND_MAX: usize = 4096;
@@ -99,9 +99,9 @@ pub async fn run(command: &[u8], client: Client) -> Finished {
     // Its own task: a panic in a command ends that command only.
     let outcome = tokio::spawn(console::capture(captured, async move {
         match line.command {
-            SshCommand::Keys(args) => commands::keys::run_on(args.command, &client).await,
-            SshCommand::Audit(args) => commands::audit::run_on(args, &client).await,
-            SshCommand::Policy(args) => commands::policy::run_on(args.command, &client).await,
+            SshCommand::Keys(args) => cli::keys::run_on(args.command, &client).await,
+            SshCommand::Audit(args) => cli::audit::run_on(args, &client).await,
+            SshCommand::Policy(args) => cli::policy::run_on(args.command, &client).await,
         }
     }))
     .await;

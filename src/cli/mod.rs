@@ -1,7 +1,9 @@
-//! The scriptable client commands (`keys`, `audit`, `login`, `logout`,
+//! The command line: its clap definitions (`args.rs`, re-exported here) and
+//! the scriptable client commands (`keys`, `audit`, `login`, `logout`,
 //! `completions`, `man`): data on standard output, messages on standard error,
 //! and exit codes a script can act on.
 
+mod args;
 pub mod audit;
 pub mod completions;
 pub mod console;
@@ -14,6 +16,8 @@ mod select;
 
 use crate::client::{Client, ClientError};
 use crate::config::{self, ConfigError, Remote};
+
+pub use args::*;
 
 /// Success.
 pub const EXIT_OK: u8 = 0;

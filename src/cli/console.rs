@@ -90,7 +90,7 @@ pub fn write_note(args: std::fmt::Arguments<'_>) {
 /// the command runs inside one.
 macro_rules! note {
     ($($arg:tt)*) => {
-        $crate::commands::console::write_note(format_args!($($arg)*))
+        $crate::cli::console::write_note(format_args!($($arg)*))
     };
 }
 pub(crate) use note;
