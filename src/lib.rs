@@ -1,6 +1,6 @@
 //! keydeck: manage an organisation's API keys from the terminal, and serve them.
 
-pub mod admin;
+pub mod accounts;
 pub mod api;
 pub mod audit_action;
 pub mod cli;

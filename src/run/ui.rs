@@ -75,7 +75,8 @@ async fn local_admin_token(running: &RunningService, data_dir: &Path) -> Result<
         Ok(token) => Ok(Secret::new(token.trim().to_owned())),
         Err(_) => {
             let token =
-                crate::admin::reset_token(running.state.store.as_ref(), "admin@localhost").await?;
+                crate::accounts::reset_token(running.state.store.as_ref(), "admin@localhost")
+                    .await?;
             crate::fs::write_private(&path, token.expose())?;
             Ok(token)
         }

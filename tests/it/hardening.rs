@@ -282,7 +282,7 @@ impl client::Handler for Recorder {
         key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
         if let PublicKeyOrCertificate::PublicKey { key, .. } = key {
-            *self.0.lock().unwrap() = Some(keydeck::admin::ssh_keys::fingerprint(key));
+            *self.0.lock().unwrap() = Some(keydeck::accounts::ssh_keys::fingerprint(key));
         }
         Ok(true)
     }

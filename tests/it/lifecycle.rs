@@ -550,7 +550,7 @@ async fn the_audit_screen_shows_the_user_of_an_operators_change() {
     let w = World::new().await;
     let store = w.backend.store().await;
     let now = Utc::now();
-    keydeck::admin::add_user(
+    keydeck::accounts::add_user(
         store.as_ref(),
         "default",
         "dev@example.test",
@@ -559,7 +559,7 @@ async fn the_audit_screen_shows_the_user_of_an_operators_change() {
     )
     .await
     .unwrap();
-    keydeck::admin::remove_user(store.as_ref(), "dev@example.test", false, now)
+    keydeck::accounts::remove_user(store.as_ref(), "dev@example.test", false, now)
         .await
         .unwrap();
     store.close().await;
@@ -568,7 +568,7 @@ async fn the_audit_screen_shows_the_user_of_an_operators_change() {
         .await;
     ui.press(KeyCode::Char('a')).await;
     let screen = ui.screen();
-    let operator = keydeck::admin::operator_name();
+    let operator = keydeck::accounts::operator_name();
     for action in ["user.added", "user.removed"] {
         let line = screen
             .lines()

@@ -69,7 +69,7 @@ async fn members_read_admins_set_and_the_change_is_audited(backend: Backend) {
     let clock = manual_clock(start());
     let s = TestServer::start_with(&backend, clock.clone(), |_| {}).await;
     let store = backend.store().await;
-    let (_, member) = keydeck::admin::add_user(
+    let (_, member) = keydeck::accounts::add_user(
         store.as_ref(),
         "default",
         "member@default.test",
@@ -310,7 +310,7 @@ async fn each_rule_refuses_a_new_key_and_rotation_caps_the_expiry(backend: Backe
     // `keydeck admin seed` ignores the policy: demo keys are history, and
     // those that would not comply are grandfathered like any other.
     let store = backend.store().await;
-    let seeded = keydeck::admin::seed(store.as_ref(), "default", 20, clock.as_ref())
+    let seeded = keydeck::accounts::seed(store.as_ref(), "default", 20, clock.as_ref())
         .await
         .unwrap();
     assert_eq!(seeded, 20);

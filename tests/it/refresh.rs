@@ -237,7 +237,7 @@ async fn unchanged_refresh_is_one_small_request_and_changes_show(backend: Backen
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
     let server = TestServer::start_with(&backend, clock.clone(), |_| {}).await;
     let store = server.running.state.store.clone();
-    keydeck::admin::seed(store.as_ref(), "default", 600, clock.as_ref())
+    keydeck::accounts::seed(store.as_ref(), "default", 600, clock.as_ref())
         .await
         .unwrap();
     let session = Session::start(&server, clock.clone()).await;
@@ -258,7 +258,7 @@ async fn unchanged_refresh_is_one_small_request_and_changes_show(backend: Backen
     let small = answers[0];
 
     // Three times the keys: the unchanged refresh's answer is no bigger.
-    keydeck::admin::seed(store.as_ref(), "default", 1200, clock.as_ref())
+    keydeck::accounts::seed(store.as_ref(), "default", 1200, clock.as_ref())
         .await
         .unwrap();
     let (requests, answers, written) = session.refresh().await;

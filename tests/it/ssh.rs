@@ -242,7 +242,7 @@ async fn members_and_free_organisations_are_refused_at_authentication() {
         );
     }
     // A member of a paid organisation: refused too.
-    keydeck::admin::add_user(
+    keydeck::accounts::add_user(
         store.as_ref(),
         "default",
         "member@localhost",

@@ -133,7 +133,7 @@ async fn command_output_read_slowly_arrives_whole_and_a_stalled_client_is_told_i
     })
     .await;
     let store = server.running.state.store.clone();
-    keydeck::admin::seed(
+    keydeck::accounts::seed(
         store.as_ref(),
         "default",
         3_000,

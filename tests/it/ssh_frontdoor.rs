@@ -225,7 +225,7 @@ async fn the_server_refuses_to_start_when_its_caps_cannot_fit_the_open_files_lim
 
 /// A second admin of the default organisation, with an SSH key.
 async fn second_admin(store: &dyn Store, email: &str) -> PrivateKey {
-    keydeck::admin::add_user(store, "default", email, Role::Admin, chrono::Utc::now())
+    keydeck::accounts::add_user(store, "default", email, Role::Admin, chrono::Utc::now())
         .await
         .unwrap();
     let key = ssh::new_key();
@@ -252,7 +252,7 @@ async fn members_free_organisations_bare_channels_and_the_session_caps(backend: 
 
     // Members and free organisations: refused.
     common::add_org(store.as_ref(), "freeorg", Plan::Free).await;
-    keydeck::admin::add_user(
+    keydeck::accounts::add_user(
         store.as_ref(),
         "default",
         "member@localhost",
@@ -617,7 +617,7 @@ async fn ssh_logins_refusals_and_session_ends_are_in_the_audit_log(backend: Back
     let done = ssh::exec(&handle, "keys list --json", false).await;
     assert_eq!(done.status, Some(0), "{done:?}");
 
-    keydeck::admin::add_user(
+    keydeck::accounts::add_user(
         store.as_ref(),
         "default",
         "member@localhost",
@@ -630,7 +630,7 @@ async fn ssh_logins_refusals_and_session_ends_are_in_the_audit_log(backend: Back
     let member_fingerprint = ssh::add_key(store.as_ref(), "member@localhost", &member).await;
     assert!(ssh::connect(addr, &member).await.is_none());
     let gone = second_admin(store.as_ref(), "gone@localhost").await;
-    keydeck::admin::remove_user(store.as_ref(), "gone@localhost", false, chrono::Utc::now())
+    keydeck::accounts::remove_user(store.as_ref(), "gone@localhost", false, chrono::Utc::now())
         .await
         .unwrap();
     assert!(ssh::connect(addr, &gone).await.is_none());

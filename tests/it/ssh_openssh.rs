@@ -67,7 +67,7 @@ fn openssh_opens_the_ui_runs_commands_and_refuses_unknown_keys() {
     let key = keygen(dir.path(), "id_ed25519");
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
     runtime.block_on(async {
-        keydeck::admin::ssh_keys::add_ssh_key(
+        keydeck::accounts::ssh_keys::add_ssh_key(
             server.running.state.store.as_ref(),
             "admin@localhost",
             &public,

@@ -424,7 +424,7 @@ async fn navigation_filter_tabs_and_sort() {
 async fn large_organisations_page_through_the_cursor_and_draw_only_visible_rows() {
     let w = World::new().await;
     let store = w.backend.store().await;
-    keydeck::admin::seed(store.as_ref(), "default", 1_234, w.clock.as_ref())
+    keydeck::accounts::seed(store.as_ref(), "default", 1_234, w.clock.as_ref())
         .await
         .unwrap();
     store.close().await;

@@ -286,14 +286,14 @@ impl TestServer {
 /// Adds an organisation with an admin (and a member) and returns their tokens.
 pub async fn add_org(store: &dyn Store, name: &str, plan: Plan) -> (String, String) {
     let now = Utc::now();
-    keydeck::admin::add_org(store, name, plan, now)
+    keydeck::accounts::add_org(store, name, plan, now)
         .await
         .unwrap();
     let (_, admin) =
-        keydeck::admin::add_user(store, name, &format!("admin@{name}.test"), Role::Admin, now)
+        keydeck::accounts::add_user(store, name, &format!("admin@{name}.test"), Role::Admin, now)
             .await
             .unwrap();
-    let (_, member) = keydeck::admin::add_user(
+    let (_, member) = keydeck::accounts::add_user(
         store,
         name,
         &format!("member@{name}.test"),

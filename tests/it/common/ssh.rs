@@ -44,7 +44,7 @@ pub fn public_line(key: &PrivateKey) -> String {
 
 /// Adds `key` to the user with `email`; its fingerprint.
 pub async fn add_key(store: &dyn Store, email: &str, key: &PrivateKey) -> String {
-    keydeck::admin::ssh_keys::add_ssh_key(store, email, &public_line(key), chrono::Utc::now())
+    keydeck::accounts::ssh_keys::add_ssh_key(store, email, &public_line(key), chrono::Utc::now())
         .await
         .expect("key added")
         .fingerprint
