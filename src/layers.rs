@@ -50,9 +50,7 @@ const RULES: &[Rule] = &[
     Rule {
         says: "the service never imports a front end, the client or the config",
         layer: &["service/"],
-        forbidden: &[
-            "client", "config", "cli", "commands", "tui", "ssh", "admin", "accounts", "run",
-        ],
+        forbidden: &["client", "config", "cli", "tui", "ssh", "accounts", "run"],
         except: &[],
         only: None,
         pending: &[
@@ -65,7 +63,7 @@ const RULES: &[Rule] = &[
         says: "the TUI never imports the service, the store, the accounts, the config or the CLI",
         layer: &["tui/"],
         forbidden: &[
-            "service", "store", "admin", "accounts", "config", "cli", "commands", "ssh", "run",
+            "service", "store", "accounts", "config", "cli", "ssh", "run",
         ],
         except: &[],
         only: None,
@@ -73,8 +71,16 @@ const RULES: &[Rule] = &[
     },
     Rule {
         says: "the CLI never imports the service, the TUI or SSH",
-        layer: &["cli.rs", "cli/", "commands/"],
+        layer: &["cli/"],
         forbidden: &["service", "tui", "ssh", "run"],
+        except: &[],
+        only: None,
+        pending: &[],
+    },
+    Rule {
+        says: "accounts never print and never import a front end or the service",
+        layer: &["accounts/"],
+        forbidden: &["service", "cli", "tui", "ssh", "client", "config", "run"],
         except: &[],
         only: None,
         pending: &[],
@@ -87,6 +93,21 @@ const RULES: &[Rule] = &[
         only: None,
         pending: &[],
     },
+];
+
+/// What the code of `accounts/` never contains: it returns values and errors,
+/// and the front ends print them and read the terminal (checked by
+/// [`accounts_never_print_nor_parse_a_command_line`]).
+const ACCOUNTS_NEVER: &[&str] = &[
+    "print!",
+    "println!",
+    "eprint!",
+    "eprintln!",
+    "dbg!",
+    "stdout()",
+    "stderr()",
+    "stdin()",
+    "clap",
 ];
 
 /// Every `.rs` file under `dir`.
@@ -167,14 +188,24 @@ fn expand(s: &str, prefix: &str, out: &mut Vec<String>) {
     }
 }
 
+/// A file's text without its comment lines.
+fn code_of(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Which of `words` the code (not the comments) of `text` contains.
+fn words_in<'a>(text: &str, words: &[&'a str]) -> Vec<&'a str> {
+    let code = code_of(text);
+    words.iter().copied().filter(|w| code.contains(w)).collect()
+}
+
 /// Every crate path a file names: `crate::…` and `super::super::…` escapes
 /// (resolved from the file's module). Comment lines are skipped.
 fn imports(relative: &str, text: &str) -> Vec<String> {
-    let code: String = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let code = code_of(text);
     let mut out = Vec::new();
     let mut rest = code.as_str();
     while let Some(at) = rest.find("crate::") {
@@ -292,4 +323,35 @@ fn a_forbidden_import_is_caught() {
     let paths = imports("tui/x.rs", "use crate::service::{store, self};");
     assert!(paths.iter().any(|p| under(p, "service")));
     assert!(!under("services", "service"));
+}
+
+#[test]
+fn accounts_never_print_nor_parse_a_command_line() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/accounts");
+    let mut files = Vec::new();
+    rust_files(&dir, &mut files);
+    assert!(!files.is_empty(), "no src/accounts/");
+    let mut found = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read a source file");
+        for word in words_in(&text, ACCOUNTS_NEVER) {
+            found.push(format!("{}: {word}", file.display()));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "accounts/ prints or parses a command line (the front ends do that):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn printing_is_seen_in_code_not_in_comments() {
+    let text = "// println!(\"fine\")\nuse clap::Parser;\nfn f() { eprintln!(\"x\") }\n";
+    assert_eq!(
+        words_in(text, ACCOUNTS_NEVER),
+        // `println!` is inside `eprintln!`: both are refused anyway.
+        ["println!", "eprintln!", "clap"]
+    );
+    assert!(words_in("fn f() -> u8 { 1 }", ACCOUNTS_NEVER).is_empty());
 }

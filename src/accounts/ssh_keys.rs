@@ -1,10 +1,9 @@
-//! `keydeck admin users add-ssh-key / list-ssh-keys / remove-ssh-key`: the
-//! public keys that let a user in over SSH, audited like every other change
-//! to a user.
+//! Users' SSH keys: the public keys that let a user in over SSH, added and
+//! removed (audited like every other change to a user) and listed.
 
 use chrono::{DateTime, Utc};
 
-use super::{user_event, user_named, AdminError, Result};
+use super::{user_event, user_named, AccountsError, Result};
 use crate::audit_action::AuditAction;
 use crate::store::{SshKey, Store, StoreError};
 
@@ -12,33 +11,7 @@ pub use crate::key::ssh::{fingerprint, ParsedKey, COMMENT_MAX, KEY_LINE_MAX};
 
 /// Parses one OpenSSH public key line (see [`crate::key::ssh::parse_public_key`]).
 pub fn parse_public_key(text: &str) -> Result<ParsedKey> {
-    crate::key::ssh::parse_public_key(text).map_err(|e| AdminError::Invalid(e.0))
-}
-
-/// The key text `KEY` stands for: `-` reads standard input, a line that
-/// looks like a key is the key, anything else is a path to a `.pub` file.
-pub fn read_key_arg(arg: &str) -> Result<String> {
-    use std::io::Read;
-    let limited = |reader: &mut dyn Read, what: &str| -> Result<String> {
-        let mut text = String::new();
-        reader
-            .take(KEY_LINE_MAX as u64 + 1)
-            .read_to_string(&mut text)
-            .map_err(|e| AdminError::Invalid(format!("cannot read {what}: {e}")))?;
-        Ok(text)
-    };
-    if arg == "-" {
-        return limited(&mut std::io::stdin().lock(), "standard input");
-    }
-    if arg.split_whitespace().nth(1).is_some() {
-        return Ok(arg.to_owned());
-    }
-    let mut file = std::fs::File::open(arg).map_err(|e| {
-        AdminError::Invalid(format!(
-            "{arg:?} is neither a public key line nor a readable file: {e}"
-        ))
-    })?;
-    limited(&mut file, arg)
+    crate::key::ssh::parse_public_key(text).map_err(|e| AccountsError::Invalid(e.0))
 }
 
 /// Adds a key to a user; a key that belongs to anyone already is refused.
@@ -68,7 +41,7 @@ pub async fn add_ssh_key(
     );
     match store.add_ssh_key(&key, &audit).await {
         Ok(()) => Ok(key),
-        Err(StoreError::Duplicate(_)) => Err(AdminError::Invalid(format!(
+        Err(StoreError::Duplicate(_)) => Err(AccountsError::Invalid(format!(
             "the key {} is already added (a key belongs to one user; see \
              `keydeck admin users list-ssh-keys`)",
             key.fingerprint
@@ -103,30 +76,10 @@ pub async fn remove_ssh_key(
     if store.remove_ssh_key(&user.id, fingerprint, &audit).await? {
         Ok(())
     } else {
-        Err(AdminError::NotFound(format!(
+        Err(AccountsError::NotFound(format!(
             "{email} has no SSH key {fingerprint:?} (see `keydeck admin users list-ssh-keys {email}`)"
         )))
     }
-}
-
-/// The table `list-ssh-keys` prints.
-pub fn table(keys: &[SshKey]) -> String {
-    let mut out = format!(
-        "{:<32} {:<51} {:<19} {:<19} COMMENT\n",
-        "EMAIL", "FINGERPRINT", "ADDED", "LAST USED"
-    );
-    let time = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
-    for k in keys {
-        out.push_str(&format!(
-            "{:<32} {:<51} {:<19} {:<19} {}\n",
-            k.user_email,
-            k.fingerprint,
-            time(k.added_at),
-            k.last_used_at.map_or_else(|| "never".to_owned(), time),
-            k.comment
-        ));
-    }
-    out
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
-//! The command line: its clap definitions (`args.rs`, re-exported here) and
-//! the scriptable client commands (`keys`, `audit`, `login`, `logout`,
-//! `completions`, `man`): data on standard output, messages on standard error,
-//! and exit codes a script can act on.
+//! The command line: its clap definitions (`args.rs`, re-exported here), the
+//! scriptable client commands (`keys`, `audit`, `policy`, `login`, `logout`,
+//! `completions`, `man`: data on standard output, messages on standard error,
+//! and exit codes a script can act on) and the operator's `admin` (`admin.rs`,
+//! printing what `accounts` did).
 
+pub mod admin;
 mod args;
 pub mod audit;
 pub mod completions;

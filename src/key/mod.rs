@@ -11,5 +11,7 @@ pub mod validate;
 pub use expiry::{parse_expiry, ExpiryError};
 pub use org::{Plan, Role};
 pub use scope::{Catalog, Scope, ScopeDef, SCOPES};
-pub use secret::{digest, random_base62, BadKeyPrefix, Secret, SecretFormat, SecretParseError};
+pub use secret::{
+    digest, new_id, random_base62, BadKeyPrefix, Secret, SecretFormat, SecretParseError,
+};
 pub use status::KeyStatus;

@@ -22,6 +22,12 @@ pub const DEFAULT_KEY_PREFIX: &str = "eg_live_";
 /// The literal prefix of user access tokens.
 pub const USER_TOKEN_PREFIX: &str = "kdt_";
 
+/// A new random identifier: `prefix` and 20 base62 characters, such as
+/// `key_4ZP0tq8b1X7mUe2RwY9c`.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}{}", random_base62(20).as_str())
+}
+
 /// `len` characters drawn uniformly from base62 using the OS CSPRNG.
 pub fn random_base62(len: usize) -> Zeroizing<String> {
     let mut out = Zeroizing::new(String::with_capacity(len));
@@ -214,6 +220,14 @@ mod tests {
             seen.extend(random_base62(32).chars());
         }
         assert_eq!(seen.len(), 62);
+    }
+
+    #[test]
+    fn new_ids_are_the_prefix_and_twenty_base62_characters() {
+        let (a, b) = (new_id("key_"), new_id("key_"));
+        assert_eq!(a.len(), 4 + 20);
+        assert!(a.starts_with("key_") && is_base62(&a[4..]), "{a}");
+        assert_ne!(a, b);
     }
 
     #[test]

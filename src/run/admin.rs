@@ -1,5 +1,5 @@
-//! `keydeck admin`: opens the database (bootstrapping it if new) and runs one
-//! operator job on it.
+//! `keydeck admin`: opens the database (bootstrapping it if new) and hands it
+//! to the command (`cli::admin`, which prints what `accounts` did).
 
 use std::path::PathBuf;
 
@@ -15,7 +15,7 @@ pub async fn admin(args: AdminArgs, data_dir: PathBuf) -> Result<(), AnyError> {
     crate::fs::prepare_data_dir(&data_dir)?;
     let store = store::open(&args.storage.database_url(&data_dir)).await?;
     service::bootstrap(store.as_ref(), &data_dir, &SystemClock).await?;
-    let result = crate::accounts::run(args.command, store.as_ref(), &SystemClock).await;
+    let result = crate::cli::admin::run(args.command, store.as_ref(), &SystemClock).await;
     store.close().await;
     result.map_err(Into::into)
 }

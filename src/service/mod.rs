@@ -37,7 +37,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::ScopeList;
 use crate::clock::{Clock, SystemClock};
-use crate::key::{random_base62, Catalog, SecretFormat};
+use crate::key::{Catalog, SecretFormat};
 
 pub use crate::fs::{
     check_data_dir, create_private_dir, create_private_file, database_url, open_private_log,
@@ -150,10 +150,8 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// A new random identifier such as `key_4ZP0tq8b1X7mUe2RwY9c`.
-pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}{}", random_base62(20).as_str())
-}
+/// A new random identifier (the domain's, see [`crate::key::new_id`]).
+pub use crate::key::new_id;
 
 /// The HTTP routes.
 pub fn router(state: AppState) -> Router {

@@ -1,0 +1,256 @@
+//! Demo data: keys named after real-looking integrations, with a believable
+//! history (created, expired, revoked, last used) and their audit entries.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{org_named, Result};
+use crate::audit_action::AuditAction;
+use crate::clock::Clock;
+use crate::key::{new_id, SecretFormat, SCOPES};
+use crate::store::{AuditEvent, NewKey, SeedKey, Store};
+
+/// Integrations demo keys are named after, with what they do.
+const DEMO_NAMES: &[(&str, &str)] = &[
+    ("GitHub Actions deploy", "Deploys main to production"),
+    ("Datadog agent", "Ships service metrics"),
+    ("Stripe webhook relay", "Forwards Stripe events to billing"),
+    ("Terraform Cloud", "Provisions infrastructure"),
+    (
+        "Grafana dashboards",
+        "Read-only metrics for the ops dashboard",
+    ),
+    ("Billing worker", "Nightly invoice export"),
+    ("Snowflake sync", "Hourly export to the warehouse"),
+    ("PagerDuty integration", "Opens incidents from alerts"),
+    ("Slack bot", "Posts key events to #security"),
+    ("Zapier automation", ""),
+    ("Segment source", "Product analytics events"),
+    ("CircleCI pipeline", "Runs the integration suite"),
+    (
+        "Mobile backend",
+        "Session management for the iOS and Android apps",
+    ),
+    ("Support console", "Lets support staff look up sessions"),
+    ("Splunk forwarder", "Ships audit logs to the SIEM"),
+    ("Okta SCIM provisioning", "Syncs users from the directory"),
+    ("Vercel preview builds", ""),
+    ("Sentry release hook", "Marks releases in Sentry"),
+    ("Airflow DAGs", "Batch jobs in the data platform"),
+    ("Staging smoke tests", "Runs after every staging deploy"),
+    ("k6 load test", "Runs before each release"),
+    ("Partner API (Acme Corp)", "Acme Corp's read access"),
+    ("Zendesk app", "Shows sessions next to tickets"),
+    ("Jenkins nightly", "Legacy nightly build"),
+    ("Fivetran connector", "Loads resources into the warehouse"),
+    ("Retool admin panel", "Internal tools"),
+    ("HubSpot sync", "Keeps customer records in step"),
+    ("Auth0 migration", "One-off user import"),
+];
+
+/// Scope sets demo keys get, the narrow ones most often (as in practice).
+const DEMO_SCOPES: &[&[&str]] = &[
+    &["resources:read"],
+    &["sessions:read"],
+    &["sessions:read", "sessions:write"],
+    &["audit_logs:read"],
+    &["audit_logs:read", "resources:read"],
+    &["resources:read", "sessions:read"],
+    &["full_access"],
+];
+
+/// Who created and revoked demo keys.
+const DEMO_PEOPLE: &[&str] = &[
+    "maya@example.com",
+    "jonas@example.com",
+    "priya@example.com",
+    "sam@example.com",
+];
+
+/// Demo keys are created within this many days before now.
+pub const SEED_MAX_AGE_DAYS: i64 = 3 * 365;
+
+/// A small PRNG (SplitMix64) seeded from the OS: demo data needs spread, not secrecy.
+struct Spread(u64);
+
+impl Spread {
+    fn from_os() -> Self {
+        let mut seed = [0u8; 8];
+        getrandom::fill(&mut seed).expect("the OS random number generator failed");
+        Self(u64::from_le_bytes(seed))
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n` > 0; the bias is negligible for demo data).
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// Uniform in `[0, 1)`.
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn pick<'a, T>(&mut self, from: &'a [T]) -> &'a T {
+        &from[self.below(from.len() as u64) as usize]
+    }
+}
+
+/// A time `fraction` of the way from `from` to `to`.
+fn between(from: DateTime<Utc>, to: DateTime<Utc>, fraction: f64) -> DateTime<Utc> {
+    let span = (to - from).num_milliseconds().max(0) as f64;
+    from + Duration::milliseconds((span * fraction) as i64)
+}
+
+/// When a demo key was created, expires, was revoked (and by whom) and last used.
+struct DemoHistory {
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    revoked: Option<(DateTime<Utc>, String)>,
+    last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A demo key's history. `slot` picks its status: 0-6 of every ten active,
+/// 7-8 expired, 9 revoked.
+fn demo_history(rng: &mut Spread, slot: u32, now: DateTime<Utc>) -> DemoHistory {
+    let max_age_ms = (SEED_MAX_AGE_DAYS * 86_400_000) as u64;
+    // At least a minute old, so that its history fits before now.
+    let created_at = now - Duration::milliseconds((60_000 + rng.below(max_age_ms - 60_000)) as i64);
+    let mut expires_at = match rng.below(2) {
+        0 => None,
+        _ => Some(now + Duration::days(7 + rng.below(358) as i64)),
+    };
+    let mut revoked = None;
+    // Its last moment of use: now, or when it expired or was revoked.
+    let mut end = now;
+    match slot {
+        7 | 8 => {
+            let at = between(
+                created_at,
+                now - Duration::seconds(1),
+                0.05 + 0.95 * rng.unit(),
+            );
+            expires_at = Some(at);
+            end = at;
+        }
+        9 => {
+            let at = between(created_at, now, 0.05 + 0.95 * rng.unit());
+            revoked = Some((at, rng.pick(DEMO_PEOPLE).to_string()));
+            end = at;
+        }
+        _ => {}
+    }
+    // A quarter never used; the rest last used shortly before their end.
+    let last_used_at =
+        (rng.below(4) != 0).then(|| between(created_at, end, 1.0 - rng.unit().powi(4)).min(end));
+    DemoHistory {
+        created_at,
+        expires_at,
+        revoked,
+        last_used_at,
+    }
+}
+
+/// One demo key, its history and audit entries (see [`demo_history`]).
+fn demo_key(
+    rng: &mut Spread,
+    org_id: &str,
+    (name, description): (String, &str),
+    slot: u32,
+    now: DateTime<Utc>,
+    format: &SecretFormat,
+    audit: &mut Vec<AuditEvent>,
+) -> SeedKey {
+    let DemoHistory {
+        created_at,
+        expires_at,
+        revoked,
+        last_used_at,
+    } = demo_history(rng, slot, now);
+    let secret = format.generate();
+    let scopes = rng
+        .pick(DEMO_SCOPES)
+        .iter()
+        .filter(|s| SCOPES.iter().any(|c| c.id == **s))
+        .map(|s| (*s).to_owned())
+        .collect();
+    let created_by = (*rng.pick(DEMO_PEOPLE)).to_owned();
+    let key = NewKey {
+        id: new_id("key_"),
+        org_id: org_id.to_owned(),
+        name,
+        description: description.to_owned(),
+        prefix: format.display_prefix(&secret),
+        digest: secret.digest(),
+        scopes,
+        created_at,
+        created_by: created_by.clone(),
+        expires_at,
+    };
+    let created = AuditEvent {
+        org_id: org_id.to_owned(),
+        at: created_at,
+        actor_kind: "user".into(),
+        actor_id: "seed".into(),
+        actor_name: created_by,
+        action: AuditAction::ApiKeyCreated.to_string(),
+        api_key_id: key.id.clone(),
+        remote_addr: None,
+        details: serde_json::json!({ "name": key.name, "seeded": true }),
+    };
+    if let Some((at, by)) = &revoked {
+        audit.push(AuditEvent {
+            at: *at,
+            actor_name: by.clone(),
+            action: AuditAction::ApiKeyRevoked.to_string(),
+            ..created.clone()
+        });
+    }
+    audit.push(created);
+    SeedKey {
+        key,
+        last_used_at,
+        revoked,
+    }
+}
+
+/// Creates `count` demo keys in `org_name` in one transaction: created within
+/// the last three years, 70 % active, 20 % expired and 10 % revoked, with
+/// varied scopes and last use, named after real-looking integrations. Their
+/// secrets are discarded.
+pub async fn seed(store: &dyn Store, org_name: &str, count: u32, clock: &dyn Clock) -> Result<u32> {
+    let org = org_named(store, org_name).await?;
+    let format = SecretFormat::default();
+    let now = clock.now();
+    let mut rng = Spread::from_os();
+    let mut keys = Vec::with_capacity(count as usize);
+    let mut audit = Vec::with_capacity(count as usize * 11 / 10);
+    for i in 0..count {
+        let (name, description) = DEMO_NAMES[i as usize % DEMO_NAMES.len()];
+        let name = if count as usize > DEMO_NAMES.len() {
+            format!("{name} #{}", i as usize / DEMO_NAMES.len() + 1)
+        } else {
+            name.to_owned()
+        };
+        let key = demo_key(
+            &mut rng,
+            &org.id,
+            (name, description),
+            i % 10,
+            now,
+            &format,
+            &mut audit,
+        );
+        keys.push(key);
+    }
+    // The audit log reads in insertion order: oldest entries first.
+    audit.sort_by_key(|a| a.at);
+    store.insert_seed_keys(&keys, &audit).await?;
+    Ok(count)
+}
