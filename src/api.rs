@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::interned::{ScopeSet, SharedStr};
+use crate::key::health::KeyFacts;
 use crate::key::{KeyStatus, Scope, ScopeDef, Secret};
 
 /// One entry of the scope catalogue, as sent over the wire.
@@ -75,6 +76,28 @@ pub struct ApiKey {
     pub revoked_at: Option<DateTime<Utc>>,
     #[schema(value_type = Option<String>)]
     pub revoked_by: Option<SharedStr>,
+}
+
+/// The health rules (`key::health`) read a key through these.
+impl KeyFacts for ApiKey {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn description(&self) -> &str {
+        &self.description
+    }
+    fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+    fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.expires_at
+    }
+    fn last_used_at(&self) -> Option<DateTime<Utc>> {
+        self.last_used_at
+    }
+    fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        self.revoked_at
+    }
 }
 
 /// `POST /v1/api-keys` body.

@@ -5,7 +5,7 @@
 
 use ratatui::style::{Color, Modifier, Style};
 
-use super::health::Badge;
+use crate::key::health::Badge;
 use crate::key::KeyStatus;
 pub use crate::present::Palette;
 

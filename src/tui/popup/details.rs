@@ -8,9 +8,9 @@ use ratatui::Frame;
 
 use super::{Ctx, Intent};
 use crate::api::ApiKey;
+use crate::key::health;
 use crate::present;
 use crate::present::status_text;
-use crate::tui::health;
 use crate::tui::keymap::{self, Command, Context};
 
 /// What a key does on the details screen.

@@ -1,15 +1,27 @@
 //! Best practices at a glance: each key's health badges, the summary line
 //! over all keys, the Attention tab's worst-first order and the sentence
 //! behind each badge — all from the organisation's policy thresholds, as of
-//! one instant. Pure: no clock, no I/O.
+//! one instant. Pure: no clock, no I/O. The TUI colours the badges and the
+//! CLI prints them; both read the rules here.
 
 use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::api::ApiKey;
 use crate::key::KeyStatus;
 use crate::policy::{Policy, DEFAULT_ROTATE_AFTER_DAYS};
+
+/// What the health rules read of a key: its dates, its description (the
+/// policy's rules look at it) and its id (the Attention tab's last tiebreak).
+/// The API's key implements it; the domain never sees the wire type.
+pub trait KeyFacts {
+    fn id(&self) -> &str;
+    fn description(&self) -> &str;
+    fn created_at(&self) -> DateTime<Utc>;
+    fn expires_at(&self) -> Option<DateTime<Utc>>;
+    fn last_used_at(&self) -> Option<DateTime<Utc>>;
+    fn revoked_at(&self) -> Option<DateTime<Utc>>;
+}
 
 /// Why a key needs attention, worst first: the Attention tab's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -99,9 +111,9 @@ fn days(n: u32) -> Duration {
 }
 
 /// The badges of `key` at `now` under `policy`. Revoked keys have none.
-pub fn badges(key: &ApiKey, policy: &Policy, now: DateTime<Utc>) -> Badges {
+pub fn badges(key: &impl KeyFacts, policy: &Policy, now: DateTime<Utc>) -> Badges {
     let mut found = Badges::default();
-    match KeyStatus::derive(key.revoked_at, key.expires_at, now) {
+    match KeyStatus::derive(key.revoked_at(), key.expires_at(), now) {
         KeyStatus::Revoked => return found,
         KeyStatus::Expired => {
             found.insert(Badge::Expired);
@@ -109,21 +121,21 @@ pub fn badges(key: &ApiKey, policy: &Policy, now: DateTime<Utc>) -> Badges {
         }
         KeyStatus::Active => {}
     }
-    match key.expires_at {
+    match key.expires_at() {
         Some(at) if at - now <= days(policy.expiring_within_days) => found.insert(Badge::Expiring),
         Some(_) => {}
         None => found.insert(Badge::NoExpiry),
     }
-    let age = now - key.created_at;
+    let age = now - key.created_at();
     if age > days(policy.rotate_after_days) {
         found.insert(Badge::Rotate);
     }
     let unused_after = days(policy.unused_after_days);
-    if age > unused_after && key.last_used_at.is_none_or(|t| now - t > unused_after) {
+    if age > unused_after && key.last_used_at().is_none_or(|t| now - t > unused_after) {
         found.insert(Badge::Unused);
     }
     if !policy
-        .violations(key.created_at, key.expires_at, &key.description)
+        .violations(key.created_at(), key.expires_at(), key.description())
         .is_empty()
     {
         found.insert(Badge::Policy);
@@ -146,7 +158,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn of(keys: &[ApiKey], policy: &Policy, now: DateTime<Utc>) -> Self {
+    pub fn of<K: KeyFacts>(keys: &[K], policy: &Policy, now: DateTime<Utc>) -> Self {
         let mut s = Summary {
             expiring_within_days: policy.expiring_within_days,
             unused_after_days: policy.unused_after_days,
@@ -154,7 +166,7 @@ impl Summary {
         };
         for key in keys {
             let b = badges(key, policy, now);
-            if KeyStatus::derive(key.revoked_at, key.expires_at, now) == KeyStatus::Active {
+            if KeyStatus::derive(key.revoked_at(), key.expires_at(), now) == KeyStatus::Active {
                 s.active += 1;
             }
             s.expiring += usize::from(b.contains(Badge::Expiring));
@@ -215,61 +227,66 @@ impl fmt::Display for Summary {
 /// Where a key with `badges` stands in the Attention tab: its worst badge,
 /// then the worst of that kind first (expired longest ago, expiring soonest,
 /// created longest ago, unused longest).
-fn attention_rank(key: &ApiKey, badges: Badges) -> (Option<Badge>, DateTime<Utc>) {
+fn attention_rank(key: &impl KeyFacts, badges: Badges) -> (Option<Badge>, DateTime<Utc>) {
     let worst = badges.worst();
     let at = match worst {
-        Some(Badge::Expired | Badge::Expiring) => key.expires_at.unwrap_or(key.created_at),
-        Some(Badge::Unused) => key.last_used_at.unwrap_or(key.created_at),
-        _ => key.created_at,
+        Some(Badge::Expired | Badge::Expiring) => key.expires_at().unwrap_or(key.created_at()),
+        Some(Badge::Unused) => key.last_used_at().unwrap_or(key.created_at()),
+        _ => key.created_at(),
     };
     (worst, at)
 }
 
 /// Orders `rows` (indices into `keys`) worst first, as the Attention tab lists them.
-pub fn sort_attention(rows: &mut [usize], keys: &[ApiKey], policy: &Policy, now: DateTime<Utc>) {
+pub fn sort_attention<K: KeyFacts>(
+    rows: &mut [usize],
+    keys: &[K],
+    policy: &Policy,
+    now: DateTime<Utc>,
+) {
     rows.sort_by_cached_key(|&i| {
         let key = &keys[i];
         let (worst, at) = attention_rank(key, badges(key, policy, now));
-        (worst, at, key.id.clone())
+        (worst, at, key.id().to_owned())
     });
 }
 
 /// "1 day", "12 days", "less than a day".
 fn span(d: Duration) -> String {
-    use crate::present::SpanUnit::Day;
-    crate::present::duration(d, Day..=Day)
+    use crate::key::expiry::SpanUnit::Day;
+    crate::key::expiry::duration(d, Day..=Day)
 }
 
 /// The sentence behind `badge` on `key`, for the details screen.
-pub fn reason(badge: Badge, key: &ApiKey, policy: &Policy, now: DateTime<Utc>) -> String {
+pub fn reason(badge: Badge, key: &impl KeyFacts, policy: &Policy, now: DateTime<Utc>) -> String {
     let unused_after = policy.unused_after_days;
     match badge {
         Badge::Expired => format!(
             "Expired {} ago and not revoked — the page advises revoking expired keys to clean up",
-            span(now - key.expires_at.unwrap_or(now))
+            span(now - key.expires_at().unwrap_or(now))
         ),
         Badge::Expiring => format!(
             "Expires in {} — rotate it before applications using it lose access",
-            span(key.expires_at.unwrap_or(now) - now)
+            span(key.expires_at().unwrap_or(now) - now)
         ),
         Badge::Rotate if policy.rotate_after_days == DEFAULT_ROTATE_AFTER_DAYS => format!(
             "Created {} ago — the page advises rotating every {} days",
-            span(now - key.created_at),
+            span(now - key.created_at()),
             policy.rotate_after_days
         ),
         Badge::Rotate => format!(
             "Created {} ago — this organisation rotates keys every {} days",
-            span(now - key.created_at),
+            span(now - key.created_at()),
             policy.rotate_after_days
         ),
-        Badge::Unused => match key.last_used_at {
+        Badge::Unused => match key.last_used_at() {
             Some(t) => format!(
                 "Last used {} ago — the page advises monitoring Last Used; revoke keys unused for {unused_after} days",
                 span(now - t)
             ),
             None => format!(
                 "Never used in the {} since it was created — the page advises monitoring Last Used; revoke keys unused for {unused_after} days",
-                span(now - key.created_at)
+                span(now - key.created_at())
             ),
         },
         Badge::NoExpiry => {
@@ -277,7 +294,7 @@ pub fn reason(badge: Badge, key: &ApiKey, policy: &Policy, now: DateTime<Utc>) -
         }
         Badge::Policy => {
             let rules: Vec<String> = policy
-                .violations(key.created_at, key.expires_at, &key.description)
+                .violations(key.created_at(), key.expires_at(), key.description())
                 .iter()
                 .map(ToString::to_string)
                 .collect();
@@ -301,21 +318,46 @@ mod tests {
         now() - Duration::days(d)
     }
 
+    /// The facts of a key the rules read, as a test writes them.
+    struct ApiKey {
+        id: String,
+        description: String,
+        created_at: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+        last_used_at: Option<DateTime<Utc>>,
+        revoked_at: Option<DateTime<Utc>>,
+    }
+
+    impl KeyFacts for ApiKey {
+        fn id(&self) -> &str {
+            &self.id
+        }
+        fn description(&self) -> &str {
+            &self.description
+        }
+        fn created_at(&self) -> DateTime<Utc> {
+            self.created_at
+        }
+        fn expires_at(&self) -> Option<DateTime<Utc>> {
+            self.expires_at
+        }
+        fn last_used_at(&self) -> Option<DateTime<Utc>> {
+            self.last_used_at
+        }
+        fn revoked_at(&self) -> Option<DateTime<Utc>> {
+            self.revoked_at
+        }
+    }
+
     /// An active key created `age` days ago, used yesterday, expiring in 60 days.
     fn key(id: &str, age: i64) -> ApiKey {
         ApiKey {
             id: id.into(),
-            name: id.into(),
-            description: String::new().into(),
-            prefix: "eg_live_abcd".into(),
-            scopes: vec!["sessions:read".to_owned()].into(),
-            status: KeyStatus::Active,
+            description: String::new(),
             created_at: ago(age),
-            created_by: "admin@example.com".into(),
             expires_at: Some(ago(-60)),
             last_used_at: Some(ago(1)),
             revoked_at: None,
-            revoked_by: None,
         }
     }
 
