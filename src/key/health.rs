@@ -12,7 +12,8 @@ use crate::key::KeyStatus;
 use crate::policy::{Policy, DEFAULT_ROTATE_AFTER_DAYS};
 
 /// What the health rules read of a key: its dates, its description (the
-/// policy's rules look at it) and its id (the Attention tab's last tiebreak).
+/// policy's rules look at it), its successor, if a rotation replaced it, and
+/// its id (the Attention tab's last tiebreak).
 /// The API's key implements it; the domain never sees the wire type.
 pub trait KeyFacts {
     fn id(&self) -> &str;
@@ -21,6 +22,8 @@ pub trait KeyFacts {
     fn expires_at(&self) -> Option<DateTime<Utc>>;
     fn last_used_at(&self) -> Option<DateTime<Utc>>;
     fn revoked_at(&self) -> Option<DateTime<Utc>>;
+    /// The key a rotation replaced this one by.
+    fn replaced_by(&self) -> Option<&str>;
 }
 
 /// Why a key needs attention, worst first: the Attention tab's order.
@@ -39,16 +42,22 @@ pub enum Badge {
     NoExpiry,
     /// Active, created before a policy it breaks (grandfathered).
     Policy,
+    /// Active, and replaced by a rotation: it works until its grace period
+    /// ends, then stops by itself. A state to know, not advice to act on,
+    /// so it comes last and replaces every other badge (an old half of a
+    /// rotation is not "expiring" or "due for rotation": it is done).
+    Rotating,
 }
 
 impl Badge {
-    pub const ALL: [Badge; 6] = [
+    pub const ALL: [Badge; 7] = [
         Badge::Expired,
         Badge::Expiring,
         Badge::Rotate,
         Badge::Unused,
         Badge::NoExpiry,
         Badge::Policy,
+        Badge::Rotating,
     ];
 
     /// The badge as a word.
@@ -60,6 +69,7 @@ impl Badge {
             Badge::Unused => "unused",
             Badge::NoExpiry => "no expiry",
             Badge::Policy => "policy",
+            Badge::Rotating => "rotating",
         }
     }
 
@@ -121,6 +131,10 @@ pub fn badges(key: &impl KeyFacts, policy: &Policy, now: DateTime<Utc>) -> Badge
         }
         KeyStatus::Active => {}
     }
+    if key.replaced_by().is_some() {
+        found.insert(Badge::Rotating);
+        return found;
+    }
     match key.expires_at() {
         Some(at) if at - now <= days(policy.expiring_within_days) => found.insert(Badge::Expiring),
         Some(_) => {}
@@ -151,6 +165,8 @@ pub struct Summary {
     pub rotate: usize,
     pub unused: usize,
     pub expired: usize,
+    /// Old halves of rotations, still working until their grace ends.
+    pub rotating: usize,
     /// Keys with at least one badge: the Attention tab's count.
     pub attention: usize,
     expiring_within_days: u32,
@@ -173,6 +189,7 @@ impl Summary {
             s.rotate += usize::from(b.contains(Badge::Rotate));
             s.unused += usize::from(b.contains(Badge::Unused));
             s.expired += usize::from(b.contains(Badge::Expired));
+            s.rotating += usize::from(b.contains(Badge::Rotating));
             s.attention += usize::from(!b.is_empty());
         }
         s
@@ -200,6 +217,7 @@ impl Summary {
                 "expired, not revoked".to_owned(),
                 Some(Badge::Expired),
             ),
+            (self.rotating, "rotating".to_owned(), Some(Badge::Rotating)),
         ]
         .into_iter()
         .filter(|(n, _, _)| *n > 0)
@@ -226,11 +244,15 @@ impl fmt::Display for Summary {
 
 /// Where a key with `badges` stands in the Attention tab: its worst badge,
 /// then the worst of that kind first (expired longest ago, expiring soonest,
-/// created longest ago, unused longest).
+/// created longest ago, unused longest, rotating: ending soonest). Rotating
+/// keys come after every key that asks for action: they are listed so that
+/// an admin sees what is winding down, not as work to do.
 fn attention_rank(key: &impl KeyFacts, badges: Badges) -> (Option<Badge>, DateTime<Utc>) {
     let worst = badges.worst();
     let at = match worst {
-        Some(Badge::Expired | Badge::Expiring) => key.expires_at().unwrap_or(key.created_at()),
+        Some(Badge::Expired | Badge::Expiring | Badge::Rotating) => {
+            key.expires_at().unwrap_or(key.created_at())
+        }
         Some(Badge::Unused) => key.last_used_at().unwrap_or(key.created_at()),
         _ => key.created_at(),
     };
@@ -255,6 +277,12 @@ pub fn sort_attention<K: KeyFacts>(
 fn span(d: Duration) -> String {
     use crate::key::expiry::SpanUnit::Day;
     crate::key::expiry::duration(d, Day..=Day)
+}
+
+/// "45 min", "3 h": a grace period is at most a day.
+fn span_hours(d: Duration) -> String {
+    use crate::key::expiry::SpanUnit::{Hour, Minute};
+    crate::key::expiry::duration(d, Minute..=Hour)
 }
 
 /// The sentence behind `badge` on `key`, for the details screen.
@@ -292,6 +320,16 @@ pub fn reason(badge: Badge, key: &impl KeyFacts, policy: &Policy, now: DateTime<
         Badge::NoExpiry => {
             "No expiry date: valid until revoked — the page advises setting expiry dates".to_owned()
         }
+        Badge::Rotating => match key.expires_at() {
+            Some(end) if end > now => format!(
+                "Replaced by a rotation; it keeps working for {} more, then stops by itself \
+                 — move what uses it to the new key, or revoke it once nothing does",
+                span_hours(end - now)
+            ),
+            _ => "Replaced by a rotation; it keeps working until it is revoked — move what \
+                  uses it to the new key, then revoke it"
+                .to_owned(),
+        },
         Badge::Policy => {
             let rules: Vec<String> = policy
                 .violations(key.created_at(), key.expires_at(), key.description())
@@ -326,6 +364,7 @@ mod tests {
         expires_at: Option<DateTime<Utc>>,
         last_used_at: Option<DateTime<Utc>>,
         revoked_at: Option<DateTime<Utc>>,
+        replaced_by: Option<String>,
     }
 
     impl KeyFacts for ApiKey {
@@ -347,6 +386,9 @@ mod tests {
         fn revoked_at(&self) -> Option<DateTime<Utc>> {
             self.revoked_at
         }
+        fn replaced_by(&self) -> Option<&str> {
+            self.replaced_by.as_deref()
+        }
     }
 
     /// An active key created `age` days ago, used yesterday, expiring in 60 days.
@@ -358,6 +400,7 @@ mod tests {
             expires_at: Some(ago(-60)),
             last_used_at: Some(ago(1)),
             revoked_at: None,
+            replaced_by: None,
         }
     }
 
@@ -587,5 +630,61 @@ mod tests {
         };
         assert!(reason(Badge::Rotate, &key("r", 31), &custom, now())
             .ends_with("this organisation rotates keys every 30 days"));
+    }
+
+    /// The old half of a rotation: created long ago, expiring within the
+    /// hour, never used — and yet only "rotating".
+    fn winding_down(id: &str) -> ApiKey {
+        ApiKey {
+            expires_at: Some(now() + Duration::minutes(59)),
+            last_used_at: None,
+            replaced_by: Some("key_new".into()),
+            ..key(id, 200)
+        }
+    }
+
+    #[test]
+    fn a_rotated_key_in_its_grace_is_rotating_and_nothing_else() {
+        let p = Policy {
+            max_lifetime_days: Some(90),
+            ..Policy::default()
+        };
+        let old = winding_down("old");
+        assert_eq!(words(&old, &p), ["rotating"]);
+        assert!(!Badge::Rotating.urgent() && Badge::Rotating.in_column());
+        assert!(reason(Badge::Rotating, &old, &p, now())
+            .starts_with("Replaced by a rotation; it keeps working for 59 min more"));
+        // Once its grace is over it is an expired key like any other.
+        let over = ApiKey {
+            expires_at: Some(ago(1)),
+            ..winding_down("over")
+        };
+        assert_eq!(words(&over, &p), ["expired"]);
+        let s = Summary::of(&[old, over, key("ok", 10)], &Policy::default(), now());
+        assert_eq!(
+            s.to_string(),
+            "2 active · 1 expired, not revoked · 1 rotating"
+        );
+        assert_eq!(s.attention, 2);
+    }
+
+    #[test]
+    fn rotating_keys_come_after_every_key_that_asks_for_action() {
+        let p = Policy::default();
+        let keys = vec![
+            winding_down("rotating"),
+            ApiKey {
+                expires_at: None,
+                ..key("no-expiry", 5)
+            },
+            ApiKey {
+                expires_at: Some(now() + Duration::hours(2)),
+                ..key("expiring", 10)
+            },
+        ];
+        let mut rows = vec![0, 1, 2];
+        sort_attention(&mut rows, &keys, &p, now());
+        let ids: Vec<&str> = rows.iter().map(|&i| keys[i].id.as_str()).collect();
+        assert_eq!(ids, ["expiring", "no-expiry", "rotating"]);
     }
 }

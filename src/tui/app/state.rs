@@ -267,6 +267,11 @@ impl App {
         self.keys.iter().find(|k| k.id == id)
     }
 
+    /// The zone exact times are shown in.
+    pub fn tz(&self) -> DisplayTz {
+        self.tz
+    }
+
     /// Rows the error banner takes at the current width (it wraps, up to 3).
     pub fn banner_rows(&self) -> u16 {
         self.banner.as_ref().map_or(0, |b| {
