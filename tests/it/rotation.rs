@@ -64,17 +64,39 @@ async fn a_second_rotation_is_refused_naming_the_successor(backend: Backend) {
     let new_prefix = rotated["api_key"]["prefix"].as_str().unwrap().to_owned();
     assert_eq!(rotated["previous"]["replaced_by"], new_id.as_str());
     assert_eq!(rotated["api_key"]["replaces"], old_id.as_str());
+    links_both_ways(&s, &old_id, &new_id).await;
 
-    // Both links, on one key and in the list.
+    // Rotating it again, while it winds down, is refused, naming the
+    // successor; its grace stays as it was and no third key appears.
+    clock.advance(Duration::minutes(10));
+    refused_while_winding_down(&s, &old_id, &new_prefix).await;
+    let old_after = s
+        .get_json(&format!("/v1/api-keys/{old_id}"), &s.admin_token)
+        .await;
+    assert_eq!(at(&old_after["expires_at"]), start + Duration::hours(1));
+    assert_eq!(
+        s.auth(&old_secret, None).await.status(),
+        StatusCode::OK,
+        "still in its grace"
+    );
+
+    successor_then_stopped(&s, &new_id).await;
+    openapi_and_a_race(&s).await;
+    s.stop().await;
+    backend.cleanup().await;
+}
+
+/// Both links, on each key and in the list.
+async fn links_both_ways(s: &TestServer, old_id: &str, new_id: &str) {
     let old_now = s
         .get_json(&format!("/v1/api-keys/{old_id}"), &s.admin_token)
         .await;
-    assert_eq!(old_now["replaced_by"], new_id.as_str());
+    assert_eq!(old_now["replaced_by"], new_id);
     assert!(old_now["replaces"].is_null());
     let new_now = s
         .get_json(&format!("/v1/api-keys/{new_id}"), &s.admin_token)
         .await;
-    assert_eq!(new_now["replaces"], old_id.as_str());
+    assert_eq!(new_now["replaces"], old_id);
     assert!(new_now["replaced_by"].is_null());
     let list = s.get_json("/v1/api-keys", &s.admin_token).await;
     let item = |id: &str| {
@@ -86,14 +108,15 @@ async fn a_second_rotation_is_refused_naming_the_successor(backend: Backend) {
             .unwrap()
             .clone()
     };
-    assert_eq!(item(&old_id)["replaced_by"], new_id.as_str());
-    assert_eq!(item(&new_id)["replaces"], old_id.as_str());
+    assert_eq!(item(old_id)["replaced_by"], new_id);
+    assert_eq!(item(new_id)["replaces"], old_id);
+}
 
-    // Rotating it again, while it winds down, is refused, naming the successor;
-    // its grace stays as it was and no third key appears.
-    clock.advance(Duration::minutes(10));
+/// A second rotation while the key winds down: 409 `key_already_replaced`,
+/// naming the successor; still two keys.
+async fn refused_while_winding_down(s: &TestServer, old_id: &str, new_prefix: &str) {
     let (status, code, body) =
-        error_code(rotate(&s, &old_id, json!({"grace_seconds": 60})).await).await;
+        error_code(rotate(s, old_id, json!({"grace_seconds": 60})).await).await;
     assert_eq!(
         (status, code.as_str()),
         (StatusCode::CONFLICT, "key_already_replaced")
@@ -105,25 +128,18 @@ async fn a_second_rotation_is_refused_naming_the_successor(backend: Backend) {
         )) && message.ends_with("; rotate that key instead."),
         "{message}"
     );
-    assert_eq!(body["api_key"]["id"], old_id.as_str());
-    let old_after = s
-        .get_json(&format!("/v1/api-keys/{old_id}"), &s.admin_token)
-        .await;
-    assert_eq!(at(&old_after["expires_at"]), start + Duration::hours(1));
+    assert_eq!(body["api_key"]["id"], old_id);
     let list = s.get_json("/v1/api-keys", &s.admin_token).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 2);
-    assert_eq!(
-        s.auth(&old_secret, None).await.status(),
-        StatusCode::OK,
-        "still in its grace"
-    );
+}
 
-    // The successor is the one to rotate, and can be.
-    let r = rotate(&s, &new_id, json!({})).await;
+/// The successor is the one to rotate, and can be; revoked by that
+/// rotation, it is refused as not active, naming its own successor.
+async fn successor_then_stopped(s: &TestServer, new_id: &str) {
+    let r = rotate(s, new_id, json!({})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    // Revoked by that rotation, it is refused as not active, still naming its successor.
     let third: Value = r.json().await.unwrap();
-    let (status, code, body) = error_code(rotate(&s, &new_id, json!({})).await).await;
+    let (status, code, body) = error_code(rotate(s, new_id, json!({})).await).await;
     assert_eq!(
         (status, code.as_str()),
         (StatusCode::CONFLICT, "key_not_active")
@@ -136,8 +152,11 @@ async fn a_second_rotation_is_refused_naming_the_successor(backend: Backend) {
         )),
         "{message}"
     );
+}
 
-    // The OpenAPI document says so.
+/// The OpenAPI document has both links and the new 409; of two rotations
+/// of one key at once, one wins and the other is refused.
+async fn openapi_and_a_race(s: &TestServer) {
     let doc = s.get_json("/openapi.json", "").await;
     let props = &doc["components"]["schemas"]["ApiKey"]["properties"];
     assert!(
@@ -150,21 +169,18 @@ async fn a_second_rotation_is_refused_naming_the_successor(backend: Backend) {
         .unwrap();
     assert!(conflict.contains("`key_already_replaced`"), "{conflict}");
 
-    // Two rotations at once: one wins, the other is refused.
     let (racer, _) = s.create_key("racer", &["sessions:read"]).await;
     let racer = racer["id"].as_str().unwrap();
     let (a, b) = tokio::join!(
-        rotate(&s, racer, json!({"grace_seconds": 60})),
-        rotate(&s, racer, json!({"grace_seconds": 60}))
+        rotate(s, racer, json!({"grace_seconds": 60})),
+        rotate(s, racer, json!({"grace_seconds": 60}))
     );
     let mut statuses = [a.status(), b.status()];
     statuses.sort();
     assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CONFLICT]);
-    s.stop().await;
-    backend.cleanup().await;
 }
 
-/// The instant the UI looks at the keys: 100 days after the clock starts.
+/// Day `d` of the UI tests' clock (the keys are looked at on day 100).
 fn day(d: i64) -> DateTime<Utc> {
     start_time() + Duration::days(d)
 }
@@ -238,6 +254,12 @@ async fn seed(w: &World) -> (Value, Value, Value) {
     (deploy, lapsed, expiring)
 }
 
+/// The keys of one rotation made in the UI: (id, prefix) of the old and the new.
+struct Pair {
+    old: (String, String),
+    new: (String, String),
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_old_half_shows_as_rotating_links_both_ways_and_is_not_rotated_twice() {
     let w = World::new().await;
@@ -252,16 +274,28 @@ async fn the_old_half_shows_as_rotating_links_both_ways_and_is_not_rotated_twice
     ui.press(KeyCode::Char('R')).await;
     ui.press(KeyCode::Char('3')).await;
     ui.press(KeyCode::Char('y')).await;
-    let screen = ui.screen();
-    let new_prefix = secret_on(&screen)[..12].to_owned();
+    let new_prefix = secret_on(&ui.screen())[..12].to_owned();
     ui.press(KeyCode::Char('c')).await;
     ui.press(KeyCode::Esc).await;
     let new_id = ui.app.selected_key().unwrap().id.clone();
     assert_ne!(new_id, old_id);
+    let pair = Pair {
+        old: (old_id, old_prefix),
+        new: (new_id, new_prefix),
+    };
 
-    // The badge says until when and by which key; no "expiring" or "rotate".
+    badge_and_attention(&mut ui, &pair).await;
+    details_link_both_ways(&mut ui, &pair).await;
+    refused_in_the_ui(&w, &mut ui, &pair, &expiring).await;
+    w.server.stop().await;
+}
+
+/// The badge says until when and by which key (no "expiring" or "rotate");
+/// in Attention every key that asks for action comes first, the rotating one last.
+async fn badge_and_attention(ui: &mut Harness, pair: &Pair) {
+    let ((old_id, old_prefix), (_, new_prefix)) = (&pair.old, &pair.new);
     let screen = ui.screen();
-    let old_row = row_of(&screen, &old_prefix);
+    let old_row = row_of(&screen, old_prefix);
     assert!(
         old_row.contains(&format!("⟳ rotating until 09:00 → {new_prefix}…")),
         "{screen}"
@@ -277,16 +311,18 @@ async fn the_old_half_shows_as_rotating_links_both_ways_and_is_not_rotated_twice
     );
     assert_screen!("rotating_row", screen);
 
-    // Attention: every key that asks for action first, the rotating one last.
     ui.press(KeyCode::Char('5')).await;
-    let attention = rows(&ui);
+    let attention = rows(ui);
     let names: Vec<&str> = attention.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["Lapsed", "Expiring", "Deploy bot"]);
-    assert_eq!(attention[2].1, old_id, "the old half, not its successor");
+    assert_eq!(&attention[2].1, old_id, "the old half, not its successor");
     ui.press(KeyCode::Char('1')).await;
+}
 
-    // The details link both ways.
-    select_id(&mut ui, &old_id).await;
+/// "Replaced by" on the old key, "Replaces" on the new one.
+async fn details_link_both_ways(ui: &mut Harness, pair: &Pair) {
+    let ((old_id, old_prefix), (new_id, new_prefix)) = (&pair.old, &pair.new);
+    select_id(ui, old_id).await;
     ui.press(KeyCode::Enter).await;
     let screen = ui.screen();
     assert!(
@@ -302,7 +338,7 @@ async fn the_old_half_shows_as_rotating_links_both_ways_and_is_not_rotated_twice
     assert!(!screen.contains("rotate it before"), "{screen}");
     assert_screen!("rotating_details", screen);
     ui.press(KeyCode::Esc).await;
-    select_id(&mut ui, &new_id).await;
+    select_id(ui, new_id).await;
     ui.press(KeyCode::Enter).await;
     let screen = ui.screen();
     assert!(
@@ -312,9 +348,14 @@ async fn the_old_half_shows_as_rotating_links_both_ways_and_is_not_rotated_twice
         "{screen}"
     );
     ui.press(KeyCode::Esc).await;
+}
 
-    // R on the old half again: refused, naming the successor; nothing sent.
-    select_id(&mut ui, &old_id).await;
+/// R on the old half again is refused, naming the successor, and nothing is
+/// sent; a key rotated elsewhere meanwhile (the UI has not reloaded) gets
+/// the service's refusal, shown as such, and the list catches up.
+async fn refused_in_the_ui(w: &World, ui: &mut Harness, pair: &Pair, expiring: &Value) {
+    let new_prefix = &pair.new.1;
+    select_id(ui, &pair.old.0).await;
     ui.press(KeyCode::Char('R')).await;
     let screen = ui.screen();
     assert!(
@@ -329,12 +370,10 @@ async fn the_old_half_shows_as_rotating_links_both_ways_and_is_not_rotated_twice
     assert!(ui.app.popups().is_empty());
     assert_eq!(w.keys().await.len(), 4);
 
-    // Rotated elsewhere meanwhile (the UI has not reloaded): the service's
-    // refusal is shown as such, and the list catches up.
     let expiring_id = expiring["api_key"]["id"].as_str().unwrap();
     let r = rotate(&w.server, expiring_id, json!({"grace_seconds": 3600})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    select_id(&mut ui, expiring_id).await;
+    select_id(ui, expiring_id).await;
     ui.press(KeyCode::Char('R')).await;
     ui.press(KeyCode::Char('y')).await;
     let screen = ui.screen();
@@ -351,7 +390,6 @@ async fn the_old_half_shows_as_rotating_links_both_ways_and_is_not_rotated_twice
         "{}",
         ui.screen()
     );
-    w.server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -450,7 +488,12 @@ fn the_cli_shows_both_links_and_refuses_a_second_rotation() {
         200
     );
 
-    // A revoked key is re-issued, not rotated: the command to run.
+    reissue_hint_for_a_revoked_key(&user);
+    assert_eq!(user.keys(&[]).len(), 3);
+}
+
+/// A revoked key is re-issued, not rotated: the CLI gives the command to run.
+fn reissue_hint_for_a_revoked_key(user: &User) {
     let retired = user
         .run(&[
             "keys",
@@ -474,5 +517,4 @@ fn the_cli_shows_both_links_and_refuses_a_second_rotation() {
             "keydeck keys create --name 'It'\\''s retired' --scope 'sessions:read' \
              --scope 'resources:read'",
         );
-    assert_eq!(user.keys(&[]).len(), 3);
 }
