@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::interned::{ScopeSet, SharedStr};
+use crate::key::health::KeyFacts;
 use crate::key::{KeyStatus, Scope, ScopeDef, Secret};
 
 /// One entry of the scope catalogue, as sent over the wire.
@@ -75,6 +76,38 @@ pub struct ApiKey {
     pub revoked_at: Option<DateTime<Utc>>,
     #[schema(value_type = Option<String>)]
     pub revoked_by: Option<SharedStr>,
+    /// The key a rotation replaced this one by (`key_…`), null if it was
+    /// never rotated. While its grace period runs this key still works: it
+    /// is "rotating", and cannot be rotated again (409 `key_already_replaced`).
+    pub replaced_by: Option<String>,
+    /// The key this one replaced (rotating that key made this one), null
+    /// for a key created directly.
+    pub replaces: Option<String>,
+}
+
+/// The health rules (`key::health`) read a key through these.
+impl KeyFacts for ApiKey {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn description(&self) -> &str {
+        &self.description
+    }
+    fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+    fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.expires_at
+    }
+    fn last_used_at(&self) -> Option<DateTime<Utc>> {
+        self.last_used_at
+    }
+    fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        self.revoked_at
+    }
+    fn replaced_by(&self) -> Option<&str> {
+        self.replaced_by.as_deref()
+    }
 }
 
 /// `POST /v1/api-keys` body.
@@ -257,7 +290,9 @@ pub struct Readiness {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
-    /// On an `Idempotency-Key` repeat (409): the key the first request created, without its secret.
+    /// On a 409: for an `Idempotency-Key` repeat, the key the first request
+    /// created, without its secret; for a refused rotation, the key as it is
+    /// (`replaced_by` names its successor, if a rotation replaced it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<ApiKey>,
 }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, FixedOffset, Local, NaiveTime, Utc};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::api::ScopeInfo;
+use crate::api::{ApiKey, ScopeInfo};
 use crate::key::scope::FULL_ACCESS;
 use crate::key::KeyStatus;
 
@@ -35,6 +35,17 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
 /// `eg_live_1a2B...`, as the admin page shows prefixes.
 pub fn prefix(p: &str) -> String {
     format!("{p}...")
+}
+
+/// `eg_live_1a2B…`: a prefix inside a sentence or a badge.
+pub fn prefix_short(p: &str) -> String {
+    format!("{p}…")
+}
+
+/// How a rotation's other key is named to people: its prefix (`eg_live_1a2B…`)
+/// when it is at hand, else its id.
+pub fn linked_key(id: &str, found: Option<&ApiKey>) -> String {
+    found.map_or_else(|| id.to_owned(), |k| prefix_short(&k.prefix))
 }
 
 /// Compact, for table cells: "just now", "3m ago", "5h ago", "12d ago",
@@ -111,6 +122,11 @@ impl DisplayTz {
     /// `2026-11-27 14:03`, in the display zone.
     pub fn date_time(&self, t: DateTime<Utc>) -> String {
         self.format(t, "%Y-%m-%d %H:%M")
+    }
+
+    /// `14:03`, in the display zone.
+    pub fn time(&self, t: DateTime<Utc>) -> String {
+        self.format(t, "%H:%M")
     }
 
     /// `2026-11-27`, in the display zone.

@@ -190,10 +190,66 @@ fn details(key: &ApiKey, catalogue: &[ScopeInfo], colour: bool) -> String {
         let by = key.revoked_by.as_deref().unwrap_or("unknown");
         fields.push(("Revoked", format!("{} by {by}", time(at)).into()));
     }
+    for (label, link) in [
+        ("Replaced by", &key.replaced_by),
+        ("Replaces", &key.replaces),
+    ] {
+        if let Some(id) = link {
+            fields.push((label, id.as_str().into()));
+        }
+    }
     if !key.description.is_empty() {
         fields.extend(output::multiline("Description", &key.description));
     }
     output::fields(fields, colour)
+}
+
+/// A key a rotation already replaced is not rotated again (the service
+/// refuses it too, 409): the message names its successor, to rotate instead.
+async fn already_replaced(client: &Client, key: &ApiKey, successor: &str) -> CliError {
+    let found = client.get_key(successor).await.ok();
+    let by = found.as_ref().map_or_else(
+        || output::printable(successor).into_owned(),
+        |s| {
+            format!(
+                "{}... (rotated at {})",
+                output::printable(&s.prefix),
+                DisplayTz::Local.date_time(s.created_at)
+            )
+        },
+    );
+    let state = match (key.status, key.expires_at) {
+        (KeyStatus::Active, Some(end)) => format!(
+            "is already being replaced by {by}; it works until {}",
+            DisplayTz::Local.date_time(end)
+        ),
+        (KeyStatus::Active, None) => format!("is already being replaced by {by}"),
+        (status, _) => format!("is {} and was replaced by {by}", status.as_str()),
+    };
+    CliError::usage(format!(
+        "{} {state}. Rotate that key instead: keydeck keys rotate {}",
+        output::key_label(key),
+        output::printable(successor)
+    ))
+}
+
+/// An expired or revoked key cannot be rotated: re-issue it, as a new key
+/// with its name, description and scopes (the policy sets the expiry).
+fn reissue_hint(key: &ApiKey) -> String {
+    let quote = |s: &str| format!("'{}'", output::printable(s).replace('\'', r"'\''"));
+    let mut command = format!("keydeck keys create --name {}", quote(&key.name));
+    if !key.description.is_empty() && !key.description.contains('\n') {
+        command.push_str(&format!(" --description {}", quote(&key.description)));
+    }
+    for scope in key.scopes.iter() {
+        command.push_str(&format!(" --scope {}", quote(scope)));
+    }
+    format!(
+        "{} is {}: only an active key can be rotated. Re-issue it instead, as a new key \
+         with the same name, description and scopes (add --expires as needed):\n  {command}",
+        output::key_label(key),
+        key.status.as_str()
+    )
 }
 
 /// Asks before a change, unless `--yes`; refuses when no one can answer.
@@ -253,12 +309,11 @@ async fn revoke(client: &Client, args: TargetArgs) -> Result<(), CliError> {
 
 async fn rotate(client: &Client, args: RotateArgs) -> Result<(), CliError> {
     let key = select::find_key(client, &args.target.key).await?;
+    if let Some(successor) = key.replaced_by.as_deref() {
+        return Err(already_replaced(client, &key, successor).await);
+    }
     if key.status != KeyStatus::Active {
-        return Err(CliError::usage(format!(
-            "{} is {}: only an active key can be rotated; create a new key instead",
-            output::key_label(&key),
-            key.status.as_str()
-        )));
+        return Err(CliError::usage(reissue_hint(&key)));
     }
     let old_fate = match args.grace {
         0 => "the old key is revoked at once".to_owned(),
@@ -319,6 +374,8 @@ mod tests {
             last_used_at: Some(now - Duration::minutes(3)),
             revoked_at: None,
             revoked_by: None,
+            replaced_by: None,
+            replaces: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The API-key domain, pure and free of I/O: secret format, scopes, status and expiry.
 
 pub mod expiry;
+pub mod health;
 pub mod org;
 pub mod scope;
 pub mod secret;

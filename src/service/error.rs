@@ -6,6 +6,7 @@ use axum::Json;
 
 use crate::api::{ApiKey, ErrorBody, ErrorDetail};
 use crate::key::validate::FieldErrors;
+use crate::key::KeyStatus;
 use crate::policy::Violation;
 use crate::present::{self, SpanUnit};
 
@@ -37,6 +38,13 @@ pub enum ApiError {
     IdempotencyKeyReused,
     /// 409: the key is not in a state that allows this.
     KeyNotActive(Box<ApiKey>),
+    /// 409: the key was rotated before: its successor is the one to rotate.
+    /// `key_already_replaced` while it still works (winding down), else
+    /// `key_not_active` as for any revoked or expired key.
+    AlreadyReplaced {
+        old: Box<ApiKey>,
+        successor: Option<Box<ApiKey>>,
+    },
     /// 413.
     PayloadTooLarge,
     /// 408: the request body did not arrive within this long.
@@ -75,7 +83,9 @@ impl ApiError {
             Self::PlanRequired => StatusCode::PAYMENT_REQUIRED,
             Self::AdminRequired | Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::IdempotentRepeat(_) | Self::KeyNotActive(_) => StatusCode::CONFLICT,
+            Self::IdempotentRepeat(_) | Self::KeyNotActive(_) | Self::AlreadyReplaced { .. } => {
+                StatusCode::CONFLICT
+            }
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -97,6 +107,10 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::IdempotentRepeat(_) | Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::KeyNotActive(_) => "key_not_active",
+            Self::AlreadyReplaced { old, .. } if old.status != KeyStatus::Active => {
+                "key_not_active"
+            }
+            Self::AlreadyReplaced { .. } => "key_already_replaced",
             Self::PayloadTooLarge => "payload_too_large",
             Self::TooManyFailures { .. } => "too_many_failed_attempts",
             Self::RequestTimeout(_) => "request_timeout",
@@ -131,9 +145,11 @@ impl ApiError {
                  the last 24 hours; send a new Idempotency-Key for a new request."
                 .into(),
             Self::KeyNotActive(key) => format!(
-                "The key is {}: only an active key can be rotated. Create a new key instead.",
+                "The key is {}: only an active key can be rotated. Re-issue it instead: \
+                 create a new key with the same name, description and scopes.",
                 key.status.as_str()
             ),
+            Self::AlreadyReplaced { old, successor } => already_replaced(old, successor.as_deref()),
             Self::PayloadTooLarge => "The request body is larger than 16 KiB.".into(),
             Self::TooManyFailures { retry_after } => format!(
                 "Too many failed authentication attempts from this address; try again in {retry_after} s."
@@ -190,7 +206,9 @@ impl IntoResponse for ApiError {
                 },
             },
             api_key: match self {
-                Self::IdempotentRepeat(key) | Self::KeyNotActive(key) => Some(*key),
+                Self::IdempotentRepeat(key)
+                | Self::KeyNotActive(key)
+                | Self::AlreadyReplaced { old: key, .. } => Some(*key),
                 _ => None,
             },
         };
@@ -204,6 +222,35 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// "This key is already being replaced by eg_live_6OG8... (rotated at
+/// 2026-12-06 10:47 UTC; this key works until 2026-12-07 10:47 UTC); rotate
+/// that key instead." Once it no longer works: "This key is expired: it was
+/// replaced by …".
+fn already_replaced(old: &ApiKey, successor: Option<&ApiKey>) -> String {
+    let at = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    let (is, until) = match (old.status, old.expires_at) {
+        (KeyStatus::Active, Some(end)) => (
+            "is already being".to_owned(),
+            format!("; this key works until {}", at(end)),
+        ),
+        (KeyStatus::Active, None) => ("is already being".to_owned(), String::new()),
+        (status, _) => (format!("is {}: it was", status.as_str()), String::new()),
+    };
+    let by = match successor {
+        Some(s) => format!(
+            "{} (rotated at {}{until})",
+            present::prefix(&s.prefix),
+            at(s.created_at)
+        ),
+        None => old
+            .replaced_by
+            .as_deref()
+            .unwrap_or("another key")
+            .to_owned(),
+    };
+    format!("This key {is} replaced by {by}; rotate that key instead.")
 }
 
 /// The request field each broken rule is about, with the rule's words.

@@ -48,6 +48,8 @@ impl AppState {
             last_used_at,
             revoked_at: k.revoked_at,
             revoked_by: k.revoked_by.map(Into::into),
+            replaced_by: k.replaced_by,
+            replaces: k.replaces,
         }
     }
 
@@ -423,7 +425,8 @@ pub async fn revoke(
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 402, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "The key is revoked or expired", body = ErrorBody),
+        (status = 409, description = "`key_not_active`: the key is revoked or expired (re-issue it: create a key with its name, description and scopes); \
+            `key_already_replaced`: the key was rotated before, perhaps still in its grace period (the message names its successor: rotate that one)", body = ErrorBody),
         (status = 413, body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this client; Retry-After", body = ErrorBody),
         (status = 500, description = "`internal_error`: a fault of the service, logged in full", body = ErrorBody),
@@ -500,6 +503,10 @@ pub async fn rotate(
         RotateOutcome::NotActive(k) => {
             Err(ApiError::KeyNotActive(Box::new(state.api_key(*k, now))))
         }
+        RotateOutcome::AlreadyReplaced { old, successor } => Err(ApiError::AlreadyReplaced {
+            old: Box::new(state.api_key(*old, now)),
+            successor: successor.map(|k| Box::new(state.api_key(*k, now))),
+        }),
         RotateOutcome::NotFound => Err(ApiError::NotFound),
     }
 }

@@ -90,6 +90,10 @@ pub struct KeyRecord {
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub revoked_by: Option<String>,
+    /// The key a rotation replaced this one by.
+    pub replaced_by: Option<String>,
+    /// The key this one replaced (it was made by rotating that one).
+    pub replaces: Option<String>,
 }
 
 impl KeyRecord {
@@ -237,6 +241,12 @@ pub enum RotateOutcome {
     NotFound,
     /// The old key is revoked or expired: nothing to rotate.
     NotActive(Box<KeyRecord>),
+    /// The old key was rotated before (it may still be winding down): it
+    /// is not rotated twice. With its successor, if that can be read.
+    AlreadyReplaced {
+        old: Box<KeyRecord>,
+        successor: Option<Box<KeyRecord>>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -487,6 +497,8 @@ struct KeyRow {
     last_used_at: Option<i64>,
     revoked_at: Option<i64>,
     revoked_by: Option<String>,
+    replaced_by: Option<String>,
+    replaces: Option<String>,
 }
 
 impl TryFrom<KeyRow> for KeyRecord {
@@ -505,6 +517,8 @@ impl TryFrom<KeyRow> for KeyRecord {
             last_used_at: from_opt_ms(r.last_used_at)?,
             revoked_at: from_opt_ms(r.revoked_at)?,
             revoked_by: r.revoked_by,
+            replaced_by: r.replaced_by,
+            replaces: r.replaces,
         })
     }
 }

@@ -6,7 +6,7 @@
 macro_rules! key_columns {
     () => {
         "id, org_id, name, description, prefix, scopes, created_at, created_by, \
-         expires_at, last_used_at, revoked_at, revoked_by"
+         expires_at, last_used_at, revoked_at, revoked_by, replaced_by, replaces"
     };
 }
 
@@ -70,8 +70,8 @@ pub const KEY_BY_IDEMPOTENCY_KEY: &str = concat!(
 
 pub const INSERT_KEY: &str = concat!(
     "INSERT INTO api_keys (id, org_id, name, description, prefix, digest, scopes, \
-     created_at, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-     RETURNING ",
+     created_at, created_by, expires_at, replaces) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ",
     key_columns!()
 );
 
@@ -141,19 +141,23 @@ pub const REVOKE_KEY: &str = concat!(
     key_columns!()
 );
 
-/// Rotation that revokes the old key: `$1` now, `$2` by whom, `$3` org, `$4` key.
+/// Rotation that revokes the old key: `$1` now, `$2` by whom, `$3` org, `$4`
+/// key, `$5` its successor. A key already replaced is left alone (a second
+/// rotation is refused, whatever the order two of them commit in).
 pub const ROTATE_REVOKE_OLD: &str = concat!(
-    "UPDATE api_keys SET revoked_at = $1, revoked_by = $2 \
-     WHERE org_id = $3 AND id = $4 AND revoked_at IS NULL \
+    "UPDATE api_keys SET revoked_at = $1, revoked_by = $2, replaced_by = $5 \
+     WHERE org_id = $3 AND id = $4 AND revoked_at IS NULL AND replaced_by IS NULL \
      AND (expires_at IS NULL OR expires_at > $1) RETURNING ",
     key_columns!()
 );
 
-/// Rotation that lets the old key expire: `$1` until, `$2` now, `$3` org, `$4` key.
+/// Rotation that lets the old key expire: `$1` until, `$2` now, `$3` org,
+/// `$4` key, `$5` its successor; as [`ROTATE_REVOKE_OLD`], never twice.
 pub const ROTATE_EXPIRE_OLD: &str = concat!(
     "UPDATE api_keys SET expires_at = \
-       CASE WHEN expires_at IS NOT NULL AND expires_at < $1 THEN expires_at ELSE $1 END \
-     WHERE org_id = $3 AND id = $4 AND revoked_at IS NULL \
+       CASE WHEN expires_at IS NOT NULL AND expires_at < $1 THEN expires_at ELSE $1 END, \
+       replaced_by = $5 \
+     WHERE org_id = $3 AND id = $4 AND revoked_at IS NULL AND replaced_by IS NULL \
      AND (expires_at IS NULL OR expires_at > $2) RETURNING ",
     key_columns!()
 );

@@ -137,7 +137,13 @@ where
     for<'q> Option<Vec<u8>>: Encode<'q, DB>,
     for<'r> bool: Decode<'r, DB> + Type<DB>,
 {
-    async fn insert_key(&self, tx: &mut DB::Connection, key: &NewKey) -> StoreResult<KeyRecord> {
+    /// Inserts `key`; `replaces`: the key a rotation makes it the successor of.
+    async fn insert_key(
+        &self,
+        tx: &mut DB::Connection,
+        key: &NewKey,
+        replaces: Option<&str>,
+    ) -> StoreResult<KeyRecord> {
         sqlx::query_as::<DB, KeyRow>(sql::INSERT_KEY)
             .bind(&key.id)
             .bind(&key.org_id)
@@ -149,6 +155,7 @@ where
             .bind(ms(key.created_at))
             .bind(&key.created_by)
             .bind(key.expires_at.map(ms))
+            .bind(replaces)
             .fetch_one(tx)
             .await?
             .try_into()
@@ -255,7 +262,7 @@ where
                 return Ok(CreateOutcome::Repeat(earlier.try_into()?));
             }
         }
-        let created = self.insert_key(&mut tx, key).await?;
+        let created = self.insert_key(&mut tx, key, None).await?;
         Self::insert_audit(&mut *tx, audit).await?;
         tx.commit().await?;
         Ok(CreateOutcome::Created(created))
@@ -302,22 +309,37 @@ where
         }
         .bind(r.org_id)
         .bind(r.old_id)
+        .bind(&r.new.id)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(old) = ended else {
             tx.rollback().await?;
-            return Ok(match self.key(r.org_id, r.old_id).await? {
-                Some(k) => RotateOutcome::NotActive(Box::new(k)),
-                None => RotateOutcome::NotFound,
-            });
+            return self.not_rotated(r.org_id, r.old_id).await;
         };
-        let created = self.insert_key(&mut tx, r.new).await?;
+        let created = self.insert_key(&mut tx, r.new, Some(r.old_id)).await?;
         Self::insert_audit(&mut *tx, r.audit).await?;
         tx.commit().await?;
         DB::settle(&self.pool).await?;
         Ok(RotateOutcome::Rotated {
             old: Box::new(old.try_into()?),
             new: Box::new(created),
+        })
+    }
+
+    /// Why a rotation left the key alone: there is none, it was replaced
+    /// before (a successor wins over a status: the successor is what to
+    /// rotate), or it is revoked or expired.
+    async fn not_rotated(&self, org_id: &str, id: &str) -> StoreResult<RotateOutcome> {
+        let Some(old) = self.key(org_id, id).await? else {
+            return Ok(RotateOutcome::NotFound);
+        };
+        let Some(successor) = &old.replaced_by else {
+            return Ok(RotateOutcome::NotActive(Box::new(old)));
+        };
+        let successor = self.key(org_id, successor).await?.map(Box::new);
+        Ok(RotateOutcome::AlreadyReplaced {
+            old: Box::new(old),
+            successor,
         })
     }
 

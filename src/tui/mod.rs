@@ -8,7 +8,6 @@ pub mod action;
 pub mod app;
 pub mod clipboard;
 pub mod event;
-pub mod health;
 pub mod keymap;
 pub mod message;
 pub mod popup;

@@ -155,6 +155,8 @@ pub fn synthetic_keys(n: usize, now: chrono::DateTime<chrono::Utc>) -> Vec<crate
                 last_used_at: (i % 2 == 0).then(|| now - age / 2),
                 revoked_at: (i % 10 == 9).then(|| now - age / 3),
                 revoked_by: (i % 10 == 9).then(|| "bench@keydeck".into()),
+                replaced_by: None,
+                replaces: None,
             }
         })
         .collect()

@@ -5,7 +5,7 @@
 
 use ratatui::style::{Color, Modifier, Style};
 
-use super::health::Badge;
+use crate::key::health::Badge;
 use crate::key::KeyStatus;
 pub use crate::present::Palette;
 
@@ -57,7 +57,8 @@ impl Styles {
     }
 
     /// A health badge: urgent ones (expired, expiring) in the warning colour,
-    /// advice in another; bold without colour, so the word stands out anyway.
+    /// advice in another, a rotation winding down (a state, not advice) in
+    /// a third; bold without colour, so the word stands out anyway.
     pub fn badge(&self, badge: Badge) -> Style {
         if !self.color {
             return Style::new().add_modifier(Modifier::BOLD);
@@ -73,6 +74,9 @@ impl Styles {
                 })
                 .add_modifier(Modifier::BOLD),
             _ if urgent => self.status(KeyStatus::Expired),
+            _ if badge == Badge::Rotating => {
+                self.pick(Color::LightBlue, Color::Indexed(25), Color::LightBlue)
+            }
             _ => self.pick(Color::Magenta, Color::Indexed(90), Color::LightMagenta),
         }
     }

@@ -34,6 +34,7 @@ mod proptest_parsers;
 mod pty;
 mod readme;
 mod refresh;
+mod rotation;
 mod security_auth;
 mod seed;
 mod spoofing;

@@ -34,7 +34,7 @@ impl App {
         let Some(key) = self.selected_key() else {
             return;
         };
-        let popup = rotate::ask(key, &self.policy, self.now, self.tz);
+        let popup = rotate::ask(key, &self.popup_ctx());
         self.popups.push(popup);
     }
 
@@ -130,7 +130,12 @@ impl App {
                 let modal = CopyOnce::new(rotated.api_key, rotated.secret, Some(rotated.previous));
                 self.popups.push(Popup::CopyOnce(Box::new(modal)));
             }
-            Err(ClientError::Conflict(m)) => self.flash = Some(format!("Not rotated: {m}")),
+            Err(ClientError::Conflict(m)) => {
+                self.flash = None;
+                self.popups.push(rotate::refused(&m));
+                // The key changed meanwhile (rotated elsewhere, or expired): show it as it is.
+                self.refresh();
+            }
             Err(e) => {
                 self.flash = Some(format!("Not rotated: {}", banner_message(&e, &self.source)))
             }

@@ -3,8 +3,8 @@
 //! and on screen.
 
 use crate::api::ApiKey;
+use crate::key::health::{self, Badges, Summary};
 use crate::key::KeyStatus;
-use crate::tui::health::{self, Badges, Summary};
 
 use super::state::App;
 

@@ -11,11 +11,11 @@ use tui_input::Input;
 use super::rows::{SortBy, Tab};
 use crate::api::{ApiKey, ScopeInfo};
 use crate::clock::Clock;
+use crate::key::health::{self, Summary};
 use crate::key::{KeyStatus, SCOPES};
 use crate::policy::Policy;
 use crate::present::DisplayTz;
 use crate::tui::action::{Effect, Request, RequestId};
-use crate::tui::health::{self, Summary};
 use crate::tui::keymap::Context;
 use crate::tui::popup::{Ctx, Popup};
 use crate::tui::theme::{Palette, Styles, Theme};
@@ -265,6 +265,11 @@ impl App {
 
     pub fn key_by_id(&self, id: &str) -> Option<&ApiKey> {
         self.keys.iter().find(|k| k.id == id)
+    }
+
+    /// The zone exact times are shown in.
+    pub fn tz(&self) -> DisplayTz {
+        self.tz
     }
 
     /// Rows the error banner takes at the current width (it wraps, up to 3).

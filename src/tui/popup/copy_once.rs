@@ -155,6 +155,8 @@ mod tests {
             last_used_at: None,
             revoked_at: None,
             revoked_by: None,
+            replaced_by: None,
+            replaces: None,
         }
     }
 

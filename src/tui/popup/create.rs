@@ -6,10 +6,10 @@ use crossterm::event::{Event, KeyEvent};
 use tui_input::backend::crossterm::EventHandler;
 use tui_input::{Input, InputRequest};
 
-use crate::api::{CreateKeyRequest, ScopeInfo};
+use crate::api::{ApiKey, CreateKeyRequest, ScopeInfo};
 use crate::key::scope::FULL_ACCESS;
 use crate::key::validate::{self, FieldErrors};
-use crate::key::{parse_expiry, random_base62, Catalog, ScopeDef};
+use crate::key::{parse_expiry, random_base62, Catalog, KeyStatus, ScopeDef};
 use crate::policy::{Policy, Violation};
 
 use super::{button, centered, cycle, Confirm, Ctx, Intent, Popup, Then};
@@ -64,6 +64,8 @@ pub struct CreateForm {
     pub policy: Policy,
     /// The expiry the policy filled in (its maximum), which is not "typed".
     prefilled_expiry: String,
+    /// Re-issuing a key that no longer works: what the form says first.
+    pub reissues: Option<String>,
 }
 
 impl CreateForm {
@@ -92,7 +94,34 @@ impl CreateForm {
             status: None,
             policy: Policy::default(),
             prefilled_expiry: String::new(),
+            reissues: None,
         }
+    }
+
+    /// The form filled in to re-issue `key` (expired or revoked, `status`):
+    /// its name, description and scopes; the expiry is chosen anew, under
+    /// the policy, like any new key's.
+    pub fn reissue(mut self, key: &ApiKey, status: KeyStatus) -> Self {
+        self.name = Input::new(key.name.clone());
+        self.description = Input::new(key.description.to_string());
+        let has = |id: &str| key.scopes.iter().any(|s| s == id);
+        for (scope, on) in &mut self.scopes {
+            *on = has(&scope.id) && scope.id != FULL_ACCESS;
+        }
+        if has(FULL_ACCESS) {
+            if let Some(i) = self.scopes.iter().position(|(s, _)| s.id == FULL_ACCESS) {
+                self.toggle(i);
+            }
+        }
+        self.focus = Field::Expiry;
+        self.reissues = Some(format!(
+            "Re-issue “{}” ({} {}...): a new key with its name, description and \
+             scopes. Choose its expiry.",
+            key.name,
+            status.as_str(),
+            key.prefix
+        ));
+        self
     }
 
     /// The form under `policy`: when it sets a maximum lifetime, the Expiry
@@ -437,6 +466,10 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, form: &CreateForm, area: Rect) {
     let inner_width = usize::from(width.saturating_sub(2));
     let field_width = inner_width.saturating_sub(LABEL + 1).max(8);
     let mut lines: Vec<Line> = Vec::new();
+    if let Some(note) = &form.reissues {
+        lines.push(Line::from(note.clone()));
+        lines.push(Line::from(""));
+    }
     let cursor = text_fields(&mut lines, ctx, form, field_width);
     scope_boxes(&mut lines, ctx.theme, form);
     error_line(&mut lines, ctx.theme, form, "scopes");
@@ -446,7 +479,11 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, form: &CreateForm, area: Rect) {
     let popup = centered(area, width, height);
     frame.render_widget(Clear, popup);
     let block = Block::bordered()
-        .title(" New API key ")
+        .title(if form.reissues.is_some() {
+            " Re-issue API key "
+        } else {
+            " New API key "
+        })
         .title_bottom(keymap::border(Context::Create));
     frame.render_widget(
         Paragraph::new(lines)

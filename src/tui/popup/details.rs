@@ -8,9 +8,9 @@ use ratatui::Frame;
 
 use super::{Ctx, Intent};
 use crate::api::ApiKey;
+use crate::key::health;
 use crate::present;
 use crate::present::status_text;
-use crate::tui::health;
 use crate::tui::keymap::{self, Command, Context};
 
 /// What a key does on the details screen.
@@ -90,7 +90,25 @@ fn fields(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
             Span::raw(format!("{} by {by}", exact(Some(revoked_at), ""))),
         ]));
     }
+    lines.extend(links(ctx, key));
     lines
+}
+
+/// The rotation's links: the key that replaced this one, the one it
+/// replaced — by prefix and name when the list has them, always by id.
+fn links(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
+    let name = |id: &str| match ctx.key_by_id(id) {
+        Some(k) => format!("{} “{}” ({id})", present::prefix_short(&k.prefix), k.name),
+        None => id.to_owned(),
+    };
+    [
+        ("Replaced by", &key.replaced_by),
+        ("Replaces", &key.replaces),
+    ]
+    .into_iter()
+    .filter_map(|(text, id)| Some((text, id.as_deref()?)))
+    .map(|(text, id)| Line::from(vec![label(ctx, text), Span::raw(name(id))]))
+    .collect()
 }
 
 /// Each health badge with the sentence behind it.

@@ -1,19 +1,18 @@
 //! The rotate dialog (`R`): the question, the grace period the old key keeps
 //! working (now, 1 hour, 24 hours), its keys and drawing; a yes asks the app
-//! to rotate. A key that is not active gets a notice instead.
+//! to rotate. A key a rotation already replaced gets a notice naming its
+//! successor (rotate that one); an expired or revoked key is re-issued
+//! through the create form, filled in with its name, description and scopes.
 
-use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
 use super::confirm::{self, decide, Decision};
-use super::{cycle, Confirm, Ctx, Intent, Popup, Then};
+use super::{cycle, Confirm, CreateForm, Ctx, Intent, Popup, Then};
 use crate::api::ApiKey;
 use crate::key::KeyStatus;
-use crate::policy::Policy;
-use crate::present::DisplayTz;
 use crate::tui::keymap::{self, Command, Context};
 
 /// Grace periods offered when rotating: (label, seconds).
@@ -35,10 +34,17 @@ pub struct Rotate {
     pub grace: usize,
 }
 
-/// What `R` opens for `key`: the rotate dialog (saying the expiry the
-/// policy gives the new key), or why it cannot be rotated.
-pub fn ask(key: &ApiKey, policy: &Policy, now: DateTime<Utc>, tz: DisplayTz) -> Popup {
-    match KeyStatus::derive(key.revoked_at, key.expires_at, now) {
+/// What `R` opens for `key` (`ctx`: every key, for its successor, and the
+/// scope catalogue): the rotate dialog (saying the expiry the policy gives
+/// the new key), the notice that a rotation already replaced it, or the
+/// create form to re-issue a key that no longer works.
+pub fn ask(key: &ApiKey, ctx: &Ctx) -> Popup {
+    let (policy, now, tz) = (ctx.policy, ctx.now, ctx.tz);
+    let status = KeyStatus::derive(key.revoked_at, key.expires_at, now);
+    if let Some(successor) = &key.replaced_by {
+        return Popup::Confirm(Box::new(already_replaced(key, status, successor, ctx)));
+    }
+    match status {
         KeyStatus::Active => {
             let mut dialog = Rotate::new(key);
             // The service caps the new expiry as the policy says: say so first.
@@ -54,15 +60,51 @@ pub fn ask(key: &ApiKey, policy: &Policy, now: DateTime<Utc>, tz: DisplayTz) -> 
             }
             Popup::Rotate(Box::new(dialog))
         }
-        status => Popup::Confirm(Box::new(Confirm::notice(
-            "Cannot rotate",
-            vec![format!(
-                "“{}” is {}: only an active key can be rotated. Press n to create a new key instead.",
-                key.name,
-                status.as_str()
-            )],
-        ))),
+        KeyStatus::Expired | KeyStatus::Revoked => Popup::Create(Box::new(
+            CreateForm::new(ctx.scopes)
+                .with_policy(*policy)
+                .reissue(key, status),
+        )),
     }
+}
+
+/// "“svc” is already being replaced by eg_live_6OG8… (rotated Mon 2030-01-15
+/// 09:00; it keeps working until 10:00). Rotate that key instead." — the
+/// same refusal the service answers with (409).
+fn already_replaced(key: &ApiKey, status: KeyStatus, successor: &str, ctx: &Ctx) -> Confirm {
+    let found = ctx.key_by_id(successor);
+    let by = crate::present::linked_key(successor, found);
+    let rotated = found.map_or_else(String::new, |k| {
+        format!(" (rotated {})", ctx.tz.weekday_time(k.created_at))
+    });
+    let first = match (status, key.expires_at) {
+        (KeyStatus::Active, Some(end)) => format!(
+            "“{}” is already being replaced by {by}{rotated}; it keeps working until {}.",
+            key.name,
+            ctx.tz.weekday_time(end)
+        ),
+        (KeyStatus::Active, None) => {
+            format!("“{}” is already being replaced by {by}{rotated}.", key.name)
+        }
+        (status, _) => format!(
+            "“{}” is {} and was replaced by {by}{rotated}.",
+            key.name,
+            status.as_str()
+        ),
+    };
+    Confirm::notice(
+        "Already rotated",
+        vec![first, format!("Rotate {by} instead.")],
+    )
+}
+
+/// The service refused a rotation (409): another admin rotated the key
+/// first, or it stopped working meanwhile. Its words, as a notice.
+pub fn refused(message: &str) -> Popup {
+    Popup::Confirm(Box::new(Confirm::notice(
+        "Cannot rotate",
+        vec![message.to_owned()],
+    )))
 }
 
 impl Rotate {
@@ -167,6 +209,8 @@ mod tests {
             last_used_at: None,
             revoked_at: None,
             revoked_by: None,
+            replaced_by: None,
+            replaces: None,
         };
         let mut c = Rotate::new(&key);
         assert_eq!(GRACE_CHOICES[c.grace].1, 3_600);

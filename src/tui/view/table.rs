@@ -8,6 +8,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
 use crate::api::ApiKey;
+use crate::key::health::Badge;
 use crate::present;
 use crate::present::status_text;
 use crate::tui::app::{App, Tab};
@@ -134,11 +135,43 @@ fn columns_for(width: u16) -> Vec<Column> {
 fn health_need<'k>(app: &App, keys: impl Iterator<Item = &'k ApiKey>) -> u16 {
     keys.map(|k| {
         let words = app.badges_of(k).iter().filter(|b| b.in_column());
-        let (count, len) = words.fold((0, 0), |(n, l), b| (n + 1, l + b.word().len()));
+        let (count, len) = words.fold((0, 0), |(n, l), b| {
+            let text = badge_text(app, k, b, usize::MAX);
+            (n + 1, l + text.chars().count())
+        });
         u16::try_from(len + count.max(1) - 1).unwrap_or(u16::MAX)
     })
     .max()
     .unwrap_or(0)
+}
+
+/// A badge as the Health column says it: its word; the old half of a
+/// rotation says until when and by which key, `⟳ rotating until 07:47 →
+/// eg_live_6OG8…`, shortened to what fits in `width`.
+fn badge_text(app: &App, key: &ApiKey, badge: Badge, width: usize) -> String {
+    let (Badge::Rotating, Some(successor)) = (badge, key.replaced_by.as_deref()) else {
+        return badge.word().to_owned();
+    };
+    let until = key.expires_at.map(|end| {
+        let tz = app.tz();
+        if end - app.now <= chrono::Duration::hours(24) {
+            tz.time(end)
+        } else {
+            tz.date_time(end)
+        }
+    });
+    let short = match &until {
+        Some(until) => format!("⟳ rotating until {until}"),
+        None => "⟳ rotating".to_owned(),
+    };
+    let full = format!(
+        "{short} → {}",
+        present::linked_key(successor, app.key_by_id(successor))
+    );
+    [full, short, "⟳ rotating".to_owned()]
+        .into_iter()
+        .find(|t| t.chars().count() <= width)
+        .unwrap_or_else(|| badge.word().to_owned())
 }
 
 /// The badges as words, worst first, as many as fit in `width` and a count
@@ -152,7 +185,7 @@ fn health_cell<'a>(app: &App, key: &ApiKey, width: u16) -> Cell<'a> {
     let mut spans = Vec::new();
     let mut used = 0;
     for (i, badge) in words.iter().enumerate() {
-        let word = badge.word();
+        let word = badge_text(app, key, *badge, usize::from(width));
         let gap = usize::from(i > 0);
         let rest = words.len() - i - 1;
         let more = if rest > 0 {
@@ -160,15 +193,15 @@ fn health_cell<'a>(app: &App, key: &ApiKey, width: u16) -> Cell<'a> {
         } else {
             0
         };
-        if i > 0 && used + gap + word.len() + more > usize::from(width) {
+        if i > 0 && used + gap + word.chars().count() + more > usize::from(width) {
             spans.push(Span::raw(format!(" +{}", words.len() - i)));
             break;
         }
         if gap > 0 {
             spans.push(Span::raw(" "));
         }
+        used += gap + word.chars().count();
         spans.push(Span::styled(word, app.theme.badge(*badge)));
-        used += gap + word.len();
     }
     Cell::from(Line::from(spans))
 }

@@ -1,15 +1,30 @@
 //! Best practices at a glance: each key's health badges, the summary line
 //! over all keys, the Attention tab's worst-first order and the sentence
 //! behind each badge — all from the organisation's policy thresholds, as of
-//! one instant. Pure: no clock, no I/O.
+//! one instant. Pure: no clock, no I/O. The TUI colours the badges and the
+//! CLI prints them; both read the rules here.
 
 use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::api::ApiKey;
 use crate::key::KeyStatus;
 use crate::policy::{Policy, DEFAULT_ROTATE_AFTER_DAYS};
+
+/// What the health rules read of a key: its dates, its description (the
+/// policy's rules look at it), its successor, if a rotation replaced it, and
+/// its id (the Attention tab's last tiebreak).
+/// The API's key implements it; the domain never sees the wire type.
+pub trait KeyFacts {
+    fn id(&self) -> &str;
+    fn description(&self) -> &str;
+    fn created_at(&self) -> DateTime<Utc>;
+    fn expires_at(&self) -> Option<DateTime<Utc>>;
+    fn last_used_at(&self) -> Option<DateTime<Utc>>;
+    fn revoked_at(&self) -> Option<DateTime<Utc>>;
+    /// The key a rotation replaced this one by.
+    fn replaced_by(&self) -> Option<&str>;
+}
 
 /// Why a key needs attention, worst first: the Attention tab's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -27,16 +42,22 @@ pub enum Badge {
     NoExpiry,
     /// Active, created before a policy it breaks (grandfathered).
     Policy,
+    /// Active, and replaced by a rotation: it works until its grace period
+    /// ends, then stops by itself. A state to know, not advice to act on,
+    /// so it comes last and replaces every other badge (an old half of a
+    /// rotation is not "expiring" or "due for rotation": it is done).
+    Rotating,
 }
 
 impl Badge {
-    pub const ALL: [Badge; 6] = [
+    pub const ALL: [Badge; 7] = [
         Badge::Expired,
         Badge::Expiring,
         Badge::Rotate,
         Badge::Unused,
         Badge::NoExpiry,
         Badge::Policy,
+        Badge::Rotating,
     ];
 
     /// The badge as a word.
@@ -48,6 +69,7 @@ impl Badge {
             Badge::Unused => "unused",
             Badge::NoExpiry => "no expiry",
             Badge::Policy => "policy",
+            Badge::Rotating => "rotating",
         }
     }
 
@@ -99,9 +121,9 @@ fn days(n: u32) -> Duration {
 }
 
 /// The badges of `key` at `now` under `policy`. Revoked keys have none.
-pub fn badges(key: &ApiKey, policy: &Policy, now: DateTime<Utc>) -> Badges {
+pub fn badges(key: &impl KeyFacts, policy: &Policy, now: DateTime<Utc>) -> Badges {
     let mut found = Badges::default();
-    match KeyStatus::derive(key.revoked_at, key.expires_at, now) {
+    match KeyStatus::derive(key.revoked_at(), key.expires_at(), now) {
         KeyStatus::Revoked => return found,
         KeyStatus::Expired => {
             found.insert(Badge::Expired);
@@ -109,21 +131,25 @@ pub fn badges(key: &ApiKey, policy: &Policy, now: DateTime<Utc>) -> Badges {
         }
         KeyStatus::Active => {}
     }
-    match key.expires_at {
+    if key.replaced_by().is_some() {
+        found.insert(Badge::Rotating);
+        return found;
+    }
+    match key.expires_at() {
         Some(at) if at - now <= days(policy.expiring_within_days) => found.insert(Badge::Expiring),
         Some(_) => {}
         None => found.insert(Badge::NoExpiry),
     }
-    let age = now - key.created_at;
+    let age = now - key.created_at();
     if age > days(policy.rotate_after_days) {
         found.insert(Badge::Rotate);
     }
     let unused_after = days(policy.unused_after_days);
-    if age > unused_after && key.last_used_at.is_none_or(|t| now - t > unused_after) {
+    if age > unused_after && key.last_used_at().is_none_or(|t| now - t > unused_after) {
         found.insert(Badge::Unused);
     }
     if !policy
-        .violations(key.created_at, key.expires_at, &key.description)
+        .violations(key.created_at(), key.expires_at(), key.description())
         .is_empty()
     {
         found.insert(Badge::Policy);
@@ -139,6 +165,8 @@ pub struct Summary {
     pub rotate: usize,
     pub unused: usize,
     pub expired: usize,
+    /// Old halves of rotations, still working until their grace ends.
+    pub rotating: usize,
     /// Keys with at least one badge: the Attention tab's count.
     pub attention: usize,
     expiring_within_days: u32,
@@ -146,7 +174,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn of(keys: &[ApiKey], policy: &Policy, now: DateTime<Utc>) -> Self {
+    pub fn of<K: KeyFacts>(keys: &[K], policy: &Policy, now: DateTime<Utc>) -> Self {
         let mut s = Summary {
             expiring_within_days: policy.expiring_within_days,
             unused_after_days: policy.unused_after_days,
@@ -154,13 +182,14 @@ impl Summary {
         };
         for key in keys {
             let b = badges(key, policy, now);
-            if KeyStatus::derive(key.revoked_at, key.expires_at, now) == KeyStatus::Active {
+            if KeyStatus::derive(key.revoked_at(), key.expires_at(), now) == KeyStatus::Active {
                 s.active += 1;
             }
             s.expiring += usize::from(b.contains(Badge::Expiring));
             s.rotate += usize::from(b.contains(Badge::Rotate));
             s.unused += usize::from(b.contains(Badge::Unused));
             s.expired += usize::from(b.contains(Badge::Expired));
+            s.rotating += usize::from(b.contains(Badge::Rotating));
             s.attention += usize::from(!b.is_empty());
         }
         s
@@ -188,6 +217,7 @@ impl Summary {
                 "expired, not revoked".to_owned(),
                 Some(Badge::Expired),
             ),
+            (self.rotating, "rotating".to_owned(), Some(Badge::Rotating)),
         ]
         .into_iter()
         .filter(|(n, _, _)| *n > 0)
@@ -214,70 +244,95 @@ impl fmt::Display for Summary {
 
 /// Where a key with `badges` stands in the Attention tab: its worst badge,
 /// then the worst of that kind first (expired longest ago, expiring soonest,
-/// created longest ago, unused longest).
-fn attention_rank(key: &ApiKey, badges: Badges) -> (Option<Badge>, DateTime<Utc>) {
+/// created longest ago, unused longest, rotating: ending soonest). Rotating
+/// keys come after every key that asks for action: they are listed so that
+/// an admin sees what is winding down, not as work to do.
+fn attention_rank(key: &impl KeyFacts, badges: Badges) -> (Option<Badge>, DateTime<Utc>) {
     let worst = badges.worst();
     let at = match worst {
-        Some(Badge::Expired | Badge::Expiring) => key.expires_at.unwrap_or(key.created_at),
-        Some(Badge::Unused) => key.last_used_at.unwrap_or(key.created_at),
-        _ => key.created_at,
+        Some(Badge::Expired | Badge::Expiring | Badge::Rotating) => {
+            key.expires_at().unwrap_or(key.created_at())
+        }
+        Some(Badge::Unused) => key.last_used_at().unwrap_or(key.created_at()),
+        _ => key.created_at(),
     };
     (worst, at)
 }
 
 /// Orders `rows` (indices into `keys`) worst first, as the Attention tab lists them.
-pub fn sort_attention(rows: &mut [usize], keys: &[ApiKey], policy: &Policy, now: DateTime<Utc>) {
+pub fn sort_attention<K: KeyFacts>(
+    rows: &mut [usize],
+    keys: &[K],
+    policy: &Policy,
+    now: DateTime<Utc>,
+) {
     rows.sort_by_cached_key(|&i| {
         let key = &keys[i];
         let (worst, at) = attention_rank(key, badges(key, policy, now));
-        (worst, at, key.id.clone())
+        (worst, at, key.id().to_owned())
     });
 }
 
 /// "1 day", "12 days", "less than a day".
 fn span(d: Duration) -> String {
-    use crate::present::SpanUnit::Day;
-    crate::present::duration(d, Day..=Day)
+    use crate::key::expiry::SpanUnit::Day;
+    crate::key::expiry::duration(d, Day..=Day)
+}
+
+/// "45 min", "3 h": a grace period is at most a day.
+fn span_hours(d: Duration) -> String {
+    use crate::key::expiry::SpanUnit::{Hour, Minute};
+    crate::key::expiry::duration(d, Minute..=Hour)
 }
 
 /// The sentence behind `badge` on `key`, for the details screen.
-pub fn reason(badge: Badge, key: &ApiKey, policy: &Policy, now: DateTime<Utc>) -> String {
+pub fn reason(badge: Badge, key: &impl KeyFacts, policy: &Policy, now: DateTime<Utc>) -> String {
     let unused_after = policy.unused_after_days;
     match badge {
         Badge::Expired => format!(
             "Expired {} ago and not revoked — the page advises revoking expired keys to clean up",
-            span(now - key.expires_at.unwrap_or(now))
+            span(now - key.expires_at().unwrap_or(now))
         ),
         Badge::Expiring => format!(
             "Expires in {} — rotate it before applications using it lose access",
-            span(key.expires_at.unwrap_or(now) - now)
+            span(key.expires_at().unwrap_or(now) - now)
         ),
         Badge::Rotate if policy.rotate_after_days == DEFAULT_ROTATE_AFTER_DAYS => format!(
             "Created {} ago — the page advises rotating every {} days",
-            span(now - key.created_at),
+            span(now - key.created_at()),
             policy.rotate_after_days
         ),
         Badge::Rotate => format!(
             "Created {} ago — this organisation rotates keys every {} days",
-            span(now - key.created_at),
+            span(now - key.created_at()),
             policy.rotate_after_days
         ),
-        Badge::Unused => match key.last_used_at {
+        Badge::Unused => match key.last_used_at() {
             Some(t) => format!(
                 "Last used {} ago — the page advises monitoring Last Used; revoke keys unused for {unused_after} days",
                 span(now - t)
             ),
             None => format!(
                 "Never used in the {} since it was created — the page advises monitoring Last Used; revoke keys unused for {unused_after} days",
-                span(now - key.created_at)
+                span(now - key.created_at())
             ),
         },
         Badge::NoExpiry => {
             "No expiry date: valid until revoked — the page advises setting expiry dates".to_owned()
         }
+        Badge::Rotating => match key.expires_at() {
+            Some(end) if end > now => format!(
+                "Replaced by a rotation; it keeps working for {} more, then stops by itself \
+                 — move what uses it to the new key, or revoke it once nothing does",
+                span_hours(end - now)
+            ),
+            _ => "Replaced by a rotation; it keeps working until it is revoked — move what \
+                  uses it to the new key, then revoke it"
+                .to_owned(),
+        },
         Badge::Policy => {
             let rules: Vec<String> = policy
-                .violations(key.created_at, key.expires_at, &key.description)
+                .violations(key.created_at(), key.expires_at(), key.description())
                 .iter()
                 .map(ToString::to_string)
                 .collect();
@@ -301,21 +356,51 @@ mod tests {
         now() - Duration::days(d)
     }
 
+    /// The facts of a key the rules read, as a test writes them.
+    struct ApiKey {
+        id: String,
+        description: String,
+        created_at: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+        last_used_at: Option<DateTime<Utc>>,
+        revoked_at: Option<DateTime<Utc>>,
+        replaced_by: Option<String>,
+    }
+
+    impl KeyFacts for ApiKey {
+        fn id(&self) -> &str {
+            &self.id
+        }
+        fn description(&self) -> &str {
+            &self.description
+        }
+        fn created_at(&self) -> DateTime<Utc> {
+            self.created_at
+        }
+        fn expires_at(&self) -> Option<DateTime<Utc>> {
+            self.expires_at
+        }
+        fn last_used_at(&self) -> Option<DateTime<Utc>> {
+            self.last_used_at
+        }
+        fn revoked_at(&self) -> Option<DateTime<Utc>> {
+            self.revoked_at
+        }
+        fn replaced_by(&self) -> Option<&str> {
+            self.replaced_by.as_deref()
+        }
+    }
+
     /// An active key created `age` days ago, used yesterday, expiring in 60 days.
     fn key(id: &str, age: i64) -> ApiKey {
         ApiKey {
             id: id.into(),
-            name: id.into(),
-            description: String::new().into(),
-            prefix: "eg_live_abcd".into(),
-            scopes: vec!["sessions:read".to_owned()].into(),
-            status: KeyStatus::Active,
+            description: String::new(),
             created_at: ago(age),
-            created_by: "admin@example.com".into(),
             expires_at: Some(ago(-60)),
             last_used_at: Some(ago(1)),
             revoked_at: None,
-            revoked_by: None,
+            replaced_by: None,
         }
     }
 
@@ -545,5 +630,61 @@ mod tests {
         };
         assert!(reason(Badge::Rotate, &key("r", 31), &custom, now())
             .ends_with("this organisation rotates keys every 30 days"));
+    }
+
+    /// The old half of a rotation: created long ago, expiring within the
+    /// hour, never used — and yet only "rotating".
+    fn winding_down(id: &str) -> ApiKey {
+        ApiKey {
+            expires_at: Some(now() + Duration::minutes(59)),
+            last_used_at: None,
+            replaced_by: Some("key_new".into()),
+            ..key(id, 200)
+        }
+    }
+
+    #[test]
+    fn a_rotated_key_in_its_grace_is_rotating_and_nothing_else() {
+        let p = Policy {
+            max_lifetime_days: Some(90),
+            ..Policy::default()
+        };
+        let old = winding_down("old");
+        assert_eq!(words(&old, &p), ["rotating"]);
+        assert!(!Badge::Rotating.urgent() && Badge::Rotating.in_column());
+        assert!(reason(Badge::Rotating, &old, &p, now())
+            .starts_with("Replaced by a rotation; it keeps working for 59 min more"));
+        // Once its grace is over it is an expired key like any other.
+        let over = ApiKey {
+            expires_at: Some(ago(1)),
+            ..winding_down("over")
+        };
+        assert_eq!(words(&over, &p), ["expired"]);
+        let s = Summary::of(&[old, over, key("ok", 10)], &Policy::default(), now());
+        assert_eq!(
+            s.to_string(),
+            "2 active · 1 expired, not revoked · 1 rotating"
+        );
+        assert_eq!(s.attention, 2);
+    }
+
+    #[test]
+    fn rotating_keys_come_after_every_key_that_asks_for_action() {
+        let p = Policy::default();
+        let keys = vec![
+            winding_down("rotating"),
+            ApiKey {
+                expires_at: None,
+                ..key("no-expiry", 5)
+            },
+            ApiKey {
+                expires_at: Some(now() + Duration::hours(2)),
+                ..key("expiring", 10)
+            },
+        ];
+        let mut rows = vec![0, 1, 2];
+        sort_attention(&mut rows, &keys, &p, now());
+        let ids: Vec<&str> = rows.iter().map(|&i| keys[i].id.as_str()).collect();
+        assert_eq!(ids, ["expiring", "no-expiry", "rotating"]);
     }
 }
