@@ -32,6 +32,7 @@ mod process;
 mod proptest_api;
 mod proptest_parsers;
 mod pty;
+mod pty_screen;
 mod readme;
 mod refresh;
 mod security_auth;

@@ -21,10 +21,14 @@ pub const MIN_HEIGHT: u16 = 8;
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-        let notice = format!(
-            "Terminal too small ({}×{}). keydeck needs at least {MIN_WIDTH}×{MIN_HEIGHT}. Ctrl-C quits.",
+        let mut notice = vec![Line::from(format!(
+            "Terminal too small ({}×{}). keydeck needs at least {MIN_WIDTH}×{MIN_HEIGHT}. q or Ctrl-C quits.",
             area.width, area.height
-        );
+        ))];
+        // What became of the last key (nothing is done blind).
+        if let Some(flash) = &app.flash {
+            notice.push(Line::styled(flash.as_str(), app.theme.title()));
+        }
         frame.render_widget(Paragraph::new(notice).wrap(Wrap { trim: true }), area);
         return;
     }
