@@ -109,7 +109,7 @@ async fn help_lists_every_binding() {
         "PgDn / PgUp",
         "g / Home",
         "G / End",
-        "1-4 / Tab",
+        "1-5 / Tab",
         "s / S",
         "q / Ctrl-C",
         "d / Delete",
