@@ -56,3 +56,87 @@ async fn a_yes_while_the_terminal_is_too_small_revokes_nothing() {
     ui.send("q");
     assert_eq!(ui.wait_exit(Duration::from_secs(10)).0, 0);
 }
+
+/// A shell screen with a marker on it, then keydeck started from it (the
+/// shell execs keydeck, so nothing else writes after the marker).
+fn from_a_shell(home: &std::path::Path) -> Session {
+    let dir = home.join("data").display().to_string();
+    let h = home.display().to_string();
+    let script = format!(
+        "printf 'MARKER before keydeck\\n'; exec '{}' --data-dir '{dir}'",
+        common::bin::BIN
+    );
+    Session::start_program("sh", &["-c", &script], &[("HOME", h.as_str())], 100, 30)
+}
+
+/// The screen's text, trailing blank lines and spaces dropped.
+fn text(screen: &str) -> String {
+    let lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
+    lines.join("\n").trim_end().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quitting_after_resizes_leaves_the_shell_screen_as_it_was() {
+    for sizes in [
+        &[(80, 24)][..],
+        &[(120, 40), (60, 15)],
+        &[(30, 8), (100, 30)],
+    ] {
+        let home = tempfile::tempdir().unwrap();
+        let mut ui = from_a_shell(home.path());
+        ui.wait_for("No API keys yet");
+        for &(w, h) in sizes {
+            ui.resize(w, h);
+            let seen = if w < 40 || h < 8 {
+                "too small"
+            } else {
+                "Key Prefix"
+            };
+            ui.wait_for(seen);
+        }
+        // A key pressed right after a resize, as a hurried admin does.
+        ui.send("q");
+        assert_eq!(ui.wait_exit(Duration::from_secs(10)).0, 0, "{sizes:?}");
+        ui.assert_terminal_restored();
+        // Wait for the reader to see the last bytes, then the screen.
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(
+            text(&ui.contents()),
+            "MARKER before keydeck",
+            "after {sizes:?}; everything written:\n{:?}",
+            ui.output()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_frame_is_wrapped_in_synchronized_output() {
+    let home = tempfile::tempdir().unwrap();
+    let mut ui = from_a_shell(home.path());
+    ui.wait_for("No API keys yet");
+    ui.resize(80, 24);
+    ui.wait_for("Key Prefix");
+    ui.send("?");
+    ui.wait_for("Help");
+    ui.send("q");
+    ui.wait_gone("Help");
+    ui.send("q");
+    assert_eq!(ui.wait_exit(Duration::from_secs(10)).0, 0);
+    let out = ui.output();
+    let (begin, end) = ("\x1b[?2026h", "\x1b[?2026l");
+    let frames = out.matches(begin).count();
+    assert!(frames >= 4, "{frames} frames wrapped");
+    assert_eq!(frames, out.matches(end).count());
+    // Every frame's text is inside a begin … end pair, and the pairs do not nest.
+    let mut rest = out.as_str();
+    while let Some(at) = rest.find(begin) {
+        let after = &rest[at + begin.len()..];
+        let close = after.find(end).expect("a begun frame ends");
+        assert!(!after[..close].contains(begin), "nested");
+        rest = &after[close + end.len()..];
+    }
+    let first = out.find(begin).unwrap();
+    let keys = out.find("Key Prefix").unwrap();
+    assert!(first < keys, "the first frame is wrapped too");
+    assert!(out.rfind(end).unwrap() < out.rfind("\x1b[?1049l").unwrap());
+}
