@@ -43,6 +43,7 @@ mod ssh_draw;
 mod ssh_frontdoor;
 mod ssh_internal;
 mod ssh_openssh;
+mod tls_message;
 mod transport;
 mod tui;
 mod tui_flows;
