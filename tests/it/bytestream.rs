@@ -312,5 +312,9 @@ async fn frames_are_synchronized_and_quitting_after_a_resize_leaves_the_screen_c
         first < out.find("Synced key").unwrap(),
         "the first frame too"
     );
-    assert!(out.rfind(end).unwrap() < out.rfind("\x1b[?1049l").unwrap());
+    let left = out.rfind("\x1b[?1049l").unwrap();
+    let last_frame = out.rfind(end).unwrap();
+    assert!(last_frame < left);
+    // Blanked after the last frame, before the alternate screen is left.
+    assert!(out[last_frame..left].contains("\x1b[2J"));
 }

@@ -75,6 +75,25 @@ fn text(screen: &str) -> String {
     lines.join("\n").trim_end().to_owned()
 }
 
+/// Waits until the UI has drawn for `rows` rows: its footer is on the last
+/// one. (crossterm can hold back a key that arrives together with a resize
+/// until the next key; waiting keeps the test about what is left on screen.)
+fn laid_out_for(ui: &Session, rows: u16) {
+    let deadline = std::time::Instant::now() + common::pty::TIMEOUT;
+    loop {
+        let screen = ui.contents();
+        let last = screen.lines().nth(usize::from(rows) - 1).unwrap_or("");
+        if last.contains("q quit") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not drawn for {rows} rows:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quitting_after_resizes_leaves_the_shell_screen_as_it_was() {
     for sizes in [
@@ -87,19 +106,22 @@ async fn quitting_after_resizes_leaves_the_shell_screen_as_it_was() {
         ui.wait_for("No API keys yet");
         for &(w, h) in sizes {
             ui.resize(w, h);
-            let seen = if w < 40 || h < 8 {
-                "too small"
+            if w < 40 || h < 8 {
+                ui.wait_for("too small");
             } else {
-                "Key Prefix"
-            };
-            ui.wait_for(seen);
+                laid_out_for(&ui, h);
+            }
         }
-        // A key pressed right after a resize, as a hurried admin does.
         ui.send("q");
         assert_eq!(ui.wait_exit(Duration::from_secs(10)).0, 0, "{sizes:?}");
         ui.assert_terminal_restored();
         // Wait for the reader to see the last bytes, then the screen.
         std::thread::sleep(Duration::from_millis(200));
+        // The alternate screen was blanked after the last frame, before it was left.
+        let out = ui.output();
+        let left = out.rfind("\x1b[?1049l").unwrap();
+        let last_frame = out.rfind("\x1b[?2026l").unwrap();
+        assert!(out[last_frame..left].contains("\x1b[2J"), "{sizes:?}");
         assert_eq!(
             text(&ui.contents()),
             "MARKER before keydeck",
@@ -115,7 +137,7 @@ async fn every_frame_is_wrapped_in_synchronized_output() {
     let mut ui = from_a_shell(home.path());
     ui.wait_for("No API keys yet");
     ui.resize(80, 24);
-    ui.wait_for("Key Prefix");
+    laid_out_for(&ui, 24);
     ui.send("?");
     ui.wait_for("Help");
     ui.send("q");

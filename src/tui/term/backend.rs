@@ -25,6 +25,23 @@ impl<W: Write> SessionBackend<W> {
     }
 }
 
+/// Blanks the alternate screen and shows the cursor: what both adapters do
+/// last before leaving the alternate screen. After a resize, a terminal (or
+/// multiplexer) that resizes its saved main screen differently from the
+/// alternate one can let rows of the alternate screen show through on the
+/// shell's screen once it is left; a blank one leaves nothing to show.
+pub fn blank(out: &mut impl Write) -> io::Result<()> {
+    use crossterm::style::{Attribute, SetAttribute};
+    use crossterm::terminal::{Clear, ClearType};
+    crossterm::execute!(
+        out,
+        SetAttribute(Attribute::Reset),
+        Clear(ClearType::All),
+        crossterm::cursor::MoveTo(0, 0),
+        crossterm::cursor::Show,
+    )
+}
+
 /// A backend that learns its size from the session's resize events, and
 /// can mark where a frame begins and ends.
 pub trait Resizable: Backend {
