@@ -162,3 +162,55 @@ async fn every_frame_is_wrapped_in_synchronized_output() {
     assert!(first < keys, "the first frame is wrapped too");
     assert!(out.rfind(end).unwrap() < out.rfind("\x1b[?1049l").unwrap());
 }
+
+/// The same over SSH: a shell line, then `ssh -tt` (the real OpenSSH client)
+/// into keydeck's SSH server, resized, q → the shell screen as it was.
+#[test]
+#[cfg_attr(
+    not(keydeck_openssh),
+    ignore = "needs the OpenSSH client (apt-get install openssh-client)"
+)]
+fn over_ssh_quitting_after_a_resize_leaves_the_shell_screen_as_it_was() {
+    use crate::ssh_openssh::{keygen, options};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let backend = common::Backend::sqlite();
+    let server = runtime.block_on(common::ssh::start(&backend, |_| {}));
+    let port = common::ssh::addr(&server).port();
+    let dir = tempfile::tempdir().unwrap();
+    let key = keygen(dir.path(), "id_ed25519");
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    runtime.block_on(async {
+        keydeck::admin::ssh_keys::add_ssh_key(
+            server.running.state.store.as_ref(),
+            "admin@localhost",
+            &public,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+        server.create_key("Over SSH", &["sessions:read"]).await;
+    });
+    let quoted: Vec<String> = options(port, &key)
+        .into_iter()
+        .map(|a| format!("'{a}'"))
+        .collect();
+    let script = format!(
+        "printf 'MARKER before keydeck\\n'; exec ssh {} -tt anyone@127.0.0.1",
+        quoted.join(" ")
+    );
+    let mut ui = Session::start_program("sh", &["-c", &script], &[], 100, 30);
+    ui.wait_for("Over SSH");
+    ui.resize(80, 24);
+    laid_out_for(&ui, 24);
+    ui.send("q");
+    assert_eq!(ui.wait_exit(common::pty::TIMEOUT).0, 0, "{}", ui.output());
+    std::thread::sleep(Duration::from_millis(200));
+    let out = ui.output();
+    assert!(out.contains("\x1b[?2026h") && out.contains("\x1b[?2026l"));
+    assert_eq!(
+        text(&ui.contents()),
+        "MARKER before keydeck",
+        "everything written:\n{out:?}"
+    );
+    runtime.block_on(server.stop());
+}
