@@ -358,12 +358,25 @@ fn path_segment(id: &str) -> String {
         .collect()
 }
 
+/// What a server certificate that is a CA certificate gets (rustls refuses
+/// it: `CaUsedAsEndEntity`); `openssl req -x509` makes one by default, and
+/// trusting it through `SSL_CERT_FILE` does not help.
+const CA_AS_SERVER_CERT: &str = "the service's certificate is a CA certificate \
+     (basicConstraints CA:TRUE, what `openssl req -x509` makes by default) used as the \
+     server's own certificate, which is refused (CaUsedAsEndEntity). Make a server \
+     certificate that is not a CA, e.g. `openssl req -x509 -newkey ec -pkeyopt \
+     ec_paramgen_curve:P-256 -nodes -days 365 -keyout key.pem -out cert.pem -subj /CN=HOST \
+     -addext subjectAltName=DNS:HOST -addext basicConstraints=critical,CA:FALSE`, serve it \
+     with --tls-cert cert.pem --tls-key key.pem and point SSL_CERT_FILE at cert.pem";
+
 fn transport_error(e: reqwest::Error) -> ClientError {
     if e.is_timeout() {
         ClientError::Timeout
     } else if e.is_connect() {
         let cause = root_cause(&e);
-        if cause.contains("certificate") {
+        if cause.contains("CaUsedAsEndEntity") {
+            ClientError::Unreachable(CA_AS_SERVER_CERT.to_owned())
+        } else if cause.contains("certificate") {
             ClientError::Unreachable(format!(
                 "{cause} (if the service's certificate comes from a private CA, \
                  set SSL_CERT_FILE to that CA's PEM file)"

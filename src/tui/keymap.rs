@@ -161,6 +161,9 @@ pub struct Hint {
     pub label: &'static str,
     /// Position in the footer, smallest first.
     pub rank: u8,
+    /// What is dropped first when the footer is too narrow: the largest
+    /// number goes first (by default the rank).
+    pub priority: u8,
     pub when: When,
     /// The keys as the popup's border shows them, if it does.
     pub border: Option<&'static str>,
@@ -222,6 +225,7 @@ const fn hint(keys: &'static str, label: &'static str, rank: u8) -> Option<Hint>
         keys,
         label,
         rank,
+        priority: rank,
         when: When::Always,
         border: None,
     })
@@ -232,6 +236,7 @@ const fn hint_when(keys: &'static str, label: &'static str, rank: u8, when: When
         keys,
         label,
         rank,
+        priority: rank,
         when,
         border: None,
     })
@@ -247,9 +252,18 @@ const fn hint_border(
         keys,
         label,
         rank,
+        priority: rank,
         when: When::Always,
         border: Some(border),
     })
+}
+
+/// `hint` kept in a narrow footer as if its rank were `priority`.
+const fn keep(hint: Option<Hint>, priority: u8) -> Option<Hint> {
+    match hint {
+        Some(h) => Some(Hint { priority, ..h }),
+        None => None,
+    }
 }
 
 const fn help(section: Section, keys: &'static str, text: &'static str) -> Option<HelpLine> {
@@ -273,12 +287,25 @@ const fn bind(keys: &'static [Key], command: Command, contexts: &'static [Contex
 use Context as C;
 use Section as S;
 
+/// The tab keys as the footer and the help both say them: `1` to the number
+/// of tabs (a test holds this to the `ShowTab` bindings and the tabs).
+macro_rules! tab_keys {
+    () => {
+        "1-5"
+    };
+}
+pub const TAB_KEYS: &str = tab_keys!();
+const TAB_HELP_KEYS: &str = concat!(tab_keys!(), " / Tab");
+
 /// Every binding. The first that matches a key in the current context wins
 /// (Ctrl-C comes first, so it quits from anywhere). Help lines appear in this
 /// order within their section.
 pub const BINDINGS: &[Binding] = &[
     Binding {
-        hint: hint_when("Ctrl-C", "quit", 9, When::In(&[C::Details, C::Help])),
+        hint: keep(
+            hint_when("Ctrl-C", "quit", 9, When::In(&[C::Details, C::Help])),
+            0,
+        ),
         help: help(
             S::Quit,
             "q / Ctrl-C",
@@ -315,21 +342,21 @@ pub const BINDINGS: &[Binding] = &[
         ..bind(&[code(KeyCode::Enter)], Command::Details, &[C::Table])
     },
     Binding {
-        hint: hint("/", "filter", 9),
+        hint: keep(hint("/", "filter", 9), 1),
         help: help(S::View, "/", "filter by name, prefix, description or scope"),
         ..bind(&[ch('/')], Command::Filter, &[C::Table])
     },
     Binding {
-        hint: hint_when("Esc", "clear filter", 0, When::Filtered),
+        hint: keep(hint_when("Esc", "clear filter", 0, When::Filtered), 1),
         help: help(S::View, "Esc", "clear the filter; close a popup"),
         ..bind(&[code(KeyCode::Esc)], Command::ClearFilter, &[C::Table])
     },
     Binding {
-        hint: hint("1-5", "tabs", 10),
+        hint: keep(hint(TAB_KEYS, "tabs", 10), 12),
         help: help(
             S::View,
-            "1-4 / Tab",
-            "tabs All / Active / Expired / Revoked",
+            TAB_HELP_KEYS,
+            "tabs All / Active / Expired / Revoked / Attention",
         ),
         ..bind(&[ch('1')], Command::ShowTab(0), &[C::Table])
     },
@@ -347,18 +374,18 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[code(KeyCode::Tab)], Command::NextTab, &[C::Table]),
     bind(&[code(KeyCode::BackTab)], Command::PrevTab, &[C::Table]),
     Binding {
-        hint: hint("s", "sort", 11),
+        hint: keep(hint("s", "sort", 11), 13),
         help: help(S::View, "s / S", "cycle the sort column / reverse it"),
         ..bind(&[ch('s')], Command::SortNext, &[C::Table])
     },
     bind(&[ch('S')], Command::SortReverse, &[C::Table]),
     Binding {
-        hint: hint("r", "refresh", 12),
+        hint: keep(hint("r", "refresh", 12), 11),
         help: help(S::View, "r", "refresh now (also every {refresh})"),
         ..bind(&[ch('r')], Command::Refresh, &[C::Table])
     },
     Binding {
-        hint: hint("?", "help", 7),
+        hint: keep(hint("?", "help", 7), 1),
         help: help(S::View, "?", "this help"),
         ..bind(&[ch('?')], Command::Help, &[C::Table])
     },
@@ -390,7 +417,7 @@ pub const BINDINGS: &[Binding] = &[
         ..bind(&[ch('R')], Command::Rotate, &[C::Table])
     },
     Binding {
-        hint: hint_when("Space", "mark", 6, When::Rows),
+        hint: keep(hint_when("Space", "mark", 6, When::Rows), 10),
         help: help(
             S::Keys,
             "Space",
@@ -412,7 +439,7 @@ pub const BINDINGS: &[Binding] = &[
         ..bind(&[ch('y')], Command::CopyId, &[C::Table])
     },
     Binding {
-        hint: hint("a", "audit", 13),
+        hint: keep(hint("a", "audit", 13), 14),
         help: help(
             S::Keys,
             "a",
@@ -421,7 +448,7 @@ pub const BINDINGS: &[Binding] = &[
         ..bind(&[ch('a')], Command::Audit, &[C::Table])
     },
     Binding {
-        hint: hint("q", "quit", 8),
+        hint: keep(hint("q", "quit", 8), 0),
         ..bind(&[ch('q')], Command::Quit, &[C::Table])
     },
     // The filter line; any other key edits it.
@@ -445,6 +472,7 @@ pub const BINDINGS: &[Binding] = &[
             keys: "Tab/↑↓",
             label: "move",
             rank: 1,
+            priority: 1,
             when: When::In(&[C::Create]),
             border: Some("Tab"),
         }),
@@ -650,6 +678,15 @@ fn shown(binding: &Binding, context: Context) -> Option<Hint> {
 
 /// The footer's hints in `context`: (keys, label), in footer order.
 pub fn footer(context: Context, state: FooterState) -> Vec<(&'static str, &'static str)> {
+    footer_ranked(context, state)
+        .iter()
+        .map(|h| (h.keys, h.label))
+        .collect()
+}
+
+/// The footer's hints in `context`, in footer order, each with its priority
+/// (what a narrow footer drops first).
+pub fn footer_ranked(context: Context, state: FooterState) -> Vec<Hint> {
     let mut hints: Vec<Hint> = BINDINGS
         .iter()
         .filter_map(|b| shown(b, context))
@@ -661,7 +698,7 @@ pub fn footer(context: Context, state: FooterState) -> Vec<(&'static str, &'stat
         })
         .collect();
     hints.sort_by_key(|h| h.rank);
-    hints.iter().map(|h| (h.keys, h.label)).collect()
+    hints
 }
 
 /// The hint line on a popup's border, e.g. " y yes · n/Esc no ".
@@ -802,6 +839,45 @@ mod tests {
             command(Context::Table, &char_key('5')),
             Some(Command::ShowTab(4))
         );
+    }
+
+    #[test]
+    fn footer_and_help_name_the_same_tab_keys_as_the_bindings() {
+        use crate::tui::app::Tab;
+        let tabs: Vec<char> = BINDINGS
+            .iter()
+            .filter(|b| matches!(b.command, Command::ShowTab(_)))
+            .filter(|b| b.contexts.contains(&Context::Table))
+            .flat_map(|b| b.keys)
+            .filter_map(|k| match k.code {
+                KeyCode::Char(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(tabs.len(), Tab::ALL.len());
+        for (i, c) in tabs.iter().enumerate() {
+            assert_eq!(
+                command(Context::Table, &char_key(*c)),
+                Some(Command::ShowTab(u8::try_from(i).unwrap()))
+            );
+        }
+        let range = format!("{}-{}", tabs[0], tabs[tabs.len() - 1]);
+        assert_eq!(TAB_KEYS, range);
+        let table = FooterState {
+            has_rows: true,
+            ..FooterState::default()
+        };
+        assert!(footer(Context::Table, table).contains(&(TAB_KEYS, "tabs")));
+        let help = help_with("30 s");
+        let (keys, text) = help
+            .iter()
+            .flat_map(|(_, lines)| lines)
+            .find(|(_, text)| text.starts_with("tabs "))
+            .unwrap();
+        assert_eq!(keys.split(" / ").next(), Some(TAB_KEYS));
+        for tab in Tab::ALL {
+            assert!(text.contains(tab.label()), "{text}");
+        }
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub async fn run(
     app.set_refresh_every(options.refresh_every);
     app.set_palette(options.theme);
     // The first frame goes out before anything slow happens.
-    terminal.draw(|f| view::draw(f, &app))?;
+    term::backend::draw(&mut terminal, |f| view::draw(f, &app))?;
     let (outcome, on_exit) = match connect.await {
         Ok(Connection {
             client,

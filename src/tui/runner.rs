@@ -40,7 +40,7 @@ where
             return Ok(());
         }
         if app.take_dirty() {
-            terminal.draw(|f| view::draw(f, app))?;
+            term::backend::draw(terminal, |f| view::draw(f, app))?;
         }
         let wait = (app.next_wakeup() - app.clock.now())
             .to_std()

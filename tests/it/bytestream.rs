@@ -274,3 +274,47 @@ async fn the_caller_sets_the_size_and_closing_the_input_ends_the_session() {
     let terminal = session.terminal();
     assert!(!terminal.screen().alternate_screen());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_are_synchronized_and_quitting_after_a_resize_leaves_the_screen_clean() {
+    let w = World::new().await;
+    w.server.create_key("Synced key", &["sessions:read"]).await;
+    let mut session = ByteSession::start(&w, 100, 30);
+    session.wait_for("Synced key").await;
+    // The peer's terminal: a shell line on it before the session began,
+    // resized where the session was told of the resize.
+    let mut peer = vt100::Parser::new(30, 100, 0);
+    peer.process(b"MARKER before keydeck\r\n");
+    let before = session.bytes().len();
+    session.resize(40, 12).await;
+    session
+        .wait_until("the table laid out for 40 columns", |s| {
+            !s.contents().contains("Key Prefix")
+        })
+        .await;
+    session.send(b"q").await;
+    let (result, session) = session.finish().await;
+    assert_eq!(result, Ok(()));
+    let bytes = session.bytes();
+    peer.process(&bytes[..before]);
+    peer.screen_mut().set_size(12, 40);
+    peer.process(&bytes[before..]);
+    let screen = peer.screen().contents();
+    assert_eq!(screen.trim_end(), "MARKER before keydeck", "{screen}");
+
+    let out = String::from_utf8_lossy(&bytes);
+    let (begin, end) = ("\x1b[?2026h", "\x1b[?2026l");
+    let frames = out.matches(begin).count();
+    assert!(frames >= 2, "{frames} frames wrapped");
+    assert_eq!(frames, out.matches(end).count());
+    let first = out.find(begin).unwrap();
+    assert!(
+        first < out.find("Synced key").unwrap(),
+        "the first frame too"
+    );
+    let left = out.rfind("\x1b[?1049l").unwrap();
+    let last_frame = out.rfind(end).unwrap();
+    assert!(last_frame < left);
+    // Blanked after the last frame, before the alternate screen is left.
+    assert!(out[last_frame..left].contains("\x1b[2J"));
+}

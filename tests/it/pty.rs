@@ -13,7 +13,7 @@ use common::util::{admin_token, free_port};
 use serde_json::{json, Value};
 
 /// The embedded service's URL, from the UI's log file.
-fn embedded_url(data_dir: &Path) -> String {
+pub(crate) fn embedded_url(data_dir: &Path) -> String {
     let deadline = Instant::now() + TIMEOUT;
     loop {
         let log = std::fs::read_to_string(data_dir.join("keydeck.log")).unwrap_or_default();
@@ -29,7 +29,7 @@ fn embedded_url(data_dir: &Path) -> String {
     }
 }
 
-async fn create_key(base: &str, token: &str, name: &str) -> Value {
+pub(crate) async fn create_key(base: &str, token: &str, name: &str) -> Value {
     let r = reqwest::Client::new()
         .post(format!("{base}/v1/api-keys"))
         .bearer_auth(token)

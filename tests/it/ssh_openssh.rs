@@ -12,7 +12,7 @@ use common::pty::{Session, TIMEOUT};
 use common::{ssh, Backend};
 
 /// A new Ed25519 key pair made by `ssh-keygen` in `dir`; the private key's path.
-fn keygen(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn keygen(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(name);
     let made = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "e2e@keydeck", "-f"])
@@ -24,7 +24,7 @@ fn keygen(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// OpenSSH's options for the test: this key only, no config, no agent, no known_hosts.
-fn options(port: u16, key: &Path) -> Vec<String> {
+pub(crate) fn options(port: u16, key: &Path) -> Vec<String> {
     let mut args: Vec<String> = ["-F", "/dev/null", "-p", &port.to_string(), "-i"]
         .map(str::to_owned)
         .into();

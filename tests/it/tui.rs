@@ -109,7 +109,7 @@ async fn help_lists_every_binding() {
         "PgDn / PgUp",
         "g / Home",
         "G / End",
-        "1-4 / Tab",
+        "1-5 / Tab",
         "s / S",
         "q / Ctrl-C",
         "d / Delete",
@@ -457,5 +457,29 @@ async fn tiny_terminals_get_a_notice_not_a_panic() {
     ui.screen();
     ui.resize(80, 24).await;
     assert!(ui.screen().contains("Key Prefix"));
+    w.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn footer_at_80_columns_keeps_quit_and_filter_and_ends_with_more() {
+    let w = World::new().await;
+    seed_all_statuses(&w).await;
+    let mut ui = w.ui(COLOR, 80, 24).await;
+    let screen = ui.screen();
+    let footer = screen.lines().last().unwrap().trim_end().to_owned();
+    assert!(footer.ends_with("… ? more"), "{footer}");
+    assert!(
+        footer.contains("q quit") && footer.contains("/ filter"),
+        "{footer}"
+    );
+    assert_screen!("footer_80x24", footer);
+    // Wide enough for everything: no ellipsis, `? help` in its place.
+    ui.resize(200, 24).await;
+    let screen = ui.screen();
+    let footer = screen.lines().last().unwrap();
+    assert!(
+        !footer.contains('…') && footer.contains("? help") && footer.contains("1-5 tabs"),
+        "{footer}"
+    );
     w.server.stop().await;
 }

@@ -566,3 +566,22 @@ async fn pasted_text_lands_in_the_focused_field_and_editing_keys_work() {
     );
     assert_eq!(form.description.value(), "From the clipboard");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_discard_question_offers_discard_or_keep_editing() {
+    let w = World::new().await;
+    let mut ui = w.ui(COLOR, 80, 24).await;
+    ui.press(KeyCode::Char('n')).await;
+    ui.type_text("Half typed").await;
+    ui.press(KeyCode::Esc).await;
+    let screen = ui.screen();
+    let buttons = screen.lines().find(|l| l.contains("[ Discard ]"));
+    assert!(
+        buttons.is_some_and(|l| l.contains("[ Keep editing ]") && !l.contains("Cancel")),
+        "{screen}"
+    );
+    // Keep editing (the focused, safe answer) goes back to the form as it was.
+    ui.press(KeyCode::Enter).await;
+    assert!(matches!(ui.app.popups().last(), Some(Popup::Create(_))));
+    assert!(ui.screen().contains("Half typed"));
+}

@@ -318,6 +318,11 @@ impl App {
             .min()
     }
 
+    /// Whether the screen is too small for anything but the size notice.
+    pub fn too_small(&self) -> bool {
+        self.width < crate::tui::view::MIN_WIDTH || self.height < crate::tui::view::MIN_HEIGHT
+    }
+
     /// Which screen or dialog has the keys now.
     pub fn context(&self) -> Context {
         match self.popups.last() {

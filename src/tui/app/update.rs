@@ -26,6 +26,12 @@ impl App {
             Action::Tick => self.on_tick(),
             Action::Quit => self.should_quit = true,
             Action::Answer { id, answer } => self.settle(id, answer),
+            Action::Paste(_) if self.too_small() => {
+                self.dirty = true;
+                self.flash = Some(
+                    "Paste ignored: the terminal is too small to show where it would go.".into(),
+                );
+            }
             Action::Paste(text) => {
                 self.dirty = true;
                 if let Some(Popup::Create(form)) = self.popups.last_mut() {
@@ -50,6 +56,10 @@ impl App {
         // Nearly every key changes what is on screen; redraw after each.
         self.dirty = true;
         self.flash = None;
+        if self.too_small() {
+            self.on_key_unseen(key);
+            return;
+        }
         if !self.popups.is_empty() {
             self.on_popup_key(command, key);
             return;
@@ -61,6 +71,24 @@ impl App {
         if let Some(command) = command {
             self.on_table_command(command);
         }
+    }
+
+    /// A key while "Terminal too small" hides everything: nothing is acted
+    /// on blind. Only the table's quit key `q` (and Ctrl-C, above) do
+    /// anything: they quit, but `q` not while a new secret waits to be
+    /// copied, since that would lose it.
+    fn on_key_unseen(&mut self, key: KeyEvent) {
+        // The table's quit key, whatever is on top.
+        let q = keymap::command(keymap::Context::Table, &key) == Some(Command::Quit);
+        if q && !matches!(self.popups.last(), Some(Popup::CopyOnce(_))) {
+            self.request_quit();
+            return;
+        }
+        self.flash = Some(if q {
+            "Not quitting: the new secret is not copied yet (Ctrl-C quits anyway).".into()
+        } else {
+            "Key ignored: the terminal is too small to show what it would do.".into()
+        });
     }
 
     pub(super) fn on_table_command(&mut self, command: Command) {

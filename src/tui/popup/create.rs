@@ -433,7 +433,7 @@ impl CreateForm {
 /// Esc on a form with something in it: a yes throws the form away.
 pub fn discard_question() -> Confirm {
     let lines = vec!["Discard this new key? What you typed will be lost.".into()];
-    Confirm::ask("Discard new key", lines, "Discard", Then::CloseParent)
+    Confirm::ask("Discard new key", lines, "Discard", Then::CloseParent).no_label("Keep editing")
 }
 
 /// The service's name for the field a text input edits.

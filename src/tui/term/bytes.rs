@@ -157,12 +157,9 @@ pub async fn run<W: Write + Send + 'static>(
         client,
     )
     .await;
-    let restored = crossterm::execute!(
-        modes,
-        crossterm::event::DisableBracketedPaste,
-        crossterm::cursor::Show,
-        crossterm::terminal::LeaveAlternateScreen,
-    );
+    let restored = crossterm::execute!(modes, crossterm::event::DisableBracketedPaste)
+        .and_then(|()| backend::blank(&mut modes))
+        .and_then(|()| crossterm::execute!(modes, crossterm::terminal::LeaveAlternateScreen));
     outcome?;
     Ok(restored?)
 }

@@ -47,9 +47,12 @@ pub fn enter() -> ratatui::DefaultTerminal {
     terminal
 }
 
-/// Gives the terminal back as it was.
+/// Gives the terminal back as it was: the alternate screen blanked
+/// ([`super::backend::blank`]), then left, and raw mode off.
 pub fn leave() {
-    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
+    let mut out = std::io::stdout();
+    let _ = crossterm::execute!(out, crossterm::event::DisableBracketedPaste);
+    let _ = super::backend::blank(&mut out);
     ratatui::restore();
 }
 

@@ -21,10 +21,14 @@ pub const MIN_HEIGHT: u16 = 8;
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-        let notice = format!(
-            "Terminal too small ({}×{}). keydeck needs at least {MIN_WIDTH}×{MIN_HEIGHT}. Ctrl-C quits.",
+        let mut notice = vec![Line::from(format!(
+            "Terminal too small ({}×{}). keydeck needs at least {MIN_WIDTH}×{MIN_HEIGHT}. q or Ctrl-C quits.",
             area.width, area.height
-        );
+        ))];
+        // What became of the last key (nothing is done blind).
+        if let Some(flash) = &app.flash {
+            notice.push(Line::styled(flash.as_str(), app.theme.title()));
+        }
         frame.render_widget(Paragraph::new(notice).wrap(Wrap { trim: true }), area);
         return;
     }
@@ -159,26 +163,123 @@ fn draw_tabs(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 /// The keys that work right now, from the keymap for what is on screen.
-pub fn footer_hints(app: &App) -> Vec<(&'static str, &'static str)> {
+pub fn footer_hints(app: &App) -> Vec<keymap::Hint> {
     let state = keymap::FooterState {
         has_rows: !app.rows.is_empty(),
         filtered: !app.filter.value().is_empty(),
         attention: app.tab == Tab::Attention,
     };
-    keymap::footer(app.context(), state)
+    keymap::footer_ranked(app.context(), state)
+}
+
+/// Columns one footer hint takes: its keys, a space, its label, two spaces.
+fn hint_width(hint: &keymap::Hint) -> usize {
+    hint.keys.chars().count() + hint.label.chars().count() + 3
+}
+
+/// What ends a footer that dropped something: `… ? more` where `?` opens
+/// the help (which lists every key), else `…`.
+fn footer_tail(help: Option<(&'static str, &'static str)>) -> Vec<&'static str> {
+    match help {
+        Some((keys, _)) => vec!["…", keys, "more"],
+        None => vec!["…"],
+    }
+}
+
+/// The hints that fit in `width` columns (after the one-column margin), in
+/// footer order, and whether any was dropped. Dropped first: the largest
+/// priority (the last of equals); when something goes, `help` (the `?` hint)
+/// becomes the tail `… ? more`, whose room is kept.
+pub fn fit_footer(
+    mut hints: Vec<keymap::Hint>,
+    width: usize,
+    help: Option<(&'static str, &'static str)>,
+) -> (Vec<keymap::Hint>, bool) {
+    let used = |hints: &[keymap::Hint]| 1 + hints.iter().map(hint_width).sum::<usize>();
+    if used(&hints) <= width {
+        return (hints, false);
+    }
+    if let Some((keys, _)) = help {
+        hints.retain(|h| h.keys != keys);
+    }
+    let tail: usize = footer_tail(help)
+        .iter()
+        .map(|s| s.chars().count() + 1)
+        .sum();
+    while !hints.is_empty() && used(&hints) + tail > width {
+        let worst = (0..hints.len())
+            .max_by_key(|&i| hints[i].priority)
+            .unwrap_or(0);
+        hints.remove(worst);
+    }
+    (hints, true)
 }
 
 fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
+    let help = keymap::hint_for(app.context(), keymap::Command::Help);
+    let (hints, dropped) = fit_footer(footer_hints(app), usize::from(area.width), help);
     let mut spans = vec![Span::raw(" ")];
-    let mut used = 1;
-    for (key, what) in footer_hints(app) {
-        let width = key.chars().count() + what.chars().count() + 3;
-        if used + width > usize::from(area.width) {
-            break;
+    for hint in hints {
+        spans.push(Span::styled(hint.keys, app.theme.key_hint()));
+        spans.push(Span::raw(format!(" {}  ", hint.label)));
+    }
+    if dropped {
+        let tail = footer_tail(help);
+        spans.push(Span::styled(tail[0], app.theme.dim()));
+        if let [_, keys, more] = tail[..] {
+            spans.push(Span::raw(" "));
+            spans.push(Span::styled(keys, app.theme.key_hint()));
+            spans.push(Span::raw(format!(" {more}")));
         }
-        used += width;
-        spans.push(Span::styled(key, app.theme.key_hint()));
-        spans.push(Span::raw(format!(" {what}  ")));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keymap::{Context, FooterState};
+
+    fn table_hints() -> Vec<keymap::Hint> {
+        let state = FooterState {
+            has_rows: true,
+            ..FooterState::default()
+        };
+        keymap::footer_ranked(Context::Table, state)
+    }
+
+    fn keys(hints: &[keymap::Hint]) -> Vec<&str> {
+        hints.iter().map(|h| h.keys).collect()
+    }
+
+    #[test]
+    fn a_narrow_footer_keeps_quit_and_filter_and_says_there_is_more() {
+        let help = keymap::hint_for(Context::Table, keymap::Command::Help);
+        assert_eq!(help, Some(("?", "help")));
+        let (wide, dropped) = fit_footer(table_hints(), 200, help);
+        assert!(!dropped);
+        assert_eq!(wide.len(), table_hints().len());
+        assert!(keys(&wide).contains(&"?"));
+        for width in [80, 60, 40] {
+            let (shown, dropped) = fit_footer(table_hints(), width, help);
+            let shown = keys(&shown);
+            assert!(dropped, "{width}: {shown:?}");
+            assert!(
+                shown.contains(&"q") && shown.contains(&"/"),
+                "{width}: {shown:?}"
+            );
+            assert!(!shown.contains(&"?"), "? becomes the tail: {shown:?}");
+        }
+    }
+
+    #[test]
+    fn without_help_a_cut_footer_ends_with_an_ellipsis_only() {
+        let hints = keymap::footer_ranked(Context::Create, FooterState::default());
+        let all = hints.len();
+        let (shown, dropped) = fit_footer(hints, 30, None);
+        assert!(dropped && shown.len() < all);
+        assert_eq!(footer_tail(None), vec!["…"]);
+        let used = 1 + shown.iter().map(hint_width).sum::<usize>() + 2;
+        assert!(used <= 30, "{used}");
+    }
 }

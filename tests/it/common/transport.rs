@@ -184,6 +184,11 @@ pub struct Serve {
 }
 
 impl Serve {
+    /// The admin token its bootstrap wrote.
+    pub fn admin_token(&self) -> String {
+        super::util::admin_token(self._dir.path())
+    }
+
     pub fn spawn(args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("serve.log");
