@@ -799,3 +799,95 @@ async fn a_client_cannot_choose_the_scope_nginx_requires() {
         "refused requests must not reach the app"
     );
 }
+
+/// Good checks sent one after another through the example's nginx.
+const SEQUENTIAL_CHECKS: usize = 60;
+/// Then this many clients at once, each sending [`CHECKS_PER_CLIENT`].
+const PARALLEL_CLIENTS: usize = 4;
+const CHECKS_PER_CLIENT: usize = 20;
+
+/// nginx keeps its connection to keydeck from one check to the next: keydeck
+/// answers a good key with an empty body, which `auth_request` (that never
+/// reads a subrequest's body) can leave the connection open after. With a
+/// body (as `/v1/auth` had before), nginx closed it and opened a new one for
+/// every check. keydeck runs in this process here, so that its count of
+/// accepted connections can be read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(keydeck_nginx),
+    ignore = "needs nginx with http_auth_request_module (apt-get install nginx-light)"
+)]
+async fn nginx_keeps_its_connection_to_keydeck_across_checks() {
+    let nginx_bin = find_nginx().expect(
+        "this test needs nginx with http_auth_request_module (apt-get install nginx-light)",
+    );
+    let app = App::start().await;
+    let backend = common::Backend::sqlite();
+    let s = common::TestServer::start(&backend).await;
+    let nginx = Nginx::start(&nginx_bin, s.running.addr, app.addr).await;
+    let _logs = LogsOnFailure(vec![nginx.prefix.path().join("error.log")]);
+    let (key, secret) = s.create_key("gateway", &["resources:read"]).await;
+    let client = client_from(Ipv4Addr::LOCALHOST);
+
+    // One after another: one connection serves them all. (nginx may open a
+    // second one if keydeck's idle timer closed the first in between: not
+    // within this test's few seconds.)
+    let before = s.running.accepted_connections();
+    for i in 0..SEQUENTIAL_CHECKS {
+        let r = client
+            .get(nginx.url(&format!("/api/things?n={i}")))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap();
+        let seen = app_saw(r, StatusCode::OK).await;
+        assert_eq!(seen["x_key_id"], json!([key["id"]]), "{seen}");
+    }
+    let opened = s.running.accepted_connections() - before;
+    assert!(
+        opened <= 2,
+        "nginx opened {opened} connections to keydeck for {SEQUENTIAL_CHECKS} checks in a row \
+         (one per check means the upstream connection is not kept alive)"
+    );
+
+    // Several clients at once: at most one connection each (nginx's one
+    // worker keeps up to 16 idle), whatever the number of checks.
+    let before = s.running.accepted_connections();
+    let mut clients = tokio::task::JoinSet::new();
+    for c in 0..PARALLEL_CLIENTS {
+        let (client, url, secret) = (
+            client_from(Ipv4Addr::LOCALHOST),
+            nginx.url(&format!("/api/things?client={c}")),
+            secret.clone(),
+        );
+        clients.spawn(async move {
+            for _ in 0..CHECKS_PER_CLIENT {
+                let r = client.get(&url).bearer_auth(&secret).send().await.unwrap();
+                app_saw(r, StatusCode::OK).await;
+            }
+        });
+    }
+    while let Some(done) = clients.join_next().await {
+        done.unwrap();
+    }
+    let opened = s.running.accepted_connections() - before;
+    assert!(
+        opened <= PARALLEL_CLIENTS as u64 + 2,
+        "nginx opened {opened} connections to keydeck for {} checks from {PARALLEL_CLIENTS} clients",
+        PARALLEL_CLIENTS * CHECKS_PER_CLIENT
+    );
+    let reached = app
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|uri| *uri != "/healthz")
+        .count();
+    assert_eq!(
+        reached,
+        SEQUENTIAL_CHECKS + PARALLEL_CLIENTS * CHECKS_PER_CLIENT,
+        "every check reached the app"
+    );
+    drop(nginx);
+    s.stop().await;
+}
