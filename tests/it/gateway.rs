@@ -831,12 +831,16 @@ async fn nginx_keeps_its_connection_to_keydeck_across_checks() {
 
     // One after another: one connection serves them all. (nginx may open a
     // second one if keydeck's idle timer closed the first in between: not
-    // within this test's few seconds.)
+    // within this test's few seconds.) Every other client asks for JSON: the
+    // example does not pass the client's Accept on, so keydeck's answer to
+    // nginx stays empty.
     let before = s.running.accepted_connections();
     for i in 0..SEQUENTIAL_CHECKS {
+        let accept = if i % 2 == 0 { "application/json" } else { "*/*" };
         let r = client
             .get(nginx.url(&format!("/api/things?n={i}")))
             .bearer_auth(&secret)
+            .header("accept", accept)
             .send()
             .await
             .unwrap();
@@ -851,7 +855,7 @@ async fn nginx_keeps_its_connection_to_keydeck_across_checks() {
     );
 
     // Several clients at once: at most one connection each (nginx's one
-    // worker keeps up to 16 idle), whatever the number of checks.
+    // worker keeps up to 64 idle), whatever the number of checks.
     let before = s.running.accepted_connections();
     let mut clients = tokio::task::JoinSet::new();
     for c in 0..PARALLEL_CLIENTS {
@@ -889,5 +893,77 @@ async fn nginx_keeps_its_connection_to_keydeck_across_checks() {
         "every check reached the app"
     );
     drop(nginx);
+    s.stop().await;
+}
+
+/// A good key is answered with its headers and an empty body, unless the
+/// caller asks for JSON: `Content-Length: 0`, so that a gateway that never
+/// reads the body (nginx) can keep the connection.
+#[tokio::test]
+async fn a_good_key_is_answered_with_an_empty_body_unless_json_is_asked_for() {
+    let backend = common::Backend::sqlite();
+    let s = common::TestServer::start(&backend).await;
+    let (key, secret) = s
+        .create_key("gateway", &["resources:read", "sessions:read"])
+        .await;
+    let check = |accept: Option<&'static str>| {
+        let mut req = s
+            .http
+            .get(s.url("/v1/auth?scope=sessions:read"))
+            .bearer_auth(&secret);
+        if let Some(accept) = accept {
+            req = req.header("accept", accept);
+        }
+        req.send()
+    };
+    let scopes: Vec<&str> = key["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(scopes.len(), 2, "{key}");
+    let mut orgs = std::collections::BTreeSet::new();
+    for accept in [None, Some("*/*"), Some("text/html, */*;q=0.8")] {
+        let r = check(accept).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{accept:?}");
+        assert_eq!(r.headers()["content-length"], "0", "{accept:?}");
+        assert!(r.headers().get("content-type").is_none(), "{accept:?}");
+        assert_eq!(r.headers()["x-key-id"], key["id"].as_str().unwrap());
+        assert_eq!(r.headers()["x-key-scopes"], scopes.join(" "));
+        orgs.insert(r.headers()["x-org-id"].to_str().unwrap().to_owned());
+        assert_eq!(r.text().await.unwrap(), "", "{accept:?}");
+    }
+    let org = orgs.pop_first().unwrap();
+    assert!(orgs.is_empty() && !org.is_empty(), "{org:?} {orgs:?}");
+    for accept in ["application/json", "text/html, application/json;q=0.9"] {
+        let r = check(Some(accept)).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{accept}");
+        assert_eq!(r.headers()["x-key-id"], key["id"].as_str().unwrap());
+        assert_eq!(
+            r.json::<Value>().await.unwrap(),
+            json!({
+                "key_id": key["id"],
+                "org_id": org,
+                "scopes": scopes,
+            }),
+            "{accept}"
+        );
+    }
+    // Refusals keep their JSON error body, whatever the Accept: Traefik and
+    // Caddy show it to the client.
+    let r = s
+        .http
+        .get(s.url("/v1/auth?scope=audit_logs:read"))
+        .bearer_auth(&secret)
+        .header("accept", "*/*")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "insufficient_scope"
+    );
     s.stop().await;
 }
