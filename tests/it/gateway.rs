@@ -836,7 +836,11 @@ async fn nginx_keeps_its_connection_to_keydeck_across_checks() {
     // nginx stays empty.
     let before = s.running.accepted_connections();
     for i in 0..SEQUENTIAL_CHECKS {
-        let accept = if i % 2 == 0 { "application/json" } else { "*/*" };
+        let accept = if i % 2 == 0 {
+            "application/json"
+        } else {
+            "*/*"
+        };
         let r = client
             .get(nginx.url(&format!("/api/things?n={i}")))
             .bearer_auth(&secret)
