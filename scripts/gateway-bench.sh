@@ -5,12 +5,12 @@
 #
 #   keydeck     `keydeck serve` (release build, SQLite) checking a good key;
 #   trivial     a backend answering 200 with an empty body (a second nginx,
-#               `return 200;`): the best any auth service can do here;
+#               one worker, `return 200;`): the best any auth service can do;
 #   trivial+100 the same backend answering 200 with a 100-byte body, which
 #               nginx cannot keep the connection of (what /v1/auth did before).
 #
-# The protected app is that second nginx too (`return 200 "ok"`), the same in
-# every run. Prints req/s, p50/p99 latency, the auth connections left in
+# The protected app is a third nginx (one worker, `return 200 "ok"`), the
+# same in every run. Prints req/s, p50/p99 latency, the auth connections left in
 # TIME_WAIT after each run (one per check when the upstream connection is not
 # kept alive), and the ratio keydeck ÷ trivial (issue 19's target: >= 0.8).
 #
@@ -89,16 +89,20 @@ wait_for() {
     exit 1
 }
 
-# --- the backends: the trivial auth answers and the app --------------------
-mkdir -p "$work/backend"
+# --- the backends: the trivial auth answers, and the app (its own process) --
+mkdir -p "$work/trivial" "$work/app"
 empty_port=$(free_port) body_port=$(free_port) app_port=$(free_port)
 body100=$(printf '{"key_id":"key_0123456789abcdefghij","org_id":"org_0123456789abcdefghij","scopes":["resources:read"]}')
-cat >"$work/backend/site.conf" <<EOF
+cat >"$work/trivial/site.conf" <<EOF
 server { listen 127.0.0.1:$empty_port; keepalive_requests 1000000; location / { return 200; } }
 server { listen 127.0.0.1:$body_port; keepalive_requests 1000000; default_type application/json; location / { return 200 '${body100}'; } }
+EOF
+cat >"$work/app/site.conf" <<EOF
 server { listen 127.0.0.1:$app_port; keepalive_requests 1000000; location / { return 200 "ok\n"; } }
 EOF
-start_nginx backend
+start_nginx trivial
+start_nginx app
+wait_for "http://127.0.0.1:$empty_port/"
 wait_for "http://127.0.0.1:$app_port/"
 
 # --- keydeck -----------------------------------------------------------------
