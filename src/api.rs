@@ -269,7 +269,8 @@ pub struct AuditList {
     pub next_cursor: Option<String>,
 }
 
-/// `GET /v1/auth` answer for a good key (also in the `X-Key-Id` and `X-Key-Scopes` headers).
+/// `GET /v1/auth` answer for a good key, as JSON for `Accept: application/json` only
+/// (by default the answer is its `X-Key-Id`, `X-Key-Scopes` and `X-Org-Id` headers, with an empty body).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AuthOk {
     pub key_id: String,

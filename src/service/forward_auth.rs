@@ -1,8 +1,26 @@
 //! `GET /v1/auth`: forward-auth for gateways (nginx `auth_request`, Traefik
-//! ForwardAuth, Envoy). The hot path: checksum, one indexed lookup, no write.
+//! ForwardAuth, Caddy `forward_auth`, Envoy). The hot path: checksum, one
+//! indexed lookup, no write.
+//!
+//! A good key is answered 200 with an **empty body** (`Content-Length: 0`):
+//! the answer is all in its headers (`X-Key-Id`, `X-Key-Scopes`,
+//! `X-Org-Id`). nginx's `auth_request` never reads a subrequest's body
+//! (`header_only`), and its proxy module keeps an upstream connection alive
+//! only when the answer has no body to read: with a body, every check would
+//! open a new TCP connection to keydeck (tests/it/gateway.rs counts them).
+//! Callers that want the JSON ([`AuthOk`]) ask with `Accept: application/json`.
+//!
+//! Refusals (400, 401, 403, 429, 503) keep their JSON error body: Traefik's
+//! ForwardAuth and Caddy's `forward_auth` hand keydeck's refusal to the client
+//! as it is (status, headers and body), and every error of the API has that
+//! shape. Both read the body to its end (Go's HTTP client), so they keep the
+//! connection either way. Through nginx a refusal's body is discarded (the
+//! shipped example rebuilds the answer in `@keydeck_denied`) and that
+//! connection is closed: one new connection per *refused* check, never per
+//! good one.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json as JsonBody;
 use serde::Deserialize;
@@ -38,7 +56,7 @@ pub struct AuthQuery {
         ("X-API-Key" = Option<String>, Header, description = "The API key, if not in Authorization: Bearer"),
         ("X-Required-Scope" = Option<String>, Header, description = "The scope required. May be repeated only with the same value; if `?scope=` is also given it must be the same scope; empty or non-ASCII values are refused (400)")),
     responses(
-        (status = 200, description = "Good key; also in headers X-Key-Id, X-Key-Scopes (space-separated), X-Org-Id", body = AuthOk),
+        (status = 200, description = "Good key: headers X-Key-Id, X-Key-Scopes (space-separated), X-Org-Id, and an empty body (Content-Length: 0) so that gateways keep the connection; the JSON body only for `Accept: application/json`", body = AuthOk),
         (status = 400, description = "invalid_request: unknown scope, or an ambiguous one (different X-Required-Scope headers, an empty or unreadable one, an empty ?scope=, or ?scope= differing from X-Required-Scope); the reason is in error.fields.scope", body = ErrorBody),
         (status = 401, description = "No key, or an unknown, malformed, expired or revoked one; WWW-Authenticate: Bearer error=\"invalid_token\"", body = ErrorBody),
         (status = 403, description = "The key lacks the scope; WWW-Authenticate: Bearer error=\"insufficient_scope\"", body = ErrorBody),
@@ -75,12 +93,17 @@ pub async fn check(
         .ok_or(ApiError::MissingCredentials)?;
     let key = state.check_key(raw, addr, required).await?;
     let scopes = key.scopes.join(" ");
-    let mut response = JsonBody(AuthOk {
-        key_id: key.id.clone(),
-        org_id: key.org_id.clone(),
-        scopes: key.scopes,
-    })
-    .into_response();
+    let mut response = if wants_json(&headers) {
+        JsonBody(AuthOk {
+            key_id: key.id.clone(),
+            org_id: key.org_id.clone(),
+            scopes: key.scopes,
+        })
+        .into_response()
+    } else {
+        // An empty body: axum sends `Content-Length: 0`.
+        ().into_response()
+    };
     let h = response.headers_mut();
     for (name, value) in [
         ("x-key-id", &key.id),
@@ -92,6 +115,29 @@ pub async fn check(
         }
     }
     Ok(response)
+}
+
+/// Whether `Accept` names `application/json` (or `application/*`) with a
+/// non-zero quality. `*/*`, which most HTTP clients send by default, does not
+/// count: a gateway forwarding its client's `Accept` must not get a body.
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or_default();
+            let json = media.eq_ignore_ascii_case("application/json")
+                || media.eq_ignore_ascii_case("application/*");
+            let refused = parts.any(|p| {
+                p.split_once('=').is_some_and(|(k, q)| {
+                    k.trim().eq_ignore_ascii_case("q") && q.trim().parse::<f32>() == Ok(0.0)
+                })
+            });
+            json && !refused
+        })
 }
 
 /// The one scope a check requires, if any: from `?scope=` or `X-Required-Scope`,
@@ -137,5 +183,40 @@ fn required_scope<'a>(
             "?scope= and the X-Required-Scope header name different scopes: send the scope in one place",
         )),
         (q, h) => Ok(q.or(h)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn json_only_when_asked_for() {
+        for asked in [
+            &["application/json"][..],
+            &["Application/JSON; charset=utf-8"],
+            &["text/html, application/json;q=0.5"],
+            &["text/plain", "application/*"],
+        ] {
+            assert!(wants_json(&accept(asked)), "{asked:?}");
+        }
+        for not_asked in [
+            &[][..],
+            &["*/*"],
+            &["text/html,application/xhtml+xml,*/*;q=0.8"],
+            &["application/json;q=0"],
+            &["application/json; q=0.0, */*"],
+            &["application/jsonx"],
+        ] {
+            assert!(!wants_json(&accept(not_asked)), "{not_asked:?}");
+        }
     }
 }

@@ -22,6 +22,7 @@ mod tls;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -266,9 +267,17 @@ pub struct RunningService {
     pub ssh: Option<SshInfo>,
     /// The Unix socket the SSH sessions reach the service through (with the SSH server).
     pub ssh_sessions_socket: Option<PathBuf>,
+    /// TCP connections accepted on `addr` so far.
+    accepted: Arc<AtomicU64>,
 }
 
 impl RunningService {
+    /// TCP connections accepted on the HTTP listener since the start: with a
+    /// gateway that keeps its connections alive, far fewer than its requests.
+    pub fn accepted_connections(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+
     /// Stops accepting, lets in-flight requests finish (for up to 10 s),
     /// flushes last-used times and closes the database.
     pub async fn shutdown(self) -> std::io::Result<()> {
@@ -357,8 +366,10 @@ pub async fn start(
         }
     };
     let flusher = tokio::spawn(last_used.run(store, config.last_used_flush, stop_rx.clone()));
-    let server = serve_http(listener, addr, &state, &config, tls, stop_rx);
+    let accepted = Arc::new(AtomicU64::new(0));
+    let server = serve_http(listener, addr, &state, &config, tls, &accepted, stop_rx);
     Ok(RunningService {
+        accepted,
         addr,
         state,
         store_guard,
@@ -470,6 +481,7 @@ fn serve_http(
     state: &AppState,
     config: &ServiceConfig,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    accepted: &Arc<AtomicU64>,
     stop: watch::Receiver<bool>,
 ) -> JoinHandle<std::io::Result<()>> {
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -478,6 +490,7 @@ fn serve_http(
         tls,
         timeouts: config.timeouts,
         max_connections: config.max_connections.max(1),
+        accepted: accepted.clone(),
     };
     let server = tokio::spawn(serve::serve(listener, serving, stop));
     tracing::info!(%addr, "keydeck service listening on {scheme}://{addr}");
@@ -501,6 +514,7 @@ fn serve_internal(
         tls: None,
         timeouts: config.timeouts,
         max_connections: config.max_connections.max(1),
+        accepted: Arc::default(),
     };
     let task = tokio::spawn(async move {
         if let Err(e) = serve::serve(listener, serving, stop).await {

@@ -95,6 +95,10 @@ pub(super) struct Serving {
     pub tls: Option<TlsAcceptor>,
     pub timeouts: Timeouts,
     pub max_connections: usize,
+    /// Connections accepted so far (refused ones at the cap included): a
+    /// gateway that keeps its connections alive adds one per connection it
+    /// opens, not one per request.
+    pub accepted: Arc<AtomicU64>,
 }
 
 /// Accepts connections until `stop`, then lets every open connection finish
@@ -125,6 +129,7 @@ pub(super) async fn serve<L: Listener>(
                         continue;
                     }
                 };
+                serving.accepted.fetch_add(1, Ordering::Relaxed);
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
                     refusal.refuse::<L>(stream, serving.tls.is_none());
                     continue;

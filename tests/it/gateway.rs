@@ -799,3 +799,175 @@ async fn a_client_cannot_choose_the_scope_nginx_requires() {
         "refused requests must not reach the app"
     );
 }
+
+/// Good checks sent one after another through the example's nginx.
+const SEQUENTIAL_CHECKS: usize = 60;
+/// Then this many clients at once, each sending [`CHECKS_PER_CLIENT`].
+const PARALLEL_CLIENTS: usize = 4;
+const CHECKS_PER_CLIENT: usize = 20;
+
+/// nginx keeps its connection to keydeck from one check to the next: keydeck
+/// answers a good key with an empty body, which `auth_request` (that never
+/// reads a subrequest's body) can leave the connection open after. With a
+/// body (as `/v1/auth` had before), nginx closed it and opened a new one for
+/// every check. keydeck runs in this process here, so that its count of
+/// accepted connections can be read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(keydeck_nginx),
+    ignore = "needs nginx with http_auth_request_module (apt-get install nginx-light)"
+)]
+async fn nginx_keeps_its_connection_to_keydeck_across_checks() {
+    let nginx_bin = find_nginx().expect(
+        "this test needs nginx with http_auth_request_module (apt-get install nginx-light)",
+    );
+    let app = App::start().await;
+    let backend = common::Backend::sqlite();
+    let s = common::TestServer::start(&backend).await;
+    let nginx = Nginx::start(&nginx_bin, s.running.addr, app.addr).await;
+    let _logs = LogsOnFailure(vec![nginx.prefix.path().join("error.log")]);
+    let (key, secret) = s.create_key("gateway", &["resources:read"]).await;
+    let client = client_from(Ipv4Addr::LOCALHOST);
+
+    // One after another: one connection serves them all. (nginx may open a
+    // second one if keydeck's idle timer closed the first in between: not
+    // within this test's few seconds.) Every other client asks for JSON: the
+    // example does not pass the client's Accept on, so keydeck's answer to
+    // nginx stays empty.
+    let before = s.running.accepted_connections();
+    for i in 0..SEQUENTIAL_CHECKS {
+        let accept = if i % 2 == 0 {
+            "application/json"
+        } else {
+            "*/*"
+        };
+        let r = client
+            .get(nginx.url(&format!("/api/things?n={i}")))
+            .bearer_auth(&secret)
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        let seen = app_saw(r, StatusCode::OK).await;
+        assert_eq!(seen["x_key_id"], json!([key["id"]]), "{seen}");
+    }
+    let opened = s.running.accepted_connections() - before;
+    assert!(
+        opened <= 2,
+        "nginx opened {opened} connections to keydeck for {SEQUENTIAL_CHECKS} checks in a row \
+         (one per check means the upstream connection is not kept alive)"
+    );
+
+    // Several clients at once: at most one connection each (nginx's one
+    // worker keeps up to 64 idle), whatever the number of checks.
+    let before = s.running.accepted_connections();
+    let mut clients = tokio::task::JoinSet::new();
+    for c in 0..PARALLEL_CLIENTS {
+        let (client, url, secret) = (
+            client_from(Ipv4Addr::LOCALHOST),
+            nginx.url(&format!("/api/things?client={c}")),
+            secret.clone(),
+        );
+        clients.spawn(async move {
+            for _ in 0..CHECKS_PER_CLIENT {
+                let r = client.get(&url).bearer_auth(&secret).send().await.unwrap();
+                app_saw(r, StatusCode::OK).await;
+            }
+        });
+    }
+    while let Some(done) = clients.join_next().await {
+        done.unwrap();
+    }
+    let opened = s.running.accepted_connections() - before;
+    assert!(
+        opened <= PARALLEL_CLIENTS as u64 + 2,
+        "nginx opened {opened} connections to keydeck for {} checks from {PARALLEL_CLIENTS} clients",
+        PARALLEL_CLIENTS * CHECKS_PER_CLIENT
+    );
+    let reached = app
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|uri| *uri != "/healthz")
+        .count();
+    assert_eq!(
+        reached,
+        SEQUENTIAL_CHECKS + PARALLEL_CLIENTS * CHECKS_PER_CLIENT,
+        "every check reached the app"
+    );
+    drop(nginx);
+    s.stop().await;
+}
+
+/// A good key is answered with its headers and an empty body, unless the
+/// caller asks for JSON: `Content-Length: 0`, so that a gateway that never
+/// reads the body (nginx) can keep the connection.
+#[tokio::test]
+async fn a_good_key_is_answered_with_an_empty_body_unless_json_is_asked_for() {
+    let backend = common::Backend::sqlite();
+    let s = common::TestServer::start(&backend).await;
+    let (key, secret) = s
+        .create_key("gateway", &["resources:read", "sessions:read"])
+        .await;
+    let check = |accept: Option<&'static str>| {
+        let mut req = s
+            .http
+            .get(s.url("/v1/auth?scope=sessions:read"))
+            .bearer_auth(&secret);
+        if let Some(accept) = accept {
+            req = req.header("accept", accept);
+        }
+        req.send()
+    };
+    let scopes: Vec<&str> = key["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(scopes.len(), 2, "{key}");
+    let mut orgs = std::collections::BTreeSet::new();
+    for accept in [None, Some("*/*"), Some("text/html, */*;q=0.8")] {
+        let r = check(accept).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{accept:?}");
+        assert_eq!(r.headers()["content-length"], "0", "{accept:?}");
+        assert!(r.headers().get("content-type").is_none(), "{accept:?}");
+        assert_eq!(r.headers()["x-key-id"], key["id"].as_str().unwrap());
+        assert_eq!(r.headers()["x-key-scopes"], scopes.join(" "));
+        orgs.insert(r.headers()["x-org-id"].to_str().unwrap().to_owned());
+        assert_eq!(r.text().await.unwrap(), "", "{accept:?}");
+    }
+    let org = orgs.pop_first().unwrap();
+    assert!(orgs.is_empty() && !org.is_empty(), "{org:?} {orgs:?}");
+    for accept in ["application/json", "text/html, application/json;q=0.9"] {
+        let r = check(Some(accept)).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{accept}");
+        assert_eq!(r.headers()["x-key-id"], key["id"].as_str().unwrap());
+        assert_eq!(
+            r.json::<Value>().await.unwrap(),
+            json!({
+                "key_id": key["id"],
+                "org_id": org,
+                "scopes": scopes,
+            }),
+            "{accept}"
+        );
+    }
+    // Refusals keep their JSON error body, whatever the Accept: Traefik and
+    // Caddy show it to the client.
+    let r = s
+        .http
+        .get(s.url("/v1/auth?scope=audit_logs:read"))
+        .bearer_auth(&secret)
+        .header("accept", "*/*")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "insufficient_scope"
+    );
+    s.stop().await;
+}
