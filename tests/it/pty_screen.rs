@@ -180,7 +180,7 @@ fn over_ssh_quitting_after_a_resize_leaves_the_shell_screen_as_it_was() {
     let key = keygen(dir.path(), "id_ed25519");
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
     runtime.block_on(async {
-        keydeck::admin::ssh_keys::add_ssh_key(
+        keydeck::accounts::ssh_keys::add_ssh_key(
             server.running.state.store.as_ref(),
             "admin@localhost",
             &public,
