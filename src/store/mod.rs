@@ -8,6 +8,7 @@
 
 pub mod guard;
 mod postgres;
+mod replicas;
 mod sql;
 mod sql_store;
 mod sqlite;
@@ -22,7 +23,9 @@ use crate::key::KeyStatus;
 pub use crate::policy::Policy;
 
 pub use postgres::KEY_CACHE_LEASE;
+pub use replicas::{Channel, Replicas};
 pub use sql_store::{Hooks, KeyWrites};
+pub use sqlite::{DataVersion, VersionSource};
 pub use ssh_keys::{SshKey, SshKeyHolder};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -363,6 +366,9 @@ pub trait Store: Send + Sync + 'static {
         audit: &AuditEvent,
     ) -> StoreResult<()>;
 
+    /// How a cache kept over this store sees the writes it is not told of.
+    fn watch(&self) -> Watch;
+
     // SSH keys: who a connection to `keydeck serve --ssh-listen` is.
 
     /// Inserts the key and its audit entry in one transaction; a fingerprint
@@ -400,6 +406,17 @@ fn policy_from_json(json: Option<String>) -> StoreResult<Policy> {
     json.map_or(Ok(Policy::default()), |j| {
         serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(format!("policy: {e}")))
     })
+}
+
+/// How a cache kept over the store (the service's key cache) sees writes
+/// made by other connections than its store's hooked calls.
+#[derive(Clone)]
+pub enum Watch {
+    /// One serving process per file: other processes' commits show in the
+    /// file's data version.
+    Sqlite(VersionSource),
+    /// Replicas sharing the database, on the store's own pool.
+    Postgres(Replicas),
 }
 
 /// Which database a URL names, decided once.
