@@ -4,7 +4,9 @@
 //! One implementation (`sql_store.rs`) runs the SQL text in `sql.rs` and reads
 //! the row types here (by column name) on either backend; `sqlite.rs` and
 //! `postgres.rs` are only the dialects: connection set-up, `sqlx::migrate!`
-//! migrations, the change cursor.
+//! migrations, the change cursor. `replicas.rs` is what PostgreSQL replicas
+//! share on the same pool. No SQL is written, and no pool opened, anywhere
+//! else (`layers.rs` checks).
 
 pub mod guard;
 mod postgres;

@@ -8,6 +8,7 @@
 //! (`keydeck admin` writing the same file): not a pool, one connection.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,7 +30,7 @@ pub(super) static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 /// data_version` read on a connection of its own (a pooled one would count
 /// the pool's own writes on its other connections).
 pub struct DataVersion {
-    options: SqliteConnectOptions,
+    options: Arc<SqliteConnectOptions>,
     conn: Option<SqliteConnection>,
 }
 
@@ -66,16 +67,16 @@ impl DataVersion {
 
 /// How [`DataVersion`]s are opened for the store's file.
 #[derive(Clone)]
-pub struct VersionSource(SqliteConnectOptions);
+pub struct VersionSource(Arc<SqliteConnectOptions>);
 
 impl VersionSource {
     fn new(url: &str) -> StoreResult<Self> {
         // WAL as the store sets it: opening must not change the journal mode.
-        Ok(Self(
+        Ok(Self(Arc::new(
             SqliteConnectOptions::from_str(url)?
                 .journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(1)),
-        ))
+        )))
     }
 
     /// A data version on a connection opened now.
