@@ -355,3 +355,94 @@ fn printing_is_seen_in_code_not_in_comments() {
     );
     assert!(words_in("fn f() -> u8 { 1 }", ACCOUNTS_NEVER).is_empty());
 }
+
+// The database belongs to the store: SQL is written only under `src/store/`,
+// and a replica opens one pool (the store's), so nothing else connects.
+
+/// What only `src/store/` may write: SQL query calls, and pools or
+/// connections of their own (`PgListener::connect` opens a pool; a listener
+/// on the store's pool is `Replicas::listen`).
+const STORE_ONLY: &[&str] = &[
+    "sqlx::query",
+    "query_as",
+    "query_scalar",
+    "query_with",
+    "PoolOptions",
+    "PgConnection",
+    "SqliteConnection",
+    "PgListener::connect",
+    "Pool::connect",
+    "Pool::connect_with",
+];
+
+/// Each `STORE_ONLY` word found in a file outside `src/store/` (but this
+/// one, which names them), as `file: word`; comment lines are skipped.
+fn database_outside_store() -> Vec<String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut found = Vec::new();
+    for file in files {
+        let relative = file
+            .strip_prefix(&src)
+            .expect("under src/")
+            .to_string_lossy()
+            .replace('\\', "/");
+        if relative.starts_with("store/") || relative == "layers.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("read a source file");
+        for word in STORE_ONLY {
+            if code_mentions(&text, word) {
+                found.push(format!("src/{relative}: {word}"));
+            }
+        }
+    }
+    found
+}
+
+/// Whether `word` appears in `text` outside comment lines.
+fn code_mentions(text: &str, word: &str) -> bool {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .any(|l| l.contains(word))
+}
+
+#[test]
+fn no_sql_and_no_pool_outside_the_store() {
+    let found = database_outside_store();
+    assert!(
+        found.is_empty(),
+        "SQL or a connection of its own outside src/store/ (use a store method):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn a_replica_opens_one_pool_per_backend() {
+    // Inside the store too: one pool set-up per backend, the dialect's.
+    let store = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store");
+    let mut files = Vec::new();
+    rust_files(&store, &mut files);
+    for options in ["PgPoolOptions::new(", "SqlitePoolOptions::new("] {
+        let count: usize = files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).expect("read a store file"))
+            .map(|text| {
+                text.lines()
+                    .filter(|l| !l.trim_start().starts_with("//"))
+                    .filter(|l| l.contains(options))
+                    .count()
+            })
+            .sum();
+        assert_eq!(count, 1, "{options} in src/store/: one pool per replica");
+    }
+}
+
+#[test]
+fn the_database_scanner_sees_code_and_skips_comments() {
+    let text = "// sqlx::query(\"x\")\nlet n: i64 = query_scalar(SQL).fetch_one(&pool).await?;\n";
+    assert!(code_mentions(text, "query_scalar"));
+    assert!(!code_mentions(text, "sqlx::query"));
+}

@@ -266,7 +266,7 @@ impl AppState {
         }
     }
 
-    /// The key check: checksum, one lookup by digest (or the key cache, see
+    /// The key check: checksum, one lookup by digest (through the key cache,
     /// [`super::keycache`]), then status, expiry against the clock, plan and
     /// scope, at every request.
     ///
@@ -293,23 +293,7 @@ impl AppState {
             .check(addr, now)
             .map_err(|retry_after| ApiError::TooManyFailures { retry_after })?;
         let found = match self.key_format.parse(raw) {
-            Ok(secret) => {
-                let digest = secret.digest();
-                let at = Instant::now();
-                if let Some(cached) = self.key_cache.get(&digest) {
-                    Some(cached)
-                } else if self.missing_keys.contains(&digest, at) {
-                    None
-                } else {
-                    let generation = self.key_cache.generation();
-                    let found = self.store.key_by_digest(&digest).await?;
-                    match &found {
-                        Some(key) => self.key_cache.insert(digest, key.clone(), generation),
-                        None => self.missing_keys.insert(digest, at),
-                    }
-                    found
-                }
-            }
+            Ok(secret) => self.key_cache.by_digest(&secret.digest()).await?,
             Err(_) => None,
         };
         let Some(key) = found else {

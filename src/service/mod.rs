@@ -50,7 +50,7 @@ use crate::store::{NewUser, Org, Plan, Role, Store, StoreError};
 pub use error::{ApiError, PLAN_REQUIRED_MESSAGE};
 pub use internal::SOCKET_FILE as SSH_SESSIONS_SOCKET;
 pub use keycache::sqlite::OTHER_PROCESS_BOUND as SQLITE_OTHER_PROCESS_BOUND;
-pub use keycache::{KeyCache, KeyCacheStats};
+pub use keycache::{KeyCacheStats, KeyLookup};
 use last_used::LastUsed;
 pub use openapi::ApiDoc;
 use rate_limit::FailureLimiter;
@@ -132,12 +132,11 @@ pub struct Shared {
     limiter: Arc<FailureLimiter>,
     shared_limit: Option<shared_limit::SharedLimit>,
     last_used: Arc<LastUsed>,
-    /// API key digests recently looked up and not found (see [`negative`]).
-    missing_keys: negative::NegativeCache,
-    /// User token digests recently looked up and not found.
+    /// User token digests recently looked up and not found (see [`negative`]).
     missing_tokens: negative::NegativeCache,
-    /// API keys found, while nothing changed (see [`keycache`]).
-    pub key_cache: Arc<KeyCache>,
+    /// The key check's lookup: API keys found, while nothing changed, and
+    /// digests not found, for a second (see [`keycache`]).
+    pub key_cache: KeyLookup,
     trusted_proxies: Vec<IpAddr>,
     timeouts: Timeouts,
     /// Credentials of open SSH sessions.
@@ -332,14 +331,13 @@ pub async fn start(
         chrono::Duration::minutes(1),
     ));
     let (shared_limit, mut background) =
-        start_shared_limit(&config, &backend, &limiter, &clock, &stop_rx).await?;
-    if config.key_cache {
-        background.extend(
-            keycache::watch(&backend, key_cache.clone(), stop_rx.clone())
-                .await
-                .map_err(StartError::KeyCache)?,
-        );
-    }
+        start_shared_limit(&config, store.as_ref(), &limiter, &clock, &stop_rx).await?;
+    background.extend(
+        key_cache
+            .watch(stop_rx.clone())
+            .await
+            .map_err(StartError::KeyCache)?,
+    );
     let last_used = Arc::new(LastUsed::default());
     let state = AppState(Arc::new(Shared {
         store: store.clone(),
@@ -349,7 +347,6 @@ pub async fn start(
         limiter,
         shared_limit,
         last_used: last_used.clone(),
-        missing_keys: negative::NegativeCache::default(),
         missing_tokens: negative::NegativeCache::default(),
         key_cache,
         trusted_proxies: config.trusted_proxies.clone(),
@@ -418,15 +415,13 @@ async fn open_store(
     config: &ServiceConfig,
     backend: &store::Backend,
     clock: &dyn Clock,
-) -> Result<(Arc<dyn Store>, Arc<Guard>, Arc<KeyCache>), StartError> {
-    let key_cache = Arc::new(KeyCache::new(config.key_cache));
+) -> Result<(Arc<dyn Store>, Arc<Guard>, KeyLookup), StartError> {
     let guard = Arc::new(Guard::new(config.database_limits));
     let hooks = store::Hooks {
         guard: Some(guard.clone()),
-        key_writes: Some(key_cache.clone()),
+        key_writes: None,
     };
-    let store = backend
-        .connect(hooks)
+    let (store, key_cache) = KeyLookup::open(backend, hooks, config.key_cache)
         .await
         .map_err(StartError::OpenDatabase)?;
     bootstrap(store.as_ref(), &config.data_dir, clock)
@@ -436,19 +431,22 @@ async fn open_store(
 }
 
 /// The failed-check limit shared by replicas on one PostgreSQL database
-/// (none on SQLite, or without a limit), and its tasks.
+/// (none on SQLite, or without a limit), on the store's pool, and its tasks.
 async fn start_shared_limit(
     config: &ServiceConfig,
-    backend: &store::Backend,
+    store: &dyn Store,
     limiter: &Arc<FailureLimiter>,
     clock: &Arc<dyn Clock>,
     stop: &watch::Receiver<bool>,
 ) -> Result<(Option<shared_limit::SharedLimit>, Vec<JoinHandle<()>>), StartError> {
-    if config.max_failed_auth == 0 || !backend.is_postgres() {
+    let store::Watch::Postgres(replicas) = store.watch() else {
+        return Ok((None, Vec::new()));
+    };
+    if config.max_failed_auth == 0 {
         return Ok((None, Vec::new()));
     }
     let (shared, tasks) =
-        shared_limit::start(backend.url(), limiter.clone(), clock.clone(), stop.clone())
+        shared_limit::start(replicas, limiter.clone(), clock.clone(), stop.clone())
             .await
             .map_err(StartError::SharedLimit)?;
     Ok((Some(shared), tasks))

@@ -8,21 +8,20 @@
 //! limit locks the client at once, so a lost notice costs at most one more
 //! failure per replica. After its listener reconnects, a replica reloads the
 //! current locks, as it does at start (so a restart does not reset them).
+//! The SQL is the store's ([`Replicas`]), on the store's pool.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::DateTime;
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::PgListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::rate_limit::{AddrKey, FailureLimiter};
 use crate::clock::Clock;
-
-/// The `LISTEN`/`NOTIFY` channel; a notice reads `ADDR UNTIL_MS`.
-const CHANNEL: &str = "keydeck_failed_auth";
+use crate::store::{Channel, Replicas};
 /// Failures waiting to be written; past this they count on this replica only.
 const QUEUE: usize = 8192;
 /// Failures written per transaction at most.
@@ -45,32 +44,26 @@ impl SharedLimit {
 
 #[derive(Clone)]
 struct Ctx {
-    pool: PgPool,
+    replicas: Replicas,
     limiter: Arc<FailureLimiter>,
     clock: Arc<dyn Clock>,
 }
 
-/// Connects, starts listening, loads the current locks into `limiter`, then
-/// runs the writer and the listener until `stop`.
+/// Starts listening, loads the current locks into `limiter`, then runs the
+/// writer and the listener until `stop`.
 pub async fn start(
-    url: &str,
+    replicas: Replicas,
     limiter: Arc<FailureLimiter>,
     clock: Arc<dyn Clock>,
     stop: watch::Receiver<bool>,
 ) -> Result<(SharedLimit, Vec<JoinHandle<()>>), sqlx::Error> {
-    let pool = PgPoolOptions::new()
-        .max_connections(3)
-        .acquire_timeout(StdDuration::from_secs(2))
-        .connect(url)
-        .await?;
     let ctx = Ctx {
-        pool,
+        replicas,
         limiter,
         clock,
     };
     // Listening before loading: a lock decided in between is not missed.
-    let mut listener = PgListener::connect_with(&ctx.pool).await?;
-    listener.listen(CHANNEL).await?;
+    let listener = ctx.replicas.listen(Channel::FailureLocks).await?;
     load_locks(&ctx).await?;
     let (tx, rx) = mpsc::channel(QUEUE);
     let writer = tokio::spawn(write_failures(ctx.clone(), rx, stop.clone()));
@@ -82,13 +75,13 @@ pub async fn start(
 async fn load_locks(ctx: &Ctx) -> Result<usize, sqlx::Error> {
     let window = ctx.limiter.window();
     let now = ctx.clock.now();
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT addr, window_start FROM failed_auth WHERE failures >= $1 AND window_start > $2",
-    )
-    .bind(i64::from(ctx.limiter.max()))
-    .bind((now - window).timestamp_millis())
-    .fetch_all(&ctx.pool)
-    .await?;
+    let rows = ctx
+        .replicas
+        .failure_locks(
+            i64::from(ctx.limiter.max()),
+            (now - window).timestamp_millis(),
+        )
+        .await?;
     let mut locked = 0;
     for (addr, start) in rows {
         let until = DateTime::from_timestamp_millis(start).map(|t| t + window);
@@ -136,16 +129,11 @@ async fn write_failures(
         if last_cleanup.elapsed() >= CLEANUP_EVERY {
             last_cleanup = Instant::now();
             let ended = (ctx.clock.now() - ctx.limiter.window()).timestamp_millis();
-            if let Err(e) = sqlx::query("DELETE FROM failed_auth WHERE window_start <= $1")
-                .bind(ended)
-                .execute(&ctx.pool)
-                .await
-            {
+            if let Err(e) = ctx.replicas.forget_failures(ended).await {
                 tracing::warn!(error = %e, "could not delete ended failed-check windows");
             }
         }
     }
-    ctx.pool.close().await;
 }
 
 /// Adds each client's failures to its shared window (restarting an ended
@@ -156,44 +144,20 @@ async fn add_failures(ctx: &Ctx, counts: HashMap<AddrKey, i64>) -> Result<(), sq
     let window_ms = ctx.limiter.window().num_milliseconds();
     let max = i64::from(ctx.limiter.max());
     // One order for every replica, so concurrent batches cannot deadlock.
-    let mut counts: Vec<(String, AddrKey, i64)> = counts
+    let mut counts: Vec<(AddrKey, (String, i64))> = counts
         .into_iter()
-        .map(|(key, n)| (key.to_string(), key, n))
+        .map(|(key, n)| (key, (key.to_string(), n)))
         .collect();
-    counts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut tx = ctx.pool.begin().await?;
-    for (addr, key, n) in &counts {
-        let (start, total): (i64, i64) = sqlx::query_as(
-            "INSERT INTO failed_auth (addr, window_start, failures) VALUES ($1, $2, $3) \
-             ON CONFLICT (addr) DO UPDATE SET \
-               window_start = CASE WHEN failed_auth.window_start <= $4 \
-                 THEN EXCLUDED.window_start ELSE failed_auth.window_start END, \
-               failures = CASE WHEN failed_auth.window_start <= $4 \
-                 THEN EXCLUDED.failures ELSE failed_auth.failures + EXCLUDED.failures END \
-             RETURNING window_start, failures",
-        )
-        .bind(addr)
-        .bind(now)
-        .bind(n)
-        .bind(now - window_ms)
-        .fetch_one(&mut *tx)
-        .await?;
-        if total < max {
-            continue;
-        }
-        let until = start + window_ms;
+    counts.sort_unstable_by(|a, b| a.1 .0.cmp(&b.1 .0));
+    let (keys, rows): (Vec<AddrKey>, Vec<(String, i64)>) = counts.into_iter().unzip();
+    let lock = |i: usize, until: i64| {
         if let Some(at) = DateTime::from_timestamp_millis(until) {
-            ctx.limiter.lock(*key, at);
+            ctx.limiter.lock(keys[i], at);
         }
-        if total - n < max {
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(format!("{addr} {until}"))
-                .execute(&mut *tx)
-                .await?;
-        }
-    }
-    tx.commit().await
+    };
+    ctx.replicas
+        .add_failures(&rows, now, window_ms, max, lock)
+        .await
 }
 
 async fn listen_for_locks(ctx: Ctx, mut listener: PgListener, mut stop: watch::Receiver<bool>) {

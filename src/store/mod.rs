@@ -4,10 +4,13 @@
 //! One implementation (`sql_store.rs`) runs the SQL text in `sql.rs` and reads
 //! the row types here (by column name) on either backend; `sqlite.rs` and
 //! `postgres.rs` are only the dialects: connection set-up, `sqlx::migrate!`
-//! migrations, the change cursor.
+//! migrations, the change cursor. `replicas.rs` is what PostgreSQL replicas
+//! share on the same pool. No SQL is written, and no pool opened, anywhere
+//! else (`layers.rs` checks).
 
 pub mod guard;
 mod postgres;
+mod replicas;
 mod sql;
 mod sql_store;
 mod sqlite;
@@ -22,7 +25,9 @@ use crate::key::KeyStatus;
 pub use crate::policy::Policy;
 
 pub use postgres::KEY_CACHE_LEASE;
+pub use replicas::{Channel, Replicas};
 pub use sql_store::{Hooks, KeyWrites};
+pub use sqlite::{DataVersion, VersionSource};
 pub use ssh_keys::{SshKey, SshKeyHolder};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -373,6 +378,9 @@ pub trait Store: Send + Sync + 'static {
         audit: &AuditEvent,
     ) -> StoreResult<()>;
 
+    /// How a cache kept over this store sees the writes it is not told of.
+    fn watch(&self) -> Watch;
+
     // SSH keys: who a connection to `keydeck serve --ssh-listen` is.
 
     /// Inserts the key and its audit entry in one transaction; a fingerprint
@@ -410,6 +418,17 @@ fn policy_from_json(json: Option<String>) -> StoreResult<Policy> {
     json.map_or(Ok(Policy::default()), |j| {
         serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(format!("policy: {e}")))
     })
+}
+
+/// How a cache kept over the store (the service's key cache) sees writes
+/// made by other connections than its store's hooked calls.
+#[derive(Clone)]
+pub enum Watch {
+    /// One serving process per file: other processes' commits show in the
+    /// file's data version.
+    Sqlite(VersionSource),
+    /// Replicas sharing the database, on the store's own pool.
+    Postgres(Replicas),
 }
 
 /// Which database a URL names, decided once.

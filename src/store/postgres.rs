@@ -1,6 +1,7 @@
 //! PostgreSQL, for several `keydeck serve` replicas sharing one database: its
-//! pool options, its opaque change cursor and the cross-replica settle after
-//! key writes; the queries are shared (`sql_store.rs`).
+//! pool options (the replica's only pool), its opaque change cursor and the
+//! cross-replica settle after key writes; the queries are shared
+//! (`sql_store.rs`), what replicas tell each other is `replicas.rs`.
 //!
 //! Key checks may be answered from each replica's key cache; every write that
 //! changes what they answer waits, before it returns, until every replica's
@@ -15,10 +16,11 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPoolOptions, PgQueryResult};
 use sqlx::{PgPool, Postgres};
 
+use super::replicas::Replicas;
 use super::sql;
 use super::sql_store::Dialect;
 use super::sync_cursor::CursorKey;
-use super::{ms, StoreError, StoreResult};
+use super::{ms, StoreError, StoreResult, Watch};
 
 /// `migrations/postgres/*.sql`, embedded at build time.
 pub(super) static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -69,9 +71,12 @@ impl Dialect for Postgres {
         // as when every connection is busy under load. The pool's own acquire
         // timeout must not cut that patience short. After an outage the pool
         // reconnects on the next call, and a dead connection is found by the
-        // test before it is handed out.
+        // test before it is handed out. The replica's one pool: 16
+        // connections for store calls, and 4 for what replicas share
+        // ([`Replicas`]): two listeners that hold theirs, the key cache's
+        // lease renewals and the failed-check counter's batches.
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(20)
             .acquire_timeout(Duration::from_secs(10))
             .test_before_acquire(true)
             .connect(url)
@@ -94,6 +99,11 @@ impl Dialect for Postgres {
 
     fn open_cursor(key: &CursorKey, org_id: &str, cursor: i64) -> i64 {
         key.open(org_id, cursor as u64) as i64
+    }
+
+    /// The replicas' leases, acknowledgements and notices, on this pool.
+    fn watch(pool: &PgPool, _: &CursorKey) -> Watch {
+        Watch::Postgres(Replicas::new(pool.clone()))
     }
 
     /// Waits until every replica holding a live lease has cleared its key

@@ -238,7 +238,15 @@ pub const SSH_KEY_HOLDER: &str = "SELECT u.id, u.org_id, u.email, u.role, u.crea
      FROM ssh_keys k JOIN users u ON u.id = k.user_id JOIN organisations o ON o.id = u.org_id \
      WHERE k.fingerprint = $1";
 
-// The key caches' acknowledgements (PostgreSQL; `service::keycache::postgres`).
+// What replicas sharing one PostgreSQL database tell each other (`replicas.rs`).
+
+/// The database's clock in Unix milliseconds, as a literal for `concat!`:
+/// every lease is read and written against this one clock.
+macro_rules! pg_now_ms {
+    () => {
+        "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT"
+    };
+}
 
 /// The newest key-check epoch (bumped by a trigger on every change to what
 /// a key check answers).
@@ -246,5 +254,64 @@ pub const PG_KEYCHECK_EPOCH: &str = "SELECT epoch FROM keycheck_epoch WHERE id =
 
 /// Replicas with a live lease (on the database's clock) that have not
 /// cleared their caches for epoch `$1` yet.
-pub const PG_REPLICAS_BEHIND: &str = "SELECT COUNT(*) FROM keycheck_replicas \
-     WHERE acked < $1 AND lease_until > (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+pub const PG_REPLICAS_BEHIND: &str = concat!(
+    "SELECT COUNT(*) FROM keycheck_replicas WHERE acked < $1 AND lease_until > ",
+    pg_now_ms!()
+);
+
+/// Deletes the lease rows of replicas gone for `$1` milliseconds.
+pub const PG_FORGET_GONE_REPLICAS: &str = concat!(
+    "DELETE FROM keycheck_replicas WHERE lease_until < ",
+    pg_now_ms!(),
+    " - $1"
+);
+
+/// A replica `$1` joins with a lease of `$2` ms, acknowledging the newest
+/// epoch (its cache starts empty); returns that epoch.
+pub const PG_JOIN_REPLICAS: &str = concat!(
+    "INSERT INTO keycheck_replicas (id, lease_until, acked) VALUES ($1, ",
+    pg_now_ms!(),
+    " + $2, (SELECT epoch FROM keycheck_epoch WHERE id = 1)) RETURNING acked"
+);
+
+/// Renews replica `$1`'s lease for `$2` ms with its acknowledgement `$3`
+/// (never moved back); returns the newest epoch.
+pub const PG_RENEW_LEASE: &str = concat!(
+    "INSERT INTO keycheck_replicas (id, lease_until, acked) VALUES ($1, ",
+    pg_now_ms!(),
+    " + $2, $3) ON CONFLICT (id) DO UPDATE SET lease_until = EXCLUDED.lease_until, \
+     acked = GREATEST(keycheck_replicas.acked, EXCLUDED.acked) \
+     RETURNING (SELECT epoch FROM keycheck_epoch WHERE id = 1)"
+);
+
+/// Replica `$1` has cleared its cache for epoch `$2`.
+pub const PG_ACKNOWLEDGE: &str =
+    "UPDATE keycheck_replicas SET acked = GREATEST(acked, $2) WHERE id = $1";
+
+/// Replica `$1` is gone: writers need not wait for it.
+pub const PG_LEAVE_REPLICAS: &str = "DELETE FROM keycheck_replicas WHERE id = $1";
+
+/// Clients whose shared failure count is at least `$1` in a window that
+/// started after `$2`: (address, window start).
+pub const PG_FAILURE_LOCKS: &str =
+    "SELECT addr, window_start FROM failed_auth WHERE failures >= $1 AND window_start > $2";
+
+/// Adds `$3` failures at `$2` to client `$1`'s window, restarting a window
+/// that started at or before `$4`; returns (window start, total).
+pub const PG_ADD_FAILURES: &str =
+    "INSERT INTO failed_auth (addr, window_start, failures) VALUES ($1, $2, $3) \
+     ON CONFLICT (addr) DO UPDATE SET \
+       window_start = CASE WHEN failed_auth.window_start <= $4 \
+         THEN EXCLUDED.window_start ELSE failed_auth.window_start END, \
+       failures = CASE WHEN failed_auth.window_start <= $4 \
+         THEN EXCLUDED.failures ELSE failed_auth.failures + EXCLUDED.failures END \
+     RETURNING window_start, failures";
+
+/// Deletes the failure windows that started at or before `$1`.
+pub const PG_FORGET_FAILURES: &str = "DELETE FROM failed_auth WHERE window_start <= $1";
+
+/// Sends notice `$2` on channel `$1`, at the transaction's commit.
+pub const PG_NOTIFY: &str = "SELECT pg_notify($1, $2)";
+
+/// SQLite's count of commits by other connections, as this connection saw them.
+pub const SQLITE_DATA_VERSION: &str = "PRAGMA data_version";

@@ -39,6 +39,9 @@ pub(super) trait Dialect: Database {
     /// write returns: waits until every replica's key cache let go of it.
     async fn settle(pool: &Pool<Self>) -> StoreResult<()>;
 
+    /// How caches over the store see other connections' writes.
+    fn watch(pool: &Pool<Self>, state: &Self::State) -> Watch;
+
     /// Whether seeded keys are numbered (`change_seq`) by the insert itself,
     /// from [`sql::SQLITE_HIGHEST_CHANGE_SEQ`], rather than by the database.
     const NUMBERS_SEEDED_CHANGES: bool;
@@ -695,6 +698,10 @@ where
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn watch(&self) -> Watch {
+        DB::watch(&self.pool, &self.state)
     }
 
     async fn policy(&self, org_id: &str) -> StoreResult<Policy> {

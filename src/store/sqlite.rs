@@ -3,31 +3,100 @@
 //!
 //! WAL with `synchronous = FULL`: a transaction that returned is on disk, so a
 //! key reported created survives `kill -9` and power loss.
+//!
+//! [`DataVersion`] is how a serving process sees other processes' commits
+//! (`keydeck admin` writing the same file): not a pool, one connection.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions,
+    SqliteQueryResult, SqliteSynchronous,
 };
-use sqlx::{Sqlite, SqlitePool};
+use sqlx::{Connection, Sqlite, SqlitePool};
 
 use super::sql;
 use super::sql_store::Dialect;
-use super::StoreResult;
+use super::{StoreResult, Watch};
 
 /// `migrations/sqlite/*.sql`, embedded at build time.
 pub(super) static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
+/// Counts commits by other connections to the database file: `PRAGMA
+/// data_version` read on a connection of its own (a pooled one would count
+/// the pool's own writes on its other connections).
+pub struct DataVersion {
+    options: Arc<SqliteConnectOptions>,
+    conn: Option<SqliteConnection>,
+}
+
+impl DataVersion {
+    /// The value now; on a new connection if the last one failed.
+    pub async fn read(&mut self) -> sqlx::Result<i64> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => self
+                .conn
+                .insert(SqliteConnection::connect_with(&self.options).await?),
+        };
+        let read = sqlx::query_scalar(sql::SQLITE_DATA_VERSION)
+            .fetch_one(conn)
+            .await;
+        if read.is_err() {
+            self.conn = None;
+        }
+        read
+    }
+
+    /// Gives up the connection (one that did not answer in time): the next
+    /// read opens another.
+    pub fn reset(&mut self) {
+        self.conn = None;
+    }
+
+    pub async fn close(mut self) {
+        if let Some(conn) = self.conn.take() {
+            let _ = conn.close().await;
+        }
+    }
+}
+
+/// How [`DataVersion`]s are opened for the store's file.
+#[derive(Clone)]
+pub struct VersionSource(Arc<SqliteConnectOptions>);
+
+impl VersionSource {
+    fn new(url: &str) -> StoreResult<Self> {
+        // WAL as the store sets it: opening must not change the journal mode.
+        Ok(Self(Arc::new(
+            SqliteConnectOptions::from_str(url)?
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(1)),
+        )))
+    }
+
+    /// A data version on a connection opened now.
+    pub async fn open(&self) -> sqlx::Result<DataVersion> {
+        let conn = SqliteConnection::connect_with(&self.0).await?;
+        Ok(DataVersion {
+            options: self.0.clone(),
+            conn: Some(conn),
+        })
+    }
+}
+
 #[async_trait]
 impl Dialect for Sqlite {
-    type State = ();
+    /// Where the key cache's watcher reads the data version from.
+    type State = VersionSource;
 
     /// Opens (creating if missing) the database at a `sqlite://PATH` URL and migrates it.
-    async fn connect(url: &str) -> StoreResult<(SqlitePool, ())> {
+    async fn connect(url: &str) -> StoreResult<(SqlitePool, VersionSource)> {
+        let versions = VersionSource::new(url)?;
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -54,20 +123,24 @@ impl Dialect for Sqlite {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok((pool, ()))
+        Ok((pool, versions))
     }
 
     /// The `change_seq` the organisation's next write will get (writers take
     /// turns, so every later write is at or past it).
-    async fn change_cursor(pool: &SqlitePool, (): &(), org_id: &str) -> StoreResult<i64> {
+    async fn change_cursor(pool: &SqlitePool, _: &VersionSource, org_id: &str) -> StoreResult<i64> {
         Ok(sqlx::query_scalar::<_, i64>(sql::SQLITE_CHANGE_CURSOR)
             .bind(org_id)
             .fetch_one(pool)
             .await?)
     }
 
-    fn open_cursor((): &(), _org_id: &str, cursor: i64) -> i64 {
+    fn open_cursor(_: &VersionSource, _org_id: &str, cursor: i64) -> i64 {
         cursor
+    }
+
+    fn watch(_pool: &SqlitePool, versions: &VersionSource) -> Watch {
+        Watch::Sqlite(versions.clone())
     }
 
     /// One process per database file: its own cache is cleared by the

@@ -1,6 +1,9 @@
-//! The positive key-check cache: found keys by digest, so that a key check
-//! costs no database round trip while nothing changed, and a change (revoke,
-//! rotation, plan change) is refused on the very next request.
+//! The key check's lookup by digest as a decorator over the store
+//! ([`KeyLookup`]), with the positive key cache it owns: found keys by
+//! digest, so that a key check costs no database round trip while nothing
+//! changed, and a change (revoke, rotation, plan change) is refused on the
+//! very next request. Every rule of the cache lives in this module: the
+//! lookup, the store's key-write hook that clears it, and the watchers.
 //!
 //! The cache answers only while it is *trusted*: a watcher ([`sqlite`] or
 //! [`postgres`]) extends the trust as long as it can see every change made
@@ -23,7 +26,8 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::store::{self, AuthRecord};
+use super::negative::NegativeCache;
+use crate::store::{self, AuthRecord, Backend, Hooks, Store, StoreResult};
 
 /// Records kept at most (over all shards); past it a shard drops an arbitrary one.
 pub const MAX_ENTRIES: usize = 65_536;
@@ -40,6 +44,85 @@ pub struct KeyCacheStats {
     pub misses: u64,
     /// Times the cache was cleared (own writes, other writers, resynchronisation).
     pub clears: u64,
+}
+
+/// The key check's lookup by digest: the cache first; on a miss, digests
+/// not found lately ([`super::negative`]), then the store, whose answer is
+/// kept under the generation rule. What the service calls; the store's own
+/// writes clear the cache through its key-write hook before they answer.
+pub struct KeyLookup {
+    store: Arc<dyn Store>,
+    cache: Arc<KeyCache>,
+    /// Digests recently looked up and not found.
+    missing: NegativeCache,
+}
+
+impl KeyLookup {
+    /// Opens the store with `hooks` and the cache's key-write hook;
+    /// `enabled = false` makes every check go to the store (the comparison
+    /// knob). The store is returned for everything else the service does.
+    pub async fn open(
+        backend: &Backend,
+        mut hooks: Hooks,
+        enabled: bool,
+    ) -> StoreResult<(Arc<dyn Store>, Self)> {
+        let cache = Arc::new(KeyCache::new(enabled));
+        hooks.key_writes = Some(cache.clone());
+        let store = backend.connect(hooks).await?;
+        let lookup = Self {
+            store: store.clone(),
+            cache,
+            missing: NegativeCache::default(),
+        };
+        Ok((store, lookup))
+    }
+
+    /// The key with this digest, as the store has it now (or as it had it
+    /// with no change since).
+    pub async fn by_digest(&self, digest: &Digest) -> StoreResult<Option<AuthRecord>> {
+        if let Some(cached) = self.cache.get(digest) {
+            return Ok(Some(cached));
+        }
+        let at = Instant::now();
+        if self.missing.contains(digest, at) {
+            return Ok(None);
+        }
+        let generation = self.cache.generation();
+        let found = self.store.key_by_digest(digest).await?;
+        match &found {
+            Some(key) => self.cache.insert(*digest, key.clone(), generation),
+            None => self.missing.insert(*digest, at),
+        }
+        Ok(found)
+    }
+
+    /// Starts the watcher for the store's database (none when the cache is
+    /// off); until it vouches for the cache, every key check goes to the store.
+    pub async fn watch(
+        &self,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Vec<JoinHandle<()>>, sqlx::Error> {
+        if !self.cache.enabled() {
+            return Ok(Vec::new());
+        }
+        let cache = self.cache.clone();
+        match self.store.watch() {
+            store::Watch::Postgres(replicas) => postgres::start(replicas, cache, stop).await,
+            store::Watch::Sqlite(versions) => {
+                Ok(vec![sqlite::start(&versions, cache, stop).await?])
+            }
+        }
+    }
+
+    pub fn stats(&self) -> KeyCacheStats {
+        self.cache.stats()
+    }
+
+    /// Fault injection for tests (see [`KeyCache::set_ack_delay`]).
+    #[doc(hidden)]
+    pub fn set_ack_delay(&self, delay: std::time::Duration) {
+        self.cache.set_ack_delay(delay);
+    }
 }
 
 /// Found keys by digest, served only while a watcher vouches for them.
@@ -196,19 +279,6 @@ impl KeyCache {
 impl store::KeyWrites for KeyCache {
     fn key_changed(&self) {
         self.clear();
-    }
-}
-
-/// Starts the watcher for the backend's database; until it vouches for the
-/// cache, every key check goes to the store.
-pub async fn watch(
-    backend: &store::Backend,
-    cache: Arc<KeyCache>,
-    stop: watch::Receiver<bool>,
-) -> Result<Vec<JoinHandle<()>>, sqlx::Error> {
-    match backend {
-        store::Backend::Postgres(url) => postgres::start(url, cache, stop).await,
-        store::Backend::Sqlite(url) => Ok(vec![sqlite::start(url, cache, stop).await?]),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The key cache's watcher on PostgreSQL, where several replicas share one
-//! database: leases, `LISTEN`/`NOTIFY` and acknowledgements.
+//! database: leases, `LISTEN`/`NOTIFY` and acknowledgements (their SQL is
+//! the store's [`Replicas`], on the store's pool).
 //!
 //! - A trigger (migration 0006) bumps `keycheck_epoch` and sends
 //!   `NOTIFY keydeck_keycheck` in every transaction that changes what a key
@@ -20,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -28,21 +29,16 @@ use super::KeyCache;
 // How long a renewal keeps a replica's lease: the store's writers wait at
 // most this long for the replicas' acknowledgements.
 use crate::store::KEY_CACHE_LEASE as LEASE;
-
-/// The channel the migration's trigger notifies; the payload is the new epoch.
-const CHANNEL: &str = "keydeck_keycheck";
+use crate::store::{Channel, Replicas};
 /// How often a replica renews its lease.
 pub const HEARTBEAT: Duration = Duration::from_millis(200);
 /// A replica stops trusting its cache this long before its lease ends.
 const MARGIN: Duration = Duration::from_millis(100);
 /// Lease rows of replicas gone for this long are deleted when a replica starts.
-const FORGET_AFTER_MS: i64 = 3_600_000;
-/// The database's clock in Unix milliseconds: every lease is read and written
-/// against this one clock.
-const DB_NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+const FORGET_AFTER: Duration = Duration::from_secs(3600);
 
 struct Ctx {
-    pool: PgPool,
+    replicas: Replicas,
     id: String,
     cache: Arc<KeyCache>,
     /// The newest epoch the cache was cleared for.
@@ -56,34 +52,16 @@ struct Ctx {
 
 /// Registers this replica's lease and starts the heartbeat and the listener.
 pub async fn start(
-    url: &str,
+    replicas: Replicas,
     cache: Arc<KeyCache>,
     stop: watch::Receiver<bool>,
 ) -> Result<Vec<JoinHandle<()>>, sqlx::Error> {
-    let pool = PgPoolOptions::new()
-        .max_connections(3)
-        .acquire_timeout(Duration::from_secs(2))
-        .connect(url)
-        .await?;
     // Listening before registering: no change after registration is missed.
-    let mut listener = PgListener::connect_with(&pool).await?;
-    listener.listen(CHANNEL).await?;
-    sqlx::query("DELETE FROM keycheck_replicas WHERE lease_until < $1")
-        .bind(now_ms(&pool).await? - FORGET_AFTER_MS)
-        .execute(&pool)
-        .await?;
+    let listener = replicas.listen(Channel::KeyChanges).await?;
     let id = crate::service::new_id("rep_");
-    let epoch: i64 = sqlx::query_scalar(&format!(
-        "INSERT INTO keycheck_replicas (id, lease_until, acked) \
-         VALUES ($1, {DB_NOW_MS} + $2, (SELECT epoch FROM keycheck_epoch WHERE id = 1)) \
-         RETURNING acked"
-    ))
-    .bind(&id)
-    .bind(lease_ms())
-    .fetch_one(&pool)
-    .await?;
+    let epoch = replicas.join(&id, LEASE, FORGET_AFTER).await?;
     let ctx = Arc::new(Ctx {
-        pool,
+        replicas,
         id,
         cache,
         cleared_for: AtomicI64::new(epoch),
@@ -94,16 +72,6 @@ pub async fn start(
     let heartbeat = tokio::spawn(heartbeat(ctx.clone(), stop.clone()));
     let listen = tokio::spawn(listen(ctx, listener, stop));
     Ok(vec![heartbeat, listen])
-}
-
-fn lease_ms() -> i64 {
-    i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX)
-}
-
-async fn now_ms(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(&format!("SELECT {DB_NOW_MS}"))
-        .fetch_one(pool)
-        .await
 }
 
 /// Clears the cache for `epoch` if it is newer than the last one, then
@@ -117,35 +85,22 @@ async fn acknowledge(ctx: &Ctx, epoch: i64) -> Result<(), sqlx::Error> {
         ctx.cache.clear();
         ctx.cleared_for.fetch_max(epoch, Ordering::SeqCst);
     }
-    sqlx::query("UPDATE keycheck_replicas SET acked = GREATEST(acked, $2) WHERE id = $1")
-        .bind(&ctx.id)
-        .bind(ctx.cleared_for.load(Ordering::SeqCst))
-        .execute(&ctx.pool)
-        .await?;
-    Ok(())
+    ctx.replicas
+        .acknowledge(&ctx.id, ctx.cleared_for.load(Ordering::SeqCst))
+        .await
 }
 
 /// Renews the lease every [`HEARTBEAT`], catching up with any epoch a lost
 /// notice did not bring, and extends the cache's trust after each renewal.
 async fn heartbeat(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
-    let renew = format!(
-        "INSERT INTO keycheck_replicas (id, lease_until, acked) VALUES ($1, {DB_NOW_MS} + $2, $3) \
-         ON CONFLICT (id) DO UPDATE SET lease_until = EXCLUDED.lease_until, \
-           acked = GREATEST(keycheck_replicas.acked, EXCLUDED.acked) \
-         RETURNING (SELECT epoch FROM keycheck_epoch WHERE id = 1)"
-    );
     let mut failing = false;
     loop {
         let losses = ctx.losses.load(Ordering::SeqCst);
         let listening = ctx.listening.load(Ordering::SeqCst);
         let sent = Instant::now();
         let renewed = tokio::time::timeout(LEASE - MARGIN, async {
-            let epoch: i64 = sqlx::query_scalar(&renew)
-                .bind(&ctx.id)
-                .bind(lease_ms())
-                .bind(ctx.cleared_for.load(Ordering::SeqCst))
-                .fetch_one(&ctx.pool)
-                .await?;
+            let acked = ctx.cleared_for.load(Ordering::SeqCst);
+            let epoch = ctx.replicas.renew(&ctx.id, LEASE, acked).await?;
             // Trust that lapsed meanwhile (or never began) may have missed a
             // writer that did not wait for this replica: resynchronise.
             if !ctx.cache.trusted(Instant::now()) {
@@ -184,12 +139,9 @@ async fn heartbeat(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     }
     ctx.cache.distrust();
     // Gone: writers need not wait for this replica any more (if the
-    // database is away, its lease simply runs out).
-    let forget = sqlx::query("DELETE FROM keycheck_replicas WHERE id = $1")
-        .bind(&ctx.id)
-        .execute(&ctx.pool);
-    let _ = tokio::time::timeout(LEASE, forget).await;
-    ctx.pool.close().await;
+    // database is away, its lease simply runs out). The pool is the
+    // store's: it closes with the store.
+    let _ = tokio::time::timeout(LEASE, ctx.replicas.leave(&ctx.id)).await;
 }
 
 /// Clears and acknowledges on each notice. When the connection is lost the
@@ -224,7 +176,11 @@ async fn listen(ctx: Arc<Ctx>, mut listener: PgListener, mut stop: watch::Receiv
                     ),
                 }
                 listener = loop {
-                    match relisten(&ctx.pool).await {
+                    let relistened = tokio::select! {
+                        _ = stop.wait_for(|stop| *stop) => return,
+                        l = ctx.replicas.listen(Channel::KeyChanges) => l,
+                    };
+                    match relistened {
                         Ok(l) => break l,
                         Err(_) => {
                             tokio::select! {
@@ -239,10 +195,4 @@ async fn listen(ctx: Arc<Ctx>, mut listener: PgListener, mut stop: watch::Receiv
             }
         }
     }
-}
-
-async fn relisten(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(CHANNEL).await?;
-    Ok(listener)
 }
