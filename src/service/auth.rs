@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 
 use super::error::ApiError;
-use super::ssh::InternalListener;
+use super::sessions::InternalListener;
 use super::AppState;
 use crate::key::scope;
 use crate::key::SecretFormat;

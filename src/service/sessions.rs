@@ -1,8 +1,7 @@
-//! Who an SSH connection is: public-key authentication against the keys
-//! `keydeck admin users add-ssh-key` stored, and the per-session credential
-//! that lets the session's client act as that user through the service's own
-//! Unix socket ([`internal_gate`]), with the key's fingerprint and the SSH
-//! client's address attached to everything it does.
+//! The HTTP side of SSH sessions: the credentials of open sessions, the
+//! internal socket's middleware that lets only those in ([`internal_gate`]),
+//! and what the extractors read from a request it let in. The SSH front end
+//! mints the credentials through [`super::gate`]; it never sees this file.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -13,10 +12,11 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::super::auth::{bearer, Admin};
-use super::super::error::ApiError;
-use super::super::AppState;
-use crate::key::{digest, random_base62, Secret};
+use super::auth::{bearer, Admin};
+use super::error::ApiError;
+use super::gate::{Identity, SessionToken};
+use super::AppState;
+use crate::key::digest;
 use crate::store::{Org, Plan, Role, User};
 
 /// Prefix of session credentials; they are accepted only on the internal socket.
@@ -26,17 +26,6 @@ pub const SESSION_TOKEN_PREFIX: &str = "kds_";
 /// live session credential, and says whose session it is.
 #[derive(Debug, Clone)]
 pub struct InternalListener(pub Identity);
-
-/// A user who authenticated with one of their SSH keys.
-#[derive(Debug, Clone)]
-pub struct Identity {
-    pub user: User,
-    pub org: Org,
-    /// `SHA256:…` of the key they authenticated with.
-    pub fingerprint: String,
-    /// The SSH client's address.
-    pub addr: IpAddr,
-}
 
 /// The credentials of open sessions, by digest: in memory only, each dropped
 /// when its session ends (see [`SessionToken`]).
@@ -51,35 +40,14 @@ impl SessionTokens {
     fn get(&self, digest: &[u8; 32]) -> Option<Identity> {
         self.lock().get(digest).cloned()
     }
-}
 
-/// A session's credential; it stops working when this is dropped.
-pub struct SessionToken {
-    state: AppState,
-    digest: [u8; 32],
-    pub secret: Secret,
-}
-
-impl SessionToken {
-    /// A new random credential for `identity`, valid until dropped.
-    pub fn mint(state: &AppState, identity: Identity) -> Self {
-        let secret = Secret::new(format!(
-            "{SESSION_TOKEN_PREFIX}{}",
-            random_base62(43).as_str()
-        ));
-        let digest = digest(secret.expose());
-        state.ssh_tokens.lock().insert(digest, identity);
-        Self {
-            state: state.clone(),
-            digest,
-            secret,
-        }
+    /// The credential with `digest` is `identity`'s, until [`revoke`](Self::revoke)d.
+    pub(super) fn insert(&self, digest: [u8; 32], identity: Identity) {
+        self.lock().insert(digest, identity);
     }
-}
 
-impl Drop for SessionToken {
-    fn drop(&mut self) {
-        self.state.ssh_tokens.lock().remove(&self.digest);
+    pub(super) fn revoke(&self, digest: &[u8; 32]) {
+        self.lock().remove(digest);
     }
 }
 
@@ -91,7 +59,7 @@ impl Drop for SessionToken {
 /// own (mode 0600), and a credential that is not (or no longer) live has no
 /// client address to count against. Forward-auth (`/v1/auth`) checks API keys
 /// for gateways, never sessions: 404 here.
-pub(in crate::service) async fn internal_gate(
+pub(super) async fn internal_gate(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
@@ -117,7 +85,7 @@ impl AppState {
     /// organisation. `None` when the request did not come through the
     /// internal socket. Never counted as a failed login: the holder proved
     /// the key at login (as a revoked API key proves its holder had it).
-    pub(in crate::service) async fn ssh_session_user(
+    pub(super) async fn ssh_session_user(
         &self,
         parts: &Parts,
     ) -> Option<Result<(User, Org), ApiError>> {
@@ -127,10 +95,7 @@ impl AppState {
 
     /// Like [`ssh_session_user`](Self::ssh_session_user), for admins only
     /// (403 for a member), attributed to the key.
-    pub(in crate::service) async fn ssh_session_admin(
-        &self,
-        parts: &Parts,
-    ) -> Option<Result<Admin, ApiError>> {
+    pub(super) async fn ssh_session_admin(&self, parts: &Parts) -> Option<Result<Admin, ApiError>> {
         let InternalListener(identity) = parts.extensions.get::<InternalListener>()?;
         Some(
             self.check_ssh_session(identity)
@@ -177,78 +142,5 @@ impl AppState {
                 addr,
             },
         ))
-    }
-
-    /// The admin of a paid organisation an SSH key belongs to, if the client
-    /// at `addr` may log in: members and users of free organisations are
-    /// refused here (they could do nothing but read 403 and 402 banners), as
-    /// are removed users' keys and keys nobody added. Every refusal but a
-    /// limited address or an unavailable database counts as a failed
-    /// authentication of the address, once per connection (`counted`), as a
-    /// bad token does. A refused key's user, when there is one, comes with
-    /// the refusal (for the audit log).
-    pub(super) async fn ssh_key_user(
-        &self,
-        fingerprint: &str,
-        addr: IpAddr,
-        counted: &mut bool,
-    ) -> Result<(User, Org), (Refusal, Option<User>)> {
-        let now = self.clock.now();
-        if self.limiter.check(addr, now).is_err() {
-            tracing::debug!(%addr, "SSH authentication refused: too many failures from this address");
-            return Err((Refusal::Limited, None));
-        }
-        let holder = match self.store.ssh_key_holder(fingerprint).await {
-            Ok(holder) => holder,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot look up an SSH key");
-                return Err((Refusal::Unavailable, None));
-            }
-        };
-        let refusal = match &holder {
-            None => Refusal::Unknown,
-            Some(h) if h.removed => Refusal::Removed,
-            Some(h) if !h.user.has_token => Refusal::Disabled,
-            Some(h) if h.org.plan != Plan::Paid => Refusal::FreePlan,
-            Some(h) if h.user.role != Role::Admin => Refusal::Member,
-            Some(h) => return Ok((h.user.clone(), h.org.clone())),
-        };
-        if !*counted {
-            *counted = true;
-            self.note_failure(addr, now);
-        }
-        Err((refusal, holder.map(|h| h.user)))
-    }
-}
-
-/// Why a key was refused at authentication.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Refusal {
-    /// Too many failed authentications from the address lately.
-    Limited,
-    /// The database did not answer.
-    Unavailable,
-    /// Nobody added the key.
-    Unknown,
-    Removed,
-    /// The user's access token was revoked (`admin users revoke-token`):
-    /// their SSH keys are refused too until `reset-token`.
-    Disabled,
-    FreePlan,
-    Member,
-}
-
-impl Refusal {
-    /// As the audit log and the service log say it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Limited => "too_many_failures",
-            Self::Unavailable => "database_unavailable",
-            Self::Unknown => "unknown_key",
-            Self::Removed => "user_removed",
-            Self::Disabled => "user_disabled",
-            Self::FreePlan => "free_plan",
-            Self::Member => "not_an_admin",
-        }
     }
 }
