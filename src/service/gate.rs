@@ -16,12 +16,13 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::sessions::{internal_gate, SESSION_TOKEN_PREFIX};
+use super::auth::internal_gate;
 use super::{internal, router, serve, AppState};
 use crate::audit_action::AuditAction;
 use crate::clock::Clock;
-use crate::key::{digest, random_base62, Secret};
-use crate::store::{AuditEvent, Org, Plan, Role, User};
+use crate::store::{AuditEvent, Plan, Role, User};
+
+pub use super::sessions::{Identity, SessionToken};
 
 /// Whom connection caps count against: an IPv4 address, or an IPv6 /64
 /// (the failed-login limiter's own notion of a source).
@@ -33,39 +34,6 @@ pub struct Gate {
     state: AppState,
     data_dir: PathBuf,
     max_connections: usize,
-}
-
-/// A user who authenticated with one of their SSH keys.
-#[derive(Debug, Clone)]
-pub struct Identity {
-    pub(super) user: User,
-    pub(super) org: Org,
-    /// `SHA256:…` of the key they authenticated with.
-    pub(super) fingerprint: String,
-    /// The SSH client's address.
-    pub(super) addr: IpAddr,
-}
-
-impl Identity {
-    pub fn user_id(&self) -> &str {
-        &self.user.id
-    }
-
-    pub fn email(&self) -> &str {
-        &self.user.email
-    }
-
-    pub fn org_name(&self) -> &str {
-        &self.org.name
-    }
-
-    pub fn fingerprint(&self) -> &str {
-        &self.fingerprint
-    }
-
-    pub fn addr(&self) -> IpAddr {
-        self.addr
-    }
 }
 
 /// Why a key was refused at authentication.
@@ -111,36 +79,6 @@ impl Refused {
     /// The email of the key's user, if anybody holds the key.
     pub fn holder_email(&self) -> Option<&str> {
         self.holder.as_ref().map(|u| u.email.as_str())
-    }
-}
-
-/// A session's credential; it stops working when this is dropped.
-pub struct SessionToken {
-    state: AppState,
-    digest: [u8; 32],
-    pub secret: Secret,
-}
-
-impl SessionToken {
-    /// A new random credential for `identity`, valid until dropped.
-    pub(super) fn mint(state: &AppState, identity: Identity) -> Self {
-        let secret = Secret::new(format!(
-            "{SESSION_TOKEN_PREFIX}{}",
-            random_base62(43).as_str()
-        ));
-        let digest = digest(secret.expose());
-        state.ssh_tokens.insert(digest, identity);
-        Self {
-            state: state.clone(),
-            digest,
-            secret,
-        }
-    }
-}
-
-impl Drop for SessionToken {
-    fn drop(&mut self) {
-        self.state.ssh_tokens.revoke(&self.digest);
     }
 }
 
@@ -342,5 +280,24 @@ impl Gate {
         if let Err(e) = self.state.store.record_audit(&event).await {
             tracing::warn!(error = %e, action = %event.action, "cannot write an SSH audit entry");
         }
+    }
+}
+
+impl AppState {
+    /// The credential an SSH login with the key `fingerprint` from `addr`
+    /// would get, live until dropped; `None` if nobody has the key. For tests
+    /// of the internal socket, which cannot read a session's credential.
+    #[doc(hidden)]
+    pub async fn ssh_session_for(&self, fingerprint: &str, addr: IpAddr) -> Option<SessionToken> {
+        let (user, org) = self.store.ssh_key_owner(fingerprint).await.ok()??;
+        Some(SessionToken::mint(
+            self,
+            Identity {
+                user,
+                org,
+                fingerprint: fingerprint.to_owned(),
+                addr,
+            },
+        ))
     }
 }
