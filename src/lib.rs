@@ -16,6 +16,7 @@ pub mod policy;
 pub mod present;
 pub mod run;
 pub mod service;
+pub mod ssh;
 pub mod store;
 pub mod tui;
 

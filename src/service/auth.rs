@@ -1,15 +1,18 @@
 //! Who is calling: the client address, admin access tokens (or an SSH
-//! session's credential), and API keys.
+//! session's credential, and the internal socket's middleware that admits
+//! only those), and API keys.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
-use super::ssh::InternalListener;
+use super::sessions::{Identity, InternalListener, SESSION_TOKEN_PREFIX};
 use super::AppState;
 use crate::key::scope;
 use crate::key::SecretFormat;
@@ -150,6 +153,80 @@ impl FromRequestParts<AppState> for OrgUser {
         let token = bearer(&parts.headers).ok_or(ApiError::MissingCredentials)?;
         let (_, org) = state.check_org_user(token, addr).await?;
         Ok(Self { org })
+    }
+}
+
+/// The internal socket's gate, in front of the router: only a live session
+/// credential gets in, and its request is marked with the session's identity
+/// ([`InternalListener`]), so that every extractor takes the credential and
+/// the request's client address is the SSH client's, never this host's.
+/// Nothing is counted as a failed login here: the socket is the service's
+/// own (mode 0600), and a credential that is not (or no longer) live has no
+/// client address to count against. Forward-auth (`/v1/auth`) checks API keys
+/// for gateways, never sessions: 404 here.
+pub(super) async fn internal_gate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let identity = bearer(request.headers())
+        .filter(|token| token.starts_with(SESSION_TOKEN_PREFIX))
+        .and_then(|token| state.ssh_tokens.get(token));
+    let Some(identity) = identity else {
+        tracing::debug!("internal socket: a request without a live session credential");
+        return ApiError::InvalidCredentials.into_response();
+    };
+    if request.uri().path() == "/v1/auth" {
+        return ApiError::NotFound.into_response();
+    }
+    request.extensions_mut().insert(InternalListener(identity));
+    next.run(request).await
+}
+
+impl AppState {
+    /// The user (any role) behind a request from an SSH session (see
+    /// [`internal_gate`]), checked now as an access token would be: 401 once
+    /// the key is removed or given to someone else, 402 for a free
+    /// organisation. `None` when the request did not come through the
+    /// internal socket. Never counted as a failed login: the holder proved
+    /// the key at login (as a revoked API key proves its holder had it).
+    async fn ssh_session_user(&self, parts: &Parts) -> Option<Result<(User, Org), ApiError>> {
+        let InternalListener(identity) = parts.extensions.get::<InternalListener>()?;
+        Some(self.check_ssh_session(identity).await)
+    }
+
+    /// Like [`ssh_session_user`](Self::ssh_session_user), for admins only
+    /// (403 for a member), attributed to the key.
+    async fn ssh_session_admin(&self, parts: &Parts) -> Option<Result<Admin, ApiError>> {
+        let InternalListener(identity) = parts.extensions.get::<InternalListener>()?;
+        Some(
+            self.check_ssh_session(identity)
+                .await
+                .and_then(|(user, org)| {
+                    if user.role != Role::Admin {
+                        return Err(ApiError::AdminRequired);
+                    }
+                    Ok(Admin {
+                        user,
+                        org,
+                        addr: identity.addr,
+                        via: Some(format!("ssh {}", identity.fingerprint)),
+                    })
+                }),
+        )
+    }
+
+    async fn check_ssh_session(&self, identity: &Identity) -> Result<(User, Org), ApiError> {
+        let (user, org) = self
+            .store
+            .ssh_key_owner(&identity.fingerprint)
+            .await?
+            .filter(|(user, _)| user.id == identity.user.id)
+            .ok_or(ApiError::InvalidCredentials)?;
+        if org.plan != Plan::Paid {
+            return Err(ApiError::PlanRequired);
+        }
+        Ok((user, org))
     }
 }
 

@@ -1,32 +1,34 @@
 //! The process's file-descriptor budget: at start the soft `RLIMIT_NOFILE` is
 //! raised to the hard one, and the service refuses to start when its
-//! connection caps (HTTP and SSH) and a reserve cannot fit in what is left, so
-//! that a full listener is refused connections instead of running out of
-//! descriptors for the database, the logs and the other listener.
-
-use super::ssh::SshConfig;
+//! connection cap, the other listeners' (the SSH front end's, as plain
+//! numbers) and a reserve cannot fit in what is left, so that a full listener
+//! is refused connections instead of running out of descriptors for the
+//! database, the logs and the other listener.
 
 /// Descriptors kept for everything but client connections: the database pool
 /// (at most 16, plus 6 for the key cache's and the failed-check limit's
 /// PostgreSQL listeners), the listeners, logs, host key, standard streams.
 pub const RESERVE: u64 = 64;
 
-/// Descriptors an SSH session may use on top of its connection: its
-/// client's connections to the internal listener, both ends.
-pub const PER_SSH_SESSION: u64 = 4;
+/// Descriptors the process's other listeners may hold at most (the SSH
+/// front end's connections and sessions), on top of the service's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherDescriptors {
+    pub count: u64,
+    /// The flags that set `count`, for the refusal message: e.g.
+    /// `--ssh-max-connections 256 + 4 for each of --ssh-max-sessions 32`.
+    pub flags: String,
+}
 
 /// What the caps may need at most.
-pub fn needed(http_max_connections: usize, ssh: Option<&SshConfig>) -> u64 {
-    let ssh = ssh.map_or(0, |ssh| {
-        ssh.max_connections as u64 + ssh.max_sessions as u64 * PER_SSH_SESSION
-    });
-    http_max_connections as u64 + ssh + RESERVE
+pub fn needed(http_max_connections: usize, other: Option<&OtherDescriptors>) -> u64 {
+    http_max_connections as u64 + other.map_or(0, |o| o.count) + RESERVE
 }
 
 /// Raises the soft limit to the hard one, logs the limit in effect, and
 /// checks that the caps fit in it.
-pub fn ensure(http_max_connections: usize, ssh: Option<&SshConfig>) -> Result<(), String> {
-    let needed = needed(http_max_connections, ssh);
+pub fn ensure(http_max_connections: usize, other: Option<&OtherDescriptors>) -> Result<(), String> {
+    let needed = needed(http_max_connections, other);
     let Some(limit) = raise_nofile_limit() else {
         return Ok(());
     };
@@ -43,15 +45,10 @@ pub fn ensure(http_max_connections: usize, ssh: Option<&SshConfig>) -> Result<()
     if needed <= limit.soft {
         return Ok(());
     }
-    let ssh_part = ssh.map_or_else(String::new, |ssh| {
-        format!(
-            " + --ssh-max-connections {} + {PER_SSH_SESSION} for each of --ssh-max-sessions {}",
-            ssh.max_connections, ssh.max_sessions
-        )
-    });
+    let other_part = other.map_or_else(String::new, |o| format!(" + {}", o.flags));
     Err(format!(
         "the connection caps need up to {needed} file descriptors \
-         (--max-connections {http_max_connections}{ssh_part} + {RESERVE} for the database, \
+         (--max-connections {http_max_connections}{other_part} + {RESERVE} for the database, \
          logs and listeners), but this process may open only {} (RLIMIT_NOFILE, hard limit {}): \
          lower the caps, or raise the limit (systemd: LimitNOFILE=; a shell: ulimit -n)",
         limit.soft, limit.hard
@@ -118,12 +115,10 @@ mod tests {
     #[test]
     fn the_caps_and_the_reserve_add_up() {
         assert_eq!(needed(512, None), 512 + RESERVE);
-        let ssh = SshConfig::new("127.0.0.1:0".parse().unwrap());
-        assert_eq!(
-            needed(512, Some(&ssh)),
-            512 + ssh.max_connections as u64 + ssh.max_sessions as u64 * PER_SSH_SESSION + RESERVE
-        );
-        // The defaults fit in the 1024 descriptors systemd gives a service by default.
-        assert!(needed(super::super::DEFAULT_MAX_CONNECTIONS, Some(&ssh)) <= 1024);
+        let other = OtherDescriptors {
+            count: 384,
+            flags: "--ssh-max-connections 256 + 4 for each of --ssh-max-sessions 32".into(),
+        };
+        assert_eq!(needed(512, Some(&other)), 512 + 384 + RESERVE);
     }
 }

@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod fd_budget;
 mod forward_auth;
+pub mod gate;
 mod internal;
 mod keycache;
 mod keys;
@@ -16,8 +17,8 @@ mod openapi;
 mod policy;
 mod rate_limit;
 mod serve;
+mod sessions;
 mod shared_limit;
-mod ssh;
 mod tls;
 
 use std::net::{IpAddr, SocketAddr};
@@ -48,6 +49,7 @@ use crate::store;
 use crate::store::guard::{Guard, GuardLimits};
 use crate::store::{NewUser, Org, Plan, Role, Store, StoreError};
 pub use error::{ApiError, PLAN_REQUIRED_MESSAGE};
+pub use fd_budget::{needed as descriptors_needed, OtherDescriptors};
 pub use internal::SOCKET_FILE as SSH_SESSIONS_SOCKET;
 pub use keycache::sqlite::OTHER_PROCESS_BOUND as SQLITE_OTHER_PROCESS_BOUND;
 pub use keycache::{KeyCacheStats, KeyLookup};
@@ -56,7 +58,6 @@ pub use openapi::ApiDoc;
 use rate_limit::FailureLimiter;
 pub use rate_limit::MAX_TRACKED as FAILED_AUTH_MAX_TRACKED;
 pub use serve::{Timeouts, DEFAULT_MAX_CONNECTIONS};
-pub use ssh::{SessionToken, SshConfig, SshInfo, SshStats, HOST_KEY_FILE};
 pub use tls::TlsFiles;
 
 /// Largest request body accepted (413 above).
@@ -88,8 +89,9 @@ pub struct ServiceConfig {
     pub max_connections: usize,
     /// Deadline per database call and how many calls may queue (503 beyond).
     pub database_limits: GuardLimits,
-    /// The SSH server (`--ssh-listen`); `None`: none.
-    pub ssh: Option<SshConfig>,
+    /// File descriptors the process's other listeners may hold (the SSH
+    /// front end's caps), checked with the service's own at start.
+    pub other_descriptors: Option<OtherDescriptors>,
     /// Answer key checks from the key cache while nothing changed (see
     /// `keycache`); `false` looks every key up, for comparison.
     pub key_cache: bool,
@@ -110,7 +112,7 @@ impl ServiceConfig {
             timeouts: Timeouts::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             database_limits: GuardLimits::default(),
-            ssh: None,
+            other_descriptors: None,
             key_cache: true,
         }
     }
@@ -140,7 +142,7 @@ pub struct Shared {
     trusted_proxies: Vec<IpAddr>,
     timeouts: Timeouts,
     /// Credentials of open SSH sessions.
-    ssh_tokens: ssh::SessionTokens,
+    ssh_tokens: sessions::SessionTokens,
 }
 
 impl std::ops::Deref for AppState {
@@ -260,14 +262,12 @@ pub struct RunningService {
     server: JoinHandle<std::io::Result<()>>,
     flusher: JoinHandle<()>,
     /// The shared failed-check counter's writer and listener (PostgreSQL),
-    /// the SSH server and its internal socket.
+    /// the key cache's watchers.
     background: Vec<JoinHandle<()>>,
-    /// The SSH server, if one was asked for.
-    pub ssh: Option<SshInfo>,
-    /// The Unix socket the SSH sessions reach the service through (with the SSH server).
-    pub ssh_sessions_socket: Option<PathBuf>,
     /// TCP connections accepted on `addr` so far.
     accepted: Arc<AtomicU64>,
+    /// What the SSH front end is handed.
+    gate: gate::Gate,
 }
 
 impl RunningService {
@@ -275,6 +275,11 @@ impl RunningService {
     /// gateway that keeps its connections alive, far fewer than its requests.
     pub fn accepted_connections(&self) -> u64 {
         self.accepted.load(Ordering::Relaxed)
+    }
+
+    /// The narrow way in for the SSH front end (see [`gate`]).
+    pub fn gate(&self) -> gate::Gate {
+        self.gate.clone()
     }
 
     /// Stops accepting, lets in-flight requests finish (for up to 10 s),
@@ -351,17 +356,13 @@ pub async fn start(
         key_cache,
         trusted_proxies: config.trusted_proxies.clone(),
         timeouts: config.timeouts,
-        ssh_tokens: ssh::SessionTokens::default(),
+        ssh_tokens: sessions::SessionTokens::default(),
     }));
-    let (ssh, ssh_sessions_socket) = match &config.ssh {
-        None => (None, None),
-        Some(ssh_config) => {
-            let (info, socket, tasks) =
-                start_ssh(ssh_config, &state, &config, stop_rx.clone()).await?;
-            background.extend(tasks);
-            (Some(info), Some(socket))
-        }
-    };
+    let gate = gate::Gate::new(
+        state.clone(),
+        config.data_dir.clone(),
+        config.max_connections,
+    );
     let flusher = tokio::spawn(last_used.run(store, config.last_used_flush, stop_rx.clone()));
     let accepted = Arc::new(AtomicU64::new(0));
     let server = serve_http(listener, addr, &state, &config, tls, &accepted, stop_rx);
@@ -374,8 +375,7 @@ pub async fn start(
         server,
         flusher,
         background,
-        ssh,
-        ssh_sessions_socket,
+        gate,
     })
 }
 
@@ -392,9 +392,12 @@ fn check(config: &ServiceConfig) -> Result<Checked, StartError> {
     prepare_data_dir(&config.data_dir).map_err(StartError::Setup)?;
     let backend =
         store::Backend::from_url(&config.database_url()).map_err(StartError::OpenDatabase)?;
-    check_files(config, &backend).map_err(StartError::Setup)?;
-    fd_budget::ensure(config.max_connections.max(1), config.ssh.as_ref())
-        .map_err(StartError::Setup)?;
+    check_files(config).map_err(StartError::Setup)?;
+    fd_budget::ensure(
+        config.max_connections.max(1),
+        config.other_descriptors.as_ref(),
+    )
+    .map_err(StartError::Setup)?;
     let key_format = key_format(&config.key_prefix).map_err(StartError::Setup)?;
     let tls = config
         .tls
@@ -452,26 +455,6 @@ async fn start_shared_limit(
     Ok((Some(shared), tasks))
 }
 
-/// The SSH server and the internal socket its sessions reach the service through.
-async fn start_ssh(
-    ssh_config: &SshConfig,
-    state: &AppState,
-    config: &ServiceConfig,
-    stop: watch::Receiver<bool>,
-) -> Result<(SshInfo, PathBuf, Vec<JoinHandle<()>>), StartError> {
-    let (internal, socket_task) = serve_internal(state.clone(), config, stop.clone())?;
-    let (info, ssh_task) = ssh::start(
-        ssh_config,
-        &config.data_dir,
-        state.clone(),
-        internal.clone(),
-        stop,
-    )
-    .await
-    .map_err(StartError::Ssh)?;
-    Ok((info, internal, vec![socket_task, ssh_task]))
-}
-
 /// The HTTP(S) server on `listener`, in the background.
 fn serve_http(
     listener: TcpListener,
@@ -495,34 +478,6 @@ fn serve_http(
     server
 }
 
-/// The router on a Unix socket of mode 0600 (see [`internal`]), for the SSH
-/// sessions' clients: only their credentials get in, and only there
-/// ([`ssh::internal_gate`]); each request's client address is its SSH client's.
-/// The socket goes when the service stops.
-fn serve_internal(
-    state: AppState,
-    config: &ServiceConfig,
-    stop: watch::Receiver<bool>,
-) -> Result<(PathBuf, JoinHandle<()>), StartError> {
-    let (socket, listener) =
-        internal::InternalSocket::bind(&config.data_dir).map_err(StartError::Setup)?;
-    let path = socket.path().to_path_buf();
-    let serving = serve::Serving {
-        app: router(state.clone()).layer(middleware::from_fn_with_state(state, ssh::internal_gate)),
-        tls: None,
-        timeouts: config.timeouts,
-        max_connections: config.max_connections.max(1),
-        accepted: Arc::default(),
-    };
-    let task = tokio::spawn(async move {
-        if let Err(e) = serve::serve(listener, serving, stop).await {
-            tracing::warn!(error = %e, "the SSH sessions' socket failed");
-        }
-        drop(socket);
-    });
-    Ok((path, task))
-}
-
 /// Starts with the system clock.
 pub async fn start_default(config: ServiceConfig) -> Result<RunningService, StartError> {
     start(config, Arc::new(SystemClock)).await
@@ -531,8 +486,8 @@ pub async fn start_default(config: ServiceConfig) -> Result<RunningService, Star
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The data dir, a file in it, the open-files limit, the key prefix, the
-    /// TLS files or the SSH sessions' socket: the message says which and why.
+    /// The data dir, a file in it, the open-files limit, the key prefix or
+    /// the TLS files: the message says which and why.
     #[error("{0}")]
     Setup(String),
     #[error("cannot open the database: {0}")]
@@ -548,9 +503,6 @@ pub enum StartError {
     SharedLimit(sqlx::Error),
     #[error("cannot set up the key cache: {0}")]
     KeyCache(sqlx::Error),
-    /// The SSH server (its host key, its listener).
-    #[error("{0}")]
-    Ssh(String),
 }
 
 /// On an empty database: organisation `default` (paid) and an admin whose
@@ -595,22 +547,9 @@ pub async fn bootstrap(
 }
 
 /// At start: the admin token file made private if others may read it (the
-/// database and the SSH host key are made so where they are opened), and a
-/// warning when replicas on one PostgreSQL database would each make their own
-/// SSH host key (clients behind a load balancer would see it change).
-fn check_files(config: &ServiceConfig, backend: &store::Backend) -> Result<(), String> {
-    crate::fs::make_private(&config.data_dir.join(ADMIN_TOKEN_FILE), "admin token file")?;
-    if let Some(ssh) = &config.ssh {
-        if ssh.host_key.is_none() && backend.is_postgres() {
-            tracing::warn!(
-                host_key = %config.data_dir.join(HOST_KEY_FILE).display(),
-                "the database is PostgreSQL, so other replicas may serve SSH too, each with the \
-                 host key of its own data dir: give every replica the same key with \
-                 --ssh-host-key PATH, or SSH clients see the host key change"
-            );
-        }
-    }
-    Ok(())
+/// database is made so where it is opened).
+fn check_files(config: &ServiceConfig) -> Result<(), String> {
+    crate::fs::make_private(&config.data_dir.join(ADMIN_TOKEN_FILE), "admin token file")
 }
 
 /// The API key format for `prefix`, which must not be confused with user
@@ -621,7 +560,7 @@ pub fn key_format(prefix: &str) -> Result<SecretFormat, String> {
     let token = SecretFormat::user_token();
     for (taken, what) in [
         (token.prefix(), "user access tokens"),
-        (ssh::SESSION_TOKEN_PREFIX, "SSH session credentials"),
+        (sessions::SESSION_TOKEN_PREFIX, "SSH session credentials"),
     ] {
         if prefix.starts_with(taken) || taken.starts_with(prefix) {
             return Err(format!(

@@ -180,7 +180,7 @@ async fn loose_files_are_made_private_at_start_and_logged(backend: Backend) {
     ServerProcess::spawn_with(&backend, &dir, &tmp.path().join("first.log"), &ssh_on).kill_9();
     let mut files: Vec<PathBuf> = vec![
         dir.join("admin-token"),
-        dir.join(keydeck::service::HOST_KEY_FILE),
+        dir.join(keydeck::ssh::HOST_KEY_FILE),
     ];
     if backend.name == "sqlite" {
         for name in ["keydeck.db", "keydeck.db-wal", "keydeck.db-shm"] {
@@ -214,7 +214,7 @@ async fn loose_files_are_made_private_at_start_and_logged(backend: Backend) {
 
     // Already private: nothing to say; a shared host key: no warning.
     let log = tmp.path().join("third.log");
-    let key = dir.join(keydeck::service::HOST_KEY_FILE);
+    let key = dir.join(keydeck::ssh::HOST_KEY_FILE);
     let key = key.to_str().unwrap();
     let server = ServerProcess::spawn_with(
         &backend,
@@ -309,20 +309,22 @@ async fn replicas_given_one_host_key_present_the_same_fingerprint(backend: Backe
     let other_dir = tempfile::tempdir().unwrap();
     let alone_dir = tempfile::tempdir().unwrap();
     let a = ssh::start(&backend, |ssh| ssh.host_key = Some(key.clone())).await;
-    let b = TestServer::start_with(&backend, Arc::new(keydeck::clock::SystemClock), |config| {
-        config.data_dir = other_dir.path().to_path_buf();
-        let mut ssh = keydeck::service::SshConfig::new("127.0.0.1:0".parse().unwrap());
-        ssh.host_key = Some(key.clone());
-        config.ssh = Some(ssh);
-    })
+    let mut ssh = keydeck::ssh::SshConfig::new("127.0.0.1:0".parse().unwrap());
+    ssh.host_key = Some(key.clone());
+    let b = TestServer::start_with_ssh(
+        &backend,
+        Arc::new(keydeck::clock::SystemClock),
+        |config| config.data_dir = other_dir.path().to_path_buf(),
+        Some(ssh),
+    )
     .await;
     // A replica left to its own data dir makes a key of its own.
-    let alone = TestServer::start_with(&backend, Arc::new(keydeck::clock::SystemClock), |config| {
-        config.data_dir = alone_dir.path().to_path_buf();
-        config.ssh = Some(keydeck::service::SshConfig::new(
-            "127.0.0.1:0".parse().unwrap(),
-        ));
-    })
+    let alone = TestServer::start_with_ssh(
+        &backend,
+        Arc::new(keydeck::clock::SystemClock),
+        |config| config.data_dir = alone_dir.path().to_path_buf(),
+        Some(keydeck::ssh::SshConfig::new("127.0.0.1:0".parse().unwrap())),
+    )
     .await;
     let fingerprint = |s: &TestServer| s.running.ssh.as_ref().unwrap().host_key_fingerprint.clone();
     assert_eq!(fingerprint(&a), fingerprint(&b));

@@ -488,15 +488,11 @@ async fn a_client_that_stops_reading_cannot_grow_the_servers_buffer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_keys_count_in_the_failed_authentication_limiter() {
     let backend = Backend::sqlite();
-    let server = TestServer::start_with(
+    let server = TestServer::start_with_ssh(
         &backend,
         std::sync::Arc::new(keydeck::clock::SystemClock),
-        |config| {
-            config.max_failed_auth = 3;
-            config.ssh = Some(keydeck::service::SshConfig::new(
-                "127.0.0.1:0".parse().unwrap(),
-            ));
-        },
+        |config| config.max_failed_auth = 3,
+        Some(keydeck::ssh::SshConfig::new("127.0.0.1:0".parse().unwrap())),
     )
     .await;
     let key = ssh::new_key();

@@ -461,14 +461,13 @@ async fn offer_accepted(addr: std::net::SocketAddr, key: &PrivateKey) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_unsigned_query_answers_alike_for_every_key_and_probes_count_as_failures() {
     let backend = Backend::sqlite();
-    let server =
-        TestServer::start_with(&backend, Arc::new(keydeck::clock::SystemClock), |config| {
-            config.max_failed_auth = 3;
-            config.ssh = Some(keydeck::service::SshConfig::new(
-                "127.0.0.1:0".parse().unwrap(),
-            ));
-        })
-        .await;
+    let server = TestServer::start_with_ssh(
+        &backend,
+        Arc::new(keydeck::clock::SystemClock),
+        |config| config.max_failed_auth = 3,
+        Some(keydeck::ssh::SshConfig::new("127.0.0.1:0".parse().unwrap())),
+    )
+    .await;
     let addr = ssh::addr(&server);
     let registered = ssh::new_key();
     ssh::add_key(server.running.state.store.as_ref(), ADMIN, &registered).await;

@@ -18,7 +18,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use keydeck::clock::{Clock, ManualClock, SystemClock};
-use keydeck::service::{self, RunningService, ServiceConfig};
+use keydeck::run::serve::Running;
+use keydeck::service::{self, ServiceConfig};
+use keydeck::ssh::SshConfig;
 use keydeck::store::{self, Plan, Role, Store};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -165,12 +167,13 @@ macro_rules! on_both_backends {
     )*};
 }
 
-/// An in-process service on a random loopback port, with the bootstrap admin's token.
+/// An in-process service on a random loopback port (and its SSH front end,
+/// when asked for), with the bootstrap admin's token.
 pub struct TestServer {
     pub base: String,
     pub admin_token: String,
     pub http: reqwest::Client,
-    pub running: RunningService,
+    pub running: Running,
 }
 
 impl TestServer {
@@ -183,9 +186,21 @@ impl TestServer {
         clock: Arc<dyn Clock>,
         tweak: impl FnOnce(&mut ServiceConfig),
     ) -> Self {
+        Self::start_with_ssh(backend, clock, tweak, None).await
+    }
+
+    /// Started as `keydeck serve` starts it: the service, then SSH (if `ssh`).
+    pub async fn start_with_ssh(
+        backend: &Backend,
+        clock: Arc<dyn Clock>,
+        tweak: impl FnOnce(&mut ServiceConfig),
+        ssh: Option<SshConfig>,
+    ) -> Self {
         let mut config = backend.config();
         tweak(&mut config);
-        let running = service::start(config, clock).await.expect("service starts");
+        let running = keydeck::run::serve::start(config, ssh, clock)
+            .await
+            .expect("service starts");
         let admin_token = std::fs::read_to_string(backend.data_dir.path().join("admin-token"))
             .expect("bootstrap wrote the admin token")
             .trim()

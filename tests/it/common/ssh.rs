@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use keydeck::clock::SystemClock;
-use keydeck::service::SshConfig;
+use keydeck::ssh::SshConfig;
 use keydeck::store::Store;
 use russh::client::{self, Handle, Msg};
 use russh::keys::{Algorithm, PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
@@ -20,12 +20,9 @@ const OSC52: &str = "\x1b]52;c;";
 
 /// A service with an SSH listener on a free loopback port, `tweak`ed.
 pub async fn start(backend: &Backend, tweak: impl FnOnce(&mut SshConfig)) -> TestServer {
-    TestServer::start_with(backend, Arc::new(SystemClock), |config| {
-        let mut ssh = SshConfig::new("127.0.0.1:0".parse().unwrap());
-        tweak(&mut ssh);
-        config.ssh = Some(ssh);
-    })
-    .await
+    let mut ssh = SshConfig::new("127.0.0.1:0".parse().unwrap());
+    tweak(&mut ssh);
+    TestServer::start_with_ssh(backend, Arc::new(SystemClock), |_| {}, Some(ssh)).await
 }
 
 /// The SSH listener's address.

@@ -17,10 +17,9 @@ use std::time::{Duration, Instant};
 use russh::server::{Auth, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, ChannelMsg, ChannelOpenFailure, Sig};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
-use super::audit;
-use super::auth::{Identity, Refusal, SessionToken};
 use super::budget::{Liveness, Ticket};
 use super::exec;
 use super::output::{self, Sent, SessionOutput};
@@ -28,6 +27,7 @@ use super::Ctx;
 use crate::client::Client;
 use crate::key::ssh::fingerprint;
 use crate::present::DisplayTz;
+use crate::service::gate::{Identity, Refusal};
 use crate::tui::term::bytes::{self, SessionInput};
 use crate::tui::term::{ClipboardMethod, TermOptions};
 
@@ -175,9 +175,7 @@ impl Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         if self.attempted && self.identity.is_none() && !self.failure_counted {
-            self.ctx
-                .state
-                .note_failure(self.peer.ip(), self.ctx.state.clock.now());
+            self.ctx.gate.note_failure(self.peer.ip());
         }
     }
 }
@@ -194,18 +192,11 @@ impl russh::server::Handler for Connection {
         _offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
         self.attempted = true;
-        let state = &self.ctx.state;
-        Ok(
-            if state
-                .limiter
-                .check(self.peer.ip(), state.clock.now())
-                .is_ok()
-            {
-                Auth::Accept
-            } else {
-                Auth::reject()
-            },
-        )
+        Ok(if self.ctx.gate.locked_out(self.peer.ip()) {
+            Auth::reject()
+        } else {
+            Auth::Accept
+        })
     }
 
     /// The login name is ignored: the key says who this is.
@@ -217,51 +208,29 @@ impl russh::server::Handler for Connection {
         self.attempted = true;
         let fingerprint = fingerprint(key.public_key);
         let addr = self.peer.ip();
-        let state = &self.ctx.state;
-        let (user, org) = match state
-            .ssh_key_user(&fingerprint, addr, &mut self.failure_counted)
+        let gate = &self.ctx.gate;
+        let who = match gate
+            .identify(&fingerprint, addr, &mut self.failure_counted)
             .await
         {
-            Ok(owner) => owner,
-            Err((refusal, holder)) => {
-                if refusal == Refusal::Unavailable {
+            Ok(who) => who,
+            Err(refused) => {
+                if refused.reason == Refusal::Unavailable {
                     // The server's fault, not the client's: never counted.
                     self.failure_counted = true;
                 }
-                tracing::info!(%addr, %fingerprint, user = holder.as_ref().map(|u| u.email.as_str()),
-                    reason = refusal.as_str(), "SSH key refused");
-                if let Some(user) = holder.filter(|_| !self.refusal_audited) {
+                tracing::info!(%addr, %fingerprint, user = refused.holder_email(),
+                    reason = refused.reason.as_str(), "SSH key refused");
+                if refused.holder_email().is_some() && !self.refusal_audited {
                     self.refusal_audited = true;
-                    let why = serde_json::json!({ "reason": refusal.as_str() });
-                    let event = audit::event(state, &user, audit::REFUSED, &fingerprint, addr, why);
-                    audit::record(state, event).await;
+                    gate.refused(&refused, &fingerprint, addr).await;
                 }
                 return Ok(Auth::reject());
             }
         };
-        if let Err(e) = state
-            .store
-            .touch_ssh_key(&fingerprint, state.clock.now())
-            .await
-        {
-            tracing::warn!(error = %e, "cannot note the SSH key's use");
-        }
-        tracing::info!(user = %user.email, org = %org.name, %addr, %fingerprint, "SSH login");
-        let event = audit::event(
-            state,
-            &user,
-            audit::LOGIN,
-            &fingerprint,
-            addr,
-            serde_json::json!({}),
-        );
-        audit::record(state, event).await;
-        self.identity = Some(Identity {
-            user,
-            org,
-            fingerprint,
-            addr,
-        });
+        tracing::info!(user = %who.email(), org = %who.org_name(), %addr, %fingerprint, "SSH login");
+        gate.logged_in(&who).await;
+        self.identity = Some(who);
         self.ticket.authenticated();
         self.live.logged_in();
         Ok(Auth::Accept)
@@ -286,7 +255,7 @@ impl russh::server::Handler for Connection {
             room
         };
         if !room {
-            tracing::info!(user = %identity.user.email, addr = %identity.addr,
+            tracing::info!(user = %identity.email(), addr = %identity.addr(),
                 "SSH channel refused: {MAX_CHANNELS} open on the connection already");
             reply.reject(ChannelOpenFailure::ResourceShortage).await;
             return Ok(());
@@ -472,6 +441,57 @@ fn size(col_width: u32, row_height: u32) -> (u16, u16) {
     (clamp(col_width, MAX_SIZE.0), clamp(row_height, MAX_SIZE.1))
 }
 
+/// What a channel asked for before its shell or command.
+#[derive(Default)]
+struct Asked {
+    pty: Option<Pty>,
+    /// One value per name, the last one set.
+    env: Vec<(String, String)>,
+    env_requests: usize,
+}
+
+impl Asked {
+    /// Notes a PTY, window change or `env` request.
+    fn note(&mut self, message: ChannelMsg) {
+        match message {
+            ChannelMsg::RequestPty {
+                term,
+                col_width,
+                row_height,
+                ..
+            } => {
+                self.pty = Some(Pty {
+                    term,
+                    size: size(col_width, row_height),
+                })
+            }
+            ChannelMsg::WindowChange {
+                col_width,
+                row_height,
+                ..
+            } => {
+                if let Some(pty) = &mut self.pty {
+                    pty.size = size(col_width, row_height);
+                }
+            }
+            ChannelMsg::SetEnv {
+                variable_name,
+                variable_value,
+                ..
+            } => {
+                self.env_requests += 1;
+                if env_taken(self.env_requests, &variable_name, &variable_value) {
+                    match self.env.iter_mut().find(|(name, _)| *name == variable_name) {
+                        Some((_, value)) => *value = variable_value,
+                        None => self.env.push((variable_name, variable_value)),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// One session channel, from its requests to its close: a shell or a
 /// command within the deadline, then a slot (the server's and the user's).
 async fn run(
@@ -481,132 +501,129 @@ async fn run(
     _open: OpenChannel,
     live: Arc<Liveness>,
 ) {
-    let mut pty: Option<Pty> = None;
-    // One value per name, the last one set.
-    let mut env: Vec<(String, String)> = Vec::new();
-    let mut env_requests = 0;
-    let deadline = tokio::time::Instant::now() + ctx.config.channel_request_timeout;
-    let start = loop {
-        let Ok(message) = tokio::time::timeout_at(deadline, channel.wait()).await else {
-            tracing::info!(user = %who.user.email, addr = %who.addr,
-                "SSH channel closed: it asked for neither a shell nor a command in time");
-            let _ = channel.close().await;
-            return;
-        };
-        match message {
-            Some(ChannelMsg::RequestPty {
-                term,
-                col_width,
-                row_height,
-                ..
-            }) => {
-                pty = Some(Pty {
-                    term,
-                    size: size(col_width, row_height),
-                })
-            }
-            Some(ChannelMsg::WindowChange {
-                col_width,
-                row_height,
-                ..
-            }) => {
-                if let Some(pty) = &mut pty {
-                    pty.size = size(col_width, row_height);
-                }
-            }
-            Some(ChannelMsg::SetEnv {
-                variable_name,
-                variable_value,
-                ..
-            }) => {
-                env_requests += 1;
-                if env_taken(env_requests, &variable_name, &variable_value) {
-                    match env.iter_mut().find(|(name, _)| *name == variable_name) {
-                        Some((_, value)) => *value = variable_value,
-                        None => env.push((variable_name, variable_value)),
-                    }
-                }
-            }
-            Some(ChannelMsg::RequestShell { .. }) => break Start::Shell,
-            Some(ChannelMsg::Exec { command, .. }) => break Start::Exec(command),
-            Some(ChannelMsg::Eof) => {
-                let _ = channel.close().await;
-                return;
-            }
-            Some(ChannelMsg::Close) | None => return,
-            Some(_) => {}
+    let Some((start, asked)) = requests(&mut channel, &ctx, &who).await else {
+        return;
+    };
+    let Some((permit, user_slot)) = slots(&mut channel, &ctx, &who).await else {
+        return;
+    };
+    let mut slot = Some(permit);
+    ctx.stats.open_sessions.fetch_add(1, Ordering::Relaxed);
+    let started = Instant::now();
+    let kind = match (&start, &asked.pty) {
+        (Start::Shell, Some(_)) => "ui",
+        (Start::Shell, None) => "shell",
+        (Start::Exec(_), _) => "command",
+    };
+    tracing::info!(user = %who.email(), org = %who.org_name(), addr = %who.addr(), fingerprint = %who.fingerprint(), kind, "SSH session started");
+    let token = ctx.gate.mint(&who);
+    let status = match Client::over_socket(&ctx.internal_socket, token.secret.clone()) {
+        Err(e) => {
+            tracing::error!(error = %e, "no client for the SSH session");
+            let internal = b"keydeck: internal error\r\n";
+            finish(&mut channel, &[], internal, 1, &mut slot).await;
+            1
+        }
+        Ok(client) => {
+            let session = (&ctx, &who, &live);
+            serve(&mut channel, session, (start, asked), client, &mut slot).await
         }
     };
+    drop(token);
+    drop(user_slot);
+    ctx.stats.open_sessions.fetch_sub(1, Ordering::Relaxed);
+    ended(&ctx, &who, kind, started, status).await;
+}
+
+/// The channel's requests until its shell or command; `None` when it asked
+/// for neither in time, or went away (the channel then closed).
+async fn requests(channel: &mut Channel<Msg>, ctx: &Ctx, who: &Identity) -> Option<(Start, Asked)> {
+    let mut asked = Asked::default();
+    let deadline = tokio::time::Instant::now() + ctx.config.channel_request_timeout;
+    loop {
+        let Ok(message) = tokio::time::timeout_at(deadline, channel.wait()).await else {
+            tracing::info!(user = %who.email(), addr = %who.addr(),
+                "SSH channel closed: it asked for neither a shell nor a command in time");
+            let _ = channel.close().await;
+            return None;
+        };
+        match message {
+            Some(ChannelMsg::RequestShell { .. }) => return Some((Start::Shell, asked)),
+            Some(ChannelMsg::Exec { command, .. }) => return Some((Start::Exec(command), asked)),
+            Some(ChannelMsg::Eof) => {
+                let _ = channel.close().await;
+                return None;
+            }
+            Some(ChannelMsg::Close) | None => return None,
+            Some(message) => asked.note(message),
+        }
+    }
+}
+
+/// A session slot of the server's and one of the user's; `None` (the
+/// client told why, the channel closed) when either is full.
+async fn slots(
+    channel: &mut Channel<Msg>,
+    ctx: &Ctx,
+    who: &Identity,
+) -> Option<(OwnedSemaphorePermit, UserSlot)> {
     let Ok(permit) = ctx.sessions.clone().try_acquire_owned() else {
         let message = format!(
             "keydeck: this server already serves as many SSH sessions as it allows ({}); \
              try again shortly.\r\n",
             ctx.config.max_sessions
         );
-        tracing::warn!(user = %who.user.email, addr = %who.addr, "SSH session refused: session limit reached");
-        finish(&mut channel, &[], message.as_bytes(), 1, &mut None).await;
-        return;
+        tracing::warn!(user = %who.email(), addr = %who.addr(), "SSH session refused: session limit reached");
+        finish(channel, &[], message.as_bytes(), 1, &mut None).await;
+        return None;
     };
     let max_user_sessions = ctx.config.max_user_sessions;
-    let Some(user_slot) = ctx.user_sessions.take(&who.user.id, max_user_sessions) else {
+    let Some(user_slot) = ctx.user_sessions.take(who.user_id(), max_user_sessions) else {
         let message = format!(
             "keydeck: {} has as many SSH sessions open as one user may ({max_user_sessions}); \
              close one and try again.\r\n",
-            who.user.email
+            who.email()
         );
-        tracing::warn!(user = %who.user.email, addr = %who.addr, "SSH session refused: the user's session limit reached");
-        finish(&mut channel, &[], message.as_bytes(), 1, &mut None).await;
-        return;
+        tracing::warn!(user = %who.email(), addr = %who.addr(), "SSH session refused: the user's session limit reached");
+        finish(channel, &[], message.as_bytes(), 1, &mut None).await;
+        return None;
     };
-    let mut slot = Some(permit);
-    ctx.stats.open_sessions.fetch_add(1, Ordering::Relaxed);
-    let started = Instant::now();
-    let kind = match (&start, &pty) {
-        (Start::Shell, Some(_)) => "ui",
-        (Start::Shell, None) => "shell",
-        (Start::Exec(_), _) => "command",
-    };
-    tracing::info!(user = %who.user.email, org = %who.org.name, addr = %who.addr, fingerprint = %who.fingerprint, kind, "SSH session started");
-    let token = SessionToken::mint(&ctx.state, who.clone());
-    let status = match Client::over_socket(&ctx.internal_socket, token.secret.clone()) {
-        Err(e) => {
-            tracing::error!(error = %e, "no client for the SSH session");
-            finish(
-                &mut channel,
-                &[],
-                b"keydeck: internal error\r\n",
-                1,
-                &mut slot,
-            )
-            .await;
+    Some((permit, user_slot))
+}
+
+/// The session itself, with its client: the UI, a command, or the note that
+/// a shell without a terminal is not one. Its exit status.
+async fn serve(
+    channel: &mut Channel<Msg>,
+    (ctx, who, live): (&Arc<Ctx>, &Identity, &Arc<Liveness>),
+    (start, asked): (Start, Asked),
+    client: Client,
+    slot: &mut Option<OwnedSemaphorePermit>,
+) -> u32 {
+    match (start, asked.pty) {
+        (Start::Shell, Some(pty)) => ui(channel, ctx, who, (pty, &asked.env), client, slot).await,
+        (Start::Shell, None) => {
+            let message = "keydeck: the terminal UI needs a terminal: connect with `ssh -t`, \
+                or run a command such as `keys list` (`--help` lists them).\n";
+            finish(channel, &[], message.as_bytes(), 1, slot).await;
             1
         }
-        Ok(client) => match (start, pty) {
-            (Start::Shell, Some(pty)) => {
-                ui(&mut channel, &ctx, &who, (pty, &env), client, &mut slot).await
-            }
-            (Start::Shell, None) => {
-                let message = "keydeck: the terminal UI needs a terminal: connect with `ssh -t`, \
-                    or run a command such as `keys list` (`--help` lists them).\n";
-                finish(&mut channel, &[], message.as_bytes(), 1, &mut slot).await;
-                1
-            }
-            (Start::Exec(command), pty) => {
-                // A command's own time is not idleness of the connection.
-                let _running = live.command();
-                let done = exec::run(&command, client).await;
-                reply(&mut channel, &ctx, done, pty.is_some(), &mut slot).await
-            }
-        },
-    };
-    drop(token);
-    drop(user_slot);
-    ctx.stats.open_sessions.fetch_sub(1, Ordering::Relaxed);
+        (Start::Exec(command), pty) => {
+            // A command's own time is not idleness of the connection.
+            let _running = live.command();
+            let done = exec::run(&command, client).await;
+            reply(channel, ctx, done, pty.is_some(), slot).await
+        }
+    }
+}
+
+/// The session's end, in the service log and the audit log.
+async fn ended(ctx: &Ctx, who: &Identity, kind: &str, started: Instant, status: u32) {
     let duration_s = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
     tracing::info!(
-        user = %who.user.email,
-        addr = %who.addr,
-        fingerprint = %who.fingerprint,
+        user = %who.email(),
+        addr = %who.addr(),
+        fingerprint = %who.fingerprint(),
         kind,
         exit_status = status,
         duration_s,
@@ -614,15 +631,7 @@ async fn run(
     );
     let details =
         serde_json::json!({ "kind": kind, "duration_s": duration_s, "exit_status": status });
-    let event = audit::event(
-        &ctx.state,
-        &who.user,
-        audit::SESSION_ENDED,
-        &who.fingerprint,
-        who.addr,
-        details,
-    );
-    audit::record(&ctx.state, event).await;
+    ctx.gate.session_ended(who, details).await;
 }
 
 /// Sends what is left, gives the session's slot back (`slot`), then the exit
@@ -829,18 +838,7 @@ async fn ui(
     client: Client,
     slot: &mut Option<OwnedSemaphorePermit>,
 ) -> u32 {
-    let var = |name: &str| {
-        env.iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let term = var("TERM").unwrap_or(&pty.term);
-    let options = TermOptions {
-        color: var("NO_COLOR").is_none_or(str::is_empty) && term != "dumb",
-        clipboard: ClipboardMethod::Osc52,
-        size: pty.size,
-    };
+    let options = term_options(&pty, env);
     let (tx, rx) = mpsc::channel(64);
     let current_size = Arc::new(Mutex::new(pty.size));
     let output = SessionOutput::new(ctx.config.output_buffer, ctx.stats.clone());
@@ -849,110 +847,200 @@ async fn ui(
         tx.downgrade(),
         current_size.clone(),
     ));
-    let utc = chrono::FixedOffset::east_opt(0).expect("UTC");
-    let mut app = crate::tui::new_app(
-        &options,
-        ctx.state.clock.clone(),
-        DisplayTz::Fixed(utc),
-        format!("ssh · {}", who.user.email),
-    );
-    let writer = output.clone();
-    // Its own task: a panic in the UI ends this session only.
-    let mut session_ui = tokio::spawn(async move {
-        bytes::run(rx, writer, options, &mut app, client)
-            .await
-            .map_err(|e| e.to_string())
-    });
-    let mut input = Some(tx);
-    let mut open = true;
-    let idle = ctx.config.idle_timeout;
-    let mut deadline = tokio::time::Instant::now() + idle;
-    let mut stop = ctx.stop.clone();
-    let mut farewell: &[u8] = b"";
-    let mut resize = Resize {
-        wanted: pty.size,
-        drawn: pty.size,
-        due: None,
-        next: tokio::time::Instant::now(),
-    };
-    // Requests that cost the UI nothing (window changes) are read only so
-    // fast: past that, the client's connection waits (see [`RequestBudget`]).
-    let mut requests = RequestBudget::new();
-    let mut pace = Pace::Go;
-    let outcome = loop {
-        if pace == Pace::Flood && input.is_some() {
-            tracing::warn!(user = %who.user.email, addr = %who.addr, "SSH session flooded with requests: ending it");
-            farewell = b"keydeck: too many requests (window changes); the session ended.\r\n";
-            input = None;
-        }
-        tokio::select! {
-            outcome = &mut session_ui => break outcome,
-            message = channel.wait(), if open && pace == Pace::Go => match message {
-                Some(ChannelMsg::Data { data }) => {
-                    deadline = tokio::time::Instant::now() + idle;
-                    if let Some(tx) = &input {
-                        let _ = tx.send(SessionInput::Data(data.to_vec())).await;
-                    }
-                }
-                Some(ChannelMsg::WindowChange { col_width, row_height, .. }) => {
-                    deadline = tokio::time::Instant::now() + idle;
-                    let wanted = size(col_width, row_height);
-                    *current_size.lock().unwrap_or_else(|e| e.into_inner()) = wanted;
-                    // Coalesced: the UI redraws for the latest size, at most every RESIZE_EVERY.
-                    resize.wanted = wanted;
-                    resize.due.get_or_insert(resize.next);
-                    pace = requests.take();
-                }
-                Some(ChannelMsg::Eof) => input = None,
-                Some(ChannelMsg::Close) | None => {
-                    open = false;
-                    input = None;
-                }
-                Some(_) => pace = requests.take(),
-            },
-            () = tokio::time::sleep_until(paused_until(&pace, deadline)), if matches!(pace, Pace::Wait(_)) => {
-                pace = Pace::Go;
-            }
-            () = tokio::time::sleep_until(resize.due.unwrap_or(deadline)), if resize.due.is_some() => {
-                resize.due = None;
-                if resize.wanted != resize.drawn {
-                    if let Some(tx) = &input {
-                        let (w, h) = resize.wanted;
-                        let _ = tx.send(SessionInput::Resize(w, h)).await;
-                        resize.drawn = resize.wanted;
-                        resize.next = tokio::time::Instant::now() + RESIZE_EVERY;
-                    }
-                }
-            }
-            () = tokio::time::sleep_until(deadline), if input.is_some() => {
-                tracing::info!(user = %who.user.email, addr = %who.addr, "SSH session idle: closing it");
-                farewell = b"keydeck: closed after a long time without input.\r\n";
-                input = None;
-            }
-            () = super::stopped(&mut stop), if input.is_some() => {
-                farewell = b"keydeck: the server is shutting down.\r\n";
-                input = None;
-            }
-        }
-    };
+    let mut session_ui = spawn_ui(ctx, who, options, (rx, output.clone()), client);
+    let mut side = UiChannel::new(who, tx, current_size, ctx.config.idle_timeout);
+    let outcome = side.serve(channel, &mut session_ui, ctx.stop.clone()).await;
     output.close();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), forwarder).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), forwarder).await;
     let status = match outcome {
         Ok(Ok(())) => 0,
         Ok(Err(e)) => {
-            tracing::warn!(user = %who.user.email, error = %e, "SSH UI session failed");
+            tracing::warn!(user = %who.email(), error = %e, "SSH UI session failed");
             1
         }
         Err(e) => {
-            tracing::error!(user = %who.user.email, error = %e, "SSH UI session panicked; only it ended");
-            farewell = b"keydeck: internal error; the session ended.\r\n";
+            tracing::error!(user = %who.email(), error = %e, "SSH UI session panicked; only it ended");
+            side.farewell = b"keydeck: internal error; the session ended.\r\n";
             1
         }
     };
-    if open {
-        finish(channel, RESTORE, farewell, status, slot).await;
+    if side.open {
+        finish(channel, RESTORE, side.farewell, status, slot).await;
     }
     status
+}
+
+/// The session's terminal, as its PTY request and `env` requests describe it.
+fn term_options(pty: &Pty, env: &[(String, String)]) -> TermOptions {
+    let var = |name: &str| {
+        env.iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let term = var("TERM").unwrap_or(&pty.term);
+    TermOptions {
+        color: var("NO_COLOR").is_none_or(str::is_empty) && term != "dumb",
+        clipboard: ClipboardMethod::Osc52,
+        size: pty.size,
+    }
+}
+
+/// The UI itself, in its own task: a panic in it ends this session only.
+fn spawn_ui(
+    ctx: &Ctx,
+    who: &Identity,
+    options: TermOptions,
+    (input, output): (mpsc::Receiver<SessionInput>, SessionOutput),
+    client: Client,
+) -> JoinHandle<Result<(), String>> {
+    let utc = chrono::FixedOffset::east_opt(0).expect("UTC");
+    let mut app = crate::tui::new_app(
+        &options,
+        ctx.gate.clock(),
+        DisplayTz::Fixed(utc),
+        format!("ssh · {}", who.email()),
+    );
+    tokio::spawn(async move {
+        bytes::run(input, output, options, &mut app, client)
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// A UI session's channel side: the client's input and window changes
+/// passed on to the UI, paced, until the UI ends.
+struct UiChannel<'a> {
+    who: &'a Identity,
+    /// To the UI; `None` once it is told to end.
+    input: Option<mpsc::Sender<SessionInput>>,
+    /// The channel is still open (the terminal can be restored).
+    open: bool,
+    idle: Duration,
+    deadline: tokio::time::Instant,
+    /// Said to the client once the UI has ended, if anything.
+    farewell: &'static [u8],
+    resize: Resize,
+    /// The client's latest size, for the output's full redraws.
+    current_size: Arc<Mutex<(u16, u16)>>,
+    /// Requests that cost the UI nothing (window changes) are read only so
+    /// fast: past that, the client's connection waits (see [`RequestBudget`]).
+    requests: RequestBudget,
+    pace: Pace,
+}
+
+impl<'a> UiChannel<'a> {
+    fn new(
+        who: &'a Identity,
+        input: mpsc::Sender<SessionInput>,
+        current_size: Arc<Mutex<(u16, u16)>>,
+        idle: Duration,
+    ) -> Self {
+        let size = *lock(&current_size);
+        Self {
+            who,
+            input: Some(input),
+            open: true,
+            idle,
+            deadline: tokio::time::Instant::now() + idle,
+            farewell: b"",
+            resize: Resize {
+                wanted: size,
+                drawn: size,
+                due: None,
+                next: tokio::time::Instant::now(),
+            },
+            current_size,
+            requests: RequestBudget::new(),
+            pace: Pace::Go,
+        }
+    }
+
+    /// Tells the UI to end (its input closed); `farewell` is said after.
+    fn end(&mut self, farewell: &'static [u8]) {
+        self.farewell = farewell;
+        self.input = None;
+    }
+
+    /// Reads the channel until the UI ends; how it ended.
+    async fn serve(
+        &mut self,
+        channel: &mut Channel<Msg>,
+        session_ui: &mut JoinHandle<Result<(), String>>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<Result<(), String>, tokio::task::JoinError> {
+        loop {
+            if self.pace == Pace::Flood && self.input.is_some() {
+                tracing::warn!(user = %self.who.email(), addr = %self.who.addr(), "SSH session flooded with requests: ending it");
+                self.end(b"keydeck: too many requests (window changes); the session ended.\r\n");
+            }
+            let paused = matches!(self.pace, Pace::Wait(_));
+            tokio::select! {
+                outcome = &mut *session_ui => return outcome,
+                message = channel.wait(), if self.open && self.pace == Pace::Go => {
+                    self.on_message(message).await;
+                }
+                () = tokio::time::sleep_until(paused_until(&self.pace, self.deadline)), if paused => {
+                    self.pace = Pace::Go;
+                }
+                () = tokio::time::sleep_until(self.resize.due.unwrap_or(self.deadline)), if self.resize.due.is_some() => {
+                    self.on_resize_due().await;
+                }
+                () = tokio::time::sleep_until(self.deadline), if self.input.is_some() => {
+                    tracing::info!(user = %self.who.email(), addr = %self.who.addr(), "SSH session idle: closing it");
+                    self.end(b"keydeck: closed after a long time without input.\r\n");
+                }
+                () = super::stopped(&mut stop), if self.input.is_some() => {
+                    self.end(b"keydeck: the server is shutting down.\r\n");
+                }
+            }
+        }
+    }
+
+    /// A message from the client: input, a window change, its end.
+    async fn on_message(&mut self, message: Option<ChannelMsg>) {
+        match message {
+            Some(ChannelMsg::Data { data }) => {
+                self.deadline = tokio::time::Instant::now() + self.idle;
+                if let Some(tx) = &self.input {
+                    let _ = tx.send(SessionInput::Data(data.to_vec())).await;
+                }
+            }
+            Some(ChannelMsg::WindowChange {
+                col_width,
+                row_height,
+                ..
+            }) => {
+                self.deadline = tokio::time::Instant::now() + self.idle;
+                let wanted = size(col_width, row_height);
+                *lock(&self.current_size) = wanted;
+                // Coalesced: the UI redraws for the latest size, at most every RESIZE_EVERY.
+                self.resize.wanted = wanted;
+                self.resize.due.get_or_insert(self.resize.next);
+                self.pace = self.requests.take();
+            }
+            Some(ChannelMsg::Eof) => self.input = None,
+            Some(ChannelMsg::Close) | None => {
+                self.open = false;
+                self.input = None;
+            }
+            Some(_) => self.pace = self.requests.take(),
+        }
+    }
+
+    /// The latest size goes to the UI, if it is new.
+    async fn on_resize_due(&mut self) {
+        self.resize.due = None;
+        if self.resize.wanted == self.resize.drawn {
+            return;
+        }
+        if let Some(tx) = &self.input {
+            let (w, h) = self.resize.wanted;
+            let _ = tx.send(SessionInput::Resize(w, h)).await;
+            self.resize.drawn = self.resize.wanted;
+            self.resize.next = tokio::time::Instant::now() + RESIZE_EVERY;
+        }
+    }
 }
 
 #[cfg(test)]

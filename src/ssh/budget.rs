@@ -17,7 +17,7 @@ use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
-use super::super::rate_limit::AddrKey;
+use crate::service::gate::AddrKey;
 
 /// The caps; see [`super::SshConfig`].
 pub(super) struct Budget {

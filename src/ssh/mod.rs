@@ -1,15 +1,15 @@
-//! keydeck over SSH (`keydeck serve --ssh-listen`): an SSH server next to the
-//! HTTP API, in the same process, over the same store. Public-key
-//! authentication only, the key being the user's identity ([`auth`]); a PTY
-//! opens the terminal UI, a command runs the client commands ([`session`],
-//! [`exec`]). Sessions reach the service through its own Unix socket (mode
-//! 0600), as their user, with a credential that lives as long as the
-//! session, so every answer and audit entry is the HTTP API's own.
-//! The front door's limits (connection caps, login deadline, idle timeout)
-//! are kept here and in [`budget`].
+//! keydeck over SSH (`keydeck serve --ssh-listen`): the SSH front end, a
+//! client of the service like the TUI and the CLI, run next to it in the
+//! same process (`run::serve` wires them). Public-key authentication only,
+//! the key being the user's identity (asked of the service's
+//! [`gate`](crate::service::gate), its only way in); a PTY opens the
+//! terminal UI, a command runs the client commands ([`session`], [`exec`]).
+//! Sessions reach the service through its own Unix socket (mode 0600), as
+//! their user, with a credential that lives as long as the session, so every
+//! answer and audit entry is the HTTP API's own. The front door's limits
+//! (connection caps, login deadline, idle timeout) are kept here and in
+//! [`budget`].
 
-mod audit;
-mod auth;
 mod budget;
 mod exec;
 mod host_key;
@@ -22,16 +22,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use russh::keys::PrivateKey;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
-pub(super) use auth::internal_gate;
-pub use auth::{InternalListener, SessionToken, SessionTokens, SESSION_TOKEN_PREFIX};
 pub use host_key::HOST_KEY_FILE;
 pub use output::SshStats;
 
-use super::AppState;
+use crate::service::gate::{Gate, SessionsSocket};
+
+/// Descriptors an SSH session may use on top of its connection: its
+/// client's connections to the internal socket, both ends.
+pub const FDS_PER_SESSION: u64 = 4;
 
 /// How the SSH server runs.
 #[derive(Debug, Clone)]
@@ -71,6 +74,17 @@ pub struct SshConfig {
 }
 
 impl SshConfig {
+    /// File descriptors the caps may take at most, and the flags that say so
+    /// (for the service's open-files check).
+    pub fn descriptors(&self) -> (u64, String) {
+        let count = self.max_connections as u64 + self.max_sessions as u64 * FDS_PER_SESSION;
+        let flags = format!(
+            "--ssh-max-connections {} + {FDS_PER_SESSION} for each of --ssh-max-sessions {}",
+            self.max_connections, self.max_sessions
+        );
+        (count, flags)
+    }
+
     pub fn new(listen: SocketAddr) -> Self {
         Self {
             listen,
@@ -100,8 +114,8 @@ pub struct SshInfo {
 }
 
 /// What every connection's handler shares.
-pub(crate) struct Ctx {
-    state: AppState,
+struct Ctx {
+    gate: Gate,
     config: SshConfig,
     /// The Unix socket the sessions' clients reach the service through.
     internal_socket: PathBuf,
@@ -124,25 +138,118 @@ fn idle_grace(idle_timeout: Duration) -> Duration {
     idle_timeout.min(Duration::from_secs(60))
 }
 
-/// Loads (or makes) the host key, binds, and serves in the background until `stop`.
-pub(super) async fn start(
-    config: &SshConfig,
-    data_dir: &Path,
-    state: AppState,
-    internal_socket: PathBuf,
-    stop: watch::Receiver<bool>,
-) -> Result<(SshInfo, JoinHandle<()>), String> {
-    let path = config
+/// An SSH server whose host key is loaded (or made), not serving yet: done
+/// before the service starts, so that a bad host key stops the start before
+/// anything listens, and the key file is private by the time anything does.
+pub struct Prepared {
+    config: SshConfig,
+    key: PrivateKey,
+    key_path: PathBuf,
+}
+
+/// Loads the host key (`config.host_key`, or the one in `data_dir`, made there on first start).
+pub fn prepare(config: &SshConfig, data_dir: &Path) -> Result<Prepared, String> {
+    let key_path = config
         .host_key
         .clone()
         .unwrap_or_else(|| data_dir.join(HOST_KEY_FILE));
-    let key = host_key::load_or_create(&path)?;
-    let host_key_fingerprint = crate::key::ssh::fingerprint(key.public_key());
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("cannot listen for SSH on {}: {e}", config.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let russh_config = Arc::new(russh::server::Config {
+    let key = host_key::load_or_create(&key_path)?;
+    Ok(Prepared {
+        config: config.clone(),
+        key,
+        key_path,
+    })
+}
+
+/// A serving SSH server, and how to stop it.
+pub struct RunningSsh {
+    pub info: SshInfo,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    socket: SessionsSocket,
+    /// Stops the sessions' socket, once the sessions are gone.
+    socket_stop: watch::Sender<bool>,
+}
+
+impl RunningSsh {
+    /// The Unix socket the sessions reach the service through.
+    pub fn sessions_socket(&self) -> &Path {
+        self.socket.path()
+    }
+
+    /// Stops accepting, lets open sessions restore their terminals and
+    /// close, ends the connections, then closes the sessions' socket.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        let _ = self.socket_stop.send(true);
+        self.socket.closed(Duration::from_secs(10)).await;
+    }
+}
+
+impl Prepared {
+    /// Binds, and serves in the background (the sessions through `gate`)
+    /// until [`RunningSsh::shutdown`].
+    pub async fn start(self, gate: Gate) -> Result<RunningSsh, String> {
+        let Self {
+            config,
+            key,
+            key_path,
+        } = self;
+        let (stop, stop_rx) = watch::channel(false);
+        let host_key_fingerprint = crate::key::ssh::fingerprint(key.public_key());
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("cannot listen for SSH on {}: {e}", config.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let (socket_stop, socket_stop_rx) = watch::channel(false);
+        let socket = gate.serve_sessions_socket(socket_stop_rx)?;
+        let stats = Arc::new(SshStats::default());
+        let sessions_runtime = runtime::SessionRuntime::start()?;
+        let ctx = Arc::new(Ctx {
+            gate,
+            config: config.clone(),
+            internal_socket: socket.path().to_path_buf(),
+            sessions: Arc::new(Semaphore::new(config.max_sessions.max(1))),
+            user_sessions: session::UserSessions::default(),
+            budget: Arc::new(budget::Budget::new(
+                config.max_connections,
+                config.max_unauthenticated,
+                config.max_unauthenticated_per_source,
+            )),
+            stop: stop_rx.clone(),
+            stats: stats.clone(),
+            runtime: sessions_runtime.handle(),
+        });
+        tracing::info!(%addr, host_key = %key_path.display(), fingerprint = %host_key_fingerprint,
+            max_connections = config.max_connections,
+            max_unauthenticated = config.max_unauthenticated,
+            max_unauthenticated_per_source = config.max_unauthenticated_per_source,
+            login_timeout_s = config.login_timeout.as_secs(),
+            "keydeck SSH server listening");
+        let russh_config = russh_config(&config, key);
+        let task = tokio::spawn(async move {
+            accept(listener, russh_config, ctx, stop_rx).await;
+            sessions_runtime.stop().await;
+        });
+        let info = SshInfo {
+            addr,
+            host_key_fingerprint,
+            stats,
+        };
+        Ok(RunningSsh {
+            info,
+            stop,
+            task,
+            socket,
+            socket_stop,
+        })
+    }
+}
+
+/// russh's settings: public keys only, keepalives; no inactivity timeout of its own.
+fn russh_config(config: &SshConfig, key: PrivateKey) -> Arc<russh::server::Config> {
+    Arc::new(russh::server::Config {
         methods: russh::MethodSet::from(&[russh::MethodKind::PublicKey][..]),
         auth_rejection_time: Duration::from_millis(500),
         auth_rejection_time_initial: Some(Duration::ZERO),
@@ -154,42 +261,7 @@ pub(super) async fn start(
         keepalive_max: 3,
         nodelay: true,
         ..Default::default()
-    });
-    let stats = Arc::new(SshStats::default());
-    let sessions_runtime = runtime::SessionRuntime::start()?;
-    let ctx = Arc::new(Ctx {
-        state,
-        config: config.clone(),
-        internal_socket,
-        sessions: Arc::new(Semaphore::new(config.max_sessions.max(1))),
-        user_sessions: session::UserSessions::default(),
-        budget: Arc::new(budget::Budget::new(
-            config.max_connections,
-            config.max_unauthenticated,
-            config.max_unauthenticated_per_source,
-        )),
-        stop: stop.clone(),
-        stats: stats.clone(),
-        runtime: sessions_runtime.handle(),
-    });
-    tracing::info!(%addr, host_key = %path.display(), fingerprint = %host_key_fingerprint,
-        max_connections = config.max_connections,
-        max_unauthenticated = config.max_unauthenticated,
-        max_unauthenticated_per_source = config.max_unauthenticated_per_source,
-        login_timeout_s = config.login_timeout.as_secs(),
-        "keydeck SSH server listening");
-    let task = tokio::spawn(async move {
-        accept(listener, russh_config, ctx, stop).await;
-        sessions_runtime.stop().await;
-    });
-    Ok((
-        SshInfo {
-            addr,
-            host_key_fingerprint,
-            stats,
-        },
-        task,
-    ))
+    })
 }
 
 /// Accepts connections until `stop`; then open sessions restore their
@@ -324,6 +396,6 @@ async fn say_goodbye(handle: &russh::server::Handle, why: &str) {
 }
 
 /// Resolves when told to stop, or when the sender is gone.
-pub(super) async fn stopped(stop: &mut watch::Receiver<bool>) {
+async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
