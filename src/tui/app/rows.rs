@@ -1,89 +1,13 @@
-//! The table's rows: its tabs and sort order, the filter's match, and the
-//! visible rows rebuilt from them, with the selection kept on the same key
+//! The table's rows: the filter's match, and the visible rows rebuilt from
+//! the tab and sort order (tabs.rs), with the selection kept on the same key
 //! and on screen.
 
 use crate::api::ApiKey;
-use crate::key::health::{self, Badges, Summary};
+use crate::key::health::{self, Summary};
 use crate::key::KeyStatus;
 
 use super::state::App;
-
-/// The tabs: All / Active / Expired / Revoked by status, and Attention:
-/// the keys with a health badge, worst first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tab {
-    All,
-    Active,
-    Expired,
-    Revoked,
-    Attention,
-}
-
-impl Tab {
-    pub const ALL: [Tab; 5] = [
-        Tab::All,
-        Tab::Active,
-        Tab::Expired,
-        Tab::Revoked,
-        Tab::Attention,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Tab::All => "All",
-            Tab::Active => "Active",
-            Tab::Expired => "Expired",
-            Tab::Revoked => "Revoked",
-            Tab::Attention => "Attention",
-        }
-    }
-
-    pub(in crate::tui) fn admits(self, status: KeyStatus, badges: Badges) -> bool {
-        match self {
-            Tab::All => true,
-            Tab::Active => status == KeyStatus::Active,
-            Tab::Expired => status == KeyStatus::Expired,
-            Tab::Revoked => status == KeyStatus::Revoked,
-            Tab::Attention => !badges.is_empty(),
-        }
-    }
-
-    pub(in crate::tui) fn index(self) -> usize {
-        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
-    }
-}
-
-/// Columns the table can be sorted by (`s` cycles, `S` reverses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortBy {
-    Created,
-    Name,
-    LastUsed,
-    Expires,
-    Status,
-}
-
-impl SortBy {
-    pub fn label(self) -> &'static str {
-        match self {
-            SortBy::Created => "Created",
-            SortBy::Name => "Name",
-            SortBy::LastUsed => "Last Used",
-            SortBy::Expires => "Expires",
-            SortBy::Status => "Status",
-        }
-    }
-
-    pub(in crate::tui) fn next(self) -> Self {
-        match self {
-            SortBy::Created => SortBy::Name,
-            SortBy::Name => SortBy::LastUsed,
-            SortBy::LastUsed => SortBy::Expires,
-            SortBy::Expires => SortBy::Status,
-            SortBy::Status => SortBy::Created,
-        }
-    }
-}
+use super::tabs::{SortBy, Tab};
 
 /// Whether a key matches the (lower-cased) filter text (`/`).
 fn matches_filter(k: &ApiKey, needle: &str) -> bool {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use tui_input::Input;
 
-use super::rows::{SortBy, Tab};
+use super::tabs::{SortBy, Tab};
 use crate::api::{ApiKey, ScopeInfo};
 use crate::clock::Clock;
 use crate::key::health::{self, Summary};

@@ -5,8 +5,8 @@
 use crossterm::event::{KeyEvent, KeyEventKind, KeyModifiers};
 use tui_input::backend::crossterm::EventHandler;
 
-use super::rows::Tab;
 use super::state::App;
+use super::tabs::Tab;
 use crate::tui::action::{Action, Effect, Request};
 use crate::tui::keymap::{self, Command};
 use crate::tui::popup::{AuditView, CreateForm, Intent, Popup, Then};
