@@ -152,6 +152,8 @@ pub enum When {
     In(&'static [Context]),
     /// The Attention tab is showing.
     Attention,
+    /// Keys are marked and no filter is set (`Esc` clears a filter first).
+    Marks,
 }
 
 /// A footer hint ("j/k move"), and whether the popup's border shows it too.
@@ -167,6 +169,21 @@ pub struct Hint {
     pub when: When,
     /// The keys as the popup's border shows them, if it does.
     pub border: Option<&'static str>,
+    /// The label while marked keys are shown, `{n}` their number
+    /// (`revoke {n} marked`): the footer says what the key will act on.
+    pub marked: Option<&'static str>,
+    /// The marked keys shown, filled in by [`footer_ranked`] (0 in [`BINDINGS`]).
+    pub count: usize,
+}
+
+impl Hint {
+    /// The label as the footer shows it now.
+    pub fn text(&self) -> std::borrow::Cow<'static, str> {
+        match self.marked {
+            Some(marked) if self.count > 0 => marked.replace("{n}", &self.count.to_string()).into(),
+            _ => self.label.into(),
+        }
+    }
 }
 
 /// The help screen's sections, in order.
@@ -228,6 +245,8 @@ const fn hint(keys: &'static str, label: &'static str, rank: u8) -> Option<Hint>
         priority: rank,
         when: When::Always,
         border: None,
+        marked: None,
+        count: 0,
     })
 }
 
@@ -239,6 +258,8 @@ const fn hint_when(keys: &'static str, label: &'static str, rank: u8, when: When
         priority: rank,
         when,
         border: None,
+        marked: None,
+        count: 0,
     })
 }
 
@@ -255,7 +276,20 @@ const fn hint_border(
         priority: rank,
         when: When::Always,
         border: Some(border),
+        marked: None,
+        count: 0,
     })
+}
+
+/// `hint` labelled `marked` while marked keys are shown.
+const fn counted(hint: Option<Hint>, marked: &'static str) -> Option<Hint> {
+    match hint {
+        Some(h) => Some(Hint {
+            marked: Some(marked),
+            ..h
+        }),
+        None => None,
+    }
 }
 
 /// `hint` kept in a narrow footer as if its rank were `priority`.
@@ -348,8 +382,18 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         hint: keep(hint_when("Esc", "clear filter", 0, When::Filtered), 1),
-        help: help(S::View, "Esc", "clear the filter; close a popup"),
+        help: help(
+            S::View,
+            "Esc",
+            "clear the filter, else the marks; close a popup",
+        ),
         ..bind(&[code(KeyCode::Esc)], Command::ClearFilter, &[C::Table])
+    },
+    // Esc's second meaning on the table (no filter set): its footer hint
+    // only; the key reaches it through `ClearFilter` above.
+    Binding {
+        hint: keep(hint_when("Esc", "clear marks", 0, When::Marks), 1),
+        ..bind(&[], Command::ClearFilter, &[C::Table])
     },
     Binding {
         hint: keep(hint(TAB_KEYS, "tabs", 10), 12),
@@ -395,11 +439,11 @@ pub const BINDINGS: &[Binding] = &[
         ..bind(&[ch('n')], Command::New, &[C::Table])
     },
     Binding {
-        hint: hint_when("d", "revoke", 4, When::Rows),
+        hint: counted(hint_when("d", "revoke", 4, When::Rows), "revoke {n} marked"),
         help: help(
             S::Keys,
             "d / Delete",
-            "revoke the selected key (asks first)",
+            "revoke the marked keys shown, else the selected key (asks)",
         ),
         ..bind(
             &[ch('d'), code(KeyCode::Delete)],
@@ -421,7 +465,7 @@ pub const BINDINGS: &[Binding] = &[
         help: help(
             S::Keys,
             "Space",
-            "mark the row; d then revokes every marked key",
+            "mark/unmark the row and move down (a tab switch unmarks)",
         ),
         ..bind(&[ch(' ')], Command::Mark, &[C::Table])
     },
@@ -475,6 +519,8 @@ pub const BINDINGS: &[Binding] = &[
             priority: 1,
             when: When::In(&[C::Create]),
             border: Some("Tab"),
+            marked: None,
+            count: 0,
         }),
         help: help(S::CreateForm, "Tab / ↓", "next field (Shift-Tab / ↑ back)"),
         ..bind(
@@ -665,6 +711,10 @@ pub struct FooterState {
     pub filtered: bool,
     /// The Attention tab is showing.
     pub attention: bool,
+    /// Marked keys among the rows shown (what `d` revokes).
+    pub marked: usize,
+    /// Some key is marked, shown or not.
+    pub marks: bool,
 }
 
 fn shown(binding: &Binding, context: Context) -> Option<Hint> {
@@ -694,7 +744,12 @@ pub fn footer_ranked(context: Context, state: FooterState) -> Vec<Hint> {
             When::Rows => state.has_rows,
             When::Filtered => state.filtered,
             When::Attention => state.attention,
+            When::Marks => state.marks && !state.filtered,
             When::Always | When::In(_) => true,
+        })
+        .map(|h| Hint {
+            count: state.marked,
+            ..h
         })
         .collect();
     hints.sort_by_key(|h| h.rank);

@@ -128,7 +128,7 @@ impl ByteSession {
 fn row_of(screen: &vt100::Screen, name: &str) -> u16 {
     screen
         .rows(0, screen.size().1)
-        .position(|row| row.starts_with(name))
+        .position(|row| common::ui::past_gutter(&row).starts_with(name))
         .map(|row| u16::try_from(row).unwrap())
         .unwrap_or_else(|| panic!("a row {name:?} in:\n{}", screen.contents()))
 }

@@ -7,7 +7,7 @@
 use crate::common;
 
 use chrono::{DateTime, Duration, Utc};
-use common::ui::{start_time, World};
+use common::ui::{past_gutter, start_time, World};
 use crossterm::event::KeyCode;
 use keydeck::policy::Policy;
 use keydeck::tui::testing::{buffer_text, Harness};
@@ -79,7 +79,7 @@ async fn seed_every_state(w: &World) {
 fn row<'a>(screen: &'a str, name: &str) -> &'a str {
     screen
         .lines()
-        .find(|l| l.starts_with(&format!("{name}  ")))
+        .find(|l| past_gutter(l).starts_with(&format!("{name}  ")))
         .unwrap_or_else(|| panic!("a row for {name} in:\n{screen}"))
 }
 
@@ -87,7 +87,7 @@ fn row<'a>(screen: &'a str, name: &str) -> &'a str {
 fn header(screen: &str) -> &str {
     screen
         .lines()
-        .find(|l| l.starts_with("Name "))
+        .find(|l| past_gutter(l).starts_with("Name "))
         .unwrap_or_else(|| panic!("a table header in:\n{screen}"))
 }
 

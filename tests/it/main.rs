@@ -21,6 +21,7 @@ mod health_tui;
 mod keycache;
 mod lifecycle;
 mod load;
+mod marks;
 mod negative;
 mod openapi;
 mod outage;

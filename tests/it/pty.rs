@@ -243,7 +243,7 @@ async fn copy_sends_osc52_and_the_secret_never_appears_again() {
     // The header as laid out for 80 columns: the UI has handled the resize.
     // (crossterm can hold back a key that arrives together with a resize
     // until the next key; waiting here keeps the test about our behaviour.)
-    ui.wait_for("Name                Key Prefix");
+    ui.wait_for("Name              Key Prefix");
     ui.send("q");
     assert_eq!(ui.wait_exit(Duration::from_secs(10)).0, 0);
     let after = ui.output.lock().unwrap()[closed_at..].to_vec();

@@ -223,13 +223,18 @@ impl Session {
 
 /// The text of the screen row that starts with `name`.
 fn row<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
-    screen.lines().find(|l| l.starts_with(name))
+    screen
+        .lines()
+        .find(|l| common::ui::past_gutter(l).starts_with(name))
 }
 
 fn selected_row(screen: &vt100::Screen) -> String {
     (0..40u16)
         .find(|&y| screen.cell(y, 0).is_some_and(|c| c.inverse()))
-        .map(|y| screen.rows(0, 120).nth(usize::from(y)).unwrap())
+        .map(|y| {
+            let row = screen.rows(0, 120).nth(usize::from(y)).unwrap();
+            common::ui::past_gutter(&row).to_owned()
+        })
         .expect("a selected row")
 }
 

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use common::lifecycle::{admin, admin_ok};
 use common::ssh::{self, UiSession, TIMEOUT};
-use common::ui::secret_on;
+use common::ui::{past_gutter, secret_on};
 use common::{Backend, TestServer};
 
 const ADMIN: &str = "admin@localhost";
@@ -22,7 +22,7 @@ on_both_backends!(ssh_keys_are_added_listed_and_removed_and_a_removed_key_is_ref
 fn row_of(screen: &vt100::Screen, name: &str) -> u16 {
     screen
         .rows(0, screen.size().1)
-        .position(|row| row.starts_with(name))
+        .position(|row| past_gutter(&row).starts_with(name))
         .map(|row| u16::try_from(row).unwrap())
         .unwrap_or_else(|| panic!("a row {name:?} in:\n{}", screen.contents()))
 }

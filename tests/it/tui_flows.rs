@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
-use common::ui::{secret_on, start_time, World};
+use common::ui::{past_gutter, secret_on, start_time, World};
 use crossterm::event::KeyCode;
 use keydeck::tui::popup::Popup;
 use keydeck::tui::testing::Harness;
@@ -99,7 +99,7 @@ async fn create_then_copy_once_then_the_new_row() {
 
     let row = screen
         .lines()
-        .find(|l| l.starts_with("CI/CD Pipeline"))
+        .find(|l| past_gutter(l).starts_with("CI/CD Pipeline"))
         .expect("the new row");
     assert!(
         row.contains("● Active") && row.contains("Sessions:R, Res") && row.contains("in 30d"),
@@ -237,10 +237,8 @@ async fn revoke_dialog_cancels_by_default_and_y_revokes() {
     let buffer = ui.draw().clone();
     let y = (0..buffer.area.height)
         .find(|&y| {
-            (0..30)
-                .map(|x| buffer[(x, y)].symbol())
-                .collect::<String>()
-                .starts_with("Production API")
+            let line: String = (0..30).map(|x| buffer[(x, y)].symbol()).collect();
+            past_gutter(&line).starts_with("Production API")
         })
         .unwrap();
     let line: String = (0..buffer.area.width)
@@ -288,7 +286,7 @@ async fn rotate_with_an_hour_of_grace_then_at_once() {
     let screen = ui.screen();
     let rows: Vec<&str> = screen
         .lines()
-        .filter(|l| l.starts_with("Billing worker"))
+        .filter(|l| past_gutter(l).starts_with("Billing worker"))
         .collect();
     assert_eq!(rows.len(), 2, "{screen}");
     assert!(

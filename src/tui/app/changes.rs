@@ -2,6 +2,8 @@
 //! (the dialogs themselves are in popup/), what a yes sends, and what each
 //! answer changes in the list and on screen.
 
+use std::collections::BTreeSet;
+
 use super::state::App;
 use crate::api::{ApiKey, CreatedKey, RotatedKey};
 use crate::client::ClientError;
@@ -10,15 +12,14 @@ use crate::tui::message::banner_message;
 use crate::tui::popup::{revoke, rotate, CopyOnce, Popup};
 
 impl App {
-    /// `d`: revoke the marked keys, or the selected one.
+    /// `d`: revoke the marked keys shown, or the selected one.
     pub(super) fn ask_revoke(&mut self) {
-        let popup = revoke::ask(
-            &self.keys,
-            &self.marked,
-            self.selected_key(),
-            self.now,
-            self.tz,
-        );
+        let shown = self.marked_shown();
+        let marks = revoke::Marks {
+            shown: &shown,
+            hidden: self.marked.len() - shown.len(),
+        };
+        let popup = revoke::ask(marks, self.selected_key(), self.now, self.tz);
         if let Some(popup) = popup {
             self.popups.push(popup);
         }
@@ -44,10 +45,20 @@ impl App {
         self.request(Request::RevokeKey { id: key.id });
     }
 
-    /// Yes to revoking the marked (or every expired) key.
+    /// Yes to revoking the marked (or every expired) keys: their marks go,
+    /// and so do marks on keys already revoked; a mark the filter hid on a
+    /// working key stays.
     pub(super) fn start_revoke_many(&mut self, keys: Vec<ApiKey>) {
         self.flash = Some(format!("Revoking {} keys…", keys.len()));
-        self.marked.clear();
+        let revoking: BTreeSet<&str> = keys.iter().map(|k| k.id.as_str()).collect();
+        let keep: BTreeSet<String> = self
+            .keys
+            .iter()
+            .filter(|k| k.revoked_at.is_none() && !revoking.contains(k.id.as_str()))
+            .filter(|k| self.marked.contains(&k.id))
+            .map(|k| k.id.clone())
+            .collect();
+        self.marked = keep;
         for key in keys {
             self.request(Request::RevokeKey { id: key.id });
         }

@@ -62,6 +62,47 @@ impl App {
         self.dirty = true;
     }
 
+    /// The marked keys among the rows shown, in their order: what `d`
+    /// revokes. A mark the filter hides stays, untouched, until it shows again.
+    pub fn marked_shown(&self) -> Vec<&ApiKey> {
+        if self.marked.is_empty() {
+            return Vec::new();
+        }
+        self.rows
+            .iter()
+            .map(|&i| &self.keys[i])
+            .filter(|k| self.marked.contains(&k.id))
+            .collect()
+    }
+
+    /// Unmarks every key (`Esc`, a tab switch), saying so if any was marked.
+    pub(super) fn clear_marks(&mut self, why: &str) {
+        if self.marked.is_empty() {
+            return;
+        }
+        let n = self.marked.len();
+        self.marked.clear();
+        self.flash = Some(format!(
+            "{} unmarked{why}.",
+            if n == 1 {
+                "1 key".to_owned()
+            } else {
+                format!("{n} keys")
+            }
+        ));
+        self.dirty = true;
+    }
+
+    /// Shows `tab`; a switch to another tab unmarks every key, so `d` never
+    /// acts on keys of a tab that is not on screen.
+    pub(super) fn show_tab(&mut self, tab: Tab) {
+        if tab != self.tab {
+            self.clear_marks(" (marks stay on their tab)");
+        }
+        self.tab = tab;
+        self.rebuild_rows();
+    }
+
     pub(super) fn remember_selection(&mut self) {
         self.selected_id = self.selected_key().map(|k| k.id.clone());
     }

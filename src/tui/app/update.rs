@@ -138,21 +138,16 @@ impl App {
                 self.filtering = true;
                 self.dirty = true;
             }
+            // Esc: the filter first, then the marks.
             Command::ClearFilter if !self.filter.value().is_empty() => {
                 self.filter.reset();
                 self.rebuild_rows();
             }
-            Command::ShowTab(i) => {
-                self.tab = Tab::ALL[usize::from(i).min(Tab::ALL.len() - 1)];
-                self.rebuild_rows();
-            }
-            Command::NextTab => {
-                self.tab = Tab::ALL[(self.tab.index() + 1) % Tab::ALL.len()];
-                self.rebuild_rows();
-            }
+            Command::ClearFilter => self.clear_marks(""),
+            Command::ShowTab(i) => self.show_tab(Tab::ALL[usize::from(i).min(Tab::ALL.len() - 1)]),
+            Command::NextTab => self.show_tab(Tab::ALL[(self.tab.index() + 1) % Tab::ALL.len()]),
             Command::PrevTab => {
-                self.tab = Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()];
-                self.rebuild_rows();
+                self.show_tab(Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()])
             }
             Command::SortNext => {
                 self.sort = self.sort.next();

@@ -77,7 +77,7 @@ pub enum Then {
     /// copy-once modal and with it the secret.
     CloseParent,
     Revoke(ApiKey),
-    /// Revoke all of these (the marked keys, or every expired key); the marks go.
+    /// Revoke all of these (the marked keys shown, or every expired key); their marks go.
     RevokeMany(Vec<ApiKey>),
     /// Rotate this key, the old one working for `grace_seconds`.
     Rotate {

@@ -1,8 +1,6 @@
-//! The revoke dialogs: what `d` asks (the marked keys, or the selected one),
+//! The revoke dialogs: what `d` asks (the marked keys shown, or the selected one),
 //! what `X` asks (every expired key), and the orphan question after a lost
 //! create answer. Each is a [`Confirm`] that stores the revoke a yes fires.
-
-use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
@@ -11,30 +9,25 @@ use crate::api::ApiKey;
 use crate::key::KeyStatus;
 use crate::present::DisplayTz;
 
-/// What `d` opens: revoke the marked keys if any are marked, else the
-/// selected key (or say why there is nothing to do); `None` without either.
+/// The marks as `d` sees them: the marked keys among the rows shown, in
+/// their order, and how many marked keys the filter hides.
+#[derive(Debug, Clone, Copy)]
+pub struct Marks<'a> {
+    pub shown: &'a [&'a ApiKey],
+    pub hidden: usize,
+}
+
+/// What `d` opens: revoke the marked keys shown if any key is marked (a
+/// hidden mark is never acted on), else the selected key (or say why there
+/// is nothing to do); `None` without either.
 pub fn ask(
-    keys: &[ApiKey],
-    marked: &BTreeSet<String>,
+    marks: Marks,
     selected: Option<&ApiKey>,
     now: DateTime<Utc>,
     tz: DisplayTz,
 ) -> Option<Popup> {
-    if !marked.is_empty() {
-        let marked: Vec<ApiKey> = keys
-            .iter()
-            .filter(|k| marked.contains(&k.id) && k.revoked_at.is_none())
-            .cloned()
-            .collect();
-        let dialog = if marked.is_empty() {
-            Confirm::notice(
-                "Nothing to revoke",
-                vec!["Every marked key is already revoked.".into()],
-            )
-        } else {
-            many(marked, "the marked keys")
-        };
-        return Some(Popup::Confirm(Box::new(dialog)));
+    if !marks.shown.is_empty() || marks.hidden > 0 {
+        return Some(Popup::Confirm(Box::new(marked(marks))));
     }
     let key = selected?;
     let dialog = match KeyStatus::derive(key.revoked_at, key.expires_at, now) {
@@ -84,8 +77,65 @@ pub fn one(key: &ApiKey, expired: bool) -> Confirm {
     Confirm::ask("Revoke API key", lines, "Revoke", Then::Revoke(key.clone()))
 }
 
+/// "1 key", "3 keys".
+fn keys_word(n: usize) -> String {
+    match n {
+        1 => "1 key".to_owned(),
+        n => format!("{n} keys"),
+    }
+}
+
+/// `d` with keys marked: exactly the marked keys shown that still work, in
+/// the table's order, and what happens to the other marks.
+fn marked(marks: Marks) -> Confirm {
+    let live: Vec<ApiKey> = marks
+        .shown
+        .iter()
+        .filter(|k| k.revoked_at.is_none())
+        .map(|k| (*k).clone())
+        .collect();
+    let revoked = marks.shown.len() - live.len();
+    let hidden = match marks.hidden {
+        0 => None,
+        1 => Some("1 marked key the filter hides is left alone (still marked).".to_owned()),
+        n => Some(format!(
+            "{n} marked keys the filter hides are left alone (still marked)."
+        )),
+    };
+    if live.is_empty() {
+        let lines = match hidden {
+            None => vec!["Every marked key is already revoked.".into()],
+            Some(hidden) => {
+                let mut lines = Vec::new();
+                if revoked > 0 {
+                    lines.push("Every marked key shown is already revoked.".to_owned());
+                }
+                lines.push(hidden);
+                lines.push("Esc clears the filter and shows them.".into());
+                lines
+            }
+        };
+        return Confirm::notice("Nothing to revoke", lines);
+    }
+    let mut notes = Vec::new();
+    if revoked > 0 {
+        notes.push(format!(
+            "{} marked already revoked: nothing more to do for {}.",
+            keys_word(revoked),
+            if revoked == 1 { "it" } else { "them" }
+        ));
+    }
+    notes.extend(hidden);
+    many_with(live, "the marked keys", notes)
+}
+
 /// Revoke all of `keys` (`which` says how they were chosen).
 pub fn many(keys: Vec<ApiKey>, which: &str) -> Confirm {
+    many_with(keys, which, Vec::new())
+}
+
+/// Revoke all of `keys`, then `notes` on what is not revoked.
+fn many_with(keys: Vec<ApiKey>, which: &str, notes: Vec<String>) -> Confirm {
     let mut lines = vec![format!(
         "Revoke {which}: {} key{}?",
         keys.len(),
@@ -96,6 +146,10 @@ pub fn many(keys: Vec<ApiKey>, which: &str) -> Confirm {
     }
     if keys.len() > 6 {
         lines.push(format!("  … and {} more", keys.len() - 6));
+    }
+    if !notes.is_empty() {
+        lines.push(String::new());
+        lines.extend(notes);
     }
     lines.push(String::new());
     lines.push("Any applications using them will immediately lose access.".into());

@@ -87,7 +87,10 @@ fn draw_title(frame: &mut Frame, app: &App, area: Rect) {
         present::count(app.keys.len(), "key", "keys")
     };
     let left = Span::styled(" keydeck ", app.theme.title());
-    let right = format!("{state} ");
+    let right = match marks_text(app) {
+        Some(marks) => format!("{marks} · {state} "),
+        None => format!("{state} "),
+    };
     let middle_width =
         usize::from(area.width).saturating_sub(left.width() + right.chars().count() + 1);
     let source: String = app.source.chars().take(middle_width).collect();
@@ -99,6 +102,19 @@ fn draw_title(frame: &mut Frame, app: &App, area: Rect) {
         Span::raw(right),
     ]);
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// `2 marked`, and how many of them the filter hides (`d` leaves those).
+fn marks_text(app: &App) -> Option<String> {
+    if app.marked.is_empty() {
+        return None;
+    }
+    let shown = app.marked_shown().len();
+    let hidden = app.marked.len() - shown;
+    Some(match hidden {
+        0 => format!("{shown} marked"),
+        _ => format!("{} marked, {hidden} hidden", app.marked.len()),
+    })
 }
 
 /// The summary line over all keys: `12 active · 3 expiring within 7d · …`,
@@ -168,13 +184,15 @@ pub fn footer_hints(app: &App) -> Vec<keymap::Hint> {
         has_rows: !app.rows.is_empty(),
         filtered: !app.filter.value().is_empty(),
         attention: app.tab == Tab::Attention,
+        marked: app.marked_shown().len(),
+        marks: !app.marked.is_empty(),
     };
     keymap::footer_ranked(app.context(), state)
 }
 
 /// Columns one footer hint takes: its keys, a space, its label, two spaces.
 fn hint_width(hint: &keymap::Hint) -> usize {
-    hint.keys.chars().count() + hint.label.chars().count() + 3
+    hint.keys.chars().count() + hint.text().chars().count() + 3
 }
 
 /// What ends a footer that dropped something: `… ? more` where `?` opens
@@ -221,7 +239,7 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
     let mut spans = vec![Span::raw(" ")];
     for hint in hints {
         spans.push(Span::styled(hint.keys, app.theme.key_hint()));
-        spans.push(Span::raw(format!(" {}  ", hint.label)));
+        spans.push(Span::raw(format!(" {}  ", hint.text())));
     }
     if dropped {
         let tail = footer_tail(help);

@@ -1,6 +1,6 @@
-//! The key table's drawing: which columns fit, their widths, the cells of
-//! the rows on screen (only those are built, so tens of thousands of keys
-//! scroll as fast as ten), and what an empty table says.
+//! The key table's drawing: the mark gutter, which columns fit, their
+//! widths, the cells of the rows on screen (only those are built, so tens of
+//! thousands of keys scroll as fast as ten), and what an empty table says.
 
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
@@ -64,7 +64,8 @@ impl Column {
 
     fn min_width(self) -> u16 {
         match self {
-            Column::Name => 18,
+            // 18 with the mark gutter and its gap before it.
+            Column::Name => 16,
             Column::Prefix => 15,
             Column::Scopes => 14,
             Column::LastUsed => 9,
@@ -209,9 +210,6 @@ fn health_cell<'a>(app: &App, key: &ApiKey, width: u16) -> Cell<'a> {
 fn cell<'a>(app: &App, key: &'a ApiKey, col: Column, width: u16) -> Cell<'a> {
     let now = app.now;
     match col {
-        Column::Name if app.marked.contains(&key.id) => {
-            Cell::from(format!("✓ {}", key.name)).style(app.theme.title())
-        }
         Column::Name => Cell::from(key.name.as_str()),
         Column::Prefix => Cell::from(present::prefix(&key.prefix)),
         Column::Scopes => Cell::from(present::scopes_short(&key.scopes, &app.scopes)),
@@ -232,17 +230,38 @@ fn cell<'a>(app: &App, key: &'a ApiKey, col: Column, width: u16) -> Cell<'a> {
     }
 }
 
+/// The mark gutter: one column before the others, `✓` on a marked row.
+const GUTTER: u16 = 1;
+
+/// The gutter's cell for `key`.
+fn mark_cell<'a>(app: &App, key: &ApiKey) -> Cell<'a> {
+    if app.marked.contains(&key.id) {
+        Cell::from("✓").style(app.theme.title())
+    } else {
+        Cell::from(" ")
+    }
+}
+
+/// The gutter's width, then the columns' (the gutter and its gap come off
+/// the width the columns share).
+fn constraints(widths: &[u16]) -> Vec<Constraint> {
+    std::iter::once(GUTTER)
+        .chain(widths.iter().copied())
+        .map(Constraint::Length)
+        .collect()
+}
+
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
-    let columns = columns_for(area.width);
-    let header = Row::new(columns.iter().map(|c| Cell::from(c.title()))).style(app.theme.header());
+    let room = area.width.saturating_sub(GUTTER + 1);
+    let columns = columns_for(room);
+    let titles = columns.iter().map(|c| Cell::from(c.title()));
+    let header = Row::new(std::iter::once(Cell::from("")).chain(titles)).style(app.theme.header());
     if app.rows.is_empty() {
-        let widths = widths(&columns, area.width, 0);
+        let widths = widths(&columns, room, 0);
         frame.render_widget(
-            Table::new(
-                Vec::<Row>::new(),
-                widths.into_iter().map(Constraint::Length),
-            )
-            .header(header),
+            Table::new(Vec::<Row>::new(), constraints(&widths))
+                .header(header)
+                .column_spacing(1),
             area,
         );
         let message_area = Rect {
@@ -259,7 +278,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let visible = usize::from(area.height.saturating_sub(1));
     let on_screen = app.rows.iter().skip(app.offset).take(visible);
     let health = health_need(app, on_screen.map(|&k| &app.keys[k]));
-    let widths = widths(&columns, area.width, health);
+    let widths = widths(&columns, room, health);
     let rows = app
         .rows
         .iter()
@@ -268,19 +287,18 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .take(visible)
         .map(|(i, &k)| {
             let key = &app.keys[k];
-            let row = Row::new(
-                columns
-                    .iter()
-                    .zip(&widths)
-                    .map(|(&c, &w)| cell(app, key, c, w)),
-            );
+            let cells = columns
+                .iter()
+                .zip(&widths)
+                .map(|(&c, &w)| cell(app, key, c, w));
+            let row = Row::new(std::iter::once(mark_cell(app, key)).chain(cells));
             if i == app.selected {
                 row.style(app.theme.selected())
             } else {
                 row
             }
         });
-    let table = Table::new(rows, widths.iter().map(|&w| Constraint::Length(w)))
+    let table = Table::new(rows, constraints(&widths))
         .header(header)
         .column_spacing(1);
     frame.render_widget(table, area);

@@ -102,6 +102,12 @@ impl Write for Output {
     }
 }
 
+/// A table line without the mark gutter (its first two columns: `✓` or a
+/// blank, and a gap), so a row can be found by the name it starts with.
+pub fn past_gutter(line: &str) -> &str {
+    line.char_indices().nth(2).map_or("", |(at, _)| &line[at..])
+}
+
 /// The whole secret shown on `screen` (46 characters), not a table prefix.
 pub fn secret_on(screen: &str) -> String {
     let secret = screen
