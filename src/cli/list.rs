@@ -141,13 +141,14 @@ impl Col {
         }
     }
 
-    /// The width its cells are asked to fit before the column goes, where it
-    /// narrows rather than go: the name (cut with `…`) and the badges (the
-    /// first, and a count of the rest).
-    fn narrows_to(self) -> Option<usize> {
+    /// Where the column narrows rather than go, the widths its cells are
+    /// asked to fit: first the comfortable one, then, should that not fit,
+    /// the least. The name is cut with `…`; the badges keep the first and
+    /// count the rest (`rotate +2`).
+    fn narrows_to(self) -> Option<(usize, usize)> {
         match self {
-            Col::Ui(KeyColumn::Name) => Some(NAME_LEAST),
-            Col::Ui(KeyColumn::Health) => Some(0),
+            Col::Ui(KeyColumn::Name) => Some((NAME_LEAST, NAME_LEAST)),
+            Col::Ui(KeyColumn::Health) => Some((HEALTH_COMFORT, 0)),
             _ => None,
         }
     }
@@ -157,41 +158,46 @@ impl Col {
 const NAME_MAX: usize = 40;
 /// A name narrows to this many columns before other columns go.
 const NAME_LEAST: usize = 20;
+/// Room for two or three badges before less needed columns join.
+const HEALTH_COMFORT: usize = 20;
 
-/// What one column needs: its width with every cell whole, and the least it
-/// can narrow to.
+/// What one column needs: its width with every cell whole, the width it
+/// takes before less needed columns join, and the least it can narrow to.
 #[derive(Debug, Clone, Copy)]
 struct Need {
     col: Col,
     natural: usize,
+    comfort: usize,
     least: usize,
 }
 
 /// The columns shown within `limit` (none: all, whole) and their widths, in
-/// display order. Columns join in priority order while their least width
-/// fits, two spaces apart (the first always); what is left widens the name,
-/// then the badges, up to their whole width.
+/// display order. Columns join in priority order, two spaces apart (the
+/// first always), at their comfortable width if it fits, else at their
+/// least; what is left widens the name, then the badges, up to their whole
+/// width.
 fn fit(needs: &[Need], limit: Option<usize>) -> Vec<(Col, usize)> {
     let Some(limit) = limit else {
         return needs.iter().map(|n| (n.col, n.natural)).collect();
     };
-    let mut chosen: Vec<Need> = Vec::new();
+    let mut widths: HashMap<Col, usize> = HashMap::new();
     let mut used = 0;
     for col in Col::priority() {
         let Some(need) = needs.iter().find(|n| n.col == col) else {
             continue;
         };
-        let extra = need.least + if chosen.is_empty() { 0 } else { 2 };
-        if chosen.is_empty() || used + extra <= limit {
-            used += extra;
-            chosen.push(*need);
+        let gap = if widths.is_empty() { 0 } else { 2 };
+        let width = [need.comfort, need.least]
+            .into_iter()
+            .find(|w| widths.is_empty() || used + gap + w <= limit);
+        if let Some(width) = width {
+            used += gap + width;
+            widths.insert(col, width);
         }
     }
     let mut spare = limit.saturating_sub(used);
-    let mut widths: HashMap<Col, usize> = chosen.iter().map(|n| (n.col, n.least)).collect();
     for col in [Col::Ui(KeyColumn::Name), Col::Ui(KeyColumn::Health)] {
-        if let (Some(need), Some(w)) = (chosen.iter().find(|n| n.col == col), widths.get_mut(&col))
-        {
+        if let (Some(need), Some(w)) = (needs.iter().find(|n| n.col == col), widths.get_mut(&col)) {
             let add = need.natural.saturating_sub(*w).min(spare);
             *w += add;
             spare -= add;
@@ -229,10 +235,13 @@ impl Table<'_> {
                         .max(header)
                 };
                 let natural = widest(usize::MAX);
-                let least = col.narrows_to().map_or(natural, |w| natural.min(widest(w)));
+                let (comfort, least) = col.narrows_to().map_or((natural, natural), |(c, l)| {
+                    (natural.min(widest(c)), natural.min(widest(l)))
+                });
                 Need {
                     col,
                     natural,
+                    comfort,
                     least,
                 }
             })
@@ -454,9 +463,15 @@ mod tests {
         assert_eq!(header(None).len(), 10);
         assert_eq!(
             header(Some(80)),
-            ["NAME", "PREFIX", "LAST USED", "STATUS", "HEALTH", "EXPIRES"]
+            ["NAME", "PREFIX", "LAST USED", "STATUS", "HEALTH"]
         );
-        assert_eq!(header(Some(50)), ["NAME", "LAST USED", "STATUS", "HEALTH"]);
+        assert!(
+            table
+                .render(&[0, 1], Some(80), false)
+                .contains("  rotate · unused +1\n"),
+            "the badges keep their room before less needed columns join"
+        );
+        assert_eq!(header(Some(50)), ["NAME", "STATUS", "HEALTH"]);
         assert_eq!(header(Some(32)), ["NAME", "HEALTH"]);
     }
 }
