@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, FixedOffset, Local, NaiveTime, Utc};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::api::{ApiKey, ScopeInfo};
+use crate::key::health::Badge;
 use crate::key::scope::FULL_ACCESS;
 use crate::key::KeyStatus;
 
@@ -46,6 +47,80 @@ pub fn prefix_short(p: &str) -> String {
 /// when it is at hand, else its id.
 pub fn linked_key(id: &str, found: Option<&ApiKey>) -> String {
     found.map_or_else(|| id.to_owned(), |k| prefix_short(&k.prefix))
+}
+
+/// The key table's columns, the same in the TUI and in `keys list` (which
+/// also shows the scope ids and the key id, columns of its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyColumn {
+    Name,
+    Prefix,
+    /// The scopes' short labels.
+    Scopes,
+    LastUsed,
+    Status,
+    Health,
+    Created,
+    Expires,
+}
+
+impl KeyColumn {
+    /// Display order.
+    pub const ORDER: [KeyColumn; 8] = [
+        KeyColumn::Name,
+        KeyColumn::Prefix,
+        KeyColumn::Scopes,
+        KeyColumn::LastUsed,
+        KeyColumn::Status,
+        KeyColumn::Health,
+        KeyColumn::Created,
+        KeyColumn::Expires,
+    ];
+    /// Which columns stay when the terminal narrows, most important first:
+    /// the TUI's table and `keys list` on a terminal both drop from the end.
+    pub const PRIORITY: [KeyColumn; 8] = [
+        KeyColumn::Name,
+        KeyColumn::Health,
+        KeyColumn::Status,
+        KeyColumn::Prefix,
+        KeyColumn::LastUsed,
+        KeyColumn::Scopes,
+        KeyColumn::Expires,
+        KeyColumn::Created,
+    ];
+}
+
+/// A badge as the Health column says it: its word; the old half of a
+/// rotation says until when and by which key (`successor`, when it is at
+/// hand), `⟳ rotating until 07:47 → eg_live_6OG8…`, shortened to what fits
+/// in `width` columns.
+pub fn badge_text(
+    badge: Badge,
+    key: &ApiKey,
+    successor: Option<&ApiKey>,
+    tz: DisplayTz,
+    now: DateTime<Utc>,
+    width: usize,
+) -> String {
+    let (Badge::Rotating, Some(successor_id)) = (badge, key.replaced_by.as_deref()) else {
+        return badge.word().to_owned();
+    };
+    let until = key.expires_at.map(|end| {
+        if end - now <= Duration::hours(24) {
+            tz.time(end)
+        } else {
+            tz.date_time(end)
+        }
+    });
+    let short = match &until {
+        Some(until) => format!("⟳ rotating until {until}"),
+        None => "⟳ rotating".to_owned(),
+    };
+    let full = format!("{short} → {}", linked_key(successor_id, successor));
+    [full, short, "⟳ rotating".to_owned()]
+        .into_iter()
+        .find(|t| t.chars().count() <= width)
+        .unwrap_or_else(|| badge.word().to_owned())
 }
 
 /// Compact, for table cells: "just now", "3m ago", "5h ago", "12d ago",

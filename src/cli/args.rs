@@ -259,10 +259,15 @@ pub enum KeysCommand {
     #[command(after_help = "Examples:\n  \
         keydeck keys list\n  \
         keydeck keys list --status expired\n  \
+        keydeck keys list --attention        # what needs attention, worst first\n  \
         keydeck keys list --json > keys.json\n\n\
         Status is shown as a word with a symbol (● Active, ◷ Expired, ✕ Revoked), coloured\n\
         only on a terminal and when NO_COLOR is not set. SCOPES lists the ids (what --scope\n\
-        takes), LABELS the service's names for them (GET /v1/scopes).")]
+        takes), LABELS the service's names for them (GET /v1/scopes). HEALTH has the terminal\n\
+        UI's badges (expiring, rotate, unused, no expiry, policy, rotating), from the\n\
+        organisation's policy; --json has them as ids in each key's \"health\". On a terminal\n\
+        the table fits its width ($COLUMNS), dropping the least needed columns first (--wide\n\
+        keeps them all); piped, it has every column.")]
     List(ListArgs),
     /// Create a key; its secret alone goes to standard output, shown this once.
     #[command(after_help = "Examples:\n  \
@@ -298,7 +303,13 @@ pub struct ListArgs {
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["active", "expired", "revoked"])
         .map(|s| s.parse::<KeyStatus>().expect("a possible value")))]
     pub status: Option<KeyStatus>,
-    /// A JSON array of the keys (the API's objects) instead of a table.
+    /// Only the keys that need attention, worst first: the terminal UI's Attention tab.
+    #[arg(long)]
+    pub attention: bool,
+    /// Every column, however narrow the terminal (piped output always has every column).
+    #[arg(long)]
+    pub wide: bool,
+    /// A JSON array of the keys (the API's objects, each with its `health` badges) instead of a table.
     #[arg(long)]
     pub json: bool,
 }

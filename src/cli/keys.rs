@@ -7,7 +7,7 @@ use super::console::note;
 use super::output::{self, Cell};
 use super::{connect, prompt, select, CliError, Target};
 use crate::api::{ApiKey, CreateKeyRequest, ScopeInfo};
-use crate::cli::{CreateArgs, KeysCommand, ListArgs, RotateArgs, ShowArgs, TargetArgs};
+use crate::cli::{CreateArgs, KeysCommand, RotateArgs, ShowArgs, TargetArgs};
 use crate::client::Client;
 use crate::key::validate::{description_error, name_error};
 use crate::key::{parse_expiry, KeyStatus};
@@ -20,7 +20,7 @@ pub async fn run(command: KeysCommand, target: Target<'_>) -> Result<(), CliErro
 /// Runs one command with `client` (over SSH: the session's own client).
 pub async fn run_on(command: KeysCommand, client: &Client) -> Result<(), CliError> {
     match command {
-        KeysCommand::List(args) => list(client, args).await,
+        KeysCommand::List(args) => super::list::run(client, args).await,
         KeysCommand::Create(args) => create(client, args).await,
         KeysCommand::Show(args) => show(client, args).await,
         KeysCommand::Revoke(args) => revoke(client, args).await,
@@ -28,66 +28,10 @@ pub async fn run_on(command: KeysCommand, client: &Client) -> Result<(), CliErro
     }
 }
 
-async fn list(client: &Client, args: ListArgs) -> Result<(), CliError> {
-    let keys = client.list_all_keys(args.status).await?;
-    if args.json {
-        return output::print_json(&keys);
-    }
-    if keys.is_empty() {
-        note!(
-            "No keys{}.",
-            args.status
-                .map_or(String::new(), |s| format!(" with status {}", s.as_str()))
-        );
-        return Ok(());
-    }
-    let catalogue = catalogue(client).await;
-    output::print(&key_table(&keys, &catalogue, output::stdout_colour()))
-}
-
 /// The service's scope catalogue, fetched once per command, for labels. A
 /// service that cannot send it leaves the scopes shown by their ids.
 async fn catalogue(client: &Client) -> Vec<ScopeInfo> {
     client.scopes().await.unwrap_or_default()
-}
-
-/// The table `keys list` prints: scopes by id (what `--scope` takes) and by
-/// the catalogue's short labels.
-fn key_table(keys: &[ApiKey], catalogue: &[ScopeInfo], colour: bool) -> String {
-    let now = Utc::now();
-    let rows: Vec<Vec<Cell>> = keys
-        .iter()
-        .map(|k| {
-            vec![
-                output::truncate(&k.name, 40),
-                format!("{}...", k.prefix).into(),
-                k.scopes.join(",").into(),
-                present::scopes_short(&k.scopes, catalogue).into(),
-                k.last_used_at
-                    .map_or_else(|| "Never".to_owned(), |at| present::ago(at, now))
-                    .into(),
-                output::status_cell(k.status),
-                DisplayTz::Local.date(k.created_at).into(),
-                DisplayTz::Local.expiry(k.expires_at).into(),
-                k.id.clone().into(),
-            ]
-        })
-        .collect();
-    output::table(
-        &[
-            "NAME",
-            "PREFIX",
-            "SCOPES",
-            "LABELS",
-            "LAST USED",
-            "STATUS",
-            "CREATED",
-            "EXPIRES",
-            "ID",
-        ],
-        &rows,
-        colour,
-    )
 }
 
 async fn create(client: &Client, args: CreateArgs) -> Result<(), CliError> {
@@ -377,45 +321,6 @@ mod tests {
             replaced_by: None,
             replaces: None,
         }
-    }
-
-    #[test]
-    fn the_table_shows_every_column() {
-        let text = key_table(
-            &[key(KeyStatus::Active), key(KeyStatus::Expired)],
-            &builtin(),
-            false,
-        );
-        let mut lines = text.lines();
-        let header = lines.next().unwrap();
-        for column in [
-            "NAME",
-            "PREFIX",
-            "SCOPES",
-            "LAST USED",
-            "STATUS",
-            "CREATED",
-            "EXPIRES",
-            "ID",
-        ] {
-            assert!(header.contains(column), "{header}");
-        }
-        let row = lines.next().unwrap();
-        for cell in [
-            "CI/CD Pipeline",
-            "eg_live_1a2B...",
-            "sessions:read,sessions:write",
-            "3 min ago",
-            "● Active",
-            "Never",
-            "key_abc",
-        ] {
-            assert!(row.contains(cell), "{cell:?} in {row}");
-        }
-        assert!(lines.next().unwrap().contains("◷ Expired"));
-        assert!(!text.contains('\x1b'));
-        assert!(key_table(&[key(KeyStatus::Revoked)], &builtin(), true)
-            .contains("\x1b[31m✕ Revoked\x1b[0m"));
     }
 
     #[test]

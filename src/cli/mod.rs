@@ -10,6 +10,7 @@ pub mod audit;
 pub mod completions;
 pub mod console;
 pub mod keys;
+mod list;
 pub mod login;
 mod output;
 pub mod policy;

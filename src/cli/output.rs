@@ -26,6 +26,28 @@ pub fn stdout_colour() -> bool {
     )
 }
 
+/// The width a table on standard output should fit: on a terminal of ours,
+/// `$COLUMNS` when it is a number, else the terminal's width. `None`
+/// elsewhere (a pipe, a file, a command run over SSH): such output keeps
+/// every column, whatever its width.
+pub fn stdout_width() -> Option<usize> {
+    if super::console::in_session() || !std::io::stdout().is_terminal() {
+        return None;
+    }
+    columns(std::env::var("COLUMNS").ok().as_deref())
+        .or_else(|| {
+            crossterm::terminal::size()
+                .ok()
+                .map(|(w, _)| usize::from(w))
+        })
+        .filter(|w| *w > 0)
+}
+
+/// `$COLUMNS` as a width, when it is one.
+fn columns(value: Option<&str>) -> Option<usize> {
+    value?.trim().parse().ok().filter(|w| *w > 0)
+}
+
 fn colour_allowed(
     terminal: bool,
     no_color: Option<&std::ffi::OsStr>,
@@ -117,6 +139,21 @@ impl From<&str> for Cell {
             text: printable(text).into_owned(),
             colour: None,
         }
+    }
+}
+
+impl Cell {
+    /// The cell shown in `sgr` (an SGR colour code) where colour is allowed.
+    pub fn coloured(self, sgr: &'static str) -> Self {
+        Self {
+            colour: Some(sgr),
+            ..self
+        }
+    }
+
+    /// Columns the cell takes.
+    pub fn width(&self) -> usize {
+        width(&self.text)
     }
 }
 
@@ -320,6 +357,15 @@ mod tests {
         assert!(!colour_allowed(false, None, None));
         assert!(!colour_allowed(true, Some(OsStr::new("1")), None));
         assert!(!colour_allowed(true, None, Some(OsStr::new("dumb"))));
+    }
+
+    #[test]
+    fn columns_is_a_positive_number_or_nothing() {
+        assert_eq!(columns(Some("80")), Some(80));
+        assert_eq!(columns(Some(" 132 ")), Some(132));
+        for bad in [None, Some(""), Some("0"), Some("wide"), Some("-5")] {
+            assert_eq!(columns(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -73,6 +73,15 @@ impl Badge {
         }
     }
 
+    /// The badge as a stable id, for machines (`keys list --json`): the word
+    /// in snake case.
+    pub fn id(self) -> &'static str {
+        match self {
+            Badge::NoExpiry => "no_expiry",
+            other => other.word(),
+        }
+    }
+
     /// Whether the Health column shows it (the Status column shows `Expired`).
     pub fn in_column(self) -> bool {
         self != Badge::Expired
@@ -271,6 +280,16 @@ pub fn sort_attention<K: KeyFacts>(
         let (worst, at) = attention_rank(key, badges(key, policy, now));
         (worst, at, key.id().to_owned())
     });
+}
+
+/// The Attention tab's rows: the keys with a badge (indices into `keys`),
+/// worst first. The TUI's tab and `keys list --attention` both show these.
+pub fn attention<K: KeyFacts>(keys: &[K], policy: &Policy, now: DateTime<Utc>) -> Vec<usize> {
+    let mut rows: Vec<usize> = (0..keys.len())
+        .filter(|&i| !badges(&keys[i], policy, now).is_empty())
+        .collect();
+    sort_attention(&mut rows, keys, policy, now);
+    rows
 }
 
 /// "1 day", "12 days", "less than a day".
@@ -580,10 +599,7 @@ mod tests {
             },
             key("healthy", 10),
         ];
-        let mut rows: Vec<usize> = (0..keys.len())
-            .filter(|&i| !badges(&keys[i], &p, now()).is_empty())
-            .collect();
-        sort_attention(&mut rows, &keys, &p, now());
+        let rows = attention(&keys, &p, now());
         let ids: Vec<&str> = rows.iter().map(|&i| keys[i].id.as_str()).collect();
         assert_eq!(
             ids,
@@ -595,6 +611,23 @@ mod tests {
                 "rotate-100",
                 "unused",
                 "no-expiry"
+            ]
+        );
+    }
+
+    #[test]
+    fn ids_are_stable_snake_case_words() {
+        let ids: Vec<&str> = Badge::ALL.iter().map(|b| b.id()).collect();
+        assert_eq!(
+            ids,
+            [
+                "expired",
+                "expiring",
+                "rotate",
+                "unused",
+                "no_expiry",
+                "policy",
+                "rotating"
             ]
         );
     }

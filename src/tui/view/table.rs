@@ -11,44 +11,18 @@ use crate::api::ApiKey;
 use crate::key::health::Badge;
 use crate::present;
 use crate::present::status_text;
+use crate::present::KeyColumn as Column;
 use crate::tui::app::{App, Tab};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Column {
-    Name,
-    Prefix,
-    Scopes,
-    LastUsed,
-    Status,
-    Health,
-    Created,
-    Expires,
+/// How the TUI shows a column: its title and the least width it takes. The
+/// columns, their order and which stay first are [`present::KeyColumn`]'s,
+/// shared with `keys list`.
+trait Look {
+    fn title(self) -> &'static str;
+    fn min_width(self) -> u16;
 }
 
-impl Column {
-    /// Display order.
-    const ORDER: [Column; 8] = [
-        Column::Name,
-        Column::Prefix,
-        Column::Scopes,
-        Column::LastUsed,
-        Column::Status,
-        Column::Health,
-        Column::Created,
-        Column::Expires,
-    ];
-    /// Which columns stay when the terminal narrows, most important first.
-    const PRIORITY: [Column; 8] = [
-        Column::Name,
-        Column::Health,
-        Column::Status,
-        Column::Prefix,
-        Column::LastUsed,
-        Column::Scopes,
-        Column::Expires,
-        Column::Created,
-    ];
-
+impl Look for Column {
     fn title(self) -> &'static str {
         match self {
             Column::Name => "Name",
@@ -146,33 +120,10 @@ fn health_need<'k>(app: &App, keys: impl Iterator<Item = &'k ApiKey>) -> u16 {
     .unwrap_or(0)
 }
 
-/// A badge as the Health column says it: its word; the old half of a
-/// rotation says until when and by which key, `⟳ rotating until 07:47 →
-/// eg_live_6OG8…`, shortened to what fits in `width`.
+/// A badge as the Health column says it ([`present::badge_text`]).
 fn badge_text(app: &App, key: &ApiKey, badge: Badge, width: usize) -> String {
-    let (Badge::Rotating, Some(successor)) = (badge, key.replaced_by.as_deref()) else {
-        return badge.word().to_owned();
-    };
-    let until = key.expires_at.map(|end| {
-        let tz = app.tz();
-        if end - app.now <= chrono::Duration::hours(24) {
-            tz.time(end)
-        } else {
-            tz.date_time(end)
-        }
-    });
-    let short = match &until {
-        Some(until) => format!("⟳ rotating until {until}"),
-        None => "⟳ rotating".to_owned(),
-    };
-    let full = format!(
-        "{short} → {}",
-        present::linked_key(successor, app.key_by_id(successor))
-    );
-    [full, short, "⟳ rotating".to_owned()]
-        .into_iter()
-        .find(|t| t.chars().count() <= width)
-        .unwrap_or_else(|| badge.word().to_owned())
+    let successor = key.replaced_by.as_deref().and_then(|id| app.key_by_id(id));
+    present::badge_text(badge, key, successor, app.tz(), app.now, width)
 }
 
 /// The badges as words, worst first, as many as fit in `width` and a count
