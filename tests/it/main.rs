@@ -14,6 +14,7 @@ mod api;
 mod burst;
 mod bytestream;
 mod cli;
+mod cli_reach;
 mod gateway;
 mod hardening;
 mod health_pty;
