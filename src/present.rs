@@ -226,11 +226,17 @@ pub fn scope_id(input: &str, catalogue: &[ScopeInfo]) -> Result<String, String> 
         return Ok(input.to_owned());
     }
     let wanted = input.to_lowercase();
+    // The short form of full access is what `scopes_short` shows for it.
     let names = |s: &ScopeInfo| {
+        let short = if s.id == FULL_ACCESS {
+            "Full Access".to_owned()
+        } else {
+            short_label(&s.label)
+        };
         [
             s.id.to_lowercase(),
             s.label.to_lowercase(),
-            short_label(&s.label).to_lowercase(),
+            short.to_lowercase(),
         ]
     };
     if let Some(found) = catalogue.iter().find(|s| names(s).contains(&wanted)) {
