@@ -289,3 +289,47 @@ fn admin_users_list_names_the_organisation() {
     assert!(row("ops@acme.test").trim_end().ends_with(" acme"), "{list}");
     assert!(!list.contains("org_"), "{list}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_dir_commands_see_the_uis_keys_and_the_ui_sees_theirs() {
+    use crate::common::pty::Session;
+    use crate::common::util::admin_token;
+    use std::time::Duration;
+
+    let user = User::new();
+    let dir = user.home.path().join("data");
+    let home = user.home.path().display().to_string();
+    let data_dir = dir.display().to_string();
+    // The UI on a fresh data dir, so on its embedded service.
+    let mut ui = Session::start(&["--data-dir", &data_dir], &[("HOME", &home)], 100, 30);
+    ui.wait_for("No API keys yet");
+    let base = crate::pty::embedded_url(&dir);
+    let made = crate::pty::create_key(&base, &admin_token(&dir), "Made in the UI's service").await;
+    // While the UI holds the data dir, the command lists the UI's key ...
+    let listed = local(&user, &dir, &["keys", "list", "--json"]).ok().json();
+    assert_eq!(
+        ids(&listed),
+        vec![made["api_key"]["id"].as_str().unwrap().to_owned()]
+    );
+    // ... and what the command creates shows in the UI.
+    local(
+        &user,
+        &dir,
+        &[
+            "keys",
+            "create",
+            "--name",
+            "Made by the CLI",
+            "--scope",
+            "Sessions:R",
+        ],
+    )
+    .ok();
+    ui.send("r");
+    ui.wait_for("Made by the CLI");
+    ui.send("q");
+    let (code, _) = ui.wait_exit(Duration::from_secs(10));
+    assert_eq!(code, 0);
+    let listed = local(&user, &dir, &["keys", "list", "--json"]).ok().json();
+    assert_eq!(ids(&listed).len(), 2);
+}
