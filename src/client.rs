@@ -25,8 +25,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// What went wrong talking to the service, by what the user should do about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
-    /// Nothing answered at the URL.
-    #[error("cannot reach the key service: {0}")]
+    /// Nothing answered at the URL: "at URL: why" (the URL always named).
+    #[error("cannot reach the key service {0}")]
     Unreachable(String),
     /// The service did not answer in time.
     #[error("the key service did not answer in time")]
@@ -110,7 +110,7 @@ impl Client {
         let base = base_url.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ClientError::Unreachable(format!(
-                "{base_url:?} is not an http:// or https:// URL"
+                "at {base_url:?}: not an http:// or https:// URL"
             )));
         }
         let http = reqwest::Client::builder()
@@ -118,7 +118,7 @@ impl Client {
             .timeout(timeout)
             .user_agent(concat!("keydeck/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ClientError::Unreachable(e.to_string()))?;
+            .map_err(|e| ClientError::Unreachable(format!("at {base}: {e}")))?;
         Ok(Self { http, base, token })
     }
 
@@ -131,7 +131,7 @@ impl Client {
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("keydeck/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ClientError::Unreachable(e.to_string()))?;
+            .map_err(|e| ClientError::Unreachable(format!("at {}: {e}", socket.display())))?;
         Ok(Self {
             http,
             // Only the path and the Host header come from the URL.
@@ -151,7 +151,10 @@ impl Client {
     }
 
     async fn send<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T> {
-        let response = req.send().await.map_err(transport_error)?;
+        let response = req
+            .send()
+            .await
+            .map_err(|e| transport_error(e, &self.base))?;
         let status = response.status();
         if status.is_success() {
             return response.json::<T>().await.map_err(|e| {
@@ -369,20 +372,21 @@ const CA_AS_SERVER_CERT: &str = "the service's certificate is a CA certificate \
      -addext subjectAltName=DNS:HOST -addext basicConstraints=critical,CA:FALSE`, serve it \
      with --tls-cert cert.pem --tls-key key.pem and point SSL_CERT_FILE at cert.pem";
 
-fn transport_error(e: reqwest::Error) -> ClientError {
+fn transport_error(e: reqwest::Error, base: &str) -> ClientError {
+    let at = |why: String| ClientError::Unreachable(format!("at {base}: {why}"));
     if e.is_timeout() {
         ClientError::Timeout
     } else if e.is_connect() {
         let cause = root_cause(&e);
         if cause.contains("CaUsedAsEndEntity") {
-            ClientError::Unreachable(CA_AS_SERVER_CERT.to_owned())
+            at(CA_AS_SERVER_CERT.to_owned())
         } else if cause.contains("certificate") {
-            ClientError::Unreachable(format!(
+            at(format!(
                 "{cause} (if the service's certificate comes from a private CA, \
                  set SSL_CERT_FILE to that CA's PEM file)"
             ))
         } else {
-            ClientError::Unreachable(cause)
+            at(cause)
         }
     } else {
         ClientError::Server(root_cause(&e))

@@ -290,6 +290,58 @@ pub fn scope_labels(scopes: &[String], catalogue: &[ScopeInfo]) -> Vec<String> {
         .collect()
 }
 
+/// The scope id that `input` names: the id (`sessions:read`), the label
+/// (`Sessions (Read)`) or the short label (`Sessions:R`), any case. An
+/// unknown name is refused with the nearest one suggested; with no catalogue
+/// (a service that could not send it) the input goes on as it is, for the
+/// service to judge.
+pub fn scope_id(input: &str, catalogue: &[ScopeInfo]) -> Result<String, String> {
+    let input = input.trim();
+    if catalogue.is_empty() {
+        return Ok(input.to_owned());
+    }
+    let wanted = input.to_lowercase();
+    // The short form of full access is what `scopes_short` shows for it.
+    let names = |s: &ScopeInfo| {
+        let short = if s.id == FULL_ACCESS {
+            "Full Access".to_owned()
+        } else {
+            short_label(&s.label)
+        };
+        [
+            s.id.to_lowercase(),
+            s.label.to_lowercase(),
+            short.to_lowercase(),
+        ]
+    };
+    if let Some(found) = catalogue.iter().find(|s| names(s).contains(&wanted)) {
+        return Ok(found.id.clone());
+    }
+    let nearest = catalogue
+        .iter()
+        .map(|s| {
+            let distance = names(s)
+                .iter()
+                .map(|n| strsim::levenshtein(n, &wanted))
+                .min()
+                .unwrap_or(usize::MAX);
+            (distance, s)
+        })
+        .min_by_key(|(distance, _)| *distance)
+        .filter(|(distance, _)| *distance <= (wanted.chars().count() / 3).max(2));
+    Err(match nearest {
+        Some((_, s)) => format!("unknown scope '{input}'; did you mean {}?", s.id),
+        None => format!(
+            "unknown scope '{input}'; the scopes are {}",
+            catalogue
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
+}
+
 /// The colour palettes: `theme = "light"` in the config file, or `--theme`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -376,6 +428,44 @@ mod tests {
         assert_eq!(status_text(KeyStatus::Active), "● Active");
         assert_eq!(status_text(KeyStatus::Expired), "◷ Expired");
         assert_eq!(status_text(KeyStatus::Revoked), "✕ Revoked");
+    }
+
+    #[test]
+    fn a_scope_is_named_by_its_id_label_or_short_label_in_any_case() {
+        let c = builtin();
+        for input in [
+            "sessions:read",
+            "Sessions (Read)",
+            "Sessions:R",
+            "SESSIONS:r",
+            " sessions (read) ",
+        ] {
+            assert_eq!(
+                scope_id(input, &c).as_deref(),
+                Ok("sessions:read"),
+                "{input:?}"
+            );
+        }
+        assert_eq!(scope_id("Full Access", &c).as_deref(), Ok("full_access"));
+        assert_eq!(scope_id("anything", &[]).as_deref(), Ok("anything"));
+    }
+
+    #[test]
+    fn a_misspelt_scope_gets_the_nearest_suggested() {
+        let c = builtin();
+        assert_eq!(
+            scope_id("sesions:read", &c),
+            Err("unknown scope 'sesions:read'; did you mean sessions:read?".into())
+        );
+        assert_eq!(scope_id("Sessions:W ", &c).as_deref(), Ok("sessions:write"));
+        assert!(scope_id("Sesions (Writ)", &c)
+            .unwrap_err()
+            .ends_with("did you mean sessions:write?"));
+        let far = scope_id("zzzzzzzz", &c).unwrap_err();
+        assert!(
+            far.contains("the scopes are") && far.contains("sessions:read"),
+            "{far}"
+        );
     }
 
     #[test]

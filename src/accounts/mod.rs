@@ -358,6 +358,8 @@ pub async fn remove_user(
 /// A user as `users list` shows them: with how many SSH keys they have.
 pub struct UserListing {
     pub user: User,
+    /// The organisation's name (its id if it has none on record).
+    pub org_name: String,
     /// Refused while the user is disabled (token revoked).
     pub ssh_keys: usize,
 }
@@ -368,6 +370,11 @@ pub async fn list_users(store: &dyn Store, org_name: Option<&str>) -> Result<Vec
         Some(name) => Some(org_named(store, name).await?.id),
         None => None,
     };
+    let org_names: std::collections::HashMap<String, String> = list_orgs(store)
+        .await?
+        .into_iter()
+        .map(|org| (org.id, org.name))
+        .collect();
     let mut ssh_keys = std::collections::HashMap::<String, usize>::new();
     for key in store.list_ssh_keys(None).await? {
         *ssh_keys.entry(key.user_id).or_default() += 1;
@@ -378,6 +385,10 @@ pub async fn list_users(store: &dyn Store, org_name: Option<&str>) -> Result<Vec
         .into_iter()
         .map(|user| UserListing {
             ssh_keys: ssh_keys.get(&user.id).copied().unwrap_or(0),
+            org_name: org_names
+                .get(&user.org_id)
+                .cloned()
+                .unwrap_or_else(|| user.org_id.clone()),
             user,
         })
         .collect())

@@ -116,7 +116,12 @@ async fn print_users(store: &dyn Store, org: Option<&str>) -> Result<()> {
         "ID", "EMAIL", "ROLE", "TOKEN", "SSH"
     );
     let mut disabled = false;
-    for accounts::UserListing { user: u, ssh_keys } in users {
+    for accounts::UserListing {
+        user: u,
+        org_name,
+        ssh_keys,
+    } in users
+    {
         disabled |= !u.has_token;
         println!(
             "{:<24} {:<32} {:<6} {:<7} {:<10} {}",
@@ -125,7 +130,7 @@ async fn print_users(store: &dyn Store, org: Option<&str>) -> Result<()> {
             u.role.as_str(),
             if u.has_token { "active" } else { "revoked" },
             ssh_column(ssh_keys, u.has_token),
-            u.org_id
+            org_name
         );
     }
     if disabled {

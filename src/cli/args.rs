@@ -319,7 +319,7 @@ pub struct CreateArgs {
     /// Display name, 1-100 characters.
     #[arg(long)]
     pub name: String,
-    /// A scope the key grants (repeatable, or comma-separated).
+    /// A scope the key grants (repeatable, or comma-separated): its id (sessions:read), label (Sessions (Read)) or short label (Sessions:R), any case.
     #[arg(
         long = "scope",
         value_name = "SCOPE",
@@ -340,8 +340,8 @@ pub struct CreateArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The key's id (key_...) or its prefix as shown in the table (eg_live_1a2B..., at least eg_live_ and one more character).
-    #[arg(value_name = "ID|PREFIX")]
+    /// The key's id (key_...), its prefix as shown in the table (eg_live_1a2B..., at least eg_live_ and one more character), or its exact name (several keys of that name are listed, exit 1).
+    #[arg(value_name = "ID|PREFIX|NAME")]
     pub key: String,
     /// The key as JSON (the API's object).
     #[arg(long)]

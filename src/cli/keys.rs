@@ -37,6 +37,7 @@ async fn catalogue(client: &Client) -> Vec<ScopeInfo> {
 async fn create(client: &Client, args: CreateArgs) -> Result<(), CliError> {
     let now = Utc::now();
     let mut problems = Vec::new();
+    let scopes = scope_ids(&args.scopes, &catalogue(client).await, &mut problems);
     if let Some(e) = name_error(&args.name) {
         problems.push(format!("--name: {e}"));
     }
@@ -65,7 +66,7 @@ async fn create(client: &Client, args: CreateArgs) -> Result<(), CliError> {
         name: args.name,
         description: args.description,
         expires_at,
-        scopes: args.scopes,
+        scopes,
     };
     let created = client.create_key(&request, None).await?;
     if args.json {
@@ -83,8 +84,23 @@ async fn create(client: &Client, args: CreateArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The ids of the scopes given to `--scope` by id, label or short label; each
+/// unknown one is a problem that suggests the nearest.
+fn scope_ids(given: &[String], catalogue: &[ScopeInfo], problems: &mut Vec<String>) -> Vec<String> {
+    given
+        .iter()
+        .filter_map(|s| match present::scope_id(s, catalogue) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                problems.push(format!("--scope: {e}"));
+                None
+            }
+        })
+        .collect()
+}
+
 async fn show(client: &Client, args: ShowArgs) -> Result<(), CliError> {
-    let key = select::find_key(client, &args.key).await?;
+    let key = select::find_key_or_named(client, &args.key).await?;
     if args.json {
         return output::print_json(&key);
     }

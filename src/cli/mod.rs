@@ -143,7 +143,8 @@ pub struct Target<'a> {
 
 /// Said when no key service is configured anywhere.
 pub const NOT_CONFIGURED: &str = "no key service configured: run `keydeck login`, \
-    or set KEYDECK_URL and KEYDECK_TOKEN (or pass --url)";
+    or set KEYDECK_URL and KEYDECK_TOKEN (or pass --url), \
+    or pass --data-dir DIR to use the local database as the terminal UI does";
 
 impl Target<'_> {
     /// The key service these flags choose and the token to use there (see
@@ -161,10 +162,16 @@ impl Target<'_> {
 
 /// A client for the configured key service.
 pub fn connect(target: Target<'_>) -> Result<Client, CliError> {
-    let remote = target
+    configured(target)?.ok_or_else(|| CliError::unreachable(NOT_CONFIGURED))
+}
+
+/// A client for the key service the flags, environment or profile choose;
+/// `None` when none is configured anywhere (then `run` may start the embedded one).
+pub fn configured(target: Target<'_>) -> Result<Option<Client>, CliError> {
+    target
         .remote()?
-        .ok_or_else(|| CliError::unreachable(NOT_CONFIGURED))?;
-    client_for(&remote.url, remote.token)
+        .map(|remote| client_for(&remote.url, remote.token))
+        .transpose()
 }
 
 /// A token goes over plain `http://` only to this machine, unless allowed.

@@ -1,6 +1,7 @@
 //! Finding the key a command is about, from its id (`key_...`) or the prefix
 //! the table shows (`eg_live_1a2B...`, or any leading part of it that goes past
-//! the literal `eg_live_`). Several matches are an error that lists them.
+//! the literal `eg_live_`), or for `keys show` its exact name. Several
+//! matches are an error that lists them.
 
 use std::ops::ControlFlow;
 
@@ -8,6 +9,7 @@ use super::output;
 use super::CliError;
 use crate::api::{ApiKey, KeyListQuery};
 use crate::client::{Client, ClientError};
+use crate::key::validate::NAME_MAX;
 
 /// Longer than any display prefix (a 16-character literal prefix and 4 more):
 /// such input is not looked up, so a pasted secret never leaves in a query.
@@ -37,12 +39,57 @@ fn looks_like_prefix(input: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// The one key that `input` names.
+/// How to name a key, for the messages that say what was not found.
+const BY_ID_OR_PREFIX: &str = "give the key's id (key_...) or its prefix as \
+    `keydeck keys list` shows it (at least eg_live_ and one more character)";
+
+/// The one key that `input` names: its id or its prefix.
 pub async fn find_key(client: &Client, input: &str) -> Result<ApiKey, CliError> {
     let input = input.trim();
+    let matches = by_id_or_prefix(client, input).await?;
+    choose(
+        input,
+        matches,
+        Some(BY_ID_OR_PREFIX),
+        ", so nothing was changed; give more of the prefix, or the id",
+    )
+}
+
+/// The one key that `input` names: its id, its prefix, or else its exact name
+/// (`keys show "CI deploy"`); several keys of that name are listed, none chosen.
+pub async fn find_key_or_named(client: &Client, input: &str) -> Result<ApiKey, CliError> {
+    let trimmed = input.trim();
+    let matches = by_id_or_prefix(client, trimmed).await?;
+    if !matches.is_empty() {
+        return choose(
+            trimmed,
+            matches,
+            None,
+            ", so nothing was changed; give more of the prefix, or the id",
+        );
+    }
+    let named = by_name(client, input).await?;
+    if named.is_empty() {
+        return choose(
+            trimmed,
+            named,
+            Some(&format!("{BY_ID_OR_PREFIX}, or its exact name")),
+            "",
+        );
+    }
+    choose(
+        input,
+        named,
+        None,
+        "; give the id or the prefix of the one you mean",
+    )
+}
+
+/// The key whose id is `input`, or those whose prefix starts with it.
+async fn by_id_or_prefix(client: &Client, input: &str) -> Result<Vec<ApiKey>, CliError> {
     if input.starts_with("key_") {
         match client.get_key(input).await {
-            Ok(key) => return Ok(key),
+            Ok(key) => return Ok(vec![key]),
             Err(ClientError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
@@ -65,14 +112,45 @@ pub async fn find_key(client: &Client, input: &str) -> Result<ApiKey, CliError> 
             })
             .await?;
     }
-    choose(input, matches)
+    Ok(matches)
 }
 
-fn choose(input: &str, mut matches: Vec<ApiKey>) -> Result<ApiKey, CliError> {
+/// The keys named exactly `name` (as typed, or trimmed).
+async fn by_name(client: &Client, name: &str) -> Result<Vec<ApiKey>, CliError> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > NAME_MAX {
+        return Ok(Vec::new());
+    }
+    let query = KeyListQuery {
+        q: Some(trimmed.to_owned()),
+        limit: Some(500),
+        ..KeyListQuery::default()
+    };
+    let mut matches = Vec::new();
+    client
+        .each_page(query, |page| {
+            matches.extend(
+                page.into_iter()
+                    .filter(|k| k.name == name || k.name == trimmed),
+            );
+            ControlFlow::Continue(())
+        })
+        .await?;
+    Ok(matches)
+}
+
+/// The one match; none is an error saying how to name a key (`how`), several
+/// an error listing them and what to give instead (`narrow`).
+fn choose(
+    input: &str,
+    mut matches: Vec<ApiKey>,
+    how: Option<&str>,
+    narrow: &str,
+) -> Result<ApiKey, CliError> {
     match matches.len() {
         0 => Err(CliError::usage(format!(
-            "no key matches {input:?}: give the key's id (key_...) or its prefix as \
-             `keydeck keys list` shows it (at least eg_live_ and one more character)"
+            "no key matches {input:?}: {}",
+            how.unwrap_or(BY_ID_OR_PREFIX)
         ))),
         1 => Ok(matches.remove(0)),
         n => {
@@ -89,7 +167,7 @@ fn choose(input: &str, mut matches: Vec<ApiKey>) -> Result<ApiKey, CliError> {
                 .collect();
             let list = output::table(&["PREFIX", "ID", "STATUS", "NAME"], &rows, false);
             Err(CliError::usage(format!(
-                "{input:?} matches {n} keys, so nothing was changed; give more of the prefix, or the id:\n{}",
+                "{input:?} matches {n} keys{narrow}:\n{}",
                 list.trim_end()
             )))
         }

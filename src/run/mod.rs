@@ -3,11 +3,13 @@
 //! its client, an admin job on the database, or a client command.
 
 pub mod admin;
+pub mod client;
 pub mod serve;
 pub mod ui;
 
 use crate::cli::{self, Cli, Command};
 use crate::AnyError;
+use client::ClientCommand::{Audit, Keys, Policy};
 
 /// Runs what the command line asks for.
 pub async fn command(line: Cli) -> Result<(), AnyError> {
@@ -20,9 +22,11 @@ pub async fn command(line: Cli) -> Result<(), AnyError> {
     match line.command {
         Some(Command::Serve(args)) => serve::serve(*args, data_dir).await,
         Some(Command::Admin(args)) => admin::admin(args, data_dir).await,
-        Some(Command::Keys(args)) => Ok(cli::keys::run(args.command, target).await?),
-        Some(Command::Audit(args)) => Ok(cli::audit::run(args, target).await?),
-        Some(Command::Policy(args)) => Ok(cli::policy::run(args.command, target).await?),
+        Some(Command::Keys(args)) => client::run(Keys(args.command), target, line.data_dir).await,
+        Some(Command::Audit(args)) => client::run(Audit(args), target, line.data_dir).await,
+        Some(Command::Policy(args)) => {
+            client::run(Policy(args.command), target, line.data_dir).await
+        }
         Some(Command::Login(args)) => Ok(cli::login::login(args, target).await?),
         Some(Command::Logout) => Ok(cli::login::logout(target)?),
         Some(Command::Completions { shell }) => Ok(cli::completions::completions(shell)?),

@@ -50,22 +50,36 @@ async fn connect(remote: Option<Remote>, data_dir: PathBuf) -> Result<Connection
             on_exit: None,
         });
     }
-    let mut config = ServiceConfig::new(data_dir.clone());
-    config.listen = "127.0.0.1:0".parse()?;
-    let running = service::start(config, Arc::new(SystemClock)).await?;
-    let token = local_admin_token(&running, &data_dir).await?;
-    let url = format!("http://{}", running.addr);
-    tracing::info!(%url, "embedded key service started");
+    let (client, running) = start_embedded(&data_dir).await?;
     Ok(Connection {
-        client: Client::new(&url, token)?,
+        client,
         source: format!("local · {}", data_dir.display()),
         on_exit: Some(Box::pin(async move {
             tracing::info!("stopping the embedded key service");
-            let _ = running
-                .shutdown_within(std::time::Duration::from_millis(300))
-                .await;
+            stop_embedded(running).await;
         })),
     })
+}
+
+/// The embedded key service on the data dir's SQLite database, on a free
+/// loopback port, and a client of it with the local admin's token. Another
+/// process (a UI, a `keys` command) may have its own service on the same
+/// database at the same time: SQLite's WAL and busy timeout share it.
+pub(super) async fn start_embedded(data_dir: &Path) -> Result<(Client, RunningService), AnyError> {
+    let mut config = ServiceConfig::new(data_dir.to_path_buf());
+    config.listen = "127.0.0.1:0".parse()?;
+    let running = service::start(config, Arc::new(SystemClock)).await?;
+    let token = local_admin_token(&running, data_dir).await?;
+    let url = format!("http://{}", running.addr);
+    tracing::info!(%url, "embedded key service started");
+    Ok((Client::new(&url, token)?, running))
+}
+
+/// Stops the embedded service (its last-used times written first).
+pub(super) async fn stop_embedded(running: RunningService) {
+    let _ = running
+        .shutdown_within(std::time::Duration::from_millis(300))
+        .await;
 }
 
 /// The local admin's token; a new one if its file was lost.

@@ -15,6 +15,7 @@ mod burst;
 mod bytestream;
 mod cli;
 mod cli_health;
+mod cli_reach;
 mod gateway;
 mod hardening;
 mod health_pty;

@@ -1,0 +1,49 @@
+//! The client commands (`keys`, `audit`, `policy`) on the key service the
+//! flags, environment or profile choose; with none configured and an explicit
+//! `--data-dir`, on the embedded service over that data dir, started the way
+//! the UI starts it, and stopped when the command is done.
+
+use std::path::PathBuf;
+
+use crate::cli::{self, AuditArgs, CliError, KeysCommand, PolicyCommand, Target};
+use crate::client::Client;
+use crate::AnyError;
+
+/// One client command.
+pub enum ClientCommand {
+    Keys(KeysCommand),
+    Audit(AuditArgs),
+    Policy(PolicyCommand),
+}
+
+/// Runs `command`; `data_dir` is the `--data-dir` (or `KEYDECK_DATA_DIR`)
+/// given, if one was.
+pub async fn run(
+    command: ClientCommand,
+    target: Target<'_>,
+    data_dir: Option<PathBuf>,
+) -> Result<(), AnyError> {
+    if let Some(client) = cli::configured(target)? {
+        return Ok(on(command, &client).await?);
+    }
+    let Some(data_dir) = data_dir else {
+        return Err(CliError::unreachable(cli::NOT_CONFIGURED).into());
+    };
+    let (client, running) = super::ui::start_embedded(&data_dir).await.map_err(|e| {
+        CliError::unreachable(format!(
+            "cannot start the key service on the data dir {}: {e}",
+            data_dir.display()
+        ))
+    })?;
+    let result = on(command, &client).await;
+    super::ui::stop_embedded(running).await;
+    Ok(result?)
+}
+
+async fn on(command: ClientCommand, client: &Client) -> Result<(), CliError> {
+    match command {
+        ClientCommand::Keys(command) => cli::keys::run_on(command, client).await,
+        ClientCommand::Audit(args) => cli::audit::run_on(args, client).await,
+        ClientCommand::Policy(command) => cli::policy::run_on(command, client).await,
+    }
+}
