@@ -160,3 +160,22 @@ async fn rotating_an_old_key_says_the_policy_caps_its_expiry() {
         start_time() + Duration::days(30)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_counts_the_keys_that_break_the_policy() {
+    let w = World::new().await;
+    let at = |days| (start_time() + Duration::days(days)).to_rfc3339();
+    w.create(json!({"name": "Forever", "scopes": ["sessions:read"]}))
+        .await;
+    w.create(json!({"name": "Long", "scopes": ["sessions:read"], "expires_at": at(200)}))
+        .await;
+    w.create(json!({"name": "Short", "scopes": ["sessions:read"], "expires_at": at(60)}))
+        .await;
+    let mut ui = w.ui(COLOR, 120, 34).await;
+    let summary = |ui: &mut Harness| ui.screen().lines().nth(1).unwrap().trim().to_owned();
+    assert_eq!(summary(&mut ui), "3 active", "no policy, nothing breaks it");
+
+    set_policy(&w, json!({"max_lifetime_days": 90})).await;
+    ui.press(KeyCode::Char('r')).await;
+    assert_eq!(summary(&mut ui), "3 active · 2 break policy");
+}
