@@ -64,8 +64,8 @@ fn show_and_set_and_a_dry_run_that_changes_nothing() {
         .unwrap_or_else(|| panic!("{}", dry.stdout));
     assert!(row.contains(&format!("{forever_prefix}...")), "{row}");
     assert!(
-        row.contains("this organisation requires an expiry of at most 90 days")
-            && row.contains("this organisation requires a description"),
+        row.contains("no expiry, but the policy requires one (at most 90 days)")
+            && row.contains("no description, but the policy requires one"),
         "{row}"
     );
     assert!(!dry.stdout.contains("Good key"), "{}", dry.stdout);
