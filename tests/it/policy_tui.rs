@@ -256,3 +256,44 @@ async fn an_expiry_required_without_a_maximum_is_asked_for_at_once() {
         "no maximum: a year is fine\n{screen}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rotate_dialog_says_once_what_the_new_expiry_will_be_and_why() {
+    let w = World::new().await;
+    let at = |days| (start_time() + Duration::days(days)).to_rfc3339();
+    w.create(json!({"name": "Long", "scopes": ["sessions:read"], "expires_at": at(200)}))
+        .await;
+    w.create(json!({"name": "Short", "scopes": ["sessions:read"], "expires_at": at(10)}))
+        .await;
+    set_policy(&w, json!({"max_lifetime_days": 30})).await;
+    let mut ui = w.ui(COLOR, 100, 34).await;
+
+    ui.press(KeyCode::Char('/')).await;
+    ui.type_text("Long").await;
+    ui.press(KeyCode::Enter).await;
+    ui.press(KeyCode::Char('R')).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("New expiry: Thu 2030-02-14 09:00 (policy: at most 30 days)."),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("scopes and expiry") && screen.matches("expiry").count() == 1,
+        "said once:\n{screen}"
+    );
+    insta::with_settings!({filters => vec![(r"eg_live_[0-9A-Za-z]{4}", "eg_live_XXXX")]}, {
+        insta::assert_snapshot!("policy_rotate_dialog", screen);
+    });
+    ui.press(KeyCode::Esc).await;
+    ui.press(KeyCode::Esc).await; // the filter
+
+    ui.press(KeyCode::Char('/')).await;
+    ui.type_text("Short").await;
+    ui.press(KeyCode::Enter).await;
+    ui.press(KeyCode::Char('R')).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("New expiry: Fri 2030-01-25 09:00 (the same as the old key)."),
+        "{screen}"
+    );
+}
