@@ -138,7 +138,7 @@ async fn rotating_an_old_key_says_the_policy_caps_its_expiry() {
     ui.press(KeyCode::Char('R')).await;
     let screen = ui.screen();
     assert!(
-        screen.contains("The organisation's policy sets its expiry to Thu 2030-02-14 09:00."),
+        screen.contains("New expiry: Thu 2030-02-14 09:00 (policy: at most 30 days)."),
         "{screen}"
     );
     ui.press(KeyCode::Char('y')).await;
