@@ -737,6 +737,41 @@ mod tests {
     }
 
     #[test]
+    fn the_examples_are_only_what_the_policy_allows() {
+        let utc = DisplayTz::Fixed(chrono::FixedOffset::east_opt(0).unwrap());
+        let now = DateTime::from_timestamp(1_900_000_000, 0).unwrap(); // 2030-03-17 17:46
+        let under = |policy| form().with_policy(policy).expiry_examples(now, utc);
+        let max = |d| Policy {
+            max_lifetime_days: Some(d),
+            ..Policy::default()
+        };
+        assert_eq!(
+            under(Policy::default()),
+            "e.g. 30d, 90d, 1y, 2027-01-31; empty for none"
+        );
+        assert_eq!(
+            under(Policy {
+                require_expiry: true,
+                ..Policy::default()
+            }),
+            "e.g. 30d, 90d, 1y, 2027-01-31"
+        );
+        assert_eq!(
+            under(max(90)),
+            "e.g. 7d, 30d, 90d or a date up to 2030-06-14"
+        );
+        assert_eq!(
+            under(max(45)),
+            "e.g. 7d, 30d, 45d or a date up to 2030-04-30"
+        );
+        assert_eq!(
+            under(max(400)),
+            "e.g. 90d, 1y, 400d or a date up to 2031-04-20"
+        );
+        assert_eq!(under(max(1)), "e.g. 1d or a date up to 2030-03-17");
+    }
+
+    #[test]
     fn focus_order_is_fields_scopes_then_buttons() {
         let mut f = form();
         let mut seen = vec![f.focus];
