@@ -83,6 +83,19 @@ pub fn in_days(days: u32) -> String {
     duration(Duration::days(days.into()), SpanUnit::Day..=SpanUnit::Day)
 }
 
+/// `150 days`, `90 days 5 h`: a key's lifetime, to the nearest hour (the
+/// expiry was computed a moment before the key was stored).
+fn lifetime(span: Duration) -> String {
+    let span = span + Duration::minutes(30);
+    let hours = span.num_hours() % 24;
+    let days = in_days(u32::try_from(span.num_days()).unwrap_or(u32::MAX));
+    if hours == 0 {
+        days
+    } else {
+        format!("{days} {hours} h")
+    }
+}
+
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -148,6 +161,34 @@ impl Policy {
             found.push(Violation::NoDescription);
         }
         found
+    }
+
+    /// Why a key created at `created_at` with this expiry and description
+    /// breaks the policy, each rule with its numbers: "lifetime 150 days >
+    /// 90", "no expiry, but the policy requires one (at most 90 days)", "no
+    /// description, but the policy requires one" (empty: it complies).
+    pub fn reasons(
+        &self,
+        created_at: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+        description: &str,
+    ) -> Vec<String> {
+        self.violations(created_at, expires_at, description)
+            .into_iter()
+            .map(|v| match (v, expires_at) {
+                (Violation::TooLong { max_days }, Some(at)) => {
+                    format!("lifetime {} > {max_days}", lifetime(at - created_at))
+                }
+                (Violation::TooLong { max_days }, None) => format!(
+                    "no expiry, but the policy requires one (at most {})",
+                    in_days(max_days)
+                ),
+                (Violation::NoExpiry, _) => "no expiry, but the policy requires one".to_owned(),
+                (Violation::NoDescription, _) => {
+                    "no description, but the policy requires one".to_owned()
+                }
+            })
+            .collect()
     }
 
     /// The latest expiry a key created at `now` may have, if there is a maximum.
@@ -267,6 +308,44 @@ mod tests {
         assert_eq!(
             p.summary().as_deref(),
             Some("expiry required, at most 90 days, description required")
+        );
+    }
+
+    #[test]
+    fn reasons_name_the_rule_and_the_numbers() {
+        let p = Policy {
+            max_lifetime_days: Some(90),
+            require_description: true,
+            ..Policy::default()
+        };
+        assert_eq!(
+            p.reasons(at(0), Some(at(150)), "x"),
+            ["lifetime 150 days > 90"]
+        );
+        assert_eq!(
+            p.reasons(at(0), Some(at(90) + Duration::hours(5)), "x"),
+            ["lifetime 90 days 5 h > 90"]
+        );
+        assert_eq!(
+            p.reasons(at(0), None, ""),
+            [
+                "no expiry, but the policy requires one (at most 90 days)",
+                "no description, but the policy requires one"
+            ]
+        );
+        assert_eq!(
+            p.reasons(at(0), Some(at(150) - Duration::milliseconds(40)), "x"),
+            ["lifetime 150 days > 90"],
+            "to the nearest hour"
+        );
+        assert!(p.reasons(at(0), Some(at(1)), "x").is_empty());
+        let expiry_only = Policy {
+            require_expiry: true,
+            ..Policy::default()
+        };
+        assert_eq!(
+            expiry_only.reasons(at(0), None, "x"),
+            ["no expiry, but the policy requires one"]
         );
     }
 

@@ -131,7 +131,8 @@ async fn set(client: &Client, args: PolicySetArgs) -> Result<(), CliError> {
     show(&now_in_force, args.json)
 }
 
-/// An active key the policy would not accept, and why.
+/// An active key the policy would not accept, and why: each rule with its
+/// numbers ("lifetime 150 days > 90").
 #[derive(Debug, Serialize)]
 struct NonCompliant<'a> {
     id: &'a str,
@@ -173,11 +174,7 @@ fn non_compliant<'a>(keys: &'a [ApiKey], policy: &Policy) -> Vec<NonCompliant<'a
     keys.iter()
         .filter(|k| k.status == KeyStatus::Active)
         .filter_map(|k| {
-            let why: Vec<String> = policy
-                .violations(k.created_at, k.expires_at, &k.description)
-                .iter()
-                .map(ToString::to_string)
-                .collect();
+            let why = policy.reasons(k.created_at, k.expires_at, &k.description);
             (!why.is_empty()).then_some(NonCompliant {
                 id: &k.id,
                 name: &k.name,

@@ -176,6 +176,8 @@ pub struct Summary {
     pub expired: usize,
     /// Old halves of rotations, still working until their grace ends.
     pub rotating: usize,
+    /// Active keys made before a policy they break (badge `policy`).
+    pub policy: usize,
     /// Keys with at least one badge: the Attention tab's count.
     pub attention: usize,
     expiring_within_days: u32,
@@ -199,6 +201,7 @@ impl Summary {
             s.unused += usize::from(b.contains(Badge::Unused));
             s.expired += usize::from(b.contains(Badge::Expired));
             s.rotating += usize::from(b.contains(Badge::Rotating));
+            s.policy += usize::from(b.contains(Badge::Policy));
             s.attention += usize::from(!b.is_empty());
         }
         s
@@ -227,6 +230,7 @@ impl Summary {
                 Some(Badge::Expired),
             ),
             (self.rotating, "rotating".to_owned(), Some(Badge::Rotating)),
+            (self.policy, "break policy".to_owned(), Some(Badge::Policy)),
         ]
         .into_iter()
         .filter(|(n, _, _)| *n > 0)
@@ -239,7 +243,7 @@ impl Summary {
 }
 
 /// `12 active · 3 expiring within 7d · 2 rotation due · 4 unused 30d+ ·
-/// 5 expired, not revoked`; "no active keys" when every term is zero.
+/// 5 expired, not revoked · 2 break policy`; "no active keys" when every term is zero.
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let terms: Vec<String> = self.terms(false).into_iter().map(|(t, _)| t).collect();
@@ -506,6 +510,31 @@ mod tests {
             "Created before the current policy, so it keeps working, but this organisation \
              requires an expiry of at most 90 days — rotate it to comply"
         );
+    }
+
+    #[test]
+    fn the_summary_counts_keys_that_break_the_policy() {
+        let p = Policy {
+            max_lifetime_days: Some(90),
+            ..Policy::default()
+        };
+        let long = ApiKey {
+            expires_at: Some(now() + Duration::days(200)),
+            ..key("long", 5)
+        };
+        let forever = ApiKey {
+            expires_at: None,
+            ..key("forever", 5)
+        };
+        let s = Summary::of(&[long, forever, key("ok", 5)], &p, now());
+        assert_eq!(s.policy, 2);
+        assert!(s.to_string().ends_with(" · 2 break policy"), "{s}");
+        assert_eq!(
+            s.terms(true).last().unwrap(),
+            &("2 policy".to_owned(), Some(Badge::Policy))
+        );
+        let none = Summary::of(&[key("ok", 5)], &p, now());
+        assert!(!none.to_string().contains("policy"), "{none}");
     }
 
     #[test]

@@ -64,8 +64,8 @@ fn show_and_set_and_a_dry_run_that_changes_nothing() {
         .unwrap_or_else(|| panic!("{}", dry.stdout));
     assert!(row.contains(&format!("{forever_prefix}...")), "{row}");
     assert!(
-        row.contains("this organisation requires an expiry of at most 90 days")
-            && row.contains("this organisation requires a description"),
+        row.contains("no expiry, but the policy requires one (at most 90 days)")
+            && row.contains("no description, but the policy requires one"),
         "{row}"
     );
     assert!(!dry.stdout.contains("Good key"), "{}", dry.stdout);
@@ -150,6 +150,64 @@ fn show_and_set_and_a_dry_run_that_changes_nothing() {
         .ok()
         .json();
     assert_eq!(lifted["max_lifetime_days"], Value::Null);
+}
+
+#[test]
+fn a_dry_run_names_the_rule_and_the_numbers() {
+    let service = Service::start();
+    let admin = User::of(&service);
+    create(
+        &admin,
+        "Long key",
+        &["--expires", "150d", "--description", "x"],
+    );
+    create(
+        &admin,
+        "Short key",
+        &["--expires", "1d", "--description", "x"],
+    );
+    create(&admin, "Forever key", &[]);
+    let dry = admin
+        .run(&[
+            "policy",
+            "set",
+            "--max-lifetime",
+            "90d",
+            "--require-description",
+            "--dry-run",
+        ])
+        .ok();
+    dry.stderr_has("2 of 3 active keys would not comply");
+    let row = |name: &str| {
+        dry.stdout
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name}:\n{}", dry.stdout))
+            .to_owned()
+    };
+    assert!(
+        row("Long key").contains("lifetime 150 days > 90"),
+        "{}",
+        dry.stdout
+    );
+    let forever = row("Forever key");
+    assert!(
+        forever.contains("no expiry, but the policy requires one (at most 90 days)")
+            && forever.contains("no description, but the policy requires one"),
+        "{forever}"
+    );
+    assert!(!dry.stdout.contains("Short key"), "{}", dry.stdout);
+
+    let why = admin
+        .run(&["policy", "set", "--require-expiry", "--dry-run", "--json"])
+        .ok()
+        .json();
+    assert_eq!(why.as_array().unwrap().len(), 1, "{why}");
+    assert_eq!(why[0]["name"], "Forever key");
+    assert_eq!(
+        why[0]["why"],
+        json!(["no expiry, but the policy requires one"])
+    );
 }
 
 #[test]

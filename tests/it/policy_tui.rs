@@ -138,7 +138,7 @@ async fn rotating_an_old_key_says_the_policy_caps_its_expiry() {
     ui.press(KeyCode::Char('R')).await;
     let screen = ui.screen();
     assert!(
-        screen.contains("The organisation's policy sets its expiry to Thu 2030-02-14 09:00."),
+        screen.contains("New expiry: Thu 2030-02-14 09:00 (policy: at most 30 days)."),
         "{screen}"
     );
     ui.press(KeyCode::Char('y')).await;
@@ -158,5 +158,142 @@ async fn rotating_an_old_key_says_the_policy_caps_its_expiry() {
             .parse::<DateTime<Utc>>()
             .unwrap(),
         start_time() + Duration::days(30)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_counts_the_keys_that_break_the_policy() {
+    let w = World::new().await;
+    let at = |days| (start_time() + Duration::days(days)).to_rfc3339();
+    w.create(json!({"name": "Forever", "scopes": ["sessions:read"]}))
+        .await;
+    w.create(json!({"name": "Long", "scopes": ["sessions:read"], "expires_at": at(200)}))
+        .await;
+    w.create(json!({"name": "Short", "scopes": ["sessions:read"], "expires_at": at(60)}))
+        .await;
+    let mut ui = w.ui(COLOR, 120, 34).await;
+    let summary = |ui: &mut Harness| ui.screen().lines().nth(1).unwrap().trim().to_owned();
+    assert_eq!(summary(&mut ui), "3 active", "no policy, nothing breaks it");
+
+    set_policy(&w, json!({"max_lifetime_days": 90})).await;
+    ui.press(KeyCode::Char('r')).await;
+    assert_eq!(summary(&mut ui), "3 active · 2 break policy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_form_offers_only_what_the_policy_allows_and_refuses_before_enter() {
+    let w = World::new().await;
+    set_policy(&w, json!({"max_lifetime_days": 90})).await;
+    let mut ui = w.ui(COLOR, 100, 34).await;
+    ui.press(KeyCode::Char('n')).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("e.g. 7d, 30d, 90d or a date up to 2030-04-14"),
+        "examples within 90 days:\n{screen}"
+    );
+    assert!(
+        !screen.contains("1y") && !screen.contains("empty for none"),
+        "{screen}"
+    );
+    ui.type_text("Nightly export").await;
+    press_n(&mut ui, KeyCode::Tab, 2).await; // Expiry
+    press_n(&mut ui, KeyCode::Backspace, 3).await;
+
+    // Empty is refused at once, before Enter.
+    let screen = ui.screen();
+    assert!(
+        screen.contains("✗ an expiry is required (at most 90 days)")
+            && !screen.contains("No expiry: the key stays valid"),
+        "{screen}"
+    );
+
+    // A longer span: the refusal, with the latest expiry, as it is typed.
+    ui.type_text("1y").await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("✗ at most 90 days: Mon 2030-04-15 09:00 is the latest")
+            && !screen.contains("expires "),
+        "{screen}"
+    );
+    insta::assert_snapshot!("policy_form_live_refusal", screen);
+    assert!(w.keys().await.is_empty(), "nothing was sent");
+
+    // The latest date offered is accepted, the day after it is not.
+    press_n(&mut ui, KeyCode::Backspace, 2).await;
+    ui.type_text("2030-04-14").await;
+    assert!(
+        ui.screen()
+            .contains("expires Sun 2030-04-14 (valid through that whole day)"),
+        "{}",
+        ui.screen()
+    );
+    ui.press(KeyCode::Backspace).await;
+    ui.type_text("5").await;
+    assert!(
+        ui.screen().contains("✗ at most 90 days:"),
+        "{}",
+        ui.screen()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiry_required_without_a_maximum_is_asked_for_at_once() {
+    let w = World::new().await;
+    set_policy(&w, json!({"require_expiry": true})).await;
+    let mut ui = w.ui(COLOR, 100, 34).await;
+    ui.press(KeyCode::Char('n')).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("e.g. 30d, 90d, 1y, 2027-01-31") && !screen.contains("empty for none"),
+        "{screen}"
+    );
+    assert!(screen.contains("✗ an expiry is required"), "{screen}");
+    press_n(&mut ui, KeyCode::Tab, 2).await; // Expiry
+    ui.type_text("1y").await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("expires ") && !screen.contains("✗"),
+        "no maximum: a year is fine\n{screen}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rotate_dialog_says_once_what_the_new_expiry_will_be_and_why() {
+    let w = World::new().await;
+    let at = |days| (start_time() + Duration::days(days)).to_rfc3339();
+    w.create(json!({"name": "Long", "scopes": ["sessions:read"], "expires_at": at(200)}))
+        .await;
+    w.create(json!({"name": "Short", "scopes": ["sessions:read"], "expires_at": at(10)}))
+        .await;
+    set_policy(&w, json!({"max_lifetime_days": 30})).await;
+    let mut ui = w.ui(COLOR, 100, 34).await;
+
+    ui.press(KeyCode::Char('/')).await;
+    ui.type_text("Long").await;
+    ui.press(KeyCode::Enter).await;
+    ui.press(KeyCode::Char('R')).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("New expiry: Thu 2030-02-14 09:00 (policy: at most 30 days)."),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("scopes and expiry") && screen.matches("expiry").count() == 1,
+        "said once:\n{screen}"
+    );
+    insta::with_settings!({filters => vec![(r"eg_live_[0-9A-Za-z]{4}", "eg_live_XXXX")]}, {
+        insta::assert_snapshot!("policy_rotate_dialog", screen);
+    });
+    ui.press(KeyCode::Esc).await;
+    ui.press(KeyCode::Esc).await; // the filter
+
+    ui.press(KeyCode::Char('/')).await;
+    ui.type_text("Short").await;
+    ui.press(KeyCode::Enter).await;
+    ui.press(KeyCode::Char('R')).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("New expiry: Fri 2030-01-25 09:00 (the same as the old key)."),
+        "{screen}"
     );
 }

@@ -10,7 +10,7 @@ use crate::api::{ApiKey, CreateKeyRequest, ScopeInfo};
 use crate::key::scope::FULL_ACCESS;
 use crate::key::validate::{self, FieldErrors};
 use crate::key::{parse_expiry, random_base62, Catalog, KeyStatus, ScopeDef};
-use crate::policy::{Policy, Violation};
+use crate::policy::{in_days, Policy, Violation};
 
 use super::{button, centered, cycle, Confirm, Ctx, Intent, Popup, Then};
 use crate::client::ClientError;
@@ -365,10 +365,27 @@ impl CreateForm {
         }
     }
 
-    /// The live line under the Expiry field.
+    /// The live line under the Expiry field: the expiry typed, or what is
+    /// wrong with it, the policy's refusal included ("at most 90 days: Mon
+    /// 2030-04-15 09:00 is the latest"), before Enter.
     pub fn expiry_preview(&self, now: DateTime<Utc>, tz: DisplayTz) -> Result<String, String> {
         let input = self.expiry.value().trim();
+        let policy = self.policy;
+        let required = policy.require_expiry || policy.max_lifetime_days.is_some();
+        let limit = policy.max_lifetime_days.zip(policy.latest_expiry(now));
         match tz.parse_expiry(input, now) {
+            Ok(None) if required => Err(match policy.max_lifetime_days {
+                Some(d) => format!("an expiry is required (at most {})", in_days(d)),
+                None => "an expiry is required".into(),
+            }),
+            Ok(Some(at)) if limit.is_some_and(|(_, latest)| at > latest) => {
+                let (days, latest) = limit.unwrap_or_default();
+                Err(format!(
+                    "at most {}: {} is the latest",
+                    in_days(days),
+                    tz.weekday_time(latest)
+                ))
+            }
             Ok(None) => Ok("No expiry: the key stays valid until it is revoked.".into()),
             Ok(Some(at)) => Ok(match NaiveDate::parse_from_str(input, "%Y-%m-%d") {
                 Ok(date) => format!(
@@ -379,6 +396,51 @@ impl CreateForm {
             }),
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    /// The examples under Expiry, only what the policy allows: `e.g. 30d,
+    /// 90d, 1y, 2027-01-31; empty for none` without a rule; under a maximum
+    /// of 90 days `e.g. 7d, 30d, 90d or a date up to 2030-04-14`; "empty for
+    /// none" only when no expiry is allowed.
+    pub fn expiry_examples(&self, now: DateTime<Utc>, tz: DisplayTz) -> String {
+        let policy = self.policy;
+        let Some(max) = policy.max_lifetime_days else {
+            return if policy.require_expiry {
+                "e.g. 30d, 90d, 1y, 2027-01-31".into()
+            } else {
+                "e.g. 30d, 90d, 1y, 2027-01-31; empty for none".into()
+            };
+        };
+        let word = |d: u32| {
+            if d == 365 {
+                "1y".to_owned()
+            } else {
+                format!("{d}d")
+            }
+        };
+        let mut spans: Vec<String> = [7, 30, 90, 365]
+            .into_iter()
+            .filter(|d| *d <= max)
+            .map(word)
+            .collect();
+        if !spans.contains(&word(max)) {
+            spans.push(word(max));
+        }
+        let spans = spans[spans.len().saturating_sub(3)..].join(", ");
+        match self.latest_date(now, tz) {
+            Some(date) => format!("e.g. {spans} or a date up to {date}"),
+            None => format!("e.g. {spans}"),
+        }
+    }
+
+    /// The last whole day (`YYYY-MM-DD`, valid through that day) the policy's
+    /// maximum allows, if there is a maximum and such a day.
+    fn latest_date(&self, now: DateTime<Utc>, tz: DisplayTz) -> Option<String> {
+        let latest = self.policy.latest_expiry(now)?;
+        [latest, latest - chrono::Duration::days(1)]
+            .into_iter()
+            .map(|t| tz.date(t))
+            .find(|date| matches!(tz.parse_expiry(date, now), Ok(Some(at)) if at <= latest))
     }
 
     /// A new key for the next, separate creation (after a definite answer).
@@ -562,7 +624,7 @@ fn expiry_help(lines: &mut Vec<Line<'static>>, ctx: &Ctx, form: &CreateForm) {
             ]));
         }
         Ok(_) => {}
-        Err(problem) if !flagged && !form.expiry.value().trim().is_empty() => {
+        Err(problem) if !flagged => {
             lines.push(Line::from(vec![
                 Span::raw(" ".repeat(LABEL)),
                 Span::styled(format!("✗ {problem}"), theme.error_text()),
@@ -571,7 +633,7 @@ fn expiry_help(lines: &mut Vec<Line<'static>>, ctx: &Ctx, form: &CreateForm) {
         Err(_) => {}
     }
     lines.push(Line::from(Span::styled(
-        format!("{:LABEL$}e.g. 30d, 90d, 1y, 2027-01-31; empty for none", ""),
+        format!("{:LABEL$}{}", "", form.expiry_examples(ctx.now, ctx.tz)),
         theme.dim(),
     )));
     if let Some(rule) = form.policy.expiry_rule() {
@@ -672,6 +734,41 @@ mod tests {
         f.toggle(4);
         f.toggle(1);
         assert_eq!(ticked(&f), [true, false, true, true, false]);
+    }
+
+    #[test]
+    fn the_examples_are_only_what_the_policy_allows() {
+        let utc = DisplayTz::Fixed(chrono::FixedOffset::east_opt(0).unwrap());
+        let now = DateTime::from_timestamp(1_900_000_000, 0).unwrap(); // 2030-03-17 17:46
+        let under = |policy| form().with_policy(policy).expiry_examples(now, utc);
+        let max = |d| Policy {
+            max_lifetime_days: Some(d),
+            ..Policy::default()
+        };
+        assert_eq!(
+            under(Policy::default()),
+            "e.g. 30d, 90d, 1y, 2027-01-31; empty for none"
+        );
+        assert_eq!(
+            under(Policy {
+                require_expiry: true,
+                ..Policy::default()
+            }),
+            "e.g. 30d, 90d, 1y, 2027-01-31"
+        );
+        assert_eq!(
+            under(max(90)),
+            "e.g. 7d, 30d, 90d or a date up to 2030-06-14"
+        );
+        assert_eq!(
+            under(max(45)),
+            "e.g. 7d, 30d, 45d or a date up to 2030-04-30"
+        );
+        assert_eq!(
+            under(max(400)),
+            "e.g. 90d, 1y, 400d or a date up to 2031-04-20"
+        );
+        assert_eq!(under(max(1)), "e.g. 1d or a date up to 2030-03-17");
     }
 
     #[test]

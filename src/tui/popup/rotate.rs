@@ -13,7 +13,10 @@ use super::confirm::{self, decide, Decision};
 use super::{cycle, Confirm, CreateForm, Ctx, Intent, Popup, Then};
 use crate::api::ApiKey;
 use crate::key::KeyStatus;
+use crate::policy::{in_days, Policy};
+use crate::present::DisplayTz;
 use crate::tui::keymap::{self, Command, Context};
+use chrono::{DateTime, Utc};
 
 /// Grace periods offered when rotating: (label, seconds).
 pub const GRACE_CHOICES: [(&str, u32); 3] = [
@@ -35,8 +38,8 @@ pub struct Rotate {
 }
 
 /// What `R` opens for `key` (`ctx`: every key, for its successor, and the
-/// scope catalogue): the rotate dialog (saying the expiry the policy gives
-/// the new key), the notice that a rotation already replaced it, or the
+/// scope catalogue): the rotate dialog (saying once what the new key's
+/// expiry will be and why), the notice that a rotation already replaced it, or the
 /// create form to re-issue a key that no longer works.
 pub fn ask(key: &ApiKey, ctx: &Ctx) -> Popup {
     let (policy, now, tz) = (ctx.policy, ctx.now, ctx.tz);
@@ -45,26 +48,40 @@ pub fn ask(key: &ApiKey, ctx: &Ctx) -> Popup {
         return Popup::Confirm(Box::new(already_replaced(key, status, successor, ctx)));
     }
     match status {
-        KeyStatus::Active => {
-            let mut dialog = Rotate::new(key);
-            // The service caps the new expiry as the policy says: say so first.
-            let capped = policy.rotated_expiry(now, key.expires_at);
-            if let (Some(at), true) = (capped, capped != key.expires_at) {
-                dialog.lines.insert(
-                    3,
-                    format!(
-                        "The organisation's policy sets its expiry to {}.",
-                        tz.weekday_time(at)
-                    ),
-                );
-            }
-            Popup::Rotate(Box::new(dialog))
-        }
+        KeyStatus::Active => Popup::Rotate(Box::new(Rotate::new(
+            key,
+            new_key_expiry(key, policy, now, tz),
+        ))),
         KeyStatus::Expired | KeyStatus::Revoked => Popup::Create(Box::new(
             CreateForm::new(ctx.scopes)
                 .with_policy(*policy)
                 .reissue(key, status),
         )),
+    }
+}
+
+/// The one line that says what the new key's expiry will be and why: the
+/// old key's own (the service keeps it), or the policy's, which caps it to
+/// the maximum lifetime or gives a key without one a rotation period. Short
+/// enough for one line of the dialog.
+pub fn new_key_expiry(key: &ApiKey, policy: &Policy, now: DateTime<Utc>, tz: DisplayTz) -> String {
+    let new = policy.rotated_expiry(now, key.expires_at);
+    match (new, policy.max_lifetime_days) {
+        (None, _) => "New expiry: none (the same as the old key).".to_owned(),
+        (Some(at), _) if new == key.expires_at => format!(
+            "New expiry: {} (the same as the old key).",
+            tz.weekday_time(at)
+        ),
+        (Some(at), Some(max)) => format!(
+            "New expiry: {} (policy: at most {}).",
+            tz.weekday_time(at),
+            in_days(max)
+        ),
+        (Some(at), None) => format!(
+            "New expiry: {} (required by policy: {}).",
+            tz.weekday_time(at),
+            in_days(policy.rotate_after_days)
+        ),
     }
 }
 
@@ -108,11 +125,14 @@ pub fn refused(message: &str) -> Popup {
 }
 
 impl Rotate {
-    pub fn new(key: &ApiKey) -> Self {
+    /// The dialog for `key`; `expiry`: what the new key's expiry will be
+    /// and why ([`new_key_expiry`]).
+    pub fn new(key: &ApiKey, expiry: String) -> Self {
         let lines = vec![
             format!("“{}”  {}...", key.name, key.prefix),
             String::new(),
-            "A new key with the same name, description, scopes and expiry is created and shown once.".into(),
+            "A new key with the same name, description and scopes, shown once.".into(),
+            expiry,
             "The old key stops working (←/→ or 1-3 to choose):".into(),
         ];
         Self {
@@ -194,6 +214,64 @@ mod tests {
         c.on_key(keymap::char_key(ch))
     }
 
+    fn key(expires_at: Option<DateTime<Utc>>) -> ApiKey {
+        crate::api::ApiKey {
+            id: "key_a".into(),
+            name: "n".into(),
+            description: String::new().into(),
+            prefix: "eg_live_abcd".into(),
+            scopes: Vec::new().into(),
+            status: crate::key::KeyStatus::Active,
+            created_at: now(),
+            created_by: "a@b".into(),
+            expires_at,
+            last_used_at: None,
+            revoked_at: None,
+            revoked_by: None,
+            replaced_by: None,
+            replaces: None,
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_900_000_000, 0).unwrap()
+    }
+
+    #[test]
+    fn the_new_expiry_is_said_once_with_its_reason() {
+        let utc = DisplayTz::Fixed(chrono::FixedOffset::east_opt(0).unwrap());
+        let days = |d| Some(now() + chrono::Duration::days(d));
+        let said = |p: &Policy, at| new_key_expiry(&key(at), p, now(), utc);
+        let none = Policy::default();
+        assert_eq!(
+            said(&none, None),
+            "New expiry: none (the same as the old key)."
+        );
+        assert_eq!(
+            said(&none, days(10)),
+            "New expiry: Wed 2030-03-27 17:46 (the same as the old key)."
+        );
+        let max = Policy {
+            max_lifetime_days: Some(30),
+            ..Policy::default()
+        };
+        assert_eq!(
+            said(&max, days(10)),
+            "New expiry: Wed 2030-03-27 17:46 (the same as the old key)."
+        );
+        let capped = "New expiry: Tue 2030-04-16 17:46 (policy: at most 30 days).";
+        assert_eq!(said(&max, days(100)), capped);
+        assert_eq!(said(&max, None), capped);
+        let required = Policy {
+            require_expiry: true,
+            ..Policy::default()
+        };
+        assert_eq!(
+            said(&required, None),
+            "New expiry: Sat 2030-06-15 17:46 (required by policy: 90 days)."
+        );
+    }
+
     #[test]
     fn rotation_offers_three_grace_periods() {
         let key = crate::api::ApiKey {
@@ -212,7 +290,7 @@ mod tests {
             replaced_by: None,
             replaces: None,
         };
-        let mut c = Rotate::new(&key);
+        let mut c = Rotate::new(&key, String::new());
         assert_eq!(GRACE_CHOICES[c.grace].1, 3_600);
         type_char(&mut c, '1');
         assert_eq!(GRACE_CHOICES[c.grace].1, 0);
