@@ -18,6 +18,7 @@ use unicode_width::UnicodeWidthStr;
 
 use crate::common::cli::User;
 use crate::common::pty::{Session, TIMEOUT};
+use crate::common::ui::past_gutter;
 use crate::common::{Backend, TestServer};
 
 /// A service whose clock the test moves, ending at the real time.
@@ -162,10 +163,12 @@ fn under(header: &str, line: &str, title: &str, next: &str) -> String {
 fn tui_health(screen: &str, name: &str) -> String {
     let header = screen
         .lines()
+        .map(past_gutter)
         .find(|l| l.starts_with("Name "))
         .unwrap_or_else(|| panic!("a header in:\n{screen}"));
     let row = screen
         .lines()
+        .map(past_gutter)
         .find(|l| l.starts_with(&format!("{name}  ")))
         .unwrap_or_else(|| panic!("a row for {name} in:\n{screen}"));
     under(header, row, "Health", "Created")
