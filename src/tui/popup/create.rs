@@ -14,7 +14,7 @@ use crate::policy::{in_days, Policy, Violation};
 
 use super::{button, centered, cycle, Confirm, Ctx, Intent, Popup, Then};
 use crate::client::ClientError;
-use crate::present::DisplayTz;
+use crate::present::{self, DisplayTz};
 use crate::tui::keymap::{self, Command, Context};
 use crate::tui::theme::Styles;
 use ratatui::layout::{Position, Rect};
@@ -22,6 +22,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
+use unicode_width::UnicodeWidthStr;
 
 /// What has the focus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -651,23 +652,36 @@ fn error_line(lines: &mut Vec<Line<'static>>, theme: &Styles, form: &CreateForm,
     }
 }
 
-/// One checkbox per scope, the focused one reversed.
+/// One checkbox per scope, by the name the table and details give it, the
+/// focused one reversed; the full label, dimmed, after the names where it
+/// says more (`[x] Sessions:R   Sessions (Read)`).
 fn scope_boxes(lines: &mut Vec<Line<'static>>, theme: &Styles, form: &CreateForm) {
-    for (i, (scope, on)) in form.scopes.iter().enumerate() {
+    let names: Vec<String> = form
+        .scopes
+        .iter()
+        .map(|(s, _)| present::scope_name_of(s))
+        .collect();
+    let name_width = names.iter().map(|n| n.width()).max().unwrap_or(0);
+    for (i, ((scope, on), name)) in form.scopes.iter().zip(&names).enumerate() {
         let focused = form.focus == Field::Scope(i);
         let label = if i == 0 { "Scopes" } else { "" };
         let mark = if *on { "[x]" } else { "[ ]" };
-        lines.push(Line::from(vec![
+        let mut spans = vec![
             Span::raw(format!("{label:<LABEL$}")),
             Span::styled(
-                format!("{mark} {}", scope.label),
+                format!("{mark} {name}"),
                 if focused {
                     theme.selected()
                 } else {
                     Style::new()
                 },
             ),
-        ]));
+        ];
+        if *name != scope.label {
+            let pad = " ".repeat(name_width - name.width() + 2);
+            spans.push(Span::styled(format!("{pad}{}", scope.label), theme.dim()));
+        }
+        lines.push(Line::from(spans));
     }
 }
 
