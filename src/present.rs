@@ -575,8 +575,8 @@ mod tests {
         assert_eq!(
             scope_labels(&ids, &c),
             [
-                "Billing (Read) (billing:read)",
-                "Quarterly financial reports export (reports:export)"
+                "Billing:R · Billing (Read) · billing:read",
+                "Quarterly financial… · Quarterly financial reports export · reports:export"
             ]
         );
     }

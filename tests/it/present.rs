@@ -95,23 +95,21 @@ async fn custom_labels_and_statuses_read_the_same_everywhere(backend: Backend) {
     ui.press(KeyCode::Enter).await;
     let details = ui.screen();
     for label in [
-        "Billing (Read) (billing:read)",
-        "Quarterly financial reports export (reports:export)",
+        "Billing:R · Billing (Read) · billing:read",
+        "Quarterly financial… · Quarterly financial reports export · reports:export",
     ] {
         assert!(details.contains(label), "{label} in:\n{details}");
     }
     ui.press(KeyCode::Esc).await;
     ui.press(KeyCode::Char('n')).await;
     let form = ui.screen();
-    for label in [
-        "Billing (Read)",
-        "Billing (Write)",
-        "Quarterly financial reports export",
+    for (name, label) in [
+        ("Billing:R", "Billing (Read)"),
+        ("Billing:W", "Billing (Write)"),
+        ("Quarterly financial…", "Quarterly financial reports export"),
     ] {
-        assert!(
-            form.contains(&format!("[ ] {label}")),
-            "{label} in:\n{form}"
-        );
+        let line = line_of(&form, &format!("[ ] {name}"));
+        assert!(line.contains(label), "{label} in:\n{form}");
     }
 
     // The CLI, as a script runs it, against the same service.
@@ -139,8 +137,8 @@ async fn custom_labels_and_statuses_read_the_same_everywhere(backend: Backend) {
         );
     }
     for label in [
-        "Scopes       Billing (Read) (billing:read)",
-        "             Quarterly financial reports export (reports:export)",
+        "Scopes       Billing:R · Billing (Read) · billing:read",
+        "             Quarterly financial… · Quarterly financial reports export · reports:export",
     ] {
         assert!(show.contains(label), "{label} in:\n{show}");
     }
