@@ -215,7 +215,7 @@ impl Summary {
             (self.active, "active".to_owned(), None),
             (
                 self.expiring,
-                format!("expiring within {}d", self.expiring_within_days),
+                crate::policy::expiring_within(self.expiring_within_days),
                 Some(Badge::Expiring),
             ),
             (self.rotate, "rotation due".to_owned(), Some(Badge::Rotate)),
