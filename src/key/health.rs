@@ -353,17 +353,15 @@ pub fn reason(badge: Badge, key: &impl KeyFacts, policy: &Policy, now: DateTime<
                   uses it to the new key, then revoke it"
                 .to_owned(),
         },
-        Badge::Policy => {
-            let rules: Vec<String> = policy
-                .violations(key.created_at(), key.expires_at(), key.description())
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            format!(
-                "Created before the current policy, so it keeps working, but {} — rotate it to comply",
-                rules.join("; ")
-            )
-        }
+        // The rule and the numbers, as `policy set --dry-run` says them
+        // ("lifetime 150 days > 90"), not the create form's refusal.
+        Badge::Policy => format!(
+            "Created before the current policy, so it keeps working, but breaks it: {} \
+             — rotate it to comply",
+            policy
+                .reasons(key.created_at(), key.expires_at(), key.description())
+                .join("; ")
+        ),
     }
 }
 
