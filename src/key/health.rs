@@ -505,8 +505,8 @@ mod tests {
         assert!(badges(&key("ok", 10), &p, now()).is_empty());
         assert_eq!(
             reason(Badge::Policy, &long, &p, now()),
-            "Created before the current policy, so it keeps working, but this organisation \
-             requires an expiry of at most 90 days — rotate it to comply"
+            "Created before the current policy, so it keeps working, but breaks it: lifetime \
+             210 days > 90 — rotate it to comply"
         );
     }
 

@@ -348,7 +348,13 @@ async fn details_give_each_badge_its_reason() {
     ui.press(KeyCode::Enter).await;
     let screen = ui.screen();
     assert!(
-        screen.contains("policy: Created before the current policy, so it keeps working, but this organisation requires an expiry of at most 90 days"),
+        screen.contains(
+            "policy: Created before the current policy, so it keeps working, but breaks it:"
+        ),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("no expiry, but the policy requires one (at most 90 days)"),
         "{screen}"
     );
     w.server.stop().await;
