@@ -83,6 +83,14 @@ pub fn in_days(days: u32) -> String {
     duration(Duration::days(days.into()), SpanUnit::Day..=SpanUnit::Day)
 }
 
+/// The one wording of the warning window, `expiring within 7d`, in the words
+/// of its flag (`--expiring-within`): the summary line's term and `policy
+/// show`'s line. Here because the summary is built in the domain; people's
+/// code reaches it as `present::expiring_within`.
+pub fn expiring_within(days: u32) -> String {
+    format!("expiring within {days}d")
+}
+
 /// `150 days`, `90 days 5 h`: a key's lifetime, to the nearest hour (the
 /// expiry was computed a moment before the key was stored).
 fn lifetime(span: Duration) -> String {

@@ -13,6 +13,8 @@ use crate::key::KeyStatus;
 use serde::{Deserialize, Serialize};
 
 pub use crate::key::expiry::{duration, parse_span, Span, SpanUnit};
+/// `expiring within 7d`: the summary line and `policy show` say it alike.
+pub use crate::policy::expiring_within;
 
 /// The symbol shown before the status word, the same in the TUI and the CLI.
 pub fn status_symbol(status: KeyStatus) -> &'static str {
@@ -265,26 +267,57 @@ pub fn short_label(label: &str) -> String {
     cut
 }
 
-/// A key's scopes in short labels, `Sessions:R, Resources:R`; `Full Access`
-/// alone when the key has it.
+/// The one name a person reads for a scope, in the TUI's table, form and
+/// details and in the CLI's tables and lines alike: its label in short
+/// (`Sessions (Read)` reads `Sessions:R`), `Full Access` for full access.
+/// Machines get the id (`sessions:read`): `--json`, `--scope`, the CLI's
+/// SCOPES column.
+pub fn scope_name_of(scope: &ScopeInfo) -> String {
+    if scope.id == FULL_ACCESS {
+        "Full Access".to_owned()
+    } else {
+        short_label(&scope.label)
+    }
+}
+
+/// [`scope_name_of`] the scope `id` in `catalogue`; an id the catalogue does
+/// not know is its own name.
+pub fn scope_name(id: &str, catalogue: &[ScopeInfo]) -> String {
+    match catalogue.iter().find(|s| s.id == id) {
+        Some(s) => scope_name_of(s),
+        None if id == FULL_ACCESS => "Full Access".to_owned(),
+        None => id.to_owned(),
+    }
+}
+
+/// A key's scopes by name, `Sessions:R, Resources:R`; `Full Access` alone
+/// when the key has it.
 pub fn scopes_short(scopes: &[String], catalogue: &[ScopeInfo]) -> String {
     if scopes.iter().any(|s| s == FULL_ACCESS) {
         return "Full Access".into();
     }
     scopes
         .iter()
-        .map(|s| short_label(scope_label(s, catalogue)))
+        .map(|s| scope_name(s, catalogue))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-/// A key's scopes as full labels with their ids, `Sessions (Read) (sessions:read)`,
-/// one per scope; an id the catalogue does not know shows alone.
+/// A key's scopes for a details screen, one per scope: the name, then the
+/// full label when it says more, then the id, `Sessions:R · Sessions (Read)
+/// · sessions:read`; an id the catalogue does not know shows alone.
 pub fn scope_labels(scopes: &[String], catalogue: &[ScopeInfo]) -> Vec<String> {
     scopes
         .iter()
         .map(|s| match catalogue.iter().find(|e| &e.id == s) {
-            Some(e) => format!("{} ({})", e.label, e.id),
+            Some(e) => {
+                let name = scope_name_of(e);
+                if name == e.label {
+                    format!("{name} · {}", e.id)
+                } else {
+                    format!("{name} · {} · {}", e.label, e.id)
+                }
+            }
             None => s.clone(),
         })
         .collect()
@@ -303,15 +336,10 @@ pub fn scope_id(input: &str, catalogue: &[ScopeInfo]) -> Result<String, String> 
     let wanted = input.to_lowercase();
     // The short form of full access is what `scopes_short` shows for it.
     let names = |s: &ScopeInfo| {
-        let short = if s.id == FULL_ACCESS {
-            "Full Access".to_owned()
-        } else {
-            short_label(&s.label)
-        };
         [
             s.id.to_lowercase(),
             s.label.to_lowercase(),
-            short.to_lowercase(),
+            scope_name_of(s).to_lowercase(),
         ]
     };
     if let Some(found) = catalogue.iter().find(|s| names(s).contains(&wanted)) {
@@ -469,6 +497,50 @@ mod tests {
     }
 
     #[test]
+    fn a_scope_has_one_name_for_people() {
+        let c = builtin();
+        assert_eq!(scope_name("sessions:read", &c), "Sessions:R");
+        assert_eq!(scope_name("sessions:write", &c), "Sessions:W");
+        assert_eq!(scope_name("full_access", &c), "Full Access");
+        assert_eq!(scope_name("full_access", &[]), "Full Access");
+        assert_eq!(scope_name("sessions:read", &[]), "sessions:read");
+        assert_eq!(scope_name("unknown:x", &c), "unknown:x");
+        // The table, the details and the CLI's input all agree on it.
+        for s in &c {
+            let name = scope_name_of(s);
+            assert!(
+                scopes_short(std::slice::from_ref(&s.id), &c) == name,
+                "{name}"
+            );
+            assert!(
+                scope_labels(std::slice::from_ref(&s.id), &c)[0].starts_with(&format!("{name} · ")),
+                "{name}"
+            );
+            assert_eq!(scope_id(&name, &c).as_deref(), Ok(s.id.as_str()));
+        }
+    }
+
+    #[test]
+    fn details_give_the_name_then_what_it_does_not_say_then_the_id() {
+        let c = builtin();
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            scope_labels(&v(&["sessions:read", "full_access", "unknown:x"]), &c),
+            [
+                "Sessions:R · Sessions (Read) · sessions:read",
+                "Full Access · Full Access (grants all scopes) · full_access",
+                "unknown:x"
+            ]
+        );
+        let plain = [ScopeInfo {
+            id: "export".into(),
+            label: "Export".into(),
+            description: String::new(),
+        }];
+        assert_eq!(scope_labels(&v(&["export"]), &plain), ["Export · export"]);
+    }
+
+    #[test]
     fn scopes_are_shortened() {
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         let c = builtin();
@@ -505,8 +577,8 @@ mod tests {
         assert_eq!(
             scope_labels(&ids, &c),
             [
-                "Billing (Read) (billing:read)",
-                "Quarterly financial reports export (reports:export)"
+                "Billing:R · Billing (Read) · billing:read",
+                "Quarterly financial… · Quarterly financial reports export · reports:export"
             ]
         );
     }

@@ -37,7 +37,8 @@ async fn catalogue(client: &Client) -> Vec<ScopeInfo> {
 async fn create(client: &Client, args: CreateArgs) -> Result<(), CliError> {
     let now = Utc::now();
     let mut problems = Vec::new();
-    let scopes = scope_ids(&args.scopes, &catalogue(client).await, &mut problems);
+    let catalogue = catalogue(client).await;
+    let scopes = scope_ids(&args.scopes, &catalogue, &mut problems);
     if let Some(e) = name_error(&args.name) {
         problems.push(format!("--name: {e}"));
     }
@@ -77,7 +78,7 @@ async fn create(client: &Client, args: CreateArgs) -> Result<(), CliError> {
     note!(
         "Created API key {}; scopes {}; expires {}.",
         output::key_label(key),
-        output::printable(&key.scopes.join(", ")),
+        output::printable(&present::scopes_short(&key.scopes, &catalogue)),
         DisplayTz::Local.expiry(key.expires_at)
     );
     note!("Copy your API key now — it will not be shown again.");
@@ -109,7 +110,7 @@ async fn show(client: &Client, args: ShowArgs) -> Result<(), CliError> {
 }
 
 /// `keys show`: one field a line, every value printable; one line per scope,
-/// with its label.
+/// its name as the table shows it, then its label and id.
 fn details(key: &ApiKey, catalogue: &[ScopeInfo], colour: bool) -> String {
     let now = Utc::now();
     let time = |at| DisplayTz::Local.exact(at);

@@ -12,6 +12,7 @@ use crate::cli::{MaxLifetime, PolicyCommand, PolicySetArgs};
 use crate::client::Client;
 use crate::key::KeyStatus;
 use crate::policy::Policy;
+use crate::present;
 
 pub async fn run(command: PolicyCommand, target: Target<'_>) -> Result<(), CliError> {
     run_on(command, &connect(target)?).await
@@ -55,7 +56,10 @@ fn describe(policy: &Policy) -> String {
             ),
             ("Description", rule(policy.require_description).into()),
             ("Rotate after", days(policy.rotate_after_days).into()),
-            ("Expiring in", days(policy.expiring_within_days).into()),
+            (
+                "Warn when",
+                present::expiring_within(policy.expiring_within_days).into(),
+            ),
             ("Unused after", days(policy.unused_after_days).into()),
         ],
         false,
@@ -244,5 +248,39 @@ mod tests {
         assert!(text.contains("Max lifetime 90 days"), "{text}");
         assert!(text.contains("Expiry       required"), "{text}");
         assert!(text.contains("Unused after 30 days"), "{text}");
+    }
+
+    /// One wording for the warning window: `policy show` and the summary
+    /// line (the UI's, from the same `Summary`) say `expiring within 14d`.
+    #[test]
+    fn policy_show_and_the_summary_word_the_window_alike() {
+        let policy = Policy {
+            expiring_within_days: 14,
+            ..Policy::default()
+        };
+        let phrase = present::expiring_within(14);
+        assert_eq!(phrase, "expiring within 14d");
+        let text = describe(&policy);
+        assert!(text.contains(&format!("Warn when    {phrase}")), "{text}");
+        assert!(!text.contains("Expiring in"), "{text}");
+        let now = chrono::Utc::now();
+        let key = ApiKey {
+            id: "key_a".into(),
+            name: "Soon".into(),
+            description: "".into(),
+            prefix: "eg_live_1a2B".into(),
+            scopes: vec!["sessions:read".into()].into(),
+            status: KeyStatus::Active,
+            created_at: now - chrono::Duration::days(1),
+            created_by: "ops@example.com".into(),
+            expires_at: Some(now + chrono::Duration::days(10)),
+            last_used_at: Some(now),
+            revoked_at: None,
+            revoked_by: None,
+            replaced_by: None,
+            replaces: None,
+        };
+        let summary = crate::key::health::Summary::of(&[key], &policy, now).to_string();
+        assert!(summary.contains(&format!("1 {phrase}")), "{summary}");
     }
 }

@@ -215,7 +215,7 @@ impl Summary {
             (self.active, "active".to_owned(), None),
             (
                 self.expiring,
-                format!("expiring within {}d", self.expiring_within_days),
+                crate::policy::expiring_within(self.expiring_within_days),
                 Some(Badge::Expiring),
             ),
             (self.rotate, "rotation due".to_owned(), Some(Badge::Rotate)),
@@ -353,17 +353,15 @@ pub fn reason(badge: Badge, key: &impl KeyFacts, policy: &Policy, now: DateTime<
                   uses it to the new key, then revoke it"
                 .to_owned(),
         },
-        Badge::Policy => {
-            let rules: Vec<String> = policy
-                .violations(key.created_at(), key.expires_at(), key.description())
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            format!(
-                "Created before the current policy, so it keeps working, but {} — rotate it to comply",
-                rules.join("; ")
-            )
-        }
+        // The rule and the numbers, as `policy set --dry-run` says them
+        // ("lifetime 150 days > 90"), not the create form's refusal.
+        Badge::Policy => format!(
+            "Created before the current policy, so it keeps working, but breaks it: {} \
+             — rotate it to comply",
+            policy
+                .reasons(key.created_at(), key.expires_at(), key.description())
+                .join("; ")
+        ),
     }
 }
 
@@ -507,8 +505,8 @@ mod tests {
         assert!(badges(&key("ok", 10), &p, now()).is_empty());
         assert_eq!(
             reason(Badge::Policy, &long, &p, now()),
-            "Created before the current policy, so it keeps working, but this organisation \
-             requires an expiry of at most 90 days — rotate it to comply"
+            "Created before the current policy, so it keeps working, but breaks it: lifetime \
+             210 days > 90 — rotate it to comply"
         );
     }
 

@@ -194,7 +194,7 @@ async fn create_copy_once_and_revoke_from_raw_bytes() {
     );
     // Tab to the first scope and tick it (several keys in one read).
     session.send(b"\t\t\t ").await;
-    session.wait_for("[x] Sessions (Read)").await;
+    session.wait_for("[x] Sessions:R").await;
     session.send(b"\r").await;
 
     // The copy-once modal shows the secret, read off the peer's screen.

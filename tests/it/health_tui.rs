@@ -348,7 +348,13 @@ async fn details_give_each_badge_its_reason() {
     ui.press(KeyCode::Enter).await;
     let screen = ui.screen();
     assert!(
-        screen.contains("policy: Created before the current policy, so it keeps working, but this organisation requires an expiry of at most 90 days"),
+        screen.contains(
+            "policy: Created before the current policy, so it keeps working, but breaks it:"
+        ),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("no expiry, but the policy requires one (at most 90 days)"),
         "{screen}"
     );
     w.server.stop().await;
@@ -439,5 +445,30 @@ async fn themes_and_no_color_as_styled_snapshots() {
     insta::with_settings!({filters => vec![(r"eg_live_[0-9A-Za-z]{4}", "eg_live_XXXX")]}, {
         insta::assert_snapshot!("theme_no_color", dump);
     });
+    w.server.stop().await;
+}
+
+/// A grandfathered key's `policy` reason names the rule it breaks and the
+/// numbers, as `policy set --dry-run` does ("lifetime 320 days > 90"), not
+/// the create form's refusal ("requires an expiry of at most 90 days"),
+/// which reads wrong for a key that has an expiry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grandfathered_key_names_the_rule_and_its_numbers() {
+    let w = World::new().await;
+    seed_every_state(&w).await;
+    let mut ui = w.ui(COLOR, 140, 30).await;
+    ui.app.set_policy(Policy {
+        max_lifetime_days: Some(90),
+        ..Policy::default()
+    });
+    // Created on day -20, expiring on day 300.
+    select(&mut ui, "Ancient rotate").await;
+    ui.press(KeyCode::Enter).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("but breaks it: lifetime 320 days > 90"),
+        "{screen}"
+    );
+    assert!(!screen.contains("requires an expiry"), "{screen}");
     w.server.stop().await;
 }

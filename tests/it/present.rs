@@ -95,23 +95,21 @@ async fn custom_labels_and_statuses_read_the_same_everywhere(backend: Backend) {
     ui.press(KeyCode::Enter).await;
     let details = ui.screen();
     for label in [
-        "Billing (Read) (billing:read)",
-        "Quarterly financial reports export (reports:export)",
+        "Billing:R · Billing (Read) · billing:read",
+        "Quarterly financial… · Quarterly financial reports export · reports:export",
     ] {
         assert!(details.contains(label), "{label} in:\n{details}");
     }
     ui.press(KeyCode::Esc).await;
     ui.press(KeyCode::Char('n')).await;
     let form = ui.screen();
-    for label in [
-        "Billing (Read)",
-        "Billing (Write)",
-        "Quarterly financial reports export",
+    for (name, label) in [
+        ("Billing:R", "Billing (Read)"),
+        ("Billing:W", "Billing (Write)"),
+        ("Quarterly financial…", "Quarterly financial reports export"),
     ] {
-        assert!(
-            form.contains(&format!("[ ] {label}")),
-            "{label} in:\n{form}"
-        );
+        let line = line_of(&form, &format!("[ ] {name}"));
+        assert!(line.contains(label), "{label} in:\n{form}");
     }
 
     // The CLI, as a script runs it, against the same service.
@@ -139,8 +137,8 @@ async fn custom_labels_and_statuses_read_the_same_everywhere(backend: Backend) {
         );
     }
     for label in [
-        "Scopes       Billing (Read) (billing:read)",
-        "             Quarterly financial reports export (reports:export)",
+        "Scopes       Billing:R · Billing (Read) · billing:read",
+        "             Quarterly financial… · Quarterly financial reports export · reports:export",
     ] {
         assert!(show.contains(label), "{label} in:\n{show}");
     }
@@ -149,3 +147,70 @@ async fn custom_labels_and_statuses_read_the_same_everywhere(backend: Backend) {
 }
 
 on_both_backends!(custom_labels_and_statuses_read_the_same_everywhere);
+
+/// One name per scope (issue 20): the default catalogue's `Sessions:R` reads
+/// the same in the TUI's table, details and form and in `keys list` /
+/// `keys show`; the ids stay for machines (the CLI's SCOPES column).
+async fn a_scope_has_one_name_in_table_form_details_and_cli(backend: Backend) {
+    let clock = common::manual_clock(common::ui::start_time());
+    let server = TestServer::start_with(&backend, clock.clone(), |_| {}).await;
+    let (key, _) = server
+        .create_key("Nightly export", &["sessions:read", "resources:read"])
+        .await;
+    let id = key["id"].as_str().unwrap().to_owned();
+    const NAMES: &str = "Sessions:R, Resources:R";
+
+    let client = Client::new(&server.base, Secret::new(server.admin_token.clone())).unwrap();
+    let ui_clock: Arc<dyn Clock> = clock.clone();
+    let mut ui = Harness::start(client, ui_clock, Theme { color: false }, 140, 30).await;
+    let table = ui.screen();
+    assert!(line_of(&table, "Nightly export").contains(NAMES), "{table}");
+    ui.press(KeyCode::Enter).await;
+    let details = ui.screen();
+    for line in [
+        "Sessions:R · Sessions (Read) · sessions:read",
+        "Resources:R · Resources (Read) · resources:read",
+    ] {
+        assert!(details.contains(line), "{line} in:\n{details}");
+    }
+    ui.press(KeyCode::Esc).await;
+    ui.press(KeyCode::Char('n')).await;
+    let form = ui.screen();
+    for (name, label) in [
+        ("Sessions:R", "Sessions (Read)"),
+        ("Resources:R", "Resources (Read)"),
+        ("Audit Logs:R", "Audit Logs (Read)"),
+        ("Full Access", "Full Access (grants all scopes)"),
+    ] {
+        let line = line_of(&form, &format!("[ ] {name}"));
+        assert!(line.contains(label), "{label} after {name} in:\n{form}");
+        assert!(
+            !form.contains(&format!("[ ] {label}")),
+            "{label} as a name in:\n{form}"
+        );
+    }
+
+    let user = User::new()
+        .env("KEYDECK_URL", &server.base)
+        .env("KEYDECK_TOKEN", &server.admin_token);
+    let (list, show) = tokio::task::spawn_blocking(move || {
+        let list = user.run(&["keys", "list"]).ok().stdout;
+        let show = user.run(&["keys", "show", &id]).ok().stdout;
+        (list, show)
+    })
+    .await
+    .unwrap();
+    let row = line_of(&list, "Nightly export");
+    assert!(row.contains(NAMES), "{list}");
+    assert!(row.contains("sessions:read,resources:read"), "{list}");
+    for line in [
+        "Scopes       Sessions:R · Sessions (Read) · sessions:read",
+        "             Resources:R · Resources (Read) · resources:read",
+    ] {
+        assert!(show.contains(line), "{line} in:\n{show}");
+    }
+    server.stop().await;
+    backend.cleanup().await;
+}
+
+on_both_backends!(a_scope_has_one_name_in_table_form_details_and_cli);

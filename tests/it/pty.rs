@@ -208,7 +208,7 @@ async fn copy_sends_osc52_and_the_secret_never_appears_again() {
     ui.send("n");
     ui.wait_for("New API key");
     ui.send("Copied key\t\t\t ");
-    ui.wait_for("[x] Sessions (Read)");
+    ui.wait_for("[x] Sessions:R");
     ui.send("\r");
     let screen = ui.wait_for("Copy your API key now — it will not be shown again");
     let secret = common::ui::secret_on(&screen);

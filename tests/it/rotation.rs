@@ -406,9 +406,9 @@ async fn an_expired_key_is_re_issued_through_the_pre_filled_form() {
         "Re-issue “Lapsed” (expired eg_live_",
         "Name         Lapsed",
         "Description  Nightly export",
-        "[x] Sessions (Read)",
-        "[ ] Sessions (Write)",
-        "[x] Resources (Read)",
+        "[x] Sessions:R",
+        "[ ] Sessions:W",
+        "[x] Resources:R",
         "[ ] Full Access",
     ] {
         assert!(screen.contains(needle), "{needle:?} in:\n{screen}");

@@ -72,7 +72,7 @@ async fn the_ui_over_ssh_creates_copies_revokes_relays_and_quits() {
     ui.send(b"\x1b[200~SSH made\x1b[201~").await;
     ui.wait_for("SSH made").await;
     ui.send(b"\t\t\t ").await;
-    ui.wait_for("[x] Sessions (Read)").await;
+    ui.wait_for("[x] Sessions:R").await;
     ui.send(b"\r").await;
     let screen = ui
         .wait_for("Copy your API key now — it will not be shown again")

@@ -154,7 +154,7 @@ async fn details_show_every_field_in_exact_time() {
         "admin@localhost",
         "2030-04-15 09:00:00 +00:00",
         "2030-01-15 09:25:00 +00:00",
-        "Sessions (Read) (sessions:read)",
+        "Sessions:R · Sessions (Read) · sessions:read",
         "Resources (Read)",
     ] {
         assert!(screen.contains(expected), "{expected} in:\n{screen}");

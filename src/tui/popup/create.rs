@@ -14,7 +14,7 @@ use crate::policy::{in_days, Policy, Violation};
 
 use super::{button, centered, cycle, Confirm, Ctx, Intent, Popup, Then};
 use crate::client::ClientError;
-use crate::present::DisplayTz;
+use crate::present::{self, DisplayTz};
 use crate::tui::keymap::{self, Command, Context};
 use crate::tui::theme::Styles;
 use ratatui::layout::{Position, Rect};
@@ -22,6 +22,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
+use unicode_width::UnicodeWidthStr;
 
 /// What has the focus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -533,7 +534,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, form: &CreateForm, area: Rect) {
         lines.push(Line::from(""));
     }
     let cursor = text_fields(&mut lines, ctx, form, field_width);
-    scope_boxes(&mut lines, ctx.theme, form);
+    scope_boxes(&mut lines, ctx.theme, form, inner_width);
     error_line(&mut lines, ctx.theme, form, "scopes");
     lines.push(Line::from(""));
     status_and_buttons(&mut lines, ctx.theme, form);
@@ -651,23 +652,39 @@ fn error_line(lines: &mut Vec<Line<'static>>, theme: &Styles, form: &CreateForm,
     }
 }
 
-/// One checkbox per scope, the focused one reversed.
-fn scope_boxes(lines: &mut Vec<Line<'static>>, theme: &Styles, form: &CreateForm) {
-    for (i, (scope, on)) in form.scopes.iter().enumerate() {
+/// One checkbox per scope, by the name the table and details give it, the
+/// focused one reversed; the full label, dimmed, after the names where it
+/// says more (`[x] Sessions:R   Sessions (Read)`), cut with `…` to stay on
+/// its line in `width` columns.
+fn scope_boxes(lines: &mut Vec<Line<'static>>, theme: &Styles, form: &CreateForm, width: usize) {
+    let names: Vec<String> = form
+        .scopes
+        .iter()
+        .map(|(s, _)| present::scope_name_of(s))
+        .collect();
+    let name_width = names.iter().map(|n| n.width()).max().unwrap_or(0);
+    for (i, ((scope, on), name)) in form.scopes.iter().zip(&names).enumerate() {
         let focused = form.focus == Field::Scope(i);
         let label = if i == 0 { "Scopes" } else { "" };
         let mark = if *on { "[x]" } else { "[ ]" };
-        lines.push(Line::from(vec![
+        let mut spans = vec![
             Span::raw(format!("{label:<LABEL$}")),
             Span::styled(
-                format!("{mark} {}", scope.label),
+                format!("{mark} {name}"),
                 if focused {
                     theme.selected()
                 } else {
                     Style::new()
                 },
             ),
-        ]));
+        ];
+        let room = width.saturating_sub(LABEL + 4 + name_width + 2);
+        if *name != scope.label && room >= 4 {
+            let pad = " ".repeat(name_width - name.width() + 2);
+            let label = cut(&scope.label, room);
+            spans.push(Span::styled(format!("{pad}{label}"), theme.dim()));
+        }
+        lines.push(Line::from(spans));
     }
 }
 
@@ -699,6 +716,24 @@ fn policy_line(rule: &str, theme: &Styles) -> Line<'static> {
     ])
 }
 
+/// `text` in at most `width` columns, cut with `…` when longer.
+fn cut(text: &str, width: usize) -> String {
+    if text.width() <= width {
+        return text.to_owned();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        used += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + 1 > width {
+            break;
+        }
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
 /// The part of an input that fits in `width`, and the cursor's column in it.
 fn visible(input: &Input, width: usize) -> (String, usize) {
     let scroll = input.visual_scroll(width.saturating_sub(1));
@@ -717,6 +752,34 @@ mod tests {
 
     fn ticked(f: &CreateForm) -> Vec<bool> {
         f.scopes.iter().map(|(_, on)| *on).collect()
+    }
+
+    #[test]
+    fn each_scope_reads_its_name_then_its_label_on_one_line() {
+        let long = ScopeInfo {
+            id: "reports:export".into(),
+            label: "Quarterly financial reports export for the board and auditors".into(),
+            description: String::new(),
+        };
+        let mut catalogue: Vec<ScopeInfo> = SCOPES.iter().map(Into::into).collect();
+        catalogue.insert(0, long);
+        let f = CreateForm::new(&catalogue);
+        let theme = Styles::new(
+            crate::tui::theme::Theme { color: false },
+            crate::present::Palette::Dark,
+        );
+        let mut lines = Vec::new();
+        scope_boxes(&mut lines, &theme, &f, 74);
+        let text: Vec<String> = lines.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text[1].trim_end(),
+            "             [ ] Sessions:R            Sessions (Read)"
+        );
+        assert!(text[0].starts_with("Scopes       [ ] Quarterly financial…  Quarterly"));
+        assert!(text[0].ends_with('…'), "{}", text[0]);
+        assert!(text.iter().all(|l| l.width() <= 74), "{text:#?}");
+        assert_eq!(cut("Quarterly financial", 10), "Quarterly…");
+        assert_eq!(cut("Export", 6), "Export");
     }
 
     #[test]
