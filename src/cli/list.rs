@@ -395,7 +395,7 @@ mod tests {
             "CI/CD Pipeline",
             "eg_live_1a2B...",
             "sessions:read,sessions:write",
-            "3 min ago",
+            "3m ago",
             "● Active",
             "Never",
             "key_abc",
