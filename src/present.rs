@@ -126,28 +126,25 @@ pub fn badge_text(
 }
 
 /// Compact, for table cells: "just now", "3m ago", "5h ago", "12d ago",
-/// "2y ago"; "in <1m", "in 3d" for the future.
+/// "2y ago"; "in <1m", "in 3d" for the future. Rounded to the nearest unit,
+/// so that a key made to last 30 days reads `in 30d` from its first second
+/// (29d 23h 59m is `30d`). The unit is the largest the rounded span reaches:
+/// minutes below 59m 30s, hours up to 24 (a day's grace reads `24h`, and so
+/// does anything that rounds to it: 24h 29m), days below 365, then years.
+/// Under a minute there is no number: "just now", "in <1m".
 pub fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let delta = now - t;
-    let (span, future) = if delta < Duration::zero() {
-        (-delta, true)
-    } else {
-        (delta, false)
-    };
-    let text = if span < Duration::minutes(1) {
-        return if future {
-            "in <1m".into()
-        } else {
-            "just now".into()
-        };
-    } else if span < Duration::hours(1) {
-        format!("{}m", span.num_minutes())
-    } else if span < Duration::days(1) {
-        format!("{}h", span.num_hours())
-    } else if span < Duration::days(365) {
-        format!("{}d", span.num_days())
-    } else {
-        format!("{}y", span.num_days() / 365)
+    let seconds = (now - t).num_seconds();
+    let future = seconds < 0;
+    let span = seconds.unsigned_abs();
+    if span < 60 {
+        return if future { "in <1m" } else { "just now" }.to_owned();
+    }
+    let nearest = |unit: u64| (span + unit / 2) / unit;
+    let text = match (nearest(60), nearest(3600), nearest(86_400)) {
+        (minutes, _, _) if minutes < 60 => format!("{minutes}m"),
+        (_, hours, _) if hours <= 24 => format!("{hours}h"),
+        (_, _, days) if days < 365 => format!("{days}d"),
+        _ => format!("{}y", nearest(365 * 86_400)),
     };
     if future {
         format!("in {text}")
@@ -156,8 +153,44 @@ pub fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
-/// In words, for the CLI's lines: "just now", "3 min ago", "5 hours ago",
-/// "12 days ago"; past 60 days, the local date.
+/// What a revoked key shows where others show their expiry: nothing is
+/// ahead of it, whatever expiry it was given.
+pub const REVOKED_EXPIRY: &str = "—";
+
+/// A key's Expires cell, the same in the TUI's table and `keys list`:
+/// `in 30d`, `2d ago`, `Never`; [`REVOKED_EXPIRY`] for a revoked key.
+pub fn expires_relative(key: &ApiKey, now: DateTime<Utc>) -> String {
+    match key.expires_at {
+        _ if is_revoked(key) => REVOKED_EXPIRY.to_owned(),
+        Some(at) => relative(at, now),
+        None => "Never".to_owned(),
+    }
+}
+
+/// A key's Expires field, the same in the TUI's details and `keys show`:
+/// `2030-02-14 09:00:00 +00:00 (in 30d)`, `Never (valid until revoked)`;
+/// [`REVOKED_EXPIRY`] for a revoked key.
+pub fn expires_exact(key: &ApiKey, tz: DisplayTz, now: DateTime<Utc>) -> String {
+    match key.expires_at {
+        _ if is_revoked(key) => REVOKED_EXPIRY.to_owned(),
+        Some(at) => exact_relative(at, tz, now),
+        None => "Never (valid until revoked)".to_owned(),
+    }
+}
+
+/// An instant in a details field: exact in the display zone, then relative,
+/// `2030-01-15 09:20:00 +00:00 (40m ago)`.
+pub fn exact_relative(t: DateTime<Utc>, tz: DisplayTz, now: DateTime<Utc>) -> String {
+    format!("{} ({})", tz.exact(t), relative(t, now))
+}
+
+fn is_revoked(key: &ApiKey) -> bool {
+    key.revoked_at.is_some() || key.status == KeyStatus::Revoked
+}
+
+/// In words, for a sentence: "just now", "3 min ago", "5 hours ago",
+/// "12 days ago"; past 60 days, the local date. Not for a column or a
+/// details field: those say [`relative`], the same in the TUI and the CLI.
 pub fn ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let seconds = (now - then).num_seconds();
     let plural =
@@ -403,6 +436,88 @@ mod tests {
             relative(now + Duration::days(3) + Duration::hours(1), now),
             "in 3d"
         );
+    }
+
+    #[test]
+    fn relative_times_round_to_the_nearest_unit() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap();
+        let ahead = |d: Duration| relative(now + d, now);
+        let (m, h, d) = (Duration::minutes, Duration::hours, Duration::days);
+        // A key made with 30d, 90d, a 24 h grace: read a moment later.
+        assert_eq!(ahead(d(30) - m(1)), "in 30d");
+        assert_eq!(ahead(d(90) - Duration::seconds(5)), "in 90d");
+        assert_eq!(ahead(h(24) - Duration::seconds(30)), "in 24h");
+        assert_eq!(ahead(h(24)), "in 24h");
+        // Half a unit rounds up, less rounds down.
+        assert_eq!(ahead(d(3) + h(11) + m(59)), "in 3d");
+        assert_eq!(ahead(d(3) + h(12)), "in 4d");
+        assert_eq!(ahead(h(5) + m(30)), "in 6h");
+        assert_eq!(ahead(m(2) + Duration::seconds(29)), "in 2m");
+        assert_eq!(ahead(m(2) + Duration::seconds(30)), "in 3m");
+        // At each unit's end the rounded span moves to the next unit.
+        assert_eq!(ahead(Duration::seconds(59)), "in <1m");
+        assert_eq!(ahead(Duration::seconds(60)), "in 1m");
+        assert_eq!(ahead(m(59) + Duration::seconds(29)), "in 59m");
+        assert_eq!(ahead(m(59) + Duration::seconds(30)), "in 1h");
+        assert_eq!(ahead(h(24) + m(29)), "in 24h");
+        assert_eq!(ahead(h(24) + m(30)), "in 1d");
+        assert_eq!(ahead(d(364) + h(11)), "in 364d");
+        assert_eq!(ahead(d(364) + h(12)), "in 1y");
+        assert_eq!(ahead(d(547)), "in 1y");
+        assert_eq!(ahead(d(548)), "in 2y");
+        // The past rounds the same way.
+        assert_eq!(relative(now - d(59) - h(13), now), "60d ago");
+        assert_eq!(relative(now - Duration::seconds(59), now), "just now");
+        assert_eq!(relative(now - m(89), now), "1h ago");
+        assert_eq!(relative(now - m(90), now), "2h ago");
+    }
+
+    #[test]
+    fn a_revoked_key_has_no_expiry_ahead() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap();
+        let tz = DisplayTz::Fixed(FixedOffset::east_opt(0).unwrap());
+        let key = ApiKey {
+            id: "key_abc".into(),
+            name: "Old deploy key".into(),
+            description: "".into(),
+            prefix: "eg_live_1a2B".into(),
+            scopes: vec!["sessions:read".into()].into(),
+            status: KeyStatus::Active,
+            created_at: now - Duration::days(2),
+            created_by: "ops@example.com".into(),
+            expires_at: Some(now + Duration::days(158)),
+            last_used_at: None,
+            revoked_at: None,
+            revoked_by: None,
+            replaced_by: None,
+            replaces: None,
+        };
+        assert_eq!(expires_relative(&key, now), "in 158d");
+        assert_eq!(
+            expires_exact(&key, tz, now),
+            "2027-05-04 12:00:00 +00:00 (in 158d)"
+        );
+        let revoked = ApiKey {
+            revoked_at: Some(now - Duration::hours(1)),
+            status: KeyStatus::Revoked,
+            ..key.clone()
+        };
+        assert_eq!(expires_relative(&revoked, now), REVOKED_EXPIRY);
+        assert_eq!(expires_exact(&revoked, tz, now), REVOKED_EXPIRY);
+        let never = ApiKey {
+            expires_at: None,
+            ..key.clone()
+        };
+        assert_eq!(expires_relative(&never, now), "Never");
+        assert_eq!(
+            expires_exact(&never, tz, now),
+            "Never (valid until revoked)"
+        );
+        let never_revoked = ApiKey {
+            revoked_at: Some(now),
+            ..never
+        };
+        assert_eq!(expires_relative(&never_revoked, now), REVOKED_EXPIRY);
     }
 
     #[test]

@@ -114,6 +114,7 @@ async fn show(client: &Client, args: ShowArgs) -> Result<(), CliError> {
 fn details(key: &ApiKey, catalogue: &[ScopeInfo], colour: bool) -> String {
     let now = Utc::now();
     let time = |at| DisplayTz::Local.exact(at);
+    let when = |at| present::exact_relative(at, DisplayTz::Local, now);
     let mut fields: Vec<(&str, Cell)> = vec![
         ("Name", key.name.as_str().into()),
         ("ID", key.id.as_str().into()),
@@ -129,21 +130,16 @@ fn details(key: &ApiKey, catalogue: &[ScopeInfo], colour: bool) -> String {
     fields.extend([
         (
             "Created",
-            format!("{} by {}", time(key.created_at), key.created_by).into(),
+            format!("{} by {}", when(key.created_at), key.created_by).into(),
         ),
         (
             "Expires",
-            key.expires_at
-                .map_or_else(|| "Never".to_owned(), time)
-                .into(),
+            present::expires_exact(key, DisplayTz::Local, now).into(),
         ),
         (
             "Last used",
             key.last_used_at
-                .map_or_else(
-                    || "Never".to_owned(),
-                    |at| format!("{} ({})", time(at), present::ago(at, now)),
-                )
+                .map_or_else(|| "Never".to_owned(), when)
                 .into(),
         ),
     ]);

@@ -269,7 +269,7 @@ impl Table<'_> {
             Col::Ui(KeyColumn::Scopes) => present::scopes_short(&k.scopes, self.catalogue).into(),
             Col::Ui(KeyColumn::LastUsed) => k
                 .last_used_at
-                .map_or_else(|| "Never".to_owned(), |at| present::ago(at, self.now))
+                .map_or_else(|| "Never".to_owned(), |at| present::relative(at, self.now))
                 .into(),
             Col::Ui(KeyColumn::Status) => output::status_cell(k.status),
             Col::Ui(KeyColumn::Health) => {
@@ -280,8 +280,8 @@ impl Table<'_> {
                     .and_then(|id| by_id.get(id).copied());
                 health_cell(badges, k, successor, self.now, width)
             }
-            Col::Ui(KeyColumn::Created) => DisplayTz::Local.date(k.created_at).into(),
-            Col::Ui(KeyColumn::Expires) => DisplayTz::Local.expiry(k.expires_at).into(),
+            Col::Ui(KeyColumn::Created) => present::relative(k.created_at, self.now).into(),
+            Col::Ui(KeyColumn::Expires) => present::expires_relative(k, self.now).into(),
             Col::Id => k.id.as_str().into(),
         }
     }
@@ -395,7 +395,7 @@ mod tests {
             "CI/CD Pipeline",
             "eg_live_1a2B...",
             "sessions:read,sessions:write",
-            "3 min ago",
+            "3m ago",
             "● Active",
             "Never",
             "key_abc",

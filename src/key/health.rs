@@ -302,10 +302,13 @@ fn span(d: Duration) -> String {
     crate::key::expiry::duration(d, Day..=Day)
 }
 
-/// "45 min", "3 h": a grace period is at most a day.
+/// "45 min", "3 h": a grace period is at most a day. Rounded to the nearest
+/// minute, as the Expires column rounds: a day's grace read a few seconds
+/// after the rotation is "24 h", not "1439 min".
 fn span_hours(d: Duration) -> String {
     use crate::key::expiry::SpanUnit::{Hour, Minute};
-    crate::key::expiry::duration(d, Minute..=Hour)
+    let minutes = (d.num_seconds() + 30).div_euclid(60);
+    crate::key::expiry::duration(Duration::minutes(minutes), Minute..=Hour)
 }
 
 /// The sentence behind `badge` on `key`, for the details screen.
@@ -714,6 +717,13 @@ mod tests {
         assert!(!Badge::Rotating.urgent() && Badge::Rotating.in_column());
         assert!(reason(Badge::Rotating, &old, &p, now())
             .starts_with("Replaced by a rotation; it keeps working for 59 min more"));
+        // Read moments after a day's grace began, it is a day, not 1439 min.
+        let day = ApiKey {
+            expires_at: Some(now() + Duration::hours(24) - Duration::seconds(5)),
+            ..winding_down("day")
+        };
+        assert!(reason(Badge::Rotating, &day, &p, now())
+            .starts_with("Replaced by a rotation; it keeps working for 24 h more"));
         // Once its grace is over it is an expired key like any other.
         let over = ApiKey {
             expires_at: Some(ago(1)),

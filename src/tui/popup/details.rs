@@ -51,7 +51,7 @@ fn label(ctx: &Ctx, text: &'static str) -> Span<'static> {
 fn fields(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
     let status = ctx.status_of(key);
     let exact = |t: Option<chrono::DateTime<chrono::Utc>>, none: &str| match t {
-        Some(t) => format!("{} ({})", ctx.tz.exact(t), present::relative(t, ctx.now)),
+        Some(t) => present::exact_relative(t, ctx.tz, ctx.now),
         None => none.to_owned(),
     };
     let label = |text| label(ctx, text);
@@ -76,7 +76,7 @@ fn fields(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
         ]),
         Line::from(vec![
             label("Expires"),
-            Span::raw(exact(key.expires_at, "Never (valid until revoked)")),
+            Span::raw(present::expires_exact(key, ctx.tz, ctx.now)),
         ]),
         Line::from(vec![
             label("Last Used"),

@@ -174,10 +174,7 @@ fn cell<'a>(app: &App, key: &'a ApiKey, col: Column, width: u16) -> Cell<'a> {
         }
         Column::Health => health_cell(app, key, width),
         Column::Created => Cell::from(present::relative(key.created_at, now)),
-        Column::Expires => Cell::from(
-            key.expires_at
-                .map_or_else(|| "Never".into(), |t| present::relative(t, now)),
-        ),
+        Column::Expires => Cell::from(present::expires_relative(key, now)),
     }
 }
 
