@@ -408,6 +408,58 @@ async fn a_lost_create_answer_ends_with_one_key_and_the_admin_told() {
     let _ = json!({});
 }
 
+// Issue 20: `X` does not warn that applications will lose access (expired
+// keys already fail authentication), and the status line after it counts
+// every key it revoked, not the last one answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x_says_expired_keys_already_fail_and_counts_what_it_revoked() {
+    let w = World::new().await;
+    let soon = |minutes| json!({"name": format!("lapsed {minutes}"), "scopes": ["sessions:read"], "expires_at": start_time() + Duration::minutes(minutes)});
+    let (_, live) = w.server.create_key("still good", &["sessions:read"]).await;
+    w.create(soon(5)).await;
+    w.create(soon(6)).await;
+    w.clock.advance(Duration::minutes(10));
+    let mut ui = w.ui(COLOR, 100, 32).await;
+    ui.press(KeyCode::Char('X')).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("Revoke 2 expired keys (they already fail authentication)?"),
+        "{screen}"
+    );
+    assert!(!screen.contains("lose access"), "{screen}");
+    assert!(screen.contains("“lapsed 5”") && screen.contains("“lapsed 6”"));
+    ui.press(KeyCode::Char('y')).await;
+    ui.settle().await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("Revoked 2 keys: they no longer work anywhere."),
+        "{screen}"
+    );
+    let keys = w.keys().await;
+    let status = |name: &str| keys.iter().find(|k| k["name"] == name).unwrap()["status"].clone();
+    assert_eq!(status("lapsed 5"), "revoked");
+    assert_eq!(status("lapsed 6"), "revoked");
+    assert_eq!(status("still good"), "active");
+    assert_eq!(w.auth(&live, "sessions:read").await, 200);
+
+    // One expired key: the same words in the singular.
+    w.create(soon(12)).await;
+    w.clock.advance(Duration::minutes(5));
+    ui.press(KeyCode::Char('r')).await;
+    ui.settle().await;
+    ui.press(KeyCode::Char('X')).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("Revoke 1 expired key (it already fails authentication)?"),
+        "{screen}"
+    );
+    ui.press(KeyCode::Char('y')).await;
+    ui.settle().await;
+    assert!(ui
+        .screen()
+        .contains("Revoked 1 key: it no longer works anywhere."));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marks_bulk_revoke_expired_cleanup_audit_and_copy_id() {
     let w = World::new().await;
