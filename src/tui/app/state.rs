@@ -225,6 +225,13 @@ impl App {
         self.dirty = true;
     }
 
+    /// A note on the status line until the next key: what the session
+    /// asked for and did not get (an SSH `KEYDECK_THEME` that is no theme).
+    pub fn note(&mut self, text: String) {
+        self.flash = Some(text);
+        self.dirty = true;
+    }
+
     /// Rows the summary line takes: one once there are keys to sum up.
     pub fn summary_rows(&self) -> u16 {
         u16::from(self.loaded && !self.keys.is_empty())
