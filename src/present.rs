@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, FixedOffset, Local, NaiveTime, Utc};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::api::{ApiKey, ScopeInfo};
+use crate::api::{ApiKey, AuditEntry, ScopeInfo};
 use crate::key::health::Badge;
 use crate::key::scope::FULL_ACCESS;
 use crate::key::KeyStatus;
@@ -353,6 +353,19 @@ pub enum Palette {
     Light,
     /// Bright, bold colours; badges on a coloured background; nothing dimmed.
     HighContrast,
+}
+
+// ---- Audit entries: which key an entry is about ----
+
+/// Which key (or user) an audit entry is about, for `keydeck audit`: the
+/// key's name as the TUI's audit log quotes it, and its prefix, when the key
+/// is at hand (`“CI deploy” eg_live_1a2B…`), else the entry's target (a
+/// user's email, or the id of a key not at hand).
+pub fn audit_subject(entry: &AuditEntry, key: Option<&ApiKey>) -> String {
+    match key {
+        Some(key) => format!("“{}” {}", key.name, prefix_short(&key.prefix)),
+        None => entry.target().to_owned(),
+    }
 }
 
 #[cfg(test)]

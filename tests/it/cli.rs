@@ -150,6 +150,38 @@ fn create_list_revoke_by_prefix_round_trip() {
     assert!(row(&table, "api_key.revoked").contains(&id), "{table}");
 }
 
+// Issue 20: `keydeck audit` names the key of a revoke row as the TUI's audit
+// log does (its name, with its prefix), not only by its id; the id stays in
+// a column of its own, and --json is unchanged.
+#[test]
+fn the_cli_audit_names_the_key_of_a_revoke_row() {
+    let service = Service::start();
+    let user = User::of(&service);
+    let created = create(&user, "Billing sync", &["sessions:read"]);
+    let id = created["api_key"]["id"].as_str().unwrap().to_owned();
+    let prefix = created["api_key"]["prefix"].as_str().unwrap().to_owned();
+    user.run(&["keys", "revoke", &id, "--yes"]).ok();
+
+    let table = user.run(&["audit"]).ok().stdout;
+    let header = table.lines().next().unwrap();
+    assert!(
+        header.contains("KEY/USER") && header.contains("KEY ID"),
+        "{header}"
+    );
+    for action in ["api_key.revoked", "api_key.created"] {
+        let line = row(&table, action);
+        assert!(
+            line.contains(&format!("“Billing sync” {prefix}…")),
+            "{line}"
+        );
+        assert!(line.contains(&id), "{line}");
+    }
+    let audit = user.run(&["audit", "--json"]).ok().json();
+    assert_eq!(audit[0]["action"], "api_key.revoked");
+    assert_eq!(audit[0]["api_key_id"], id.as_str());
+    assert!(audit[0].get("name").is_none(), "{}", audit[0]);
+}
+
 // Acceptance 2: `create` prints only the secret on stdout, and the secret authenticates.
 #[test]
 fn create_prints_only_the_secret_which_authenticates() {
