@@ -151,7 +151,7 @@ mod tests {
             "replaced_by": null, "replaces": null
         }))
         .unwrap();
-        let text = audit_table(&[entry.clone()], &[key]);
+        let text = audit_table(std::slice::from_ref(&entry), &[key]);
         let row = text.lines().nth(1).unwrap();
         assert!(row.contains("“CI deploy” eg_live_1a2B…  key_abc"), "{row}");
         // Without the key: its id, as before.
