@@ -267,6 +267,52 @@ fn rotate_prints_only_the_new_secret_and_honours_the_grace() {
         .stderr_has("--grace");
 }
 
+// Issue 20: `--grace` offers the TUI's choices (one list in `present`), says
+// so in its help, and takes any other span up to 24h, as the TUI's "other"
+// field does.
+#[test]
+fn grace_offers_the_tuis_choices_and_any_span_up_to_a_day() {
+    use keydeck::present::GRACE_CHOICES;
+    let service = Service::start();
+    let user = User::of(&service);
+    let help = user.run(&["keys", "rotate", "--help"]).ok().stdout;
+    let grace = help
+        .lines()
+        .skip_while(|l| !l.contains("--grace"))
+        .take(3)
+        .flat_map(str::split_whitespace)
+        .collect::<Vec<_>>()
+        .join(" ");
+    for choice in GRACE_CHOICES {
+        assert!(grace.contains(choice.span), "{} in {grace}", choice.span);
+    }
+    assert!(
+        grace.contains("any span up to 24h, like 30m or 2h"),
+        "{grace}"
+    );
+
+    for (span, minutes) in [("2h", 120), ("30m", 30)] {
+        let created = create(&user, &format!("Grace {span}"), &["sessions:read"]);
+        let id = created["api_key"]["id"].as_str().unwrap();
+        let rotated = user
+            .run(&["keys", "rotate", id, "--grace", span, "--yes", "--json"])
+            .ok()
+            .json();
+        let until: DateTime<Utc> = rotated["previous"]["expires_at"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let off = (until - Utc::now()) - Duration::minutes(minutes);
+        assert!(off.num_seconds().abs() < 120, "{span}: {until}");
+    }
+    let created = create(&user, "Grace bad", &["sessions:read"]);
+    let id = created["api_key"]["id"].as_str().unwrap();
+    user.run(&["keys", "rotate", id, "--grace", "soon", "--yes"])
+        .code(1)
+        .stderr_has("is not a grace period: use 0, 1h, 24h, or any span up to 24h");
+}
+
 // Acceptance 3: every exit code, each produced for real.
 #[test]
 fn every_exit_code_for_real() {
