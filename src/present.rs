@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, FixedOffset, Local, NaiveTime, Utc};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::api::{ApiKey, ScopeInfo};
+use crate::api::{ApiKey, AuditEntry, ScopeInfo};
 use crate::key::health::Badge;
 use crate::key::scope::FULL_ACCESS;
 use crate::key::KeyStatus;
@@ -414,6 +414,82 @@ pub enum Palette {
     Light,
     /// Bright, bold colours; badges on a coloured background; nothing dimmed.
     HighContrast,
+}
+
+// ---- Audit entries: which key an entry is about ----
+
+/// Which key (or user) an audit entry is about, for `keydeck audit`: the
+/// key's name as the TUI's audit log quotes it, and its prefix, when the key
+/// is at hand (`“CI deploy” eg_live_1a2B…`), else the entry's target (a
+/// user's email, or the id of a key not at hand).
+pub fn audit_subject(entry: &AuditEntry, key: Option<&ApiKey>) -> String {
+    match key {
+        Some(key) => format!("“{}” {}", key.name, prefix_short(&key.prefix)),
+        None => entry.target().to_owned(),
+    }
+}
+
+// ---- Grace periods: the choices rotation offers in the TUI and the CLI ----
+
+/// A grace period rotation offers: the span the CLI's `--grace` takes, the
+/// words the TUI's rotate dialog says, and its seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GraceChoice {
+    pub span: &'static str,
+    pub label: &'static str,
+    pub seconds: u32,
+}
+
+/// The grace periods both faces offer, in order (the TUI's keys 1-3); any
+/// other span up to [`GRACE_MAX_SECONDS`] is taken as well (the TUI's
+/// "other" field, any `--grace` span).
+pub const GRACE_CHOICES: [GraceChoice; 3] = [
+    GraceChoice {
+        span: "0",
+        label: "now",
+        seconds: 0,
+    },
+    GraceChoice {
+        span: "1h",
+        label: "after 1 hour",
+        seconds: 3_600,
+    },
+    GraceChoice {
+        span: "24h",
+        label: "after 24 hours",
+        seconds: 86_400,
+    },
+];
+
+/// The longest grace period: 24 hours (the API's limit).
+pub const GRACE_MAX_SECONDS: u32 = 86_400;
+
+/// How a custom grace period is asked for, in both faces.
+pub const GRACE_CUSTOM_HINT: &str = "any span up to 24h, like 30m or 2h";
+
+/// A grace period in seconds: `0`, one of the choices, or any span with `s`,
+/// `m`, `h` or `d` (a bare number is seconds), at most 24 hours.
+pub fn parse_grace(input: &str) -> Result<u32, String> {
+    let input = input.trim();
+    let invalid = || {
+        let shown: String = input.chars().take(20).collect();
+        let spans: Vec<&str> = GRACE_CHOICES.iter().map(|c| c.span).collect();
+        format!(
+            "{shown:?} is not a grace period: use {}, or {GRACE_CUSTOM_HINT}",
+            spans.join(", ")
+        )
+    };
+    let span = parse_span(input, Some(SpanUnit::Second)).ok_or_else(invalid)?;
+    if matches!(span.unit, SpanUnit::Week | SpanUnit::Year) {
+        return Err(invalid());
+    }
+    match span.seconds() {
+        Some(s) if s <= u64::from(GRACE_MAX_SECONDS) => Ok(s as u32),
+        _ => Err(format!(
+            "{:?} is too long: the grace period is at most 24h",
+            input.chars().take(20).collect::<String>()
+        )),
+    }
 }
 
 #[cfg(test)]

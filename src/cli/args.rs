@@ -365,7 +365,7 @@ pub struct TargetArgs {
 pub struct RotateArgs {
     #[command(flatten)]
     pub target: TargetArgs,
-    /// How long the old key keeps working: 0 (revoked now), or a span like 30m, 1h, 24h (at most 24h).
+    /// How long the old key keeps working: 0 (revoked now), 1h or 24h (the TUI's choices), or any span up to 24h, like 30m or 2h.
     #[arg(long, value_name = "SPAN", default_value = "0", value_parser = parse_grace)]
     pub grace: u32,
 }
@@ -394,24 +394,9 @@ pub struct ManArgs {
     pub dir: Option<PathBuf>,
 }
 
-/// A grace period in seconds: `0`, or a number with `s`, `m`, `h` or `d`, at most 24 hours.
-pub fn parse_grace(input: &str) -> Result<u32, String> {
-    use crate::key::expiry::{parse_span, SpanUnit};
-    const MAX: u64 = 24 * 3600;
-    let input = input.trim();
-    let invalid =
-        || format!("{input:?} is not a grace period: use 0, or a span like 30m, 1h or 24h");
-    let span = parse_span(input, Some(SpanUnit::Second)).ok_or_else(invalid)?;
-    if matches!(span.unit, SpanUnit::Week | SpanUnit::Year) {
-        return Err(invalid());
-    }
-    match span.seconds() {
-        Some(s) if s <= MAX => Ok(s as u32),
-        _ => Err(format!(
-            "{input:?} is too long: the grace period is at most 24h"
-        )),
-    }
-}
+/// A grace period in seconds: the same choices and spans as the TUI's
+/// rotate dialog ([`crate::present::parse_grace`]).
+pub use crate::present::parse_grace;
 
 /// Which database the service uses (the data dir is the global `--data-dir`).
 #[derive(Debug, Clone, Args)]

@@ -1,9 +1,11 @@
 //! `keydeck audit`: the organisation's audit log, newest first, as a table or JSON.
 
+use std::collections::HashMap;
+
 use super::console::note;
 use super::output::{self, Cell};
 use super::{connect, CliError, Target};
-use crate::api::{AuditEntry, AuditListQuery};
+use crate::api::{ApiKey, AuditEntry, AuditListQuery, KeyListQuery};
 use crate::cli::AuditArgs;
 use crate::client::Client;
 use crate::present::DisplayTz;
@@ -27,25 +29,41 @@ pub async fn run_on(args: AuditArgs, client: &Client) -> Result<(), CliError> {
         note!("The audit log is empty.");
         return Ok(());
     }
-    output::print(&audit_table(&entries))
+    // The keys, to name each entry's key as the TUI does; without them
+    // (a listing refused or failed) the ids still say which key.
+    let query = KeyListQuery {
+        limit: Some(500),
+        ..KeyListQuery::default()
+    };
+    let keys = client.all_pages(query, KEYS_MAX).await.unwrap_or_default();
+    output::print(&audit_table(&entries, &keys))
 }
 
-fn audit_table(entries: &[AuditEntry]) -> String {
+/// Keys read to name the entries' keys.
+const KEYS_MAX: usize = 100_000;
+
+/// The table; `keys`: the organisation's keys, for their names and prefixes.
+fn audit_table(entries: &[AuditEntry], keys: &[ApiKey]) -> String {
+    let by_id: HashMap<&str, &ApiKey> = keys.iter().map(|k| (k.id.as_str(), k)).collect();
     let rows: Vec<Vec<Cell>> = entries
         .iter()
         .map(|e| {
+            let key = by_id.get(e.api_key_id.as_str()).copied();
             vec![
                 DisplayTz::Local.date_time(e.at).into(),
                 e.action.as_str().into(),
                 output::truncate(&e.actor.name, 40),
-                e.target().into(),
+                output::truncate(&crate::present::audit_subject(e, key), 60),
+                e.api_key_id.as_str().into(),
                 e.remote_addr.as_deref().unwrap_or_default().into(),
                 output::truncate(&summary(&e.details), 60),
             ]
         })
         .collect();
     output::table(
-        &["TIME", "ACTION", "BY", "KEY/USER", "FROM", "DETAILS"],
+        &[
+            "TIME", "ACTION", "BY", "KEY/USER", "KEY ID", "FROM", "DETAILS",
+        ],
         &rows,
         false,
     )
@@ -97,7 +115,7 @@ mod tests {
             remote_addr: Some("127.0.0.1".into()),
             details: serde_json::json!({"name": "CI deploy", "scopes": ["sessions:read", "full_access"]}),
         };
-        let text = audit_table(&[entry]);
+        let text = audit_table(&[entry], &[]);
         let row = text.lines().nth(1).unwrap();
         for cell in [
             "api_key.revoked",
@@ -108,5 +126,36 @@ mod tests {
         ] {
             assert!(row.contains(cell), "{cell} in {row}");
         }
+    }
+
+    #[test]
+    fn a_key_at_hand_is_named_with_its_prefix_and_id() {
+        let entry = AuditEntry {
+            id: 2,
+            at: chrono::Utc::now(),
+            action: AuditAction::ApiKeyRevoked.to_string(),
+            actor: Actor {
+                kind: "user".into(),
+                id: "usr_1".into(),
+                name: "ops@example.com".into(),
+            },
+            api_key_id: "key_abc".into(),
+            remote_addr: None,
+            details: serde_json::json!({}),
+        };
+        let key: ApiKey = serde_json::from_value(serde_json::json!({
+            "id": "key_abc", "name": "CI deploy", "description": "", "prefix": "eg_live_1a2B",
+            "scopes": ["sessions:read"], "status": "revoked", "created_at": "2030-01-01T00:00:00Z",
+            "created_by": "ops@example.com", "expires_at": null, "last_used_at": null,
+            "revoked_at": "2030-01-02T00:00:00Z", "revoked_by": "ops@example.com",
+            "replaced_by": null, "replaces": null
+        }))
+        .unwrap();
+        let text = audit_table(std::slice::from_ref(&entry), &[key]);
+        let row = text.lines().nth(1).unwrap();
+        assert!(row.contains("“CI deploy” eg_live_1a2B…  key_abc"), "{row}");
+        // Without the key: its id, as before.
+        let text = audit_table(&[entry], &[]);
+        assert!(!text.contains("CI deploy") && text.contains("key_abc"));
     }
 }

@@ -26,7 +26,7 @@ use super::output::{self, Sent, SessionOutput};
 use super::Ctx;
 use crate::client::Client;
 use crate::key::ssh::fingerprint;
-use crate::present::DisplayTz;
+use crate::present::{DisplayTz, Palette};
 use crate::service::gate::{Identity, Refusal};
 use crate::tui::term::bytes::{self, SessionInput};
 use crate::tui::term::{ClipboardMethod, TermOptions};
@@ -36,8 +36,9 @@ use crate::tui::term::{ClipboardMethod, TermOptions};
 /// cursor shown, the main screen back.
 const RESTORE: &[u8] = b"\x18\x1b[?2004l\x1b[?25h\x1b[?1049l";
 
-/// Environment variables a session may set (`ssh -o SetEnv=NO_COLOR=1`).
-const SESSION_ENV: &[&str] = &["NO_COLOR", "TERM"];
+/// Environment variables a session may set (`ssh -o SetEnv=NO_COLOR=1`,
+/// `SetEnv=KEYDECK_THEME=light`).
+const SESSION_ENV: &[&str] = &["NO_COLOR", "TERM", "KEYDECK_THEME"];
 
 /// `env` requests a channel may make; later ones are ignored (and refused).
 /// OpenSSH sends one for each `SendEnv` variable set (Debian: `LANG LC_*`).
@@ -839,6 +840,7 @@ async fn ui(
     slot: &mut Option<OwnedSemaphorePermit>,
 ) -> u32 {
     let options = term_options(&pty, env);
+    let palette = session_palette(env);
     let (tx, rx) = mpsc::channel(64);
     let current_size = Arc::new(Mutex::new(pty.size));
     let output = SessionOutput::new(ctx.config.output_buffer, ctx.stats.clone());
@@ -847,7 +849,7 @@ async fn ui(
         tx.downgrade(),
         current_size.clone(),
     ));
-    let mut session_ui = spawn_ui(ctx, who, options, (rx, output.clone()), client);
+    let mut session_ui = spawn_ui(ctx, who, (options, palette), (rx, output.clone()), client);
     let mut side = UiChannel::new(who, tx, current_size, ctx.config.idle_timeout);
     let outcome = side.serve(channel, &mut session_ui, ctx.stop.clone()).await;
     output.close();
@@ -886,11 +888,28 @@ fn term_options(pty: &Pty, env: &[(String, String)]) -> TermOptions {
     }
 }
 
+/// The palette a session asked for with `KEYDECK_THEME` (one value, as the
+/// local `--theme` takes it: dark, light, high-contrast), else dark. A value
+/// that is no theme is not taken: dark, and the note that says why.
+fn session_palette(env: &[(String, String)]) -> Result<Palette, String> {
+    let Some((_, value)) = env.iter().rev().find(|(n, _)| n == "KEYDECK_THEME") else {
+        return Ok(Palette::default());
+    };
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(Palette::default());
+    }
+    <Palette as clap::ValueEnum>::from_str(value, true).map_err(|_| {
+        let shown: String = value.chars().take(20).collect();
+        format!("KEYDECK_THEME={shown:?} is not a theme (dark, light, high-contrast): using dark.")
+    })
+}
+
 /// The UI itself, in its own task: a panic in it ends this session only.
 fn spawn_ui(
     ctx: &Ctx,
     who: &Identity,
-    options: TermOptions,
+    (options, palette): (TermOptions, Result<Palette, String>),
     (input, output): (mpsc::Receiver<SessionInput>, SessionOutput),
     client: Client,
 ) -> JoinHandle<Result<(), String>> {
@@ -901,6 +920,10 @@ fn spawn_ui(
         DisplayTz::Fixed(utc),
         format!("ssh · {}", who.email()),
     );
+    match palette {
+        Ok(palette) => app.set_palette(palette),
+        Err(note) => app.note(note),
+    }
     tokio::spawn(async move {
         bytes::run(input, output, options, &mut app, client)
             .await

@@ -456,7 +456,7 @@ pub const BINDINGS: &[Binding] = &[
         help: help(
             S::Keys,
             "R",
-            "rotate the selected key (asks, with a grace period)",
+            "rotate the selected key (asks; grace: now, 1h, 24h or a span)",
         ),
         ..bind(&[ch('R')], Command::Rotate, &[C::Table])
     },
@@ -595,6 +595,7 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[ch('1')], Command::Grace(0), &[C::Rotate]),
     bind(&[ch('2')], Command::Grace(1), &[C::Rotate]),
     bind(&[ch('3')], Command::Grace(2), &[C::Rotate]),
+    bind(&[ch('4')], Command::Grace(3), &[C::Rotate]),
     Binding {
         hint: hint("Enter", "select", 4),
         ..bind(

@@ -150,6 +150,38 @@ fn create_list_revoke_by_prefix_round_trip() {
     assert!(row(&table, "api_key.revoked").contains(&id), "{table}");
 }
 
+// Issue 20: `keydeck audit` names the key of a revoke row as the TUI's audit
+// log does (its name, with its prefix), not only by its id; the id stays in
+// a column of its own, and --json is unchanged.
+#[test]
+fn the_cli_audit_names_the_key_of_a_revoke_row() {
+    let service = Service::start();
+    let user = User::of(&service);
+    let created = create(&user, "Billing sync", &["sessions:read"]);
+    let id = created["api_key"]["id"].as_str().unwrap().to_owned();
+    let prefix = created["api_key"]["prefix"].as_str().unwrap().to_owned();
+    user.run(&["keys", "revoke", &id, "--yes"]).ok();
+
+    let table = user.run(&["audit"]).ok().stdout;
+    let header = table.lines().next().unwrap();
+    assert!(
+        header.contains("KEY/USER") && header.contains("KEY ID"),
+        "{header}"
+    );
+    for action in ["api_key.revoked", "api_key.created"] {
+        let line = row(&table, action);
+        assert!(
+            line.contains(&format!("“Billing sync” {prefix}…")),
+            "{line}"
+        );
+        assert!(line.contains(&id), "{line}");
+    }
+    let audit = user.run(&["audit", "--json"]).ok().json();
+    assert_eq!(audit[0]["action"], "api_key.revoked");
+    assert_eq!(audit[0]["api_key_id"], id.as_str());
+    assert!(audit[0].get("name").is_none(), "{}", audit[0]);
+}
+
 // Acceptance 2: `create` prints only the secret on stdout, and the secret authenticates.
 #[test]
 fn create_prints_only_the_secret_which_authenticates() {
@@ -233,6 +265,52 @@ fn rotate_prints_only_the_new_secret_and_honours_the_grace() {
     user.run(&["keys", "rotate", &old[..12], "--grace", "25h", "--yes"])
         .code(1)
         .stderr_has("--grace");
+}
+
+// Issue 20: `--grace` offers the TUI's choices (one list in `present`), says
+// so in its help, and takes any other span up to 24h, as the TUI's "other"
+// field does.
+#[test]
+fn grace_offers_the_tuis_choices_and_any_span_up_to_a_day() {
+    use keydeck::present::GRACE_CHOICES;
+    let service = Service::start();
+    let user = User::of(&service);
+    let help = user.run(&["keys", "rotate", "--help"]).ok().stdout;
+    let grace = help
+        .lines()
+        .skip_while(|l| !l.contains("--grace"))
+        .take(3)
+        .flat_map(str::split_whitespace)
+        .collect::<Vec<_>>()
+        .join(" ");
+    for choice in GRACE_CHOICES {
+        assert!(grace.contains(choice.span), "{} in {grace}", choice.span);
+    }
+    assert!(
+        grace.contains("any span up to 24h, like 30m or 2h"),
+        "{grace}"
+    );
+
+    for (span, minutes) in [("2h", 120), ("30m", 30)] {
+        let created = create(&user, &format!("Grace {span}"), &["sessions:read"]);
+        let id = created["api_key"]["id"].as_str().unwrap();
+        let rotated = user
+            .run(&["keys", "rotate", id, "--grace", span, "--yes", "--json"])
+            .ok()
+            .json();
+        let until: DateTime<Utc> = rotated["previous"]["expires_at"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let off = (until - Utc::now()) - Duration::minutes(minutes);
+        assert!(off.num_seconds().abs() < 120, "{span}: {until}");
+    }
+    let created = create(&user, "Grace bad", &["sessions:read"]);
+    let id = created["api_key"]["id"].as_str().unwrap();
+    user.run(&["keys", "rotate", id, "--grace", "soon", "--yes"])
+        .code(1)
+        .stderr_has("is not a grace period: use 0, 1h, 24h, or any span up to 24h");
 }
 
 // Acceptance 3: every exit code, each produced for real.

@@ -514,3 +514,77 @@ async fn unknown_keys_count_in_the_failed_authentication_limiter() {
     assert_eq!(locked.status(), 429);
     server.stop().await;
 }
+
+/// The foreground a palette draws an active key's status in, as a terminal
+/// reads it from the bytes (`ESC[32m` is index 2, `ESC[38;5;28m` index 28).
+fn active_fg(palette: keydeck::tui::theme::Palette) -> vt100::Color {
+    use keydeck::key::KeyStatus;
+    use keydeck::tui::theme::{Styles, Theme};
+    use ratatui::style::Color;
+    let styles = Styles::new(Theme { color: true }, palette);
+    match styles.status(KeyStatus::Active).fg.expect("a colour") {
+        Color::Indexed(n) => vt100::Color::Idx(n),
+        Color::Green => vt100::Color::Idx(2),
+        Color::LightGreen => vt100::Color::Idx(10),
+        other => panic!("a colour this test knows: {other:?}"),
+    }
+}
+
+/// The colour of the `●` of the row `name`.
+fn status_fg(screen: &vt100::Screen, name: &str) -> vt100::Color {
+    let row = row_of(screen, name);
+    (0..screen.size().1)
+        .filter_map(|col| screen.cell(row, col))
+        .find(|cell| cell.contents() == "●")
+        .unwrap_or_else(|| panic!("a ● on the row of {name:?}:\n{}", screen.contents()))
+        .fgcolor()
+}
+
+// Issue 20: `ssh -o SetEnv=KEYDECK_THEME=light` picks the palette as the
+// local `--theme` does (one value, any case); without it, dark; a value that
+// is no theme is not taken: dark, and the status line says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keydeck_theme_from_set_env_picks_the_palette() {
+    use keydeck::tui::theme::Palette;
+    let backend = Backend::sqlite();
+    let server = ssh::start(&backend, |_| {}).await;
+    let key = ssh::new_key();
+    ssh::add_key(server.running.state.store.as_ref(), ADMIN, &key).await;
+    server.create_key("Themed", &["sessions:read"]).await;
+    let handle = ssh::connect(ssh::addr(&server), &key).await.unwrap();
+    assert_ne!(active_fg(Palette::Light), active_fg(Palette::Dark));
+    for (env, palette) in [
+        (vec![("KEYDECK_THEME", "light")], Palette::Light),
+        (
+            vec![("KEYDECK_THEME", "High-Contrast")],
+            Palette::HighContrast,
+        ),
+        (vec![], Palette::Dark),
+        (vec![("KEYDECK_THEME", "dark")], Palette::Dark),
+    ] {
+        let mut ui = UiSession::open(&handle, 100, 30, &env).await;
+        let screen = ui.wait_for("Themed").await;
+        assert!(!screen.contains("is not a theme"), "{screen}");
+        let terminal = ui.terminal();
+        assert_eq!(
+            status_fg(terminal.screen(), "Themed"),
+            active_fg(palette),
+            "{env:?}"
+        );
+        ui.send(b"q").await;
+        assert_eq!(ui.wait_closed().await, Some(0));
+    }
+    let mut ui = UiSession::open(&handle, 100, 30, &[("KEYDECK_THEME", "lite")]).await;
+    ui.wait_for("Themed").await;
+    let screen = ui
+        .wait_for("KEYDECK_THEME=\"lite\" is not a theme (dark, light, high-contrast): using dark.")
+        .await;
+    assert!(screen.contains("Themed"));
+    assert_eq!(
+        status_fg(ui.terminal().screen(), "Themed"),
+        active_fg(Palette::Dark)
+    );
+    ui.send(b"q").await;
+    assert_eq!(ui.wait_closed().await, Some(0));
+    server.stop().await;
+}

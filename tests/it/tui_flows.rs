@@ -259,6 +259,66 @@ async fn revoke_dialog_cancels_by_default_and_y_revokes() {
     assert!(ui.app.popups().is_empty());
 }
 
+// Issue 20: the rotate dialog offers the CLI's grace choices (one list in
+// `present`) and, on key 4, any other span up to 24h typed in, checked as
+// `--grace` checks it before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_offers_the_clis_grace_choices_and_a_typed_span() {
+    use keydeck::present::GRACE_CHOICES;
+    let w = World::new().await;
+    let (created, old_secret) = w
+        .server
+        .create_key("Typed grace", &["resources:read"])
+        .await;
+    let old_id = created["id"].as_str().unwrap().to_owned();
+    let mut ui = w.ui(COLOR, 100, 32).await;
+    ui.press(KeyCode::Char('R')).await;
+    let screen = ui.screen();
+    for (i, choice) in GRACE_CHOICES.iter().enumerate() {
+        let offered = format!("{} {}", i + 1, choice.label);
+        assert!(screen.contains(&offered), "{offered} in:\n{screen}");
+    }
+    assert!(
+        screen.contains("( ) 4 other:   any span up to 24h, like 30m or 2h"),
+        "{screen}"
+    );
+
+    // Other, empty: asks for a span and sends nothing.
+    ui.press(KeyCode::Char('4')).await;
+    ui.press(KeyCode::Char('y')).await;
+    assert!(
+        ui.screen()
+            .contains("Type the grace period: any span up to 24h, like 30m or 2h."),
+        "{}",
+        ui.screen()
+    );
+    // Too long: the CLI's own words; `h` types (it does not move the choice).
+    ui.type_text("25h").await;
+    assert!(ui.screen().contains("(•) 4 other: 25h▏"), "{}", ui.screen());
+    ui.press(KeyCode::Char('y')).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("\"25h\" is too long: the grace period is at most 24h"),
+        "{screen}"
+    );
+    assert!(matches!(ui.app.popups().last(), Some(Popup::Rotate(_))));
+    assert_eq!(w.keys().await.len(), 1, "nothing was sent");
+
+    // 2h: the old key works two more hours.
+    for _ in 0..3 {
+        ui.press(KeyCode::Backspace).await;
+    }
+    ui.type_text("2h").await;
+    ui.press(KeyCode::Char('y')).await;
+    let new_secret = secret_on_screen(&mut ui);
+    assert_eq!(w.auth(&old_secret, "resources:read").await, 200);
+    assert_eq!(w.auth(&new_secret, "resources:read").await, 200);
+    let keys = w.keys().await;
+    let old = keys.iter().find(|k| k["id"] == old_id.as_str()).unwrap();
+    let until: DateTime<Utc> = old["expires_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(until, start_time() + Duration::hours(2));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotate_with_an_hour_of_grace_then_at_once() {
     let w = World::new().await;
@@ -408,6 +468,58 @@ async fn a_lost_create_answer_ends_with_one_key_and_the_admin_told() {
     let _ = json!({});
 }
 
+// Issue 20: `X` does not warn that applications will lose access (expired
+// keys already fail authentication), and the status line after it counts
+// every key it revoked, not the last one answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x_says_expired_keys_already_fail_and_counts_what_it_revoked() {
+    let w = World::new().await;
+    let soon = |minutes| json!({"name": format!("lapsed {minutes}"), "scopes": ["sessions:read"], "expires_at": start_time() + Duration::minutes(minutes)});
+    let (_, live) = w.server.create_key("still good", &["sessions:read"]).await;
+    w.create(soon(5)).await;
+    w.create(soon(6)).await;
+    w.clock.advance(Duration::minutes(10));
+    let mut ui = w.ui(COLOR, 100, 32).await;
+    ui.press(KeyCode::Char('X')).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("Revoke 2 expired keys (they already fail authentication)?"),
+        "{screen}"
+    );
+    assert!(!screen.contains("lose access"), "{screen}");
+    assert!(screen.contains("“lapsed 5”") && screen.contains("“lapsed 6”"));
+    ui.press(KeyCode::Char('y')).await;
+    ui.settle().await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("Revoked 2 keys: they no longer work anywhere."),
+        "{screen}"
+    );
+    let keys = w.keys().await;
+    let status = |name: &str| keys.iter().find(|k| k["name"] == name).unwrap()["status"].clone();
+    assert_eq!(status("lapsed 5"), "revoked");
+    assert_eq!(status("lapsed 6"), "revoked");
+    assert_eq!(status("still good"), "active");
+    assert_eq!(w.auth(&live, "sessions:read").await, 200);
+
+    // One expired key: the same words in the singular.
+    w.create(soon(12)).await;
+    w.clock.advance(Duration::minutes(5));
+    ui.press(KeyCode::Char('r')).await;
+    ui.settle().await;
+    ui.press(KeyCode::Char('X')).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("Revoke 1 expired key (it already fails authentication)?"),
+        "{screen}"
+    );
+    ui.press(KeyCode::Char('y')).await;
+    ui.settle().await;
+    assert!(ui
+        .screen()
+        .contains("Revoked 1 key: it no longer works anywhere."));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marks_bulk_revoke_expired_cleanup_audit_and_copy_id() {
     let w = World::new().await;
@@ -450,7 +562,9 @@ async fn marks_bulk_revoke_expired_cleanup_audit_and_copy_id() {
 
     // X revokes every expired key, after asking.
     ui.press(KeyCode::Char('X')).await;
-    assert!(ui.screen().contains("Revoke every expired key: 1 key?"));
+    assert!(ui
+        .screen()
+        .contains("Revoke 1 expired key (it already fails authentication)?"));
     ui.press(KeyCode::Char('y')).await;
     let keys = w.keys().await;
     let status = |name: &str| keys.iter().find(|k| k["name"] == name).unwrap()["status"].clone();

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use super::state::App;
+use super::state::{App, RevokeBatch};
 use crate::api::{ApiKey, CreatedKey, RotatedKey};
 use crate::client::ClientError;
 use crate::tui::action::Request;
@@ -49,7 +49,10 @@ impl App {
     /// and so do marks on keys already revoked; a mark the filter hid on a
     /// working key stays.
     pub(super) fn start_revoke_many(&mut self, keys: Vec<ApiKey>) {
-        self.flash = Some(format!("Revoking {} keys…", keys.len()));
+        self.flash = Some(format!(
+            "Revoking {}…",
+            crate::present::count(keys.len(), "key", "keys")
+        ));
         let revoking: BTreeSet<&str> = keys.iter().map(|k| k.id.as_str()).collect();
         let keep: BTreeSet<String> = self
             .keys
@@ -59,6 +62,10 @@ impl App {
             .map(|k| k.id.clone())
             .collect();
         self.marked = keep;
+        self.revoking = Some(RevokeBatch {
+            waiting: revoking.iter().map(|id| (*id).to_owned()).collect(),
+            ..RevokeBatch::default()
+        });
         for key in keys {
             self.request(Request::RevokeKey { id: key.id });
         }
@@ -115,19 +122,46 @@ impl App {
         }
     }
 
-    /// A revoke's answer.
-    pub(super) fn on_revoked(&mut self, result: Result<ApiKey, ClientError>) {
-        match result {
+    /// A revoke's answer (for key `id`): one key's says its name; a bulk
+    /// revoke's are counted, and the last one says how many were revoked.
+    pub(super) fn on_revoked(&mut self, id: &str, result: Result<ApiKey, ClientError>) {
+        let outcome = match result {
             Ok(key) => {
-                self.flash = Some(format!(
-                    "Revoked “{}”: it no longer works anywhere.",
-                    key.name
-                ));
+                let name = key.name.clone();
                 self.upsert_key(key, false);
+                Ok(name)
             }
-            Err(e) => {
-                self.flash = Some(format!("Not revoked: {}", banner_message(&e, &self.source)))
+            Err(e) => Err(banner_message(&e, &self.source)),
+        };
+        let in_batch = self
+            .revoking
+            .as_mut()
+            .and_then(|batch| batch.waiting.remove(id).then_some(batch));
+        let Some(batch) = in_batch else {
+            self.flash = Some(match outcome {
+                Ok(name) => format!("Revoked “{name}”: it no longer works anywhere."),
+                Err(error) => format!("Not revoked: {error}"),
+            });
+            return;
+        };
+        match outcome {
+            Ok(_) => batch.revoked += 1,
+            Err(error) => {
+                batch.failed += 1;
+                batch.first_error.get_or_insert(error);
             }
+        }
+        let answered = batch.revoked + batch.failed;
+        self.flash = Some(if batch.waiting.is_empty() {
+            batch_summary(batch)
+        } else {
+            format!(
+                "Revoking… {answered} of {} answered.",
+                answered + batch.waiting.len()
+            )
+        });
+        if batch.waiting.is_empty() {
+            self.revoking = None;
         }
     }
 
@@ -163,5 +197,20 @@ impl App {
             None => self.keys.insert(0, key),
         }
         self.rebuild_rows();
+    }
+}
+
+/// The status line after a bulk revoke: how many keys were revoked, and how
+/// many were not (with the first reason).
+fn batch_summary(batch: &RevokeBatch) -> String {
+    let revoked = crate::present::count(batch.revoked, "key", "keys");
+    match &batch.first_error {
+        Some(error) if batch.failed > 0 => format!(
+            "Revoked {revoked} of {}; {} not revoked: {error}",
+            batch.revoked + batch.failed,
+            batch.failed
+        ),
+        _ if batch.revoked == 1 => format!("Revoked {revoked}: it no longer works anywhere."),
+        _ => format!("Revoked {revoked}: they no longer work anywhere."),
     }
 }

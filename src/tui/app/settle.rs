@@ -132,7 +132,11 @@ impl App {
             }
             Answer::Revoked(result) => {
                 self.dirty = true;
-                self.on_revoked(*result);
+                let id = match &request {
+                    Request::RevokeKey { id } => id.as_str(),
+                    _ => "",
+                };
+                self.on_revoked(id, *result);
             }
             Answer::Rotated(result) => {
                 self.dirty = true;

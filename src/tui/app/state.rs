@@ -33,6 +33,18 @@ pub struct Banner {
     pub retry_at: Option<DateTime<Utc>>,
 }
 
+/// A bulk revoke on its way: the keys not answered yet, and how the
+/// answers so far went.
+#[derive(Debug, Clone, Default)]
+pub(super) struct RevokeBatch {
+    /// Ids of the keys whose answer is still out.
+    pub waiting: std::collections::BTreeSet<String>,
+    pub revoked: usize,
+    pub failed: usize,
+    /// The first failure's message, for the status line.
+    pub first_error: Option<String>,
+}
+
 pub struct App {
     pub(in crate::tui) clock: Arc<dyn Clock>,
     /// The time as of the last update: everything drawn is as of this instant,
@@ -67,6 +79,9 @@ pub struct App {
     pub(in crate::tui) banner: Option<Banner>,
     /// A short note about what just happened ("Revoked …"), until the next key.
     pub(in crate::tui) flash: Option<String>,
+    /// A bulk revoke (`X`, or `d` on marked keys) whose answers are still
+    /// coming: the status line sums it up once the last one is in.
+    pub(super) revoking: Option<RevokeBatch>,
     /// Keys marked with Space, for bulk revoke.
     pub(in crate::tui) marked: std::collections::BTreeSet<String>,
     /// The scope catalogue, from the service once loaded.
@@ -132,6 +147,7 @@ impl App {
             popups: Vec::new(),
             banner: None,
             flash: None,
+            revoking: None,
             marked: Default::default(),
             scopes: SCOPES.iter().map(Into::into).collect(),
             policy: Policy::default(),
@@ -206,6 +222,13 @@ impl App {
     /// The colour palette (the session's colour choice still wins).
     pub fn set_palette(&mut self, palette: Palette) {
         self.theme = Styles::new(self.theme.theme(), palette);
+        self.dirty = true;
+    }
+
+    /// A note on the status line until the next key: what the session
+    /// asked for and did not get (an SSH `KEYDECK_THEME` that is no theme).
+    pub fn note(&mut self, text: String) {
+        self.flash = Some(text);
         self.dirty = true;
     }
 

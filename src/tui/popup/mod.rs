@@ -148,7 +148,7 @@ impl Popup {
             Popup::Create(form) => form.handle(command, key, now, tz),
             Popup::CopyOnce(modal) => modal.on_command(command),
             Popup::Confirm(dialog) => dialog.handle(command),
-            Popup::Rotate(dialog) => dialog.handle(command),
+            Popup::Rotate(dialog) => dialog.handle(command, key),
         }
     }
 

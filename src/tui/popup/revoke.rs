@@ -58,7 +58,7 @@ pub fn ask_expired(keys: &[ApiKey], now: DateTime<Utc>) -> Popup {
             vec!["There are no expired keys to clean up.".into()],
         )
     } else {
-        many(expired, "every expired key")
+        expired_many(expired)
     };
     Popup::Confirm(Box::new(dialog))
 }
@@ -129,6 +129,41 @@ fn marked(marks: Marks) -> Confirm {
     many_with(live, "the marked keys", notes)
 }
 
+/// Revoke every expired key: they already fail authentication, so no
+/// application loses anything; revoking records that they stay dead.
+fn expired_many(keys: Vec<ApiKey>) -> Confirm {
+    let (n, they, fail) = match keys.len() {
+        1 => (1, "it", "fails"),
+        n => (n, "they", "fail"),
+    };
+    let mut lines = vec![format!(
+        "Revoke {} ({they} already {fail} authentication)?",
+        crate::present::count(n, "expired key", "expired keys")
+    )];
+    list_keys(&mut lines, &keys);
+    lines.push(String::new());
+    lines.push(format!(
+        "Nothing using {} works now; revoking records that {they} must never be used again.",
+        if n == 1 { "it" } else { "them" }
+    ));
+    Confirm::ask(
+        "Revoke expired keys",
+        lines,
+        "Revoke all",
+        Then::RevokeMany(keys),
+    )
+}
+
+/// The first six of `keys`, one a line, then how many more.
+fn list_keys(lines: &mut Vec<String>, keys: &[ApiKey]) {
+    for k in keys.iter().take(6) {
+        lines.push(format!("  • “{}”  {}...", k.name, k.prefix));
+    }
+    if keys.len() > 6 {
+        lines.push(format!("  … and {} more", keys.len() - 6));
+    }
+}
+
 /// Revoke all of `keys` (`which` says how they were chosen).
 pub fn many(keys: Vec<ApiKey>, which: &str) -> Confirm {
     many_with(keys, which, Vec::new())
@@ -141,12 +176,7 @@ fn many_with(keys: Vec<ApiKey>, which: &str, notes: Vec<String>) -> Confirm {
         keys.len(),
         if keys.len() == 1 { "" } else { "s" }
     )];
-    for k in keys.iter().take(6) {
-        lines.push(format!("  • “{}”  {}...", k.name, k.prefix));
-    }
-    if keys.len() > 6 {
-        lines.push(format!("  … and {} more", keys.len() - 6));
-    }
+    list_keys(&mut lines, &keys);
     if !notes.is_empty() {
         lines.push(String::new());
         lines.extend(notes);

@@ -1,6 +1,6 @@
 //! The rotate dialog (`R`): the question, the grace period the old key keeps
-//! working (now, 1 hour, 24 hours), its keys and drawing; a yes asks the app
-//! to rotate. A key a rotation already replaced gets a notice naming its
+//! working (now, 1 hour, 24 hours, or another span typed in), its keys and
+//! drawing; a yes asks the app to rotate. A key a rotation already replaced gets a notice naming its
 //! successor (rotate that one); an expired or revoked key is re-issued
 //! through the create form, filled in with its name, description and scopes.
 
@@ -14,16 +14,33 @@ use super::{cycle, Confirm, CreateForm, Ctx, Intent, Popup, Then};
 use crate::api::ApiKey;
 use crate::key::KeyStatus;
 use crate::policy::{in_days, Policy};
-use crate::present::DisplayTz;
+use crate::present::{self, DisplayTz};
 use crate::tui::keymap::{self, Command, Context};
 use chrono::{DateTime, Utc};
 
-/// Grace periods offered when rotating: (label, seconds).
+/// Grace periods offered when rotating: (label, seconds), the choices the
+/// CLI's `--grace` offers too ([`present::GRACE_CHOICES`]); one more, the
+/// "other" field (key 4), takes any span up to 24 hours.
 pub const GRACE_CHOICES: [(&str, u32); 3] = [
-    ("now", 0),
-    ("after 1 hour", 3_600),
-    ("after 24 hours", 86_400),
+    (
+        present::GRACE_CHOICES[0].label,
+        present::GRACE_CHOICES[0].seconds,
+    ),
+    (
+        present::GRACE_CHOICES[1].label,
+        present::GRACE_CHOICES[1].seconds,
+    ),
+    (
+        present::GRACE_CHOICES[2].label,
+        present::GRACE_CHOICES[2].seconds,
+    ),
 ];
+
+/// The index of the "other" choice: a span typed in.
+pub const GRACE_OTHER: usize = GRACE_CHOICES.len();
+
+/// Characters the "other" field holds at most (`24h`, `1440m`, `86400`).
+const OTHER_MAX: usize = 8;
 
 const BUTTONS: [&str; 2] = ["Rotate", "Cancel"];
 
@@ -33,8 +50,12 @@ pub struct Rotate {
     pub lines: Vec<String>,
     /// The focused button (starts on Cancel).
     pub focus: usize,
-    /// Index into [`GRACE_CHOICES`].
+    /// Index into [`GRACE_CHOICES`], or [`GRACE_OTHER`].
     pub grace: usize,
+    /// The span typed into the "other" field.
+    pub other: String,
+    /// Why the "other" span was not taken, until it changes.
+    pub error: Option<String>,
 }
 
 /// What `R` opens for `key` (`ctx`: every key, for its successor, and the
@@ -133,41 +154,94 @@ impl Rotate {
             String::new(),
             "A new key with the same name, description and scopes, shown once.".into(),
             expiry,
-            "The old key stops working (←/→ or 1-3 to choose):".into(),
+            "The old key stops working (←/→ or 1-4 to choose):".into(),
         ];
         Self {
             key: key.clone(),
             lines,
             focus: 1,
             grace: 1,
+            other: String::new(),
+            error: None,
         }
     }
 
     pub fn on_key(&mut self, key: KeyEvent) -> Decision {
+        if self.typed(&key) {
+            return Decision::Undecided;
+        }
         self.on_command(keymap::command(Context::Rotate, &key))
     }
 
-    /// What a key does to the dialog, as the app should carry it out.
-    pub fn handle(&mut self, command: Option<Command>) -> Intent {
+    /// What a key does to the dialog, as the app should carry it out: with
+    /// "other" chosen, digits, `s`, `m`, `h`, `d` and Backspace edit its span.
+    pub fn handle(&mut self, command: Option<Command>, key: KeyEvent) -> Intent {
+        if self.typed(&key) {
+            return Intent::Stay;
+        }
         match self.on_command(command) {
             Decision::Undecided => Intent::Stay,
             Decision::No => Intent::Close,
-            Decision::Yes => Intent::CloseThen(Then::Rotate {
-                key: self.key.clone(),
-                grace_seconds: GRACE_CHOICES[self.grace].1,
-            }),
+            Decision::Yes => match self.grace_seconds() {
+                Ok(grace_seconds) => Intent::CloseThen(Then::Rotate {
+                    key: self.key.clone(),
+                    grace_seconds,
+                }),
+                Err(error) => {
+                    self.error = Some(error);
+                    Intent::Stay
+                }
+            },
         }
+    }
+
+    /// The grace period chosen, or why the "other" span is not one.
+    pub fn grace_seconds(&self) -> Result<u32, String> {
+        match GRACE_CHOICES.get(self.grace) {
+            Some((_, seconds)) => Ok(*seconds),
+            None if self.other.is_empty() => Err(format!(
+                "Type the grace period: {}.",
+                present::GRACE_CUSTOM_HINT
+            )),
+            None => present::parse_grace(&self.other),
+        }
+    }
+
+    /// A key typed into the "other" field (only while it is chosen).
+    fn typed(&mut self, key: &KeyEvent) -> bool {
+        use crossterm::event::{KeyCode, KeyModifiers};
+        if self.grace != GRACE_OTHER || !(key.modifiers - KeyModifiers::SHIFT).is_empty() {
+            return false;
+        }
+        match key.code {
+            KeyCode::Char(c) if c.is_ascii_digit() || "smhd".contains(c) => {
+                if self.other.len() < OTHER_MAX {
+                    self.other.push(c);
+                }
+            }
+            KeyCode::Backspace => {
+                self.other.pop();
+            }
+            _ => return false,
+        }
+        self.error = None;
+        true
     }
 
     pub fn on_command(&mut self, command: Option<Command>) -> Decision {
         match command {
             Some(Command::GraceNext | Command::GracePrev) => {
+                // ←/→ go round the fixed choices; "other" is key 4.
                 let forward = command == Some(Command::GraceNext);
-                self.grace = cycle(self.grace, GRACE_CHOICES.len(), forward);
+                self.grace = match self.grace {
+                    GRACE_OTHER if forward => 0,
+                    GRACE_OTHER => GRACE_CHOICES.len() - 1,
+                    i => cycle(i, GRACE_CHOICES.len(), forward),
+                };
                 Decision::Undecided
             }
             Some(Command::Grace(i)) => {
-                self.grace = usize::from(i).min(GRACE_CHOICES.len() - 1);
+                self.grace = usize::from(i).min(GRACE_OTHER);
                 Decision::Undecided
             }
             _ => decide(&mut self.focus, BUTTONS.len(), command),
@@ -190,6 +264,10 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, dialog: &Rotate, area: Rect) {
         choices.push(Span::raw("  "));
     }
     lines.push(Line::from(choices));
+    lines.push(other_line(ctx, dialog));
+    if let Some(error) = &dialog.error {
+        lines.push(Line::styled(error.clone(), theme.error_text()));
+    }
     let buttons = confirm::buttons(&BUTTONS, dialog.focus, theme);
     confirm::draw_box(
         frame,
@@ -199,6 +277,26 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, dialog: &Rotate, area: Rect) {
         buttons,
         Context::Rotate,
     );
+}
+
+/// `  ( ) 4 other: 30m▏  any span up to 24h, like 30m or 2h`.
+fn other_line<'a>(ctx: &Ctx, dialog: &Rotate) -> Line<'a> {
+    let chosen = dialog.grace == GRACE_OTHER;
+    let (mark, style) = if chosen {
+        ("(•)", ctx.theme.title())
+    } else {
+        ("( )", ctx.theme.dim())
+    };
+    let field = if chosen {
+        format!("{}▏", dialog.other)
+    } else {
+        dialog.other.clone()
+    };
+    Line::from(vec![
+        Span::raw("  "),
+        Span::styled(format!("{mark} {} other: {field}", GRACE_OTHER + 1), style),
+        Span::styled(format!("  {}", present::GRACE_CUSTOM_HINT), ctx.theme.dim()),
+    ])
 }
 
 #[cfg(test)]
