@@ -15,9 +15,9 @@ use crate::api::{
     ApiKey, AuditEntry, AuditList, AuditListQuery, CreateKeyRequest, CreatedKey, ErrorBody,
     KeyList, KeyListQuery, RotateKeyRequest, RotatedKey, ScopeInfo, ScopeList,
 };
+use crate::key::policy::Policy;
 use crate::key::validate::FieldErrors;
 use crate::key::{KeyStatus, Secret};
-use crate::policy::Policy;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);

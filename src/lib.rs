@@ -12,7 +12,6 @@ pub mod interned;
 pub mod key;
 #[cfg(test)]
 mod layers;
-pub mod policy;
 pub mod present;
 pub mod run;
 pub mod service;

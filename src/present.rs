@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::key::expiry::{duration, parse_span, Span, SpanUnit};
 /// `expiring within 7d`: the summary line and `policy show` say it alike.
-pub use crate::policy::expiring_within;
+pub use crate::key::policy::expiring_within;
 
 /// The symbol shown before the status word, the same in the TUI and the CLI.
 pub fn status_symbol(status: KeyStatus) -> &'static str {

@@ -237,7 +237,7 @@ fn parse_max_lifetime(s: &str) -> Result<MaxLifetime, String> {
 
 /// `90d` or `90`: a number of days within the policy's limits.
 pub fn parse_policy_days(s: &str) -> Result<u32, String> {
-    let max = crate::policy::MAX_POLICY_DAYS;
+    let max = crate::key::policy::MAX_POLICY_DAYS;
     let digits = s.trim().strip_suffix('d').unwrap_or(s.trim());
     match digits.parse::<u32>() {
         Ok(days) if (1..=max).contains(&days) => Ok(days),

@@ -15,7 +15,7 @@ use crate::api::{ApiKey, ScopeInfo};
 use crate::cli::ListArgs;
 use crate::client::Client;
 use crate::key::health::{self, Badge, Badges};
-use crate::policy::Policy;
+use crate::key::policy::Policy;
 use crate::present::{self, DisplayTz, KeyColumn};
 
 pub async fn run(client: &Client, args: ListArgs) -> Result<(), CliError> {

@@ -10,8 +10,8 @@ use super::{connect, CliError, Target};
 use crate::api::ApiKey;
 use crate::cli::{MaxLifetime, PolicyCommand, PolicySetArgs};
 use crate::client::Client;
+use crate::key::policy::Policy;
 use crate::key::KeyStatus;
-use crate::policy::Policy;
 use crate::present;
 
 pub async fn run(command: PolicyCommand, target: Target<'_>) -> Result<(), CliError> {
@@ -39,7 +39,7 @@ fn show(policy: &Policy, json: bool) -> Result<(), CliError> {
 
 /// The policy for people: one line per field.
 fn describe(policy: &Policy) -> String {
-    let days = crate::policy::in_days;
+    let days = crate::key::policy::in_days;
     let rule = |on: bool| if on { "required" } else { "optional" };
     output::fields(
         vec![

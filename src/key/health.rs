@@ -8,8 +8,8 @@ use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::key::policy::{Policy, DEFAULT_ROTATE_AFTER_DAYS};
 use crate::key::KeyStatus;
-use crate::policy::{Policy, DEFAULT_ROTATE_AFTER_DAYS};
 
 /// What the health rules read of a key: its dates, its description (the
 /// policy's rules look at it), its successor, if a rotation replaced it, and
@@ -215,7 +215,7 @@ impl Summary {
             (self.active, "active".to_owned(), None),
             (
                 self.expiring,
-                crate::policy::expiring_within(self.expiring_within_days),
+                crate::key::policy::expiring_within(self.expiring_within_days),
                 Some(Badge::Expiring),
             ),
             (self.rotate, "rotation due".to_owned(), Some(Badge::Rotate)),

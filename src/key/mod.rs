@@ -3,6 +3,7 @@
 pub mod expiry;
 pub mod health;
 pub mod org;
+pub mod policy;
 pub mod scope;
 pub mod secret;
 pub mod ssh;

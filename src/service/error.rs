@@ -5,9 +5,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::api::{ApiKey, ErrorBody, ErrorDetail};
+use crate::key::policy::Violation;
 use crate::key::validate::FieldErrors;
 use crate::key::KeyStatus;
-use crate::policy::Violation;
 use crate::present::{self, SpanUnit};
 
 use crate::store::StoreError;

@@ -236,7 +236,7 @@ pub async fn list(
 }
 
 /// [`KeyList::policy_tag`]: the CRC-32 of the policy's JSON, in hex.
-fn policy_tag(policy: &crate::policy::Policy) -> String {
+fn policy_tag(policy: &crate::key::policy::Policy) -> String {
     let json = serde_json::to_vec(policy).unwrap_or_default();
     format!("{:08x}", crc32fast::hash(&json))
 }

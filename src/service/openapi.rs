@@ -30,7 +30,7 @@ use crate::key::{Catalog, KeyStatus};
         api::ApiKey, api::CreateKeyRequest, api::CreatedKey, api::RotateKeyRequest, api::RotatedKey,
         api::KeyList, api::ScopeList, api::AuditEntry, api::AuditList, api::Actor, api::AuthOk,
         api::ErrorBody, api::ErrorDetail, api::ScopeInfo, api::Readiness, KeyStatus,
-        crate::policy::Policy,
+        crate::key::policy::Policy,
     )),
     modifiers(&BearerAuth, &EveryRoute),
 )]

@@ -12,7 +12,7 @@ use super::extract::Json;
 use super::AppState;
 use crate::api::ErrorBody;
 use crate::audit_action::AuditAction;
-use crate::policy::Policy;
+use crate::key::policy::Policy;
 use crate::store::AuditEvent;
 
 /// The organisation's key policy: the rules new keys follow and the health

@@ -21,8 +21,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use crate::key::org::{Plan, Role};
+pub use crate::key::policy::Policy;
 use crate::key::KeyStatus;
-pub use crate::policy::Policy;
 
 pub use postgres::KEY_CACHE_LEASE;
 pub use replicas::{Channel, Replicas};

@@ -78,7 +78,7 @@ impl Request {
 pub enum Answer {
     Page(Result<KeyList, ClientError>),
     Scopes(Result<Vec<ScopeInfo>, ClientError>),
-    Policy(Result<crate::policy::Policy, ClientError>),
+    Policy(Result<crate::key::policy::Policy, ClientError>),
     /// The final answer to a create, after any retries.
     Created(Box<Result<CreatedKey, ClientError>>),
     Revoked(Box<Result<ApiKey, ClientError>>),

@@ -9,7 +9,7 @@ use crate::common;
 use chrono::{DateTime, Duration, Utc};
 use common::ui::{past_gutter, start_time, World};
 use crossterm::event::KeyCode;
-use keydeck::policy::Policy;
+use keydeck::key::policy::Policy;
 use keydeck::tui::testing::{buffer_text, Harness};
 use keydeck::tui::theme::{Palette, Theme};
 use ratatui::buffer::Buffer;

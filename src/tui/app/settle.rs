@@ -7,7 +7,7 @@ use chrono::Duration;
 use super::state::{App, Banner};
 use crate::api::ApiKey;
 use crate::client::ClientError;
-use crate::policy::Policy;
+use crate::key::policy::Policy;
 use crate::tui::action::{Answer, Effect, Request, RequestId, LOAD_RETRY};
 use crate::tui::message::banner_message;
 use crate::tui::popup::Popup;

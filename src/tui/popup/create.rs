@@ -7,10 +7,10 @@ use tui_input::backend::crossterm::EventHandler;
 use tui_input::{Input, InputRequest};
 
 use crate::api::{ApiKey, CreateKeyRequest, ScopeInfo};
+use crate::key::policy::{in_days, Policy, Violation};
 use crate::key::scope::FULL_ACCESS;
 use crate::key::validate::{self, FieldErrors};
 use crate::key::{parse_expiry, random_base62, Catalog, KeyStatus, ScopeDef};
-use crate::policy::{in_days, Policy, Violation};
 
 use super::{button, centered, cycle, Confirm, Ctx, Intent, Popup, Then};
 use crate::client::ClientError;

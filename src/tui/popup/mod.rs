@@ -28,8 +28,8 @@ use super::keymap::{Command, Context};
 use super::theme::Styles;
 use crate::api::{ApiKey, CreateKeyRequest, ScopeInfo};
 use crate::key::health::{self, Badges};
+use crate::key::policy::Policy;
 use crate::key::{KeyStatus, Secret};
-use crate::policy::Policy;
 use crate::present::DisplayTz;
 
 pub enum Popup {
