@@ -312,29 +312,7 @@ async fn rotate(client: &Client, args: RotateArgs) -> Result<(), CliError> {
 mod tests {
     use super::*;
 
-    fn builtin() -> Vec<ScopeInfo> {
-        crate::key::SCOPES.iter().map(Into::into).collect()
-    }
-
-    fn key(status: KeyStatus) -> ApiKey {
-        let now = Utc::now();
-        ApiKey {
-            id: "key_abc".into(),
-            name: "CI/CD Pipeline".into(),
-            description: "GitHub Actions deploy".into(),
-            prefix: "eg_live_1a2B".into(),
-            scopes: vec!["sessions:read".into(), "sessions:write".into()].into(),
-            status,
-            created_at: now - Duration::days(3),
-            created_by: "ops@example.com".into(),
-            expires_at: None,
-            last_used_at: Some(now - Duration::minutes(3)),
-            revoked_at: None,
-            revoked_by: None,
-            replaced_by: None,
-            replaces: None,
-        }
-    }
+    use crate::cli::fixtures::{builtin, key};
 
     #[test]
     fn details_show_who_and_when() {

@@ -9,6 +9,8 @@ mod args;
 pub mod audit;
 pub mod completions;
 pub mod console;
+#[cfg(test)]
+mod fixtures;
 pub mod keys;
 mod list;
 pub mod login;
