@@ -10,12 +10,13 @@ use serde_json::json;
 use super::auth::Admin;
 use super::error::{field_error, ApiError};
 use super::extract::{bytes_rejection, parse_object, Json, Path, Query};
-use super::{new_id, AppState};
+use super::AppState;
 use crate::api::{
     ApiKey, CreateKeyRequest, CreatedKey, ErrorBody, KeyList, KeyListQuery, RotateKeyRequest,
     RotatedKey,
 };
 use crate::audit_action::AuditAction;
+use crate::key::new_id;
 use crate::key::validate;
 use crate::store::{
     AuditEvent, CreateOutcome, Idempotency, KeyCursor, KeyFilter, KeyRecord, NewKey, OldKeyEnd,

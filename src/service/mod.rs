@@ -39,7 +39,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::ScopeList;
 use crate::clock::{Clock, SystemClock};
-use crate::key::{Catalog, SecretFormat};
+use crate::key::{new_id, Catalog, SecretFormat};
 
 pub use crate::fs::{
     check_data_dir, create_private_dir, create_private_file, database_url, open_private_log,
@@ -151,9 +151,6 @@ impl std::ops::Deref for AppState {
         &self.0
     }
 }
-
-/// A new random identifier (the domain's, see [`crate::key::new_id`]).
-pub use crate::key::new_id;
 
 /// The HTTP routes.
 pub fn router(state: AppState) -> Router {

@@ -58,7 +58,7 @@ pub async fn start(
 ) -> Result<Vec<JoinHandle<()>>, sqlx::Error> {
     // Listening before registering: no change after registration is missed.
     let listener = replicas.listen(Channel::KeyChanges).await?;
-    let id = crate::service::new_id("rep_");
+    let id = crate::key::new_id("rep_");
     let epoch = replicas.join(&id, LEASE, FORGET_AFTER).await?;
     let ctx = Arc::new(Ctx {
         replicas,

@@ -164,11 +164,6 @@ fn list_keys(lines: &mut Vec<String>, keys: &[ApiKey]) {
     }
 }
 
-/// Revoke all of `keys` (`which` says how they were chosen).
-pub fn many(keys: Vec<ApiKey>, which: &str) -> Confirm {
-    many_with(keys, which, Vec::new())
-}
-
 /// Revoke all of `keys`, then `notes` on what is not revoked.
 fn many_with(keys: Vec<ApiKey>, which: &str, notes: Vec<String>) -> Confirm {
     let mut lines = vec![format!(
