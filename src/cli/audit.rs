@@ -4,15 +4,11 @@ use std::collections::HashMap;
 
 use super::console::note;
 use super::output::{self, Cell};
-use super::{connect, CliError, Target};
+use super::CliError;
 use crate::api::{ApiKey, AuditEntry, AuditListQuery, KeyListQuery};
 use crate::cli::AuditArgs;
 use crate::client::Client;
 use crate::present::DisplayTz;
-
-pub async fn run(args: AuditArgs, target: Target<'_>) -> Result<(), CliError> {
-    run_on(args, &connect(target)?).await
-}
 
 /// Runs the command with `client` (over SSH: the session's own client).
 pub async fn run_on(args: AuditArgs, client: &Client) -> Result<(), CliError> {

@@ -5,17 +5,13 @@ use chrono::{Duration, Local, Utc};
 
 use super::console::note;
 use super::output::{self, Cell};
-use super::{connect, prompt, select, CliError, Target};
+use super::{prompt, select, CliError};
 use crate::api::{ApiKey, CreateKeyRequest, ScopeInfo};
 use crate::cli::{CreateArgs, KeysCommand, RotateArgs, ShowArgs, TargetArgs};
 use crate::client::Client;
 use crate::key::validate::{description_error, name_error};
 use crate::key::{parse_expiry, KeyStatus};
 use crate::present::{self, DisplayTz, SpanUnit};
-
-pub async fn run(command: KeysCommand, target: Target<'_>) -> Result<(), CliError> {
-    run_on(command, &connect(target)?).await
-}
 
 /// Runs one command with `client` (over SSH: the session's own client).
 pub async fn run_on(command: KeysCommand, client: &Client) -> Result<(), CliError> {

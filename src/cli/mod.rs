@@ -162,11 +162,6 @@ impl Target<'_> {
     }
 }
 
-/// A client for the configured key service.
-pub fn connect(target: Target<'_>) -> Result<Client, CliError> {
-    configured(target)?.ok_or_else(|| CliError::unreachable(NOT_CONFIGURED))
-}
-
 /// A client for the key service the flags, environment or profile choose;
 /// `None` when none is configured anywhere (then `run` may start the embedded one).
 pub fn configured(target: Target<'_>) -> Result<Option<Client>, CliError> {

@@ -6,17 +6,13 @@ use serde::Serialize;
 
 use super::console::note;
 use super::output::{self, Cell};
-use super::{connect, CliError, Target};
+use super::CliError;
 use crate::api::ApiKey;
 use crate::cli::{MaxLifetime, PolicyCommand, PolicySetArgs};
 use crate::client::Client;
 use crate::key::policy::Policy;
 use crate::key::KeyStatus;
 use crate::present;
-
-pub async fn run(command: PolicyCommand, target: Target<'_>) -> Result<(), CliError> {
-    run_on(command, &connect(target)?).await
-}
 
 /// Runs one command with `client` (over SSH: the session's own client).
 pub async fn run_on(command: PolicyCommand, client: &Client) -> Result<(), CliError> {
