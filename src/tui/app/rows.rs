@@ -2,19 +2,30 @@
 //! the tab and sort order (tabs.rs), with the selection kept on the same key
 //! and on screen.
 
-use crate::api::ApiKey;
+use crate::api::{ApiKey, ScopeInfo};
 use crate::key::health::{self, Summary};
 use crate::key::KeyStatus;
+use crate::present;
 
 use super::state::App;
 use super::tabs::{SortBy, Tab};
 
-/// Whether a key matches the (lower-cased) filter text (`/`).
-fn matches_filter(k: &ApiKey, needle: &str) -> bool {
+/// Whether a key matches the (lower-cased) filter text (`/`): its name,
+/// prefix or description, or one of its scopes by the name the table shows
+/// (`Sessions:R`), its label (`Sessions (Read)`) or its id (`sessions:read`).
+fn matches_filter(k: &ApiKey, needle: &str, catalogue: &[ScopeInfo]) -> bool {
     k.name.to_lowercase().contains(needle)
         || k.prefix.to_lowercase().contains(needle)
         || k.description.to_lowercase().contains(needle)
-        || k.scopes.iter().any(|s| s.contains(needle))
+        || k.scopes.iter().any(|id| {
+            id.contains(needle)
+                || present::scope_name(id, catalogue)
+                    .to_lowercase()
+                    .contains(needle)
+                || present::scope_label(id, catalogue)
+                    .to_lowercase()
+                    .contains(needle)
+        })
 }
 
 impl App {
@@ -25,7 +36,7 @@ impl App {
             .filter(|&i| {
                 let k = &self.keys[i];
                 self.tab.admits(self.status_of(k), self.badges_of(k))
-                    && (needle.is_empty() || matches_filter(k, &needle))
+                    && (needle.is_empty() || matches_filter(k, &needle, &self.scopes))
             })
             .collect();
         let keys = &self.keys;
