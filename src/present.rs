@@ -133,23 +133,20 @@ pub fn badge_text(
 /// does anything that rounds to it: 24h 29m), days below 365, then years.
 /// Under a minute there is no number: "just now", "in <1m".
 pub fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let seconds = (now - t).num_seconds();
-    let future = seconds < 0;
-    let span = seconds.unsigned_abs();
-    if span < 60 {
+    let future = (now - t).num_seconds() < 0;
+    let Some(span) = crate::key::expiry::nearest(now - t, SpanUnit::Year) else {
         return if future { "in <1m" } else { "just now" }.to_owned();
-    }
-    let nearest = |unit: u64| (span + unit / 2) / unit;
-    let text = match (nearest(60), nearest(3600), nearest(86_400)) {
-        (minutes, _, _) if minutes < 60 => format!("{minutes}m"),
-        (_, hours, _) if hours <= 24 => format!("{hours}h"),
-        (_, _, days) if days < 365 => format!("{days}d"),
-        _ => format!("{}y", nearest(365 * 86_400)),
+    };
+    let unit = match span.unit {
+        SpanUnit::Minute => "m",
+        SpanUnit::Hour => "h",
+        SpanUnit::Day => "d",
+        _ => "y",
     };
     if future {
-        format!("in {text}")
+        format!("in {}{unit}", span.n)
     } else {
-        format!("{text} ago")
+        format!("{}{unit} ago", span.n)
     }
 }
 

@@ -9,6 +9,8 @@ use super::{prompt, select, CliError};
 use crate::api::{ApiKey, CreateKeyRequest, ScopeInfo};
 use crate::cli::{CreateArgs, KeysCommand, RotateArgs, ShowArgs, TargetArgs};
 use crate::client::Client;
+use crate::key::health;
+use crate::key::policy::Policy;
 use crate::key::validate::{description_error, name_error};
 use crate::key::{parse_expiry, KeyStatus};
 use crate::present::{self, DisplayTz, SpanUnit};
@@ -102,12 +104,15 @@ async fn show(client: &Client, args: ShowArgs) -> Result<(), CliError> {
         return output::print_json(&key);
     }
     let catalogue = catalogue(client).await;
-    output::print(&details(&key, &catalogue, output::stdout_colour()))
+    let policy = super::list::policy(client).await;
+    let shown = details(&key, &catalogue, &policy, output::stdout_colour());
+    output::print(&shown)
 }
 
 /// `keys show`: one field a line, every value printable; one line per scope,
-/// its name as the table shows it, then its label and id.
-fn details(key: &ApiKey, catalogue: &[ScopeInfo], colour: bool) -> String {
+/// its name as the table shows it, then its label and id; each health badge
+/// with its reason, as the UI's details give them.
+fn details(key: &ApiKey, catalogue: &[ScopeInfo], policy: &Policy, colour: bool) -> String {
     let now = Utc::now();
     let time = |at| DisplayTz::Local.exact(at);
     let when = |at| present::exact_relative(at, DisplayTz::Local, now);
@@ -150,6 +155,11 @@ fn details(key: &ApiKey, catalogue: &[ScopeInfo], colour: bool) -> String {
         if let Some(id) = link {
             fields.push((label, id.as_str().into()));
         }
+    }
+    for (i, badge) in health::badges(key, policy, now).iter().enumerate() {
+        let reason = health::reason(badge, key, policy, now);
+        let line = format!("{}: {reason}", badge.word());
+        fields.push((if i == 0 { "Health" } else { "" }, line.into()));
     }
     if !key.description.is_empty() {
         fields.extend(output::multiline("Description", &key.description));
@@ -312,7 +322,12 @@ mod tests {
 
     #[test]
     fn details_show_who_and_when() {
-        let text = details(&key(KeyStatus::Active), &builtin(), false);
+        let text = details(
+            &key(KeyStatus::Active),
+            &builtin(),
+            &Policy::default(),
+            false,
+        );
         assert!(text.contains("Name         CI/CD Pipeline\n"), "{text}");
         assert!(text.contains("by ops@example.com"), "{text}");
         assert!(

@@ -72,7 +72,8 @@ pub async fn run(client: &Client, args: ListArgs) -> Result<(), CliError> {
 
 /// The organisation's policy, whose thresholds the badges follow. Should the
 /// service not send it, the default thresholds, said on standard error.
-async fn policy(client: &Client) -> Policy {
+/// `keys list` and `keys show` read it.
+pub(super) async fn policy(client: &Client) -> Policy {
     match client.policy().await {
         Ok(policy) => policy,
         Err(e) => {

@@ -178,6 +178,31 @@ pub fn duration(d: Duration, units: RangeInclusive<SpanUnit>) -> String {
     }
 }
 
+/// A span rounded to the nearest whole unit, in the unit it is read in at a
+/// glance: minutes below 59 min 30 s, hours up to 24 (24 h 29 min is 24 h),
+/// days below 365, then years; `largest` caps the unit (health reasons count
+/// in days). Half a unit rounds up; the sign is ignored; `None` under a
+/// minute. The one rounding behind the tables' relative times (`in 7d`,
+/// `present::relative`) and the health reasons' spans (`Expires in 7 days`),
+/// so that the two never say different numbers for the same key.
+pub fn nearest(d: Duration, largest: SpanUnit) -> Option<Span> {
+    let seconds = d.num_seconds().unsigned_abs();
+    if seconds < 60 {
+        return None;
+    }
+    let round = |unit: u64| (seconds + unit / 2) / unit;
+    let (n, unit) = match (round(60), round(3600), round(86_400)) {
+        (minutes, _, _) if minutes < 60 || largest < SpanUnit::Hour => (minutes, SpanUnit::Minute),
+        (_, hours, _) if hours <= 24 || largest < SpanUnit::Day => (hours, SpanUnit::Hour),
+        (_, _, days) if days < 365 || largest < SpanUnit::Year => (days, SpanUnit::Day),
+        _ => (round(365 * 86_400), SpanUnit::Year),
+    };
+    Some(Span {
+        n: u32::try_from(n).unwrap_or(u32::MAX),
+        unit,
+    })
+}
+
 /// A unit's length in milliseconds, up to a day.
 fn unit_millis(unit: SpanUnit) -> i64 {
     match unit {
@@ -330,6 +355,37 @@ mod tests {
             duration(Duration::weeks(2), SpanUnit::Day..=SpanUnit::Year),
             "14 days"
         );
+    }
+
+    #[test]
+    fn nearest_rounds_half_a_unit_up_in_the_unit_read_at_a_glance() {
+        let (m, h, d) = (Duration::minutes, Duration::hours, Duration::days);
+        let said = |span: Duration, largest| nearest(span, largest).map(|s| (s.n, s.unit));
+        assert_eq!(said(Duration::seconds(59), SpanUnit::Year), None);
+        assert_eq!(
+            said(m(59) + Duration::seconds(29), SpanUnit::Year),
+            Some((59, SpanUnit::Minute))
+        );
+        assert_eq!(
+            said(m(59) + Duration::seconds(30), SpanUnit::Year),
+            Some((1, SpanUnit::Hour))
+        );
+        assert_eq!(
+            said(h(24) + m(29), SpanUnit::Year),
+            Some((24, SpanUnit::Hour))
+        );
+        assert_eq!(
+            said(h(24) + m(30), SpanUnit::Year),
+            Some((1, SpanUnit::Day))
+        );
+        // 6 days 23 hours is 7 days, as the Expires column says `in 7d`.
+        assert_eq!(said(d(6) + h(23), SpanUnit::Day), Some((7, SpanUnit::Day)));
+        assert_eq!(
+            said(-(d(6) + h(11)), SpanUnit::Day),
+            Some((6, SpanUnit::Day))
+        );
+        assert_eq!(said(d(400), SpanUnit::Year), Some((1, SpanUnit::Year)));
+        assert_eq!(said(d(400), SpanUnit::Day), Some((400, SpanUnit::Day)));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::key::expiry::SpanUnit;
 use crate::key::policy::{Policy, DEFAULT_ROTATE_AFTER_DAYS};
 use crate::key::KeyStatus;
 
@@ -296,19 +297,29 @@ pub fn attention<K: KeyFacts>(keys: &[K], policy: &Policy, now: DateTime<Utc>) -
     rows
 }
 
-/// "1 day", "12 days", "less than a day".
-fn span(d: Duration) -> String {
-    use crate::key::expiry::SpanUnit::Day;
-    crate::key::expiry::duration(d, Day..=Day)
+/// "7 days", "1 day", "20 h", "45 min", "less than a minute": rounded to
+/// the nearest unit as the Expires and Last Used columns round
+/// (`key::expiry::nearest`), so a key expiring in 6 days 23 hours "Expires
+/// in 7 days" beside its `in 7d`. Said in units up to `largest`: days for
+/// ages and expiries (24 h is "1 day"; days stay days past a year, as the
+/// policy counts them), hours for a grace period (a day's grace read a few
+/// seconds after the rotation is "24 h", not "1439 min").
+fn span(d: Duration, largest: SpanUnit) -> String {
+    use crate::key::expiry::{duration, nearest};
+    let Some(rounded) = nearest(d, largest) else {
+        return "less than a minute".to_owned();
+    };
+    // At most u32::MAX days: far inside what a Duration holds.
+    let seconds = rounded.seconds().and_then(|s| i64::try_from(s).ok());
+    duration(
+        Duration::seconds(seconds.unwrap_or_default()),
+        rounded.unit..=largest,
+    )
 }
 
-/// "45 min", "3 h": a grace period is at most a day. Rounded to the nearest
-/// minute, as the Expires column rounds: a day's grace read a few seconds
-/// after the rotation is "24 h", not "1439 min".
-fn span_hours(d: Duration) -> String {
-    use crate::key::expiry::SpanUnit::{Hour, Minute};
-    let minutes = (d.num_seconds() + 30).div_euclid(60);
-    crate::key::expiry::duration(Duration::minutes(minutes), Minute..=Hour)
+/// A span said in days at most: ages and expiries.
+fn days_span(d: Duration) -> String {
+    span(d, SpanUnit::Day)
 }
 
 /// The sentence behind `badge` on `key`, for the details screen.
@@ -317,30 +328,30 @@ pub fn reason(badge: Badge, key: &impl KeyFacts, policy: &Policy, now: DateTime<
     match badge {
         Badge::Expired => format!(
             "Expired {} ago and not revoked — the page advises revoking expired keys to clean up",
-            span(now - key.expires_at().unwrap_or(now))
+            days_span(now - key.expires_at().unwrap_or(now))
         ),
         Badge::Expiring => format!(
             "Expires in {} — rotate it before applications using it lose access",
-            span(key.expires_at().unwrap_or(now) - now)
+            days_span(key.expires_at().unwrap_or(now) - now)
         ),
         Badge::Rotate if policy.rotate_after_days == DEFAULT_ROTATE_AFTER_DAYS => format!(
             "Created {} ago — the page advises rotating every {} days",
-            span(now - key.created_at()),
+            days_span(now - key.created_at()),
             policy.rotate_after_days
         ),
         Badge::Rotate => format!(
             "Created {} ago — this organisation rotates keys every {} days",
-            span(now - key.created_at()),
+            days_span(now - key.created_at()),
             policy.rotate_after_days
         ),
         Badge::Unused => match key.last_used_at() {
             Some(t) => format!(
                 "Last used {} ago — the page advises monitoring Last Used; revoke keys unused for {unused_after} days",
-                span(now - t)
+                days_span(now - t)
             ),
             None => format!(
                 "Never used in the {} since it was created — the page advises monitoring Last Used; revoke keys unused for {unused_after} days",
-                span(now - key.created_at())
+                days_span(now - key.created_at())
             ),
         },
         Badge::NoExpiry => {
@@ -350,7 +361,7 @@ pub fn reason(badge: Badge, key: &impl KeyFacts, policy: &Policy, now: DateTime<
             Some(end) if end > now => format!(
                 "Replaced by a rotation; it keeps working for {} more, then stops by itself \
                  — move what uses it to the new key, or revoke it once nothing does",
-                span_hours(end - now)
+                span(end - now, SpanUnit::Hour)
             ),
             _ => "Replaced by a rotation; it keeps working until it is revoked — move what \
                   uses it to the new key, then revoke it"
@@ -693,6 +704,26 @@ mod tests {
         };
         assert!(reason(Badge::Rotate, &key("r", 31), &custom, now())
             .ends_with("this organisation rotates keys every 30 days"));
+    }
+
+    #[test]
+    fn reasons_count_days_as_the_expires_column_rounds_them() {
+        let p = Policy::default();
+        let in_6d_23h = ApiKey {
+            expires_at: Some(now() + Duration::days(6) + Duration::hours(23)),
+            ..key("e", 10)
+        };
+        assert!(reason(Badge::Expiring, &in_6d_23h, &p, now()).starts_with("Expires in 7 days"));
+        let in_20h = ApiKey {
+            expires_at: Some(now() + Duration::hours(20)),
+            ..key("e", 10)
+        };
+        assert!(reason(Badge::Expiring, &in_20h, &p, now()).starts_with("Expires in 20 h"));
+        let old = ApiKey {
+            created_at: now() - Duration::days(99) - Duration::hours(13),
+            ..key("r", 0)
+        };
+        assert!(reason(Badge::Rotate, &old, &p, now()).starts_with("Created 100 days ago"));
     }
 
     /// The old half of a rotation: created long ago, expiring within the

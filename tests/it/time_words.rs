@@ -186,3 +186,77 @@ fn the_cli_says_times_as_the_ui_does() {
         "{shown}"
     );
 }
+
+/// The days of `expiring: Expires in N days — …` in a screen or an output.
+fn reason_days(text: &str) -> &str {
+    let at = text
+        .find("expiring: Expires in ")
+        .unwrap_or_else(|| panic!("an expiring reason in:\n{text}"));
+    text[at..]
+        .trim_start_matches("expiring: Expires in ")
+        .split(' ')
+        .next()
+        .unwrap()
+}
+
+/// A key expiring in 6 days 23 hours: the table's Expires cell says `in 7d`
+/// and the health reason says 7 days too (rounded down, it said "6 days").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ui_counts_the_days_of_a_health_reason_as_its_table_does() {
+    let w = World::new().await;
+    let t0 = start_time();
+    w.create(json!({"name": "Almost a week", "scopes": ["sessions:read"],
+                    "expires_at": t0 + Duration::days(6) + Duration::hours(23)}))
+        .await;
+    w.clock.advance(Duration::seconds(30));
+
+    let mut ui = w.ui(PLAIN, 120, 30).await;
+    let screen = ui.screen();
+    let row = row(&screen, "Almost a week");
+    assert!(row.contains("expiring"), "{row}");
+    assert!(row.trim_end().ends_with(" in 7d"), "{row}");
+    ui.press(KeyCode::Enter).await;
+    let details = ui.screen();
+    assert_eq!(reason_days(&details), "7", "{details}");
+    assert!(field(&details, "Expires").ends_with("(in 7d)"), "{details}");
+}
+
+/// The same in the CLI, against a real `keydeck serve`: `keys list`'s
+/// EXPIRES says `in 7d` beside its HEALTH badge, and `keys show` gives the
+/// badge the UI's reason, with the same 7 days.
+#[test]
+fn the_cli_counts_the_days_of_a_health_reason_as_its_table_does() {
+    let service = Service::start();
+    let user = User::of(&service);
+    let expires_at = chrono::Utc::now() + Duration::days(6) + Duration::hours(23);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let created: serde_json::Value = runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(format!("{}/v1/api-keys", service.url()))
+            .bearer_auth(&service.token)
+            .json(&json!({"name": "Almost a week", "scopes": ["sessions:read"],
+                          "expires_at": expires_at}))
+            .send()
+            .await
+            .expect("create request");
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    });
+    let id = created["api_key"]["id"].as_str().unwrap();
+
+    let table = user.run(&["keys", "list"]).ok().stdout;
+    let header = table.lines().next().unwrap();
+    let line = table.lines().find(|l| l.contains(id)).unwrap();
+    assert_eq!(under(header, line, "EXPIRES", "ID"), "in 7d", "{table}");
+    assert_eq!(under(header, line, "HEALTH", "CREATED"), "expiring", "{table}");
+
+    let shown = user.run(&["keys", "show", id]).ok().stdout;
+    assert!(
+        shown.lines().any(|l| l.starts_with("Health ")),
+        "a Health field in:\n{shown}"
+    );
+    assert_eq!(reason_days(&shown), "7", "{shown}");
+}
