@@ -47,6 +47,7 @@ mod ssh_draw;
 mod ssh_frontdoor;
 mod ssh_internal;
 mod ssh_openssh;
+mod ssh_seams;
 mod time_words;
 mod tls_message;
 mod transport;

@@ -237,8 +237,10 @@ fn the_cli_counts_the_days_of_a_health_reason_as_its_table_does() {
         let response = reqwest::Client::new()
             .post(format!("{}/v1/api-keys", service.url()))
             .bearer_auth(&service.token)
-            .json(&json!({"name": "Almost a week", "scopes": ["sessions:read"],
-                          "expires_at": expires_at}))
+            .json(
+                &json!({"name": "Almost a week", "scopes": ["sessions:read"],
+                          "expires_at": expires_at}),
+            )
             .send()
             .await
             .expect("create request");
@@ -251,7 +253,11 @@ fn the_cli_counts_the_days_of_a_health_reason_as_its_table_does() {
     let header = table.lines().next().unwrap();
     let line = table.lines().find(|l| l.contains(id)).unwrap();
     assert_eq!(under(header, line, "EXPIRES", "ID"), "in 7d", "{table}");
-    assert_eq!(under(header, line, "HEALTH", "CREATED"), "expiring", "{table}");
+    assert_eq!(
+        under(header, line, "HEALTH", "CREATED"),
+        "expiring",
+        "{table}"
+    );
 
     let shown = user.run(&["keys", "show", id]).ok().stdout;
     assert!(

@@ -1,0 +1,387 @@
+//! Issue 20's seams over SSH: a feature is done when it works in every face.
+//! One real service (SQLite or PostgreSQL, a hand-moved clock that ends at
+//! the real time) with a rotated key, a key that breaks the policy and keys
+//! in other health states; the UI over SSH (russh's client, the terminal read
+//! back with vt100) is compared with the UI run locally (`TestBackend`) on
+//! the same service, and `keys list` over SSH with the UI's Health column.
+
+use crate::common;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use crossterm::event::KeyCode;
+use keydeck::client::Client;
+use keydeck::clock::{Clock, ManualClock};
+use keydeck::key::Secret;
+use keydeck::ssh::SshConfig;
+use keydeck::tui::testing::Harness;
+use keydeck::tui::theme::Theme;
+use russh::keys::PrivateKey;
+use serde_json::{json, Value};
+
+use common::ssh::{self, UiSession};
+use common::ui::past_gutter;
+use common::{Backend, TestServer};
+
+on_both_backends!(the_ui_over_ssh_shows_rotation_policy_and_attention_as_locally);
+
+const WIDTH: u16 = 150;
+const HEIGHT: u16 = 30;
+
+/// A service with an SSH listener whose clock the test moves, and the
+/// admin's SSH key.
+struct Seeded {
+    server: TestServer,
+    clock: Arc<ManualClock>,
+    key: PrivateKey,
+}
+
+impl Seeded {
+    /// Creates a key `at` (expiring at `expires`, if any); its secret and id.
+    async fn key_at(
+        &self,
+        at: DateTime<Utc>,
+        name: &str,
+        expires: Option<DateTime<Utc>>,
+    ) -> (String, String) {
+        self.clock.set(at);
+        let mut body = json!({"name": name, "scopes": ["sessions:read"]});
+        if let Some(e) = expires {
+            body["expires_at"] = json!(e);
+        }
+        let r = self
+            .server
+            .create_key_as(&self.server.admin_token, body)
+            .await;
+        assert_eq!(r.status(), 201);
+        let created: Value = r.json().await.unwrap();
+        (
+            created["secret"].as_str().unwrap().to_owned(),
+            created["api_key"]["id"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// `method path` as the admin, with `body`; asserts `status`.
+    async fn send(&self, method: reqwest::Method, path: &str, body: Value, status: u16) {
+        let r = self
+            .server
+            .http
+            .request(method, self.server.url(path))
+            .bearer_auth(&self.server.admin_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{path}: {:?}", r.text().await);
+    }
+
+    /// The UI run locally on this service, at the size the SSH session has.
+    async fn local_ui(&self) -> Harness {
+        let client = Client::new(
+            &self.server.base,
+            Secret::new(self.server.admin_token.clone()),
+        )
+        .unwrap();
+        let clock: Arc<dyn Clock> = self.clock.clone();
+        Harness::start(client, clock, Theme { color: false }, WIDTH, HEIGHT).await
+    }
+
+    async fn stop(self) {
+        self.server.stop().await;
+    }
+}
+
+/// Keys in days before the real now (the last one is a rotation's new key):
+///
+/// | key | created | expires | last used | badges |
+/// | --- | --- | --- | --- | --- |
+/// | Lapsed | -40 | -2 | never | expired |
+/// | Rotated | -30 | +60 | -1 | rotating (replaced now, 1 h grace) |
+/// | Expiring soon | -20 | +3 | -1 | expiring |
+/// | Healthy | -10 | +60 | -1 | none |
+/// | Long-lived | -3 | +200 | -1 | policy (90-day maximum set last) |
+async fn seed(backend: &Backend) -> Seeded {
+    let start = Utc::now();
+    let day = |d: i64| start + Duration::days(d);
+    let clock = Arc::new(ManualClock::new(day(-100)));
+    let listen = SshConfig::new("127.0.0.1:0".parse().unwrap());
+    let server = TestServer::start_with_ssh(backend, clock.clone(), |_| {}, Some(listen)).await;
+    let key = ssh::new_key();
+    ssh::add_key(server.running.state.store.as_ref(), ADMIN, &key).await;
+    let s = Seeded { server, clock, key };
+    s.key_at(day(-40), "Lapsed", Some(day(-2))).await;
+    let rotated = s.key_at(day(-30), "Rotated", Some(day(60))).await;
+    let used = [
+        rotated.clone(),
+        s.key_at(day(-20), "Expiring soon", Some(day(3))).await,
+        s.key_at(day(-10), "Healthy", Some(day(60))).await,
+        s.key_at(day(-3), "Long-lived", Some(day(200))).await,
+    ];
+    s.clock.set(day(-1));
+    for (secret, _) in &used {
+        assert_eq!(s.server.auth(secret, None).await.status(), 200);
+    }
+    s.clock.set(start);
+    let rotate = format!("/v1/api-keys/{}/rotate", rotated.1);
+    s.send(
+        reqwest::Method::POST,
+        &rotate,
+        json!({"grace_seconds": 3600}),
+        201,
+    )
+    .await;
+    s.send(
+        reqwest::Method::PUT,
+        "/v1/policy",
+        json!({"max_lifetime_days": 90}),
+        200,
+    )
+    .await;
+    s
+}
+
+const ADMIN: &str = "admin@localhost";
+
+/// The table as a screen shows it: the header line (past the mark gutter)
+/// and every row under it, trailing spaces trimmed, up to the first blank line.
+fn table(screen: &str) -> Vec<String> {
+    screen
+        .lines()
+        .map(|l| past_gutter(l).trim_end().to_owned())
+        .skip_while(|l| !l.starts_with("Name "))
+        .take_while(|l| !l.is_empty())
+        .collect()
+}
+
+/// The Health cells of the rows of `name` (a rotation's two keys share it),
+/// under the header's Health title, in the table's order.
+fn health(table: &[String], name: &str) -> Vec<String> {
+    let header = &table[0];
+    let start = header.find("Health").expect("a Health column");
+    let end = header.find("Created").expect("a Created column");
+    table
+        .iter()
+        .filter(|l| l.starts_with(&format!("{name}  ")))
+        .map(|row| {
+            row.chars()
+                .skip(start)
+                .take(end - start)
+                .collect::<String>()
+                .trim()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The names of the rows, in order.
+fn names(table: &[String]) -> Vec<String> {
+    table[1..]
+        .iter()
+        .map(|l| l.split("  ").next().unwrap().to_owned())
+        .collect()
+}
+
+// (a) A rotated key shows `⟳ rotating until … → …` and sits last in
+// Attention over SSH just as locally; (c) the policy is loaded over SSH: the
+// key that breaks it has its `policy` badge and the summary counts it. The
+// table over SSH is the local table, row for row, on All and on Attention.
+async fn the_ui_over_ssh_shows_rotation_policy_and_attention_as_locally(backend: Backend) {
+    let s = seed(&backend).await;
+    let handle = ssh::connect(ssh::addr(&s.server), &s.key).await.unwrap();
+    let mut remote = UiSession::open(&handle, WIDTH, HEIGHT, &[]).await;
+    let mut local = s.local_ui().await;
+
+    // The keys come first, the policy's badges as soon as it is read.
+    let screen = remote.wait_for("break policy").await;
+    let over_ssh = table(&screen);
+    assert_eq!(over_ssh, table(&local.screen()), "over SSH:\n{screen}");
+    // Newest first: the rotation's new key, healthy, then the old one.
+    let rotated = health(&over_ssh, "Rotated");
+    assert_eq!(rotated.len(), 2, "{screen}");
+    assert_eq!(rotated[0], "", "{screen}");
+    assert!(
+        rotated[1].starts_with("⟳ rotating until ") && rotated[1].contains(" → eg_live_"),
+        "{screen}"
+    );
+    assert_eq!(health(&over_ssh, "Long-lived"), ["policy"], "{screen}");
+    let summary = screen.lines().nth(1).unwrap();
+    assert!(summary.contains("1 break policy"), "{screen}");
+    assert!(summary.contains("1 rotating"), "{screen}");
+    assert_eq!(
+        summary.trim(),
+        local.screen().lines().nth(1).unwrap().trim(),
+        "the summary line over SSH and locally"
+    );
+
+    // Attention (5): worst first, the rotating key last, on both faces.
+    remote.send(b"5").await;
+    let screen = remote.wait_gone("Healthy").await;
+    local.press(KeyCode::Char('5')).await;
+    let attention = table(&screen);
+    assert_eq!(
+        names(&attention),
+        ["Lapsed", "Expiring soon", "Long-lived", "Rotated"],
+        "{screen}"
+    );
+    assert_eq!(attention, table(&local.screen()), "over SSH:\n{screen}");
+
+    remote.send(b"q").await;
+    assert_eq!(remote.wait_closed().await, Some(0));
+    s.stop().await;
+}
+
+/// The first line (the title) and the last line with text (the footer).
+fn title_and_footer(screen: &str) -> (String, String) {
+    let title = screen.lines().next().unwrap_or_default().to_owned();
+    let footer = screen
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .to_owned();
+    (title, footer)
+}
+
+/// The marked rows' names: the rows whose gutter holds `✓`.
+fn marked(screen: &str) -> Vec<String> {
+    screen
+        .lines()
+        .filter(|l| l.trim_start().starts_with('✓'))
+        .map(|l| past_gutter(l).split("  ").next().unwrap().to_owned())
+        .collect()
+}
+
+// (b) Marks over SSH: Space marks and moves down, the count shows in the
+// title and the footer, a tab switch clears the marks (and says so), and
+// `Esc` (a lone ESC byte through the session) clears them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marks_over_ssh_count_and_clear_as_locally() {
+    let backend = Backend::sqlite();
+    let s = seed(&backend).await;
+    let handle = ssh::connect(ssh::addr(&s.server), &s.key).await.unwrap();
+    let mut ui = UiSession::open(&handle, WIDTH, HEIGHT, &[]).await;
+    let screen = ui.wait_for("break policy").await;
+    let (title, footer) = title_and_footer(&screen);
+    assert!(!title.contains("marked") && !footer.contains("marked"));
+
+    ui.send(b"  ").await;
+    let screen = ui.wait_for("2 marked").await;
+    assert_eq!(marked(&screen), ["Rotated", "Long-lived"], "{screen}");
+    let (title, footer) = title_and_footer(&screen);
+    assert!(title.ends_with("2 marked · 6 keys"), "{title}");
+    assert!(
+        footer.contains("d revoke 2 marked") && footer.contains("Esc clear marks"),
+        "{footer}"
+    );
+
+    // The Active tab: the marks go, and the status line says so.
+    ui.send(b"2").await;
+    let screen = ui
+        .wait_for("2 keys unmarked (marks stay on their tab).")
+        .await;
+    assert!(marked(&screen).is_empty(), "{screen}");
+    let (title, footer) = title_and_footer(&screen);
+    assert!(!title.contains("marked") && !footer.contains("marked"));
+
+    // Two marks on this tab, then Esc.
+    // The selection stayed on Healthy; the title counts every key.
+    ui.send(b"  ").await;
+    let screen = ui.wait_for("2 marked · 6 keys").await;
+    assert_eq!(marked(&screen), ["Healthy", "Expiring soon"], "{screen}");
+    ui.send(b"\x1b").await;
+    let screen = ui.wait_for("2 keys unmarked.").await;
+    assert!(marked(&screen).is_empty(), "{screen}");
+    let (title, footer) = title_and_footer(&screen);
+    assert!(
+        title.ends_with(" 6 keys") && !title.contains("marked"),
+        "{title}"
+    );
+    assert!(
+        footer.contains("d revoke") && !footer.contains("marked"),
+        "{footer}"
+    );
+
+    ui.send(b"q").await;
+    assert_eq!(ui.wait_closed().await, Some(0));
+    s.stop().await;
+}
+
+/// The rows of a piped `keys list` (every column): the header, and each
+/// row's (prefix, HEALTH), the HEALTH's ` · ` said as the UI's spaces.
+fn cli_health(table: &str) -> Vec<(String, String)> {
+    let mut lines = table.lines();
+    let header = lines.next().expect("a header");
+    let cell = |line: &str, title: &str, next: &str| -> String {
+        let (start, end) = (header.find(title).unwrap(), header.find(next).unwrap());
+        let text: String = line.chars().skip(start).take(end - start).collect();
+        text.trim().trim_end_matches('.').replace(" · ", " ")
+    };
+    lines
+        .map(|l| (cell(l, "PREFIX", "SCOPES"), cell(l, "HEALTH", "CREATED")))
+        .collect()
+}
+
+/// The UI's rows as (prefix, Health): the prefix as the CLI prints it.
+fn ui_health(table: &[String]) -> Vec<(String, String)> {
+    let header = &table[0];
+    let cell = |line: &str, title: &str, next: &str| -> String {
+        let (start, end) = (header.find(title).unwrap(), header.find(next).unwrap());
+        let text: String = line.chars().skip(start).take(end - start).collect();
+        text.trim().to_owned()
+    };
+    table[1..]
+        .iter()
+        .map(|l| {
+            (
+                cell(l, "Key Prefix", "Scopes")
+                    .trim_end_matches('.')
+                    .to_owned(),
+                cell(l, "Health", "Created"),
+            )
+        })
+        .collect()
+}
+
+// (d) `ssh HOST keys list` is the CLI over SSH: its HEALTH column has the
+// badges the UI over SSH shows, key for key, and `--attention` lists the
+// Attention tab's rows in its order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_list_over_ssh_has_the_health_the_ui_over_ssh_shows() {
+    let backend = Backend::sqlite();
+    let s = seed(&backend).await;
+    let handle = ssh::connect(ssh::addr(&s.server), &s.key).await.unwrap();
+    let mut ui = UiSession::open(&handle, WIDTH, HEIGHT, &[]).await;
+    let screen = ui.wait_for("break policy").await;
+    let all = table(&screen);
+    ui.send(b"5").await;
+    let attention = table(&ui.wait_gone("Healthy").await);
+    ui.send(b"q").await;
+    assert_eq!(ui.wait_closed().await, Some(0));
+
+    let mut ui_rows = ui_health(&all);
+    let listed = ssh::exec(&handle, "keys list", false).await;
+    assert_eq!(listed.status, Some(0), "{listed:?}");
+    let mut cli_rows = cli_health(&listed.stdout);
+    ui_rows.sort();
+    cli_rows.sort();
+    assert_eq!(cli_rows, ui_rows, "keys list over SSH:\n{}", listed.stdout);
+    assert!(
+        cli_rows.iter().any(|(_, h)| h == "policy")
+            && cli_rows
+                .iter()
+                .any(|(_, h)| h.starts_with("⟳ rotating until ")),
+        "{}",
+        listed.stdout
+    );
+
+    let listed = ssh::exec(&handle, "keys list --attention", false).await;
+    assert_eq!(listed.status, Some(0), "{listed:?}");
+    assert_eq!(
+        cli_health(&listed.stdout),
+        ui_health(&attention),
+        "keys list --attention over SSH:\n{}",
+        listed.stdout
+    );
+    s.stop().await;
+}
