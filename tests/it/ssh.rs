@@ -517,7 +517,7 @@ async fn unknown_keys_count_in_the_failed_authentication_limiter() {
 
 /// The foreground a palette draws an active key's status in, as a terminal
 /// reads it from the bytes (`ESC[32m` is index 2, `ESC[38;5;28m` index 28).
-fn active_fg(palette: keydeck::tui::theme::Palette) -> vt100::Color {
+pub(crate) fn active_fg(palette: keydeck::tui::theme::Palette) -> vt100::Color {
     use keydeck::key::KeyStatus;
     use keydeck::tui::theme::{Styles, Theme};
     use ratatui::style::Color;
@@ -531,7 +531,7 @@ fn active_fg(palette: keydeck::tui::theme::Palette) -> vt100::Color {
 }
 
 /// The colour of the `●` of the row `name`.
-fn status_fg(screen: &vt100::Screen, name: &str) -> vt100::Color {
+pub(crate) fn status_fg(screen: &vt100::Screen, name: &str) -> vt100::Color {
     let row = row_of(screen, name);
     (0..screen.size().1)
         .filter_map(|col| screen.cell(row, col))

@@ -1,5 +1,6 @@
 //! keydeck over SSH with the real OpenSSH client: `ssh -tt` in a PTY opens the
-//! UI, `ssh HOST keys …` runs commands, and a key nobody added is refused.
+//! UI, `ssh HOST keys …` runs commands, a key nobody added is refused, and
+//! `-o SetEnv=KEYDECK_THEME=…` picks the palette.
 //! Needs `ssh` and `ssh-keygen` (build.rs: cfg `keydeck_openssh`; `.ci/run`
 //! installs openssh-client and requires it).
 
@@ -110,5 +111,63 @@ fn openssh_opens_the_ui_runs_commands_and_refuses_unknown_keys() {
         String::from_utf8_lossy(&refused.stderr).contains("Permission denied (publickey)"),
         "{refused:?}"
     );
+    runtime.block_on(server.stop());
+}
+
+// Issue 20: with the real OpenSSH client, `ssh -o SetEnv=KEYDECK_THEME=NAME
+// -tt` picks the palette: the `●` of an active key has that palette's
+// colour, read from the bytes through vt100; without SetEnv, dark.
+#[test]
+#[cfg_attr(
+    not(keydeck_openssh),
+    ignore = "needs the OpenSSH client (apt-get install openssh-client)"
+)]
+fn openssh_set_env_keydeck_theme_picks_the_palette() {
+    use crate::ssh::{active_fg, status_fg};
+    use keydeck::tui::theme::Palette;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let backend = Backend::sqlite();
+    let server = runtime.block_on(ssh::start(&backend, |_| {}));
+    let port = ssh::addr(&server).port();
+    let dir = tempfile::tempdir().unwrap();
+    let key = keygen(dir.path(), "id_ed25519");
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    runtime.block_on(async {
+        keydeck::accounts::ssh_keys::add_ssh_key(
+            server.running.state.store.as_ref(),
+            "admin@localhost",
+            &public,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+        server.create_key("Themed", &["sessions:read"]).await;
+    });
+    assert_ne!(active_fg(Palette::Light), active_fg(Palette::Dark));
+    assert_ne!(active_fg(Palette::HighContrast), active_fg(Palette::Dark));
+
+    for (set_env, palette) in [
+        (Some("KEYDECK_THEME=light"), Palette::Light),
+        (Some("KEYDECK_THEME=high-contrast"), Palette::HighContrast),
+        (None, Palette::Dark),
+    ] {
+        let mut args = options(port, &key);
+        if let Some(pair) = set_env {
+            args.extend(["-o".into(), format!("SetEnv={pair}")]);
+        }
+        args.extend(["-tt".into(), "anyone@127.0.0.1".into()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut ui = Session::start_program("ssh", &args, &[], 100, 30);
+        let screen = ui.wait_for("Themed");
+        assert!(!screen.contains("is not a theme"), "{screen}");
+        assert_eq!(
+            status_fg(&ui.screen(), "Themed"),
+            active_fg(palette),
+            "{set_env:?}:\n{screen}"
+        );
+        ui.send("q");
+        let (code, _) = ui.wait_exit(TIMEOUT);
+        assert_eq!(code, 0, "{}", ui.output());
+    }
     runtime.block_on(server.stop());
 }

@@ -88,6 +88,11 @@ impl Session {
         self.screen.lock().unwrap().screen().contents()
     }
 
+    /// The screen as the terminal has it now, cells and colours included.
+    pub fn screen(&self) -> vt100::Screen {
+        self.screen.lock().unwrap().screen().clone()
+    }
+
     /// Waits until the screen shows `text` (and returns the screen).
     pub fn wait_for(&self, text: &str) -> String {
         self.wait_screen(&format!("{text:?} to appear"), |s| s.contains(text))
