@@ -750,12 +750,23 @@ pub fn footer_ranked(context: Context, state: FooterState) -> Vec<Hint> {
         })
         .map(|h| Hint {
             count: state.marked,
+            // What the marks are for (`d revoke 2 marked`) stays in a
+            // narrow footer as long as `Esc clear marks` does.
+            priority: if h.marked.is_some() && state.marked > 0 {
+                MARKED_PRIORITY
+            } else {
+                h.priority
+            },
             ..h
         })
         .collect();
     hints.sort_by_key(|h| h.rank);
     hints
 }
+
+/// The priority of a hint that acts on the marked keys while some are shown:
+/// that of `Esc clear marks`.
+const MARKED_PRIORITY: u8 = 1;
 
 /// The hint line on a popup's border, e.g. " y yes · n/Esc no ".
 pub fn border(context: Context) -> String {

@@ -253,8 +253,8 @@ fn marked(screen: &str) -> Vec<String> {
 }
 
 // (b) Marks over SSH: Space marks and moves down, the count shows in the
-// title and the footer, a tab switch clears the marks (and says so), and
-// `Esc` (a lone ESC byte through the session) clears them.
+// title and the footer (at 80×24 too), a tab switch clears the marks (and
+// says so), and `Esc` (a lone ESC byte through the session) clears them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marks_over_ssh_count_and_clear_as_locally() {
     let backend = Backend::sqlite();
@@ -274,6 +274,25 @@ async fn marks_over_ssh_count_and_clear_as_locally() {
         footer.contains("d revoke 2 marked") && footer.contains("Esc clear marks"),
         "{footer}"
     );
+
+    // At 80×24 the footer still says what `d` will do to the marks.
+    ui.resize(80, 24).await;
+    let screen = ui
+        .wait_until("the footer laid out for 80 columns", |s| {
+            s.contents().lines().any(|l| l.contains("… ? more"))
+        })
+        .await;
+    let (title, footer) = title_and_footer(&screen);
+    assert!(title.ends_with("2 marked · 6 keys"), "{title}");
+    assert!(
+        footer.contains("d revoke 2 marked") && footer.contains("Esc clear marks"),
+        "{screen}"
+    );
+    ui.resize(WIDTH, HEIGHT).await;
+    ui.wait_until("the table laid out again", |s| {
+        s.contents().contains("Expires")
+    })
+    .await;
 
     // The Active tab: the marks go, and the status line says so.
     ui.send(b"2").await;

@@ -291,6 +291,28 @@ mod tests {
     }
 
     #[test]
+    fn at_80_columns_marks_keep_what_acts_on_them() {
+        let help = keymap::hint_for(Context::Table, keymap::Command::Help);
+        let state = FooterState {
+            has_rows: true,
+            marked: 2,
+            marks: true,
+            ..FooterState::default()
+        };
+        let (shown, dropped) = fit_footer(keymap::footer_ranked(Context::Table, state), 80, help);
+        let texts: Vec<String> = shown
+            .iter()
+            .map(|h| format!("{} {}", h.keys, h.text()))
+            .collect();
+        assert!(dropped, "{texts:?}");
+        assert!(
+            texts.contains(&"d revoke 2 marked".to_owned())
+                && texts.contains(&"Esc clear marks".to_owned()),
+            "{texts:?}"
+        );
+    }
+
+    #[test]
     fn without_help_a_cut_footer_ends_with_an_ellipsis_only() {
         let hints = keymap::footer_ranked(Context::Create, FooterState::default());
         let all = hints.len();
