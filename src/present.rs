@@ -201,7 +201,8 @@ pub fn ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
-/// Where exact times are shown: the admin's local zone, or a fixed offset (tests).
+/// Where exact times are shown: the admin's local zone, or a fixed offset
+/// (UTC over SSH, where the server's zone is not the admin's; tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DisplayTz {
     Local,
@@ -209,6 +210,25 @@ pub enum DisplayTz {
 }
 
 impl DisplayTz {
+    /// UTC: the zone of everything said over SSH, the UI and the commands
+    /// alike.
+    pub fn utc() -> Self {
+        Self::Fixed(FixedOffset::east_opt(0).expect("UTC is an offset"))
+    }
+
+    /// An expiry as typed (`30d`, `2027-01-31`), a date read in this zone
+    /// (`key::parse_expiry`).
+    pub fn parse_expiry(
+        &self,
+        input: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, crate::key::ExpiryError> {
+        match self {
+            DisplayTz::Local => crate::key::parse_expiry(input, now, &Local),
+            DisplayTz::Fixed(offset) => crate::key::parse_expiry(input, now, offset),
+        }
+    }
+
     fn format(&self, t: DateTime<Utc>, format: &str) -> String {
         match self {
             Self::Local => t.with_timezone(&Local).format(format).to_string(),

@@ -2,13 +2,12 @@
 
 use std::collections::HashMap;
 
-use super::console::note;
+use super::console::{self, note};
 use super::output::{self, Cell};
 use super::CliError;
 use crate::api::{ApiKey, AuditEntry, AuditListQuery, KeyListQuery};
 use crate::cli::AuditArgs;
 use crate::client::Client;
-use crate::present::DisplayTz;
 
 /// Runs the command with `client` (over SSH: the session's own client).
 pub async fn run_on(args: AuditArgs, client: &Client) -> Result<(), CliError> {
@@ -46,7 +45,7 @@ fn audit_table(entries: &[AuditEntry], keys: &[ApiKey]) -> String {
         .map(|e| {
             let key = by_id.get(e.api_key_id.as_str()).copied();
             vec![
-                DisplayTz::Local.date_time(e.at).into(),
+                console::display_tz().date_time(e.at).into(),
                 e.action.as_str().into(),
                 output::truncate(&e.actor.name, 40),
                 output::truncate(&crate::present::audit_subject(e, key), 60),

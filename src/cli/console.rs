@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use zeroize::Zeroizing;
 
+use crate::present::DisplayTz;
+
 /// A buffer wiped when dropped.
 type Buffer = Zeroizing<Vec<u8>>;
 
@@ -56,6 +58,17 @@ pub async fn capture<F: Future>(console: SessionConsole, command: F) -> F::Outpu
 /// Whether this command runs inside a session (no terminal of ours to ask on).
 pub fn in_session() -> bool {
     CONSOLE.try_with(|_| ()).is_ok()
+}
+
+/// The zone a command says times in: the machine's own, or inside a
+/// session UTC, as the UI over SSH says them (the server's zone is not the
+/// admin's). Dates typed to `--expires` are read in it too.
+pub fn display_tz() -> DisplayTz {
+    if in_session() {
+        DisplayTz::utc()
+    } else {
+        DisplayTz::Local
+    }
 }
 
 /// Writes to standard output, or to the session's.
@@ -117,6 +130,13 @@ mod tests {
         }
         assert_eq!(buffer.as_slice(), expected.as_slice());
         assert!(moves <= 10, "{moves} moves");
+    }
+
+    #[tokio::test]
+    async fn a_session_says_times_in_utc_as_the_ui_over_ssh_does() {
+        assert_eq!(display_tz(), DisplayTz::Local);
+        let inside = capture(SessionConsole::default(), async { display_tz() }).await;
+        assert_eq!(inside, DisplayTz::utc());
     }
 
     #[tokio::test]

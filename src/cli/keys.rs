@@ -1,9 +1,9 @@
 //! `keydeck keys list / create / show / revoke / rotate`: the key service's key
 //! endpoints for scripts. A new secret alone goes to standard output.
 
-use chrono::{Duration, Local, Utc};
+use chrono::{Duration, Utc};
 
-use super::console::note;
+use super::console::{self, note};
 use super::output::{self, Cell};
 use super::{prompt, select, CliError};
 use crate::api::{ApiKey, CreateKeyRequest, ScopeInfo};
@@ -12,8 +12,8 @@ use crate::client::Client;
 use crate::key::health;
 use crate::key::policy::Policy;
 use crate::key::validate::{description_error, name_error};
-use crate::key::{parse_expiry, KeyStatus};
-use crate::present::{self, DisplayTz, SpanUnit};
+use crate::key::KeyStatus;
+use crate::present::{self, SpanUnit};
 
 /// Runs one command with `client` (over SSH: the session's own client).
 pub async fn run_on(command: KeysCommand, client: &Client) -> Result<(), CliError> {
@@ -46,7 +46,7 @@ async fn create(client: &Client, args: CreateArgs) -> Result<(), CliError> {
     let expires_at = match args
         .expires
         .as_deref()
-        .map(|e| parse_expiry(e, now, &Local))
+        .map(|e| console::display_tz().parse_expiry(e, now))
     {
         Some(Ok(at)) => at,
         Some(Err(e)) => {
@@ -77,7 +77,7 @@ async fn create(client: &Client, args: CreateArgs) -> Result<(), CliError> {
         "Created API key {}; scopes {}; expires {}.",
         output::key_label(key),
         output::printable(&present::scopes_short(&key.scopes, &catalogue)),
-        DisplayTz::Local.expiry(key.expires_at)
+        console::display_tz().expiry(key.expires_at)
     );
     note!("Copy your API key now — it will not be shown again.");
     Ok(())
@@ -114,8 +114,8 @@ async fn show(client: &Client, args: ShowArgs) -> Result<(), CliError> {
 /// with its reason, as the UI's details give them.
 fn details(key: &ApiKey, catalogue: &[ScopeInfo], policy: &Policy, colour: bool) -> String {
     let now = Utc::now();
-    let time = |at| DisplayTz::Local.exact(at);
-    let when = |at| present::exact_relative(at, DisplayTz::Local, now);
+    let time = |at| console::display_tz().exact(at);
+    let when = |at| present::exact_relative(at, console::display_tz(), now);
     let mut fields: Vec<(&str, Cell)> = vec![
         ("Name", key.name.as_str().into()),
         ("ID", key.id.as_str().into()),
@@ -135,7 +135,7 @@ fn details(key: &ApiKey, catalogue: &[ScopeInfo], policy: &Policy, colour: bool)
         ),
         (
             "Expires",
-            present::expires_exact(key, DisplayTz::Local, now).into(),
+            present::expires_exact(key, console::display_tz(), now).into(),
         ),
         (
             "Last used",
@@ -177,14 +177,14 @@ async fn already_replaced(client: &Client, key: &ApiKey, successor: &str) -> Cli
             format!(
                 "{}... (rotated at {})",
                 output::printable(&s.prefix),
-                DisplayTz::Local.date_time(s.created_at)
+                console::display_tz().date_time(s.created_at)
             )
         },
     );
     let state = match (key.status, key.expires_at) {
         (KeyStatus::Active, Some(end)) => format!(
             "is already being replaced by {by}; it works until {}",
-            DisplayTz::Local.date_time(end)
+            console::display_tz().date_time(end)
         ),
         (KeyStatus::Active, None) => format!("is already being replaced by {by}"),
         (status, _) => format!("is {} and was replaced by {by}", status.as_str()),
@@ -302,7 +302,7 @@ async fn rotate(client: &Client, args: RotateArgs) -> Result<(), CliError> {
     let old = &rotated.previous;
     let old_state = match (old.status, old.expires_at) {
         (KeyStatus::Revoked, _) => "revoked".to_owned(),
-        (_, Some(at)) => format!("works until {}", DisplayTz::Local.date_time(at)),
+        (_, Some(at)) => format!("works until {}", console::display_tz().date_time(at)),
         (_, None) => old.status.as_str().to_owned(),
     };
     note!(

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::console::note;
+use super::console::{self, note};
 use super::output::{self, Cell};
 use super::CliError;
 use crate::api::{ApiKey, ScopeInfo};
@@ -16,7 +16,7 @@ use crate::cli::ListArgs;
 use crate::client::Client;
 use crate::key::health::{self, Badge, Badges};
 use crate::key::policy::Policy;
-use crate::present::{self, DisplayTz, KeyColumn};
+use crate::present::{self, KeyColumn};
 
 pub async fn run(client: &Client, args: ListArgs) -> Result<(), CliError> {
     let keys = client.list_all_keys(args.status).await?;
@@ -311,7 +311,7 @@ fn health_cell(
         let gap = if i > 0 { " · " } else { "" };
         let used = output::width(&text) + output::width(gap);
         let room = width.saturating_sub(used + more);
-        let word = present::badge_text(*badge, key, successor, DisplayTz::Local, now, room);
+        let word = present::badge_text(*badge, key, successor, console::display_tz(), now, room);
         if i > 0 && used + output::width(&word) + more > width {
             text.push_str(&format!(" +{}", shown.len() - i));
             break;

@@ -913,11 +913,10 @@ fn spawn_ui(
     (input, output): (mpsc::Receiver<SessionInput>, SessionOutput),
     client: Client,
 ) -> JoinHandle<Result<(), String>> {
-    let utc = chrono::FixedOffset::east_opt(0).expect("UTC");
     let mut app = crate::tui::new_app(
         &options,
         ctx.gate.clock(),
-        DisplayTz::Fixed(utc),
+        DisplayTz::utc(),
         format!("ssh · {}", who.email()),
     );
     match palette {

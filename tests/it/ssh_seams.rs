@@ -20,6 +20,7 @@ use keydeck::tui::theme::Theme;
 use russh::keys::PrivateKey;
 use serde_json::{json, Value};
 
+use common::conn::SshServerProcess;
 use common::ssh::{self, UiSession};
 use common::ui::past_gutter;
 use common::{Backend, TestServer};
@@ -403,4 +404,102 @@ async fn keys_list_over_ssh_has_the_health_the_ui_over_ssh_shows() {
         listed.stdout
     );
     s.stop().await;
+}
+
+/// The line of `text` that starts with `field`.
+fn field_line<'a>(text: &'a str, field: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.starts_with(field))
+        .unwrap_or_else(|| panic!("a {field} line in:\n{text}"))
+}
+
+// Over SSH the commands say times in UTC, as the UI over SSH does, whatever
+// the server's own zone: with `keydeck serve` in New York, the UI's
+// `⟳ rotating until HH:MM` and `keys list`'s were five hours apart, and
+// `keys create --expires DATE` read the date in New York.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_ssh_the_commands_say_times_in_the_uis_zone_not_the_servers() {
+    const ZONE: (&str, &str) = ("TZ", "America/New_York");
+    let backend = Backend::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        SshServerProcess::spawn_with_env(&backend, &[], &[ZONE], None, &dir.path().join("log"))
+            .expect("keydeck serve starts");
+    let key = ssh::new_key();
+    ssh::add_key(backend.store().await.as_ref(), ADMIN, &key).await;
+    let token = common::util::admin_token(backend.data_dir.path());
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(server.url("/v1/api-keys"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Zoned", "scopes": ["sessions:read"],
+                      "expires_at": Utc::now() + Duration::days(60)}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let old = created["api_key"]["id"].as_str().unwrap().to_owned();
+    let rotated = http
+        .post(server.url(&format!("/v1/api-keys/{old}/rotate")))
+        .bearer_auth(&token)
+        .json(&json!({"grace_seconds": 3600}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotated.status(), 201);
+
+    // The zone is real: the command line on this machine, in New York, says -05:00 or -04:00.
+    let user = common::cli::User::new()
+        .env("KEYDECK_URL", &server.base)
+        .env("KEYDECK_TOKEN", &token)
+        .env(ZONE.0, ZONE.1);
+    let here = tokio::task::spawn_blocking(move || user.run(&["keys", "show", &old]).ok().stdout)
+        .await
+        .unwrap();
+    let expires = field_line(&here, "Expires");
+    assert!(
+        expires.contains(" -05:00 ") || expires.contains(" -04:00 "),
+        "{here}"
+    );
+
+    let handle = ssh::connect(server.ssh, &key).await.unwrap();
+    let mut ui = UiSession::open(&handle, WIDTH, HEIGHT, &[]).await;
+    let screen = ui.wait_for("rotating until").await;
+    let ui_rows = ui_health(&table(&screen));
+    ui.send(b"q").await;
+    assert_eq!(ui.wait_closed().await, Some(0));
+    let listed = ssh::exec(&handle, "keys list", false).await;
+    assert_eq!(listed.status, Some(0), "{listed:?}");
+    let (mut cli_rows, mut ui_rows) = (cli_health(&listed.stdout), ui_rows);
+    cli_rows.sort();
+    ui_rows.sort();
+    assert_eq!(
+        cli_rows, ui_rows,
+        "keys list over SSH:\n{}\nthe UI over SSH:\n{screen}",
+        listed.stdout
+    );
+
+    let id = created["api_key"]["id"].as_str().unwrap();
+    let shown = ssh::exec(&handle, &format!("keys show {id}"), false).await;
+    assert!(
+        field_line(&shown.stdout, "Expires").contains(" +00:00 "),
+        "{shown:?}"
+    );
+    // A date typed over SSH is read in UTC: it works through 2030-01-31 UTC.
+    let made = ssh::exec(
+        &handle,
+        "keys create --name Dated --scope sessions:read --expires 2030-01-31 --json",
+        false,
+    )
+    .await;
+    assert_eq!(made.status, Some(0), "{made:?}");
+    let made: Value = serde_json::from_str(&made.stdout).unwrap();
+    let at: DateTime<Utc> = made["api_key"]["expires_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(at.to_rfc3339(), "2030-02-01T00:00:00+00:00");
 }

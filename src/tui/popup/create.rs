@@ -10,7 +10,7 @@ use crate::api::{ApiKey, CreateKeyRequest, ScopeInfo};
 use crate::key::policy::{in_days, Policy, Violation};
 use crate::key::scope::FULL_ACCESS;
 use crate::key::validate::{self, FieldErrors};
-use crate::key::{parse_expiry, random_base62, Catalog, KeyStatus, ScopeDef};
+use crate::key::{random_base62, Catalog, KeyStatus, ScopeDef};
 
 use super::{button, centered, cycle, Confirm, Ctx, Intent, Popup, Then};
 use crate::client::ClientError;
@@ -506,19 +506,6 @@ fn field_key(field: Field) -> Option<&'static str> {
         Field::Description => Some("description"),
         Field::Expiry => Some("expires_at"),
         _ => None,
-    }
-}
-
-impl DisplayTz {
-    fn parse_expiry(
-        &self,
-        input: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, crate::key::ExpiryError> {
-        match self {
-            DisplayTz::Local => parse_expiry(input, now, &chrono::Local),
-            DisplayTz::Fixed(offset) => parse_expiry(input, now, offset),
-        }
     }
 }
 

@@ -29,7 +29,19 @@ impl SshServerProcess {
         nofile: Option<(u64, u64)>,
         log: &Path,
     ) -> Result<Self, NotStarted> {
+        Self::spawn_with_env(backend, args, &[], nofile, log)
+    }
+
+    /// [`spawn`](Self::spawn) with `env` set for the server (e.g. its `TZ`).
+    pub fn spawn_with_env(
+        backend: &Backend,
+        args: &[&str],
+        env: &[(&str, &str)],
+        nofile: Option<(u64, u64)>,
+        log: &Path,
+    ) -> Result<Self, NotStarted> {
         let mut cmd = keydeck();
+        cmd.envs(env.iter().copied());
         cmd.args([
             "serve",
             "--listen",
