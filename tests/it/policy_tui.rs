@@ -257,6 +257,40 @@ async fn an_expiry_required_without_a_maximum_is_asked_for_at_once() {
     );
 }
 
+// Something that is neither a date nor a span, under a policy: the refusal
+// gives the policy's examples, not the generic words offering `1y` and an
+// empty field (found walking the form over SSH at 80×24).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typo_under_a_policy_is_answered_with_the_policys_examples() {
+    let w = World::new().await;
+    for (policy, examples) in [
+        (
+            json!({"max_lifetime_days": 90}),
+            "e.g. 7d, 30d, 90d or a date up to 2030-04-14",
+        ),
+        (
+            json!({"max_lifetime_days": null, "require_expiry": true}),
+            "e.g. 30d, 90d, 1y, 2027-01-31",
+        ),
+    ] {
+        set_policy(&w, policy).await;
+        let mut ui = w.ui(COLOR, 100, 34).await;
+        ui.press(KeyCode::Char('n')).await;
+        ui.type_text("Nightly export").await;
+        press_n(&mut ui, KeyCode::Tab, 2).await; // Expiry
+        press_n(&mut ui, KeyCode::Backspace, 3).await;
+        ui.type_text("abc").await;
+        let screen = ui.screen();
+        let lines: Vec<&str> = screen.lines().map(|l| l.trim_matches([' ', '│'])).collect();
+        let at = lines
+            .iter()
+            .position(|l| *l == "✗ not a date or a span like the examples below")
+            .unwrap_or_else(|| panic!("the refusal on a line of its own:\n{screen}"));
+        assert_eq!(lines[at + 1], examples, "{screen}");
+        assert!(!screen.contains("leave empty"), "{screen}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rotate_dialog_says_once_what_the_new_expiry_will_be_and_why() {
     let w = World::new().await;

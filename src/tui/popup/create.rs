@@ -395,6 +395,11 @@ impl CreateForm {
                 ),
                 Err(_) => format!("expires {}", tz.weekday_time(at)),
             }),
+            // The generic words offer `1y` and an empty field: under a rule,
+            // the examples line under this one has what the policy allows.
+            Err(crate::key::ExpiryError::Unrecognised) if required => {
+                Err("not a date or a span like the examples below".into())
+            }
             Err(e) => Err(e.to_string()),
         }
     }
