@@ -1,7 +1,7 @@
 //! `keydeck keys list / create / show / revoke / rotate`: the key service's key
 //! endpoints for scripts. A new secret alone goes to standard output.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use super::console::{self, note};
 use super::output::{self, Cell};
@@ -12,7 +12,7 @@ use crate::client::Client;
 use crate::key::health;
 use crate::key::policy::Policy;
 use crate::key::validate::{description_error, name_error};
-use crate::key::KeyStatus;
+use crate::key::{ExpiryError, KeyStatus};
 use crate::present::{self, SpanUnit};
 
 /// Runs one command with `client` (over SSH: the session's own client).
@@ -43,11 +43,7 @@ async fn create(client: &Client, args: CreateArgs) -> Result<(), CliError> {
     if let Some(e) = args.description.as_deref().and_then(description_error) {
         problems.push(format!("--description: {e}"));
     }
-    let expires_at = match args
-        .expires
-        .as_deref()
-        .map(|e| console::display_tz().parse_expiry(e, now))
-    {
+    let expires_at = match args.expires.as_deref().map(|e| expires_at(e, now)) {
         Some(Ok(at)) => at,
         Some(Err(e)) => {
             problems.push(format!("--expires: {e}"));
@@ -81,6 +77,19 @@ async fn create(client: &Client, args: CreateArgs) -> Result<(), CliError> {
     );
     note!("Copy your API key now — it will not be shown again.");
     Ok(())
+}
+
+/// `--expires`, read in the command's zone. Not a date or a span: the
+/// examples, without the form's "leave empty" (here: leave the option out).
+fn expires_at(input: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, String> {
+    console::display_tz()
+        .parse_expiry(input, now)
+        .map_err(|e| match e {
+            ExpiryError::Unrecognised => {
+                "use a date like 2027-01-31 or a span like 7d, 30d, 90d or 1y".to_owned()
+            }
+            e => e.to_string(),
+        })
 }
 
 /// The ids of the scopes given to `--scope` by id, label or short label; each
@@ -319,6 +328,20 @@ mod tests {
     use super::*;
 
     use crate::cli::fixtures::{builtin, key};
+
+    #[test]
+    fn expires_offers_what_the_option_takes() {
+        let now = Utc::now();
+        assert_eq!(
+            expires_at("abc", now),
+            Err("use a date like 2027-01-31 or a span like 7d, 30d, 90d or 1y".to_owned())
+        );
+        assert_eq!(
+            expires_at("2001-01-01", now),
+            Err("the expiry must be in the future".to_owned())
+        );
+        assert_eq!(expires_at("7d", now), Ok(Some(now + Duration::days(7))));
+    }
 
     #[test]
     fn details_show_who_and_when() {
