@@ -15,14 +15,25 @@ use crate::present::DisplayTz;
 /// A buffer wiped when dropped.
 type Buffer = Zeroizing<Vec<u8>>;
 
-/// Standard output and error of one command run inside a session.
+/// Standard output and error of one command run inside a session, and the
+/// width of the client's terminal when it asked for one (`ssh -t`).
 #[derive(Clone, Default)]
 pub struct SessionConsole {
     out: Arc<Mutex<Buffer>>,
     err: Arc<Mutex<Buffer>>,
+    width: Option<usize>,
 }
 
 impl SessionConsole {
+    /// A console for a client whose terminal is `width` columns wide (`None`:
+    /// no terminal).
+    pub fn with_width(width: Option<usize>) -> Self {
+        Self {
+            width,
+            ..Self::default()
+        }
+    }
+
     /// What the command wrote to its standard output and standard error
     /// (moved out, not copied: the console is empty afterwards).
     pub fn take(&self) -> (Buffer, Buffer) {
@@ -58,6 +69,12 @@ pub async fn capture<F: Future>(console: SessionConsole, command: F) -> F::Outpu
 /// Whether this command runs inside a session (no terminal of ours to ask on).
 pub fn in_session() -> bool {
     CONSOLE.try_with(|_| ()).is_ok()
+}
+
+/// Inside a session: `Some` with the width of the client's terminal, if it
+/// asked for one. Outside: `None`.
+pub fn session_width() -> Option<Option<usize>> {
+    CONSOLE.try_with(|c| c.width).ok()
 }
 
 /// The zone a command says times in: the machine's own, or inside a
@@ -130,6 +147,17 @@ mod tests {
         }
         assert_eq!(buffer.as_slice(), expected.as_slice());
         assert!(moves <= 10, "{moves} moves");
+    }
+
+    #[tokio::test]
+    async fn a_session_knows_the_width_of_the_clients_terminal() {
+        assert_eq!(session_width(), None);
+        let width = |console| capture(console, async { session_width() });
+        assert_eq!(width(SessionConsole::default()).await, Some(None));
+        assert_eq!(
+            width(SessionConsole::with_width(Some(80))).await,
+            Some(Some(80))
+        );
     }
 
     #[tokio::test]

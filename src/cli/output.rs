@@ -27,11 +27,15 @@ pub fn stdout_colour() -> bool {
 }
 
 /// The width a table on standard output should fit: on a terminal of ours,
-/// `$COLUMNS` when it is a number, else the terminal's width. `None`
-/// elsewhere (a pipe, a file, a command run over SSH): such output keeps
-/// every column, whatever its width.
+/// `$COLUMNS` when it is a number, else the terminal's width; over SSH, the
+/// width of the client's terminal when it asked for one (`ssh -t HOST keys
+/// list`). `None` elsewhere (a pipe, a file, a command over SSH without a
+/// terminal): such output keeps every column, whatever its width.
 pub fn stdout_width() -> Option<usize> {
-    if super::console::in_session() || !std::io::stdout().is_terminal() {
+    if let Some(width) = super::console::session_width() {
+        return width;
+    }
+    if !std::io::stdout().is_terminal() {
         return None;
     }
     columns(std::env::var("COLUMNS").ok().as_deref())

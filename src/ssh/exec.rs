@@ -64,8 +64,9 @@ impl std::fmt::Debug for Finished {
     }
 }
 
-/// Runs `command` (as the client sent it) with `client`.
-pub async fn run(command: &[u8], client: Client) -> Finished {
+/// Runs `command` (as the client sent it) with `client`; `width`: the
+/// columns of the client's terminal, if it asked for one.
+pub async fn run(command: &[u8], client: Client, width: Option<usize>) -> Finished {
     let words = std::str::from_utf8(command)
         .ok()
         .filter(|c| c.len() <= COMMAND_MAX)
@@ -94,7 +95,7 @@ pub async fn run(command: &[u8], client: Client) -> Finished {
                 };
             }
         };
-    let session = SessionConsole::default();
+    let session = SessionConsole::with_width(width);
     let captured = session.clone();
     // Its own task: a panic in a command ends that command only.
     let outcome = tokio::spawn(console::capture(captured, async move {
@@ -203,12 +204,12 @@ mod tests {
             "keys list --url http://x",
             "\"unbalanced",
         ] {
-            let done = run(bad.as_bytes(), client.clone()).await;
+            let done = run(bad.as_bytes(), client.clone(), None).await;
             assert_eq!(done.status, EXIT_USAGE, "{bad:?}");
             assert!(done.stdout.is_empty(), "{bad:?}");
             assert!(!done.stderr.is_empty(), "{bad:?}");
         }
-        let help = run(b"keys --help", client).await;
+        let help = run(b"keys --help", client, None).await;
         assert_eq!(help.status, EXIT_OK);
         assert!(String::from_utf8_lossy(&help.stdout).contains("revoke"));
     }

@@ -612,7 +612,8 @@ async fn serve(
         (Start::Exec(command), pty) => {
             // A command's own time is not idleness of the connection.
             let _running = live.command();
-            let done = exec::run(&command, client).await;
+            let width = pty.as_ref().map(|p| usize::from(p.size.0));
+            let done = exec::run(&command, client, width).await;
             reply(channel, ctx, done, pty.is_some(), slot).await
         }
     }

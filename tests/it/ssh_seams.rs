@@ -19,8 +19,10 @@ use keydeck::tui::testing::Harness;
 use keydeck::tui::theme::Theme;
 use russh::keys::PrivateKey;
 use serde_json::{json, Value};
+use unicode_width::UnicodeWidthStr;
 
 use common::conn::SshServerProcess;
+use common::pty::{Session, TIMEOUT as PTY_TIMEOUT};
 use common::ssh::{self, UiSession};
 use common::ui::past_gutter;
 use common::{Backend, TestServer};
@@ -502,4 +504,69 @@ async fn over_ssh_the_commands_say_times_in_the_uis_zone_not_the_servers() {
         .parse()
         .unwrap();
     assert_eq!(at.to_rfc3339(), "2030-02-01T00:00:00+00:00");
+}
+
+/// `keydeck keys list` on this machine, on an 80×24 terminal of its own,
+/// for the admin of `s` (times in UTC, no colour): every line it wrote.
+fn local_list_in_terminal(s: &Seeded) -> Vec<String> {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config.toml");
+    let vars = [
+        ("KEYDECK_URL", s.server.base.as_str()),
+        ("KEYDECK_TOKEN", s.server.admin_token.as_str()),
+        ("HOME", home.path().to_str().unwrap()),
+        ("KEYDECK_CONFIG", config.to_str().unwrap()),
+        ("TZ", "UTC"),
+        ("NO_COLOR", "1"),
+    ];
+    let mut run = Session::start(&["keys", "list"], &vars, 80, 24);
+    let (code, _) = run.wait_exit(PTY_TIMEOUT);
+    assert_eq!(code, 0, "{}", run.output());
+    common::util::wait_until(
+        "the whole table",
+        || run.output().contains("Lapsed"),
+        || run.output(),
+    );
+    lines(&run.output())
+}
+
+/// The non-empty lines of a terminal's output, without their `\r`.
+fn lines(output: &str) -> Vec<String> {
+    output
+        .split('\n')
+        .map(|l| l.trim_end_matches('\r').to_owned())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+// `ssh -t HOST keys list` fits the client's terminal as `keys list` fits a
+// local one: at 80 columns the same columns dropped, the same lines
+// (without a terminal, over SSH as locally, every column stays).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_ssh_with_a_terminal_keys_list_fits_it_as_locally() {
+    let backend = Backend::sqlite();
+    let s = seed(&backend).await;
+    let handle = ssh::connect(ssh::addr(&s.server), &s.key).await.unwrap();
+    // The test's helper asks for an 80×24 terminal.
+    let remote = ssh::exec(&handle, "keys list", true).await;
+    assert_eq!(remote.status, Some(0), "{remote:?}");
+    let remote = lines(&remote.stdout);
+    for line in &remote {
+        assert!(line.width() <= 80, "{} columns: {line:?}", line.width());
+    }
+    assert!(
+        remote[0].contains("HEALTH") && !remote[0].contains("ID"),
+        "{remote:#?}"
+    );
+    let s = Arc::new(s);
+    let local = {
+        let s = s.clone();
+        tokio::task::spawn_blocking(move || local_list_in_terminal(&s))
+            .await
+            .unwrap()
+    };
+    assert_eq!(remote, local, "over SSH and on this machine, at 80 columns");
+    if let Ok(s) = Arc::try_unwrap(s) {
+        s.stop().await;
+    }
 }
