@@ -16,20 +16,28 @@ use crate::present::DisplayTz;
 type Buffer = Zeroizing<Vec<u8>>;
 
 /// Standard output and error of one command run inside a session, and the
-/// width of the client's terminal when it asked for one (`ssh -t`).
+/// client's terminal when it asked for one (`ssh -t`).
 #[derive(Clone, Default)]
 pub struct SessionConsole {
     out: Arc<Mutex<Buffer>>,
     err: Arc<Mutex<Buffer>>,
-    width: Option<usize>,
+    terminal: Option<Terminal>,
+}
+
+/// The terminal of a client over SSH, as its PTY request and environment
+/// describe it: what a local terminal tells a command about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Terminal {
+    pub width: usize,
+    /// Neither `NO_COLOR` (set to anything but empty) nor `TERM=dumb`.
+    pub colour: bool,
 }
 
 impl SessionConsole {
-    /// A console for a client whose terminal is `width` columns wide (`None`:
-    /// no terminal).
-    pub fn with_width(width: Option<usize>) -> Self {
+    /// A console for a client with this terminal (`None`: none).
+    pub fn with_terminal(terminal: Option<Terminal>) -> Self {
         Self {
-            width,
+            terminal,
             ..Self::default()
         }
     }
@@ -71,10 +79,10 @@ pub fn in_session() -> bool {
     CONSOLE.try_with(|_| ()).is_ok()
 }
 
-/// Inside a session: `Some` with the width of the client's terminal, if it
-/// asked for one. Outside: `None`.
-pub fn session_width() -> Option<Option<usize>> {
-    CONSOLE.try_with(|c| c.width).ok()
+/// Inside a session: `Some` with the client's terminal, if it asked for
+/// one. Outside: `None`.
+pub fn session_terminal() -> Option<Option<Terminal>> {
+    CONSOLE.try_with(|c| c.terminal).ok()
 }
 
 /// The zone a command says times in: the machine's own, or inside a
@@ -150,13 +158,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_session_knows_the_width_of_the_clients_terminal() {
-        assert_eq!(session_width(), None);
-        let width = |console| capture(console, async { session_width() });
-        assert_eq!(width(SessionConsole::default()).await, Some(None));
+    async fn a_session_knows_the_clients_terminal() {
+        assert_eq!(session_terminal(), None);
+        let terminal = |console| capture(console, async { session_terminal() });
+        assert_eq!(terminal(SessionConsole::default()).await, Some(None));
+        let vt = Terminal {
+            width: 80,
+            colour: true,
+        };
         assert_eq!(
-            width(SessionConsole::with_width(Some(80))).await,
-            Some(Some(80))
+            terminal(SessionConsole::with_terminal(Some(vt))).await,
+            Some(Some(vt))
         );
     }
 

@@ -17,10 +17,14 @@ use crate::present;
 const RESET: &str = "\x1b[0m";
 
 /// Colour on standard output: only on a terminal, and never with `NO_COLOR` set
-/// (to anything but the empty string) or `TERM=dumb`.
+/// (to anything but the empty string) or `TERM=dumb`; over SSH, the client's
+/// terminal and environment say (`ssh -t HOST keys list`).
 pub fn stdout_colour() -> bool {
+    if let Some(terminal) = super::console::session_terminal() {
+        return terminal.is_some_and(|t| t.colour);
+    }
     colour_allowed(
-        !super::console::in_session() && std::io::stdout().is_terminal(),
+        std::io::stdout().is_terminal(),
         std::env::var_os("NO_COLOR").as_deref(),
         std::env::var_os("TERM").as_deref(),
     )
@@ -32,8 +36,8 @@ pub fn stdout_colour() -> bool {
 /// list`). `None` elsewhere (a pipe, a file, a command over SSH without a
 /// terminal): such output keeps every column, whatever its width.
 pub fn stdout_width() -> Option<usize> {
-    if let Some(width) = super::console::session_width() {
-        return width;
+    if let Some(terminal) = super::console::session_terminal() {
+        return terminal.map(|t| t.width);
     }
     if !std::io::stdout().is_terminal() {
         return None;

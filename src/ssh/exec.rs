@@ -8,7 +8,7 @@
 use clap::{Parser, Subcommand};
 use zeroize::Zeroizing;
 
-use crate::cli::console::{self, SessionConsole};
+use crate::cli::console::{self, SessionConsole, Terminal};
 use crate::cli::{self, EXIT_OK, EXIT_USAGE};
 use crate::cli::{AuditArgs, KeysArgs, PolicyArgs};
 use crate::client::Client;
@@ -64,9 +64,9 @@ impl std::fmt::Debug for Finished {
     }
 }
 
-/// Runs `command` (as the client sent it) with `client`; `width`: the
-/// columns of the client's terminal, if it asked for one.
-pub async fn run(command: &[u8], client: Client, width: Option<usize>) -> Finished {
+/// Runs `command` (as the client sent it) with `client`, for a client with
+/// this `terminal` (if it asked for one).
+pub async fn run(command: &[u8], client: Client, terminal: Option<Terminal>) -> Finished {
     let words = std::str::from_utf8(command)
         .ok()
         .filter(|c| c.len() <= COMMAND_MAX)
@@ -95,7 +95,7 @@ pub async fn run(command: &[u8], client: Client, width: Option<usize>) -> Finish
                 };
             }
         };
-    let session = SessionConsole::with_width(width);
+    let session = SessionConsole::with_terminal(terminal);
     let captured = session.clone();
     // Its own task: a panic in a command ends that command only.
     let outcome = tokio::spawn(console::capture(captured, async move {

@@ -24,6 +24,7 @@ use super::budget::{Liveness, Ticket};
 use super::exec;
 use super::output::{self, Sent, SessionOutput};
 use super::Ctx;
+use crate::cli::console::Terminal;
 use crate::client::Client;
 use crate::key::ssh::fingerprint;
 use crate::present::{DisplayTz, Palette};
@@ -612,8 +613,11 @@ async fn serve(
         (Start::Exec(command), pty) => {
             // A command's own time is not idleness of the connection.
             let _running = live.command();
-            let width = pty.as_ref().map(|p| usize::from(p.size.0));
-            let done = exec::run(&command, client, width).await;
+            let terminal = pty.as_ref().map(|p| Terminal {
+                width: usize::from(p.size.0),
+                colour: term_options(p, &asked.env).color,
+            });
+            let done = exec::run(&command, client, terminal).await;
             reply(channel, ctx, done, pty.is_some(), slot).await
         }
     }

@@ -507,7 +507,7 @@ async fn over_ssh_the_commands_say_times_in_the_uis_zone_not_the_servers() {
 }
 
 /// `keydeck keys list` on this machine, on an 80×24 terminal of its own,
-/// for the admin of `s` (times in UTC, no colour): every line it wrote.
+/// for the admin of `s` (times in UTC): every line it wrote, colours kept.
 fn local_list_in_terminal(s: &Seeded) -> Vec<String> {
     let home = tempfile::tempdir().unwrap();
     let config = home.path().join("config.toml");
@@ -517,7 +517,6 @@ fn local_list_in_terminal(s: &Seeded) -> Vec<String> {
         ("HOME", home.path().to_str().unwrap()),
         ("KEYDECK_CONFIG", config.to_str().unwrap()),
         ("TZ", "UTC"),
-        ("NO_COLOR", "1"),
     ];
     let mut run = Session::start(&["keys", "list"], &vars, 80, 24);
     let (code, _) = run.wait_exit(PTY_TIMEOUT);
@@ -539,25 +538,78 @@ fn lines(output: &str) -> Vec<String> {
         .collect()
 }
 
-// `ssh -t HOST keys list` fits the client's terminal as `keys list` fits a
-// local one: at 80 columns the same columns dropped, the same lines
-// (without a terminal, over SSH as locally, every column stays).
+/// `line` without its SGR (colour) sequences.
+fn strip_sgr(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("\x1b[") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let end = after.find('m').expect("an SGR sequence ends in m");
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `command` over a new session with an 80×24 terminal and `env`: its output.
+async fn exec_on_terminal(
+    handle: &russh::client::Handle<ssh::TestClient>,
+    command: &str,
+    env: &[(&str, &str)],
+) -> String {
+    let mut channel = handle.channel_open_session().await.unwrap();
+    for (name, value) in env {
+        channel.set_env(false, *name, *value).await.unwrap();
+    }
+    channel
+        .request_pty(true, "xterm-256color", 80, 24, 0, 0, &[])
+        .await
+        .unwrap();
+    channel.exec(true, command).await.unwrap();
+    let mut out = Vec::new();
+    loop {
+        match tokio::time::timeout(ssh::TIMEOUT, channel.wait())
+            .await
+            .expect("the command ended in time")
+        {
+            Some(russh::ChannelMsg::Data { data }) => out.extend_from_slice(&data),
+            Some(russh::ChannelMsg::Close) | None => break,
+            Some(_) => {}
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+// `ssh -t HOST keys list` is `keys list` on the client's terminal, as on a
+// local one: at 80 columns the same columns dropped and the same lines, in
+// the same colours; `NO_COLOR` through SetEnv turns the colour off (without
+// a terminal, over SSH as locally, every column stays and no colour).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_ssh_with_a_terminal_keys_list_fits_it_as_locally() {
     let backend = Backend::sqlite();
     let s = seed(&backend).await;
     let handle = ssh::connect(ssh::addr(&s.server), &s.key).await.unwrap();
-    // The test's helper asks for an 80×24 terminal.
-    let remote = ssh::exec(&handle, "keys list", true).await;
-    assert_eq!(remote.status, Some(0), "{remote:?}");
-    let remote = lines(&remote.stdout);
+    let remote = lines(&exec_on_terminal(&handle, "keys list", &[]).await);
     for line in &remote {
-        assert!(line.width() <= 80, "{} columns: {line:?}", line.width());
+        let shown = strip_sgr(line);
+        assert!(shown.width() <= 80, "{} columns: {shown:?}", shown.width());
     }
     assert!(
         remote[0].contains("HEALTH") && !remote[0].contains("ID"),
         "{remote:#?}"
     );
+    assert!(
+        remote.iter().any(|l| l.contains("\x1b[32m● Active\x1b[0m")),
+        "coloured: {remote:#?}"
+    );
+    let plain = exec_on_terminal(&handle, "keys list", &[("NO_COLOR", "1")]).await;
+    assert!(!plain.contains('\x1b'), "{plain:?}");
+    assert_eq!(
+        lines(&plain),
+        remote.iter().map(|l| strip_sgr(l)).collect::<Vec<_>>()
+    );
+
     let s = Arc::new(s);
     let local = {
         let s = s.clone();
