@@ -85,6 +85,16 @@ pub fn session_terminal() -> Option<Option<Terminal>> {
     CONSOLE.try_with(|c| c.terminal).ok()
 }
 
+/// A command to run next, as its reader types it: `keydeck keys rotate ID`
+/// here, `keys rotate ID` (what follows `ssh HOST`) inside a session.
+pub fn command(words: &str) -> String {
+    if in_session() {
+        words.to_owned()
+    } else {
+        format!("keydeck {words}")
+    }
+}
+
 /// The zone a command says times in: the machine's own, or inside a
 /// session UTC, as the UI over SSH says them (the server's zone is not the
 /// admin's). Dates typed to `--expires` are read in it too.
@@ -170,6 +180,13 @@ mod tests {
             terminal(SessionConsole::with_terminal(Some(vt))).await,
             Some(Some(vt))
         );
+    }
+
+    #[tokio::test]
+    async fn a_command_to_run_next_has_no_keydeck_over_ssh() {
+        assert_eq!(command("keys list"), "keydeck keys list");
+        let inside = capture(SessionConsole::default(), async { command("keys list") }).await;
+        assert_eq!(inside, "keys list");
     }
 
     #[tokio::test]

@@ -198,10 +198,10 @@ async fn already_replaced(client: &Client, key: &ApiKey, successor: &str) -> Cli
         (KeyStatus::Active, None) => format!("is already being replaced by {by}"),
         (status, _) => format!("is {} and was replaced by {by}", status.as_str()),
     };
+    let instead = console::command(&format!("keys rotate {}", output::printable(successor)));
     CliError::usage(format!(
-        "{} {state}. Rotate that key instead: keydeck keys rotate {}",
+        "{} {state}. Rotate that key instead: {instead}",
         output::key_label(key),
-        output::printable(successor)
     ))
 }
 
@@ -209,7 +209,7 @@ async fn already_replaced(client: &Client, key: &ApiKey, successor: &str) -> Cli
 /// with its name, description and scopes (the policy sets the expiry).
 fn reissue_hint(key: &ApiKey) -> String {
     let quote = |s: &str| format!("'{}'", output::printable(s).replace('\'', r"'\''"));
-    let mut command = format!("keydeck keys create --name {}", quote(&key.name));
+    let mut command = format!("keys create --name {}", quote(&key.name));
     if !key.description.is_empty() && !key.description.contains('\n') {
         command.push_str(&format!(" --description {}", quote(&key.description)));
     }
@@ -218,9 +218,10 @@ fn reissue_hint(key: &ApiKey) -> String {
     }
     format!(
         "{} is {}: only an active key can be rotated. Re-issue it instead, as a new key \
-         with the same name, description and scopes (add --expires as needed):\n  {command}",
+         with the same name, description and scopes (add --expires as needed):\n  {}",
         output::key_label(key),
-        key.status.as_str()
+        key.status.as_str(),
+        console::command(&command)
     )
 }
 

@@ -40,8 +40,9 @@ fn looks_like_prefix(input: &str) -> bool {
 }
 
 /// How to name a key, for the messages that say what was not found.
+/// (`keys list`, not `keydeck keys list`: over SSH there is no `keydeck`.)
 const BY_ID_OR_PREFIX: &str = "give the key's id (key_...) or its prefix as \
-    `keydeck keys list` shows it (at least eg_live_ and one more character)";
+    `keys list` shows it (at least eg_live_ and one more character)";
 
 /// The one key that `input` names: its id or its prefix.
 pub async fn find_key(client: &Client, input: &str) -> Result<ApiKey, CliError> {

@@ -622,3 +622,53 @@ async fn over_ssh_with_a_terminal_keys_list_fits_it_as_locally() {
         s.stop().await;
     }
 }
+
+// Over SSH the command to run next is what follows `ssh HOST`: the refused
+// second rotation and the re-issue of a revoked key suggest `keys …`, not a
+// `keydeck` the admin may not have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_ssh_the_next_command_is_what_follows_ssh_host() {
+    let backend = Backend::sqlite();
+    let s = seed(&backend).await;
+    let handle = ssh::connect(ssh::addr(&s.server), &s.key).await.unwrap();
+    let listed = ssh::exec(&handle, "keys list --json", false).await;
+    let keys: Vec<Value> = serde_json::from_str(&listed.stdout).unwrap();
+    let id_of = |name: &str, replaced: bool| {
+        keys.iter()
+            .find(|k| k["name"] == name && k["replaced_by"].is_string() == replaced)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let old = keys
+        .iter()
+        .find(|k| k["replaced_by"].is_string())
+        .expect("the rotation's old key");
+    let again = ssh::exec(
+        &handle,
+        &format!("keys rotate {} --yes", old["id"].as_str().unwrap()),
+        false,
+    )
+    .await;
+    assert_eq!(again.status, Some(1), "{again:?}");
+    let successor = old["replaced_by"].as_str().unwrap();
+    assert!(
+        again
+            .stderr
+            .contains(&format!("Rotate that key instead: keys rotate {successor}")),
+        "{again:?}"
+    );
+    assert!(!again.stderr.contains("keydeck keys"), "{again:?}");
+
+    let healthy = id_of("Healthy", false);
+    assert_eq!(s.server.revoke(&healthy).await.status(), 200);
+    let reissue = ssh::exec(&handle, &format!("keys rotate {healthy} --yes"), false).await;
+    assert_eq!(reissue.status, Some(1), "{reissue:?}");
+    assert!(
+        reissue.stderr.contains("\n  keys create --name 'Healthy' "),
+        "{reissue:?}"
+    );
+    assert!(!reissue.stderr.contains("keydeck keys"), "{reissue:?}");
+    s.stop().await;
+}
