@@ -42,6 +42,10 @@ impl Served {
             "127.0.0.1:0",
             "--ssh-listen",
             "127.0.0.1:0",
+            // The attack holds 4 UI sessions of one admin, the per-user
+            // default; the check that SSH still serves needs a fifth.
+            "--ssh-max-sessions-per-user",
+            "5",
         ])
         .arg("--data-dir")
         .arg(data_dir)
