@@ -308,3 +308,39 @@ pub struct ErrorDetail {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fields: Option<BTreeMap<String, String>>,
 }
+
+/// `POST /v1/leaks`: where keys were seen, as their SHA-256 digests only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeakReports {
+    pub reports: Vec<LeakReport>,
+}
+
+/// One key seen somewhere: never the key, only its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeakReport {
+    /// The SHA-256 of the key, 64 lowercase hex digits.
+    pub sha256: String,
+    /// Where it was seen, e.g. `src/deploy.rs:12:9`.
+    pub location: String,
+    /// Who saw it, e.g. `keydeck-scan`.
+    pub source: String,
+}
+
+/// The answer to `POST /v1/leaks`: how many reports were taken and, for an
+/// admin, which of the organisation's keys they named and what was done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeakAnswer {
+    pub accepted: u64,
+    #[serde(default)]
+    pub matched: Vec<LeakMatch>,
+}
+
+/// A reported key of the organisation, and the leak policy's action on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeakMatch {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    /// `revoke`, `rotate` or `flag`.
+    pub action: String,
+}

@@ -13,7 +13,8 @@ use serde::de::DeserializeOwned;
 
 use crate::api::{
     ApiKey, AuditEntry, AuditList, AuditListQuery, CreateKeyRequest, CreatedKey, ErrorBody,
-    KeyList, KeyListQuery, RotateKeyRequest, RotatedKey, ScopeInfo, ScopeList,
+    KeyList, KeyListQuery, LeakAnswer, LeakReports, RotateKeyRequest, RotatedKey, ScopeInfo,
+    ScopeList,
 };
 use crate::key::policy::Policy;
 use crate::key::validate::FieldErrors;
@@ -270,6 +271,12 @@ impl Client {
     /// The organisation's key policy.
     pub async fn policy(&self) -> Result<Policy> {
         self.send(self.request(Method::GET, "/v1/policy")).await
+    }
+
+    /// Reports keys seen somewhere, by their digests (`POST /v1/leaks`).
+    pub async fn report_leaks(&self, reports: &LeakReports) -> Result<LeakAnswer> {
+        self.send(self.request(Method::POST, "/v1/leaks").json(reports))
+            .await
     }
 
     /// Replaces the organisation's key policy (admins only); the policy now in force.

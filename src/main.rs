@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::Parser;
-use keydeck::cli::{Cli, CliError, EXIT_USAGE};
+use keydeck::cli::{usage_exit_code, Cli, CliError};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -14,7 +14,7 @@ fn main() -> ExitCode {
             let _ = e.print();
             return match e.kind() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
-                _ => ExitCode::from(EXIT_USAGE),
+                _ => ExitCode::from(usage_exit_code(std::env::args_os())),
             };
         }
     };

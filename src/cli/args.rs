@@ -142,6 +142,18 @@ pub enum Command {
         keydeck logout\n  \
         keydeck logout --profile staging")]
     Logout,
+    /// Find this deployment's keys in files, offline: their place and prefix, never the secret.
+    #[command(after_help = "Examples:\n  \
+        keydeck scan                                # this directory, recursively, honouring .gitignore\n  \
+        keydeck scan --staged                       # a pre-commit hook: what the next commit holds\n  \
+        kubectl logs deploy/api | keydeck scan -    # standard input\n  \
+        keydeck scan --format sarif src > keys.sarif\n  \
+        keydeck scan --report                       # also tell the key service (SHA-256 digests only)\n\n\
+        A key is the prefix, 38 base62 characters and a valid checksum: no database is asked,\n\
+        and look-alikes are not reported. Binary files (a NUL in their first 8 KiB) are skipped.\n\
+        Columns count characters. Exit codes: 0 no key found; 1 keys found; 2 usage error,\n\
+        unreadable path or failed report.")]
+    Scan(ScanArgs),
     /// Print a shell completion script.
     #[command(after_help = "Examples:\n  \
         keydeck completions bash > ~/.local/share/bash-completion/completions/keydeck\n  \
@@ -385,6 +397,43 @@ pub struct LoginArgs {
     /// Read the access token from standard input (for scripts) instead of asking for it.
     #[arg(long)]
     pub token_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Files and directories to scan (directories recursively, honouring .gitignore); `-` is standard input [default: .].
+    #[arg(value_name = "PATH", conflicts_with = "staged")]
+    pub paths: Vec<PathBuf>,
+    /// Scan the files staged in git (the blobs of the next commit) instead of paths: a pre-commit hook.
+    #[arg(long)]
+    pub staged: bool,
+    /// The deployment's key prefix (serve's --key-prefix).
+    #[arg(
+        long,
+        env = "KEYDECK_KEY_PREFIX",
+        default_value = crate::key::secret::DEFAULT_KEY_PREFIX,
+        value_name = "PREFIX",
+        value_parser = parse_key_format
+    )]
+    pub prefix: crate::key::SecretFormat,
+    /// What to print on standard output: `path:line:column: prefix` lines, a JSON array, or SARIF 2.1.0.
+    #[arg(long, value_enum, default_value_t = ScanFormat::Text)]
+    pub format: ScanFormat,
+    /// Send the SHA-256 digests of the keys found (never the keys) to the key service, and print its answer.
+    #[arg(long)]
+    pub report: bool,
+}
+
+/// `keydeck scan --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScanFormat {
+    Text,
+    Json,
+    Sarif,
+}
+
+fn parse_key_format(s: &str) -> Result<crate::key::SecretFormat, String> {
+    crate::key::SecretFormat::new(s).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]

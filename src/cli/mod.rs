@@ -1,8 +1,8 @@
 //! The command line: its clap definitions (`args.rs`, re-exported here), the
 //! scriptable client commands (`keys`, `audit`, `policy`, `login`, `logout`,
 //! `completions`, `man`: data on standard output, messages on standard error,
-//! and exit codes a script can act on) and the operator's `admin` (`admin.rs`,
-//! printing what `accounts` did).
+//! and exit codes a script can act on), the offline `scan` for leaked keys,
+//! and the operator's `admin` (`admin.rs`, printing what `accounts` did).
 
 pub mod admin;
 mod args;
@@ -17,6 +17,8 @@ pub mod login;
 mod output;
 pub mod policy;
 mod prompt;
+mod sarif;
+pub mod scan;
 mod select;
 
 use crate::client::{Client, ClientError};
@@ -116,6 +118,22 @@ impl From<ClientError> for CliError {
     }
 }
 
+/// The exit code of a command line that clap refused: `scan`'s 2 (its 1
+/// means "keys found", as grep's means "matched"), else [`EXIT_USAGE`].
+pub fn usage_exit_code<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let parsed = <Cli as clap::CommandFactory>::command()
+        .ignore_errors(true)
+        .try_get_matches_from(args);
+    match parsed {
+        Ok(m) if m.subcommand_name() == Some("scan") => scan::EXIT_ERROR,
+        _ => EXIT_USAGE,
+    }
+}
+
 /// The flag that sets an API field, for messages that name what to fix.
 fn flag_of(field: &str) -> String {
     match field {
@@ -209,6 +227,20 @@ mod tests {
             "{}",
             invalid.message
         );
+    }
+
+    #[test]
+    fn scan_usage_errors_exit_2_and_others_1() {
+        let code = |line: &str| usage_exit_code(line.split(' '));
+        assert_eq!(code("keydeck scan --bogus"), 2);
+        assert_eq!(code("keydeck scan --format xml"), 2);
+        assert_eq!(
+            code("keydeck --url http://127.0.0.1:9 scan --staged src"),
+            2
+        );
+        assert_eq!(code("keydeck scan --prefix Bad"), 2);
+        assert_eq!(code("keydeck keys list --bogus"), EXIT_USAGE);
+        assert_eq!(code("keydeck --bogus"), EXIT_USAGE);
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! The API-key domain, pure and free of I/O: secret format, scopes, status and expiry.
+//! The API-key domain, pure and free of I/O: secret format, scopes, status,
+//! expiry, and the finder of keys in text.
 
 pub mod expiry;
 pub mod health;
 pub mod org;
 pub mod policy;
+pub mod scan;
 pub mod scope;
 pub mod secret;
 pub mod ssh;

@@ -46,13 +46,27 @@ pub fn random_base62(len: usize) -> Zeroizing<String> {
 }
 
 fn checksum(body: &str) -> String {
-    let mut n = crc32fast::hash(body.as_bytes());
+    String::from_utf8(checksum_bytes(body.as_bytes()).to_vec()).expect("base62 is ASCII")
+}
+
+/// The base62 characters of the CRC32 of `body` (prefix and random part).
+fn checksum_bytes(body: &[u8]) -> [u8; CHECKSUM_LEN] {
+    let mut n = crc32fast::hash(body);
     let mut chars = [b'0'; CHECKSUM_LEN];
     for c in chars.iter_mut().rev() {
         *c = BASE62[(n % 62) as usize];
         n /= 62;
     }
-    String::from_utf8(chars.to_vec()).expect("base62 is ASCII")
+    chars
+}
+
+/// Whether `candidate` (prefix, random part, checksum) ends in the checksum
+/// of the rest: the scanner's test, on bytes, without building a `Secret`.
+pub(crate) fn checksum_holds(candidate: &[u8]) -> bool {
+    candidate.len() > CHECKSUM_LEN && {
+        let (body, sum) = candidate.split_at(candidate.len() - CHECKSUM_LEN);
+        checksum_bytes(body) == sum
+    }
 }
 
 fn is_base62(s: &str) -> bool {

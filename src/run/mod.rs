@@ -27,6 +27,7 @@ pub async fn command(line: Cli) -> Result<(), AnyError> {
         Some(Command::Policy(args)) => {
             client::run(Policy(args.command), target, line.data_dir).await
         }
+        Some(Command::Scan(args)) => client::scan(args, target, line.data_dir).await,
         Some(Command::Login(args)) => Ok(cli::login::login(args, target).await?),
         Some(Command::Logout) => Ok(cli::login::logout(target)?),
         Some(Command::Completions { shell }) => Ok(cli::completions::completions(shell)?),

@@ -39,6 +39,7 @@ mod pty_screen;
 mod readme;
 mod refresh;
 mod rotation;
+mod scan;
 mod security_auth;
 mod seed;
 mod spoofing;
