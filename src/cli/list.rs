@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use super::console::note;
 use super::output::{self, Cell};
@@ -39,16 +38,8 @@ pub async fn run(client: &Client, args: ListArgs) -> Result<(), CliError> {
         (0..keys.len()).collect()
     };
     if args.json {
-        let listed: Vec<Listed> = rows
-            .iter()
-            .map(|&i| Listed {
-                key: &keys[i],
-                health: health::badges(&keys[i], &policy, now)
-                    .iter()
-                    .map(Badge::id)
-                    .collect(),
-            })
-            .collect();
+        // Each key carries its badges, as the service computed them.
+        let listed: Vec<&ApiKey> = rows.iter().map(|&i| &keys[i]).collect();
         return output::print_json(&listed);
     }
     if rows.is_empty() {
@@ -83,15 +74,6 @@ async fn policy(client: &Client) -> Policy {
             Policy::default()
         }
     }
-}
-
-/// A key as `--json` lists it: the API's object and its badges' ids, worst
-/// first (`"health": ["expiring", "unused"]`).
-#[derive(Serialize)]
-struct Listed<'a> {
-    #[serde(flatten)]
-    key: &'a ApiKey,
-    health: Vec<&'static str>,
 }
 
 /// The table's columns: the UI's, and two of the CLI's own, the scope ids
