@@ -16,6 +16,7 @@ mod bytestream;
 mod cli;
 mod cli_health;
 mod cli_reach;
+mod explain;
 mod gateway;
 mod hardening;
 mod health_pty;
