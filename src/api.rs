@@ -211,7 +211,8 @@ pub struct KeyListQuery {
     #[param(max_length = 16)]
     pub tab: Option<String>,
     /// `created` (default), `name`, `last_used`, `expires`, `status`, or
-    /// `attention` (worst badge first: the default of the `attention` tab).
+    /// `attention` (worst badge first, then the worst of that kind: the
+    /// default, and only with, `tab=attention`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[param(max_length = 16)]
     pub sort: Option<String>,

@@ -215,6 +215,12 @@ fn tab(query: &KeyListQuery) -> Result<KeyTab, ApiError> {
 
 /// The sort; by default the creation date, or the Attention order on that tab.
 fn sort(name: Option<&str>, tab: KeyTab) -> Result<KeySort, ApiError> {
+    if name == Some("attention") && tab != KeyTab::Attention {
+        return Err(field_error(
+            "sort",
+            "sort=attention is the order of the attention tab: add tab=attention",
+        ));
+    }
     Ok(match name {
         None if tab == KeyTab::Attention => KeySort::Attention,
         None | Some("created") => KeySort::Created,

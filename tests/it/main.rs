@@ -53,3 +53,4 @@ mod tls_message;
 mod transport;
 mod tui;
 mod tui_flows;
+mod window;
