@@ -143,6 +143,8 @@ impl Dialect for Postgres {
         done.rows_affected()
     }
 
+    const BEGIN_WRITE: &'static str = "BEGIN";
+
     const TEXT_SEARCH: TextSearch = TextSearch::Like;
 
     const EXPLAIN: &'static str = "EXPLAIN";

@@ -49,6 +49,12 @@ pub(super) trait Dialect: Database {
 
     fn rows_affected(done: &Self::QueryResult) -> u64;
 
+    /// How a write transaction starts. SQLite: `BEGIN IMMEDIATE`, taking the
+    /// write lock at once (waiting for it as long as the busy timeout says):
+    /// a deferred one that wrote the FTS5 filter table through a trigger
+    /// came back "database is locked" at once when writers overlapped.
+    const BEGIN_WRITE: &'static str;
+
     /// How `q` is found (`window::text_filter`).
     const TEXT_SEARCH: TextSearch;
 
@@ -342,7 +348,7 @@ where
         query: sqlx::query::Query<'q, DB, DB::Arguments<'q>>,
         audit: &AuditEvent,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         let changed = DB::rows_affected(&query.execute(&mut *tx).await?);
         if changed == 0 {
             tx.rollback().await?;
@@ -359,7 +365,7 @@ where
         idempotency: Option<&Idempotency<'_>>,
         audit: &AuditEvent,
     ) -> StoreResult<CreateOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         if let Some(Idempotency {
             key: idem,
             request_digest,
@@ -415,7 +421,7 @@ where
         by: &str,
         audit: &AuditEvent,
     ) -> StoreResult<Option<KeyRecord>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         let row = sqlx::query_as::<DB, KeyRow>(sql::REVOKE_KEY)
             .bind(ms(at))
             .bind(by)
@@ -437,7 +443,7 @@ where
     }
 
     async fn rotate_in_tx(&self, r: &Rotation<'_>) -> StoreResult<RotateOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         let ended = match r.end {
             OldKeyEnd::RevokeNow => sqlx::query_as::<DB, KeyRow>(sql::ROTATE_REVOKE_OLD)
                 .bind(ms(r.now))
@@ -493,7 +499,7 @@ where
     }
 
     async fn seed_in_tx(&self, keys: &[SeedKey], audit: &[AuditEvent]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         let (head, mut change_seq) = if DB::NUMBERS_SEEDED_CHANGES {
             let highest: i64 = sqlx::query_scalar::<DB, _>(sql::SQLITE_HIGHEST_CHANGE_SEQ)
                 .fetch_one(&mut *tx)
@@ -627,7 +633,7 @@ where
 
     async fn add_user(&self, user: &NewUser, audit: &AuditEvent) -> StoreResult<()> {
         self.run("add_user", async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
             Self::insert_user(&mut *tx, user).await?;
             Self::insert_audit(&mut *tx, audit).await?;
             tx.commit().await?;
@@ -828,7 +834,7 @@ where
 
     async fn record_last_used(&self, uses: &[(String, DateTime<Utc>)]) -> StoreResult<()> {
         self.run("record_last_used", async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
             for (id, at) in uses {
                 sqlx::query::<DB>(sql::RECORD_LAST_USED)
                     .bind(ms(*at))
@@ -904,7 +910,7 @@ where
     ) -> StoreResult<()> {
         self.run("set_policy", async {
             let json = policy_to_json(policy)?;
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
             sqlx::query::<DB>(sql::SET_POLICY)
                 .bind(org_id)
                 .bind(json)
@@ -920,7 +926,7 @@ where
 
     async fn add_ssh_key(&self, key: &SshKey, audit: &AuditEvent) -> StoreResult<()> {
         self.run("add_ssh_key", async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
             sqlx::query::<DB>(sql::INSERT_SSH_KEY)
                 .bind(&key.fingerprint)
                 .bind(&key.user_id)

@@ -156,6 +156,8 @@ impl Dialect for Sqlite {
         done.rows_affected()
     }
 
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+
     const TEXT_SEARCH: TextSearch = TextSearch::Fts5Trigram;
 
     const EXPLAIN: &'static str = "EXPLAIN QUERY PLAN";
