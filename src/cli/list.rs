@@ -4,13 +4,14 @@
 //! each key's badge ids.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
 
 use super::console::note;
 use super::output::{self, Cell};
 use super::CliError;
-use crate::api::{ApiKey, ScopeInfo};
+use crate::api::{ApiKey, KeyListQuery, ScopeInfo};
 use crate::cli::ListArgs;
 use crate::client::Client;
 use crate::key::health::{self, Badge, Badges};
@@ -18,11 +19,11 @@ use crate::key::policy::Policy;
 use crate::present::{self, DisplayTz, KeyColumn};
 
 pub async fn run(client: &Client, args: ListArgs) -> Result<(), CliError> {
+    if args.json {
+        return print_json_pages(client, &args).await;
+    }
     let keys = client.list_all_keys(args.status).await?;
     if keys.is_empty() {
-        if args.json {
-            return output::print_json(&keys);
-        }
         note!(
             "No keys{}.",
             args.status
@@ -37,11 +38,6 @@ pub async fn run(client: &Client, args: ListArgs) -> Result<(), CliError> {
     } else {
         (0..keys.len()).collect()
     };
-    if args.json {
-        // Each key carries its badges, as the service computed them.
-        let listed: Vec<&ApiKey> = rows.iter().map(|&i| &keys[i]).collect();
-        return output::print_json(&listed);
-    }
     if rows.is_empty() {
         note!("Nothing needs attention: every key follows the best practices.");
         return Ok(());
@@ -59,6 +55,48 @@ pub async fn run(client: &Client, args: ListArgs) -> Result<(), CliError> {
         output::stdout_width()
     };
     output::print(&table.render(&rows, limit, output::stdout_colour()))
+}
+
+/// `--json`: one JSON array of the API's keys, each with the badges the
+/// service computed, written page by page as the pages come (the Attention
+/// tab's order from the service for `--attention`), so that memory does not
+/// grow with the number of keys.
+async fn print_json_pages(client: &Client, args: &ListArgs) -> Result<(), CliError> {
+    let query = KeyListQuery {
+        tab: args.attention.then(|| "attention".to_owned()),
+        status: args.status.filter(|_| !args.attention),
+        limit: Some(500),
+        ..KeyListQuery::default()
+    };
+    let mut written = 0usize;
+    let mut failed = None;
+    client
+        .each_page(query, |keys| {
+            // `--attention --status S`: the tab's keys of that status.
+            let keys: Vec<ApiKey> = keys
+                .into_iter()
+                .filter(|k| !args.attention || args.status.is_none_or(|s| k.status == s))
+                .collect();
+            if keys.is_empty() {
+                return ControlFlow::Continue(());
+            }
+            let opening = if written == 0 { "[\n" } else { ",\n" };
+            let page = output::json_array_items(&keys)
+                .and_then(|items| output::print(&format!("{opening}{items}")));
+            written += keys.len();
+            match page {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    failed = Some(e);
+                    ControlFlow::Break(())
+                }
+            }
+        })
+        .await?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    output::print(if written == 0 { "[]\n" } else { "\n]\n" })
 }
 
 /// The organisation's policy, whose thresholds the badges follow. Should the

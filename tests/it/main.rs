@@ -23,6 +23,7 @@ mod health_pty;
 mod health_tui;
 mod keycache;
 mod lifecycle;
+mod list_stream;
 mod load;
 mod marks;
 mod negative;
