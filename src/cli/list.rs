@@ -4,16 +4,15 @@
 //! each key's badge ids.
 
 use std::collections::HashMap;
-use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
 
-use super::console::note;
+use super::console::{self, note};
 use super::output::{self, Cell};
 use super::CliError;
 use crate::api::{ApiKey, KeyListQuery, ScopeInfo};
 use crate::cli::ListArgs;
-use crate::client::Client;
+use crate::client::{Client, PageQuery};
 use crate::key::health::{self, Badge, Badges};
 use crate::key::policy::Policy;
 use crate::present::{self, DisplayTz, KeyColumn};
@@ -62,39 +61,31 @@ pub async fn run(client: &Client, args: ListArgs) -> Result<(), CliError> {
 /// tab's order from the service for `--attention`), so that memory does not
 /// grow with the number of keys.
 async fn print_json_pages(client: &Client, args: &ListArgs) -> Result<(), CliError> {
-    let query = KeyListQuery {
+    let mut query = KeyListQuery {
         tab: args.attention.then(|| "attention".to_owned()),
         status: args.status.filter(|_| !args.attention),
         limit: Some(500),
         ..KeyListQuery::default()
     };
     let mut written = 0usize;
-    let mut failed = None;
-    client
-        .each_page(query, |keys| {
-            // `--attention --status S`: the tab's keys of that status.
-            let keys: Vec<ApiKey> = keys
-                .into_iter()
-                .filter(|k| !args.attention || args.status.is_none_or(|s| k.status == s))
-                .collect();
-            if keys.is_empty() {
-                return ControlFlow::Continue(());
-            }
+    loop {
+        let (keys, next) = query.fetch(client).await?;
+        // `--attention --status S`: the tab's keys of that status.
+        let keys: Vec<ApiKey> = keys
+            .into_iter()
+            .filter(|k| !args.attention || args.status.is_none_or(|s| k.status == s))
+            .collect();
+        if !keys.is_empty() {
             let opening = if written == 0 { "[\n" } else { ",\n" };
-            let page = output::json_array_items(&keys)
-                .and_then(|items| output::print(&format!("{opening}{items}")));
+            output::print(&format!("{opening}{}", output::json_array_items(&keys)?))?;
             written += keys.len();
-            match page {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(e) => {
-                    failed = Some(e);
-                    ControlFlow::Break(())
-                }
-            }
-        })
-        .await?;
-    if let Some(e) = failed {
-        return Err(e);
+            // Over SSH: the session sends the page on before the next comes.
+            console::pace().await;
+        }
+        match next {
+            Some(cursor) => query.set_cursor(cursor),
+            None => break,
+        }
     }
     output::print(if written == 0 { "[]\n" } else { "\n]\n" })
 }

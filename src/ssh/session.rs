@@ -612,10 +612,53 @@ async fn serve(
         (Start::Exec(command), pty) => {
             // A command's own time is not idleness of the connection.
             let _running = live.command();
-            let done = exec::run(&command, client).await;
+            let (tx, rx) = tokio::sync::mpsc::channel(1);
+            let progress = ctx.config.exec_progress_timeout;
+            let (mut done, streamed) = tokio::join!(
+                exec::run_streaming(&command, client, tx),
+                stream_out(channel, rx, pty.is_some(), progress)
+            );
+            if streamed != Sent::Whole {
+                // Cut (or gone) while streaming: nothing more goes to stdout.
+                done.stdout = Zeroizing::new(Vec::new());
+                if done.status == 0 {
+                    done.status = exec::EXIT_CUT;
+                }
+                let note = format!(
+                    "keydeck: output cut: the client took none of it for {} s\n",
+                    progress.as_secs()
+                );
+                console_note(&mut done.stderr, &note);
+            }
             reply(channel, ctx, done, pty.is_some(), slot).await
         }
     }
+}
+
+/// Sends a running command's standard output on as it comes (`\r\n` line
+/// ends for a terminal), as fast as the client takes it; once the client
+/// took nothing for `progress` (or left), the rest is taken and dropped so
+/// that the command ends. How far it got.
+async fn stream_out(
+    channel: &mut Channel<Msg>,
+    mut rx: tokio::sync::mpsc::Receiver<crate::cli::console::Buffer>,
+    pty: bool,
+    progress: Duration,
+) -> Sent {
+    let mut sent = Sent::Whole;
+    while let Some(chunk) = rx.recv().await {
+        if sent != Sent::Whole {
+            continue;
+        }
+        let chunk = if pty { exec::crlf(&chunk) } else { chunk };
+        sent = output::send_all(&mut channel.make_writer(), &chunk, progress).await;
+    }
+    sent
+}
+
+/// Appends a line to a command's standard error.
+fn console_note(stderr: &mut Zeroizing<Vec<u8>>, line: &str) {
+    crate::cli::console::append(stderr, line.as_bytes());
 }
 
 /// The session's end, in the service log and the audit log.
