@@ -123,7 +123,7 @@ impl KeyPosition {
 }
 
 fn unhex(s: &str) -> Option<String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..s.len())
@@ -644,6 +644,40 @@ pub fn hot_queries(
         require_description: true,
         ..Policy::default()
     };
+    let mut out = list_queries(org_id, search, now, &policy);
+    for needle in ["snow", "sn"] {
+        let query = KeyQuery {
+            tab: KeyTab::All,
+            sort: KeySort::Created,
+            descending: true,
+            q: Some(needle.into()),
+            now,
+            policy,
+            limit: 101,
+            anchor: Anchor::Start,
+            changed_since: None,
+        };
+        for read in page_reads(org_id, &query, search, None, 101).0 {
+            out.push((format!("filter q={needle}"), read.statement));
+        }
+        out.push((
+            format!("counts q={needle}"),
+            counts(org_id, Some(needle), &policy, now, search),
+        ));
+    }
+    out.push(("counts".into(), counts(org_id, None, &policy, now, search)));
+    out
+}
+
+/// Every segment read of every tab × sort × order, from the start, after
+/// and before a position, and of the last page.
+#[cfg_attr(not(feature = "test-support"), allow(dead_code))]
+fn list_queries(
+    org_id: &str,
+    search: TextSearch,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Vec<(String, Statement)> {
     let tabs = [
         ("all", KeyTab::All),
         ("active", KeyTab::Active),
@@ -673,59 +707,37 @@ pub fn hot_queries(
                 value: value.clone(),
                 id: "key_m".into(),
             };
-            for (anchor_name, anchor) in [
+            let anchors = [
                 ("first", Anchor::Start),
                 ("after", Anchor::After(at(0))),
                 ("before", Anchor::Before(at(segments_of(sort) - 1))),
                 ("last", Anchor::End),
-            ] {
-                for descending in [false, true] {
-                    let query = KeyQuery {
-                        tab,
-                        sort,
-                        descending,
-                        q: None,
-                        now,
-                        policy,
-                        limit: 101,
-                        anchor: anchor.clone(),
-                        changed_since: None,
-                    };
-                    let dir = if descending { "desc" } else { "asc" };
-                    for read in page_reads(org_id, &query, search, None, 101).0 {
-                        out.push((
-                            format!(
-                                "list tab={tab_name} sort={sort_name} order={dir} page={anchor_name} segment={}",
-                                read.segment
-                            ),
-                            read.statement,
-                        ));
-                    }
+            ];
+            for ((anchor_name, anchor), descending) in
+                anchors.iter().flat_map(|a| [(a, false), (a, true)])
+            {
+                let query = KeyQuery {
+                    tab,
+                    sort,
+                    descending,
+                    q: None,
+                    now,
+                    policy: *policy,
+                    limit: 101,
+                    anchor: anchor.clone(),
+                    changed_since: None,
+                };
+                let dir = if descending { "desc" } else { "asc" };
+                for read in page_reads(org_id, &query, search, None, 101).0 {
+                    let name = format!(
+                        "list tab={tab_name} sort={sort_name} order={dir} page={anchor_name} segment={}",
+                        read.segment
+                    );
+                    out.push((name, read.statement));
                 }
             }
         }
     }
-    for needle in ["snow", "sn"] {
-        let query = KeyQuery {
-            tab: KeyTab::All,
-            sort: KeySort::Created,
-            descending: true,
-            q: Some(needle.into()),
-            now,
-            policy,
-            limit: 101,
-            anchor: Anchor::Start,
-            changed_since: None,
-        };
-        for read in page_reads(org_id, &query, search, None, 101).0 {
-            out.push((format!("filter q={needle}"), read.statement));
-        }
-        out.push((
-            format!("counts q={needle}"),
-            counts(org_id, Some(needle), &policy, now, search),
-        ));
-    }
-    out.push(("counts".into(), counts(org_id, None, &policy, now, search)));
     out
 }
 
