@@ -618,47 +618,67 @@ async fn serve(
                 exec::run_streaming(&command, client, tx),
                 stream_out(channel, rx, pty.is_some(), progress)
             );
-            if streamed != Sent::Whole {
-                // Cut (or gone) while streaming: nothing more goes to stdout.
+            if let Streamed::Cut { sent, total } = streamed {
+                // Nothing more goes to stdout; stderr says how far it got.
+                let total = total + done.stdout.len();
                 done.stdout = Zeroizing::new(Vec::new());
                 if done.status == 0 {
                     done.status = exec::EXIT_CUT;
                 }
                 let note = format!(
-                    "keydeck: output cut: the client took none of it for {} s\n",
+                    "keydeck: output cut: the client took none of it for {} s; \
+                     {sent} of {total} bytes of standard output sent\n",
                     progress.as_secs()
                 );
-                console_note(&mut done.stderr, &note);
+                tracing::warn!(
+                    sent,
+                    total,
+                    "SSH command output cut: the client stopped reading"
+                );
+                crate::cli::console::append(&mut done.stderr, note.as_bytes());
             }
             reply(channel, ctx, done, pty.is_some(), slot).await
         }
     }
 }
 
+/// How a running command's standard output went.
+enum Streamed {
+    /// All of it (or the client left: nothing to tell it).
+    Whole,
+    /// The client took none of it for the time allowed: `sent` bytes of the
+    /// `total` streamed went.
+    Cut { sent: usize, total: usize },
+}
+
 /// Sends a running command's standard output on as it comes (`\r\n` line
 /// ends for a terminal), as fast as the client takes it; once the client
 /// took nothing for `progress` (or left), the rest is taken and dropped so
-/// that the command ends. How far it got.
+/// that the command ends.
 async fn stream_out(
     channel: &mut Channel<Msg>,
     mut rx: tokio::sync::mpsc::Receiver<crate::cli::console::Buffer>,
     pty: bool,
     progress: Duration,
-) -> Sent {
-    let mut sent = Sent::Whole;
+) -> Streamed {
+    let (mut state, mut sent, mut total) = (Sent::Whole, 0, 0);
     while let Some(chunk) = rx.recv().await {
-        if sent != Sent::Whole {
+        let chunk = if pty { exec::crlf(&chunk) } else { chunk };
+        total += chunk.len();
+        if state != Sent::Whole {
             continue;
         }
-        let chunk = if pty { exec::crlf(&chunk) } else { chunk };
-        sent = output::send_all(&mut channel.make_writer(), &chunk, progress).await;
+        state = output::send_all(&mut channel.make_writer(), &chunk, progress).await;
+        sent += match state {
+            Sent::Whole => chunk.len(),
+            Sent::Cut(at) => at,
+            Sent::Gone => 0,
+        };
     }
-    sent
-}
-
-/// Appends a line to a command's standard error.
-fn console_note(stderr: &mut Zeroizing<Vec<u8>>, line: &str) {
-    crate::cli::console::append(stderr, line.as_bytes());
+    match state {
+        Sent::Cut(_) => Streamed::Cut { sent, total },
+        _ => Streamed::Whole,
+    }
 }
 
 /// The session's end, in the service log and the audit log.
