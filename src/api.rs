@@ -83,6 +83,10 @@ pub struct ApiKey {
     /// The key this one replaced (rotating that key made this one), null
     /// for a key created directly.
     pub replaces: Option<String>,
+    /// In lists only ([`ListedKey::health`]): the key's health badges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
+    pub health: Option<Vec<String>>,
 }
 
 /// The health rules (`key::health`) read a key through these.
@@ -160,12 +164,28 @@ pub struct RotatedKey {
     pub previous: ApiKey,
 }
 
+/// A key as `GET /v1/api-keys` lists it (documentation only: the wire
+/// type is [`ApiKey`] with `health` set).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ListedKey {
+    #[serde(flatten)]
+    pub key: ApiKey,
+    /// The key's health badges under the organisation's policy at the time
+    /// of the answer, worst first (`expired`, `expiring`, `rotate`, `unused`,
+    /// `no_expiry`, `policy`, `rotating`); `[]` for a healthy or revoked key.
+    pub health: Vec<String>,
+}
+
 /// A page of keys.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct KeyList {
+    #[schema(value_type = Vec<ListedKey>)]
     pub data: Vec<ApiKey>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+    /// Pass as `before` for the page before this one; absent on the first page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_cursor: Option<String>,
     /// Pass as `changed_since` on a later list to get only the keys written
     /// (created, revoked, rotated, used…) since this answer was read. Taken
     /// before the page is read, so a key may come again, never be missed.
@@ -183,20 +203,89 @@ pub struct KeyList {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct KeyListQuery {
-    /// Only keys with this status.
+    /// Only keys with this status (the same as `tab`; give one or the other).
     pub status: Option<KeyStatus>,
+    /// `all` (default), `active`, `expired`, `revoked` or `attention` (keys
+    /// with at least one health badge under the organisation's policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(max_length = 16)]
+    pub tab: Option<String>,
+    /// `created` (default), `name`, `last_used`, `expires`, `status`, or
+    /// `attention` (worst badge first, then the worst of that kind: the
+    /// default, and only with, `tab=attention`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(max_length = 16)]
+    pub sort: Option<String>,
+    /// `asc` or `desc`; by default each sort's natural order: `created` and
+    /// `last_used` newest first (`desc`), the others `asc` (`expires`: soonest
+    /// first, no expiry last; `status`: active, expired, revoked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(max_length = 4)]
+    pub order: Option<String>,
     /// Case-insensitive text found in the name, prefix, description or a scope id (at most 100 characters).
     #[param(max_length = 100)]
     pub q: Option<String>,
     /// Page size, 1–500 (default 100); outside that range, 400.
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page: the page after it.
+    #[param(max_length = 512)]
     pub cursor: Option<String>,
+    /// `prev_cursor` (or any key's position, as `next_cursor` gives it) of
+    /// a page: the page before it, for scrolling up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(max_length = 512)]
+    pub before: Option<String>,
+    /// `end`: the last page, without reading what lies before it (`G`/`End`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(max_length = 8)]
+    pub from: Option<String>,
     /// `sync_cursor` of an earlier answer: only keys written since it (keys
     /// are never deleted, so the changed ones bring a copy up to date).
     #[param(max_length = 32)]
     pub changed_since: Option<String>,
+}
+
+/// Query parameters of `GET /v1/api-keys/counts`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct KeyCountsQuery {
+    /// Count only the keys this text is found in, as `GET /v1/api-keys?q=` lists them.
+    #[param(max_length = 100)]
+    pub q: Option<String>,
+}
+
+/// `GET /v1/api-keys/counts`: how many keys each tab lists, and the summary line's numbers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KeyCounts {
+    pub tabs: TabCounts,
+    pub summary: SummaryCounts,
+}
+
+/// Keys per tab of `GET /v1/api-keys?tab=`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TabCounts {
+    pub all: u64,
+    pub active: u64,
+    pub expired: u64,
+    pub revoked: u64,
+    /// Keys with at least one health badge.
+    pub attention: u64,
+}
+
+/// The summary line: active keys, and keys per health badge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SummaryCounts {
+    pub active: u64,
+    pub expiring: u64,
+    pub rotate: u64,
+    pub unused: u64,
+    /// Expired and not revoked.
+    pub expired: u64,
+    pub rotating: u64,
+    pub policy: u64,
+    pub attention: u64,
 }
 
 /// Query parameters of `GET /v1/audit-logs`.

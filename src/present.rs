@@ -584,6 +584,7 @@ mod tests {
             revoked_by: None,
             replaced_by: None,
             replaces: None,
+            health: None,
         };
         assert_eq!(expires_relative(&key, now), "in 158d");
         assert_eq!(

@@ -8,12 +8,13 @@ use std::future::Future;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::Notify;
 use zeroize::Zeroizing;
 
 use crate::present::DisplayTz;
 
 /// A buffer wiped when dropped.
-type Buffer = Zeroizing<Vec<u8>>;
+pub type Buffer = Zeroizing<Vec<u8>>;
 
 /// Standard output and error of one command run inside a session, and the
 /// client's terminal when it asked for one (`ssh -t`).
@@ -22,6 +23,10 @@ pub struct SessionConsole {
     out: Arc<Mutex<Buffer>>,
     err: Arc<Mutex<Buffer>>,
     terminal: Option<Terminal>,
+    /// Told when standard output grows (the session may send it on).
+    written: Arc<Notify>,
+    /// Told when the session took standard output away.
+    drained: Arc<Notify>,
 }
 
 /// The terminal of a client over SSH, as its PTY request and environment
@@ -33,6 +38,10 @@ pub struct Terminal {
     pub colour: bool,
 }
 
+/// Standard output a command inside a session may hold before [`pace`]
+/// waits for the session to send it on.
+pub const PACE_BYTES: usize = 256 * 1024;
+
 impl SessionConsole {
     /// A console for a client with this terminal (`None`: none).
     pub fn with_terminal(terminal: Option<Terminal>) -> Self {
@@ -40,6 +49,23 @@ impl SessionConsole {
             terminal,
             ..Self::default()
         }
+    }
+
+    /// Waits until the command writes to standard output.
+    pub async fn written(&self) {
+        self.written.notified().await
+    }
+
+    /// What the command wrote to standard output so far (moved out), for
+    /// the session to send while the command goes on.
+    pub fn take_out(&self) -> Buffer {
+        let out = std::mem::take(&mut *self.out.lock().unwrap_or_else(|e| e.into_inner()));
+        self.drained.notify_waiters();
+        out
+    }
+
+    fn out_len(&self) -> usize {
+        self.out.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// What the command wrote to its standard output and standard error
@@ -72,6 +98,24 @@ tokio::task_local! {
 /// Runs `command` with its output going to `console` instead of the process's.
 pub async fn capture<F: Future>(console: SessionConsole, command: F) -> F::Output {
     CONSOLE.scope(console, command).await
+}
+
+/// Inside a session, waits until the session has sent standard output on
+/// while it holds more than [`PACE_BYTES`]: a command writing page after
+/// page (`keys list --json`) holds about one page, whatever the total.
+/// Outside one, output went straight to the process's standard output.
+pub async fn pace() {
+    let Ok(console) = CONSOLE.try_with(SessionConsole::clone) else {
+        return;
+    };
+    loop {
+        // Registered before the check: a drain in between is not missed.
+        let drained = console.drained.notified();
+        if console.out_len() <= PACE_BYTES {
+            return;
+        }
+        drained.await;
+    }
 }
 
 /// Whether this command runs inside a session (no terminal of ours to ask on).
@@ -108,8 +152,10 @@ pub fn display_tz() -> DisplayTz {
 
 /// Writes to standard output, or to the session's.
 pub fn write_out(bytes: &[u8]) -> std::io::Result<()> {
-    match CONSOLE.try_with(|c| append(&mut c.out.lock().unwrap_or_else(|e| e.into_inner()), bytes))
-    {
+    match CONSOLE.try_with(|c| {
+        append(&mut c.out.lock().unwrap_or_else(|e| e.into_inner()), bytes);
+        c.written.notify_one();
+    }) {
         Ok(()) => Ok(()),
         Err(_) => {
             let mut stdout = std::io::stdout().lock();
@@ -194,6 +240,23 @@ mod tests {
         assert_eq!(display_tz(), DisplayTz::Local);
         let inside = capture(SessionConsole::default(), async { display_tz() }).await;
         assert_eq!(inside, DisplayTz::utc());
+    }
+
+    #[tokio::test]
+    async fn pace_holds_a_command_until_the_session_took_its_output() {
+        let console = SessionConsole::default();
+        let mut command = tokio::spawn(capture(console.clone(), async {
+            write_out(&vec![b'x'; PACE_BYTES + 1]).unwrap();
+            pace().await;
+            write_out(b"after").unwrap();
+        }));
+        console.written().await;
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_millis(100), &mut command).await;
+        assert!(waited.is_err(), "pace returned with the output still held");
+        assert_eq!(console.take_out().len(), PACE_BYTES + 1);
+        command.await.unwrap();
+        assert_eq!(console.take().0.as_slice(), b"after");
     }
 
     #[tokio::test]

@@ -29,5 +29,6 @@ pub(super) fn key(status: KeyStatus) -> ApiKey {
         revoked_by: None,
         replaced_by: None,
         replaces: None,
+        health: None,
     }
 }

@@ -6,24 +6,23 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use super::console::{self, note};
 use super::output::{self, Cell};
 use super::CliError;
-use crate::api::{ApiKey, ScopeInfo};
+use crate::api::{ApiKey, KeyListQuery, ScopeInfo};
 use crate::cli::ListArgs;
-use crate::client::Client;
+use crate::client::{Client, PageQuery};
 use crate::key::health::{self, Badge, Badges};
 use crate::key::policy::Policy;
 use crate::present::{self, KeyColumn};
 
 pub async fn run(client: &Client, args: ListArgs) -> Result<(), CliError> {
+    if args.json {
+        return print_json_pages(client, &args).await;
+    }
     let keys = client.list_all_keys(args.status).await?;
     if keys.is_empty() {
-        if args.json {
-            return output::print_json(&keys);
-        }
         note!(
             "No keys{}.",
             args.status
@@ -38,19 +37,6 @@ pub async fn run(client: &Client, args: ListArgs) -> Result<(), CliError> {
     } else {
         (0..keys.len()).collect()
     };
-    if args.json {
-        let listed: Vec<Listed> = rows
-            .iter()
-            .map(|&i| Listed {
-                key: &keys[i],
-                health: health::badges(&keys[i], &policy, now)
-                    .iter()
-                    .map(Badge::id)
-                    .collect(),
-            })
-            .collect();
-        return output::print_json(&listed);
-    }
     if rows.is_empty() {
         note!("Nothing needs attention: every key follows the best practices.");
         return Ok(());
@@ -70,6 +56,40 @@ pub async fn run(client: &Client, args: ListArgs) -> Result<(), CliError> {
     output::print(&table.render(&rows, limit, output::stdout_colour()))
 }
 
+/// `--json`: one JSON array of the API's keys, each with the badges the
+/// service computed, written page by page as the pages come (the Attention
+/// tab's order from the service for `--attention`), so that memory does not
+/// grow with the number of keys.
+async fn print_json_pages(client: &Client, args: &ListArgs) -> Result<(), CliError> {
+    let mut query = KeyListQuery {
+        tab: args.attention.then(|| "attention".to_owned()),
+        status: args.status.filter(|_| !args.attention),
+        limit: Some(500),
+        ..KeyListQuery::default()
+    };
+    let mut written = 0usize;
+    loop {
+        let (keys, next) = query.fetch(client).await?;
+        // `--attention --status S`: the tab's keys of that status.
+        let keys: Vec<ApiKey> = keys
+            .into_iter()
+            .filter(|k| !args.attention || args.status.is_none_or(|s| k.status == s))
+            .collect();
+        if !keys.is_empty() {
+            let opening = if written == 0 { "[\n" } else { ",\n" };
+            output::print(&format!("{opening}{}", output::json_array_items(&keys)?))?;
+            written += keys.len();
+            // Over SSH: the session sends the page on before the next comes.
+            console::pace().await;
+        }
+        match next {
+            Some(cursor) => query.set_cursor(cursor),
+            None => break,
+        }
+    }
+    output::print(if written == 0 { "[]\n" } else { "\n]\n" })
+}
+
 /// The organisation's policy, whose thresholds the badges follow. Should the
 /// service not send it, the default thresholds, said on standard error.
 /// `keys list` and `keys show` read it.
@@ -84,15 +104,6 @@ pub(super) async fn policy(client: &Client) -> Policy {
             Policy::default()
         }
     }
-}
-
-/// A key as `--json` lists it: the API's object and its badges' ids, worst
-/// first (`"health": ["expiring", "unused"]`).
-#[derive(Serialize)]
-struct Listed<'a> {
-    #[serde(flatten)]
-    key: &'a ApiKey,
-    health: Vec<&'static str>,
 }
 
 /// The table's columns: the UI's, and two of the CLI's own, the scope ids

@@ -300,6 +300,17 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<(), CliError> {
     print(&text)
 }
 
+/// The elements of a JSON array as [`print_json`] lays them out, without
+/// the brackets: a page of a longer array written piece by piece.
+pub fn json_array_items<T: Serialize>(items: &[T]) -> Result<String, CliError> {
+    let text = json_text(items)?;
+    Ok(text
+        .strip_prefix("[\n")
+        .and_then(|t| t.strip_suffix("\n]"))
+        .unwrap_or_default()
+        .to_owned())
+}
+
 fn json_text<T: Serialize + ?Sized>(value: &T) -> Result<String, CliError> {
     let mut bytes = Vec::new();
     let mut serializer = serde_json::Serializer::with_formatter(&mut bytes, SafeJson::default());
@@ -357,6 +368,17 @@ impl serde_json::ser::Formatter for SafeJson {
 mod tests {
     use super::*;
     use std::ffi::OsStr;
+
+    #[test]
+    fn array_items_written_in_pages_make_the_whole_array() {
+        let keys: Vec<serde_json::Value> = (0..5).map(|i| serde_json::json!({"n": i})).collect();
+        let pages: Vec<String> = keys
+            .chunks(2)
+            .map(|page| json_array_items(page).unwrap())
+            .collect();
+        let whole = format!("[\n{}\n]", pages.join(",\n"));
+        assert_eq!(whole, json_text(&keys).unwrap());
+    }
 
     #[test]
     fn colour_only_on_a_terminal_without_no_color() {

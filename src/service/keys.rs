@@ -9,18 +9,14 @@ use serde_json::json;
 
 use super::auth::Admin;
 use super::error::{field_error, ApiError};
-use super::extract::{bytes_rejection, parse_object, Json, Path, Query};
+use super::extract::{bytes_rejection, parse_object, Json, Path};
 use super::AppState;
-use crate::api::{
-    ApiKey, CreateKeyRequest, CreatedKey, ErrorBody, KeyList, KeyListQuery, RotateKeyRequest,
-    RotatedKey,
-};
+use crate::api::{ApiKey, CreateKeyRequest, CreatedKey, ErrorBody, RotateKeyRequest, RotatedKey};
 use crate::audit_action::AuditAction;
 use crate::key::new_id;
 use crate::key::validate;
 use crate::store::{
-    AuditEvent, CreateOutcome, Idempotency, KeyCursor, KeyFilter, KeyRecord, NewKey, OldKeyEnd,
-    RotateOutcome, Rotation,
+    AuditEvent, CreateOutcome, Idempotency, KeyRecord, NewKey, OldKeyEnd, RotateOutcome, Rotation,
 };
 
 pub const DEFAULT_PAGE: u32 = 100;
@@ -51,6 +47,7 @@ impl AppState {
             revoked_by: k.revoked_by.map(Into::into),
             replaced_by: k.replaced_by,
             replaces: k.replaces,
+            health: None,
         }
     }
 
@@ -144,107 +141,15 @@ fn check_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
-/// List the organisation's keys, newest first. With `changed_since` (the
-/// `sync_cursor` of an earlier answer), only the keys written since: a
-/// refresh of a list already held costs what changed, not the number of keys.
-#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", params(KeyListQuery),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, body = KeyList),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 402, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 429, description = "Too many failed authentications from this client; Retry-After", body = ErrorBody),
-        (status = 500, description = "`internal_error`: a fault of the service, logged in full", body = ErrorBody),
-        (status = 503, description = "`database_unavailable`: the database did not answer in time; Retry-After", body = ErrorBody),
-    ))]
-pub async fn list(
-    State(state): State<AppState>,
-    admin: Admin,
-    Query(query): Query<KeyListQuery>,
-) -> Result<JsonBody<KeyList>, ApiError> {
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(field_error(
-            "limit",
-            format!("limit must be between 1 and {MAX_PAGE}"),
-        ));
-    }
-    let q = query
-        .q
-        .map(|q| q.trim().to_owned())
-        .filter(|q| !q.is_empty());
-    if q.as_ref()
-        .is_some_and(|q| q.chars().count() > MAX_QUERY_LEN)
-    {
-        return Err(field_error(
-            "q",
-            format!("q must be at most {MAX_QUERY_LEN} characters"),
-        ));
-    }
-    let after = match query.cursor.as_deref() {
-        None | Some("") => None,
-        Some(c) => Some(KeyCursor::decode(c).ok_or_else(|| {
-            field_error(
-                "cursor",
-                "cursor is not one this service issued; start again without it",
-            )
-        })?),
-    };
-    let changed_since = match query.changed_since.as_deref() {
-        None => None,
-        Some(c) => decode_sync_cursor(c).ok_or_else(|| {
-            field_error(
-                "changed_since",
-                "changed_since is not a sync_cursor this service issued; list without it",
-            )
-        })?,
-    };
-    let now = state.clock.now();
-    let filter = KeyFilter {
-        status: query.status,
-        q,
-        now,
-        limit: limit + 1,
-        after,
-        changed_since,
-    };
-    // Taken before the rows are read: a write the rows miss is past it.
-    let sync_cursor = state.store.change_cursor(&admin.org.id).await?;
-    let mut rows = state.store.list_keys(&admin.org.id, &filter).await?;
-    let next_cursor = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last().map(|k| {
-            KeyCursor {
-                created_at_ms: k.created_at.timestamp_millis(),
-                id: k.id.clone(),
-            }
-            .encode()
-        })
-    } else {
-        None
-    };
-    let policy_tag = match filter.after {
-        None => Some(policy_tag(&state.store.policy(&admin.org.id).await?)),
-        Some(_) => None,
-    };
-    let data = rows.into_iter().map(|k| state.api_key(k, now)).collect();
-    Ok(JsonBody(KeyList {
-        data,
-        next_cursor,
-        sync_cursor: Some(encode_sync_cursor(sync_cursor)),
-        policy_tag,
-    }))
-}
-
 /// [`KeyList::policy_tag`]: the CRC-32 of the policy's JSON, in hex.
-fn policy_tag(policy: &crate::key::policy::Policy) -> String {
+pub(super) fn policy_tag(policy: &crate::key::policy::Policy) -> String {
     let json = serde_json::to_vec(policy).unwrap_or_default();
     format!("{:08x}", crc32fast::hash(&json))
 }
 
 /// A `sync_cursor` as [`list`] writes it: `s` and the store's cursor (opaque
 /// on PostgreSQL) as 16 hex digits.
-fn encode_sync_cursor(cursor: i64) -> String {
+pub(super) fn encode_sync_cursor(cursor: i64) -> String {
     format!("s{:016x}", cursor as u64)
 }
 
@@ -252,7 +157,7 @@ fn encode_sync_cursor(cursor: i64) -> String {
 /// `sync_cursor`; `Some(None)`, every key, for one of an older version (`c`
 /// and a number: on PostgreSQL a transaction id, which is no longer accepted
 /// as such), so that a client that held it across an upgrade loses nothing.
-fn decode_sync_cursor(text: &str) -> Option<Option<i64>> {
+pub(super) fn decode_sync_cursor(text: &str) -> Option<Option<i64>> {
     if let Some(hex) = text.strip_prefix('s') {
         if hex.len() != 16 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return None;

@@ -9,6 +9,7 @@ mod fd_budget;
 mod forward_auth;
 pub mod gate;
 mod internal;
+mod key_window;
 mod keycache;
 mod keys;
 mod last_used;
@@ -159,7 +160,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ready))
         .route("/openapi.json", get(openapi_json))
         .route("/v1/scopes", get(scopes))
-        .route("/v1/api-keys", get(keys::list).post(keys::create))
+        .route("/v1/api-keys", get(key_window::list).post(keys::create))
+        .route("/v1/api-keys/counts", get(key_window::counts))
         .route("/v1/api-keys/{id}", get(keys::get).delete(keys::revoke))
         .route(
             "/v1/api-keys/{id}/rotate",

@@ -16,7 +16,8 @@ use crate::key::{Catalog, KeyStatus};
         super::health,
         super::ready,
         super::scopes,
-        super::keys::list,
+        super::key_window::list,
+        super::key_window::counts,
         super::keys::create,
         super::keys::get,
         super::keys::revoke,
@@ -28,7 +29,7 @@ use crate::key::{Catalog, KeyStatus};
     ),
     components(schemas(
         api::ApiKey, api::CreateKeyRequest, api::CreatedKey, api::RotateKeyRequest, api::RotatedKey,
-        api::KeyList, api::ScopeList, api::AuditEntry, api::AuditList, api::Actor, api::AuthOk,
+        api::KeyList, api::ListedKey, api::KeyCounts, api::TabCounts, api::SummaryCounts, api::ScopeList, api::AuditEntry, api::AuditList, api::Actor, api::AuthOk,
         api::ErrorBody, api::ErrorDetail, api::ScopeInfo, api::Readiness, KeyStatus,
         crate::key::policy::Policy,
     )),

@@ -6,6 +6,7 @@
 //! is wiped when dropped.
 
 use clap::{Parser, Subcommand};
+use tokio::sync::mpsc;
 use zeroize::Zeroizing;
 
 use crate::cli::console::{self, SessionConsole, Terminal};
@@ -64,9 +65,35 @@ impl std::fmt::Debug for Finished {
     }
 }
 
-/// Runs `command` (as the client sent it) with `client`, for a client with
-/// this `terminal` (if it asked for one).
+/// Runs `command` with `client` for a client with this `terminal` (if it
+/// asked for one), its whole standard output in the answer.
+#[cfg(test)]
 pub async fn run(command: &[u8], client: Client, terminal: Option<Terminal>) -> Finished {
+    let (tx, mut rx) = mpsc::channel::<console::Buffer>(1);
+    let gather = async {
+        let mut all = console::Buffer::default();
+        while let Some(chunk) = rx.recv().await {
+            console::append(&mut all, &chunk);
+        }
+        all
+    };
+    let (mut done, mut out) = tokio::join!(run_streaming(command, client, terminal, tx), gather);
+    console::append(&mut out, &done.stdout);
+    done.stdout = out;
+    done
+}
+
+/// Runs `command` (as the client sent it) with `client`, for a client with
+/// this `terminal` (if it asked for one). What it writes to
+/// standard output while it runs goes to `stream` as it comes (a long
+/// listing is sent page by page, never held whole); the rest, standard
+/// error and the status come back at the end.
+pub async fn run_streaming(
+    command: &[u8],
+    client: Client,
+    terminal: Option<Terminal>,
+    stream: mpsc::Sender<console::Buffer>,
+) -> Finished {
     let words = std::str::from_utf8(command)
         .ok()
         .filter(|c| c.len() <= COMMAND_MAX)
@@ -98,14 +125,25 @@ pub async fn run(command: &[u8], client: Client, terminal: Option<Terminal>) -> 
     let session = SessionConsole::with_terminal(terminal);
     let captured = session.clone();
     // Its own task: a panic in a command ends that command only.
-    let outcome = tokio::spawn(console::capture(captured, async move {
+    let mut task = tokio::spawn(console::capture(captured, async move {
         match line.command {
             SshCommand::Keys(args) => cli::keys::run_on(args.command, &client).await,
             SshCommand::Audit(args) => cli::audit::run_on(args, &client).await,
             SshCommand::Policy(args) => cli::policy::run_on(args.command, &client).await,
         }
-    }))
-    .await;
+    }));
+    let outcome = loop {
+        tokio::select! {
+            done = &mut task => break done,
+            () = session.written() => {
+                let chunk = session.take_out();
+                // A session that stopped taking output: the rest is dropped (wiped).
+                if !chunk.is_empty() {
+                    let _ = stream.send(chunk).await;
+                }
+            }
+        }
+    };
     let (stdout, mut stderr) = session.take();
     let status = match outcome {
         Ok(Ok(())) => EXIT_OK,

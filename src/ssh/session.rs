@@ -617,9 +617,72 @@ async fn serve(
                 width: usize::from(p.size.0),
                 colour: term_options(p, &asked.env).color,
             });
-            let done = exec::run(&command, client, terminal).await;
+            let (tx, rx) = tokio::sync::mpsc::channel(1);
+            let progress = ctx.config.exec_progress_timeout;
+            let (mut done, streamed) = tokio::join!(
+                exec::run_streaming(&command, client, terminal, tx),
+                stream_out(channel, rx, pty.is_some(), progress)
+            );
+            if let Streamed::Cut { sent, total } = streamed {
+                // Nothing more goes to stdout; stderr says how far it got.
+                let total = total + done.stdout.len();
+                done.stdout = Zeroizing::new(Vec::new());
+                if done.status == 0 {
+                    done.status = exec::EXIT_CUT;
+                }
+                let note = format!(
+                    "keydeck: output cut: the client took none of it for {} s; \
+                     {sent} of {total} bytes of standard output sent\n",
+                    progress.as_secs()
+                );
+                tracing::warn!(
+                    sent,
+                    total,
+                    "SSH command output cut: the client stopped reading"
+                );
+                crate::cli::console::append(&mut done.stderr, note.as_bytes());
+            }
             reply(channel, ctx, done, pty.is_some(), slot).await
         }
+    }
+}
+
+/// How a running command's standard output went.
+enum Streamed {
+    /// All of it (or the client left: nothing to tell it).
+    Whole,
+    /// The client took none of it for the time allowed: `sent` bytes of the
+    /// `total` streamed went.
+    Cut { sent: usize, total: usize },
+}
+
+/// Sends a running command's standard output on as it comes (`\r\n` line
+/// ends for a terminal), as fast as the client takes it; once the client
+/// took nothing for `progress` (or left), the rest is taken and dropped so
+/// that the command ends.
+async fn stream_out(
+    channel: &mut Channel<Msg>,
+    mut rx: tokio::sync::mpsc::Receiver<crate::cli::console::Buffer>,
+    pty: bool,
+    progress: Duration,
+) -> Streamed {
+    let (mut state, mut sent, mut total) = (Sent::Whole, 0, 0);
+    while let Some(chunk) = rx.recv().await {
+        let chunk = if pty { exec::crlf(&chunk) } else { chunk };
+        total += chunk.len();
+        if state != Sent::Whole {
+            continue;
+        }
+        state = output::send_all(&mut channel.make_writer(), &chunk, progress).await;
+        sent += match state {
+            Sent::Whole => chunk.len(),
+            Sent::Cut(at) => at,
+            Sent::Gone => 0,
+        };
+    }
+    match state {
+        Sent::Cut(_) => Streamed::Cut { sent, total },
+        _ => Streamed::Whole,
     }
 }
 

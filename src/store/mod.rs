@@ -16,6 +16,7 @@ mod sql_store;
 mod sqlite;
 mod ssh_keys;
 mod sync_cursor;
+mod window;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -29,6 +30,10 @@ pub use replicas::{Channel, Replicas};
 pub use sql_store::{Hooks, KeyWrites};
 pub use sqlite::{DataVersion, VersionSource};
 pub use ssh_keys::{SshKey, SshKeyHolder};
+pub use window::{
+    Anchor, KeyCounts, KeyPosition, KeyQuery, KeySort, KeyTab, SortValue, WindowKey,
+    MAX_POSITION_LEN,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Org {
@@ -327,7 +332,25 @@ pub trait Store: Send + Sync + 'static {
         idempotency: Option<&Idempotency<'_>>,
         audit: &AuditEvent,
     ) -> StoreResult<CreateOutcome>;
+    /// Newest first, as [`KeyFilter`] says (a window of the created order).
     async fn list_keys(&self, org_id: &str, filter: &KeyFilter) -> StoreResult<Vec<KeyRecord>>;
+    /// One page of a window over the organisation's keys, each read from an
+    /// index in the window's order (`window.rs`), with each key's position.
+    async fn list_window(&self, org_id: &str, query: &KeyQuery) -> StoreResult<Vec<WindowKey>>;
+    /// The counts per tab and the summary line's numbers of the keys
+    /// matching `q`, with `policy`'s thresholds at `now`.
+    async fn key_counts(
+        &self,
+        org_id: &str,
+        q: Option<&str>,
+        policy: &Policy,
+        now: DateTime<Utc>,
+    ) -> StoreResult<KeyCounts>;
+    /// The plan the database chooses for each hot query of key listing
+    /// (`window::hot_queries`), one line per plan row, by query name: what a
+    /// test reads to tell an index from a full scan.
+    #[cfg(feature = "test-support")]
+    async fn explain_hot_queries(&self, org_id: &str) -> StoreResult<Vec<(String, Vec<String>)>>;
     /// A change cursor taken before a list is read: every write to the
     /// organisation's keys that the list may miss is at or past it
     /// ([`KeyFilter::changed_since`]). It tells nothing about other

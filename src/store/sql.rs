@@ -75,23 +75,8 @@ pub const INSERT_KEY: &str = concat!(
     key_columns!()
 );
 
-/// `$1` org, `$2`/`$3` the cursor, `$4` status or `any`, `$5` now, `$6` LIKE pattern, `$7` limit,
-/// `$8` the lowest `change_seq` wanted (only keys changed since a change cursor) or NULL.
-pub const LIST_KEYS: &str = concat!(
-    "SELECT ",
-    key_columns!(),
-    " FROM api_keys WHERE org_id = $1 \
-     AND ($2 IS NULL OR created_at < $2 OR (created_at = $2 AND id < $3)) \
-     AND (CASE $4 \
-            WHEN 'revoked' THEN revoked_at IS NOT NULL \
-            WHEN 'expired' THEN revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= $5 \
-            WHEN 'active' THEN revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $5) \
-            ELSE TRUE END) \
-     AND ($6 IS NULL OR LOWER(name) LIKE $6 ESCAPE '\\' OR LOWER(prefix) LIKE $6 ESCAPE '\\' \
-          OR LOWER(description) LIKE $6 ESCAPE '\\' OR scopes LIKE $6 ESCAPE '\\') \
-     AND ($8 IS NULL OR change_seq >= $8) \
-     ORDER BY created_at DESC, id DESC LIMIT $7"
-);
+/// The `api_keys` columns a [`super::KeyRow`] is read from (`window.rs` builds its queries on them).
+pub const KEY_COLUMNS: &str = key_columns!();
 
 /// SQLite's change cursor of an organisation (`$1`): the `change_seq` its
 /// next write will get (writers take turns, so every later write is at or past it).

@@ -13,6 +13,7 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, Type};
 
 use super::guard::{Guard, Lookup};
 use super::sql;
+use super::window::{self, Bind, Statement, TextSearch};
 use super::*;
 
 /// What a backend does its own way; everything else is shared. Implemented
@@ -47,6 +48,27 @@ pub(super) trait Dialect: Database {
     const NUMBERS_SEEDED_CHANGES: bool;
 
     fn rows_affected(done: &Self::QueryResult) -> u64;
+
+    /// How a write transaction starts. SQLite: `BEGIN IMMEDIATE`, taking the
+    /// write lock at once (waiting for it as long as the busy timeout says):
+    /// a deferred one that wrote the FTS5 filter table through a trigger
+    /// came back "database is locked" at once when writers overlapped.
+    const BEGIN_WRITE: &'static str;
+
+    /// How `q` is found (`window::text_filter`).
+    const TEXT_SEARCH: TextSearch;
+
+    /// What shows a statement's plan, run before it (`explain_hot_queries`).
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))]
+    const EXPLAIN: &'static str;
+
+    /// The column of a plan row that describes it.
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))]
+    const EXPLAIN_DETAIL: usize;
+
+    /// Run on the connection before the plans are read, and the statement that undoes it.
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))]
+    const EXPLAIN_SETUP: Option<(&'static str, &'static str)>;
 }
 
 /// Told after every write that may change what a key check answers,
@@ -121,6 +143,65 @@ fn multi_row_insert(head: &str, rows: usize, columns: usize) -> String {
     format!("{head}VALUES {}", rows.join(", "))
 }
 
+/// A key read by a window, with its sort value (`window::segment_select`).
+#[derive(sqlx::FromRow)]
+struct WindowRow {
+    #[sqlx(flatten)]
+    key: KeyRow,
+    sort_int: Option<i64>,
+    sort_text: Option<String>,
+}
+
+/// The counts `window::counts` selects.
+#[derive(sqlx::FromRow)]
+struct CountsRow {
+    all_keys: i64,
+    active: i64,
+    expired: i64,
+    revoked: i64,
+    attention: i64,
+    expiring: i64,
+    rotate: i64,
+    unused: i64,
+    rotating: i64,
+    policy: i64,
+}
+
+impl From<CountsRow> for KeyCounts {
+    fn from(r: CountsRow) -> Self {
+        Self {
+            all: r.all_keys,
+            active: r.active,
+            expired: r.expired,
+            revoked: r.revoked,
+            attention: r.attention,
+            expiring: r.expiring,
+            rotate: r.rotate,
+            unused: r.unused,
+            rotating: r.rotating,
+            policy: r.policy,
+        }
+    }
+}
+
+/// A statement of `window.rs` with its parameters bound.
+fn bound<'q, DB: Database, O>(
+    st: &'q Statement,
+) -> sqlx::query::QueryAs<'q, DB, O, DB::Arguments<'q>>
+where
+    for<'r> O: sqlx::FromRow<'r, DB::Row>,
+    for<'a> DB::Arguments<'a>: IntoArguments<'a, DB>,
+    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Type<DB>,
+{
+    st.binds
+        .iter()
+        .fold(sqlx::query_as::<DB, O>(&st.text), |q, b| match b {
+            Bind::Int(v) => q.bind(*v),
+            Bind::Text(t) => q.bind(t.as_str()),
+        })
+}
+
 /// The queries' helpers. The bounds (here and on the [`Store`] impl) are
 /// what the shared queries need of a database: both sqlx backends meet them.
 impl<DB: Dialect> SqlStore<DB>
@@ -140,6 +221,67 @@ where
     for<'q> Option<Vec<u8>>: Encode<'q, DB>,
     for<'r> bool: Decode<'r, DB> + Type<DB>,
 {
+    /// [`Store::list_window`]: the window's segments read in order until the page is full.
+    async fn window_in(&self, org_id: &str, query: &KeyQuery) -> StoreResult<Vec<WindowKey>> {
+        let changed_since = query
+            .changed_since
+            .map(|c| DB::open_cursor(&self.state, org_id, c));
+        let limit = query.limit;
+        let mut keys: Vec<WindowKey> = Vec::new();
+        let (reads, backwards) =
+            window::page_reads(org_id, query, DB::TEXT_SEARCH, changed_since, limit);
+        for read in reads {
+            let left = limit as usize - keys.len();
+            if left == 0 {
+                break;
+            }
+            let mut st = read.statement;
+            // The last parameter is the LIMIT: what the segments before left.
+            if let Some(Bind::Int(l)) = st.binds.last_mut() {
+                *l = left as i64;
+            }
+            let rows: Vec<WindowRow> = bound::<DB, WindowRow>(&st).fetch_all(&self.pool).await?;
+            for row in rows {
+                let value = match (row.sort_int, row.sort_text) {
+                    (Some(v), _) => SortValue::Int(v),
+                    (None, Some(t)) => SortValue::Text(t),
+                    (None, None) => {
+                        return Err(StoreError::Corrupt("a key without a sort value".into()))
+                    }
+                };
+                let key = KeyRecord::try_from(row.key)?;
+                let position = KeyPosition {
+                    sort: query.sort,
+                    segment: read.segment,
+                    value,
+                    id: key.id.clone(),
+                };
+                keys.push(WindowKey { key, position });
+            }
+        }
+        if backwards {
+            keys.reverse();
+        }
+        Ok(keys)
+    }
+
+    /// The plan rows of an `EXPLAIN` statement, their detail column as text.
+    #[cfg(feature = "test-support")]
+    async fn plan_lines(st: &Statement, conn: &mut DB::Connection) -> StoreResult<Vec<String>> {
+        use sqlx::Row;
+        let query = st
+            .binds
+            .iter()
+            .fold(sqlx::query::<DB>(&st.text), |q, b| match b {
+                Bind::Int(v) => q.bind(*v),
+                Bind::Text(t) => q.bind(t.as_str()),
+            });
+        let rows = query.fetch_all(conn).await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, usize>(DB::EXPLAIN_DETAIL)?))
+            .collect()
+    }
+
     /// Inserts `key`; `replaces`: the key a rotation makes it the successor of.
     async fn insert_key(
         &self,
@@ -206,7 +348,7 @@ where
         query: sqlx::query::Query<'q, DB, DB::Arguments<'q>>,
         audit: &AuditEvent,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         let changed = DB::rows_affected(&query.execute(&mut *tx).await?);
         if changed == 0 {
             tx.rollback().await?;
@@ -223,7 +365,7 @@ where
         idempotency: Option<&Idempotency<'_>>,
         audit: &AuditEvent,
     ) -> StoreResult<CreateOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         if let Some(Idempotency {
             key: idem,
             request_digest,
@@ -279,7 +421,7 @@ where
         by: &str,
         audit: &AuditEvent,
     ) -> StoreResult<Option<KeyRecord>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         let row = sqlx::query_as::<DB, KeyRow>(sql::REVOKE_KEY)
             .bind(ms(at))
             .bind(by)
@@ -301,7 +443,7 @@ where
     }
 
     async fn rotate_in_tx(&self, r: &Rotation<'_>) -> StoreResult<RotateOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         let ended = match r.end {
             OldKeyEnd::RevokeNow => sqlx::query_as::<DB, KeyRow>(sql::ROTATE_REVOKE_OLD)
                 .bind(ms(r.now))
@@ -357,7 +499,7 @@ where
     }
 
     async fn seed_in_tx(&self, keys: &[SeedKey], audit: &[AuditEvent]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         let (head, mut change_seq) = if DB::NUMBERS_SEEDED_CHANGES {
             let highest: i64 = sqlx::query_scalar::<DB, _>(sql::SQLITE_HIGHEST_CHANGE_SEQ)
                 .fetch_one(&mut *tx)
@@ -491,7 +633,7 @@ where
 
     async fn add_user(&self, user: &NewUser, audit: &AuditEvent) -> StoreResult<()> {
         self.run("add_user", async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
             Self::insert_user(&mut *tx, user).await?;
             Self::insert_audit(&mut *tx, audit).await?;
             tx.commit().await?;
@@ -581,26 +723,71 @@ where
     }
 
     async fn list_keys(&self, org_id: &str, f: &KeyFilter) -> StoreResult<Vec<KeyRecord>> {
-        self.run("list_keys", async {
-            sqlx::query_as::<DB, KeyRow>(sql::LIST_KEYS)
-                .bind(org_id)
-                .bind(f.after.as_ref().map(|c| c.created_at_ms))
-                .bind(f.after.as_ref().map(|c| c.id.as_str()))
-                .bind(f.status.map(|s| s.as_str()).unwrap_or("any"))
-                .bind(ms(f.now))
-                .bind(f.q.as_deref().map(like_pattern))
-                .bind(i64::from(f.limit))
-                .bind(
-                    f.changed_since
-                        .map(|c| DB::open_cursor(&self.state, org_id, c)),
-                )
-                .fetch_all(&self.pool)
-                .await?
-                .into_iter()
-                .map(KeyRecord::try_from)
-                .collect()
+        let query = KeyQuery {
+            tab: match f.status {
+                None => KeyTab::All,
+                Some(KeyStatus::Active) => KeyTab::Active,
+                Some(KeyStatus::Expired) => KeyTab::Expired,
+                Some(KeyStatus::Revoked) => KeyTab::Revoked,
+            },
+            sort: KeySort::Created,
+            descending: true,
+            q: f.q.clone(),
+            now: f.now,
+            policy: Policy::default(),
+            limit: f.limit,
+            anchor: f.after.as_ref().map_or(Anchor::Start, |c| {
+                Anchor::After(KeyPosition {
+                    sort: KeySort::Created,
+                    segment: 0,
+                    value: SortValue::Int(c.created_at_ms),
+                    id: c.id.clone(),
+                })
+            }),
+            changed_since: f.changed_since,
+        };
+        let keys = self.list_window(org_id, &query).await?;
+        Ok(keys.into_iter().map(|k| k.key).collect())
+    }
+
+    async fn list_window(&self, org_id: &str, query: &KeyQuery) -> StoreResult<Vec<WindowKey>> {
+        self.run("list_keys", self.window_in(org_id, query)).await
+    }
+
+    async fn key_counts(
+        &self,
+        org_id: &str,
+        q: Option<&str>,
+        policy: &Policy,
+        now: DateTime<Utc>,
+    ) -> StoreResult<KeyCounts> {
+        let st = window::counts(org_id, q, policy, now, DB::TEXT_SEARCH);
+        self.run("key_counts", async {
+            let row: CountsRow = bound::<DB, CountsRow>(&st).fetch_one(&self.pool).await?;
+            Ok(row.into())
         })
         .await
+    }
+
+    #[cfg(feature = "test-support")]
+    async fn explain_hot_queries(&self, org_id: &str) -> StoreResult<Vec<(String, Vec<String>)>> {
+        let mut conn = self.pool.acquire().await?;
+        if let Some((setup, _)) = DB::EXPLAIN_SETUP {
+            sqlx::query::<DB>(setup).execute(&mut *conn).await?;
+        }
+        let mut plans = Vec::new();
+        for (name, st) in window::hot_queries(org_id, DB::TEXT_SEARCH, Utc::now()) {
+            let explain = Statement {
+                text: format!("{} {}", DB::EXPLAIN, st.text),
+                binds: st.binds,
+            };
+            let rows = Self::plan_lines(&explain, &mut conn).await?;
+            plans.push((name, rows));
+        }
+        if let Some((_, undo)) = DB::EXPLAIN_SETUP {
+            sqlx::query::<DB>(undo).execute(&mut *conn).await?;
+        }
+        Ok(plans)
     }
 
     async fn change_cursor(&self, org_id: &str) -> StoreResult<i64> {
@@ -647,7 +834,7 @@ where
 
     async fn record_last_used(&self, uses: &[(String, DateTime<Utc>)]) -> StoreResult<()> {
         self.run("record_last_used", async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
             for (id, at) in uses {
                 sqlx::query::<DB>(sql::RECORD_LAST_USED)
                     .bind(ms(*at))
@@ -723,7 +910,7 @@ where
     ) -> StoreResult<()> {
         self.run("set_policy", async {
             let json = policy_to_json(policy)?;
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
             sqlx::query::<DB>(sql::SET_POLICY)
                 .bind(org_id)
                 .bind(json)
@@ -739,7 +926,7 @@ where
 
     async fn add_ssh_key(&self, key: &SshKey, audit: &AuditEvent) -> StoreResult<()> {
         self.run("add_ssh_key", async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
             sqlx::query::<DB>(sql::INSERT_SSH_KEY)
                 .bind(&key.fingerprint)
                 .bind(&key.user_id)

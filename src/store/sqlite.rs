@@ -21,6 +21,7 @@ use sqlx::{Connection, Sqlite, SqlitePool};
 
 use super::sql;
 use super::sql_store::Dialect;
+use super::window::TextSearch;
 use super::{StoreResult, Watch};
 
 /// `migrations/sqlite/*.sql`, embedded at build time.
@@ -154,4 +155,14 @@ impl Dialect for Sqlite {
     fn rows_affected(done: &SqliteQueryResult) -> u64 {
         done.rows_affected()
     }
+
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+
+    const TEXT_SEARCH: TextSearch = TextSearch::Fts5Trigram;
+
+    const EXPLAIN: &'static str = "EXPLAIN QUERY PLAN";
+
+    const EXPLAIN_DETAIL: usize = 3;
+
+    const EXPLAIN_SETUP: Option<(&'static str, &'static str)> = None;
 }

@@ -157,6 +157,7 @@ pub fn synthetic_keys(n: usize, now: chrono::DateTime<chrono::Utc>) -> Vec<crate
                 revoked_by: (i % 10 == 9).then(|| "bench@keydeck".into()),
                 replaced_by: None,
                 replaces: None,
+                health: None,
             }
         })
         .collect()
@@ -194,6 +195,7 @@ pub fn loaded_app(
             next_cursor: None,
             sync_cursor: None,
             policy_tag: None,
+            prev_cursor: None,
         })),
     });
     app

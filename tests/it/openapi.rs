@@ -120,6 +120,7 @@ async fn every_provoked_status_is_documented(backend: Backend) {
     let rotate = |id: &str| format!("/v1/api-keys/{id}/rotate");
     const KEYS: &str = "/v1/api-keys";
     const KEY: &str = "/v1/api-keys/{id}";
+    const COUNTS: &str = "/v1/api-keys/counts";
     const ROTATE: &str = "/v1/api-keys/{id}/rotate";
     const AUDIT: &str = "/v1/audit-logs";
     const AUTH: &str = "/v1/auth";
@@ -142,6 +143,22 @@ async fn every_provoked_status_is_documented(backend: Backend) {
         case(KEYS, get.clone(), KEYS, 402).token(&free_admin),
         case(KEYS, get.clone(), KEYS, 403).token(&member),
         case(KEYS, put.clone(), KEYS, 405).token(&admin),
+        case(KEYS, get.clone(), "/v1/api-keys?tab=gone", 400).token(&admin),
+        case(KEYS, get.clone(), "/v1/api-keys?sort=colour", 400).token(&admin),
+        case(KEYS, get.clone(), "/v1/api-keys?from=start", 400).token(&admin),
+        // counts
+        case(COUNTS, get.clone(), COUNTS, 200).token(&admin),
+        case(
+            COUNTS,
+            get.clone(),
+            format!("{COUNTS}?q={}", "x".repeat(101)),
+            400,
+        )
+        .token(&admin),
+        case(COUNTS, get.clone(), COUNTS, 401),
+        case(COUNTS, get.clone(), COUNTS, 402).token(&free_admin),
+        case(COUNTS, get.clone(), COUNTS, 403).token(&member),
+        case(COUNTS, post.clone(), COUNTS, 405).token(&admin),
         // create
         case(KEYS, post.clone(), KEYS, 201)
             .token(&admin)

@@ -157,6 +157,7 @@ mod tests {
             revoked_by: None,
             replaced_by: None,
             replaces: None,
+            health: None,
         }
     }
 

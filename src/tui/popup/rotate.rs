@@ -328,6 +328,7 @@ mod tests {
             revoked_by: None,
             replaced_by: None,
             replaces: None,
+            health: None,
         }
     }
 
@@ -387,6 +388,7 @@ mod tests {
             revoked_by: None,
             replaced_by: None,
             replaces: None,
+            health: None,
         };
         let mut c = Rotate::new(&key, String::new());
         assert_eq!(GRACE_CHOICES[c.grace].1, 3_600);
