@@ -52,3 +52,4 @@ mod tls_message;
 mod transport;
 mod tui;
 mod tui_flows;
+mod tui_palette;

@@ -12,6 +12,7 @@ use super::app::{App, Tab};
 use super::keymap;
 use crate::present;
 
+pub mod cut;
 pub mod table;
 
 /// Below this the UI shows a notice instead of a squeezed table.
