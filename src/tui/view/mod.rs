@@ -84,6 +84,14 @@ fn draw_title(frame: &mut Frame, app: &App, area: Rect) {
     // A refresh is not shown while it runs: an unchanged one draws nothing.
     let state = if app.loading && !app.loaded {
         "loading…".to_owned()
+    } else if !app.filter.value().is_empty() {
+        // What the filter left of the tab: `8 of 12 keys`, `2 of 5 active keys`.
+        let tab = match app.tab {
+            Tab::All => String::new(),
+            tab => format!("{} ", tab.label().to_lowercase()),
+        };
+        let noun = if app.tab_total() == 1 { "key" } else { "keys" };
+        format!("{} of {} {tab}{noun}", app.rows.len(), app.tab_total())
     } else {
         present::count(app.keys.len(), "key", "keys")
     };

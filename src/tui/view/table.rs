@@ -3,6 +3,7 @@
 //! thousands of keys scroll as fast as ten), and what an empty table says.
 
 use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
@@ -161,7 +162,11 @@ fn health_cell<'a>(app: &App, key: &ApiKey, width: u16) -> Cell<'a> {
 fn cell<'a>(app: &App, key: &'a ApiKey, col: Column, width: u16) -> Cell<'a> {
     let now = app.now;
     match col {
-        Column::Name => Cell::from(key.name.as_str()),
+        Column::Name => Cell::from(highlighted(
+            &key.name,
+            &app.filter.value().to_lowercase(),
+            app.theme.matched(),
+        )),
         Column::Prefix => Cell::from(present::prefix(&key.prefix)),
         Column::Scopes => Cell::from(present::scopes_short(&key.scopes, &app.scopes)),
         Column::LastUsed => Cell::from(
@@ -176,6 +181,33 @@ fn cell<'a>(app: &App, key: &'a ApiKey, col: Column, width: u16) -> Cell<'a> {
         Column::Created => Cell::from(present::relative(key.created_at, now)),
         Column::Expires => Cell::from(present::expires_relative(key, now)),
     }
+}
+
+/// `text` with each (case-blind) occurrence of `needle` in `style`.
+fn highlighted<'a>(text: &str, needle: &str, style: Style) -> Line<'a> {
+    let lower: Vec<char> = text
+        .chars()
+        .map(|c| c.to_lowercase().next().unwrap_or(c))
+        .collect();
+    let needle: Vec<char> = needle.chars().collect();
+    let chars: Vec<char> = text.chars().collect();
+    if needle.is_empty() {
+        return Line::from(text.to_owned());
+    }
+    let (mut spans, mut plain, mut i) = (Vec::new(), String::new(), 0);
+    while i < chars.len() {
+        if lower[i..].starts_with(&needle) {
+            spans.push(Span::raw(std::mem::take(&mut plain)));
+            let hit: String = chars[i..i + needle.len()].iter().collect();
+            spans.push(Span::styled(hit, style));
+            i += needle.len();
+        } else {
+            plain.push(chars[i]);
+            i += 1;
+        }
+    }
+    spans.push(Span::raw(plain));
+    Line::from(spans)
 }
 
 /// The mark gutter: one column before the others, `✓` on a marked row.
@@ -272,13 +304,24 @@ fn empty_message(app: &App) -> Vec<Line<'static>> {
             "  Nothing needs attention: every key follows the best practices.",
         )];
     }
-    vec![
-        Line::from(format!(
-            "  No {} keys match.",
-            app.tab.label().to_lowercase()
-        )),
-        Line::from("  Esc clears the filter; 1 shows all keys."),
-    ]
+    // Words that fit the tab: on All, no "all keys" and no "1 shows all".
+    let keys = match app.tab {
+        Tab::All => "keys".to_owned(),
+        tab => format!("{} keys", tab.label().to_lowercase()),
+    };
+    let filter = app.filter.value();
+    let (what, hint) = match (filter.is_empty(), app.tab) {
+        (true, _) => (format!("  No {keys} match."), "  1 shows all keys."),
+        (false, Tab::All) => (
+            format!("  No {keys} match “{filter}”."),
+            "  Esc clears the filter.",
+        ),
+        (false, _) => (
+            format!("  No {keys} match “{filter}”."),
+            "  Esc clears the filter; 1 shows all keys.",
+        ),
+    };
+    vec![Line::from(what), Line::from(hint)]
 }
 
 #[cfg(test)]

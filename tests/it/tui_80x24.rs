@@ -1,0 +1,122 @@
+//! The table at 80×24, the size of a default SSH window (issue 21): the
+//! filter's `8 of 12` and highlighted matches, ellipses and the common
+//! prefix, scrolling with a position, the audit screen; driven through the
+//! real UI against the real service.
+
+use crate::common;
+
+use chrono::Duration;
+use common::ui::World;
+use crossterm::event::KeyCode;
+use keydeck::tui::testing::Harness;
+use keydeck::tui::theme::Theme;
+use ratatui::style::{Color, Modifier};
+use serde_json::json;
+
+const COLOR: Theme = Theme { color: true };
+
+macro_rules! assert_screen {
+    ($name:expr, $screen:expr) => {
+        insta::with_settings!({filters => vec![
+            (r"eg_live_[0-9A-Za-z]{4}", "eg_live_XXXX"),
+            (r"\b[0-9A-Za-z]{4}\.\.\.", "XXXX..."),
+        ]}, {
+            insta::assert_snapshot!($name, $screen);
+        });
+    };
+}
+
+/// Twelve keys, eight of them deploy keys with long names that differ only
+/// at their end, created a minute apart (the newest first in the table).
+async fn twelve_keys(w: &World) {
+    let deploys = [
+        "GitHub Actions deploy #1",
+        "GitHub Actions deploy #2",
+        "GitHub Actions deploy #3",
+        "Staging deploy (eu-west-1)",
+        "Production deploy (eu-west-1)",
+        "Deploy bot",
+        "Nightly deploy check",
+        "Preview deploys",
+    ];
+    let others = [
+        "Billing worker",
+        "Grafana dashboards",
+        "CI cache",
+        "Metrics exporter",
+    ];
+    for name in deploys.iter().chain(&others) {
+        w.create(
+            json!({"name": name, "scopes": ["sessions:read", "sessions:write", "resources:read"]}),
+        )
+        .await;
+        w.clock.advance(Duration::minutes(1));
+    }
+}
+
+/// The screen row holding `text`, and its column (in characters).
+fn find(ui: &mut Harness, text: &str) -> (u16, u16) {
+    let screen = ui.screen();
+    for (y, line) in screen.lines().enumerate() {
+        if let Some(at) = line.find(text) {
+            let x = line[..at].chars().count();
+            return (u16::try_from(x).unwrap(), u16::try_from(y).unwrap());
+        }
+    }
+    panic!("{text} not on screen:\n{screen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_filter_says_8_of_12_and_highlights_the_matches() {
+    let w = World::new().await;
+    twelve_keys(&w).await;
+    let mut ui = w.ui(COLOR, 80, 24).await;
+    assert!(ui.screen().contains("12 keys"));
+    ui.press(KeyCode::Char('/')).await;
+    ui.type_text("deploy").await;
+    ui.press(KeyCode::Enter).await;
+    let screen = ui.screen();
+    let title = screen.lines().next().unwrap();
+    assert!(title.ends_with("8 of 12 keys"), "{title}");
+    assert!(
+        screen.contains("1 All (8)") && screen.contains("2 Active (8)"),
+        "{screen}"
+    );
+    assert_eq!(ui.app.rows().len(), 8);
+    assert_screen!("filter_80x24", screen);
+    // The match in a name is highlighted (the selected row aside, it is reversed).
+    let (x, y) = find(&mut ui, "Deploy bot");
+    let buffer = ui.draw().clone();
+    for dx in 0..6 {
+        let cell = &buffer[(x + dx, y)];
+        assert_eq!(cell.fg, Color::Yellow, "{:?}", cell.symbol());
+        assert!(cell.modifier.contains(Modifier::UNDERLINED));
+    }
+    let after = &buffer[(x + 6, y)];
+    assert_ne!(after.fg, Color::Yellow, "only the match");
+    // On a tab the filter leaves empty, the message names the tab and the filter.
+    ui.press(KeyCode::Char('4')).await;
+    let screen = ui.screen();
+    assert!(screen.contains("0 of 0 revoked keys"), "{screen}");
+    assert!(
+        screen.contains("No revoked keys match “deploy”.")
+            && screen.contains("Esc clears the filter; 1 shows all keys."),
+        "{screen}"
+    );
+    // On All, nothing about "all keys".
+    ui.press(KeyCode::Char('1')).await;
+    ui.press(KeyCode::Char('/')).await;
+    ui.type_text("zz").await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("No keys match “deployzz”.") && !screen.contains("1 shows all"),
+        "{screen}"
+    );
+    ui.press(KeyCode::Esc).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("12 keys") && screen.contains("1 All (12)"),
+        "{screen}"
+    );
+    w.server.stop().await;
+}
