@@ -209,7 +209,7 @@ async fn d_revokes_exactly_the_marked_keys_the_filter_shows_and_the_dialog_lists
     ui.type_text("web").await;
     ui.press(KeyCode::Enter).await;
     let (title, footer) = title_and_footer(&mut ui);
-    assert!(title.ends_with("3 marked, 1 hidden · 3 keys"), "{title}");
+    assert!(title.ends_with("3 marked, 1 hidden · 2 of 3 keys"), "{title}");
     assert!(footer.contains("d revoke 2 marked"), "{footer}");
     // Esc would clear the filter first, so it does not offer to clear marks.
     assert!(
@@ -243,7 +243,7 @@ async fn d_revokes_exactly_the_marked_keys_the_filter_shows_and_the_dialog_lists
     );
     assert!(title_and_footer(&mut ui)
         .0
-        .ends_with("1 marked, 1 hidden · 3 keys"));
+        .ends_with("1 marked, 1 hidden · 2 of 3 keys"));
 
     // Every mark shown is gone and the rest are hidden: d revokes nothing.
     ui.press(KeyCode::Char('d')).await;
