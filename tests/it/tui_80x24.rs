@@ -30,9 +30,9 @@ macro_rules! assert_screen {
 /// at their end, created a minute apart (the newest first in the table).
 async fn twelve_keys(w: &World) {
     let deploys = [
-        "GitHub Actions deploy #1",
-        "GitHub Actions deploy #2",
-        "GitHub Actions deploy #3",
+        "GitHub Actions deploy workflow #1",
+        "GitHub Actions deploy workflow #2",
+        "GitHub Actions deploy workflow #3",
         "Staging deploy (eu-west-1)",
         "Production deploy (eu-west-1)",
         "Deploy bot",
@@ -118,5 +118,37 @@ async fn the_filter_says_8_of_12_and_highlights_the_matches() {
         screen.contains("12 keys") && screen.contains("1 All (12)"),
         "{screen}"
     );
+    w.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_names_and_scopes_end_in_ellipses_under_a_shared_prefix_header() {
+    let w = World::new().await;
+    twelve_keys(&w).await;
+    let mut ui = w.ui(COLOR, 80, 24).await;
+    let screen = ui.screen();
+    let lines: Vec<&str> = screen.lines().collect();
+    let header = lines[3];
+    // The shared `eg_live_` is said once, in the header; rows show what differs.
+    assert!(
+        header.contains(" eg_live_ ") && !header.contains("Key Prefix"),
+        "{header}"
+    );
+    let rows = &lines[4..16];
+    for row in rows {
+        assert!(!row.contains("eg_live_"), "{row}");
+    }
+    // The three GitHub keys are told apart by their ends, cut in the middle.
+    for n in 1..=3 {
+        let end = format!("…workflow #{n}");
+        assert!(rows.iter().any(|r| r.contains(&end)), "{end}:\n{screen}");
+    }
+    // Scopes that do not fit say how many more there are.
+    assert!(rows.iter().all(|r| r.contains("Sessions:R +2")), "{screen}");
+    // The room eg_live_ took goes to the names: these show whole.
+    for name in ["Nightly deploy check", "Grafana dashboards"] {
+        assert!(rows.iter().any(|r| r.contains(name)), "{name}:\n{screen}");
+    }
+    assert_screen!("table_long_names_80x24", screen);
     w.server.stop().await;
 }

@@ -44,8 +44,17 @@ pub fn middle(text: &str, width: usize) -> String {
         .find(|tail| !tail.is_empty() && tail.width() <= room);
     match tail {
         Some(tail) => {
-            let head = &text[..text.len() - tail.len()];
-            format!("{}{tail}", end(head.trim_end(), width - tail.width()))
+            let head = text[..text.len() - tail.len()].trim_end();
+            let room = width - tail.width() - 1;
+            let mut used = 0;
+            let head: String = head
+                .chars()
+                .take_while(|c| {
+                    used += c.width().unwrap_or(0);
+                    used <= room
+                })
+                .collect();
+            format!("{}…{tail}", head.trim_end())
         }
         None => end(text, width),
     }
@@ -67,6 +76,10 @@ mod tests {
             "GitHub Act…deploy #2"
         );
         assert_eq!(middle("GitHub Actions deploy #1", 12), "GitHub Ac…#1");
+        assert_eq!(
+            middle("GitHub Actions deploy #3", 23),
+            "GitHub Action…deploy #3"
+        );
         assert_eq!(middle("Averyveryverylongname", 10), "Averyvery…");
         for width in 1..30 {
             for text in ["GitHub Actions deploy #2", "日本語のキーの名前はとても長い"]
