@@ -206,11 +206,13 @@ async fn select_id(ui: &mut Harness, id: &str) {
     assert_eq!(ui.app.selected_key().unwrap().id, id);
 }
 
-/// The screen line that shows `prefix` (the Key Prefix column).
+/// The screen line that shows `prefix` (the prefix column shows what
+/// follows the shared `eg_live_` of its header).
 fn row_of(screen: &str, prefix: &str) -> String {
+    let shown = prefix.strip_prefix("eg_live_").unwrap_or(prefix);
     screen
         .lines()
-        .find(|l| l.contains(&format!("{prefix}...")))
+        .find(|l| l.contains(&format!(" {shown}...")))
         .unwrap_or_else(|| panic!("a row for {prefix} in:\n{screen}"))
         .to_owned()
 }

@@ -483,7 +483,7 @@ async fn tiny_terminals_get_a_notice_not_a_panic() {
     ui.resize(1, 1).await;
     ui.screen();
     ui.resize(80, 24).await;
-    assert!(ui.screen().contains("Key Prefix"));
+    assert!(ui.screen().contains("Name") && ui.screen().contains(" eg_live_ "));
     w.server.stop().await;
 }
 
