@@ -752,6 +752,37 @@ pub const BINDINGS: &[Binding] = &[
             &[C::Details],
         )
     },
+    // Details scroll too; their border keeps to `Esc back`, the text says `↓ more`.
+    bind(
+        &[ch('j'), code(KeyCode::Down)],
+        Command::ScrollDown,
+        &[C::Details],
+    ),
+    bind(
+        &[ch('k'), code(KeyCode::Up)],
+        Command::ScrollUp,
+        &[C::Details],
+    ),
+    bind(
+        &[code(KeyCode::PageDown), ch(' ')],
+        Command::ScrollPageDown,
+        &[C::Details],
+    ),
+    bind(
+        &[code(KeyCode::PageUp)],
+        Command::ScrollPageUp,
+        &[C::Details],
+    ),
+    bind(
+        &[ch('g'), code(KeyCode::Home)],
+        Command::First,
+        &[C::Details, C::Help, C::Audit],
+    ),
+    bind(
+        &[ch('G'), code(KeyCode::End)],
+        Command::Last,
+        &[C::Details, C::Help, C::Audit],
+    ),
     Binding {
         hint: hint_border("j/k", "scroll", 1, "j/k"),
         ..bind(

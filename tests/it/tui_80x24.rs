@@ -152,3 +152,50 @@ async fn long_names_and_scopes_end_in_ellipses_under_a_shared_prefix_header() {
     assert_screen!("table_long_names_80x24", screen);
     w.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn details_scroll_to_the_description_with_a_position() {
+    let w = World::new().await;
+    let description: Vec<String> = (1..=10)
+        .map(|i| format!("Line {i} of the runbook for this key."))
+        .collect();
+    w.create(
+        json!({"name": "Runbook key", "description": description.join("\n"),
+        "scopes": ["sessions:read", "sessions:write", "resources:read"]}),
+    )
+    .await;
+    let mut ui = w.ui(COLOR, 80, 24).await;
+    ui.press(KeyCode::Enter).await;
+    let top = ui.screen();
+    assert!(
+        top.contains("Key details") && top.contains("↓ more"),
+        "{top}"
+    );
+    assert!(!top.contains("Line 10 of the runbook"), "{top}");
+    let title = top.lines().nth(3).unwrap();
+    assert!(
+        title.contains(" 1-18/25 "),
+        "a position in the title:\n{top}"
+    );
+    // j scrolls a line, G to the end: the Description shows whole.
+    ui.press(KeyCode::Char('j')).await;
+    assert!(ui.screen().contains(" 2-19/"), "{}", ui.screen());
+    ui.press(KeyCode::Char('G')).await;
+    let bottom = ui.screen();
+    assert!(
+        bottom.contains("Description") && bottom.contains("Line 10 of the runbook"),
+        "{bottom}"
+    );
+    assert!(!bottom.contains("↓ more"), "{bottom}");
+    assert_screen!("details_scrolled_80x24", bottom);
+    // Further down does nothing; k comes back up at once.
+    ui.press(KeyCode::Char('j')).await;
+    assert_eq!(ui.screen(), bottom);
+    ui.press(KeyCode::Char('k')).await;
+    assert!(ui.screen().contains("↓ more"));
+    ui.press(KeyCode::Char('g')).await;
+    assert_eq!(ui.screen(), top);
+    ui.press(KeyCode::Esc).await;
+    assert!(!ui.screen().contains("Key details"));
+    w.server.stop().await;
+}

@@ -9,7 +9,7 @@ use super::state::App;
 use super::tabs::{SortBy, Tab};
 use crate::tui::action::{Action, Effect, Request};
 use crate::tui::keymap::{self, Command};
-use crate::tui::popup::{AuditView, CommandPalette, CreateForm, Intent, Popup, Then};
+use crate::tui::popup::{AuditView, CommandPalette, CreateForm, DetailsView, Intent, Popup, Then};
 
 impl App {
     pub fn update(&mut self, action: Action) {
@@ -103,7 +103,8 @@ impl App {
             Command::Last => self.select(self.rows.len().saturating_sub(1)),
             Command::Details => {
                 if let Some(k) = self.selected_key() {
-                    self.popups.push(Popup::Details(k.id.clone()));
+                    self.popups
+                        .push(Popup::Details(Box::new(DetailsView::new(k.id.clone()))));
                 }
             }
             Command::Help => self.popups.push(Popup::Help(Box::default())),

@@ -24,6 +24,7 @@ pub use self::audit::AuditView;
 pub use self::confirm::Confirm;
 pub use self::copy_once::CopyOnce;
 pub use self::create::CreateForm;
+pub use self::details::DetailsView;
 pub use self::help::HelpView;
 pub use self::palette::CommandPalette;
 pub use self::rotate::Rotate;
@@ -36,8 +37,8 @@ use crate::key::{KeyStatus, Secret};
 use crate::present::DisplayTz;
 
 pub enum Popup {
-    /// Every field of one key.
-    Details(String),
+    /// Every field of one key, scrolled.
+    Details(Box<DetailsView>),
     /// The help screen: scrolled, maybe filtered.
     Help(Box<HelpView>),
     /// The command palette (`:`).
@@ -152,7 +153,7 @@ impl Popup {
         match self {
             Popup::Help(view) => view.handle(command, key),
             Popup::Palette(palette) => palette.handle(command, key),
-            Popup::Details(_) => details::on_command(command),
+            Popup::Details(view) => view.handle(command),
             Popup::Audit(view) => view.on_command(command),
             Popup::Create(form) => form.handle(command, key, now, tz),
             Popup::CopyOnce(modal) => modal.on_command(command),
@@ -165,9 +166,9 @@ impl Popup {
     /// audit log cover only `body`, the table's place.
     pub fn draw(&self, frame: &mut Frame, ctx: &Ctx, screen: Rect, body: Rect) {
         match self {
-            Popup::Details(id) => {
-                if let Some(key) = ctx.key_by_id(id) {
-                    details::draw(frame, ctx, key, body);
+            Popup::Details(view) => {
+                if let Some(key) = ctx.key_by_id(&view.id) {
+                    details::draw(frame, ctx, view, key, body);
                 }
             }
             Popup::Help(view) => help::draw(frame, ctx, view, screen),
