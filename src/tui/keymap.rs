@@ -824,6 +824,15 @@ pub const BINDINGS: &[Binding] = &[
         ..bind(&[ch('/')], Command::Filter, &[C::Help])
     },
     Binding {
+        hint: hint_border("a", "audit", 1, "a"),
+        help: help(S::Keys, "a (details)", "the audit log of the key shown"),
+        ..bind(&[ch('a')], Command::Audit, &[C::Details])
+    },
+    Binding {
+        hint: hint_border("/", "filter", 3, "/"),
+        ..bind(&[ch('/')], Command::Filter, &[C::Audit])
+    },
+    Binding {
         hint: hint_border("r", "reload", 2, "r"),
         ..bind(&[ch('r')], Command::Reload, &[C::Audit])
     },

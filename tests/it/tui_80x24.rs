@@ -199,3 +199,64 @@ async fn details_scroll_to_the_description_with_a_position() {
     assert!(!ui.screen().contains("Key details"));
     w.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_screen_has_a_position_g_and_g_a_filter_and_a_keys_own_log() {
+    let w = World::new().await;
+    for i in 1..=25 {
+        w.create(json!({"name": format!("Key {i:02}"), "scopes": ["sessions:read"]}))
+            .await;
+        w.clock.advance(Duration::minutes(1));
+    }
+    let mut ui = w.ui(COLOR, 80, 24).await;
+    ui.press(KeyCode::Char('a')).await;
+    let top = ui.screen();
+    assert!(
+        top.contains("Audit log · 25 entries") && top.contains(" 1-18 of 25 "),
+        "{top}"
+    );
+    // Each row names the key and its prefix.
+    assert!(top.contains("created  “Key 25” eg_live_"), "{top}");
+    // G to the end; further down and a page down stay there.
+    ui.press(KeyCode::Char('G')).await;
+    let bottom = ui.screen();
+    assert!(
+        bottom.contains(" 8-25 of 25 ") && bottom.contains("“Key 01”"),
+        "{bottom}"
+    );
+    assert_screen!("audit_80x24", bottom);
+    ui.press(KeyCode::Char('j')).await;
+    ui.press(KeyCode::PageDown).await;
+    assert_eq!(ui.screen(), bottom, "no scrolling past the end");
+    ui.press(KeyCode::Char('g')).await;
+    assert!(ui.screen().contains(" 1-18 of 25 "));
+    // / filters the entries.
+    ui.press(KeyCode::Char('/')).await;
+    ui.type_text("key 1").await;
+    ui.press(KeyCode::Enter).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("Audit log · 10 entries")
+            && screen.contains("“Key 19”")
+            && !screen.contains("“Key 20”"),
+        "{screen}"
+    );
+    ui.press(KeyCode::Esc).await;
+    assert!(
+        ui.screen().contains("Audit log · 25 entries"),
+        "Esc clears the filter first"
+    );
+    ui.press(KeyCode::Esc).await;
+    assert!(!ui.screen().contains("Audit log"));
+    // From a key's details, a: that key's log alone.
+    ui.press(KeyCode::Enter).await;
+    ui.press(KeyCode::Char('a')).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("Audit log of “Key 25” · 1 entry") && !screen.contains("“Key 24”"),
+        "{screen}"
+    );
+    ui.press(KeyCode::Esc).await;
+    assert!(ui.screen().contains("Key details"), "back to the details");
+    w.server.stop().await;
+}

@@ -179,6 +179,19 @@ async fn help_filters_its_entries_as_you_type() {
         screen.contains("next key") && screen.contains(" Help "),
         "{screen}"
     );
+    // G shows the end at once, g the top; j past the end changes nothing.
+    ui.press(KeyCode::Char('G')).await;
+    let end = ui.screen();
+    assert!(
+        end.contains("q / Ctrl-C") && !end.contains("next key"),
+        "{end}"
+    );
+    ui.press(KeyCode::Char('j')).await;
+    assert_eq!(ui.screen(), end);
+    ui.press(KeyCode::Char('k')).await;
+    assert_ne!(ui.screen(), end, "one k scrolls back from the end");
+    ui.press(KeyCode::Char('g')).await;
+    assert!(ui.screen().contains("next key"));
     ui.press(KeyCode::Esc).await;
     assert!(!ui.screen().contains(" Help "));
     w.server.stop().await;

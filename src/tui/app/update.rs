@@ -222,6 +222,11 @@ impl App {
                 idempotency_key,
             }),
             Intent::ReloadAudit => self.request(Request::LoadAudit),
+            Intent::AuditOf(id) => {
+                self.popups
+                    .push(Popup::Audit(Box::new(AuditView::of_key(id))));
+                self.request(Request::LoadAudit);
+            }
             Intent::Run(command) => {
                 self.popups.pop();
                 self.on_table_command(command);

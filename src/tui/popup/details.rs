@@ -44,6 +44,7 @@ impl DetailsView {
             Some(Command::First) => 0,
             Some(Command::Last) => max,
             Some(Command::Back) => return Intent::Close,
+            Some(Command::Audit) => return Intent::AuditOf(self.id.clone()),
             _ => self.scroll,
         }
         .min(max);

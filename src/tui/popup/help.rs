@@ -2,6 +2,8 @@
 //! searchable with `/`; its scrolling, searching and closing keys, and its
 //! drawing.
 
+use std::sync::atomic::{AtomicU16, Ordering};
+
 use crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -20,6 +22,8 @@ pub struct HelpView {
     query: Input,
     /// Typing into the search line (`/`): keys edit it.
     searching: bool,
+    /// The furthest the help can scroll, as of the last frame drawn.
+    max_scroll: AtomicU16,
 }
 
 impl HelpView {
@@ -54,11 +58,14 @@ impl HelpView {
             }
             return Intent::Stay;
         }
+        let max = self.max_scroll.load(Ordering::Relaxed);
         match command {
-            Some(Command::ScrollDown) => self.scroll = self.scroll.saturating_add(1),
+            Some(Command::ScrollDown) => self.scroll = self.scroll.saturating_add(1).min(max),
             Some(Command::ScrollUp) => self.scroll = self.scroll.saturating_sub(1),
-            Some(Command::ScrollPageDown) => self.scroll = self.scroll.saturating_add(10),
+            Some(Command::ScrollPageDown) => self.scroll = self.scroll.saturating_add(10).min(max),
             Some(Command::ScrollPageUp) => self.scroll = self.scroll.saturating_sub(10),
+            Some(Command::First) => self.scroll = 0,
+            Some(Command::Last) => self.scroll = max,
             Some(Command::Filter) => self.searching = true,
             // Esc clears a search before it closes the help.
             Some(Command::Back)
@@ -123,6 +130,8 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, view: &HelpView, area: Rect) {
     let full = u16::try_from(full.len()).unwrap_or(u16::MAX);
     let popup = centered(area, 78, full + 2);
     let body = popup.height.saturating_sub(2 + u16::from(search.is_some()));
+    view.max_scroll
+        .store(total.saturating_sub(body), Ordering::Relaxed);
     let scroll = view.scroll.min(total.saturating_sub(body));
     let hint = |command| keymap::hint_for(Context::Help, command).unwrap_or_default();
     let (search_keys, search_what) = hint(Command::Filter);

@@ -67,6 +67,8 @@ pub enum Intent {
     },
     /// Load the audit log again.
     ReloadAudit,
+    /// Open the audit log of this key (by id) on top.
+    AuditOf(String),
     /// Close this popup (the palette) and run a command of the table.
     Run(Command),
     /// Put the new secret on the clipboard.
@@ -136,7 +138,7 @@ impl Popup {
             Popup::Palette(_) => Context::Palette,
             Popup::Create(_) => Context::Create,
             Popup::CopyOnce(_) => Context::CopyOnce,
-            Popup::Audit(_) => Context::Audit,
+            Popup::Audit(view) => view.context(),
             Popup::Rotate(_) => Context::Rotate,
             Popup::Confirm(dialog) => dialog.context(),
         }
@@ -154,7 +156,7 @@ impl Popup {
             Popup::Help(view) => view.handle(command, key),
             Popup::Palette(palette) => palette.handle(command, key),
             Popup::Details(view) => view.handle(command),
-            Popup::Audit(view) => view.on_command(command),
+            Popup::Audit(view) => view.on_command(command, key),
             Popup::Create(form) => form.handle(command, key, now, tz),
             Popup::CopyOnce(modal) => modal.on_command(command),
             Popup::Confirm(dialog) => dialog.handle(command),
