@@ -1125,8 +1125,11 @@ mod tests {
             border(Context::Create),
             " Tab move · Space tick · Enter create · Esc cancel "
         );
-        assert_eq!(border(Context::Audit), " j/k scroll · r reload · Esc back ");
-        assert_eq!(border(Context::Details), " Esc back ");
+        assert_eq!(
+            border(Context::Audit),
+            " j/k scroll · r reload · / filter · Esc back "
+        );
+        assert_eq!(border(Context::Details), " a audit · Esc back ");
     }
 
     #[test]
