@@ -260,3 +260,56 @@ async fn the_audit_screen_has_a_position_g_and_g_a_filter_and_a_keys_own_log() {
     assert!(ui.screen().contains("Key details"), "back to the details");
     w.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_longer_than_the_screen_shows_a_position_and_a_scrollbar() {
+    let w = World::new().await;
+    for i in 1..=30 {
+        w.create(json!({"name": format!("Key {i:02}"), "scopes": ["sessions:read"]}))
+            .await;
+        w.clock.advance(Duration::minutes(1));
+    }
+    let mut ui = w.ui(COLOR, 80, 24).await;
+    let screen = ui.screen();
+    let title = screen.lines().next().unwrap();
+    assert!(title.ends_with("1/30 · 30 keys"), "{title}");
+    let track = |screen: &str| -> String {
+        screen
+            .lines()
+            .skip(4)
+            .take(ui_rows(screen))
+            .map(|l| l.chars().nth(79).unwrap_or(' '))
+            .collect()
+    };
+    // The thumb is at the top, then at the bottom after G.
+    let top = track(&screen);
+    assert!(
+        top.starts_with('█') && top.ends_with('║'),
+        "{top:?}\n{screen}"
+    );
+    ui.press(KeyCode::Char('G')).await;
+    let screen = ui.screen();
+    assert!(
+        screen.lines().next().unwrap().ends_with("30/30 · 30 keys"),
+        "{screen}"
+    );
+    let bottom = track(&screen);
+    assert!(
+        bottom.starts_with('║') && bottom.ends_with('█'),
+        "{bottom:?}\n{screen}"
+    );
+    // Everything fits again: no position, no scrollbar.
+    ui.resize(80, 40).await;
+    let screen = ui.screen();
+    assert!(
+        screen.lines().next().unwrap().ends_with(" 30 keys") && !screen.contains("30/30"),
+        "{screen}"
+    );
+    assert!(!screen.contains('█'), "{screen}");
+    w.server.stop().await;
+}
+
+/// Rows of the table on an 80×24 screen: between the header and the footer.
+fn ui_rows(screen: &str) -> usize {
+    screen.lines().count().saturating_sub(5)
+}

@@ -95,6 +95,12 @@ fn draw_title(frame: &mut Frame, app: &App, area: Rect) {
     } else {
         present::count(app.keys.len(), "key", "keys")
     };
+    // Where the selection is, once the rows do not all fit: `12/40`.
+    let state = if app.rows.len() > app.page_rows() {
+        format!("{}/{} · {state}", app.selected + 1, app.rows.len())
+    } else {
+        state
+    };
     let left = Span::styled(" keydeck ", app.theme.title());
     let right = match marks_text(app) {
         Some(marks) => format!("{marks} · {state} "),

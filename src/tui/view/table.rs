@@ -346,8 +346,25 @@ fn needs<'k>(app: &App, keys: &[&'k ApiKey]) -> (Needs, &'k str) {
 }
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
-    let room = area.width.saturating_sub(GUTTER + 1);
     let visible = usize::from(area.height.saturating_sub(1));
+    // More rows than room: the last column is the scrollbar's.
+    let scrolls = app.rows.len() > visible;
+    let area = if scrolls {
+        let track = Rect {
+            x: area.right().saturating_sub(1),
+            y: area.y + 1,
+            width: 1,
+            height: area.height.saturating_sub(1),
+        };
+        crate::tui::popup::scrollbar(frame, track, app.rows.len(), app.offset, visible);
+        Rect {
+            width: area.width.saturating_sub(1),
+            ..area
+        }
+    } else {
+        area
+    };
+    let room = area.width.saturating_sub(GUTTER + 1);
     let on_screen: Vec<&ApiKey> = app
         .rows
         .iter()
