@@ -313,3 +313,39 @@ async fn a_table_longer_than_the_screen_shows_a_position_and_a_scrollbar() {
 fn ui_rows(screen: &str) -> usize {
     screen.lines().count().saturating_sub(5)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_create_form_with_the_service_away_shows_the_whole_message_and_its_buttons() {
+    let w = World::new().await;
+    let mut ui = w.ui(COLOR, 80, 24).await;
+    ui.press(KeyCode::Char('n')).await;
+    ui.type_text("Deploy bot").await;
+    for _ in 0..3 {
+        ui.press(KeyCode::Tab).await;
+    }
+    ui.press(KeyCode::Char(' ')).await;
+    w.server.stop().await;
+    ui.press(KeyCode::Enter).await;
+    let screen = ui.screen();
+    // The whole sentence, however it wraps, and both buttons.
+    let text: String = screen
+        .lines()
+        .map(|l| l.trim_matches(|c| c == ' ' || c == '│'))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        text.contains(
+            "The key may or may not exist; Enter tries again safely (it cannot create two)."
+        ),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("[ Create ]") && screen.contains("[ Cancel ]"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("Enter create"),
+        "the border's hints: {screen}"
+    );
+    assert_screen!("create_service_away_80x24", screen);
+}
