@@ -349,3 +349,27 @@ async fn the_create_form_with_the_service_away_shows_the_whole_message_and_its_b
     );
     assert_screen!("create_service_away_80x24", screen);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sorted_columns_header_carries_the_arrow() {
+    let w = World::new().await;
+    twelve_keys(&w).await;
+    let mut ui = w.ui(COLOR, 80, 24).await;
+    let header = |ui: &mut Harness| ui.screen().lines().nth(3).unwrap().to_owned();
+    // Sorted by Created, hidden at 80 columns: no header is marked.
+    assert!(!header(&mut ui).contains('↓'), "{}", header(&mut ui));
+    ui.press(KeyCode::Char('s')).await;
+    assert!(header(&mut ui).contains("Name ↓"), "{}", header(&mut ui));
+    ui.press(KeyCode::Char('S')).await;
+    assert!(header(&mut ui).contains("Name ↑"), "{}", header(&mut ui));
+    ui.press(KeyCode::Char('s')).await;
+    assert!(
+        header(&mut ui).contains("Last Used ↓"),
+        "{}",
+        header(&mut ui)
+    );
+    // Attention is ordered worst first: no column is marked.
+    ui.press(KeyCode::Char('5')).await;
+    assert!(!header(&mut ui).contains('↓'), "{}", header(&mut ui));
+    w.server.stop().await;
+}

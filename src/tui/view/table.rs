@@ -67,6 +67,8 @@ struct Needs {
     scopes: u16,
     /// What the widest badges need.
     health: u16,
+    /// The column the rows are sorted by, whose header carries the arrow.
+    sorted: Option<Column>,
 }
 
 impl Needs {
@@ -78,13 +80,20 @@ impl Needs {
             prefix: Column::Prefix.min_width(),
             scopes: u16::MAX,
             health,
+            sorted: None,
         }
     }
 
     fn min_width(&self, col: Column) -> u16 {
-        match col {
+        let least = match col {
             Column::Prefix => self.prefix,
             col => col.min_width(),
+        };
+        // The sorted column's header and its arrow show whole.
+        if self.sorted == Some(col) {
+            least.max(u16::try_from(col.title().chars().count() + 2).unwrap_or(u16::MAX))
+        } else {
+            least
         }
     }
 }
@@ -327,6 +336,21 @@ fn constraints(widths: &[u16]) -> Vec<Constraint> {
         .collect()
 }
 
+/// The column the rows are sorted by: none on Attention (worst first).
+fn sorted_column(app: &App) -> Option<Column> {
+    use crate::tui::app::SortBy;
+    if app.tab == Tab::Attention {
+        return None;
+    }
+    Some(match app.sort {
+        SortBy::Created => Column::Created,
+        SortBy::Name => Column::Name,
+        SortBy::LastUsed => Column::LastUsed,
+        SortBy::Expires => Column::Expires,
+        SortBy::Status => Column::Status,
+    })
+}
+
 /// What the rows on screen need (the content-based widths) and the prefix
 /// part they share.
 fn needs<'k>(app: &App, keys: &[&'k ApiKey]) -> (Needs, &'k str) {
@@ -341,6 +365,7 @@ fn needs<'k>(app: &App, keys: &[&'k ApiKey]) -> (Needs, &'k str) {
         prefix: prefix.max(u16::try_from(prefix_header(shared).width()).unwrap_or(0)),
         scopes: widest(&|k| present::scopes_short(&k.scopes, &app.scopes).width()),
         health: health_need(app, keys.iter().copied()),
+        sorted: sorted_column(app),
     };
     (needs, shared)
 }
@@ -374,8 +399,10 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .collect();
     let (needs, shared) = needs(app, &on_screen);
     let columns = columns_for(room, needs);
-    let titles = columns.iter().map(|c| match c {
+    let arrow = if app.sort_reversed { "↑" } else { "↓" };
+    let titles = columns.iter().map(|&c| match c {
         Column::Prefix => Cell::from(prefix_header(shared)),
+        c if needs.sorted == Some(c) => Cell::from(format!("{} {arrow}", c.title())),
         c => Cell::from(c.title()),
     });
     let header = Row::new(std::iter::once(Cell::from("")).chain(titles)).style(app.theme.header());
