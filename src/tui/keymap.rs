@@ -1,7 +1,8 @@
 //! Every key binding of the UI, declared once as data: its keys, the command
-//! it names, where it works, its footer hint and its help line. Dispatch, the
-//! `?` help screen, the footer, each popup's hint line and the README's
-//! binding table are all derived from [`BINDINGS`].
+//! it names, where it works, its footer hint, its help line and its name in
+//! the `:` command palette. Dispatch, the `?` help screen, the palette's
+//! commands, the footer, each popup's hint line and the README's binding
+//! table are all derived from [`BINDINGS`].
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -28,6 +29,8 @@ pub enum Context {
     Help,
     /// The audit log (`a`).
     Audit,
+    /// The command palette (`:`).
+    Palette,
 }
 
 const EVERYWHERE: &[Context] = &[
@@ -41,6 +44,7 @@ const EVERYWHERE: &[Context] = &[
     Context::Details,
     Context::Help,
     Context::Audit,
+    Context::Palette,
 ];
 
 /// What a key asks for; each screen says what it does with it.
@@ -106,7 +110,17 @@ pub enum Command {
     GracePrev,
     /// Choose the n-th grace period (0-based).
     Grace(u8),
+    /// Open the command palette.
+    Palette,
+    /// Sort by the n-th column of `SortBy::ALL` (palette only).
+    SortBy(u8),
+    /// Draw in this colour palette (palette only).
+    Theme(Palette),
+    /// Complete the palette's line to the chosen command.
+    Complete,
 }
+
+use crate::present::Palette;
 
 /// One key: a code, and whether Ctrl must be held. Without Ctrl, other
 /// modifiers do not matter (Shift is in the character already).
@@ -235,6 +249,8 @@ pub struct Binding {
     pub contexts: &'static [Context],
     pub hint: Option<Hint>,
     pub help: Option<HelpLine>,
+    /// The command's name in the `:` palette (`revoke`, `sort created`).
+    pub name: Option<&'static str>,
 }
 
 const fn hint(keys: &'static str, label: &'static str, rank: u8) -> Option<Hint> {
@@ -315,6 +331,15 @@ const fn bind(keys: &'static [Key], command: Command, contexts: &'static [Contex
         contexts,
         hint: None,
         help: None,
+        name: None,
+    }
+}
+
+/// `binding` named `name` in the `:` palette.
+const fn named(name: &'static str, binding: Binding) -> Binding {
+    Binding {
+        name: Some(name),
+        ..binding
     }
 }
 
@@ -351,33 +376,43 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         hint: hint_when("j/k", "move", 1, When::Rows),
         help: help(S::Move, "j / ↓", "next key"),
+        name: Some("down"),
         ..bind(&[ch('j'), code(KeyCode::Down)], Command::Down, &[C::Table])
     },
     Binding {
         help: help(S::Move, "k / ↑", "previous key"),
+        name: Some("up"),
         ..bind(&[ch('k'), code(KeyCode::Up)], Command::Up, &[C::Table])
     },
     Binding {
         help: help(S::Move, "PgDn / PgUp", "a page down / up"),
+        name: Some("page down"),
         ..bind(&[code(KeyCode::PageDown)], Command::PageDown, &[C::Table])
     },
-    bind(&[code(KeyCode::PageUp)], Command::PageUp, &[C::Table]),
+    named(
+        "page up",
+        bind(&[code(KeyCode::PageUp)], Command::PageUp, &[C::Table]),
+    ),
     Binding {
         help: help(S::Move, "g / Home", "first key"),
+        name: Some("first"),
         ..bind(&[ch('g'), code(KeyCode::Home)], Command::First, &[C::Table])
     },
     Binding {
         help: help(S::Move, "G / End", "last key"),
+        name: Some("last"),
         ..bind(&[ch('G'), code(KeyCode::End)], Command::Last, &[C::Table])
     },
     Binding {
         hint: hint_when("Enter", "details", 2, When::Rows),
         help: help(S::View, "Enter", "details of the selected key"),
+        name: Some("details"),
         ..bind(&[code(KeyCode::Enter)], Command::Details, &[C::Table])
     },
     Binding {
         hint: keep(hint("/", "filter", 9), 1),
         help: help(S::View, "/", "filter by name, prefix, description or scope"),
+        name: Some("filter"),
         ..bind(&[ch('/')], Command::Filter, &[C::Table])
     },
     Binding {
@@ -387,6 +422,7 @@ pub const BINDINGS: &[Binding] = &[
             "Esc",
             "clear the filter, else the marks; close a popup",
         ),
+        name: Some("clear"),
         ..bind(&[code(KeyCode::Esc)], Command::ClearFilter, &[C::Table])
     },
     // Esc's second meaning on the table (no filter set): its footer hint
@@ -402,40 +438,64 @@ pub const BINDINGS: &[Binding] = &[
             TAB_HELP_KEYS,
             "tabs All / Active / Expired / Revoked / Attention",
         ),
+        name: Some("tab all"),
         ..bind(&[ch('1')], Command::ShowTab(0), &[C::Table])
     },
-    bind(&[ch('2')], Command::ShowTab(1), &[C::Table]),
-    bind(&[ch('3')], Command::ShowTab(2), &[C::Table]),
-    bind(&[ch('4')], Command::ShowTab(3), &[C::Table]),
+    named(
+        "tab active",
+        bind(&[ch('2')], Command::ShowTab(1), &[C::Table]),
+    ),
+    named(
+        "tab expired",
+        bind(&[ch('3')], Command::ShowTab(2), &[C::Table]),
+    ),
+    named(
+        "tab revoked",
+        bind(&[ch('4')], Command::ShowTab(3), &[C::Table]),
+    ),
     Binding {
         help: help(
             S::View,
             "5",
             "tab Attention: the keys that need action, worst first",
         ),
+        name: Some("tab attention"),
         ..bind(&[ch('5')], Command::ShowTab(4), &[C::Table])
     },
-    bind(&[code(KeyCode::Tab)], Command::NextTab, &[C::Table]),
-    bind(&[code(KeyCode::BackTab)], Command::PrevTab, &[C::Table]),
+    named(
+        "tab next",
+        bind(&[code(KeyCode::Tab)], Command::NextTab, &[C::Table]),
+    ),
+    named(
+        "tab previous",
+        bind(&[code(KeyCode::BackTab)], Command::PrevTab, &[C::Table]),
+    ),
     Binding {
         hint: keep(hint("s", "sort", 11), 13),
         help: help(S::View, "s / S", "cycle the sort column / reverse it"),
+        name: Some("sort next"),
         ..bind(&[ch('s')], Command::SortNext, &[C::Table])
     },
-    bind(&[ch('S')], Command::SortReverse, &[C::Table]),
+    named(
+        "sort reverse",
+        bind(&[ch('S')], Command::SortReverse, &[C::Table]),
+    ),
     Binding {
         hint: keep(hint("r", "refresh", 12), 11),
         help: help(S::View, "r", "refresh now (also every {refresh})"),
+        name: Some("refresh"),
         ..bind(&[ch('r')], Command::Refresh, &[C::Table])
     },
     Binding {
         hint: keep(hint("?", "help", 7), 1),
-        help: help(S::View, "?", "this help"),
+        help: help(S::View, "?", "this help (/ in it searches)"),
+        name: Some("help"),
         ..bind(&[ch('?')], Command::Help, &[C::Table])
     },
     Binding {
         hint: hint("n", "new", 3),
         help: help(S::Keys, "n", "new key: the create form"),
+        name: Some("new"),
         ..bind(&[ch('n')], Command::New, &[C::Table])
     },
     Binding {
@@ -445,6 +505,7 @@ pub const BINDINGS: &[Binding] = &[
             "d / Delete",
             "revoke the marked keys shown, else the selected key (asks)",
         ),
+        name: Some("revoke"),
         ..bind(
             &[ch('d'), code(KeyCode::Delete)],
             Command::Revoke,
@@ -458,6 +519,7 @@ pub const BINDINGS: &[Binding] = &[
             "R",
             "rotate the selected key (asks; grace: now, 1h, 24h or a span)",
         ),
+        name: Some("rotate"),
         ..bind(&[ch('R')], Command::Rotate, &[C::Table])
     },
     Binding {
@@ -467,11 +529,13 @@ pub const BINDINGS: &[Binding] = &[
             "Space",
             "mark/unmark the row and move down (a tab switch unmarks)",
         ),
+        name: Some("mark"),
         ..bind(&[ch(' ')], Command::Mark, &[C::Table])
     },
     Binding {
         hint: hint_when("X", "revoke all expired", 5, When::Attention),
         help: help(S::Keys, "X", "revoke every expired key (asks first)"),
+        name: Some("revoke expired"),
         ..bind(&[ch('X')], Command::RevokeExpired, &[C::Table])
     },
     Binding {
@@ -480,6 +544,7 @@ pub const BINDINGS: &[Binding] = &[
             "y",
             "copy the selected key's prefix and id (never a secret)",
         ),
+        name: Some("copy id"),
         ..bind(&[ch('y')], Command::CopyId, &[C::Table])
     },
     Binding {
@@ -489,11 +554,57 @@ pub const BINDINGS: &[Binding] = &[
             "a",
             "audit log: who created, revoked, rotated what",
         ),
+        name: Some("audit"),
         ..bind(&[ch('a')], Command::Audit, &[C::Table])
     },
     Binding {
         hint: keep(hint("q", "quit", 8), 0),
+        name: Some("quit"),
         ..bind(&[ch('q')], Command::Quit, &[C::Table])
+    },
+    Binding {
+        help: help(S::View, ":", "command palette: run any command by its name"),
+        ..bind(&[ch(':')], Command::Palette, &[C::Table])
+    },
+    // Commands only the palette names: no key of their own.
+    named("sort created", bind(&[], Command::SortBy(0), &[C::Table])),
+    named("sort name", bind(&[], Command::SortBy(1), &[C::Table])),
+    named("sort last used", bind(&[], Command::SortBy(2), &[C::Table])),
+    named("sort expires", bind(&[], Command::SortBy(3), &[C::Table])),
+    named("sort status", bind(&[], Command::SortBy(4), &[C::Table])),
+    named(
+        "theme dark",
+        bind(&[], Command::Theme(Palette::Dark), &[C::Table]),
+    ),
+    named(
+        "theme light",
+        bind(&[], Command::Theme(Palette::Light), &[C::Table]),
+    ),
+    named(
+        "theme high contrast",
+        bind(&[], Command::Theme(Palette::HighContrast), &[C::Table]),
+    ),
+    // The command palette's line; any other key edits it.
+    Binding {
+        hint: hint_border("Tab", "complete", 1, "Tab"),
+        ..bind(&[code(KeyCode::Tab)], Command::Complete, &[C::Palette])
+    },
+    Binding {
+        hint: hint_border("↑↓", "choose", 2, "↑↓"),
+        ..bind(&[code(KeyCode::Down)], Command::Down, &[C::Palette])
+    },
+    bind(
+        &[code(KeyCode::Up), code(KeyCode::BackTab)],
+        Command::Up,
+        &[C::Palette],
+    ),
+    Binding {
+        hint: hint_border("Enter", "run", 3, "Enter"),
+        ..bind(&[code(KeyCode::Enter)], Command::Submit, &[C::Palette])
+    },
+    Binding {
+        hint: hint_border("Esc", "close", 4, "Esc"),
+        ..bind(&[code(KeyCode::Esc)], Command::Cancel, &[C::Palette])
     },
     // The filter line; any other key edits it.
     Binding {
@@ -641,6 +752,37 @@ pub const BINDINGS: &[Binding] = &[
             &[C::Details],
         )
     },
+    // Details scroll too; their border keeps to `Esc back`, the text says `↓ more`.
+    bind(
+        &[ch('j'), code(KeyCode::Down)],
+        Command::ScrollDown,
+        &[C::Details],
+    ),
+    bind(
+        &[ch('k'), code(KeyCode::Up)],
+        Command::ScrollUp,
+        &[C::Details],
+    ),
+    bind(
+        &[code(KeyCode::PageDown), ch(' ')],
+        Command::ScrollPageDown,
+        &[C::Details],
+    ),
+    bind(
+        &[code(KeyCode::PageUp)],
+        Command::ScrollPageUp,
+        &[C::Details],
+    ),
+    bind(
+        &[ch('g'), code(KeyCode::Home)],
+        Command::First,
+        &[C::Details, C::Help, C::Audit],
+    ),
+    bind(
+        &[ch('G'), code(KeyCode::End)],
+        Command::Last,
+        &[C::Details, C::Help, C::Audit],
+    ),
     Binding {
         hint: hint_border("j/k", "scroll", 1, "j/k"),
         ..bind(
@@ -678,6 +820,19 @@ pub const BINDINGS: &[Binding] = &[
         )
     },
     Binding {
+        hint: hint("/", "search", 3),
+        ..bind(&[ch('/')], Command::Filter, &[C::Help])
+    },
+    Binding {
+        hint: hint_border("a", "audit", 1, "a"),
+        help: help(S::Keys, "a (details)", "the audit log of the key shown"),
+        ..bind(&[ch('a')], Command::Audit, &[C::Details])
+    },
+    Binding {
+        hint: hint_border("/", "filter", 3, "/"),
+        ..bind(&[ch('/')], Command::Filter, &[C::Audit])
+    },
+    Binding {
         hint: hint_border("r", "reload", 2, "r"),
         ..bind(&[ch('r')], Command::Reload, &[C::Audit])
     },
@@ -698,6 +853,109 @@ pub fn command(context: Context, key: &KeyEvent) -> Option<Command> {
         .filter(|b| b.contexts.contains(&context))
         .find(|b| b.keys.iter().any(|k| k.matches(key)))
         .map(|b| b.command)
+}
+
+/// A command the `:` palette runs: its name, the keys that also run it, and
+/// what it does (the help's words, `{refresh}` as in [`HelpLine`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaletteEntry {
+    pub name: &'static str,
+    pub command: Command,
+    pub keys: String,
+    pub about: &'static str,
+}
+
+/// A key as help and the palette say it: `j`, `↓`, `PgDn`, `Ctrl-C`.
+fn key_label(key: &Key) -> String {
+    match key.code {
+        KeyCode::Char(' ') => "Space".to_owned(),
+        KeyCode::Char(c) if key.ctrl => format!("Ctrl-{}", c.to_ascii_uppercase()),
+        KeyCode::Char(c) => c.to_string(),
+        KeyCode::Down => "↓".into(),
+        KeyCode::Up => "↑".into(),
+        KeyCode::PageDown => "PgDn".into(),
+        KeyCode::PageUp => "PgUp".into(),
+        KeyCode::BackTab => "Shift-Tab".into(),
+        KeyCode::Delete => "Delete".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Every command of the table by its palette name, in keymap order: the
+/// bindings of the table that have a name (a test holds every table binding
+/// to having one).
+pub fn palette() -> Vec<PaletteEntry> {
+    BINDINGS
+        .iter()
+        .filter(|b| b.contexts.contains(&Context::Table))
+        .filter_map(|b| {
+            let name = b.name?;
+            // A command's help line may sit on another of its bindings (Ctrl-C's for `q`).
+            let help = b.help.or_else(|| {
+                BINDINGS
+                    .iter()
+                    .filter(|o| o.command == b.command && o.contexts.contains(&Context::Table))
+                    .find_map(|o| o.help)
+            });
+            let about = match (help, b.command) {
+                (Some(help), _) => help.text,
+                (None, Command::SortBy(_)) => "sort the table by this column",
+                (None, Command::ShowTab(_)) => "show this tab",
+                (None, Command::Theme(_)) => "draw in these colours",
+                (None, Command::PageUp) => "a page up",
+                (None, Command::NextTab) => "the next tab",
+                (None, Command::PrevTab) => "the previous tab",
+                (None, Command::SortReverse) => "reverse the sort order",
+                (None, _) => "",
+            };
+            let keys: Vec<String> = b.keys.iter().map(key_label).collect();
+            Some(PaletteEntry {
+                name,
+                command: b.command,
+                keys: keys.join(" / "),
+                about,
+            })
+        })
+        .collect()
+}
+
+/// How well `typed` names `name`, best 0: the name itself, its start, a
+/// word's start, anywhere in it, then its letters in order (fuzzy).
+fn match_rank(name: &str, typed: &str) -> Option<u8> {
+    if typed.is_empty() || name == typed {
+        return Some(0);
+    }
+    if name.starts_with(typed) {
+        return Some(1);
+    }
+    if name.split(' ').any(|word| word.starts_with(typed)) {
+        return Some(2);
+    }
+    if name.contains(typed) {
+        return Some(3);
+    }
+    let mut letters = name.chars().filter(|c| *c != ' ');
+    typed
+        .chars()
+        .filter(|c| *c != ' ')
+        .all(|t| letters.any(|c| c == t))
+        .then_some(4)
+}
+
+/// The palette's completions of `typed`, best first (keymap order among
+/// equals); spaces and case do not matter.
+pub fn complete(typed: &str) -> Vec<PaletteEntry> {
+    let typed = typed
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    let mut ranked: Vec<(u8, PaletteEntry)> = palette()
+        .into_iter()
+        .filter_map(|e| match_rank(e.name, &typed).map(|r| (r, e)))
+        .collect();
+    ranked.sort_by_key(|(rank, _)| *rank);
+    ranked.into_iter().map(|(_, e)| e).collect()
 }
 
 /// A key press of one character, as the terminal reports it.
@@ -794,7 +1052,7 @@ pub fn hint_for(context: Context, command: Command) -> Option<(&'static str, &'s
 }
 
 /// "30 s", "2 min": an interval as the help says it.
-fn interval(every: chrono::Duration) -> String {
+pub fn interval(every: chrono::Duration) -> String {
     use crate::present::SpanUnit::{Minute, Second};
     crate::present::duration(every, Second..=Minute)
 }
@@ -878,8 +1136,11 @@ mod tests {
             border(Context::Create),
             " Tab move · Space tick · Enter create · Esc cancel "
         );
-        assert_eq!(border(Context::Audit), " j/k scroll · r reload · Esc back ");
-        assert_eq!(border(Context::Details), " Esc back ");
+        assert_eq!(
+            border(Context::Audit),
+            " j/k scroll · r reload · / filter · Esc back "
+        );
+        assert_eq!(border(Context::Details), " a audit · Esc back ");
     }
 
     #[test]
@@ -944,6 +1205,93 @@ mod tests {
         assert_eq!(keys.split(" / ").next(), Some(TAB_KEYS));
         for tab in Tab::ALL {
             assert!(text.contains(tab.label()), "{text}");
+        }
+    }
+
+    /// Acceptance 4 of issue 21: the palette's commands and the help's
+    /// lines come from the same bindings; every key of the table names a
+    /// command the palette runs.
+    #[test]
+    fn every_table_command_is_in_the_palette_and_help_lines_are_the_bindings() {
+        let entries = palette();
+        let table = || {
+            BINDINGS
+                .iter()
+                .filter(|b| b.contexts.contains(&Context::Table))
+        };
+        for b in table().filter(|b| !b.keys.is_empty()) {
+            // `:` opens the palette; from inside it, that means nothing.
+            if b.command == Command::Palette {
+                continue;
+            }
+            assert!(
+                entries.iter().any(|e| e.command == b.command),
+                "{:?} ({:?}) cannot be run from the palette",
+                b.command,
+                b.keys
+            );
+        }
+        for b in table() {
+            if let (Some(help), true) = (b.help, b.command != Command::Palette) {
+                assert!(
+                    entries
+                        .iter()
+                        .any(|e| e.command == b.command && e.about == help.text),
+                    "help line {:?} is no palette entry's",
+                    help.keys
+                );
+            }
+        }
+        let mut names: Vec<&str> = entries.iter().map(|e| e.name).collect();
+        let all = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all, "palette names are unique");
+        // The help shows exactly the bindings' help lines, in their order.
+        let shown: Vec<(&str, String)> =
+            help_with("30 s").into_iter().flat_map(|(_, l)| l).collect();
+        let declared: Vec<&str> = Section::ALL
+            .iter()
+            .flat_map(|&s| {
+                BINDINGS
+                    .iter()
+                    .filter_map(|b| b.help)
+                    .filter(move |h| h.section == s)
+            })
+            .map(|h| h.keys)
+            .collect();
+        assert_eq!(shown.iter().map(|(k, _)| *k).collect::<Vec<_>>(), declared);
+        assert!(
+            shown.iter().any(|(k, _)| *k == ":"),
+            "help names the palette"
+        );
+    }
+
+    #[test]
+    fn the_palette_completes_by_prefix_word_and_letters() {
+        let first = |typed: &str| complete(typed).first().map(|e| e.name);
+        assert_eq!(first("rev"), Some("revoke"));
+        assert_eq!(first("q"), Some("quit"));
+        assert_eq!(first("rotate"), Some("rotate"));
+        assert_eq!(first("created"), Some("sort created"));
+        assert_eq!(first("Theme  LIGHT"), Some("theme light"));
+        assert_eq!(first("thl"), Some("theme light"));
+        assert_eq!(first("zzz"), None);
+        let rev: Vec<&str> = complete("rev").iter().map(|e| e.name).collect();
+        assert_eq!(rev[..2], ["revoke", "revoke expired"]);
+        assert!(rev.contains(&"sort reverse"), "{rev:?}");
+        assert_eq!(complete("").len(), palette().len());
+        let revoke = &complete("revoke")[0];
+        assert_eq!(revoke.keys, "d / Delete");
+        assert_eq!(revoke.command, Command::Revoke);
+        // `sort …` names the column it sorts by.
+        for (i, sort) in crate::tui::app::SortBy::ALL.iter().enumerate() {
+            let command = Command::SortBy(u8::try_from(i).unwrap());
+            let entry = palette()
+                .into_iter()
+                .find(|e| e.command == command)
+                .unwrap();
+            assert_eq!(entry.name, format!("sort {}", sort.label().to_lowercase()));
         }
     }
 

@@ -117,6 +117,13 @@ impl Styles {
         }
     }
 
+    /// What the filter matched in a cell: coloured, and underlined bold so
+    /// it shows without colour too.
+    pub fn matched(&self) -> Style {
+        self.pick(Color::Yellow, Color::Indexed(130), Color::LightYellow)
+            .add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
+    }
+
     pub fn title(&self) -> Style {
         Style::new().add_modifier(Modifier::BOLD)
     }

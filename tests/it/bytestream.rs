@@ -252,15 +252,15 @@ async fn the_caller_sets_the_size_and_closing_the_input_ends_the_session() {
     let mut session = ByteSession::start(&w, 100, 30);
     let screen = session.wait_for("Sized key").await;
     assert!(
-        screen.contains("Key Prefix"),
-        "wide: every column\n{screen}"
+        screen.contains(" eg_live_ "),
+        "wide: every column, the prefix's under its shared part\n{screen}"
     );
 
-    // A resize from the peer (SSH window-change): the next frame fits 40×12 (no room for Key Prefix).
+    // A resize from the peer (SSH window-change): the next frame fits 40×12 (no room for the prefix).
     session.resize(40, 12).await;
     let screen = session
         .wait_until("the table laid out for 40 columns", |s| {
-            !s.contents().contains("Key Prefix") && s.contents().contains("Sized key")
+            !s.contents().contains("eg_live_") && s.contents().contains("Sized key")
         })
         .await;
     assert!(screen.lines().all(|l| l.chars().count() <= 40), "{screen}");
@@ -289,7 +289,7 @@ async fn frames_are_synchronized_and_quitting_after_a_resize_leaves_the_screen_c
     session.resize(40, 12).await;
     session
         .wait_until("the table laid out for 40 columns", |s| {
-            !s.contents().contains("Key Prefix")
+            !s.contents().contains("eg_live_")
         })
         .await;
     session.send(b"q").await;

@@ -55,5 +55,7 @@ mod time_words;
 mod tls_message;
 mod transport;
 mod tui;
+mod tui_80x24;
 mod tui_flows;
+mod tui_palette;
 mod window;

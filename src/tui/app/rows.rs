@@ -32,12 +32,16 @@ impl App {
     /// Recomputes the visible rows (tab, filter, sort) and keeps the same key selected.
     pub fn rebuild_rows(&mut self) {
         let needle = self.filter.value().to_lowercase();
-        let mut rows: Vec<usize> = (0..self.keys.len())
+        let in_tab: Vec<usize> = (0..self.keys.len())
             .filter(|&i| {
                 let k = &self.keys[i];
                 self.tab.admits(self.status_of(k), self.badges_of(k))
-                    && (needle.is_empty() || matches_filter(k, &needle, &self.scopes))
             })
+            .collect();
+        self.tab_total = in_tab.len();
+        let mut rows: Vec<usize> = in_tab
+            .into_iter()
+            .filter(|&i| needle.is_empty() || matches_filter(&self.keys[i], &needle, &self.scopes))
             .collect();
         let keys = &self.keys;
         let now = self.now;
@@ -135,7 +139,22 @@ impl App {
         self.dirty = true;
     }
 
+    /// Keys per tab; under a filter, of the keys it lets through.
     pub(super) fn count_tabs(&self) -> [usize; 5] {
+        let needle = self.filter.value().to_lowercase();
+        if !needle.is_empty() {
+            let mut counts = [0; 5];
+            let shown = self
+                .keys
+                .iter()
+                .filter(|k| matches_filter(k, &needle, &self.scopes));
+            for k in shown {
+                for (i, tab) in Tab::ALL.iter().enumerate() {
+                    counts[i] += usize::from(tab.admits(self.status_of(k), self.badges_of(k)));
+                }
+            }
+            return counts;
+        }
         let mut counts = [self.keys.len(), 0, 0, 0, self.summary.attention];
         for k in &self.keys {
             counts[match self.status_of(k) {

@@ -60,8 +60,11 @@ pub struct App {
     pub(in crate::tui) keys: Vec<ApiKey>,
     /// Indices into `keys` that the table shows, in order.
     pub(in crate::tui) rows: Vec<usize>,
-    /// Keys per tab (All, Active, Expired, Revoked, Attention), kept with `rows`.
+    /// Keys per tab (All, Active, Expired, Revoked, Attention) that the
+    /// filter lets through, kept with `rows`.
     pub(super) counts: [usize; 5],
+    /// Keys the tab shows without the filter: the title's `8 of 12`.
+    pub(super) tab_total: usize,
     /// The summary line's counts over all keys, kept with `rows`.
     pub(super) summary: Summary,
     /// The selected row, followed by id across refreshes and re-sorts.
@@ -135,6 +138,7 @@ impl App {
             keys: Vec::new(),
             rows: Vec::new(),
             counts: [0; 5],
+            tab_total: 0,
             summary: Summary::default(),
             selected_id: None,
             selected: 0,
@@ -312,9 +316,15 @@ impl App {
         usize::from(self.height.saturating_sub(chrome + banner + filter)).max(1)
     }
 
-    /// How many keys each tab shows, as of the last rebuild of the rows.
+    /// How many keys each tab shows (under the filter, if one is set), as
+    /// of the last rebuild of the rows.
     pub fn tab_counts(&self) -> [usize; 5] {
         self.counts
+    }
+
+    /// How many keys the tab would show without the filter.
+    pub fn tab_total(&self) -> usize {
+        self.tab_total
     }
 
     /// When the runner should send the next `Tick`.

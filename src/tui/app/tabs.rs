@@ -60,6 +60,16 @@ pub enum SortBy {
 }
 
 impl SortBy {
+    /// In the order `s` cycles through; the palette's `sort …` commands
+    /// name them by index.
+    pub const ALL: [SortBy; 5] = [
+        SortBy::Created,
+        SortBy::Name,
+        SortBy::LastUsed,
+        SortBy::Expires,
+        SortBy::Status,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             SortBy::Created => "Created",

@@ -6,10 +6,10 @@ use crossterm::event::{KeyEvent, KeyEventKind, KeyModifiers};
 use tui_input::backend::crossterm::EventHandler;
 
 use super::state::App;
-use super::tabs::Tab;
+use super::tabs::{SortBy, Tab};
 use crate::tui::action::{Action, Effect, Request};
 use crate::tui::keymap::{self, Command};
-use crate::tui::popup::{AuditView, CreateForm, Intent, Popup, Then};
+use crate::tui::popup::{AuditView, CommandPalette, CreateForm, DetailsView, Intent, Popup, Then};
 
 impl App {
     pub fn update(&mut self, action: Action) {
@@ -103,10 +103,20 @@ impl App {
             Command::Last => self.select(self.rows.len().saturating_sub(1)),
             Command::Details => {
                 if let Some(k) = self.selected_key() {
-                    self.popups.push(Popup::Details(k.id.clone()));
+                    self.popups
+                        .push(Popup::Details(Box::new(DetailsView::new(k.id.clone()))));
                 }
             }
-            Command::Help => self.popups.push(Popup::Help(0)),
+            Command::Help => self.popups.push(Popup::Help(Box::default())),
+            Command::Palette => self
+                .popups
+                .push(Popup::Palette(Box::new(CommandPalette::new()))),
+            Command::SortBy(i) => {
+                self.sort = SortBy::ALL[usize::from(i).min(SortBy::ALL.len() - 1)];
+                self.sort_reversed = false;
+                self.rebuild_rows();
+            }
+            Command::Theme(palette) => self.set_palette(palette),
             Command::New => self.popups.push(Popup::Create(Box::new(
                 CreateForm::new(&self.scopes).with_policy(self.policy),
             ))),
@@ -212,6 +222,15 @@ impl App {
                 idempotency_key,
             }),
             Intent::ReloadAudit => self.request(Request::LoadAudit),
+            Intent::AuditOf(id) => {
+                self.popups
+                    .push(Popup::Audit(Box::new(AuditView::of_key(id))));
+                self.request(Request::LoadAudit);
+            }
+            Intent::Run(command) => {
+                self.popups.pop();
+                self.on_table_command(command);
+            }
             Intent::CopySecret(secret) => self.local(Effect::Copy(secret)),
             Intent::Close => {
                 self.popups.pop();

@@ -1,7 +1,13 @@
 //! The audit log screen (`a`): who created, revoked and rotated which key;
 //! its state, keys, answer and drawing.
 
-use super::{Ctx, Intent};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crossterm::event::KeyEvent;
+use tui_input::backend::crossterm::EventHandler;
+use tui_input::Input;
+
+use super::{scrollbar, Ctx, Intent};
 use crate::api::AuditEntry;
 use crate::api::AuditList;
 use crate::client::ClientError;
@@ -17,8 +23,16 @@ pub struct AuditView {
     pub entries: Vec<AuditEntry>,
     pub loading: bool,
     pub error: Option<String>,
-    /// The first entry on screen.
+    /// The first entry on screen (of those the filter shows).
     pub scroll: usize,
+    /// Only this key's entries ("audit of this key", from its details).
+    pub key: Option<String>,
+    /// What the entries are filtered by (`/`).
+    query: Input,
+    /// Typing into the filter line: keys edit it.
+    searching: bool,
+    /// The furthest the list can scroll, as of the last frame drawn.
+    max_scroll: AtomicUsize,
 }
 
 impl AuditView {
@@ -30,16 +44,57 @@ impl AuditView {
         }
     }
 
-    pub fn on_command(&mut self, command: Option<Command>) -> Intent {
-        let last = self.entries.len().saturating_sub(1);
+    /// A view of one key's entries, waiting for its first load.
+    pub fn of_key(id: String) -> Self {
+        Self {
+            key: Some(id),
+            ..Self::loading()
+        }
+    }
+
+    /// Where the keys go: the filter line while typing, else the log.
+    pub fn context(&self) -> Context {
+        if self.searching {
+            Context::Filter
+        } else {
+            Context::Audit
+        }
+    }
+
+    pub fn on_command(&mut self, command: Option<Command>, key: KeyEvent) -> Intent {
+        if self.searching {
+            match command {
+                Some(Command::FilterKeep) => self.searching = false,
+                Some(Command::FilterClear) => {
+                    self.searching = false;
+                    self.query.reset();
+                }
+                _ => {
+                    self.query.handle_event(&crossterm::event::Event::Key(key));
+                    self.scroll = 0;
+                }
+            }
+            return Intent::Stay;
+        }
+        let last = self.max_scroll.load(Ordering::Relaxed);
         match command {
             Some(Command::ScrollDown) => self.scroll = (self.scroll + 1).min(last),
             Some(Command::ScrollUp) => self.scroll = self.scroll.saturating_sub(1),
             Some(Command::ScrollPageDown) => self.scroll = (self.scroll + 10).min(last),
             Some(Command::ScrollPageUp) => self.scroll = self.scroll.saturating_sub(10),
+            Some(Command::First) => self.scroll = 0,
+            Some(Command::Last) => self.scroll = last,
+            Some(Command::Filter) => self.searching = true,
             Some(Command::Reload) if !self.loading => {
                 self.loading = true;
                 return Intent::ReloadAudit;
+            }
+            // Esc clears a filter before it closes the log.
+            Some(Command::Back)
+                if key.code == crossterm::event::KeyCode::Esc && !self.query.value().is_empty() =>
+            {
+                self.query.reset();
+                self.scroll = 0;
             }
             Some(Command::Back) => return Intent::Close,
             _ => {}
@@ -60,51 +115,103 @@ impl AuditView {
     }
 }
 
+/// One entry as a row: time, action, the key by name and prefix (or the
+/// user), who, from where, and what SSH adds.
+fn row<'a>(ctx: &Ctx, entry: &AuditEntry) -> Line<'a> {
+    let subject = crate::present::audit_subject(entry, ctx.key_by_id(&entry.api_key_id));
+    let action = entry
+        .action
+        .strip_prefix("api_key.")
+        .unwrap_or(&entry.action);
+    let from = entry
+        .remote_addr
+        .as_deref()
+        .map(|a| format!(" from {a}"))
+        .unwrap_or_default();
+    Line::from(vec![
+        Span::styled(ctx.tz.exact(entry.at), ctx.theme.dim()),
+        Span::raw("  "),
+        Span::styled(format!("{action:<8}"), ctx.theme.title()),
+        Span::raw(format!(
+            " {subject} by {}{from}{}",
+            entry.actor.name,
+            ssh_note(entry)
+        )),
+    ])
+}
+
+fn line_text(line: &Line) -> String {
+    line.spans.iter().map(|s| s.content.as_ref()).collect()
+}
+
 pub fn draw(frame: &mut Frame, ctx: &Ctx, view: &AuditView, area: Rect) {
     let theme = ctx.theme;
+    let needle = view.query.value().to_lowercase();
+    let rows: Vec<Line> = view
+        .entries
+        .iter()
+        .filter(|e| view.key.as_ref().is_none_or(|id| &e.api_key_id == id))
+        .map(|e| row(ctx, e))
+        .filter(|l| needle.is_empty() || line_text(l).to_lowercase().contains(&needle))
+        .collect();
     let mut lines = Vec::new();
     if let Some(error) = &view.error {
         lines.push(Line::from(Span::styled(error.clone(), theme.error_text())));
     } else if view.loading && view.entries.is_empty() {
         lines.push(Line::from("Loading the audit log…"));
-    } else if view.entries.is_empty() {
+    } else if rows.is_empty() && !needle.is_empty() {
+        lines.push(Line::from(format!(
+            "No entry mentions “{}”.",
+            view.query.value()
+        )));
+    } else if rows.is_empty() {
         lines.push(Line::from("Nothing has happened yet."));
     }
-    let visible = usize::from(area.height.saturating_sub(2));
-    for entry in view.entries.iter().skip(view.scroll).take(visible) {
-        // A user's email for an operator's change to a user, else the key's name.
-        let key = ctx
-            .key_by_id(&entry.api_key_id)
-            .map_or_else(|| entry.target().to_owned(), |k| format!("“{}”", k.name));
-        let action = entry
-            .action
-            .strip_prefix("api_key.")
-            .unwrap_or(&entry.action);
-        let from = entry
-            .remote_addr
-            .as_deref()
-            .map(|a| format!(" from {a}"))
-            .unwrap_or_default();
-        lines.push(Line::from(vec![
-            Span::styled(ctx.tz.exact(entry.at), theme.dim()),
-            Span::raw("  "),
-            Span::styled(format!("{action:<8}"), theme.title()),
-            Span::raw(format!(
-                " {key} by {}{from}{}",
-                entry.actor.name,
-                ssh_note(entry)
-            )),
-        ]));
+    let search = (view.searching || !needle.is_empty()).then(|| {
+        let cursor = if view.searching { "█" } else { "" };
+        Line::from(vec![
+            Span::styled("/", theme.key_hint()),
+            Span::raw(format!("{}{cursor}", view.query.value())),
+        ])
+    });
+    let visible = usize::from(area.height.saturating_sub(2 + u16::from(search.is_some())));
+    let max = rows.len().saturating_sub(visible);
+    view.max_scroll.store(max, Ordering::Relaxed);
+    let scroll = view.scroll.min(max);
+    let total = rows.len();
+    lines.extend(rows.into_iter().skip(scroll).take(visible));
+    if let Some(search) = search {
+        lines.insert(0, search);
     }
     frame.render_widget(Clear, area);
+    let whose = match view.key.as_ref().and_then(|id| ctx.key_by_id(id)) {
+        Some(key) => format!(" of “{}”", key.name),
+        None => String::new(),
+    };
     let title = format!(
-        " Audit log · {} ",
-        crate::present::count(view.entries.len(), "entry", "entries")
+        " Audit log{whose} · {} ",
+        crate::present::count(total, "entry", "entries")
     );
+    let position = if total > 0 {
+        format!(
+            " {}-{} of {total} ",
+            scroll + 1,
+            (scroll + visible).min(total)
+        )
+    } else {
+        String::new()
+    };
     let block = Block::bordered()
         .title(title)
+        .title(Line::from(position).right_aligned())
         .title_bottom(keymap::border(Context::Audit));
     frame.render_widget(Paragraph::new(lines).block(block), area);
+    let track = Rect {
+        y: area.y + 1 + u16::from(view.searching || !needle.is_empty()),
+        height: u16::try_from(visible).unwrap_or(0),
+        ..area
+    };
+    scrollbar(frame, track, total, scroll, visible);
 }
 
 /// What an SSH entry adds: the key used, why it was refused, how long a

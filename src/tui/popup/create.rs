@@ -17,7 +17,7 @@ use crate::client::ClientError;
 use crate::present::{self, DisplayTz};
 use crate::tui::keymap::{self, Command, Context};
 use crate::tui::theme::Styles;
-use ratatui::layout::{Position, Rect};
+use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
@@ -528,10 +528,13 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, form: &CreateForm, area: Rect) {
     let cursor = text_fields(&mut lines, ctx, form, field_width);
     scope_boxes(&mut lines, ctx.theme, form, inner_width);
     error_line(&mut lines, ctx.theme, form, "scopes");
-    lines.push(Line::from(""));
-    status_and_buttons(&mut lines, ctx.theme, form);
-    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
-    let popup = centered(area, width, height);
+    // The message and the buttons always show whole, under the fields.
+    let mut tail = vec![Line::from("")];
+    status_and_buttons(&mut tail, ctx.theme, form);
+    let text_width = width.saturating_sub(2);
+    let body_rows = super::details::wrapped_rows(&lines, text_width);
+    let tail_rows = super::details::wrapped_rows(&tail, text_width);
+    let popup = centered(area, width, body_rows + tail_rows + 2);
     frame.render_widget(Clear, popup);
     let block = Block::bordered()
         .title(if form.reissues.is_some() {
@@ -540,15 +543,23 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, form: &CreateForm, area: Rect) {
             " New API key "
         })
         .title_bottom(keymap::border(Context::Create));
+    let inner = block.inner(popup);
+    frame.render_widget(block, popup);
+    let tail_rows = tail_rows.min(inner.height);
+    let [fields, bottom] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(tail_rows)]).areas(inner);
+    // Fields that do not fit scroll so that the focused one shows.
+    let scroll = cursor.map_or(0, |(_, y)| (y + 1).saturating_sub(fields.height));
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
-            .block(block),
-        popup,
+            .scroll((scroll, 0)),
+        fields,
     );
+    frame.render_widget(Paragraph::new(tail).wrap(Wrap { trim: false }), bottom);
     if let Some((x, y)) = cursor {
-        if y + 1 < popup.height {
-            frame.set_cursor_position(Position::new(popup.x + 1 + x, popup.y + 1 + y));
+        if y >= scroll && y - scroll < fields.height {
+            frame.set_cursor_position(Position::new(fields.x + x, fields.y + y - scroll));
         }
     }
 }

@@ -6,39 +6,100 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::{Ctx, Intent};
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use super::{scrollbar, Ctx, Intent};
 use crate::api::ApiKey;
 use crate::key::health;
 use crate::present;
 use crate::present::status_text;
 use crate::tui::keymap::{self, Command, Context};
 
-/// What a key does on the details screen.
-pub fn on_command(command: Option<Command>) -> Intent {
-    if command == Some(Command::Back) {
-        Intent::Close
-    } else {
+/// The details of one key, and how far they are scrolled.
+#[derive(Debug, Default)]
+pub struct DetailsView {
+    /// The key shown.
+    pub id: String,
+    scroll: u16,
+    /// The furthest the text can scroll, as of the last frame drawn.
+    max_scroll: AtomicU16,
+}
+
+impl DetailsView {
+    pub fn new(id: String) -> Self {
+        Self {
+            id,
+            ..Self::default()
+        }
+    }
+
+    /// What a key does on the details screen: scroll, or go back.
+    pub fn handle(&mut self, command: Option<Command>) -> Intent {
+        let max = self.max_scroll.load(Ordering::Relaxed);
+        self.scroll = match command {
+            Some(Command::ScrollDown) => self.scroll.saturating_add(1),
+            Some(Command::ScrollUp) => self.scroll.saturating_sub(1),
+            Some(Command::ScrollPageDown) => self.scroll.saturating_add(10),
+            Some(Command::ScrollPageUp) => self.scroll.saturating_sub(10),
+            Some(Command::First) => 0,
+            Some(Command::Last) => max,
+            Some(Command::Back) => return Intent::Close,
+            Some(Command::Audit) => return Intent::AuditOf(self.id.clone()),
+            _ => self.scroll,
+        }
+        .min(max);
         Intent::Stay
     }
 }
 
-pub fn draw(frame: &mut Frame, ctx: &Ctx, key: &ApiKey, area: Rect) {
+/// Rows `lines` take when wrapped at `width` columns.
+pub(crate) fn wrapped_rows(lines: &[Line], width: u16) -> u16 {
+    let width = usize::from(width.max(1));
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(width).max(1)).sum();
+    u16::try_from(rows).unwrap_or(u16::MAX)
+}
+
+pub fn draw(frame: &mut Frame, ctx: &Ctx, view: &DetailsView, key: &ApiKey, area: Rect) {
     let mut lines = fields(ctx, key);
     lines.extend(health_lines(ctx, key));
     lines.extend(scopes_and_description(ctx, key));
-    let height = u16::try_from(lines.len() + 2)
-        .unwrap_or(u16::MAX)
-        .min(area.height);
+    let total = wrapped_rows(&lines, area.width.saturating_sub(2));
+    let height = total.saturating_add(2).min(area.height);
     let popup = Rect { height, ..area };
+    let visible = height.saturating_sub(2);
+    let max = total.saturating_sub(visible);
+    view.max_scroll.store(max, Ordering::Relaxed);
+    let scroll = view.scroll.min(max);
     frame.render_widget(Clear, area);
-    let block = Block::bordered()
+    let mut bottom = keymap::border(Context::Details);
+    if scroll < max {
+        bottom.push_str("· j/k ↓ more ");
+    }
+    let mut block = Block::bordered()
         .title(" Key details ")
-        .title_bottom(keymap::border(Context::Details));
+        .title_bottom(bottom);
+    if max > 0 {
+        let position = format!(" {}-{}/{total} ", scroll + 1, scroll + visible);
+        block = block.title(Line::from(position).right_aligned());
+    }
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
+            .scroll((scroll, 0))
             .block(block),
         popup,
+    );
+    let track = Rect {
+        y: popup.y + 1,
+        height: visible,
+        ..popup
+    };
+    scrollbar(
+        frame,
+        track,
+        usize::from(total),
+        usize::from(scroll),
+        usize::from(visible),
     );
 }
 

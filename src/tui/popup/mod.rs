@@ -11,6 +11,7 @@ pub mod copy_once;
 pub mod create;
 pub mod details;
 pub mod help;
+pub mod palette;
 pub mod revoke;
 pub mod rotate;
 
@@ -23,6 +24,9 @@ pub use self::audit::AuditView;
 pub use self::confirm::Confirm;
 pub use self::copy_once::CopyOnce;
 pub use self::create::CreateForm;
+pub use self::details::DetailsView;
+pub use self::help::HelpView;
+pub use self::palette::CommandPalette;
 pub use self::rotate::Rotate;
 use super::keymap::{Command, Context};
 use super::theme::Styles;
@@ -33,10 +37,12 @@ use crate::key::{KeyStatus, Secret};
 use crate::present::DisplayTz;
 
 pub enum Popup {
-    /// Every field of one key.
-    Details(String),
-    /// The help screen, scrolled down by this many lines.
-    Help(u16),
+    /// Every field of one key, scrolled.
+    Details(Box<DetailsView>),
+    /// The help screen: scrolled, maybe filtered.
+    Help(Box<HelpView>),
+    /// The command palette (`:`).
+    Palette(Box<CommandPalette>),
     Create(Box<CreateForm>),
     CopyOnce(Box<CopyOnce>),
     /// A yes/no question (revoke, discard, close uncopied) or a notice.
@@ -61,6 +67,10 @@ pub enum Intent {
     },
     /// Load the audit log again.
     ReloadAudit,
+    /// Open the audit log of this key (by id) on top.
+    AuditOf(String),
+    /// Close this popup (the palette) and run a command of the table.
+    Run(Command),
     /// Put the new secret on the clipboard.
     CopySecret(Secret),
     /// Close this popup.
@@ -124,10 +134,11 @@ impl Popup {
     pub fn context(&self) -> Context {
         match self {
             Popup::Details(_) => Context::Details,
-            Popup::Help(_) => Context::Help,
+            Popup::Help(view) => view.context(),
+            Popup::Palette(_) => Context::Palette,
             Popup::Create(_) => Context::Create,
             Popup::CopyOnce(_) => Context::CopyOnce,
-            Popup::Audit(_) => Context::Audit,
+            Popup::Audit(view) => view.context(),
             Popup::Rotate(_) => Context::Rotate,
             Popup::Confirm(dialog) => dialog.context(),
         }
@@ -142,9 +153,10 @@ impl Popup {
         tz: DisplayTz,
     ) -> Intent {
         match self {
-            Popup::Help(scroll) => help::on_command(scroll, command),
-            Popup::Details(_) => details::on_command(command),
-            Popup::Audit(view) => view.on_command(command),
+            Popup::Help(view) => view.handle(command, key),
+            Popup::Palette(palette) => palette.handle(command, key),
+            Popup::Details(view) => view.handle(command),
+            Popup::Audit(view) => view.on_command(command, key),
             Popup::Create(form) => form.handle(command, key, now, tz),
             Popup::CopyOnce(modal) => modal.on_command(command),
             Popup::Confirm(dialog) => dialog.handle(command),
@@ -156,12 +168,13 @@ impl Popup {
     /// audit log cover only `body`, the table's place.
     pub fn draw(&self, frame: &mut Frame, ctx: &Ctx, screen: Rect, body: Rect) {
         match self {
-            Popup::Details(id) => {
-                if let Some(key) = ctx.key_by_id(id) {
-                    details::draw(frame, ctx, key, body);
+            Popup::Details(view) => {
+                if let Some(key) = ctx.key_by_id(&view.id) {
+                    details::draw(frame, ctx, view, key, body);
                 }
             }
-            Popup::Help(scroll) => help::draw(frame, ctx, *scroll, screen),
+            Popup::Help(view) => help::draw(frame, ctx, view, screen),
+            Popup::Palette(palette) => palette::draw(frame, ctx, palette, screen),
             Popup::Create(form) => create::draw(frame, ctx, form, screen),
             Popup::CopyOnce(modal) => copy_once::draw(frame, ctx, modal, screen),
             Popup::Confirm(dialog) => confirm::draw(frame, ctx, dialog, screen),
@@ -192,6 +205,41 @@ pub(crate) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     )
 }
 
+/// Clears `popup` and the column either side of it within `area`, so that
+/// no text of the table underneath runs up to its border.
+pub(crate) fn clear_with_margin(frame: &mut Frame, popup: Rect, area: Rect) {
+    let x = popup.x.saturating_sub(1).max(area.x);
+    let right = (popup.right() + 1).min(area.right());
+    let margin = Rect::new(x, popup.y, right - x, popup.height);
+    frame.render_widget(ratatui::widgets::Clear, margin);
+}
+
+/// A vertical scrollbar on the right column of `track` (a popup's border,
+/// or the table's last column) when `total` lines do not fit in `visible`;
+/// `position` is the first line shown.
+pub(crate) fn scrollbar(
+    frame: &mut Frame,
+    track: Rect,
+    total: usize,
+    position: usize,
+    visible: usize,
+) {
+    use ratatui::widgets::{Scrollbar, ScrollbarOrientation, ScrollbarState};
+    if total <= visible || track.height == 0 {
+        return;
+    }
+    let mut state = ScrollbarState::new(total.saturating_sub(visible))
+        .position(position)
+        .viewport_content_length(visible);
+    frame.render_stateful_widget(
+        Scrollbar::new(ScrollbarOrientation::VerticalRight)
+            .begin_symbol(None)
+            .end_symbol(None),
+        track,
+        &mut state,
+    );
+}
+
 /// `[ Label ]`, reversed when focused.
 pub(crate) fn button<'a>(label: &str, focused: bool, theme: &Styles) -> ratatui::text::Span<'a> {
     let text = format!("[ {label} ]");
@@ -217,6 +265,7 @@ mod tests {
             ("create.rs", include_str!("create.rs")),
             ("details.rs", include_str!("details.rs")),
             ("help.rs", include_str!("help.rs")),
+            ("palette.rs", include_str!("palette.rs")),
             ("revoke.rs", include_str!("revoke.rs")),
             ("rotate.rs", include_str!("rotate.rs")),
         ] {

@@ -12,6 +12,7 @@ use super::app::{App, Tab};
 use super::keymap;
 use crate::present;
 
+pub mod cut;
 pub mod table;
 
 /// Below this the UI shows a notice instead of a squeezed table.
@@ -83,8 +84,22 @@ fn draw_title(frame: &mut Frame, app: &App, area: Rect) {
     // A refresh is not shown while it runs: an unchanged one draws nothing.
     let state = if app.loading && !app.loaded {
         "loading…".to_owned()
+    } else if !app.filter.value().is_empty() {
+        // What the filter left of the tab: `8 of 12 keys`, `2 of 5 active keys`.
+        let tab = match app.tab {
+            Tab::All => String::new(),
+            tab => format!("{} ", tab.label().to_lowercase()),
+        };
+        let noun = if app.tab_total() == 1 { "key" } else { "keys" };
+        format!("{} of {} {tab}{noun}", app.rows.len(), app.tab_total())
     } else {
         present::count(app.keys.len(), "key", "keys")
+    };
+    // Where the selection is, once the rows do not all fit: `12/40`.
+    let state = if app.rows.len() > app.page_rows() {
+        format!("{}/{} · {state}", app.selected + 1, app.rows.len())
+    } else {
+        state
     };
     let left = Span::styled(" keydeck ", app.theme.title());
     let right = match marks_text(app) {
