@@ -344,7 +344,8 @@ fn cli_health(table: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The UI's rows as (prefix, Health): the prefix as the CLI prints it.
+/// The UI's rows as (prefix, Health): the prefix as the CLI prints it (the
+/// UI says the shared `eg_live_` once, in the column's header).
 fn ui_health(table: &[String]) -> Vec<(String, String)> {
     let header = &table[0];
     let cell = |line: &str, title: &str, next: &str| -> String {
@@ -356,9 +357,11 @@ fn ui_health(table: &[String]) -> Vec<(String, String)> {
         .iter()
         .map(|l| {
             (
-                cell(l, "Key Prefix", "Scopes")
-                    .trim_end_matches('.')
-                    .to_owned(),
+                // The column shows what follows its header's shared `eg_live_`.
+                format!(
+                    "eg_live_{}",
+                    cell(l, "eg_live_", "Scopes").trim_end_matches('.')
+                ),
                 cell(l, "Health", "Created"),
             )
         })
