@@ -9,6 +9,7 @@ mod args;
 pub mod audit;
 pub mod completions;
 pub mod console;
+mod finding;
 #[cfg(test)]
 mod fixtures;
 pub mod keys;

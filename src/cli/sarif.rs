@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::scan::Hit;
+use super::finding::Hit;
 
 /// The rule id, the same as the gitleaks rule's (`assets/gitleaks/keydeck.toml`).
 pub const RULE_ID: &str = "keydeck-api-key";

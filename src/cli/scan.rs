@@ -9,8 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use serde::Serialize;
-
+use super::finding::Hit;
 use super::{output, sarif, CliError, ScanArgs, ScanFormat};
 use crate::api::{LeakAnswer, LeakReport, LeakReports};
 use crate::client::{Client, ClientError};
@@ -28,27 +27,6 @@ pub const REPORT_SOURCE: &str = "keydeck-scan";
 
 /// Said when the service has no `POST /v1/leaks`.
 pub const NO_LEAK_ENDPOINT: &str = "this service does not accept leak reports yet (POST /v1/leaks)";
-
-/// One key found: where, and what may be shown of it. The key itself is
-/// gone by then: only its display prefix and digest are kept.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Hit {
-    pub path: String,
-    pub line: usize,
-    /// In characters (Unicode code points), 1-based.
-    pub column: usize,
-    /// The display prefix (`eg_live_1a2B`), as `keys list` shows it.
-    pub prefix: String,
-    /// The SHA-256 of the key, hex: what the service stores and `--report` sends.
-    pub sha256: String,
-}
-
-impl Hit {
-    /// `path:line:column`.
-    pub fn location(&self) -> String {
-        format!("{}:{}:{}", self.path, self.line, self.column)
-    }
-}
 
 /// What a scan found, and how many paths it could not read.
 #[derive(Debug, Default)]
