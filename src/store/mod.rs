@@ -269,6 +269,11 @@ pub enum StoreError {
     /// worth retrying in a moment (503 `database_unavailable`).
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// The database is there (it answers others, or a probe) but did not
+    /// end this call within the guard's patience: a long query or a queue
+    /// under load, not an outage (503 `deadline_exceeded`).
+    #[error("the database is busy: no answer to this call within {} ms", .0.as_millis())]
+    Busy(std::time::Duration),
 }
 
 /// A unique violation names its constraint ([`StoreError::Duplicate`]).

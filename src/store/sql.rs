@@ -200,6 +200,12 @@ pub const INSERT_AUDIT_ROWS: &str =
 
 pub const PING: &str = "SELECT 1";
 
+/// Cancels the running queries of the connections named `$1` (PostgreSQL);
+/// how many.
+pub const PG_CANCEL_CALL: &str = "SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) \
+     FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 \
+     AND state = 'active' AND pid <> pg_backend_pid()";
+
 /// The organisation's policy as JSON, if it set one.
 pub const GET_POLICY: &str = "SELECT policy FROM org_policies WHERE org_id = $1";
 

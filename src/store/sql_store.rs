@@ -47,6 +47,12 @@ pub(super) trait Dialect: Database {
     const NUMBERS_SEEDED_CHANGES: bool;
 
     fn rows_affected(done: &Self::QueryResult) -> u64;
+
+    /// How the guard cancels what a call given up still runs in the
+    /// database, if the backend can (PostgreSQL).
+    fn canceller(_pool: &Pool<Self>) -> Option<super::guard::Canceller> {
+        None
+    }
 }
 
 /// Told after every write that may change what a key check answers,
@@ -71,8 +77,17 @@ pub(super) struct SqlStore<DB: Dialect> {
 }
 
 impl<DB: Dialect> SqlStore<DB> {
-    pub(super) async fn connect(url: &str, hooks: Hooks) -> StoreResult<Self> {
+    pub(super) async fn connect(url: &str, hooks: Hooks) -> StoreResult<Self>
+    where
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    {
         let (pool, state) = DB::connect(url).await?;
+        if let Some(guard) = &hooks.guard {
+            guard.set_probe(super::guard::probe_for(&pool));
+            if let Some(canceller) = DB::canceller(&pool) {
+                guard.set_canceller(canceller);
+            }
+        }
         Ok(Self { pool, state, hooks })
     }
 

@@ -41,6 +41,7 @@ mod refresh;
 mod rotation;
 mod security_auth;
 mod seed;
+mod slow_query;
 mod spoofing;
 mod ssh;
 mod ssh_draw;
