@@ -132,6 +132,15 @@ pub struct SeedKey {
     pub revoked: Option<(DateTime<Utc>, String)>,
 }
 
+/// Demo keys and their audit entries, one batch of a bulk load
+/// ([`Store::insert_seed_keys`]).
+#[derive(Debug, Default)]
+pub struct SeedBatch {
+    pub keys: Vec<SeedKey>,
+    /// In any order: the load writes the audit log in order of time.
+    pub audit: Vec<AuditEvent>,
+}
+
 /// Rows per multi-row `INSERT` in [`Store::insert_seed_keys`]: 13 parameters a
 /// key row, well under SQLite's 32 766 and PostgreSQL's 65 535 per statement.
 pub(crate) const SEED_CHUNK: usize = 1000;
@@ -356,9 +365,16 @@ pub trait Store: Send + Sync + 'static {
     async fn key_by_digest(&self, digest: &[u8; 32]) -> StoreResult<Option<AuthRecord>>;
     /// Moves `last_used_at` forward (never back) for each (key id, time).
     async fn record_last_used(&self, uses: &[(String, DateTime<Utc>)]) -> StoreResult<()>;
-    /// Bulk load for `keydeck admin seed`: `keys` and then `audit` (in that
-    /// order) in one transaction, by multi-row inserts of [`SEED_CHUNK`] rows.
-    async fn insert_seed_keys(&self, keys: &[SeedKey], audit: &[AuditEvent]) -> StoreResult<()>;
+    /// Bulk load for `keydeck admin seed`: the batches as they arrive, in
+    /// one transaction, by multi-row inserts of [`SEED_CHUNK`] rows, holding
+    /// one batch at a time (any number of keys in bounded memory). The audit
+    /// entries are staged in a temporary table and moved to the audit log in
+    /// order of time at the end (the database sorts them, not the caller),
+    /// so the log reads oldest first. Returns the keys inserted.
+    async fn insert_seed_keys(
+        &self,
+        batches: tokio::sync::mpsc::Receiver<SeedBatch>,
+    ) -> StoreResult<u64>;
 
     /// Newest first, entries with id below `before` if given.
     async fn list_audit(

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::database::Database;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, Type};
+use tokio::sync::mpsc::Receiver;
 
 use super::guard::{Guard, Lookup};
 use super::sql;
@@ -371,7 +372,7 @@ where
             .transpose()
     }
 
-    async fn seed_in_tx(&self, keys: &[SeedKey], audit: &[AuditEvent]) -> StoreResult<()> {
+    async fn seed_in_tx(&self, mut batches: Receiver<SeedBatch>) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await?;
         let (head, mut change_seq) = if DB::NUMBERS_SEEDED_CHANGES {
             let highest: i64 = sqlx::query_scalar::<DB, _>(sql::SQLITE_HIGHEST_CHANGE_SEQ)
@@ -381,51 +382,85 @@ where
         } else {
             (sql::INSERT_SEED_KEYS, None)
         };
-        let columns = if change_seq.is_some() { 14 } else { 13 };
-        for chunk in keys.chunks(SEED_CHUNK) {
-            let text = multi_row_insert(head, chunk.len(), columns);
-            let mut insert = sqlx::query::<DB>(&text);
-            for s in chunk {
-                let k = &s.key;
-                insert = insert
-                    .bind(&k.id)
-                    .bind(&k.org_id)
-                    .bind(&k.name)
-                    .bind(&k.description)
-                    .bind(&k.prefix)
-                    .bind(k.digest.as_slice())
-                    .bind(k.scopes.join(" "))
-                    .bind(ms(k.created_at))
-                    .bind(&k.created_by)
-                    .bind(k.expires_at.map(ms))
-                    .bind(s.last_used_at.map(ms))
-                    .bind(s.revoked.as_ref().map(|(at, _)| ms(*at)))
-                    .bind(s.revoked.as_ref().map(|(_, by)| by.as_str()));
-                if let Some(seq) = change_seq.as_mut() {
-                    *seq += 1;
-                    insert = insert.bind(*seq);
-                }
+        sqlx::query::<DB>(sql::CREATE_SEED_AUDIT)
+            .execute(&mut *tx)
+            .await?;
+        let mut inserted = 0;
+        while let Some(batch) = batches.recv().await {
+            for chunk in batch.keys.chunks(SEED_CHUNK) {
+                Self::insert_seed_chunk(&mut tx, head, &mut change_seq, chunk).await?;
             }
-            insert.execute(&mut *tx).await?;
-        }
-        for chunk in audit.chunks(SEED_CHUNK) {
-            let text = multi_row_insert(sql::INSERT_AUDIT_ROWS, chunk.len(), 9);
-            let mut insert = sqlx::query::<DB>(&text);
-            for a in chunk {
-                insert = insert
-                    .bind(&a.org_id)
-                    .bind(ms(a.at))
-                    .bind(&a.actor_kind)
-                    .bind(&a.actor_id)
-                    .bind(&a.actor_name)
-                    .bind(&a.action)
-                    .bind(&a.api_key_id)
-                    .bind(&a.remote_addr)
-                    .bind(a.details.to_string());
+            for chunk in batch.audit.chunks(SEED_CHUNK) {
+                Self::insert_seed_audit_chunk(&mut tx, chunk).await?;
             }
-            insert.execute(&mut *tx).await?;
+            inserted += batch.keys.len() as u64;
         }
+        sqlx::query::<DB>(sql::SEED_AUDIT_IN_ORDER)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query::<DB>(sql::DROP_SEED_AUDIT)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// One multi-row insert of seeded keys, numbered from `change_seq` when
+    /// the dialect numbers them.
+    async fn insert_seed_chunk(
+        conn: &mut DB::Connection,
+        head: &str,
+        change_seq: &mut Option<i64>,
+        chunk: &[SeedKey],
+    ) -> StoreResult<()> {
+        let columns = if change_seq.is_some() { 14 } else { 13 };
+        let text = multi_row_insert(head, chunk.len(), columns);
+        let mut insert = sqlx::query::<DB>(&text);
+        for s in chunk {
+            let k = &s.key;
+            insert = insert
+                .bind(&k.id)
+                .bind(&k.org_id)
+                .bind(&k.name)
+                .bind(&k.description)
+                .bind(&k.prefix)
+                .bind(k.digest.as_slice())
+                .bind(k.scopes.join(" "))
+                .bind(ms(k.created_at))
+                .bind(&k.created_by)
+                .bind(k.expires_at.map(ms))
+                .bind(s.last_used_at.map(ms))
+                .bind(s.revoked.as_ref().map(|(at, _)| ms(*at)))
+                .bind(s.revoked.as_ref().map(|(_, by)| by.as_str()));
+            if let Some(seq) = change_seq.as_mut() {
+                *seq += 1;
+                insert = insert.bind(*seq);
+            }
+        }
+        insert.execute(conn).await?;
+        Ok(())
+    }
+
+    /// One multi-row insert of staged audit entries ([`sql::CREATE_SEED_AUDIT`]).
+    async fn insert_seed_audit_chunk(
+        conn: &mut DB::Connection,
+        chunk: &[AuditEvent],
+    ) -> StoreResult<()> {
+        let text = multi_row_insert(sql::INSERT_SEED_AUDIT_ROWS, chunk.len(), 9);
+        let mut insert = sqlx::query::<DB>(&text);
+        for a in chunk {
+            insert = insert
+                .bind(&a.org_id)
+                .bind(ms(a.at))
+                .bind(&a.actor_kind)
+                .bind(&a.actor_id)
+                .bind(&a.actor_name)
+                .bind(&a.action)
+                .bind(&a.api_key_id)
+                .bind(&a.remote_addr)
+                .bind(a.details.to_string());
+        }
+        insert.execute(conn).await?;
         Ok(())
     }
 }
@@ -679,8 +714,8 @@ where
     /// Not guarded: an operator's bulk load (`keydeck admin seed`), never on a
     /// request path, may rightly take longer than any deadline; it runs
     /// without one and without taking a slot.
-    async fn insert_seed_keys(&self, keys: &[SeedKey], audit: &[AuditEvent]) -> StoreResult<()> {
-        self.seed_in_tx(keys, audit).await
+    async fn insert_seed_keys(&self, batches: Receiver<SeedBatch>) -> StoreResult<u64> {
+        self.seed_in_tx(batches).await
     }
 
     async fn list_audit(
