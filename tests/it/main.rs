@@ -11,6 +11,7 @@
 mod common;
 
 mod api;
+mod audit_json;
 mod burst;
 mod bytestream;
 mod cli;
