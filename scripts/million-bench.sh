@@ -98,7 +98,7 @@ bench() {
     local lists=()
     for i in 1 2 3 4; do
         KEYDECK_URL="http://127.0.0.1:$port" KEYDECK_TOKEN="$token" \
-            timeout "$LIST_TIMEOUT" /usr/bin/time -v -o "$work/$name-list$i.time" \
+            /usr/bin/time -v -o "$work/$name-list$i.time" timeout "$LIST_TIMEOUT" \
             "$BIN" keys list --json >"$work/$name-list$i.json" 2>"$work/$name-list$i.err" &
         lists+=($!)
     done
@@ -108,10 +108,11 @@ bench() {
         local n
         n=$(jq length "$work/$name-list$i.json" 2>/dev/null || echo "not JSON")
         local unavailable
-        unavailable=$(grep -c -E '503|not answering|unavailable' "$work/$name-list$i.err" || true)
+        unavailable=$(grep -c -E '503|not answering|unavailable|could not answer' "$work/$name-list$i.err" || true)
         printf '%-9s list %d: exit %s, %s keys, %s wall, client peak RSS %s MiB, 503s in stderr: %s\n' \
             "$name" "$i" "$rc" "$n" "$(wall "$work/$name-list$i.time" 2>/dev/null || echo '?')" \
             "$(peak_mib "$work/$name-list$i.time" 2>/dev/null || echo '?')" "$unavailable"
+        [ "$rc" = 0 ] || printf '%-9s list %d said: %s\n' "$name" "$i" "$(tail -n 1 "$work/$name-list$i.err")"
         rm -f "$work/$name-list$i.json"
     done
     printf '%-9s service peak RSS (VmHWM): %s\n' "$name" \

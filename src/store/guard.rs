@@ -47,7 +47,7 @@ impl Default for GuardLimits {
             patience: Duration::from_secs(10),
             max_in_flight: 64,
             max_waiting: 1024,
-            probe_timeout: Duration::from_millis(300),
+            probe_timeout: Duration::from_millis(500),
         }
     }
 }
@@ -432,18 +432,26 @@ impl Guard {
     }
 }
 
-/// The probe of a pool's database: a connection of its own (not one of the
-/// pool's, which may all be busy), opened as the pool opens them, asked
-/// `SELECT 1`, then dropped.
+/// The probe of a pool's database: `SELECT 1` on an idle connection of the
+/// pool if there is one (cheap, and not one a slow call holds), else on a
+/// connection of its own, opened as the pool opens them (the pool's may all
+/// be busy); a failure on the idle one is tried again on a new one.
 pub(super) fn probe_for<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> Probe
 where
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
 {
-    let options = pool.connect_options();
+    let pool = pool.clone();
     Arc::new(move || {
-        let options = options.clone();
+        let pool = pool.clone();
         Box::pin(async move {
             use sqlx::{Connection, Executor};
+            if let Some(mut idle) = pool.try_acquire() {
+                if idle.execute(super::sql::PING).await.is_ok() {
+                    return true;
+                }
+                idle.close_on_drop();
+            }
+            let options = pool.connect_options();
             let Ok(mut conn) = DB::Connection::connect_with(&options).await else {
                 return false;
             };

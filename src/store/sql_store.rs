@@ -47,6 +47,13 @@ pub(super) trait Dialect: Database {
     /// from [`sql::SQLITE_HIGHEST_CHANGE_SEQ`], rather than by the database.
     const NUMBERS_SEEDED_CHANGES: bool;
 
+    /// Whether a multi-row insert numbers its parameters (`$1`, as
+    /// PostgreSQL must) rather than leaving them anonymous (`?`). SQLite
+    /// finds each `$N` by a linear scan of the statement's parameter names
+    /// (`sqlite3_bind_parameter_name`), quadratic in the 14 000 parameters of
+    /// a seed chunk; an anonymous one binds by position at once.
+    const NUMBERED_PARAMS: bool = true;
+
     fn rows_affected(done: &Self::QueryResult) -> u64;
 
     /// How the guard cancels what a call given up still runs in the
@@ -125,11 +132,14 @@ impl<DB: Dialect> SqlStore<DB> {
 }
 
 /// `head` followed by `VALUES` and `rows` rows of `columns` parameters each:
-/// `($1, $2), ($3, $4)` (both backends take `$N`).
-fn multi_row_insert(head: &str, rows: usize, columns: usize) -> String {
+/// `($1, $2), ($3, $4)`, or `(?, ?), (?, ?)` when not `numbered`.
+fn multi_row_insert(head: &str, rows: usize, columns: usize, numbered: bool) -> String {
     let row = |r: usize| {
         let params: Vec<String> = (1..=columns)
-            .map(|c| format!("${}", r * columns + c))
+            .map(|c| match numbered {
+                true => format!("${}", r * columns + c),
+                false => "?".to_owned(),
+            })
             .collect();
         format!("({})", params.join(", "))
     };
@@ -414,7 +424,7 @@ where
         chunk: &[SeedKey],
     ) -> StoreResult<()> {
         let columns = if change_seq.is_some() { 14 } else { 13 };
-        let text = multi_row_insert(head, chunk.len(), columns);
+        let text = multi_row_insert(head, chunk.len(), columns, DB::NUMBERED_PARAMS);
         let mut insert = sqlx::query::<DB>(&text);
         for s in chunk {
             let k = &s.key;
@@ -446,7 +456,12 @@ where
         conn: &mut DB::Connection,
         chunk: &[AuditEvent],
     ) -> StoreResult<()> {
-        let text = multi_row_insert(sql::INSERT_SEED_AUDIT_ROWS, chunk.len(), 9);
+        let text = multi_row_insert(
+            sql::INSERT_SEED_AUDIT_ROWS,
+            chunk.len(),
+            9,
+            DB::NUMBERED_PARAMS,
+        );
         let mut insert = sqlx::query::<DB>(&text);
         for a in chunk {
             insert = insert

@@ -151,6 +151,8 @@ impl Dialect for Sqlite {
 
     const NUMBERS_SEEDED_CHANGES: bool = true;
 
+    const NUMBERED_PARAMS: bool = false;
+
     fn rows_affected(done: &SqliteQueryResult) -> u64 {
         done.rows_affected()
     }
