@@ -54,6 +54,10 @@ pub(super) trait Dialect: Database {
     /// a seed chunk; an anonymous one binds by position at once.
     const NUMBERED_PARAMS: bool = true;
 
+    /// Run on the bulk load's connection before it ([`Store::insert_seed_keys`])
+    /// and after it, e.g. a larger page cache for the load.
+    const SEED_SETTINGS: (&'static str, &'static str) = ("SELECT 1", "SELECT 1");
+
     fn rows_affected(done: &Self::QueryResult) -> u64;
 
     /// How the guard cancels what a call given up still runs in the
@@ -383,7 +387,23 @@ where
     }
 
     async fn seed_in_tx(&self, mut batches: Receiver<SeedBatch>) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query::<DB>(DB::SEED_SETTINGS.0)
+            .execute(&mut *conn)
+            .await?;
+        let inserted = self.seed_on(&mut conn, &mut batches).await;
+        sqlx::query::<DB>(DB::SEED_SETTINGS.1)
+            .execute(&mut *conn)
+            .await?;
+        inserted
+    }
+
+    async fn seed_on(
+        &self,
+        conn: &mut DB::Connection,
+        batches: &mut Receiver<SeedBatch>,
+    ) -> StoreResult<u64> {
+        let mut tx = sqlx::Connection::begin(conn).await?;
         let (head, mut change_seq) = if DB::NUMBERS_SEEDED_CHANGES {
             let highest: i64 = sqlx::query_scalar::<DB, _>(sql::SQLITE_HIGHEST_CHANGE_SEQ)
                 .fetch_one(&mut *tx)
