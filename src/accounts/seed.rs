@@ -3,11 +3,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{org_named, Result};
+use super::{org_named, AccountsError, Result};
 use crate::audit_action::AuditAction;
 use crate::clock::Clock;
 use crate::key::{new_id, SecretFormat, SCOPES};
-use crate::store::{AuditEvent, NewKey, SeedKey, Store};
+use crate::store::{AuditEvent, NewKey, SeedBatch, SeedKey, Store};
 
 /// Integrations demo keys are named after, with what they do.
 const DEMO_NAMES: &[(&str, &str)] = &[
@@ -220,18 +220,58 @@ fn demo_key(
     }
 }
 
+/// Keys built and sent to the store at a time: what the seed holds in
+/// memory, whatever the count.
+const SEED_BATCH: u32 = 5000;
+
+/// Batches in flight between the generator and the store.
+const BATCHES_AHEAD: usize = 2;
+
 /// Creates `count` demo keys in `org_name` in one transaction: created within
 /// the last three years, 70 % active, 20 % expired and 10 % revoked, with
 /// varied scopes and last use, named after real-looking integrations. Their
-/// secrets are discarded.
+/// secrets are discarded. Built [`SEED_BATCH`] keys at a time on a thread of
+/// their own while the store writes the previous batch, so memory stays
+/// bounded for any count.
 pub async fn seed(store: &dyn Store, org_name: &str, count: u32, clock: &dyn Clock) -> Result<u32> {
     let org = org_named(store, org_name).await?;
-    let format = SecretFormat::default();
     let now = clock.now();
-    let mut rng = Spread::from_os();
-    let mut keys = Vec::with_capacity(count as usize);
-    let mut audit = Vec::with_capacity(count as usize * 11 / 10);
-    for i in 0..count {
+    let (batches, received) = tokio::sync::mpsc::channel(BATCHES_AHEAD);
+    let generator = tokio::task::spawn_blocking(move || {
+        let format = SecretFormat::default();
+        let mut rng = Spread::from_os();
+        let mut start = 0;
+        while start < count {
+            let end = start.saturating_add(SEED_BATCH).min(count);
+            let batch = demo_batch(&mut rng, &org.id, start..end, count, now, &format);
+            if batches.blocking_send(batch).is_err() {
+                return; // the store gave up; its error is reported
+            }
+            start = end;
+        }
+    });
+    let inserted = store.insert_seed_keys(received).await;
+    generator
+        .await
+        .map_err(|e| AccountsError::Invalid(format!("building the demo keys failed: {e}")))?;
+    inserted?;
+    Ok(count)
+}
+
+/// Demo keys number `range` of `count`, with their audit entries.
+fn demo_batch(
+    rng: &mut Spread,
+    org_id: &str,
+    range: std::ops::Range<u32>,
+    count: u32,
+    now: DateTime<Utc>,
+    format: &SecretFormat,
+) -> SeedBatch {
+    let mut batch = SeedBatch {
+        keys: Vec::with_capacity(range.len()),
+        audit: Vec::with_capacity(range.len() * 11 / 10),
+    };
+    for i in range {
         let (name, description) = DEMO_NAMES[i as usize % DEMO_NAMES.len()];
         let name = if count as usize > DEMO_NAMES.len() {
             format!("{name} #{}", i as usize / DEMO_NAMES.len() + 1)
@@ -239,18 +279,15 @@ pub async fn seed(store: &dyn Store, org_name: &str, count: u32, clock: &dyn Clo
             name.to_owned()
         };
         let key = demo_key(
-            &mut rng,
-            &org.id,
+            rng,
+            org_id,
             (name, description),
             i % 10,
             now,
-            &format,
-            &mut audit,
+            format,
+            &mut batch.audit,
         );
-        keys.push(key);
+        batch.keys.push(key);
     }
-    // The audit log reads in insertion order: oldest entries first.
-    audit.sort_by_key(|a| a.at);
-    store.insert_seed_keys(&keys, &audit).await?;
-    Ok(count)
+    batch
 }

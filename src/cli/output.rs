@@ -311,6 +311,38 @@ pub fn json_array_items<T: Serialize>(items: &[T]) -> Result<String, CliError> {
         .to_owned())
 }
 
+/// A JSON array written to standard output an item at a time, laid out as
+/// [`print_json`] lays out the whole array: what a listing streams page by
+/// page, holding one page.
+#[derive(Default)]
+pub struct JsonArray {
+    /// Items written so far.
+    written: usize,
+}
+
+impl JsonArray {
+    /// Writes the next item (the array's opening bracket before the first).
+    pub fn push<T: Serialize + ?Sized>(&mut self, item: &T) -> Result<(), CliError> {
+        let text = json_text(item)?;
+        let mut out = String::with_capacity(text.len() + text.len() / 8 + 4);
+        out.push_str(if self.written == 0 { "[\n" } else { ",\n" });
+        for (i, line) in text.split('\n').enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str("  ");
+            out.push_str(line);
+        }
+        self.written += 1;
+        print(&out)
+    }
+
+    /// Closes the array (`[]` when nothing was written).
+    pub fn finish(self) -> Result<(), CliError> {
+        print(if self.written == 0 { "[]\n" } else { "\n]\n" })
+    }
+}
+
 fn json_text<T: Serialize + ?Sized>(value: &T) -> Result<String, CliError> {
     let mut bytes = Vec::new();
     let mut serializer = serde_json::Serializer::with_formatter(&mut bytes, SafeJson::default());

@@ -68,6 +68,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(_) => Self::DatabaseUnavailable,
+            StoreError::Busy(waited) => Self::DeadlineExceeded(waited),
             e => Self::Internal(e.to_string()),
         }
     }

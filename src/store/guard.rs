@@ -5,14 +5,20 @@
 //!
 //! The deadline tells a database that is away from one that is busy: a call
 //! past its deadline is given up only if no other call got an answer
-//! meanwhile. While others are being answered the database is there, merely
-//! queueing under load, and the call waits on, up to its patience.
+//! meanwhile and the database does not answer a probe (`SELECT 1` on a
+//! connection of its own, within a short timeout) either. While others are
+//! being answered, or the probe is, the database is there, merely queueing
+//! under load or running a long query, and the call waits on, up to its
+//! patience; past that it is given up as [`StoreError::Busy`] (503
+//! `deadline_exceeded`), not taken for an outage.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
 
 use super::{StoreError, StoreResult};
 
@@ -29,6 +35,9 @@ pub struct GuardLimits {
     pub max_in_flight: usize,
     /// Calls waiting for one of those slots; beyond that a call is refused at once.
     pub max_waiting: usize,
+    /// Longest the probe (`SELECT 1` on a connection of its own) may take
+    /// to tell a busy database from an absent one.
+    pub probe_timeout: Duration,
 }
 
 impl Default for GuardLimits {
@@ -38,6 +47,7 @@ impl Default for GuardLimits {
             patience: Duration::from_secs(10),
             max_in_flight: 64,
             max_waiting: 1024,
+            probe_timeout: Duration::from_millis(500),
         }
     }
 }
@@ -47,8 +57,15 @@ impl Default for GuardLimits {
 pub struct GuardStats {
     /// Calls refused at once because too many were waiting.
     pub refused: u64,
-    /// Calls that ran out of time.
+    /// Calls that ran out of time while the database did not answer (away).
     pub timed_out: u64,
+    /// Calls that ran out of patience while the database answered others or
+    /// the probe (busy, or a long query).
+    pub busy: u64,
+    /// Probes that found the database there.
+    pub probes_answered: u64,
+    /// Probes that failed or did not answer in time.
+    pub probes_failed: u64,
     /// Calls that failed because the connection to the database failed.
     pub connection_failed: u64,
     /// API key lookups by digest passed to the database (the key check).
@@ -56,6 +73,72 @@ pub struct GuardStats {
     /// User access token lookups passed to the database (the admin check).
     pub lookups_by_token: u64,
 }
+
+/// Asks the database for a trivial answer on a connection of its own:
+/// whether it is there. Installed by the store ([`Guard::set_probe`]).
+pub type Probe = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
+
+/// Cancels, in the database, what a guarded call given up (or whose client
+/// went away) still runs there: given the call's tag ([`call_tag`]).
+/// Installed by the store of a backend that can ([`Guard::set_canceller`]).
+pub type Canceller = Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Longest a cancellation may take before it is left alone.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Numbers the guarded calls, for their tags.
+static CALLS: AtomicU64 = AtomicU64::new(1);
+
+/// The guarded call running on this task: its number, and whether it took a
+/// database connection (tagged with it, [`call_tag`]).
+struct Call {
+    id: u64,
+    tagged: AtomicBool,
+}
+
+tokio::task_local! {
+    static CALL: Arc<Call>;
+}
+
+/// The tag of a connection handed to the guarded call running on this task
+/// (`keydeck-call-7`), or `keydeck` outside one. A backend that can cancel
+/// names each connection it hands out so (PostgreSQL: `application_name`),
+/// so that [`Canceller`] finds what a call given up still runs.
+pub(super) fn call_tag() -> String {
+    CALL.try_with(|call| {
+        call.tagged.store(true, Ordering::Relaxed);
+        format!("keydeck-call-{}", call.id)
+    })
+    .unwrap_or_else(|_| "keydeck".to_owned())
+}
+
+/// Cancels the call's work in the database when dropped before [`Abandon::done`]:
+/// the call was given up, or the request it served was dropped.
+struct Abandon<'a> {
+    call: Arc<Call>,
+    canceller: Option<&'a Canceller>,
+    done: bool,
+}
+
+impl Drop for Abandon<'_> {
+    fn drop(&mut self) {
+        let Some(cancel) = self.canceller else { return };
+        if self.done || !self.call.tagged.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let cancelling = cancel(format!("keydeck-call-{}", self.call.id));
+        runtime.spawn(async move {
+            let _ = tokio::time::timeout(CANCEL_TIMEOUT, cancelling).await;
+        });
+    }
+}
+
+/// A probe's verdict is shared by the calls that reach their deadline within
+/// this long of it, so that a burst of slow calls probes once.
+const PROBE_REUSE: Duration = Duration::from_millis(250);
 
 /// Puts [`GuardLimits`] on the store's calls: the shared store runs each
 /// call through [`Guard::run`].
@@ -66,6 +149,13 @@ pub struct Guard {
     reachable: AtomicBool,
     refused: AtomicU64,
     timed_out: AtomicU64,
+    busy: AtomicU64,
+    probes_answered: AtomicU64,
+    probes_failed: AtomicU64,
+    probe: OnceLock<Probe>,
+    canceller: OnceLock<Canceller>,
+    /// The last probe: when it finished and whether the database answered.
+    last_probe: Mutex<Option<(tokio::time::Instant, bool)>>,
     connection_failed: AtomicU64,
     lookups_by_digest: AtomicU64,
     lookups_by_token: AtomicU64,
@@ -93,6 +183,12 @@ impl Guard {
             reachable: AtomicBool::new(true),
             refused: AtomicU64::new(0),
             timed_out: AtomicU64::new(0),
+            busy: AtomicU64::new(0),
+            probes_answered: AtomicU64::new(0),
+            probes_failed: AtomicU64::new(0),
+            probe: OnceLock::new(),
+            canceller: OnceLock::new(),
+            last_probe: Mutex::new(None),
             connection_failed: AtomicU64::new(0),
             lookups_by_digest: AtomicU64::new(0),
             lookups_by_token: AtomicU64::new(0),
@@ -129,10 +225,26 @@ impl Guard {
         GuardStats {
             refused: self.refused.load(Ordering::Relaxed),
             timed_out: self.timed_out.load(Ordering::Relaxed),
+            busy: self.busy.load(Ordering::Relaxed),
+            probes_answered: self.probes_answered.load(Ordering::Relaxed),
+            probes_failed: self.probes_failed.load(Ordering::Relaxed),
             connection_failed: self.connection_failed.load(Ordering::Relaxed),
             lookups_by_digest: self.lookups_by_digest.load(Ordering::Relaxed),
             lookups_by_token: self.lookups_by_token.load(Ordering::Relaxed),
         }
+    }
+
+    /// How the guard asks the database whether it is there (the store
+    /// installs it once, when it connects). Without one, a call that gets
+    /// no answer by its deadline while no other call does is given up.
+    pub fn set_probe(&self, probe: Probe) {
+        let _ = self.probe.set(probe);
+    }
+
+    /// How the guard cancels what a call given up still runs in the
+    /// database (installed once by a store whose backend can).
+    pub fn set_canceller(&self, canceller: Canceller) {
+        let _ = self.canceller.set(canceller);
     }
 
     /// Fault injection for tests: every call first sleeps this long while
@@ -178,49 +290,129 @@ impl Guard {
             }
             call.await
         };
-        let result = match self.wait_for(guarded).await {
-            Some(Err(StoreError::Database(e))) if is_connection_error(&e) => {
+        let call = Arc::new(Call {
+            id: CALLS.fetch_add(1, Ordering::Relaxed),
+            tagged: AtomicBool::new(false),
+        });
+        let mut abandon = Abandon {
+            call: call.clone(),
+            canceller: self.canceller.get(),
+            done: false,
+        };
+        let waited = self.wait(CALL.scope(call, guarded)).await;
+        abandon.done = waited.is_ok();
+        drop(abandon);
+        let result = match waited {
+            Ok(Err(StoreError::Database(e))) if is_connection_error(&e) => {
                 self.connection_failed.fetch_add(1, Ordering::Relaxed);
                 Err(StoreError::Unavailable(e.to_string()))
             }
-            Some(result) => result,
-            None => {
+            Ok(result) => result,
+            Err(GaveUp::Away) => {
                 self.timed_out.fetch_add(1, Ordering::Relaxed);
                 Err(StoreError::Unavailable(format!(
-                    "no answer within {} ms, while no other call got one either",
+                    "no answer within {} ms, while no other call and no probe got one either",
                     self.limits.deadline.as_millis()
                 )))
             }
+            Err(GaveUp::Busy(waited)) => {
+                self.busy.fetch_add(1, Ordering::Relaxed);
+                Err(StoreError::Busy(waited))
+            }
         };
         if !matches!(result, Err(StoreError::Unavailable(_))) {
-            self.last_answer_ms
-                .fetch_max(self.millis_since_epoch().max(1), Ordering::Relaxed);
+            self.note_answer();
         }
         self.note(what, &result);
         result
     }
 
-    /// Waits for `call` until its deadline; past that, only for as long as
-    /// other calls keep getting answers within one deadline, and never past
-    /// the patience. `None` when it gave up.
+    /// Records that the database answered now.
+    fn note_answer(&self) {
+        self.last_answer_ms
+            .fetch_max(self.millis_since_epoch().max(1), Ordering::Relaxed);
+    }
+
+    /// [`Guard::wait`], `None` when it gave up.
+    #[cfg(test)]
     async fn wait_for<T>(&self, call: impl Future<Output = T>) -> Option<T> {
+        self.wait(call).await.ok()
+    }
+
+    /// Waits for `call` until its deadline; past that, only for as long as
+    /// the database is there (other calls keep getting answers within one
+    /// deadline, or it answers the probe), and never past the patience.
+    /// With a probe, the probe starts its timeout before the deadline, so
+    /// that an absent database is told by the deadline.
+    async fn wait<T>(&self, call: impl Future<Output = T>) -> Result<T, GaveUp> {
         let started = tokio::time::Instant::now();
-        let give_up = started + self.limits.patience.max(self.limits.deadline);
-        let mut check_at = started + self.limits.deadline;
+        let limits = self.limits;
+        let give_up = started + limits.patience.max(limits.deadline);
+        let probe = self.probe.get();
+        let lead = match probe {
+            Some(_) => limits.probe_timeout.min(limits.deadline),
+            None => Duration::ZERO,
+        };
+        let mut check_at = started + (limits.deadline - lead);
         tokio::pin!(call);
         loop {
             tokio::select! {
-                result = &mut call => return Some(result),
-                () = tokio::time::sleep_until(check_at) => {
-                    let now = tokio::time::Instant::now();
-                    let window_start = now.checked_sub(self.limits.deadline).unwrap_or(started);
-                    if now >= give_up || !self.answered_since(window_start.max(started)) {
-                        return None;
-                    }
-                    check_at = (now + Duration::from_millis(100)).min(give_up);
+                result = &mut call => return Ok(result),
+                () = tokio::time::sleep_until(check_at) => {}
+            }
+            let now = tokio::time::Instant::now();
+            if now >= give_up {
+                return Err(GaveUp::Busy(now - started));
+            }
+            check_at = (now + Duration::from_millis(100)).min(give_up);
+            let window_start = now.checked_sub(limits.deadline).unwrap_or(started);
+            if self.answered_since(window_start.max(started)) {
+                continue;
+            }
+            let Some(probe) = probe else {
+                return Err(GaveUp::Away);
+            };
+            let there = tokio::select! {
+                result = &mut call => return Ok(result),
+                there = self.probe(probe) => there,
+            };
+            if !there {
+                // Away: the call still has until its deadline.
+                let deadline = started + limits.deadline;
+                tokio::select! {
+                    result = &mut call => return Ok(result),
+                    () = tokio::time::sleep_until(deadline) => return Err(GaveUp::Away),
                 }
             }
         }
+    }
+
+    /// Whether the database answers `SELECT 1` on a connection of its own
+    /// within the probe timeout; a verdict of the last [`PROBE_REUSE`] is
+    /// reused. The injected delay ([`Guard::set_delay`]) slows the probe too.
+    async fn probe(&self, probe: &Probe) -> bool {
+        let mut last = self.last_probe.lock().await;
+        if let Some((at, there)) = *last {
+            if at.elapsed() < PROBE_REUSE {
+                return there;
+            }
+        }
+        let delay = Duration::from_millis(self.delay_ms.load(Ordering::Relaxed));
+        let asked = async {
+            tokio::time::sleep(delay).await;
+            probe().await
+        };
+        let there = tokio::time::timeout(self.limits.probe_timeout, asked)
+            .await
+            .unwrap_or(false);
+        *last = Some((tokio::time::Instant::now(), there));
+        if there {
+            self.probes_answered.fetch_add(1, Ordering::Relaxed);
+            self.note_answer();
+        } else {
+            self.probes_failed.fetch_add(1, Ordering::Relaxed);
+        }
+        there
     }
 
     /// Logs when the database goes away and when it is back, not every failure.
@@ -238,6 +430,43 @@ impl Guard {
             }
         }
     }
+}
+
+/// The probe of a pool's database: `SELECT 1` on an idle connection of the
+/// pool if there is one (cheap, and not one a slow call holds), else on a
+/// connection of its own, opened as the pool opens them (the pool's may all
+/// be busy); a failure on the idle one is tried again on a new one.
+pub(super) fn probe_for<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> Probe
+where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    let pool = pool.clone();
+    Arc::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move {
+            use sqlx::{Connection, Executor};
+            if let Some(mut idle) = pool.try_acquire() {
+                if idle.execute(super::sql::PING).await.is_ok() {
+                    return true;
+                }
+                idle.close_on_drop();
+            }
+            let options = pool.connect_options();
+            let Ok(mut conn) = DB::Connection::connect_with(&options).await else {
+                return false;
+            };
+            conn.execute(super::sql::PING).await.is_ok()
+        })
+    })
+}
+
+/// Why [`Guard::wait`] gave a call up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GaveUp {
+    /// Nothing answered by the deadline, not even the probe.
+    Away,
+    /// The database was there, but the call did not end within the patience.
+    Busy(Duration),
 }
 
 enum Slot<'a> {

@@ -137,6 +137,15 @@ pub struct SeedKey {
     pub revoked: Option<(DateTime<Utc>, String)>,
 }
 
+/// Demo keys and their audit entries, one batch of a bulk load
+/// ([`Store::insert_seed_keys`]).
+#[derive(Debug, Default)]
+pub struct SeedBatch {
+    pub keys: Vec<SeedKey>,
+    /// In any order: the load writes the audit log in order of time.
+    pub audit: Vec<AuditEvent>,
+}
+
 /// Rows per multi-row `INSERT` in [`Store::insert_seed_keys`]: 13 parameters a
 /// key row, well under SQLite's 32 766 and PostgreSQL's 65 535 per statement.
 pub(crate) const SEED_CHUNK: usize = 1000;
@@ -274,6 +283,11 @@ pub enum StoreError {
     /// worth retrying in a moment (503 `database_unavailable`).
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// The database is there (it answers others, or a probe) but did not
+    /// end this call within the guard's patience: a long query or a queue
+    /// under load, not an outage (503 `deadline_exceeded`).
+    #[error("the database is busy: no answer to this call within {} ms", .0.as_millis())]
+    Busy(std::time::Duration),
 }
 
 /// A unique violation names its constraint ([`StoreError::Duplicate`]).
@@ -374,9 +388,16 @@ pub trait Store: Send + Sync + 'static {
     async fn key_by_digest(&self, digest: &[u8; 32]) -> StoreResult<Option<AuthRecord>>;
     /// Moves `last_used_at` forward (never back) for each (key id, time).
     async fn record_last_used(&self, uses: &[(String, DateTime<Utc>)]) -> StoreResult<()>;
-    /// Bulk load for `keydeck admin seed`: `keys` and then `audit` (in that
-    /// order) in one transaction, by multi-row inserts of [`SEED_CHUNK`] rows.
-    async fn insert_seed_keys(&self, keys: &[SeedKey], audit: &[AuditEvent]) -> StoreResult<()>;
+    /// Bulk load for `keydeck admin seed`: the batches as they arrive, in
+    /// one transaction, by multi-row inserts of [`SEED_CHUNK`] rows, holding
+    /// one batch at a time (any number of keys in bounded memory). The audit
+    /// entries are staged in a temporary table and moved to the audit log in
+    /// order of time at the end (the database sorts them, not the caller),
+    /// so the log reads oldest first. Returns the keys inserted.
+    async fn insert_seed_keys(
+        &self,
+        batches: tokio::sync::mpsc::Receiver<SeedBatch>,
+    ) -> StoreResult<u64>;
 
     /// Newest first, entries with id below `before` if given.
     async fn list_audit(

@@ -8,14 +8,16 @@
 //! cache has let go of it (`service::keycache::postgres`), so a revocation
 //! through one replica is seen by every other on its next key check.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgPoolOptions, PgQueryResult};
-use sqlx::{PgPool, Postgres};
+use sqlx::postgres::{PgConnection, PgPoolOptions, PgQueryResult};
+use sqlx::{Connection, Executor, PgPool, Postgres};
 
+use super::guard::{call_tag, Canceller};
 use super::replicas::Replicas;
 use super::sql;
 use super::sql_store::Dialect;
@@ -32,6 +34,13 @@ pub const KEY_CACHE_LEASE: Duration = Duration::from_millis(1000);
 
 /// The name of the sync cursors' secret in `server_secrets`.
 const SYNC_CURSOR_SECRET: &str = "sync_cursor";
+
+/// Names the connection for the guarded call it is handed to ([`call_tag`]).
+async fn tag(conn: &mut PgConnection) -> sqlx::Result<()> {
+    // The tag is ours, letters, digits and dashes: safe to quote as is.
+    let set = format!("SET application_name = '{}'", call_tag());
+    conn.execute(set.as_str()).await.map(drop)
+}
 
 /// The sync cursors' key, shared by every replica: the first replica to
 /// start makes its secret, the others read that one.
@@ -76,15 +85,52 @@ impl Dialect for Postgres {
         // connections for store calls, and 4 for what replicas share
         // ([`Replicas`]): two listeners that hold theirs, the key cache's
         // lease renewals and the failed-check counter's batches.
+        // Each connection is named for the guarded call it is handed to
+        // (`application_name`, [`call_tag`]), so that what a call given up
+        // still runs can be cancelled ([`Dialect::canceller`]); naming it
+        // also tests it, in place of the pool's ping.
         let pool = PgPoolOptions::new()
             .max_connections(20)
             .acquire_timeout(Duration::from_secs(10))
-            .test_before_acquire(true)
+            .test_before_acquire(false)
+            .after_connect(|conn, _| Box::pin(async move { tag(conn).await }))
+            .before_acquire(|conn, _| Box::pin(async move { tag(conn).await.map(|()| true) }))
             .connect(url)
             .await?;
         MIGRATOR.run(&pool).await?;
         let cursor_key = load_cursor_key(&pool).await?;
         Ok((pool, cursor_key))
+    }
+
+    /// Cancels the queries still running on connections named for the call
+    /// ([`call_tag`]), from a connection of its own (the pool's may all be
+    /// busy). A connection handed to another call since is named for that
+    /// one first, so only this call's work is cancelled.
+    fn canceller(pool: &PgPool) -> Option<Canceller> {
+        let options = pool.connect_options();
+        Some(Arc::new(move |tag: String| {
+            let options = options.clone();
+            Box::pin(async move {
+                let cancelled = async {
+                    let mut conn = PgConnection::connect_with(&options).await?;
+                    let n: i64 = sqlx::query_scalar(sql::PG_CANCEL_CALL)
+                        .bind(&tag)
+                        .fetch_one(&mut conn)
+                        .await?;
+                    conn.close().await?;
+                    Ok::<_, sqlx::Error>(n)
+                };
+                match cancelled.await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::debug!(call = %tag, queries = n, "cancelled a given-up call's queries")
+                    }
+                    Err(e) => {
+                        tracing::debug!(call = %tag, error = %e, "could not cancel a given-up call's queries")
+                    }
+                }
+            })
+        }))
     }
 
     /// Opaque: sealed for the organisation (`sync_cursor`), opened again by

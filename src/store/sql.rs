@@ -178,12 +178,32 @@ pub const SQLITE_INSERT_SEED_KEYS: &str =
 /// The highest `change_seq` of every organisation (SQLite).
 pub const SQLITE_HIGHEST_CHANGE_SEQ: &str = "SELECT COALESCE(MAX(change_seq), 0) FROM api_keys";
 
-/// Head of the multi-row insert of audit entries; the `VALUES` rows follow.
-pub const INSERT_AUDIT_ROWS: &str =
-    "INSERT INTO audit_log (org_id, at, actor_kind, actor_id, actor_name, action, \
+/// Where a bulk load stages its audit entries until they are written to the
+/// audit log in order of time ([`SEED_AUDIT_IN_ORDER`]).
+pub const CREATE_SEED_AUDIT: &str = "CREATE TEMPORARY TABLE seed_audit AS \
+     SELECT org_id, at, actor_kind, actor_id, actor_name, action, api_key_id, remote_addr, \
+     details FROM audit_log WHERE 1 = 0";
+
+/// Head of the multi-row insert of staged audit entries; the `VALUES` rows follow.
+pub const INSERT_SEED_AUDIT_ROWS: &str =
+    "INSERT INTO seed_audit (org_id, at, actor_kind, actor_id, actor_name, action, \
      api_key_id, remote_addr, details) ";
 
+/// The staged audit entries into the audit log, oldest first.
+pub const SEED_AUDIT_IN_ORDER: &str =
+    "INSERT INTO audit_log (org_id, at, actor_kind, actor_id, actor_name, action, \
+     api_key_id, remote_addr, details) SELECT org_id, at, actor_kind, actor_id, actor_name, \
+     action, api_key_id, remote_addr, details FROM seed_audit ORDER BY at";
+
+pub const DROP_SEED_AUDIT: &str = "DROP TABLE seed_audit";
+
 pub const PING: &str = "SELECT 1";
+
+/// Cancels the running queries of the connections named `$1` (PostgreSQL);
+/// how many.
+pub const PG_CANCEL_CALL: &str = "SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) \
+     FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 \
+     AND state = 'active' AND pid <> pg_backend_pid()";
 
 /// The organisation's policy as JSON, if it set one.
 pub const GET_POLICY: &str = "SELECT policy FROM org_policies WHERE org_id = $1";

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::database::Database;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, Type};
+use tokio::sync::mpsc::Receiver;
 
 use super::guard::{Guard, Lookup};
 use super::sql;
@@ -47,6 +48,17 @@ pub(super) trait Dialect: Database {
     /// from [`sql::SQLITE_HIGHEST_CHANGE_SEQ`], rather than by the database.
     const NUMBERS_SEEDED_CHANGES: bool;
 
+    /// Whether a multi-row insert numbers its parameters (`$1`, as
+    /// PostgreSQL must) rather than leaving them anonymous (`?`). SQLite
+    /// finds each `$N` by a linear scan of the statement's parameter names
+    /// (`sqlite3_bind_parameter_name`), quadratic in the 14 000 parameters of
+    /// a seed chunk; an anonymous one binds by position at once.
+    const NUMBERED_PARAMS: bool = true;
+
+    /// Run on the bulk load's connection before it ([`Store::insert_seed_keys`])
+    /// and after it, e.g. a larger page cache for the load.
+    const SEED_SETTINGS: (&'static str, &'static str) = ("SELECT 1", "SELECT 1");
+
     fn rows_affected(done: &Self::QueryResult) -> u64;
 
     /// How a write transaction starts. SQLite: `BEGIN IMMEDIATE`, taking the
@@ -69,6 +81,12 @@ pub(super) trait Dialect: Database {
     /// Run on the connection before the plans are read, and the statement that undoes it.
     #[cfg_attr(not(feature = "test-support"), allow(dead_code))]
     const EXPLAIN_SETUP: Option<(&'static str, &'static str)>;
+
+    /// How the guard cancels what a call given up still runs in the
+    /// database, if the backend can (PostgreSQL).
+    fn canceller(_pool: &Pool<Self>) -> Option<super::guard::Canceller> {
+        None
+    }
 }
 
 /// Told after every write that may change what a key check answers,
@@ -93,8 +111,17 @@ pub(super) struct SqlStore<DB: Dialect> {
 }
 
 impl<DB: Dialect> SqlStore<DB> {
-    pub(super) async fn connect(url: &str, hooks: Hooks) -> StoreResult<Self> {
+    pub(super) async fn connect(url: &str, hooks: Hooks) -> StoreResult<Self>
+    where
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    {
         let (pool, state) = DB::connect(url).await?;
+        if let Some(guard) = &hooks.guard {
+            guard.set_probe(super::guard::probe_for(&pool));
+            if let Some(canceller) = DB::canceller(&pool) {
+                guard.set_canceller(canceller);
+            }
+        }
         Ok(Self { pool, state, hooks })
     }
 
@@ -131,11 +158,14 @@ impl<DB: Dialect> SqlStore<DB> {
 }
 
 /// `head` followed by `VALUES` and `rows` rows of `columns` parameters each:
-/// `($1, $2), ($3, $4)` (both backends take `$N`).
-fn multi_row_insert(head: &str, rows: usize, columns: usize) -> String {
+/// `($1, $2), ($3, $4)`, or `(?, ?), (?, ?)` when not `numbered`.
+fn multi_row_insert(head: &str, rows: usize, columns: usize, numbered: bool) -> String {
     let row = |r: usize| {
         let params: Vec<String> = (1..=columns)
-            .map(|c| format!("${}", r * columns + c))
+            .map(|c| match numbered {
+                true => format!("${}", r * columns + c),
+                false => "?".to_owned(),
+            })
             .collect();
         format!("({})", params.join(", "))
     };
@@ -498,8 +528,24 @@ where
             .transpose()
     }
 
-    async fn seed_in_tx(&self, keys: &[SeedKey], audit: &[AuditEvent]) -> StoreResult<()> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+    async fn seed_in_tx(&self, mut batches: Receiver<SeedBatch>) -> StoreResult<u64> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query::<DB>(DB::SEED_SETTINGS.0)
+            .execute(&mut *conn)
+            .await?;
+        let inserted = self.seed_on(&mut conn, &mut batches).await;
+        sqlx::query::<DB>(DB::SEED_SETTINGS.1)
+            .execute(&mut *conn)
+            .await?;
+        inserted
+    }
+
+    async fn seed_on(
+        &self,
+        conn: &mut DB::Connection,
+        batches: &mut Receiver<SeedBatch>,
+    ) -> StoreResult<u64> {
+        let mut tx = sqlx::Connection::begin_with(conn, DB::BEGIN_WRITE).await?;
         let (head, mut change_seq) = if DB::NUMBERS_SEEDED_CHANGES {
             let highest: i64 = sqlx::query_scalar::<DB, _>(sql::SQLITE_HIGHEST_CHANGE_SEQ)
                 .fetch_one(&mut *tx)
@@ -508,51 +554,90 @@ where
         } else {
             (sql::INSERT_SEED_KEYS, None)
         };
-        let columns = if change_seq.is_some() { 14 } else { 13 };
-        for chunk in keys.chunks(SEED_CHUNK) {
-            let text = multi_row_insert(head, chunk.len(), columns);
-            let mut insert = sqlx::query::<DB>(&text);
-            for s in chunk {
-                let k = &s.key;
-                insert = insert
-                    .bind(&k.id)
-                    .bind(&k.org_id)
-                    .bind(&k.name)
-                    .bind(&k.description)
-                    .bind(&k.prefix)
-                    .bind(k.digest.as_slice())
-                    .bind(k.scopes.join(" "))
-                    .bind(ms(k.created_at))
-                    .bind(&k.created_by)
-                    .bind(k.expires_at.map(ms))
-                    .bind(s.last_used_at.map(ms))
-                    .bind(s.revoked.as_ref().map(|(at, _)| ms(*at)))
-                    .bind(s.revoked.as_ref().map(|(_, by)| by.as_str()));
-                if let Some(seq) = change_seq.as_mut() {
-                    *seq += 1;
-                    insert = insert.bind(*seq);
-                }
+        sqlx::query::<DB>(sql::CREATE_SEED_AUDIT)
+            .execute(&mut *tx)
+            .await?;
+        let mut inserted = 0;
+        while let Some(batch) = batches.recv().await {
+            for chunk in batch.keys.chunks(SEED_CHUNK) {
+                Self::insert_seed_chunk(&mut tx, head, &mut change_seq, chunk).await?;
             }
-            insert.execute(&mut *tx).await?;
-        }
-        for chunk in audit.chunks(SEED_CHUNK) {
-            let text = multi_row_insert(sql::INSERT_AUDIT_ROWS, chunk.len(), 9);
-            let mut insert = sqlx::query::<DB>(&text);
-            for a in chunk {
-                insert = insert
-                    .bind(&a.org_id)
-                    .bind(ms(a.at))
-                    .bind(&a.actor_kind)
-                    .bind(&a.actor_id)
-                    .bind(&a.actor_name)
-                    .bind(&a.action)
-                    .bind(&a.api_key_id)
-                    .bind(&a.remote_addr)
-                    .bind(a.details.to_string());
+            for chunk in batch.audit.chunks(SEED_CHUNK) {
+                Self::insert_seed_audit_chunk(&mut tx, chunk).await?;
             }
-            insert.execute(&mut *tx).await?;
+            inserted += batch.keys.len() as u64;
         }
+        sqlx::query::<DB>(sql::SEED_AUDIT_IN_ORDER)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query::<DB>(sql::DROP_SEED_AUDIT)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// One multi-row insert of seeded keys, numbered from `change_seq` when
+    /// the dialect numbers them.
+    async fn insert_seed_chunk(
+        conn: &mut DB::Connection,
+        head: &str,
+        change_seq: &mut Option<i64>,
+        chunk: &[SeedKey],
+    ) -> StoreResult<()> {
+        let columns = if change_seq.is_some() { 14 } else { 13 };
+        let text = multi_row_insert(head, chunk.len(), columns, DB::NUMBERED_PARAMS);
+        let mut insert = sqlx::query::<DB>(&text);
+        for s in chunk {
+            let k = &s.key;
+            insert = insert
+                .bind(&k.id)
+                .bind(&k.org_id)
+                .bind(&k.name)
+                .bind(&k.description)
+                .bind(&k.prefix)
+                .bind(k.digest.as_slice())
+                .bind(k.scopes.join(" "))
+                .bind(ms(k.created_at))
+                .bind(&k.created_by)
+                .bind(k.expires_at.map(ms))
+                .bind(s.last_used_at.map(ms))
+                .bind(s.revoked.as_ref().map(|(at, _)| ms(*at)))
+                .bind(s.revoked.as_ref().map(|(_, by)| by.as_str()));
+            if let Some(seq) = change_seq.as_mut() {
+                *seq += 1;
+                insert = insert.bind(*seq);
+            }
+        }
+        insert.execute(conn).await?;
+        Ok(())
+    }
+
+    /// One multi-row insert of staged audit entries ([`sql::CREATE_SEED_AUDIT`]).
+    async fn insert_seed_audit_chunk(
+        conn: &mut DB::Connection,
+        chunk: &[AuditEvent],
+    ) -> StoreResult<()> {
+        let text = multi_row_insert(
+            sql::INSERT_SEED_AUDIT_ROWS,
+            chunk.len(),
+            9,
+            DB::NUMBERED_PARAMS,
+        );
+        let mut insert = sqlx::query::<DB>(&text);
+        for a in chunk {
+            insert = insert
+                .bind(&a.org_id)
+                .bind(ms(a.at))
+                .bind(&a.actor_kind)
+                .bind(&a.actor_id)
+                .bind(&a.actor_name)
+                .bind(&a.action)
+                .bind(&a.api_key_id)
+                .bind(&a.remote_addr)
+                .bind(a.details.to_string());
+        }
+        insert.execute(conn).await?;
         Ok(())
     }
 }
@@ -851,8 +936,8 @@ where
     /// Not guarded: an operator's bulk load (`keydeck admin seed`), never on a
     /// request path, may rightly take longer than any deadline; it runs
     /// without one and without taking a slot.
-    async fn insert_seed_keys(&self, keys: &[SeedKey], audit: &[AuditEvent]) -> StoreResult<()> {
-        self.seed_in_tx(keys, audit).await
+    async fn insert_seed_keys(&self, batches: Receiver<SeedBatch>) -> StoreResult<u64> {
+        self.seed_in_tx(batches).await
     }
 
     async fn list_audit(

@@ -11,6 +11,7 @@
 mod common;
 
 mod api;
+mod audit_json;
 mod burst;
 mod bytestream;
 mod cli;
@@ -44,6 +45,7 @@ mod rotation;
 mod scan;
 mod security_auth;
 mod seed;
+mod slow_query;
 mod spoofing;
 mod ssh;
 mod ssh_draw;

@@ -158,3 +158,60 @@ async fn seed_on_a_fresh_data_dir_spreads_keys_like_a_real_organisation(backend:
     store.close().await;
     backend.cleanup().await;
 }
+
+on_both_backends!(a_seed_of_several_batches_writes_every_key_once_and_the_audit_log_in_order);
+
+/// More keys than one batch of the streaming seed (5 000): every key is
+/// written once, each with its creation audited, and the audit log reads in
+/// order of time although each batch's entries arrive unsorted.
+async fn a_seed_of_several_batches_writes_every_key_once_and_the_audit_log_in_order(
+    backend: Backend,
+) {
+    const COUNT: usize = 11_000;
+    let data_dir = backend.data_dir.path().join("data");
+    let pg_url = backend.database_url_arg();
+    seed(&data_dir, pg_url.as_deref(), COUNT as u32);
+
+    let url = match &pg_url {
+        Some(url) => url.clone(),
+        None => keydeck::service::database_url(None, &data_dir),
+    };
+    let store = store::open(&url).await.expect("open the seeded store");
+    let org = store.org_by_name("default").await.unwrap().unwrap();
+    let keys = store
+        .list_keys(
+            &org.id,
+            &KeyFilter {
+                status: None,
+                q: None,
+                now: Utc::now(),
+                limit: 20_000,
+                after: None,
+                changed_since: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), COUNT);
+    let names: BTreeSet<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names.len(), COUNT, "every key once, each name once");
+    assert!(
+        names.contains("Jenkins nightly #393"),
+        "the last batch's last name"
+    );
+
+    let audit = store.list_audit(&org.id, 20_000, None).await.unwrap();
+    let created = audit
+        .iter()
+        .filter(|a| a.event.action == "api_key.created")
+        .count();
+    assert_eq!(created, COUNT);
+    // Newest first by id, so times never increase down the list.
+    let out_of_order = audit
+        .windows(2)
+        .filter(|w| w[0].event.at < w[1].event.at)
+        .count();
+    assert_eq!(out_of_order, 0, "audit entries out of time order");
+    store.close().await;
+    backend.cleanup().await;
+}
