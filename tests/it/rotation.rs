@@ -466,11 +466,21 @@ fn the_cli_shows_both_links_and_refuses_a_second_rotation() {
     assert_eq!(new["replaces"], old_id.as_str());
     assert!(new["replaced_by"].is_null());
     assert_eq!(new["prefix"].as_str().unwrap(), &new_secret[..12]);
+    // The CLI names the linked key as the TUI's details do: prefix, name, id.
     let shown = user.run(&["keys", "show", &old_id]).ok().stdout;
+    let successor = format!("{}… “Deploy bot” ({new_id})", &new_secret[..12]);
     assert!(
         shown
             .lines()
-            .any(|l| l.starts_with("Replaced by") && l.ends_with(&new_id)),
+            .any(|l| l.starts_with("Replaced by") && l.ends_with(&successor)),
+        "{shown}"
+    );
+    let shown = user.run(&["keys", "show", &new_id]).ok().stdout;
+    let predecessor = format!("{}… “Deploy bot” ({old_id})", &old_secret[..12]);
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.starts_with("Replaces") && l.ends_with(&predecessor)),
         "{shown}"
     );
 
