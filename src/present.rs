@@ -51,6 +51,16 @@ pub fn linked_key(id: &str, found: Option<&ApiKey>) -> String {
     found.map_or_else(|| id.to_owned(), |k| prefix_short(&k.prefix))
 }
 
+/// How a rotation's link reads in a key's details, in the TUI and in
+/// `keys show`: `eg_live_1a2B… “Name” (id)` when the key is at hand, else
+/// its id alone.
+pub fn linked_key_named(id: &str, found: Option<&ApiKey>) -> String {
+    found.map_or_else(
+        || id.to_owned(),
+        |k| format!("{} “{}” ({id})", prefix_short(&k.prefix), k.name),
+    )
+}
+
 /// The key table's columns, the same in the TUI and in `keys list` (which
 /// also shows the scope ids and the key id, columns of its own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

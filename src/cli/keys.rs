@@ -114,14 +114,33 @@ async fn show(client: &Client, args: ShowArgs) -> Result<(), CliError> {
     }
     let catalogue = catalogue(client).await;
     let policy = super::list::policy(client).await;
-    let shown = details(&key, &catalogue, &policy, output::stdout_colour());
+    let linked = linked_keys(client, &key).await;
+    let shown = details(&key, &linked, &catalogue, &policy, output::stdout_colour());
     output::print(&shown)
+}
+
+/// The keys a rotation links this one to (its successor, its predecessor),
+/// those the service still finds: `keys show` names them as the TUI does.
+async fn linked_keys(client: &Client, key: &ApiKey) -> Vec<ApiKey> {
+    let mut found = Vec::new();
+    for id in [&key.replaced_by, &key.replaces].into_iter().flatten() {
+        if let Ok(linked) = client.get_key(id).await {
+            found.push(linked);
+        }
+    }
+    found
 }
 
 /// `keys show`: one field a line, every value printable; one line per scope,
 /// its name as the table shows it, then its label and id; each health badge
 /// with its reason, as the UI's details give them.
-fn details(key: &ApiKey, catalogue: &[ScopeInfo], policy: &Policy, colour: bool) -> String {
+fn details(
+    key: &ApiKey,
+    linked: &[ApiKey],
+    catalogue: &[ScopeInfo],
+    policy: &Policy,
+    colour: bool,
+) -> String {
     let now = Utc::now();
     let time = |at| console::display_tz().exact(at);
     let when = |at| present::exact_relative(at, console::display_tz(), now);
@@ -162,7 +181,8 @@ fn details(key: &ApiKey, catalogue: &[ScopeInfo], policy: &Policy, colour: bool)
         ("Replaces", &key.replaces),
     ] {
         if let Some(id) = link {
-            fields.push((label, id.as_str().into()));
+            let found = linked.iter().find(|k| &k.id == id);
+            fields.push((label, present::linked_key_named(id, found).into()));
         }
     }
     for (i, badge) in health::badges(key, policy, now).iter().enumerate() {
@@ -348,6 +368,7 @@ mod tests {
     fn details_show_who_and_when() {
         let text = details(
             &key(KeyStatus::Active),
+            &[],
             &builtin(),
             &Policy::default(),
             false,
@@ -358,5 +379,21 @@ mod tests {
             text.contains("Description  GitHub Actions deploy"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn details_name_a_found_link_as_the_tui_does_and_a_lost_one_by_id() {
+        let mut old = key(KeyStatus::Active);
+        old.replaced_by = Some("key_new".into());
+        old.replaces = Some("key_gone".into());
+        let mut new = key(KeyStatus::Active);
+        new.id = "key_new".into();
+        new.prefix = "eg_live_9xYz".into();
+        let text = details(&old, &[new], &builtin(), &Policy::default(), false);
+        assert!(
+            text.contains("Replaced by  eg_live_9xYz… “CI/CD Pipeline” (key_new)\n"),
+            "{text}"
+        );
+        assert!(text.contains("Replaces     key_gone\n"), "{text}");
     }
 }

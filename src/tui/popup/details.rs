@@ -158,10 +158,7 @@ fn fields(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
 /// The rotation's links: the key that replaced this one, the one it
 /// replaced — by prefix and name when the list has them, always by id.
 fn links(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
-    let name = |id: &str| match ctx.key_by_id(id) {
-        Some(k) => format!("{} “{}” ({id})", present::prefix_short(&k.prefix), k.name),
-        None => id.to_owned(),
-    };
+    let name = |id: &str| present::linked_key_named(id, ctx.key_by_id(id));
     [
         ("Replaced by", &key.replaced_by),
         ("Replaces", &key.replaces),
