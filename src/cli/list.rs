@@ -67,7 +67,7 @@ async fn print_json_pages(client: &Client, args: &ListArgs) -> Result<(), CliErr
         limit: Some(500),
         ..KeyListQuery::default()
     };
-    let mut written = 0usize;
+    let mut array = output::JsonArray::default();
     loop {
         let (keys, next) = query.fetch(client).await?;
         // `--attention --status S`: the tab's keys of that status.
@@ -76,9 +76,7 @@ async fn print_json_pages(client: &Client, args: &ListArgs) -> Result<(), CliErr
             .filter(|k| !args.attention || args.status.is_none_or(|s| k.status == s))
             .collect();
         if !keys.is_empty() {
-            let opening = if written == 0 { "[\n" } else { ",\n" };
-            output::print(&format!("{opening}{}", output::json_array_items(&keys)?))?;
-            written += keys.len();
+            array.push_page(&keys)?;
             // Over SSH: the session sends the page on before the next comes.
             console::pace().await;
         }
@@ -87,7 +85,7 @@ async fn print_json_pages(client: &Client, args: &ListArgs) -> Result<(), CliErr
             None => break,
         }
     }
-    output::print(if written == 0 { "[]\n" } else { "\n]\n" })
+    array.finish()
 }
 
 /// The organisation's policy, whose thresholds the badges follow. Should the

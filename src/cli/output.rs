@@ -300,17 +300,6 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<(), CliError> {
     print(&text)
 }
 
-/// The elements of a JSON array as [`print_json`] lays them out, without
-/// the brackets: a page of a longer array written piece by piece.
-pub fn json_array_items<T: Serialize>(items: &[T]) -> Result<String, CliError> {
-    let text = json_text(items)?;
-    Ok(text
-        .strip_prefix("[\n")
-        .and_then(|t| t.strip_suffix("\n]"))
-        .unwrap_or_default()
-        .to_owned())
-}
-
 /// A JSON array written to standard output an item at a time, laid out as
 /// [`print_json`] lays out the whole array: what a listing streams page by
 /// page, holding one page.
@@ -323,8 +312,37 @@ pub struct JsonArray {
 impl JsonArray {
     /// Writes the next item (the array's opening bracket before the first).
     pub fn push<T: Serialize + ?Sized>(&mut self, item: &T) -> Result<(), CliError> {
+        let mut out = String::new();
+        self.append(&mut out, item)?;
+        print(&out)
+    }
+
+    /// Writes the next items in one write: a page of a listing.
+    pub fn push_page<T: Serialize>(&mut self, items: &[T]) -> Result<(), CliError> {
+        let mut out = String::new();
+        for item in items {
+            self.append(&mut out, item)?;
+        }
+        if out.is_empty() {
+            return Ok(());
+        }
+        print(&out)
+    }
+
+    /// Closes the array (`[]` when nothing was written).
+    pub fn finish(self) -> Result<(), CliError> {
+        print(self.closing())
+    }
+
+    /// The next item's text, laid out as [`print_json`] lays it out inside
+    /// the whole array, after the bracket or comma it follows.
+    fn append<T: Serialize + ?Sized>(
+        &mut self,
+        out: &mut String,
+        item: &T,
+    ) -> Result<(), CliError> {
         let text = json_text(item)?;
-        let mut out = String::with_capacity(text.len() + text.len() / 8 + 4);
+        out.reserve(text.len() + text.len() / 8 + 4);
         out.push_str(if self.written == 0 { "[\n" } else { ",\n" });
         for (i, line) in text.split('\n').enumerate() {
             if i > 0 {
@@ -334,12 +352,16 @@ impl JsonArray {
             out.push_str(line);
         }
         self.written += 1;
-        print(&out)
+        Ok(())
     }
 
-    /// Closes the array (`[]` when nothing was written).
-    pub fn finish(self) -> Result<(), CliError> {
-        print(if self.written == 0 { "[]\n" } else { "\n]\n" })
+    /// What closes the array.
+    fn closing(&self) -> &'static str {
+        if self.written == 0 {
+            "[]\n"
+        } else {
+            "\n]\n"
+        }
     }
 }
 
@@ -403,13 +425,24 @@ mod tests {
 
     #[test]
     fn array_items_written_in_pages_make_the_whole_array() {
-        let keys: Vec<serde_json::Value> = (0..5).map(|i| serde_json::json!({"n": i})).collect();
-        let pages: Vec<String> = keys
-            .chunks(2)
-            .map(|page| json_array_items(page).unwrap())
-            .collect();
-        let whole = format!("[\n{}\n]", pages.join(",\n"));
-        assert_eq!(whole, json_text(&keys).unwrap());
+        for n in [0, 1, 5] {
+            let keys: Vec<serde_json::Value> = (0..n)
+                .map(|i| serde_json::json!({"n": i, "s": ["a"]}))
+                .collect();
+            let mut array = JsonArray::default();
+            let mut whole = String::new();
+            for page in keys.chunks(2) {
+                for key in page {
+                    array.append(&mut whole, key).unwrap();
+                }
+            }
+            whole.push_str(array.closing());
+            assert_eq!(
+                whole,
+                format!("{}\n", json_text(&keys).unwrap()),
+                "{n} items"
+            );
+        }
     }
 
     #[test]
