@@ -221,6 +221,38 @@ async fn narrow_terminals_keep_the_health_column_until_last_but_one() {
     w.server.stop().await;
 }
 
+/// At 80×24 the Health column is narrow: a key with two badges still says
+/// there is a second one (`+1`), its first word cut with `…` to make room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_badges_in_a_narrow_health_column_keep_their_count() {
+    let w = World::new().await;
+    seed_every_state(&w).await;
+    // 45 days old, never used, expiring in 3 days: expiring and unused.
+    // Its long name takes the table's spare room: Health keeps its least.
+    let name = "GitHub Actions deploy workflow for production";
+    key_at(&w, 55, name, Some(103)).await;
+    w.clock.set(now());
+    let mut ui = w.ui(COLOR, 80, 24).await;
+    let screen = ui.screen();
+    let start = header(&screen).find("Health").expect("a Health column");
+    assert!(
+        80 - start <= 10,
+        "Health: the last column, narrow:\n{screen}"
+    );
+    let line = screen
+        .lines()
+        .find(|l| l.contains("GitHub Action…production"))
+        .expect("its row");
+    let cell: String = line.chars().skip(start).collect();
+    assert_eq!(cell.trim(), "expir… +1", "{screen}");
+    assert_eq!(
+        health_of(&screen, "Forever"),
+        "no expiry",
+        "one badge: whole"
+    );
+    w.server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attention_lists_the_worst_first_and_acts_in_one_key() {
     let w = World::new().await;

@@ -229,7 +229,8 @@ fn badge_text(app: &App, key: &ApiKey, badge: Badge, width: usize) -> String {
 }
 
 /// The badges as words, worst first, as many as fit in `width` and a count
-/// of the rest ("rotate +2").
+/// of the rest ("rotate +2"), which always shows: the first word is cut
+/// with `…` to make room for it ("expiri… +1").
 fn health_cell<'a>(app: &App, key: &ApiKey, width: u16) -> Cell<'a> {
     let words: Vec<_> = app
         .badges_of(key)
@@ -239,7 +240,6 @@ fn health_cell<'a>(app: &App, key: &ApiKey, width: u16) -> Cell<'a> {
     let mut spans = Vec::new();
     let mut used = 0;
     for (i, badge) in words.iter().enumerate() {
-        let word = badge_text(app, key, *badge, usize::from(width));
         let gap = usize::from(i > 0);
         let rest = words.len() - i - 1;
         let more = if rest > 0 {
@@ -247,6 +247,12 @@ fn health_cell<'a>(app: &App, key: &ApiKey, width: u16) -> Cell<'a> {
         } else {
             0
         };
+        // The first word leaves room for the count, cut with `…` if need be.
+        let room = usize::from(width).saturating_sub(if i == 0 { more } else { 0 });
+        let mut word = badge_text(app, key, *badge, room);
+        if i == 0 {
+            word = cut::end(&word, room);
+        }
         if i > 0 && used + gap + word.chars().count() + more > usize::from(width) {
             spans.push(Span::raw(format!(" +{}", words.len() - i)));
             break;
