@@ -373,3 +373,163 @@ async fn the_sorted_columns_header_carries_the_arrow() {
     assert!(!header(&mut ui).contains('↓'), "{}", header(&mut ui));
     w.server.stop().await;
 }
+
+/// The title's first line.
+fn title(ui: &mut Harness) -> String {
+    ui.screen().lines().next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_title_says_how_fresh_the_data_is_and_r_shows_its_progress() {
+    use keydeck::tui::action::Action;
+    let w = World::new().await;
+    twelve_keys(&w).await;
+    let mut ui = w.ui(COLOR, 80, 24).await;
+    // Just loaded: nothing to say.
+    assert!(!title(&mut ui).contains("updated"), "{}", title(&mut ui));
+    w.clock.advance(Duration::seconds(14));
+    ui.send(Action::Tick).await;
+    assert!(!title(&mut ui).contains("updated"), "{}", title(&mut ui));
+    // From 15 s on, in 15-second steps, and the runner wakes for the next one.
+    w.clock.advance(Duration::seconds(3));
+    ui.send(Action::Tick).await;
+    let t = title(&mut ui);
+    assert!(t.ends_with("updated 15s ago · 12 keys"), "{t}");
+    assert_eq!(ui.app.next_wakeup(), ui.app.now() + Duration::seconds(13));
+    // The automatic refresh (every 30 s) makes it fresh again.
+    ui.app.set_refresh_every(Duration::hours(1));
+    w.clock.advance(Duration::seconds(13));
+    ui.send(Action::Tick).await;
+    assert!(!title(&mut ui).contains("updated"), "{}", title(&mut ui));
+    w.clock.advance(Duration::seconds(50));
+    ui.send(Action::Tick).await;
+    assert!(title(&mut ui).ends_with("updated 45s ago · 12 keys"));
+    // Then rounded as the table's relative times are.
+    w.clock.advance(Duration::seconds(125));
+    ui.send(Action::Tick).await;
+    assert!(title(&mut ui).ends_with("updated 3m ago · 12 keys"));
+    // `r`: a quick answer shows as `updated just now`; one still out after
+    // 200 ms as `refreshing…` (a key made meanwhile comes with it).
+    w.create(json!({"name": "Made meanwhile", "scopes": ["sessions:read"]}))
+        .await;
+    ui.app.update(Action::Key(keymap_key('r')));
+    assert!(title(&mut ui).ends_with("updated 3m ago · 12 keys"));
+    assert_eq!(
+        ui.app.next_wakeup(),
+        ui.app.now() + Duration::milliseconds(200)
+    );
+    w.clock.advance(Duration::milliseconds(200));
+    ui.app.update(Action::Tick);
+    let screen = ui.screen();
+    assert!(
+        screen
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("refreshing… · 12 keys"),
+        "{screen}"
+    );
+    assert_screen!("refreshing_80x24", screen);
+    ui.settle().await;
+    let t = title(&mut ui);
+    assert!(t.ends_with("updated just now · 13 keys"), "{t}");
+    w.clock.advance(Duration::seconds(16));
+    ui.send(Action::Tick).await;
+    assert!(title(&mut ui).ends_with("updated 15s ago · 13 keys"));
+    // With the service away, `r` ends in the banner, and the title still
+    // says how old what shows is.
+    w.server.stop().await;
+    w.clock.advance(Duration::seconds(50));
+    ui.press(KeyCode::Char('r')).await;
+    let screen = ui.screen();
+    let t = screen.lines().next().unwrap();
+    assert!(t.ends_with("updated 1m ago · 13 keys"), "{screen}");
+    assert!(screen.contains("⚠"), "{screen}");
+}
+
+fn keymap_key(c: char) -> crossterm::event::KeyEvent {
+    crossterm::event::KeyEvent::new(KeyCode::Char(c), crossterm::event::KeyModifiers::NONE)
+}
+
+/// Creates a key through the form and returns the secret its copy-once
+/// modal shows.
+async fn create_through_the_form(ui: &mut Harness) -> String {
+    ui.press(KeyCode::Char('n')).await;
+    ui.type_text("Deploy workflow for the payments service (production)")
+        .await;
+    for _ in 0..3 {
+        ui.press(KeyCode::Tab).await;
+    }
+    ui.press(KeyCode::Char(' ')).await; // Sessions (Read)
+    ui.press(KeyCode::Enter).await;
+    common::ui::secret_on(&ui.screen())
+}
+
+/// What the copy-once modal must keep in view: the whole secret (on one
+/// line, inside the border), its copy hint and its confirm key.
+fn copy_once_whole(screen: &str, secret: &str) {
+    let line = screen
+        .lines()
+        .find(|l| l.contains(secret))
+        .unwrap_or_else(|| panic!("the whole secret on one line:\n{screen}"));
+    assert!(
+        line.trim().starts_with('│') && line.trim().ends_with('│'),
+        "{line}"
+    );
+    assert!(
+        screen.contains("c copy") && screen.contains("Enter/Esc close"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("Copy your API key now — it will not be shown again"),
+        "{screen}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_copy_once_modal_keeps_the_secret_and_its_keys_at_80x24_and_60x20() {
+    use keydeck::tui::action::Action;
+    let w = World::new().await;
+    let mut ui = w.ui(COLOR, 80, 24).await;
+    let secret = create_through_the_form(&mut ui).await;
+    let mask = format!("eg_live_{}", "X".repeat(secret.len() - 8));
+    let screen = ui.screen();
+    copy_once_whole(&screen, &secret);
+    assert_screen!("copy_once_80x24", screen.replace(&secret, &mask));
+    ui.resize(60, 20).await;
+    let screen = ui.screen();
+    copy_once_whole(&screen, &secret);
+    assert_screen!("copy_once_60x20", screen.replace(&secret, &mask));
+    // At the minimum width the secret wraps inside the border, never cut;
+    // the advice gives way before the keys do.
+    ui.resize(40, 10).await;
+    let screen = ui.screen();
+    let (head, tail) = secret.split_at(38);
+    let rows: Vec<&str> = screen.lines().collect();
+    let at = rows
+        .iter()
+        .position(|l| l.contains(&format!("│{head}│")))
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(rows[at + 1].starts_with(&format!("│{tail} ")), "{screen}");
+    assert!(
+        screen.contains("c copy") && !screen.contains("Store it"),
+        "{screen}"
+    );
+    // Below the minimum: the notice, and `q` does not lose the secret.
+    ui.resize(30, 8).await;
+    assert!(ui.screen().contains("Terminal too small"));
+    ui.press(KeyCode::Char('q')).await;
+    assert!(!ui.app.should_quit());
+    assert!(
+        ui.screen().contains("Not quitting: the new secret")
+            && ui.screen().contains("is not copied yet"),
+        "{}",
+        ui.screen()
+    );
+    // Back to 60×20: the same secret, whole, and it still works.
+    ui.resize(60, 20).await;
+    copy_once_whole(&ui.screen(), &secret);
+    assert_eq!(w.auth(&secret, "sessions:read").await, 200);
+    ui.send(Action::Resize(80, 24)).await;
+    w.server.stop().await;
+}

@@ -220,6 +220,8 @@ impl App {
             }
             Err(error) => {
                 self.loading = false;
+                // The banner says why; the title says how old what shows is.
+                self.refreshing = None;
                 self.failures += 1;
                 let retry_at = LOAD_RETRY
                     .delay(&error, self.failures)
@@ -242,6 +244,12 @@ impl App {
         self.sync_cursor = self.sync_next.take();
         self.loaded = true;
         self.loading = false;
+        self.updated_at = Some(self.now);
+        self.asked_refresh = self.refreshing.take().is_some();
+        // An automatic refresh that changes nothing draws nothing.
+        if self.asked_refresh {
+            self.dirty = true;
+        }
         let changed = if first_load {
             self.keys.shrink_to_fit();
             true

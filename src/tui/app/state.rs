@@ -97,6 +97,13 @@ pub struct App {
     pub(in crate::tui) loading: bool,
     pub(super) refresh_every: Duration,
     pub(super) next_refresh: DateTime<Utc>,
+    /// When the last load finished: the title says how old the data is.
+    pub(in crate::tui) updated_at: Option<DateTime<Utc>>,
+    /// When `r` was pressed, while its load has not finished (`refreshing…`).
+    pub(in crate::tui) refreshing: Option<DateTime<Utc>>,
+    /// The last load was asked for with `r`: its `updated just now` shows,
+    /// where an automatic one stays quiet until the data is 5 s old.
+    pub(in crate::tui) asked_refresh: bool,
     pub(super) should_quit: bool,
     /// Something on screen changed since the last draw.
     pub(super) dirty: bool,
@@ -123,6 +130,12 @@ pub struct App {
     pub(super) shown_expiries: Option<DateTime<Utc>>,
     pub(super) effects: Vec<Effect>,
 }
+
+/// How long `r`'s load runs before the title says `refreshing…`.
+const SHOW_REFRESHING_AFTER: Duration = Duration::milliseconds(200);
+/// The steps, in seconds, of the title's `updated 15s ago` under a minute:
+/// the runner's own rhythm (it wakes at least every 15 s).
+const FRESHNESS_STEP: i64 = 15;
 
 impl App {
     pub fn new(clock: Arc<dyn Clock>, theme: Theme, tz: DisplayTz, source: String) -> Self {
@@ -159,6 +172,9 @@ impl App {
             loading: false,
             refresh_every: Duration::seconds(30),
             next_refresh: now,
+            updated_at: None,
+            refreshing: None,
+            asked_refresh: false,
             should_quit: false,
             dirty: true,
             pending: BTreeMap::new(),
@@ -333,6 +349,9 @@ impl App {
         // Relative times ("3 min ago") stay true to the minute.
         let mut at = now + Duration::seconds(15);
         at = at.min(self.next_refresh);
+        if let Some(next) = self.freshness_changes() {
+            at = at.min(next);
+        }
         if let Some(retry) = self.banner.as_ref().and_then(|b| b.retry_at) {
             at = at.min(retry);
         }
@@ -340,6 +359,44 @@ impl App {
             at = at.min(expiry);
         }
         at.max(now)
+    }
+
+    /// How old the data is, for the title: `refreshing…` once `r`'s load
+    /// has been out [`SHOW_REFRESHING_AFTER`] (a quicker answer shows only
+    /// its `updated just now`: an unchanged refresh draws next to nothing),
+    /// `updated just now` (shown only after `r`), `updated 15s ago` in
+    /// steps of [`FRESHNESS_STEP`] under a minute, then as
+    /// [`present::relative`](crate::present::relative) words it.
+    pub fn freshness(&self) -> Option<String> {
+        if self
+            .refreshing
+            .is_some_and(|since| self.now - since >= SHOW_REFRESHING_AFTER)
+        {
+            return Some("refreshing…".into());
+        }
+        let updated = self.updated_at?;
+        let (age, step) = ((self.now - updated).num_seconds().max(0), FRESHNESS_STEP);
+        Some(match age {
+            _ if age < step && self.asked_refresh => "updated just now".into(),
+            _ if age < step => return None,
+            0..=59 => format!("updated {}s ago", age - age % step),
+            _ => format!("updated {}", crate::present::relative(updated, self.now)),
+        })
+    }
+
+    /// When [`App::freshness`] next reads differently (`refreshing…`, the
+    /// next step under a minute), so the runner wakes up to redraw it. The
+    /// steps are as long as the runner's own rhythm, so they add no wake-ups
+    /// of their own once the UI idles.
+    fn freshness_changes(&self) -> Option<DateTime<Utc>> {
+        if let Some(since) = self.refreshing.map(|s| s + SHOW_REFRESHING_AFTER) {
+            if since > self.now {
+                return Some(since);
+            }
+        }
+        let updated = self.updated_at?;
+        let age = (self.now - updated).num_seconds().max(0);
+        (age < 60).then(|| updated + Duration::seconds(age - age % FRESHNESS_STEP + FRESHNESS_STEP))
     }
 
     pub(super) fn next_expiry(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {

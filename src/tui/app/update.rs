@@ -143,7 +143,13 @@ impl App {
                     self.local(Effect::CopyText(text));
                 }
             }
-            Command::Refresh if !self.loading => self.refresh(),
+            // Seen at once (`refreshing…`), and when it is done (`updated just now`).
+            Command::Refresh => {
+                self.refreshing.get_or_insert(self.now);
+                if !self.loading {
+                    self.refresh();
+                }
+            }
             Command::Filter => {
                 self.filtering = true;
                 self.dirty = true;

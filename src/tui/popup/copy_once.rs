@@ -7,7 +7,7 @@ use crate::key::Secret;
 use crate::present;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Clear, Paragraph};
 use ratatui::Frame;
 
 use crate::tui::keymap::{self, Command, Context};
@@ -79,38 +79,57 @@ impl Drop for CopyOnce {
 
 pub const TITLE: &str = "Copy your API key now — it will not be shown again";
 
+/// How soon a part of the modal gives way when the screen is short: the
+/// secret, the title and the keys ([`KEEP`]) never do.
+const KEEP: u8 = 0;
+const OLD_KEY: u8 = 1;
+const NAME: u8 = 2;
+const ADVICE: u8 = 3;
+const SPACING: u8 = 4;
+
 pub fn draw(frame: &mut Frame, ctx: &Ctx, modal: &CopyOnce, area: Rect) {
     let theme = ctx.theme;
     let key = &modal.key;
-    let mut lines = vec![
-        Line::from(Span::styled(TITLE, theme.title())),
-        Line::from(""),
-        Line::from(format!("“{}” · {}", key.name, present::scopes_short(&key.scopes, ctx.scopes))),
-        Line::from(""),
-        Line::from(Span::styled(modal.secret.expose(), theme.secret())),
-        Line::from(""),
-        Line::from("Store it in a secure location (e.g., GitHub Secrets, AWS Secrets Manager, HashiCorp Vault)."),
-        Line::from("If you lose it, revoke this key and create a new one."),
-    ];
-    if let Some(previous) = &modal.previous {
-        let ends = match (previous.revoked_at, previous.expires_at) {
-            (Some(_), _) => "The old key was revoked and no longer works.".to_owned(),
-            (None, Some(at)) => format!(
-                "The old key keeps working until {} ({}).",
-                ctx.tz.exact(at),
-                present::relative(at, ctx.now)
-            ),
-            (None, None) => "The old key keeps working.".to_owned(),
-        };
-        lines.push(Line::from(""));
-        lines.push(Line::from(ends));
+    let width = area.width.min(80);
+    let inner = usize::from(width.saturating_sub(2)).max(1);
+    // Each part with how soon it gives way, already wrapped to the box, so
+    // the box is as tall as what it shows and nothing is cut at its bottom.
+    let text = |text: &str, style, rank| {
+        wrap(text, inner)
+            .into_iter()
+            .map(move |l| (rank, Line::styled(l, style)))
+    };
+    let blank = || (SPACING, Line::from(""));
+    let plain = ratatui::style::Style::default();
+    let mut parts: Vec<(u8, Line)> = text(TITLE, theme.title(), KEEP).collect();
+    parts.push(blank());
+    let name = format!(
+        "“{}” · {}",
+        key.name,
+        present::scopes_short(&key.scopes, ctx.scopes)
+    );
+    parts.extend(text(&name, plain, NAME));
+    parts.push(blank());
+    // The secret wraps (never cut) only where the box is narrower than it.
+    parts.extend(text(modal.secret.expose(), theme.secret(), KEEP));
+    parts.push(blank());
+    for advice in [
+        "Store it in a secure location (e.g., GitHub Secrets, AWS Secrets Manager, HashiCorp Vault).",
+        "If you lose it, revoke this key and create a new one.",
+    ] {
+        parts.extend(text(advice, plain, ADVICE));
     }
-    lines.push(Line::from(""));
+    if let Some(ends) = old_key_ends(ctx, modal) {
+        parts.push(blank());
+        parts.extend(text(&ends, plain, OLD_KEY));
+    }
+    parts.push(blank());
     match &modal.copied {
-        Some(done) => lines.push(Line::from(Span::styled(
-            format!("✓ {done}"),
+        Some(done) => parts.extend(text(
+            &format!("✓ {done}"),
             theme.status(crate::key::KeyStatus::Active),
-        ))),
+            KEEP,
+        )),
         None => {
             let hints = keymap::footer(Context::CopyOnce, Default::default());
             let mut spans = Vec::new();
@@ -119,20 +138,72 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, modal: &CopyOnce, area: Rect) {
                 spans.push(Span::styled(*keys, theme.key_hint()));
                 spans.push(Span::raw(format!(" {what}{gap}")));
             }
-            lines.push(Line::from(spans));
+            parts.push((KEEP, Line::from(spans)));
         }
     }
-    let width = area.width.min(80);
+    // Short of rows: spacing goes first, then the advice, the name, the old key.
+    let room = usize::from(area.height.saturating_sub(2));
+    for rank in (OLD_KEY..=SPACING).rev() {
+        if parts.len() <= room {
+            break;
+        }
+        let over = parts.len() - room;
+        let mut dropped = 0;
+        parts.retain(|(r, _)| {
+            let drop = *r == rank && dropped < over;
+            dropped += usize::from(drop);
+            !drop
+        });
+    }
+    let lines: Vec<Line> = parts.into_iter().map(|(_, line)| line).collect();
     let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
-    let popup = centered(area, width, height + 2);
+    let popup = centered(area, width, height);
     frame.render_widget(Clear, popup);
     let block = Block::bordered().title(" New API key ");
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block),
-        popup,
-    );
+    frame.render_widget(Paragraph::new(lines).block(block), popup);
+}
+
+/// For a rotation: when the old key stops working.
+fn old_key_ends(ctx: &Ctx, modal: &CopyOnce) -> Option<String> {
+    let previous = modal.previous.as_ref()?;
+    Some(match (previous.revoked_at, previous.expires_at) {
+        (Some(_), _) => "The old key was revoked and no longer works.".to_owned(),
+        (None, Some(at)) => format!(
+            "The old key keeps working until {} ({}).",
+            ctx.tz.exact(at),
+            present::relative(at, ctx.now)
+        ),
+        (None, None) => "The old key keeps working.".to_owned(),
+    })
+}
+
+/// `text` wrapped at spaces to lines of at most `width` columns; a word
+/// longer than that (the secret in a narrow box) is split, never cut.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    use unicode_width::UnicodeWidthStr;
+    let mut lines: Vec<String> = vec![String::new()];
+    for word in text.split(' ') {
+        let line = lines.last_mut().expect("one line at least");
+        let gap = usize::from(!line.is_empty());
+        if line.width() + gap + word.width() <= width {
+            if gap == 1 {
+                line.push(' ');
+            }
+            line.push_str(word);
+            continue;
+        }
+        if !line.is_empty() {
+            lines.push(String::new());
+        }
+        for c in word.chars() {
+            let line = lines.last_mut().expect("one line at least");
+            if line.width() + unicode_width::UnicodeWidthChar::width(c).unwrap_or(0) > width {
+                lines.push(String::new());
+            }
+            lines.last_mut().expect("one line at least").push(c);
+        }
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -176,5 +247,12 @@ mod tests {
         assert_eq!(modal.secret.expose().as_ptr(), ptr, "same allocation");
         assert!(bytes().iter().all(|&b| b == 0), "{:?}", bytes());
         drop(modal);
+    }
+
+    #[test]
+    fn wrapping_splits_words_only_when_longer_than_the_line() {
+        assert_eq!(wrap("ab cd ef", 5), ["ab cd", "ef"]);
+        assert_eq!(wrap("abcdefgh", 3), ["abc", "def", "gh"]);
+        assert_eq!(wrap("x abcdefgh", 4), ["x", "abcd", "efgh"]);
     }
 }

@@ -81,7 +81,8 @@ fn draw_filter(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 fn draw_title(frame: &mut Frame, app: &App, area: Rect) {
-    // A refresh is not shown while it runs: an unchanged one draws nothing.
+    // An automatic refresh is not shown while it runs: an unchanged one
+    // draws nothing. `r` shows `refreshing…` (see [`App::freshness`]).
     let state = if app.loading && !app.loaded {
         "loading…".to_owned()
     } else if !app.filter.value().is_empty() {
@@ -101,9 +102,13 @@ fn draw_title(frame: &mut Frame, app: &App, area: Rect) {
     } else {
         state
     };
+    let state = match marks_text(app) {
+        Some(marks) => format!("{marks} · {state}"),
+        None => state,
+    };
     let left = Span::styled(" keydeck ", app.theme.title());
-    let right = match marks_text(app) {
-        Some(marks) => format!("{marks} · {state} "),
+    let right = match app.freshness() {
+        Some(fresh) => format!("{fresh} · {state} "),
         None => format!("{state} "),
     };
     let middle_width =
