@@ -7,7 +7,7 @@ use axum::Json as JsonBody;
 use super::auth::AuditReader;
 use super::error::{field_error, ApiError};
 use super::extract::Query;
-use super::keys::{DEFAULT_PAGE, MAX_PAGE};
+use super::keys::page_limit;
 use super::AppState;
 use crate::api::{Actor, AuditEntry, AuditList, AuditListQuery, ErrorBody};
 use crate::audit_action;
@@ -28,13 +28,7 @@ pub async fn list(
     reader: AuditReader,
     Query(query): Query<AuditListQuery>,
 ) -> Result<JsonBody<AuditList>, ApiError> {
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(field_error(
-            "limit",
-            format!("limit must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    let limit = page_limit(query.limit)?;
     let before = match query.cursor.as_deref() {
         None | Some("") => None,
         Some(c) => Some(c.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {

@@ -11,9 +11,7 @@ use chrono::{DateTime, Utc};
 use super::auth::Admin;
 use super::error::{field_error, ApiError};
 use super::extract::Query;
-use super::keys::{
-    decode_sync_cursor, encode_sync_cursor, policy_tag, DEFAULT_PAGE, MAX_PAGE, MAX_QUERY_LEN,
-};
+use super::keys::{decode_sync_cursor, encode_sync_cursor, page_limit, policy_tag, MAX_QUERY_LEN};
 use super::AppState;
 use crate::api::{
     ErrorBody, KeyCounts, KeyCountsQuery, KeyList, KeyListQuery, SummaryCounts, TabCounts,
@@ -43,13 +41,7 @@ pub async fn list(
     admin: Admin,
     Query(query): Query<KeyListQuery>,
 ) -> Result<JsonBody<KeyList>, ApiError> {
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(field_error(
-            "limit",
-            format!("limit must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    let limit = page_limit(query.limit)?;
     let tab = tab(&query)?;
     let sort = sort(query.sort.as_deref(), tab)?;
     let descending = descending(query.order.as_deref(), sort)?;

@@ -25,6 +25,19 @@ pub const MAX_QUERY_LEN: usize = 100;
 pub const MAX_GRACE_SECONDS: u32 = 86_400;
 const IDEMPOTENCY_KEY_MAX: usize = 255;
 
+/// A list's `limit`: [`DEFAULT_PAGE`] when left out, a 400 naming the field
+/// outside 1–[`MAX_PAGE`] (never clamped).
+pub(super) fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(field_error(
+            "limit",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    Ok(limit)
+}
+
 impl AppState {
     /// The API view of a stored key, with a last use not yet flushed folded in.
     pub(super) fn api_key(&self, k: KeyRecord, now: DateTime<Utc>) -> ApiKey {
