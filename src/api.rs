@@ -433,3 +433,169 @@ pub struct LeakMatch {
     /// `revoke`, `rotate` or `flag`.
     pub action: String,
 }
+
+/// The span a usage answer covers (`?window=`), and its buckets: `1h` (60
+/// one-minute buckets), `24h` (24 hours), `7d` (168 hours), `30d` and `90d`
+/// (days, UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum UsageWindow {
+    #[serde(rename = "1h")]
+    Hour,
+    #[serde(rename = "24h")]
+    Day,
+    #[serde(rename = "7d")]
+    Week,
+    #[serde(rename = "30d")]
+    Month,
+    #[serde(rename = "90d")]
+    Quarter,
+}
+
+impl UsageWindow {
+    pub const ALL: [Self; 5] = [
+        Self::Hour,
+        Self::Day,
+        Self::Week,
+        Self::Month,
+        Self::Quarter,
+    ];
+
+    /// `1h`, `24h`, `7d`, `30d`, `90d`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hour => "1h",
+            Self::Day => "24h",
+            Self::Week => "7d",
+            Self::Month => "30d",
+            Self::Quarter => "90d",
+        }
+    }
+
+    /// Seconds per bucket and how many buckets.
+    pub fn buckets(self) -> (i64, usize) {
+        match self {
+            Self::Hour => (60, 60),
+            Self::Day => (3600, 24),
+            Self::Week => (3600, 168),
+            Self::Month => (86_400, 30),
+            Self::Quarter => (86_400, 90),
+        }
+    }
+}
+
+impl std::str::FromStr for UsageWindow {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|w| w.as_str() == s)
+            .ok_or_else(|| "window must be one of 1h, 24h, 7d, 30d, 90d".to_owned())
+    }
+}
+
+/// Query parameters of the usage endpoints.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UsageQuery {
+    /// `1h`, `24h` (default), `7d`, `30d` or `90d`; anything else is refused (400).
+    #[param(value_type = Option<UsageWindow>)]
+    pub window: Option<String>,
+}
+
+/// Key checks by outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UsageCounts {
+    /// Good checks.
+    pub valid: u64,
+    /// A good key without the scope asked for (403).
+    pub insufficient_scope: u64,
+    pub expired: u64,
+    pub revoked: u64,
+    /// A good key refused because its client address was locked out by the failed-check limit.
+    pub rate_limited: u64,
+    /// Well-formed keys that matched none (organisation totals only, counted for
+    /// the whole service: such a key belongs to no organisation).
+    pub unknown: u64,
+}
+
+impl UsageCounts {
+    /// Checks of known keys, good or refused.
+    pub fn checks(&self) -> u64 {
+        self.valid + self.refused()
+    }
+
+    /// Checks of known keys that were refused.
+    pub fn refused(&self) -> u64 {
+        self.insufficient_scope + self.expired + self.revoked + self.rate_limited
+    }
+
+    pub fn add(&mut self, other: &Self) {
+        self.valid += other.valid;
+        self.insufficient_scope += other.insufficient_scope;
+        self.expired += other.expired;
+        self.revoked += other.revoked;
+        self.rate_limited += other.rate_limited;
+        self.unknown += other.unknown;
+    }
+}
+
+/// One bucket of a usage answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UsageBucket {
+    /// The bucket's start.
+    pub start: DateTime<Utc>,
+    pub counts: UsageCounts,
+}
+
+/// A client address a key was used from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UsageAddress {
+    /// The client (behind a trusted proxy: the client it reports).
+    pub address: String,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// Checks from it (of any outcome) since it was first seen.
+    pub uses: u64,
+}
+
+/// `GET /v1/api-keys/{id}/usage`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KeyUsage {
+    pub key_id: String,
+    /// `1h`, `24h`, `7d`, `30d` or `90d`.
+    pub window: String,
+    pub bucket_seconds: u32,
+    /// Oldest first, every bucket of the window (empty ones too).
+    pub buckets: Vec<UsageBucket>,
+    pub totals: UsageCounts,
+    /// The key's last distinct client addresses (at most 10), latest first.
+    pub addresses: Vec<UsageAddress>,
+}
+
+/// One of the organisation's top keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TopKey {
+    pub key_id: String,
+    pub name: String,
+    pub prefix: String,
+    /// Checks in the window, good or refused.
+    pub checks: u64,
+    /// Refused checks in the window.
+    pub refused: u64,
+}
+
+/// `GET /v1/usage`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OrgUsage {
+    pub window: String,
+    pub bucket_seconds: u32,
+    /// Oldest first, every bucket of the window.
+    pub buckets: Vec<UsageBucket>,
+    pub totals: UsageCounts,
+    /// At most 10 keys, most checks first.
+    pub top_by_checks: Vec<TopKey>,
+    /// At most 10 keys with refusals, most refusals first.
+    pub top_by_refusals: Vec<TopKey>,
+}

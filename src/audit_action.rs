@@ -36,11 +36,14 @@ pub enum AuditAction {
     SshRefused,
     /// An SSH session (the UI or a command) ended.
     SshSessionEnded,
+    /// A key was used (a good check) from an address it had not been seen
+    /// from in 30 days (rate-limited per key).
+    ApiKeyNewAddressUsed,
 }
 
 impl AuditAction {
     /// Every action, in the order of the variants.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::ApiKeyCreated,
         Self::ApiKeyRevoked,
         Self::ApiKeyRotated,
@@ -55,6 +58,7 @@ impl AuditAction {
         Self::SshLoggedIn,
         Self::SshRefused,
         Self::SshSessionEnded,
+        Self::ApiKeyNewAddressUsed,
     ];
 
     /// The text stored and shown: `api_key.created`, `policy.updated`, …
@@ -74,6 +78,7 @@ impl AuditAction {
             Self::SshLoggedIn => "ssh.logged_in",
             Self::SshRefused => "ssh.refused",
             Self::SshSessionEnded => "ssh.session_ended",
+            Self::ApiKeyNewAddressUsed => "api_key.new_address_used",
         }
     }
 

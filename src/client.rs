@@ -13,8 +13,8 @@ use serde::de::DeserializeOwned;
 
 use crate::api::{
     ApiKey, AuditEntry, AuditList, AuditListQuery, CreateKeyRequest, CreatedKey, ErrorBody,
-    KeyList, KeyListQuery, LeakAnswer, LeakReports, RotateKeyRequest, RotatedKey, ScopeInfo,
-    ScopeList,
+    KeyList, KeyListQuery, KeyUsage, LeakAnswer, LeakReports, OrgUsage, RotateKeyRequest,
+    RotatedKey, ScopeInfo, ScopeList, UsageWindow,
 };
 use crate::key::policy::Policy;
 use crate::key::validate::FieldErrors;
@@ -277,6 +277,27 @@ impl Client {
     pub async fn report_leaks(&self, reports: &LeakReports) -> Result<LeakAnswer> {
         self.send(self.request(Method::POST, "/v1/leaks").json(reports))
             .await
+    }
+
+    /// A key's checks by outcome over `window`, and its last addresses.
+    pub async fn key_usage(&self, id: &str, window: UsageWindow) -> Result<KeyUsage> {
+        self.send(
+            self.request(
+                Method::GET,
+                &format!("/v1/api-keys/{}/usage", path_segment(id)),
+            )
+            .query(&[("window", window.as_str())]),
+        )
+        .await
+    }
+
+    /// The organisation's checks over `window` and its top keys.
+    pub async fn org_usage(&self, window: UsageWindow) -> Result<OrgUsage> {
+        self.send(
+            self.request(Method::GET, "/v1/usage")
+                .query(&[("window", window.as_str())]),
+        )
+        .await
     }
 
     /// Replaces the organisation's key policy (admins only); the policy now in force.

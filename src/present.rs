@@ -813,3 +813,83 @@ mod tests {
         assert_eq!(tz.expiry(Some(midnight)), "2027-01-30");
     }
 }
+
+/// A count with thin groups of three: `1 234 567`.
+pub fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `values` in at most `width` columns of block characters (`▁▂▃▄▅▆▇█`, a
+/// space for none), neighbouring values added when there are more values
+/// than columns.
+pub fn sparkline(values: &[u64], width: usize) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    if values.is_empty() || width == 0 {
+        return String::new();
+    }
+    let per = values.len().div_ceil(width);
+    let bins: Vec<u64> = values.chunks(per).map(|c| c.iter().sum()).collect();
+    let max = bins.iter().copied().max().unwrap_or(0).max(1);
+    bins.iter()
+        .map(|&v| match v {
+            0 => ' ',
+            v => BARS[((v * 8 - 1) / max).min(7) as usize],
+        })
+        .collect()
+}
+
+/// What the revoke dialog says about a key's use, from its 24 h usage:
+/// "Used 1 234 times in the last 24 h, last from 10.0.4.7, 2 min ago", or
+/// "No use in 30 days: safe to revoke". Refused checks count as uses: a
+/// client still trying the key still depends on it.
+pub fn usage_sentence(usage: &crate::api::KeyUsage, now: DateTime<Utc>) -> String {
+    let last = usage.addresses.iter().max_by_key(|a| a.last_seen);
+    let recent = last.filter(|a| now - a.last_seen <= chrono::Duration::days(30));
+    let checks = usage.totals.checks();
+    match (checks, recent) {
+        (_, None) if checks == 0 => "No use in 30 days: safe to revoke".to_owned(),
+        (0, Some(a)) => format!(
+            "No use in the last 24 h; last from {}, {}",
+            a.address,
+            ago(a.last_seen, now)
+        ),
+        (n, Some(a)) => format!(
+            "Used {} in the last 24 h, last from {}, {}",
+            count_grouped(n),
+            a.address,
+            ago(a.last_seen, now)
+        ),
+        (n, None) => format!("Used {} in the last 24 h", count_grouped(n)),
+    }
+}
+
+fn count_grouped(n: u64) -> String {
+    if n == 1 {
+        "once".to_owned()
+    } else {
+        format!("{} times", grouped(n))
+    }
+}
+
+#[cfg(test)]
+mod usage_words {
+    use super::*;
+
+    #[test]
+    fn counts_group_and_sparklines_scale() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(1234), "1 234");
+        assert_eq!(grouped(1_234_567), "1 234 567");
+        assert_eq!(sparkline(&[0, 1, 2, 8], 4), " ▁▂█");
+        assert_eq!(sparkline(&[1, 1, 0, 0, 4, 4], 3), "▂ █");
+        assert_eq!(sparkline(&[], 3), "");
+    }
+}

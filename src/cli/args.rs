@@ -129,6 +129,11 @@ pub enum Command {
         keydeck policy set --max-lifetime none --no-require-expiry\n\n\
         New keys and rotations follow the policy; existing keys are never changed or blocked.")]
     Policy(PolicyArgs),
+    /// The organisation's key checks over a window by outcome, and its most used and most refused keys.
+    #[command(after_help = "Examples:\n  \
+        keydeck usage\n  \
+        keydeck usage --window 7d --json")]
+    Usage(UsageArgs),
     /// Save a key service's URL and an access token as a profile, after checking them.
     #[command(after_help = "Examples:\n  \
         keydeck login                                    # asks for the URL and the token (not echoed)\n  \
@@ -307,6 +312,44 @@ pub enum KeysCommand {
         The old key is revoked at once (--grace 0, the default) or keeps working for the grace\n\
         period (at most 24h) so that its users can switch.")]
     Rotate(RotateArgs),
+    /// A key's checks by outcome over a window, and the client addresses it was used from.
+    #[command(after_help = "Examples:\n  \
+        keydeck keys usage eg_live_1a2B\n  \
+        keydeck keys usage key_3Xk9fQ2mZ8pL1vN7 --window 30d --json\n\n\
+        Windows: 1h (minutes), 24h (hours), 7d (hours), 30d and 90d (days, UTC). Counts are\n\
+        written by the service about every second.")]
+    Usage(KeyUsageArgs),
+}
+
+/// A usage window: `1h`, `24h`, `7d`, `30d` or `90d`.
+fn usage_window() -> impl clap::builder::TypedValueParser<Value = crate::api::UsageWindow> {
+    clap::builder::PossibleValuesParser::new(["1h", "24h", "7d", "30d", "90d"]).map(|s| {
+        s.parse::<crate::api::UsageWindow>()
+            .expect("a possible value")
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct KeyUsageArgs {
+    /// The key's id (key_...) or its prefix as shown in the table.
+    #[arg(value_name = "ID|PREFIX")]
+    pub key: String,
+    /// The span shown.
+    #[arg(long, default_value = "7d", value_parser = usage_window())]
+    pub window: crate::api::UsageWindow,
+    /// The API's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// The span shown.
+    #[arg(long, default_value = "24h", value_parser = usage_window())]
+    pub window: crate::api::UsageWindow,
+    /// The API's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

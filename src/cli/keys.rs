@@ -23,6 +23,7 @@ pub async fn run_on(command: KeysCommand, client: &Client) -> Result<(), CliErro
         KeysCommand::Show(args) => show(client, args).await,
         KeysCommand::Revoke(args) => revoke(client, args).await,
         KeysCommand::Rotate(args) => rotate(client, args).await,
+        KeysCommand::Usage(args) => super::usage::key(client, args).await,
     }
 }
 

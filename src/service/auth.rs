@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::sessions::{Identity, InternalListener, SESSION_TOKEN_PREFIX};
+use super::usage::Outcome;
 use super::AppState;
 use crate::key::scope;
 use crate::key::SecretFormat;
@@ -366,28 +367,60 @@ impl AppState {
         required_scope: Option<&str>,
     ) -> Result<AuthRecord, ApiError> {
         let now = self.clock.now();
-        self.limiter
-            .check(addr, now)
-            .map_err(|retry_after| ApiError::TooManyFailures { retry_after })?;
-        let found = match self.key_format.parse(raw) {
-            Ok(secret) => self.key_cache.by_digest(&secret.digest()).await?,
-            Err(_) => None,
+        if let Err(retry_after) = self.limiter.check(addr, now) {
+            self.count_locked_out(raw, addr, now);
+            return Err(ApiError::TooManyFailures { retry_after });
+        }
+        let (found, well_formed) = match self.key_format.parse(raw) {
+            Ok(secret) => (self.key_cache.by_digest(&secret.digest()).await?, true),
+            Err(_) => (None, false),
         };
         let Some(key) = found else {
+            if well_formed {
+                self.usage.record_unknown(now);
+            }
             self.note_failure(addr, now);
             return Err(ApiError::InvalidCredentials);
         };
-        let expired = key.expires_at.is_some_and(|at| at <= now);
-        if key.revoked_at.is_some() || expired || key.org_plan != Plan::Paid {
+        let count = |outcome| self.usage.record(&key.id, &key.org_id, outcome, addr, now);
+        if key.revoked_at.is_some() {
+            count(Outcome::Revoked);
+            return Err(ApiError::InvalidCredentials);
+        }
+        if key.expires_at.is_some_and(|at| at <= now) {
+            count(Outcome::Expired);
+            return Err(ApiError::InvalidCredentials);
+        }
+        if key.org_plan != Plan::Paid {
             return Err(ApiError::InvalidCredentials);
         }
         if let Some(required) = required_scope {
             if !scope::grants(&key.scopes, required) {
+                count(Outcome::InsufficientScope);
                 return Err(ApiError::InsufficientScope(required.to_owned()));
             }
         }
+        count(Outcome::Valid);
         self.last_used.record(&key.id, now);
         Ok(key)
+    }
+}
+
+impl AppState {
+    /// A check refused because its address is locked out: counted as
+    /// `rate_limited` for its key if the key is good and in the key cache
+    /// (never a lookup in the store for a locked-out client).
+    fn count_locked_out(&self, raw: &str, addr: IpAddr, now: chrono::DateTime<chrono::Utc>) {
+        let Ok(secret) = self.key_format.parse(raw) else {
+            return;
+        };
+        if let Some(key) = self.key_cache.cached(&secret.digest()) {
+            let good = key.revoked_at.is_none() && key.expires_at.is_none_or(|at| at > now);
+            if good {
+                self.usage
+                    .record(&key.id, &key.org_id, Outcome::RateLimited, addr, now);
+            }
+        }
     }
 }
 

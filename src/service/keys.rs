@@ -143,7 +143,7 @@ impl KeyTemplate {
 }
 
 /// A key id as we issue them; anything else cannot exist, so it is a 404.
-fn check_id(id: &str) -> Result<(), ApiError> {
+pub(super) fn check_id(id: &str) -> Result<(), ApiError> {
     let ok = id.len() <= 64
         && id.starts_with("key_")
         && id[4..].bytes().all(|b| b.is_ascii_alphanumeric());

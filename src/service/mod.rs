@@ -21,6 +21,8 @@ mod serve;
 mod sessions;
 mod shared_limit;
 mod tls;
+mod usage;
+mod usage_api;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -60,6 +62,7 @@ use rate_limit::FailureLimiter;
 pub use rate_limit::MAX_TRACKED as FAILED_AUTH_MAX_TRACKED;
 pub use serve::{Timeouts, DEFAULT_MAX_CONNECTIONS};
 pub use tls::TlsFiles;
+pub use usage::UsageSettings;
 
 /// Largest request body accepted (413 above).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -96,6 +99,8 @@ pub struct ServiceConfig {
     /// Answer key checks from the key cache while nothing changed (see
     /// `keycache`); `false` looks every key up, for comparison.
     pub key_cache: bool,
+    /// Key usage: flush interval, retention, new-address audits (see `usage`).
+    pub usage: UsageSettings,
 }
 
 impl ServiceConfig {
@@ -115,6 +120,7 @@ impl ServiceConfig {
             database_limits: GuardLimits::default(),
             other_descriptors: None,
             key_cache: true,
+            usage: UsageSettings::default(),
         }
     }
 
@@ -135,6 +141,8 @@ pub struct Shared {
     limiter: Arc<FailureLimiter>,
     shared_limit: Option<shared_limit::SharedLimit>,
     last_used: Arc<LastUsed>,
+    /// Key checks counted by outcome, written in batches (see [`usage`]).
+    usage: Arc<usage::Usage>,
     /// User token digests recently looked up and not found (see [`negative`]).
     missing_tokens: negative::NegativeCache,
     /// The key check's lookup: API keys found, while nothing changed, and
@@ -170,6 +178,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit-logs", get(audit::list))
         .route("/v1/auth", get(forward_auth::check))
         .route("/v1/policy", get(policy::get).put(policy::put))
+        .route("/v1/api-keys/{id}/usage", get(usage_api::key_usage))
+        .route("/v1/usage", get(usage_api::org_usage))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -343,6 +353,12 @@ pub async fn start(
             .map_err(StartError::KeyCache)?,
     );
     let last_used = Arc::new(LastUsed::default());
+    let usage = Arc::new(usage::Usage::new(config.usage.clone()));
+    background.push(tokio::spawn(usage.clone().run(
+        store.clone(),
+        clock.clone(),
+        stop_rx.clone(),
+    )));
     let state = AppState(Arc::new(Shared {
         store: store.clone(),
         clock,
@@ -351,6 +367,7 @@ pub async fn start(
         limiter,
         shared_limit,
         last_used: last_used.clone(),
+        usage,
         missing_tokens: negative::NegativeCache::default(),
         key_cache,
         trusted_proxies: config.trusted_proxies.clone(),

@@ -26,12 +26,16 @@ use crate::key::{Catalog, KeyStatus};
         super::forward_auth::check,
         super::policy::get,
         super::policy::put,
+        super::usage_api::key_usage,
+        super::usage_api::org_usage,
     ),
     components(schemas(
         api::ApiKey, api::CreateKeyRequest, api::CreatedKey, api::RotateKeyRequest, api::RotatedKey,
         api::KeyList, api::ListedKey, api::KeyCounts, api::TabCounts, api::SummaryCounts, api::ScopeList, api::AuditEntry, api::AuditList, api::Actor, api::AuthOk,
         api::ErrorBody, api::ErrorDetail, api::ScopeInfo, api::Readiness, KeyStatus,
         crate::key::policy::Policy,
+        api::UsageWindow, api::UsageCounts, api::UsageBucket, api::UsageAddress, api::KeyUsage,
+        api::TopKey, api::OrgUsage,
     )),
     modifiers(&BearerAuth, &EveryRoute),
 )]

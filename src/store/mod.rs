@@ -16,6 +16,7 @@ mod sql_store;
 mod sqlite;
 mod ssh_keys;
 mod sync_cursor;
+pub mod usage;
 mod window;
 
 use async_trait::async_trait;
@@ -450,6 +451,8 @@ pub trait Store: Send + Sync + 'static {
     /// Writes an audit entry that goes with no change of its own (an SSH
     /// login, a refused key, the end of an SSH session).
     async fn record_audit(&self, audit: &AuditEvent) -> StoreResult<()>;
+    /// The usage tables (issue 22), on the same pool.
+    fn usage(&self) -> &dyn usage::UsageStore;
 }
 
 /// A policy as stored: JSON.

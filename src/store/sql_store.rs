@@ -17,6 +17,8 @@ use super::sql;
 use super::window::{self, Bind, Statement, TextSearch};
 use super::*;
 
+mod usage;
+
 /// What a backend does its own way; everything else is shared. Implemented
 /// by the sqlx database types themselves (`sqlx::Sqlite`, `sqlx::Postgres`).
 #[async_trait]
@@ -1093,5 +1095,9 @@ where
     async fn record_audit(&self, audit: &AuditEvent) -> StoreResult<()> {
         self.run("record_audit", Self::insert_audit(&self.pool, audit))
             .await
+    }
+
+    fn usage(&self) -> &dyn super::usage::UsageStore {
+        self
     }
 }

@@ -125,6 +125,9 @@ async fn every_provoked_status_is_documented(backend: Backend) {
     const AUDIT: &str = "/v1/audit-logs";
     const AUTH: &str = "/v1/auth";
     const POLICY: &str = "/v1/policy";
+    const KEY_USAGE: &str = "/v1/api-keys/{id}/usage";
+    const ORG_USAGE: &str = "/v1/usage";
+    let key_usage = |id: &str| format!("/v1/api-keys/{id}/usage");
     let (get, post, put, delete) = (Method::GET, Method::POST, Method::PUT, Method::DELETE);
 
     let mut cases = vec![
@@ -221,6 +224,29 @@ async fn every_provoked_status_is_documented(backend: Backend) {
         case(AUDIT, get.clone(), AUDIT, 403).token(&member),
         case(AUDIT, get.clone(), AUDIT, 403).token(&reader_secret),
         case(AUDIT, post.clone(), AUDIT, 405).token(&admin),
+        case(KEY_USAGE, get.clone(), key_usage(&reader), 200).token(&admin),
+        case(
+            KEY_USAGE,
+            get.clone(),
+            key_usage(&reader) + "?window=2h",
+            400,
+        )
+        .token(&admin),
+        case(KEY_USAGE, get.clone(), key_usage(&reader), 401),
+        case(KEY_USAGE, get.clone(), key_usage(&reader), 402).token(&free_admin),
+        case(KEY_USAGE, get.clone(), key_usage(&reader), 403).token(&member),
+        case(
+            KEY_USAGE,
+            get.clone(),
+            key_usage("key_doesNotExist000000"),
+            404,
+        )
+        .token(&admin),
+        case(ORG_USAGE, get.clone(), ORG_USAGE, 200).token(&admin),
+        case(ORG_USAGE, get.clone(), "/v1/usage?window=1y", 400).token(&admin),
+        case(ORG_USAGE, get.clone(), ORG_USAGE, 401),
+        case(ORG_USAGE, get.clone(), ORG_USAGE, 402).token(&free_admin),
+        case(ORG_USAGE, get.clone(), ORG_USAGE, 403).token(&reader_secret),
         // forward-auth
         case(AUTH, get.clone(), "/v1/auth?scope=billing:read", 200)
             .header("x-api-key", &reader_secret),

@@ -96,6 +96,12 @@ impl KeyLookup {
         Ok(found)
     }
 
+    /// The key with this digest if the cache holds it now; never the store
+    /// (for counting a check refused before its lookup, see `usage`).
+    pub fn cached(&self, digest: &Digest) -> Option<AuthRecord> {
+        self.cache.get(digest)
+    }
+
     /// Starts the watcher for the store's database (none when the cache is
     /// off); until it vouches for the cache, every key check goes to the store.
     pub async fn watch(

@@ -1,0 +1,218 @@
+//! [`UsageStore`] on both backends: the SQL of `store/usage.rs`, bound and
+//! run through the guard like every other call.
+
+use async_trait::async_trait;
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
+
+use super::{Dialect, SqlStore};
+use crate::store::usage::{
+    sql, AddressRow, NewAddress, TopKeyRow, UsageBatch, UsageBucketRow, UsageStore, UsageTier,
+    ADDRESSES_KEPT,
+};
+use crate::store::StoreResult;
+
+fn table(tier: UsageTier) -> &'static str {
+    match tier {
+        UsageTier::Minute => "usage_minute",
+        UsageTier::Hour => "usage_hour",
+    }
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+#[async_trait]
+impl<DB: Dialect> UsageStore for SqlStore<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q, 'r> String: Encode<'q, DB> + Decode<'r, DB> + Type<DB>,
+    for<'q, 'r> i64: Encode<'q, DB> + Decode<'r, DB> + Type<DB>,
+{
+    async fn record_usage(&self, batch: &UsageBatch) -> StoreResult<Vec<NewAddress>> {
+        self.run("record_usage", async {
+            let minute = sql::upsert("usage_minute");
+            let hour = sql::upsert("usage_hour");
+            let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+            for row in &batch.rows {
+                for (text, at) in [
+                    (&minute, row.minute_ms),
+                    (&hour, row.minute_ms.div_euclid(HOUR_MS) * HOUR_MS),
+                ] {
+                    let mut q = sqlx::query::<DB>(text)
+                        .bind(row.key_id.as_str())
+                        .bind(row.org_id.as_str())
+                        .bind(at);
+                    for c in row.counts {
+                        q = q.bind(c);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+            }
+            let mut new = Vec::new();
+            let mut trimmed: Vec<&str> = Vec::new();
+            for a in &batch.addresses {
+                let seen: Option<i64> = sqlx::query_scalar::<DB, i64>(sql::ADDRESS_LAST_SEEN)
+                    .bind(a.key_id.as_str())
+                    .bind(a.addr.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if a.valid && seen.is_none_or(|t| t < batch.new_before_ms) {
+                    new.push(NewAddress {
+                        key_id: a.key_id.clone(),
+                        org_id: a.org_id.clone(),
+                        addr: a.addr.clone(),
+                        at_ms: a.first_ms,
+                    });
+                }
+                sqlx::query::<DB>(sql::UPSERT_ADDRESS)
+                    .bind(a.key_id.as_str())
+                    .bind(a.addr.as_str())
+                    .bind(a.first_ms)
+                    .bind(a.last_ms)
+                    .bind(a.uses)
+                    .execute(&mut *tx)
+                    .await?;
+                if trimmed.last() != Some(&a.key_id.as_str()) {
+                    trimmed.push(a.key_id.as_str());
+                }
+            }
+            for key_id in trimmed {
+                sqlx::query::<DB>(sql::TRIM_ADDRESSES)
+                    .bind(key_id)
+                    .bind(ADDRESSES_KEPT)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(new)
+        })
+        .await
+    }
+
+    async fn claim_new_address_audit(
+        &self,
+        key_id: &str,
+        now_ms: i64,
+        window_cut_ms: i64,
+        max: i64,
+    ) -> StoreResult<bool> {
+        self.run("claim_new_address_audit", async {
+            let audits: i64 = sqlx::query_scalar::<DB, i64>(sql::CLAIM_NEW_ADDRESS)
+                .bind(key_id)
+                .bind(now_ms)
+                .bind(window_cut_ms)
+                .fetch_one(&self.pool)
+                .await?;
+            Ok(audits <= max)
+        })
+        .await
+    }
+
+    async fn prune_usage(&self, minute_before_ms: i64, hour_before_ms: i64) -> StoreResult<u64> {
+        self.run("prune_usage", async {
+            let mut deleted = 0;
+            for (text, before) in [
+                (sql::PRUNE_MINUTES, minute_before_ms),
+                (sql::PRUNE_HOURS, hour_before_ms),
+                (sql::PRUNE_ADDRESSES, hour_before_ms),
+                (sql::PRUNE_NEW_ADDRESS, hour_before_ms),
+            ] {
+                let done = sqlx::query::<DB>(text)
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await?;
+                deleted += DB::rows_affected(&done);
+            }
+            Ok(deleted)
+        })
+        .await
+    }
+
+    async fn usage_buckets(
+        &self,
+        tier: UsageTier,
+        org_id: &str,
+        key_id: Option<&str>,
+        from_ms: i64,
+        step_ms: i64,
+    ) -> StoreResult<Vec<UsageBucketRow>> {
+        self.run("usage_buckets", async {
+            let text = sql::buckets(table(tier), key_id.is_some());
+            let mut q = sqlx::query::<DB>(&text)
+                .bind(org_id)
+                .bind(from_ms)
+                .bind(step_ms);
+            if let Some(key_id) = key_id {
+                q = q.bind(key_id);
+            }
+            let rows = q.fetch_all(&self.pool).await?;
+            rows.iter()
+                .map(|r| {
+                    let mut counts = [0; 6];
+                    for (i, name) in crate::store::usage::OUTCOMES.iter().enumerate() {
+                        counts[i] = r.try_get::<Option<i64>, _>(*name)?.unwrap_or(0);
+                    }
+                    Ok(UsageBucketRow {
+                        at_ms: r.try_get("bucket")?,
+                        counts,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn usage_addresses(&self, key_id: &str) -> StoreResult<Vec<AddressRow>> {
+        self.run("usage_addresses", async {
+            let rows = sqlx::query::<DB>(sql::ADDRESSES)
+                .bind(key_id)
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(AddressRow {
+                        addr: r.try_get("addr")?,
+                        first_ms: r.try_get("first_seen")?,
+                        last_ms: r.try_get("last_seen")?,
+                        uses: r.try_get("uses")?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn usage_top_keys(
+        &self,
+        tier: UsageTier,
+        org_id: &str,
+        from_ms: i64,
+        by_refused: bool,
+        limit: i64,
+    ) -> StoreResult<Vec<TopKeyRow>> {
+        self.run("usage_top_keys", async {
+            let text = sql::top_keys(table(tier), by_refused);
+            let rows = sqlx::query::<DB>(&text)
+                .bind(org_id)
+                .bind(from_ms)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(TopKeyRow {
+                        key_id: r.try_get("key_id")?,
+                        name: r.try_get("name")?,
+                        prefix: r.try_get("prefix")?,
+                        checks: r.try_get::<Option<i64>, _>("checks")?.unwrap_or(0),
+                        refused: r.try_get::<Option<i64>, _>("refused")?.unwrap_or(0),
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+}

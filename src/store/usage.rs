@@ -1,0 +1,242 @@
+//! Key usage as stored (issue 22): checks counted by outcome per key per
+//! minute and per hour, the last client addresses of each key, and the
+//! rate limit of the "used from a new address" audit entries. The service
+//! writes batches ([`UsageStore::record_usage`]) and prunes old rows itself.
+//! Times are Unix milliseconds; the counts add up across replicas (upserts
+//! that add).
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+
+/// How many outcomes a bucket counts, in the order of [`OUTCOMES`].
+pub const OUTCOME_COUNT: usize = 6;
+
+/// The outcomes' names, as the columns and the API spell them.
+pub const OUTCOMES: [&str; OUTCOME_COUNT] = [
+    "valid",
+    "insufficient_scope",
+    "expired",
+    "revoked",
+    "rate_limited",
+    "unknown",
+];
+
+/// Checks by outcome, in the order of [`OUTCOMES`].
+pub type OutcomeCounts = [i64; OUTCOME_COUNT];
+
+/// Distinct addresses kept per key.
+pub const ADDRESSES_KEPT: i64 = 10;
+
+/// One key's (or, with an empty key id, the unknown keys') checks in one minute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRow {
+    pub key_id: String,
+    pub org_id: String,
+    /// The minute's start.
+    pub minute_ms: i64,
+    pub counts: OutcomeCounts,
+}
+
+/// A key's checks from one client address since the last batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressUse {
+    pub key_id: String,
+    pub org_id: String,
+    pub addr: String,
+    pub first_ms: i64,
+    pub last_ms: i64,
+    pub uses: i64,
+    /// Whether one of the checks was a good one (only those can be "new").
+    pub valid: bool,
+}
+
+/// What a flush writes.
+#[derive(Debug, Clone, Default)]
+pub struct UsageBatch {
+    pub rows: Vec<UsageRow>,
+    pub addresses: Vec<AddressUse>,
+    /// An address last seen before this (or never) is new for its key.
+    pub new_before_ms: i64,
+}
+
+/// A good check from an address its key had not been seen from lately.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAddress {
+    pub key_id: String,
+    pub org_id: String,
+    pub addr: String,
+    pub at_ms: i64,
+}
+
+/// Which table a read uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageTier {
+    Minute,
+    Hour,
+}
+
+/// One bucket read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageBucketRow {
+    pub at_ms: i64,
+    pub counts: OutcomeCounts,
+}
+
+/// One of a key's last addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressRow {
+    pub addr: String,
+    pub first_ms: i64,
+    pub last_ms: i64,
+    pub uses: i64,
+}
+
+/// A key among the organisation's most used (or most refused).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopKeyRow {
+    pub key_id: String,
+    pub name: String,
+    pub prefix: String,
+    pub checks: i64,
+    pub refused: i64,
+}
+
+/// The usage tables.
+#[async_trait]
+pub trait UsageStore: Send + Sync {
+    /// Adds the batch's counts to the minute and hour tables and its
+    /// addresses to the keys' last addresses (keeping [`ADDRESSES_KEPT`] a
+    /// key), in one transaction; returns the good uses from addresses not
+    /// seen since `new_before_ms`.
+    async fn record_usage(&self, batch: &UsageBatch) -> StoreResult<Vec<NewAddress>>;
+    /// Takes one of the key's `max` new-address audit entries of the window
+    /// that started after `window_cut_ms` (a new window starts at `now_ms`
+    /// when the last one is older): `false` when they are used up.
+    async fn claim_new_address_audit(
+        &self,
+        key_id: &str,
+        now_ms: i64,
+        window_cut_ms: i64,
+        max: i64,
+    ) -> StoreResult<bool>;
+    /// Deletes minute rows older than `minute_before_ms`, hour rows and
+    /// addresses older than `hour_before_ms`; returns the rows deleted.
+    async fn prune_usage(&self, minute_before_ms: i64, hour_before_ms: i64) -> StoreResult<u64>;
+    /// Buckets of `step_ms` from `from_ms` on, of one key or (with `None`)
+    /// of the organisation, with the service-wide unknown checks.
+    async fn usage_buckets(
+        &self,
+        tier: UsageTier,
+        org_id: &str,
+        key_id: Option<&str>,
+        from_ms: i64,
+        step_ms: i64,
+    ) -> StoreResult<Vec<UsageBucketRow>>;
+    /// A key's last addresses, latest first.
+    async fn usage_addresses(&self, key_id: &str) -> StoreResult<Vec<AddressRow>>;
+    /// The organisation's keys with the most checks (or refusals) since `from_ms`.
+    async fn usage_top_keys(
+        &self,
+        tier: UsageTier,
+        org_id: &str,
+        from_ms: i64,
+        by_refused: bool,
+        limit: i64,
+    ) -> StoreResult<Vec<TopKeyRow>>;
+}
+
+/// The SQL, the same text on both backends (`at` and counts are BIGINT on
+/// PostgreSQL; sums are cast back, as PostgreSQL sums BIGINT to NUMERIC).
+pub(super) mod sql {
+    /// `{t}` is the table. Parameters: key, org, at, then the six counts.
+    pub fn upsert(table: &str) -> String {
+        format!(
+            "INSERT INTO {table} (key_id, org_id, at, valid, insufficient_scope, expired, revoked, \
+             rate_limited, unknown) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (key_id, at) DO UPDATE SET \
+             valid = {table}.valid + excluded.valid, \
+             insufficient_scope = {table}.insufficient_scope + excluded.insufficient_scope, \
+             expired = {table}.expired + excluded.expired, \
+             revoked = {table}.revoked + excluded.revoked, \
+             rate_limited = {table}.rate_limited + excluded.rate_limited, \
+             unknown = {table}.unknown + excluded.unknown"
+        )
+    }
+
+    pub const ADDRESS_LAST_SEEN: &str =
+        "SELECT last_seen FROM usage_addresses WHERE key_id = $1 AND addr = $2";
+
+    pub const UPSERT_ADDRESS: &str =
+        "INSERT INTO usage_addresses (key_id, addr, first_seen, last_seen, uses) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_id, addr) DO UPDATE SET \
+         last_seen = CASE WHEN excluded.last_seen > usage_addresses.last_seen \
+         THEN excluded.last_seen ELSE usage_addresses.last_seen END, \
+         uses = usage_addresses.uses + excluded.uses";
+
+    /// `$1` the key, `$2` how many to keep.
+    pub const TRIM_ADDRESSES: &str = "DELETE FROM usage_addresses WHERE key_id = $1 AND addr NOT IN \
+         (SELECT addr FROM usage_addresses WHERE key_id = $1 ORDER BY last_seen DESC, addr LIMIT $2)";
+
+    /// `$1` key, `$2` now, `$3` the cut: a window older than it starts again.
+    pub const CLAIM_NEW_ADDRESS: &str =
+        "INSERT INTO usage_new_address (key_id, window_start, audits) VALUES ($1, $2, 1) \
+         ON CONFLICT (key_id) DO UPDATE SET \
+         audits = CASE WHEN usage_new_address.window_start <= $3 THEN 1 \
+         ELSE usage_new_address.audits + 1 END, \
+         window_start = CASE WHEN usage_new_address.window_start <= $3 THEN $2 \
+         ELSE usage_new_address.window_start END \
+         RETURNING audits";
+
+    pub const PRUNE_MINUTES: &str = "DELETE FROM usage_minute WHERE at < $1";
+    pub const PRUNE_HOURS: &str = "DELETE FROM usage_hour WHERE at < $1";
+    pub const PRUNE_ADDRESSES: &str = "DELETE FROM usage_addresses WHERE last_seen < $1";
+    pub const PRUNE_NEW_ADDRESS: &str = "DELETE FROM usage_new_address WHERE window_start < $1";
+
+    const SUMS: &str = "CAST(SUM(valid) AS BIGINT) AS valid, \
+         CAST(SUM(insufficient_scope) AS BIGINT) AS insufficient_scope, \
+         CAST(SUM(expired) AS BIGINT) AS expired, CAST(SUM(revoked) AS BIGINT) AS revoked, \
+         CAST(SUM(rate_limited) AS BIGINT) AS rate_limited, CAST(SUM(unknown) AS BIGINT) AS unknown";
+
+    /// `$1` org, `$2` from, `$3` step; one key (`$4`) or the org with the unknown row.
+    pub fn buckets(table: &str, one_key: bool) -> String {
+        let whose = if one_key {
+            "org_id = $1 AND key_id = $4"
+        } else {
+            "org_id IN ($1, '')"
+        };
+        format!(
+            "SELECT CAST((at / $3) * $3 AS BIGINT) AS bucket, {SUMS} FROM {table} \
+             WHERE {whose} AND at >= $2 GROUP BY bucket ORDER BY bucket"
+        )
+    }
+
+    pub const ADDRESSES: &str = "SELECT addr, first_seen, last_seen, uses FROM usage_addresses \
+         WHERE key_id = $1 ORDER BY last_seen DESC, addr";
+
+    /// `$1` org, `$2` from, `$3` limit.
+    pub fn top_keys(table: &str, by_refused: bool) -> String {
+        let (order, counted) = if by_refused {
+            (
+                "refused",
+                "u.insufficient_scope + u.expired + u.revoked + u.rate_limited",
+            )
+        } else {
+            (
+                "checks",
+                "u.valid + u.insufficient_scope + u.expired + u.revoked + u.rate_limited",
+            )
+        };
+        format!(
+            "SELECT u.key_id AS key_id, k.name AS name, k.prefix AS prefix, \
+             CAST(SUM(u.valid + u.insufficient_scope + u.expired + u.revoked + u.rate_limited) \
+             AS BIGINT) AS checks, \
+             CAST(SUM(u.insufficient_scope + u.expired + u.revoked + u.rate_limited) AS BIGINT) \
+             AS refused \
+             FROM {table} u JOIN api_keys k ON k.id = u.key_id \
+             WHERE u.org_id = $1 AND u.at >= $2 \
+             GROUP BY u.key_id, k.name, k.prefix \
+             HAVING SUM({counted}) > 0 ORDER BY {order} DESC, u.key_id LIMIT $3"
+        )
+    }
+}

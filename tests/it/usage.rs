@@ -1,0 +1,306 @@
+//! Key usage (issue 22): checks through `/v1/auth` counted by outcome and
+//! read back through the usage API, addresses behind a trusted proxy, the
+//! new-address audit entries and their limit, retention with a manual clock,
+//! replicas adding up on PostgreSQL.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{TimeZone, Utc};
+use keydeck::clock::SystemClock;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::common::{self, Backend, TestServer};
+
+on_both_backends!(
+    checks_appear_by_outcome_within_two_seconds,
+    addresses_come_from_trusted_proxies_and_new_ones_are_audited_with_a_limit,
+    old_usage_is_pruned_by_the_service,
+    bad_windows_and_readers_are_refused,
+);
+
+/// Polls `path` until `done` holds for its JSON (at most `within`).
+pub async fn wait_for(
+    s: &TestServer,
+    path: &str,
+    token: &str,
+    within: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = Instant::now();
+    loop {
+        let body = s.get_json(path, token).await;
+        if done(&body) || started.elapsed() > within {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn total(body: &Value, outcome: &str) -> u64 {
+    body["totals"][outcome].as_u64().unwrap_or(0)
+}
+
+async fn checks_appear_by_outcome_within_two_seconds(backend: Backend) {
+    let s = TestServer::start(&backend).await;
+    let (key, secret) = s.create_key("counted", &["sessions:read"]).await;
+    let (gone, gone_secret) = s.create_key("gone", &["sessions:read"]).await;
+    let id = key["id"].as_str().unwrap();
+    assert_eq!(s.revoke(gone["id"].as_str().unwrap()).await.status(), 200);
+    let (n, m, k) = (7, 4, 3);
+    for _ in 0..n {
+        assert_eq!(s.auth(&secret, Some("sessions:read")).await.status(), 200);
+    }
+    for _ in 0..m {
+        assert_eq!(s.auth(&secret, Some("resources:read")).await.status(), 403);
+    }
+    for _ in 0..k {
+        assert_eq!(s.auth(&gone_secret, None).await.status(), 401);
+    }
+    // A well-formed key that matches nothing.
+    let unknown = keydeck::key::SecretFormat::new("eg_live_")
+        .unwrap()
+        .generate();
+    assert_eq!(s.auth(unknown.expose(), None).await.status(), 401);
+
+    let started = Instant::now();
+    let path = format!("/v1/api-keys/{id}/usage?window=1h");
+    let body = wait_for(&s, &path, &s.admin_token, Duration::from_secs(2), |b| {
+        total(b, "valid") == n && total(b, "insufficient_scope") == m
+    })
+    .await;
+    assert!(started.elapsed() <= Duration::from_secs(2), "{body}");
+    assert_eq!(total(&body, "valid"), n, "{body}");
+    assert_eq!(total(&body, "insufficient_scope"), m, "{body}");
+    assert_eq!(total(&body, "revoked"), 0);
+    assert_eq!(body["buckets"].as_array().unwrap().len(), 60);
+    assert_eq!(body["bucket_seconds"], 60);
+    let addresses = body["addresses"].as_array().unwrap();
+    assert_eq!(addresses.len(), 1, "{body}");
+    assert_eq!(addresses[0]["address"], "127.0.0.1");
+    assert_eq!(addresses[0]["uses"], n + m);
+
+    let gone_usage = s
+        .get_json(
+            &format!("/v1/api-keys/{}/usage", gone["id"].as_str().unwrap()),
+            &s.admin_token,
+        )
+        .await;
+    assert_eq!(total(&gone_usage, "revoked"), k, "{gone_usage}");
+    assert_eq!(gone_usage["window"], "24h");
+    assert_eq!(gone_usage["buckets"].as_array().unwrap().len(), 24);
+
+    // The organisation: totals over its keys, the top keys in order.
+    let org = s.get_json("/v1/usage?window=7d", &s.admin_token).await;
+    assert_eq!(total(&org, "valid"), n, "{org}");
+    assert_eq!(total(&org, "revoked"), k);
+    assert_eq!(total(&org, "unknown"), 1);
+    let top: Vec<&str> = org["top_by_checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(top, ["counted", "gone"]);
+    assert_eq!(org["top_by_refusals"][0]["name"], "counted");
+    assert_eq!(org["top_by_refusals"][0]["refused"], m);
+
+    // The CLI reads the same numbers.
+    let cli = common::cli::User::new()
+        .env("KEYDECK_URL", &s.base)
+        .env("KEYDECK_TOKEN", &s.admin_token);
+    let key_id = id.to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        cli.run(&["keys", "usage", &key_id, "--window", "1h", "--json"])
+            .ok()
+            .json()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out["totals"]["valid"], n, "{out}");
+    assert_eq!(out["totals"]["insufficient_scope"], m);
+    s.stop().await;
+}
+
+async fn addresses_come_from_trusted_proxies_and_new_ones_are_audited_with_a_limit(
+    backend: Backend,
+) {
+    let s = TestServer::start_with(&backend, Arc::new(SystemClock), |c| {
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        c.usage.new_address_audits = 3;
+    })
+    .await;
+    let (key, secret) = s.create_key("pool", &["sessions:read"]).await;
+    let id = key["id"].as_str().unwrap();
+    let check = |from: String| {
+        s.http
+            .get(s.url("/v1/auth"))
+            .header("x-api-key", &secret)
+            .header("x-forwarded-for", from)
+            .send()
+    };
+    // One new address: one entry.
+    assert_eq!(check("10.0.4.7".into()).await.unwrap().status(), 200);
+    let audited = |b: &Value| {
+        b["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "api_key.new_address_used")
+            .count()
+    };
+    let log = wait_for(
+        &s,
+        "/v1/audit-logs",
+        &s.admin_token,
+        Duration::from_secs(3),
+        |b| audited(b) == 1,
+    )
+    .await;
+    assert_eq!(audited(&log), 1, "{log}");
+    let entry = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "api_key.new_address_used")
+        .unwrap();
+    assert_eq!(entry["api_key_id"], id);
+    assert_eq!(entry["remote_addr"], "10.0.4.7");
+    // Again from it: nothing new.
+    assert_eq!(check("10.0.4.7".into()).await.unwrap().status(), 200);
+
+    // 1 000 checks from 100 addresses: at most 10 kept, at most 3 entries.
+    for i in 0..1000 {
+        let r = check(format!("10.9.{}.{}", i % 100 / 10, i % 10))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let path = format!("/v1/api-keys/{id}/usage?window=1h");
+    let body = wait_for(&s, &path, &s.admin_token, Duration::from_secs(3), |b| {
+        total(b, "valid") == 1002
+    })
+    .await;
+    assert_eq!(total(&body, "valid"), 1002, "{body}");
+    let addresses = body["addresses"].as_array().unwrap();
+    assert!(addresses.len() <= 10, "{body}");
+    assert!(addresses.len() >= 2, "{body}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = s.get_json("/v1/audit-logs", &s.admin_token).await;
+    assert!(audited(&log) <= 3, "{log}");
+    s.stop().await;
+}
+
+async fn old_usage_is_pruned_by_the_service(backend: Backend) {
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+    let clock = common::manual_clock(start);
+    let s = TestServer::start_with(&backend, clock.clone(), |c| {
+        c.usage.flush = Duration::from_millis(100);
+    })
+    .await;
+    let (key, secret) = s.create_key("old", &["sessions:read"]).await;
+    let id = key["id"].as_str().unwrap();
+    for _ in 0..5 {
+        assert_eq!(s.auth(&secret, None).await.status(), 200);
+    }
+    let day = format!("/v1/api-keys/{id}/usage?window=24h");
+    let hour = format!("/v1/api-keys/{id}/usage?window=1h");
+    let body = wait_for(&s, &hour, &s.admin_token, Duration::from_secs(2), |b| {
+        total(b, "valid") == 5
+    })
+    .await;
+    assert_eq!(total(&body, "valid"), 5);
+
+    // 47 h later the minute rows are still there (a 1h window no longer covers them).
+    clock.advance(chrono::Duration::hours(47));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let store = backend.store().await;
+    let org = store.list_orgs().await.unwrap()[0].id.clone();
+    let rows = |tier| {
+        let (store, org) = (store.clone(), org.clone());
+        async move {
+            store
+                .usage()
+                .usage_buckets(tier, &org, Some(id), 0, 60_000)
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    use keydeck::store::usage::UsageTier::{Hour, Minute};
+    assert_eq!(rows(Minute).await, 1);
+    // Past 48 h they are pruned; the hour rows stay for 90 days.
+    clock.advance(chrono::Duration::hours(2));
+    let waited = Instant::now();
+    while rows(Minute).await != 0 && waited.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(rows(Minute).await, 0);
+    assert_eq!(rows(Hour).await, 1);
+    let week = s
+        .get_json(
+            &format!("/v1/api-keys/{id}/usage?window=7d"),
+            &s.admin_token,
+        )
+        .await;
+    assert_eq!(total(&week, "valid"), 5, "{week}");
+    assert_eq!(total(&s.get_json(&day, &s.admin_token).await, "valid"), 0);
+    clock.advance(chrono::Duration::days(90));
+    let waited = Instant::now();
+    while rows(Hour).await != 0 && waited.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(rows(Hour).await, 0, "hour rows pruned after 90 days");
+    s.stop().await;
+}
+
+async fn bad_windows_and_readers_are_refused(backend: Backend) {
+    let s = TestServer::start(&backend).await;
+    let (key, _) = s.create_key("k", &["sessions:read"]).await;
+    let (_, reader) = s.create_key("reader", &["audit_logs:read"]).await;
+    let (_, other) = s.create_key("other", &["sessions:read"]).await;
+    let id = key["id"].as_str().unwrap();
+    for w in ["2h", "", "24H", "1h&window=7d"] {
+        let r = s
+            .get(
+                &format!("/v1/api-keys/{id}/usage?window={w}"),
+                &s.admin_token,
+            )
+            .send()
+            .await
+            .unwrap();
+        let (status, code, body) = common::error_code(r).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{w}: {body}");
+        assert_eq!(code, "invalid_request", "{body}");
+    }
+    let r = s
+        .get("/v1/usage?window=1y", &s.admin_token)
+        .send()
+        .await
+        .unwrap();
+    let (_, _, body) = common::error_code(r).await;
+    assert!(
+        body["error"]["fields"]["window"]
+            .as_str()
+            .unwrap()
+            .contains("1h, 24h, 7d, 30d, 90d"),
+        "{body}"
+    );
+    // A key with audit_logs:read may read; another key may not.
+    let ok = s
+        .get(&format!("/v1/api-keys/{id}/usage"), &reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let refused = s.get("/v1/usage", &other).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let missing = s
+        .get("/v1/api-keys/key_nothere/usage", &s.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    s.stop().await;
+}
