@@ -18,6 +18,8 @@ on_both_backends!(
     addresses_come_from_trusted_proxies_and_new_ones_are_audited_with_a_limit,
     old_usage_is_pruned_by_the_service,
     bad_windows_and_readers_are_refused,
+    replicas_add_up,
+    kill_9_loses_at_most_the_last_flush_interval,
 );
 
 /// Polls `path` until `done` holds for its JSON (at most `within`).
@@ -303,4 +305,109 @@ async fn bad_windows_and_readers_are_refused(backend: Backend) {
         .unwrap();
     assert_eq!(missing.status(), 404);
     s.stop().await;
+}
+
+/// One service on SQLite; two replicas on one PostgreSQL database, the
+/// checks spread over both: the usage API (of either) shows their sum.
+async fn replicas_add_up(backend: Backend) {
+    let count = if backend.name == "postgres" { 2 } else { 1 };
+    let mut servers = Vec::new();
+    for _ in 0..count {
+        servers.push(TestServer::start(&backend).await);
+    }
+    let (key, secret) = servers[0].create_key("shared", &["sessions:read"]).await;
+    let id = key["id"].as_str().unwrap();
+    let (mut valid, mut refused) = (0, 0);
+    for i in 0..40 {
+        let s = &servers[i % servers.len()];
+        if i % 4 == 0 {
+            assert_eq!(s.auth(&secret, Some("resources:read")).await.status(), 403);
+            refused += 1;
+        } else {
+            assert_eq!(s.auth(&secret, Some("sessions:read")).await.status(), 200);
+            valid += 1;
+        }
+    }
+    let path = format!("/v1/api-keys/{id}/usage?window=1h");
+    for s in &servers {
+        let body = wait_for(s, &path, &s.admin_token, Duration::from_secs(2), |b| {
+            total(b, "valid") == valid && total(b, "insufficient_scope") == refused
+        })
+        .await;
+        assert_eq!(total(&body, "valid"), valid, "{body}");
+        assert_eq!(total(&body, "insufficient_scope"), refused, "{body}");
+        let org = s.get_json("/v1/usage?window=1h", &s.admin_token).await;
+        assert_eq!(org["top_by_checks"][0]["checks"], valid + refused, "{org}");
+    }
+    for s in servers {
+        s.stop().await;
+    }
+}
+
+/// `kill -9` after a burst of checks: after a restart, the counts are short
+/// by at most the checks answered in the last 2 s before the kill (the flush
+/// interval, 1 s, plus a flush in flight).
+async fn kill_9_loses_at_most_the_last_flush_interval(backend: Backend) {
+    use crate::common::process::ServerProcess;
+    let dir = backend.data_dir.path().to_path_buf();
+    let http = reqwest::Client::new();
+    let server = ServerProcess::spawn_with(
+        &backend,
+        &dir,
+        &dir.join("serve-1.log"),
+        &[("RUST_LOG", "info")],
+    );
+    let token = crate::common::util::admin_token(&dir);
+    let created: Value = http
+        .post(server.url("/v1/api-keys"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "burst", "scopes": ["sessions:read"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let id = created["api_key"]["id"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    let mut answered: Vec<Instant> = Vec::new();
+    while started.elapsed() < Duration::from_millis(3500) {
+        let r = http
+            .get(server.url("/v1/auth"))
+            .header("x-api-key", &secret)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        answered.push(Instant::now());
+    }
+    let killed = Instant::now();
+    server.kill_9();
+    const BOUND: Duration = Duration::from_secs(2);
+    let safe = answered.iter().filter(|t| killed - **t > BOUND).count() as u64;
+    let total_checks = answered.len() as u64;
+
+    let server = ServerProcess::spawn_with(
+        &backend,
+        &dir,
+        &dir.join("serve-2.log"),
+        &[("RUST_LOG", "info")],
+    );
+    let usage: Value = http
+        .get(server.url(&format!("/v1/api-keys/{id}/usage?window=1h")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let counted = total(&usage, "valid");
+    assert!(
+        counted >= safe && counted <= total_checks,
+        "{counted} counted of {total_checks} checks; {safe} were answered more than {BOUND:?} before the kill"
+    );
+    println!("{counted} of {total_checks} checks counted after kill -9 (at least {safe} required)");
+    server.terminate();
 }
