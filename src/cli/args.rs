@@ -543,6 +543,18 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<IpAddr>,
+    /// Hours key usage is kept at minute resolution (then only hourly).
+    #[arg(long, env = "KEYDECK_USAGE_MINUTES_HOURS", default_value_t = 48, value_name = "HOURS",
+        value_parser = clap::value_parser!(u32).range(1..=24 * 90))]
+    pub usage_minutes_hours: u32,
+    /// Days key usage is kept at hour resolution (and client addresses).
+    #[arg(long, env = "KEYDECK_USAGE_HOURS_DAYS", default_value_t = 90, value_name = "DAYS",
+        value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub usage_hours_days: u32,
+    /// `api_key.new_address_used` audit entries at most per key per hour (0: none).
+    #[arg(long, env = "KEYDECK_NEW_ADDRESS_AUDITS", default_value_t = 5, value_name = "N",
+        value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub new_address_audits: u32,
     /// A TOML file with this deployment's own scope catalogue (`[[scope]]` tables with id, label,
     /// description); Full Access is always added last [default: the built-in catalogue].
     #[arg(long, env = "KEYDECK_SCOPES_FILE", value_name = "PATH")]

@@ -38,6 +38,9 @@ fn configs(
     config.max_failed_auth = args.max_failed_auth;
     config.key_cache = args.key_cache;
     config.trusted_proxies = args.trusted_proxies;
+    config.usage.minute_retention = chrono::Duration::hours(args.usage_minutes_hours.into());
+    config.usage.hour_retention = chrono::Duration::days(args.usage_hours_days.into());
+    config.usage.new_address_audits = args.new_address_audits;
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = Some(service::TlsFiles { cert, key });
     }
