@@ -60,6 +60,11 @@ pub enum Request {
         grace_seconds: u32,
     },
     LoadAudit,
+    /// A key's usage over a window (details, the revoke dialog).
+    LoadKeyUsage {
+        id: String,
+        window: crate::api::UsageWindow,
+    },
 }
 
 impl Request {
@@ -84,6 +89,7 @@ pub enum Answer {
     Revoked(Box<Result<ApiKey, ClientError>>),
     Rotated(Box<Result<RotatedKey, ClientError>>),
     Audit(Result<AuditList, ClientError>),
+    KeyUsage(Box<Result<crate::api::KeyUsage, ClientError>>),
 }
 
 /// Work for the runner.

@@ -118,6 +118,8 @@ pub enum Command {
     Theme(Palette),
     /// Complete the palette's line to the chosen command.
     Complete,
+    /// Show usage over the n-th window (details: 24 h, 7 d, 30 d).
+    UsageWindow(u8),
 }
 
 use crate::present::Palette;
@@ -828,6 +830,16 @@ pub const BINDINGS: &[Binding] = &[
         help: help(S::Keys, "a (details)", "the audit log of the key shown"),
         ..bind(&[ch('a')], Command::Audit, &[C::Details])
     },
+    Binding {
+        help: help(
+            S::Keys,
+            "1 2 3 (details)",
+            "usage over the last 24 h, 7 d or 30 d",
+        ),
+        ..bind(&[ch('1')], Command::UsageWindow(0), &[C::Details])
+    },
+    bind(&[ch('2')], Command::UsageWindow(1), &[C::Details]),
+    bind(&[ch('3')], Command::UsageWindow(2), &[C::Details]),
     Binding {
         hint: hint_border("/", "filter", 3, "/"),
         ..bind(&[ch('/')], Command::Filter, &[C::Audit])

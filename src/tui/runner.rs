@@ -203,6 +203,9 @@ fn spawn_request(
                 };
                 Answer::Audit(client.audit_logs(&query).await)
             }
+            Request::LoadKeyUsage { id, window } => {
+                Answer::KeyUsage(Box::new(client.key_usage(&id, window).await))
+            }
         };
         // The UI may have quit meanwhile; then nobody needs the answer.
         let _ = tx.send(Action::Answer { id, answer });

@@ -174,16 +174,16 @@ async fn details_scroll_to_the_description_with_a_position() {
     assert!(!top.contains("Line 10 of the runbook"), "{top}");
     let title = top.lines().nth(3).unwrap();
     assert!(
-        title.contains(" 1-18/25 "),
+        title.contains(" 1-15/30 "),
         "a position in the title:\n{top}"
     );
     // j scrolls a line, G to the end: the Description shows whole.
     ui.press(KeyCode::Char('j')).await;
-    assert!(ui.screen().contains(" 2-19/"), "{}", ui.screen());
+    assert!(ui.screen().contains(" 2-16/"), "{}", ui.screen());
     ui.press(KeyCode::Char('G')).await;
     let bottom = ui.screen();
     assert!(
-        bottom.contains("Description") && bottom.contains("Line 10 of the runbook"),
+        bottom.contains("Line 10 of the runbook") && bottom.contains("Usage"),
         "{bottom}"
     );
     assert!(!bottom.contains("↓ more"), "{bottom}");

@@ -411,3 +411,96 @@ async fn kill_9_loses_at_most_the_last_flush_interval(backend: Backend) {
     println!("{counted} of {total_checks} checks counted after kill -9 (at least {safe} required)");
     server.terminate();
 }
+
+/// The UI: details show the sparkline, the totals and the addresses (keys
+/// `1`–`3` switch the window); the revoke dialog says who still uses the key,
+/// or that nobody did in 30 days.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ui_shows_usage_in_details_and_before_revoking() {
+    use crossterm::event::KeyCode;
+    use keydeck::client::Client;
+    use keydeck::key::Secret;
+    use keydeck::tui::testing::Harness;
+    use keydeck::tui::theme::Theme;
+
+    let backend = Backend::sqlite();
+    let clock = common::manual_clock(common::ui::start_time());
+    let s = TestServer::start_with(&backend, clock.clone(), |c| {
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        c.usage.flush = Duration::from_millis(100);
+    })
+    .await;
+    s.create_key("Idle key", &["sessions:read"]).await;
+    let (busy, secret) = s.create_key("Busy key", &["sessions:read"]).await;
+    let check = |from: &'static str, scope: &'static str| {
+        s.http
+            .get(s.url("/v1/auth"))
+            .query(&[("scope", scope)])
+            .header("x-api-key", &secret)
+            .header("x-forwarded-for", from)
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            check("10.0.4.7", "sessions:read").await.unwrap().status(),
+            200
+        );
+    }
+    for _ in 0..2 {
+        assert_eq!(
+            check("10.0.4.8", "resources:read").await.unwrap().status(),
+            403
+        );
+    }
+    let path = format!("/v1/api-keys/{}/usage", busy["id"].as_str().unwrap());
+    let body = wait_for(&s, &path, &s.admin_token, Duration::from_secs(2), |b| {
+        total(b, "valid") == 5 && total(b, "insufficient_scope") == 2
+    })
+    .await;
+    assert_eq!(total(&body, "valid"), 5, "{body}");
+    clock.advance(chrono::Duration::minutes(2));
+
+    let client = Client::new(&s.base, Secret::new(s.admin_token.clone())).unwrap();
+    let mut ui = Harness::start(client, clock.clone(), Theme { color: true }, 100, 32).await;
+    ui.app.set_refresh_every(chrono::Duration::days(1));
+    ui.press(KeyCode::Enter).await;
+    let details = ui.screen();
+    assert!(details.contains("Busy key"), "{details}");
+    assert!(details.contains("[1 24h]"), "{details}");
+    assert!(
+        details.contains("7 checks: valid 5  insufficient scope 2"),
+        "{details}"
+    );
+    assert!(
+        details.contains("10.0.4.8") && details.contains("10.0.4.7"),
+        "{details}"
+    );
+    assert!(details.contains('█'), "the sparkline: {details}");
+    insta::with_settings!({filters => vec![(r"eg_live_[0-9A-Za-z]{4}", "eg_live_XXXX"), (r"key_[0-9A-Za-z]{20}", "key_XXXXXXXXXXXXXXXXXXXX")]}, {
+        insta::assert_snapshot!("usage_details", details);
+    });
+    ui.press(KeyCode::Char('3')).await;
+    let month = ui.screen();
+    assert!(
+        month.contains("[3 30d]") && month.contains("7 checks"),
+        "{month}"
+    );
+    ui.press(KeyCode::Esc).await;
+
+    ui.press(KeyCode::Char('d')).await;
+    let dialog = ui.screen();
+    assert!(
+        dialog.contains("Used 7 times in the last 24 h, last from 10.0.4.8, 2 min ago"),
+        "{dialog}"
+    );
+    ui.press(KeyCode::Esc).await;
+    ui.press(KeyCode::Char('j')).await;
+    ui.press(KeyCode::Char('d')).await;
+    let dialog = ui.screen();
+    assert!(dialog.contains("Idle key"), "{dialog}");
+    assert!(
+        dialog.contains("No use in 30 days: safe to revoke"),
+        "{dialog}"
+    );
+    s.stop().await;
+}

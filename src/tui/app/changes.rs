@@ -22,6 +22,7 @@ impl App {
         let popup = revoke::ask(marks, self.selected_key(), self.now, self.tz);
         if let Some(popup) = popup {
             self.popups.push(popup);
+            self.ask_revoke_usage();
         }
     }
 

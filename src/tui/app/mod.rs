@@ -11,6 +11,7 @@ mod settle;
 mod state;
 mod tabs;
 mod update;
+mod usage;
 
 pub use state::{App, Banner, CHROME_ROWS, PAGE_SIZE};
 pub use tabs::{SortBy, Tab};

@@ -142,6 +142,12 @@ impl App {
                 self.dirty = true;
                 self.on_rotated(*result);
             }
+            Answer::KeyUsage(result) => {
+                self.dirty = true;
+                if let Request::LoadKeyUsage { id, window } = &request {
+                    self.on_key_usage(id, *window, &result);
+                }
+            }
             Answer::Audit(result) => {
                 self.dirty = true;
                 let audit = self.popups.iter_mut().rev().find_map(|p| match p {

@@ -103,8 +103,10 @@ impl App {
             Command::Last => self.select(self.rows.len().saturating_sub(1)),
             Command::Details => {
                 if let Some(k) = self.selected_key() {
+                    let id = k.id.clone();
                     self.popups
-                        .push(Popup::Details(Box::new(DetailsView::new(k.id.clone()))));
+                        .push(Popup::Details(Box::new(DetailsView::new(id.clone()))));
+                    self.request_usage(id);
                 }
             }
             Command::Help => self.popups.push(Popup::Help(Box::default())),
@@ -228,6 +230,7 @@ impl App {
                 idempotency_key,
             }),
             Intent::ReloadAudit => self.request(Request::LoadAudit),
+            Intent::LoadUsage { id, window } => self.request(Request::LoadKeyUsage { id, window }),
             Intent::AuditOf(id) => {
                 self.popups
                     .push(Popup::Audit(Box::new(AuditView::of_key(id))));

@@ -82,6 +82,11 @@ impl Confirm {
     }
 
     /// Where this dialog sits in the keymap.
+    /// What a yes does (the revoke dialog's usage line finds its key by it).
+    pub fn yes_then(&self) -> Option<&Then> {
+        self.yes.as_ref()
+    }
+
     pub fn context(&self) -> Context {
         if self.buttons.len() == 1 {
             Context::Notice

@@ -23,6 +23,8 @@ pub struct DetailsView {
     scroll: u16,
     /// The furthest the text can scroll, as of the last frame drawn.
     max_scroll: AtomicU16,
+    /// The key's usage (issue 22; `usage.rs`).
+    pub usage: super::usage::UsagePane,
 }
 
 impl DetailsView {
@@ -45,6 +47,7 @@ impl DetailsView {
             Some(Command::Last) => max,
             Some(Command::Back) => return Intent::Close,
             Some(Command::Audit) => return Intent::AuditOf(self.id.clone()),
+            Some(Command::UsageWindow(i)) => return self.usage.choose(i, &self.id),
             _ => self.scroll,
         }
         .min(max);
@@ -63,10 +66,16 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, view: &DetailsView, key: &ApiKey, area
     let mut lines = fields(ctx, key);
     lines.extend(health_lines(ctx, key));
     lines.extend(scopes_and_description(ctx, key));
+    lines.extend(super::usage::lines(ctx, &view.usage));
+    let spark = if view.usage.has_sparkline() {
+        super::usage::SPARK_ROWS
+    } else {
+        0
+    };
     let total = wrapped_rows(&lines, area.width.saturating_sub(2));
-    let height = total.saturating_add(2).min(area.height);
+    let height = (total + spark).saturating_add(2).min(area.height);
     let popup = Rect { height, ..area };
-    let visible = height.saturating_sub(2);
+    let visible = height.saturating_sub(2 + spark);
     let max = total.saturating_sub(visible);
     view.max_scroll.store(max, Ordering::Relaxed);
     let scroll = view.scroll.min(max);
@@ -89,6 +98,15 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, view: &DetailsView, key: &ApiKey, area
             .block(block),
         popup,
     );
+    if spark > 0 && popup.height > spark + 2 {
+        let band = Rect {
+            x: popup.x + 1,
+            y: (popup.y + popup.height).saturating_sub(spark + 1),
+            width: popup.width.saturating_sub(2),
+            height: spark,
+        };
+        super::usage::draw_sparkline(frame, ctx, &view.usage, band);
+    }
     let track = Rect {
         y: popup.y + 1,
         height: visible,

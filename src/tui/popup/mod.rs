@@ -14,6 +14,7 @@ pub mod help;
 pub mod palette;
 pub mod revoke;
 pub mod rotate;
+pub mod usage;
 
 use chrono::{DateTime, Duration, Utc};
 use crossterm::event::KeyEvent;
@@ -73,6 +74,11 @@ pub enum Intent {
     Run(Command),
     /// Put the new secret on the clipboard.
     CopySecret(Secret),
+    /// Load a key's usage over a window (the details view's `1`–`3`).
+    LoadUsage {
+        id: String,
+        window: crate::api::UsageWindow,
+    },
     /// Close this popup.
     Close,
     /// Close this popup, then do what it decided.
