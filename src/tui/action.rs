@@ -60,6 +60,10 @@ pub enum Request {
         grace_seconds: u32,
     },
     LoadAudit,
+    /// The organisation's usage over a window (the usage screen).
+    LoadOrgUsage {
+        window: crate::api::UsageWindow,
+    },
     /// A key's usage over a window (details, the revoke dialog).
     LoadKeyUsage {
         id: String,
@@ -90,6 +94,7 @@ pub enum Answer {
     Rotated(Box<Result<RotatedKey, ClientError>>),
     Audit(Result<AuditList, ClientError>),
     KeyUsage(Box<Result<crate::api::KeyUsage, ClientError>>),
+    OrgUsage(Box<Result<crate::api::OrgUsage, ClientError>>),
 }
 
 /// Work for the runner.

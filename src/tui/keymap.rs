@@ -31,6 +31,8 @@ pub enum Context {
     Audit,
     /// The command palette (`:`).
     Palette,
+    /// The organisation's usage (`u`).
+    Usage,
 }
 
 const EVERYWHERE: &[Context] = &[
@@ -45,6 +47,7 @@ const EVERYWHERE: &[Context] = &[
     Context::Help,
     Context::Audit,
     Context::Palette,
+    Context::Usage,
 ];
 
 /// What a key asks for; each screen says what it does with it.
@@ -120,6 +123,8 @@ pub enum Command {
     Complete,
     /// Show usage over the n-th window (details: 24 h, 7 d, 30 d).
     UsageWindow(u8),
+    /// The organisation's usage screen.
+    Usage,
 }
 
 use crate::present::Palette;
@@ -830,16 +835,38 @@ pub const BINDINGS: &[Binding] = &[
         help: help(S::Keys, "a (details)", "the audit log of the key shown"),
         ..bind(&[ch('a')], Command::Audit, &[C::Details])
     },
-    Binding {
-        help: help(
-            S::Keys,
-            "1 2 3 (details)",
-            "usage over the last 24 h, 7 d or 30 d",
-        ),
-        ..bind(&[ch('1')], Command::UsageWindow(0), &[C::Details])
-    },
+    // Shown in the details view's Usage line itself ("[1 24h]  2 7d  3 30d").
+    bind(&[ch('1')], Command::UsageWindow(0), &[C::Details]),
     bind(&[ch('2')], Command::UsageWindow(1), &[C::Details]),
     bind(&[ch('3')], Command::UsageWindow(2), &[C::Details]),
+    Binding {
+        help: help(S::Keys, "u", "usage: key checks over time, top keys"),
+        name: Some("usage"),
+        ..bind(&[ch('u')], Command::Usage, &[C::Table])
+    },
+    Binding {
+        hint: hint_border("j/k", "move", 1, "j/k"),
+        ..bind(&[ch('j'), code(KeyCode::Down)], Command::Down, &[C::Usage])
+    },
+    bind(&[ch('k'), code(KeyCode::Up)], Command::Up, &[C::Usage]),
+    Binding {
+        hint: hint_border("Enter", "details", 2, "Enter"),
+        ..bind(&[code(KeyCode::Enter)], Command::Details, &[C::Usage])
+    },
+    Binding {
+        hint: hint_border("1-3", "24h/7d/30d", 3, "1-3"),
+        ..bind(&[ch('1')], Command::UsageWindow(0), &[C::Usage])
+    },
+    bind(&[ch('2')], Command::UsageWindow(1), &[C::Usage]),
+    bind(&[ch('3')], Command::UsageWindow(2), &[C::Usage]),
+    Binding {
+        hint: hint_border("Esc", "back", 4, "Esc"),
+        ..bind(
+            &[code(KeyCode::Esc), ch('q'), ch('u')],
+            Command::Back,
+            &[C::Usage],
+        )
+    },
     Binding {
         hint: hint_border("/", "filter", 3, "/"),
         ..bind(&[ch('/')], Command::Filter, &[C::Audit])

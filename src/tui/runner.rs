@@ -203,6 +203,9 @@ fn spawn_request(
                 };
                 Answer::Audit(client.audit_logs(&query).await)
             }
+            Request::LoadOrgUsage { window } => {
+                Answer::OrgUsage(Box::new(client.org_usage(window).await))
+            }
             Request::LoadKeyUsage { id, window } => {
                 Answer::KeyUsage(Box::new(client.key_usage(&id, window).await))
             }

@@ -430,7 +430,12 @@ async fn the_ui_shows_usage_in_details_and_before_revoking() {
         c.usage.flush = Duration::from_millis(100);
     })
     .await;
+    // A second apart, so that the table (newest first) has them in this order.
     s.create_key("Idle key", &["sessions:read"]).await;
+    clock.advance(chrono::Duration::seconds(1));
+    let (_, quiet) = s.create_key("Quiet key", &["sessions:read"]).await;
+    assert_eq!(s.auth(&quiet, None).await.status(), 200);
+    clock.advance(chrono::Duration::seconds(1));
     let (busy, secret) = s.create_key("Busy key", &["sessions:read"]).await;
     let check = |from: &'static str, scope: &'static str| {
         s.http
@@ -494,6 +499,34 @@ async fn the_ui_shows_usage_in_details_and_before_revoking() {
         "{dialog}"
     );
     ui.press(KeyCode::Esc).await;
+
+    // The usage screen: the organisation's checks, the top keys in order;
+    // Enter opens a key's details.
+    ui.press(KeyCode::Char('u')).await;
+    let screen = ui.screen();
+    let busy_at = screen.find("Busy key").expect("Busy key listed");
+    let quiet_at = screen.find("Quiet key").expect("Quiet key listed");
+    assert!(busy_at < quiet_at, "most checks first:\n{screen}");
+    assert!(!screen.contains("Idle key"), "{screen}");
+    assert!(
+        screen.contains("8 checks: valid 6  insufficient scope 2"),
+        "{screen}"
+    );
+    insta::with_settings!({filters => vec![(r"eg_live_[0-9A-Za-z]{4}", "eg_live_XXXX")]}, {
+        insta::assert_snapshot!("usage_screen", screen);
+    });
+    ui.press(KeyCode::Char('j')).await;
+    ui.press(KeyCode::Enter).await;
+    let details = ui.screen();
+    assert!(
+        details.contains("Key details") && details.contains("Quiet key"),
+        "{details}"
+    );
+    ui.press(KeyCode::Esc).await;
+    ui.press(KeyCode::Esc).await;
+    assert!(ui.app.popups().is_empty());
+
+    ui.press(KeyCode::Char('j')).await;
     ui.press(KeyCode::Char('j')).await;
     ui.press(KeyCode::Char('d')).await;
     let dialog = ui.screen();

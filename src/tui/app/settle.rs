@@ -142,6 +142,12 @@ impl App {
                 self.dirty = true;
                 self.on_rotated(*result);
             }
+            Answer::OrgUsage(result) => {
+                self.dirty = true;
+                if let Request::LoadOrgUsage { window } = &request {
+                    self.on_org_usage(*window, &result);
+                }
+            }
             Answer::KeyUsage(result) => {
                 self.dirty = true;
                 if let Request::LoadKeyUsage { id, window } = &request {

@@ -133,6 +133,7 @@ impl App {
                 }
             }
             Command::RevokeExpired => self.ask_revoke_expired(),
+            Command::Usage => self.open_usage(),
             Command::Audit => {
                 self.popups
                     .push(Popup::Audit(Box::new(AuditView::loading())));
@@ -231,6 +232,8 @@ impl App {
             }),
             Intent::ReloadAudit => self.request(Request::LoadAudit),
             Intent::LoadUsage { id, window } => self.request(Request::LoadKeyUsage { id, window }),
+            Intent::LoadOrgUsage(window) => self.request(Request::LoadOrgUsage { window }),
+            Intent::DetailsOf(id) => self.open_details(id),
             Intent::AuditOf(id) => {
                 self.popups
                     .push(Popup::Audit(Box::new(AuditView::of_key(id))));

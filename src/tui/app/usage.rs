@@ -52,3 +52,34 @@ impl App {
         }
     }
 }
+
+impl App {
+    /// `u`: the organisation's usage screen, over its first window.
+    pub(super) fn open_usage(&mut self) {
+        let screen = usage::UsageScreen::default();
+        let window = screen.window();
+        self.popups.push(Popup::Usage(Box::new(screen)));
+        self.request(Request::LoadOrgUsage { window });
+    }
+
+    /// A key's details on top (from the usage screen), with its usage.
+    pub(super) fn open_details(&mut self, id: String) {
+        self.popups.push(Popup::Details(Box::new(
+            crate::tui::popup::DetailsView::new(id.clone()),
+        )));
+        self.request_usage(id);
+    }
+
+    /// The organisation's usage came back: to the usage screen.
+    pub(super) fn on_org_usage(
+        &mut self,
+        window: UsageWindow,
+        result: &Result<crate::api::OrgUsage, ClientError>,
+    ) {
+        for popup in &mut self.popups {
+            if let Popup::Usage(screen) = popup {
+                screen.loaded(window, result);
+            }
+        }
+    }
+}

@@ -52,6 +52,8 @@ pub enum Popup {
     Rotate(Box<Rotate>),
     /// The organisation's audit log (`a`).
     Audit(Box<AuditView>),
+    /// The organisation's usage (`u`).
+    Usage(Box<usage::UsageScreen>),
 }
 
 /// What a key in a popup asks the app to do: a popup's only way to change
@@ -79,6 +81,10 @@ pub enum Intent {
         id: String,
         window: crate::api::UsageWindow,
     },
+    /// Load the organisation's usage over a window (the usage screen).
+    LoadOrgUsage(crate::api::UsageWindow),
+    /// Open the details of this key (by id), with its usage.
+    DetailsOf(String),
     /// Close this popup.
     Close,
     /// Close this popup, then do what it decided.
@@ -147,6 +153,7 @@ impl Popup {
             Popup::Audit(view) => view.context(),
             Popup::Rotate(_) => Context::Rotate,
             Popup::Confirm(dialog) => dialog.context(),
+            Popup::Usage(_) => Context::Usage,
         }
     }
 
@@ -167,6 +174,7 @@ impl Popup {
             Popup::CopyOnce(modal) => modal.on_command(command),
             Popup::Confirm(dialog) => dialog.handle(command),
             Popup::Rotate(dialog) => dialog.handle(command, key),
+            Popup::Usage(screen) => screen.handle(command),
         }
     }
 
@@ -186,6 +194,7 @@ impl Popup {
             Popup::Confirm(dialog) => confirm::draw(frame, ctx, dialog, screen),
             Popup::Rotate(dialog) => rotate::draw(frame, ctx, dialog, screen),
             Popup::Audit(view) => audit::draw(frame, ctx, view, body),
+            Popup::Usage(screen) => usage::draw_screen(frame, ctx, screen, body),
         }
     }
 }

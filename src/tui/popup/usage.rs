@@ -190,3 +190,211 @@ pub fn revoke_unknown(dialog: &mut Confirm, id: &str) {
 
 /// What the revoke dialog says until the usage is in.
 pub const CHECKING: &str = "Checking who still uses this key…";
+
+/// The organisation's usage screen (`u`): its checks over 24 h, 7 d or 30 d
+/// (`1`–`3`) as a sparkline, the totals, and the top keys by checks (`j`/`k`
+/// move, `Enter` opens a key's details) and by refusals.
+#[derive(Debug, Default)]
+pub struct UsageScreen {
+    window: usize,
+    state: ScreenState,
+    selected: usize,
+}
+
+#[derive(Debug, Default)]
+enum ScreenState {
+    #[default]
+    Loading,
+    Loaded(Box<crate::api::OrgUsage>),
+    Failed(String),
+}
+
+impl UsageScreen {
+    pub fn window(&self) -> UsageWindow {
+        DETAILS_WINDOWS[self.window.min(DETAILS_WINDOWS.len() - 1)]
+    }
+
+    /// The key rows in order: the top keys by checks.
+    fn rows(&self) -> &[crate::api::TopKey] {
+        match &self.state {
+            ScreenState::Loaded(u) => &u.top_by_checks,
+            _ => &[],
+        }
+    }
+
+    pub fn handle(&mut self, command: Option<crate::tui::keymap::Command>) -> Intent {
+        use crate::tui::keymap::Command;
+        let rows = self.rows().len();
+        match command {
+            Some(Command::Down) => self.selected = (self.selected + 1).min(rows.saturating_sub(1)),
+            Some(Command::Up) => self.selected = self.selected.saturating_sub(1),
+            Some(Command::Details) => {
+                if let Some(k) = self.rows().get(self.selected) {
+                    return Intent::DetailsOf(k.key_id.clone());
+                }
+            }
+            Some(Command::UsageWindow(i)) => {
+                self.window = usize::from(i).min(DETAILS_WINDOWS.len() - 1);
+                self.state = ScreenState::Loading;
+                self.selected = 0;
+                return Intent::LoadOrgUsage(self.window());
+            }
+            Some(Command::Back) => return Intent::Close,
+            _ => {}
+        }
+        Intent::Stay
+    }
+
+    pub fn loaded(
+        &mut self,
+        window: UsageWindow,
+        result: &Result<crate::api::OrgUsage, ClientError>,
+    ) {
+        if window != self.window() {
+            return;
+        }
+        self.state = match result {
+            Ok(u) => ScreenState::Loaded(Box::new(u.clone())),
+            Err(e) => ScreenState::Failed(e.to_string()),
+        };
+        self.selected = self.selected.min(self.rows().len().saturating_sub(1));
+    }
+}
+
+/// The usage screen over `area` (the table's place).
+pub fn draw_screen(frame: &mut Frame, ctx: &Ctx, screen: &UsageScreen, area: Rect) {
+    use ratatui::layout::{Constraint, Layout};
+    use ratatui::widgets::{Block, Paragraph};
+    frame.render_widget(ratatui::widgets::Clear, area);
+    let block = Block::bordered()
+        .title(" Usage ")
+        .title_bottom(crate::tui::keymap::border(
+            crate::tui::keymap::Context::Usage,
+        ));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let window = screen.window();
+    let windows: Vec<String> = DETAILS_WINDOWS
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            if *w == window {
+                format!("[{} {}]", i + 1, w.as_str())
+            } else {
+                format!("{} {}", i + 1, w.as_str())
+            }
+        })
+        .collect();
+    let [head, spark, rest] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Length(SPARK_ROWS),
+        Constraint::Min(0),
+    ])
+    .areas(inner);
+    let usage = match &screen.state {
+        ScreenState::Loading => {
+            frame.render_widget(
+                Paragraph::new(vec![Line::from(windows.join("  ")), Line::from("loading…")]),
+                head,
+            );
+            return;
+        }
+        ScreenState::Failed(e) => {
+            frame.render_widget(
+                Paragraph::new(vec![
+                    Line::from(windows.join("  ")),
+                    Line::from(format!("not available: {e}")),
+                ]),
+                head,
+            );
+            return;
+        }
+        ScreenState::Loaded(u) => u,
+    };
+    let t = &usage.totals;
+    let part = |label: &str, n: u64, status: KeyStatus| {
+        let style = if n == 0 {
+            Style::default()
+        } else {
+            ctx.theme.status(status)
+        };
+        Span::styled(format!("{label} {}  ", present::grouped(n)), style)
+    };
+    frame.render_widget(
+        Paragraph::new(vec![
+            Line::from(vec![
+                Span::styled("Key checks  ", ctx.theme.title()),
+                Span::raw(windows.join("  ")),
+            ]),
+            Line::from(vec![
+                Span::raw(format!("{} checks: ", present::grouped(t.checks()))),
+                part("valid", t.valid, KeyStatus::Active),
+                part(
+                    "insufficient scope",
+                    t.insufficient_scope,
+                    KeyStatus::Expired,
+                ),
+                part("expired", t.expired, KeyStatus::Revoked),
+                part("revoked", t.revoked, KeyStatus::Revoked),
+                part("rate limited", t.rate_limited, KeyStatus::Expired),
+                part("unknown keys", t.unknown, KeyStatus::Expired),
+            ]),
+        ]),
+        head,
+    );
+    let values: Vec<u64> = usage.buckets.iter().map(|b| b.counts.checks()).collect();
+    let skip = values.len().saturating_sub(usize::from(spark.width));
+    frame.render_widget(
+        Sparkline::default()
+            .data(&values[skip..])
+            .style(ctx.theme.status(KeyStatus::Active)),
+        spark,
+    );
+    let mut lines = vec![
+        Line::default(),
+        Line::styled("Most checks", ctx.theme.title()),
+    ];
+    if usage.top_by_checks.is_empty() {
+        lines.push(Line::from("  no key was checked"));
+    }
+    let row = |k: &crate::api::TopKey| {
+        format!(
+            "{:<32} {:<18} {:>10} checks {:>8} refused",
+            short(&k.name, 32),
+            present::prefix(&k.prefix),
+            present::grouped(k.checks),
+            present::grouped(k.refused)
+        )
+    };
+    for (i, k) in usage.top_by_checks.iter().enumerate() {
+        let text = format!(
+            "{} {}",
+            if i == screen.selected { "›" } else { " " },
+            row(k)
+        );
+        if i == screen.selected {
+            lines.push(Line::styled(text, ctx.theme.selected()));
+        } else {
+            lines.push(Line::from(text));
+        }
+    }
+    lines.push(Line::default());
+    lines.push(Line::styled("Most refusals", ctx.theme.title()));
+    if usage.top_by_refusals.is_empty() {
+        lines.push(Line::from("  no refused checks"));
+    }
+    for k in &usage.top_by_refusals {
+        lines.push(Line::from(format!("  {}", row(k))));
+    }
+    frame.render_widget(Paragraph::new(lines), rest);
+}
+
+/// `text` cut to `max` characters, with `…` when cut.
+fn short(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
