@@ -255,7 +255,92 @@ pub async fn seed(store: &dyn Store, org_name: &str, count: u32, clock: &dyn Clo
         .await
         .map_err(|e| AccountsError::Invalid(format!("building the demo keys failed: {e}")))?;
     inserted?;
+    if count <= DEMO_USAGE_MAX_KEYS {
+        seed_usage(store, &org_name_id(store, org_name).await?, count, now).await?;
+    }
     Ok(count)
+}
+
+/// Demo usage is made for seeds of at most this many keys (the bulk loads stay bulk).
+const DEMO_USAGE_MAX_KEYS: u32 = 1000;
+
+async fn org_name_id(store: &dyn Store, org_name: &str) -> Result<String> {
+    Ok(org_named(store, org_name).await?.id)
+}
+
+/// Plausible usage for the organisation's newest active keys (at most 50 of
+/// the `count` just seeded): 30 days of checks with a daily rhythm (busy in
+/// the afternoon UTC, quiet at night), a few bursts of refused checks (a
+/// client asking for a scope its key lacks), and one to three client
+/// addresses each, so that a newcomer sees the sparklines at once.
+async fn seed_usage(store: &dyn Store, org_id: &str, count: u32, now: DateTime<Utc>) -> Result<()> {
+    use crate::store::usage::{AddressUse, UsageBatch, UsageRow};
+    let filter = crate::store::KeyFilter {
+        status: Some(crate::key::KeyStatus::Active),
+        q: None,
+        now,
+        limit: count.min(50),
+        after: None,
+        changed_since: None,
+    };
+    let keys = store.list_keys(org_id, &filter).await?;
+    let mut rng = Spread::from_os();
+    let mut batch = UsageBatch {
+        new_before_ms: i64::MIN,
+        ..UsageBatch::default()
+    };
+    const HOUR: i64 = 3_600_000;
+    let this_hour = now.timestamp_millis().div_euclid(HOUR) * HOUR;
+    for key in &keys {
+        let per_hour = 5.0 + rng.below(300) as f64;
+        let refuses = rng.below(4) == 0;
+        for h in 0..30 * 24 {
+            let at = this_hour - h * HOUR;
+            let hour_of_day = at.div_euclid(HOUR).rem_euclid(24) as f64;
+            // Peak at 14:00 UTC, a tenth of it at 02:00.
+            let rhythm = 0.55 + 0.45 * ((hour_of_day - 14.0) / 24.0 * std::f64::consts::TAU).cos();
+            let valid = (per_hour * rhythm * (0.7 + 0.6 * rng.unit())) as i64;
+            let refused = if refuses && rng.below(40) == 0 {
+                20 + rng.below(200) as i64
+            } else {
+                0
+            };
+            // The last day in 10-minute steps (the 1h and 24h windows), older hours at once.
+            let steps: i64 = if h < 24 { 6 } else { 1 };
+            for s in 0..steps {
+                let minute_ms = at + s * (HOUR / steps);
+                if minute_ms > now.timestamp_millis() {
+                    continue;
+                }
+                batch.rows.push(UsageRow {
+                    key_id: key.id.clone(),
+                    org_id: org_id.to_owned(),
+                    minute_ms,
+                    counts: [valid / steps, refused / steps, 0, 0, 0, 0],
+                });
+            }
+        }
+        for a in 0..1 + rng.below(3) {
+            let last = now - Duration::minutes(rng.below(180) as i64);
+            batch.addresses.push(AddressUse {
+                key_id: key.id.clone(),
+                org_id: org_id.to_owned(),
+                addr: format!("10.0.{}.{}", 1 + rng.below(20), 2 + a * 17 + rng.below(15)),
+                first_ms: (last - Duration::days(1 + rng.below(60) as i64)).timestamp_millis(),
+                last_ms: last.timestamp_millis(),
+                uses: 100 + rng.below(10_000) as i64,
+                valid: true,
+            });
+        }
+    }
+    batch
+        .rows
+        .sort_by(|a, b| (&a.key_id, a.minute_ms).cmp(&(&b.key_id, b.minute_ms)));
+    batch
+        .addresses
+        .sort_by(|a, b| (&a.key_id, &a.addr).cmp(&(&b.key_id, &b.addr)));
+    store.usage().record_usage(&batch).await?;
+    Ok(())
 }
 
 /// Demo keys number `range` of `count`, with their audit entries.

@@ -20,6 +20,7 @@ on_both_backends!(
     bad_windows_and_readers_are_refused,
     replicas_add_up,
     kill_9_loses_at_most_the_last_flush_interval,
+    seeded_demo_keys_have_usage,
 );
 
 /// Polls `path` until `done` holds for its JSON (at most `within`).
@@ -535,5 +536,36 @@ async fn the_ui_shows_usage_in_details_and_before_revoking() {
         dialog.contains("No use in 30 days: safe to revoke"),
         "{dialog}"
     );
+    s.stop().await;
+}
+
+/// `admin seed` gives its demo keys plausible usage: a month of checks with
+/// a daily rhythm, and addresses.
+async fn seeded_demo_keys_have_usage(backend: Backend) {
+    let s = TestServer::start(&backend).await;
+    let store = backend.store().await;
+    keydeck::accounts::seed(store.as_ref(), "default", 12, &SystemClock)
+        .await
+        .unwrap();
+    let org = s.get_json("/v1/usage?window=30d", &s.admin_token).await;
+    assert!(total(&org, "valid") > 0, "{org}");
+    let top = org["top_by_checks"].as_array().unwrap();
+    assert!(!top.is_empty(), "{org}");
+    let id = top[0]["key_id"].as_str().unwrap();
+    let day = s
+        .get_json(
+            &format!("/v1/api-keys/{id}/usage?window=24h"),
+            &s.admin_token,
+        )
+        .await;
+    let busy_hours = day["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["counts"]["valid"].as_u64().unwrap() > 0)
+        .count();
+    assert!(busy_hours >= 20, "a daily rhythm, not one spike: {day}");
+    assert!(!day["addresses"].as_array().unwrap().is_empty(), "{day}");
+    store.close().await;
     s.stop().await;
 }
