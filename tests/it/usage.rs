@@ -569,3 +569,45 @@ async fn seeded_demo_keys_have_usage(backend: Backend) {
     store.close().await;
     s.stop().await;
 }
+
+/// Over SSH, `keys usage` and `usage` answer as on the command line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_commands_over_ssh() {
+    use crate::common::ssh;
+    let backend = Backend::sqlite();
+    let server = ssh::start(&backend, |_| {}).await;
+    let key = ssh::new_key();
+    ssh::add_key(server.running.state.store.as_ref(), "admin@localhost", &key).await;
+    let (made, secret) = server.create_key("Over ssh", &["sessions:read"]).await;
+    let id = made["id"].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        assert_eq!(server.auth(&secret, None).await.status(), 200);
+    }
+    let path = format!("/v1/api-keys/{id}/usage?window=1h");
+    wait_for(
+        &server,
+        &path,
+        &server.admin_token,
+        Duration::from_secs(2),
+        |b| total(b, "valid") == 3,
+    )
+    .await;
+    let handle = ssh::connect(ssh::addr(&server), &key).await.unwrap();
+    let one = ssh::exec(
+        &handle,
+        &format!("keys usage {id} --window 1h --json"),
+        false,
+    )
+    .await;
+    assert_eq!(one.status, Some(0), "{one:?}");
+    let body: Value = serde_json::from_str(&one.stdout).expect("JSON");
+    assert_eq!(body["totals"]["valid"], 3, "{body}");
+    let text = ssh::exec(&handle, "usage --window 24h", false).await;
+    assert_eq!(text.status, Some(0), "{text:?}");
+    assert!(text.stdout.contains("3 checks"), "{}", text.stdout);
+    assert!(text.stdout.contains("Over ssh"), "{}", text.stdout);
+    let bad = ssh::exec(&handle, "usage --window 2d", false).await;
+    assert_eq!(bad.status, Some(1), "{bad:?}");
+    assert!(bad.stderr.contains("1h, 24h, 7d, 30d, 90d"), "{bad:?}");
+    server.stop().await;
+}
