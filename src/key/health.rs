@@ -327,7 +327,7 @@ pub fn reason(badge: Badge, key: &impl KeyFacts, policy: &Policy, now: DateTime<
     let unused_after = policy.unused_after_days;
     match badge {
         Badge::Expired => format!(
-            "Expired {} ago and not revoked — the page advises revoking expired keys to clean up",
+            "Expired {} ago and not revoked — recommended: revoke expired keys to clean up",
             days_span(now - key.expires_at().unwrap_or(now))
         ),
         Badge::Expiring => format!(
@@ -335,7 +335,7 @@ pub fn reason(badge: Badge, key: &impl KeyFacts, policy: &Policy, now: DateTime<
             days_span(key.expires_at().unwrap_or(now) - now)
         ),
         Badge::Rotate if policy.rotate_after_days == DEFAULT_ROTATE_AFTER_DAYS => format!(
-            "Created {} ago — the page advises rotating every {} days",
+            "Created {} ago — recommended: rotate every {} days",
             days_span(now - key.created_at()),
             policy.rotate_after_days
         ),
@@ -346,16 +346,16 @@ pub fn reason(badge: Badge, key: &impl KeyFacts, policy: &Policy, now: DateTime<
         ),
         Badge::Unused => match key.last_used_at() {
             Some(t) => format!(
-                "Last used {} ago — the page advises monitoring Last Used; revoke keys unused for {unused_after} days",
+                "Last used {} ago — policy: revoke keys unused for {unused_after} days",
                 days_span(now - t)
             ),
             None => format!(
-                "Never used in the {} since it was created — the page advises monitoring Last Used; revoke keys unused for {unused_after} days",
+                "Never used in the {} since it was created — policy: revoke keys unused for {unused_after} days",
                 days_span(now - key.created_at())
             ),
         },
         Badge::NoExpiry => {
-            "No expiry date: valid until revoked — the page advises setting expiry dates".to_owned()
+            "No expiry date: valid until revoked — recommended: set an expiry date".to_owned()
         }
         Badge::Rotating => match key.expires_at() {
             Some(end) if end > now => format!(
@@ -678,7 +678,7 @@ mod tests {
         let p = Policy::default();
         assert_eq!(
             reason(Badge::Rotate, &key("r", 100), &p, now()),
-            "Created 100 days ago — the page advises rotating every 90 days"
+            "Created 100 days ago — recommended: rotate every 90 days"
         );
         let expiring = ApiKey {
             expires_at: Some(ago(-3)),

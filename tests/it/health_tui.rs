@@ -333,7 +333,7 @@ async fn details_give_each_badge_its_reason() {
     let cases = [
         (
             "Old rotate",
-            vec!["rotate: Created 100 days ago — the page advises rotating every 90 days"],
+            vec!["rotate: Created 100 days ago — recommended: rotate every 90 days"],
         ),
         (
             "Idle",
@@ -341,7 +341,7 @@ async fn details_give_each_badge_its_reason() {
         ),
         (
             "Lapsed",
-            vec!["expired: Expired 2 days ago and not revoked — the page advises revoking expired keys"],
+            vec!["expired: Expired 2 days ago and not revoked — recommended: revoke expired keys"],
         ),
         (
             "Expiring sooner",
