@@ -58,6 +58,7 @@ mod tls_message;
 mod transport;
 mod tui;
 mod tui_80x24;
+mod tui_finish;
 mod tui_flows;
 mod tui_palette;
 mod window;

@@ -9,7 +9,9 @@ use super::state::App;
 use super::tabs::{SortBy, Tab};
 use crate::tui::action::{Action, Effect, Request};
 use crate::tui::keymap::{self, Command};
-use crate::tui::popup::{AuditView, CommandPalette, CreateForm, DetailsView, Intent, Popup, Then};
+use crate::tui::popup::{
+    revoke, rotate, AuditView, CommandPalette, CreateForm, DetailsView, Intent, Popup, Then,
+};
 
 impl App {
     pub fn update(&mut self, action: Action) {
@@ -136,11 +138,14 @@ impl App {
                     .push(Popup::Audit(Box::new(AuditView::loading())));
                 self.request(Request::LoadAudit);
             }
+            Command::AuditKey => {
+                if let Some(id) = self.selected_key().map(|k| k.id.clone()) {
+                    self.apply(Intent::AuditOf(id));
+                }
+            }
             Command::CopyId => {
-                if let Some(k) = self.selected_key() {
-                    let text = format!("{}... {}", k.prefix, k.id);
-                    self.flash = Some(format!("Copied “{text}” (prefix and id; never a secret)."));
-                    self.local(Effect::CopyText(text));
+                if let Some(id) = self.selected_key().map(|k| k.id.clone()) {
+                    self.copy_id(&id);
                 }
             }
             // Seen at once (`refreshing…`), and when it is done (`updated just now`).
@@ -175,6 +180,41 @@ impl App {
                 self.rebuild_rows();
             }
             _ => {}
+        }
+    }
+
+    /// `y`: the key's prefix and id on the clipboard (never a secret).
+    fn copy_id(&mut self, id: &str) {
+        if let Some(k) = self.key_by_id(id) {
+            let text = format!("{}... {}", k.prefix, k.id);
+            self.flash = Some(format!("Copied “{text}” (prefix and id; never a secret)."));
+            self.local(Effect::CopyText(text));
+        }
+    }
+
+    /// A command of the table on the key `id` (from its details): its
+    /// dialog opens over the details, which stay under it.
+    fn on_key_command(&mut self, command: Command, id: &str) {
+        let Some(key) = self.key_by_id(id).cloned() else {
+            return;
+        };
+        let popup = match command {
+            Command::Revoke => {
+                let marks = revoke::Marks {
+                    shown: &[],
+                    hidden: 0,
+                };
+                revoke::ask(marks, Some(&key), self.now, self.tz)
+            }
+            Command::Rotate => Some(rotate::ask(&key, &self.popup_ctx())),
+            Command::CopyId => {
+                self.copy_id(id);
+                None
+            }
+            _ => None,
+        };
+        if let Some(popup) = popup {
+            self.popups.push(popup);
         }
     }
 
@@ -233,6 +273,7 @@ impl App {
                     .push(Popup::Audit(Box::new(AuditView::of_key(id))));
                 self.request(Request::LoadAudit);
             }
+            Intent::ForKey(command, id) => self.on_key_command(command, &id),
             Intent::Run(command) => {
                 self.popups.pop();
                 self.on_table_command(command);
