@@ -9,6 +9,7 @@ use crate::common;
 use chrono::Duration;
 use common::ui::World;
 use crossterm::event::KeyCode;
+use keydeck::clock::Clock;
 use keydeck::tui::theme::Theme;
 use serde_json::json;
 
@@ -99,5 +100,92 @@ async fn details_revoke_rotate_copy_and_audit_the_key_shown() {
     ui.press(KeyCode::Esc).await;
     assert!(ui.screen().contains("Key details"));
     assert!(!id.is_empty());
+    w.server.stop().await;
+}
+
+/// Revokes the key `id` as an admin over SSH would: the audit entry says
+/// `via ssh <fingerprint>` (written through the store, as the service does
+/// for an SSH session's change).
+async fn revoke_via_ssh(w: &World, id: &str, fingerprint: &str) {
+    let store = w.backend.store().await;
+    let admin = store
+        .user_by_email("admin@localhost")
+        .await
+        .unwrap()
+        .expect("the test admin");
+    let audit = keydeck::store::AuditEvent {
+        org_id: admin.org_id.clone(),
+        at: w.clock.now(),
+        actor_kind: "user".into(),
+        actor_id: admin.id.clone(),
+        actor_name: admin.email.clone(),
+        action: "api_key.revoked".into(),
+        api_key_id: id.into(),
+        remote_addr: Some("192.0.2.7".into()),
+        details: json!({ "via": format!("ssh {fingerprint}") }),
+    };
+    store
+        .revoke_key(&admin.org_id, id, w.clock.now(), &admin.email, &audit)
+        .await
+        .unwrap()
+        .expect("revoked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_screen_has_compact_times_the_zone_once_and_via_ssh() {
+    let w = World::new().await;
+    let mut ids = Vec::new();
+    for i in 1..=20 {
+        let made = w
+            .create(json!({"name": format!("Key {i:02}"), "scopes": ["sessions:read"]}))
+            .await;
+        ids.push(made["api_key"]["id"].as_str().unwrap().to_owned());
+        w.clock.advance(Duration::minutes(1));
+    }
+    revoke_via_ssh(&w, &ids[19], "SHA256:q1w2e3r4").await;
+    w.clock.advance(Duration::minutes(1));
+    let mut ui = w.ui(PLAIN, 80, 24).await;
+    ui.press(KeyCode::Char('a')).await;
+    let screen = ui.screen();
+    // The zone once, in the title; each row's time without it.
+    assert!(
+        screen.contains("Audit log · 21 entries · times in UTC"),
+        "{screen}"
+    );
+    assert!(!screen.contains("+00:00"), "{screen}");
+    assert!(
+        screen.contains("2030-01-15 09:20  revoked  “Key 20” eg_live_"),
+        "{screen}"
+    );
+    // The SSH revoke says so, as the CLI's `via=` does; a row too long is cut with `…`.
+    let revoked = screen
+        .lines()
+        .find(|l| l.contains("revoked  “Key 20”"))
+        .unwrap();
+    assert!(
+        revoked.contains("by admin@localhost via ssh ") && revoked.contains('…'),
+        "{revoked}"
+    );
+    assert_screen!("audit_compact_80x24", screen);
+    // The whole entry, where the screen is wide enough.
+    ui.resize(160, 24).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("by admin@localhost via ssh SHA256:q1w2e3r4 from 192.0.2.7"),
+        "{screen}"
+    );
+    ui.resize(80, 24).await;
+    ui.press(KeyCode::Esc).await;
+    // A on the table: the selected key's own log.
+    ui.press(KeyCode::Char('A')).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("Audit log of “Key 20” · 2 entries")
+            && screen.contains("revoked")
+            && !screen.contains("“Key 19”"),
+        "{screen}"
+    );
+    ui.press(KeyCode::Esc).await;
+    assert!(!ui.screen().contains("Audit log"));
     w.server.stop().await;
 }
