@@ -189,3 +189,65 @@ async fn the_audit_screen_has_compact_times_the_zone_once_and_via_ssh() {
     assert!(!ui.screen().contains("Audit log"));
     w.server.stop().await;
 }
+
+/// Every line of `a` and `b` but the one at `except` is the same.
+fn same_but(a: &str, b: &str, except: usize) {
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        if i != except {
+            assert_eq!(
+                x,
+                y,
+                "line {i} moved:\n{}\n---\n{}",
+                a.join("\n"),
+                b.join("\n")
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_messages_never_move_the_table_and_s_on_attention_explains() {
+    let w = World::new().await;
+    for i in 1..=30 {
+        w.create(json!({"name": format!("Key {i:02}"), "scopes": ["sessions:read"]}))
+            .await;
+        w.clock.advance(Duration::minutes(1));
+    }
+    let mut ui = w.ui(PLAIN, 80, 24).await;
+    ui.press(KeyCode::Char('j')).await;
+    let before = ui.screen();
+    // y: the message sits on the table's last row (row 22, over the footer's
+    // row 23); the header and the other rows stay where they were.
+    ui.press(KeyCode::Char('y')).await;
+    let after = ui.screen();
+    let status = after.lines().nth(22).unwrap();
+    assert!(
+        status.starts_with(" Copied “eg_live_") && status.ends_with('…'),
+        "{after}"
+    );
+    same_but(&before, &after, 22);
+    assert_screen!("status_over_the_table_80x24", after);
+    // The next key takes it away; the row is back, nothing else changed.
+    ui.press(KeyCode::Char('k')).await;
+    ui.press(KeyCode::Char('j')).await;
+    assert_eq!(ui.screen(), before);
+    // s on Attention says why nothing is sorted, and sorts nothing.
+    ui.press(KeyCode::Char('5')).await;
+    let attention = ui.screen();
+    ui.press(KeyCode::Char('s')).await;
+    let screen = ui.screen();
+    assert!(
+        screen
+            .contains("Attention is ordered worst first, not by a column; s sorts the other tabs."),
+        "{screen}"
+    );
+    same_but(&attention, &screen, 22);
+    ui.press(KeyCode::Char('1')).await;
+    assert!(
+        ui.screen().lines().nth(2).unwrap().ends_with("Created ↓"),
+        "the sort stays"
+    );
+    w.server.stop().await;
+}

@@ -326,7 +326,8 @@ impl App {
 
     /// Rows the table has room for.
     pub fn page_rows(&self) -> usize {
-        let banner = self.banner_rows().max(u16::from(self.flash.is_some()));
+        // A status message sits over the table's last row: it never moves the table.
+        let banner = self.banner_rows();
         let filter = u16::from(self.filtering || !self.filter.value().is_empty());
         let chrome = CHROME_ROWS + self.summary_rows();
         usize::from(self.height.saturating_sub(chrome + banner + filter)).max(1)

@@ -13,6 +13,10 @@ use crate::tui::popup::{
     revoke, rotate, AuditView, CommandPalette, CreateForm, DetailsView, Intent, Popup, Then,
 };
 
+/// What a sort key says on the Attention tab.
+pub(crate) const ATTENTION_ORDER: &str =
+    "Attention is ordered worst first, not by a column; s sorts the other tabs.";
+
 impl App {
     pub fn update(&mut self, action: Action) {
         self.now = self.clock.now();
@@ -96,6 +100,12 @@ impl App {
     pub(super) fn on_table_command(&mut self, command: Command) {
         let page = self.page_rows();
         match command {
+            // Attention has one order; say so rather than ignore the key.
+            Command::SortNext | Command::SortReverse | Command::SortBy(_)
+                if self.tab == Tab::Attention =>
+            {
+                self.flash = Some(ATTENTION_ORDER.into());
+            }
             Command::Quit => self.request_quit(),
             Command::Down => self.select(self.selected + 1),
             Command::Up => self.select(self.selected.saturating_sub(1)),

@@ -33,13 +33,12 @@ pub fn draw(frame: &mut Frame, app: &App) {
         frame.render_widget(Paragraph::new(notice).wrap(Wrap { trim: true }), area);
         return;
     }
-    let banner_rows = app.banner_rows().max(u16::from(app.flash.is_some()));
     let filter_rows = u16::from(app.filtering || !app.filter.value().is_empty());
     let [title, summary, tabs, banner, filter, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(app.summary_rows()),
         Constraint::Length(1),
-        Constraint::Length(banner_rows),
+        Constraint::Length(app.banner_rows()),
         Constraint::Length(filter_rows),
         Constraint::Min(1),
         Constraint::Length(1),
@@ -53,11 +52,6 @@ pub fn draw(frame: &mut Frame, app: &App) {
             .style(app.theme.error_banner())
             .wrap(Wrap { trim: false });
         frame.render_widget(text, banner);
-    } else if let Some(flash) = &app.flash {
-        frame.render_widget(
-            Paragraph::new(format!(" {flash}")).style(app.theme.title()),
-            banner,
-        );
     }
     if filter_rows > 0 {
         draw_filter(frame, app, filter);
@@ -68,6 +62,22 @@ pub fn draw(frame: &mut Frame, app: &App) {
     for popup in &app.popups {
         popup.draw(frame, &ctx, area, body);
     }
+    if let Some(flash) = &app.flash {
+        draw_status(frame, app, flash, body);
+    }
+}
+
+/// A status message (`Copied …`, `Revoked …`) until the next key, on the
+/// last row of `body` (the table's place), over whatever is there: it never
+/// moves the table, and shows over a popup too. Cut with `…` to its row.
+fn draw_status(frame: &mut Frame, app: &App, flash: &str, body: Rect) {
+    let Some(y) = body.bottom().checked_sub(1).filter(|y| *y > body.y) else {
+        return;
+    };
+    let row = Rect::new(body.x, y, body.width, 1);
+    let text = cut::end(&format!(" {flash} "), usize::from(row.width));
+    frame.render_widget(ratatui::widgets::Clear, row);
+    frame.render_widget(Paragraph::new(text).style(app.theme.title()), row);
 }
 
 /// The filter line: what is typed, with a cursor while typing.
