@@ -216,11 +216,14 @@ fn health_need<'k>(app: &App, keys: impl Iterator<Item = &'k ApiKey>) -> u16 {
             let text = badge_text(app, k, b, usize::MAX);
             (n + 1, l + text.chars().count())
         });
-        u16::try_from(len + count.max(1) - 1).unwrap_or(u16::MAX)
+        u16::try_from(len + BADGE_GAP.chars().count() * (count.max(1) - 1)).unwrap_or(u16::MAX)
     })
     .max()
     .unwrap_or(0)
 }
+
+/// Between two badges: `rotate · unused` reads as two badges, not two words.
+const BADGE_GAP: &str = " · ";
 
 /// A badge as the Health column says it ([`present::badge_text`]).
 fn badge_text(app: &App, key: &ApiKey, badge: Badge, width: usize) -> String {
@@ -240,7 +243,7 @@ fn health_cell<'a>(app: &App, key: &ApiKey, width: u16) -> Cell<'a> {
     let mut spans = Vec::new();
     let mut used = 0;
     for (i, badge) in words.iter().enumerate() {
-        let gap = usize::from(i > 0);
+        let gap = if i > 0 { BADGE_GAP.chars().count() } else { 0 };
         let rest = words.len() - i - 1;
         let more = if rest > 0 {
             format!(" +{rest}").len()
@@ -258,7 +261,7 @@ fn health_cell<'a>(app: &App, key: &ApiKey, width: u16) -> Cell<'a> {
             break;
         }
         if gap > 0 {
-            spans.push(Span::raw(" "));
+            spans.push(Span::styled(BADGE_GAP, app.theme.dim()));
         }
         used += gap + word.chars().count();
         spans.push(Span::styled(word, app.theme.badge(*badge)));
