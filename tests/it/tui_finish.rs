@@ -251,3 +251,39 @@ async fn status_messages_never_move_the_table_and_s_on_attention_explains() {
     );
     w.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_and_details_say_what_the_dot_and_plus_n_of_the_health_column_mean() {
+    let w = World::new().await;
+    w.create(json!({"name": "Idle worker", "scopes": ["sessions:read"]}))
+        .await;
+    // Never used in 40 days, no expiry: two badges.
+    w.clock.advance(Duration::days(40));
+    let mut ui = w.ui(PLAIN, 80, 24).await;
+    let row = ui
+        .screen()
+        .lines()
+        .find(|l| l.contains("Idle worker"))
+        .unwrap()
+        .to_owned();
+    assert!(row.contains("unused +1"), "{row}");
+    ui.press(KeyCode::Enter).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("Health      unused · no expiry  (the table: unused +1)"),
+        "{screen}"
+    );
+    ui.press(KeyCode::Esc).await;
+    ui.press(KeyCode::Char('?')).await;
+    assert!(ui.screen().contains(" Help "));
+    ui.press(KeyCode::Char('G')).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("Health column")
+            && screen.contains("rotate · unused  two badges, · between them")
+            && screen.contains("rotate +2        the first badge and 2 more"),
+        "{screen}"
+    );
+    assert_screen!("help_badges_80x24", screen);
+    w.server.stop().await;
+}

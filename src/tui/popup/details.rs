@@ -258,8 +258,17 @@ fn links(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
 fn health_lines(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
     let badges = ctx.badges_of(key);
     let mut lines = Vec::new();
-    if !badges.is_empty() {
-        lines.push(Line::from(label(ctx, "Health")));
+    // The badges as the table has them, `·` between, and what its `+N` is.
+    let words: Vec<String> = badges.iter().map(|b| b.word().to_string()).collect();
+    if let Some(first) = words.first() {
+        let mut spans = vec![label(ctx, "Health"), Span::raw(words.join(" · "))];
+        if words.len() > 1 {
+            spans.push(Span::styled(
+                format!("  (the table: {first} +{})", words.len() - 1),
+                ctx.theme.dim(),
+            ));
+        }
+        lines.push(Line::from(spans));
     }
     for badge in badges.iter() {
         lines.push(Line::from(vec![
