@@ -287,3 +287,59 @@ async fn help_and_details_say_what_the_dot_and_plus_n_of_the_health_column_mean(
     assert_screen!("help_badges_80x24", screen);
     w.server.stop().await;
 }
+
+/// The screen row where the create form's top border is.
+fn form_top(screen: &str) -> usize {
+    screen
+        .lines()
+        .position(|l| l.contains("┌ New API key"))
+        .unwrap_or_else(|| panic!("the form:\n{screen}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_refusal_shows_once_at_its_field_which_gets_the_focus_and_the_form_stays_put() {
+    use keydeck::tui::popup::{create::Field, Popup};
+    let w = World::new().await;
+    let mut ui = w.ui(PLAIN, 80, 24).await;
+    ui.press(KeyCode::Char('n')).await;
+    ui.type_text("Nightly export").await;
+    for _ in 0..3 {
+        ui.press(KeyCode::Tab).await;
+    }
+    ui.press(KeyCode::Char(' ')).await; // Sessions (Read)
+    let before = ui.screen();
+    let top = form_top(&before);
+    // The organisation's policy changes while the form is open: the service
+    // refuses what the form let through, naming the field.
+    let r = w
+        .server
+        .http
+        .put(w.server.url("/v1/policy"))
+        .bearer_auth(&w.server.admin_token)
+        .json(&json!({"require_description": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    ui.press(KeyCode::Enter).await;
+    let screen = ui.screen();
+    assert_eq!(
+        screen.matches("requires a description").count(),
+        1,
+        "said once:\n{screen}"
+    );
+    // At its field: the line under Description.
+    let lines: Vec<&str> = screen.lines().collect();
+    let at = lines.iter().position(|l| l.contains('✗')).unwrap();
+    assert!(lines[at - 1].contains("Description"), "{screen}");
+    assert_eq!(form_top(&screen), top, "the form did not move:\n{screen}");
+    let Some(Popup::Create(form)) = ui.app.popups().last() else {
+        panic!("the form stays open");
+    };
+    assert_eq!(form.focus, Field::Description, "focus on the field to fix");
+    assert_screen!("create_server_refusal_80x24", screen);
+    // Fixing it takes the line away; the form still does not move.
+    ui.type_text("Exports the night's sessions").await;
+    assert_eq!(form_top(&ui.screen()), top);
+    w.server.stop().await;
+}
