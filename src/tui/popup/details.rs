@@ -82,8 +82,8 @@ pub(crate) fn hanging(line: Line<'static>, width: usize, indent: usize) -> Vec<L
     let mut used = 0;
     for (c, style) in chars {
         let w = c.width().unwrap_or(0);
-        let first = rows.len() == 1;
-        let start = if first { 0 } else { indent };
+        // Never break inside the label (or the indent): the value wraps.
+        let start = indent;
         if used + w > width {
             let row = rows.last_mut().expect("a row");
             // Break after the last space past the indent, else right here.
@@ -334,6 +334,13 @@ mod tests {
         // A word longer than the room is cut where the row ends.
         let rows = texts(&hanging(Line::from("x".repeat(30)), 20, 4));
         assert_eq!(rows, ["x".repeat(20), format!("    {}", "x".repeat(10))]);
+        // A value without spaces is cut, not moved off its label's line.
+        let rows = texts(&hanging(
+            Line::from("ID          key_0123456789abc"),
+            24,
+            12,
+        ));
+        assert_eq!(rows, ["ID          key_01234567", "            89abc"]);
         // What fits stays as it is.
         assert_eq!(texts(&hanging(Line::from("short"), 20, 4)), ["short"]);
     }
