@@ -233,8 +233,20 @@ async fn status_messages_never_move_the_table_and_s_on_attention_explains() {
     ui.press(KeyCode::Char('k')).await;
     ui.press(KeyCode::Char('j')).await;
     assert_eq!(ui.screen(), before);
+    // Over the selected row it is not: at the bottom, the row above it.
+    ui.press(KeyCode::Char('G')).await;
+    let bottom = ui.screen();
+    ui.press(KeyCode::Char('y')).await;
+    let screen = ui.screen();
+    assert!(
+        screen.lines().nth(21).unwrap().starts_with(" Copied “"),
+        "{screen}"
+    );
+    same_but(&bottom, &screen, 21);
+    ui.press(KeyCode::Char('g')).await;
     // s on Attention says why nothing is sorted, and sorts nothing.
     ui.press(KeyCode::Char('5')).await;
+    ui.press(KeyCode::Char('g')).await;
     let attention = ui.screen();
     ui.press(KeyCode::Char('s')).await;
     let screen = ui.screen();

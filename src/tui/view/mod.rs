@@ -68,12 +68,19 @@ pub fn draw(frame: &mut Frame, app: &App) {
 }
 
 /// A status message (`Copied …`, `Revoked …`) until the next key, on the
-/// last row of `body` (the table's place), over whatever is there: it never
-/// moves the table, and shows over a popup too. Cut with `…` to its row.
+/// last row of `body` (the table's place), over whatever is there (the row
+/// above when that is the selected row): it never moves the table, and
+/// shows over a popup too. Cut with `…` to its row.
 fn draw_status(frame: &mut Frame, app: &App, flash: &str, body: Rect) {
-    let Some(y) = body.bottom().checked_sub(1).filter(|y| *y > body.y) else {
+    let Some(mut y) = body.bottom().checked_sub(1).filter(|y| *y > body.y) else {
         return;
     };
+    // Not over the selected row (the header is the body's first row): the
+    // one above it then.
+    let last_shown = app.offset + usize::from(body.height).saturating_sub(2);
+    if app.popups.is_empty() && app.selected == last_shown && y > body.y + 1 {
+        y -= 1;
+    }
     let row = Rect::new(body.x, y, body.width, 1);
     let text = cut::end(&format!(" {flash} "), usize::from(row.width));
     frame.render_widget(ratatui::widgets::Clear, row);
