@@ -40,6 +40,18 @@ impl Harness {
         width: u16,
         height: u16,
     ) -> Self {
+        Self::start_with(client, clock, theme, (width, height), |_| {}).await
+    }
+
+    /// As [`Harness::start`], with `set_up` run on the app before its
+    /// first load (e.g. a small [`App::set_capacity`]).
+    pub async fn start_with(
+        client: Client,
+        clock: Arc<dyn Clock>,
+        theme: Theme,
+        (width, height): (u16, u16),
+        set_up: impl FnOnce(&mut App),
+    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut app = App::new(
             clock,
@@ -49,6 +61,7 @@ impl Harness {
         );
         app.source = "http://keydeck.test".into();
         app.update(Action::Resize(width, height));
+        set_up(&mut app);
         let terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
         let mut h = Self {
             app,
