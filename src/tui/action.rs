@@ -100,6 +100,9 @@ pub enum Fetch {
     Ahead,
     /// Before the first row held (scrolling up).
     Behind,
+    /// Whether any key was written since the window was read (an automatic
+    /// refresh reads the window again only then).
+    Probe,
 }
 
 /// What came back for a request (the same kind as the request).

@@ -20,6 +20,7 @@ use crossterm::event::KeyCode;
 use keydeck::client::Client;
 use keydeck::clock::{Clock, ManualClock};
 use keydeck::key::Secret;
+use keydeck::tui::action::Action;
 use keydeck::tui::testing::Harness;
 use keydeck::tui::theme::Theme;
 use serde_json::Value;
@@ -296,6 +297,26 @@ async fn filter_changes_elsewhere_attention_and_marks_in_a_window(backend: Backe
     let after = counts(&server, None).await;
     check_tabs(&h.screen(), &after);
     assert_eq!(after["tabs"]["all"], KEYS + 1);
+
+    // The automatic refresh: a key made elsewhere shows (the refresh asks
+    // what was written since, then reads the window and the counts again);
+    // one that finds nothing written changes nothing.
+    h.app.set_refresh_every(Duration::seconds(30));
+    clock.advance(Duration::days(1));
+    h.send(Action::Tick).await;
+    let (again, _) = server.create_key("Made later", &["sessions:read"]).await;
+    clock.advance(Duration::seconds(31));
+    h.send(Action::Tick).await;
+    let order = listing(&server, "tab=all").await;
+    assert_eq!(order[0]["id"], again["id"]);
+    check(&mut h, &order, 2, "after an automatic refresh");
+    check_tabs(&h.screen(), &counts(&server, None).await);
+    clock.advance(Duration::seconds(31));
+    h.send(Action::Tick).await;
+    check(&mut h, &order, 2, "after an unchanged automatic refresh");
+    h.app.set_refresh_every(Duration::days(1));
+    clock.advance(Duration::seconds(31));
+    h.send(Action::Tick).await;
 
     // The Attention tab: the service's order, each row with its badges.
     let was = selected_id(&h);

@@ -82,7 +82,17 @@ pub(in crate::tui) struct Window {
     land: Land,
     /// Where the new query's first page starts, if known.
     reset_base: Base,
+    /// The service's change cursor as of the last read of the window.
+    sync_cursor: Option<String>,
+    /// When the window and the counts were last read: an automatic refresh
+    /// reads them again after [`REREAD_EVERY`] even if no key was written
+    /// (keys expire, badges change with time).
+    read_at: Option<chrono::DateTime<chrono::Utc>>,
 }
+
+/// How long an automatic refresh that finds no key written may skip
+/// reading the window and the counts again.
+const REREAD_EVERY: chrono::Duration = chrono::Duration::minutes(5);
 
 impl Window {
     fn new() -> Self {
@@ -98,6 +108,8 @@ impl Window {
             resetting: false,
             land: Land::Follow,
             reset_base: Base::Start(0),
+            sync_cursor: None,
+            read_at: None,
         }
     }
 
@@ -309,6 +321,36 @@ impl App {
         let Some(w) = &self.window else {
             return;
         };
+        // An automatic refresh first asks whether anything was written since.
+        let recent = w.read_at.is_some_and(|at| self.now - at < REREAD_EVERY);
+        if let (Some(since), true, false, false) = (
+            w.sync_cursor.clone(),
+            recent,
+            w.resetting,
+            self.refreshing.is_some(),
+        ) {
+            let generation = w.generation;
+            self.loading = true;
+            let query = KeyListQuery {
+                changed_since: Some(since),
+                limit: Some(1),
+                ..KeyListQuery::default()
+            };
+            self.request(Request::LoadWindow {
+                generation,
+                query: Box::new(query),
+                fetch: Fetch::Probe,
+            });
+            return;
+        }
+        self.reread_window();
+    }
+
+    /// Reads the window again from its first row held, and the counts.
+    fn reread_window(&mut self) {
+        let Some(w) = &self.window else {
+            return;
+        };
         let start = w.start(self.keys.len());
         let from = if w.pages.is_empty() || w.at_start() {
             From::Start
@@ -355,15 +397,16 @@ impl App {
 
     /// A page of the window came (or failed).
     pub(super) fn on_window_page(&mut self, fetch: Fetch, result: Result<KeyList, ClientError>) {
-        self.dirty = true;
         let page = match result {
             Ok(page) => page,
             Err(error) => {
+                self.dirty = true;
                 if let Some(w) = self.window.as_mut() {
                     match fetch {
                         Fetch::Ahead => w.ahead = false,
                         Fetch::Behind => w.behind = false,
                         Fetch::Reset => w.resetting = false,
+                        Fetch::Probe => {}
                     }
                 }
                 self.loading = false;
@@ -380,7 +423,22 @@ impl App {
             }
         };
         self.failures = 0;
-        self.banner = None;
+        if self.banner.take().is_some() {
+            self.dirty = true;
+        }
+        if fetch == Fetch::Probe {
+            self.loading = false;
+            if page.data.is_empty() {
+                // Nothing written since: what shows is up to date, and the
+                // screen stays as it is.
+                self.updated_at = Some(self.now);
+                self.asked_refresh = false;
+            } else {
+                self.reread_window();
+            }
+            return;
+        }
+        self.dirty = true;
         if page.policy_tag.is_some() && page.policy_tag != self.policy_tag {
             self.policy_tag = page.policy_tag.clone();
             self.request(Request::LoadPolicy);
@@ -396,8 +454,11 @@ impl App {
         };
         let mut land = None;
         match fetch {
+            Fetch::Probe => {}
             Fetch::Reset => {
                 w.resetting = false;
+                w.sync_cursor = page.sync_cursor;
+                w.read_at = Some(self.now);
                 w.pages.clear();
                 w.base = if mark.prev.is_none() {
                     Base::Start(0)
