@@ -136,6 +136,38 @@ pub struct App {
     /// In window mode, the marked keys as they were when marked: a mark
     /// stays when its row leaves the window, and `d` still revokes it.
     pub(super) mark_cache: BTreeMap<String, ApiKey>,
+    /// What the table's columns needed (name, prefix, scopes, health) on
+    /// the last frame drawn without a filter: while a filter is set the
+    /// widths stay these, so they do not jump with each keystroke. Written
+    /// by the table as it draws.
+    pub(in crate::tui) width_basis: WidthBasis,
+}
+
+/// Four column widths kept across frames that the view writes while it
+/// draws from a shared `&App` (one atomic, so the app stays `Sync` for the
+/// SSH sessions' tasks); none until the first frame.
+#[derive(Debug)]
+pub struct WidthBasis(std::sync::atomic::AtomicU64);
+
+impl Default for WidthBasis {
+    fn default() -> Self {
+        Self(std::sync::atomic::AtomicU64::new(u64::MAX))
+    }
+}
+
+impl WidthBasis {
+    pub fn get(&self) -> Option<[u16; 4]> {
+        let v = self.0.load(std::sync::atomic::Ordering::Relaxed);
+        (v != u64::MAX).then(|| [0, 16, 32, 48].map(|s| (v >> s) as u16))
+    }
+
+    pub fn set(&self, widths: [u16; 4]) {
+        let v = widths
+            .iter()
+            .zip([0, 16, 32, 48])
+            .fold(0u64, |v, (w, s)| v | (u64::from(*w) << s));
+        self.0.store(v, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// How long `r`'s load runs before the title says `refreshing…`.
@@ -198,6 +230,7 @@ impl App {
             capacity: super::window::DEFAULT_CAPACITY,
             window: None,
             mark_cache: BTreeMap::new(),
+            width_basis: WidthBasis::default(),
         }
     }
 

@@ -376,6 +376,26 @@ fn needs<'k>(app: &App, keys: &[&'k ApiKey]) -> (Needs, &'k str) {
     (needs, shared)
 }
 
+/// Under a filter, the content widths of the last frame without one, so the
+/// columns do not jump with each keystroke (the rows that no longer fit are
+/// cut with `…`); without a filter, what the rows on screen need, kept.
+fn stable_while_filtering(app: &App, needs: Needs) -> Needs {
+    match app.width_basis.get() {
+        Some([name, prefix, scopes, health]) if !app.filter.value().is_empty() => Needs {
+            name,
+            prefix,
+            scopes,
+            health,
+            ..needs
+        },
+        _ => {
+            let basis = [needs.name, needs.prefix, needs.scopes, needs.health];
+            app.width_basis.set(basis);
+            needs
+        }
+    }
+}
+
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let visible = usize::from(area.height.saturating_sub(1));
     // More rows than room: the last column is the scrollbar's.
@@ -403,6 +423,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .collect();
     let held: Vec<&ApiKey> = on_screen.iter().flatten().copied().collect();
     let (needs, shared) = needs(app, &held);
+    let needs = stable_while_filtering(app, needs);
     let columns = columns_for(room, needs);
     let arrow = if app.sort_reversed { "↑" } else { "↓" };
     let titles = columns.iter().map(|&c| match c {
