@@ -177,7 +177,8 @@ pub fn synthetic_keys(n: usize, now: chrono::DateTime<chrono::Utc>) -> Vec<crate
 }
 
 /// An app of `width`×`height` on `clock`, with `keys` given to it as the
-/// answer to its first load, as the runner would.
+/// answer to its first load, as the runner would. It holds them all (its
+/// capacity is at least their number): the local table, no service behind it.
 pub fn loaded_app(
     clock: Arc<dyn Clock>,
     keys: Vec<crate::api::ApiKey>,
@@ -192,6 +193,7 @@ pub fn loaded_app(
         "bench".into(),
     );
     app.update(Action::Resize(width, height));
+    app.set_capacity(keys.len().max(super::app::DEFAULT_CAPACITY));
     app.start();
     let load = app
         .take_effects()

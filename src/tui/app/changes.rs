@@ -209,7 +209,7 @@ impl App {
                 *held = key;
             }
             if self.mutations() == 0 {
-                self.refresh_window();
+                self.reread_window();
             }
             self.rebuild_rows();
             return;

@@ -347,7 +347,7 @@ impl App {
     }
 
     /// Reads the window again from its first row held, and the counts.
-    fn reread_window(&mut self) {
+    pub(super) fn reread_window(&mut self) {
         let Some(w) = &self.window else {
             return;
         };
