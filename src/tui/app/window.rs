@@ -49,6 +49,8 @@ enum Base {
 pub(super) enum Land {
     /// On the same key if it is there, else where it was.
     Follow,
+    /// On the same key if it is there, else on the first row.
+    Top,
     First,
     Last,
 }
@@ -264,9 +266,8 @@ impl App {
             self.rebuild_rows();
             return;
         }
-        self.selected = 0;
-        self.offset = 0;
-        self.requery(From::Start, Land::Follow, true);
+        // The rows shown stay until the new query's first page replaces them.
+        self.requery(From::Start, Land::Top, true);
         self.dirty = true;
     }
 
@@ -509,6 +510,13 @@ impl App {
             Some(Land::Last) => {
                 self.selected = self.row_start() + self.keys.len().saturating_sub(1);
                 self.selected_id = None;
+            }
+            Some(Land::Top) => {
+                let id = self.selected_id.as_deref();
+                if !self.keys.iter().any(|k| Some(k.id.as_str()) == id) {
+                    self.selected = 0;
+                    self.offset = 0;
+                }
             }
             Some(Land::Follow) | None => {}
         }
