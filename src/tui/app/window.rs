@@ -188,7 +188,10 @@ impl App {
     /// How many keys the organisation has.
     pub fn key_total(&self) -> usize {
         match &self.window {
-            Some(w) => usize::try_from(w.all.tabs.all).unwrap_or(usize::MAX),
+            // Before the counts come, at least the keys held.
+            Some(w) => usize::try_from(w.all.tabs.all)
+                .unwrap_or(usize::MAX)
+                .max(self.keys.len()),
             None => self.keys.len(),
         }
     }
@@ -429,7 +432,8 @@ impl App {
         }
         if fetch == Fetch::Probe {
             self.loading = false;
-            if page.data.is_empty() {
+            // `r` pressed meanwhile reads the window again whatever the answer.
+            if page.data.is_empty() && self.refreshing.is_none() {
                 // Nothing written since: what shows is up to date, and the
                 // screen stays as it is.
                 self.updated_at = Some(self.now);
