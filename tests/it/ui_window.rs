@@ -8,7 +8,8 @@
 //! the window and the counts after `r`; the Attention tab shows the
 //! service's order and badges; marks and a bulk revoke work on keys that
 //! left the window; a refresh that finds more keys than the capacity turns
-//! a whole table into a window. And (issue 21) the column widths stay put
+//! a whole table into a window, and a key created in it is read back with
+//! the counts. And (issue 21) the column widths stay put
 //! while a filter is typed.
 
 use crate::common;
@@ -452,6 +453,28 @@ async fn a_refresh_past_the_capacity_turns_the_table_into_a_window(backend: Back
     check(&mut h, &order, landed, "after the crossing");
     h.press(KeyCode::Char('G')).await;
     check(&mut h, &order, 69, "G after the crossing");
+
+    // A key created in the UI: the window is read again from the start
+    // with the new key selected, and the counts follow.
+    h.press(KeyCode::Char('g')).await;
+    h.press(KeyCode::Char('n')).await;
+    h.type_text("Made here").await;
+    for _ in 0..3 {
+        h.press(KeyCode::Tab).await;
+    }
+    h.press(KeyCode::Char(' ')).await;
+    h.press(KeyCode::Enter).await;
+    let order = listing(&server, "tab=all").await;
+    assert_eq!(order.len(), 71);
+    assert_eq!(order[0]["name"], "Made here");
+    assert_eq!(h.app.selected(), 0);
+    assert_eq!(
+        h.app.selected_key().map(|k| k.id.as_str()),
+        order[0]["id"].as_str()
+    );
+    assert_eq!(h.app.row_count(), 71);
+    assert_eq!(h.app.tab_counts()[0], 71);
+    assert!(h.app.held() <= CAPACITY);
     check_tabs(&h.screen(), &counts(&server, None).await);
     server.stop().await;
 }
