@@ -57,7 +57,7 @@ pub enum Request {
         fetch: Fetch,
     },
     /// The tab counts and the summary line's numbers of the keys matching
-    /// `q`, for window query `generation`.
+    /// `q`, for the window's counts number `generation`.
     LoadCounts {
         generation: u64,
         q: Option<String>,

@@ -145,7 +145,7 @@ impl App {
             }
             Answer::Counts(result) => {
                 if let Request::LoadCounts { generation, q } = &request {
-                    if self.current_window(*generation) {
+                    if self.current_counts(*generation) {
                         self.on_counts(q.clone(), result);
                     }
                 }

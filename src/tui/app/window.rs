@@ -57,7 +57,7 @@ pub(super) enum Land {
 
 /// Where a new query's first page starts.
 #[derive(Debug, Clone)]
-pub(super) enum From {
+pub(super) enum ReadFrom {
     Start,
     End,
     /// After this position, known to be row `n - 1`.
@@ -76,6 +76,9 @@ pub(in crate::tui) struct Window {
     /// The counts of all keys (the summary line, the title's `of 12`).
     all: KeyCounts,
     generation: u64,
+    /// The counts asked for last (a jump to either end asks for none, and
+    /// keeps the counts on their way).
+    counts_generation: u64,
     /// A page ahead / behind is on its way.
     ahead: bool,
     behind: bool,
@@ -105,6 +108,7 @@ impl Window {
             counts: KeyCounts::default(),
             all: KeyCounts::default(),
             generation: 0,
+            counts_generation: 0,
             ahead: false,
             behind: false,
             resetting: false,
@@ -246,7 +250,7 @@ impl App {
         self.sync_cursor = None;
         self.sync_next = None;
         self.window = Some(Window::new());
-        self.requery(From::Start, Land::Follow, true);
+        self.requery(ReadFrom::Start, Land::Follow, true);
     }
 
     /// Back to whole mode: every key is loaded again.
@@ -270,13 +274,13 @@ impl App {
             return;
         }
         // The rows shown stay until the new query's first page replaces them.
-        self.requery(From::Start, Land::Top, true);
+        self.requery(ReadFrom::Start, Land::Top, true);
         self.dirty = true;
     }
 
     /// Asks for a new query's first page (replacing the rows held when it
     /// lands) and, with `counts`, the counts it needs.
-    pub(super) fn requery(&mut self, from: From, land: Land, counts: bool) {
+    pub(super) fn requery(&mut self, from: ReadFrom, land: Land, counts: bool) {
         let mut query = self.window_query();
         let q = query.q.clone();
         let Some(w) = self.window.as_mut() else {
@@ -288,16 +292,20 @@ impl App {
         w.resetting = true;
         w.land = land;
         w.reset_base = match &from {
-            From::Start => Base::Start(0),
-            From::End => Base::End(0),
-            From::After(_, n) => Base::Start(*n),
+            ReadFrom::Start => Base::Start(0),
+            ReadFrom::End => Base::End(0),
+            ReadFrom::After(_, n) => Base::Start(*n),
         };
         match from {
-            From::Start => {}
-            From::End => query.from = Some("end".into()),
-            From::After(cursor, _) => query.cursor = Some(cursor),
+            ReadFrom::Start => {}
+            ReadFrom::End => query.from = Some("end".into()),
+            ReadFrom::After(cursor, _) => query.cursor = Some(cursor),
         }
         let generation = w.generation;
+        if counts {
+            w.counts_generation += 1;
+        }
+        let counts_generation = w.counts_generation;
         self.loading = true;
         self.request(Request::LoadWindow {
             generation,
@@ -305,6 +313,7 @@ impl App {
             fetch: Fetch::Reset,
         });
         if counts {
+            let generation = counts_generation;
             if q.is_some() {
                 self.request(Request::LoadCounts {
                     generation,
@@ -357,13 +366,13 @@ impl App {
         };
         let start = w.start(self.keys.len());
         let from = if w.pages.is_empty() || w.at_start() {
-            From::Start
+            ReadFrom::Start
         } else if w.at_end() {
-            From::End
+            ReadFrom::End
         } else {
             match w.pages.front().and_then(|p| p.prev.clone()) {
-                Some(cursor) => From::After(cursor, start + 1),
-                None => From::Start,
+                Some(cursor) => ReadFrom::After(cursor, start + 1),
+                None => ReadFrom::Start,
             }
         };
         self.requery(from, Land::Follow, true);
@@ -377,7 +386,7 @@ impl App {
         }
         self.selected = 0;
         self.offset = 0;
-        self.requery(From::Start, Land::First, false);
+        self.requery(ReadFrom::Start, Land::First, false);
     }
 
     /// `G`: the last row, read from the end unless it is held.
@@ -389,7 +398,7 @@ impl App {
         let last = self.row_count().saturating_sub(1);
         self.selected = last;
         self.offset = (last + 1).saturating_sub(self.page_rows());
-        self.requery(From::End, Land::Last, false);
+        self.requery(ReadFrom::End, Land::Last, false);
     }
 
     /// Whether a window answer belongs to the query now shown.
@@ -397,6 +406,13 @@ impl App {
         self.window
             .as_ref()
             .is_some_and(|w| w.generation == generation)
+    }
+
+    /// Whether counts belong to the query now shown.
+    pub(super) fn current_counts(&self, generation: u64) -> bool {
+        self.window
+            .as_ref()
+            .is_some_and(|w| w.counts_generation == generation)
     }
 
     /// A page of the window came (or failed).
