@@ -178,6 +178,19 @@ impl Client {
             .await
     }
 
+    /// How many keys each tab lists and the summary line's numbers, of the
+    /// keys matching `q` (`GET /v1/api-keys/counts`).
+    pub async fn key_counts(
+        &self,
+        query: &crate::api::KeyCountsQuery,
+    ) -> Result<crate::api::KeyCounts> {
+        self.send(
+            self.request(Method::GET, "/v1/api-keys/counts")
+                .query(query),
+        )
+        .await
+    }
+
     /// Every key (optionally of one status), following the cursor.
     pub async fn list_all_keys(&self, status: Option<KeyStatus>) -> Result<Vec<ApiKey>> {
         let query = KeyListQuery {

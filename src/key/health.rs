@@ -126,6 +126,24 @@ impl Badges {
     }
 }
 
+/// The set of badges given one by one (e.g. a listed key's `health` ids).
+impl FromIterator<Badge> for Badges {
+    fn from_iter<I: IntoIterator<Item = Badge>>(badges: I) -> Self {
+        let mut found = Badges::default();
+        for badge in badges {
+            found.insert(badge);
+        }
+        found
+    }
+}
+
+impl Badge {
+    /// The badge whose [`Badge::id`] is `id`.
+    pub fn from_id(id: &str) -> Option<Badge> {
+        Badge::ALL.into_iter().find(|b| b.id() == id)
+    }
+}
+
 fn days(n: u32) -> Duration {
     Duration::days(i64::from(n))
 }

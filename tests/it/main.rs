@@ -61,4 +61,5 @@ mod tui_80x24;
 mod tui_finish;
 mod tui_flows;
 mod tui_palette;
+mod ui_window;
 mod window;

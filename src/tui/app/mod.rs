@@ -11,6 +11,8 @@ mod settle;
 mod state;
 mod tabs;
 mod update;
+mod window;
 
 pub use state::{App, Banner, CHROME_ROWS, PAGE_SIZE};
 pub use tabs::{SortBy, Tab};
+pub use window::DEFAULT_CAPACITY;

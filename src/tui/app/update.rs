@@ -111,6 +111,8 @@ impl App {
             Command::Up => self.select(self.selected.saturating_sub(1)),
             Command::PageDown => self.select(self.selected + page),
             Command::PageUp => self.select(self.selected.saturating_sub(page)),
+            Command::First if self.window.is_some() => self.window_first(),
+            Command::Last if self.window.is_some() => self.window_last(),
             Command::First => self.select(0),
             Command::Last => self.select(self.rows.len().saturating_sub(1)),
             Command::Details => {
@@ -126,7 +128,7 @@ impl App {
             Command::SortBy(i) => {
                 self.sort = SortBy::ALL[usize::from(i).min(SortBy::ALL.len() - 1)];
                 self.sort_reversed = false;
-                self.rebuild_rows();
+                self.query_changed();
             }
             Command::Theme(palette) => self.set_palette(palette),
             Command::New => self.popups.push(Popup::Create(Box::new(
@@ -135,9 +137,14 @@ impl App {
             Command::Revoke => self.ask_revoke(),
             Command::Rotate => self.ask_rotate(),
             Command::Mark => {
-                if let Some(id) = self.selected_key().map(|k| k.id.clone()) {
-                    if !self.marked.remove(&id) {
-                        self.marked.insert(id);
+                if let Some(key) = self.selected_key().cloned() {
+                    if self.marked.remove(&key.id) {
+                        self.mark_cache.remove(&key.id);
+                    } else {
+                        self.marked.insert(key.id.clone());
+                        if self.window.is_some() {
+                            self.mark_cache.insert(key.id.clone(), key);
+                        }
                     }
                     self.select(self.selected + 1);
                 }
@@ -172,7 +179,7 @@ impl App {
             // Esc: the filter first, then the marks.
             Command::ClearFilter if !self.filter.value().is_empty() => {
                 self.filter.reset();
-                self.rebuild_rows();
+                self.query_changed();
             }
             Command::ClearFilter => self.clear_marks(""),
             Command::ShowTab(i) => self.show_tab(Tab::ALL[usize::from(i).min(Tab::ALL.len() - 1)]),
@@ -183,11 +190,11 @@ impl App {
             Command::SortNext => {
                 self.sort = self.sort.next();
                 self.sort_reversed = false;
-                self.rebuild_rows();
+                self.query_changed();
             }
             Command::SortReverse => {
                 self.sort_reversed = !self.sort_reversed;
-                self.rebuild_rows();
+                self.query_changed();
             }
             _ => {}
         }
@@ -234,7 +241,7 @@ impl App {
             Some(Command::FilterClear) => {
                 self.filtering = false;
                 self.filter.reset();
-                self.rebuild_rows();
+                self.query_changed();
             }
             Some(command @ (Command::Down | Command::Up)) => {
                 self.filtering = false;
@@ -248,7 +255,7 @@ impl App {
                     .is_some()
                     || before != self.filter.value().len()
                 {
-                    self.rebuild_rows();
+                    self.query_changed();
                 }
             }
         }

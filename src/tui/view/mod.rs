@@ -109,13 +109,13 @@ fn draw_title(frame: &mut Frame, app: &App, area: Rect) {
             tab => format!("{} ", tab.label().to_lowercase()),
         };
         let noun = if app.tab_total() == 1 { "key" } else { "keys" };
-        format!("{} of {} {tab}{noun}", app.rows.len(), app.tab_total())
+        format!("{} of {} {tab}{noun}", app.row_count(), app.tab_total())
     } else {
-        present::count(app.keys.len(), "key", "keys")
+        present::count(app.key_total(), "key", "keys")
     };
     // Where the selection is, once the rows do not all fit: `12/40`.
-    let state = if app.rows.len() > app.page_rows() {
-        format!("{}/{} · {state}", app.selected + 1, app.rows.len())
+    let state = if app.row_count() > app.page_rows() {
+        format!("{}/{} · {state}", app.selected + 1, app.row_count())
     } else {
         state
     };
@@ -218,7 +218,7 @@ fn draw_tabs(frame: &mut Frame, app: &App, area: Rect) {
 /// The keys that work right now, from the keymap for what is on screen.
 pub fn footer_hints(app: &App) -> Vec<keymap::Hint> {
     let state = keymap::FooterState {
-        has_rows: !app.rows.is_empty(),
+        has_rows: app.row_count() > 0,
         filtered: !app.filter.value().is_empty(),
         attention: app.tab == Tab::Attention,
         marked: app.marked_shown().len(),
