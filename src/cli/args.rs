@@ -492,6 +492,14 @@ pub struct ServeArgs {
     /// every key up in the database.
     #[arg(long, env = "KEYDECK_KEY_CACHE", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub key_cache: bool,
+    /// Let webhook endpoints be private, loopback or link-local addresses (and plain http://
+    /// to loopback): for tests and closed networks only [default: refused].
+    #[arg(long, env = "KEYDECK_WEBHOOKS_ALLOW_PRIVATE", help_heading = "Webhooks")]
+    pub webhooks_allow_private: bool,
+    /// The hour (UTC, 0-23) from which each organisation's `digest.daily` webhook is sent.
+    #[arg(long, env = "KEYDECK_WEBHOOK_DIGEST_HOUR", default_value_t = 8, value_name = "HOUR",
+        value_parser = clap::value_parser!(u32).range(0..=23), help_heading = "Webhooks")]
+    pub webhook_digest_hour: u32,
     /// A proxy whose X-Forwarded-For (or, without one, X-Real-IP) is believed (repeatable), e.g.
     /// nginx on 127.0.0.1. The client is the rightmost X-Forwarded-For entry not a listed proxy.
     #[arg(
