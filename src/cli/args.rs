@@ -494,7 +494,11 @@ pub struct ServeArgs {
     pub key_cache: bool,
     /// Let webhook endpoints be private, loopback or link-local addresses (and plain http://
     /// to loopback): for tests and closed networks only [default: refused].
-    #[arg(long, env = "KEYDECK_WEBHOOKS_ALLOW_PRIVATE", help_heading = "Webhooks")]
+    #[arg(
+        long,
+        env = "KEYDECK_WEBHOOKS_ALLOW_PRIVATE",
+        help_heading = "Webhooks"
+    )]
     pub webhooks_allow_private: bool,
     /// The hour (UTC, 0-23) from which each organisation's `digest.daily` webhook is sent.
     #[arg(long, env = "KEYDECK_WEBHOOK_DIGEST_HOUR", default_value_t = 8, value_name = "HOUR",

@@ -118,8 +118,12 @@ pub trait WebhookStore: Send + Sync {
     async fn list_endpoints(&self, org_id: &str) -> StoreResult<Vec<Endpoint>>;
     async fn endpoint(&self, org_id: &str, id: &str) -> StoreResult<Option<Endpoint>>;
     /// Deletes the endpoint and its deliveries, writing `audit`; `false` if there is none.
-    async fn remove_endpoint(&self, org_id: &str, id: &str, audit: &AuditEvent)
-        -> StoreResult<bool>;
+    async fn remove_endpoint(
+        &self,
+        org_id: &str,
+        id: &str,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool>;
     /// A new current secret; the old one signs too until `overlap_until`.
     async fn rotate_endpoint_secret(
         &self,
@@ -130,18 +134,18 @@ pub trait WebhookStore: Send + Sync {
         audit: &AuditEvent,
     ) -> StoreResult<bool>;
     /// Enables a disabled endpoint (its failures forgotten, its pending deliveries resumed).
-    async fn enable_endpoint(&self, org_id: &str, id: &str, audit: &AuditEvent)
-        -> StoreResult<bool>;
-    /// Puts an event in the outbox with a delivery to each enabled endpoint
+    async fn enable_endpoint(
+        &self,
+        org_id: &str,
+        id: &str,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool>;
+    /// Puts an event in the outbox with a delivery to each endpoint
     /// subscribed to it (or to `only` alone, subscribed or not). `false` if
     /// an event with its `dedupe` text is there already.
     async fn enqueue_event(&self, event: &NewEvent, only: Option<&str>) -> StoreResult<bool>;
     /// The endpoint's latest deliveries, newest first.
-    async fn list_deliveries(
-        &self,
-        endpoint_id: &str,
-        limit: u32,
-    ) -> StoreResult<Vec<Delivery>>;
+    async fn list_deliveries(&self, endpoint_id: &str, limit: u32) -> StoreResult<Vec<Delivery>>;
     /// Leases up to `limit` deliveries due at `now` (pending, not leased, to
     /// an enabled endpoint) until `lease_until`.
     async fn claim_deliveries(
@@ -179,6 +183,11 @@ const DELETE_ENDPOINT: &str = "DELETE FROM webhook_endpoints WHERE org_id = $1 A
 const ROTATE_SECRET: &str = "UPDATE webhook_endpoints SET previous_secret = secret, \
      secret = $1, previous_until = $2 WHERE org_id = $3 AND id = $4";
 
+/// Before enabling: the deliveries that waited get a day of retries from now (`$1`).
+const RESUME_DELIVERIES: &str = "UPDATE webhook_deliveries SET created_at = $1, \
+     next_attempt_at = $1 WHERE status = 'pending' AND endpoint_id = (SELECT id \
+     FROM webhook_endpoints WHERE org_id = $2 AND id = $3 AND disabled_at IS NOT NULL)";
+
 const ENABLE_ENDPOINT: &str = "UPDATE webhook_endpoints SET disabled_at = NULL, \
      consecutive_failures = 0, failing_since = NULL \
      WHERE org_id = $1 AND id = $2 AND disabled_at IS NOT NULL";
@@ -187,12 +196,13 @@ const INSERT_EVENT: &str =
     "INSERT INTO webhook_events (id, org_id, type, created_at, payload, dedupe) \
      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
 
-/// One delivery per enabled endpoint of the organisation subscribed to the
-/// event type (`$4`, matched in the space-separated list).
+/// One delivery per endpoint of the organisation subscribed to the event
+/// type (`$4`, matched in the space-separated list). A disabled endpoint's
+/// wait: they are sent once it is enabled again.
 const FAN_OUT: &str = "INSERT INTO webhook_deliveries \
      (event_id, endpoint_id, status, attempts, next_attempt_at, created_at) \
      SELECT $1, id, 'pending', 0, $2, $2 FROM webhook_endpoints \
-     WHERE org_id = $3 AND disabled_at IS NULL AND (' ' || events || ' ') LIKE $4";
+     WHERE org_id = $3 AND (' ' || events || ' ') LIKE $4";
 
 const DELIVER_TO_ONE: &str = "INSERT INTO webhook_deliveries \
      (event_id, endpoint_id, status, attempts, next_attempt_at, created_at) \
@@ -210,6 +220,12 @@ const CLAIM: &str = "UPDATE webhook_deliveries SET lease_until = $1 WHERE id IN 
      AND (d.lease_until IS NULL OR d.lease_until <= $2) AND w.disabled_at IS NULL \
      ORDER BY d.next_attempt_at LIMIT $3 {lock}) \
      AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $2) RETURNING id";
+
+/// Whether any delivery is due at `$1`: what [`CLAIM`] would pick, read only.
+const ANY_DUE: &str = "SELECT d.id FROM webhook_deliveries d \
+     JOIN webhook_endpoints w ON w.id = d.endpoint_id \
+     WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
+     AND (d.lease_until IS NULL OR d.lease_until <= $1) AND w.disabled_at IS NULL LIMIT 1";
 
 const CLAIMED: &str = "SELECT d.id, d.event_id, e.payload, d.endpoint_id, w.org_id, w.url, \
      w.secret, w.previous_secret, w.previous_until, d.attempts, d.created_at \
@@ -358,7 +374,10 @@ pub(super) fn events_of(
     match action {
         AuditAction::ApiKeyCreated => {
             if let Some(k) = key_json(&audit.api_key_id) {
-                push(event::API_KEY_CREATED, json!({ "api_key": k, "actor": actor }));
+                push(
+                    event::API_KEY_CREATED,
+                    json!({ "api_key": k, "actor": actor }),
+                );
             }
         }
         AuditAction::ApiKeyRevoked => {
@@ -662,8 +681,12 @@ where
         id: &str,
         audit: &AuditEvent,
     ) -> StoreResult<bool> {
+        let before = sqlx::query::<DB>(RESUME_DELIVERIES)
+            .bind(ms(audit.at))
+            .bind(org_id)
+            .bind(id);
         let query = sqlx::query::<DB>(ENABLE_ENDPOINT).bind(org_id).bind(id);
-        self.endpoint_change("enable_webhook", query, None, audit)
+        self.endpoint_change("enable_webhook", query, Some(before), audit)
             .await
     }
 
@@ -697,27 +720,34 @@ where
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<Claimed>> {
+        // Not guarded: the worker's background poll never takes a request's
+        // slot or deadline. A read first, so that a poll with nothing due
+        // writes nothing (no SQLite data version moved, no PostgreSQL row locked).
+        let due: Option<i64> = sqlx::query_scalar::<DB, i64>(ANY_DUE)
+            .bind(ms(now))
+            .fetch_optional(&self.pool)
+            .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let text = CLAIM.replace("{lock}", DB::SKIP_LOCKED);
-        self.run("claim_webhook_deliveries", async {
-            let ids: Vec<i64> = sqlx::query_scalar::<DB, i64>(&text)
-                .bind(ms(lease_until))
-                .bind(ms(now))
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
+        let ids: Vec<i64> = sqlx::query_scalar::<DB, i64>(&text)
+            .bind(ms(lease_until))
+            .bind(ms(now))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut claimed = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = sqlx::query_as::<DB, ClaimedRow>(CLAIMED)
+                .bind(id)
+                .fetch_optional(&self.pool)
                 .await?;
-            let mut claimed = Vec::with_capacity(ids.len());
-            for id in ids {
-                let row = sqlx::query_as::<DB, ClaimedRow>(CLAIMED)
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                if let Some(row) = row {
-                    claimed.push(row.into_claimed(now)?);
-                }
+            if let Some(row) = row {
+                claimed.push(row.into_claimed(now)?);
             }
-            Ok(claimed)
-        })
-        .await
+        }
+        Ok(claimed)
     }
 
     async fn finish_attempt(
@@ -736,7 +766,11 @@ where
                     error,
                     retry_at,
                 } => (
-                    if retry_at.is_some() { "pending" } else { "failed" },
+                    if retry_at.is_some() {
+                        "pending"
+                    } else {
+                        "failed"
+                    },
                     retry_at.map(ms),
                     *status,
                     Some(error.as_str()),
@@ -795,11 +829,9 @@ where
     }
 
     async fn orgs_with_endpoints(&self) -> StoreResult<Vec<String>> {
-        self.run("webhook_orgs", async {
-            Ok(sqlx::query_scalar::<DB, String>(ORGS_WITH_ENDPOINTS)
-                .fetch_all(&self.pool)
-                .await?)
-        })
-        .await
+        // Not guarded, as the claim: the worker's background poll.
+        Ok(sqlx::query_scalar::<DB, String>(ORGS_WITH_ENDPOINTS)
+            .fetch_all(&self.pool)
+            .await?)
     }
 }

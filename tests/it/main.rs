@@ -60,4 +60,5 @@ mod tui;
 mod tui_80x24;
 mod tui_flows;
 mod tui_palette;
+mod webhooks;
 mod window;

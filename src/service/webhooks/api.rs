@@ -15,8 +15,8 @@ use crate::api::webhooks::{
 };
 use crate::api::ErrorBody;
 use crate::audit_action::AuditAction;
-use crate::key::webhook::{self as event, new_signing_secret, EVENT_TYPES};
 use crate::key::new_id;
+use crate::key::webhook::{self as event, new_signing_secret, EVENT_TYPES};
 use crate::service::auth::Admin;
 use crate::service::error::{field_error, ApiError};
 use crate::service::extract::{bytes_rejection, parse_object, Json, Path, Query};
@@ -56,7 +56,12 @@ fn webhook(e: Endpoint) -> Webhook {
     }
 }
 
-fn audit(state: &AppState, admin: &Admin, action: AuditAction, details: serde_json::Value) -> AuditEvent {
+fn audit(
+    state: &AppState,
+    admin: &Admin,
+    action: AuditAction,
+    details: serde_json::Value,
+) -> AuditEvent {
     let mut details = details;
     if let (Some(via), Some(map)) = (&admin.via, details.as_object_mut()) {
         map.insert("via".into(), via.clone().into());
@@ -96,9 +101,13 @@ async fn endpoint_of(state: &AppState, admin: &Admin, id: &str) -> Result<Endpoi
     responses(
         (status = 200, body = WebhookList),
         (status = 401, body = ErrorBody), (status = 402, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client; Retry-After", body = ErrorBody),
         (status = 500, description = "`internal_error`: a fault of the service, logged in full", body = ErrorBody),
     ))]
-pub async fn list(State(state): State<AppState>, admin: Admin) -> Result<JsonBody<WebhookList>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    admin: Admin,
+) -> Result<JsonBody<WebhookList>, ApiError> {
     let data = state.store.webhooks().list_endpoints(&admin.org.id).await?;
     Ok(JsonBody(WebhookList {
         data: data.into_iter().map(webhook).collect(),
@@ -113,6 +122,7 @@ pub async fn list(State(state): State<AppState>, admin: Admin) -> Result<JsonBod
         (status = 400, description = "`invalid_request`: the url (not https off loopback, a private, loopback or link-local address without `serve --webhooks-allow-private`, too long) or the events (none, unknown, too many), named in `fields`; or the organisation has 20 endpoints already", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 402, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 413, body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client; Retry-After", body = ErrorBody),
         (status = 500, description = "`internal_error`: a fault of the service, logged in full", body = ErrorBody),
     ))]
 pub async fn create(
@@ -124,13 +134,20 @@ pub async fn create(
     let url = target::check_url(req.url.trim(), allow).map_err(|m| field_error("url", m))?;
     let mut events: Vec<String> = Vec::new();
     if req.events.is_empty() || req.events.len() > MAX_EVENTS {
-        return Err(field_error("events", format!("events must list 1-{MAX_EVENTS} event types, e.g. [\"api_key.revoked\"]")));
+        return Err(field_error(
+            "events",
+            format!("events must list 1-{MAX_EVENTS} event types, e.g. [\"api_key.revoked\"]"),
+        ));
     }
     for e in &req.events {
         if !EVENT_TYPES.contains(&e.as_str()) {
             return Err(field_error(
                 "events",
-                format!("{:?} is not an event type; one of: {}", e.chars().take(64).collect::<String>(), EVENT_TYPES.join(", ")),
+                format!(
+                    "{:?} is not an event type; one of: {}",
+                    e.chars().take(64).collect::<String>(),
+                    EVENT_TYPES.join(", ")
+                ),
             ));
         }
         if !events.contains(e) {
@@ -139,9 +156,16 @@ pub async fn create(
     }
     let existing = state.store.webhooks().list_endpoints(&admin.org.id).await?;
     if existing.len() >= MAX_ENDPOINTS {
-        return Err(field_error("url", format!("an organisation has at most {MAX_ENDPOINTS} webhook endpoints: remove one first")));
+        return Err(field_error(
+            "url",
+            format!(
+                "an organisation has at most {MAX_ENDPOINTS} webhook endpoints: remove one first"
+            ),
+        ));
     }
-    target::check_resolves(&url, allow).await.map_err(|m| field_error("url", m))?;
+    target::check_resolves(&url, allow)
+        .await
+        .map_err(|m| field_error("url", m))?;
     let secret = new_signing_secret();
     let new = NewEndpoint {
         id: new_id("whk_"),
@@ -152,7 +176,12 @@ pub async fn create(
         created_at: state.clock.now(),
         created_by: admin.user.email.clone(),
     };
-    let a = audit(&state, &admin, AuditAction::WebhookCreated, json!({ "webhook_id": new.id, "url": new.url, "events": new.events }));
+    let a = audit(
+        &state,
+        &admin,
+        AuditAction::WebhookCreated,
+        json!({ "webhook_id": new.id, "url": new.url, "events": new.events }),
+    );
     state.store.webhooks().add_endpoint(&new, &a).await?;
     tracing::info!(webhook = %new.id, org_id = %admin.org.id, by = %admin.user.email, "webhook endpoint added");
     let created = endpoint_of(&state, &admin, &new.id).await?;
@@ -171,6 +200,7 @@ pub async fn create(
     responses(
         (status = 200, description = "The endpoint removed", body = Webhook),
         (status = 401, body = ErrorBody), (status = 402, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client; Retry-After", body = ErrorBody),
         (status = 500, description = "`internal_error`: a fault of the service, logged in full", body = ErrorBody),
     ))]
 pub async fn remove(
@@ -179,8 +209,18 @@ pub async fn remove(
     Path(id): Path<String>,
 ) -> Result<JsonBody<Webhook>, ApiError> {
     let e = endpoint_of(&state, &admin, &id).await?;
-    let a = audit(&state, &admin, AuditAction::WebhookRemoved, json!({ "webhook_id": id, "url": e.url }));
-    if !state.store.webhooks().remove_endpoint(&admin.org.id, &id, &a).await? {
+    let a = audit(
+        &state,
+        &admin,
+        AuditAction::WebhookRemoved,
+        json!({ "webhook_id": id, "url": e.url }),
+    );
+    if !state
+        .store
+        .webhooks()
+        .remove_endpoint(&admin.org.id, &id, &a)
+        .await?
+    {
         return Err(ApiError::NotFound);
     }
     tracing::info!(webhook = %id, org_id = %admin.org.id, by = %admin.user.email, "webhook endpoint removed");
@@ -193,6 +233,7 @@ pub async fn remove(
     responses(
         (status = 202, body = WebhookTestQueued),
         (status = 401, body = ErrorBody), (status = 402, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client; Retry-After", body = ErrorBody),
         (status = 500, description = "`internal_error`: a fault of the service, logged in full", body = ErrorBody),
     ))]
 pub async fn test(
@@ -202,11 +243,25 @@ pub async fn test(
 ) -> Result<(StatusCode, JsonBody<WebhookTestQueued>), ApiError> {
     endpoint_of(&state, &admin, &id).await?;
     let now = state.clock.now();
-    let e = new_event(&admin.org.id, event::WEBHOOK_TEST, now, json!({ "webhook_id": id, "sent_by": admin.user.email }), None);
+    let e = new_event(
+        &admin.org.id,
+        event::WEBHOOK_TEST,
+        now,
+        json!({ "webhook_id": id, "sent_by": admin.user.email }),
+        None,
+    );
     state.store.webhooks().enqueue_event(&e, Some(&id)).await?;
-    let a = audit(&state, &admin, AuditAction::WebhookTested, json!({ "webhook_id": id, "event_id": e.id }));
+    let a = audit(
+        &state,
+        &admin,
+        AuditAction::WebhookTested,
+        json!({ "webhook_id": id, "event_id": e.id }),
+    );
     state.store.record_audit(&a).await?;
-    Ok((StatusCode::ACCEPTED, JsonBody(WebhookTestQueued { event_id: e.id })))
+    Ok((
+        StatusCode::ACCEPTED,
+        JsonBody(WebhookTestQueued { event_id: e.id }),
+    ))
 }
 
 /// The endpoint's latest deliveries, newest first: status, attempts, next try, last answer.
@@ -216,6 +271,7 @@ pub async fn test(
         (status = 200, body = WebhookDeliveryList),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 402, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client; Retry-After", body = ErrorBody),
         (status = 500, description = "`internal_error`: a fault of the service, logged in full", body = ErrorBody),
     ))]
 pub async fn deliveries(
@@ -255,6 +311,7 @@ pub async fn deliveries(
         (status = 400, description = "`invalid_request`: overlap_seconds out of 0-604800", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 402, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 413, body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client; Retry-After", body = ErrorBody),
         (status = 500, description = "`internal_error`: a fault of the service, logged in full", body = ErrorBody),
     ))]
 pub async fn rotate_secret(
@@ -271,13 +328,26 @@ pub async fn rotate_secret(
     };
     let overlap = req.overlap_seconds.unwrap_or(DEFAULT_OVERLAP);
     if overlap > MAX_OVERLAP {
-        return Err(field_error("overlap_seconds", format!("overlap_seconds must be between 0 and {MAX_OVERLAP}")));
+        return Err(field_error(
+            "overlap_seconds",
+            format!("overlap_seconds must be between 0 and {MAX_OVERLAP}"),
+        ));
     }
     endpoint_of(&state, &admin, &id).await?;
     let secret = new_signing_secret();
     let until = state.clock.now() + Duration::seconds(i64::from(overlap));
-    let a = audit(&state, &admin, AuditAction::WebhookSecretRotated, json!({ "webhook_id": id, "overlap_seconds": overlap }));
-    if !state.store.webhooks().rotate_endpoint_secret(&admin.org.id, &id, &secret, until, &a).await? {
+    let a = audit(
+        &state,
+        &admin,
+        AuditAction::WebhookSecretRotated,
+        json!({ "webhook_id": id, "overlap_seconds": overlap }),
+    );
+    if !state
+        .store
+        .webhooks()
+        .rotate_endpoint_secret(&admin.org.id, &id, &secret, until, &a)
+        .await?
+    {
         return Err(ApiError::NotFound);
     }
     let e = endpoint_of(&state, &admin, &id).await?;
@@ -294,6 +364,7 @@ pub async fn rotate_secret(
     responses(
         (status = 200, body = Webhook),
         (status = 401, body = ErrorBody), (status = 402, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client; Retry-After", body = ErrorBody),
         (status = 500, description = "`internal_error`: a fault of the service, logged in full", body = ErrorBody),
     ))]
 pub async fn enable(
@@ -302,8 +373,17 @@ pub async fn enable(
     Path(id): Path<String>,
 ) -> Result<JsonBody<Webhook>, ApiError> {
     endpoint_of(&state, &admin, &id).await?;
-    let a = audit(&state, &admin, AuditAction::WebhookEnabled, json!({ "webhook_id": id }));
+    let a = audit(
+        &state,
+        &admin,
+        AuditAction::WebhookEnabled,
+        json!({ "webhook_id": id }),
+    );
     // Already enabled: nothing to change, nothing audited.
-    state.store.webhooks().enable_endpoint(&admin.org.id, &id, &a).await?;
+    state
+        .store
+        .webhooks()
+        .enable_endpoint(&admin.org.id, &id, &a)
+        .await?;
     Ok(JsonBody(webhook(endpoint_of(&state, &admin, &id).await?)))
 }

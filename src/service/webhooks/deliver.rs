@@ -24,7 +24,11 @@ const BATCH: u32 = 16;
 
 /// When to try again after `attempts` failed attempts (the one just made
 /// included), with ±10 % jitter; `None` once a day has passed.
-pub fn retry_at(attempts: i64, created: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub fn retry_at(
+    attempts: i64,
+    created: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     let give_up = created + GIVE_UP_AFTER;
     if now >= give_up {
         return None;
@@ -55,7 +59,11 @@ impl Sender {
 /// Claims what is due and sends it, each delivery once per lease.
 pub async fn run_due(store: &Arc<dyn Store>, clock: &Arc<dyn Clock>, sender: &Sender) {
     let now = clock.now();
-    let claimed = match store.webhooks().claim_deliveries(now, now + LEASE, BATCH).await {
+    let claimed = match store
+        .webhooks()
+        .claim_deliveries(now, now + LEASE, BATCH)
+        .await
+    {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "webhooks: cannot claim deliveries");
@@ -99,7 +107,10 @@ async fn send(sender: &Sender, clock: &dyn Clock, d: &Claimed) -> Attempt {
         Err(_) => return fail(None, "the endpoint's URL is not valid".into()),
     };
     // A literal address is not resolved: checked here (names by the resolver).
-    if let Some(ip) = url.host_str().and_then(|h| h.trim_matches(['[', ']']).parse().ok()) {
+    if let Some(ip) = url
+        .host_str()
+        .and_then(|h| h.trim_matches(['[', ']']).parse().ok())
+    {
         if !target::allowed(ip, sender.allow_private) {
             return fail(None, RefusedAddress.to_string());
         }
@@ -175,7 +186,10 @@ mod tests {
         let mut n = 0;
         while let Some(next) = retry_at(n + 1, created, now) {
             let delay = next - now;
-            assert!(delay > last || next == created + GIVE_UP_AFTER || delay >= MAX_DELAY * 9 / 10, "{n}: {delay}");
+            assert!(
+                delay > last || next == created + GIVE_UP_AFTER || delay >= MAX_DELAY * 9 / 10,
+                "{n}: {delay}"
+            );
             assert!(delay <= MAX_DELAY * 11 / 10);
             last = delay;
             now = next;

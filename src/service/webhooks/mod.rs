@@ -59,15 +59,27 @@ pub fn start(
             if *stop.borrow() {
                 return;
             }
-            if last_scan.is_none_or(|t| t.elapsed() >= config.scan) {
+            let scan = last_scan.is_none_or(|t| t.elapsed() >= config.scan);
+            if scan {
                 last_scan = Some(Instant::now());
-                if let Err(e) = produce::scan(store.as_ref(), clock.now(), config.digest_hour).await {
-                    tracing::warn!(error = %e, "webhooks: cannot make the time-based events");
-                }
             }
-            deliver::run_due(&store, &clock, &sender).await;
+            let work = async {
+                if scan {
+                    let now = clock.now();
+                    if let Err(e) = produce::scan(store.as_ref(), now, config.digest_hour).await {
+                        tracing::warn!(error = %e, "webhooks: cannot make the time-based events");
+                    }
+                }
+                deliver::run_due(&store, &clock, &sender).await;
+            };
+            // Stopping drops a send in flight: its lease runs out and it is
+            // sent again (at least once), by this replica or another.
             tokio::select! {
-                _ = tokio::time::sleep(config.poll) => {}
+                () = work => {}
+                _ = stop.changed() => return,
+            }
+            tokio::select! {
+                () = tokio::time::sleep(config.poll) => {}
                 _ = stop.changed() => return,
             }
         }

@@ -35,14 +35,21 @@ pub async fn scan(store: &dyn Store, now: DateTime<Utc>, digest_hour: u32) -> St
     Ok(made)
 }
 
-fn window(tab: KeyTab, sort: KeySort, descending: bool, policy: &Policy, now: DateTime<Utc>, limit: u32) -> KeyQuery {
+fn window(
+    tab: KeyTab,
+    sort: KeySort,
+    descending: bool,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> KeyQuery {
     KeyQuery {
         tab,
         sort,
         descending,
         q: None,
         now,
-        policy: policy.clone(),
+        policy: *policy,
         limit,
         anchor: Anchor::Start,
         changed_since: None,
@@ -58,10 +65,22 @@ async fn expiring_and_expired(
     let mut made = 0;
     let threshold = Duration::days(i64::from(policy.expiring_within_days));
     let soonest = store
-        .list_window(org, &window(KeyTab::Active, KeySort::Expires, false, policy, now, SCAN_LIMIT))
+        .list_window(
+            org,
+            &window(
+                KeyTab::Active,
+                KeySort::Expires,
+                false,
+                policy,
+                now,
+                SCAN_LIMIT,
+            ),
+        )
         .await?;
     for k in soonest.iter().map(|w| &w.key) {
-        let Some(expires) = k.expires_at else { continue };
+        let Some(expires) = k.expires_at else {
+            continue;
+        };
         if expires <= now || expires - now > threshold {
             continue;
         }
@@ -81,10 +100,22 @@ async fn expiring_and_expired(
         made += store.webhooks().enqueue_event(&e, None).await? as usize;
     }
     let latest = store
-        .list_window(org, &window(KeyTab::Expired, KeySort::Expires, true, policy, now, SCAN_LIMIT))
+        .list_window(
+            org,
+            &window(
+                KeyTab::Expired,
+                KeySort::Expires,
+                true,
+                policy,
+                now,
+                SCAN_LIMIT,
+            ),
+        )
         .await?;
     for k in latest.iter().map(|w| &w.key) {
-        let Some(expires) = k.expires_at else { continue };
+        let Some(expires) = k.expires_at else {
+            continue;
+        };
         if expires > now || now - expires > EXPIRED_WITHIN || k.revoked_at.is_some() {
             continue;
         }
@@ -97,18 +128,39 @@ async fn expiring_and_expired(
 }
 
 /// The organisation's digest of the day, once.
-async fn digest(store: &dyn Store, org: &str, policy: &Policy, now: DateTime<Utc>) -> StoreResult<bool> {
+async fn digest(
+    store: &dyn Store,
+    org: &str,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
     let c = store.key_counts(org, None, policy, now).await?;
     let attention = store
-        .list_window(org, &window(KeyTab::Attention, KeySort::Attention, false, policy, now, DIGEST_ATTENTION))
+        .list_window(
+            org,
+            &window(
+                KeyTab::Attention,
+                KeySort::Attention,
+                false,
+                policy,
+                now,
+                DIGEST_ATTENTION,
+            ),
+        )
         .await?;
     let soonest = store
-        .list_window(org, &window(KeyTab::Active, KeySort::Expires, false, policy, now, 50))
+        .list_window(
+            org,
+            &window(KeyTab::Active, KeySort::Expires, false, policy, now, 50),
+        )
         .await?;
     let expiring: Vec<Value> = soonest
         .iter()
         .map(|w| &w.key)
-        .filter(|k| k.expires_at.is_some_and(|e| e > now && e - now <= DIGEST_EXPIRING))
+        .filter(|k| {
+            k.expires_at
+                .is_some_and(|e| e > now && e - now <= DIGEST_EXPIRING)
+        })
         .map(|k| key_payload(k, now))
         .collect();
     let data = json!({

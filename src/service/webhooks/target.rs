@@ -69,7 +69,9 @@ pub fn check_url(text: &str, allow_private: bool) -> Result<Url, String> {
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}
-        "http" => return Err("url must be https:// (plain http:// only to a loopback address)".into()),
+        "http" => {
+            return Err("url must be https:// (plain http:// only to a loopback address)".into())
+        }
         other => return Err(format!("url must be https://, not {other}://")),
     }
     if let Some(ip) = literal {
@@ -157,8 +159,17 @@ mod tests {
     #[test]
     fn internal_addresses_are_refused_without_the_flag() {
         for ip in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254",
-            "100.64.0.1", "::1", "fc00::1", "fe80::1", "::ffff:127.0.0.1", "0.0.0.0",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "::1",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "0.0.0.0",
         ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert!(!allowed(ip, false), "{ip}");
