@@ -2,8 +2,9 @@
 //!
 //! The outbox: [`SqlStore::insert_audit`] writes, in the transaction of the
 //! change it audits, the webhook event the change makes (`api_key.created`,
-//! `api_key.revoked`, …) and one delivery per endpoint subscribed to it, so a
-//! committed change always has its event and a rolled-back one never does.
+//! `api_key.revoked`, …) and one delivery per endpoint subscribed to it (no
+//! row when none is), so a committed change always has its event and a
+//! rolled-back one never does.
 //! Replicas claim due deliveries with a lease (and, on PostgreSQL, `FOR UPDATE
 //! SKIP LOCKED`), so each is sent by one of them at a time.
 //!
@@ -515,23 +516,22 @@ where
         Ok(())
     }
 
+    /// A change's event (no `dedupe`) is kept only if an endpoint is
+    /// subscribed to it: its deliveries are written first, the event after
+    /// them if there are any. A time-based one (with `dedupe`) is written
+    /// first, its deliveries only if it was not there yet.
     async fn enqueue_on(
         conn: &mut DB::Connection,
         e: &NewEvent,
         only: Option<&str>,
     ) -> StoreResult<bool> {
-        let done = sqlx::query::<DB>(INSERT_EVENT)
+        let insert_event = sqlx::query::<DB>(INSERT_EVENT)
             .bind(&e.id)
             .bind(&e.org_id)
             .bind(&e.kind)
             .bind(ms(e.created_at))
             .bind(e.payload.to_string())
-            .bind(e.dedupe.as_deref())
-            .execute(&mut *conn)
-            .await?;
-        if DB::rows_affected(&done) == 0 {
-            return Ok(false);
-        }
+            .bind(e.dedupe.as_deref());
         let deliveries = match only {
             Some(endpoint) => sqlx::query::<DB>(DELIVER_TO_ONE)
                 .bind(&e.id)
@@ -544,7 +544,17 @@ where
                 .bind(&e.org_id)
                 .bind(format!("% {} %", e.kind)),
         };
-        deliveries.execute(&mut *conn).await?;
+        if e.dedupe.is_some() {
+            if DB::rows_affected(&insert_event.execute(&mut *conn).await?) == 0 {
+                return Ok(false);
+            }
+            deliveries.execute(&mut *conn).await?;
+            return Ok(true);
+        }
+        if DB::rows_affected(&deliveries.execute(&mut *conn).await?) == 0 {
+            return Ok(false);
+        }
+        insert_event.execute(&mut *conn).await?;
         Ok(true)
     }
 

@@ -411,21 +411,21 @@ async fn a_failed_transaction_makes_no_event(backend: Backend) {
     let rx = Receiver::start().await;
     let s = start(&backend, Arc::new(SystemClock)).await;
     let (hook, _) = add_webhook(&s, &rx.url("/hook"), &["api_key.created"]).await;
-    // The delivery's insert fails for one key, after its event row was
-    // written in the same transaction: the whole change must be undone.
+    // The event's insert fails for one key, after the key, its audit entry
+    // and its delivery were written in the same transaction: the whole
+    // change must be undone.
     let url = backend.database_url();
     let ddl: &[&str] = if backend.name == "postgres" {
         &[
             "CREATE FUNCTION doomed() RETURNS trigger AS $$ BEGIN \
-             IF (SELECT payload FROM webhook_events WHERE id = NEW.event_id) LIKE '%doomed%' \
-             THEN RAISE EXCEPTION 'doomed'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
-            "CREATE TRIGGER doomed AFTER INSERT ON webhook_deliveries \
+             IF NEW.payload LIKE '%doomed%' THEN RAISE EXCEPTION 'doomed'; END IF; \
+             RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER doomed AFTER INSERT ON webhook_events \
              FOR EACH ROW EXECUTE FUNCTION doomed()",
         ]
     } else {
-        &["CREATE TRIGGER doomed AFTER INSERT ON webhook_deliveries \
-           WHEN (SELECT payload FROM webhook_events WHERE id = NEW.event_id) LIKE '%doomed%' \
-           BEGIN SELECT RAISE(ABORT, 'doomed'); END"]
+        &["CREATE TRIGGER doomed AFTER INSERT ON webhook_events \
+           WHEN NEW.payload LIKE '%doomed%' BEGIN SELECT RAISE(ABORT, 'doomed'); END"]
     };
     run_sql(&url, ddl).await;
     let r = s
