@@ -744,3 +744,100 @@ async fn targets_are_checked_and_a_rotated_secret_signs_with_both(backend: Backe
     s.stop().await;
     backend.cleanup().await;
 }
+
+/// `keydeck webhooks …` on the command line and over SSH.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_and_ssh_manage_webhooks() {
+    use crate::common::cli::User;
+    use crate::common::ssh;
+    let backend = Backend::sqlite();
+    let rx = Receiver::start().await;
+    let sshc = keydeck::ssh::SshConfig::new("127.0.0.1:0".parse().unwrap());
+    let s = TestServer::start_with_ssh(&backend, Arc::new(SystemClock), allow_private, Some(sshc))
+        .await;
+    let user = User::new()
+        .env("KEYDECK_URL", &s.base)
+        .env("KEYDECK_TOKEN", &s.admin_token);
+    let bad = user.run(&[
+        "webhooks",
+        "add",
+        &rx.url("/cli"),
+        "--events",
+        "api_key.nope",
+    ]);
+    assert_eq!(bad.code, 1, "{}", bad.stderr);
+    assert!(bad.stderr.contains("not an event type"), "{}", bad.stderr);
+    let added = user.run(&[
+        "webhooks",
+        "add",
+        &rx.url("/cli"),
+        "--events",
+        "api_key.created,api_key.revoked",
+    ]);
+    assert_eq!(added.code, 0, "{}", added.stderr);
+    let secret = added.stdout.trim().to_owned();
+    assert!(secret.starts_with("whsec_"), "{}", added.stdout);
+    let list = user.run(&["webhooks", "list", "--json"]);
+    let list: Value = serde_json::from_str(&list.stdout).unwrap();
+    let id = list["data"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        list["data"][0]["events"],
+        json!(["api_key.created", "api_key.revoked"])
+    );
+    let table = user.run(&["webhooks", "list"]);
+    assert!(
+        table.stdout.contains(&id) && table.stdout.contains("healthy"),
+        "{}",
+        table.stdout
+    );
+    let test = user.run(&["webhooks", "test", &id]);
+    assert_eq!(test.code, 0, "{}", test.stderr);
+    let got = rx
+        .wait_for("the test event", |g| {
+            g.iter().any(|a| a.kind() == "webhook.test")
+        })
+        .await;
+    let a = got.iter().find(|a| a.kind() == "webhook.test").unwrap();
+    assert_eq!(a.id, test.stdout.trim());
+    assert!(verifies(&secret, a));
+    wait_delivery(&s, &id, |d| d["status"] == "delivered").await;
+    let deliveries = user.run(&["webhooks", "deliveries", &id]);
+    assert!(
+        deliveries.stdout.contains("webhook.test") && deliveries.stdout.contains("delivered"),
+        "{}",
+        deliveries.stdout
+    );
+
+    // Over SSH, as the admin with a key.
+    let key = ssh::new_key();
+    ssh::add_key(backend.store().await.as_ref(), "admin@localhost", &key).await;
+    let handle = ssh::connect(ssh::addr(&s), &key).await.expect("logged in");
+    let over = ssh::exec(
+        &handle,
+        &format!("webhooks add {} --events api_key.created", rx.url("/ssh")),
+        false,
+    )
+    .await;
+    assert_eq!(over.status, Some(0), "{}", over.stderr);
+    let ssh_secret = over.stdout.trim().to_owned();
+    assert!(ssh_secret.starts_with("whsec_"));
+    let listed = ssh::exec(&handle, "webhooks list --json", false).await;
+    let listed: Value = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(listed["data"].as_array().unwrap().len(), 2);
+    s.create_key("theta", &["sessions:read"]).await;
+    let got = rx
+        .wait_for("the created event at /ssh", |g| {
+            g.iter().any(|a| a.path == "/ssh")
+        })
+        .await;
+    assert!(verifies(
+        &ssh_secret,
+        got.iter().find(|a| a.path == "/ssh").unwrap()
+    ));
+    let removed = user.run(&["webhooks", "remove", &id]);
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    let list: Value =
+        serde_json::from_str(&user.run(&["webhooks", "list", "--json"]).stdout).unwrap();
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    s.stop().await;
+}
