@@ -189,6 +189,9 @@ pub struct WebhooksArgs {
 #[derive(Debug, Subcommand)]
 pub enum WebhooksCommand {
     /// Add an endpoint; its signing secret (whsec_…) goes to standard output, this once.
+    #[command(after_help = "Examples:\n  \
+        keydeck webhooks add https://hooks.example.com/keydeck --events api_key.expiring,api_key.revoked\n  \
+        keydeck webhooks add https://hooks.example.com/digest --events digest.daily --json")]
     Add {
         /// https://… (http:// only to loopback, with `serve --webhooks-allow-private`).
         #[arg(value_name = "URL")]
@@ -203,15 +206,23 @@ pub enum WebhooksCommand {
         json: bool,
     },
     /// The endpoints, with their health (healthy, failing, disabled).
+    #[command(after_help = "Examples:\n  \
+        keydeck webhooks list\n  \
+        keydeck webhooks list --json")]
     List {
         #[arg(long)]
         json: bool,
     },
     /// Remove an endpoint and its deliveries.
+    #[command(after_help = "Examples:\n  keydeck webhooks remove whk_1a2B3c")]
     Remove { id: String },
     /// Send a webhook.test event to the endpoint.
+    #[command(after_help = "Examples:\n  keydeck webhooks test whk_1a2B3c")]
     Test { id: String },
     /// The endpoint's latest deliveries: status, attempts, next try, last answer.
+    #[command(after_help = "Examples:\n  \
+        keydeck webhooks deliveries whk_1a2B3c\n  \
+        keydeck webhooks deliveries whk_1a2B3c --limit 100 --json")]
     Deliveries {
         id: String,
         /// How many, 1-500.
@@ -220,7 +231,10 @@ pub enum WebhooksCommand {
         #[arg(long)]
         json: bool,
     },
-    /// A new signing secret (printed once); the old one keeps signing for --overlap.
+    /// A new signing secret (printed once); the old one keeps signing for --overlap-seconds.
+    #[command(after_help = "Examples:\n  \
+        keydeck webhooks rotate-secret whk_1a2B3c\n  \
+        keydeck webhooks rotate-secret whk_1a2B3c --overlap-seconds 0")]
     RotateSecret {
         id: String,
         /// Seconds the previous secret signs too, 0-604800 [default: 86400].
@@ -228,6 +242,7 @@ pub enum WebhooksCommand {
         overlap_seconds: Option<u32>,
     },
     /// Enable an endpoint disabled after a day of failures: what waited is sent.
+    #[command(after_help = "Examples:\n  keydeck webhooks enable whk_1a2B3c")]
     Enable { id: String },
 }
 

@@ -29,6 +29,7 @@ on_both_backends!(
     two_replicas_send_each_of_100_changes_once,
     expiring_expired_and_digest_fire_once_on_two_replicas,
     targets_are_checked_and_a_rotated_secret_signs_with_both,
+    users_added_and_removed_by_an_operator_are_events,
 );
 
 /// What the receiver got.
@@ -840,4 +841,42 @@ async fn the_cli_and_ssh_manage_webhooks() {
         serde_json::from_str(&user.run(&["webhooks", "list", "--json"]).stdout).unwrap();
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
     s.stop().await;
+}
+
+/// `keydeck admin users add/remove` write through the store, in another
+/// process than the service: the outbox is the store's, so their events go
+/// out all the same.
+async fn users_added_and_removed_by_an_operator_are_events(backend: Backend) {
+    use keydeck::store::Role;
+    let rx = Receiver::start().await;
+    let s = start(&backend, Arc::new(SystemClock)).await;
+    let (_, secret) = add_webhook(&s, &rx.url("/hook"), &["user.added", "user.removed"]).await;
+    let store = backend.store().await;
+    let now = Utc::now();
+    keydeck::accounts::add_user(
+        store.as_ref(),
+        "default",
+        "new@example.test",
+        Role::Member,
+        now,
+    )
+    .await
+    .unwrap();
+    keydeck::accounts::remove_user(store.as_ref(), "new@example.test", false, now)
+        .await
+        .unwrap();
+    store.close().await;
+    let got = rx.wait_for("two user events", |g| g.len() == 2).await;
+    let mut kinds: Vec<String> = got.iter().map(Arrival::kind).collect();
+    kinds.sort();
+    assert_eq!(kinds, ["user.added", "user.removed"]);
+    for a in &got {
+        assert!(verifies(&secret, a));
+        let v = a.json();
+        assert_eq!(v["data"]["user"]["email"], "new@example.test");
+        assert_eq!(v["data"]["user"]["role"], "member");
+        assert_eq!(v["data"]["actor"]["kind"], "operator");
+    }
+    s.stop().await;
+    backend.cleanup().await;
 }
