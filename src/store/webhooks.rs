@@ -198,12 +198,12 @@ const INSERT_EVENT: &str =
      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
 
 /// One delivery per endpoint of the organisation subscribed to the event
-/// type (`$4`, matched in the space-separated list). A disabled endpoint's
-/// wait: they are sent once it is enabled again.
+/// type (`$4`, matched in the space-separated list, its `_` escaped). A
+/// disabled endpoint's wait: they are sent once it is enabled again.
 const FAN_OUT: &str = "INSERT INTO webhook_deliveries \
      (event_id, endpoint_id, status, attempts, next_attempt_at, created_at) \
      SELECT $1, id, 'pending', 0, $2, $2 FROM webhook_endpoints \
-     WHERE org_id = $3 AND (' ' || events || ' ') LIKE $4";
+     WHERE org_id = $3 AND (' ' || events || ' ') LIKE $4 ESCAPE '\\'";
 
 const DELIVER_TO_ONE: &str = "INSERT INTO webhook_deliveries \
      (event_id, endpoint_id, status, attempts, next_attempt_at, created_at) \
@@ -542,7 +542,7 @@ where
                 .bind(&e.id)
                 .bind(ms(e.created_at))
                 .bind(&e.org_id)
-                .bind(format!("% {} %", e.kind)),
+                .bind(format!("% {} %", e.kind.replace('_', "\\_"))),
         };
         if e.dedupe.is_some() {
             if DB::rows_affected(&insert_event.execute(&mut *conn).await?) == 0 {
