@@ -845,3 +845,88 @@ where
             .await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn audit(action: AuditAction, key: &str, details: Value) -> AuditEvent {
+        AuditEvent {
+            org_id: "org_1".into(),
+            at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            actor_kind: "user".into(),
+            actor_id: "usr_1".into(),
+            actor_name: "admin@example.test".into(),
+            action: action.to_string(),
+            api_key_id: key.into(),
+            remote_addr: None,
+            details,
+        }
+    }
+
+    fn key(id: &str) -> KeyRecord {
+        KeyRecord {
+            id: id.into(),
+            org_id: "org_1".into(),
+            name: format!("name of {id}"),
+            description: String::new(),
+            prefix: "eg_live_1a2B".into(),
+            scopes: vec!["sessions:read".into()],
+            created_at: DateTime::from_timestamp(1_600_000_000, 0).unwrap(),
+            created_by: "admin@example.test".into(),
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+            revoked_by: None,
+            replaced_by: None,
+            replaces: None,
+        }
+    }
+
+    fn kinds(events: &[NewEvent]) -> Vec<&str> {
+        events.iter().map(|e| e.kind.as_str()).collect()
+    }
+
+    #[test]
+    fn changes_make_their_events_and_nothing_else_does() {
+        let find = |id: &str| Some(key(id));
+        let revoked = events_of(
+            &audit(AuditAction::ApiKeyRevoked, "key_a", json!({})),
+            &find,
+        );
+        assert_eq!(kinds(&revoked), ["api_key.revoked"]);
+        assert_eq!(revoked[0].payload["data"]["reason"], "admin");
+        assert_eq!(
+            revoked[0].payload["data"]["api_key"]["name"],
+            "name of key_a"
+        );
+        assert_eq!(revoked[0].payload["data"]["organisation_id"], "org_1");
+        let leak = json!({ "reason": "leak" });
+        let leaked = events_of(&audit(AuditAction::ApiKeyRevoked, "key_a", leak), &find);
+        assert_eq!(leaked[0].payload["data"]["reason"], "leak");
+        let odd = json!({ "reason": "whim" });
+        let odd = events_of(&audit(AuditAction::ApiKeyRevoked, "key_a", odd), &find);
+        assert_eq!(odd[0].payload["data"]["reason"], "admin");
+
+        let now = json!({ "new_key_id": "key_b", "grace_seconds": 0 });
+        let rotated = events_of(&audit(AuditAction::ApiKeyRotated, "key_a", now), &find);
+        assert_eq!(kinds(&rotated), ["api_key.rotated", "api_key.revoked"]);
+        assert_eq!(rotated[0].payload["data"]["new_api_key"]["id"], "key_b");
+        assert_eq!(rotated[1].payload["data"]["reason"], "rotation");
+        let later = json!({ "new_key_id": "key_b", "grace_seconds": 60 });
+        let graced = events_of(&audit(AuditAction::ApiKeyRotated, "key_a", later), &find);
+        assert_eq!(kinds(&graced), ["api_key.rotated"]);
+        assert_ne!(rotated[0].id, graced[0].id, "each event its own webhook-id");
+
+        for quiet in [
+            AuditAction::SshLoggedIn,
+            AuditAction::UserTokenReset,
+            AuditAction::WebhookDisabled,
+        ] {
+            assert!(events_of(&audit(quiet, "", json!({})), &find).is_empty());
+        }
+        let gone = |_: &str| None;
+        let created = audit(AuditAction::ApiKeyCreated, "key_x", json!({}));
+        assert!(events_of(&created, &gone).is_empty(), "no key, no event");
+    }
+}
