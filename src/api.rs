@@ -10,6 +10,8 @@ use crate::interned::{ScopeSet, SharedStr};
 use crate::key::health::KeyFacts;
 use crate::key::{KeyStatus, Scope, ScopeDef, Secret};
 
+pub mod webhooks;
+
 /// One entry of the scope catalogue, as sent over the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ScopeInfo {

@@ -36,11 +36,23 @@ pub enum AuditAction {
     SshRefused,
     /// An SSH session (the UI or a command) ended.
     SshSessionEnded,
+    /// An admin added a webhook endpoint.
+    WebhookCreated,
+    /// An admin removed a webhook endpoint.
+    WebhookRemoved,
+    /// An admin rotated a webhook endpoint's signing secret.
+    WebhookSecretRotated,
+    /// An admin sent a test event to a webhook endpoint.
+    WebhookTested,
+    /// The service disabled a webhook endpoint after a day of failures.
+    WebhookDisabled,
+    /// An admin enabled a disabled webhook endpoint again.
+    WebhookEnabled,
 }
 
 impl AuditAction {
     /// Every action, in the order of the variants.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 20] = [
         Self::ApiKeyCreated,
         Self::ApiKeyRevoked,
         Self::ApiKeyRotated,
@@ -55,6 +67,12 @@ impl AuditAction {
         Self::SshLoggedIn,
         Self::SshRefused,
         Self::SshSessionEnded,
+        Self::WebhookCreated,
+        Self::WebhookRemoved,
+        Self::WebhookSecretRotated,
+        Self::WebhookTested,
+        Self::WebhookDisabled,
+        Self::WebhookEnabled,
     ];
 
     /// The text stored and shown: `api_key.created`, `policy.updated`, …
@@ -74,6 +92,12 @@ impl AuditAction {
             Self::SshLoggedIn => "ssh.logged_in",
             Self::SshRefused => "ssh.refused",
             Self::SshSessionEnded => "ssh.session_ended",
+            Self::WebhookCreated => "webhook.created",
+            Self::WebhookRemoved => "webhook.removed",
+            Self::WebhookSecretRotated => "webhook.secret_rotated",
+            Self::WebhookTested => "webhook.tested",
+            Self::WebhookDisabled => "webhook.disabled",
+            Self::WebhookEnabled => "webhook.enabled",
         }
     }
 

@@ -129,6 +129,15 @@ pub enum Command {
         keydeck policy set --max-lifetime none --no-require-expiry\n\n\
         New keys and rotations follow the policy; existing keys are never changed or blocked.")]
     Policy(PolicyArgs),
+    /// The organisation's webhook endpoints (admins): add, list, remove, test, deliveries.
+    #[command(after_help = "Examples:\n  \
+        SECRET=$(keydeck webhooks add https://hooks.example.com/keydeck --events api_key.expiring,api_key.revoked)\n  \
+        keydeck webhooks list\n  \
+        keydeck webhooks test whk_1a2B3c\n  \
+        keydeck webhooks deliveries whk_1a2B3c --json\n\n\
+        Each request is signed as Standard Webhooks say (webhook-id, webhook-timestamp,\n\
+        webhook-signature) with the endpoint's secret, printed once by `add` and `rotate-secret`.")]
+    Webhooks(WebhooksArgs),
     /// Save a key service's URL and an access token as a profile, after checking them.
     #[command(after_help = "Examples:\n  \
         keydeck login                                    # asks for the URL and the token (not echoed)\n  \
@@ -169,6 +178,72 @@ pub enum Command {
         keydeck man | man -l -\n  \
         keydeck man --dir /usr/local/share/man/man1")]
     Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WebhooksArgs {
+    #[command(subcommand)]
+    pub command: WebhooksCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Add an endpoint; its signing secret (whsec_…) goes to standard output, this once.
+    #[command(after_help = "Examples:\n  \
+        keydeck webhooks add https://hooks.example.com/keydeck --events api_key.expiring,api_key.revoked\n  \
+        keydeck webhooks add https://hooks.example.com/digest --events digest.daily --json")]
+    Add {
+        /// https://… (http:// only to loopback, with `serve --webhooks-allow-private`).
+        #[arg(value_name = "URL")]
+        endpoint: String,
+        /// The event types it is sent, comma-separated: api_key.created, api_key.revoked,
+        /// api_key.rotated, api_key.expiring, api_key.expired, api_key.exposed,
+        /// policy.updated, user.added, user.removed, digest.daily.
+        #[arg(long, value_delimiter = ',', required = true, value_name = "TYPES")]
+        events: Vec<String>,
+        /// The whole answer (endpoint and secret) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The endpoints, with their health (healthy, failing, disabled).
+    #[command(after_help = "Examples:\n  \
+        keydeck webhooks list\n  \
+        keydeck webhooks list --json")]
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an endpoint and its deliveries.
+    #[command(after_help = "Examples:\n  keydeck webhooks remove whk_1a2B3c")]
+    Remove { id: String },
+    /// Send a webhook.test event to the endpoint.
+    #[command(after_help = "Examples:\n  keydeck webhooks test whk_1a2B3c")]
+    Test { id: String },
+    /// The endpoint's latest deliveries: status, attempts, next try, last answer.
+    #[command(after_help = "Examples:\n  \
+        keydeck webhooks deliveries whk_1a2B3c\n  \
+        keydeck webhooks deliveries whk_1a2B3c --limit 100 --json")]
+    Deliveries {
+        id: String,
+        /// How many, 1-500.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A new signing secret (printed once); the old one keeps signing for --overlap-seconds.
+    #[command(after_help = "Examples:\n  \
+        keydeck webhooks rotate-secret whk_1a2B3c\n  \
+        keydeck webhooks rotate-secret whk_1a2B3c --overlap-seconds 0")]
+    RotateSecret {
+        id: String,
+        /// Seconds the previous secret signs too, 0-604800 [default: 86400].
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(0..=604_800))]
+        overlap_seconds: Option<u32>,
+    },
+    /// Enable an endpoint disabled after a day of failures: what waited is sent.
+    #[command(after_help = "Examples:\n  keydeck webhooks enable whk_1a2B3c")]
+    Enable { id: String },
 }
 
 #[derive(Debug, Args)]
@@ -492,6 +567,18 @@ pub struct ServeArgs {
     /// every key up in the database.
     #[arg(long, env = "KEYDECK_KEY_CACHE", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub key_cache: bool,
+    /// Let webhook endpoints be private, loopback or link-local addresses (and plain http://
+    /// to loopback): for tests and closed networks only [default: refused].
+    #[arg(
+        long,
+        env = "KEYDECK_WEBHOOKS_ALLOW_PRIVATE",
+        help_heading = "Webhooks"
+    )]
+    pub webhooks_allow_private: bool,
+    /// The hour (UTC, 0-23) from which each organisation's `digest.daily` webhook is sent.
+    #[arg(long, env = "KEYDECK_WEBHOOK_DIGEST_HOUR", default_value_t = 8, value_name = "HOUR",
+        value_parser = clap::value_parser!(u32).range(0..=23), help_heading = "Webhooks")]
+    pub webhook_digest_hour: u32,
     /// A proxy whose X-Forwarded-For (or, without one, X-Real-IP) is believed (repeatable), e.g.
     /// nginx on 127.0.0.1. The client is the rightmost X-Forwarded-For entry not a listed proxy.
     #[arg(

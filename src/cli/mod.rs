@@ -21,6 +21,7 @@ mod prompt;
 mod sarif;
 pub mod scan;
 mod select;
+pub mod webhooks;
 
 use crate::client::{Client, ClientError};
 use crate::config::{self, ConfigError, Remote};

@@ -11,6 +11,7 @@ pub mod secret;
 pub mod ssh;
 pub mod status;
 pub mod validate;
+pub mod webhook;
 
 pub use expiry::{parse_expiry, ExpiryError};
 pub use org::{Plan, Role};

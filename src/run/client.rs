@@ -6,7 +6,9 @@
 use std::path::PathBuf;
 
 use crate::api::LeakReports;
-use crate::cli::{self, AuditArgs, CliError, KeysCommand, PolicyCommand, ScanArgs, Target};
+use crate::cli::{
+    self, AuditArgs, CliError, KeysCommand, PolicyCommand, ScanArgs, Target, WebhooksCommand,
+};
 use crate::client::Client;
 use crate::AnyError;
 
@@ -15,6 +17,7 @@ pub enum ClientCommand {
     Keys(KeysCommand),
     Audit(AuditArgs),
     Policy(PolicyCommand),
+    Webhooks(WebhooksCommand),
     /// `scan --report`'s digests.
     Report(LeakReports),
 }
@@ -73,6 +76,7 @@ async fn on(command: ClientCommand, client: &Client) -> Result<(), CliError> {
         ClientCommand::Keys(command) => cli::keys::run_on(command, client).await,
         ClientCommand::Audit(args) => cli::audit::run_on(args, client).await,
         ClientCommand::Policy(command) => cli::policy::run_on(command, client).await,
+        ClientCommand::Webhooks(command) => cli::webhooks::run_on(command, client).await,
         ClientCommand::Report(reports) => cli::scan::report_on(reports, client).await,
     }
 }

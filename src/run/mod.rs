@@ -9,7 +9,7 @@ pub mod ui;
 
 use crate::cli::{self, Cli, Command};
 use crate::AnyError;
-use client::ClientCommand::{Audit, Keys, Policy};
+use client::ClientCommand::{Audit, Keys, Policy, Webhooks};
 
 /// Runs what the command line asks for.
 pub async fn command(line: Cli) -> Result<(), AnyError> {
@@ -26,6 +26,9 @@ pub async fn command(line: Cli) -> Result<(), AnyError> {
         Some(Command::Audit(args)) => client::run(Audit(args), target, line.data_dir).await,
         Some(Command::Policy(args)) => {
             client::run(Policy(args.command), target, line.data_dir).await
+        }
+        Some(Command::Webhooks(args)) => {
+            client::run(Webhooks(args.command), target, line.data_dir).await
         }
         Some(Command::Scan(args)) => client::scan(args, target, line.data_dir).await,
         Some(Command::Login(args)) => Ok(cli::login::login(args, target).await?),

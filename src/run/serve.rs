@@ -37,6 +37,8 @@ fn configs(
     config.key_prefix = args.key_prefix;
     config.max_failed_auth = args.max_failed_auth;
     config.key_cache = args.key_cache;
+    config.webhooks.allow_private = args.webhooks_allow_private;
+    config.webhooks.digest_hour = args.webhook_digest_hour;
     config.trusted_proxies = args.trusted_proxies;
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = Some(service::TlsFiles { cert, key });

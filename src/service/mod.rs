@@ -21,6 +21,7 @@ mod serve;
 mod sessions;
 mod shared_limit;
 mod tls;
+pub mod webhooks;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -96,6 +97,8 @@ pub struct ServiceConfig {
     /// Answer key checks from the key cache while nothing changed (see
     /// `keycache`); `false` looks every key up, for comparison.
     pub key_cache: bool,
+    /// Webhook notifications: safe targets, the worker's pace, the digest's hour.
+    pub webhooks: webhooks::WebhookConfig,
 }
 
 impl ServiceConfig {
@@ -115,6 +118,7 @@ impl ServiceConfig {
             database_limits: GuardLimits::default(),
             other_descriptors: None,
             key_cache: true,
+            webhooks: webhooks::WebhookConfig::default(),
         }
     }
 
@@ -144,6 +148,7 @@ pub struct Shared {
     timeouts: Timeouts,
     /// Credentials of open SSH sessions.
     ssh_tokens: sessions::SessionTokens,
+    pub webhooks: webhooks::WebhookConfig,
 }
 
 impl std::ops::Deref for AppState {
@@ -170,6 +175,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit-logs", get(audit::list))
         .route("/v1/auth", get(forward_auth::check))
         .route("/v1/policy", get(policy::get).put(policy::put))
+        .merge(webhook_routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -179,6 +185,19 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(log_and_harden))
         .with_state(state)
+}
+
+/// `/v1/webhooks` (`webhooks::api`).
+fn webhook_routes() -> Router<AppState> {
+    use axum::routing::post;
+    use webhooks::api;
+    Router::new()
+        .route("/v1/webhooks", get(api::list).post(api::create))
+        .route("/v1/webhooks/{id}", axum::routing::delete(api::remove))
+        .route("/v1/webhooks/{id}/test", post(api::test))
+        .route("/v1/webhooks/{id}/deliveries", get(api::deliveries))
+        .route("/v1/webhooks/{id}/rotate-secret", post(api::rotate_secret))
+        .route("/v1/webhooks/{id}/enable", post(api::enable))
 }
 
 /// Liveness.
@@ -356,7 +375,14 @@ pub async fn start(
         trusted_proxies: config.trusted_proxies.clone(),
         timeouts: config.timeouts,
         ssh_tokens: sessions::SessionTokens::default(),
+        webhooks: config.webhooks.clone(),
     }));
+    background.push(webhooks::start(
+        config.webhooks.clone(),
+        state.store.clone(),
+        state.clock.clone(),
+        stop_rx.clone(),
+    ));
     let gate = gate::Gate::new(
         state.clone(),
         config.data_dir.clone(),

@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::console::{self, SessionConsole, Terminal};
 use crate::cli::{self, EXIT_OK, EXIT_USAGE};
-use crate::cli::{AuditArgs, KeysArgs, PolicyArgs};
+use crate::cli::{AuditArgs, KeysArgs, PolicyArgs, WebhooksArgs};
 use crate::client::Client;
 
 /// Longest command line accepted.
@@ -40,6 +40,8 @@ enum SshCommand {
     Audit(AuditArgs),
     /// The organisation's key policy: show, or set (admins).
     Policy(PolicyArgs),
+    /// The organisation's webhook endpoints (admins).
+    Webhooks(WebhooksArgs),
 }
 
 /// The exit status of a command whose output the client stopped taking
@@ -130,6 +132,7 @@ pub async fn run_streaming(
             SshCommand::Keys(args) => cli::keys::run_on(args.command, &client).await,
             SshCommand::Audit(args) => cli::audit::run_on(args, &client).await,
             SshCommand::Policy(args) => cli::policy::run_on(args.command, &client).await,
+            SshCommand::Webhooks(args) => cli::webhooks::run_on(args.command, &client).await,
         }
     }));
     let outcome = loop {

@@ -16,6 +16,7 @@ mod sql_store;
 mod sqlite;
 mod ssh_keys;
 mod sync_cursor;
+mod webhooks;
 mod window;
 
 use async_trait::async_trait;
@@ -30,6 +31,10 @@ pub use replicas::{Channel, Replicas};
 pub use sql_store::{Hooks, KeyWrites};
 pub use sqlite::{DataVersion, VersionSource};
 pub use ssh_keys::{SshKey, SshKeyHolder};
+pub use webhooks::{
+    key_payload, new_event, Attempt, Claimed, Delivery, Endpoint, NewEndpoint, NewEvent,
+    WebhookStore,
+};
 pub use window::{
     Anchor, KeyCounts, KeyPosition, KeyQuery, KeySort, KeyTab, SortValue, WindowKey,
     MAX_POSITION_LEN,
@@ -424,6 +429,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// How a cache kept over this store sees the writes it is not told of.
     fn watch(&self) -> Watch;
+
+    /// Webhook endpoints, the events outbox and deliveries (`webhooks.rs`).
+    fn webhooks(&self) -> &dyn WebhookStore;
 
     // SSH keys: who a connection to `keydeck serve --ssh-listen` is.
 

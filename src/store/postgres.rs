@@ -191,6 +191,8 @@ impl Dialect for Postgres {
 
     const BEGIN_WRITE: &'static str = "BEGIN";
 
+    const SKIP_LOCKED: &'static str = "FOR UPDATE OF d SKIP LOCKED";
+
     const TEXT_SEARCH: TextSearch = TextSearch::Like;
 
     const EXPLAIN: &'static str = "EXPLAIN";

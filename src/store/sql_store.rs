@@ -84,6 +84,10 @@ pub(super) trait Dialect: Database {
 
     /// How the guard cancels what a call given up still runs in the
     /// database, if the backend can (PostgreSQL).
+    /// What claiming webhook deliveries adds to lock the rows it picks
+    /// and skip those another replica holds (PostgreSQL).
+    const SKIP_LOCKED: &'static str = "";
+
     fn canceller(_pool: &Pool<Self>) -> Option<super::guard::Canceller> {
         None
     }
@@ -105,7 +109,7 @@ pub struct Hooks {
 }
 
 pub(super) struct SqlStore<DB: Dialect> {
-    pool: Pool<DB>,
+    pub(super) pool: Pool<DB>,
     state: DB::State,
     hooks: Hooks,
 }
@@ -126,7 +130,7 @@ impl<DB: Dialect> SqlStore<DB> {
     }
 
     /// Runs a call through the guard, if the store has one.
-    async fn run<T>(
+    pub(super) async fn run<T>(
         &self,
         what: &'static str,
         call: impl Future<Output = StoreResult<T>> + Send,
@@ -352,10 +356,9 @@ where
         Ok(())
     }
 
-    async fn insert_audit<'e>(
-        exec: impl Executor<'e, Database = DB>,
-        a: &AuditEvent,
-    ) -> StoreResult<()> {
+    /// Writes the audit entry and, on the same connection (the change's
+    /// transaction), the webhook events the change makes (the outbox).
+    pub(super) async fn insert_audit(conn: &mut DB::Connection, a: &AuditEvent) -> StoreResult<()> {
         sqlx::query::<DB>(sql::INSERT_AUDIT)
             .bind(&a.org_id)
             .bind(ms(a.at))
@@ -366,9 +369,9 @@ where
             .bind(&a.api_key_id)
             .bind(&a.remote_addr)
             .bind(a.details.to_string())
-            .execute(exec)
+            .execute(&mut *conn)
             .await?;
-        Ok(())
+        Self::outbox(conn, a).await
     }
 
     /// Runs `query` in a transaction and, if it changed a row, writes
@@ -976,6 +979,10 @@ where
         DB::watch(&self.pool, &self.state)
     }
 
+    fn webhooks(&self) -> &dyn WebhookStore {
+        self
+    }
+
     async fn policy(&self, org_id: &str) -> StoreResult<Policy> {
         self.run("policy", async {
             let json: Option<String> = sqlx::query_scalar::<DB, _>(sql::GET_POLICY)
@@ -1091,7 +1098,10 @@ where
     }
 
     async fn record_audit(&self, audit: &AuditEvent) -> StoreResult<()> {
-        self.run("record_audit", Self::insert_audit(&self.pool, audit))
-            .await
+        self.run("record_audit", async {
+            let mut conn = self.pool.acquire().await?;
+            Self::insert_audit(&mut conn, audit).await
+        })
+        .await
     }
 }

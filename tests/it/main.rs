@@ -62,4 +62,5 @@ mod tui_finish;
 mod tui_flows;
 mod tui_palette;
 mod ui_window;
+mod webhooks;
 mod window;

@@ -126,6 +126,8 @@ async fn every_provoked_status_is_documented(backend: Backend) {
     const AUTH: &str = "/v1/auth";
     const POLICY: &str = "/v1/policy";
     let (get, post, put, delete) = (Method::GET, Method::POST, Method::PUT, Method::DELETE);
+    let (hook, hook_to_remove) = (add_webhook(&s).await, add_webhook(&s).await);
+    let hooks = webhook_cases(&hook, &hook_to_remove, &admin, &member, &free_admin);
 
     let mut cases = vec![
         case("/healthz", get.clone(), "/healthz", 200),
@@ -254,6 +256,7 @@ async fn every_provoked_status_is_documented(backend: Backend) {
             .raw(vec![b' '; 20 * 1024]),
         case(POLICY, delete.clone(), POLICY, 405).token(&admin),
     ];
+    cases.extend(hooks);
 
     // Every route that uses the database, with a database slower than the deadline.
     let slow = vec![
@@ -335,6 +338,117 @@ async fn every_provoked_status_is_documented(backend: Backend) {
     }
     s.stop().await;
     backend.cleanup().await;
+}
+
+/// A webhook endpoint at a public address (an IP literal: nothing to resolve); its id.
+async fn add_webhook(s: &TestServer) -> String {
+    let r = s
+        .http
+        .post(s.url("/v1/webhooks"))
+        .bearer_auth(&s.admin_token)
+        .json(&json!({"url": "https://192.0.2.10/hook", "events": ["api_key.created"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json::<Value>().await.unwrap()["webhook"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `/v1/webhooks` (issue 24): each operation's answers.
+fn webhook_cases(hook: &str, to_remove: &str, admin: &str, member: &str, free: &str) -> Vec<Case> {
+    const HOOKS: &str = "/v1/webhooks";
+    const HOOK: &str = "/v1/webhooks/{id}";
+    const TEST: &str = "/v1/webhooks/{id}/test";
+    const DELIVERIES: &str = "/v1/webhooks/{id}/deliveries";
+    const ROTATE: &str = "/v1/webhooks/{id}/rotate-secret";
+    const ENABLE: &str = "/v1/webhooks/{id}/enable";
+    let (get, post, delete) = (Method::GET, Method::POST, Method::DELETE);
+    let good = json!({"url": "https://192.0.2.11/hook", "events": ["api_key.revoked"]});
+    let unknown = "whk_doesNotExist000000";
+    let mut cases = vec![
+        case(HOOKS, get.clone(), HOOKS, 200).token(admin),
+        case(HOOKS, post.clone(), HOOKS, 201)
+            .token(admin)
+            .json(good.clone()),
+        case(HOOKS, post.clone(), HOOKS, 400)
+            .token(admin)
+            .json(json!({"url": "http://192.0.2.11/", "events": ["api_key.revoked"]})),
+        case(HOOKS, post.clone(), HOOKS, 400)
+            .token(admin)
+            .json(json!({"url": "https://192.0.2.11/", "events": []})),
+        case(HOOKS, post.clone(), HOOKS, 413)
+            .token(admin)
+            .raw(vec![b' '; 20 * 1024]),
+        case(HOOK, delete.clone(), format!("{HOOKS}/{to_remove}"), 200).token(admin),
+        case(HOOK, delete.clone(), format!("{HOOKS}/{unknown}"), 404).token(admin),
+        case(TEST, post.clone(), format!("{HOOKS}/{hook}/test"), 202).token(admin),
+        case(
+            DELIVERIES,
+            get.clone(),
+            format!("{HOOKS}/{hook}/deliveries"),
+            200,
+        )
+        .token(admin),
+        case(
+            DELIVERIES,
+            get.clone(),
+            format!("{HOOKS}/{hook}/deliveries?limit=0"),
+            400,
+        )
+        .token(admin),
+        case(
+            ROTATE,
+            post.clone(),
+            format!("{HOOKS}/{hook}/rotate-secret"),
+            200,
+        )
+        .token(admin),
+        case(
+            ROTATE,
+            post.clone(),
+            format!("{HOOKS}/{hook}/rotate-secret"),
+            400,
+        )
+        .token(admin)
+        .json(json!({"overlap_seconds": 10_000_000})),
+        case(
+            ROTATE,
+            post.clone(),
+            format!("{HOOKS}/{hook}/rotate-secret"),
+            413,
+        )
+        .token(admin)
+        .raw(vec![b' '; 20 * 1024]),
+        case(ENABLE, post.clone(), format!("{HOOKS}/{hook}/enable"), 200).token(admin),
+    ];
+    for (route, method, path) in [
+        (HOOKS, get.clone(), HOOKS.to_owned()),
+        (HOOK, delete.clone(), format!("{HOOKS}/{hook}")),
+        (TEST, post.clone(), format!("{HOOKS}/{hook}/test")),
+        (
+            DELIVERIES,
+            get.clone(),
+            format!("{HOOKS}/{hook}/deliveries"),
+        ),
+        (
+            ROTATE,
+            post.clone(),
+            format!("{HOOKS}/{hook}/rotate-secret"),
+        ),
+        (ENABLE, post.clone(), format!("{HOOKS}/{hook}/enable")),
+    ] {
+        cases.push(case(route, method.clone(), path.clone(), 401));
+        cases.push(case(route, method.clone(), path.clone(), 402).token(free));
+        cases.push(case(route, method.clone(), path.clone(), 403).token(member));
+        if route != HOOKS {
+            let other = path.replace(hook, unknown);
+            cases.push(case(route, method.clone(), other, 404).token(admin));
+        }
+    }
+    cases
 }
 
 /// A key that may read the audit log (an API key is also an audit reader).
