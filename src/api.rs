@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::interned::{ScopeSet, SharedStr};
 use crate::key::health::KeyFacts;
+pub use crate::key::leak::Exposure;
 use crate::key::{KeyStatus, Scope, ScopeDef, Secret};
 
 /// One entry of the scope catalogue, as sent over the wire.
@@ -83,6 +84,10 @@ pub struct ApiKey {
     /// The key this one replaced (rotating that key made this one), null
     /// for a key created directly.
     pub replaces: Option<String>,
+    /// Where and when the key was first reported leaked (`POST /v1/leaks`,
+    /// GitLab's or GitHub's report); left out if it never was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposure: Option<Exposure>,
     /// In lists only ([`ListedKey::health`]): the key's health badges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(ignore)]
@@ -111,6 +116,9 @@ impl KeyFacts for ApiKey {
     }
     fn replaced_by(&self) -> Option<&str> {
         self.replaced_by.as_deref()
+    }
+    fn exposed_at(&self) -> Option<DateTime<Utc>> {
+        self.exposure.as_ref().map(|e| e.at)
     }
 }
 
@@ -286,6 +294,13 @@ pub struct SummaryCounts {
     pub rotating: u64,
     pub policy: u64,
     pub attention: u64,
+    /// Active keys reported leaked (badge `exposed`); left out while 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub exposed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Query parameters of `GET /v1/audit-logs`.

@@ -594,6 +594,7 @@ mod tests {
             revoked_by: None,
             replaced_by: None,
             replaces: None,
+            exposure: None,
             health: None,
         };
         assert_eq!(expires_relative(&key, now), "in 158d");

@@ -275,6 +275,7 @@ mod tests {
             revoked_by: None,
             replaced_by: None,
             replaces: None,
+            exposure: None,
             health: None,
         };
         let summary = crate::key::health::Summary::of(&[key], &policy, now).to_string();

@@ -855,7 +855,9 @@ mod tests {
         let b = badges(&leaked, &p, now());
         assert_eq!(b.iter().collect::<Vec<_>>(), [Badge::Exposed]);
         assert!(Badge::Exposed < Badge::Expired && Badge::Exposed.urgent());
-        assert!(reason(Badge::Exposed, &leaked, &p, now()).starts_with("Reported leaked 2 days ago"));
+        assert!(
+            reason(Badge::Exposed, &leaked, &p, now()).starts_with("Reported leaked 2 days ago")
+        );
         // Revoked: no badge; expired: expired.
         let mut revoked = key("key_r", 1);
         revoked.revoked_at = Some(ago(1));

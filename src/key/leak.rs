@@ -64,7 +64,13 @@ mod tests {
         assert_eq!(parse_sha256(&hex), Some([0xab; 32]));
         assert_eq!(parse_sha256(&hex.to_uppercase()), Some([0xab; 32]));
         assert_eq!(sha256_hex(&[0xab; 32]), hex);
-        for bad in ["", "ab", &"zz".repeat(32), &"ab".repeat(33), &"é".repeat(32)] {
+        for bad in [
+            "",
+            "ab",
+            &"zz".repeat(32),
+            &"ab".repeat(33),
+            &"é".repeat(32),
+        ] {
             assert_eq!(parse_sha256(bad), None, "{bad}");
         }
     }
@@ -72,9 +78,11 @@ mod tests {
     #[test]
     fn free_text_has_a_limit_and_no_control_characters() {
         assert!(check_text("location", "src/a.rs:1:2", MAX_LOCATION).is_ok());
-        assert!(check_text("location", &"x".repeat(MAX_LOCATION + 1), MAX_LOCATION)
-            .unwrap_err()
-            .contains("at most 500"));
+        assert!(
+            check_text("location", &"x".repeat(MAX_LOCATION + 1), MAX_LOCATION)
+                .unwrap_err()
+                .contains("at most 500")
+        );
         assert!(check_text("source", "a\u{1b}[31m", MAX_SOURCE)
             .unwrap_err()
             .contains("control"));

@@ -22,9 +22,7 @@ pub const DEFAULT_LEAK_GRACE_SECONDS: u32 = 3600;
 pub const MAX_LEAK_GRACE_SECONDS: u32 = 86_400;
 
 /// What a leak report does to the key it names.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnLeak {
     /// Revoke it at once.
