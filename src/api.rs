@@ -85,8 +85,8 @@ pub struct ApiKey {
     /// for a key created directly.
     pub replaces: Option<String>,
     /// Where and when the key was first reported leaked (`POST /v1/leaks`,
-    /// GitLab's or GitHub's report); left out if it never was.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// GitLab's or GitHub's report); null if it never was.
+    #[serde(default)]
     pub exposure: Option<Exposure>,
     /// In lists only ([`ListedKey::health`]): the key's health badges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -414,13 +414,13 @@ pub struct ErrorDetail {
 }
 
 /// `POST /v1/leaks`: where keys were seen, as their SHA-256 digests only.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LeakReports {
     pub reports: Vec<LeakReport>,
 }
 
 /// One key seen somewhere: never the key, only its digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LeakReport {
     /// The SHA-256 of the key, 64 lowercase hex digits.
     pub sha256: String,
@@ -432,7 +432,7 @@ pub struct LeakReport {
 
 /// The answer to `POST /v1/leaks`: how many reports were taken and, for an
 /// admin, which of the organisation's keys they named and what was done.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LeakAnswer {
     pub accepted: u64,
     #[serde(default)]
@@ -440,7 +440,7 @@ pub struct LeakAnswer {
 }
 
 /// A reported key of the organisation, and the leak policy's action on it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LeakMatch {
     pub id: String,
     pub name: String,

@@ -504,6 +504,29 @@ pub struct ServeArgs {
     /// description); Full Access is always added last [default: the built-in catalogue].
     #[arg(long, env = "KEYDECK_SCOPES_FILE", value_name = "PATH")]
     pub scopes_file: Option<PathBuf>,
+    /// Leak report requests (POST /v1/leaks, GitLab, GitHub) per reporter per minute before 429.
+    #[arg(long, env = "KEYDECK_LEAK_REPORTS_PER_MINUTE", default_value_t = 60, value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=100_000), help_heading = "Leak reports")]
+    pub leak_reports_per_minute: u32,
+    /// A file holding the token GitLab sends to the token revocation API (/v1/revoke_tokens)
+    /// [default: that API is off]. KEYDECK_GITLAB_TOKEN gives the token itself instead.
+    #[arg(
+        long,
+        env = "KEYDECK_GITLAB_TOKEN_FILE",
+        value_name = "PATH",
+        help_heading = "Leak reports"
+    )]
+    pub gitlab_token_file: Option<PathBuf>,
+    /// GitHub's secret-scanning public keys, as GitHub publishes them
+    /// ({"public_keys":[{"key_identifier","key","is_current"}]}), for /v1/github/secret-scanning
+    /// [default: that endpoint is off].
+    #[arg(
+        long,
+        env = "KEYDECK_GITHUB_KEYS_FILE",
+        value_name = "PATH",
+        help_heading = "Leak reports"
+    )]
+    pub github_keys_file: Option<PathBuf>,
     /// Serve HTTPS with this PEM certificate chain (needs --tls-key) [default: plain HTTP].
     #[arg(
         long,

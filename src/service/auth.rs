@@ -125,6 +125,9 @@ impl FromRequestParts<AppState> for Admin {
         }
         let ClientAddr(addr) = ClientAddr::from_request_parts(parts, state).await?;
         let token = bearer(&parts.headers).ok_or(ApiError::MissingCredentials)?;
+        if let Some(refused) = super::leaks::refuse_reporter_key(state, token, addr).await {
+            return Err(refused);
+        }
         let (user, org) = state.check_user_token(token, addr).await?;
         Ok(Self {
             user,
@@ -151,6 +154,9 @@ impl FromRequestParts<AppState> for OrgUser {
         }
         let ClientAddr(addr) = ClientAddr::from_request_parts(parts, state).await?;
         let token = bearer(&parts.headers).ok_or(ApiError::MissingCredentials)?;
+        if let Some(refused) = super::leaks::refuse_reporter_key(state, token, addr).await {
+            return Err(refused);
+        }
         let (_, org) = state.check_org_user(token, addr).await?;
         Ok(Self { org })
     }

@@ -222,6 +222,7 @@ pub async fn create(
         &state.scopes,
     )
     .map_err(ApiError::InvalidFields)?;
+    super::leaks::check_reporter_scopes(&scopes)?;
     let policy = state.store.policy(&admin.org.id).await?;
     super::policy::check(&policy, now, req.expires_at, &description)?;
     let template = KeyTemplate {

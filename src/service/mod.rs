@@ -13,6 +13,9 @@ mod key_window;
 mod keycache;
 mod keys;
 mod last_used;
+mod leaks;
+mod leaks_github;
+mod leaks_gitlab;
 mod negative;
 mod openapi;
 mod policy;
@@ -55,6 +58,7 @@ pub use internal::SOCKET_FILE as SSH_SESSIONS_SOCKET;
 pub use keycache::sqlite::OTHER_PROCESS_BOUND as SQLITE_OTHER_PROCESS_BOUND;
 pub use keycache::{KeyCacheStats, KeyLookup};
 use last_used::LastUsed;
+pub use leaks::{GithubKeys, LeakConfig, GITHUB_PATH, MAX_LEAK_BODY_BYTES};
 pub use openapi::ApiDoc;
 use rate_limit::FailureLimiter;
 pub use rate_limit::MAX_TRACKED as FAILED_AUTH_MAX_TRACKED;
@@ -96,6 +100,8 @@ pub struct ServiceConfig {
     /// Answer key checks from the key cache while nothing changed (see
     /// `keycache`); `false` looks every key up, for comparison.
     pub key_cache: bool,
+    /// Leak reports: their rate, GitLab's token, GitHub's keys (`leaks`).
+    pub leaks: LeakConfig,
 }
 
 impl ServiceConfig {
@@ -115,6 +121,7 @@ impl ServiceConfig {
             database_limits: GuardLimits::default(),
             other_descriptors: None,
             key_cache: true,
+            leaks: LeakConfig::default(),
         }
     }
 
@@ -144,6 +151,8 @@ pub struct Shared {
     timeouts: Timeouts,
     /// Credentials of open SSH sessions.
     ssh_tokens: sessions::SessionTokens,
+    /// The leak endpoints' settings and rate limiter.
+    leaks: leaks::LeakDesk,
 }
 
 impl std::ops::Deref for AppState {
@@ -170,6 +179,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit-logs", get(audit::list))
         .route("/v1/auth", get(forward_auth::check))
         .route("/v1/policy", get(policy::get).put(policy::put))
+        .merge(leak_routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -179,6 +189,19 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(log_and_harden))
         .with_state(state)
+}
+
+/// The leak endpoints, with their own (larger) body limit.
+fn leak_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/leaks", axum::routing::post(leaks::report))
+        .route("/v1/revocable_token_types", get(leaks_gitlab::types))
+        .route(
+            "/v1/revoke_tokens",
+            axum::routing::post(leaks_gitlab::revoke),
+        )
+        .route(GITHUB_PATH, axum::routing::post(leaks_github::receive))
+        .layer(DefaultBodyLimit::max(MAX_LEAK_BODY_BYTES))
 }
 
 /// Liveness.
@@ -356,6 +379,7 @@ pub async fn start(
         trusted_proxies: config.trusted_proxies.clone(),
         timeouts: config.timeouts,
         ssh_tokens: sessions::SessionTokens::default(),
+        leaks: leaks::LeakDesk::new(config.leaks.clone()),
     }));
     let gate = gate::Gate::new(
         state.clone(),

@@ -26,12 +26,19 @@ use crate::key::{Catalog, KeyStatus};
         super::forward_auth::check,
         super::policy::get,
         super::policy::put,
+        super::leaks::report,
+        super::leaks_gitlab::types,
+        super::leaks_gitlab::revoke,
+        super::leaks_github::receive,
     ),
     components(schemas(
         api::ApiKey, api::CreateKeyRequest, api::CreatedKey, api::RotateKeyRequest, api::RotatedKey,
         api::KeyList, api::ListedKey, api::KeyCounts, api::TabCounts, api::SummaryCounts, api::ScopeList, api::AuditEntry, api::AuditList, api::Actor, api::AuthOk,
         api::ErrorBody, api::ErrorDetail, api::ScopeInfo, api::Readiness, KeyStatus,
-        crate::key::policy::Policy,
+        crate::key::policy::Policy, crate::key::policy::OnLeak, crate::key::leak::Exposure,
+        api::LeakReports, api::LeakReport, api::LeakAnswer, api::LeakMatch,
+        super::leaks_gitlab::RevocableTokenTypes, super::leaks_gitlab::RevokeToken,
+        super::leaks_github::GithubMatch, super::leaks_github::GithubFeedback,
     )),
     modifiers(&BearerAuth, &EveryRoute),
 )]
@@ -52,6 +59,15 @@ impl Modify for BearerAuth {
                     ))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "gitlab",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "Authorization",
+                    "The token configured with `serve --gitlab-token-file`, as GitLab sends it",
+                ),
+            )),
         );
     }
 }
