@@ -373,13 +373,39 @@ fn report_sends_only_digests_and_says_when_the_service_lacks_the_endpoint() {
         .collect();
     assert_eq!(got, wanted);
 
-    // The real service has no POST /v1/leaks yet.
+    // The real service takes the reports (its answer is tested in leaks.rs).
     let admin = User::of(&service);
-    let refused = admin.run(&["scan", "--report", tree.as_str()]).code(2);
+    let taken = admin.run(&["scan", "--report", tree.as_str()]).code(1);
+    taken.stderr_has("accepted 4 report(s)");
+    never_shown(&taken, &keys);
+
+    // A service without the endpoint (an older keydeck: 404) is named.
+    let older = User::new()
+        .env("KEYDECK_URL", &no_leak_endpoint())
+        .env("KEYDECK_TOKEN", "kdt_reporter-token");
+    let refused = older.run(&["scan", "--report", tree.as_str()]).code(2);
     refused
         .stderr_has("this service does not accept leak reports yet (POST /v1/leaks)")
         .stderr_has("4 key(s) found");
     never_shown(&refused, &keys);
+}
+
+/// A stand-in for a keydeck from before `POST /v1/leaks`: 404 for everything.
+fn no_leak_endpoint() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, axum::Router::new()).await.unwrap();
+        });
+    });
+    base
 }
 
 // The gitleaks rule shipped in assets/: its regex finds a real key and not
