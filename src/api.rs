@@ -87,7 +87,8 @@ pub struct ApiKey {
     /// Where and when the key was first reported leaked (`POST /v1/leaks`,
     /// GitLab's or GitHub's report); null if it never was.
     #[serde(default)]
-    pub exposure: Option<Exposure>,
+    #[schema(value_type = Option<Exposure>)]
+    pub exposure: Option<Box<Exposure>>,
     /// In lists only ([`ListedKey::health`]): the key's health badges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(ignore)]

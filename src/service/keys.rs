@@ -60,7 +60,7 @@ impl AppState {
             revoked_by: k.revoked_by.map(Into::into),
             replaced_by: k.replaced_by,
             replaces: k.replaces,
-            exposure: k.exposure,
+            exposure: k.exposure.map(Box::new),
             health: None,
         }
     }
