@@ -224,6 +224,14 @@ pub struct PolicySetArgs {
     /// Badge `unused`: active keys older than this and unused for this long.
     #[arg(long, value_name = "DAYS", value_parser = parse_policy_days)]
     pub unused_after: Option<u32>,
+    /// What a leak report does to the key it names: revoke it at once, rotate it (a successor;
+    /// the leaked key stops after --leak-grace), or only flag it (badge `exposed`).
+    #[arg(long, value_name = "revoke|rotate|flag")]
+    pub on_leak: Option<crate::key::policy::OnLeak>,
+    /// With --on-leak rotate: how long the leaked key keeps working beside its successor
+    /// (0, 1h, 24h, or e.g. 90m, 2h; at most 24h).
+    #[arg(long, value_name = "SPAN", value_parser = parse_grace)]
+    pub leak_grace: Option<u32>,
     /// List the existing keys that would not comply (name, prefix, why) and change nothing.
     #[arg(long)]
     pub dry_run: bool,

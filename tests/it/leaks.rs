@@ -209,6 +209,57 @@ async fn each_leak_policy_acts_on_the_first_report_only(backend: Backend) {
     let counts = s.get_json("/v1/api-keys/counts", &s.admin_token).await;
     assert_eq!(counts["summary"]["exposed"], 2, "{counts}");
 
+    // The CLI: keys show/list carry the exposure; the policy shows and sets it.
+    let user = User::new()
+        .env("KEYDECK_URL", &s.base)
+        .env("KEYDECK_TOKEN", &s.admin_token);
+    let shown = user.run(&["keys", "show", id_f]).ok();
+    assert!(
+        shown.stdout.contains("by slack, at chat #ops"),
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        shown.stdout.contains("exposed: Reported leaked"),
+        "{}",
+        shown.stdout
+    );
+    let listed = user.keys(&[]);
+    let row = listed.iter().find(|k| k["id"] == id_f).unwrap();
+    assert_eq!(row["health"], json!(["exposed"]));
+    assert_eq!(row["exposure"]["source"], "slack");
+    let policy = user.run(&["policy", "show"]).ok();
+    assert!(
+        policy.stdout.contains("On leak") && policy.stdout.contains("flag"),
+        "{}",
+        policy.stdout
+    );
+    let set = user
+        .run(&[
+            "policy",
+            "set",
+            "--on-leak",
+            "rotate",
+            "--leak-grace",
+            "10m",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        (set["on_leak"].clone(), set["leak_grace_seconds"].clone()),
+        (json!("rotate"), json!(600))
+    );
+    let shown = user.run(&["policy", "show"]).ok();
+    assert!(
+        shown
+            .stdout
+            .contains("rotate (the leaked key works 10 min more)"),
+        "{}",
+        shown.stdout
+    );
+    user.run(&["policy", "set", "--leak-grace", "25h"]).code(1);
+
     // The grace ends: the leaked key stops, its successor stays.
     clock.advance(Duration::seconds(600));
     assert_eq!(
