@@ -694,3 +694,70 @@ async fn github_signed_matches_are_answered_with_feedback(backend: Backend) {
     s.stop().await;
     backend.cleanup().await;
 }
+
+/// The terminal UI: an exposed key heads the Attention tab, worst of all,
+/// and its details say when, by whom and where it was reported (snapshot).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ui_shows_an_exposed_key_first_in_attention_with_its_exposure() {
+    use common::ui::{start_time, World};
+    use crossterm::event::KeyCode;
+    use keydeck::tui::theme::Theme;
+    let w = World::new().await;
+    let s = &w.server;
+    set_policy(s, json!({"on_leak": "flag"})).await;
+    let day = |d: i64| start_time() + Duration::days(d);
+    w.clock.set(day(0));
+    w.create(json!({"name": "Lapsed", "scopes": ["sessions:read"], "expires_at": day(3)}))
+        .await;
+    w.create(json!({"name": "Forever", "scopes": ["sessions:read"]}))
+        .await;
+    let leaked = w
+        .create(
+            json!({"name": "Payments worker", "scopes": ["sessions:read"], "expires_at": day(200)}),
+        )
+        .await;
+    let secret = leaked["secret"].as_str().unwrap();
+    w.clock.set(day(5));
+    let r = post(
+        s,
+        "/v1/leaks",
+        &s.admin_token,
+        json!({
+            "sha256": sha256_hex(secret),
+            "location": "github.com/acme/shop/blob/main/.env:3:9",
+            "source": "keydeck-scan",
+        }),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    w.clock.set(day(6));
+
+    let mut ui = w.ui(Theme { color: false }, 100, 24).await;
+    ui.press(KeyCode::Char('5')).await;
+    ui.press(KeyCode::Home).await;
+    let order: Vec<String> = ui
+        .app
+        .rows()
+        .iter()
+        .map(|&i| ui.app.keys()[i].name.clone())
+        .collect();
+    assert_eq!(order, ["Payments worker", "Lapsed", "Forever"]);
+    assert!(ui.screen().contains("1 exposed"), "{}", ui.screen());
+    ui.press(KeyCode::Enter).await;
+    let screen = ui.screen();
+    assert!(screen.contains("by keydeck-scan"), "{screen}");
+    assert!(
+        screen.contains("at github.com/acme/shop/blob/main/.env:3:9"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("exposed: Reported leaked 1 day ago"),
+        "{screen}"
+    );
+    insta::with_settings!({filters => vec![
+        (r"eg_live_[0-9A-Za-z]{4}", "eg_live_XXXX"),
+        (r"key_[0-9A-Za-z]{20}", "key_XXXXXXXXXXXXXXXXXXXX"),
+    ]}, {
+        insta::assert_snapshot!("exposed_key_in_attention_details", screen);
+    });
+}

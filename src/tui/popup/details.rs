@@ -61,6 +61,7 @@ pub(crate) fn wrapped_rows(lines: &[Line], width: u16) -> u16 {
 
 pub fn draw(frame: &mut Frame, ctx: &Ctx, view: &DetailsView, key: &ApiKey, area: Rect) {
     let mut lines = fields(ctx, key);
+    lines.extend(exposure_lines(ctx, key));
     lines.extend(health_lines(ctx, key));
     lines.extend(scopes_and_description(ctx, key));
     let total = wrapped_rows(&lines, area.width.saturating_sub(2));
@@ -206,4 +207,26 @@ fn scopes_and_description(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
         );
     }
     lines
+}
+
+/// Where and when the key was reported leaked (issue 23), if it was: the
+/// first report's time and source, then where it was seen.
+fn exposure_lines(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
+    let Some(e) = &key.exposure else {
+        return Vec::new();
+    };
+    let when = present::exact_relative(e.at, ctx.tz, ctx.now);
+    vec![
+        Line::from(vec![
+            label(ctx, "Exposed"),
+            Span::styled(
+                format!("{when} by {}", e.source),
+                ctx.theme.badge(health::Badge::Exposed),
+            ),
+        ]),
+        Line::from(vec![
+            label(ctx, ""),
+            Span::raw(format!("at {}", e.location)),
+        ]),
+    ]
 }
