@@ -430,6 +430,10 @@ pub struct ScanArgs {
     /// Send the SHA-256 digests of the keys found (never the keys) to the key service, and print its answer.
     #[arg(long)]
     pub report: bool,
+    /// Skip files larger than this many MiB (with a note on standard error).
+    #[arg(long, value_name = "MIB", default_value_t = 50,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_file_size: u64,
 }
 
 /// `keydeck scan --format`.

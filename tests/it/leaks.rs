@@ -536,15 +536,18 @@ async fn gitlab_revokes_and_no_raw_token_reaches_the_database_or_log(backend: Ba
         .env("KEYDECK_TOKEN", &t);
     let tree = user.home.path().join("repo");
     std::fs::create_dir_all(&tree).unwrap();
-    std::fs::write(
-        tree.join("config.env"),
-        format!("API_KEY={}\n", secrets[1].1),
-    )
-    .unwrap();
+    // With 150 more keys of the format that the service never made: two
+    // requests (the service takes 100 a request), one answer.
+    let format = keydeck::key::SecretFormat::default();
+    let mut text = format!("API_KEY={}\n", secrets[1].1);
+    for _ in 0..150 {
+        text.push_str(&format!("OTHER={}\n", format.generate().expose()));
+    }
+    std::fs::write(tree.join("config.env"), text).unwrap();
     let run = user
         .run(&["scan", "--report", tree.to_str().unwrap()])
         .code(1);
-    run.stderr_has("accepted 1 report(s)")
+    run.stderr_has("accepted 151 report(s)")
         .stderr_has(": revoke");
     assert_eq!(auth(secrets[1].1.clone()).await, StatusCode::UNAUTHORIZED);
 

@@ -408,6 +408,30 @@ fn no_leak_endpoint() -> String {
     base
 }
 
+// A file over --max-file-size (default 50 MiB) is skipped with a note,
+// not read and not an error; under the cap it is scanned.
+#[test]
+fn a_file_over_the_size_cap_is_skipped_with_a_note() {
+    let user = User::new();
+    let tree = user.home.path().join("big");
+    std::fs::create_dir_all(&tree).unwrap();
+    let key = keydeck::key::SecretFormat::default().generate();
+    let mut text = "x".repeat(2 * 1024 * 1024);
+    text.push_str(&format!("\nKEY={}\n", key.expose()));
+    std::fs::write(tree.join("dump.sql"), text).unwrap();
+    let dir = tree.to_str().unwrap();
+    let skipped = user.run(&["scan", "--max-file-size", "1", dir]).code(0);
+    skipped.stderr_has("dump.sql: skipped, larger than 1 MiB (--max-file-size)");
+    assert_eq!(skipped.stdout, "");
+    let found = user.run(&["scan", "--max-file-size", "3", dir]).code(1);
+    assert!(
+        found.stdout.contains("dump.sql:2:5: keydeck API key"),
+        "{}",
+        found.stdout
+    );
+    user.run(&["scan", "--max-file-size", "0", dir]).code(2);
+}
+
 // The gitleaks rule shipped in assets/: its regex finds a real key and not
 // its look-alikes (gitleaks cannot check the checksum: `scan` does).
 #[test]
