@@ -325,6 +325,23 @@ async fn a_reporter_key_reports_and_does_nothing_else(backend: Backend) {
     let (status, _, err) = error_code(r).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
     let (_, reporter) = s.create_key("CI scanner", &["leaks:report"]).await;
+    // The CLI makes one too (its scope check knows keydeck's own scope).
+    let cli = User::new()
+        .env("KEYDECK_URL", &s.base)
+        .env("KEYDECK_TOKEN", &s.admin_token);
+    let made = cli
+        .run(&[
+            "keys",
+            "create",
+            "--name",
+            "CI leak reporter",
+            "--scope",
+            "leaks:report",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(made["api_key"]["scopes"], json!(["leaks:report"]));
     let (victim, victim_secret) = s.create_key("Web", &["sessions:read"]).await;
 
     // Nothing else: 403 on listing, creating, revoking, the policy.
