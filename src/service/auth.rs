@@ -125,7 +125,7 @@ impl FromRequestParts<AppState> for Admin {
         }
         let ClientAddr(addr) = ClientAddr::from_request_parts(parts, state).await?;
         let token = bearer(&parts.headers).ok_or(ApiError::MissingCredentials)?;
-        if let Some(refused) = super::leaks::refuse_reporter_key(state, token, addr).await {
+        if let Some(refused) = super::leaks::refuse_reporter_key(state, token).await {
             return Err(refused);
         }
         let (user, org) = state.check_user_token(token, addr).await?;
@@ -154,7 +154,7 @@ impl FromRequestParts<AppState> for OrgUser {
         }
         let ClientAddr(addr) = ClientAddr::from_request_parts(parts, state).await?;
         let token = bearer(&parts.headers).ok_or(ApiError::MissingCredentials)?;
-        if let Some(refused) = super::leaks::refuse_reporter_key(state, token, addr).await {
+        if let Some(refused) = super::leaks::refuse_reporter_key(state, token).await {
             return Err(refused);
         }
         let (_, org) = state.check_org_user(token, addr).await?;
