@@ -192,6 +192,15 @@ pub(super) async fn refuse_reporter_key(state: &AppState, token: &str) -> Option
     (live && key.scopes.iter().any(|s| s == LEAKS_REPORT)).then_some(ApiError::AdminRequired)
 }
 
+/// The routes a code host calls with its own credential (GitLab's token,
+/// GitHub's signature), never an admin's or a session's.
+pub(super) fn is_code_host_path(path: &str) -> bool {
+    matches!(
+        path,
+        "/v1/revocable_token_types" | "/v1/revoke_tokens" | GITHUB_PATH
+    )
+}
+
 /// A new key's scopes: `leaks:report` only alone (a reporter key can do nothing else).
 pub(super) fn check_reporter_scopes(scopes: &[String]) -> Result<(), ApiError> {
     if scopes.len() > 1 && scopes.iter().any(|s| s == LEAKS_REPORT) {
