@@ -222,6 +222,9 @@ fn staged(finder: &KeyFinder, args: &ScanArgs, scan: &mut Scan) -> Result<(), Cl
         OsStr::new("--name-only"),
         OsStr::new("-z"),
         OsStr::new("--diff-filter=ACMR"),
+        // A submodule is a commit of another repository, not a blob of this
+        // one (`git show :sub` has nothing to show): its own hook scans it.
+        OsStr::new("--ignore-submodules=all"),
     ])
     .map_err(|e| error(format!("--staged: {e}")))?;
     for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {

@@ -432,6 +432,44 @@ fn a_file_over_the_size_cap_is_skipped_with_a_note() {
     user.run(&["scan", "--max-file-size", "0", dir]).code(2);
 }
 
+// `--staged` with a submodule staged: the submodule (a commit of another
+// repository) is not a blob to read, so the scan is clean, not an error.
+#[test]
+fn staged_skips_a_submodule() {
+    let user = User::new();
+    let root = user.home.path();
+    let git = |dir: &std::path::Path, args: &[&str]| {
+        let out = Command::new("git")
+            .args([
+                "-c",
+                "protocol.file.allow=always",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "user.name=t",
+            ])
+            .args(args)
+            .current_dir(dir)
+            .env("HOME", root)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .expect("git");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    let inner_dir = tempfile::tempdir().unwrap();
+    let inner = inner_dir.path().to_path_buf();
+    let outer = root.to_path_buf();
+    git(&inner, &["init", "-q"]);
+    git(&inner, &["commit", "-q", "--allow-empty", "-m", "inner"]);
+    git(&outer, &["init", "-q"]);
+    git(
+        &outer,
+        &["submodule", "add", "-q", inner.to_str().unwrap(), "sub"],
+    );
+    let run = user.run_with(&["scan", "--staged"], &[], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
 // The gitleaks rule shipped in assets/: its regex finds a real key and not
 // its look-alikes (gitleaks cannot check the checksum: `scan` does).
 #[test]
