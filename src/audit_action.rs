@@ -14,6 +14,8 @@ pub enum AuditAction {
     ApiKeyRevoked,
     /// A key was rotated: a new one replaces it.
     ApiKeyRotated,
+    /// A key was reported leaked (`POST /v1/leaks`, GitLab, GitHub).
+    ApiKeyExposed,
     /// The organisation's key policy was replaced.
     PolicyUpdated,
     /// An operator added a user.
@@ -52,10 +54,11 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order of the variants.
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 21] = [
         Self::ApiKeyCreated,
         Self::ApiKeyRevoked,
         Self::ApiKeyRotated,
+        Self::ApiKeyExposed,
         Self::PolicyUpdated,
         Self::UserAdded,
         Self::UserRemoved,
@@ -81,6 +84,7 @@ impl AuditAction {
             Self::ApiKeyCreated => "api_key.created",
             Self::ApiKeyRevoked => "api_key.revoked",
             Self::ApiKeyRotated => "api_key.rotated",
+            Self::ApiKeyExposed => "api_key.exposed",
             Self::PolicyUpdated => "policy.updated",
             Self::UserAdded => "user.added",
             Self::UserRemoved => "user.removed",

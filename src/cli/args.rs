@@ -299,6 +299,14 @@ pub struct PolicySetArgs {
     /// Badge `unused`: active keys older than this and unused for this long.
     #[arg(long, value_name = "DAYS", value_parser = parse_policy_days)]
     pub unused_after: Option<u32>,
+    /// What a leak report does to the key it names: revoke it at once, rotate it (a successor;
+    /// the leaked key stops after --leak-grace), or only flag it (badge `exposed`).
+    #[arg(long, value_name = "revoke|rotate|flag")]
+    pub on_leak: Option<crate::key::policy::OnLeak>,
+    /// With --on-leak rotate: how long the leaked key keeps working beside its successor
+    /// (0, 1h, 24h, or e.g. 90m, 2h; at most 24h).
+    #[arg(long, value_name = "SPAN", value_parser = parse_grace)]
+    pub leak_grace: Option<u32>,
     /// List the existing keys that would not comply (name, prefix, why) and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -497,6 +505,10 @@ pub struct ScanArgs {
     /// Send the SHA-256 digests of the keys found (never the keys) to the key service, and print its answer.
     #[arg(long)]
     pub report: bool,
+    /// Skip files larger than this many MiB (with a note on standard error).
+    #[arg(long, value_name = "MIB", default_value_t = 50,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_file_size: u64,
 }
 
 /// `keydeck scan --format`.
@@ -591,6 +603,29 @@ pub struct ServeArgs {
     /// description); Full Access is always added last [default: the built-in catalogue].
     #[arg(long, env = "KEYDECK_SCOPES_FILE", value_name = "PATH")]
     pub scopes_file: Option<PathBuf>,
+    /// Leak report requests (POST /v1/leaks, GitLab, GitHub) per reporter per minute before 429.
+    #[arg(long, env = "KEYDECK_LEAK_REPORTS_PER_MINUTE", default_value_t = 60, value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=100_000), help_heading = "Leak reports")]
+    pub leak_reports_per_minute: u32,
+    /// A file holding the token GitLab sends to the token revocation API (/v1/revoke_tokens)
+    /// [default: that API is off]. KEYDECK_GITLAB_TOKEN gives the token itself instead.
+    #[arg(
+        long,
+        env = "KEYDECK_GITLAB_TOKEN_FILE",
+        value_name = "PATH",
+        help_heading = "Leak reports"
+    )]
+    pub gitlab_token_file: Option<PathBuf>,
+    /// GitHub's secret-scanning public keys, as GitHub publishes them
+    /// ({"public_keys":[{"key_identifier","key","is_current"}]}), for /v1/github/secret-scanning
+    /// [default: that endpoint is off].
+    #[arg(
+        long,
+        env = "KEYDECK_GITHUB_KEYS_FILE",
+        value_name = "PATH",
+        help_heading = "Leak reports"
+    )]
+    pub github_keys_file: Option<PathBuf>,
     /// Serve HTTPS with this PEM certificate chain (needs --tls-key) [default: plain HTTP].
     #[arg(
         long,

@@ -25,11 +25,19 @@ pub trait KeyFacts {
     fn revoked_at(&self) -> Option<DateTime<Utc>>;
     /// The key a rotation replaced this one by.
     fn replaced_by(&self) -> Option<&str>;
+    /// When the key was first reported leaked, if it was.
+    fn exposed_at(&self) -> Option<DateTime<Utc>> {
+        None
+    }
 }
 
 /// Why a key needs attention, worst first: the Attention tab's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Badge {
+    /// Active, and reported leaked (`POST /v1/leaks` or a code host): the
+    /// worst of all, first in Attention, and the only badge it shows (an
+    /// exposed key's one job is to be replaced).
+    Exposed,
     /// Expired and not revoked. The Status column already says "Expired",
     /// so the Health column shows no word for it.
     Expired,
@@ -51,7 +59,8 @@ pub enum Badge {
 }
 
 impl Badge {
-    pub const ALL: [Badge; 7] = [
+    pub const ALL: [Badge; 8] = [
+        Badge::Exposed,
         Badge::Expired,
         Badge::Expiring,
         Badge::Rotate,
@@ -64,6 +73,7 @@ impl Badge {
     /// The badge as a word.
     pub fn word(self) -> &'static str {
         match self {
+            Badge::Exposed => "exposed",
             Badge::Expired => "expired",
             Badge::Expiring => "expiring",
             Badge::Rotate => "rotate",
@@ -90,7 +100,7 @@ impl Badge {
 
     /// Needs action soon (the key stops or stopped working), rather than advice.
     pub fn urgent(self) -> bool {
-        matches!(self, Badge::Expired | Badge::Expiring)
+        matches!(self, Badge::Exposed | Badge::Expired | Badge::Expiring)
     }
 
     fn bit(self) -> u8 {
@@ -159,6 +169,10 @@ pub fn badges(key: &impl KeyFacts, policy: &Policy, now: DateTime<Utc>) -> Badge
         }
         KeyStatus::Active => {}
     }
+    if key.exposed_at().is_some() {
+        found.insert(Badge::Exposed);
+        return found;
+    }
     if key.replaced_by().is_some() {
         found.insert(Badge::Rotating);
         return found;
@@ -189,6 +203,8 @@ pub fn badges(key: &impl KeyFacts, policy: &Policy, now: DateTime<Utc>) -> Badge
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Summary {
     pub active: usize,
+    /// Active keys reported leaked (badge `exposed`).
+    pub exposed: usize,
     pub expiring: usize,
     pub rotate: usize,
     pub unused: usize,
@@ -215,6 +231,7 @@ impl Summary {
             if KeyStatus::derive(key.revoked_at(), key.expires_at(), now) == KeyStatus::Active {
                 s.active += 1;
             }
+            s.exposed += usize::from(b.contains(Badge::Exposed));
             s.expiring += usize::from(b.contains(Badge::Expiring));
             s.rotate += usize::from(b.contains(Badge::Rotate));
             s.unused += usize::from(b.contains(Badge::Unused));
@@ -232,6 +249,7 @@ impl Summary {
     pub fn terms(&self, short: bool) -> Vec<(String, Option<Badge>)> {
         [
             (self.active, "active".to_owned(), None),
+            (self.exposed, "exposed".to_owned(), Some(Badge::Exposed)),
             (
                 self.expiring,
                 crate::key::policy::expiring_within(self.expiring_within_days),
@@ -282,6 +300,7 @@ impl fmt::Display for Summary {
 fn attention_rank(key: &impl KeyFacts, badges: Badges) -> (Option<Badge>, DateTime<Utc>) {
     let worst = badges.worst();
     let at = match worst {
+        Some(Badge::Exposed) => key.exposed_at().unwrap_or(key.created_at()),
         Some(Badge::Expired | Badge::Expiring | Badge::Rotating) => {
             key.expires_at().unwrap_or(key.created_at())
         }
@@ -344,6 +363,10 @@ fn days_span(d: Duration) -> String {
 pub fn reason(badge: Badge, key: &impl KeyFacts, policy: &Policy, now: DateTime<Utc>) -> String {
     let unused_after = policy.unused_after_days;
     match badge {
+        Badge::Exposed => format!(
+            "Reported leaked {} ago — anyone who saw it can use it: rotate or revoke it now",
+            days_span(now - key.exposed_at().unwrap_or(now))
+        ),
         Badge::Expired => format!(
             "Expired {} ago and not revoked — recommended: revoke expired keys to clean up",
             days_span(now - key.expires_at().unwrap_or(now))
@@ -680,6 +703,7 @@ mod tests {
         assert_eq!(
             ids,
             [
+                "exposed",
                 "expired",
                 "expiring",
                 "rotate",
@@ -805,5 +829,74 @@ mod tests {
         sort_attention(&mut rows, &keys, &p, now());
         let ids: Vec<&str> = rows.iter().map(|&i| keys[i].id.as_str()).collect();
         assert_eq!(ids, ["expiring", "no-expiry", "rotating"]);
+    }
+
+    /// A test key reported leaked at `at`.
+    struct Leaked(ApiKey, DateTime<Utc>);
+
+    impl KeyFacts for Leaked {
+        fn id(&self) -> &str {
+            self.0.id()
+        }
+        fn description(&self) -> &str {
+            self.0.description()
+        }
+        fn created_at(&self) -> DateTime<Utc> {
+            self.0.created_at
+        }
+        fn expires_at(&self) -> Option<DateTime<Utc>> {
+            self.0.expires_at
+        }
+        fn last_used_at(&self) -> Option<DateTime<Utc>> {
+            self.0.last_used_at
+        }
+        fn revoked_at(&self) -> Option<DateTime<Utc>> {
+            self.0.revoked_at
+        }
+        fn replaced_by(&self) -> Option<&str> {
+            self.0.replaced_by.as_deref()
+        }
+        fn exposed_at(&self) -> Option<DateTime<Utc>> {
+            Some(self.1)
+        }
+    }
+
+    #[test]
+    fn an_exposed_key_is_worst_of_all_and_shows_only_that_badge() {
+        let p = Policy::default();
+        // Old, unused, without expiry and replaced: still only `exposed`.
+        let mut old = key("key_old", 400);
+        old.expires_at = None;
+        old.last_used_at = None;
+        old.replaced_by = Some("key_new".into());
+        let leaked = Leaked(old, ago(2));
+        let b = badges(&leaked, &p, now());
+        assert_eq!(b.iter().collect::<Vec<_>>(), [Badge::Exposed]);
+        assert!(Badge::Exposed < Badge::Expired && Badge::Exposed.urgent());
+        assert!(
+            reason(Badge::Exposed, &leaked, &p, now()).starts_with("Reported leaked 2 days ago")
+        );
+        // Revoked: no badge; expired: expired.
+        let mut revoked = key("key_r", 1);
+        revoked.revoked_at = Some(ago(1));
+        assert!(badges(&Leaked(revoked, ago(1)), &p, now()).is_empty());
+        let mut expired = key("key_e", 10);
+        expired.expires_at = Some(ago(1));
+        assert_eq!(
+            badges(&Leaked(expired, ago(1)), &p, now()).worst(),
+            Some(Badge::Expired)
+        );
+        // First in Attention, before an expired key; longest exposed first.
+        let mut expired = key("key_x", 10);
+        expired.expires_at = Some(ago(1));
+        let keys = [
+            Leaked(expired, ago(1)),
+            Leaked(key("key_b", 1), ago(1)),
+            Leaked(key("key_a", 1), ago(3)),
+        ];
+        assert_eq!(attention(&keys, &p, now()), [2, 1, 0]);
+        let s = Summary::of(&keys, &p, now());
+        assert_eq!((s.exposed, s.attention), (2, 3));
+        assert!(s.to_string().starts_with("2 active · 2 exposed"), "{s}");
     }
 }

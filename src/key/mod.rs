@@ -3,6 +3,7 @@
 
 pub mod expiry;
 pub mod health;
+pub mod leak;
 pub mod org;
 pub mod policy;
 pub mod scan;

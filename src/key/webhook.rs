@@ -18,8 +18,8 @@ pub const API_KEY_ROTATED: &str = "api_key.rotated";
 pub const API_KEY_EXPIRING: &str = "api_key.expiring";
 /// A key expired.
 pub const API_KEY_EXPIRED: &str = "api_key.expired";
-/// A key was found exposed (reserved for the leak pipeline: `data.api_key`,
-/// `data.exposure` with where it was found).
+/// A key was reported leaked (`POST /v1/leaks`, GitLab, GitHub): `data.api_key`,
+/// `data.exposure` (when, source, where) and `data.on_leak`, the policy applied.
 pub const API_KEY_EXPOSED: &str = "api_key.exposed";
 pub const POLICY_UPDATED: &str = "policy.updated";
 pub const USER_ADDED: &str = "user.added";

@@ -13,6 +13,9 @@ mod key_window;
 mod keycache;
 mod keys;
 mod last_used;
+mod leaks;
+mod leaks_github;
+mod leaks_gitlab;
 mod negative;
 mod openapi;
 mod policy;
@@ -56,6 +59,7 @@ pub use internal::SOCKET_FILE as SSH_SESSIONS_SOCKET;
 pub use keycache::sqlite::OTHER_PROCESS_BOUND as SQLITE_OTHER_PROCESS_BOUND;
 pub use keycache::{KeyCacheStats, KeyLookup};
 use last_used::LastUsed;
+pub use leaks::{GithubKeys, LeakConfig, GITHUB_PATH, MAX_LEAK_BODY_BYTES};
 pub use openapi::ApiDoc;
 use rate_limit::FailureLimiter;
 pub use rate_limit::MAX_TRACKED as FAILED_AUTH_MAX_TRACKED;
@@ -99,6 +103,8 @@ pub struct ServiceConfig {
     pub key_cache: bool,
     /// Webhook notifications: safe targets, the worker's pace, the digest's hour.
     pub webhooks: webhooks::WebhookConfig,
+    /// Leak reports: their rate, GitLab's token, GitHub's keys (`leaks`).
+    pub leaks: LeakConfig,
 }
 
 impl ServiceConfig {
@@ -119,6 +125,7 @@ impl ServiceConfig {
             other_descriptors: None,
             key_cache: true,
             webhooks: webhooks::WebhookConfig::default(),
+            leaks: LeakConfig::default(),
         }
     }
 
@@ -149,6 +156,8 @@ pub struct Shared {
     /// Credentials of open SSH sessions.
     ssh_tokens: sessions::SessionTokens,
     pub webhooks: webhooks::WebhookConfig,
+    /// The leak endpoints' settings and rate limiter.
+    leaks: leaks::LeakDesk,
 }
 
 impl std::ops::Deref for AppState {
@@ -176,6 +185,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/auth", get(forward_auth::check))
         .route("/v1/policy", get(policy::get).put(policy::put))
         .merge(webhook_routes())
+        .merge(leak_routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -198,6 +208,19 @@ fn webhook_routes() -> Router<AppState> {
         .route("/v1/webhooks/{id}/deliveries", get(api::deliveries))
         .route("/v1/webhooks/{id}/rotate-secret", post(api::rotate_secret))
         .route("/v1/webhooks/{id}/enable", post(api::enable))
+}
+
+/// The leak endpoints, with their own (larger) body limit.
+fn leak_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/leaks", axum::routing::post(leaks::report))
+        .route("/v1/revocable_token_types", get(leaks_gitlab::types))
+        .route(
+            "/v1/revoke_tokens",
+            axum::routing::post(leaks_gitlab::revoke),
+        )
+        .route(GITHUB_PATH, axum::routing::post(leaks_github::receive))
+        .layer(DefaultBodyLimit::max(MAX_LEAK_BODY_BYTES))
 }
 
 /// Liveness.
@@ -376,6 +399,7 @@ pub async fn start(
         timeouts: config.timeouts,
         ssh_tokens: sessions::SessionTokens::default(),
         webhooks: config.webhooks.clone(),
+        leaks: leaks::LeakDesk::new(config.leaks.clone()),
     }));
     background.push(webhooks::start(
         config.webhooks.clone(),

@@ -33,6 +33,10 @@ use crate::key::{Catalog, KeyStatus};
         super::webhooks::api::deliveries,
         super::webhooks::api::rotate_secret,
         super::webhooks::api::enable,
+        super::leaks::report,
+        super::leaks_gitlab::types,
+        super::leaks_gitlab::revoke,
+        super::leaks_github::receive,
     ),
     components(schemas(
         api::ApiKey, api::CreateKeyRequest, api::CreatedKey, api::RotateKeyRequest, api::RotatedKey,
@@ -42,6 +46,10 @@ use crate::key::{Catalog, KeyStatus};
         api::webhooks::Webhook, api::webhooks::WebhookList, api::webhooks::CreateWebhookRequest,
         api::webhooks::CreatedWebhook, api::webhooks::RotateWebhookSecretRequest,
         api::webhooks::WebhookTestQueued, api::webhooks::WebhookDelivery, api::webhooks::WebhookDeliveryList,
+        crate::key::policy::Policy, crate::key::policy::OnLeak, crate::key::leak::Exposure,
+        api::LeakReports, api::LeakReport, api::LeakAnswer, api::LeakMatch,
+        super::leaks_gitlab::RevocableTokenTypes, super::leaks_gitlab::RevokeToken,
+        super::leaks_github::GithubMatch, super::leaks_github::GithubFeedback,
     )),
     modifiers(&BearerAuth, &EveryRoute),
 )]
@@ -62,6 +70,15 @@ impl Modify for BearerAuth {
                     ))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "gitlab",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "Authorization",
+                    "The token configured with `serve --gitlab-token-file`, as GitLab sends it",
+                ),
+            )),
         );
     }
 }

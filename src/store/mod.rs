@@ -22,6 +22,7 @@ mod window;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use crate::key::leak::Exposure;
 pub use crate::key::org::{Plan, Role};
 pub use crate::key::policy::Policy;
 use crate::key::KeyStatus;
@@ -109,6 +110,8 @@ pub struct KeyRecord {
     pub replaced_by: Option<String>,
     /// The key this one replaced (it was made by rotating that one).
     pub replaces: Option<String>,
+    /// Where and when it was first reported leaked (its `exposed_at` is `at`).
+    pub exposure: Option<Exposure>,
 }
 
 impl KeyRecord {
@@ -388,6 +391,17 @@ pub trait Store: Send + Sync + 'static {
     /// Ends the old key and inserts the new one, in one transaction, if the
     /// old key is still active (see [`Rotation`]).
     async fn rotate_key(&self, rotation: &Rotation<'_>) -> StoreResult<RotateOutcome>;
+    /// Marks the organisation's key exposed and writes `audit`, in one
+    /// transaction, if no report marked it before (the first report's
+    /// exposure stays). The key as it now is and whether this call marked
+    /// it; `None` if the organisation has no such key.
+    async fn mark_exposed(
+        &self,
+        org_id: &str,
+        id: &str,
+        exposure: &Exposure,
+        audit: &AuditEvent,
+    ) -> StoreResult<Option<(KeyRecord, bool)>>;
 
     /// The key check's one indexed lookup.
     async fn key_by_digest(&self, digest: &[u8; 32]) -> StoreResult<Option<AuthRecord>>;
@@ -570,6 +584,32 @@ struct KeyRow {
     revoked_by: Option<String>,
     replaced_by: Option<String>,
     replaces: Option<String>,
+    exposed_at: Option<i64>,
+    exposure: Option<String>,
+}
+
+/// The stored exposure: its JSON (source and location) and `exposed_at`.
+fn exposure_from_row(at: Option<i64>, json: Option<String>) -> StoreResult<Option<Exposure>> {
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        source: String,
+        location: String,
+    }
+    let (Some(at), Some(json)) = (at, json) else {
+        return Ok(None);
+    };
+    let stored: Stored =
+        serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("exposure: {e}")))?;
+    Ok(Some(Exposure {
+        at: from_ms(at)?,
+        source: stored.source,
+        location: stored.location,
+    }))
+}
+
+/// An exposure as stored: its source and location as JSON (`at` is `exposed_at`).
+fn exposure_to_json(e: &Exposure) -> String {
+    serde_json::json!({ "source": e.source, "location": e.location }).to_string()
 }
 
 impl TryFrom<KeyRow> for KeyRecord {
@@ -590,6 +630,7 @@ impl TryFrom<KeyRow> for KeyRecord {
             revoked_by: r.revoked_by,
             replaced_by: r.replaced_by,
             replaces: r.replaces,
+            exposure: exposure_from_row(r.exposed_at, r.exposure)?,
         })
     }
 }

@@ -6,7 +6,8 @@
 macro_rules! key_columns {
     () => {
         "id, org_id, name, description, prefix, scopes, created_at, created_by, \
-         expires_at, last_used_at, revoked_at, revoked_by, replaced_by, replaces"
+         expires_at, last_used_at, revoked_at, revoked_by, replaced_by, replaces, \
+         exposed_at, exposure"
     };
 }
 
@@ -144,6 +145,14 @@ pub const ROTATE_EXPIRE_OLD: &str = concat!(
        replaced_by = $5 \
      WHERE org_id = $3 AND id = $4 AND revoked_at IS NULL AND replaced_by IS NULL \
      AND (expires_at IS NULL OR expires_at > $2) RETURNING ",
+    key_columns!()
+);
+
+/// A leak report's mark, first report only: `$1` when, `$2` the exposure
+/// (JSON), `$3` org, `$4` key.
+pub const MARK_EXPOSED: &str = concat!(
+    "UPDATE api_keys SET exposed_at = $1, exposure = $2 \
+     WHERE org_id = $3 AND id = $4 AND exposed_at IS NULL RETURNING ",
     key_columns!()
 );
 

@@ -199,6 +199,7 @@ struct CountsRow {
     unused: i64,
     rotating: i64,
     policy: i64,
+    exposed: i64,
 }
 
 impl From<CountsRow> for KeyCounts {
@@ -214,6 +215,7 @@ impl From<CountsRow> for KeyCounts {
             unused: r.unused,
             rotating: r.rotating,
             policy: r.policy,
+            exposed: r.exposed,
         }
     }
 }
@@ -900,6 +902,33 @@ where
     ) -> StoreResult<Option<KeyRecord>> {
         self.run_key_write("revoke_key", self.revoke_in_tx(org_id, id, at, by, audit))
             .await
+    }
+
+    async fn mark_exposed(
+        &self,
+        org_id: &str,
+        id: &str,
+        exposure: &Exposure,
+        audit: &AuditEvent,
+    ) -> StoreResult<Option<(KeyRecord, bool)>> {
+        self.run("mark_exposed", async {
+            let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+            let row = sqlx::query_as::<DB, KeyRow>(sql::MARK_EXPOSED)
+                .bind(ms(exposure.at))
+                .bind(exposure_to_json(exposure))
+                .bind(org_id)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else {
+                tx.rollback().await?;
+                return Ok(self.key(org_id, id).await?.map(|k| (k, false)));
+            };
+            Self::insert_audit(&mut *tx, audit).await?;
+            tx.commit().await?;
+            Ok(Some((row.try_into()?, true)))
+        })
+        .await
     }
 
     async fn rotate_key(&self, rotation: &Rotation<'_>) -> StoreResult<RotateOutcome> {

@@ -382,8 +382,10 @@ pub(super) fn events_of(
             }
         }
         AuditAction::ApiKeyRevoked => {
+            // The leak pipeline audits its revoke with reason `leaked`.
             let reason = d["reason"]
                 .as_str()
+                .map(|r| if r == "leaked" { "leak" } else { r })
                 .filter(|r| event::REVOKE_REASONS.contains(r))
                 .unwrap_or("admin");
             if let Some(k) = key_json(&audit.api_key_id) {
@@ -410,6 +412,18 @@ pub(super) fn events_of(
                         json!({ "api_key": old, "reason": "rotation", "actor": actor }),
                     );
                 }
+            }
+        }
+        AuditAction::ApiKeyExposed => {
+            if let Some(k) = key_json(&audit.api_key_id) {
+                push(
+                    event::API_KEY_EXPOSED,
+                    json!({
+                        "api_key": k,
+                        "exposure": { "at": audit.at, "source": d["source"], "location": d["location"] },
+                        "on_leak": d["on_leak"], "actor": actor,
+                    }),
+                );
             }
         }
         AuditAction::PolicyUpdated => push(
@@ -492,7 +506,10 @@ where
         let mut keys = Vec::new();
         if matches!(
             action,
-            AuditAction::ApiKeyCreated | AuditAction::ApiKeyRevoked | AuditAction::ApiKeyRotated
+            AuditAction::ApiKeyCreated
+                | AuditAction::ApiKeyRevoked
+                | AuditAction::ApiKeyRotated
+                | AuditAction::ApiKeyExposed
         ) {
             let ids = [
                 Some(audit.api_key_id.as_str()),
@@ -880,11 +897,28 @@ mod tests {
             revoked_by: None,
             replaced_by: None,
             replaces: None,
+            exposure: None,
         }
     }
 
     fn kinds(events: &[NewEvent]) -> Vec<&str> {
         events.iter().map(|e| e.kind.as_str()).collect()
+    }
+
+    #[test]
+    fn a_leak_report_makes_exposed_then_revoked_with_reason_leak() {
+        let find = |id: &str| Some(key(id));
+        let details = json!({ "source": "gitlab", "location": "repo/a.rs:3", "on_leak": "revoke" });
+        let exposed = events_of(&audit(AuditAction::ApiKeyExposed, "key_a", details), &find);
+        assert_eq!(kinds(&exposed), ["api_key.exposed"]);
+        let data = &exposed[0].payload["data"];
+        assert_eq!(data["api_key"]["id"], "key_a");
+        assert_eq!(data["exposure"]["source"], "gitlab");
+        assert_eq!(data["exposure"]["location"], "repo/a.rs:3");
+        assert_eq!(data["on_leak"], "revoke");
+        let revoked = json!({ "reason": "leaked" });
+        let revoked = events_of(&audit(AuditAction::ApiKeyRevoked, "key_a", revoked), &find);
+        assert_eq!(revoked[0].payload["data"]["reason"], "leak");
     }
 
     #[test]

@@ -170,6 +170,7 @@ pub fn synthetic_keys(n: usize, now: chrono::DateTime<chrono::Utc>) -> Vec<crate
                 revoked_by: (i % 10 == 9).then(|| "bench@keydeck".into()),
                 replaced_by: None,
                 replaces: None,
+                exposure: None,
                 health: None,
             }
         })

@@ -23,6 +23,7 @@ mod hardening;
 mod health_pty;
 mod health_tui;
 mod keycache;
+mod leaks;
 mod lifecycle;
 mod list_stream;
 mod load;

@@ -67,6 +67,54 @@ impl Case {
     }
 }
 
+const GITLAB: &str = "gitlab-token-for-the-openapi-test";
+
+/// The test's GitHub signing key (PKCS#8), made once.
+fn github_pkcs8() -> &'static [u8] {
+    static KEY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let rng = ring::rand::SystemRandom::new();
+        ring::signature::EcdsaKeyPair::generate_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &rng,
+        )
+        .unwrap()
+        .as_ref()
+        .to_vec()
+    })
+}
+
+fn github_file() -> String {
+    let pem = rcgen::KeyPair::try_from(github_pkcs8())
+        .unwrap()
+        .public_key_pem();
+    json!({"public_keys": [{"key_identifier": "k1", "key": pem, "is_current": true}]}).to_string()
+}
+
+/// A case posting `body` to GitHub's endpoint, signed by the test key.
+fn github_case(body: &[u8], expect: u16) -> Case {
+    use base64::Engine as _;
+    let rng = ring::rand::SystemRandom::new();
+    let pair = ring::signature::EcdsaKeyPair::from_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        github_pkcs8(),
+        &rng,
+    )
+    .unwrap();
+    let sig = pair.sign(&rng, body).unwrap();
+    let sig = base64::engine::general_purpose::STANDARD.encode(sig.as_ref());
+    case(
+        "/v1/github/secret-scanning",
+        Method::POST,
+        "/v1/github/secret-scanning",
+        expect,
+    )
+    .header("github-public-key-identifier", "k1")
+    .header("github-public-key-signature", &sig)
+    .header("content-type", "application/json")
+    .raw(body.to_vec())
+}
+
 /// Drives every route through requests that provoke each status it can give.
 async fn every_provoked_status_is_documented(backend: Backend) {
     const MAX_FAILED_AUTH: u32 = 5;
@@ -78,6 +126,9 @@ async fn every_provoked_status_is_documented(backend: Backend) {
         // would be answered from memory (PostgreSQL keeps its lease while
         // only this process's calls are slowed).
         c.key_cache = false;
+        c.leaks.gitlab_token_digest = Some(keydeck::key::digest(GITLAB));
+        c.leaks.github_keys = keydeck::service::GithubKeys::from_json(&github_file()).unwrap();
+        c.leaks.requests_per_minute = 1000;
     })
     .await;
     let doc = document(&s).await;
@@ -125,6 +176,10 @@ async fn every_provoked_status_is_documented(backend: Backend) {
     const AUDIT: &str = "/v1/audit-logs";
     const AUTH: &str = "/v1/auth";
     const POLICY: &str = "/v1/policy";
+    const LEAKS: &str = "/v1/leaks";
+    const TYPES: &str = "/v1/revocable_token_types";
+    const REVOKE_TOKENS: &str = "/v1/revoke_tokens";
+    const GITHUB: &str = "/v1/github/secret-scanning";
     let (get, post, put, delete) = (Method::GET, Method::POST, Method::PUT, Method::DELETE);
     let (hook, hook_to_remove) = (add_webhook(&s).await, add_webhook(&s).await);
     let hooks = webhook_cases(&hook, &hook_to_remove, &admin, &member, &free_admin);
@@ -255,6 +310,44 @@ async fn every_provoked_status_is_documented(backend: Backend) {
             .token(&admin)
             .raw(vec![b' '; 20 * 1024]),
         case(POLICY, delete.clone(), POLICY, 405).token(&admin),
+        // leak reports
+        case(LEAKS, post.clone(), LEAKS, 200)
+            .token(&admin)
+            .json(json!({"sha256": "ab".repeat(32), "location": "x", "source": "t"})),
+        case(LEAKS, post.clone(), LEAKS, 400)
+            .token(&admin)
+            .json(json!({"sha256": "xyz"})),
+        case(LEAKS, post.clone(), LEAKS, 401).json(json!({"sha256": "ab".repeat(32)})),
+        case(LEAKS, post.clone(), LEAKS, 402)
+            .token(&free_admin)
+            .json(json!({"sha256": "ab".repeat(32)})),
+        case(LEAKS, post.clone(), LEAKS, 403)
+            .token(&member)
+            .json(json!({"sha256": "ab".repeat(32)})),
+        case(LEAKS, post.clone(), LEAKS, 413)
+            .token(&admin)
+            .raw(vec![b' '; 200 * 1024]),
+        case(LEAKS, get.clone(), LEAKS, 405).token(&admin),
+        case(TYPES, get.clone(), TYPES, 200).header("authorization", GITLAB),
+        case(TYPES, get.clone(), TYPES, 401).header("authorization", "wrong"),
+        case(TYPES, post.clone(), TYPES, 405).header("authorization", GITLAB),
+        case(REVOKE_TOKENS, post.clone(), REVOKE_TOKENS, 204)
+            .header("authorization", GITLAB)
+            .json(
+                json!([{"type": "gitleaks_rule_id_keydeck_api_key", "token": "x", "location": ""}]),
+            ),
+        case(REVOKE_TOKENS, post.clone(), REVOKE_TOKENS, 400)
+            .header("authorization", GITLAB)
+            .json(json!([{"type": "other", "token": "x", "location": ""}])),
+        case(REVOKE_TOKENS, post.clone(), REVOKE_TOKENS, 401).json(json!([])),
+        case(REVOKE_TOKENS, get.clone(), REVOKE_TOKENS, 405).header("authorization", GITLAB),
+        github_case(
+            br#"[{"token":"x","type":"t","url":"u","source":"content"}]"#,
+            200,
+        ),
+        github_case(b"[1]", 400),
+        case(GITHUB, post.clone(), GITHUB, 401).json(json!([])),
+        case(GITHUB, get.clone(), GITHUB, 405),
     ];
     cases.extend(hooks);
 
@@ -274,6 +367,9 @@ async fn every_provoked_status_is_documented(backend: Backend) {
         case(POLICY, put.clone(), POLICY, 503)
             .token(&admin)
             .json(json!({})),
+        case(LEAKS, post.clone(), LEAKS, 503)
+            .token(&admin)
+            .json(json!({"sha256": "ab".repeat(32)})),
     ];
     // Every authenticated route, once this address has failed too often.
     let mut limited: Vec<Case> = (0..MAX_FAILED_AUTH)
@@ -293,6 +389,9 @@ async fn every_provoked_status_is_documented(backend: Backend) {
         case(POLICY, put.clone(), POLICY, 429)
             .token(&admin)
             .json(json!({})),
+        case(LEAKS, post.clone(), LEAKS, 429)
+            .token(&admin)
+            .json(json!({"sha256": "ab".repeat(32)})),
     ]);
 
     let mut provoked: BTreeMap<(String, String), BTreeSet<u16>> = BTreeMap::new();

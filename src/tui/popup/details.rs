@@ -146,6 +146,7 @@ const LABEL_WIDTH: usize = 12;
 pub fn draw(frame: &mut Frame, ctx: &Ctx, view: &DetailsView, key: &ApiKey, area: Rect) {
     let width = usize::from(area.width.saturating_sub(2));
     let mut lines = hang_all(fields(ctx, key), width, LABEL_WIDTH);
+    lines.extend(hang_all(exposure_lines(ctx, key), width, LABEL_WIDTH));
     lines.extend(hang_all(health_lines(ctx, key), width, 4));
     lines.extend(hang_all(scopes_and_description(ctx, key), width, 4));
     let total = wrapped_rows(&lines, area.width.saturating_sub(2));
@@ -300,6 +301,28 @@ fn scopes_and_description(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
         );
     }
     lines
+}
+
+/// Where and when the key was reported leaked (issue 23), if it was: the
+/// first report's time and source, then where it was seen.
+fn exposure_lines(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
+    let Some(e) = &key.exposure else {
+        return Vec::new();
+    };
+    let when = present::exact_relative(e.at, ctx.tz, ctx.now);
+    vec![
+        Line::from(vec![
+            label(ctx, "Exposed"),
+            Span::styled(
+                format!("{when} by {}", e.source),
+                ctx.theme.badge(health::Badge::Exposed),
+            ),
+        ]),
+        Line::from(vec![
+            label(ctx, ""),
+            Span::raw(format!("at {}", e.location)),
+        ]),
+    ]
 }
 
 #[cfg(test)]
