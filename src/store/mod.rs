@@ -142,7 +142,8 @@ pub struct SeedKey {
 #[derive(Debug, Default)]
 pub struct SeedBatch {
     pub keys: Vec<SeedKey>,
-    /// In any order: the load writes the audit log in order of time.
+    /// In order of time, after every earlier batch's: the load writes them
+    /// to the audit log as they come, so the log reads oldest first.
     pub audit: Vec<AuditEvent>,
 }
 
@@ -390,13 +391,15 @@ pub trait Store: Send + Sync + 'static {
     async fn record_last_used(&self, uses: &[(String, DateTime<Utc>)]) -> StoreResult<()>;
     /// Bulk load for `keydeck admin seed`: the batches as they arrive, in
     /// one transaction, by multi-row inserts of [`SEED_CHUNK`] rows, holding
-    /// one batch at a time (any number of keys in bounded memory). The audit
-    /// entries are staged in a temporary table and moved to the audit log in
-    /// order of time at the end (the database sorts them, not the caller),
-    /// so the log reads oldest first. Returns the keys inserted.
+    /// one batch at a time (any number of keys in bounded memory); the audit
+    /// entries come in order of time and go to the audit log as they come.
+    /// `expected`: how many keys will come;
+    /// a load of many sets the key table's indexes aside and builds them
+    /// again at the end. Returns the keys inserted.
     async fn insert_seed_keys(
         &self,
         batches: tokio::sync::mpsc::Receiver<SeedBatch>,
+        expected: u64,
     ) -> StoreResult<u64>;
 
     /// Newest first, entries with id below `before` if given.
