@@ -88,6 +88,7 @@ timed() {
     /usr/bin/time -v -o "$report" "$@"
 }
 wall() { sed -nE 's/.*Elapsed \(wall clock\) time.*: //p' "$1"; }
+cpu() { awk '/User time|System time/ { t += $NF } END { printf "%.1f s", t }' "$1"; }
 peak_mib() { awk '/Maximum resident set size/ { printf "%.0f", $NF / 1024 }' "$1"; }
 
 # `bench NAME DATA_DIR [DATABASE_URL]`
@@ -97,8 +98,9 @@ bench() {
     [ -n "$url" ] && db_args=(--database-url "$url")
     say "$name: seeding $COUNT keys"
     timed "$work/$name-seed.time" "$BIN" --data-dir "$dir" admin "${db_args[@]}" seed --count "$COUNT" >/dev/null
-    printf '%-9s seed %s keys: %s wall, peak RSS %s MiB\n' \
-        "$name" "$COUNT" "$(wall "$work/$name-seed.time")" "$(peak_mib "$work/$name-seed.time")"
+    printf '%-9s seed %s keys: %s wall, %s CPU, peak RSS %s MiB (load average %s)\n' \
+        "$name" "$COUNT" "$(wall "$work/$name-seed.time")" "$(cpu "$work/$name-seed.time")" \
+        "$(peak_mib "$work/$name-seed.time")" "$(cut -d' ' -f1 /proc/loadavg)"
     if [ "$UI" = 1 ]; then
         say "$name: the UI and SSH sessions (ui_pty)"
         KEYDECK_BENCH_DATA_DIR=$dir KEYDECK_BENCH_DATABASE_URL=$url KEYDECK_BENCH_BIN=$BIN \

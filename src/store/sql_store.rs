@@ -67,6 +67,10 @@ pub(super) trait Dialect: Database {
     /// rows costs a fraction of a million inserts at random places in it.
     const SEED_SET_ASIDE: &'static str;
 
+    /// Run before the set-aside indexes are built again, e.g. temporary
+    /// files back on disk for the sort of each index.
+    const SEED_BEFORE_REBUILD: &'static [&'static str] = &[];
+
     /// After a load that set its triggers aside: what they would have done
     /// for the loaded rows, which are the ones whose `change_seq` is past
     /// `$1` (the highest before the load; only where the load numbers its
@@ -618,6 +622,9 @@ where
             inserted += batch.keys.len() as u64;
         }
         if !set_aside.is_empty() {
+            for setting in DB::SEED_BEFORE_REBUILD {
+                sqlx::query::<DB>(setting).execute(&mut *tx).await?;
+            }
             for (_, create) in &set_aside {
                 sqlx::query::<DB>(create).execute(&mut *tx).await?;
             }

@@ -172,6 +172,12 @@ impl Dialect for Sqlite {
          WHERE tbl_name = 'api_keys' AND sql IS NOT NULL \
          AND (type = 'index' OR name = 'api_keys_fts_on_insert') ORDER BY type, name";
 
+    /// Each index is built by a sort of all its entries: in memory (see
+    /// `SEED_SETTINGS`) that is 100 MiB more at a million keys; in
+    /// temporary files beyond the page cache. Allowed inside the
+    /// transaction while the connection has no temporary table.
+    const SEED_BEFORE_REBUILD: &'static [&'static str] = &["PRAGMA temp_store = DEFAULT"];
+
     /// The filter's trigram copy of the loaded keys, in one statement.
     const SEED_CATCH_UP: Option<&'static str> = Some(
         "INSERT INTO api_keys_fts (key_id, name, prefix, description, scopes) \
