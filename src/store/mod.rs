@@ -147,9 +147,11 @@ pub struct SeedBatch {
     pub audit: Vec<AuditEvent>,
 }
 
-/// Rows per multi-row `INSERT` in [`Store::insert_seed_keys`]: 13 parameters a
-/// key row, well under SQLite's 32 766 and PostgreSQL's 65 535 per statement.
-pub(crate) const SEED_CHUNK: usize = 1000;
+/// Rows per multi-row `INSERT` in [`Store::insert_seed_keys`] (where the
+/// backend has no `COPY`): 14 parameters a key row, well under SQLite's
+/// 32 766 per statement. Each statement's journal holds the pages it changes
+/// (in memory during the load): ~2 random index pages a key.
+pub(crate) const SEED_CHUNK: usize = 500;
 
 /// What the key check needs, found by digest in one indexed lookup.
 #[derive(Debug, Clone)]

@@ -174,9 +174,12 @@ impl Dialect for Sqlite {
 
     /// Each index is built by a sort of all its entries: in memory (see
     /// `SEED_SETTINGS`) that is 100 MiB more at a million keys; in
-    /// temporary files beyond the page cache. Allowed inside the
+    /// temporary files beyond the page cache, whose size is also what the
+    /// sort holds in memory at a time (8 MiB here: the builds write their
+    /// index in order and need no large cache). Allowed inside the
     /// transaction while the connection has no temporary table.
-    const SEED_BEFORE_REBUILD: &'static [&'static str] = &["PRAGMA temp_store = DEFAULT"];
+    const SEED_BEFORE_REBUILD: &'static [&'static str] =
+        &["PRAGMA temp_store = DEFAULT", "PRAGMA cache_size = -8192"];
 
     /// The filter's trigram copy of the loaded keys, in one statement.
     const SEED_CATCH_UP: Option<&'static str> = Some(
