@@ -23,6 +23,7 @@
 #     MILLION_BENCH_BACKENDS=sqlite scripts/million-bench.sh
 #     MILLION_BENCH_LIST=0 MILLION_BENCH_UI=0 scripts/million-bench.sh  # the seed only
 #     KEYDECK_BIN=target/release/keydeck scripts/million-bench.sh   # no build
+#     MILLION_BENCH_UI_BENCH=target/debug/deps/ui_pty-… scripts/million-bench.sh  # that UI bench build
 #
 # PostgreSQL: MILLION_BENCH_POSTGRES_URL (default
 # postgres://root@127.0.0.1:5432/postgres) names a server where a database
@@ -54,8 +55,8 @@ if [ -z "${KEYDECK_BIN:-}" ]; then
     KEYDECK_BIN=target/release/keydeck
 fi
 BIN=$(realpath "$KEYDECK_BIN")
-UI_BENCH=
-if [ "$UI" = 1 ]; then
+UI_BENCH=${MILLION_BENCH_UI_BENCH:-}
+if [ "$UI" = 1 ] && [ -z "$UI_BENCH" ]; then
     say "cargo bench --bench ui_pty --no-run"
     UI_BENCH=$(cargo bench --bench ui_pty --no-run 2>&1 | sed -nE 's/.*Executable .*\((.*ui_pty-[0-9a-f]+)\).*/\1/p' | tail -n 1)
     [ -x "$UI_BENCH" ] || { say "no ui_pty bench built"; exit 1; }

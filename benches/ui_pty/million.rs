@@ -488,7 +488,9 @@ fn keys(setup: &Setup, ui: &mut Session) {
             }),
         )
     });
+    // Alone: `Esc` with the `q` that follows would read as Alt+q.
     ui.send("\x1b");
+    wait_quiet(ui, Duration::from_millis(300), setup.key_limit);
 }
 
 /// Four UI sessions over SSH (russh, 120×40): the server's resident memory
