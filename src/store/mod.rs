@@ -150,13 +150,16 @@ pub struct SeedKey {
 #[derive(Debug, Default)]
 pub struct SeedBatch {
     pub keys: Vec<SeedKey>,
-    /// In any order: the load writes the audit log in order of time.
+    /// In order of time, after every earlier batch's: the load writes them
+    /// to the audit log as they come, so the log reads oldest first.
     pub audit: Vec<AuditEvent>,
 }
 
-/// Rows per multi-row `INSERT` in [`Store::insert_seed_keys`]: 13 parameters a
-/// key row, well under SQLite's 32 766 and PostgreSQL's 65 535 per statement.
-pub(crate) const SEED_CHUNK: usize = 1000;
+/// Rows per multi-row `INSERT` in [`Store::insert_seed_keys`] (where the
+/// backend has no `COPY`): 14 parameters a key row, well under SQLite's
+/// 32 766 per statement. Each statement's journal holds the pages it changes
+/// (in memory during the load): ~2 random index pages a key.
+pub(crate) const SEED_CHUNK: usize = 500;
 
 /// What the key check needs, found by digest in one indexed lookup.
 #[derive(Debug, Clone)]
@@ -409,13 +412,15 @@ pub trait Store: Send + Sync + 'static {
     async fn record_last_used(&self, uses: &[(String, DateTime<Utc>)]) -> StoreResult<()>;
     /// Bulk load for `keydeck admin seed`: the batches as they arrive, in
     /// one transaction, by multi-row inserts of [`SEED_CHUNK`] rows, holding
-    /// one batch at a time (any number of keys in bounded memory). The audit
-    /// entries are staged in a temporary table and moved to the audit log in
-    /// order of time at the end (the database sorts them, not the caller),
-    /// so the log reads oldest first. Returns the keys inserted.
+    /// one batch at a time (any number of keys in bounded memory); the audit
+    /// entries come in order of time and go to the audit log as they come.
+    /// `expected`: how many keys will come;
+    /// a load of many sets the key table's indexes aside and builds them
+    /// again at the end. Returns the keys inserted.
     async fn insert_seed_keys(
         &self,
         batches: tokio::sync::mpsc::Receiver<SeedBatch>,
+        expected: u64,
     ) -> StoreResult<u64>;
 
     /// Newest first, entries with id below `before` if given.

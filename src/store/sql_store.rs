@@ -57,9 +57,37 @@ pub(super) trait Dialect: Database {
 
     /// Run on the bulk load's connection before it ([`Store::insert_seed_keys`])
     /// and after it, e.g. a larger page cache for the load.
-    const SEED_SETTINGS: (&'static str, &'static str) = ("SELECT 1", "SELECT 1");
+    const SEED_SETTINGS: (&'static [&'static str], &'static [&'static str]) = (&[], &[]);
+
+    /// What a large bulk load sets aside and builds again once at the end,
+    /// instead of updating it row by row: rows of (the statement that drops
+    /// it, the one that creates it again), for `api_keys`'s indexes (but the
+    /// ones its constraints own) and the triggers the load does the work of
+    /// itself ([`Dialect::SEED_CATCH_UP`]). An index built from the sorted
+    /// rows costs a fraction of a million inserts at random places in it.
+    const SEED_SET_ASIDE: &'static str;
+
+    /// Run before the set-aside indexes are built again, e.g. temporary
+    /// files back on disk for the sort of each index.
+    const SEED_BEFORE_REBUILD: &'static [&'static str] = &[];
+
+    /// After a load that set its triggers aside: what they would have done
+    /// for the loaded rows, which are the ones whose `change_seq` is past
+    /// `$1` (the highest before the load; only where the load numbers its
+    /// rows itself, [`Dialect::NUMBERS_SEEDED_CHANGES`]). `None`: nothing to do.
+    const SEED_CATCH_UP: Option<&'static str> = None;
 
     fn rows_affected(done: &Self::QueryResult) -> u64;
+
+    /// Writes a batch of seeded keys and their audit entries the backend's
+    /// fastest way, if it has one
+    /// (PostgreSQL: `COPY`); `false`: the caller uses multi-row inserts.
+    async fn copy_seed_batch(
+        _conn: &mut Self::Connection,
+        _batch: &SeedBatch,
+    ) -> StoreResult<bool> {
+        Ok(false)
+    }
 
     /// How a write transaction starts. SQLite: `BEGIN IMMEDIATE`, taking the
     /// write lock at once (waiting for it as long as the busy timeout says):
@@ -160,6 +188,10 @@ impl<DB: Dialect> SqlStore<DB> {
         }
     }
 }
+
+/// A bulk load of at least this many keys, and of at least as many as the
+/// database holds, sets indexes and triggers aside ([`Dialect::SEED_SET_ASIDE`]).
+const SET_ASIDE_FROM: u64 = 10_000;
 
 /// `head` followed by `VALUES` and `rows` rows of `columns` parameters each:
 /// `($1, $2), ($3, $4)`, or `(?, ?), (?, ?)` when not `numbered`.
@@ -533,15 +565,19 @@ where
             .transpose()
     }
 
-    async fn seed_in_tx(&self, mut batches: Receiver<SeedBatch>) -> StoreResult<u64> {
+    async fn seed_in_tx(
+        &self,
+        mut batches: Receiver<SeedBatch>,
+        expected: u64,
+    ) -> StoreResult<u64> {
         let mut conn = self.pool.acquire().await?;
-        sqlx::query::<DB>(DB::SEED_SETTINGS.0)
-            .execute(&mut *conn)
-            .await?;
-        let inserted = self.seed_on(&mut conn, &mut batches).await;
-        sqlx::query::<DB>(DB::SEED_SETTINGS.1)
-            .execute(&mut *conn)
-            .await?;
+        for setting in DB::SEED_SETTINGS.0 {
+            sqlx::query::<DB>(setting).execute(&mut *conn).await?;
+        }
+        let inserted = self.seed_on(&mut conn, &mut batches, expected).await;
+        for setting in DB::SEED_SETTINGS.1 {
+            sqlx::query::<DB>(setting).execute(&mut *conn).await?;
+        }
         inserted
     }
 
@@ -549,6 +585,7 @@ where
         &self,
         conn: &mut DB::Connection,
         batches: &mut Receiver<SeedBatch>,
+        expected: u64,
     ) -> StoreResult<u64> {
         let mut tx = sqlx::Connection::begin_with(conn, DB::BEGIN_WRITE).await?;
         let (head, mut change_seq) = if DB::NUMBERS_SEEDED_CHANGES {
@@ -559,11 +596,28 @@ where
         } else {
             (sql::INSERT_SEED_KEYS, None)
         };
-        sqlx::query::<DB>(sql::CREATE_SEED_AUDIT)
-            .execute(&mut *tx)
-            .await?;
         let mut inserted = 0;
+        let mut set_aside = Vec::new();
+        let mut highest = 0;
+        if expected >= SET_ASIDE_FROM {
+            let existing: i64 = sqlx::query_scalar::<DB, _>(sql::COUNT_KEYS)
+                .fetch_one(&mut *tx)
+                .await?;
+            if expected >= u64::try_from(existing).unwrap_or(0) {
+                highest = change_seq.unwrap_or_default();
+                set_aside = sqlx::query_as::<DB, (String, String)>(DB::SEED_SET_ASIDE)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for (drop, _) in &set_aside {
+                    sqlx::query::<DB>(drop).execute(&mut *tx).await?;
+                }
+            }
+        }
         while let Some(batch) = batches.recv().await {
+            if DB::copy_seed_batch(&mut tx, &batch).await? {
+                inserted += batch.keys.len() as u64;
+                continue;
+            }
             for chunk in batch.keys.chunks(SEED_CHUNK) {
                 Self::insert_seed_chunk(&mut tx, head, &mut change_seq, chunk).await?;
             }
@@ -572,12 +626,20 @@ where
             }
             inserted += batch.keys.len() as u64;
         }
-        sqlx::query::<DB>(sql::SEED_AUDIT_IN_ORDER)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query::<DB>(sql::DROP_SEED_AUDIT)
-            .execute(&mut *tx)
-            .await?;
+        if !set_aside.is_empty() {
+            for setting in DB::SEED_BEFORE_REBUILD {
+                sqlx::query::<DB>(setting).execute(&mut *tx).await?;
+            }
+            for (_, create) in &set_aside {
+                sqlx::query::<DB>(create).execute(&mut *tx).await?;
+            }
+            if let (Some(catch_up), true) = (DB::SEED_CATCH_UP, DB::NUMBERS_SEEDED_CHANGES) {
+                sqlx::query::<DB>(catch_up)
+                    .bind(highest)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         tx.commit().await?;
         Ok(inserted)
     }
@@ -618,7 +680,7 @@ where
         Ok(())
     }
 
-    /// One multi-row insert of staged audit entries ([`sql::CREATE_SEED_AUDIT`]).
+    /// One multi-row insert of a bulk load's audit entries.
     async fn insert_seed_audit_chunk(
         conn: &mut DB::Connection,
         chunk: &[AuditEvent],
@@ -968,8 +1030,12 @@ where
     /// Not guarded: an operator's bulk load (`keydeck admin seed`), never on a
     /// request path, may rightly take longer than any deadline; it runs
     /// without one and without taking a slot.
-    async fn insert_seed_keys(&self, batches: Receiver<SeedBatch>) -> StoreResult<u64> {
-        self.seed_in_tx(batches).await
+    async fn insert_seed_keys(
+        &self,
+        batches: Receiver<SeedBatch>,
+        expected: u64,
+    ) -> StoreResult<u64> {
+        self.seed_in_tx(batches, expected).await
     }
 
     async fn list_audit(
