@@ -6,10 +6,19 @@
 //!
 //! Run: `cargo bench --bench ui_pty` (`KEYDECK_BENCH_KEYS=N` changes the
 //! 10 000; `KEYDECK_BENCH_MEMORY_KEYS=N` the 100 000).
+//!
+//! With `KEYDECK_BENCH_DATA_DIR=DIR` (seeded already; PostgreSQL: and
+//! `KEYDECK_BENCH_DATABASE_URL`) it measures that instead: the million-key
+//! figures of issue 19 (`ui_pty/million.rs`; `scripts/million-bench.sh`
+//! seeds and runs it on both backends).
 
 #[allow(dead_code)]
 #[path = "../tests/it/common/bin.rs"]
 mod bin;
+#[path = "../tests/it/common/draw.rs"]
+mod draw;
+#[path = "ui_pty/million.rs"]
+mod million;
 #[allow(dead_code)]
 #[path = "../tests/it/common/pty.rs"]
 mod pty;
@@ -103,6 +112,10 @@ fn status_line(pid: u32, field: &str) -> String {
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs nothing here.
     if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    if let Some(setup) = million::setup_from_env() {
+        million::run(&setup);
         return;
     }
     let keys = keys_from_env("KEYDECK_BENCH_KEYS", 10_000);

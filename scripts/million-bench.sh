@@ -4,6 +4,16 @@
 #
 #   seed     `keydeck admin seed --count N`: wall time and peak RSS
 #            (/usr/bin/time -v);
+#   ui       `cargo bench --bench ui_pty` on that data (benches/ui_pty/
+#            million.rs): the counts the service answers, the memory one SSH
+#            UI session adds to `keydeck serve --ssh-listen` (4 sessions),
+#            then the UI in a 120×40 PTY (SQLite: embedded; PostgreSQL:
+#            `--url` on `keydeck serve`): first frame with rows, summary line
+#            and tab counts correct, key → frame for j, PgDn, G, a tab switch
+#            and a sort change, filter keystroke → filtered rows (medians of
+#            20), the UI's memory; every wait gives up after
+#            MILLION_BENCH_UI_LIMIT seconds (default 60; a key's after
+#            MILLION_BENCH_KEY_LIMIT, default 10) and says so;
 #   list     4 concurrent `keydeck keys list --json` against `keydeck serve`
 #            on that data: each one's wall time, keys listed and exit code,
 #            any 503 (in its stderr), and the service's peak RSS (VmHWM).
@@ -11,8 +21,9 @@
 #     scripts/million-bench.sh                   # 1 000 000 keys, both backends
 #     scripts/million-bench.sh 100000            # fewer keys
 #     MILLION_BENCH_BACKENDS=sqlite scripts/million-bench.sh
-#     MILLION_BENCH_LIST=0 scripts/million-bench.sh  # the seed only
+#     MILLION_BENCH_LIST=0 MILLION_BENCH_UI=0 scripts/million-bench.sh  # the seed only
 #     KEYDECK_BIN=target/release/keydeck scripts/million-bench.sh   # no build
+#     MILLION_BENCH_UI_BENCH=target/debug/deps/ui_pty-… scripts/million-bench.sh  # that UI bench build
 #
 # PostgreSQL: MILLION_BENCH_POSTGRES_URL (default
 # postgres://root@127.0.0.1:5432/postgres) names a server where a database
@@ -26,6 +37,9 @@ BACKENDS=${MILLION_BENCH_BACKENDS:-sqlite postgres}
 PG_ADMIN=${MILLION_BENCH_POSTGRES_URL:-postgres://root@127.0.0.1:5432/postgres}
 LIST=${MILLION_BENCH_LIST:-1}
 LIST_TIMEOUT=${MILLION_BENCH_LIST_TIMEOUT:-600}
+UI=${MILLION_BENCH_UI:-1}
+UI_LIMIT=${MILLION_BENCH_UI_LIMIT:-60}
+KEY_LIMIT=${MILLION_BENCH_KEY_LIMIT:-10}
 
 say() { printf '==> %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -41,6 +55,13 @@ if [ -z "${KEYDECK_BIN:-}" ]; then
     KEYDECK_BIN=target/release/keydeck
 fi
 BIN=$(realpath "$KEYDECK_BIN")
+UI_BENCH=${MILLION_BENCH_UI_BENCH:-}
+if [ "$UI" = 1 ] && [ -z "$UI_BENCH" ]; then
+    say "cargo bench --bench ui_pty --no-run"
+    UI_BENCH=$(cargo bench --bench ui_pty --no-run 2>&1 | sed -nE 's/.*Executable .*\((.*ui_pty-[0-9a-f]+)\).*/\1/p' | tail -n 1)
+    [ -x "$UI_BENCH" ] || { say "no ui_pty bench built"; exit 1; }
+    UI_BENCH=$(realpath "$UI_BENCH")
+fi
 
 work=$(mktemp -d)
 pids=()
@@ -68,6 +89,7 @@ timed() {
     /usr/bin/time -v -o "$report" "$@"
 }
 wall() { sed -nE 's/.*Elapsed \(wall clock\) time.*: //p' "$1"; }
+cpu() { awk '/User time|System time/ { t += $NF } END { printf "%.1f s", t }' "$1"; }
 peak_mib() { awk '/Maximum resident set size/ { printf "%.0f", $NF / 1024 }' "$1"; }
 
 # `bench NAME DATA_DIR [DATABASE_URL]`
@@ -77,8 +99,15 @@ bench() {
     [ -n "$url" ] && db_args=(--database-url "$url")
     say "$name: seeding $COUNT keys"
     timed "$work/$name-seed.time" "$BIN" --data-dir "$dir" admin "${db_args[@]}" seed --count "$COUNT" >/dev/null
-    printf '%-9s seed %s keys: %s wall, peak RSS %s MiB\n' \
-        "$name" "$COUNT" "$(wall "$work/$name-seed.time")" "$(peak_mib "$work/$name-seed.time")"
+    printf '%-9s seed %s keys: %s wall, %s CPU, peak RSS %s MiB (load average %s)\n' \
+        "$name" "$COUNT" "$(wall "$work/$name-seed.time")" "$(cpu "$work/$name-seed.time")" \
+        "$(peak_mib "$work/$name-seed.time")" "$(cut -d' ' -f1 /proc/loadavg)"
+    if [ "$UI" = 1 ]; then
+        say "$name: the UI and SSH sessions (ui_pty)"
+        KEYDECK_BENCH_DATA_DIR=$dir KEYDECK_BENCH_DATABASE_URL=$url KEYDECK_BENCH_BIN=$BIN \
+            KEYDECK_BENCH_LIMIT=$UI_LIMIT KEYDECK_BENCH_KEY_LIMIT=$KEY_LIMIT \
+            "$UI_BENCH" --bench || say "$name: the UI bench failed"
+    fi
     [ "$LIST" = 1 ] || return 0
 
     local port

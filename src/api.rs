@@ -8,7 +8,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::interned::{ScopeSet, SharedStr};
 use crate::key::health::KeyFacts;
+pub use crate::key::leak::Exposure;
 use crate::key::{KeyStatus, Scope, ScopeDef, Secret};
+
+pub mod webhooks;
 
 /// One entry of the scope catalogue, as sent over the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -83,6 +86,11 @@ pub struct ApiKey {
     /// The key this one replaced (rotating that key made this one), null
     /// for a key created directly.
     pub replaces: Option<String>,
+    /// Where and when the key was first reported leaked (`POST /v1/leaks`,
+    /// GitLab's or GitHub's report); null if it never was.
+    #[serde(default)]
+    #[schema(value_type = Option<Exposure>)]
+    pub exposure: Option<Box<Exposure>>,
     /// In lists only ([`ListedKey::health`]): the key's health badges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(ignore)]
@@ -111,6 +119,9 @@ impl KeyFacts for ApiKey {
     }
     fn replaced_by(&self) -> Option<&str> {
         self.replaced_by.as_deref()
+    }
+    fn exposed_at(&self) -> Option<DateTime<Utc>> {
+        self.exposure.as_ref().map(|e| e.at)
     }
 }
 
@@ -286,6 +297,13 @@ pub struct SummaryCounts {
     pub rotating: u64,
     pub policy: u64,
     pub attention: u64,
+    /// Active keys reported leaked (badge `exposed`); left out while 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub exposed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Query parameters of `GET /v1/audit-logs`.
@@ -399,13 +417,13 @@ pub struct ErrorDetail {
 }
 
 /// `POST /v1/leaks`: where keys were seen, as their SHA-256 digests only.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LeakReports {
     pub reports: Vec<LeakReport>,
 }
 
 /// One key seen somewhere: never the key, only its digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LeakReport {
     /// The SHA-256 of the key, 64 lowercase hex digits.
     pub sha256: String,
@@ -417,7 +435,7 @@ pub struct LeakReport {
 
 /// The answer to `POST /v1/leaks`: how many reports were taken and, for an
 /// admin, which of the organisation's keys they named and what was done.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LeakAnswer {
     pub accepted: u64,
     #[serde(default)]
@@ -425,7 +443,7 @@ pub struct LeakAnswer {
 }
 
 /// A reported key of the organisation, and the leak policy's action on it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LeakMatch {
     pub id: String,
     pub name: String,

@@ -14,6 +14,8 @@ pub enum AuditAction {
     ApiKeyRevoked,
     /// A key was rotated: a new one replaces it.
     ApiKeyRotated,
+    /// A key was reported leaked (`POST /v1/leaks`, GitLab, GitHub).
+    ApiKeyExposed,
     /// The organisation's key policy was replaced.
     PolicyUpdated,
     /// An operator added a user.
@@ -36,6 +38,18 @@ pub enum AuditAction {
     SshRefused,
     /// An SSH session (the UI or a command) ended.
     SshSessionEnded,
+    /// An admin added a webhook endpoint.
+    WebhookCreated,
+    /// An admin removed a webhook endpoint.
+    WebhookRemoved,
+    /// An admin rotated a webhook endpoint's signing secret.
+    WebhookSecretRotated,
+    /// An admin sent a test event to a webhook endpoint.
+    WebhookTested,
+    /// The service disabled a webhook endpoint after a day of failures.
+    WebhookDisabled,
+    /// An admin enabled a disabled webhook endpoint again.
+    WebhookEnabled,
     /// A key was used (a good check) from an address it had not been seen
     /// from in 30 days (rate-limited per key).
     ApiKeyNewAddressUsed,
@@ -43,10 +57,11 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order of the variants.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 22] = [
         Self::ApiKeyCreated,
         Self::ApiKeyRevoked,
         Self::ApiKeyRotated,
+        Self::ApiKeyExposed,
         Self::PolicyUpdated,
         Self::UserAdded,
         Self::UserRemoved,
@@ -58,6 +73,12 @@ impl AuditAction {
         Self::SshLoggedIn,
         Self::SshRefused,
         Self::SshSessionEnded,
+        Self::WebhookCreated,
+        Self::WebhookRemoved,
+        Self::WebhookSecretRotated,
+        Self::WebhookTested,
+        Self::WebhookDisabled,
+        Self::WebhookEnabled,
         Self::ApiKeyNewAddressUsed,
     ];
 
@@ -67,6 +88,7 @@ impl AuditAction {
             Self::ApiKeyCreated => "api_key.created",
             Self::ApiKeyRevoked => "api_key.revoked",
             Self::ApiKeyRotated => "api_key.rotated",
+            Self::ApiKeyExposed => "api_key.exposed",
             Self::PolicyUpdated => "policy.updated",
             Self::UserAdded => "user.added",
             Self::UserRemoved => "user.removed",
@@ -78,6 +100,12 @@ impl AuditAction {
             Self::SshLoggedIn => "ssh.logged_in",
             Self::SshRefused => "ssh.refused",
             Self::SshSessionEnded => "ssh.session_ended",
+            Self::WebhookCreated => "webhook.created",
+            Self::WebhookRemoved => "webhook.removed",
+            Self::WebhookSecretRotated => "webhook.secret_rotated",
+            Self::WebhookTested => "webhook.tested",
+            Self::WebhookDisabled => "webhook.disabled",
+            Self::WebhookEnabled => "webhook.enabled",
             Self::ApiKeyNewAddressUsed => "api_key.new_address_used",
         }
     }

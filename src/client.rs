@@ -178,6 +178,19 @@ impl Client {
             .await
     }
 
+    /// How many keys each tab lists and the summary line's numbers, of the
+    /// keys matching `q` (`GET /v1/api-keys/counts`).
+    pub async fn key_counts(
+        &self,
+        query: &crate::api::KeyCountsQuery,
+    ) -> Result<crate::api::KeyCounts> {
+        self.send(
+            self.request(Method::GET, "/v1/api-keys/counts")
+                .query(query),
+        )
+        .await
+    }
+
     /// Every key (optionally of one status), following the cursor.
     pub async fn list_all_keys(&self, status: Option<KeyStatus>) -> Result<Vec<ApiKey>> {
         let query = KeyListQuery {
@@ -305,6 +318,39 @@ impl Client {
         self.send(self.request(Method::PUT, "/v1/policy").json(policy))
             .await
     }
+
+    /// `/v1/webhooks` (issue 24): one request of the webhook commands, its JSON answer.
+    pub async fn webhooks<T: DeserializeOwned>(&self, call: WebhookCall<'_>) -> Result<T> {
+        let one = |id: &str, tail: &str| format!("/v1/webhooks/{}{tail}", path_segment(id));
+        let req = match call {
+            WebhookCall::List => self.request(Method::GET, "/v1/webhooks"),
+            WebhookCall::Add(body) => self.request(Method::POST, "/v1/webhooks").json(body),
+            WebhookCall::Remove(id) => self.request(Method::DELETE, &one(id, "")),
+            WebhookCall::Test(id) => self.request(Method::POST, &one(id, "/test")),
+            WebhookCall::Deliveries(id, limit) => self
+                .request(Method::GET, &one(id, "/deliveries"))
+                .query(&[("limit", limit)]),
+            WebhookCall::RotateSecret(id, body) => self
+                .request(Method::POST, &one(id, "/rotate-secret"))
+                .json(body),
+            WebhookCall::Enable(id) => self.request(Method::POST, &one(id, "/enable")),
+        };
+        self.send(req).await
+    }
+}
+
+/// One request of [`Client::webhooks`].
+pub enum WebhookCall<'a> {
+    List,
+    Add(&'a crate::api::webhooks::CreateWebhookRequest),
+    Remove(&'a str),
+    Test(&'a str),
+    Deliveries(&'a str, u32),
+    RotateSecret(
+        &'a str,
+        &'a crate::api::webhooks::RotateWebhookSecretRequest,
+    ),
+    Enable(&'a str),
 }
 
 /// The query of a listing the service pages with `next_cursor` (keys, audit

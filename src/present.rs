@@ -390,7 +390,8 @@ pub fn scope_labels(scopes: &[String], catalogue: &[ScopeInfo]) -> Vec<String> {
 /// service to judge.
 pub fn scope_id(input: &str, catalogue: &[ScopeInfo]) -> Result<String, String> {
     let input = input.trim();
-    if catalogue.is_empty() {
+    // keydeck's own reporter scope: accepted by every catalogue, listed by none.
+    if catalogue.is_empty() || input == crate::key::scope::LEAKS_REPORT {
         return Ok(input.to_owned());
     }
     let wanted = input.to_lowercase();
@@ -594,6 +595,7 @@ mod tests {
             revoked_by: None,
             replaced_by: None,
             replaces: None,
+            exposure: None,
             health: None,
         };
         assert_eq!(expires_relative(&key, now), "in 158d");

@@ -116,12 +116,24 @@ struct DemoHistory {
     last_used_at: Option<DateTime<Utc>>,
 }
 
+/// When demo key `i` of `count` was created: the keys in order of creation,
+/// each at a random moment of its own equal share of the three years up to
+/// a minute ago (so that its history fits before now).
+fn created_at(rng: &mut Spread, i: u32, count: u32, now: DateTime<Utc>) -> DateTime<Utc> {
+    let span_ms = (SEED_MAX_AGE_DAYS * 86_400_000 - 60_000) as f64;
+    let share = span_ms / f64::from(count.max(1));
+    let before = (f64::from(count - 1 - i) + rng.unit()) * share;
+    now - Duration::milliseconds(60_000 + before as i64)
+}
+
 /// A demo key's history. `slot` picks its status: 0-6 of every ten active,
 /// 7-8 expired, 9 revoked.
-fn demo_history(rng: &mut Spread, slot: u32, now: DateTime<Utc>) -> DemoHistory {
-    let max_age_ms = (SEED_MAX_AGE_DAYS * 86_400_000) as u64;
-    // At least a minute old, so that its history fits before now.
-    let created_at = now - Duration::milliseconds((60_000 + rng.below(max_age_ms - 60_000)) as i64);
+fn demo_history(
+    rng: &mut Spread,
+    slot: u32,
+    created_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> DemoHistory {
     let mut expires_at = match rng.below(2) {
         0 => None,
         _ => Some(now + Duration::days(7 + rng.below(358) as i64)),
@@ -157,22 +169,26 @@ fn demo_history(rng: &mut Spread, slot: u32, now: DateTime<Utc>) -> DemoHistory 
     }
 }
 
-/// One demo key, its history and audit entries (see [`demo_history`]).
+/// One demo key, its history and audit entries (see [`demo_history`]): its
+/// creation, and its revocation (if any) into `later` until its time comes.
+#[allow(clippy::too_many_arguments)]
 fn demo_key(
     rng: &mut Spread,
     org_id: &str,
     (name, description): (String, &str),
     slot: u32,
+    created_at: DateTime<Utc>,
     now: DateTime<Utc>,
     format: &SecretFormat,
     audit: &mut Vec<AuditEvent>,
+    later: &mut Later,
 ) -> SeedKey {
     let DemoHistory {
         created_at,
         expires_at,
         revoked,
         last_used_at,
-    } = demo_history(rng, slot, now);
+    } = demo_history(rng, slot, created_at, now);
     let secret = format.generate();
     let scopes = rng
         .pick(DEMO_SCOPES)
@@ -204,8 +220,11 @@ fn demo_key(
         remote_addr: None,
         details: serde_json::json!({ "name": key.name, "seeded": true }),
     };
+    // What happened before this key's creation goes first: the log is
+    // written in order of time.
+    later.due(created_at, audit);
     if let Some((at, by)) = &revoked {
-        audit.push(AuditEvent {
+        later.push(AuditEvent {
             at: *at,
             actor_name: by.clone(),
             action: AuditAction::ApiKeyRevoked.to_string(),
@@ -217,6 +236,71 @@ fn demo_key(
         key,
         last_used_at,
         revoked,
+    }
+}
+
+/// Audit entries of keys already built that happen later than the keys
+/// built so far (revocations), earliest first: each goes into the log once
+/// the keys reach its time, so the seed writes the audit log in order of
+/// time without sorting it. Holds the revocations pending at one moment, a
+/// few per cent of the keys.
+#[derive(Default)]
+struct Later {
+    pending: std::collections::BinaryHeap<std::cmp::Reverse<Pending>>,
+    pushed: u64,
+}
+
+/// An audit entry waiting in [`Later`], ordered by time (then by arrival).
+struct Pending {
+    at: DateTime<Utc>,
+    seq: u64,
+    event: AuditEvent,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl Eq for Pending {}
+
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+impl Later {
+    fn push(&mut self, event: AuditEvent) {
+        self.pushed += 1;
+        self.pending.push(std::cmp::Reverse(Pending {
+            at: event.at,
+            seq: self.pushed,
+            event,
+        }));
+    }
+
+    /// The entries up to `until` (all of them: `None`) into `audit`, in order.
+    fn due_until(&mut self, until: Option<DateTime<Utc>>, audit: &mut Vec<AuditEvent>) {
+        while let Some(std::cmp::Reverse(next)) = self.pending.peek() {
+            if until.is_some_and(|t| next.at > t) {
+                return;
+            }
+            if let Some(std::cmp::Reverse(next)) = self.pending.pop() {
+                audit.push(next.event);
+            }
+        }
+    }
+
+    fn due(&mut self, until: DateTime<Utc>, audit: &mut Vec<AuditEvent>) {
+        self.due_until(Some(until), audit);
     }
 }
 
@@ -240,17 +324,29 @@ pub async fn seed(store: &dyn Store, org_name: &str, count: u32, clock: &dyn Clo
     let generator = tokio::task::spawn_blocking(move || {
         let format = SecretFormat::default();
         let mut rng = Spread::from_os();
+        let mut later = Later::default();
         let mut start = 0;
         while start < count {
             let end = start.saturating_add(SEED_BATCH).min(count);
-            let batch = demo_batch(&mut rng, &org.id, start..end, count, now, &format);
+            let mut batch = demo_batch(
+                &mut rng,
+                &org.id,
+                start..end,
+                count,
+                now,
+                &format,
+                &mut later,
+            );
+            if end == count {
+                later.due_until(None, &mut batch.audit);
+            }
             if batches.blocking_send(batch).is_err() {
                 return; // the store gave up; its error is reported
             }
             start = end;
         }
     });
-    let inserted = store.insert_seed_keys(received).await;
+    let inserted = store.insert_seed_keys(received, u64::from(count)).await;
     generator
         .await
         .map_err(|e| AccountsError::Invalid(format!("building the demo keys failed: {e}")))?;
@@ -343,7 +439,8 @@ async fn seed_usage(store: &dyn Store, org_id: &str, count: u32, now: DateTime<U
     Ok(())
 }
 
-/// Demo keys number `range` of `count`, with their audit entries.
+/// Demo keys number `range` of `count` (in order of creation), with their
+/// audit entries that are due (in order of time, after every earlier batch's).
 fn demo_batch(
     rng: &mut Spread,
     org_id: &str,
@@ -351,6 +448,7 @@ fn demo_batch(
     count: u32,
     now: DateTime<Utc>,
     format: &SecretFormat,
+    later: &mut Later,
 ) -> SeedBatch {
     let mut batch = SeedBatch {
         keys: Vec::with_capacity(range.len()),
@@ -363,14 +461,17 @@ fn demo_batch(
         } else {
             name.to_owned()
         };
+        let created = created_at(rng, i, count, now);
         let key = demo_key(
             rng,
             org_id,
             (name, description),
             i % 10,
+            created,
             now,
             format,
             &mut batch.audit,
+            later,
         );
         batch.keys.push(key);
     }

@@ -134,6 +134,15 @@ pub enum Command {
         keydeck usage\n  \
         keydeck usage --window 7d --json")]
     Usage(UsageArgs),
+    /// The organisation's webhook endpoints (admins): add, list, remove, test, deliveries.
+    #[command(after_help = "Examples:\n  \
+        SECRET=$(keydeck webhooks add https://hooks.example.com/keydeck --events api_key.expiring,api_key.revoked)\n  \
+        keydeck webhooks list\n  \
+        keydeck webhooks test whk_1a2B3c\n  \
+        keydeck webhooks deliveries whk_1a2B3c --json\n\n\
+        Each request is signed as Standard Webhooks say (webhook-id, webhook-timestamp,\n\
+        webhook-signature) with the endpoint's secret, printed once by `add` and `rotate-secret`.")]
+    Webhooks(WebhooksArgs),
     /// Save a key service's URL and an access token as a profile, after checking them.
     #[command(after_help = "Examples:\n  \
         keydeck login                                    # asks for the URL and the token (not echoed)\n  \
@@ -174,6 +183,72 @@ pub enum Command {
         keydeck man | man -l -\n  \
         keydeck man --dir /usr/local/share/man/man1")]
     Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WebhooksArgs {
+    #[command(subcommand)]
+    pub command: WebhooksCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Add an endpoint; its signing secret (whsec_…) goes to standard output, this once.
+    #[command(after_help = "Examples:\n  \
+        keydeck webhooks add https://hooks.example.com/keydeck --events api_key.expiring,api_key.revoked\n  \
+        keydeck webhooks add https://hooks.example.com/digest --events digest.daily --json")]
+    Add {
+        /// https://… (http:// only to loopback, with `serve --webhooks-allow-private`).
+        #[arg(value_name = "URL")]
+        endpoint: String,
+        /// The event types it is sent, comma-separated: api_key.created, api_key.revoked,
+        /// api_key.rotated, api_key.expiring, api_key.expired, api_key.exposed,
+        /// policy.updated, user.added, user.removed, digest.daily.
+        #[arg(long, value_delimiter = ',', required = true, value_name = "TYPES")]
+        events: Vec<String>,
+        /// The whole answer (endpoint and secret) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The endpoints, with their health (healthy, failing, disabled).
+    #[command(after_help = "Examples:\n  \
+        keydeck webhooks list\n  \
+        keydeck webhooks list --json")]
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an endpoint and its deliveries.
+    #[command(after_help = "Examples:\n  keydeck webhooks remove whk_1a2B3c")]
+    Remove { id: String },
+    /// Send a webhook.test event to the endpoint.
+    #[command(after_help = "Examples:\n  keydeck webhooks test whk_1a2B3c")]
+    Test { id: String },
+    /// The endpoint's latest deliveries: status, attempts, next try, last answer.
+    #[command(after_help = "Examples:\n  \
+        keydeck webhooks deliveries whk_1a2B3c\n  \
+        keydeck webhooks deliveries whk_1a2B3c --limit 100 --json")]
+    Deliveries {
+        id: String,
+        /// How many, 1-500.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A new signing secret (printed once); the old one keeps signing for --overlap-seconds.
+    #[command(after_help = "Examples:\n  \
+        keydeck webhooks rotate-secret whk_1a2B3c\n  \
+        keydeck webhooks rotate-secret whk_1a2B3c --overlap-seconds 0")]
+    RotateSecret {
+        id: String,
+        /// Seconds the previous secret signs too, 0-604800 [default: 86400].
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(0..=604_800))]
+        overlap_seconds: Option<u32>,
+    },
+    /// Enable an endpoint disabled after a day of failures: what waited is sent.
+    #[command(after_help = "Examples:\n  keydeck webhooks enable whk_1a2B3c")]
+    Enable { id: String },
 }
 
 #[derive(Debug, Args)]
@@ -229,6 +304,14 @@ pub struct PolicySetArgs {
     /// Badge `unused`: active keys older than this and unused for this long.
     #[arg(long, value_name = "DAYS", value_parser = parse_policy_days)]
     pub unused_after: Option<u32>,
+    /// What a leak report does to the key it names: revoke it at once, rotate it (a successor;
+    /// the leaked key stops after --leak-grace), or only flag it (badge `exposed`).
+    #[arg(long, value_name = "revoke|rotate|flag")]
+    pub on_leak: Option<crate::key::policy::OnLeak>,
+    /// With --on-leak rotate: how long the leaked key keeps working beside its successor
+    /// (0, 1h, 24h, or e.g. 90m, 2h; at most 24h).
+    #[arg(long, value_name = "SPAN", value_parser = parse_grace)]
+    pub leak_grace: Option<u32>,
     /// List the existing keys that would not comply (name, prefix, why) and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -465,6 +548,10 @@ pub struct ScanArgs {
     /// Send the SHA-256 digests of the keys found (never the keys) to the key service, and print its answer.
     #[arg(long)]
     pub report: bool,
+    /// Skip files larger than this many MiB (with a note on standard error).
+    #[arg(long, value_name = "MIB", default_value_t = 50,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_file_size: u64,
 }
 
 /// `keydeck scan --format`.
@@ -535,6 +622,18 @@ pub struct ServeArgs {
     /// every key up in the database.
     #[arg(long, env = "KEYDECK_KEY_CACHE", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub key_cache: bool,
+    /// Let webhook endpoints be private, loopback or link-local addresses (and plain http://
+    /// to loopback): for tests and closed networks only [default: refused].
+    #[arg(
+        long,
+        env = "KEYDECK_WEBHOOKS_ALLOW_PRIVATE",
+        help_heading = "Webhooks"
+    )]
+    pub webhooks_allow_private: bool,
+    /// The hour (UTC, 0-23) from which each organisation's `digest.daily` webhook is sent.
+    #[arg(long, env = "KEYDECK_WEBHOOK_DIGEST_HOUR", default_value_t = 8, value_name = "HOUR",
+        value_parser = clap::value_parser!(u32).range(0..=23), help_heading = "Webhooks")]
+    pub webhook_digest_hour: u32,
     /// A proxy whose X-Forwarded-For (or, without one, X-Real-IP) is believed (repeatable), e.g.
     /// nginx on 127.0.0.1. The client is the rightmost X-Forwarded-For entry not a listed proxy.
     #[arg(
@@ -559,6 +658,29 @@ pub struct ServeArgs {
     /// description); Full Access is always added last [default: the built-in catalogue].
     #[arg(long, env = "KEYDECK_SCOPES_FILE", value_name = "PATH")]
     pub scopes_file: Option<PathBuf>,
+    /// Leak report requests (POST /v1/leaks, GitLab, GitHub) per reporter per minute before 429.
+    #[arg(long, env = "KEYDECK_LEAK_REPORTS_PER_MINUTE", default_value_t = 60, value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=100_000), help_heading = "Leak reports")]
+    pub leak_reports_per_minute: u32,
+    /// A file holding the token GitLab sends to the token revocation API (/v1/revoke_tokens)
+    /// [default: that API is off]. KEYDECK_GITLAB_TOKEN gives the token itself instead.
+    #[arg(
+        long,
+        env = "KEYDECK_GITLAB_TOKEN_FILE",
+        value_name = "PATH",
+        help_heading = "Leak reports"
+    )]
+    pub gitlab_token_file: Option<PathBuf>,
+    /// GitHub's secret-scanning public keys, as GitHub publishes them
+    /// ({"public_keys":[{"key_identifier","key","is_current"}]}), for /v1/github/secret-scanning
+    /// [default: that endpoint is off].
+    #[arg(
+        long,
+        env = "KEYDECK_GITHUB_KEYS_FILE",
+        value_name = "PATH",
+        help_heading = "Leak reports"
+    )]
+    pub github_keys_file: Option<PathBuf>,
     /// Serve HTTPS with this PEM certificate chain (needs --tls-key) [default: plain HTTP].
     #[arg(
         long,

@@ -29,6 +29,7 @@ pub(super) fn key(status: KeyStatus) -> ApiKey {
         revoked_by: None,
         replaced_by: None,
         replaces: None,
+        exposure: None,
         health: None,
     }
 }

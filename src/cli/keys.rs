@@ -177,6 +177,10 @@ fn details(
         let by = key.revoked_by.as_deref().unwrap_or("unknown");
         fields.push(("Revoked", format!("{} by {by}", time(at)).into()));
     }
+    if let Some(e) = &key.exposure {
+        let line = format!("{} by {}, at {}", time(e.at), e.source, e.location);
+        fields.push(("Exposed", line.into()));
+    }
     for (label, link) in [
         ("Replaced by", &key.replaced_by),
         ("Replaces", &key.replaces),

@@ -22,6 +22,7 @@ mod sarif;
 pub mod scan;
 mod select;
 pub mod usage;
+pub mod webhooks;
 
 use crate::client::{Client, ClientError};
 use crate::config::{self, ConfigError, Remote};

@@ -57,9 +57,25 @@ fn describe(policy: &Policy) -> String {
                 present::expiring_within(policy.expiring_within_days).into(),
             ),
             ("Unused after", days(policy.unused_after_days).into()),
+            ("On leak", on_leak(policy).into()),
         ],
         false,
     )
+}
+
+/// `revoke`, `flag`, or `rotate (the leaked key works 1 h more)`.
+fn on_leak(policy: &Policy) -> String {
+    use crate::key::policy::OnLeak;
+    match policy.on_leak {
+        OnLeak::Rotate => format!(
+            "rotate (the leaked key works {} more)",
+            present::duration(
+                chrono::Duration::seconds(policy.leak_grace_seconds.into()),
+                present::SpanUnit::Second..=present::SpanUnit::Hour
+            )
+        ),
+        other => other.as_str().to_owned(),
+    }
 }
 
 /// The current policy with the flags given applied; `None` if no flag changes anything.
@@ -100,6 +116,14 @@ fn changed(current: Policy, args: &PolicySetArgs) -> Option<Policy> {
             touched = true;
         }
     }
+    if let Some(on_leak) = args.on_leak {
+        p.on_leak = on_leak;
+        touched = true;
+    }
+    if let Some(grace) = args.leak_grace {
+        p.leak_grace_seconds = grace;
+        touched = true;
+    }
     touched.then_some(p)
 }
 
@@ -112,7 +136,7 @@ async fn set(client: &Client, args: PolicySetArgs) -> Result<(), CliError> {
             return Err(CliError::usage(
                 "nothing to change: pass at least one of --max-lifetime, --require-expiry, \
                  --require-description (or their --no- forms), --rotate-after, \
-                 --expiring-within, --unused-after",
+                 --expiring-within, --unused-after, --on-leak, --leak-grace",
             ))
         }
     };
@@ -199,6 +223,8 @@ mod tests {
             rotate_after: None,
             expiring_within: None,
             unused_after: None,
+            on_leak: None,
+            leak_grace: None,
             dry_run: false,
             json: false,
         }
@@ -275,6 +301,7 @@ mod tests {
             revoked_by: None,
             replaced_by: None,
             replaces: None,
+            exposure: None,
             health: None,
         };
         let summary = crate::key::health::Summary::of(&[key], &policy, now).to_string();

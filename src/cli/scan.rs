@@ -13,6 +13,7 @@ use super::finding::Hit;
 use super::{output, sarif, CliError, ScanArgs, ScanFormat};
 use crate::api::{LeakAnswer, LeakReport, LeakReports};
 use crate::client::{Client, ClientError};
+use crate::key::leak::{MAX_LOCATION, MAX_REPORTS};
 use crate::key::scan::{looks_binary, KeyFinder};
 
 /// No key found.
@@ -58,7 +59,9 @@ impl Scan {
         self.unreadable += 1;
     }
 
-    /// The reports `--report` sends: digests and locations only.
+    /// The reports `--report` sends: digests and locations only (a
+    /// location within the service's limits: control characters made `?`,
+    /// at most 500 characters, its end kept).
     pub fn reports(&self) -> LeakReports {
         LeakReports {
             reports: self
@@ -66,7 +69,7 @@ impl Scan {
                 .iter()
                 .map(|hit| LeakReport {
                     sha256: hit.sha256.clone(),
-                    location: hit.location(),
+                    location: report_location(&hit.location()),
                     source: REPORT_SOURCE.to_owned(),
                 })
                 .collect(),
@@ -97,13 +100,41 @@ impl Scan {
     }
 }
 
+/// A location as the service takes it: no control characters, at most
+/// [`MAX_LOCATION`] characters (the end kept: `…` then the file and line).
+fn report_location(location: &str) -> String {
+    let clean: Vec<char> = location
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if clean.len() <= MAX_LOCATION {
+        return clean.into_iter().collect();
+    }
+    let tail = &clean[clean.len() - (MAX_LOCATION - 1)..];
+    std::iter::once('…').chain(tail.iter().copied()).collect()
+}
+
+/// Whether a file of `len` bytes is over `--max-file-size`; if so, says so
+/// on standard error (it is skipped, not an error).
+fn too_large(args: &ScanArgs, shown: &str, len: u64) -> bool {
+    let over = len > args.max_file_size.saturating_mul(1024 * 1024);
+    if over {
+        eprintln!(
+            "keydeck: {}: skipped, larger than {} MiB (--max-file-size)",
+            output::printable(shown),
+            args.max_file_size
+        );
+    }
+    over
+}
+
 /// Scans what `args` name and prints the findings on standard output in
 /// the chosen format. A failure to scan at all is a usage error (exit 2).
 pub fn scan(args: &ScanArgs) -> Result<Scan, CliError> {
     let finder = KeyFinder::new(args.prefix.clone());
     let mut scan = Scan::default();
     if args.staged {
-        staged(&finder, &mut scan)?;
+        staged(&finder, args, &mut scan)?;
     } else {
         paths(&finder, args, &mut scan);
     }
@@ -134,7 +165,13 @@ fn paths(finder: &KeyFinder, args: &ScanArgs, scan: &mut Scan) {
     for path in given {
         if path.as_os_str() == "-" {
             let mut text = Vec::new();
-            match std::io::stdin().lock().read_to_end(&mut text) {
+            let cap = args.max_file_size.saturating_mul(1024 * 1024);
+            match std::io::stdin()
+                .lock()
+                .take(cap.saturating_add(1))
+                .read_to_end(&mut text)
+            {
+                Ok(n) if too_large(args, "<stdin>", n as u64) => {}
                 Ok(_) => scan.text(finder, "<stdin>", &text),
                 Err(e) => scan.unreadable(format!("<stdin>: {e}")),
             }
@@ -150,6 +187,10 @@ fn paths(finder: &KeyFinder, args: &ScanArgs, scan: &mut Scan) {
             match entry {
                 Ok(entry) if entry.file_type().is_some_and(|t| t.is_file()) => {
                     let shown = shown_path(entry.path(), args.paths.is_empty());
+                    let len = entry.metadata().map_or(0, |m| m.len());
+                    if too_large(args, &shown, len) {
+                        continue;
+                    }
                     match std::fs::read(entry.path()) {
                         Ok(text) => scan.text(finder, &shown, &text),
                         Err(e) => scan.unreadable(format!("{shown}: {e}")),
@@ -174,13 +215,16 @@ fn shown_path(path: &Path, default_dot: bool) -> String {
 
 /// The blobs staged in git, by their paths from the repository's top:
 /// what the next commit will hold, whatever the work tree says.
-fn staged(finder: &KeyFinder, scan: &mut Scan) -> Result<(), CliError> {
+fn staged(finder: &KeyFinder, args: &ScanArgs, scan: &mut Scan) -> Result<(), CliError> {
     let names = git(&[
         OsStr::new("diff"),
         OsStr::new("--cached"),
         OsStr::new("--name-only"),
         OsStr::new("-z"),
         OsStr::new("--diff-filter=ACMR"),
+        // A submodule is a commit of another repository, not a blob of this
+        // one (`git show :sub` has nothing to show): its own hook scans it.
+        OsStr::new("--ignore-submodules=all"),
     ])
     .map_err(|e| error(format!("--staged: {e}")))?;
     for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
@@ -188,6 +232,7 @@ fn staged(finder: &KeyFinder, scan: &mut Scan) -> Result<(), CliError> {
         let mut object = b":".to_vec();
         object.extend_from_slice(name);
         match git(&[OsStr::new("show"), OsStr::from_bytes(&object)]) {
+            Ok(blob) if too_large(args, &shown, blob.len() as u64) => {}
             Ok(blob) => scan.text(finder, &shown, &blob),
             Err(e) => scan.unreadable(format!("{shown}: {e}")),
         }
@@ -236,15 +281,28 @@ pub fn print(hits: &[Hit], format: ScanFormat, out: &mut impl Write) -> std::io:
 
 /// `--report`: the digests go to the service; its answer goes to standard
 /// error (standard output holds the findings).
+/// Sent in batches of at most [`MAX_REPORTS`], the service's limit per request.
 pub async fn report_on(reports: LeakReports, client: &Client) -> Result<(), CliError> {
-    let answer = match client.report_leaks(&reports).await {
-        Ok(answer) => answer,
-        Err(ClientError::NotFound(_)) => return Err(error(NO_LEAK_ENDPOINT.to_owned())),
-        Err(e) => {
-            let e = CliError::from(e);
-            return Err(error(format!("the report failed: {}", e.message)));
-        }
+    let mut answer = LeakAnswer {
+        accepted: 0,
+        matched: Vec::new(),
     };
+    for batch in reports.reports.chunks(MAX_REPORTS) {
+        let batch = LeakReports {
+            reports: batch.to_vec(),
+        };
+        match client.report_leaks(&batch).await {
+            Ok(part) => {
+                answer.accepted += part.accepted;
+                answer.matched.extend(part.matched);
+            }
+            Err(ClientError::NotFound(_)) => return Err(error(NO_LEAK_ENDPOINT.to_owned())),
+            Err(e) => {
+                let e = CliError::from(e);
+                return Err(error(format!("the report failed: {}", e.message)));
+            }
+        }
+    }
     eprintln!("{}", output::printable_lines(&answer_text(&answer)));
     Ok(())
 }
@@ -274,6 +332,19 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_locations_fit_the_services_limits() {
+        assert_eq!(report_location("a.rs:1:2"), "a.rs:1:2");
+        assert_eq!(report_location("a\u{1b}b.rs:1:2"), "a?b.rs:1:2");
+        let long = format!("{}/deploy.env:3:9", "d".repeat(600));
+        let cut = report_location(&long);
+        assert_eq!(cut.chars().count(), MAX_LOCATION);
+        assert!(
+            cut.starts_with('…') && cut.ends_with("/deploy.env:3:9"),
+            "{cut}"
+        );
+    }
 
     #[test]
     fn hex_is_lowercase_and_two_digits_a_byte() {

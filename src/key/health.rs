@@ -25,11 +25,19 @@ pub trait KeyFacts {
     fn revoked_at(&self) -> Option<DateTime<Utc>>;
     /// The key a rotation replaced this one by.
     fn replaced_by(&self) -> Option<&str>;
+    /// When the key was first reported leaked, if it was.
+    fn exposed_at(&self) -> Option<DateTime<Utc>> {
+        None
+    }
 }
 
 /// Why a key needs attention, worst first: the Attention tab's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Badge {
+    /// Active, and reported leaked (`POST /v1/leaks` or a code host): the
+    /// worst of all, first in Attention, and the only badge it shows (an
+    /// exposed key's one job is to be replaced).
+    Exposed,
     /// Expired and not revoked. The Status column already says "Expired",
     /// so the Health column shows no word for it.
     Expired,
@@ -51,7 +59,8 @@ pub enum Badge {
 }
 
 impl Badge {
-    pub const ALL: [Badge; 7] = [
+    pub const ALL: [Badge; 8] = [
+        Badge::Exposed,
         Badge::Expired,
         Badge::Expiring,
         Badge::Rotate,
@@ -64,6 +73,7 @@ impl Badge {
     /// The badge as a word.
     pub fn word(self) -> &'static str {
         match self {
+            Badge::Exposed => "exposed",
             Badge::Expired => "expired",
             Badge::Expiring => "expiring",
             Badge::Rotate => "rotate",
@@ -90,7 +100,7 @@ impl Badge {
 
     /// Needs action soon (the key stops or stopped working), rather than advice.
     pub fn urgent(self) -> bool {
-        matches!(self, Badge::Expired | Badge::Expiring)
+        matches!(self, Badge::Exposed | Badge::Expired | Badge::Expiring)
     }
 
     fn bit(self) -> u8 {
@@ -126,6 +136,24 @@ impl Badges {
     }
 }
 
+/// The set of badges given one by one (e.g. a listed key's `health` ids).
+impl FromIterator<Badge> for Badges {
+    fn from_iter<I: IntoIterator<Item = Badge>>(badges: I) -> Self {
+        let mut found = Badges::default();
+        for badge in badges {
+            found.insert(badge);
+        }
+        found
+    }
+}
+
+impl Badge {
+    /// The badge whose [`Badge::id`] is `id`.
+    pub fn from_id(id: &str) -> Option<Badge> {
+        Badge::ALL.into_iter().find(|b| b.id() == id)
+    }
+}
+
 fn days(n: u32) -> Duration {
     Duration::days(i64::from(n))
 }
@@ -140,6 +168,10 @@ pub fn badges(key: &impl KeyFacts, policy: &Policy, now: DateTime<Utc>) -> Badge
             return found;
         }
         KeyStatus::Active => {}
+    }
+    if key.exposed_at().is_some() {
+        found.insert(Badge::Exposed);
+        return found;
     }
     if key.replaced_by().is_some() {
         found.insert(Badge::Rotating);
@@ -171,6 +203,8 @@ pub fn badges(key: &impl KeyFacts, policy: &Policy, now: DateTime<Utc>) -> Badge
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Summary {
     pub active: usize,
+    /// Active keys reported leaked (badge `exposed`).
+    pub exposed: usize,
     pub expiring: usize,
     pub rotate: usize,
     pub unused: usize,
@@ -197,6 +231,7 @@ impl Summary {
             if KeyStatus::derive(key.revoked_at(), key.expires_at(), now) == KeyStatus::Active {
                 s.active += 1;
             }
+            s.exposed += usize::from(b.contains(Badge::Exposed));
             s.expiring += usize::from(b.contains(Badge::Expiring));
             s.rotate += usize::from(b.contains(Badge::Rotate));
             s.unused += usize::from(b.contains(Badge::Unused));
@@ -214,6 +249,7 @@ impl Summary {
     pub fn terms(&self, short: bool) -> Vec<(String, Option<Badge>)> {
         [
             (self.active, "active".to_owned(), None),
+            (self.exposed, "exposed".to_owned(), Some(Badge::Exposed)),
             (
                 self.expiring,
                 crate::key::policy::expiring_within(self.expiring_within_days),
@@ -264,6 +300,7 @@ impl fmt::Display for Summary {
 fn attention_rank(key: &impl KeyFacts, badges: Badges) -> (Option<Badge>, DateTime<Utc>) {
     let worst = badges.worst();
     let at = match worst {
+        Some(Badge::Exposed) => key.exposed_at().unwrap_or(key.created_at()),
         Some(Badge::Expired | Badge::Expiring | Badge::Rotating) => {
             key.expires_at().unwrap_or(key.created_at())
         }
@@ -326,8 +363,12 @@ fn days_span(d: Duration) -> String {
 pub fn reason(badge: Badge, key: &impl KeyFacts, policy: &Policy, now: DateTime<Utc>) -> String {
     let unused_after = policy.unused_after_days;
     match badge {
+        Badge::Exposed => format!(
+            "Reported leaked {} ago — anyone who saw it can use it: rotate or revoke it now",
+            days_span(now - key.exposed_at().unwrap_or(now))
+        ),
         Badge::Expired => format!(
-            "Expired {} ago and not revoked — the page advises revoking expired keys to clean up",
+            "Expired {} ago and not revoked — recommended: revoke expired keys to clean up",
             days_span(now - key.expires_at().unwrap_or(now))
         ),
         Badge::Expiring => format!(
@@ -335,7 +376,7 @@ pub fn reason(badge: Badge, key: &impl KeyFacts, policy: &Policy, now: DateTime<
             days_span(key.expires_at().unwrap_or(now) - now)
         ),
         Badge::Rotate if policy.rotate_after_days == DEFAULT_ROTATE_AFTER_DAYS => format!(
-            "Created {} ago — the page advises rotating every {} days",
+            "Created {} ago — recommended: rotate every {} days",
             days_span(now - key.created_at()),
             policy.rotate_after_days
         ),
@@ -346,16 +387,16 @@ pub fn reason(badge: Badge, key: &impl KeyFacts, policy: &Policy, now: DateTime<
         ),
         Badge::Unused => match key.last_used_at() {
             Some(t) => format!(
-                "Last used {} ago — the page advises monitoring Last Used; revoke keys unused for {unused_after} days",
+                "Last used {} ago — policy: revoke keys unused for {unused_after} days",
                 days_span(now - t)
             ),
             None => format!(
-                "Never used in the {} since it was created — the page advises monitoring Last Used; revoke keys unused for {unused_after} days",
+                "Never used in the {} since it was created — policy: revoke keys unused for {unused_after} days",
                 days_span(now - key.created_at())
             ),
         },
         Badge::NoExpiry => {
-            "No expiry date: valid until revoked — the page advises setting expiry dates".to_owned()
+            "No expiry date: valid until revoked — recommended: set an expiry date".to_owned()
         }
         Badge::Rotating => match key.expires_at() {
             Some(end) if end > now => format!(
@@ -662,6 +703,7 @@ mod tests {
         assert_eq!(
             ids,
             [
+                "exposed",
                 "expired",
                 "expiring",
                 "rotate",
@@ -678,7 +720,7 @@ mod tests {
         let p = Policy::default();
         assert_eq!(
             reason(Badge::Rotate, &key("r", 100), &p, now()),
-            "Created 100 days ago — the page advises rotating every 90 days"
+            "Created 100 days ago — recommended: rotate every 90 days"
         );
         let expiring = ApiKey {
             expires_at: Some(ago(-3)),
@@ -787,5 +829,74 @@ mod tests {
         sort_attention(&mut rows, &keys, &p, now());
         let ids: Vec<&str> = rows.iter().map(|&i| keys[i].id.as_str()).collect();
         assert_eq!(ids, ["expiring", "no-expiry", "rotating"]);
+    }
+
+    /// A test key reported leaked at `at`.
+    struct Leaked(ApiKey, DateTime<Utc>);
+
+    impl KeyFacts for Leaked {
+        fn id(&self) -> &str {
+            self.0.id()
+        }
+        fn description(&self) -> &str {
+            self.0.description()
+        }
+        fn created_at(&self) -> DateTime<Utc> {
+            self.0.created_at
+        }
+        fn expires_at(&self) -> Option<DateTime<Utc>> {
+            self.0.expires_at
+        }
+        fn last_used_at(&self) -> Option<DateTime<Utc>> {
+            self.0.last_used_at
+        }
+        fn revoked_at(&self) -> Option<DateTime<Utc>> {
+            self.0.revoked_at
+        }
+        fn replaced_by(&self) -> Option<&str> {
+            self.0.replaced_by.as_deref()
+        }
+        fn exposed_at(&self) -> Option<DateTime<Utc>> {
+            Some(self.1)
+        }
+    }
+
+    #[test]
+    fn an_exposed_key_is_worst_of_all_and_shows_only_that_badge() {
+        let p = Policy::default();
+        // Old, unused, without expiry and replaced: still only `exposed`.
+        let mut old = key("key_old", 400);
+        old.expires_at = None;
+        old.last_used_at = None;
+        old.replaced_by = Some("key_new".into());
+        let leaked = Leaked(old, ago(2));
+        let b = badges(&leaked, &p, now());
+        assert_eq!(b.iter().collect::<Vec<_>>(), [Badge::Exposed]);
+        assert!(Badge::Exposed < Badge::Expired && Badge::Exposed.urgent());
+        assert!(
+            reason(Badge::Exposed, &leaked, &p, now()).starts_with("Reported leaked 2 days ago")
+        );
+        // Revoked: no badge; expired: expired.
+        let mut revoked = key("key_r", 1);
+        revoked.revoked_at = Some(ago(1));
+        assert!(badges(&Leaked(revoked, ago(1)), &p, now()).is_empty());
+        let mut expired = key("key_e", 10);
+        expired.expires_at = Some(ago(1));
+        assert_eq!(
+            badges(&Leaked(expired, ago(1)), &p, now()).worst(),
+            Some(Badge::Expired)
+        );
+        // First in Attention, before an expired key; longest exposed first.
+        let mut expired = key("key_x", 10);
+        expired.expires_at = Some(ago(1));
+        let keys = [
+            Leaked(expired, ago(1)),
+            Leaked(key("key_b", 1), ago(1)),
+            Leaked(key("key_a", 1), ago(3)),
+        ];
+        assert_eq!(attention(&keys, &p, now()), [2, 1, 0]);
+        let s = Summary::of(&keys, &p, now());
+        assert_eq!((s.exposed, s.attention), (2, 3));
+        assert!(s.to_string().starts_with("2 active · 2 exposed"), "{s}");
     }
 }

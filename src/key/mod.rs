@@ -3,6 +3,7 @@
 
 pub mod expiry;
 pub mod health;
+pub mod leak;
 pub mod org;
 pub mod policy;
 pub mod scan;
@@ -11,6 +12,7 @@ pub mod secret;
 pub mod ssh;
 pub mod status;
 pub mod validate;
+pub mod webhook;
 
 pub use expiry::{parse_expiry, ExpiryError};
 pub use org::{Plan, Role};

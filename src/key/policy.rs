@@ -15,6 +15,49 @@ pub const DEFAULT_ROTATE_AFTER_DAYS: u32 = 90;
 pub const DEFAULT_UNUSED_AFTER_DAYS: u32 = 30;
 /// Largest number of days any policy field accepts (ten years).
 pub const MAX_POLICY_DAYS: u32 = 3650;
+/// How long a leaked key keeps working beside its successor when the leak
+/// policy rotates it: an hour, for what uses it to move over.
+pub const DEFAULT_LEAK_GRACE_SECONDS: u32 = 3600;
+/// The longest leak grace a policy may set: a day, as a rotation's grace.
+pub const MAX_LEAK_GRACE_SECONDS: u32 = 86_400;
+
+/// What a leak report does to the key it names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnLeak {
+    /// Revoke it at once.
+    #[default]
+    Revoke,
+    /// Make a successor (as a rotation does) and let the leaked key work
+    /// for the policy's `leak_grace_seconds`, then stop.
+    Rotate,
+    /// Only mark it exposed (badge `exposed`, top of Attention).
+    Flag,
+}
+
+impl OnLeak {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnLeak::Revoke => "revoke",
+            OnLeak::Rotate => "rotate",
+            OnLeak::Flag => "flag",
+        }
+    }
+}
+
+impl std::str::FromStr for OnLeak {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "revoke" => Ok(OnLeak::Revoke),
+            "rotate" => Ok(OnLeak::Rotate),
+            "flag" => Ok(OnLeak::Flag),
+            other => Err(format!(
+                "on_leak must be revoke, rotate or flag, not {other:?}"
+            )),
+        }
+    }
+}
 
 /// An organisation's policy. The default is no rule and the page's thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -42,6 +85,28 @@ pub struct Policy {
     #[serde(default = "default_unused_after")]
     #[schema(minimum = 1, maximum = 3650)]
     pub unused_after_days: u32,
+    /// What a leak report does to the key it names (left out of the JSON
+    /// while it is the default, `revoke`).
+    #[serde(default, skip_serializing_if = "is_default_on_leak")]
+    pub on_leak: OnLeak,
+    /// With `on_leak = rotate`: seconds the leaked key keeps working beside
+    /// its successor (left out of the JSON while it is the default, 3600).
+    #[serde(
+        default = "default_leak_grace",
+        skip_serializing_if = "is_default_leak_grace"
+    )]
+    #[schema(minimum = 0, maximum = 86400)]
+    pub leak_grace_seconds: u32,
+}
+
+fn is_default_on_leak(v: &OnLeak) -> bool {
+    *v == OnLeak::default()
+}
+fn default_leak_grace() -> u32 {
+    DEFAULT_LEAK_GRACE_SECONDS
+}
+fn is_default_leak_grace(v: &u32) -> bool {
+    *v == DEFAULT_LEAK_GRACE_SECONDS
 }
 
 fn default_expiring_within() -> u32 {
@@ -63,6 +128,8 @@ impl Default for Policy {
             expiring_within_days: DEFAULT_EXPIRING_WITHIN_DAYS,
             rotate_after_days: DEFAULT_ROTATE_AFTER_DAYS,
             unused_after_days: DEFAULT_UNUSED_AFTER_DAYS,
+            on_leak: OnLeak::default(),
+            leak_grace_seconds: DEFAULT_LEAK_GRACE_SECONDS,
         }
     }
 }
@@ -144,6 +211,15 @@ impl Policy {
                     ));
                 }
             }
+        }
+        if self.leak_grace_seconds > MAX_LEAK_GRACE_SECONDS {
+            return Some((
+                "leak_grace_seconds",
+                format!(
+                    "leak_grace_seconds must be between 0 and {MAX_LEAK_GRACE_SECONDS}, not {}",
+                    self.leak_grace_seconds
+                ),
+            ));
         }
         None
     }
@@ -390,5 +466,25 @@ mod tests {
         p.rotate_after_days = 90;
         p.max_lifetime_days = Some(MAX_POLICY_DAYS + 1);
         assert!(p.validate().unwrap_err().contains("max_lifetime_days"));
+    }
+
+    #[test]
+    fn the_leak_policy_is_left_out_of_the_json_while_default_and_has_limits() {
+        let json = serde_json::to_value(Policy::default()).unwrap();
+        assert!(json.get("on_leak").is_none(), "{json}");
+        let p: Policy =
+            serde_json::from_str(r#"{"on_leak":"rotate","leak_grace_seconds":600}"#).unwrap();
+        assert_eq!((p.on_leak, p.leak_grace_seconds), (OnLeak::Rotate, 600));
+        let json = serde_json::to_value(p).unwrap();
+        assert_eq!(json["on_leak"], "rotate");
+        assert_eq!(json["leak_grace_seconds"], 600);
+        assert!(serde_json::from_str::<Policy>(r#"{"on_leak":"ignore"}"#).is_err());
+        let p = Policy {
+            leak_grace_seconds: MAX_LEAK_GRACE_SECONDS + 1,
+            ..Policy::default()
+        };
+        assert!(p.validate().unwrap_err().contains("leak_grace_seconds"));
+        assert_eq!("flag".parse::<OnLeak>(), Ok(OnLeak::Flag));
+        assert!("nope".parse::<OnLeak>().is_err());
     }
 }

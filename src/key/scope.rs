@@ -17,6 +17,13 @@ pub struct Scope {
 /// The scope that satisfies every scope check.
 pub const FULL_ACCESS: &str = "full_access";
 
+/// The reporter's scope: a key with it may report leaked keys
+/// (`POST /v1/leaks`) and do nothing else; it is never combined with another.
+/// A scope of keydeck itself, not of the gateway's APIs: every catalogue
+/// accepts it ([`Catalog::normalize`]), none lists it among the scopes a
+/// gateway checks, and Full Access does not grant it.
+pub const LEAKS_REPORT: &str = "leaks:report";
+
 /// The default catalogue, in display order (Full Access last).
 pub const SCOPES: &[Scope] = &[
     Scope {
@@ -164,17 +171,25 @@ impl Catalog {
         self.scopes.iter().find(|s| s.id == id)
     }
 
-    /// Scopes in catalogue order without duplicates; `Err` names the first unknown one.
+    /// Scopes in catalogue order without duplicates (then [`LEAKS_REPORT`],
+    /// which every catalogue accepts); `Err` names the first unknown one.
     pub fn normalize(&self, requested: &[String]) -> Result<Vec<String>, String> {
-        if let Some(unknown) = requested.iter().find(|r| self.find(r).is_none()) {
+        if let Some(unknown) = requested
+            .iter()
+            .find(|r| self.find(r).is_none() && *r != LEAKS_REPORT)
+        {
             return Err(unknown.clone());
         }
-        Ok(self
+        let mut scopes: Vec<String> = self
             .scopes
             .iter()
             .filter(|s| requested.contains(&s.id))
             .map(|s| s.id.clone())
-            .collect())
+            .collect();
+        if requested.iter().any(|r| r == LEAKS_REPORT) {
+            scopes.push(LEAKS_REPORT.to_owned());
+        }
+        Ok(scopes)
     }
 
     /// The ids, comma-separated, for messages.
@@ -214,6 +229,19 @@ mod tests {
             v(&["sessions:read", "full_access"])
         );
         assert_eq!(c.normalize(&v(&["admin:all"])), Err("admin:all".to_owned()));
+    }
+
+    #[test]
+    fn every_catalogue_accepts_the_reporter_scope_and_lists_it_nowhere() {
+        let custom = Catalog::from_toml("[[scope]]\nid = \"a\"\nlabel = \"A\"").unwrap();
+        for c in [Catalog::default(), custom] {
+            assert_eq!(
+                c.normalize(&v(&[LEAKS_REPORT, LEAKS_REPORT])).unwrap(),
+                v(&[LEAKS_REPORT])
+            );
+            assert!(c.find(LEAKS_REPORT).is_none());
+        }
+        assert!(grants(&v(&[FULL_ACCESS]), "sessions:read"));
     }
 
     #[test]

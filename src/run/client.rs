@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use crate::api::LeakReports;
 use crate::cli::{
     self, AuditArgs, CliError, KeysCommand, PolicyCommand, ScanArgs, Target, UsageArgs,
+    WebhooksCommand,
 };
 use crate::client::Client;
 use crate::AnyError;
@@ -18,6 +19,7 @@ pub enum ClientCommand {
     Audit(AuditArgs),
     Policy(PolicyCommand),
     Usage(UsageArgs),
+    Webhooks(WebhooksCommand),
     /// `scan --report`'s digests.
     Report(LeakReports),
 }
@@ -77,6 +79,7 @@ async fn on(command: ClientCommand, client: &Client) -> Result<(), CliError> {
         ClientCommand::Audit(args) => cli::audit::run_on(args, client).await,
         ClientCommand::Policy(command) => cli::policy::run_on(command, client).await,
         ClientCommand::Usage(args) => cli::usage::org(client, args).await,
+        ClientCommand::Webhooks(command) => cli::webhooks::run_on(command, client).await,
         ClientCommand::Report(reports) => cli::scan::report_on(reports, client).await,
     }
 }

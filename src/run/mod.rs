@@ -9,7 +9,7 @@ pub mod ui;
 
 use crate::cli::{self, Cli, Command};
 use crate::AnyError;
-use client::ClientCommand::{Audit, Keys, Policy, Usage};
+use client::ClientCommand::{Audit, Keys, Policy, Usage, Webhooks};
 
 /// Runs what the command line asks for.
 pub async fn command(line: Cli) -> Result<(), AnyError> {
@@ -28,6 +28,9 @@ pub async fn command(line: Cli) -> Result<(), AnyError> {
             client::run(Policy(args.command), target, line.data_dir).await
         }
         Some(Command::Usage(args)) => client::run(Usage(args), target, line.data_dir).await,
+        Some(Command::Webhooks(args)) => {
+            client::run(Webhooks(args.command), target, line.data_dir).await
+        }
         Some(Command::Scan(args)) => client::scan(args, target, line.data_dir).await,
         Some(Command::Login(args)) => Ok(cli::login::login(args, target).await?),
         Some(Command::Logout) => Ok(cli::login::logout(target)?),

@@ -32,11 +32,14 @@ fn configs(
     data_dir: PathBuf,
 ) -> Result<(ServiceConfig, Option<SshConfig>), AnyError> {
     let mut config = ServiceConfig::new(data_dir);
+    config.leaks = leak_config(&args)?;
     config.listen = args.listen;
     config.database_url = args.storage.database_url.clone();
     config.key_prefix = args.key_prefix;
     config.max_failed_auth = args.max_failed_auth;
     config.key_cache = args.key_cache;
+    config.webhooks.allow_private = args.webhooks_allow_private;
+    config.webhooks.digest_hour = args.webhook_digest_hour;
     config.trusted_proxies = args.trusted_proxies;
     config.usage.minute_retention = chrono::Duration::hours(args.usage_minutes_hours.into());
     config.usage.hour_retention = chrono::Duration::days(args.usage_hours_days.into());
@@ -71,6 +74,42 @@ fn configs(
             .map_err(|e| format!("the scopes file {} is not valid: {e}", path.display()))?;
     }
     Ok((config, ssh))
+}
+
+/// The leak endpoints' settings: the GitLab token (from its file, or
+/// `KEYDECK_GITLAB_TOKEN`) kept only as its digest, GitHub's keys read once.
+fn leak_config(args: &ServeArgs) -> Result<service::LeakConfig, AnyError> {
+    let gitlab = match &args.gitlab_token_file {
+        Some(path) => Some(zeroize::Zeroizing::new(
+            std::fs::read_to_string(path).map_err(|e| {
+                format!("cannot read the GitLab token file {}: {e}", path.display())
+            })?,
+        )),
+        None => std::env::var("KEYDECK_GITLAB_TOKEN")
+            .ok()
+            .map(zeroize::Zeroizing::new),
+    };
+    let gitlab_token_digest = match gitlab.as_deref().map(|t| t.trim()) {
+        Some(t) if t.len() < 16 || t.len() > 1024 => {
+            return Err("the GitLab token must be 16 to 1024 characters".into())
+        }
+        Some(t) => Some(crate::key::digest(t)),
+        None => None,
+    };
+    let github_keys = match &args.github_keys_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the GitHub keys file {}: {e}", path.display()))?;
+            service::GithubKeys::from_json(&text)
+                .map_err(|e| format!("the GitHub keys file {} is not valid: {e}", path.display()))?
+        }
+        None => service::GithubKeys::default(),
+    };
+    Ok(service::LeakConfig {
+        requests_per_minute: args.leak_reports_per_minute,
+        gitlab_token_digest,
+        github_keys,
+    })
 }
 
 /// The service and its SSH front end, running.

@@ -126,6 +126,9 @@ impl FromRequestParts<AppState> for Admin {
         }
         let ClientAddr(addr) = ClientAddr::from_request_parts(parts, state).await?;
         let token = bearer(&parts.headers).ok_or(ApiError::MissingCredentials)?;
+        if let Some(refused) = super::leaks::refuse_reporter_key(state, token).await {
+            return Err(refused);
+        }
         let (user, org) = state.check_user_token(token, addr).await?;
         Ok(Self {
             user,
@@ -152,6 +155,9 @@ impl FromRequestParts<AppState> for OrgUser {
         }
         let ClientAddr(addr) = ClientAddr::from_request_parts(parts, state).await?;
         let token = bearer(&parts.headers).ok_or(ApiError::MissingCredentials)?;
+        if let Some(refused) = super::leaks::refuse_reporter_key(state, token).await {
+            return Err(refused);
+        }
         let (_, org) = state.check_org_user(token, addr).await?;
         Ok(Self { org })
     }
@@ -164,7 +170,8 @@ impl FromRequestParts<AppState> for OrgUser {
 /// Nothing is counted as a failed login here: the socket is the service's
 /// own (mode 0600), and a credential that is not (or no longer) live has no
 /// client address to count against. Forward-auth (`/v1/auth`) checks API keys
-/// for gateways, never sessions: 404 here.
+/// for gateways, never sessions: 404 here, as the code hosts' leak routes
+/// (GitLab's, GitHub's), which take their own credentials.
 pub(super) async fn internal_gate(
     State(state): State<AppState>,
     mut request: Request,
@@ -177,7 +184,7 @@ pub(super) async fn internal_gate(
         tracing::debug!("internal socket: a request without a live session credential");
         return ApiError::InvalidCredentials.into_response();
     };
-    if request.uri().path() == "/v1/auth" {
+    if request.uri().path() == "/v1/auth" || super::leaks::is_code_host_path(request.uri().path()) {
         return ApiError::NotFound.into_response();
     }
     request.extensions_mut().insert(InternalListener(identity));

@@ -53,6 +53,9 @@ pub enum ApiError {
     DeadlineExceeded(std::time::Duration),
     /// 429, with seconds until the client may try again.
     TooManyFailures { retry_after: u64 },
+    /// 429: too many requests of this kind from this caller (leak reports);
+    /// seconds until it may try again.
+    RateLimited { retry_after: u64 },
     /// 503: the database did not answer in time, or cannot be reached.
     DatabaseUnavailable,
     /// 500: logged in full, answered in general terms.
@@ -89,7 +92,9 @@ impl ApiError {
             }
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyFailures { .. } | Self::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::DeadlineExceeded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -114,6 +119,7 @@ impl ApiError {
             Self::AlreadyReplaced { .. } => "key_already_replaced",
             Self::PayloadTooLarge => "payload_too_large",
             Self::TooManyFailures { .. } => "too_many_failed_attempts",
+            Self::RateLimited { .. } => "rate_limited",
             Self::RequestTimeout(_) => "request_timeout",
             Self::DeadlineExceeded(_) => "deadline_exceeded",
             Self::DatabaseUnavailable => "database_unavailable",
@@ -155,6 +161,9 @@ impl ApiError {
             Self::TooManyFailures { retry_after } => format!(
                 "Too many failed authentication attempts from this address; try again in {retry_after} s."
             ),
+            Self::RateLimited { retry_after } => format!(
+                "Too many requests of this kind from this caller; try again in {retry_after} s."
+            ),
             Self::RequestTimeout(limit) => format!(
                 "The request body did not arrive within {}; send it at once, then try again.",
                 seconds(*limit)
@@ -192,7 +201,9 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let retry_after = match &self {
-            Self::TooManyFailures { retry_after } => Some(*retry_after),
+            Self::TooManyFailures { retry_after } | Self::RateLimited { retry_after } => {
+                Some(*retry_after)
+            }
             Self::DatabaseUnavailable => Some(DATABASE_RETRY_AFTER),
             _ => None,
         };

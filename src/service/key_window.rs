@@ -149,6 +149,7 @@ pub async fn counts(
             rotating: n(c.rotating),
             policy: n(c.policy),
             attention: n(c.attention),
+            exposed: n(c.exposed),
         },
     }))
 }

@@ -60,6 +60,7 @@ impl AppState {
             revoked_by: k.revoked_by.map(Into::into),
             replaced_by: k.replaced_by,
             replaces: k.replaces,
+            exposure: k.exposure.map(Box::new),
             health: None,
         }
     }
@@ -221,6 +222,7 @@ pub async fn create(
         &state.scopes,
     )
     .map_err(ApiError::InvalidFields)?;
+    super::leaks::check_reporter_scopes(&scopes)?;
     let policy = state.store.policy(&admin.org.id).await?;
     super::policy::check(&policy, now, req.expires_at, &description)?;
     let template = KeyTemplate {

@@ -13,6 +13,9 @@ mod key_window;
 mod keycache;
 mod keys;
 mod last_used;
+mod leaks;
+mod leaks_github;
+mod leaks_gitlab;
 mod negative;
 mod openapi;
 mod policy;
@@ -23,6 +26,7 @@ mod shared_limit;
 mod tls;
 mod usage;
 mod usage_api;
+pub mod webhooks;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -57,6 +61,7 @@ pub use internal::SOCKET_FILE as SSH_SESSIONS_SOCKET;
 pub use keycache::sqlite::OTHER_PROCESS_BOUND as SQLITE_OTHER_PROCESS_BOUND;
 pub use keycache::{KeyCacheStats, KeyLookup};
 use last_used::LastUsed;
+pub use leaks::{GithubKeys, LeakConfig, GITHUB_PATH, MAX_LEAK_BODY_BYTES};
 pub use openapi::ApiDoc;
 use rate_limit::FailureLimiter;
 pub use rate_limit::MAX_TRACKED as FAILED_AUTH_MAX_TRACKED;
@@ -101,6 +106,10 @@ pub struct ServiceConfig {
     pub key_cache: bool,
     /// Key usage: flush interval, retention, new-address audits (see `usage`).
     pub usage: UsageSettings,
+    /// Webhook notifications: safe targets, the worker's pace, the digest's hour.
+    pub webhooks: webhooks::WebhookConfig,
+    /// Leak reports: their rate, GitLab's token, GitHub's keys (`leaks`).
+    pub leaks: LeakConfig,
 }
 
 impl ServiceConfig {
@@ -121,6 +130,8 @@ impl ServiceConfig {
             other_descriptors: None,
             key_cache: true,
             usage: UsageSettings::default(),
+            webhooks: webhooks::WebhookConfig::default(),
+            leaks: LeakConfig::default(),
         }
     }
 
@@ -152,6 +163,9 @@ pub struct Shared {
     timeouts: Timeouts,
     /// Credentials of open SSH sessions.
     ssh_tokens: sessions::SessionTokens,
+    pub webhooks: webhooks::WebhookConfig,
+    /// The leak endpoints' settings and rate limiter.
+    leaks: leaks::LeakDesk,
 }
 
 impl std::ops::Deref for AppState {
@@ -180,6 +194,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/policy", get(policy::get).put(policy::put))
         .route("/v1/api-keys/{id}/usage", get(usage_api::key_usage))
         .route("/v1/usage", get(usage_api::org_usage))
+        .merge(webhook_routes())
+        .merge(leak_routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -189,6 +205,32 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(log_and_harden))
         .with_state(state)
+}
+
+/// `/v1/webhooks` (`webhooks::api`).
+fn webhook_routes() -> Router<AppState> {
+    use axum::routing::post;
+    use webhooks::api;
+    Router::new()
+        .route("/v1/webhooks", get(api::list).post(api::create))
+        .route("/v1/webhooks/{id}", axum::routing::delete(api::remove))
+        .route("/v1/webhooks/{id}/test", post(api::test))
+        .route("/v1/webhooks/{id}/deliveries", get(api::deliveries))
+        .route("/v1/webhooks/{id}/rotate-secret", post(api::rotate_secret))
+        .route("/v1/webhooks/{id}/enable", post(api::enable))
+}
+
+/// The leak endpoints, with their own (larger) body limit.
+fn leak_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/leaks", axum::routing::post(leaks::report))
+        .route("/v1/revocable_token_types", get(leaks_gitlab::types))
+        .route(
+            "/v1/revoke_tokens",
+            axum::routing::post(leaks_gitlab::revoke),
+        )
+        .route(GITHUB_PATH, axum::routing::post(leaks_github::receive))
+        .layer(DefaultBodyLimit::max(MAX_LEAK_BODY_BYTES))
 }
 
 /// Liveness.
@@ -373,7 +415,15 @@ pub async fn start(
         trusted_proxies: config.trusted_proxies.clone(),
         timeouts: config.timeouts,
         ssh_tokens: sessions::SessionTokens::default(),
+        webhooks: config.webhooks.clone(),
+        leaks: leaks::LeakDesk::new(config.leaks.clone()),
     }));
+    background.push(webhooks::start(
+        config.webhooks.clone(),
+        state.store.clone(),
+        state.clock.clone(),
+        stop_rx.clone(),
+    ));
     let gate = gate::Gate::new(
         state.clone(),
         config.data_dir.clone(),

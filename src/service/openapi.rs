@@ -28,6 +28,17 @@ use crate::key::{Catalog, KeyStatus};
         super::policy::put,
         super::usage_api::key_usage,
         super::usage_api::org_usage,
+        super::webhooks::api::list,
+        super::webhooks::api::create,
+        super::webhooks::api::remove,
+        super::webhooks::api::test,
+        super::webhooks::api::deliveries,
+        super::webhooks::api::rotate_secret,
+        super::webhooks::api::enable,
+        super::leaks::report,
+        super::leaks_gitlab::types,
+        super::leaks_gitlab::revoke,
+        super::leaks_github::receive,
     ),
     components(schemas(
         api::ApiKey, api::CreateKeyRequest, api::CreatedKey, api::RotateKeyRequest, api::RotatedKey,
@@ -36,6 +47,13 @@ use crate::key::{Catalog, KeyStatus};
         crate::key::policy::Policy,
         api::UsageWindow, api::UsageCounts, api::UsageBucket, api::UsageAddress, api::KeyUsage,
         api::TopKey, api::OrgUsage,
+        api::webhooks::Webhook, api::webhooks::WebhookList, api::webhooks::CreateWebhookRequest,
+        api::webhooks::CreatedWebhook, api::webhooks::RotateWebhookSecretRequest,
+        api::webhooks::WebhookTestQueued, api::webhooks::WebhookDelivery, api::webhooks::WebhookDeliveryList,
+        crate::key::policy::Policy, crate::key::policy::OnLeak, crate::key::leak::Exposure,
+        api::LeakReports, api::LeakReport, api::LeakAnswer, api::LeakMatch,
+        super::leaks_gitlab::RevocableTokenTypes, super::leaks_gitlab::RevokeToken,
+        super::leaks_github::GithubMatch, super::leaks_github::GithubFeedback,
     )),
     modifiers(&BearerAuth, &EveryRoute),
 )]
@@ -56,6 +74,15 @@ impl Modify for BearerAuth {
                     ))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "gitlab",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "Authorization",
+                    "The token configured with `serve --gitlab-token-file`, as GitLab sends it",
+                ),
+            )),
         );
     }
 }

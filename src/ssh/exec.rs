@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::console::{self, SessionConsole, Terminal};
 use crate::cli::{self, EXIT_OK, EXIT_USAGE};
-use crate::cli::{AuditArgs, KeysArgs, PolicyArgs, UsageArgs};
+use crate::cli::{AuditArgs, KeysArgs, PolicyArgs, UsageArgs, WebhooksArgs};
 use crate::client::Client;
 
 /// Longest command line accepted.
@@ -42,6 +42,8 @@ enum SshCommand {
     Policy(PolicyArgs),
     /// The organisation's key checks by outcome, and its top keys.
     Usage(UsageArgs),
+    /// The organisation's webhook endpoints (admins).
+    Webhooks(WebhooksArgs),
 }
 
 /// The exit status of a command whose output the client stopped taking
@@ -133,6 +135,7 @@ pub async fn run_streaming(
             SshCommand::Audit(args) => cli::audit::run_on(args, &client).await,
             SshCommand::Policy(args) => cli::policy::run_on(args.command, &client).await,
             SshCommand::Usage(args) => cli::usage::org(&client, args).await,
+            SshCommand::Webhooks(args) => cli::webhooks::run_on(args.command, &client).await,
         }
     }));
     let outcome = loop {

@@ -17,11 +17,13 @@ mod sqlite;
 mod ssh_keys;
 mod sync_cursor;
 pub mod usage;
+mod webhooks;
 mod window;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use crate::key::leak::Exposure;
 pub use crate::key::org::{Plan, Role};
 pub use crate::key::policy::Policy;
 use crate::key::KeyStatus;
@@ -31,6 +33,10 @@ pub use replicas::{Channel, Replicas};
 pub use sql_store::{Hooks, KeyWrites};
 pub use sqlite::{DataVersion, VersionSource};
 pub use ssh_keys::{SshKey, SshKeyHolder};
+pub use webhooks::{
+    key_payload, new_event, Attempt, Claimed, Delivery, Endpoint, NewEndpoint, NewEvent,
+    WebhookStore,
+};
 pub use window::{
     Anchor, KeyCounts, KeyPosition, KeyQuery, KeySort, KeyTab, SortValue, WindowKey,
     MAX_POSITION_LEN,
@@ -105,6 +111,8 @@ pub struct KeyRecord {
     pub replaced_by: Option<String>,
     /// The key this one replaced (it was made by rotating that one).
     pub replaces: Option<String>,
+    /// Where and when it was first reported leaked (its `exposed_at` is `at`).
+    pub exposure: Option<Exposure>,
 }
 
 impl KeyRecord {
@@ -143,13 +151,16 @@ pub struct SeedKey {
 #[derive(Debug, Default)]
 pub struct SeedBatch {
     pub keys: Vec<SeedKey>,
-    /// In any order: the load writes the audit log in order of time.
+    /// In order of time, after every earlier batch's: the load writes them
+    /// to the audit log as they come, so the log reads oldest first.
     pub audit: Vec<AuditEvent>,
 }
 
-/// Rows per multi-row `INSERT` in [`Store::insert_seed_keys`]: 13 parameters a
-/// key row, well under SQLite's 32 766 and PostgreSQL's 65 535 per statement.
-pub(crate) const SEED_CHUNK: usize = 1000;
+/// Rows per multi-row `INSERT` in [`Store::insert_seed_keys`] (where the
+/// backend has no `COPY`): 14 parameters a key row, well under SQLite's
+/// 32 766 per statement. Each statement's journal holds the pages it changes
+/// (in memory during the load): ~2 random index pages a key.
+pub(crate) const SEED_CHUNK: usize = 500;
 
 /// What the key check needs, found by digest in one indexed lookup.
 #[derive(Debug, Clone)]
@@ -384,6 +395,17 @@ pub trait Store: Send + Sync + 'static {
     /// Ends the old key and inserts the new one, in one transaction, if the
     /// old key is still active (see [`Rotation`]).
     async fn rotate_key(&self, rotation: &Rotation<'_>) -> StoreResult<RotateOutcome>;
+    /// Marks the organisation's key exposed and writes `audit`, in one
+    /// transaction, if no report marked it before (the first report's
+    /// exposure stays). The key as it now is and whether this call marked
+    /// it; `None` if the organisation has no such key.
+    async fn mark_exposed(
+        &self,
+        org_id: &str,
+        id: &str,
+        exposure: &Exposure,
+        audit: &AuditEvent,
+    ) -> StoreResult<Option<(KeyRecord, bool)>>;
 
     /// The key check's one indexed lookup.
     async fn key_by_digest(&self, digest: &[u8; 32]) -> StoreResult<Option<AuthRecord>>;
@@ -391,13 +413,15 @@ pub trait Store: Send + Sync + 'static {
     async fn record_last_used(&self, uses: &[(String, DateTime<Utc>)]) -> StoreResult<()>;
     /// Bulk load for `keydeck admin seed`: the batches as they arrive, in
     /// one transaction, by multi-row inserts of [`SEED_CHUNK`] rows, holding
-    /// one batch at a time (any number of keys in bounded memory). The audit
-    /// entries are staged in a temporary table and moved to the audit log in
-    /// order of time at the end (the database sorts them, not the caller),
-    /// so the log reads oldest first. Returns the keys inserted.
+    /// one batch at a time (any number of keys in bounded memory); the audit
+    /// entries come in order of time and go to the audit log as they come.
+    /// `expected`: how many keys will come;
+    /// a load of many sets the key table's indexes aside and builds them
+    /// again at the end. Returns the keys inserted.
     async fn insert_seed_keys(
         &self,
         batches: tokio::sync::mpsc::Receiver<SeedBatch>,
+        expected: u64,
     ) -> StoreResult<u64>;
 
     /// Newest first, entries with id below `before` if given.
@@ -425,6 +449,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// How a cache kept over this store sees the writes it is not told of.
     fn watch(&self) -> Watch;
+
+    /// Webhook endpoints, the events outbox and deliveries (`webhooks.rs`).
+    fn webhooks(&self) -> &dyn WebhookStore;
 
     // SSH keys: who a connection to `keydeck serve --ssh-listen` is.
 
@@ -565,6 +592,32 @@ struct KeyRow {
     revoked_by: Option<String>,
     replaced_by: Option<String>,
     replaces: Option<String>,
+    exposed_at: Option<i64>,
+    exposure: Option<String>,
+}
+
+/// The stored exposure: its JSON (source and location) and `exposed_at`.
+fn exposure_from_row(at: Option<i64>, json: Option<String>) -> StoreResult<Option<Exposure>> {
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        source: String,
+        location: String,
+    }
+    let (Some(at), Some(json)) = (at, json) else {
+        return Ok(None);
+    };
+    let stored: Stored =
+        serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("exposure: {e}")))?;
+    Ok(Some(Exposure {
+        at: from_ms(at)?,
+        source: stored.source,
+        location: stored.location,
+    }))
+}
+
+/// An exposure as stored: its source and location as JSON (`at` is `exposed_at`).
+fn exposure_to_json(e: &Exposure) -> String {
+    serde_json::json!({ "source": e.source, "location": e.location }).to_string()
 }
 
 impl TryFrom<KeyRow> for KeyRecord {
@@ -585,6 +638,7 @@ impl TryFrom<KeyRow> for KeyRecord {
             revoked_by: r.revoked_by,
             replaced_by: r.replaced_by,
             replaces: r.replaces,
+            exposure: exposure_from_row(r.exposed_at, r.exposure)?,
         })
     }
 }

@@ -23,7 +23,7 @@ use super::sql;
 use super::sql_store::Dialect;
 use super::sync_cursor::CursorKey;
 use super::window::TextSearch;
-use super::{ms, StoreError, StoreResult, Watch};
+use super::{ms, SeedBatch, StoreError, StoreResult, Watch};
 
 /// `migrations/postgres/*.sql`, embedded at build time.
 pub(super) static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -185,11 +185,72 @@ impl Dialect for Postgres {
 
     const NUMBERS_SEEDED_CHANGES: bool = false;
 
+    /// The key table's indexes but its constraints' (primary key, unique
+    /// digest): the list's B-trees and the filter's trigram GIN indexes.
+    const SEED_SET_ASIDE: &'static str =
+        "SELECT 'DROP INDEX ' || quote_ident(i.relname), pg_get_indexdef(i.oid) \
+         FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
+         WHERE x.indrelid = 'api_keys'::regclass \
+         AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) \
+         ORDER BY i.relname";
+
+    /// One `COPY … FROM STDIN` for the keys and one for their audit
+    /// entries: rows streamed as text, no statement to parse or bind.
+    async fn copy_seed_batch(conn: &mut PgConnection, batch: &SeedBatch) -> StoreResult<bool> {
+        let mut text = String::with_capacity(batch.keys.len() * 256);
+        for s in &batch.keys {
+            let k = &s.key;
+            copy_row(
+                &mut text,
+                &[
+                    Some(k.id.as_str()),
+                    Some(&k.org_id),
+                    Some(&k.name),
+                    Some(&k.description),
+                    Some(&k.prefix),
+                    Some(&bytea(&k.digest)),
+                    Some(&k.scopes.join(" ")),
+                    Some(&ms(k.created_at).to_string()),
+                    Some(&k.created_by),
+                    k.expires_at.map(|t| ms(t).to_string()).as_deref(),
+                    s.last_used_at.map(|t| ms(t).to_string()).as_deref(),
+                    s.revoked
+                        .as_ref()
+                        .map(|(at, _)| ms(*at).to_string())
+                        .as_deref(),
+                    s.revoked.as_ref().map(|(_, by)| by.as_str()),
+                ],
+            );
+        }
+        copy_in(conn, sql::PG_COPY_SEED_KEYS, text).await?;
+        let mut text = String::with_capacity(batch.audit.len() * 192);
+        for a in &batch.audit {
+            copy_row(
+                &mut text,
+                &[
+                    Some(a.org_id.as_str()),
+                    Some(&ms(a.at).to_string()),
+                    Some(&a.actor_kind),
+                    Some(&a.actor_id),
+                    Some(&a.actor_name),
+                    Some(&a.action),
+                    Some(&a.api_key_id),
+                    a.remote_addr.as_deref(),
+                    Some(&a.details.to_string()),
+                ],
+            );
+        }
+        copy_in(conn, sql::PG_COPY_SEED_AUDIT, text).await?;
+        Ok(true)
+    }
+
     fn rows_affected(done: &PgQueryResult) -> u64 {
         done.rows_affected()
     }
 
     const BEGIN_WRITE: &'static str = "BEGIN";
+
+    const SKIP_LOCKED: &'static str = "FOR UPDATE OF d SKIP LOCKED";
 
     const TEXT_SEARCH: TextSearch = TextSearch::Like;
 
@@ -204,4 +265,67 @@ impl Dialect for Postgres {
     /// index shows.
     const EXPLAIN_SETUP: Option<(&'static str, &'static str)> =
         Some(("SET enable_seqscan = off", "RESET enable_seqscan"));
+}
+
+/// `rows` (COPY's text format) into `COPY … FROM STDIN`.
+async fn copy_in(conn: &mut PgConnection, copy: &str, rows: String) -> StoreResult<()> {
+    let mut copy = conn.copy_in_raw(copy).await?;
+    if let Err(e) = copy.send(rows.into_bytes()).await {
+        copy.abort(e.to_string()).await?;
+        return Err(e.into());
+    }
+    copy.finish().await?;
+    Ok(())
+}
+
+/// One row of COPY's text format: fields by tabs, `\N` for NULL, and the
+/// backslash, tab, newline and carriage return escaped within a field.
+fn copy_row(out: &mut String, fields: &[Option<&str>]) {
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push('\t');
+        }
+        match field {
+            None => out.push_str("\\N"),
+            Some(text) => {
+                for c in text.chars() {
+                    match c {
+                        '\\' => out.push_str("\\\\"),
+                        '\t' => out.push_str("\\t"),
+                        '\n' => out.push_str("\\n"),
+                        '\r' => out.push_str("\\r"),
+                        c => out.push(c),
+                    }
+                }
+            }
+        }
+    }
+    out.push('\n');
+}
+
+/// A `bytea` in its hex input form (`\x…`), as COPY reads it before
+/// unescaping: [`copy_row`] doubles the backslash.
+fn bytea(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut hex = String::with_capacity(2 + bytes.len() * 2);
+    hex.push_str("\\x");
+    for b in bytes {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{bytea, copy_row};
+
+    #[test]
+    fn copy_rows_escape_what_the_text_format_reads_specially() {
+        let mut out = String::new();
+        copy_row(
+            &mut out,
+            &[Some("a\tb\\c\nd\re"), None, Some(&bytea(&[0, 255]))],
+        );
+        assert_eq!(out, "a\\tb\\\\c\\nd\\re\t\\N\t\\\\x00ff\n");
+    }
 }

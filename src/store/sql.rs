@@ -6,7 +6,8 @@
 macro_rules! key_columns {
     () => {
         "id, org_id, name, description, prefix, scopes, created_at, created_by, \
-         expires_at, last_used_at, revoked_at, revoked_by, replaced_by, replaces"
+         expires_at, last_used_at, revoked_at, revoked_by, replaced_by, replaces, \
+         exposed_at, exposure"
     };
 }
 
@@ -147,6 +148,14 @@ pub const ROTATE_EXPIRE_OLD: &str = concat!(
     key_columns!()
 );
 
+/// A leak report's mark, first report only: `$1` when, `$2` the exposure
+/// (JSON), `$3` org, `$4` key.
+pub const MARK_EXPOSED: &str = concat!(
+    "UPDATE api_keys SET exposed_at = $1, exposure = $2 \
+     WHERE org_id = $3 AND id = $4 AND exposed_at IS NULL RETURNING ",
+    key_columns!()
+);
+
 pub const KEY_BY_DIGEST: &str =
     "SELECT k.id, k.org_id, k.name, k.scopes, k.expires_at, k.revoked_at, o.plan AS org_plan \
      FROM api_keys k JOIN organisations o ON o.id = k.org_id WHERE k.digest = $1";
@@ -178,24 +187,23 @@ pub const SQLITE_INSERT_SEED_KEYS: &str =
 /// The highest `change_seq` of every organisation (SQLite).
 pub const SQLITE_HIGHEST_CHANGE_SEQ: &str = "SELECT COALESCE(MAX(change_seq), 0) FROM api_keys";
 
-/// Where a bulk load stages its audit entries until they are written to the
-/// audit log in order of time ([`SEED_AUDIT_IN_ORDER`]).
-pub const CREATE_SEED_AUDIT: &str = "CREATE TEMPORARY TABLE seed_audit AS \
-     SELECT org_id, at, actor_kind, actor_id, actor_name, action, api_key_id, remote_addr, \
-     details FROM audit_log WHERE 1 = 0";
+/// Every key of every organisation.
+pub const COUNT_KEYS: &str = "SELECT COUNT(*) FROM api_keys";
 
-/// Head of the multi-row insert of staged audit entries; the `VALUES` rows follow.
+/// PostgreSQL's bulk load of seeded keys (text format; the trigger numbers them).
+pub const PG_COPY_SEED_KEYS: &str = "COPY api_keys (id, org_id, name, description, prefix, \
+     digest, scopes, created_at, created_by, expires_at, last_used_at, revoked_at, revoked_by) \
+     FROM STDIN";
+
+/// PostgreSQL's bulk load of audit entries, in order of time.
+pub const PG_COPY_SEED_AUDIT: &str = "COPY audit_log (org_id, at, actor_kind, actor_id, \
+     actor_name, action, api_key_id, remote_addr, details) FROM STDIN";
+
+/// Head of the multi-row insert of a bulk load's audit entries, which come
+/// in order of time; the `VALUES` rows follow.
 pub const INSERT_SEED_AUDIT_ROWS: &str =
-    "INSERT INTO seed_audit (org_id, at, actor_kind, actor_id, actor_name, action, \
-     api_key_id, remote_addr, details) ";
-
-/// The staged audit entries into the audit log, oldest first.
-pub const SEED_AUDIT_IN_ORDER: &str =
     "INSERT INTO audit_log (org_id, at, actor_kind, actor_id, actor_name, action, \
-     api_key_id, remote_addr, details) SELECT org_id, at, actor_kind, actor_id, actor_name, \
-     action, api_key_id, remote_addr, details FROM seed_audit ORDER BY at";
-
-pub const DROP_SEED_AUDIT: &str = "DROP TABLE seed_audit";
+     api_key_id, remote_addr, details) ";
 
 pub const PING: &str = "SELECT 1";
 

@@ -59,9 +59,37 @@ pub(super) trait Dialect: Database {
 
     /// Run on the bulk load's connection before it ([`Store::insert_seed_keys`])
     /// and after it, e.g. a larger page cache for the load.
-    const SEED_SETTINGS: (&'static str, &'static str) = ("SELECT 1", "SELECT 1");
+    const SEED_SETTINGS: (&'static [&'static str], &'static [&'static str]) = (&[], &[]);
+
+    /// What a large bulk load sets aside and builds again once at the end,
+    /// instead of updating it row by row: rows of (the statement that drops
+    /// it, the one that creates it again), for `api_keys`'s indexes (but the
+    /// ones its constraints own) and the triggers the load does the work of
+    /// itself ([`Dialect::SEED_CATCH_UP`]). An index built from the sorted
+    /// rows costs a fraction of a million inserts at random places in it.
+    const SEED_SET_ASIDE: &'static str;
+
+    /// Run before the set-aside indexes are built again, e.g. temporary
+    /// files back on disk for the sort of each index.
+    const SEED_BEFORE_REBUILD: &'static [&'static str] = &[];
+
+    /// After a load that set its triggers aside: what they would have done
+    /// for the loaded rows, which are the ones whose `change_seq` is past
+    /// `$1` (the highest before the load; only where the load numbers its
+    /// rows itself, [`Dialect::NUMBERS_SEEDED_CHANGES`]). `None`: nothing to do.
+    const SEED_CATCH_UP: Option<&'static str> = None;
 
     fn rows_affected(done: &Self::QueryResult) -> u64;
+
+    /// Writes a batch of seeded keys and their audit entries the backend's
+    /// fastest way, if it has one
+    /// (PostgreSQL: `COPY`); `false`: the caller uses multi-row inserts.
+    async fn copy_seed_batch(
+        _conn: &mut Self::Connection,
+        _batch: &SeedBatch,
+    ) -> StoreResult<bool> {
+        Ok(false)
+    }
 
     /// How a write transaction starts. SQLite: `BEGIN IMMEDIATE`, taking the
     /// write lock at once (waiting for it as long as the busy timeout says):
@@ -86,6 +114,10 @@ pub(super) trait Dialect: Database {
 
     /// How the guard cancels what a call given up still runs in the
     /// database, if the backend can (PostgreSQL).
+    /// What claiming webhook deliveries adds to lock the rows it picks
+    /// and skip those another replica holds (PostgreSQL).
+    const SKIP_LOCKED: &'static str = "";
+
     fn canceller(_pool: &Pool<Self>) -> Option<super::guard::Canceller> {
         None
     }
@@ -107,7 +139,7 @@ pub struct Hooks {
 }
 
 pub(super) struct SqlStore<DB: Dialect> {
-    pool: Pool<DB>,
+    pub(super) pool: Pool<DB>,
     state: DB::State,
     hooks: Hooks,
 }
@@ -128,7 +160,7 @@ impl<DB: Dialect> SqlStore<DB> {
     }
 
     /// Runs a call through the guard, if the store has one.
-    async fn run<T>(
+    pub(super) async fn run<T>(
         &self,
         what: &'static str,
         call: impl Future<Output = StoreResult<T>> + Send,
@@ -158,6 +190,10 @@ impl<DB: Dialect> SqlStore<DB> {
         }
     }
 }
+
+/// A bulk load of at least this many keys, and of at least as many as the
+/// database holds, sets indexes and triggers aside ([`Dialect::SEED_SET_ASIDE`]).
+const SET_ASIDE_FROM: u64 = 10_000;
 
 /// `head` followed by `VALUES` and `rows` rows of `columns` parameters each:
 /// `($1, $2), ($3, $4)`, or `(?, ?), (?, ?)` when not `numbered`.
@@ -197,6 +233,7 @@ struct CountsRow {
     unused: i64,
     rotating: i64,
     policy: i64,
+    exposed: i64,
 }
 
 impl From<CountsRow> for KeyCounts {
@@ -212,6 +249,7 @@ impl From<CountsRow> for KeyCounts {
             unused: r.unused,
             rotating: r.rotating,
             policy: r.policy,
+            exposed: r.exposed,
         }
     }
 }
@@ -354,10 +392,9 @@ where
         Ok(())
     }
 
-    async fn insert_audit<'e>(
-        exec: impl Executor<'e, Database = DB>,
-        a: &AuditEvent,
-    ) -> StoreResult<()> {
+    /// Writes the audit entry and, on the same connection (the change's
+    /// transaction), the webhook events the change makes (the outbox).
+    pub(super) async fn insert_audit(conn: &mut DB::Connection, a: &AuditEvent) -> StoreResult<()> {
         sqlx::query::<DB>(sql::INSERT_AUDIT)
             .bind(&a.org_id)
             .bind(ms(a.at))
@@ -368,9 +405,9 @@ where
             .bind(&a.api_key_id)
             .bind(&a.remote_addr)
             .bind(a.details.to_string())
-            .execute(exec)
+            .execute(&mut *conn)
             .await?;
-        Ok(())
+        Self::outbox(conn, a).await
     }
 
     /// Runs `query` in a transaction and, if it changed a row, writes
@@ -530,15 +567,19 @@ where
             .transpose()
     }
 
-    async fn seed_in_tx(&self, mut batches: Receiver<SeedBatch>) -> StoreResult<u64> {
+    async fn seed_in_tx(
+        &self,
+        mut batches: Receiver<SeedBatch>,
+        expected: u64,
+    ) -> StoreResult<u64> {
         let mut conn = self.pool.acquire().await?;
-        sqlx::query::<DB>(DB::SEED_SETTINGS.0)
-            .execute(&mut *conn)
-            .await?;
-        let inserted = self.seed_on(&mut conn, &mut batches).await;
-        sqlx::query::<DB>(DB::SEED_SETTINGS.1)
-            .execute(&mut *conn)
-            .await?;
+        for setting in DB::SEED_SETTINGS.0 {
+            sqlx::query::<DB>(setting).execute(&mut *conn).await?;
+        }
+        let inserted = self.seed_on(&mut conn, &mut batches, expected).await;
+        for setting in DB::SEED_SETTINGS.1 {
+            sqlx::query::<DB>(setting).execute(&mut *conn).await?;
+        }
         inserted
     }
 
@@ -546,6 +587,7 @@ where
         &self,
         conn: &mut DB::Connection,
         batches: &mut Receiver<SeedBatch>,
+        expected: u64,
     ) -> StoreResult<u64> {
         let mut tx = sqlx::Connection::begin_with(conn, DB::BEGIN_WRITE).await?;
         let (head, mut change_seq) = if DB::NUMBERS_SEEDED_CHANGES {
@@ -556,11 +598,28 @@ where
         } else {
             (sql::INSERT_SEED_KEYS, None)
         };
-        sqlx::query::<DB>(sql::CREATE_SEED_AUDIT)
-            .execute(&mut *tx)
-            .await?;
         let mut inserted = 0;
+        let mut set_aside = Vec::new();
+        let mut highest = 0;
+        if expected >= SET_ASIDE_FROM {
+            let existing: i64 = sqlx::query_scalar::<DB, _>(sql::COUNT_KEYS)
+                .fetch_one(&mut *tx)
+                .await?;
+            if expected >= u64::try_from(existing).unwrap_or(0) {
+                highest = change_seq.unwrap_or_default();
+                set_aside = sqlx::query_as::<DB, (String, String)>(DB::SEED_SET_ASIDE)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for (drop, _) in &set_aside {
+                    sqlx::query::<DB>(drop).execute(&mut *tx).await?;
+                }
+            }
+        }
         while let Some(batch) = batches.recv().await {
+            if DB::copy_seed_batch(&mut tx, &batch).await? {
+                inserted += batch.keys.len() as u64;
+                continue;
+            }
             for chunk in batch.keys.chunks(SEED_CHUNK) {
                 Self::insert_seed_chunk(&mut tx, head, &mut change_seq, chunk).await?;
             }
@@ -569,12 +628,20 @@ where
             }
             inserted += batch.keys.len() as u64;
         }
-        sqlx::query::<DB>(sql::SEED_AUDIT_IN_ORDER)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query::<DB>(sql::DROP_SEED_AUDIT)
-            .execute(&mut *tx)
-            .await?;
+        if !set_aside.is_empty() {
+            for setting in DB::SEED_BEFORE_REBUILD {
+                sqlx::query::<DB>(setting).execute(&mut *tx).await?;
+            }
+            for (_, create) in &set_aside {
+                sqlx::query::<DB>(create).execute(&mut *tx).await?;
+            }
+            if let (Some(catch_up), true) = (DB::SEED_CATCH_UP, DB::NUMBERS_SEEDED_CHANGES) {
+                sqlx::query::<DB>(catch_up)
+                    .bind(highest)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         tx.commit().await?;
         Ok(inserted)
     }
@@ -615,7 +682,7 @@ where
         Ok(())
     }
 
-    /// One multi-row insert of staged audit entries ([`sql::CREATE_SEED_AUDIT`]).
+    /// One multi-row insert of a bulk load's audit entries.
     async fn insert_seed_audit_chunk(
         conn: &mut DB::Connection,
         chunk: &[AuditEvent],
@@ -901,6 +968,33 @@ where
             .await
     }
 
+    async fn mark_exposed(
+        &self,
+        org_id: &str,
+        id: &str,
+        exposure: &Exposure,
+        audit: &AuditEvent,
+    ) -> StoreResult<Option<(KeyRecord, bool)>> {
+        self.run("mark_exposed", async {
+            let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+            let row = sqlx::query_as::<DB, KeyRow>(sql::MARK_EXPOSED)
+                .bind(ms(exposure.at))
+                .bind(exposure_to_json(exposure))
+                .bind(org_id)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else {
+                tx.rollback().await?;
+                return Ok(self.key(org_id, id).await?.map(|k| (k, false)));
+            };
+            Self::insert_audit(&mut *tx, audit).await?;
+            tx.commit().await?;
+            Ok(Some((row.try_into()?, true)))
+        })
+        .await
+    }
+
     async fn rotate_key(&self, rotation: &Rotation<'_>) -> StoreResult<RotateOutcome> {
         self.run_key_write("rotate_key", self.rotate_in_tx(rotation))
             .await
@@ -938,8 +1032,12 @@ where
     /// Not guarded: an operator's bulk load (`keydeck admin seed`), never on a
     /// request path, may rightly take longer than any deadline; it runs
     /// without one and without taking a slot.
-    async fn insert_seed_keys(&self, batches: Receiver<SeedBatch>) -> StoreResult<u64> {
-        self.seed_in_tx(batches).await
+    async fn insert_seed_keys(
+        &self,
+        batches: Receiver<SeedBatch>,
+        expected: u64,
+    ) -> StoreResult<u64> {
+        self.seed_in_tx(batches, expected).await
     }
 
     async fn list_audit(
@@ -976,6 +1074,10 @@ where
 
     fn watch(&self) -> Watch {
         DB::watch(&self.pool, &self.state)
+    }
+
+    fn webhooks(&self) -> &dyn WebhookStore {
+        self
     }
 
     async fn policy(&self, org_id: &str) -> StoreResult<Policy> {
@@ -1093,8 +1195,11 @@ where
     }
 
     async fn record_audit(&self, audit: &AuditEvent) -> StoreResult<()> {
-        self.run("record_audit", Self::insert_audit(&self.pool, audit))
-            .await
+        self.run("record_audit", async {
+            let mut conn = self.pool.acquire().await?;
+            Self::insert_audit(&mut conn, audit).await
+        })
+        .await
     }
 
     fn usage(&self) -> &dyn super::usage::UsageStore {

@@ -155,9 +155,37 @@ impl Dialect for Sqlite {
     const NUMBERED_PARAMS: bool = false;
 
     /// 32 MiB of page cache for the load (the default 2 MiB thrashes on the
-    /// random ids and digests of a million keys), back to the default after.
-    const SEED_SETTINGS: (&'static str, &'static str) =
-        ("PRAGMA cache_size = -32768", "PRAGMA cache_size = -2000");
+    /// random ids and digests of a million keys), and temporary files in
+    /// memory: each multi-row insert keeps the pages it changes in a
+    /// statement journal (to undo the statement alone), ~5 KB a key of
+    /// random ids and digests, written to a temporary file (14 GB for a
+    /// million keys) and thrown away a statement later. Back to the defaults after.
+    const SEED_SETTINGS: (&'static [&'static str], &'static [&'static str]) = (
+        &["PRAGMA cache_size = -32768", "PRAGMA temp_store = MEMORY"],
+        &["PRAGMA cache_size = -2000", "PRAGMA temp_store = DEFAULT"],
+    );
+
+    /// The key table's own indexes (not the ones of its primary key and
+    /// unique digest, which have no SQL) and the FTS5 insert trigger.
+    const SEED_SET_ASIDE: &'static str =
+        "SELECT 'DROP ' || UPPER(type) || ' ' || name, sql FROM sqlite_master \
+         WHERE tbl_name = 'api_keys' AND sql IS NOT NULL \
+         AND (type = 'index' OR name = 'api_keys_fts_on_insert') ORDER BY type, name";
+
+    /// Each index is built by a sort of all its entries: in memory (see
+    /// `SEED_SETTINGS`) that is 100 MiB more at a million keys; in
+    /// temporary files beyond the page cache, whose size is also what the
+    /// sort holds in memory at a time (8 MiB here: the builds write their
+    /// index in order and need no large cache). Allowed inside the
+    /// transaction while the connection has no temporary table.
+    const SEED_BEFORE_REBUILD: &'static [&'static str] =
+        &["PRAGMA temp_store = DEFAULT", "PRAGMA cache_size = -8192"];
+
+    /// The filter's trigram copy of the loaded keys, in one statement.
+    const SEED_CATCH_UP: Option<&'static str> = Some(
+        "INSERT INTO api_keys_fts (key_id, name, prefix, description, scopes) \
+         SELECT id, name, prefix, description, scopes FROM api_keys WHERE change_seq > $1",
+    );
 
     fn rows_affected(done: &SqliteQueryResult) -> u64 {
         done.rows_affected()

@@ -185,6 +185,8 @@ pub struct KeyCounts {
     pub unused: i64,
     pub rotating: i64,
     pub policy: i64,
+    /// Active keys reported leaked.
+    pub exposed: i64,
 }
 
 /// A value bound to a `$N` parameter.
@@ -236,6 +238,8 @@ const BY_LAST_USED: &str = "COALESCE(last_used_at, -1)";
 const BY_EXPIRES: &str = concat!("COALESCE(expires_at, ", never!(), ")");
 const BY_UNUSED_SINCE: &str = "COALESCE(last_used_at, created_at)";
 const BY_WINDING_DOWN: &str = "COALESCE(expires_at, created_at)";
+/// The Attention order's "exposed" part: longest exposed first (index `api_keys_exposed`).
+const BY_EXPOSED: &str = "exposed_at";
 
 /// The policy's thresholds as instants (Unix ms), bound once per statement part.
 #[derive(Debug, Clone, Copy)]
@@ -281,9 +285,25 @@ impl Rules<'_> {
         format!("(revoked_at IS NULL AND expires_at <= {now})")
     }
 
-    /// Active and not replaced: the keys the advice badges apply to.
+    /// Active, not replaced and not exposed: the keys the advice badges apply to.
     fn live(&mut self) -> String {
-        format!("({} AND replaced_by IS NULL)", self.active())
+        format!(
+            "({} AND replaced_by IS NULL AND exposed_at IS NULL)",
+            self.active()
+        )
+    }
+
+    /// Active and reported leaked: badge `exposed`, which replaces every other.
+    fn exposed(&mut self) -> String {
+        format!("({} AND exposed_at IS NOT NULL)", self.active())
+    }
+
+    /// Active, replaced by a rotation and not exposed: badge `rotating`.
+    fn rotating(&mut self) -> String {
+        format!(
+            "({} AND replaced_by IS NOT NULL AND exposed_at IS NULL)",
+            self.active()
+        )
     }
 
     fn expiring(&mut self) -> String {
@@ -348,8 +368,8 @@ impl Rules<'_> {
         let unused = self.unused();
         let policy = self.breaks_policy();
         format!(
-            "({expired} OR ({active} AND (replaced_by IS NOT NULL OR expires_at IS NULL \
-             OR {expiring} OR {rotate} OR {unused} OR {policy})))"
+            "({expired} OR ({active} AND (replaced_by IS NOT NULL OR exposed_at IS NOT NULL \
+             OR expires_at IS NULL OR {expiring} OR {rotate} OR {unused} OR {policy})))"
         )
     }
 
@@ -363,7 +383,10 @@ impl Rules<'_> {
         }
     }
 
-    /// The keys whose worst badge is `Badge::ALL[worst]`.
+    /// The keys of Attention segment `worst`: 0-6 the badges from
+    /// `expired` to `rotating` (`Badge::ALL[worst + 1]`), 7 `exposed`, read
+    /// first ([`segment_order`]; numbered last so that positions written
+    /// before it existed keep their meaning).
     fn worst(&mut self, worst: u8) -> String {
         match worst {
             0 => {
@@ -401,7 +424,8 @@ impl Rules<'_> {
                 self.not_unused(),
                 self.breaks_policy()
             ),
-            _ => format!("({} AND replaced_by IS NOT NULL)", self.active()),
+            6 => self.rotating(),
+            _ => self.exposed(),
         }
     }
 
@@ -422,6 +446,7 @@ impl Rules<'_> {
                     0 | 1 => BY_EXPIRES,
                     3 => BY_UNUSED_SINCE,
                     6 => BY_WINDING_DOWN,
+                    7 => BY_EXPOSED,
                     _ => BY_CREATED,
                 };
                 (Some(self.worst(segment)), by, false)
@@ -434,8 +459,17 @@ impl Rules<'_> {
 fn segments_of(sort: KeySort) -> u8 {
     match sort {
         KeySort::Status => 3,
-        KeySort::Attention => 7,
+        KeySort::Attention => 8,
         _ => 1,
+    }
+}
+
+/// The segments of a sort in their ascending order: Attention reads
+/// `exposed` (segment 7) first.
+fn segment_order(sort: KeySort) -> Vec<u8> {
+    match sort {
+        KeySort::Attention => vec![7, 0, 1, 2, 3, 4, 5, 6],
+        _ => (0..segments_of(sort)).collect(),
     }
 }
 
@@ -485,7 +519,8 @@ pub fn page_reads(
     let backwards = matches!(q.anchor, Anchor::Before(_) | Anchor::End);
     // The direction of the read against the sort's ascending order.
     let reversed = q.descending != backwards;
-    let mut order: Vec<u8> = (0..segments_of(q.sort))
+    let mut order: Vec<u8> = segment_order(q.sort)
+        .into_iter()
         .filter(|&s| !tab_excludes(q.tab, q.sort, s))
         .collect();
     if reversed {
@@ -614,8 +649,8 @@ pub fn counts(
     sum("rotate", format!("{live} AND {rot}"));
     let (live, unused) = (rules.live(), rules.unused());
     sum("unused", format!("{live} AND {unused}"));
-    let active = rules.active();
-    sum("rotating", format!("{active} AND replaced_by IS NOT NULL"));
+    sum("rotating", rules.rotating());
+    sum("exposed", rules.exposed());
     let (live, policy) = (rules.live(), rules.breaks_policy());
     sum("policy", format!("{live} AND {policy}"));
     let mut wheres = vec![format!("org_id = {org}")];
@@ -710,7 +745,10 @@ fn list_queries(
             let anchors = [
                 ("first", Anchor::Start),
                 ("after", Anchor::After(at(0))),
-                ("before", Anchor::Before(at(segments_of(sort) - 1))),
+                (
+                    "before",
+                    Anchor::Before(at(*segment_order(sort).last().unwrap_or(&0))),
+                ),
                 ("last", Anchor::End),
             ];
             for ((anchor_name, anchor), descending) in
@@ -766,7 +804,7 @@ mod tests {
             ("1.key_a", KeySort::Name),
             ("n0.6.key_a", KeySort::Name),
             ("n0.zz.key_a", KeySort::Name),
-            ("a7.1.key_a", KeySort::Attention),
+            ("a8.1.key_a", KeySort::Attention),
             ("s0.1.key_a", KeySort::Attention),
             ("a0.x.key_a", KeySort::Attention),
             ("a0.1.key_a'--", KeySort::Attention),

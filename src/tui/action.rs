@@ -5,7 +5,10 @@
 
 use crossterm::event::KeyEvent;
 
-use crate::api::{ApiKey, AuditList, CreateKeyRequest, CreatedKey, KeyList, RotatedKey, ScopeInfo};
+use crate::api::{
+    ApiKey, AuditList, CreateKeyRequest, CreatedKey, KeyCounts, KeyList, KeyListQuery, RotatedKey,
+    ScopeInfo,
+};
 use crate::client::ClientError;
 use crate::key::Secret;
 
@@ -43,6 +46,21 @@ pub enum Request {
         generation: u64,
         cursor: Option<String>,
         changed_since: Option<String>,
+        /// Keys per page (at most [`crate::tui::app::PAGE_SIZE`]).
+        limit: u32,
+    },
+    /// One page of the table's window (a large organisation's keys: tab,
+    /// sort, filter and position in `query`), for window query `generation`.
+    LoadWindow {
+        generation: u64,
+        query: Box<KeyListQuery>,
+        fetch: Fetch,
+    },
+    /// The tab counts and the summary line's numbers of the keys matching
+    /// `q`, for the window's counts number `generation`.
+    LoadCounts {
+        generation: u64,
+        q: Option<String>,
     },
     LoadScopes,
     /// The organisation's key policy, for the create form (and the badges).
@@ -82,10 +100,26 @@ impl Request {
     }
 }
 
+/// Where a window page goes among the rows held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fetch {
+    /// It replaces them: a new query, a jump (`g`, `G`), a refresh.
+    Reset,
+    /// After the last row held (scrolling down).
+    Ahead,
+    /// Before the first row held (scrolling up).
+    Behind,
+    /// Whether any key was written since the window was read (an automatic
+    /// refresh reads the window again only then).
+    Probe,
+}
+
 /// What came back for a request (the same kind as the request).
 #[derive(Debug)]
 pub enum Answer {
     Page(Result<KeyList, ClientError>),
+    Window(Result<KeyList, ClientError>),
+    Counts(Result<KeyCounts, ClientError>),
     Scopes(Result<Vec<ScopeInfo>, ClientError>),
     Policy(Result<crate::key::policy::Policy, ClientError>),
     /// The final answer to a create, after any retries.

@@ -81,6 +81,8 @@ pub enum Command {
     RevokeExpired,
     CopyId,
     Audit,
+    /// The audit log of the selected key (of the key shown, in details).
+    AuditKey,
     /// Leave the filter line, keeping the filter.
     FilterKeep,
     /// Leave the filter line and clear it.
@@ -565,6 +567,11 @@ pub const BINDINGS: &[Binding] = &[
         ..bind(&[ch('a')], Command::Audit, &[C::Table])
     },
     Binding {
+        help: help(S::Keys, "A", "the audit log of the selected key alone"),
+        name: Some("audit key"),
+        ..bind(&[ch('A')], Command::AuditKey, &[C::Table])
+    },
+    Binding {
         hint: keep(hint("q", "quit", 8), 0),
         name: Some("quit"),
         ..bind(&[ch('q')], Command::Quit, &[C::Table])
@@ -833,7 +840,29 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         hint: hint_border("a", "audit", 1, "a"),
         help: help(S::Keys, "a (details)", "the audit log of the key shown"),
-        ..bind(&[ch('a')], Command::Audit, &[C::Details])
+        ..bind(&[ch('a'), ch('A')], Command::AuditKey, &[C::Details])
+    },
+    // Details are a place to act: the table's keys work on the key shown.
+    Binding {
+        hint: hint_when("d", "revoke", 1, When::In(&[C::Details])),
+        help: help(
+            S::Keys,
+            "d, R, y",
+            "in details: revoke, rotate or copy the id of the key shown",
+        ),
+        ..bind(
+            &[ch('d'), code(KeyCode::Delete)],
+            Command::Revoke,
+            &[C::Details],
+        )
+    },
+    Binding {
+        hint: hint_when("R", "rotate", 1, When::In(&[C::Details])),
+        ..bind(&[ch('R')], Command::Rotate, &[C::Details])
+    },
+    Binding {
+        hint: hint_when("y", "copy id", 1, When::In(&[C::Details])),
+        ..bind(&[ch('y')], Command::CopyId, &[C::Details])
     },
     // Shown in the details view's Usage line itself ("[1 24h]  2 7d  3 30d").
     bind(&[ch('1')], Command::UsageWindow(0), &[C::Details]),

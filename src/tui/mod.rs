@@ -38,6 +38,9 @@ pub struct TuiOptions {
     pub refresh_every: chrono::Duration,
     /// The colour palette (the session's `NO_COLOR` still wins).
     pub theme: theme::Palette,
+    /// The most keys the UI holds; more make the table a window over the
+    /// service ([`app::DEFAULT_CAPACITY`] by default).
+    pub capacity: usize,
 }
 
 /// What the UI runs against, once connected.
@@ -65,6 +68,7 @@ pub async fn run(
     let mut app = new_app(&session, clock, DisplayTz::Local, "starting…".into());
     app.set_refresh_every(options.refresh_every);
     app.set_palette(options.theme);
+    app.set_capacity(options.capacity);
     // The first frame goes out before anything slow happens.
     term::backend::draw(&mut terminal, |f| view::draw(f, &app))?;
     let (outcome, on_exit) = match connect.await {

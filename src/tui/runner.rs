@@ -156,10 +156,11 @@ fn spawn_request(
             Request::LoadPage {
                 cursor,
                 changed_since,
+                limit,
                 ..
             } => {
                 let query = KeyListQuery {
-                    limit: Some(PAGE_SIZE),
+                    limit: Some(limit.min(PAGE_SIZE)),
                     cursor,
                     changed_since,
                     ..KeyListQuery::default()
@@ -169,6 +170,17 @@ fn spawn_request(
                     tracing::warn!(error = %e, "loading keys failed");
                 }
                 Answer::Page(result)
+            }
+            Request::LoadWindow { query, .. } => {
+                let result = client.list_keys(&query).await;
+                if let Err(e) = &result {
+                    tracing::warn!(error = %e, "loading a page of keys failed");
+                }
+                Answer::Window(result)
+            }
+            Request::LoadCounts { q, .. } => {
+                let query = crate::api::KeyCountsQuery { q };
+                Answer::Counts(client.key_counts(&query).await)
             }
             Request::LoadScopes => Answer::Scopes(client.scopes().await),
             Request::LoadPolicy => Answer::Policy(client.policy().await),

@@ -40,6 +40,18 @@ impl Harness {
         width: u16,
         height: u16,
     ) -> Self {
+        Self::start_with(client, clock, theme, (width, height), |_| {}).await
+    }
+
+    /// As [`Harness::start`], with `set_up` run on the app before its
+    /// first load (e.g. a small [`App::set_capacity`]).
+    pub async fn start_with(
+        client: Client,
+        clock: Arc<dyn Clock>,
+        theme: Theme,
+        (width, height): (u16, u16),
+        set_up: impl FnOnce(&mut App),
+    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut app = App::new(
             clock,
@@ -49,6 +61,7 @@ impl Harness {
         );
         app.source = "http://keydeck.test".into();
         app.update(Action::Resize(width, height));
+        set_up(&mut app);
         let terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
         let mut h = Self {
             app,
@@ -157,6 +170,7 @@ pub fn synthetic_keys(n: usize, now: chrono::DateTime<chrono::Utc>) -> Vec<crate
                 revoked_by: (i % 10 == 9).then(|| "bench@keydeck".into()),
                 replaced_by: None,
                 replaces: None,
+                exposure: None,
                 health: None,
             }
         })
@@ -164,7 +178,8 @@ pub fn synthetic_keys(n: usize, now: chrono::DateTime<chrono::Utc>) -> Vec<crate
 }
 
 /// An app of `width`×`height` on `clock`, with `keys` given to it as the
-/// answer to its first load, as the runner would.
+/// answer to its first load, as the runner would. It holds them all (its
+/// capacity is at least their number): the local table, no service behind it.
 pub fn loaded_app(
     clock: Arc<dyn Clock>,
     keys: Vec<crate::api::ApiKey>,
@@ -179,6 +194,7 @@ pub fn loaded_app(
         "bench".into(),
     );
     app.update(Action::Resize(width, height));
+    app.set_capacity(keys.len().max(super::app::DEFAULT_CAPACITY));
     app.start();
     let load = app
         .take_effects()

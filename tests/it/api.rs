@@ -118,6 +118,50 @@ async fn health_scopes_and_openapi(backend: Backend) {
             "put",
             &["200", "400", "401", "402", "403", "413", "429"],
         ),
+        // Webhooks (issue 24).
+        ("/v1/webhooks", "get", &["200", "401", "402", "403", "429"]),
+        (
+            "/v1/webhooks",
+            "post",
+            &["201", "400", "401", "402", "403", "413", "429"],
+        ),
+        (
+            "/v1/webhooks/{id}",
+            "delete",
+            &["200", "401", "402", "403", "404"],
+        ),
+        (
+            "/v1/webhooks/{id}/test",
+            "post",
+            &["202", "401", "403", "404"],
+        ),
+        (
+            "/v1/webhooks/{id}/deliveries",
+            "get",
+            &["200", "400", "403", "404"],
+        ),
+        (
+            "/v1/webhooks/{id}/rotate-secret",
+            "post",
+            &["200", "400", "403", "404"],
+        ),
+        ("/v1/webhooks/{id}/enable", "post", &["200", "403", "404"]),
+        (
+            "/v1/leaks",
+            "post",
+            &["200", "400", "401", "402", "403", "413", "429"],
+        ),
+        ("/v1/revocable_token_types", "get", &["200", "401", "404"]),
+        (
+            "/v1/revoke_tokens",
+            "post",
+            &["204", "400", "401", "404", "429"],
+        ),
+        (
+            "/v1/github/secret-scanning",
+            "post",
+            &["200", "400", "401", "404", "429"],
+        ),
     ];
     for (path, method, codes) in expected {
         let responses = &doc["paths"][path][method]["responses"];

@@ -234,7 +234,7 @@ async fn attention_in_the_cli_is_the_tuis_attention_tab() {
     for ((_, line), (_, name, _)) in rows.iter().zip(&tab) {
         let cli = under(header, line, "HEALTH", "CREATED");
         assert_eq!(
-            cli.replace(" · ", " "),
+            cli,
             tui_health(&screen, name),
             "{name}: the CLI's HEALTH {cli:?} and the TUI's Health\n{table}\n{screen}"
         );

@@ -178,7 +178,7 @@ async fn summary_and_badges_over_every_state() {
         screen.contains("7 active · 3 expiring within 70d · 6 rotation due · 1 unused 30d+ · 1 expired, not revoked"),
         "{screen}"
     );
-    assert_eq!(health_of(&screen, "Healthy"), "expiring rotate");
+    assert_eq!(health_of(&screen, "Healthy"), "expiring · rotate");
 
     // A policy the older keys break: they keep working, with the policy badge.
     ui.app.set_policy(Policy {
@@ -186,8 +186,8 @@ async fn summary_and_badges_over_every_state() {
         ..Policy::default()
     });
     let screen = ui.screen();
-    assert_eq!(health_of(&screen, "Old rotate"), "rotate policy");
-    assert_eq!(health_of(&screen, "Forever"), "no expiry policy");
+    assert_eq!(health_of(&screen, "Old rotate"), "rotate · policy");
+    assert_eq!(health_of(&screen, "Forever"), "no expiry · policy");
     assert_eq!(health_of(&screen, "Healthy"), "", "70 days is within 90");
     w.server.stop().await;
 }
@@ -333,7 +333,7 @@ async fn details_give_each_badge_its_reason() {
     let cases = [
         (
             "Old rotate",
-            vec!["rotate: Created 100 days ago — the page advises rotating every 90 days"],
+            vec!["rotate: Created 100 days ago — recommended: rotate every 90 days"],
         ),
         (
             "Idle",
@@ -341,7 +341,7 @@ async fn details_give_each_badge_its_reason() {
         ),
         (
             "Lapsed",
-            vec!["expired: Expired 2 days ago and not revoked — the page advises revoking expired keys"],
+            vec!["expired: Expired 2 days ago and not revoked — recommended: revoke expired keys"],
         ),
         (
             "Expiring sooner",

@@ -67,6 +67,54 @@ impl Case {
     }
 }
 
+const GITLAB: &str = "gitlab-token-for-the-openapi-test";
+
+/// The test's GitHub signing key (PKCS#8), made once.
+fn github_pkcs8() -> &'static [u8] {
+    static KEY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let rng = ring::rand::SystemRandom::new();
+        ring::signature::EcdsaKeyPair::generate_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &rng,
+        )
+        .unwrap()
+        .as_ref()
+        .to_vec()
+    })
+}
+
+fn github_file() -> String {
+    let pem = rcgen::KeyPair::try_from(github_pkcs8())
+        .unwrap()
+        .public_key_pem();
+    json!({"public_keys": [{"key_identifier": "k1", "key": pem, "is_current": true}]}).to_string()
+}
+
+/// A case posting `body` to GitHub's endpoint, signed by the test key.
+fn github_case(body: &[u8], expect: u16) -> Case {
+    use base64::Engine as _;
+    let rng = ring::rand::SystemRandom::new();
+    let pair = ring::signature::EcdsaKeyPair::from_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        github_pkcs8(),
+        &rng,
+    )
+    .unwrap();
+    let sig = pair.sign(&rng, body).unwrap();
+    let sig = base64::engine::general_purpose::STANDARD.encode(sig.as_ref());
+    case(
+        "/v1/github/secret-scanning",
+        Method::POST,
+        "/v1/github/secret-scanning",
+        expect,
+    )
+    .header("github-public-key-identifier", "k1")
+    .header("github-public-key-signature", &sig)
+    .header("content-type", "application/json")
+    .raw(body.to_vec())
+}
+
 /// Drives every route through requests that provoke each status it can give.
 async fn every_provoked_status_is_documented(backend: Backend) {
     const MAX_FAILED_AUTH: u32 = 5;
@@ -78,6 +126,9 @@ async fn every_provoked_status_is_documented(backend: Backend) {
         // would be answered from memory (PostgreSQL keeps its lease while
         // only this process's calls are slowed).
         c.key_cache = false;
+        c.leaks.gitlab_token_digest = Some(keydeck::key::digest(GITLAB));
+        c.leaks.github_keys = keydeck::service::GithubKeys::from_json(&github_file()).unwrap();
+        c.leaks.requests_per_minute = 1000;
     })
     .await;
     let doc = document(&s).await;
@@ -128,7 +179,13 @@ async fn every_provoked_status_is_documented(backend: Backend) {
     const KEY_USAGE: &str = "/v1/api-keys/{id}/usage";
     const ORG_USAGE: &str = "/v1/usage";
     let key_usage = |id: &str| format!("/v1/api-keys/{id}/usage");
+    const LEAKS: &str = "/v1/leaks";
+    const TYPES: &str = "/v1/revocable_token_types";
+    const REVOKE_TOKENS: &str = "/v1/revoke_tokens";
+    const GITHUB: &str = "/v1/github/secret-scanning";
     let (get, post, put, delete) = (Method::GET, Method::POST, Method::PUT, Method::DELETE);
+    let (hook, hook_to_remove) = (add_webhook(&s).await, add_webhook(&s).await);
+    let hooks = webhook_cases(&hook, &hook_to_remove, &admin, &member, &free_admin);
 
     let mut cases = vec![
         case("/healthz", get.clone(), "/healthz", 200),
@@ -279,7 +336,46 @@ async fn every_provoked_status_is_documented(backend: Backend) {
             .token(&admin)
             .raw(vec![b' '; 20 * 1024]),
         case(POLICY, delete.clone(), POLICY, 405).token(&admin),
+        // leak reports
+        case(LEAKS, post.clone(), LEAKS, 200)
+            .token(&admin)
+            .json(json!({"sha256": "ab".repeat(32), "location": "x", "source": "t"})),
+        case(LEAKS, post.clone(), LEAKS, 400)
+            .token(&admin)
+            .json(json!({"sha256": "xyz"})),
+        case(LEAKS, post.clone(), LEAKS, 401).json(json!({"sha256": "ab".repeat(32)})),
+        case(LEAKS, post.clone(), LEAKS, 402)
+            .token(&free_admin)
+            .json(json!({"sha256": "ab".repeat(32)})),
+        case(LEAKS, post.clone(), LEAKS, 403)
+            .token(&member)
+            .json(json!({"sha256": "ab".repeat(32)})),
+        case(LEAKS, post.clone(), LEAKS, 413)
+            .token(&admin)
+            .raw(vec![b' '; 200 * 1024]),
+        case(LEAKS, get.clone(), LEAKS, 405).token(&admin),
+        case(TYPES, get.clone(), TYPES, 200).header("authorization", GITLAB),
+        case(TYPES, get.clone(), TYPES, 401).header("authorization", "wrong"),
+        case(TYPES, post.clone(), TYPES, 405).header("authorization", GITLAB),
+        case(REVOKE_TOKENS, post.clone(), REVOKE_TOKENS, 204)
+            .header("authorization", GITLAB)
+            .json(
+                json!([{"type": "gitleaks_rule_id_keydeck_api_key", "token": "x", "location": ""}]),
+            ),
+        case(REVOKE_TOKENS, post.clone(), REVOKE_TOKENS, 400)
+            .header("authorization", GITLAB)
+            .json(json!([{"type": "other", "token": "x", "location": ""}])),
+        case(REVOKE_TOKENS, post.clone(), REVOKE_TOKENS, 401).json(json!([])),
+        case(REVOKE_TOKENS, get.clone(), REVOKE_TOKENS, 405).header("authorization", GITLAB),
+        github_case(
+            br#"[{"token":"x","type":"t","url":"u","source":"content"}]"#,
+            200,
+        ),
+        github_case(b"[1]", 400),
+        case(GITHUB, post.clone(), GITHUB, 401).json(json!([])),
+        case(GITHUB, get.clone(), GITHUB, 405),
     ];
+    cases.extend(hooks);
 
     // Every route that uses the database, with a database slower than the deadline.
     let slow = vec![
@@ -297,6 +393,9 @@ async fn every_provoked_status_is_documented(backend: Backend) {
         case(POLICY, put.clone(), POLICY, 503)
             .token(&admin)
             .json(json!({})),
+        case(LEAKS, post.clone(), LEAKS, 503)
+            .token(&admin)
+            .json(json!({"sha256": "ab".repeat(32)})),
     ];
     // Every authenticated route, once this address has failed too often.
     let mut limited: Vec<Case> = (0..MAX_FAILED_AUTH)
@@ -316,6 +415,9 @@ async fn every_provoked_status_is_documented(backend: Backend) {
         case(POLICY, put.clone(), POLICY, 429)
             .token(&admin)
             .json(json!({})),
+        case(LEAKS, post.clone(), LEAKS, 429)
+            .token(&admin)
+            .json(json!({"sha256": "ab".repeat(32)})),
     ]);
 
     let mut provoked: BTreeMap<(String, String), BTreeSet<u16>> = BTreeMap::new();
@@ -361,6 +463,117 @@ async fn every_provoked_status_is_documented(backend: Backend) {
     }
     s.stop().await;
     backend.cleanup().await;
+}
+
+/// A webhook endpoint at a public address (an IP literal: nothing to resolve); its id.
+async fn add_webhook(s: &TestServer) -> String {
+    let r = s
+        .http
+        .post(s.url("/v1/webhooks"))
+        .bearer_auth(&s.admin_token)
+        .json(&json!({"url": "https://192.0.2.10/hook", "events": ["api_key.created"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json::<Value>().await.unwrap()["webhook"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `/v1/webhooks` (issue 24): each operation's answers.
+fn webhook_cases(hook: &str, to_remove: &str, admin: &str, member: &str, free: &str) -> Vec<Case> {
+    const HOOKS: &str = "/v1/webhooks";
+    const HOOK: &str = "/v1/webhooks/{id}";
+    const TEST: &str = "/v1/webhooks/{id}/test";
+    const DELIVERIES: &str = "/v1/webhooks/{id}/deliveries";
+    const ROTATE: &str = "/v1/webhooks/{id}/rotate-secret";
+    const ENABLE: &str = "/v1/webhooks/{id}/enable";
+    let (get, post, delete) = (Method::GET, Method::POST, Method::DELETE);
+    let good = json!({"url": "https://192.0.2.11/hook", "events": ["api_key.revoked"]});
+    let unknown = "whk_doesNotExist000000";
+    let mut cases = vec![
+        case(HOOKS, get.clone(), HOOKS, 200).token(admin),
+        case(HOOKS, post.clone(), HOOKS, 201)
+            .token(admin)
+            .json(good.clone()),
+        case(HOOKS, post.clone(), HOOKS, 400)
+            .token(admin)
+            .json(json!({"url": "http://192.0.2.11/", "events": ["api_key.revoked"]})),
+        case(HOOKS, post.clone(), HOOKS, 400)
+            .token(admin)
+            .json(json!({"url": "https://192.0.2.11/", "events": []})),
+        case(HOOKS, post.clone(), HOOKS, 413)
+            .token(admin)
+            .raw(vec![b' '; 20 * 1024]),
+        case(HOOK, delete.clone(), format!("{HOOKS}/{to_remove}"), 200).token(admin),
+        case(HOOK, delete.clone(), format!("{HOOKS}/{unknown}"), 404).token(admin),
+        case(TEST, post.clone(), format!("{HOOKS}/{hook}/test"), 202).token(admin),
+        case(
+            DELIVERIES,
+            get.clone(),
+            format!("{HOOKS}/{hook}/deliveries"),
+            200,
+        )
+        .token(admin),
+        case(
+            DELIVERIES,
+            get.clone(),
+            format!("{HOOKS}/{hook}/deliveries?limit=0"),
+            400,
+        )
+        .token(admin),
+        case(
+            ROTATE,
+            post.clone(),
+            format!("{HOOKS}/{hook}/rotate-secret"),
+            200,
+        )
+        .token(admin),
+        case(
+            ROTATE,
+            post.clone(),
+            format!("{HOOKS}/{hook}/rotate-secret"),
+            400,
+        )
+        .token(admin)
+        .json(json!({"overlap_seconds": 10_000_000})),
+        case(
+            ROTATE,
+            post.clone(),
+            format!("{HOOKS}/{hook}/rotate-secret"),
+            413,
+        )
+        .token(admin)
+        .raw(vec![b' '; 20 * 1024]),
+        case(ENABLE, post.clone(), format!("{HOOKS}/{hook}/enable"), 200).token(admin),
+    ];
+    for (route, method, path) in [
+        (HOOKS, get.clone(), HOOKS.to_owned()),
+        (HOOK, delete.clone(), format!("{HOOKS}/{hook}")),
+        (TEST, post.clone(), format!("{HOOKS}/{hook}/test")),
+        (
+            DELIVERIES,
+            get.clone(),
+            format!("{HOOKS}/{hook}/deliveries"),
+        ),
+        (
+            ROTATE,
+            post.clone(),
+            format!("{HOOKS}/{hook}/rotate-secret"),
+        ),
+        (ENABLE, post.clone(), format!("{HOOKS}/{hook}/enable")),
+    ] {
+        cases.push(case(route, method.clone(), path.clone(), 401));
+        cases.push(case(route, method.clone(), path.clone(), 402).token(free));
+        cases.push(case(route, method.clone(), path.clone(), 403).token(member));
+        if route != HOOKS {
+            let other = path.replace(hook, unknown);
+            cases.push(case(route, method.clone(), other, 404).token(admin));
+        }
+    }
+    cases
 }
 
 /// A key that may read the audit log (an API key is also an audit reader).

@@ -373,13 +373,101 @@ fn report_sends_only_digests_and_says_when_the_service_lacks_the_endpoint() {
         .collect();
     assert_eq!(got, wanted);
 
-    // The real service has no POST /v1/leaks yet.
+    // The real service takes the reports (its answer is tested in leaks.rs).
     let admin = User::of(&service);
-    let refused = admin.run(&["scan", "--report", tree.as_str()]).code(2);
+    let taken = admin.run(&["scan", "--report", tree.as_str()]).code(1);
+    taken.stderr_has("accepted 4 report(s)");
+    never_shown(&taken, &keys);
+
+    // A service without the endpoint (an older keydeck: 404) is named.
+    let older = User::new()
+        .env("KEYDECK_URL", &no_leak_endpoint())
+        .env("KEYDECK_TOKEN", "kdt_reporter-token");
+    let refused = older.run(&["scan", "--report", tree.as_str()]).code(2);
     refused
         .stderr_has("this service does not accept leak reports yet (POST /v1/leaks)")
         .stderr_has("4 key(s) found");
     never_shown(&refused, &keys);
+}
+
+/// A stand-in for a keydeck from before `POST /v1/leaks`: 404 for everything.
+fn no_leak_endpoint() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, axum::Router::new()).await.unwrap();
+        });
+    });
+    base
+}
+
+// A file over --max-file-size (default 50 MiB) is skipped with a note,
+// not read and not an error; under the cap it is scanned.
+#[test]
+fn a_file_over_the_size_cap_is_skipped_with_a_note() {
+    let user = User::new();
+    let tree = user.home.path().join("big");
+    std::fs::create_dir_all(&tree).unwrap();
+    let key = keydeck::key::SecretFormat::default().generate();
+    let mut text = "x".repeat(2 * 1024 * 1024);
+    text.push_str(&format!("\nKEY={}\n", key.expose()));
+    std::fs::write(tree.join("dump.sql"), text).unwrap();
+    let dir = tree.to_str().unwrap();
+    let skipped = user.run(&["scan", "--max-file-size", "1", dir]).code(0);
+    skipped.stderr_has("dump.sql: skipped, larger than 1 MiB (--max-file-size)");
+    assert_eq!(skipped.stdout, "");
+    let found = user.run(&["scan", "--max-file-size", "3", dir]).code(1);
+    assert!(
+        found.stdout.contains("dump.sql:2:5: keydeck API key"),
+        "{}",
+        found.stdout
+    );
+    user.run(&["scan", "--max-file-size", "0", dir]).code(2);
+}
+
+// `--staged` with a submodule staged: the submodule (a commit of another
+// repository) is not a blob to read, so the scan is clean, not an error.
+#[test]
+fn staged_skips_a_submodule() {
+    let user = User::new();
+    let root = user.home.path();
+    let git = |dir: &std::path::Path, args: &[&str]| {
+        let out = Command::new("git")
+            .args([
+                "-c",
+                "protocol.file.allow=always",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "user.name=t",
+            ])
+            .args(args)
+            .current_dir(dir)
+            .env("HOME", root)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .expect("git");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    let inner_dir = tempfile::tempdir().unwrap();
+    let inner = inner_dir.path().to_path_buf();
+    let outer = root.to_path_buf();
+    git(&inner, &["init", "-q"]);
+    git(&inner, &["commit", "-q", "--allow-empty", "-m", "inner"]);
+    git(&outer, &["init", "-q"]);
+    git(
+        &outer,
+        &["submodule", "add", "-q", inner.to_str().unwrap(), "sub"],
+    );
+    let run = user.run_with(&["scan", "--staged"], &[], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
 }
 
 // The gitleaks rule shipped in assets/: its regex finds a real key and not

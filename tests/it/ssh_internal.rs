@@ -83,9 +83,32 @@ fn body_for(method: &Method, path: &str, scope: &str) -> Option<Value> {
         ("POST", "/v1/api-keys") => Some(json!({"name": "Walked", "scopes": [scope]})),
         ("POST", p) if p.ends_with("/rotate") => Some(json!({"grace_seconds": 60})),
         ("PUT", "/v1/policy") => Some(json!({"rotate_after_days": 120})),
+        ("POST", "/v1/webhooks") => Some(WEBHOOK.clone()),
+        ("POST", "/v1/leaks") => Some(json!({"sha256": "ab".repeat(32)})),
         ("POST" | "PUT" | "PATCH", _) => Some(json!({})),
         _ => None,
     }
+}
+
+/// A webhook endpoint at a public address (an IP literal: nothing to resolve).
+static WEBHOOK: std::sync::LazyLock<Value> = std::sync::LazyLock::new(
+    || json!({"url": "https://192.0.2.10/hook", "events": ["api_key.created"]}),
+);
+
+/// A webhook endpoint of its own for a `/v1/webhooks/{id}…` route; its id.
+async fn webhook_target(server: &TestServer) -> String {
+    let made: Value = server
+        .http
+        .post(server.url("/v1/webhooks"))
+        .bearer_auth(&server.admin_token)
+        .json(&*WEBHOOK)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    made["webhook"]["id"].as_str().unwrap().to_owned()
 }
 
 // Issue 17, M3/I7: the internal socket is private; with a session's
@@ -120,8 +143,12 @@ async fn every_route_takes_a_session_credential_on_the_internal_socket_only(back
     for (method, template) in &routes {
         // A key of its own for each route on one key: revoke and rotate do not meet.
         let path = if template.contains('{') {
-            let (made, _) = server.create_key("Route target", &[&scope]).await;
-            let id = made["id"].as_str().unwrap();
+            let id = if template.starts_with("/v1/webhooks/") {
+                webhook_target(&server).await
+            } else {
+                let (made, _) = server.create_key("Route target", &[&scope]).await;
+                made["id"].as_str().unwrap().to_owned()
+            };
             let start = template.find('{').unwrap();
             let end = template.find('}').unwrap();
             format!("{}{id}{}", &template[..start], &template[end + 1..])
@@ -140,8 +167,16 @@ async fn every_route_takes_a_session_credential_on_the_internal_socket_only(back
             ![StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS].contains(&status),
             "{method} {path} refused the session credential: {status}"
         );
-        if template == "/v1/auth" {
-            // Forward-auth checks API keys for gateways; sessions never use it.
+        if template == "/v1/auth"
+            || [
+                "/v1/revocable_token_types",
+                "/v1/revoke_tokens",
+                "/v1/github/secret-scanning",
+            ]
+            .contains(&template.as_str())
+        {
+            // Forward-auth checks API keys for gateways, and the code hosts'
+            // leak routes their own credentials; sessions never use them.
             assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
         } else {
             assert!(status.is_success(), "{method} {path} -> {status}");

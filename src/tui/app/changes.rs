@@ -28,6 +28,14 @@ impl App {
 
     /// `X`: revoke every expired key.
     pub(super) fn ask_revoke_expired(&mut self) {
+        if self.window.is_some() {
+            // Not every expired key is held: the Expired tab lists them.
+            self.flash = Some(format!(
+                "X needs every key loaded (at most {}); on tab 3 Expired, mark keys with Space and press d.",
+                self.capacity
+            ));
+            return;
+        }
         self.popups.push(revoke::ask_expired(&self.keys, self.now));
     }
 
@@ -56,12 +64,13 @@ impl App {
         ));
         let revoking: BTreeSet<&str> = keys.iter().map(|k| k.id.as_str()).collect();
         let keep: BTreeSet<String> = self
-            .keys
+            .marked
             .iter()
-            .filter(|k| k.revoked_at.is_none() && !revoking.contains(k.id.as_str()))
-            .filter(|k| self.marked.contains(&k.id))
-            .map(|k| k.id.clone())
+            .filter(|id| !revoking.contains(id.as_str()))
+            .filter(|id| self.key_by_id(id).is_some_and(|k| k.revoked_at.is_none()))
+            .cloned()
             .collect();
+        self.mark_cache.retain(|id, _| keep.contains(id));
         self.marked = keep;
         self.revoking = Some(RevokeBatch {
             waiting: revoking.iter().map(|id| (*id).to_owned()).collect(),
@@ -192,6 +201,19 @@ impl App {
     pub(in crate::tui) fn upsert_key(&mut self, key: ApiKey, select: bool) {
         if select {
             self.selected_id = Some(key.id.clone());
+        }
+        if self.window.is_some() {
+            // The key shows as it is now where it is held; its place in the
+            // order and the counts come with the window read again, once
+            // the last change on its way is answered.
+            if let Some(held) = self.keys.iter_mut().find(|k| k.id == key.id) {
+                *held = key;
+            }
+            if self.mutations() == 0 {
+                self.reread_window();
+            }
+            self.rebuild_rows();
+            return;
         }
         match self.keys.iter_mut().find(|k| k.id == key.id) {
             Some(existing) => *existing = key,

@@ -12,6 +12,8 @@ mod state;
 mod tabs;
 mod update;
 mod usage;
+mod window;
 
 pub use state::{App, Banner, CHROME_ROWS, PAGE_SIZE};
 pub use tabs::{SortBy, Tab};
+pub use window::DEFAULT_CAPACITY;

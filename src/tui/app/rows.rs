@@ -31,6 +31,10 @@ fn matches_filter(k: &ApiKey, needle: &str, catalogue: &[ScopeInfo]) -> bool {
 impl App {
     /// Recomputes the visible rows (tab, filter, sort) and keeps the same key selected.
     pub fn rebuild_rows(&mut self) {
+        if self.window.is_some() {
+            self.rebuild_window_rows();
+            return;
+        }
         let needle = self.filter.value().to_lowercase();
         let in_tab: Vec<usize> = (0..self.keys.len())
             .filter(|&i| {
@@ -83,6 +87,18 @@ impl App {
         if self.marked.is_empty() {
             return Vec::new();
         }
+        if self.window.is_some() {
+            // Marks may lie outside the window: the marked keys the tab and
+            // the filter show, as the service last sent them.
+            let needle = self.filter.value().to_lowercase();
+            return self
+                .marked
+                .iter()
+                .filter_map(|id| self.key_by_id(id))
+                .filter(|k| self.tab.admits(self.status_of(k), self.badges_of(k)))
+                .filter(|k| needle.is_empty() || matches_filter(k, &needle, &self.scopes))
+                .collect();
+        }
         self.rows
             .iter()
             .map(|&i| &self.keys[i])
@@ -97,6 +113,7 @@ impl App {
         }
         let n = self.marked.len();
         self.marked.clear();
+        self.mark_cache.clear();
         self.flash = Some(format!(
             "{} unmarked{why}.",
             if n == 1 {
@@ -115,7 +132,7 @@ impl App {
             self.clear_marks(" (marks stay on their tab)");
         }
         self.tab = tab;
-        self.rebuild_rows();
+        self.query_changed();
     }
 
     pub(super) fn remember_selection(&mut self) {
@@ -129,11 +146,14 @@ impl App {
         } else if self.selected >= self.offset + page {
             self.offset = self.selected + 1 - page;
         }
-        self.offset = self.offset.min(self.rows.len().saturating_sub(page));
+        self.offset = self.offset.min(self.row_count().saturating_sub(page));
+        if self.window.is_some() {
+            self.ensure_window();
+        }
     }
 
     pub(in crate::tui) fn select(&mut self, index: usize) {
-        self.selected = index.min(self.rows.len().saturating_sub(1));
+        self.selected = index.min(self.row_count().saturating_sub(1));
         self.remember_selection();
         self.keep_selection_visible();
         self.dirty = true;

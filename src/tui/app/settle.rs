@@ -4,7 +4,7 @@
 
 use chrono::Duration;
 
-use super::state::{App, Banner};
+use super::state::{App, Banner, PAGE_SIZE};
 use crate::api::ApiKey;
 use crate::client::ClientError;
 use crate::key::policy::Policy;
@@ -17,6 +17,10 @@ impl App {
     /// without change cursors), afterwards only those written since the last
     /// load. Nothing is drawn for a refresh until its answer changes something.
     pub fn refresh(&mut self) {
+        if self.window.is_some() {
+            self.refresh_window();
+            return;
+        }
         self.generation += 1;
         self.staging.clear();
         self.sync_next = None;
@@ -32,11 +36,23 @@ impl App {
         } else {
             None
         };
+        let limit = self.page_limit();
         self.request(Request::LoadPage {
             generation: self.generation,
             cursor: None,
             changed_since,
+            limit,
         });
+    }
+
+    /// Keys asked for per page of a load: a first load asks for no more
+    /// than one key past the capacity, which tells it to become a window.
+    fn page_limit(&self) -> u32 {
+        if self.loaded {
+            return PAGE_SIZE;
+        }
+        let room = (self.capacity + 1).saturating_sub(self.keys.len());
+        u32::try_from(room).unwrap_or(PAGE_SIZE).clamp(1, PAGE_SIZE)
     }
 
     /// The first load: every key, and the scope catalogue.
@@ -115,6 +131,23 @@ impl App {
                 if matches!(request, Request::LoadPage { generation, .. } if generation == self.generation)
                 {
                     self.on_page(result);
+                }
+            }
+            Answer::Window(result) => {
+                if let Request::LoadWindow {
+                    generation, fetch, ..
+                } = request
+                {
+                    if self.current_window(generation) {
+                        self.on_window_page(fetch, result);
+                    }
+                }
+            }
+            Answer::Counts(result) => {
+                if let Request::LoadCounts { generation, q } = &request {
+                    if self.current_counts(*generation) {
+                        self.on_counts(q.clone(), result);
+                    }
                 }
             }
             Answer::Scopes(result) => {
@@ -214,16 +247,22 @@ impl App {
                 } else {
                     self.staging.extend(page.data);
                 }
+                if first_load && self.keys.len() > self.capacity {
+                    self.enter_window();
+                    return;
+                }
                 match page.next_cursor {
                     Some(cursor) => {
                         if first_load {
                             self.rebuild_rows();
                         }
                         let changed_since = self.sync_cursor.clone().filter(|_| !first_load);
+                        let limit = self.page_limit();
                         self.request(Request::LoadPage {
                             generation: self.generation,
                             cursor: Some(cursor),
                             changed_since,
+                            limit,
                         });
                     }
                     None => self.load_done(first_load),
@@ -272,6 +311,11 @@ impl App {
             self.keys = std::mem::take(&mut self.staging);
             true
         };
+        if self.keys.len() > self.capacity {
+            // The organisation outgrew what the UI holds.
+            self.enter_window();
+            return;
+        }
         if changed {
             self.shown_expiries = self.next_expiry(self.now);
             self.rebuild_rows();

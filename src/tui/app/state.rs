@@ -129,6 +129,45 @@ pub struct App {
     /// tab counts and rows change.
     pub(super) shown_expiries: Option<DateTime<Utc>>,
     pub(super) effects: Vec<Effect>,
+    /// The most keys held at once; an organisation with more is a window.
+    pub(super) capacity: usize,
+    /// Window mode (window.rs): the table is a window over the service.
+    pub(super) window: Option<super::window::Window>,
+    /// In window mode, the marked keys as they were when marked: a mark
+    /// stays when its row leaves the window, and `d` still revokes it.
+    pub(super) mark_cache: BTreeMap<String, ApiKey>,
+    /// What the table's columns needed (name, prefix, scopes, health) on
+    /// the last frame drawn without a filter: while a filter is set the
+    /// widths stay these, so they do not jump with each keystroke. Written
+    /// by the table as it draws.
+    pub(in crate::tui) width_basis: WidthBasis,
+}
+
+/// Four column widths kept across frames that the view writes while it
+/// draws from a shared `&App` (one atomic, so the app stays `Sync` for the
+/// SSH sessions' tasks); none until the first frame.
+#[derive(Debug)]
+pub struct WidthBasis(std::sync::atomic::AtomicU64);
+
+impl Default for WidthBasis {
+    fn default() -> Self {
+        Self(std::sync::atomic::AtomicU64::new(u64::MAX))
+    }
+}
+
+impl WidthBasis {
+    pub fn get(&self) -> Option<[u16; 4]> {
+        let v = self.0.load(std::sync::atomic::Ordering::Relaxed);
+        (v != u64::MAX).then(|| [0, 16, 32, 48].map(|s| (v >> s) as u16))
+    }
+
+    pub fn set(&self, widths: [u16; 4]) {
+        let v = widths
+            .iter()
+            .zip([0, 16, 32, 48])
+            .fold(0u64, |v, (w, s)| v | (u64::from(*w) << s));
+        self.0.store(v, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// How long `r`'s load runs before the title says `refreshing…`.
@@ -188,6 +227,10 @@ impl App {
             failures: 0,
             shown_expiries: None,
             effects: Vec::new(),
+            capacity: super::window::DEFAULT_CAPACITY,
+            window: None,
+            mark_cache: BTreeMap::new(),
+            width_basis: WidthBasis::default(),
         }
     }
 
@@ -254,7 +297,7 @@ impl App {
 
     /// Rows the summary line takes: one once there are keys to sum up.
     pub fn summary_rows(&self) -> u16 {
-        u16::from(self.loaded && !self.keys.is_empty())
+        u16::from(self.loaded && self.key_total() > 0)
     }
 
     /// A new organisation policy: badges, the summary line and the Attention
@@ -270,7 +313,14 @@ impl App {
     }
 
     /// The health badges of a key as of the last update, under the policy.
+    /// In window mode, the service's badges (sent with each key).
     pub fn badges_of(&self, key: &ApiKey) -> health::Badges {
+        if let (Some(_), Some(ids)) = (&self.window, &key.health) {
+            return ids
+                .iter()
+                .filter_map(|id| health::Badge::from_id(id))
+                .collect();
+        }
         health::badges(key, &self.policy, self.now)
     }
 
@@ -303,11 +353,14 @@ impl App {
     }
 
     pub fn selected_key(&self) -> Option<&ApiKey> {
-        self.rows.get(self.selected).map(|&i| &self.keys[i])
+        self.key_at(self.selected)
     }
 
     pub fn key_by_id(&self, id: &str) -> Option<&ApiKey> {
-        self.keys.iter().find(|k| k.id == id)
+        self.keys
+            .iter()
+            .find(|k| k.id == id)
+            .or_else(|| self.mark_cache.get(id))
     }
 
     /// The zone exact times are shown in.
@@ -326,7 +379,8 @@ impl App {
 
     /// Rows the table has room for.
     pub fn page_rows(&self) -> usize {
-        let banner = self.banner_rows().max(u16::from(self.flash.is_some()));
+        // A status message sits over the table's last row: it never moves the table.
+        let banner = self.banner_rows();
         let filter = u16::from(self.filtering || !self.filter.value().is_empty());
         let chrome = CHROME_ROWS + self.summary_rows();
         usize::from(self.height.saturating_sub(chrome + banner + filter)).max(1)

@@ -9,7 +9,13 @@ use super::state::App;
 use super::tabs::{SortBy, Tab};
 use crate::tui::action::{Action, Effect, Request};
 use crate::tui::keymap::{self, Command};
-use crate::tui::popup::{AuditView, CommandPalette, CreateForm, DetailsView, Intent, Popup, Then};
+use crate::tui::popup::{
+    revoke, rotate, AuditView, CommandPalette, CreateForm, DetailsView, Intent, Popup, Then,
+};
+
+/// What a sort key says on the Attention tab.
+pub(crate) const ATTENTION_ORDER: &str =
+    "Attention is ordered worst first, not by a column; s sorts the other tabs.";
 
 impl App {
     pub fn update(&mut self, action: Action) {
@@ -94,11 +100,19 @@ impl App {
     pub(super) fn on_table_command(&mut self, command: Command) {
         let page = self.page_rows();
         match command {
+            // Attention has one order; say so rather than ignore the key.
+            Command::SortNext | Command::SortReverse | Command::SortBy(_)
+                if self.tab == Tab::Attention =>
+            {
+                self.flash = Some(ATTENTION_ORDER.into());
+            }
             Command::Quit => self.request_quit(),
             Command::Down => self.select(self.selected + 1),
             Command::Up => self.select(self.selected.saturating_sub(1)),
             Command::PageDown => self.select(self.selected + page),
             Command::PageUp => self.select(self.selected.saturating_sub(page)),
+            Command::First if self.window.is_some() => self.window_first(),
+            Command::Last if self.window.is_some() => self.window_last(),
             Command::First => self.select(0),
             Command::Last => self.select(self.rows.len().saturating_sub(1)),
             Command::Details => {
@@ -116,7 +130,7 @@ impl App {
             Command::SortBy(i) => {
                 self.sort = SortBy::ALL[usize::from(i).min(SortBy::ALL.len() - 1)];
                 self.sort_reversed = false;
-                self.rebuild_rows();
+                self.query_changed();
             }
             Command::Theme(palette) => self.set_palette(palette),
             Command::New => self.popups.push(Popup::Create(Box::new(
@@ -125,9 +139,14 @@ impl App {
             Command::Revoke => self.ask_revoke(),
             Command::Rotate => self.ask_rotate(),
             Command::Mark => {
-                if let Some(id) = self.selected_key().map(|k| k.id.clone()) {
-                    if !self.marked.remove(&id) {
-                        self.marked.insert(id);
+                if let Some(key) = self.selected_key().cloned() {
+                    if self.marked.remove(&key.id) {
+                        self.mark_cache.remove(&key.id);
+                    } else {
+                        self.marked.insert(key.id.clone());
+                        if self.window.is_some() {
+                            self.mark_cache.insert(key.id.clone(), key);
+                        }
                     }
                     self.select(self.selected + 1);
                 }
@@ -139,11 +158,14 @@ impl App {
                     .push(Popup::Audit(Box::new(AuditView::loading())));
                 self.request(Request::LoadAudit);
             }
+            Command::AuditKey => {
+                if let Some(id) = self.selected_key().map(|k| k.id.clone()) {
+                    self.apply(Intent::AuditOf(id));
+                }
+            }
             Command::CopyId => {
-                if let Some(k) = self.selected_key() {
-                    let text = format!("{}... {}", k.prefix, k.id);
-                    self.flash = Some(format!("Copied “{text}” (prefix and id; never a secret)."));
-                    self.local(Effect::CopyText(text));
+                if let Some(id) = self.selected_key().map(|k| k.id.clone()) {
+                    self.copy_id(&id);
                 }
             }
             // Seen at once (`refreshing…`), and when it is done (`updated just now`).
@@ -160,7 +182,7 @@ impl App {
             // Esc: the filter first, then the marks.
             Command::ClearFilter if !self.filter.value().is_empty() => {
                 self.filter.reset();
-                self.rebuild_rows();
+                self.query_changed();
             }
             Command::ClearFilter => self.clear_marks(""),
             Command::ShowTab(i) => self.show_tab(Tab::ALL[usize::from(i).min(Tab::ALL.len() - 1)]),
@@ -171,13 +193,48 @@ impl App {
             Command::SortNext => {
                 self.sort = self.sort.next();
                 self.sort_reversed = false;
-                self.rebuild_rows();
+                self.query_changed();
             }
             Command::SortReverse => {
                 self.sort_reversed = !self.sort_reversed;
-                self.rebuild_rows();
+                self.query_changed();
             }
             _ => {}
+        }
+    }
+
+    /// `y`: the key's prefix and id on the clipboard (never a secret).
+    fn copy_id(&mut self, id: &str) {
+        if let Some(k) = self.key_by_id(id) {
+            let text = format!("{}... {}", k.prefix, k.id);
+            self.flash = Some(format!("Copied “{text}” (prefix and id; never a secret)."));
+            self.local(Effect::CopyText(text));
+        }
+    }
+
+    /// A command of the table on the key `id` (from its details): its
+    /// dialog opens over the details, which stay under it.
+    fn on_key_command(&mut self, command: Command, id: &str) {
+        let Some(key) = self.key_by_id(id).cloned() else {
+            return;
+        };
+        let popup = match command {
+            Command::Revoke => {
+                let marks = revoke::Marks {
+                    shown: &[],
+                    hidden: 0,
+                };
+                revoke::ask(marks, Some(&key), self.now, self.tz)
+            }
+            Command::Rotate => Some(rotate::ask(&key, &self.popup_ctx())),
+            Command::CopyId => {
+                self.copy_id(id);
+                None
+            }
+            _ => None,
+        };
+        if let Some(popup) = popup {
+            self.popups.push(popup);
         }
     }
 
@@ -187,7 +244,7 @@ impl App {
             Some(Command::FilterClear) => {
                 self.filtering = false;
                 self.filter.reset();
-                self.rebuild_rows();
+                self.query_changed();
             }
             Some(command @ (Command::Down | Command::Up)) => {
                 self.filtering = false;
@@ -201,7 +258,7 @@ impl App {
                     .is_some()
                     || before != self.filter.value().len()
                 {
-                    self.rebuild_rows();
+                    self.query_changed();
                 }
             }
         }
@@ -239,6 +296,7 @@ impl App {
                     .push(Popup::Audit(Box::new(AuditView::of_key(id))));
                 self.request(Request::LoadAudit);
             }
+            Intent::ForKey(command, id) => self.on_key_command(command, &id),
             Intent::Run(command) => {
                 self.popups.pop();
                 self.on_table_command(command);

@@ -115,9 +115,11 @@ impl AuditView {
     }
 }
 
-/// One entry as a row: time, action, the key by name and prefix (or the
-/// user), who, from where, and what SSH adds.
-fn row<'a>(ctx: &Ctx, entry: &AuditEntry) -> Line<'a> {
+/// One entry as a row: time (compact: the zone is in the title), action,
+/// the key by name and prefix (or the user), who, from where, and what SSH
+/// adds (`via ssh SHA256:…` when a key was changed over SSH, as the CLI's
+/// `via=` says it).
+fn row(ctx: &Ctx, entry: &AuditEntry) -> Line<'static> {
     let subject = crate::present::audit_subject(entry, ctx.key_by_id(&entry.api_key_id));
     let action = entry
         .action
@@ -129,15 +131,50 @@ fn row<'a>(ctx: &Ctx, entry: &AuditEntry) -> Line<'a> {
         .map(|a| format!(" from {a}"))
         .unwrap_or_default();
     Line::from(vec![
-        Span::styled(ctx.tz.exact(entry.at), ctx.theme.dim()),
+        Span::styled(ctx.tz.date_time(entry.at), ctx.theme.dim()),
         Span::raw("  "),
         Span::styled(format!("{action:<8}"), ctx.theme.title()),
         Span::raw(format!(
-            " {subject} by {}{from}{}",
+            " {subject} by {}{}{from}{}",
             entry.actor.name,
+            via(entry),
             ssh_note(entry)
         )),
     ])
+}
+
+/// ` via ssh SHA256:…`: the change came through the SSH front end, by this
+/// admin key (the service records it as `via`).
+fn via(entry: &AuditEntry) -> String {
+    match entry.details.get("via").and_then(|v| v.as_str()) {
+        Some(via) if !via.is_empty() => format!(" via {via}"),
+        _ => String::new(),
+    }
+}
+
+/// The zone the times are in, said once in the title: `UTC`, `+01:00`.
+fn zone(ctx: &Ctx) -> String {
+    let exact = ctx.tz.exact(ctx.now);
+    match exact.rsplit(' ').next() {
+        Some("+00:00") | None => "UTC".to_owned(),
+        Some(offset) => offset.to_owned(),
+    }
+}
+
+/// `line` cut to `width` columns, its last span ending in `…` when cut.
+fn fit(mut line: Line<'static>, width: usize) -> Line<'static> {
+    if line.width() <= width {
+        return line;
+    }
+    let mut room = width;
+    for span in &mut line.spans {
+        let w = span.width();
+        if w > room {
+            span.content = crate::tui::view::cut::end(&span.content, room).into();
+        }
+        room = room.saturating_sub(w);
+    }
+    line
 }
 
 fn line_text(line: &Line) -> String {
@@ -153,6 +190,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, view: &AuditView, area: Rect) {
         .filter(|e| view.key.as_ref().is_none_or(|id| &e.api_key_id == id))
         .map(|e| row(ctx, e))
         .filter(|l| needle.is_empty() || line_text(l).to_lowercase().contains(&needle))
+        .map(|l| fit(l, usize::from(area.width.saturating_sub(2))))
         .collect();
     let mut lines = Vec::new();
     if let Some(error) = &view.error {
@@ -189,8 +227,9 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, view: &AuditView, area: Rect) {
         None => String::new(),
     };
     let title = format!(
-        " Audit log{whose} · {} ",
-        crate::present::count(total, "entry", "entries")
+        " Audit log{whose} · {} · times in {} ",
+        crate::present::count(total, "entry", "entries"),
+        zone(ctx)
     );
     let position = if total > 0 {
         format!(

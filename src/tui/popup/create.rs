@@ -159,6 +159,21 @@ impl CreateForm {
         order
     }
 
+    /// Focus the first field (in the form's order) with a problem, if any:
+    /// after a failed Enter the cursor is where the fix goes.
+    fn focus_first_problem(&mut self) {
+        let bad = self.order().into_iter().find(|f| {
+            let key = match f {
+                Field::Scope(0) => Some("scopes"),
+                other => field_key(*other),
+            };
+            key.is_some_and(|k| self.errors.contains_key(k))
+        });
+        if let Some(field) = bad {
+            self.focus = field;
+        }
+    }
+
     fn move_focus(&mut self, forward: bool) {
         let order = self.order();
         let at = order.iter().position(|f| *f == self.focus).unwrap_or(0);
@@ -275,6 +290,7 @@ impl CreateForm {
                 Err(errors) => {
                     self.errors = errors;
                     self.status = None;
+                    self.focus_first_problem();
                     Intent::Stay
                 }
                 Ok(request) => {
@@ -468,7 +484,6 @@ impl CreateForm {
         match error {
             ClientError::Invalid { message, fields } => {
                 self.renew_idempotency_key();
-                self.status = Some(message);
                 self.errors = fields
                     .into_iter()
                     .map(|(field, problem)| {
@@ -482,6 +497,17 @@ impl CreateForm {
                         )
                     })
                     .collect();
+                // Said once: at its field when the form has that field,
+                // else above the buttons.
+                let shown = ["name", "description", "expires_at", "scopes"];
+                self.status = if !self.errors.is_empty()
+                    && self.errors.keys().all(|k| shown.contains(&k.as_str()))
+                {
+                    None
+                } else {
+                    Some(message)
+                };
+                self.focus_first_problem();
             }
             e if e.is_transient() => {
                 // Whether the key exists is unknown: keep the idempotency key so
@@ -534,7 +560,11 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, form: &CreateForm, area: Rect) {
     let text_width = width.saturating_sub(2);
     let body_rows = super::details::wrapped_rows(&lines, text_width);
     let tail_rows = super::details::wrapped_rows(&tail, text_width);
-    let popup = centered(area, width, body_rows + tail_rows + 2);
+    // Centred as it is without its problem lines (✗ …) and message, and
+    // growing down from there: a line that comes or goes does not move it.
+    let problems = lines.iter().filter(|l| is_problem(l)).count();
+    let rest_rows = (body_rows + 2 + 2).saturating_sub(u16::try_from(problems).unwrap_or(0));
+    let popup = anchored(area, width, rest_rows, body_rows + tail_rows + 2);
     frame.render_widget(Clear, popup);
     let block = Block::bordered()
         .title(if form.reissues.is_some() {
@@ -561,6 +591,24 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, form: &CreateForm, area: Rect) {
         if y >= scroll && y - scroll < fields.height {
             frame.set_cursor_position(Position::new(fields.x + x, fields.y + y - scroll));
         }
+    }
+}
+
+/// A `✗ …` line: a problem with a field, there only while it lasts.
+fn is_problem(line: &Line) -> bool {
+    line.spans.iter().any(|s| s.content.starts_with("✗ "))
+}
+
+/// A `width` × `height` rectangle in `area`, placed where one `rest` rows
+/// high would be centred, kept inside `area` (moved up only if it must).
+fn anchored(area: Rect, width: u16, rest: u16, height: u16) -> Rect {
+    let resting = centered(area, width, rest.min(height));
+    let height = height.min(area.height);
+    let y = resting.y.min(area.bottom().saturating_sub(height));
+    Rect {
+        y,
+        height,
+        ..resting
     }
 }
 

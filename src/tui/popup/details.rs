@@ -35,7 +35,8 @@ impl DetailsView {
         }
     }
 
-    /// What a key does on the details screen: scroll, or go back.
+    /// What a key does on the details screen: scroll, go back, or act on
+    /// the key shown (revoke, rotate, copy its id, its audit log).
     pub fn handle(&mut self, command: Option<Command>) -> Intent {
         let max = self.max_scroll.load(Ordering::Relaxed);
         self.scroll = match command {
@@ -46,7 +47,10 @@ impl DetailsView {
             Some(Command::First) => 0,
             Some(Command::Last) => max,
             Some(Command::Back) => return Intent::Close,
-            Some(Command::Audit) => return Intent::AuditOf(self.id.clone()),
+            Some(Command::AuditKey) => return Intent::AuditOf(self.id.clone()),
+            Some(command @ (Command::Revoke | Command::Rotate | Command::CopyId)) => {
+                return Intent::ForKey(command, self.id.clone())
+            }
             Some(Command::UsageWindow(i)) => return self.usage.choose(i, &self.id),
             _ => self.scroll,
         }
@@ -62,10 +66,92 @@ pub(crate) fn wrapped_rows(lines: &[Line], width: u16) -> u16 {
     u16::try_from(rows).unwrap_or(u16::MAX)
 }
 
+/// `line` wrapped at `width` columns, at a space where it can, each
+/// continuation indented by `indent` columns (a hanging indent), so that a
+/// wrapped value stays in its column. Styles stay with their characters.
+pub(crate) fn hanging(line: Line<'static>, width: usize, indent: usize) -> Vec<Line<'static>> {
+    use unicode_width::UnicodeWidthChar;
+    if line.width() <= width || width == 0 {
+        return vec![line];
+    }
+    // Too narrow to indent: wrap without.
+    let indent = if width >= indent + 12 { indent } else { 0 };
+    let chars: Vec<(char, ratatui::style::Style)> = line
+        .spans
+        .iter()
+        .flat_map(|s| s.content.chars().map(move |c| (c, s.style)))
+        .collect();
+    let mut rows: Vec<Vec<(char, ratatui::style::Style)>> = vec![Vec::new()];
+    let mut used = 0;
+    for (c, style) in chars {
+        let w = c.width().unwrap_or(0);
+        // Never break inside the label (or the indent): the value wraps.
+        let start = indent;
+        if used + w > width {
+            let row = rows.last_mut().expect("a row");
+            // Break after the last space past the indent, else right here.
+            let space = row
+                .iter()
+                .enumerate()
+                .skip(start + 1)
+                .rev()
+                .find(|(_, (c, _))| *c == ' ')
+                .map(|(i, _)| i);
+            let moved: Vec<_> = match space {
+                Some(i) => {
+                    let tail = row.split_off(i + 1);
+                    row.pop();
+                    tail
+                }
+                None => Vec::new(),
+            };
+            let mut next: Vec<_> = std::iter::repeat_n((' ', ratatui::style::Style::new()), indent)
+                .chain(moved)
+                .collect();
+            used = next.iter().map(|(c, _)| c.width().unwrap_or(0)).sum();
+            if c == ' ' && used == indent {
+                rows.push(next);
+                continue;
+            }
+            next.push((c, style));
+            used += w;
+            rows.push(next);
+            continue;
+        }
+        rows.last_mut().expect("a row").push((c, style));
+        used += w;
+    }
+    rows.into_iter()
+        .map(|row| {
+            let mut spans: Vec<Span<'static>> = Vec::new();
+            for (c, style) in row {
+                match spans.last_mut() {
+                    Some(last) if last.style == style => last.content.to_mut().push(c),
+                    _ => spans.push(Span::styled(c.to_string(), style)),
+                }
+            }
+            Line::from(spans).style(line.style)
+        })
+        .collect()
+}
+
+/// Each of `lines` through [`hanging`].
+fn hang_all(lines: Vec<Line<'static>>, width: usize, indent: usize) -> Vec<Line<'static>> {
+    lines
+        .into_iter()
+        .flat_map(|l| hanging(l, width, indent))
+        .collect()
+}
+
+/// The label column's width: a wrapped field value continues under itself.
+const LABEL_WIDTH: usize = 12;
+
 pub fn draw(frame: &mut Frame, ctx: &Ctx, view: &DetailsView, key: &ApiKey, area: Rect) {
-    let mut lines = fields(ctx, key);
-    lines.extend(health_lines(ctx, key));
-    lines.extend(scopes_and_description(ctx, key));
+    let width = usize::from(area.width.saturating_sub(2));
+    let mut lines = hang_all(fields(ctx, key), width, LABEL_WIDTH);
+    lines.extend(hang_all(exposure_lines(ctx, key), width, LABEL_WIDTH));
+    lines.extend(hang_all(health_lines(ctx, key), width, 4));
+    lines.extend(hang_all(scopes_and_description(ctx, key), width, 4));
     lines.extend(super::usage::lines(ctx, &view.usage));
     let spark = if view.usage.has_sparkline() {
         super::usage::SPARK_ROWS
@@ -123,7 +209,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, view: &DetailsView, key: &ApiKey, area
 
 /// A field's name, in the label column.
 fn label(ctx: &Ctx, text: &'static str) -> Span<'static> {
-    Span::styled(format!("{text:<12}"), ctx.theme.title())
+    Span::styled(format!("{text:<LABEL_WIDTH$}"), ctx.theme.title())
 }
 
 /// Name, status, prefix, id and the key's times, exact in the admin's zone.
@@ -191,8 +277,17 @@ fn links(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
 fn health_lines(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
     let badges = ctx.badges_of(key);
     let mut lines = Vec::new();
-    if !badges.is_empty() {
-        lines.push(Line::from(label(ctx, "Health")));
+    // The badges as the table has them, `·` between, and what its `+N` is.
+    let words: Vec<String> = badges.iter().map(|b| b.word().to_string()).collect();
+    if let Some(first) = words.first() {
+        let mut spans = vec![label(ctx, "Health"), Span::raw(words.join(" · "))];
+        if words.len() > 1 {
+            spans.push(Span::styled(
+                format!("  (the table: {first} +{})", words.len() - 1),
+                ctx.theme.dim(),
+            ));
+        }
+        lines.push(Line::from(spans));
     }
     for badge in badges.iter() {
         lines.push(Line::from(vec![
@@ -224,4 +319,70 @@ fn scopes_and_description(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
         );
     }
     lines
+}
+
+/// Where and when the key was reported leaked (issue 23), if it was: the
+/// first report's time and source, then where it was seen.
+fn exposure_lines(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
+    let Some(e) = &key.exposure else {
+        return Vec::new();
+    };
+    let when = present::exact_relative(e.at, ctx.tz, ctx.now);
+    vec![
+        Line::from(vec![
+            label(ctx, "Exposed"),
+            Span::styled(
+                format!("{when} by {}", e.source),
+                ctx.theme.badge(health::Badge::Exposed),
+            ),
+        ]),
+        Line::from(vec![
+            label(ctx, ""),
+            Span::raw(format!("at {}", e.location)),
+        ]),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(lines: &[Line]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn wrapped_lines_hang_under_their_value() {
+        let line = Line::from(vec![
+            Span::raw("Created     "),
+            Span::raw("2030-01-15 09:00:00 +00:00 (3 days ago) by admin@example.com"),
+        ]);
+        let rows = texts(&hanging(line, 40, 12));
+        assert_eq!(
+            rows,
+            [
+                "Created     2030-01-15 09:00:00 +00:00",
+                "            (3 days ago) by",
+                "            admin@example.com",
+            ]
+        );
+        for row in &rows {
+            assert!(row.chars().count() <= 40, "{row}");
+        }
+        // A word longer than the room is cut where the row ends.
+        let rows = texts(&hanging(Line::from("x".repeat(30)), 20, 4));
+        assert_eq!(rows, ["x".repeat(20), format!("    {}", "x".repeat(10))]);
+        // A value without spaces is cut, not moved off its label's line.
+        let rows = texts(&hanging(
+            Line::from("ID          key_0123456789abc"),
+            24,
+            12,
+        ));
+        assert_eq!(rows, ["ID          key_01234567", "            89abc"]);
+        // What fits stays as it is.
+        assert_eq!(texts(&hanging(Line::from("short"), 20, 4)), ["short"]);
+    }
 }

@@ -109,8 +109,35 @@ fn help_lines<'a>(ctx: &Ctx, query: &str) -> (Vec<Line<'a>>, usize, usize) {
     (lines, shown, all)
 }
 
+/// How to read the Health column, after the keys (when not searching):
+/// what `·` and `+N` mean.
+pub const BADGE_NOTES: [(&str, &str); 2] = [
+    (
+        "rotate · unused",
+        "two badges, · between them; details say why (Enter)",
+    ),
+    (
+        "rotate +2",
+        "the first badge and 2 more the column has no room for",
+    ),
+];
+
+fn badge_notes<'a>(ctx: &Ctx) -> Vec<Line<'a>> {
+    let mut lines = vec![Line::from(Span::styled("Health column", ctx.theme.title()))];
+    for (shown, meaning) in BADGE_NOTES {
+        lines.push(Line::from(vec![
+            Span::raw(format!("  {shown:<17}")),
+            Span::raw(meaning),
+        ]));
+    }
+    lines
+}
+
 pub fn draw(frame: &mut Frame, ctx: &Ctx, view: &HelpView, area: Rect) {
     let (mut lines, shown, all) = help_lines(ctx, view.query());
+    if view.query().is_empty() {
+        lines.extend(badge_notes(ctx));
+    }
     if lines.is_empty() {
         lines.push(Line::styled(
             format!("No key binding mentions “{}”.", view.query()),
@@ -127,7 +154,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, view: &HelpView, area: Rect) {
     let total = u16::try_from(lines.len()).unwrap_or(u16::MAX);
     // The popup keeps its full height while searching: it does not jump.
     let (full, _, _) = help_lines(ctx, "");
-    let full = u16::try_from(full.len()).unwrap_or(u16::MAX);
+    let full = u16::try_from(full.len() + badge_notes(ctx).len()).unwrap_or(u16::MAX);
     let popup = centered(area, 78, full + 2);
     let body = popup.height.saturating_sub(2 + u16::from(search.is_some()));
     view.max_scroll

@@ -72,6 +72,9 @@ pub enum Intent {
     ReloadAudit,
     /// Open the audit log of this key (by id) on top.
     AuditOf(String),
+    /// Run a command of the table on this key (by id), not on the
+    /// selection: revoke, rotate or copy the id from its details.
+    ForKey(Command, String),
     /// Close this popup (the palette) and run a command of the table.
     Run(Command),
     /// Put the new secret on the clipboard.

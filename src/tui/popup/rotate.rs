@@ -328,6 +328,7 @@ mod tests {
             revoked_by: None,
             replaced_by: None,
             replaces: None,
+            exposure: None,
             health: None,
         }
     }
@@ -388,6 +389,7 @@ mod tests {
             revoked_by: None,
             replaced_by: None,
             replaces: None,
+            exposure: None,
             health: None,
         };
         let mut c = Rotate::new(&key, String::new());

@@ -33,13 +33,12 @@ pub fn draw(frame: &mut Frame, app: &App) {
         frame.render_widget(Paragraph::new(notice).wrap(Wrap { trim: true }), area);
         return;
     }
-    let banner_rows = app.banner_rows().max(u16::from(app.flash.is_some()));
     let filter_rows = u16::from(app.filtering || !app.filter.value().is_empty());
     let [title, summary, tabs, banner, filter, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(app.summary_rows()),
         Constraint::Length(1),
-        Constraint::Length(banner_rows),
+        Constraint::Length(app.banner_rows()),
         Constraint::Length(filter_rows),
         Constraint::Min(1),
         Constraint::Length(1),
@@ -53,11 +52,6 @@ pub fn draw(frame: &mut Frame, app: &App) {
             .style(app.theme.error_banner())
             .wrap(Wrap { trim: false });
         frame.render_widget(text, banner);
-    } else if let Some(flash) = &app.flash {
-        frame.render_widget(
-            Paragraph::new(format!(" {flash}")).style(app.theme.title()),
-            banner,
-        );
     }
     if filter_rows > 0 {
         draw_filter(frame, app, filter);
@@ -68,6 +62,29 @@ pub fn draw(frame: &mut Frame, app: &App) {
     for popup in &app.popups {
         popup.draw(frame, &ctx, area, body);
     }
+    if let Some(flash) = &app.flash {
+        draw_status(frame, app, flash, body);
+    }
+}
+
+/// A status message (`Copied …`, `Revoked …`) until the next key, on the
+/// last row of `body` (the table's place), over whatever is there (the row
+/// above when that is the selected row): it never moves the table, and
+/// shows over a popup too. Cut with `…` to its row.
+fn draw_status(frame: &mut Frame, app: &App, flash: &str, body: Rect) {
+    let Some(mut y) = body.bottom().checked_sub(1).filter(|y| *y > body.y) else {
+        return;
+    };
+    // Not over the selected row (the header is the body's first row): the
+    // one above it then.
+    let last_shown = app.offset + usize::from(body.height).saturating_sub(2);
+    if app.popups.is_empty() && app.selected == last_shown && y > body.y + 1 {
+        y -= 1;
+    }
+    let row = Rect::new(body.x, y, body.width, 1);
+    let text = cut::end(&format!(" {flash} "), usize::from(row.width));
+    frame.render_widget(ratatui::widgets::Clear, row);
+    frame.render_widget(Paragraph::new(text).style(app.theme.title()), row);
 }
 
 /// The filter line: what is typed, with a cursor while typing.
@@ -92,13 +109,13 @@ fn draw_title(frame: &mut Frame, app: &App, area: Rect) {
             tab => format!("{} ", tab.label().to_lowercase()),
         };
         let noun = if app.tab_total() == 1 { "key" } else { "keys" };
-        format!("{} of {} {tab}{noun}", app.rows.len(), app.tab_total())
+        format!("{} of {} {tab}{noun}", app.row_count(), app.tab_total())
     } else {
-        present::count(app.keys.len(), "key", "keys")
+        present::count(app.key_total(), "key", "keys")
     };
     // Where the selection is, once the rows do not all fit: `12/40`.
-    let state = if app.rows.len() > app.page_rows() {
-        format!("{}/{} · {state}", app.selected + 1, app.rows.len())
+    let state = if app.row_count() > app.page_rows() {
+        format!("{}/{} · {state}", app.selected + 1, app.row_count())
     } else {
         state
     };
@@ -201,7 +218,7 @@ fn draw_tabs(frame: &mut Frame, app: &App, area: Rect) {
 /// The keys that work right now, from the keymap for what is on screen.
 pub fn footer_hints(app: &App) -> Vec<keymap::Hint> {
     let state = keymap::FooterState {
-        has_rows: !app.rows.is_empty(),
+        has_rows: app.row_count() > 0,
         filtered: !app.filter.value().is_empty(),
         attention: app.tab == Tab::Attention,
         marked: app.marked_shown().len(),

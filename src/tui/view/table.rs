@@ -216,11 +216,14 @@ fn health_need<'k>(app: &App, keys: impl Iterator<Item = &'k ApiKey>) -> u16 {
             let text = badge_text(app, k, b, usize::MAX);
             (n + 1, l + text.chars().count())
         });
-        u16::try_from(len + count.max(1) - 1).unwrap_or(u16::MAX)
+        u16::try_from(len + BADGE_GAP.chars().count() * (count.max(1) - 1)).unwrap_or(u16::MAX)
     })
     .max()
     .unwrap_or(0)
 }
+
+/// Between two badges: `rotate · unused` reads as two badges, not two words.
+const BADGE_GAP: &str = " · ";
 
 /// A badge as the Health column says it ([`present::badge_text`]).
 fn badge_text(app: &App, key: &ApiKey, badge: Badge, width: usize) -> String {
@@ -240,7 +243,7 @@ fn health_cell<'a>(app: &App, key: &ApiKey, width: u16) -> Cell<'a> {
     let mut spans = Vec::new();
     let mut used = 0;
     for (i, badge) in words.iter().enumerate() {
-        let gap = usize::from(i > 0);
+        let gap = if i > 0 { BADGE_GAP.chars().count() } else { 0 };
         let rest = words.len() - i - 1;
         let more = if rest > 0 {
             format!(" +{rest}").len()
@@ -258,7 +261,7 @@ fn health_cell<'a>(app: &App, key: &ApiKey, width: u16) -> Cell<'a> {
             break;
         }
         if gap > 0 {
-            spans.push(Span::raw(" "));
+            spans.push(Span::styled(BADGE_GAP, app.theme.dim()));
         }
         used += gap + word.chars().count();
         spans.push(Span::styled(word, app.theme.badge(*badge)));
@@ -376,10 +379,31 @@ fn needs<'k>(app: &App, keys: &[&'k ApiKey]) -> (Needs, &'k str) {
     (needs, shared)
 }
 
+/// Under a filter, the content widths of the last frame without one, so the
+/// columns do not jump with each keystroke (the rows that no longer fit are
+/// cut with `…`); without a filter, what the rows on screen need, kept.
+fn stable_while_filtering(app: &App, needs: Needs) -> Needs {
+    match app.width_basis.get() {
+        Some([name, prefix, scopes, health]) if !app.filter.value().is_empty() => Needs {
+            name,
+            prefix,
+            scopes,
+            health,
+            ..needs
+        },
+        _ => {
+            let basis = [needs.name, needs.prefix, needs.scopes, needs.health];
+            app.width_basis.set(basis);
+            needs
+        }
+    }
+}
+
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let visible = usize::from(area.height.saturating_sub(1));
     // More rows than room: the last column is the scrollbar's.
-    let scrolls = app.rows.len() > visible;
+    let total = app.row_count();
+    let scrolls = total > visible;
     let area = if scrolls {
         let track = Rect {
             x: area.right().saturating_sub(1),
@@ -387,7 +411,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             width: 1,
             height: area.height.saturating_sub(1),
         };
-        crate::tui::popup::scrollbar(frame, track, app.rows.len(), app.offset, visible);
+        crate::tui::popup::scrollbar(frame, track, total, app.offset, visible);
         Rect {
             width: area.width.saturating_sub(1),
             ..area
@@ -396,14 +420,13 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         area
     };
     let room = area.width.saturating_sub(GUTTER + 1);
-    let on_screen: Vec<&ApiKey> = app
-        .rows
-        .iter()
-        .skip(app.offset)
-        .take(visible)
-        .map(|&k| &app.keys[k])
+    // In window mode a row not held yet (its page is on its way) is blank.
+    let on_screen: Vec<Option<&ApiKey>> = (app.offset..total.min(app.offset + visible))
+        .map(|row| app.key_at(row))
         .collect();
-    let (needs, shared) = needs(app, &on_screen);
+    let held: Vec<&ApiKey> = on_screen.iter().flatten().copied().collect();
+    let (needs, shared) = needs(app, &held);
+    let needs = stable_while_filtering(app, needs);
     let columns = columns_for(room, needs);
     let arrow = if app.sort_reversed { "↑" } else { "↓" };
     let titles = columns.iter().map(|&c| match c {
@@ -412,7 +435,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         c => Cell::from(c.title()),
     });
     let header = Row::new(std::iter::once(Cell::from("")).chain(titles)).style(app.theme.header());
-    if app.rows.is_empty() {
+    if total == 0 {
         let widths = widths(&columns, room, needs);
         frame.render_widget(
             Table::new(Vec::<Row>::new(), constraints(&widths))
@@ -433,11 +456,16 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     }
     let widths = widths(&columns, room, needs);
     let rows = on_screen.iter().enumerate().map(|(i, key)| {
-        let cells = columns
-            .iter()
-            .zip(&widths)
-            .map(|(&c, &w)| cell(app, key, c, w, shared));
-        let row = Row::new(std::iter::once(mark_cell(app, key)).chain(cells));
+        let row = match key {
+            Some(key) => {
+                let cells = columns
+                    .iter()
+                    .zip(&widths)
+                    .map(|(&c, &w)| cell(app, key, c, w, shared));
+                Row::new(std::iter::once(mark_cell(app, key)).chain(cells))
+            }
+            None => Row::new([Cell::from(" "), Cell::from("…")]),
+        };
         if app.offset + i == app.selected {
             row.style(app.theme.selected())
         } else {
@@ -458,7 +486,7 @@ fn empty_message(app: &App) -> Vec<Line<'static>> {
             "  Loading keys…"
         })];
     }
-    if app.keys.is_empty() {
+    if app.key_total() == 0 {
         return vec![
             Line::from("  No API keys yet."),
             Line::from(""),

@@ -1,0 +1,102 @@
+//! Wire types of `/v1/webhooks` (issue 24): endpoints, their deliveries, the
+//! signing secret shown once.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::key::Secret;
+
+/// A webhook endpoint (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Webhook {
+    pub id: String,
+    pub url: String,
+    /// The event types it is sent.
+    pub events: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    /// `healthy`, `failing` (3 or more failed attempts in a row) or `disabled`
+    /// (a day of failures: nothing is sent until it is enabled again).
+    pub health: String,
+    pub consecutive_failures: i64,
+    pub failing_since: Option<DateTime<Utc>>,
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// After a secret rotation: until then the previous secret signs too.
+    pub previous_secret_until: Option<DateTime<Utc>>,
+}
+
+/// `GET /v1/webhooks`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookList {
+    pub data: Vec<Webhook>,
+}
+
+/// `POST /v1/webhooks`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhookRequest {
+    /// `https://…` (plain `http://` only to a loopback address), at most 2048 characters.
+    pub url: String,
+    /// 1-10 event types, e.g. `["api_key.expiring", "api_key.revoked"]`.
+    pub events: Vec<String>,
+}
+
+/// An endpoint and its signing secret (`whsec_…`), shown this once.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreatedWebhook {
+    pub webhook: Webhook,
+    #[schema(value_type = String, example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
+    pub secret: Secret,
+}
+
+/// `POST /v1/webhooks/{id}/rotate-secret`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateWebhookSecretRequest {
+    /// Seconds the previous secret keeps signing (both signatures are sent),
+    /// 0-604800 (default 86400).
+    pub overlap_seconds: Option<u32>,
+}
+
+/// `POST /v1/webhooks/{id}/test` answer: the event queued for this endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookTestQueued {
+    /// Its `webhook-id`.
+    pub event_id: String,
+}
+
+/// One event's delivery to an endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookDelivery {
+    pub id: i64,
+    /// The `webhook-id`, the same on every attempt.
+    pub event_id: String,
+    pub event_type: String,
+    /// `pending`, `delivered` or `failed` (given up after a day of retries).
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// The last answer's HTTP status, if there was one.
+    pub last_response_code: Option<i64>,
+    /// Why the last attempt failed, briefly (never the answer's body).
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /v1/webhooks/{id}/deliveries`, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookDeliveryList {
+    pub data: Vec<WebhookDelivery>,
+}
+
+/// `GET /v1/webhooks/{id}/deliveries` parameters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryListQuery {
+    /// 1-500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+}
