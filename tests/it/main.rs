@@ -61,6 +61,7 @@ mod tui_80x24;
 mod tui_finish;
 mod tui_flows;
 mod tui_palette;
+mod tui_webhooks;
 mod ui_window;
 mod webhooks;
 mod window;
