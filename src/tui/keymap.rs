@@ -871,7 +871,7 @@ pub const BINDINGS: &[Binding] = &[
         help: help(
             S::Keys,
             "W",
-            "webhooks: endpoints, their health and deliveries; add, test, remove",
+            "webhook endpoints: health, deliveries; add, test, remove",
         ),
         name: Some("webhooks"),
         ..bind(&[ch('W')], Command::Webhooks, &[C::Table])
