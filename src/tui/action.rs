@@ -87,6 +87,19 @@ pub enum Request {
         id: String,
         window: crate::api::UsageWindow,
     },
+    /// One request of the webhooks screen.
+    Webhooks(WebhookOp),
+}
+
+/// What the webhooks screen asks of `/v1/webhooks`.
+#[derive(Debug, Clone)]
+pub enum WebhookOp {
+    List,
+    /// The latest deliveries to this endpoint (by id).
+    Deliveries(String),
+    Add(crate::api::webhooks::CreateWebhookRequest),
+    Test(String),
+    Remove(String),
 }
 
 impl Request {
@@ -129,6 +142,23 @@ pub enum Answer {
     Audit(Result<AuditList, ClientError>),
     KeyUsage(Box<Result<crate::api::KeyUsage, ClientError>>),
     OrgUsage(Box<Result<crate::api::OrgUsage, ClientError>>),
+    Webhooks(WebhookAnswer),
+}
+
+/// What came back for a [`WebhookOp`] (the same kind).
+#[derive(Debug)]
+pub enum WebhookAnswer {
+    List(Result<crate::api::webhooks::WebhookList, ClientError>),
+    /// The endpoint's id, and its deliveries.
+    Deliveries(
+        String,
+        Result<crate::api::webhooks::WebhookDeliveryList, ClientError>,
+    ),
+    /// The new endpoint and its secret (shown once).
+    Added(Box<Result<crate::api::webhooks::CreatedWebhook, ClientError>>),
+    Tested(Result<crate::api::webhooks::WebhookTestQueued, ClientError>),
+    /// The endpoint's id, and the endpoint as it was.
+    Removed(String, Result<crate::api::webhooks::Webhook, ClientError>),
 }
 
 /// Work for the runner.

@@ -33,6 +33,10 @@ pub enum Context {
     Palette,
     /// The organisation's usage (`u`).
     Usage,
+    /// The webhook endpoints and their deliveries (`W`).
+    Webhooks,
+    /// The webhook screen's add form (URL and events); other keys type.
+    WebhookForm,
 }
 
 const EVERYWHERE: &[Context] = &[
@@ -48,6 +52,8 @@ const EVERYWHERE: &[Context] = &[
     Context::Audit,
     Context::Palette,
     Context::Usage,
+    Context::Webhooks,
+    Context::WebhookForm,
 ];
 
 /// What a key asks for; each screen says what it does with it.
@@ -83,6 +89,10 @@ pub enum Command {
     Audit,
     /// The audit log of the selected key (of the key shown, in details).
     AuditKey,
+    /// The webhook endpoints screen.
+    Webhooks,
+    /// Send a test event to the selected endpoint (webhooks screen).
+    Test,
     /// Leave the filter line, keeping the filter.
     FilterKeep,
     /// Leave the filter line and clear it.
@@ -897,6 +907,15 @@ pub const BINDINGS: &[Binding] = &[
         )
     },
     Binding {
+        help: help(
+            S::Keys,
+            "W",
+            "webhook endpoints: health, deliveries; add, test, remove",
+        ),
+        name: Some("webhooks"),
+        ..bind(&[ch('W')], Command::Webhooks, &[C::Table])
+    },
+    Binding {
         hint: hint_border("/", "filter", 3, "/"),
         ..bind(&[ch('/')], Command::Filter, &[C::Audit])
     },
@@ -911,6 +930,69 @@ pub const BINDINGS: &[Binding] = &[
             Command::Back,
             &[C::Audit],
         )
+    }, // The webhooks screen: the endpoints, or one endpoint's deliveries.
+    Binding {
+        hint: hint_border("j/k", "move", 1, "j/k"),
+        ..bind(
+            &[ch('j'), code(KeyCode::Down)],
+            Command::Down,
+            &[C::Webhooks],
+        )
+    },
+    bind(&[ch('k'), code(KeyCode::Up)], Command::Up, &[C::Webhooks]),
+    Binding {
+        hint: hint_border("Enter", "deliveries", 2, "Enter"),
+        ..bind(&[code(KeyCode::Enter)], Command::Details, &[C::Webhooks])
+    },
+    Binding {
+        hint: hint_border("a", "add", 3, "a"),
+        ..bind(&[ch('a'), ch('n')], Command::New, &[C::Webhooks])
+    },
+    Binding {
+        hint: hint_border("t", "test", 4, "t"),
+        ..bind(&[ch('t')], Command::Test, &[C::Webhooks])
+    },
+    Binding {
+        hint: hint_border("d", "remove", 5, "d"),
+        ..bind(
+            &[ch('d'), code(KeyCode::Delete)],
+            Command::Revoke,
+            &[C::Webhooks],
+        )
+    },
+    Binding {
+        hint: hint_border("r", "reload", 6, "r"),
+        ..bind(&[ch('r')], Command::Reload, &[C::Webhooks])
+    },
+    Binding {
+        hint: hint_border("Esc", "back", 7, "Esc"),
+        ..bind(
+            &[code(KeyCode::Esc), ch('q'), ch('W')],
+            Command::Back,
+            &[C::Webhooks],
+        )
+    },
+    // Its add form; any other key types into the focused field.
+    Binding {
+        hint: hint_border("Tab", "next field", 1, "Tab"),
+        ..bind(
+            &[code(KeyCode::Tab), code(KeyCode::Down)],
+            Command::FocusNext,
+            &[C::WebhookForm],
+        )
+    },
+    bind(
+        &[code(KeyCode::BackTab), code(KeyCode::Up)],
+        Command::FocusPrev,
+        &[C::WebhookForm],
+    ),
+    Binding {
+        hint: hint_border("Enter", "add", 2, "Enter"),
+        ..bind(&[code(KeyCode::Enter)], Command::Submit, &[C::WebhookForm])
+    },
+    Binding {
+        hint: hint_border("Esc", "cancel", 3, "Esc"),
+        ..bind(&[code(KeyCode::Esc)], Command::Cancel, &[C::WebhookForm])
     },
 ];
 

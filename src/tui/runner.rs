@@ -6,7 +6,7 @@ use futures_util::{Stream, StreamExt};
 use ratatui::Terminal;
 use tokio::sync::mpsc;
 
-use super::action::{self, Action, Answer, Effect, Request, RequestId};
+use super::action::{self, Action, Answer, Effect, Request, RequestId, WebhookAnswer, WebhookOp};
 use super::app::{App, PAGE_SIZE};
 use super::clipboard::Clipboard;
 use super::event::InputEvent;
@@ -142,6 +142,26 @@ pub fn run_effects(
     }
 }
 
+/// One request of the webhooks screen, its answer.
+async fn webhook_request(client: &Client, op: WebhookOp) -> WebhookAnswer {
+    use crate::client::WebhookCall;
+    match op {
+        WebhookOp::List => WebhookAnswer::List(client.webhooks(WebhookCall::List).await),
+        WebhookOp::Deliveries(id) => {
+            let result = client.webhooks(WebhookCall::Deliveries(&id, 50)).await;
+            WebhookAnswer::Deliveries(id, result)
+        }
+        WebhookOp::Add(body) => {
+            WebhookAnswer::Added(Box::new(client.webhooks(WebhookCall::Add(&body)).await))
+        }
+        WebhookOp::Test(id) => WebhookAnswer::Tested(client.webhooks(WebhookCall::Test(&id)).await),
+        WebhookOp::Remove(id) => {
+            let result = client.webhooks(WebhookCall::Remove(&id)).await;
+            WebhookAnswer::Removed(id, result)
+        }
+    }
+}
+
 /// Runs one request in its own task; its answer comes back as an action.
 /// Creates and revokes are never cancelled half-way: the task finishes even
 /// if the UI has moved on or quit.
@@ -221,6 +241,7 @@ fn spawn_request(
             Request::LoadKeyUsage { id, window } => {
                 Answer::KeyUsage(Box::new(client.key_usage(&id, window).await))
             }
+            Request::Webhooks(op) => Answer::Webhooks(webhook_request(&client, op).await),
         };
         // The UI may have quit meanwhile; then nobody needs the answer.
         let _ = tx.send(Action::Answer { id, answer });

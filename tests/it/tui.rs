@@ -90,7 +90,7 @@ async fn empty_state_says_how_to_create_the_first_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn help_lists_every_binding() {
     let w = World::new().await;
-    let mut ui = w.ui(COLOR, 100, 40).await;
+    let mut ui = w.ui(COLOR, 100, 41).await;
     // The help says the configured refresh interval; this is the default one.
     ui.app.set_refresh_every(Duration::seconds(30));
     ui.press(KeyCode::Char('?')).await;
@@ -116,7 +116,7 @@ async fn help_lists_every_binding() {
     ] {
         assert!(screen.contains(binding), "{binding} in help:\n{screen}");
     }
-    assert_screen!("help_100x40", screen);
+    assert_screen!("help_100x41", screen);
     ui.press(KeyCode::Esc).await;
     assert!(!ui.screen().contains("Help"));
     // At 80×24 it scrolls.

@@ -197,6 +197,18 @@ impl App {
                     view.loaded(result, &self.source);
                 }
             }
+            Answer::Webhooks(answer) => {
+                self.dirty = true;
+                let source = self.source.clone();
+                let screen = self.popups.iter_mut().rev().find_map(|p| match p {
+                    Popup::Webhooks(view) => Some(view),
+                    _ => None,
+                });
+                if let Some(view) = screen {
+                    let intent = view.answered(answer, &source);
+                    self.apply(intent);
+                }
+            }
         }
         if request.changes_keys() {
             self.mutation_done();

@@ -7,10 +7,11 @@ use tui_input::backend::crossterm::EventHandler;
 
 use super::state::App;
 use super::tabs::{SortBy, Tab};
-use crate::tui::action::{Action, Effect, Request};
+use crate::tui::action::{Action, Effect, Request, WebhookOp};
 use crate::tui::keymap::{self, Command};
 use crate::tui::popup::{
     revoke, rotate, AuditView, CommandPalette, CreateForm, DetailsView, Intent, Popup, Then,
+    WebhooksView,
 };
 
 /// What a sort key says on the Attention tab.
@@ -158,6 +159,11 @@ impl App {
                     .push(Popup::Audit(Box::new(AuditView::loading())));
                 self.request(Request::LoadAudit);
             }
+            Command::Webhooks => {
+                self.popups
+                    .push(Popup::Webhooks(Box::new(WebhooksView::loading())));
+                self.request(Request::Webhooks(WebhookOp::List));
+            }
             Command::AuditKey => {
                 if let Some(id) = self.selected_key().map(|k| k.id.clone()) {
                     self.apply(Intent::AuditOf(id));
@@ -276,7 +282,7 @@ impl App {
     }
 
     /// Carries out what a popup asked for: the one place that does.
-    fn apply(&mut self, intent: Intent) {
+    pub(super) fn apply(&mut self, intent: Intent) {
         match intent {
             Intent::Stay => {}
             Intent::Open(popup) => self.popups.push(popup),
@@ -291,6 +297,7 @@ impl App {
             Intent::LoadUsage { id, window } => self.request(Request::LoadKeyUsage { id, window }),
             Intent::LoadOrgUsage(window) => self.request(Request::LoadOrgUsage { window }),
             Intent::DetailsOf(id) => self.open_details(id),
+            Intent::Webhooks(op) => self.request(Request::Webhooks(op)),
             Intent::AuditOf(id) => {
                 self.popups
                     .push(Popup::Audit(Box::new(AuditView::of_key(id))));
@@ -316,6 +323,9 @@ impl App {
                     Then::RevokeMany(keys) => self.start_revoke_many(keys),
                     Then::Rotate { key, grace_seconds } => self.start_rotate(key, grace_seconds),
                     Then::KeepOrphan(key) => self.kept_orphan(&key),
+                    Then::RemoveWebhook(id) => {
+                        self.request(Request::Webhooks(WebhookOp::Remove(id)));
+                    }
                 }
             }
         }

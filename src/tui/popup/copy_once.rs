@@ -1,7 +1,9 @@
-//! The copy-once modal: the new secret, shown this one time, kept only in
-//! memory that is zeroed when the modal closes.
+//! The copy-once modal: the new secret (of an API key, or a webhook
+//! endpoint's signing secret), shown this one time, kept only in memory that
+//! is zeroed when the modal closes.
 
 use super::{centered, Confirm, Ctx, Intent, Popup, Then};
+use crate::api::webhooks::Webhook;
 use crate::api::ApiKey;
 use crate::key::Secret;
 use crate::present;
@@ -12,8 +14,14 @@ use ratatui::Frame;
 
 use crate::tui::keymap::{self, Command, Context};
 
+/// Whose secret the modal shows.
+pub enum Subject {
+    Key(ApiKey),
+    Webhook(Webhook),
+}
+
 pub struct CopyOnce {
-    pub key: ApiKey,
+    pub subject: Subject,
     /// The only copy the modal keeps; drawing borrows it, never copies it.
     /// Zeroed by [`CopyOnce::close`] when the modal is dropped.
     pub secret: Secret,
@@ -26,10 +34,20 @@ pub struct CopyOnce {
 impl CopyOnce {
     pub fn new(key: ApiKey, secret: Secret, previous: Option<ApiKey>) -> Self {
         Self {
-            key,
+            subject: Subject::Key(key),
             secret,
             copied: None,
             previous,
+        }
+    }
+
+    /// A new webhook endpoint's signing secret (`whsec_…`).
+    pub fn webhook(webhook: Webhook, secret: Secret) -> Self {
+        Self {
+            subject: Subject::Webhook(webhook),
+            secret,
+            copied: None,
+            previous: None,
         }
     }
 
@@ -47,7 +65,9 @@ impl CopyOnce {
             Some(Command::Copy) => Intent::CopySecret(self.secret.clone()),
             // Dropping the modal wipes the secret.
             Some(Command::Close) if self.copied.is_some() => Intent::Close,
-            Some(Command::Close) => Intent::Open(Popup::Confirm(Box::new(close_uncopied()))),
+            Some(Command::Close) => Intent::Open(Popup::Confirm(Box::new(close_uncopied(
+                matches!(self.subject, Subject::Webhook(_)),
+            )))),
             _ => Intent::Stay,
         }
     }
@@ -63,9 +83,14 @@ impl CopyOnce {
 }
 
 /// Esc before the secret was copied: a yes closes the modal too.
-fn close_uncopied() -> Confirm {
+fn close_uncopied(webhook: bool) -> Confirm {
+    let what = if webhook {
+        "the signing secret"
+    } else {
+        "the key"
+    };
     let lines = vec![
-        "You have not copied the key. It will not be shown again.".into(),
+        format!("You have not copied {what}. It will not be shown again."),
         "Close anyway?".into(),
     ];
     Confirm::ask("Close without copying?", lines, "Close", Then::CloseParent).no_label("Back")
@@ -78,6 +103,7 @@ impl Drop for CopyOnce {
 }
 
 pub const TITLE: &str = "Copy your API key now — it will not be shown again";
+pub const WEBHOOK_TITLE: &str = "Copy the signing secret now — it will not be shown again";
 
 /// How soon a part of the modal gives way when the screen is short: the
 /// secret, the title and the keys ([`KEEP`]) never do.
@@ -89,7 +115,6 @@ const SPACING: u8 = 4;
 
 pub fn draw(frame: &mut Frame, ctx: &Ctx, modal: &CopyOnce, area: Rect) {
     let theme = ctx.theme;
-    let key = &modal.key;
     let width = area.width.min(80);
     let inner = usize::from(width.saturating_sub(2)).max(1);
     // Each part with how soon it gives way, already wrapped to the box, so
@@ -101,22 +126,38 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, modal: &CopyOnce, area: Rect) {
     };
     let blank = || (SPACING, Line::from(""));
     let plain = ratatui::style::Style::default();
-    let mut parts: Vec<(u8, Line)> = text(TITLE, theme.title(), KEEP).collect();
+    let (title, name, advices, heading) = match &modal.subject {
+        Subject::Key(key) => (
+            TITLE,
+            format!(
+                "“{}” · {}",
+                key.name,
+                present::scopes_short(&key.scopes, ctx.scopes)
+            ),
+            [
+                "Store it in a secure location (e.g., GitHub Secrets, AWS Secrets Manager, HashiCorp Vault).",
+                "If you lose it, revoke this key and create a new one.",
+            ],
+            " New API key ",
+        ),
+        Subject::Webhook(webhook) => (
+            WEBHOOK_TITLE,
+            format!("{} · {}", webhook.url, webhook.events.join(", ")),
+            [
+                "Your receiver checks each request's webhook-signature with it (Standard Webhooks).",
+                "If you lose it, rotate it: keydeck webhooks rotate-secret ID.",
+            ],
+            " New webhook endpoint ",
+        ),
+    };
+    let mut parts: Vec<(u8, Line)> = text(title, theme.title(), KEEP).collect();
     parts.push(blank());
-    let name = format!(
-        "“{}” · {}",
-        key.name,
-        present::scopes_short(&key.scopes, ctx.scopes)
-    );
     parts.extend(text(&name, plain, NAME));
     parts.push(blank());
     // The secret wraps (never cut) only where the box is narrower than it.
     parts.extend(text(modal.secret.expose(), theme.secret(), KEEP));
     parts.push(blank());
-    for advice in [
-        "Store it in a secure location (e.g., GitHub Secrets, AWS Secrets Manager, HashiCorp Vault).",
-        "If you lose it, revoke this key and create a new one.",
-    ] {
+    for advice in advices {
         parts.extend(text(advice, plain, ADVICE));
     }
     if let Some(ends) = old_key_ends(ctx, modal) {
@@ -159,7 +200,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, modal: &CopyOnce, area: Rect) {
     let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
     let popup = centered(area, width, height);
     frame.render_widget(Clear, popup);
-    let block = Block::bordered().title(" New API key ");
+    let block = Block::bordered().title(heading);
     frame.render_widget(Paragraph::new(lines).block(block), popup);
 }
 

@@ -1,6 +1,6 @@
 //! Everything that can cover the table, as one enum. Each kind is one file
 //! with its state, keys, hints and drawing (help, details, audit, create,
-//! copy_once, confirm with revoke's questions, rotate). A popup draws from a
+//! copy_once, confirm with revoke's questions, rotate, webhooks). A popup draws from a
 //! [`Ctx`], never from the app, and changes nothing outside itself: a key in
 //! it returns an [`Intent`], which the app carries out in one place (gitui's
 //! `popups/confirm.rs` and `queue.rs`).
@@ -15,6 +15,7 @@ pub mod palette;
 pub mod revoke;
 pub mod rotate;
 pub mod usage;
+pub mod webhooks;
 
 use chrono::{DateTime, Duration, Utc};
 use crossterm::event::KeyEvent;
@@ -29,6 +30,7 @@ pub use self::details::DetailsView;
 pub use self::help::HelpView;
 pub use self::palette::CommandPalette;
 pub use self::rotate::Rotate;
+pub use self::webhooks::WebhooksView;
 use super::keymap::{Command, Context};
 use super::theme::Styles;
 use crate::api::{ApiKey, CreateKeyRequest, ScopeInfo};
@@ -54,6 +56,8 @@ pub enum Popup {
     Audit(Box<AuditView>),
     /// The organisation's usage (`u`).
     Usage(Box<usage::UsageScreen>),
+    /// The webhook endpoints and their deliveries (`W`).
+    Webhooks(Box<WebhooksView>),
 }
 
 /// What a key in a popup asks the app to do: a popup's only way to change
@@ -70,6 +74,8 @@ pub enum Intent {
     },
     /// Load the audit log again.
     ReloadAudit,
+    /// A request of the webhooks screen; its answer goes back to it.
+    Webhooks(crate::tui::action::WebhookOp),
     /// Open the audit log of this key (by id) on top.
     AuditOf(String),
     /// Run a command of the table on this key (by id), not on the
@@ -111,6 +117,8 @@ pub enum Then {
     },
     /// Keep a key whose secret was lost (the orphan question's no).
     KeepOrphan(ApiKey),
+    /// Remove this webhook endpoint (by id).
+    RemoveWebhook(String),
 }
 
 /// What a popup may read while it draws: the app's state as of `now`,
@@ -154,6 +162,7 @@ impl Popup {
             Popup::Create(_) => Context::Create,
             Popup::CopyOnce(_) => Context::CopyOnce,
             Popup::Audit(view) => view.context(),
+            Popup::Webhooks(view) => view.context(),
             Popup::Rotate(_) => Context::Rotate,
             Popup::Confirm(dialog) => dialog.context(),
             Popup::Usage(_) => Context::Usage,
@@ -173,6 +182,7 @@ impl Popup {
             Popup::Palette(palette) => palette.handle(command, key),
             Popup::Details(view) => view.handle(command),
             Popup::Audit(view) => view.on_command(command, key),
+            Popup::Webhooks(view) => view.on_command(command, key),
             Popup::Create(form) => form.handle(command, key, now, tz),
             Popup::CopyOnce(modal) => modal.on_command(command),
             Popup::Confirm(dialog) => dialog.handle(command),
@@ -198,6 +208,7 @@ impl Popup {
             Popup::Rotate(dialog) => rotate::draw(frame, ctx, dialog, screen),
             Popup::Audit(view) => audit::draw(frame, ctx, view, body),
             Popup::Usage(screen) => usage::draw_screen(frame, ctx, screen, body),
+            Popup::Webhooks(view) => webhooks::draw(frame, ctx, view, body),
         }
     }
 }
@@ -286,6 +297,7 @@ mod tests {
             ("palette.rs", include_str!("palette.rs")),
             ("revoke.rs", include_str!("revoke.rs")),
             ("rotate.rs", include_str!("rotate.rs")),
+            ("webhooks.rs", include_str!("webhooks.rs")),
         ] {
             for forbidden in ["app::", "App"] {
                 assert!(!text.contains(forbidden), "popup/{file} names {forbidden}");
