@@ -68,7 +68,16 @@ async fn outage_and_recovery(cut: Net) {
     let (key, secret) = s.create_key("before the outage", &["sessions:read"]).await;
     let key_id = key["id"].as_str().unwrap().to_owned();
     let keys_before = key_count(&s).await;
-    let audit_before = direct.list_audit(&org.id, 500, None).await.unwrap().len();
+    // The changes audited: a key's first use from an address is audited too
+    // (`api_key.new_address_used`, issue 22), when the usage flusher gets to
+    // it, which is not what this test is about.
+    let changes = |entries: Vec<keydeck::store::AuditRecord>| {
+        entries
+            .iter()
+            .filter(|e| e.event.action != "api_key.new_address_used")
+            .count()
+    };
+    let audit_before = changes(direct.list_audit(&org.id, 500, None).await.unwrap());
 
     // A use of the key just before the cut that the flusher has not written
     // yet (if the flush won the race, try again: times only move forward).
@@ -138,7 +147,7 @@ async fn outage_and_recovery(cut: Net) {
         keys_before,
         "the create during the outage made nothing"
     );
-    let audit_after = direct.list_audit(&org.id, 500, None).await.unwrap().len();
+    let audit_after = changes(direct.list_audit(&org.id, 500, None).await.unwrap());
     assert_eq!(
         audit_after, audit_before,
         "nothing audited twice or half-done"
