@@ -90,7 +90,7 @@ async fn empty_state_says_how_to_create_the_first_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn help_lists_every_binding() {
     let w = World::new().await;
-    let mut ui = w.ui(COLOR, 100, 41).await;
+    let mut ui = w.ui(COLOR, 100, 50).await;
     // The help says the configured refresh interval; this is the default one.
     ui.app.set_refresh_every(Duration::seconds(30));
     ui.press(KeyCode::Char('?')).await;
@@ -116,7 +116,7 @@ async fn help_lists_every_binding() {
     ] {
         assert!(screen.contains(binding), "{binding} in help:\n{screen}");
     }
-    assert_screen!("help_100x41", screen);
+    assert_screen!("help_100x50", screen);
     ui.press(KeyCode::Esc).await;
     assert!(!ui.screen().contains("Help"));
     // At 80×24 it scrolls.
@@ -128,7 +128,7 @@ async fn help_lists_every_binding() {
         "{top}"
     );
     assert_screen!("help_80x24", top);
-    for _ in 0..20 {
+    for _ in 0..40 {
         ui.press(KeyCode::Char('j')).await;
     }
     let bottom = ui.screen();
