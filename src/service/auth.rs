@@ -126,7 +126,7 @@ impl FromRequestParts<AppState> for Admin {
         }
         let ClientAddr(addr) = ClientAddr::from_request_parts(parts, state).await?;
         let token = bearer(&parts.headers).ok_or(ApiError::MissingCredentials)?;
-        if let Some(refused) = super::leaks::refuse_reporter_key(state, token).await {
+        if let Some(refused) = super::reporter::refuse_reporter_key(state, token).await {
             return Err(refused);
         }
         let (user, org) = state.check_user_token(token, addr).await?;
@@ -155,7 +155,7 @@ impl FromRequestParts<AppState> for OrgUser {
         }
         let ClientAddr(addr) = ClientAddr::from_request_parts(parts, state).await?;
         let token = bearer(&parts.headers).ok_or(ApiError::MissingCredentials)?;
-        if let Some(refused) = super::leaks::refuse_reporter_key(state, token).await {
+        if let Some(refused) = super::reporter::refuse_reporter_key(state, token).await {
             return Err(refused);
         }
         let (_, org) = state.check_org_user(token, addr).await?;
@@ -184,7 +184,9 @@ pub(super) async fn internal_gate(
         tracing::debug!("internal socket: a request without a live session credential");
         return ApiError::InvalidCredentials.into_response();
     };
-    if request.uri().path() == "/v1/auth" || super::leaks::is_code_host_path(request.uri().path()) {
+    if request.uri().path() == "/v1/auth"
+        || super::reporter::is_code_host_path(request.uri().path())
+    {
         return ApiError::NotFound.into_response();
     }
     request.extensions_mut().insert(InternalListener(identity));

@@ -180,27 +180,6 @@ impl Reporter {
     }
 }
 
-/// 403 for a reporter key on any other admin route: it can report, nothing
-/// else. `None` when `token` is not a live key with `leaks:report` (the
-/// caller goes on as before).
-pub(super) async fn refuse_reporter_key(state: &AppState, token: &str) -> Option<ApiError> {
-    let secret = state.key_format.parse(token).ok()?;
-    // Looked up without counting a use or a failure: anything but a live
-    // reporter key goes on as before (a 401 counted once by the caller).
-    let key = state.key_cache.by_digest(&secret.digest()).await.ok()??;
-    let live = key.revoked_at.is_none() && key.expires_at.is_none_or(|at| at > state.clock.now());
-    (live && key.scopes.iter().any(|s| s == LEAKS_REPORT)).then_some(ApiError::AdminRequired)
-}
-
-/// The routes a code host calls with its own credential (GitLab's token,
-/// GitHub's signature), never an admin's or a session's.
-pub(super) fn is_code_host_path(path: &str) -> bool {
-    matches!(
-        path,
-        "/v1/revocable_token_types" | "/v1/revoke_tokens" | GITHUB_PATH
-    )
-}
-
 /// A new key's scopes: `leaks:report` only alone (a reporter key can do nothing else).
 pub(super) fn check_reporter_scopes(scopes: &[String]) -> Result<(), ApiError> {
     if scopes.len() > 1 && scopes.iter().any(|s| s == LEAKS_REPORT) {

@@ -22,8 +22,7 @@ use super::AppState;
 use crate::api::ErrorBody;
 use crate::key::leak::{check_text, sha256_hex, MAX_LOCATION, MAX_REPORTS, MAX_SOURCE};
 
-/// Where GitHub posts its matches.
-pub const GITHUB_PATH: &str = "/v1/github/secret-scanning";
+pub use super::reporter::GITHUB_PATH;
 
 /// Longest key identifier looked at.
 const MAX_KEY_ID: usize = 200;

@@ -20,6 +20,7 @@ mod negative;
 mod openapi;
 mod policy;
 mod rate_limit;
+mod reporter;
 mod serve;
 mod sessions;
 mod shared_limit;
