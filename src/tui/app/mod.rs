@@ -6,6 +6,7 @@
 //! Popups never reach in here: they return an intent that `update` carries out.
 
 mod changes;
+mod held;
 mod rows;
 mod settle;
 mod state;
@@ -14,6 +15,6 @@ mod update;
 mod usage;
 mod window;
 
+pub use held::DEFAULT_CAPACITY;
 pub use state::{App, Banner, CHROME_ROWS, PAGE_SIZE};
 pub use tabs::{SortBy, Tab};
-pub use window::DEFAULT_CAPACITY;

@@ -132,7 +132,7 @@ pub struct App {
     /// The most keys held at once; an organisation with more is a window.
     pub(super) capacity: usize,
     /// Window mode (window.rs): the table is a window over the service.
-    pub(super) window: Option<super::window::Window>,
+    pub(super) window: Option<super::held::Window>,
     /// In window mode, the marked keys as they were when marked: a mark
     /// stays when its row leaves the window, and `d` still revokes it.
     pub(super) mark_cache: BTreeMap<String, ApiKey>,
@@ -227,7 +227,7 @@ impl App {
             failures: 0,
             shown_expiries: None,
             effects: Vec::new(),
-            capacity: super::window::DEFAULT_CAPACITY,
+            capacity: super::held::DEFAULT_CAPACITY,
             window: None,
             mark_cache: BTreeMap::new(),
             width_basis: WidthBasis::default(),

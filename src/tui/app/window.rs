@@ -9,8 +9,8 @@
 //! The selection, `offset` and the scrollbar are absolute positions in the
 //! whole ordered list: the rows held start at [`App::row_start`].
 
-use std::collections::VecDeque;
-
+use super::held::{Base, PageMark, Window};
+pub(super) use super::held::{Land, ReadFrom};
 use super::state::{App, Banner};
 use super::tabs::{SortBy, Tab};
 use crate::api::{KeyCounts, KeyList, KeyListQuery};
@@ -19,121 +19,12 @@ use crate::key::health::Summary;
 use crate::tui::action::{Fetch, Request, LOAD_RETRY};
 use crate::tui::message::banner_message;
 
-/// How many keys the app holds at most unless told otherwise: above it, the
-/// table is a window over the service.
-pub const DEFAULT_CAPACITY: usize = 2_000;
-
 /// The longest filter the service takes (`q`).
 const MAX_Q: usize = 100;
-
-/// One page held: its length and the positions before and after it (`None`:
-/// nothing lies that way, the list's start or end).
-#[derive(Debug, Clone)]
-struct PageMark {
-    len: usize,
-    prev: Option<String>,
-    next: Option<String>,
-}
-
-/// Where the rows held are in the whole list: `Start(n)`, the first row held
-/// is row `n`; `End(n)`, the last row held is `n` rows before the last one
-/// (after a jump to the end, before the start's distance is known).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Base {
-    Start(usize),
-    End(usize),
-}
-
-/// Where the selection goes when a new query's first page lands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Land {
-    /// On the same key if it is there, else where it was.
-    Follow,
-    /// On the same key if it is there, else on the first row.
-    Top,
-    First,
-    Last,
-}
-
-/// Where a new query's first page starts.
-#[derive(Debug, Clone)]
-pub(super) enum ReadFrom {
-    Start,
-    End,
-    /// After this position, known to be row `n - 1`.
-    After(String, usize),
-}
-
-/// The window's state, besides the rows themselves (`App::keys`).
-#[derive(Debug, Clone)]
-pub(in crate::tui) struct Window {
-    pages: VecDeque<PageMark>,
-    base: Base,
-    /// Rows the query lists (the tab under the filter), from the counts.
-    total: usize,
-    /// The counts of the keys the filter lets through (the tabs).
-    counts: KeyCounts,
-    /// The counts of all keys (the summary line, the title's `of 12`).
-    all: KeyCounts,
-    generation: u64,
-    /// The counts asked for last (a jump to either end asks for none, and
-    /// keeps the counts on their way).
-    counts_generation: u64,
-    /// A page ahead / behind is on its way.
-    ahead: bool,
-    behind: bool,
-    /// A new query's first page is on its way: it replaces the rows.
-    resetting: bool,
-    land: Land,
-    /// Where the new query's first page starts, if known.
-    reset_base: Base,
-    /// The service's change cursor as of the last read of the window.
-    sync_cursor: Option<String>,
-    /// When the window and the counts were last read: an automatic refresh
-    /// reads them again after [`REREAD_EVERY`] even if no key was written
-    /// (keys expire, badges change with time).
-    read_at: Option<chrono::DateTime<chrono::Utc>>,
-}
 
 /// How long an automatic refresh that finds no key written may skip
 /// reading the window and the counts again.
 const REREAD_EVERY: chrono::Duration = chrono::Duration::minutes(5);
-
-impl Window {
-    fn new() -> Self {
-        Self {
-            pages: VecDeque::new(),
-            base: Base::Start(0),
-            total: 0,
-            counts: KeyCounts::default(),
-            all: KeyCounts::default(),
-            generation: 0,
-            counts_generation: 0,
-            ahead: false,
-            behind: false,
-            resetting: false,
-            land: Land::Follow,
-            reset_base: Base::Start(0),
-            sync_cursor: None,
-            read_at: None,
-        }
-    }
-
-    fn start(&self, held: usize) -> usize {
-        match self.base {
-            Base::Start(n) => n,
-            Base::End(n) => self.total.saturating_sub(n + held),
-        }
-    }
-
-    fn at_start(&self) -> bool {
-        self.pages.front().is_some_and(|p| p.prev.is_none())
-    }
-
-    fn at_end(&self) -> bool {
-        self.pages.back().is_some_and(|p| p.next.is_none())
-    }
-}
 
 /// A tab's count in `counts`.
 fn tab_count(counts: &KeyCounts, tab: Tab) -> usize {
