@@ -30,6 +30,7 @@ on_both_backends!(
     expiring_expired_and_digest_fire_once_on_two_replicas,
     targets_are_checked_and_a_rotated_secret_signs_with_both,
     users_added_and_removed_by_an_operator_are_events,
+    a_leak_report_sends_exposed_then_revoked_for_a_leak,
 );
 
 /// What the receiver got.
@@ -877,6 +878,61 @@ async fn users_added_and_removed_by_an_operator_are_events(backend: Backend) {
         assert_eq!(v["data"]["user"]["role"], "member");
         assert_eq!(v["data"]["actor"]["kind"], "operator");
     }
+    s.stop().await;
+    backend.cleanup().await;
+}
+
+/// Leak response (issue 23) × notifications: a report of a live key under
+/// the default policy (`on_leak = revoke`) sends `api_key.exposed` with
+/// where it was found, then `api_key.revoked` with reason `leak`, signed,
+/// never with the secret; a second report of the same key sends nothing.
+async fn a_leak_report_sends_exposed_then_revoked_for_a_leak(backend: Backend) {
+    let rx = Receiver::start().await;
+    let s = start(&backend, Arc::new(SystemClock)).await;
+    let (_, secret) = add_webhook(
+        &s,
+        &rx.url("/hook"),
+        &["api_key.exposed", "api_key.revoked"],
+    )
+    .await;
+    let (key, key_secret) = s.create_key("leaky", &["sessions:read"]).await;
+    let report = json!({ "reports": [{
+        "token": key_secret, "location": "github.com/acme/shop/.env:3", "source": "ci-scan",
+    }] });
+    for _ in 0..2 {
+        let r = s
+            .http
+            .post(s.url("/v1/leaks"))
+            .bearer_auth(&s.admin_token)
+            .json(&report)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let got = rx.wait_for("2 events", |a| a.len() >= 2).await;
+    let mut kinds: Vec<String> = got.iter().map(Arrival::kind).collect();
+    kinds.sort();
+    assert_eq!(kinds, ["api_key.exposed", "api_key.revoked"]);
+    for a in &got {
+        assert!(verifies(&secret, a), "signature of {}", a.body);
+        assert!(!a.body.contains(&key_secret), "no key secret in a payload");
+    }
+    let of = |kind: &str| got.iter().find(|a| a.kind() == kind).unwrap().json();
+    let exposed = of("api_key.exposed");
+    assert_eq!(exposed["data"]["api_key"]["id"], key["id"]);
+    assert_eq!(exposed["data"]["exposure"]["source"], "ci-scan");
+    assert_eq!(
+        exposed["data"]["exposure"]["location"],
+        "github.com/acme/shop/.env:3"
+    );
+    assert_eq!(exposed["data"]["on_leak"], "revoke");
+    let revoked = of("api_key.revoked");
+    assert_eq!(revoked["data"]["api_key"]["id"], key["id"]);
+    assert_eq!(revoked["data"]["reason"], "leak");
+    // The second report of the same key changed nothing and sent nothing.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(rx.arrivals().len(), 2);
     s.stop().await;
     backend.cleanup().await;
 }
