@@ -316,6 +316,10 @@ pub struct AuditListQuery {
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Only the entries of this key (its id, `key_…`): its whole history,
+    /// newest first, read from an index however long the log.
+    #[param(max_length = 64)]
+    pub api_key_id: Option<String>,
 }
 
 /// The scope catalogue, in display order (Full Access last).

@@ -516,6 +516,9 @@ pub struct AuditArgs {
     /// A JSON array of the entries (the API's objects) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Only this key's entries (its id, `key_…`): its whole history.
+    #[arg(long, value_name = "ID")]
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Args)]

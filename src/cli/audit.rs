@@ -16,6 +16,7 @@ pub async fn run_on(args: AuditArgs, client: &Client) -> Result<(), CliError> {
     let query = AuditListQuery {
         limit: Some(args.limit.min(500)),
         cursor: None,
+        api_key_id: args.key.clone(),
     };
     if args.json {
         return print_json_pages(client, query, wanted).await;

@@ -12,6 +12,9 @@ use super::AppState;
 use crate::api::{Actor, AuditEntry, AuditList, AuditListQuery, ErrorBody};
 use crate::audit_action;
 
+/// The longest `api_key_id` taken.
+const MAX_KEY_ID: usize = 64;
+
 /// The organisation's audit log, newest first: for admins, and for API keys with `audit_logs:read`.
 #[utoipa::path(get, path = "/v1/audit-logs", tag = "audit", params(AuditListQuery),
     security(("bearer" = [])),
@@ -38,10 +41,27 @@ pub async fn list(
             )
         })?),
     };
-    let mut rows = state
-        .store
-        .list_audit(reader.org_id(), limit + 1, before)
-        .await?;
+    let mut rows = match query.api_key_id.as_deref() {
+        None | Some("") => {
+            state
+                .store
+                .list_audit(reader.org_id(), limit + 1, before)
+                .await?
+        }
+        Some(id) => {
+            if id.len() > MAX_KEY_ID || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                return Err(field_error(
+                    "api_key_id",
+                    format!("api_key_id is a key's id (key_…): letters, digits and _, at most {MAX_KEY_ID} characters"),
+                ));
+            }
+            state
+                .store
+                .list_audit_of_key(reader.org_id(), id, limit + 1, before)
+                .await?
+        }
+    };
     let next_cursor = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
         rows.last().map(|r| r.id.to_string())

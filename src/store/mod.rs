@@ -432,6 +432,15 @@ pub trait Store: Send + Sync + 'static {
         before: Option<i64>,
     ) -> StoreResult<Vec<AuditRecord>>;
 
+    /// One key's entries, newest first, below `before` if given.
+    async fn list_audit_of_key(
+        &self,
+        org_id: &str,
+        key_id: &str,
+        limit: u32,
+        before: Option<i64>,
+    ) -> StoreResult<Vec<AuditRecord>>;
+
     /// A trivial query (`SELECT 1`): is the database answering?
     async fn ping(&self) -> StoreResult<()>;
 

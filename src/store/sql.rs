@@ -168,6 +168,13 @@ pub const LIST_AUDIT: &str =
      remote_addr, details FROM audit_log \
      WHERE org_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3";
 
+/// One key's entries (`audit_log_key` index).
+pub const LIST_AUDIT_OF_KEY: &str =
+    "SELECT id, org_id, at, actor_kind, actor_id, actor_name, action, api_key_id, \
+     remote_addr, details FROM audit_log \
+     WHERE org_id = $1 AND api_key_id = $2 AND ($3 IS NULL OR id < $3) \
+     ORDER BY id DESC LIMIT $4";
+
 pub const INSERT_AUDIT: &str =
     "INSERT INTO audit_log (org_id, at, actor_kind, actor_id, actor_name, action, \
      api_key_id, remote_addr, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";

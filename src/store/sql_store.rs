@@ -1060,6 +1060,28 @@ where
         .await
     }
 
+    async fn list_audit_of_key(
+        &self,
+        org_id: &str,
+        key_id: &str,
+        limit: u32,
+        before: Option<i64>,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        self.run("list_audit_of_key", async {
+            sqlx::query_as::<DB, AuditRow>(sql::LIST_AUDIT_OF_KEY)
+                .bind(org_id)
+                .bind(key_id)
+                .bind(before)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(AuditRecord::try_from)
+                .collect()
+        })
+        .await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.run("ping", async {
             sqlx::query::<DB>(sql::PING).execute(&self.pool).await?;

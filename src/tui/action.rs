@@ -77,7 +77,11 @@ pub enum Request {
         id: String,
         grace_seconds: u32,
     },
-    LoadAudit,
+    /// The newest audit entries, of one key's alone if `key` (the service
+    /// filters: a key's whole history, however long the log).
+    LoadAudit {
+        key: Option<String>,
+    },
     /// The organisation's usage over a window (the usage screen).
     LoadOrgUsage {
         window: crate::api::UsageWindow,

@@ -228,10 +228,11 @@ fn spawn_request(
             Request::RotateKey { id, grace_seconds } => {
                 Answer::Rotated(Box::new(client.rotate_key(&id, grace_seconds).await))
             }
-            Request::LoadAudit => {
+            Request::LoadAudit { key } => {
                 let query = crate::api::AuditListQuery {
                     limit: Some(500),
                     cursor: None,
+                    api_key_id: key,
                 };
                 Answer::Audit(client.audit_logs(&query).await)
             }

@@ -355,3 +355,56 @@ async fn a_server_refusal_shows_once_at_its_field_which_gets_the_focus_and_the_f
     assert_eq!(form_top(&ui.screen()), top);
     w.server.stop().await;
 }
+
+/// `A`'s log is the key's whole history, however long the organisation's
+/// log: the service filters (`GET /v1/audit-logs?api_key_id=`, from an
+/// index), so a key whose entries are older than the newest 500 still has
+/// them; a bad id is a 400 naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keys_audit_is_its_whole_history_past_the_newest_500() {
+    let w = World::new().await;
+    let oldest = w
+        .create(json!({"name": "Oldest", "scopes": ["sessions:read"]}))
+        .await;
+    let id = oldest["api_key"]["id"].as_str().unwrap().to_owned();
+    w.clock.advance(Duration::minutes(1));
+    for chunk in (0..505).collect::<Vec<_>>().chunks(50) {
+        let creates = chunk
+            .iter()
+            .map(|n| w.create(json!({"name": format!("Newer {n}"), "scopes": ["sessions:read"]})));
+        futures_util::future::join_all(creates).await;
+    }
+    let s = &w.server;
+    let newest = s.get_json("/v1/audit-logs?limit=500", &s.admin_token).await;
+    let newest = newest["data"].as_array().unwrap();
+    assert_eq!(newest.len(), 500);
+    assert!(newest.iter().all(|e| e["api_key_id"] != id.as_str()));
+    let of_key = s
+        .get_json(&format!("/v1/audit-logs?api_key_id={id}"), &s.admin_token)
+        .await;
+    let of_key = of_key["data"].as_array().unwrap();
+    assert_eq!(of_key.len(), 1, "{of_key:?}");
+    assert_eq!(of_key[0]["action"], "api_key.created");
+    assert_eq!(of_key[0]["api_key_id"], id.as_str());
+    let bad = s
+        .http
+        .get(s.url("/v1/audit-logs?api_key_id=key%27%20OR%201"))
+        .bearer_auth(&s.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let body: serde_json::Value = bad.json().await.unwrap();
+    assert!(body.to_string().contains("api_key_id"), "{body}");
+
+    // The UI: the oldest key is the last row (newest first); `A` opens its log.
+    let mut ui = w.ui(PLAIN, 80, 24).await;
+    ui.press(KeyCode::Char('G')).await;
+    ui.press(KeyCode::Char('A')).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("Audit log of “Oldest” · 1 entr") && screen.contains("created"),
+        "{screen}"
+    );
+    w.server.stop().await;
+}

@@ -157,7 +157,7 @@ impl App {
             Command::Audit => {
                 self.popups
                     .push(Popup::Audit(Box::new(AuditView::loading())));
-                self.request(Request::LoadAudit);
+                self.request(Request::LoadAudit { key: None });
             }
             Command::Webhooks => {
                 self.popups
@@ -293,15 +293,15 @@ impl App {
                 request,
                 idempotency_key,
             }),
-            Intent::ReloadAudit => self.request(Request::LoadAudit),
+            Intent::ReloadAudit(key) => self.request(Request::LoadAudit { key }),
             Intent::LoadUsage { id, window } => self.request(Request::LoadKeyUsage { id, window }),
             Intent::LoadOrgUsage(window) => self.request(Request::LoadOrgUsage { window }),
             Intent::DetailsOf(id) => self.open_details(id),
             Intent::Webhooks(op) => self.request(Request::Webhooks(op)),
             Intent::AuditOf(id) => {
                 self.popups
-                    .push(Popup::Audit(Box::new(AuditView::of_key(id))));
-                self.request(Request::LoadAudit);
+                    .push(Popup::Audit(Box::new(AuditView::of_key(id.clone()))));
+                self.request(Request::LoadAudit { key: Some(id) });
             }
             Intent::ForKey(command, id) => self.on_key_command(command, &id),
             Intent::Run(command) => {

@@ -87,7 +87,7 @@ impl AuditView {
             Some(Command::Filter) => self.searching = true,
             Some(Command::Reload) if !self.loading => {
                 self.loading = true;
-                return Intent::ReloadAudit;
+                return Intent::ReloadAudit(self.key.clone());
             }
             // Esc clears a filter before it closes the log.
             Some(Command::Back)

@@ -73,7 +73,8 @@ pub enum Intent {
         idempotency_key: String,
     },
     /// Load the audit log again.
-    ReloadAudit,
+    /// Read the audit log again (of this key alone, if one).
+    ReloadAudit(Option<String>),
     /// A request of the webhooks screen; its answer goes back to it.
     Webhooks(crate::tui::action::WebhookOp),
     /// Open the audit log of this key (by id) on top.
