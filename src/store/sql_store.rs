@@ -291,6 +291,37 @@ where
     for<'q> Option<Vec<u8>>: Encode<'q, DB>,
     for<'r> bool: Decode<'r, DB> + Type<DB>,
 {
+    /// [`Store::list_audit`] and [`Store::list_audit_of_key`]: the
+    /// organisation's entries (or, with `key_id`, that key's, from its
+    /// index) older than `before`, newest first, fetched and mapped one way.
+    async fn audit_entries(
+        &self,
+        org_id: &str,
+        key_id: Option<&str>,
+        limit: u32,
+        before: Option<i64>,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        let (what, statement) = match key_id {
+            Some(_) => ("list_audit_of_key", sql::LIST_AUDIT_OF_KEY),
+            None => ("list_audit", sql::LIST_AUDIT),
+        };
+        self.run(what, async {
+            let mut query = sqlx::query_as::<DB, AuditRow>(statement).bind(org_id);
+            if let Some(key_id) = key_id {
+                query = query.bind(key_id);
+            }
+            query
+                .bind(before)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(AuditRecord::try_from)
+                .collect()
+        })
+        .await
+    }
+
     /// [`Store::list_window`]: the window's segments read in order until the page is full.
     async fn window_in(&self, org_id: &str, query: &KeyQuery) -> StoreResult<Vec<WindowKey>> {
         let changed_since = query
@@ -1046,18 +1077,7 @@ where
         limit: u32,
         before: Option<i64>,
     ) -> StoreResult<Vec<AuditRecord>> {
-        self.run("list_audit", async {
-            sqlx::query_as::<DB, AuditRow>(sql::LIST_AUDIT)
-                .bind(org_id)
-                .bind(before)
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?
-                .into_iter()
-                .map(AuditRecord::try_from)
-                .collect()
-        })
-        .await
+        self.audit_entries(org_id, None, limit, before).await
     }
 
     async fn list_audit_of_key(
@@ -1067,19 +1087,7 @@ where
         limit: u32,
         before: Option<i64>,
     ) -> StoreResult<Vec<AuditRecord>> {
-        self.run("list_audit_of_key", async {
-            sqlx::query_as::<DB, AuditRow>(sql::LIST_AUDIT_OF_KEY)
-                .bind(org_id)
-                .bind(key_id)
-                .bind(before)
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?
-                .into_iter()
-                .map(AuditRecord::try_from)
-                .collect()
-        })
-        .await
+        self.audit_entries(org_id, Some(key_id), limit, before).await
     }
 
     async fn ping(&self) -> StoreResult<()> {
