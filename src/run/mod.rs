@@ -60,3 +60,32 @@ fn init_logging(default: &str) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
+
+/// The most keys a UI holds, the local one's and every SSH session's
+/// (`KEYDECK_UI_CAPACITY`, a hidden knob for tests and trials;
+/// [`crate::tui::app::DEFAULT_CAPACITY`] by default).
+fn window_capacity() -> usize {
+    capacity_of(std::env::var("KEYDECK_UI_CAPACITY").ok().as_deref())
+}
+
+/// `KEYDECK_UI_CAPACITY`'s value read: a positive number, else the default.
+fn capacity_of(value: Option<&str>) -> usize {
+    value
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(crate::tui::app::DEFAULT_CAPACITY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::capacity_of;
+    use crate::tui::app::DEFAULT_CAPACITY;
+
+    #[test]
+    fn the_capacity_is_a_positive_number_or_the_default() {
+        assert_eq!(capacity_of(Some(" 50 ")), 50);
+        for value in [None, Some(""), Some("0"), Some("-3"), Some("many")] {
+            assert_eq!(capacity_of(value), DEFAULT_CAPACITY, "{value:?}");
+        }
+    }
+}

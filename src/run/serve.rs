@@ -65,6 +65,7 @@ fn configs(
         ssh.max_unauthenticated_per_source = args.ssh_max_unauthenticated_per_source as usize;
         ssh.login_timeout = Duration::from_secs(args.ssh_login_timeout);
         ssh.channel_request_timeout = Duration::from_secs(args.ssh_channel_request_timeout);
+        ssh.ui_capacity = super::window_capacity();
         ssh
     });
     if let Some(path) = &args.scopes_file {

@@ -35,20 +35,10 @@ pub async fn ui(args: UiArgs) -> Result<(), AnyError> {
     let options = TuiOptions {
         refresh_every: args.refresh_every,
         theme: args.theme,
-        capacity: window_capacity(),
+        capacity: super::window_capacity(),
     };
     // The TUI draws its first frame before it waits for the connection.
     tui::run(options, connect(args.remote, args.data_dir)).await
-}
-
-/// The most keys the UI holds (`KEYDECK_UI_CAPACITY`, a hidden knob for
-/// tests and trials; [`tui::app::DEFAULT_CAPACITY`] by default).
-fn window_capacity() -> usize {
-    std::env::var("KEYDECK_UI_CAPACITY")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(tui::app::DEFAULT_CAPACITY)
 }
 
 /// The client to use; with the embedded service, stopping it is what the UI does on exit.

@@ -71,6 +71,10 @@ pub struct SshConfig {
     /// A command's output is cut (exit status non-zero, a line on its
     /// standard error) when the client takes none of it for this long.
     pub exec_progress_timeout: Duration,
+    /// The most keys a UI session holds; an organisation with more is shown
+    /// as a window over the service (`KEYDECK_UI_CAPACITY` for `keydeck
+    /// serve`, as for the local UI).
+    pub ui_capacity: usize,
 }
 
 impl SshConfig {
@@ -100,6 +104,7 @@ impl SshConfig {
             keepalive: Duration::from_secs(30),
             output_buffer: 256 * 1024,
             exec_progress_timeout: Duration::from_secs(30),
+            ui_capacity: crate::tui::app::DEFAULT_CAPACITY,
         }
     }
 }

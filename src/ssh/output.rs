@@ -31,6 +31,9 @@ pub struct SshStats {
     pub resyncs: AtomicU64,
     /// Sessions open now.
     pub open_sessions: AtomicUsize,
+    /// The most keys a UI session ever held (at most about its capacity,
+    /// [`super::SshConfig::ui_capacity`], whatever the number of keys).
+    pub peak_held_keys: Arc<AtomicUsize>,
 }
 
 #[derive(Default)]

@@ -991,6 +991,8 @@ fn spawn_ui(
         Ok(palette) => app.set_palette(palette),
         Err(note) => app.note(note),
     }
+    app.set_capacity(ctx.config.ui_capacity);
+    app.report_held_to(Arc::clone(&ctx.stats.peak_held_keys));
     tokio::spawn(async move {
         bytes::run(input, output, options, &mut app, client)
             .await

@@ -136,6 +136,8 @@ pub struct App {
     /// In window mode, the marked keys as they were when marked: a mark
     /// stays when its row leaves the window, and `d` still revokes it.
     pub(super) mark_cache: BTreeMap<String, ApiKey>,
+    /// Told the most keys this app ever held (see [`App::report_held_to`]).
+    pub(super) held_peak: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
     /// What the table's columns needed (name, prefix, scopes, health) on
     /// the last frame drawn without a filter: while a filter is set the
     /// widths stay these, so they do not jump with each keystroke. Written
@@ -230,6 +232,7 @@ impl App {
             capacity: super::held::DEFAULT_CAPACITY,
             window: None,
             mark_cache: BTreeMap::new(),
+            held_peak: None,
             width_basis: WidthBasis::default(),
         }
     }

@@ -52,6 +52,9 @@ impl App {
                 }
             }
         }
+        if let Some(peak) = &self.held_peak {
+            peak.fetch_max(self.held(), std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     fn on_key(&mut self, key: KeyEvent) {

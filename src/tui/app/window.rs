@@ -61,6 +61,13 @@ impl App {
         self.keys.len() + self.staging.len()
     }
 
+    /// After every action, `peak` is raised to the keys held if fewer: how
+    /// a server with many sessions (SSH) watches that each holds only its
+    /// window.
+    pub fn report_held_to(&mut self, peak: std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        self.held_peak = Some(peak);
+    }
+
     /// Whether the table is a window over the service (more keys than the
     /// app may hold).
     pub fn windowed(&self) -> bool {
