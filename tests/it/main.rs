@@ -67,3 +67,4 @@ mod ui_window;
 mod usage;
 mod webhooks;
 mod window;
+mod window_faces;

@@ -346,8 +346,11 @@ impl App {
         }
         if fetch == Fetch::Probe {
             self.loading = false;
-            // `r` pressed meanwhile reads the window again whatever the answer.
-            if page.data.is_empty() && self.refreshing.is_none() {
+            // `r` pressed meanwhile reads the window again whatever the answer;
+            // so does a policy set since (on this replica or another): no
+            // key was written, but badges and counts follow the policy.
+            let policy_changed = page.policy_tag.is_some() && page.policy_tag != self.policy_tag;
+            if page.data.is_empty() && self.refreshing.is_none() && !policy_changed {
                 // Nothing written since: what shows is up to date, and the
                 // screen stays as it is.
                 self.updated_at = Some(self.now);
