@@ -1087,7 +1087,8 @@ where
         limit: u32,
         before: Option<i64>,
     ) -> StoreResult<Vec<AuditRecord>> {
-        self.audit_entries(org_id, Some(key_id), limit, before).await
+        self.audit_entries(org_id, Some(key_id), limit, before)
+            .await
     }
 
     async fn ping(&self) -> StoreResult<()> {
