@@ -538,3 +538,104 @@ async fn json_lists_over_ssh_of_more_than_a_page_are_complete_and_in_order(backe
     assert_eq!(got, want, "every entry once, newest first");
     server.stop().await;
 }
+
+// ---------------------------------------------------------------------------
+// `keydeck serve --ssh-listen` with KEYDECK_UI_CAPACITY, through OpenSSH.
+
+#[test]
+#[cfg_attr(
+    not(keydeck_openssh),
+    ignore = "needs the OpenSSH client (apt-get install openssh-client)"
+)]
+fn openssh_ui_sessions_of_keydeck_serve_take_the_capacity_from_the_environment_sqlite() {
+    openssh_ui_sessions_take_the_capacity(Backend::sqlite());
+}
+
+#[test]
+#[cfg_attr(
+    any(not(keydeck_openssh), not(keydeck_pg)),
+    ignore = "needs the OpenSSH client and KEYDECK_TEST_POSTGRES_URL"
+)]
+fn openssh_ui_sessions_of_keydeck_serve_take_the_capacity_from_the_environment_postgres() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    if let Some(backend) = runtime.block_on(Backend::postgres()) {
+        openssh_ui_sessions_take_the_capacity(backend);
+    }
+}
+
+/// `KEYDECK_UI_CAPACITY=50 keydeck serve --ssh-listen …` on 320 keys: the UI
+/// that `ssh -tt` opens is a window (its log says so, with the capacity),
+/// and `G`, `g`, `PgDn` move through all 320 rows.
+fn openssh_ui_sessions_take_the_capacity(backend: Backend) {
+    use common::process::start_serve;
+    use common::pty::{Session, TIMEOUT};
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let mut cmd = common::bin::keydeck();
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--ssh-listen",
+        "127.0.0.1:0",
+    ])
+    .arg("--data-dir")
+    .arg(backend.data_dir.path())
+    .env("RUST_LOG", "info")
+    .env("KEYDECK_UI_CAPACITY", CAPACITY.to_string())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::fs::File::create(&log).unwrap());
+    if let Some(url) = backend.database_url_arg() {
+        cmd.args(["--database-url", &url]);
+    }
+    let ready = |text: &str| {
+        let ssh = text
+            .lines()
+            .find(|l| l.contains("SSH server listening"))?
+            .split("addr=")
+            .nth(1)?
+            .split_whitespace()
+            .next()?
+            .parse::<std::net::SocketAddr>()
+            .ok()?;
+        common::process::listening_on(text).map(|_| ssh.port())
+    };
+    let (_serve, port) = start_serve(&mut cmd, &log, ready)
+        .unwrap_or_else(|e| panic!("keydeck serve exited ({:?}):\n{}", e.code, e.log));
+    let key = crate::ssh_openssh::keygen(dir.path(), "id_ed25519");
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    runtime.block_on(async {
+        seed(&backend, KEYS, &SystemClock).await;
+        let store = backend.store().await;
+        keydeck::accounts::ssh_keys::add_ssh_key(store.as_ref(), ADMIN, &public, Utc::now())
+            .await
+            .unwrap();
+        store.close().await;
+    });
+
+    let mut args = crate::ssh_openssh::options(port, &key);
+    args.extend(["-tt".into(), "anyone@127.0.0.1".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut ui = Session::start_program("ssh", &args, &[], WIDTH, HEIGHT);
+    ui.wait_for(&format!("{KEYS} keys"));
+    ui.wait_for("1/320 ·");
+    ui.send("G");
+    ui.wait_for("320/320 ·");
+    ui.send("g");
+    ui.wait_for("1/320 ·");
+    ui.send("\x1b[6~");
+    ui.wait_gone("1/320 ·");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let window = format!("capacity={CAPACITY}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("window mode") && l.contains(&window)),
+        "the session's UI is a window of {CAPACITY} keys:\n{text}"
+    );
+    ui.send("q");
+    let (code, _) = ui.wait_exit(TIMEOUT);
+    assert_eq!(code, 0, "{}", ui.output());
+    drop(runtime);
+}
