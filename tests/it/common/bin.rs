@@ -8,6 +8,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_keydeck");
 /// Variables of the environment `cargo test` runs in that must not reach the
 /// binary: they could choose its service, token, profile, config file, data
 /// dir, database, key format, proxy trust, lockout, colours or log level.
+/// Every other `KEYDECK_*` variable is removed too (see [`scrub`]), so a new
+/// setting cannot leak in from a developer's shell.
 /// A test that wants one sets it after the scrub.
 pub const SCRUBBED: &[&str] = &[
     "KEYDECK_URL",
@@ -25,9 +27,18 @@ pub const SCRUBBED: &[&str] = &[
     "RUST_LOG",
 ];
 
-/// Removes [`SCRUBBED`] from `cmd`'s environment.
+/// What a child must not inherit: [`SCRUBBED`] and every `KEYDECK_*`
+/// variable of this process's environment.
+pub fn scrubbed() -> Vec<std::ffi::OsString> {
+    let own = std::env::vars_os()
+        .map(|(var, _)| var)
+        .filter(|var| var.to_string_lossy().starts_with("KEYDECK_"));
+    SCRUBBED.iter().map(Into::into).chain(own).collect()
+}
+
+/// Removes [`scrubbed`] from `cmd`'s environment.
 pub fn scrub(cmd: &mut Command) -> &mut Command {
-    for var in SCRUBBED {
+    for var in scrubbed() {
         cmd.env_remove(var);
     }
     cmd

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 pub use crate::common::bin::BIN;
-use crate::common::bin::{keydeck, SCRUBBED};
+use crate::common::bin::{keydeck, scrubbed};
 use crate::common::process::ServerProcess;
 use crate::common::Backend;
 
@@ -289,7 +289,7 @@ impl User {
         let mut cmd = CommandBuilder::new(BIN);
         cmd.args(args);
         cmd.cwd(self.home.path());
-        for var in SCRUBBED {
+        for var in scrubbed() {
             cmd.env_remove(var);
         }
         cmd.env("HOME", self.home.path());

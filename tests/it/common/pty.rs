@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize, SlavePty};
 
-use super::bin::{BIN, SCRUBBED};
+use super::bin::{scrubbed, BIN};
 use super::util::wait_until;
 
 /// How long a wait for the screen may take.
@@ -48,7 +48,7 @@ impl Session {
             .expect("openpty");
         let mut cmd = CommandBuilder::new(program);
         cmd.args(args);
-        for var in SCRUBBED {
+        for var in scrubbed() {
             cmd.env_remove(var);
         }
         cmd.env("TERM", "xterm-256color");
