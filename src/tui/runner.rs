@@ -148,7 +148,11 @@ async fn webhook_request(client: &Client, op: WebhookOp) -> WebhookAnswer {
     match op {
         WebhookOp::List => WebhookAnswer::List(client.webhooks(WebhookCall::List).await),
         WebhookOp::Deliveries(id) => {
-            let result = client.webhooks(WebhookCall::Deliveries(&id, 50)).await;
+            let query = crate::api::webhooks::DeliveryListQuery {
+                limit: Some(50),
+                ..Default::default()
+            };
+            let result = client.webhooks(WebhookCall::Deliveries(&id, &query)).await;
             WebhookAnswer::Deliveries(id, result)
         }
         WebhookOp::Add(body) => {
