@@ -954,6 +954,7 @@ where
                 .map(|n| format!("${n}"))
                 .collect::<Vec<_>>()
                 .join(", ");
+            let mut events = 0;
             for table in [
                 "webhook_deliveries WHERE event_id",
                 "webhook_events WHERE id",
@@ -963,10 +964,12 @@ where
                 for id in &ids {
                     query = query.bind(id.as_str());
                 }
-                query.execute(&mut *tx).await?;
+                // The events' count is the last: another replica pruning
+                // the same ones at once deletes none of them twice.
+                events = DB::rows_affected(&query.execute(&mut *tx).await?);
             }
             tx.commit().await?;
-            Ok(ids.len() as u64)
+            Ok(events)
         })
         .await
     }
