@@ -327,9 +327,9 @@ impl Client {
             WebhookCall::Add(body) => self.request(Method::POST, "/v1/webhooks").json(body),
             WebhookCall::Remove(id) => self.request(Method::DELETE, &one(id, "")),
             WebhookCall::Test(id) => self.request(Method::POST, &one(id, "/test")),
-            WebhookCall::Deliveries(id, limit) => self
+            WebhookCall::Deliveries(id, query) => self
                 .request(Method::GET, &one(id, "/deliveries"))
-                .query(&[("limit", limit)]),
+                .query(query),
             WebhookCall::RotateSecret(id, body) => self
                 .request(Method::POST, &one(id, "/rotate-secret"))
                 .json(body),
@@ -345,7 +345,8 @@ pub enum WebhookCall<'a> {
     Add(&'a crate::api::webhooks::CreateWebhookRequest),
     Remove(&'a str),
     Test(&'a str),
-    Deliveries(&'a str, u32),
+    /// A page of an endpoint's deliveries.
+    Deliveries(&'a str, &'a crate::api::webhooks::DeliveryListQuery),
     RotateSecret(
         &'a str,
         &'a crate::api::webhooks::RotateWebhookSecretRequest,

@@ -85,10 +85,16 @@ pub struct WebhookDelivery {
     pub created_at: DateTime<Utc>,
 }
 
-/// `GET /v1/webhooks/{id}/deliveries`, newest first.
+/// A page of `GET /v1/webhooks/{id}/deliveries`, newest first.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct WebhookDeliveryList {
     pub data: Vec<WebhookDelivery>,
+    /// Pass as `cursor` for the page after this one (older); `null` on the last page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+    /// Pass as `before` for the page before this one (newer); absent on the first page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_cursor: Option<String>,
 }
 
 /// `GET /v1/webhooks/{id}/deliveries` parameters.
@@ -99,4 +105,16 @@ pub struct DeliveryListQuery {
     /// 1-500 (default 100).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+    /// `next_cursor` of a page: the page after it (older deliveries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(max_length = 20)]
+    pub cursor: Option<String>,
+    /// `prev_cursor` of a page: the page before it (newer deliveries), for scrolling up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(max_length = 20)]
+    pub before: Option<String>,
+    /// `end`: the oldest page, without reading what lies before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(max_length = 8)]
+    pub from: Option<String>,
 }

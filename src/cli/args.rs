@@ -347,6 +347,27 @@ pub fn parse_policy_days(s: &str) -> Result<u32, String> {
     }
 }
 
+/// A retention: `48h`, `7d`, `2w` (a bare number is days), from 1 hour to 365 days.
+pub fn parse_retention(s: &str) -> Result<chrono::Duration, String> {
+    use crate::key::expiry::{parse_span, SpanUnit};
+    let invalid = || {
+        format!(
+            "{:?} is not a retention: use hours, days or weeks from 1h to 365d, like 7d",
+            s.chars().take(20).collect::<String>()
+        )
+    };
+    let span = parse_span(s.trim(), Some(SpanUnit::Day)).ok_or_else(invalid)?;
+    if span.unit < SpanUnit::Hour {
+        return Err(invalid());
+    }
+    match span.seconds() {
+        Some(secs) if (3600..=365 * 86_400).contains(&secs) => {
+            Ok(chrono::Duration::seconds(secs as i64))
+        }
+        _ => Err(invalid()),
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct KeysArgs {
     #[command(subcommand)]
@@ -637,6 +658,11 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYDECK_WEBHOOK_DIGEST_HOUR", default_value_t = 8, value_name = "HOUR",
         value_parser = clap::value_parser!(u32).range(0..=23), help_heading = "Webhooks")]
     pub webhook_digest_hour: u32,
+    /// How long delivered (or given-up) webhook events and their deliveries are kept, e.g. 7d,
+    /// 48h, 2w (1h to 365d); events still being retried are never pruned.
+    #[arg(long, env = "KEYDECK_WEBHOOK_RETENTION", default_value = "7d", value_name = "SPAN",
+        value_parser = parse_retention, help_heading = "Webhooks")]
+    pub webhook_retention: chrono::Duration,
     /// A proxy whose X-Forwarded-For (or, without one, X-Real-IP) is believed (repeatable), e.g.
     /// nginx on 127.0.0.1. The client is the rightmost X-Forwarded-For entry not a listed proxy.
     #[arg(
@@ -961,5 +987,18 @@ mod tests {
         assert!(parse_grace("2x").is_err());
         assert!(parse_grace("-1h").is_err());
         assert!(parse_grace("soon").is_err());
+    }
+
+    #[test]
+    fn a_webhook_retention_is_hours_days_or_weeks_within_a_year() {
+        let d = chrono::Duration::days;
+        assert_eq!(parse_retention("7d"), Ok(d(7)));
+        assert_eq!(parse_retention("7"), Ok(d(7)));
+        assert_eq!(parse_retention("2w"), Ok(d(14)));
+        assert_eq!(parse_retention("48h"), Ok(chrono::Duration::hours(48)));
+        assert_eq!(parse_retention("365d"), Ok(d(365)));
+        for bad in ["0d", "30m", "59m", "366d", "1y", "", "soon", "-1d"] {
+            assert!(parse_retention(bad).is_err(), "{bad}");
+        }
     }
 }

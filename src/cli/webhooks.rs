@@ -5,8 +5,8 @@ use super::console::note;
 use super::output::{self, Cell};
 use super::CliError;
 use crate::api::webhooks::{
-    CreateWebhookRequest, CreatedWebhook, RotateWebhookSecretRequest, Webhook, WebhookDeliveryList,
-    WebhookList, WebhookTestQueued,
+    CreateWebhookRequest, CreatedWebhook, DeliveryListQuery, RotateWebhookSecretRequest, Webhook,
+    WebhookDeliveryList, WebhookList, WebhookTestQueued,
 };
 use crate::cli::WebhooksCommand;
 use crate::client::{Client, WebhookCall};
@@ -62,8 +62,13 @@ pub async fn run_on(command: WebhooksCommand, client: &Client) -> Result<(), Cli
             Ok(())
         }
         WebhooksCommand::Deliveries { id, limit, json } => {
-            let list: WebhookDeliveryList =
-                client.webhooks(WebhookCall::Deliveries(&id, limit)).await?;
+            let query = DeliveryListQuery {
+                limit: Some(limit),
+                ..DeliveryListQuery::default()
+            };
+            let list: WebhookDeliveryList = client
+                .webhooks(WebhookCall::Deliveries(&id, &query))
+                .await?;
             if json {
                 return output::print_json(&list);
             }

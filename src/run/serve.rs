@@ -40,6 +40,7 @@ fn configs(
     config.key_cache = args.key_cache;
     config.webhooks.allow_private = args.webhooks_allow_private;
     config.webhooks.digest_hour = args.webhook_digest_hour;
+    config.webhooks.retention = args.webhook_retention;
     config.trusted_proxies = args.trusted_proxies;
     config.usage.minute_retention = chrono::Duration::hours(args.usage_minutes_hours.into());
     config.usage.hour_retention = chrono::Duration::days(args.usage_hours_days.into());

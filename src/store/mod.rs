@@ -34,8 +34,8 @@ pub use sql_store::{Hooks, KeyWrites};
 pub use sqlite::{DataVersion, VersionSource};
 pub use ssh_keys::{SshKey, SshKeyHolder};
 pub use webhooks::{
-    key_payload, new_event, Attempt, Claimed, Delivery, Endpoint, NewEndpoint, NewEvent,
-    WebhookStore,
+    key_payload, new_event, Attempt, Claimed, Delivery, DeliveryPage, Endpoint, NewEndpoint,
+    NewEvent, Once, WebhookStore,
 };
 pub use window::{
     Anchor, KeyCounts, KeyPosition, KeyQuery, KeySort, KeyTab, SortValue, WindowKey,

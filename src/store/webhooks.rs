@@ -62,8 +62,30 @@ pub struct NewEvent {
     pub created_at: DateTime<Utc>,
     /// The whole body sent: `{"type", "timestamp", "data"}`.
     pub payload: Value,
-    /// Time-based events: the outbox holds at most one event with this text.
-    pub dedupe: Option<String>,
+    /// Time-based events: what makes them happen once.
+    pub once: Option<Once>,
+}
+
+/// What makes a time-based event happen once: the outbox holds at most one
+/// event with the `dedupe` text, and keeps it (pruning or not) `until` the
+/// event could no longer be made again.
+#[derive(Debug, Clone)]
+pub struct Once {
+    pub dedupe: String,
+    pub until: DateTime<Utc>,
+}
+
+/// Which page of an endpoint's deliveries (newest first) to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryPage {
+    /// The newest.
+    Newest,
+    /// Those older than this delivery (by id): the page after it.
+    Older(i64),
+    /// Those newer than this delivery: the page before it.
+    Newer(i64),
+    /// The oldest, without reading what lies before them.
+    Oldest,
 }
 
 /// A delivery as `GET /v1/webhooks/{id}/deliveries` lists it.
@@ -145,8 +167,13 @@ pub trait WebhookStore: Send + Sync {
     /// subscribed to it (or to `only` alone, subscribed or not). `false` if
     /// an event with its `dedupe` text is there already.
     async fn enqueue_event(&self, event: &NewEvent, only: Option<&str>) -> StoreResult<bool>;
-    /// The endpoint's latest deliveries, newest first.
-    async fn list_deliveries(&self, endpoint_id: &str, limit: u32) -> StoreResult<Vec<Delivery>>;
+    /// Up to `limit` of the endpoint's deliveries on `page`, newest first.
+    async fn list_deliveries(
+        &self,
+        endpoint_id: &str,
+        page: DeliveryPage,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>>;
     /// Leases up to `limit` deliveries due at `now` (pending, not leased, to
     /// an enabled endpoint) until `lease_until`.
     async fn claim_deliveries(
@@ -166,6 +193,18 @@ pub trait WebhookStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Organisations with at least one enabled endpoint.
     async fn orgs_with_endpoints(&self) -> StoreResult<Vec<String>>;
+    /// Deletes, with their deliveries, up to `limit` events made before
+    /// `before` whose every delivery is done (delivered or given up) with
+    /// its last attempt before `before`, and that no longer make a
+    /// time-based event happen once (`keep_until` passed at `now`). Never an
+    /// event with a delivery pending (retrying, or waiting for a disabled
+    /// endpoint). How many events went.
+    async fn prune_events(
+        &self,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<u64>;
 }
 
 const ENDPOINT_COLUMNS: &str = "id, org_id, url, events, created_at, created_by, \
@@ -194,8 +233,8 @@ const ENABLE_ENDPOINT: &str = "UPDATE webhook_endpoints SET disabled_at = NULL, 
      WHERE org_id = $1 AND id = $2 AND disabled_at IS NOT NULL";
 
 const INSERT_EVENT: &str =
-    "INSERT INTO webhook_events (id, org_id, type, created_at, payload, dedupe) \
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
+    "INSERT INTO webhook_events (id, org_id, type, created_at, payload, dedupe, keep_until) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
 
 /// One delivery per endpoint of the organisation subscribed to the event
 /// type (`$4`, matched in the space-separated list, its `_` escaped). A
@@ -209,10 +248,20 @@ const DELIVER_TO_ONE: &str = "INSERT INTO webhook_deliveries \
      (event_id, endpoint_id, status, attempts, next_attempt_at, created_at) \
      SELECT $1, id, 'pending', 0, $2, $2 FROM webhook_endpoints WHERE org_id = $3 AND id = $4";
 
+/// `$1` the endpoint, `$2` how many, `$3` the delivery a page starts after
+/// or before; `{page}` the condition and order of [`DeliveryPage`].
 const LIST_DELIVERIES: &str = "SELECT d.id, d.event_id, e.type AS event_type, d.status, \
      d.attempts, d.next_attempt_at, d.last_attempt_at, d.last_status, d.last_error, d.created_at \
      FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id \
-     WHERE d.endpoint_id = $1 ORDER BY d.id DESC LIMIT $2";
+     WHERE d.endpoint_id = $1 AND {page} LIMIT $2";
+
+/// The events [`WebhookStore::prune_events`] takes: `$1` made (and last
+/// tried) before, `$2` now, `$3` how many; oldest first.
+const PRUNABLE: &str = "SELECT e.id FROM webhook_events e WHERE e.created_at < $1 \
+     AND (e.keep_until IS NULL OR e.keep_until <= $2) \
+     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id \
+     AND (d.status = 'pending' OR COALESCE(d.last_attempt_at, d.created_at) >= $1)) \
+     ORDER BY e.created_at LIMIT $3";
 
 /// `$1` the lease's end, `$2` now, `$3` how many; `{lock}` the dialect's row lock.
 const CLAIM: &str = "UPDATE webhook_deliveries SET lease_until = $1 WHERE id IN ( \
@@ -464,7 +513,7 @@ pub fn new_event(
     kind: &str,
     at: DateTime<Utc>,
     data: Value,
-    dedupe: Option<String>,
+    once: Option<Once>,
 ) -> NewEvent {
     let mut data = data;
     if let Some(map) = data.as_object_mut() {
@@ -476,7 +525,7 @@ pub fn new_event(
         kind: kind.to_owned(),
         created_at: at,
         payload: json!({ "type": kind, "timestamp": at, "data": data }),
-        dedupe,
+        once,
     }
 }
 
@@ -548,7 +597,8 @@ where
             .bind(&e.kind)
             .bind(ms(e.created_at))
             .bind(e.payload.to_string())
-            .bind(e.dedupe.as_deref());
+            .bind(e.once.as_ref().map(|o| o.dedupe.as_str()))
+            .bind(e.once.as_ref().map(|o| ms(o.until)));
         let deliveries = match only {
             Some(endpoint) => sqlx::query::<DB>(DELIVER_TO_ONE)
                 .bind(&e.id)
@@ -561,7 +611,7 @@ where
                 .bind(&e.org_id)
                 .bind(format!("% {} %", e.kind.replace('_', "\\_"))),
         };
-        if e.dedupe.is_some() {
+        if e.once.is_some() {
             if DB::rows_affected(&insert_event.execute(&mut *conn).await?) == 0 {
                 return Ok(false);
             }
@@ -727,16 +777,34 @@ where
         .await
     }
 
-    async fn list_deliveries(&self, endpoint_id: &str, limit: u32) -> StoreResult<Vec<Delivery>> {
+    async fn list_deliveries(
+        &self,
+        endpoint_id: &str,
+        page: DeliveryPage,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        let (condition, from) = match page {
+            DeliveryPage::Newest => ("d.id < $3 ORDER BY d.id DESC", i64::MAX),
+            DeliveryPage::Older(id) => ("d.id < $3 ORDER BY d.id DESC", id),
+            DeliveryPage::Newer(id) => ("d.id > $3 ORDER BY d.id", id),
+            DeliveryPage::Oldest => ("d.id > $3 ORDER BY d.id", 0),
+        };
+        let text = LIST_DELIVERIES.replace("{page}", condition);
         self.run("list_webhook_deliveries", async {
-            sqlx::query_as::<DB, DeliveryRow>(LIST_DELIVERIES)
+            let mut rows = sqlx::query_as::<DB, DeliveryRow>(&text)
                 .bind(endpoint_id)
                 .bind(i64::from(limit))
+                .bind(from)
                 .fetch_all(&self.pool)
                 .await?
                 .into_iter()
                 .map(Delivery::try_from)
-                .collect()
+                .collect::<StoreResult<Vec<_>>>()?;
+            // Read oldest first from their end; shown newest first.
+            if matches!(page, DeliveryPage::Newer(_) | DeliveryPage::Oldest) {
+                rows.reverse();
+            }
+            Ok(rows)
         })
         .await
     }
@@ -860,6 +928,50 @@ where
         Ok(sqlx::query_scalar::<DB, String>(ORGS_WITH_ENDPOINTS)
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    async fn prune_events(
+        &self,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        self.run("prune_webhook_events", async {
+            let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+            let ids: Vec<String> = sqlx::query_scalar::<DB, String>(PRUNABLE)
+                .bind(ms(before))
+                .bind(ms(now))
+                .bind(i64::from(limit))
+                .fetch_all(&mut *tx)
+                .await?;
+            if ids.is_empty() {
+                tx.rollback().await?;
+                return Ok(0);
+            }
+            // No delivery is ever added to an event already written, so the
+            // ones read stay done until they go.
+            let list = (1..=ids.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut events = 0;
+            for table in [
+                "webhook_deliveries WHERE event_id",
+                "webhook_events WHERE id",
+            ] {
+                let text = format!("DELETE FROM {table} IN ({list})");
+                let mut query = sqlx::query::<DB>(&text);
+                for id in &ids {
+                    query = query.bind(id.as_str());
+                }
+                // The events' count is the last: another replica pruning
+                // the same ones at once deletes none of them twice.
+                events = DB::rows_affected(&query.execute(&mut *tx).await?);
+            }
+            tx.commit().await?;
+            Ok(events)
+        })
+        .await
     }
 }
 

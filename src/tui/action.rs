@@ -99,11 +99,30 @@ pub enum Request {
 #[derive(Debug, Clone)]
 pub enum WebhookOp {
     List,
-    /// The latest deliveries to this endpoint (by id).
-    Deliveries(String),
+    /// A page of the deliveries to this endpoint (by id).
+    Deliveries {
+        id: String,
+        page: DeliveriesPage,
+    },
     Add(crate::api::webhooks::CreateWebhookRequest),
     Test(String),
     Remove(String),
+    /// Enable a disabled endpoint (by id).
+    Enable(String),
+    /// A new signing secret for this endpoint (by id).
+    RotateSecret(String),
+}
+
+/// Which page of an endpoint's deliveries (newest first) to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveriesPage {
+    Newest,
+    /// The page after this `next_cursor` (older deliveries).
+    Older(String),
+    /// The page before this `prev_cursor` (newer deliveries).
+    Newer(String),
+    /// The oldest page (`G`).
+    Oldest,
 }
 
 impl Request {
@@ -153,9 +172,10 @@ pub enum Answer {
 #[derive(Debug)]
 pub enum WebhookAnswer {
     List(Result<crate::api::webhooks::WebhookList, ClientError>),
-    /// The endpoint's id, and its deliveries.
+    /// The endpoint's id, the page asked for, and the page.
     Deliveries(
         String,
+        DeliveriesPage,
         Result<crate::api::webhooks::WebhookDeliveryList, ClientError>,
     ),
     /// The new endpoint and its secret (shown once).
@@ -163,6 +183,10 @@ pub enum WebhookAnswer {
     Tested(Result<crate::api::webhooks::WebhookTestQueued, ClientError>),
     /// The endpoint's id, and the endpoint as it was.
     Removed(String, Result<crate::api::webhooks::Webhook, ClientError>),
+    /// The endpoint as it is now.
+    Enabled(Result<crate::api::webhooks::Webhook, ClientError>),
+    /// The endpoint and its new secret (shown once).
+    SecretRotated(Box<Result<crate::api::webhooks::CreatedWebhook, ClientError>>),
 }
 
 /// Work for the runner.

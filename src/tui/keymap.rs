@@ -33,8 +33,10 @@ pub enum Context {
     Palette,
     /// The organisation's usage (`u`).
     Usage,
-    /// The webhook endpoints and their deliveries (`W`).
+    /// The webhook endpoints (`W`).
     Webhooks,
+    /// One webhook endpoint's deliveries (`Enter` on the webhooks screen).
+    WebhookDeliveries,
     /// The webhook screen's add form (URL and events); other keys type.
     WebhookForm,
 }
@@ -53,6 +55,7 @@ const EVERYWHERE: &[Context] = &[
     Context::Palette,
     Context::Usage,
     Context::Webhooks,
+    Context::WebhookDeliveries,
     Context::WebhookForm,
 ];
 
@@ -93,6 +96,8 @@ pub enum Command {
     Webhooks,
     /// Send a test event to the selected endpoint (webhooks screen).
     Test,
+    /// Enable the selected endpoint, disabled after a day of failures (webhooks screen).
+    Enable,
     /// Leave the filter line, keeping the filter.
     FilterKeep,
     /// Leave the filter line and clear it.
@@ -187,6 +192,8 @@ pub enum When {
     Attention,
     /// Keys are marked and no filter is set (`Esc` clears a filter first).
     Marks,
+    /// The webhook endpoint selected is disabled.
+    EndpointDisabled,
 }
 
 /// A footer hint ("j/k move"), and whether the popup's border shows it too.
@@ -323,6 +330,14 @@ const fn counted(hint: Option<Hint>, marked: &'static str) -> Option<Hint> {
             marked: Some(marked),
             ..h
         }),
+        None => None,
+    }
+}
+
+/// `hint` shown only `when`.
+const fn shown_when(hint: Option<Hint>, when: When) -> Option<Hint> {
+    match hint {
+        Some(h) => Some(Hint { when, ..h }),
         None => None,
     }
 }
@@ -930,9 +945,10 @@ pub const BINDINGS: &[Binding] = &[
             Command::Back,
             &[C::Audit],
         )
-    }, // The webhooks screen: the endpoints, or one endpoint's deliveries.
+    },
+    // The webhooks screen: the endpoints.
     Binding {
-        hint: hint_border("j/k", "move", 1, "j/k"),
+        hint: keep(hint_border("j/k", "move", 1, "j/k"), 8),
         ..bind(
             &[ch('j'), code(KeyCode::Down)],
             Command::Down,
@@ -953,23 +969,76 @@ pub const BINDINGS: &[Binding] = &[
         ..bind(&[ch('t')], Command::Test, &[C::Webhooks])
     },
     Binding {
-        hint: hint_border("d", "remove", 5, "d"),
+        hint: shown_when(
+            keep(hint_border("e", "enable", 5, "e"), 1),
+            When::EndpointDisabled,
+        ),
+        ..bind(&[ch('e')], Command::Enable, &[C::Webhooks])
+    },
+    Binding {
+        hint: keep(hint_border("R", "new secret", 6, "R"), 5),
+        ..bind(&[ch('R')], Command::Rotate, &[C::Webhooks])
+    },
+    Binding {
+        hint: keep(hint_border("d", "remove", 7, "d"), 6),
         ..bind(
             &[ch('d'), code(KeyCode::Delete)],
             Command::Revoke,
             &[C::Webhooks],
         )
     },
+    // One endpoint's deliveries, a window of pages from the service.
     Binding {
-        hint: hint_border("r", "reload", 6, "r"),
-        ..bind(&[ch('r')], Command::Reload, &[C::Webhooks])
+        hint: hint_border("j/k", "scroll", 1, "j/k"),
+        ..bind(
+            &[ch('j'), code(KeyCode::Down)],
+            Command::ScrollDown,
+            &[C::WebhookDeliveries],
+        )
+    },
+    bind(
+        &[ch('k'), code(KeyCode::Up)],
+        Command::ScrollUp,
+        &[C::WebhookDeliveries],
+    ),
+    bind(
+        &[code(KeyCode::PageDown), ch(' ')],
+        Command::ScrollPageDown,
+        &[C::WebhookDeliveries],
+    ),
+    bind(
+        &[code(KeyCode::PageUp)],
+        Command::ScrollPageUp,
+        &[C::WebhookDeliveries],
+    ),
+    Binding {
+        hint: hint_border("g/G", "newest/oldest", 2, "g/G"),
+        ..bind(
+            &[ch('g'), code(KeyCode::Home)],
+            Command::First,
+            &[C::WebhookDeliveries],
+        )
+    },
+    bind(
+        &[ch('G'), code(KeyCode::End)],
+        Command::Last,
+        &[C::WebhookDeliveries],
+    ),
+    // Both.
+    Binding {
+        hint: keep(hint_border("r", "reload", 8, "r"), 7),
+        ..bind(
+            &[ch('r')],
+            Command::Reload,
+            &[C::Webhooks, C::WebhookDeliveries],
+        )
     },
     Binding {
-        hint: hint_border("Esc", "back", 7, "Esc"),
+        hint: keep(hint_border("Esc", "back", 9, "Esc"), 0),
         ..bind(
             &[code(KeyCode::Esc), ch('q'), ch('W')],
             Command::Back,
-            &[C::Webhooks],
+            &[C::Webhooks, C::WebhookDeliveries],
         )
     },
     // Its add form; any other key types into the focused field.
@@ -1124,6 +1193,8 @@ pub struct FooterState {
     pub marked: usize,
     /// Some key is marked, shown or not.
     pub marks: bool,
+    /// The webhook endpoint selected is disabled (what `e` enables).
+    pub endpoint_disabled: bool,
 }
 
 fn shown(binding: &Binding, context: Context) -> Option<Hint> {
@@ -1154,6 +1225,7 @@ pub fn footer_ranked(context: Context, state: FooterState) -> Vec<Hint> {
             When::Filtered => state.filtered,
             When::Attention => state.attention,
             When::Marks => state.marks && !state.filtered,
+            When::EndpointDisabled => state.endpoint_disabled,
             When::Always | When::In(_) => true,
         })
         .map(|h| Hint {
@@ -1189,6 +1261,31 @@ pub fn border(context: Context) -> String {
         .map(|h| format!("{} {}", h.border.unwrap_or(h.keys), h.label))
         .collect();
     format!(" {} ", parts.join(" · "))
+}
+
+/// The hint line on a popup's border in `state`, within `width` columns:
+/// what does not fit is dropped as a narrow footer drops it (the largest
+/// priority first, the last of equals).
+pub fn border_within(context: Context, state: FooterState, width: usize) -> String {
+    let mut hints: Vec<Hint> = footer_ranked(context, state)
+        .into_iter()
+        .filter(|h| h.border.is_some())
+        .collect();
+    let line = |hints: &[Hint]| {
+        let parts: Vec<String> = hints
+            .iter()
+            .map(|h| format!("{} {}", h.border.unwrap_or(h.keys), h.text()))
+            .collect();
+        format!(" {} ", parts.join(" · "))
+    };
+    // The closing space may go.
+    while hints.len() > 1 && line(&hints).chars().count() > width + 1 {
+        let worst = (0..hints.len())
+            .max_by_key(|&i| hints[i].priority)
+            .unwrap_or(0);
+        hints.remove(worst);
+    }
+    line(&hints)
 }
 
 /// The hint of the binding for `command` in `context`: (keys, label).

@@ -147,9 +147,21 @@ async fn webhook_request(client: &Client, op: WebhookOp) -> WebhookAnswer {
     use crate::client::WebhookCall;
     match op {
         WebhookOp::List => WebhookAnswer::List(client.webhooks(WebhookCall::List).await),
-        WebhookOp::Deliveries(id) => {
-            let result = client.webhooks(WebhookCall::Deliveries(&id, 50)).await;
-            WebhookAnswer::Deliveries(id, result)
+        WebhookOp::Deliveries { id, page } => {
+            use crate::api::webhooks::DeliveryListQuery;
+            use action::DeliveriesPage;
+            let mut query = DeliveryListQuery {
+                limit: Some(crate::tui::popup::webhook_deliveries::PAGE),
+                ..DeliveryListQuery::default()
+            };
+            match &page {
+                DeliveriesPage::Newest => {}
+                DeliveriesPage::Older(cursor) => query.cursor = Some(cursor.clone()),
+                DeliveriesPage::Newer(cursor) => query.before = Some(cursor.clone()),
+                DeliveriesPage::Oldest => query.from = Some("end".into()),
+            }
+            let result = client.webhooks(WebhookCall::Deliveries(&id, &query)).await;
+            WebhookAnswer::Deliveries(id, page, result)
         }
         WebhookOp::Add(body) => {
             WebhookAnswer::Added(Box::new(client.webhooks(WebhookCall::Add(&body)).await))
@@ -158,6 +170,15 @@ async fn webhook_request(client: &Client, op: WebhookOp) -> WebhookAnswer {
         WebhookOp::Remove(id) => {
             let result = client.webhooks(WebhookCall::Remove(&id)).await;
             WebhookAnswer::Removed(id, result)
+        }
+        WebhookOp::Enable(id) => {
+            WebhookAnswer::Enabled(client.webhooks(WebhookCall::Enable(&id)).await)
+        }
+        WebhookOp::RotateSecret(id) => {
+            // The service's overlap: the old secret signs too for a day.
+            let body = crate::api::webhooks::RotateWebhookSecretRequest::default();
+            let result = client.webhooks(WebhookCall::RotateSecret(&id, &body)).await;
+            WebhookAnswer::SecretRotated(Box::new(result))
         }
     }
 }

@@ -2,7 +2,10 @@
 //! service (its targets on loopback allowed): add an endpoint (the service's
 //! objection at the field, then the secret in the copy-once modal), see it
 //! listed with its health, test it (the receiver, axum on loopback, gets the
-//! event, the deliveries say so), remove it.
+//! event, the deliveries say so), remove it; enable a disabled endpoint and
+//! give one a new signing secret (asked first, shown once; both secrets sign
+//! during the overlap), here and over SSH; scroll a long list of deliveries
+//! read a page at a time.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,8 +18,13 @@ use keydeck::tui::theme::Theme;
 
 use crate::common::ui::{start_time, World};
 use crate::common::{Backend, TestServer};
+use crate::webhooks::{add_webhook, run_sql, verifies, Receiver as Inbox};
 
-on_both_backends!(add_test_and_remove_an_endpoint_from_the_screen);
+on_both_backends!(
+    add_test_and_remove_an_endpoint_from_the_screen,
+    enable_and_a_new_signing_secret_from_the_screen,
+    deliveries_scroll_a_page_at_a_time,
+);
 
 /// The event types each request the receiver got was.
 #[derive(Clone, Default)]
@@ -162,4 +170,271 @@ async fn add_test_and_remove_an_endpoint_from_the_screen(backend: Backend) {
     assert_eq!(listed["data"].as_array().unwrap().len(), 0);
     ui.press(KeyCode::Esc).await;
     assert!(!ui.screen().contains("Webhooks ·"));
+}
+
+/// Keeps the columns of a loopback port (5 digits, the ephemeral range) in snapshots.
+fn port_filter() -> Vec<(&'static str, &'static str)> {
+    vec![(r"127\.0\.0\.1:\d{5}", "127.0.0.1:XXXXX")]
+}
+
+/// The `whsec_…` secret on `screen`.
+fn signing_secret_on(screen: &str) -> String {
+    screen
+        .split(|c: char| c.is_whitespace() || c == '│')
+        .find(|w| w.starts_with("whsec_"))
+        .unwrap_or_else(|| panic!("no signing secret shown:\n{screen}"))
+        .to_owned()
+}
+
+/// Marks endpoint `id` disabled in the database, as a day of failures would.
+async fn disable(backend: &Backend, id: &str) {
+    run_sql(
+        &backend.database_url(),
+        &[&format!(
+            "UPDATE webhook_endpoints SET disabled_at = 1, consecutive_failures = 9, \
+             failing_since = 1 WHERE id = '{id}'"
+        )],
+    )
+    .await;
+}
+
+async fn audit_actions(server: &TestServer) -> Vec<serde_json::Value> {
+    server.get_json("/v1/audit-logs", &server.admin_token).await["data"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn enable_and_a_new_signing_secret_from_the_screen(backend: Backend) {
+    let rx = Inbox::start().await;
+    let w = world(backend).await;
+    let (hook, old_secret) = add_webhook(&w.server, &rx.url("/hook"), &["api_key.created"]).await;
+    disable(&w.backend, &hook).await;
+    let mut ui = w.ui(Theme { color: false }, 80, 24).await;
+
+    // Disabled: the border and the footer offer e.
+    ui.press(KeyCode::Char('W')).await;
+    let screen = ui.screen();
+    assert!(screen.contains("disabled"), "{screen}");
+    assert!(screen.contains("e enable"), "{screen}");
+    insta::with_settings!({filters => port_filter()}, {
+        insta::assert_snapshot!("webhooks_disabled_80x24", screen);
+    });
+    ui.press(KeyCode::Char('e')).await;
+    let screen = ui.screen();
+    assert!(screen.contains("healthy"), "{screen}");
+    assert!(screen.contains("Enabled http://127.0.0.1:"), "{screen}");
+    assert!(
+        !screen.contains("e enable"),
+        "e only for a disabled endpoint:\n{screen}"
+    );
+    let listed = w
+        .server
+        .get_json("/v1/webhooks", &w.server.admin_token)
+        .await;
+    assert_eq!(listed["data"][0]["health"], "healthy");
+    let entries = audit_actions(&w.server).await;
+    assert!(entries.iter().any(|e| e["action"] == "webhook.enabled"));
+    // e on an enabled endpoint asks nothing of the service.
+    ui.press(KeyCode::Char('e')).await;
+    assert!(ui.screen().contains("nothing to enable"), "{}", ui.screen());
+
+    // R asks first, Cancel focused: n changes nothing.
+    ui.press(KeyCode::Char('R')).await;
+    let screen = ui.screen();
+    assert!(screen.contains("New signing secret"), "{screen}");
+    assert!(screen.contains("24 hours"), "{screen}");
+    insta::with_settings!({filters => port_filter()}, {
+        insta::assert_snapshot!("webhooks_new_secret_asked_80x24", screen);
+    });
+    ui.press(KeyCode::Char('n')).await;
+    let listed = w
+        .server
+        .get_json("/v1/webhooks", &w.server.admin_token)
+        .await;
+    assert!(
+        listed["data"][0]["previous_secret_until"].is_null(),
+        "{listed}"
+    );
+    assert!(!audit_actions(&w.server)
+        .await
+        .iter()
+        .any(|e| e["action"] == "webhook.secret_rotated"));
+
+    // y: the new secret, once, in the copy-once modal; the old one still signs a day.
+    ui.press(KeyCode::Char('R')).await;
+    ui.press(KeyCode::Char('y')).await;
+    let screen = ui.screen();
+    assert!(screen.contains("Copy the signing secret now"), "{screen}");
+    assert!(screen.contains("New signing secret"), "{screen}");
+    assert!(
+        screen.contains("The previous secret signs too until"),
+        "{screen}"
+    );
+    let secret = signing_secret_on(&screen);
+    assert_ne!(secret, old_secret);
+    ui.press(KeyCode::Char('c')).await;
+    assert_eq!(ui.clipboard.written.len(), 1);
+    ui.press(KeyCode::Enter).await;
+    let screen = ui.screen();
+    assert!(!screen.contains(&secret), "shown once:\n{screen}");
+    let listed = w
+        .server
+        .get_json("/v1/webhooks", &w.server.admin_token)
+        .await;
+    assert!(
+        listed["data"][0]["previous_secret_until"].is_string(),
+        "{listed}"
+    );
+
+    // A test event: signed with both the new secret and the old one.
+    ui.press(KeyCode::Char('t')).await;
+    let got = rx
+        .wait_for("the test event", |a| {
+            a.iter().any(|a| a.kind() == "webhook.test")
+        })
+        .await;
+    let test = got.iter().find(|a| a.kind() == "webhook.test").unwrap();
+    assert!(verifies(&secret, test), "the new secret signs");
+    assert!(verifies(&old_secret, test), "the old one too, for a day");
+    w.server.stop().await;
+    w.backend.cleanup().await;
+}
+
+async fn deliveries_scroll_a_page_at_a_time(backend: Backend) {
+    let rx = Inbox::start().await;
+    let w = world(backend).await;
+    let (hook, _) = add_webhook(&w.server, &rx.url("/hook"), &["api_key.created"]).await;
+    // 130 deliveries: more than the 50 the screen reads at once.
+    let total = 130;
+    let created = w
+        .create(serde_json::json!({ "name": "first", "scopes": ["sessions:read"] }))
+        .await;
+    assert!(created["api_key"]["id"].is_string());
+    for _ in 1..total {
+        let r = w
+            .server
+            .http
+            .post(w.server.url(&format!("/v1/webhooks/{hook}/test")))
+            .bearer_auth(&w.server.admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    rx.wait_for("every delivery", |a| a.len() == total).await;
+    let mut ui = w.ui(Theme { color: false }, 80, 24).await;
+    ui.press(KeyCode::Char('W')).await;
+    ui.press(KeyCode::Enter).await;
+    let screen = ui.screen();
+    assert!(screen.contains(" 1-18 "), "{screen}");
+    assert!(screen.contains("webhook.test"), "{screen}");
+    assert!(
+        !screen.contains("api_key.created"),
+        "the oldest is not read:\n{screen}"
+    );
+    // Down, past what the first page held: the next pages come.
+    for _ in 0..100 {
+        ui.press(KeyCode::Char('j')).await;
+    }
+    let screen = ui.screen();
+    assert!(screen.contains(" 101-118 "), "{screen}");
+    ui.press(KeyCode::PageDown).await;
+    assert!(ui.screen().contains(" 113-130 of 130 "), "{}", ui.screen());
+    assert!(
+        ui.screen().contains("api_key.created"),
+        "the oldest, last:\n{}",
+        ui.screen()
+    );
+    ui.press(KeyCode::Char('j')).await;
+    assert!(
+        ui.screen().contains(" 113-130 of 130 "),
+        "no scrolling past the end"
+    );
+    // g: the newest (all 130 are held: no page is read again).
+    ui.press(KeyCode::Char('g')).await;
+    assert!(ui.screen().contains(" 1-18 "), "{}", ui.screen());
+    ui.press(KeyCode::PageDown).await;
+    assert!(ui.screen().contains(" 19-36 "), "{}", ui.screen());
+    // Opened again, only the newest page is read: G reads the oldest page
+    // alone, without the 30 between.
+    ui.press(KeyCode::Esc).await;
+    ui.press(KeyCode::Enter).await;
+    assert!(ui.screen().contains(" 1-18 "), "{}", ui.screen());
+    ui.press(KeyCode::Char('G')).await;
+    let screen = ui.screen();
+    assert!(screen.contains(" oldest "), "{screen}");
+    assert!(screen.contains("api_key.created"), "{screen}");
+    insta::with_settings!({filters => port_filter()}, {
+        insta::assert_snapshot!("webhook_deliveries_oldest_80x24", screen);
+    });
+    // Up from there: the page before comes as the screen nears its top.
+    for _ in 0..40 {
+        ui.press(KeyCode::Char('k')).await;
+    }
+    let screen = ui.screen();
+    assert!(screen.contains(" 40 older "), "{screen}");
+    ui.press(KeyCode::Esc).await;
+    assert!(
+        ui.screen().contains("Webhooks · 1 endpoint"),
+        "{}",
+        ui.screen()
+    );
+    w.server.stop().await;
+    w.backend.cleanup().await;
+}
+
+// Over SSH (russh's client, the UI on its PTY): e enables, R gives a new
+// secret whose copy travels as OSC 52; both audited with the SSH key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enable_and_a_new_signing_secret_over_ssh() {
+    use crate::common::ssh::{self, UiSession};
+    let rx = Inbox::start().await;
+    let backend = Backend::sqlite();
+    let server = TestServer::start_with_ssh(
+        &backend,
+        Arc::new(keydeck::clock::SystemClock),
+        |config| config.webhooks.allow_private = true,
+        Some(keydeck::ssh::SshConfig::new("127.0.0.1:0".parse().unwrap())),
+    )
+    .await;
+    let key = ssh::new_key();
+    let fingerprint =
+        ssh::add_key(server.running.state.store.as_ref(), "admin@localhost", &key).await;
+    let (hook, old_secret) = add_webhook(&server, &rx.url("/hook"), &["api_key.created"]).await;
+    disable(&backend, &hook).await;
+    let handle = ssh::connect(ssh::addr(&server), &key)
+        .await
+        .expect("the key is accepted");
+    let mut ui = UiSession::open(&handle, 80, 24, &[]).await;
+    ui.wait_for("0 keys").await;
+    ui.send(b"W").await;
+    ui.wait_for("disabled").await;
+    ui.send(b"e").await;
+    ui.wait_for("Enabled http://127.0.0.1:").await;
+    ui.send(b"R").await;
+    ui.wait_for("New signing secret").await;
+    ui.send(b"y").await;
+    let screen = ui.wait_for("Copy the signing secret now").await;
+    let secret = signing_secret_on(&screen);
+    assert_ne!(secret, old_secret);
+    ui.send(b"c").await;
+    ui.wait_for("Sent to your terminal's clipboard (OSC 52)")
+        .await;
+    assert_eq!(ui.osc52_payloads(), vec![secret.clone()]);
+    let listed = server.get_json("/v1/webhooks", &server.admin_token).await;
+    assert_eq!(listed["data"][0]["health"], "healthy");
+    let entries = audit_actions(&server).await;
+    for action in ["webhook.enabled", "webhook.secret_rotated"] {
+        let entry = entries
+            .iter()
+            .find(|e| e["action"] == action)
+            .unwrap_or_else(|| panic!("{action} in {entries:?}"));
+        assert_eq!(
+            entry["details"]["via"],
+            format!("ssh {fingerprint}"),
+            "{entry}"
+        );
+    }
+    server.stop().await;
 }

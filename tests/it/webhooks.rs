@@ -31,11 +31,13 @@ on_both_backends!(
     targets_are_checked_and_a_rotated_secret_signs_with_both,
     users_added_and_removed_by_an_operator_are_events,
     a_leak_report_sends_exposed_then_revoked_for_a_leak,
+    delivered_events_are_pruned_after_the_retention_never_pending_ones,
+    deliveries_are_read_a_page_at_a_time_from_either_end,
 );
 
 /// What the receiver got.
 #[derive(Debug, Clone)]
-struct Arrival {
+pub(crate) struct Arrival {
     id: String,
     timestamp: i64,
     signature: String,
@@ -48,7 +50,7 @@ impl Arrival {
         serde_json::from_str(&self.body).unwrap()
     }
 
-    fn kind(&self) -> String {
+    pub(crate) fn kind(&self) -> String {
         self.json()["type"].as_str().unwrap().to_owned()
     }
 }
@@ -61,8 +63,9 @@ struct Inbox {
     always: Option<u16>,
 }
 
+/// A receiver on loopback (axum) that records what it gets.
 #[derive(Clone)]
-struct Receiver {
+pub(crate) struct Receiver {
     inbox: Arc<Mutex<Inbox>>,
     base: String,
 }
@@ -103,7 +106,7 @@ async fn receive(
 }
 
 impl Receiver {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let inbox = Arc::new(Mutex::new(Inbox::default()));
         let app = axum::Router::new()
             .route("/{*path}", post(receive))
@@ -117,16 +120,20 @@ impl Receiver {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    fn arrivals(&self) -> Vec<Arrival> {
+    pub(crate) fn arrivals(&self) -> Vec<Arrival> {
         self.inbox.lock().unwrap().arrivals.clone()
     }
 
     /// Waits (up to 15 s) until `done` holds of the arrivals.
-    async fn wait_for(&self, what: &str, done: impl Fn(&[Arrival]) -> bool) -> Vec<Arrival> {
+    pub(crate) async fn wait_for(
+        &self,
+        what: &str,
+        done: impl Fn(&[Arrival]) -> bool,
+    ) -> Vec<Arrival> {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let got = self.arrivals();
@@ -148,7 +155,7 @@ impl Receiver {
 /// The Standard Webhooks check, written here from the specification: the
 /// HMAC-SHA256 of `id.timestamp.body` with the base64-decoded part of the
 /// `whsec_` secret, base64, among the header's space-separated `v1,` signatures.
-fn verifies(secret: &str, a: &Arrival) -> bool {
+pub(crate) fn verifies(secret: &str, a: &Arrival) -> bool {
     let key_bytes = B64
         .decode(secret.strip_prefix("whsec_").expect("whsec_ secret"))
         .expect("base64 secret");
@@ -172,7 +179,7 @@ async fn start(backend: &Backend, clock: Arc<dyn Clock>) -> TestServer {
 }
 
 /// `POST /v1/webhooks`; (webhook id, secret).
-async fn add_webhook(s: &TestServer, url: &str, events: &[&str]) -> (String, String) {
+pub(crate) async fn add_webhook(s: &TestServer, url: &str, events: &[&str]) -> (String, String) {
     let r = s
         .http
         .post(s.url("/v1/webhooks"))
@@ -464,7 +471,7 @@ async fn a_failed_transaction_makes_no_event(backend: Backend) {
     backend.cleanup().await;
 }
 
-async fn run_sql(url: &str, statements: &[&str]) {
+pub(crate) async fn run_sql(url: &str, statements: &[&str]) {
     use sqlx::Connection;
     if url.starts_with("postgres") {
         let mut c = sqlx::PgConnection::connect(url).await.unwrap();
@@ -479,7 +486,7 @@ async fn run_sql(url: &str, statements: &[&str]) {
     }
 }
 
-async fn count_sql(url: &str, query: &str) -> i64 {
+pub(crate) async fn count_sql(url: &str, query: &str) -> i64 {
     use sqlx::Connection;
     if url.starts_with("postgres") {
         let mut c = sqlx::PgConnection::connect(url).await.unwrap();
@@ -933,6 +940,247 @@ async fn a_leak_report_sends_exposed_then_revoked_for_a_leak(backend: Backend) {
     // The second report of the same key changed nothing and sent nothing.
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(rx.arrivals().len(), 2);
+    s.stop().await;
+    backend.cleanup().await;
+}
+
+/// Events (of these types) in the outbox.
+async fn events_of(url: &str, types: &str) -> i64 {
+    count_sql(
+        url,
+        &format!("SELECT COUNT(*) FROM webhook_events WHERE type IN ({types})"),
+    )
+    .await
+}
+
+/// Waits (up to 10 s) until `query` counts `n`.
+async fn wait_count(url: &str, query: &str, n: i64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = count_sql(url, query).await;
+        if got == n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{query}: {got}, not {n}");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+// Retention (7 days by default) with a manual clock: a delivered event goes
+// with its deliveries; one with a delivery pending (its endpoint disabled)
+// stays however old until it is delivered; a time-based event stays while it
+// makes itself happen once (an `api_key.expiring` until the key expires), so
+// pruning never sends it twice.
+async fn delivered_events_are_pruned_after_the_retention_never_pending_ones(backend: Backend) {
+    let rx = Receiver::start().await;
+    let t0: DateTime<Utc> = "2030-01-01T06:00:00Z".parse().unwrap();
+    let day = chrono::Duration::days;
+    let clock = manual_clock(t0);
+    let s = start(&backend, clock.clone()).await;
+    let url = backend.database_url();
+    let r = s
+        .http
+        .put(s.url("/v1/policy"))
+        .bearer_auth(&s.admin_token)
+        .json(&json!({ "expiring_within_days": 30 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (a, _) = add_webhook(&s, &rx.url("/a"), &["api_key.created", "api_key.expiring"]).await;
+    let (b, _) = add_webhook(&s, &rx.url("/b"), &["api_key.revoked"]).await;
+    // B is disabled (as a day of failures would): what it is sent waits.
+    run_sql(
+        &url,
+        &[&format!(
+            "UPDATE webhook_endpoints SET disabled_at = 1 WHERE id = '{b}'"
+        )],
+    )
+    .await;
+    let (gone, _) = s.create_key("gone", &["sessions:read"]).await;
+    assert_eq!(s.revoke(gone["id"].as_str().unwrap()).await.status(), 200);
+    let r = s
+        .create_key_as(
+            &s.admin_token,
+            json!({ "name": "soon", "scopes": ["sessions:read"],
+                    "expires_at": (t0 + day(10)).to_rfc3339() }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let expiring = |got: &[Arrival]| {
+        got.iter()
+            .filter(|a| a.kind() == "api_key.expiring")
+            .count()
+    };
+    rx.wait_for("2 created and 1 expiring", |g| {
+        g.len() == 3 && expiring(g) == 1
+    })
+    .await;
+    let kinds = "'api_key.created', 'api_key.revoked', 'api_key.expiring'";
+    assert_eq!(events_of(&url, kinds).await, 4);
+
+    // Six days on: nothing is old enough.
+    clock.set(t0 + day(6));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(events_of(&url, kinds).await, 4);
+    assert_eq!(deliveries(&s, &a).await.len(), 3);
+
+    // Eight days on: the delivered changes go, with their deliveries; the
+    // revoke waiting for B stays, and so does the expiring (the key has not
+    // expired yet): it is not made, nor sent, again.
+    clock.set(t0 + day(8));
+    wait_count(
+        &url,
+        "SELECT COUNT(*) FROM webhook_events WHERE type = 'api_key.created'",
+        0,
+    )
+    .await;
+    let left: Vec<String> = deliveries(&s, &a)
+        .await
+        .iter()
+        .map(|d| d["event_type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(left, ["api_key.expiring"]);
+    let waiting = deliveries(&s, &b).await;
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0]["status"], "pending");
+    assert_eq!(events_of(&url, kinds).await, 2);
+    assert_eq!(
+        count_sql(
+            &url,
+            "SELECT COUNT(*) FROM webhook_deliveries d WHERE NOT EXISTS \
+             (SELECT 1 FROM webhook_events e WHERE e.id = d.event_id)"
+        )
+        .await,
+        0,
+        "no delivery outlives its event"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(expiring(&rx.arrivals()), 1, "the expiring event once");
+
+    // A day before expiry: the second expiring. Past the key's expiry and
+    // the retention: both expiring events go; the pending revoke still stays.
+    clock.set(t0 + day(9) + chrono::Duration::hours(1));
+    rx.wait_for("the second expiring", |g| expiring(g) == 2)
+        .await;
+    clock.set(t0 + day(18));
+    wait_count(
+        &url,
+        "SELECT COUNT(*) FROM webhook_events WHERE type = 'api_key.expiring'",
+        0,
+    )
+    .await;
+    assert_eq!(events_of(&url, kinds).await, 1);
+    assert_eq!(deliveries(&s, &b).await[0]["status"], "pending");
+
+    // Enabled, the revoke is delivered; a retention later it goes too.
+    let r = s
+        .http
+        .post(s.url(&format!("/v1/webhooks/{b}/enable")))
+        .bearer_auth(&s.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    rx.wait_for("the revoke", |g| g.iter().any(|a| a.path == "/b"))
+        .await;
+    wait_delivery(&s, &b, |d| d["status"] == "delivered").await;
+    clock.set(t0 + day(26));
+    wait_count(
+        &url,
+        "SELECT COUNT(*) FROM webhook_events WHERE type = 'api_key.revoked'",
+        0,
+    )
+    .await;
+    assert!(deliveries(&s, &b).await.is_empty());
+    assert_eq!(expiring(&rx.arrivals()), 2, "nothing sent twice");
+    s.stop().await;
+    backend.cleanup().await;
+}
+
+/// `GET /v1/webhooks/{id}/deliveries` with `limit`, `cursor`, `before`, `from=end`: the ids.
+async fn page(s: &TestServer, hook: &str, query: &str) -> (Vec<i64>, Value) {
+    let v = s
+        .get_json(
+            &format!("/v1/webhooks/{hook}/deliveries?{query}"),
+            &s.admin_token,
+        )
+        .await;
+    let ids = v["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{query}: {v}"))
+        .iter()
+        .map(|d| d["id"].as_i64().unwrap())
+        .collect();
+    (ids, v)
+}
+
+// The deliveries come a bounded page at a time: down with `cursor`, up with
+// `before`, the oldest with `from=end`; a cursor the service did not issue is a 400.
+async fn deliveries_are_read_a_page_at_a_time_from_either_end(backend: Backend) {
+    let rx = Receiver::start().await;
+    let s = start(&backend, Arc::new(SystemClock)).await;
+    let (hook, _) = add_webhook(&s, &rx.url("/hook"), &["api_key.created"]).await;
+    for _ in 0..7 {
+        let r = s
+            .http
+            .post(s.url(&format!("/v1/webhooks/{hook}/test")))
+            .bearer_auth(&s.admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+    }
+    let (all, _) = page(&s, &hook, "limit=100").await;
+    assert_eq!(all.len(), 7);
+    assert!(all.windows(2).all(|w| w[0] > w[1]), "newest first: {all:?}");
+
+    let (first, v) = page(&s, &hook, "limit=3").await;
+    assert_eq!(first, all[..3]);
+    assert!(v.get("prev_cursor").is_none(), "{v}");
+    let cursor = v["next_cursor"].as_str().unwrap().to_owned();
+    let (second, v) = page(&s, &hook, &format!("limit=3&cursor={cursor}")).await;
+    assert_eq!(second, all[3..6]);
+    let back = v["prev_cursor"].as_str().unwrap().to_owned();
+    let cursor = v["next_cursor"].as_str().unwrap().to_owned();
+    let (third, v) = page(&s, &hook, &format!("limit=3&cursor={cursor}")).await;
+    assert_eq!(third, all[6..]);
+    assert!(v["next_cursor"].is_null(), "the last page: {v}");
+    // Up again from the second page: the first.
+    let (up, v) = page(&s, &hook, &format!("limit=3&before={back}")).await;
+    assert_eq!(up, all[..3]);
+    assert!(v.get("prev_cursor").is_none(), "{v}");
+    // The oldest without the rest, then the page before it.
+    let (oldest, v) = page(&s, &hook, "limit=3&from=end").await;
+    assert_eq!(oldest, all[4..]);
+    assert!(v["next_cursor"].is_null(), "{v}");
+    let back = v["prev_cursor"].as_str().unwrap().to_owned();
+    let (before, _) = page(&s, &hook, &format!("limit=3&before={back}")).await;
+    assert_eq!(before, all[1..4]);
+
+    for (query, field) in [
+        ("cursor=abc", "cursor"),
+        ("cursor=-4", "cursor"),
+        ("before=0", "before"),
+        ("from=start", "from"),
+        ("cursor=5&from=end", "cursor"),
+        ("limit=0", "limit"),
+    ] {
+        let r = s
+            .get(
+                &format!("/v1/webhooks/{hook}/deliveries?{query}"),
+                &s.admin_token,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"]["fields"][field].is_string(),
+            "{query}: {body}"
+        );
+    }
     s.stop().await;
     backend.cleanup().await;
 }

@@ -15,14 +15,14 @@ use crate::api::webhooks::{
 };
 use crate::api::ErrorBody;
 use crate::audit_action::AuditAction;
-use crate::key::new_id;
 use crate::key::webhook::{self as event, new_signing_secret, EVENT_TYPES};
+use crate::key::{new_id, Secret};
 use crate::service::auth::Admin;
 use crate::service::error::{field_error, ApiError};
 use crate::service::extract::{bytes_rejection, parse_object, Json, Path, Query};
 use crate::service::keys::page_limit;
 use crate::service::AppState;
-use crate::store::{new_event, AuditEvent, Endpoint, NewEndpoint};
+use crate::store::{new_event, AuditEvent, DeliveryPage, Endpoint, NewEndpoint};
 
 /// Endpoints an organisation may have.
 pub const MAX_ENDPOINTS: usize = 20;
@@ -86,6 +86,8 @@ fn check_id(id: &str) -> Result<(), ApiError> {
     ok.then_some(()).ok_or(ApiError::NotFound)
 }
 
+/// The admin's organisation's endpoint `id`, or 404 (a malformed id and
+/// another organisation's alike).
 async fn endpoint_of(state: &AppState, admin: &Admin, id: &str) -> Result<Endpoint, ApiError> {
     check_id(id)?;
     state
@@ -94,6 +96,51 @@ async fn endpoint_of(state: &AppState, admin: &Admin, id: &str) -> Result<Endpoi
         .endpoint(&admin.org.id, id)
         .await?
         .ok_or(ApiError::NotFound)
+}
+
+/// A change [`change_endpoint`] makes.
+enum Change<'a> {
+    Remove,
+    RotateSecret {
+        secret: &'a Secret,
+        until: chrono::DateTime<chrono::Utc>,
+    },
+    Enable,
+}
+
+/// The one shape of a change to an endpoint: the endpoint or 404; the
+/// change, in one transaction with its audit entry (`action`, `details` of
+/// the endpoint); 404 if the endpoint went meanwhile. An endpoint already
+/// enabled is no 404: nothing changes and nothing is audited. The endpoint
+/// as it was before the change.
+async fn change_endpoint(
+    state: &AppState,
+    admin: &Admin,
+    id: &str,
+    change: Change<'_>,
+    action: AuditAction,
+    details: impl FnOnce(&Endpoint) -> serde_json::Value,
+) -> Result<Endpoint, ApiError> {
+    let before = endpoint_of(state, admin, id).await?;
+    let a = audit(state, admin, action, details(&before));
+    let hooks = state.store.webhooks();
+    let org = &admin.org.id;
+    let changed = match change {
+        Change::Remove => hooks.remove_endpoint(org, id, &a).await?,
+        Change::RotateSecret { secret, until } => {
+            hooks
+                .rotate_endpoint_secret(org, id, secret, until, &a)
+                .await?
+        }
+        Change::Enable => {
+            hooks.enable_endpoint(org, id, &a).await?;
+            true
+        }
+    };
+    if !changed {
+        return Err(ApiError::NotFound);
+    }
+    Ok(before)
 }
 
 /// The organisation's webhook endpoints, oldest first, with their health.
@@ -208,21 +255,15 @@ pub async fn remove(
     admin: Admin,
     Path(id): Path<String>,
 ) -> Result<JsonBody<Webhook>, ApiError> {
-    let e = endpoint_of(&state, &admin, &id).await?;
-    let a = audit(
+    let e = change_endpoint(
         &state,
         &admin,
+        &id,
+        Change::Remove,
         AuditAction::WebhookRemoved,
-        json!({ "webhook_id": id, "url": e.url }),
-    );
-    if !state
-        .store
-        .webhooks()
-        .remove_endpoint(&admin.org.id, &id, &a)
-        .await?
-    {
-        return Err(ApiError::NotFound);
-    }
+        |e| json!({ "webhook_id": id, "url": e.url }),
+    )
+    .await?;
     tracing::info!(webhook = %id, org_id = %admin.org.id, by = %admin.user.email, "webhook endpoint removed");
     Ok(JsonBody(webhook(e)))
 }
@@ -264,12 +305,13 @@ pub async fn test(
     ))
 }
 
-/// The endpoint's latest deliveries, newest first: status, attempts, next try, last answer.
+/// The endpoint's deliveries, newest first, a page at a time: status,
+/// attempts, next try, last answer.
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("bearer" = [])),
     params(("id" = String, Path), DeliveryListQuery),
     responses(
         (status = 200, body = WebhookDeliveryList),
-        (status = 400, body = ErrorBody),
+        (status = 400, description = "`invalid_request`: limit out of 1-500, a cursor or before this service did not issue, from other than end, or more than one of cursor, before and from", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 402, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this client; Retry-After", body = ErrorBody),
         (status = 500, description = "`internal_error`: a fault of the service, logged in full", body = ErrorBody),
@@ -281,8 +323,29 @@ pub async fn deliveries(
     Query(query): Query<DeliveryListQuery>,
 ) -> Result<JsonBody<WebhookDeliveryList>, ApiError> {
     let limit = page_limit(query.limit)?;
+    let page = delivery_page(&query)?;
     endpoint_of(&state, &admin, &id).await?;
-    let rows = state.store.webhooks().list_deliveries(&id, limit).await?;
+    let mut rows = state
+        .store
+        .webhooks()
+        .list_deliveries(&id, page, limit + 1)
+        .await?;
+    let more = rows.len() > limit as usize;
+    // The row past the page is at the end the page was read from.
+    let from_oldest = matches!(page, DeliveryPage::Newer(_) | DeliveryPage::Oldest);
+    if more && from_oldest {
+        rows.remove(0);
+    } else if more {
+        rows.truncate(limit as usize);
+    }
+    let first = rows.first().map(|d| d.id);
+    let last = rows.last().map(|d| d.id);
+    let (next, prev) = match page {
+        DeliveryPage::Newest => (last.filter(|_| more), None),
+        DeliveryPage::Older(after) => (last.filter(|_| more), first.or(Some(after))),
+        DeliveryPage::Newer(before) => (last.or(Some(before)), first.filter(|_| more)),
+        DeliveryPage::Oldest => (None, first.filter(|_| more)),
+    };
     Ok(JsonBody(WebhookDeliveryList {
         data: rows
             .into_iter()
@@ -299,7 +362,42 @@ pub async fn deliveries(
                 created_at: d.created_at,
             })
             .collect(),
+        next_cursor: next.map(|id| id.to_string()),
+        prev_cursor: prev.map(|id| id.to_string()),
     }))
+}
+
+/// Which page `cursor`, `before` or `from=end` ask for (at most one of them).
+fn delivery_page(query: &DeliveryListQuery) -> Result<DeliveryPage, ApiError> {
+    let position = |field: &'static str, value: &str| {
+        value.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            field_error(
+                field,
+                format!("{field} is not one this service issued; start again without it"),
+            )
+        })
+    };
+    fn given(v: &Option<String>) -> Option<&str> {
+        v.as_deref().filter(|v| !v.is_empty())
+    }
+    match (
+        given(&query.cursor),
+        given(&query.before),
+        given(&query.from),
+    ) {
+        (None, None, None) => Ok(DeliveryPage::Newest),
+        (Some(c), None, None) => Ok(DeliveryPage::Older(position("cursor", c)?)),
+        (None, Some(b), None) => Ok(DeliveryPage::Newer(position("before", b)?)),
+        (None, None, Some("end")) => Ok(DeliveryPage::Oldest),
+        (None, None, Some(_)) => Err(field_error(
+            "from",
+            "from takes one value: end (the oldest deliveries)",
+        )),
+        _ => Err(field_error(
+            "cursor",
+            "give at most one of cursor, before and from",
+        )),
+    }
 }
 
 /// A new signing secret, in this answer only; the previous one keeps signing
@@ -333,23 +431,20 @@ pub async fn rotate_secret(
             format!("overlap_seconds must be between 0 and {MAX_OVERLAP}"),
         ));
     }
-    endpoint_of(&state, &admin, &id).await?;
     let secret = new_signing_secret();
-    let until = state.clock.now() + Duration::seconds(i64::from(overlap));
-    let a = audit(
+    let change = Change::RotateSecret {
+        secret: &secret,
+        until: state.clock.now() + Duration::seconds(i64::from(overlap)),
+    };
+    change_endpoint(
         &state,
         &admin,
+        &id,
+        change,
         AuditAction::WebhookSecretRotated,
-        json!({ "webhook_id": id, "overlap_seconds": overlap }),
-    );
-    if !state
-        .store
-        .webhooks()
-        .rotate_endpoint_secret(&admin.org.id, &id, &secret, until, &a)
-        .await?
-    {
-        return Err(ApiError::NotFound);
-    }
+        |_| json!({ "webhook_id": id, "overlap_seconds": overlap }),
+    )
+    .await?;
     let e = endpoint_of(&state, &admin, &id).await?;
     Ok(JsonBody(CreatedWebhook {
         webhook: webhook(e),
@@ -372,18 +467,15 @@ pub async fn enable(
     admin: Admin,
     Path(id): Path<String>,
 ) -> Result<JsonBody<Webhook>, ApiError> {
-    endpoint_of(&state, &admin, &id).await?;
-    let a = audit(
+    // Already enabled: nothing to change, nothing audited.
+    change_endpoint(
         &state,
         &admin,
+        &id,
+        Change::Enable,
         AuditAction::WebhookEnabled,
-        json!({ "webhook_id": id }),
-    );
-    // Already enabled: nothing to change, nothing audited.
-    state
-        .store
-        .webhooks()
-        .enable_endpoint(&admin.org.id, &id, &a)
-        .await?;
+        |_| json!({ "webhook_id": id }),
+    )
+    .await?;
     Ok(JsonBody(webhook(endpoint_of(&state, &admin, &id).await?)))
 }

@@ -1,11 +1,13 @@
 //! Notifications (issue 24): signed webhooks from the transactional outbox
 //! the store writes with every change (`store/webhooks.rs`). The worker here
-//! makes the time-based events, claims due deliveries and sends them;
-//! `api.rs` is `/v1/webhooks`.
+//! makes the time-based events, claims due deliveries and sends them, and
+//! prunes what was delivered longer ago than the retention; `api.rs` is
+//! `/v1/webhooks`.
 
 pub mod api;
 mod deliver;
 mod produce;
+mod prune;
 pub mod target;
 
 use std::sync::Arc;
@@ -31,7 +33,12 @@ pub struct WebhookConfig {
     pub scan: Duration,
     /// The hour (UTC, 0-23) from which each organisation's daily digest is sent.
     pub digest_hour: u32,
+    /// How long delivered (or given-up) events and their deliveries are kept.
+    pub retention: chrono::Duration,
 }
+
+/// [`WebhookConfig::retention`] by default.
+pub const DEFAULT_RETENTION: chrono::Duration = chrono::Duration::days(7);
 
 impl Default for WebhookConfig {
     fn default() -> Self {
@@ -40,12 +47,13 @@ impl Default for WebhookConfig {
             poll: Duration::from_secs(1),
             scan: Duration::from_secs(60),
             digest_hour: 8,
+            retention: DEFAULT_RETENTION,
         }
     }
 }
 
 /// The worker: until `stop`, every `poll` sends what is due, every `scan`
-/// makes the time-based events.
+/// makes the time-based events and prunes (at most once a minute of `clock`).
 pub fn start(
     config: WebhookConfig,
     store: Arc<dyn Store>,
@@ -55,6 +63,7 @@ pub fn start(
     tokio::spawn(async move {
         let sender = deliver::Sender::new(config.allow_private);
         let mut last_scan: Option<Instant> = None;
+        let mut pruner = prune::Pruner::default();
         loop {
             if *stop.borrow() {
                 return;
@@ -69,6 +78,7 @@ pub fn start(
                     if let Err(e) = produce::scan(store.as_ref(), now, config.digest_hour).await {
                         tracing::warn!(error = %e, "webhooks: cannot make the time-based events");
                     }
+                    pruner.run(store.as_ref(), now, config.retention).await;
                 }
                 deliver::run_due(&store, &clock, &sender).await;
             };

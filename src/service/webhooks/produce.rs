@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::key::webhook as event;
 use crate::store::{
-    key_payload, new_event, Anchor, KeyQuery, KeySort, KeyTab, Policy, Store, StoreResult,
+    key_payload, new_event, Anchor, KeyQuery, KeySort, KeyTab, Once, Policy, Store, StoreResult,
 };
 
 /// Keys looked at per organisation and kind on each scan.
@@ -95,8 +95,12 @@ async fn expiring_and_expired(
             "threshold": which,
             "expiring_within_days": policy.expiring_within_days,
         });
-        let dedupe = format!("{}:{}:{mark}", event::API_KEY_EXPIRING, k.id);
-        let e = new_event(org, event::API_KEY_EXPIRING, now, data, Some(dedupe));
+        // Made only before the key expires: kept (its once) until then.
+        let once = Once {
+            dedupe: format!("{}:{}:{mark}", event::API_KEY_EXPIRING, k.id),
+            until: expires,
+        };
+        let e = new_event(org, event::API_KEY_EXPIRING, now, data, Some(once));
         made += store.webhooks().enqueue_event(&e, None).await? as usize;
     }
     let latest = store
@@ -120,8 +124,11 @@ async fn expiring_and_expired(
             continue;
         }
         let data = json!({ "api_key": key_payload(k, now), "expired_at": expires });
-        let dedupe = format!("{}:{}", event::API_KEY_EXPIRED, k.id);
-        let e = new_event(org, event::API_KEY_EXPIRED, now, data, Some(dedupe));
+        let once = Once {
+            dedupe: format!("{}:{}", event::API_KEY_EXPIRED, k.id),
+            until: expires + EXPIRED_WITHIN,
+        };
+        let e = new_event(org, event::API_KEY_EXPIRED, now, data, Some(once));
         made += store.webhooks().enqueue_event(&e, None).await? as usize;
     }
     Ok(made)
@@ -173,7 +180,13 @@ async fn digest(
         "attention": attention.iter().map(|w| key_payload(&w.key, now)).collect::<Vec<_>>(),
         "expiring_within_7_days": expiring,
     });
-    let dedupe = format!("{}:{org}:{}", event::DIGEST_DAILY, now.date_naive());
-    let e = new_event(org, event::DIGEST_DAILY, now, data, Some(dedupe));
+    let day = now.date_naive();
+    let once = Once {
+        dedupe: format!("{}:{org}:{day}", event::DIGEST_DAILY),
+        until: (day + Duration::days(1))
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc(),
+    };
+    let e = new_event(org, event::DIGEST_DAILY, now, data, Some(once));
     store.webhooks().enqueue_event(&e, None).await
 }

@@ -329,6 +329,9 @@ impl App {
                     Then::RemoveWebhook(id) => {
                         self.request(Request::Webhooks(WebhookOp::Remove(id)));
                     }
+                    Then::RotateWebhookSecret(id) => {
+                        self.request(Request::Webhooks(WebhookOp::RotateSecret(id)));
+                    }
                 }
             }
         }

@@ -18,6 +18,8 @@ use crate::tui::keymap::{self, Command, Context};
 pub enum Subject {
     Key(ApiKey),
     Webhook(Webhook),
+    /// An endpoint's new secret after a rotation.
+    WebhookRotated(Webhook),
 }
 
 pub struct CopyOnce {
@@ -51,6 +53,16 @@ impl CopyOnce {
         }
     }
 
+    /// A webhook endpoint's new signing secret, after a rotation.
+    pub fn webhook_rotated(webhook: Webhook, secret: Secret) -> Self {
+        Self {
+            subject: Subject::WebhookRotated(webhook),
+            secret,
+            copied: None,
+            previous: None,
+        }
+    }
+
     /// The modal closes: its secret's bytes are zeroed in place now, before
     /// the memory is given back. Every way out (Enter, Esc after the
     /// question, quitting) drops the modal, and dropping calls this.
@@ -66,7 +78,7 @@ impl CopyOnce {
             // Dropping the modal wipes the secret.
             Some(Command::Close) if self.copied.is_some() => Intent::Close,
             Some(Command::Close) => Intent::Open(Popup::Confirm(Box::new(close_uncopied(
-                matches!(self.subject, Subject::Webhook(_)),
+                !matches!(self.subject, Subject::Key(_)),
             )))),
             _ => Intent::Stay,
         }
@@ -134,20 +146,36 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, modal: &CopyOnce, area: Rect) {
                 key.name,
                 present::scopes_short(&key.scopes, ctx.scopes)
             ),
-            [
-                "Store it in a secure location (e.g., GitHub Secrets, AWS Secrets Manager, HashiCorp Vault).",
-                "If you lose it, revoke this key and create a new one.",
+            vec![
+                "Store it in a secure location (e.g., GitHub Secrets, AWS Secrets Manager, HashiCorp Vault).".to_owned(),
+                "If you lose it, revoke this key and create a new one.".to_owned(),
             ],
             " New API key ",
         ),
         Subject::Webhook(webhook) => (
             WEBHOOK_TITLE,
             format!("{} · {}", webhook.url, webhook.events.join(", ")),
-            [
-                "Your receiver checks each request's webhook-signature with it (Standard Webhooks).",
-                "If you lose it, rotate it: keydeck webhooks rotate-secret ID.",
+            vec![
+                "Your receiver checks each request's webhook-signature with it (Standard Webhooks).".to_owned(),
+                "If you lose it, rotate it: R on the webhooks screen (W).".to_owned(),
             ],
             " New webhook endpoint ",
+        ),
+        Subject::WebhookRotated(webhook) => (
+            WEBHOOK_TITLE,
+            format!("{} · {}", webhook.url, webhook.events.join(", ")),
+            vec![
+                "Your receiver checks each request's webhook-signature with it (Standard Webhooks).".to_owned(),
+                match webhook.previous_secret_until {
+                    Some(until) if until > ctx.now => format!(
+                        "The previous secret signs too until {} ({}): update your receiver before then.",
+                        ctx.tz.date_time(until),
+                        present::relative(until, ctx.now),
+                    ),
+                    _ => "The previous secret no longer signs.".to_owned(),
+                },
+            ],
+            " New signing secret ",
         ),
     };
     let mut parts: Vec<(u8, Line)> = text(title, theme.title(), KEEP).collect();
@@ -157,7 +185,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, modal: &CopyOnce, area: Rect) {
     // The secret wraps (never cut) only where the box is narrower than it.
     parts.extend(text(modal.secret.expose(), theme.secret(), KEEP));
     parts.push(blank());
-    for advice in advices {
+    for advice in &advices {
         parts.extend(text(advice, plain, ADVICE));
     }
     if let Some(ends) = old_key_ends(ctx, modal) {

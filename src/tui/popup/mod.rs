@@ -15,6 +15,7 @@ pub mod palette;
 pub mod revoke;
 pub mod rotate;
 pub mod usage;
+pub mod webhook_deliveries;
 pub mod webhooks;
 
 use chrono::{DateTime, Duration, Utc};
@@ -120,6 +121,8 @@ pub enum Then {
     KeepOrphan(ApiKey),
     /// Remove this webhook endpoint (by id).
     RemoveWebhook(String),
+    /// Give this webhook endpoint (by id) a new signing secret.
+    RotateWebhookSecret(String),
 }
 
 /// What a popup may read while it draws: the app's state as of `now`,

@@ -1,18 +1,20 @@
 //! The webhooks screen (`W`, issue 24): the organisation's endpoints with
-//! their health, one endpoint's recent deliveries, and add (its signing
-//! secret in the copy-once modal), test and remove; its state, keys, answers
-//! and drawing. The service checks everything (admins only, the URL, the
-//! events) and its messages are shown where they belong.
+//! their health, one endpoint's deliveries (`webhook_deliveries.rs`), and
+//! add (its signing secret in the copy-once modal), test, enable, a new
+//! signing secret (asked first, shown once) and remove; its state, keys,
+//! answers and drawing. The service checks everything (admins only, the
+//! URL, the events) and its messages are shown where they belong.
 
 use crossterm::event::KeyEvent;
 use tui_input::backend::crossterm::EventHandler;
 use tui_input::Input;
 
+use super::webhook_deliveries::Deliveries;
 use super::{Confirm, CopyOnce, Ctx, Intent, Popup, Then};
 use crate::api::webhooks::{CreateWebhookRequest, Webhook, WebhookDelivery};
 use crate::client::ClientError;
-use crate::tui::action::{WebhookAnswer, WebhookOp};
-use crate::tui::keymap::{self, Command, Context};
+use crate::tui::action::{DeliveriesPage, WebhookAnswer, WebhookOp};
+use crate::tui::keymap::{self, Command, Context, FooterState};
 use crate::tui::message::banner_message;
 use crate::tui::view::cut;
 use ratatui::layout::Rect;
@@ -69,7 +71,7 @@ impl AddForm {
 pub enum Mode {
     List,
     /// The deliveries of the endpoint selected.
-    Deliveries,
+    Deliveries(Box<Deliveries>),
     Adding(Box<AddForm>),
 }
 
@@ -77,10 +79,8 @@ pub struct WebhooksView {
     pub webhooks: Vec<Webhook>,
     pub selected: usize,
     pub mode: Mode,
+    /// The list is on its way.
     pub loading: bool,
-    /// The deliveries shown, and whose (endpoint id) they are.
-    pub deliveries: Vec<WebhookDelivery>,
-    pub deliveries_of: Option<String>,
     /// An error of the last request, shown in the screen.
     pub error: Option<String>,
     /// What the last action did ("test event queued").
@@ -95,8 +95,6 @@ impl WebhooksView {
             selected: 0,
             mode: Mode::List,
             loading: true,
-            deliveries: Vec::new(),
-            deliveries_of: None,
             error: None,
             note: None,
         }
@@ -105,12 +103,32 @@ impl WebhooksView {
     pub fn context(&self) -> Context {
         match self.mode {
             Mode::Adding(_) => Context::WebhookForm,
-            _ => Context::Webhooks,
+            Mode::Deliveries(_) => Context::WebhookDeliveries,
+            Mode::List => Context::Webhooks,
         }
     }
 
     fn selected_webhook(&self) -> Option<&Webhook> {
         self.webhooks.get(self.selected)
+    }
+
+    /// Whether the endpoint selected on the list is disabled (`e` enables it).
+    pub fn selected_is_disabled(&self) -> bool {
+        matches!(self.mode, Mode::List)
+            && self
+                .selected_webhook()
+                .is_some_and(|w| w.disabled_at.is_some())
+    }
+
+    /// The request for a page of the deliveries shown.
+    fn fetch(d: &Deliveries, page: Option<DeliveriesPage>) -> Intent {
+        match page {
+            Some(page) => Intent::Webhooks(WebhookOp::Deliveries {
+                id: d.endpoint.clone(),
+                page,
+            }),
+            None => Intent::Stay,
+        }
     }
 
     pub fn on_command(&mut self, command: Option<Command>, key: KeyEvent) -> Intent {
@@ -148,19 +166,36 @@ impl WebhooksView {
             };
         }
         self.note = None;
-        let deliveries = matches!(self.mode, Mode::Deliveries);
+        if let Mode::Deliveries(d) = &mut self.mode {
+            return match command {
+                Some(Command::Reload) => {
+                    self.error = None;
+                    let page = d.reload();
+                    Self::fetch(d, page)
+                }
+                Some(Command::Back) => {
+                    self.mode = Mode::List;
+                    self.error = None;
+                    Intent::Stay
+                }
+                _ => {
+                    let page = d.on_command(command);
+                    Self::fetch(d, page)
+                }
+            };
+        }
         match command {
-            Some(Command::Down) if !deliveries => {
+            Some(Command::Down) => {
                 self.selected = (self.selected + 1).min(self.webhooks.len().saturating_sub(1));
             }
-            Some(Command::Up) if !deliveries => self.selected = self.selected.saturating_sub(1),
-            Some(Command::Details) if !deliveries => {
+            Some(Command::Up) => self.selected = self.selected.saturating_sub(1),
+            Some(Command::Details) => {
                 if let Some(id) = self.selected_webhook().map(|w| w.id.clone()) {
-                    self.mode = Mode::Deliveries;
-                    self.loading = true;
-                    self.deliveries.clear();
-                    self.deliveries_of = Some(id.clone());
-                    return Intent::Webhooks(WebhookOp::Deliveries(id));
+                    let d = Deliveries::new(id);
+                    let intent = Self::fetch(&d, d.pending.clone());
+                    self.mode = Mode::Deliveries(Box::new(d));
+                    self.error = None;
+                    return intent;
                 }
             }
             Some(Command::New) => {
@@ -169,6 +204,33 @@ impl WebhooksView {
             Some(Command::Test) => {
                 if let Some(id) = self.selected_webhook().map(|w| w.id.clone()) {
                     return Intent::Webhooks(WebhookOp::Test(id));
+                }
+            }
+            Some(Command::Enable) => match self.selected_webhook() {
+                Some(w) if w.disabled_at.is_some() => {
+                    return Intent::Webhooks(WebhookOp::Enable(w.id.clone()));
+                }
+                Some(w) => {
+                    self.note = Some(format!("{} is {}: nothing to enable.", w.url, w.health));
+                }
+                None => {}
+            },
+            Some(Command::Rotate) => {
+                if let Some(webhook) = self.selected_webhook() {
+                    let lines = vec![
+                        format!("Give {} a new signing secret?", webhook.url),
+                        "The new one signs from now on and is shown once. The current one \
+                         signs too for 24 hours (both signatures are sent): update your \
+                         receiver before then."
+                            .into(),
+                    ];
+                    let dialog = Confirm::ask(
+                        "New signing secret",
+                        lines,
+                        "Rotate",
+                        Then::RotateWebhookSecret(webhook.id.clone()),
+                    );
+                    return Intent::Open(Popup::Confirm(Box::new(dialog)));
                 }
             }
             Some(Command::Revoke) => {
@@ -188,19 +250,19 @@ impl WebhooksView {
             }
             Some(Command::Reload) if !self.loading => {
                 self.loading = true;
-                return Intent::Webhooks(match (&self.mode, &self.deliveries_of) {
-                    (Mode::Deliveries, Some(id)) => WebhookOp::Deliveries(id.clone()),
-                    _ => WebhookOp::List,
-                });
-            }
-            Some(Command::Back) if deliveries => {
-                self.mode = Mode::List;
-                self.error = None;
+                return Intent::Webhooks(WebhookOp::List);
             }
             Some(Command::Back) => return Intent::Close,
             _ => {}
         }
         Intent::Stay
+    }
+
+    /// The endpoint as the service now has it, in the list.
+    fn replace(&mut self, webhook: &Webhook) {
+        if let Some(w) = self.webhooks.iter_mut().find(|w| w.id == webhook.id) {
+            *w = webhook.clone();
+        }
     }
 
     /// An answer to one of the screen's requests; what the app should do
@@ -219,17 +281,26 @@ impl WebhooksView {
                     Err(e) => self.error = Some(message(&e)),
                 }
             }
-            WebhookAnswer::Deliveries(id, result) => {
-                if self.deliveries_of.as_deref() != Some(id.as_str()) {
+            WebhookAnswer::Deliveries(id, page, result) => {
+                let Mode::Deliveries(d) = &mut self.mode else {
+                    return Intent::Stay;
+                };
+                if d.endpoint != id {
                     return Intent::Stay;
                 }
-                self.loading = false;
                 match result {
                     Ok(list) => {
-                        self.deliveries = list.data;
-                        self.error = None;
+                        let (taken, next) = d.answered(page, list);
+                        if taken {
+                            self.error = None;
+                            return Self::fetch(d, next);
+                        }
                     }
-                    Err(e) => self.error = Some(message(&e)),
+                    Err(e) => {
+                        if d.failed(&page) {
+                            self.error = Some(message(&e));
+                        }
+                    }
                 }
             }
             WebhookAnswer::Added(result) => {
@@ -272,6 +343,28 @@ impl WebhooksView {
                         queued.event_id
                     ));
                     self.error = None;
+                }
+                Err(e) => self.error = Some(message(&e)),
+            },
+            WebhookAnswer::Enabled(result) => match result {
+                Ok(webhook) => {
+                    self.replace(&webhook);
+                    self.note = Some(format!(
+                        "Enabled {}: what waited is being sent.",
+                        webhook.url
+                    ));
+                    self.error = None;
+                }
+                Err(e) => self.error = Some(message(&e)),
+            },
+            WebhookAnswer::SecretRotated(result) => match *result {
+                Ok(rotated) => {
+                    self.replace(&rotated.webhook);
+                    self.error = None;
+                    return Intent::Open(Popup::CopyOnce(Box::new(CopyOnce::webhook_rotated(
+                        rotated.webhook,
+                        rotated.secret,
+                    ))));
                 }
                 Err(e) => self.error = Some(message(&e)),
             },
@@ -441,12 +534,12 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, view: &WebhooksView, area: Rect) {
             context = Context::WebhookForm;
             lines = form_lines(ctx, form, inner);
         }
-        Mode::Deliveries => {
-            context = Context::Webhooks;
+        Mode::Deliveries(d) => {
+            context = Context::WebhookDeliveries;
             let url = view
-                .deliveries_of
-                .as_ref()
-                .and_then(|id| view.webhooks.iter().find(|w| &w.id == id))
+                .webhooks
+                .iter()
+                .find(|w| w.id == d.endpoint)
                 .map(|w| w.url.clone())
                 .unwrap_or_default();
             title = format!(
@@ -455,22 +548,24 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, view: &WebhooksView, area: Rect) {
             );
             if let Some(error) = &view.error {
                 lines.push(Line::styled(error.clone(), theme.error_text()));
-            } else if view.loading && view.deliveries.is_empty() {
+            } else if d.pending.is_some() && d.rows.is_empty() {
                 lines.push(Line::from("Loading the deliveries…"));
-            } else if view.deliveries.is_empty() {
+            } else if d.rows.is_empty() {
                 lines.push(Line::from(
                     "Nothing sent yet: t on the list sends a test event.",
                 ));
             }
+            let room = visible.saturating_sub(lines.len());
+            d.set_visible(room.max(1));
+            let scroll = d.scroll.min(d.max_scroll());
             lines.extend(
-                view.deliveries
+                d.rows
                     .iter()
-                    .take(visible.saturating_sub(lines.len()))
-                    .map(|d| delivery(ctx, d, inner)),
+                    .skip(scroll)
+                    .take(room)
+                    .map(|r| delivery(ctx, r, inner)),
             );
-            if !view.deliveries.is_empty() {
-                position = format!(" newest {} ", view.deliveries.len());
-            }
+            position = d.position();
         }
         Mode::List => {
             context = Context::Webhooks;
@@ -505,10 +600,14 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, view: &WebhooksView, area: Rect) {
         }
     }
     frame.render_widget(Clear, area);
+    let state = FooterState {
+        endpoint_disabled: view.selected_is_disabled(),
+        ..FooterState::default()
+    };
     let block = Block::bordered()
         .title(title)
         .title(Line::from(position).right_aligned())
-        .title_bottom(keymap::border(context));
+        .title_bottom(keymap::border_within(context, state, inner));
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 

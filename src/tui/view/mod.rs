@@ -223,6 +223,10 @@ pub fn footer_hints(app: &App) -> Vec<keymap::Hint> {
         attention: app.tab == Tab::Attention,
         marked: app.marked_shown().len(),
         marks: !app.marked.is_empty(),
+        endpoint_disabled: matches!(
+            app.popups.last(),
+            Some(crate::tui::popup::Popup::Webhooks(view)) if view.selected_is_disabled()
+        ),
     };
     keymap::footer_ranked(app.context(), state)
 }
