@@ -190,6 +190,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/api-keys/{id}/rotate",
             axum::routing::post(keys::rotate),
         )
+        .route(
+            "/v1/api-keys/{id}/secret",
+            axum::routing::post(keys::issue_secret),
+        )
         .route("/v1/audit-logs", get(audit::list))
         .route("/v1/auth", get(forward_auth::check))
         .route("/v1/policy", get(policy::get).put(policy::put))

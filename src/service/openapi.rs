@@ -22,6 +22,7 @@ use crate::key::{Catalog, KeyStatus};
         super::keys::get,
         super::keys::revoke,
         super::keys::rotate,
+        super::keys::issue_secret,
         super::audit::list,
         super::forward_auth::check,
         super::policy::get,

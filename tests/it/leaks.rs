@@ -21,6 +21,7 @@ use sha2::Digest;
 
 on_both_backends!(
     each_leak_policy_acts_on_the_first_report_only,
+    a_rotated_leak_successor_waits_for_its_secret_issued_once,
     a_reporter_key_reports_and_does_nothing_else,
     gitlab_revokes_and_no_raw_token_reaches_the_database_or_log,
     github_signed_matches_are_answered_with_feedback,
@@ -303,6 +304,109 @@ async fn each_leak_policy_acts_on_the_first_report_only(backend: Backend) {
     }
     s.stop().await;
     backend.cleanup().await;
+}
+
+/// `on_leak = rotate`: the successor is made without a secret (a report
+/// comes from a machine; no one is there to be shown one), says so, and an
+/// admin issues its secret once (the CLI's `keys issue`, the API); the
+/// leaked key still stops after the grace.
+async fn a_rotated_leak_successor_waits_for_its_secret_issued_once(backend: Backend) {
+    let clock = manual_clock(start());
+    let s = TestServer::start_with(&backend, clock.clone(), |_| {}).await;
+    set_policy(&s, json!({"on_leak": "rotate", "leak_grace_seconds": 600})).await;
+    let (leaked, secret_o) = s.create_key("Billing", &["resources:read"]).await;
+    let id_o = leaked["id"].as_str().unwrap();
+    let (_, reporter) = s.create_key("CI scanner", &["leaks:report"]).await;
+    let r = post(
+        &s,
+        "/v1/leaks",
+        &reporter,
+        json!({"sha256": sha256_hex(&secret_o), "location": "ci.log:3", "source": "ci"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let old = s
+        .get_json(&format!("/v1/api-keys/{id_o}"), &s.admin_token)
+        .await;
+    let successor = old["replaced_by"].as_str().expect("a successor").to_owned();
+    let new = s
+        .get_json(&format!("/v1/api-keys/{successor}"), &s.admin_token)
+        .await;
+    assert_eq!(new["secret_pending"], true, "{new}");
+    assert_eq!(new["status"], "active");
+    assert!(
+        old.get("secret_pending").is_none(),
+        "only a key waiting for its secret says so: {old}"
+    );
+    // Its details (the CLI's `keys show`) say how to issue it.
+    let cli = User::new()
+        .env("KEYDECK_URL", &s.base)
+        .env("KEYDECK_TOKEN", &s.admin_token);
+    let shown = cli.run(&["keys", "show", &successor]).ok();
+    assert!(
+        shown.stdout.contains("not issued yet") && shown.stdout.contains("keys issue"),
+        "{}",
+        shown.stdout
+    );
+
+    // Only an admin issues it: the reporter cannot.
+    let path = format!("/v1/api-keys/{successor}/secret");
+    let r = post(&s, &path, &reporter, json!({})).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // The CLI prints it once, alone on standard output; it works at once.
+    let issued = cli.run(&["keys", "issue", &successor]).ok();
+    let secret_n = issued.stdout.trim().to_owned();
+    assert!(secret_n.starts_with("eg_live_"), "{}", issued.stdout);
+    assert_eq!(s.auth(&secret_n, None).await.status(), StatusCode::OK);
+    let new = s
+        .get_json(&format!("/v1/api-keys/{successor}"), &s.admin_token)
+        .await;
+    assert!(new.get("secret_pending").is_none(), "{new}");
+    assert!(
+        secret_n.starts_with(new["prefix"].as_str().unwrap()),
+        "{new}"
+    );
+    // Once: a second issue is refused and shows no secret.
+    let (status, code, body) = error_code(post(&s, &path, &s.admin_token, json!({})).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::CONFLICT, "secret_already_issued"),
+        "{body}"
+    );
+    assert!(!body.to_string().contains(&secret_n[8..]), "{body}");
+    let again = cli.run(&["keys", "issue", &successor]);
+    assert_ne!(again.code, 0, "{again:?}");
+    assert!(again.stdout.is_empty(), "{again:?}");
+    // A key made with its secret, and one that does not exist.
+    let r = post(
+        &s,
+        &format!("/v1/api-keys/{id_o}/secret"),
+        &s.admin_token,
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let r = post(
+        &s,
+        "/v1/api-keys/key_nothere/secret",
+        &s.admin_token,
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let actions = actions_of(&s, &successor).await;
+    let names: Vec<&str> = actions.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(names, ["api_key.secret_issued"], "{actions:?}");
+    assert_eq!(actions[0].1["prefix"], new["prefix"]);
+
+    // The leaked key works through the grace, then stops; the successor goes on.
+    assert_eq!(s.auth(&secret_o, None).await.status(), StatusCode::OK);
+    clock.advance(Duration::seconds(601));
+    assert_eq!(
+        s.auth(&secret_o, None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(s.auth(&secret_n, None).await.status(), StatusCode::OK);
 }
 
 async fn a_reporter_key_reports_and_does_nothing_else(backend: Backend) {
