@@ -374,7 +374,8 @@ pub enum KeysCommand {
         SECRET=$(keydeck keys create --name \"CI/CD Pipeline\" --scope sessions:read --expires 90d)\n  \
         keydeck keys create --name Exporter --scope resources:read,audit_logs:read --expires 2027-01-31\n  \
         keydeck keys create --name \"Deploy bot\" --scope full_access --json > deploy-bot.json\n\n\
-        Scopes: sessions:read, sessions:write, resources:read, audit_logs:read, full_access.")]
+        Scopes: sessions:read, sessions:write, resources:read, audit_logs:read, full_access;\n\
+        leaks:report only alone (a key for a scanner or CI that can only report leaked keys).")]
     Create(CreateArgs),
     /// Show one key.
     #[command(after_help = "Examples:\n  \

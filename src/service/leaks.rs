@@ -182,13 +182,10 @@ impl Reporter {
 
 /// A new key's scopes: `leaks:report` only alone (a reporter key can do nothing else).
 pub(super) fn check_reporter_scopes(scopes: &[String]) -> Result<(), ApiError> {
-    if scopes.len() > 1 && scopes.iter().any(|s| s == LEAKS_REPORT) {
-        return Err(field_error(
-            "scopes",
-            format!("{LEAKS_REPORT} cannot be combined with other scopes: a reporter key can do nothing else"),
-        ));
+    match crate::key::scope::reporter_not_alone(scopes) {
+        Some(problem) => Err(field_error("scopes", problem)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// One report as `POST /v1/leaks` takes it.

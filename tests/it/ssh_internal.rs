@@ -111,6 +111,37 @@ async fn webhook_target(server: &TestServer) -> String {
     made["webhook"]["id"].as_str().unwrap().to_owned()
 }
 
+/// A key waiting for its secret (the `rotate` leak policy's successor), to
+/// issue it; the policy is put back to `revoke`.
+async fn pending_target(server: &TestServer) -> String {
+    let put = |on_leak: &str| {
+        server
+            .http
+            .put(server.url("/v1/policy"))
+            .bearer_auth(&server.admin_token)
+            .json(&serde_json::json!({ "on_leak": on_leak }))
+            .send()
+    };
+    assert!(put("rotate").await.unwrap().status().is_success());
+    let scope = server.scope_ids().await.remove(0);
+    let (leaked, secret) = server.create_key("Leaked", &[&scope]).await;
+    let r = server
+        .http
+        .post(server.url("/v1/leaks"))
+        .bearer_auth(&server.admin_token)
+        .json(&serde_json::json!({ "token": secret, "location": "x", "source": "test" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    assert!(put("revoke").await.unwrap().status().is_success());
+    let id = leaked["id"].as_str().unwrap();
+    let old = server
+        .get_json(&format!("/v1/api-keys/{id}"), &server.admin_token)
+        .await;
+    old["replaced_by"].as_str().unwrap().to_owned()
+}
+
 // Issue 17, M3/I7: the internal socket is private; with a session's
 // credential every route of the OpenAPI document answers (none 401/429), as
 // the SSH client's address; nothing else gets in there; and nothing counts as
@@ -145,6 +176,8 @@ async fn every_route_takes_a_session_credential_on_the_internal_socket_only(back
         let path = if template.contains('{') {
             let id = if template.starts_with("/v1/webhooks/") {
                 webhook_target(&server).await
+            } else if template.ends_with("/secret") {
+                pending_target(&server).await
             } else {
                 let (made, _) = server.create_key("Route target", &[&scope]).await;
                 made["id"].as_str().unwrap().to_owned()
