@@ -408,8 +408,8 @@ async fn a_rotated_leak_successor_waits_for_its_secret_issued_once(backend: Back
 
 async fn a_reporter_key_reports_and_does_nothing_else(backend: Backend) {
     let s = TestServer::start(&backend).await;
-    // keydeck's own scope: accepted, not offered among the gateway's scopes.
-    assert!(!s.scope_ids().await.contains(&"leaks:report".to_owned()));
+    // keydeck's own scope: listed last, after Full Access, apart.
+    assert_eq!(s.scope_ids().await.last().unwrap(), "leaks:report");
     let (_, full) = s.create_key("Everything", &["full_access"]).await;
     let r = post(&s, "/v1/leaks", &full, json!({"sha256": "ab".repeat(32)})).await;
     assert_eq!(

@@ -750,8 +750,17 @@ async fn the_schema_states_the_request_constraints(backend: Backend) {
     assert_eq!(create["description"]["maxLength"], 500, "{create}");
     assert_eq!(create["scopes"]["minItems"], 1, "{create}");
     // The running catalogue's ids, not the default one's.
+    // (then keydeck's own reporter scope, which a key may have alone).
     let ids = s.scope_ids().await;
-    assert_eq!(ids, ["billing:read", "billing:write", "full_access"]);
+    assert_eq!(
+        ids,
+        [
+            "billing:read",
+            "billing:write",
+            "full_access",
+            "leaks:report"
+        ]
+    );
     assert_eq!(create["scopes"]["items"]["enum"], json!(ids), "{create}");
     let rotate = &schemas["RotateKeyRequest"]["properties"]["grace_seconds"];
     assert_eq!(rotate["minimum"], 0, "{rotate}");
@@ -781,7 +790,11 @@ async fn the_schema_states_the_request_constraints(backend: Backend) {
         assert_eq!(limit["maximum"], 500, "{path}: {limit}");
     }
     assert_eq!(param("/v1/api-keys", "q")["maxLength"], 100);
-    assert_eq!(param("/v1/auth", "scope")["enum"], json!(ids));
+    // A gateway never checks keydeck's own reporter scope (listed last).
+    assert_eq!(
+        param("/v1/auth", "scope")["enum"],
+        json!(ids[..ids.len() - 1])
+    );
 
     // The bounds are enforced, not clamped.
     for (path, limit) in [
