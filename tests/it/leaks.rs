@@ -997,6 +997,14 @@ async fn the_ui_issues_the_secret_of_a_leak_successor_once() {
     );
     ui.press(KeyCode::Esc).await;
 
+    // Its row says it cannot be used yet.
+    let row = ui
+        .screen()
+        .lines()
+        .filter(|l| l.contains("Payments worker"))
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    assert!(row.iter().any(|l| l.contains("no secret")), "{row:#?}");
     ui.press(KeyCode::Home).await;
     for _ in 0..row_of(&ui, &successor) {
         ui.press(KeyCode::Down).await;
