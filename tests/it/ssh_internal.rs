@@ -27,6 +27,7 @@ on_both_backends!(
     every_route_takes_a_session_credential_on_the_internal_socket_only,
     the_ssh_ui_loads_the_policy_and_its_refreshes_fail_no_login,
     policy_commands_over_ssh_answer_as_the_command_line_does,
+    keys_issue_over_ssh_prints_a_leak_successors_secret_once,
 );
 
 fn ip(s: &str) -> IpAddr {
@@ -480,4 +481,24 @@ async fn policy_commands_over_ssh_answer_as_the_command_line_does(backend: Backe
     }
     server.stop().await;
     backend.cleanup().await;
+}
+
+/// `keys issue ID` over SSH, as on the command line: the secret of the
+/// `rotate` leak policy's successor alone on standard output, once; a
+/// second issue is refused and prints no secret.
+async fn keys_issue_over_ssh_prints_a_leak_successors_secret_once(backend: Backend) {
+    let server = ssh::start(&backend, |_| {}).await;
+    let key = ssh::new_key();
+    ssh::add_key(server.running.state.store.as_ref(), ADMIN, &key).await;
+    let successor = pending_target(&server).await;
+    let handle = ssh::connect(ssh::addr(&server), &key).await.unwrap();
+    let command = format!("keys issue {successor}");
+    let issued = ssh::exec(&handle, &command, false).await;
+    assert_eq!(issued.status, Some(0), "{issued:?}");
+    let secret = issued.stdout.trim();
+    assert!(secret.starts_with("eg_live_"), "{issued:?}");
+    assert_eq!(server.auth(secret, None).await.status(), StatusCode::OK);
+    let again = ssh::exec(&handle, &command, false).await;
+    assert_ne!(again.status, Some(0), "{again:?}");
+    assert!(again.stdout.is_empty(), "{again:?}");
 }
