@@ -91,6 +91,11 @@ pub struct ApiKey {
     #[serde(default)]
     #[schema(value_type = Option<Exposure>)]
     pub exposure: Option<Box<Exposure>>,
+    /// `true` while the key waits for its secret: the `rotate` leak policy
+    /// made it without one, and no token authenticates as it until an admin
+    /// issues it (`POST /v1/api-keys/{id}/secret`, once).
+    #[serde(default)]
+    pub secret_pending: bool,
     /// In lists only ([`ListedKey::health`]): the key's health badges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(ignore)]

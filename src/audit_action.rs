@@ -53,11 +53,14 @@ pub enum AuditAction {
     /// A key was used (a good check) from an address it had not been seen
     /// from in 30 days (rate-limited per key).
     ApiKeyNewAddressUsed,
+    /// An admin issued the secret of a key made without one (the `rotate`
+    /// leak policy's successor), once.
+    ApiKeySecretIssued,
 }
 
 impl AuditAction {
     /// Every action, in the order of the variants.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 23] = [
         Self::ApiKeyCreated,
         Self::ApiKeyRevoked,
         Self::ApiKeyRotated,
@@ -80,6 +83,7 @@ impl AuditAction {
         Self::WebhookDisabled,
         Self::WebhookEnabled,
         Self::ApiKeyNewAddressUsed,
+        Self::ApiKeySecretIssued,
     ];
 
     /// The text stored and shown: `api_key.created`, `policy.updated`, …
@@ -107,6 +111,7 @@ impl AuditAction {
             Self::WebhookDisabled => "webhook.disabled",
             Self::WebhookEnabled => "webhook.enabled",
             Self::ApiKeyNewAddressUsed => "api_key.new_address_used",
+            Self::ApiKeySecretIssued => "api_key.secret_issued",
         }
     }
 

@@ -276,6 +276,15 @@ impl Client {
         .await
     }
 
+    /// Issues the secret of a key made without one (`POST /v1/api-keys/{id}/secret`), once.
+    pub async fn issue_secret(&self, id: &str) -> Result<CreatedKey> {
+        self.send(self.request(
+            Method::POST,
+            &format!("/v1/api-keys/{}/secret", path_segment(id)),
+        ))
+        .await
+    }
+
     pub async fn audit_logs(&self, query: &AuditListQuery) -> Result<AuditList> {
         self.send(self.request(Method::GET, "/v1/audit-logs").query(query))
             .await

@@ -208,6 +208,7 @@ fn demo_key(
         created_at,
         created_by: created_by.clone(),
         expires_at,
+        secret_pending: false,
     };
     let created = AuditEvent {
         org_id: org_id.to_owned(),

@@ -203,7 +203,7 @@ pub enum WebhooksCommand {
         endpoint: String,
         /// The event types it is sent, comma-separated: api_key.created, api_key.revoked,
         /// api_key.rotated, api_key.expiring, api_key.expired, api_key.exposed,
-        /// policy.updated, user.added, user.removed, digest.daily.
+        /// api_key.secret_issued, policy.updated, user.added, user.removed, digest.daily.
         #[arg(long, value_delimiter = ',', required = true, value_name = "TYPES")]
         events: Vec<String>,
         /// The whole answer (endpoint and secret) as JSON.
@@ -395,7 +395,8 @@ pub enum KeysCommand {
         SECRET=$(keydeck keys create --name \"CI/CD Pipeline\" --scope sessions:read --expires 90d)\n  \
         keydeck keys create --name Exporter --scope resources:read,audit_logs:read --expires 2027-01-31\n  \
         keydeck keys create --name \"Deploy bot\" --scope full_access --json > deploy-bot.json\n\n\
-        Scopes: sessions:read, sessions:write, resources:read, audit_logs:read, full_access.")]
+        Scopes: sessions:read, sessions:write, resources:read, audit_logs:read, full_access;\n\
+        leaks:report only alone (a key for a scanner or CI that can only report leaked keys).")]
     Create(CreateArgs),
     /// Show one key.
     #[command(after_help = "Examples:\n  \
@@ -416,6 +417,14 @@ pub enum KeysCommand {
         The old key is revoked at once (--grace 0, the default) or keeps working for the grace\n\
         period (at most 24h) so that its users can switch.")]
     Rotate(RotateArgs),
+    /// Issue the secret of a key made without one (the `rotate` leak policy's successor), once; it alone goes to standard output.
+    #[command(after_help = "Examples:\n  \
+        SECRET=$(keydeck keys issue key_3Xk9fQ2mZ8pL1vN7)\n  \
+        keydeck keys issue key_3Xk9fQ2mZ8pL1vN7 --json\n\n\
+        A leak report under `on_leak = rotate` makes a successor without a secret (no one is\n\
+        there to be shown one): `keys show` of the leaked key names it. Its secret is issued\n\
+        once; a second issue is refused (409), as for a key that has its secret.")]
+    Issue(IssueArgs),
     /// A key's checks by outcome over a window, and the client addresses it was used from.
     #[command(after_help = "Examples:\n  \
         keydeck keys usage eg_live_1a2B\n  \
@@ -516,6 +525,16 @@ pub struct TargetArgs {
     #[arg(long, short = 'y')]
     pub yes: bool,
     /// Print the answer as JSON: the revoked key; for rotate, the new key, its secret and the old key.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// The key's id (key_...): a key waiting for its secret has no prefix of its own yet.
+    #[arg(value_name = "ID")]
+    pub key: String,
+    /// Print the answer (the key and its secret) as JSON instead of the secret alone.
     #[arg(long)]
     pub json: bool,
 }

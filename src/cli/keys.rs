@@ -7,7 +7,7 @@ use super::console::{self, note};
 use super::output::{self, Cell};
 use super::{prompt, select, CliError};
 use crate::api::{ApiKey, CreateKeyRequest, ScopeInfo};
-use crate::cli::{CreateArgs, KeysCommand, RotateArgs, ShowArgs, TargetArgs};
+use crate::cli::{CreateArgs, IssueArgs, KeysCommand, RotateArgs, ShowArgs, TargetArgs};
 use crate::client::Client;
 use crate::key::health;
 use crate::key::policy::Policy;
@@ -23,6 +23,7 @@ pub async fn run_on(command: KeysCommand, client: &Client) -> Result<(), CliErro
         KeysCommand::Show(args) => show(client, args).await,
         KeysCommand::Revoke(args) => revoke(client, args).await,
         KeysCommand::Rotate(args) => rotate(client, args).await,
+        KeysCommand::Issue(args) => issue(client, args).await,
         KeysCommand::Usage(args) => super::usage::key(client, args).await,
     }
 }
@@ -180,6 +181,13 @@ fn details(
     if let Some(e) = &key.exposure {
         let line = format!("{} by {}, at {}", time(e.at), e.source, e.location);
         fields.push(("Exposed", line.into()));
+    }
+    if key.secret_pending {
+        let line = format!(
+            "not issued yet (made by the leak policy): {}",
+            console::command(&format!("keys issue {}", output::printable(&key.id)))
+        );
+        fields.push(("Secret", line.into()));
     }
     for (label, link) in [
         ("Replaced by", &key.replaced_by),
@@ -344,6 +352,21 @@ async fn rotate(client: &Client, args: RotateArgs) -> Result<(), CliError> {
         "Rotated: new key {}; old key {}... {old_state}.",
         output::key_label(&rotated.api_key),
         output::printable(&old.prefix)
+    );
+    note!("Copy your API key now — it will not be shown again.");
+    Ok(())
+}
+
+/// `keys issue ID`: the secret of a key made without one, printed once.
+async fn issue(client: &Client, args: IssueArgs) -> Result<(), CliError> {
+    let issued = client.issue_secret(args.key.trim()).await?;
+    if args.json {
+        return output::print_json(&issued);
+    }
+    output::print_secret(&issued.secret)?;
+    note!(
+        "Issued the secret of {}: the key works from now on.",
+        output::key_label(&issued.api_key)
     );
     note!("Copy your API key now — it will not be shown again.");
     Ok(())

@@ -302,6 +302,7 @@ mod tests {
             replaced_by: None,
             replaces: None,
             exposure: None,
+            secret_pending: false,
             health: None,
         };
         let summary = crate::key::health::Summary::of(&[key], &policy, now).to_string();

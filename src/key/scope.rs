@@ -24,6 +24,27 @@ pub const FULL_ACCESS: &str = "full_access";
 /// gateway checks, and Full Access does not grant it.
 pub const LEAKS_REPORT: &str = "leaks:report";
 
+/// The reporter's scope as `GET /v1/scopes` lists it: after the catalogue,
+/// apart from it (what an admin ticks to make a key for a scanner or CI).
+pub const REPORTER: Scope = Scope {
+    id: LEAKS_REPORT,
+    label: "Leak reports",
+    description: "For a scanner or CI: can only report leaked keys (POST /v1/leaks); \
+        never combined with another scope, not granted by Full Access.",
+};
+
+/// Why `scopes` cannot make one key: [`LEAKS_REPORT`] with another scope (a
+/// reporter key can do nothing else). What the service answers and the
+/// create form says under its scopes.
+pub fn reporter_not_alone(scopes: &[String]) -> Option<String> {
+    (scopes.len() > 1 && scopes.iter().any(|s| s == LEAKS_REPORT)).then(|| {
+        format!(
+            "{LEAKS_REPORT} cannot be combined with other scopes: a reporter key can only \
+             report leaked keys (make a second key for the rest)"
+        )
+    })
+}
+
 /// The default catalogue, in display order (Full Access last).
 pub const SCOPES: &[Scope] = &[
     Scope {
@@ -278,6 +299,17 @@ mod tests {
         // Full Access stays last wherever the file puts it.
         let c = Catalog::from_toml("[[scope]]\nid = \"full_access\"\nlabel = \"Everything\"\n[[scope]]\nid = \"a\"\nlabel = \"A\"").unwrap();
         assert_eq!(c.scopes().last().unwrap().label, "Everything");
+    }
+
+    #[test]
+    fn the_reporter_scope_stands_alone() {
+        assert_eq!(reporter_not_alone(&v(&[LEAKS_REPORT])), None);
+        assert_eq!(
+            reporter_not_alone(&v(&["sessions:read", FULL_ACCESS])),
+            None
+        );
+        let both = reporter_not_alone(&v(&[LEAKS_REPORT, FULL_ACCESS])).unwrap();
+        assert!(both.contains("cannot be combined"), "{both}");
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub const API_KEY_EXPIRED: &str = "api_key.expired";
 /// A key was reported leaked (`POST /v1/leaks`, GitLab, GitHub): `data.api_key`,
 /// `data.exposure` (when, source, where) and `data.on_leak`, the policy applied.
 pub const API_KEY_EXPOSED: &str = "api_key.exposed";
+/// An admin issued the secret of a key the `rotate` leak policy made without
+/// one (`data.api_key`, now usable; never the secret).
+pub const API_KEY_SECRET_ISSUED: &str = "api_key.secret_issued";
 pub const POLICY_UPDATED: &str = "policy.updated";
 pub const USER_ADDED: &str = "user.added";
 pub const USER_REMOVED: &str = "user.removed";
@@ -31,13 +34,14 @@ pub const DIGEST_DAILY: &str = "digest.daily";
 pub const WEBHOOK_TEST: &str = "webhook.test";
 
 /// The event types an endpoint may subscribe to.
-pub const EVENT_TYPES: [&str; 10] = [
+pub const EVENT_TYPES: [&str; 11] = [
     API_KEY_CREATED,
     API_KEY_REVOKED,
     API_KEY_ROTATED,
     API_KEY_EXPIRING,
     API_KEY_EXPIRED,
     API_KEY_EXPOSED,
+    API_KEY_SECRET_ISSUED,
     POLICY_UPDATED,
     USER_ADDED,
     USER_REMOVED,

@@ -38,6 +38,9 @@ pub enum ApiError {
     IdempotencyKeyReused,
     /// 409: the key is not in a state that allows this.
     KeyNotActive(Box<ApiKey>),
+    /// 409: the key has its secret (issued before, or made with one), or is
+    /// no longer active: a secret is issued once, only while it waits for one.
+    SecretNotPending(Box<ApiKey>),
     /// 409: the key was rotated before: its successor is the one to rotate.
     /// `key_already_replaced` while it still works (winding down), else
     /// `key_not_active` as for any revoked or expired key.
@@ -87,9 +90,10 @@ impl ApiError {
             Self::PlanRequired => StatusCode::PAYMENT_REQUIRED,
             Self::AdminRequired | Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::IdempotentRepeat(_) | Self::KeyNotActive(_) | Self::AlreadyReplaced { .. } => {
-                StatusCode::CONFLICT
-            }
+            Self::IdempotentRepeat(_)
+            | Self::KeyNotActive(_)
+            | Self::SecretNotPending(_)
+            | Self::AlreadyReplaced { .. } => StatusCode::CONFLICT,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyFailures { .. } | Self::RateLimited { .. } => {
@@ -113,6 +117,8 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::IdempotentRepeat(_) | Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::KeyNotActive(_) => "key_not_active",
+            Self::SecretNotPending(key) if key.status != KeyStatus::Active => "key_not_active",
+            Self::SecretNotPending(_) => "secret_already_issued",
             Self::AlreadyReplaced { old, .. } if old.status != KeyStatus::Active => {
                 "key_not_active"
             }
@@ -156,6 +162,13 @@ impl ApiError {
                  create a new key with the same name, description and scopes.",
                 key.status.as_str()
             ),
+            Self::SecretNotPending(key) if key.status != KeyStatus::Active => format!(
+                "The key is {}: its secret can no longer be issued.",
+                key.status.as_str()
+            ),
+            Self::SecretNotPending(_) => "The key's secret was issued before (a secret is shown \
+                 once and never again): rotate the key for a new one."
+                .into(),
             Self::AlreadyReplaced { old, successor } => already_replaced(old, successor.as_deref()),
             Self::PayloadTooLarge => "The request body is larger than 16 KiB.".into(),
             Self::TooManyFailures { retry_after } => format!(
@@ -220,6 +233,7 @@ impl IntoResponse for ApiError {
             api_key: match self {
                 Self::IdempotentRepeat(key)
                 | Self::KeyNotActive(key)
+                | Self::SecretNotPending(key)
                 | Self::AlreadyReplaced { old: key, .. } => Some(*key),
                 _ => None,
             },

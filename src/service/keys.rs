@@ -16,7 +16,8 @@ use crate::audit_action::AuditAction;
 use crate::key::new_id;
 use crate::key::validate;
 use crate::store::{
-    AuditEvent, CreateOutcome, Idempotency, KeyRecord, NewKey, OldKeyEnd, RotateOutcome, Rotation,
+    AuditEvent, CreateOutcome, Idempotency, IssueOutcome, IssueSecret, KeyRecord, NewKey,
+    OldKeyEnd, RotateOutcome, Rotation,
 };
 
 pub const DEFAULT_PAGE: u32 = 100;
@@ -61,6 +62,7 @@ impl AppState {
             replaced_by: k.replaced_by,
             replaces: k.replaces,
             exposure: k.exposure.map(Box::new),
+            secret_pending: k.secret_pending,
             health: None,
         }
     }
@@ -103,6 +105,7 @@ impl AppState {
             created_at: now,
             created_by: admin.user.email.clone(),
             expires_at: template.expires_at,
+            secret_pending: false,
         };
         (key, secret)
     }
@@ -429,6 +432,65 @@ pub async fn rotate(
             successor: successor.map(|k| Box::new(state.api_key(*k, now))),
         }),
         RotateOutcome::NotFound => Err(ApiError::NotFound),
+    }
+}
+
+/// Issue the secret of a key made without one (the `rotate` leak policy's
+/// successor, `secret_pending`): the secret is in this answer only, and
+/// from now on the key authenticates. Once: a key that has its secret is a 409.
+#[utoipa::path(post, path = "/v1/api-keys/{id}/secret", tag = "api-keys", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 201, description = "The key, now usable, and its secret (shown this once)", body = CreatedKey),
+        (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "`secret_already_issued`: the key has its secret (issued before, or made with one); \
+            `key_not_active`: the key is revoked or expired", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client; Retry-After", body = ErrorBody),
+        (status = 500, description = "`internal_error`: a fault of the service, logged in full", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`: the database did not answer in time; Retry-After", body = ErrorBody),
+    ))]
+pub async fn issue_secret(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, JsonBody<CreatedKey>), ApiError> {
+    check_id(&id)?;
+    let now = state.clock.now();
+    let secret = state.key_format.generate();
+    let prefix = state.key_format.display_prefix(&secret);
+    let audit = state.audit(
+        &admin,
+        AuditAction::ApiKeySecretIssued,
+        &id,
+        json!({ "prefix": prefix }),
+    );
+    let outcome = state
+        .store
+        .issue_secret(&IssueSecret {
+            org_id: &admin.org.id,
+            id: &id,
+            now,
+            digest: secret.digest(),
+            prefix: &prefix,
+            audit: &audit,
+        })
+        .await?;
+    match outcome {
+        IssueOutcome::Issued(record) => {
+            tracing::info!(key_id = %record.id, org_id = %record.org_id, by = %admin.user.email, "api key secret issued");
+            Ok((
+                StatusCode::CREATED,
+                JsonBody(CreatedKey {
+                    api_key: state.api_key(record, now),
+                    secret,
+                }),
+            ))
+        }
+        IssueOutcome::NotPending(k) => {
+            Err(ApiError::SecretNotPending(Box::new(state.api_key(k, now))))
+        }
+        IssueOutcome::NotFound => Err(ApiError::NotFound),
     }
 }
 

@@ -182,13 +182,10 @@ impl Reporter {
 
 /// A new key's scopes: `leaks:report` only alone (a reporter key can do nothing else).
 pub(super) fn check_reporter_scopes(scopes: &[String]) -> Result<(), ApiError> {
-    if scopes.len() > 1 && scopes.iter().any(|s| s == LEAKS_REPORT) {
-        return Err(field_error(
-            "scopes",
-            format!("{LEAKS_REPORT} cannot be combined with other scopes: a reporter key can do nothing else"),
-        ));
+    match crate::key::scope::reporter_not_alone(scopes) {
+        Some(problem) => Err(field_error("scopes", problem)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// One report as `POST /v1/leaks` takes it.
@@ -435,20 +432,24 @@ impl AppState {
                 }
                 OnLeak::Rotate => {
                     let grace = policy.leak_grace_seconds;
-                    let secret = self.key_format.generate();
+                    // The successor has no secret yet: a report comes from a
+                    // machine, so no one is there to be shown one. An admin
+                    // issues it (`POST /v1/api-keys/{id}/secret`); until then
+                    // no token authenticates as it (its digest is of random
+                    // text in no key's format, and a key check skips it).
                     let new = NewKey {
                         id: new_id("key_"),
                         org_id: key.org_id.clone(),
                         name: record.name.clone(),
                         description: record.description.clone(),
-                        prefix: self.key_format.display_prefix(&secret),
-                        digest: secret.digest(),
+                        prefix: self.key_format.prefix().to_owned(),
+                        digest: crate::key::secret::digest(&crate::key::random_base62(48)),
                         scopes: record.scopes.clone(),
                         created_at: now,
                         created_by: by.clone(),
                         expires_at: policy.rotated_expiry(now, record.expires_at),
+                        secret_pending: true,
                     };
-                    drop(secret);
                     let rotated = audit(
                         AuditAction::ApiKeyRotated,
                         json!({ "new_key_id": new.id, "grace_seconds": grace, "reason": "leaked" }),

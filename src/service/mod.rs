@@ -190,6 +190,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/api-keys/{id}/rotate",
             axum::routing::post(keys::rotate),
         )
+        .route(
+            "/v1/api-keys/{id}/secret",
+            axum::routing::post(keys::issue_secret),
+        )
         .route("/v1/audit-logs", get(audit::list))
         .route("/v1/auth", get(forward_auth::check))
         .route("/v1/policy", get(policy::get).put(policy::put))
@@ -262,11 +266,20 @@ async fn ready(State(state): State<AppState>) -> Result<JsonBody<crate::api::Rea
     }
 }
 
-/// The scope catalogue, in display order.
+/// The scope catalogue, in display order (Full Access last), then keydeck's
+/// own reporter scope `leaks:report`, apart: Full Access does not grant it
+/// and a key with it has no other.
 #[utoipa::path(get, path = "/v1/scopes", tag = "meta", responses((status = 200, body = ScopeList)))]
 async fn scopes(State(state): State<AppState>) -> JsonBody<ScopeList> {
+    let reporter = std::iter::once((&crate::key::scope::REPORTER).into());
     JsonBody(ScopeList {
-        data: state.scopes.scopes().iter().map(Into::into).collect(),
+        data: state
+            .scopes
+            .scopes()
+            .iter()
+            .map(Into::into)
+            .chain(reporter)
+            .collect(),
     })
 }
 

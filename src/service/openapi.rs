@@ -22,6 +22,7 @@ use crate::key::{Catalog, KeyStatus};
         super::keys::get,
         super::keys::revoke,
         super::keys::rotate,
+        super::keys::issue_secret,
         super::audit::list,
         super::forward_auth::check,
         super::policy::get,
@@ -165,7 +166,10 @@ pub fn document(catalog: &Catalog) -> Value {
     if let Some(items) =
         doc.pointer_mut("/components/schemas/CreateKeyRequest/properties/scopes/items")
     {
-        items["enum"] = Value::Array(ids.clone());
+        // A key may be a reporter (alone); a gateway never checks for it.
+        let mut with_reporter = ids.clone();
+        with_reporter.push(crate::key::scope::LEAKS_REPORT.into());
+        items["enum"] = Value::Array(with_reporter);
     }
     if let Some(params) = doc.pointer_mut("/paths/~1v1~1auth/get/parameters") {
         for param in params.as_array_mut().into_iter().flatten() {

@@ -113,6 +113,9 @@ pub struct KeyRecord {
     pub replaces: Option<String>,
     /// Where and when it was first reported leaked (its `exposed_at` is `at`).
     pub exposure: Option<Exposure>,
+    /// Made without a secret (the `rotate` leak policy's successor): no
+    /// token authenticates as it until an admin issues its secret.
+    pub secret_pending: bool,
 }
 
 impl KeyRecord {
@@ -134,6 +137,9 @@ pub struct NewKey {
     pub created_at: DateTime<Utc>,
     pub created_by: String,
     pub expires_at: Option<DateTime<Utc>>,
+    /// No secret yet: `digest` is of none that was ever shown, and no token
+    /// authenticates as the key until [`Store::issue_secret`].
+    pub secret_pending: bool,
 }
 
 /// A demo key for [`Store::insert_seed_keys`], its history already decided:
@@ -261,6 +267,26 @@ pub enum CreateOutcome {
     Repeat(KeyRecord),
     /// The idempotency key was used before for a different request.
     Reused,
+}
+
+/// A secret to issue ([`Store::issue_secret`]).
+#[derive(Debug)]
+pub struct IssueSecret<'a> {
+    pub org_id: &'a str,
+    pub id: &'a str,
+    pub now: DateTime<Utc>,
+    pub digest: [u8; 32],
+    pub prefix: &'a str,
+    pub audit: &'a AuditEvent,
+}
+
+#[derive(Debug)]
+pub enum IssueOutcome {
+    /// The key, now with its secret.
+    Issued(KeyRecord),
+    /// The key has its secret already, or is no longer active: nothing changed.
+    NotPending(KeyRecord),
+    NotFound,
 }
 
 #[derive(Debug)]
@@ -395,6 +421,10 @@ pub trait Store: Send + Sync + 'static {
     /// Ends the old key and inserts the new one, in one transaction, if the
     /// old key is still active (see [`Rotation`]).
     async fn rotate_key(&self, rotation: &Rotation<'_>) -> StoreResult<RotateOutcome>;
+    /// Gives a key that waits for its secret ([`NewKey::secret_pending`])
+    /// the one whose `digest` and display `prefix` are given, and writes
+    /// `audit`, in one transaction; once only.
+    async fn issue_secret(&self, issue: &IssueSecret<'_>) -> StoreResult<IssueOutcome>;
     /// Marks the organisation's key exposed and writes `audit`, in one
     /// transaction, if no report marked it before (the first report's
     /// exposure stays). The key as it now is and whether this call marked
@@ -603,6 +633,7 @@ struct KeyRow {
     replaces: Option<String>,
     exposed_at: Option<i64>,
     exposure: Option<String>,
+    secret_pending: bool,
 }
 
 /// The stored exposure: its JSON (source and location) and `exposed_at`.
@@ -648,6 +679,7 @@ impl TryFrom<KeyRow> for KeyRecord {
             replaced_by: r.replaced_by,
             replaces: r.replaces,
             exposure: exposure_from_row(r.exposed_at, r.exposure)?,
+            secret_pending: r.secret_pending,
         })
     }
 }

@@ -7,7 +7,7 @@ macro_rules! key_columns {
     () => {
         "id, org_id, name, description, prefix, scopes, created_at, created_by, \
          expires_at, last_used_at, revoked_at, revoked_by, replaced_by, replaces, \
-         exposed_at, exposure"
+         exposed_at, exposure, secret_pending"
     };
 }
 
@@ -71,8 +71,8 @@ pub const KEY_BY_IDEMPOTENCY_KEY: &str = concat!(
 
 pub const INSERT_KEY: &str = concat!(
     "INSERT INTO api_keys (id, org_id, name, description, prefix, digest, scopes, \
-     created_at, created_by, expires_at, replaces) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ",
+     created_at, created_by, expires_at, replaces, secret_pending) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ",
     key_columns!()
 );
 
@@ -158,7 +158,19 @@ pub const MARK_EXPOSED: &str = concat!(
 
 pub const KEY_BY_DIGEST: &str =
     "SELECT k.id, k.org_id, k.name, k.scopes, k.expires_at, k.revoked_at, o.plan AS org_plan \
-     FROM api_keys k JOIN organisations o ON o.id = k.org_id WHERE k.digest = $1";
+     FROM api_keys k JOIN organisations o ON o.id = k.org_id \
+     WHERE k.digest = $1 AND NOT k.secret_pending";
+
+/// Issues the secret of a key that waits for one (the leak policy's
+/// successor): `$1` its digest, `$2` its display prefix, `$3` org, `$4` key,
+/// `$5` now. Once only, and only while the key is active: a key that has its
+/// secret (or is revoked or expired) is left alone.
+pub const ISSUE_SECRET: &str = concat!(
+    "UPDATE api_keys SET digest = $1, prefix = $2, secret_pending = FALSE \
+     WHERE org_id = $3 AND id = $4 AND secret_pending AND revoked_at IS NULL \
+     AND (expires_at IS NULL OR expires_at > $5) RETURNING ",
+    key_columns!()
+);
 
 pub const RECORD_LAST_USED: &str = "UPDATE api_keys SET last_used_at = $1 \
      WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)";

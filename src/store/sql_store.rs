@@ -289,7 +289,7 @@ where
     for<'q> Option<i64>: Encode<'q, DB>,
     for<'q, 'r> Vec<u8>: Decode<'r, DB> + Type<DB>,
     for<'q> Option<Vec<u8>>: Encode<'q, DB>,
-    for<'r> bool: Decode<'r, DB> + Type<DB>,
+    for<'q, 'r> bool: Encode<'q, DB> + Decode<'r, DB> + Type<DB>,
 {
     /// [`Store::list_audit`] and [`Store::list_audit_of_key`]: the
     /// organisation's entries (or, with `key_id`, that key's, from its
@@ -402,6 +402,7 @@ where
             .bind(&key.created_by)
             .bind(key.expires_at.map(ms))
             .bind(replaces)
+            .bind(key.secret_pending)
             .fetch_one(tx)
             .await?
             .try_into()
@@ -758,7 +759,7 @@ where
     for<'q> Option<i64>: Encode<'q, DB>,
     for<'q, 'r> Vec<u8>: Decode<'r, DB> + Type<DB>,
     for<'q> Option<Vec<u8>>: Encode<'q, DB>,
-    for<'r> bool: Decode<'r, DB> + Type<DB>,
+    for<'q, 'r> bool: Encode<'q, DB> + Decode<'r, DB> + Type<DB>,
 {
     async fn create_org(&self, org: &Org) -> StoreResult<()> {
         self.run("create_org", async {
@@ -1029,6 +1030,31 @@ where
     async fn rotate_key(&self, rotation: &Rotation<'_>) -> StoreResult<RotateOutcome> {
         self.run_key_write("rotate_key", self.rotate_in_tx(rotation))
             .await
+    }
+
+    async fn issue_secret(&self, issue: &IssueSecret<'_>) -> StoreResult<IssueOutcome> {
+        self.run_key_write("issue_secret", async {
+            let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+            let row = sqlx::query_as::<DB, KeyRow>(sql::ISSUE_SECRET)
+                .bind(issue.digest.as_slice())
+                .bind(issue.prefix)
+                .bind(issue.org_id)
+                .bind(issue.id)
+                .bind(ms(issue.now))
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else {
+                tx.rollback().await?;
+                return Ok(match self.key(issue.org_id, issue.id).await? {
+                    Some(k) => IssueOutcome::NotPending(k),
+                    None => IssueOutcome::NotFound,
+                });
+            };
+            Self::insert_audit(&mut *tx, issue.audit).await?;
+            tx.commit().await?;
+            Ok(IssueOutcome::Issued(row.try_into()?))
+        })
+        .await
     }
 
     async fn key_by_digest(&self, digest: &[u8; 32]) -> StoreResult<Option<AuthRecord>> {

@@ -475,6 +475,14 @@ pub(super) fn events_of(
                 );
             }
         }
+        AuditAction::ApiKeySecretIssued => {
+            if let Some(k) = key_json(&audit.api_key_id) {
+                push(
+                    event::API_KEY_SECRET_ISSUED,
+                    json!({ "api_key": k, "actor": actor }),
+                );
+            }
+        }
         AuditAction::PolicyUpdated => push(
             event::POLICY_UPDATED,
             json!({ "policy": d["new"], "previous": d["old"], "actor": actor }),
@@ -499,12 +507,17 @@ pub(super) fn events_of(
 
 /// A key as events show it: id, name, prefix and dates, never a secret.
 pub fn key_payload(k: &KeyRecord, now: DateTime<Utc>) -> Value {
-    json!({
+    let mut payload = json!({
         "id": k.id, "name": k.name, "prefix": k.prefix,
         "status": k.status(now).as_str(),
         "created_at": k.created_at, "expires_at": k.expires_at,
         "revoked_at": k.revoked_at, "last_used_at": k.last_used_at,
-    })
+    });
+    // As the API says it: only while the key waits for its secret.
+    if k.secret_pending {
+        payload["secret_pending"] = true.into();
+    }
+    payload
 }
 
 /// An event with a fresh `webhook-id` and the Standard Webhooks body.
@@ -544,7 +557,7 @@ where
     for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
     for<'q, 'r> Vec<u8>: Decode<'r, DB> + Type<DB>,
     for<'q> Option<Vec<u8>>: Encode<'q, DB>,
-    for<'r> bool: Decode<'r, DB> + Type<DB>,
+    for<'q, 'r> bool: Encode<'q, DB> + Decode<'r, DB> + Type<DB>,
 {
     /// The outbox: the events `audit` makes, written on the audit's connection
     /// (its transaction), each with its deliveries.
@@ -559,6 +572,7 @@ where
                 | AuditAction::ApiKeyRevoked
                 | AuditAction::ApiKeyRotated
                 | AuditAction::ApiKeyExposed
+                | AuditAction::ApiKeySecretIssued
         ) {
             let ids = [
                 Some(audit.api_key_id.as_str()),
@@ -666,7 +680,7 @@ where
     for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
     for<'q, 'r> Vec<u8>: Decode<'r, DB> + Type<DB>,
     for<'q> Option<Vec<u8>>: Encode<'q, DB>,
-    for<'r> bool: Decode<'r, DB> + Type<DB>,
+    for<'q, 'r> bool: Encode<'q, DB> + Decode<'r, DB> + Type<DB>,
 {
     async fn add_endpoint(&self, e: &NewEndpoint, audit: &AuditEvent) -> StoreResult<()> {
         self.run("add_webhook", async {
@@ -1010,6 +1024,7 @@ mod tests {
             replaced_by: None,
             replaces: None,
             exposure: None,
+            secret_pending: false,
         }
     }
 
@@ -1063,6 +1078,14 @@ mod tests {
         let graced = events_of(&audit(AuditAction::ApiKeyRotated, "key_a", later), &find);
         assert_eq!(kinds(&graced), ["api_key.rotated"]);
         assert_ne!(rotated[0].id, graced[0].id, "each event its own webhook-id");
+        let issued = audit(AuditAction::ApiKeySecretIssued, "key_a", json!({}));
+        let issued = events_of(&issued, &find);
+        assert_eq!(kinds(&issued), ["api_key.secret_issued"]);
+        assert_eq!(issued[0].payload["data"]["api_key"]["id"], "key_a");
+        assert!(
+            !issued[0].payload.to_string().contains("eg_live_1a2B0"),
+            "no secret"
+        );
 
         for quiet in [
             AuditAction::SshLoggedIn,

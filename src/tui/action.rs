@@ -77,6 +77,10 @@ pub enum Request {
         id: String,
         grace_seconds: u32,
     },
+    /// Issue the secret of a key made without one.
+    IssueSecret {
+        id: String,
+    },
     /// The newest audit entries, of one key's alone if `key` (the service
     /// filters: a key's whole history, however long the log).
     LoadAudit {
@@ -131,7 +135,10 @@ impl Request {
     pub fn changes_keys(&self) -> bool {
         matches!(
             self,
-            Request::CreateKey { .. } | Request::RevokeKey { .. } | Request::RotateKey { .. }
+            Request::CreateKey { .. }
+                | Request::RevokeKey { .. }
+                | Request::RotateKey { .. }
+                | Request::IssueSecret { .. }
         )
     }
 }
@@ -162,6 +169,7 @@ pub enum Answer {
     Created(Box<Result<CreatedKey, ClientError>>),
     Revoked(Box<Result<ApiKey, ClientError>>),
     Rotated(Box<Result<RotatedKey, ClientError>>),
+    Issued(Box<Result<CreatedKey, ClientError>>),
     Audit(Result<AuditList, ClientError>),
     KeyUsage(Box<Result<crate::api::KeyUsage, ClientError>>),
     OrgUsage(Box<Result<crate::api::OrgUsage, ClientError>>),

@@ -86,6 +86,8 @@ pub enum Command {
     New,
     Revoke,
     Rotate,
+    /// Issue the secret of a key made without one (the leak policy's successor).
+    IssueSecret,
     Mark,
     RevokeExpired,
     CopyId,
@@ -888,6 +890,15 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         hint: hint_when("y", "copy id", 1, When::In(&[C::Details])),
         ..bind(&[ch('y')], Command::CopyId, &[C::Details])
+    },
+    // Said on the details' Secret line, shown only for a key that waits for one.
+    Binding {
+        help: help(
+            S::Keys,
+            "I (details)",
+            "issue the secret of a key made without one",
+        ),
+        ..bind(&[ch('I')], Command::IssueSecret, &[C::Details])
     },
     // Shown in the details view's Usage line itself ("[1 24h]  2 7d  3 30d").
     bind(&[ch('1')], Command::UsageWindow(0), &[C::Details]),

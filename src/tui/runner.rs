@@ -93,6 +93,7 @@ async fn settle_on_exit(app: &App, rx: &mut mpsc::UnboundedReceiver<Action>, cli
                 Err(_) => None,
             },
             Answer::Rotated(result) => (*result).ok().map(|rotated| rotated.api_key),
+            Answer::Issued(result) => (*result).ok().map(|issued| issued.api_key),
             _ => None,
         };
         if let Some(key) = unseen {
@@ -249,6 +250,7 @@ fn spawn_request(
             Request::RotateKey { id, grace_seconds } => {
                 Answer::Rotated(Box::new(client.rotate_key(&id, grace_seconds).await))
             }
+            Request::IssueSecret { id } => Answer::Issued(Box::new(client.issue_secret(&id).await)),
             Request::LoadAudit { key } => {
                 let query = crate::api::AuditListQuery {
                     limit: Some(500),

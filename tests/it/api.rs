@@ -43,7 +43,8 @@ async fn health_scopes_and_openapi(backend: Backend) {
             "sessions:write",
             "resources:read",
             "audit_logs:read",
-            "full_access"
+            "full_access",
+            "leaks:report"
         ]
     );
     let scopes = s.get_json("/v1/scopes", "").await;
@@ -95,6 +96,11 @@ async fn health_scopes_and_openapi(backend: Backend) {
             "/v1/api-keys/{id}/rotate",
             "post",
             &["201", "400", "401", "402", "403", "404", "409", "413"],
+        ),
+        (
+            "/v1/api-keys/{id}/secret",
+            "post",
+            &["201", "401", "402", "403", "404", "409"],
         ),
         (
             "/v1/audit-logs",
@@ -1132,7 +1138,7 @@ async fn a_deployment_can_have_its_own_scope_catalogue(backend: Backend) {
     )
     .await;
     let ids = s.scope_ids().await;
-    assert_eq!(ids, ["billing:read", "full_access"]);
+    assert_eq!(ids, ["billing:read", "full_access", "leaks:report"]);
     let (_, secret) = s.create_key("invoices", &["billing:read"]).await;
     assert_eq!(
         s.auth(&secret, Some("billing:read")).await.status(),

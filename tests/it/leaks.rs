@@ -21,6 +21,7 @@ use sha2::Digest;
 
 on_both_backends!(
     each_leak_policy_acts_on_the_first_report_only,
+    a_rotated_leak_successor_waits_for_its_secret_issued_once,
     a_reporter_key_reports_and_does_nothing_else,
     gitlab_revokes_and_no_raw_token_reaches_the_database_or_log,
     github_signed_matches_are_answered_with_feedback,
@@ -305,10 +306,110 @@ async fn each_leak_policy_acts_on_the_first_report_only(backend: Backend) {
     backend.cleanup().await;
 }
 
+/// `on_leak = rotate`: the successor is made without a secret (a report
+/// comes from a machine; no one is there to be shown one), says so, and an
+/// admin issues its secret once (the CLI's `keys issue`, the API); the
+/// leaked key still stops after the grace.
+async fn a_rotated_leak_successor_waits_for_its_secret_issued_once(backend: Backend) {
+    let clock = manual_clock(start());
+    let s = TestServer::start_with(&backend, clock.clone(), |_| {}).await;
+    set_policy(&s, json!({"on_leak": "rotate", "leak_grace_seconds": 600})).await;
+    let (leaked, secret_o) = s.create_key("Billing", &["resources:read"]).await;
+    let id_o = leaked["id"].as_str().unwrap();
+    let (_, reporter) = s.create_key("CI scanner", &["leaks:report"]).await;
+    let r = post(
+        &s,
+        "/v1/leaks",
+        &reporter,
+        json!({"sha256": sha256_hex(&secret_o), "location": "ci.log:3", "source": "ci"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let old = s
+        .get_json(&format!("/v1/api-keys/{id_o}"), &s.admin_token)
+        .await;
+    let successor = old["replaced_by"].as_str().expect("a successor").to_owned();
+    let new = s
+        .get_json(&format!("/v1/api-keys/{successor}"), &s.admin_token)
+        .await;
+    assert_eq!(new["secret_pending"], true, "{new}");
+    assert_eq!(new["status"], "active");
+    assert_eq!(old["secret_pending"], false, "{old}");
+    // Its details (the CLI's `keys show`) say how to issue it.
+    let cli = User::new()
+        .env("KEYDECK_URL", &s.base)
+        .env("KEYDECK_TOKEN", &s.admin_token);
+    let shown = cli.run(&["keys", "show", &successor]).ok();
+    assert!(
+        shown.stdout.contains("not issued yet") && shown.stdout.contains("keys issue"),
+        "{}",
+        shown.stdout
+    );
+
+    // Only an admin issues it: the reporter cannot.
+    let path = format!("/v1/api-keys/{successor}/secret");
+    let r = post(&s, &path, &reporter, json!({})).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // The CLI prints it once, alone on standard output; it works at once.
+    let issued = cli.run(&["keys", "issue", &successor]).ok();
+    let secret_n = issued.stdout.trim().to_owned();
+    assert!(secret_n.starts_with("eg_live_"), "{}", issued.stdout);
+    assert_eq!(s.auth(&secret_n, None).await.status(), StatusCode::OK);
+    let new = s
+        .get_json(&format!("/v1/api-keys/{successor}"), &s.admin_token)
+        .await;
+    assert_eq!(new["secret_pending"], false, "{new}");
+    assert!(
+        secret_n.starts_with(new["prefix"].as_str().unwrap()),
+        "{new}"
+    );
+    // Once: a second issue is refused and shows no secret.
+    let (status, code, body) = error_code(post(&s, &path, &s.admin_token, json!({})).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::CONFLICT, "secret_already_issued"),
+        "{body}"
+    );
+    assert!(!body.to_string().contains(&secret_n[8..]), "{body}");
+    let again = cli.run(&["keys", "issue", &successor]);
+    assert_ne!(again.code, 0, "{again:?}");
+    assert!(again.stdout.is_empty(), "{again:?}");
+    // A key made with its secret, and one that does not exist.
+    let r = post(
+        &s,
+        &format!("/v1/api-keys/{id_o}/secret"),
+        &s.admin_token,
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let r = post(
+        &s,
+        "/v1/api-keys/key_nothere/secret",
+        &s.admin_token,
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let actions = actions_of(&s, &successor).await;
+    let names: Vec<&str> = actions.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(names, ["api_key.secret_issued"], "{actions:?}");
+    assert_eq!(actions[0].1["prefix"], new["prefix"]);
+
+    // The leaked key works through the grace, then stops; the successor goes on.
+    assert_eq!(s.auth(&secret_o, None).await.status(), StatusCode::OK);
+    clock.advance(Duration::seconds(601));
+    assert_eq!(
+        s.auth(&secret_o, None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(s.auth(&secret_n, None).await.status(), StatusCode::OK);
+}
+
 async fn a_reporter_key_reports_and_does_nothing_else(backend: Backend) {
     let s = TestServer::start(&backend).await;
-    // keydeck's own scope: accepted, not offered among the gateway's scopes.
-    assert!(!s.scope_ids().await.contains(&"leaks:report".to_owned()));
+    // keydeck's own scope: listed last, after Full Access, apart.
+    assert_eq!(s.scope_ids().await.last().unwrap(), "leaks:report");
     let (_, full) = s.create_key("Everything", &["full_access"]).await;
     let r = post(&s, "/v1/leaks", &full, json!({"sha256": "ab".repeat(32)})).await;
     assert_eq!(
@@ -780,4 +881,149 @@ async fn the_ui_shows_an_exposed_key_first_in_attention_with_its_exposure() {
     ]}, {
         insta::assert_snapshot!("exposed_key_in_attention_details", screen);
     });
+}
+
+/// The create form offers the reporter scope apart from the others: Full
+/// Access does not tick it, with another scope it is refused at its field
+/// (nothing sent), alone it makes a key that reports leaks (accepted) and
+/// can do nothing else (403 on the key list).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_create_form_makes_a_reporter_key_apart_from_full_access() {
+    use common::ui::{secret_on, World};
+    use crossterm::event::KeyCode;
+    use keydeck::tui::theme::Theme;
+    let w = World::new().await;
+    let s = &w.server;
+    let mut ui = w.ui(Theme { color: false }, 100, 40).await;
+    ui.press(KeyCode::Char('n')).await;
+    ui.type_text("CI scanner").await;
+    // Name, Description, Expiry, four scopes: Full Access, then the reporter.
+    for _ in 0..7 {
+        ui.press(KeyCode::Tab).await;
+    }
+    ui.press(KeyCode::Char(' ')).await; // Full Access
+    let screen = ui.screen();
+    assert!(
+        screen.contains("[x] Full Access") && screen.contains("[ ] Leak reports"),
+        "Full Access leaves the reporter scope alone:\n{screen}"
+    );
+    assert!(
+        screen.contains("Reporter     [ ] Leak reports")
+            && screen.contains("             for a scanner or CI: can only report leaked keys"),
+        "{screen}"
+    );
+    ui.press(KeyCode::Tab).await;
+    ui.press(KeyCode::Char(' ')).await; // Leak reports
+    ui.press(KeyCode::Enter).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("✗ leaks:report cannot be combined with other scopes"),
+        "refused at its field:\n{screen}"
+    );
+    assert!(w.keys().await.is_empty(), "nothing was sent");
+    // Full Access off (the refusal took the focus to the first scope): the
+    // reporter scope alone.
+    for _ in 0..4 {
+        ui.press(KeyCode::Tab).await;
+    }
+    ui.press(KeyCode::Char(' ')).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("[ ] Full Access") && screen.contains("[x] Leak reports"),
+        "{screen}"
+    );
+    ui.press(KeyCode::Enter).await;
+    let reporter = secret_on(&ui.screen());
+    let keys = w.keys().await;
+    assert_eq!(keys[0]["scopes"], json!(["leaks:report"]));
+    let r = post(
+        s,
+        "/v1/leaks",
+        &reporter,
+        json!({"sha256": "ab".repeat(32)}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = s.get("/v1/api-keys", &reporter).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+/// The terminal UI, `on_leak = rotate`: the successor's details say it has
+/// no secret, why, and that `I` issues it; `I` shows it once in the
+/// copy-once modal, and it works; the leaked key's details name the successor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ui_issues_the_secret_of_a_leak_successor_once() {
+    use common::ui::{secret_on, World};
+    use crossterm::event::KeyCode;
+    use keydeck::tui::theme::Theme;
+    let w = World::new().await;
+    let s = &w.server;
+    set_policy(s, json!({"on_leak": "rotate", "leak_grace_seconds": 3600})).await;
+    let leaked = w
+        .create(json!({"name": "Payments worker", "scopes": ["sessions:read"]}))
+        .await;
+    let id_o = leaked["api_key"]["id"].as_str().unwrap().to_owned();
+    let r = post(
+        s,
+        "/v1/leaks",
+        &s.admin_token,
+        json!({"token": leaked["secret"], "location": ".env:3", "source": "keydeck-scan"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let old = s
+        .get_json(&format!("/v1/api-keys/{id_o}"), &s.admin_token)
+        .await;
+    let successor = old["replaced_by"].as_str().unwrap().to_owned();
+
+    let mut ui = w.ui(Theme { color: false }, 110, 40).await;
+    let row_of = |ui: &keydeck::tui::testing::Harness, id: &str| {
+        ui.app
+            .rows()
+            .iter()
+            .position(|&i| ui.app.keys()[i].id == id)
+            .expect("the key is listed")
+    };
+    // The leaked key's details point to its successor.
+    ui.press(KeyCode::Home).await;
+    for _ in 0..row_of(&ui, &id_o) {
+        ui.press(KeyCode::Down).await;
+    }
+    ui.press(KeyCode::Enter).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("Replaced by") && screen.contains(&successor[..12]),
+        "{screen}"
+    );
+    ui.press(KeyCode::Esc).await;
+
+    // Its row says it cannot be used yet.
+    let row = ui
+        .screen()
+        .lines()
+        .filter(|l| l.contains("Payments worker"))
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    assert!(row.iter().any(|l| l.contains("no secret")), "{row:#?}");
+    ui.press(KeyCode::Home).await;
+    for _ in 0..row_of(&ui, &successor) {
+        ui.press(KeyCode::Down).await;
+    }
+    ui.press(KeyCode::Enter).await;
+    let screen = ui.screen();
+    assert!(
+        screen.contains("no secret: nothing authenticates as it yet"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("made by the leak policy; press I to issue its secret"),
+        "{screen}"
+    );
+    ui.press(KeyCode::Char('I')).await;
+    let secret = secret_on(&ui.screen());
+    assert_eq!(w.auth(&secret, "sessions:read").await, 200);
+    let new = s
+        .get_json(&format!("/v1/api-keys/{successor}"), &s.admin_token)
+        .await;
+    assert_eq!(new["secret_pending"], false, "{new}");
 }

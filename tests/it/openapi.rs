@@ -154,6 +154,37 @@ async fn every_provoked_status_is_documented(backend: Backend) {
     };
     let to_revoke = throwaway("to revoke").await;
     let to_rotate = throwaway("to rotate").await;
+    // A key waiting for its secret: the `rotate` leak policy's successor.
+    let (leaked, leaked_secret) = s.create_key("leaked", &["billing:read"]).await;
+    let pending = {
+        let put = |body: Value| {
+            s.http
+                .put(s.url("/v1/policy"))
+                .bearer_auth(&admin)
+                .json(&body)
+                .send()
+        };
+        assert_eq!(
+            put(json!({"on_leak": "rotate"})).await.unwrap().status(),
+            200
+        );
+        let r = s
+            .http
+            .post(s.url("/v1/leaks"))
+            .bearer_auth(&admin)
+            .json(&json!({"token": leaked_secret, "location": "x", "source": "test"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            put(json!({"on_leak": "revoke"})).await.unwrap().status(),
+            200
+        );
+        let id = leaked["id"].as_str().unwrap();
+        let old = s.get_json(&format!("/v1/api-keys/{id}"), &admin).await;
+        old["replaced_by"].as_str().unwrap().to_owned()
+    };
     let idem = s
         .http
         .post(s.url("/v1/api-keys"))
@@ -169,6 +200,8 @@ async fn every_provoked_status_is_documented(backend: Backend) {
     let unknown = "/v1/api-keys/key_doesNotExist000000";
     let one = |id: &str| format!("/v1/api-keys/{id}");
     let rotate = |id: &str| format!("/v1/api-keys/{id}/rotate");
+    let issue = |id: &str| format!("/v1/api-keys/{id}/secret");
+    const ISSUE: &str = "/v1/api-keys/{id}/secret";
     const KEYS: &str = "/v1/api-keys";
     const KEY: &str = "/v1/api-keys/{id}";
     const COUNTS: &str = "/v1/api-keys/counts";
@@ -271,6 +304,14 @@ async fn every_provoked_status_is_documented(backend: Backend) {
             .token(&admin)
             .raw(vec![b' '; 20 * 1024]),
         case(ROTATE, get.clone(), rotate(&reader), 405).token(&admin),
+        // issue a pending key's secret
+        case(ISSUE, post.clone(), issue(&pending), 401),
+        case(ISSUE, post.clone(), issue(&pending), 402).token(&free_admin),
+        case(ISSUE, post.clone(), issue(&pending), 403).token(&member),
+        case(ISSUE, post.clone(), format!("{unknown}/secret"), 404).token(&admin),
+        case(ISSUE, post.clone(), issue(&pending), 201).token(&admin),
+        case(ISSUE, post.clone(), issue(&pending), 409).token(&admin),
+        case(ISSUE, get.clone(), issue(&pending), 405).token(&admin),
         // audit log
         case(AUDIT, get.clone(), AUDIT, 200).token(&admin),
         case(AUDIT, get.clone(), AUDIT, 200).token(&reader_secret_with_audit(&s).await),
@@ -387,6 +428,7 @@ async fn every_provoked_status_is_documented(backend: Backend) {
         case(KEY, get.clone(), one(&reader), 503).token(&admin),
         case(KEY, delete.clone(), one(&reader), 503).token(&admin),
         case(ROTATE, post.clone(), rotate(&reader), 503).token(&admin),
+        case(ISSUE, post.clone(), issue(&reader), 503).token(&admin),
         case(AUDIT, get.clone(), AUDIT, 503).token(&admin),
         case(AUTH, get.clone(), AUTH, 503).header("x-api-key", &reader_secret),
         case(POLICY, get.clone(), POLICY, 503).token(&admin),
@@ -409,6 +451,7 @@ async fn every_provoked_status_is_documented(backend: Backend) {
         case(KEY, get.clone(), one(&reader), 429).token(&admin),
         case(KEY, delete.clone(), one(&reader), 429).token(&admin),
         case(ROTATE, post.clone(), rotate(&reader), 429).token(&admin),
+        case(ISSUE, post.clone(), issue(&reader), 429).token(&admin),
         case(AUDIT, get.clone(), AUDIT, 429).token(&admin),
         case(AUTH, get.clone(), AUTH, 429).header("x-api-key", &reader_secret),
         case(POLICY, get.clone(), POLICY, 429).token(&admin),
@@ -707,8 +750,17 @@ async fn the_schema_states_the_request_constraints(backend: Backend) {
     assert_eq!(create["description"]["maxLength"], 500, "{create}");
     assert_eq!(create["scopes"]["minItems"], 1, "{create}");
     // The running catalogue's ids, not the default one's.
+    // (then keydeck's own reporter scope, which a key may have alone).
     let ids = s.scope_ids().await;
-    assert_eq!(ids, ["billing:read", "billing:write", "full_access"]);
+    assert_eq!(
+        ids,
+        [
+            "billing:read",
+            "billing:write",
+            "full_access",
+            "leaks:report"
+        ]
+    );
     assert_eq!(create["scopes"]["items"]["enum"], json!(ids), "{create}");
     let rotate = &schemas["RotateKeyRequest"]["properties"]["grace_seconds"];
     assert_eq!(rotate["minimum"], 0, "{rotate}");
@@ -738,7 +790,11 @@ async fn the_schema_states_the_request_constraints(backend: Backend) {
         assert_eq!(limit["maximum"], 500, "{path}: {limit}");
     }
     assert_eq!(param("/v1/api-keys", "q")["maxLength"], 100);
-    assert_eq!(param("/v1/auth", "scope")["enum"], json!(ids));
+    // A gateway never checks keydeck's own reporter scope (listed last).
+    assert_eq!(
+        param("/v1/auth", "scope")["enum"],
+        json!(ids[..ids.len() - 1])
+    );
 
     // The bounds are enforced, not clamped.
     for (path, limit) in [

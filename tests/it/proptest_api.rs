@@ -52,7 +52,10 @@ fn harness() -> &'static Harness {
         let (server, doc, scope_ids) = rt.block_on(async {
             let server = TestServer::start(&backend).await;
             let doc: Value = server.get_json("/openapi.json", "").await;
-            let scope_ids = server.scope_ids().await;
+            // The gateway's scopes: keydeck's own reporter scope, listed
+            // last, is never checked by a gateway nor combined with another.
+            let mut scope_ids = server.scope_ids().await;
+            scope_ids.retain(|s| s != "leaks:report");
             (server, doc, scope_ids)
         });
         let mut documented = BTreeMap::new();

@@ -27,6 +27,7 @@ on_both_backends!(
     every_route_takes_a_session_credential_on_the_internal_socket_only,
     the_ssh_ui_loads_the_policy_and_its_refreshes_fail_no_login,
     policy_commands_over_ssh_answer_as_the_command_line_does,
+    keys_issue_over_ssh_prints_a_leak_successors_secret_once,
 );
 
 fn ip(s: &str) -> IpAddr {
@@ -111,6 +112,37 @@ async fn webhook_target(server: &TestServer) -> String {
     made["webhook"]["id"].as_str().unwrap().to_owned()
 }
 
+/// A key waiting for its secret (the `rotate` leak policy's successor), to
+/// issue it; the policy is put back to `revoke`.
+async fn pending_target(server: &TestServer) -> String {
+    let put = |on_leak: &str| {
+        server
+            .http
+            .put(server.url("/v1/policy"))
+            .bearer_auth(&server.admin_token)
+            .json(&serde_json::json!({ "on_leak": on_leak }))
+            .send()
+    };
+    assert!(put("rotate").await.unwrap().status().is_success());
+    let scope = server.scope_ids().await.remove(0);
+    let (leaked, secret) = server.create_key("Leaked", &[&scope]).await;
+    let r = server
+        .http
+        .post(server.url("/v1/leaks"))
+        .bearer_auth(&server.admin_token)
+        .json(&serde_json::json!({ "token": secret, "location": "x", "source": "test" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    assert!(put("revoke").await.unwrap().status().is_success());
+    let id = leaked["id"].as_str().unwrap();
+    let old = server
+        .get_json(&format!("/v1/api-keys/{id}"), &server.admin_token)
+        .await;
+    old["replaced_by"].as_str().unwrap().to_owned()
+}
+
 // Issue 17, M3/I7: the internal socket is private; with a session's
 // credential every route of the OpenAPI document answers (none 401/429), as
 // the SSH client's address; nothing else gets in there; and nothing counts as
@@ -145,6 +177,8 @@ async fn every_route_takes_a_session_credential_on_the_internal_socket_only(back
         let path = if template.contains('{') {
             let id = if template.starts_with("/v1/webhooks/") {
                 webhook_target(&server).await
+            } else if template.ends_with("/secret") {
+                pending_target(&server).await
             } else {
                 let (made, _) = server.create_key("Route target", &[&scope]).await;
                 made["id"].as_str().unwrap().to_owned()
@@ -447,4 +481,24 @@ async fn policy_commands_over_ssh_answer_as_the_command_line_does(backend: Backe
     }
     server.stop().await;
     backend.cleanup().await;
+}
+
+/// `keys issue ID` over SSH, as on the command line: the secret of the
+/// `rotate` leak policy's successor alone on standard output, once; a
+/// second issue is refused and prints no secret.
+async fn keys_issue_over_ssh_prints_a_leak_successors_secret_once(backend: Backend) {
+    let server = ssh::start(&backend, |_| {}).await;
+    let key = ssh::new_key();
+    ssh::add_key(server.running.state.store.as_ref(), ADMIN, &key).await;
+    let successor = pending_target(&server).await;
+    let handle = ssh::connect(ssh::addr(&server), &key).await.unwrap();
+    let command = format!("keys issue {successor}");
+    let issued = ssh::exec(&handle, &command, false).await;
+    assert_eq!(issued.status, Some(0), "{issued:?}");
+    let secret = issued.stdout.trim();
+    assert!(secret.starts_with("eg_live_"), "{issued:?}");
+    assert_eq!(server.auth(secret, None).await.status(), StatusCode::OK);
+    let again = ssh::exec(&handle, &command, false).await;
+    assert_ne!(again.status, Some(0), "{again:?}");
+    assert!(again.stdout.is_empty(), "{again:?}");
 }

@@ -98,6 +98,31 @@ impl App {
         });
     }
 
+    /// `I` on a key made without a secret: the service issues it, once.
+    pub(super) fn start_issue(&mut self, key: ApiKey) {
+        self.flash = Some(format!("Issuing the secret of “{}”…", key.name));
+        self.request(Request::IssueSecret { id: key.id });
+    }
+
+    /// An issue's answer: the secret, shown once in the copy-once modal.
+    pub(super) fn on_issued(&mut self, result: Result<CreatedKey, ClientError>) {
+        match result {
+            Ok(issued) => {
+                self.flash = None;
+                self.upsert_key(issued.api_key.clone(), true);
+                let modal = CopyOnce::new(issued.api_key, issued.secret, None);
+                self.popups.push(Popup::CopyOnce(Box::new(modal)));
+            }
+            Err(e) => {
+                self.flash = Some(format!(
+                    "Secret not issued: {}",
+                    banner_message(&e, &self.source)
+                ));
+                self.refresh();
+            }
+        }
+    }
+
     /// A create's final answer (after any retries): the new key's copy-once
     /// modal, the orphan question, or the form says what went wrong.
     pub(super) fn on_created(&mut self, result: Result<CreatedKey, ClientError>) {

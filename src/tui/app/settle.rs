@@ -175,6 +175,10 @@ impl App {
                 self.dirty = true;
                 self.on_rotated(*result);
             }
+            Answer::Issued(result) => {
+                self.dirty = true;
+                self.on_issued(*result);
+            }
             Answer::OrgUsage(result) => {
                 self.dirty = true;
                 if let Request::LoadOrgUsage { window } = &request {

@@ -236,6 +236,17 @@ impl App {
                 revoke::ask(marks, Some(&key), self.now, self.tz)
             }
             Command::Rotate => Some(rotate::ask(&key, &self.popup_ctx())),
+            Command::IssueSecret if key.secret_pending => {
+                self.start_issue(key);
+                None
+            }
+            Command::IssueSecret => {
+                self.flash = Some(format!(
+                    "“{}” has its secret: a secret is shown once. Rotate it (R) for a new one.",
+                    key.name
+                ));
+                None
+            }
             Command::CopyId => {
                 self.copy_id(id);
                 None

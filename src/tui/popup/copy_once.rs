@@ -298,6 +298,7 @@ mod tests {
             replaced_by: None,
             replaces: None,
             exposure: None,
+            secret_pending: false,
             health: None,
         }
     }

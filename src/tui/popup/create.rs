@@ -1,5 +1,6 @@
 //! The create form: Name, Description, Expiry, one checkbox per scope (Full
-//! Access last), then Create and Cancel; validated here before anything is sent.
+//! Access last, then the reporter scope apart), then Create and Cancel;
+//! validated here before anything is sent.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use crossterm::event::{Event, KeyEvent};
@@ -8,7 +9,7 @@ use tui_input::{Input, InputRequest};
 
 use crate::api::{ApiKey, CreateKeyRequest, ScopeInfo};
 use crate::key::policy::{in_days, Policy, Violation};
-use crate::key::scope::FULL_ACCESS;
+use crate::key::scope::{self, FULL_ACCESS, LEAKS_REPORT};
 use crate::key::validate::{self, FieldErrors};
 use crate::key::{random_base62, Catalog, KeyStatus, ScopeDef};
 
@@ -48,7 +49,8 @@ pub struct CreateForm {
     pub name: Input,
     pub description: Input,
     pub expiry: Input,
-    /// The catalogue, in order, Full Access last; and whether each is ticked.
+    /// The catalogue, in order, Full Access then the reporter scope
+    /// (`leaks:report`, apart) last; and whether each is ticked.
     pub scopes: Vec<(ScopeInfo, bool)>,
     /// The ticks as they were before Full Access was checked, to restore.
     before_full_access: Option<Vec<bool>>,
@@ -73,15 +75,17 @@ impl CreateForm {
     pub fn new(catalogue: &[ScopeInfo]) -> Self {
         let mut scopes: Vec<(ScopeInfo, bool)> = catalogue
             .iter()
-            .filter(|s| s.id != FULL_ACCESS)
+            .filter(|s| s.id != FULL_ACCESS && s.id != LEAKS_REPORT)
             .map(|s| (s.clone(), false))
             .collect();
-        scopes.extend(
-            catalogue
-                .iter()
-                .filter(|s| s.id == FULL_ACCESS)
-                .map(|s| (s.clone(), false)),
-        );
+        for last in [FULL_ACCESS, LEAKS_REPORT] {
+            scopes.extend(
+                catalogue
+                    .iter()
+                    .filter(|s| s.id == last)
+                    .map(|s| (s.clone(), false)),
+            );
+        }
         Self {
             name: Input::default(),
             description: Input::default(),
@@ -189,8 +193,8 @@ impl CreateForm {
         }
     }
 
-    /// Ticks or unticks scope `i`. Full Access ticks every scope; unticking it
-    /// restores the choice made before.
+    /// Ticks or unticks scope `i`. Full Access ticks every scope but the
+    /// reporter's (which stands alone); unticking it restores the choice made before.
     pub fn toggle(&mut self, i: usize) {
         let Some((scope, on)) = self.scopes.get(i).map(|(s, on)| (s.id.clone(), *on)) else {
             return;
@@ -199,6 +203,10 @@ impl CreateForm {
             if on {
                 let before = self.before_full_access.take();
                 for (j, entry) in self.scopes.iter_mut().enumerate() {
+                    // Full Access never touched the reporter's box.
+                    if entry.0.id == LEAKS_REPORT {
+                        continue;
+                    }
                     entry.1 = before
                         .as_ref()
                         .and_then(|b| b.get(j).copied())
@@ -208,13 +216,13 @@ impl CreateForm {
             } else {
                 self.before_full_access = Some(self.scopes.iter().map(|(_, on)| *on).collect());
                 for entry in &mut self.scopes {
-                    entry.1 = true;
+                    entry.1 |= entry.0.id != LEAKS_REPORT;
                 }
             }
         } else {
             self.scopes[i].1 = !on;
             // A narrower choice while Full Access is on means Full Access is off.
-            if on {
+            if on && scope != LEAKS_REPORT {
                 if let Some(full) = self.scopes.iter_mut().find(|(s, _)| s.id == FULL_ACCESS) {
                     full.1 = false;
                 }
@@ -333,9 +341,16 @@ impl CreateForm {
             .filter(|(_, on)| *on)
             .map(|(s, _)| s.id.clone())
             .collect();
-        // The service's own catalogue, as the form shows it.
-        let catalog = Catalog::new(self.scopes.iter().map(|(s, _)| ScopeDef::from(s)).collect())
-            .unwrap_or_default();
+        // The service's own catalogue, as the form shows it (the reporter
+        // scope is every catalogue's, listed in none).
+        let catalog = Catalog::new(
+            self.scopes
+                .iter()
+                .filter(|(s, _)| s.id != LEAKS_REPORT)
+                .map(|(s, _)| ScopeDef::from(s))
+                .collect(),
+        )
+        .unwrap_or_default();
         let expires_at = match tz.parse_expiry(self.expiry.value(), now) {
             Ok(at) => at,
             Err(e) => {
@@ -351,6 +366,9 @@ impl CreateForm {
             .err()
             .unwrap_or_default();
         self.policy_errors(now, expires_at, &description, &mut errors);
+        if let Some(problem) = scope::reporter_not_alone(&scopes) {
+            errors.entry("scopes".into()).or_insert(problem);
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -716,7 +734,15 @@ fn scope_boxes(lines: &mut Vec<Line<'static>>, theme: &Styles, form: &CreateForm
     let name_width = names.iter().map(|n| n.width()).max().unwrap_or(0);
     for (i, ((scope, on), name)) in form.scopes.iter().zip(&names).enumerate() {
         let focused = form.focus == Field::Scope(i);
-        let label = if i == 0 { "Scopes" } else { "" };
+        let reporter = scope.id == LEAKS_REPORT;
+        let label = match (i, reporter) {
+            (_, true) => "Reporter",
+            (0, _) => "Scopes",
+            _ => "",
+        };
+        if reporter {
+            lines.push(Line::from(""));
+        }
         let mark = if *on { "[x]" } else { "[ ]" };
         let mut spans = vec![
             Span::raw(format!("{label:<LABEL$}")),
@@ -736,6 +762,14 @@ fn scope_boxes(lines: &mut Vec<Line<'static>>, theme: &Styles, form: &CreateForm
             spans.push(Span::styled(format!("{pad}{label}"), theme.dim()));
         }
         lines.push(Line::from(spans));
+        if reporter {
+            // Apart from the others: what it is for, since it allows nothing else.
+            let what = "for a scanner or CI: can only report leaked keys";
+            lines.push(Line::from(Span::styled(
+                format!("{:LABEL$}{}", "", cut(what, width.saturating_sub(LABEL))),
+                theme.dim(),
+            )));
+        }
     }
 }
 
@@ -848,6 +882,38 @@ mod tests {
         f.toggle(4);
         f.toggle(1);
         assert_eq!(ticked(&f), [true, false, true, true, false]);
+    }
+
+    #[test]
+    fn the_reporter_scope_is_apart_and_refused_with_another() {
+        let mut catalogue: Vec<ScopeInfo> = SCOPES.iter().map(Into::into).collect();
+        catalogue.insert(0, (&scope::REPORTER).into());
+        let mut f = CreateForm::new(&catalogue);
+        let ids: Vec<&str> = f.scopes.iter().map(|(s, _)| s.id.as_str()).collect();
+        assert_eq!(
+            ids[4..],
+            [FULL_ACCESS, LEAKS_REPORT],
+            "last, after Full Access"
+        );
+        f.toggle(4);
+        assert_eq!(
+            ticked(&f),
+            [true, true, true, true, true, false],
+            "not in Full Access"
+        );
+        f.toggle(4);
+        f.name = Input::new("CI".into());
+        let now = DateTime::from_timestamp(1_900_000_000, 0).unwrap();
+        let utc = DisplayTz::Fixed(chrono::FixedOffset::east_opt(0).unwrap());
+        f.toggle(5);
+        assert_eq!(f.request(now, utc).unwrap().scopes, [LEAKS_REPORT]);
+        f.toggle(0);
+        assert_eq!(ticked(&f), [true, false, false, false, false, true]);
+        let errors = f.request(now, utc).unwrap_err();
+        assert!(
+            errors["scopes"].contains("cannot be combined"),
+            "{errors:?}"
+        );
     }
 
     #[test]

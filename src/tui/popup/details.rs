@@ -48,9 +48,12 @@ impl DetailsView {
             Some(Command::Last) => max,
             Some(Command::Back) => return Intent::Close,
             Some(Command::AuditKey) => return Intent::AuditOf(self.id.clone()),
-            Some(command @ (Command::Revoke | Command::Rotate | Command::CopyId)) => {
-                return Intent::ForKey(command, self.id.clone())
-            }
+            Some(
+                command @ (Command::Revoke
+                | Command::Rotate
+                | Command::CopyId
+                | Command::IssueSecret),
+            ) => return Intent::ForKey(command, self.id.clone()),
             Some(Command::UsageWindow(i)) => return self.usage.choose(i, &self.id),
             _ => self.scroll,
         }
@@ -150,6 +153,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, view: &DetailsView, key: &ApiKey, area
     let width = usize::from(area.width.saturating_sub(2));
     let mut lines = hang_all(fields(ctx, key), width, LABEL_WIDTH);
     lines.extend(hang_all(exposure_lines(ctx, key), width, LABEL_WIDTH));
+    lines.extend(hang_all(pending_lines(ctx, key), width, LABEL_WIDTH));
     lines.extend(hang_all(health_lines(ctx, key), width, 4));
     lines.extend(hang_all(scopes_and_description(ctx, key), width, 4));
     lines.extend(super::usage::lines(ctx, &view.usage));
@@ -339,6 +343,25 @@ fn exposure_lines(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
         Line::from(vec![
             label(ctx, ""),
             Span::raw(format!("at {}", e.location)),
+        ]),
+    ]
+}
+
+/// A key made without a secret (the `rotate` leak policy's successor):
+/// `no secret`, why, and the key that issues it.
+fn pending_lines(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
+    if !key.secret_pending {
+        return Vec::new();
+    }
+    vec![
+        Line::from(vec![
+            label(ctx, "Secret"),
+            Span::styled("no secret", ctx.theme.badge(health::Badge::Expiring)),
+            Span::raw(": nothing authenticates as it yet"),
+        ]),
+        Line::from(vec![
+            label(ctx, ""),
+            Span::raw("made by the leak policy; press I to issue its secret (shown once)"),
         ]),
     ]
 }

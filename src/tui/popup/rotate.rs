@@ -329,6 +329,7 @@ mod tests {
             replaced_by: None,
             replaces: None,
             exposure: None,
+            secret_pending: false,
             health: None,
         }
     }
@@ -390,6 +391,7 @@ mod tests {
             replaced_by: None,
             replaces: None,
             exposure: None,
+            secret_pending: false,
             health: None,
         };
         let mut c = Rotate::new(&key, String::new());
