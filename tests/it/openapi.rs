@@ -391,9 +391,13 @@ async fn every_provoked_status_is_documented(backend: Backend) {
         case(LEAKS, post.clone(), LEAKS, 403)
             .token(&member)
             .json(json!({"sha256": "ab".repeat(32)})),
+        // A little over the limit, like the other 413 cases: far over it,
+        // the service answers before the client has sent it all and closes
+        // with the rest unread, and the reset can reach the client before
+        // the answer does (seen as an incomplete message under load).
         case(LEAKS, post.clone(), LEAKS, 413)
             .token(&admin)
-            .raw(vec![b' '; 200 * 1024]),
+            .raw(vec![b' '; keydeck::service::MAX_LEAK_BODY_BYTES + 4 * 1024]),
         case(LEAKS, get.clone(), LEAKS, 405).token(&admin),
         case(TYPES, get.clone(), TYPES, 200).header("authorization", GITLAB),
         case(TYPES, get.clone(), TYPES, 401).header("authorization", "wrong"),
