@@ -157,10 +157,18 @@ pub fn current(stored: String) -> String {
 mod tests {
     use super::*;
 
+    /// Actions named by a noun, not a verb in the past tense: an event
+    /// the issue that asked for it spelt so (issue 22 names the entry of a
+    /// key's first use from an address `api_key.new_address`). Only these.
+    const NOUN_EVENTS: [&str; 1] = ["api_key.new_address"];
+
     #[test]
     fn every_action_reads_back_and_is_in_the_past_tense() {
         for action in AuditAction::ALL {
             assert_eq!(action.to_string().parse::<AuditAction>(), Ok(action));
+            if NOUN_EVENTS.contains(&action.as_str()) {
+                continue;
+            }
             let (_, what) = action.as_str().split_once('.').unwrap();
             assert!(
                 what.split('_').any(|w| w.ends_with("ed") || w == "reset"),
