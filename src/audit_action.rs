@@ -51,8 +51,10 @@ pub enum AuditAction {
     /// An admin enabled a disabled webhook endpoint again.
     WebhookEnabled,
     /// A key was used (a good check) from an address it had not been seen
-    /// from in 30 days (rate-limited per key).
-    ApiKeyNewAddressUsed,
+    /// from in 30 days (rate-limited per key). Named `api_key.new_address`
+    /// (a noun, as issue 22 names it); written `api_key.new_address_used`
+    /// before, which still reads.
+    ApiKeyNewAddress,
 }
 
 impl AuditAction {
@@ -79,7 +81,7 @@ impl AuditAction {
         Self::WebhookTested,
         Self::WebhookDisabled,
         Self::WebhookEnabled,
-        Self::ApiKeyNewAddressUsed,
+        Self::ApiKeyNewAddress,
     ];
 
     /// The text stored and shown: `api_key.created`, `policy.updated`, …
@@ -106,7 +108,7 @@ impl AuditAction {
             Self::WebhookTested => "webhook.tested",
             Self::WebhookDisabled => "webhook.disabled",
             Self::WebhookEnabled => "webhook.enabled",
-            Self::ApiKeyNewAddressUsed => "api_key.new_address_used",
+            Self::ApiKeyNewAddress => "api_key.new_address",
         }
     }
 
@@ -115,6 +117,7 @@ impl AuditAction {
         match text {
             "policy.update" => Some(Self::PolicyUpdated),
             "ssh.login" => Some(Self::SshLoggedIn),
+            "api_key.new_address_used" => Some(Self::ApiKeyNewAddress),
             _ => None,
         }
     }
@@ -134,7 +137,8 @@ pub struct UnknownAuditAction(pub String);
 impl FromStr for AuditAction {
     type Err = UnknownAuditAction;
 
-    /// Today's spelling, or one an older version wrote (`policy.update`, `ssh.login`).
+    /// Today's spelling, or one an older version wrote (`policy.update`, `ssh.login`,
+    /// `api_key.new_address_used`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
@@ -183,6 +187,14 @@ mod tests {
         assert_eq!("ssh.login".parse(), Ok(AuditAction::SshLoggedIn));
         assert_eq!(current("policy.update".into()), "policy.updated");
         assert_eq!(current("ssh.login".into()), "ssh.logged_in");
+        assert_eq!(
+            "api_key.new_address_used".parse(),
+            Ok(AuditAction::ApiKeyNewAddress)
+        );
+        assert_eq!(
+            current("api_key.new_address_used".into()),
+            "api_key.new_address"
+        );
         assert_eq!(current("api_key.created".into()), "api_key.created");
         assert_eq!(current("something.else".into()), "something.else");
         assert_eq!(

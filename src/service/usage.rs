@@ -12,7 +12,7 @@
 //!
 //! The flusher also prunes old rows (minute rows after 48 h, hour rows and
 //! addresses after 90 days, by default) and writes the
-//! `api_key.new_address_used` audit entries, rate-limited per key.
+//! `api_key.new_address` audit entries, rate-limited per key.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -61,7 +61,7 @@ pub struct UsageSettings {
     pub hour_retention: chrono::Duration,
     /// A good use from an address the key was not seen from for this long is audited.
     pub new_address_after: chrono::Duration,
-    /// At most this many `api_key.new_address_used` entries per key per window (0: none).
+    /// At most this many `api_key.new_address` entries per key per window (0: none).
     pub new_address_audits: u32,
     pub new_address_window: chrono::Duration,
 }
@@ -327,7 +327,7 @@ impl Usage {
             actor_kind: "api_key".into(),
             actor_id: n.key_id.clone(),
             actor_name: n.key_id.clone(),
-            action: AuditAction::ApiKeyNewAddressUsed.as_str().into(),
+            action: AuditAction::ApiKeyNewAddress.as_str().into(),
             api_key_id: n.key_id.clone(),
             remote_addr: Some(n.addr.clone()),
             details: serde_json::json!({

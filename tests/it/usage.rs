@@ -150,7 +150,7 @@ async fn addresses_come_from_trusted_proxies_and_new_ones_are_audited_with_a_lim
             .as_array()
             .unwrap()
             .iter()
-            .filter(|e| e["action"] == "api_key.new_address_used")
+            .filter(|e| e["action"] == "api_key.new_address")
             .count()
     };
     let log = wait_for(
@@ -166,7 +166,7 @@ async fn addresses_come_from_trusted_proxies_and_new_ones_are_audited_with_a_lim
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["action"] == "api_key.new_address_used")
+        .find(|e| e["action"] == "api_key.new_address")
         .unwrap();
     assert_eq!(entry["api_key_id"], id);
     assert_eq!(entry["remote_addr"], "10.0.4.7");
