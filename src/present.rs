@@ -596,6 +596,7 @@ mod tests {
             replaced_by: None,
             replaces: None,
             exposure: None,
+            refusals: None,
             health: None,
         };
         assert_eq!(expires_relative(&key, now), "in 158d");

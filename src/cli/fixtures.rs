@@ -30,6 +30,7 @@ pub(super) fn key(status: KeyStatus) -> ApiKey {
         replaced_by: None,
         replaces: None,
         exposure: None,
+        refusals: None,
         health: None,
     }
 }

@@ -302,6 +302,7 @@ mod tests {
             replaced_by: None,
             replaces: None,
             exposure: None,
+            refusals: None,
             health: None,
         };
         let summary = crate::key::health::Summary::of(&[key], &policy, now).to_string();

@@ -61,6 +61,7 @@ impl AppState {
             replaced_by: k.replaced_by,
             replaces: k.replaces,
             exposure: k.exposure.map(Box::new),
+            refusals: k.refusals.map(Box::new),
             health: None,
         }
     }

@@ -13,6 +13,12 @@
 //! The flusher also prunes old rows (minute rows after 48 h, hour rows and
 //! addresses after 90 days, by default) and writes the
 //! `api_key.new_address` audit entries, rate-limited per key.
+//!
+//! And it keeps the `refused` health badge's mark on the keys
+//! (`UsageStore::refresh_refusals`): after each write, for the keys the
+//! batch refused a check of; once a minute, with the pruning, for the keys
+//! marked, so a mark comes off as the refusals age out (or good checks
+//! outnumber them) within a minute.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -26,6 +32,7 @@ use tokio::sync::watch;
 
 use crate::audit_action::AuditAction;
 use crate::clock::Clock;
+use crate::key::health::REFUSED_WINDOW_HOURS;
 use crate::store::usage::{AddressUse, UsageBatch, UsageRow};
 use crate::store::{AuditEvent, Store};
 
@@ -283,6 +290,14 @@ impl Usage {
                     for n in new {
                         self.audit_new_address(store, &n, now).await;
                     }
+                    let mut refused: Vec<String> = batch
+                        .rows
+                        .iter()
+                        .filter(|r| !r.key_id.is_empty() && r.counts[1..5].iter().any(|&n| n > 0))
+                        .map(|r| r.key_id.clone())
+                        .collect();
+                    refused.dedup();
+                    refresh_refusals(store, &refused, now).await;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, rows = batch.rows.len(), "could not write key usage; will retry");
@@ -355,6 +370,10 @@ impl Usage {
             Ok(rows) => tracing::debug!(rows, "old key usage pruned"),
             Err(e) => tracing::warn!(error = %e, "could not prune key usage"),
         }
+        match store.usage().refused_keys(now.timestamp_millis()).await {
+            Ok(marked) => refresh_refusals(store, &marked, now).await,
+            Err(e) => tracing::warn!(error = %e, "could not read the keys marked refused"),
+        }
     }
 
     /// Flushes every `settings.flush` until `stop` changes, then once more.
@@ -373,6 +392,23 @@ impl Usage {
             }
         }
         self.flush(store.as_ref(), clock.as_ref()).await;
+    }
+}
+
+/// Marks (or unmarks) `key_ids` by their checks of the last 24 h.
+async fn refresh_refusals(store: &dyn Store, key_ids: &[String], now: DateTime<Utc>) {
+    if key_ids.is_empty() {
+        return;
+    }
+    let since = now - chrono::Duration::hours(REFUSED_WINDOW_HOURS);
+    let refreshed = store
+        .usage()
+        .refresh_refusals(key_ids, since.timestamp_millis(), now.timestamp_millis())
+        .await;
+    match refreshed {
+        Ok(0) => {}
+        Ok(keys) => tracing::debug!(keys, "keys' refused marks written"),
+        Err(e) => tracing::warn!(error = %e, "could not mark mostly refused keys"),
     }
 }
 

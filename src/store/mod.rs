@@ -23,6 +23,7 @@ mod window;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use crate::key::health::Refusals;
 pub use crate::key::leak::Exposure;
 pub use crate::key::org::{Plan, Role};
 pub use crate::key::policy::Policy;
@@ -113,6 +114,9 @@ pub struct KeyRecord {
     pub replaces: Option<String>,
     /// Where and when it was first reported leaked (its `exposed_at` is `at`).
     pub exposure: Option<Exposure>,
+    /// Its checks of the last 24 h, while most are refused (its
+    /// `refused_since` is `since`; the usage flusher writes it).
+    pub refusals: Option<Refusals>,
 }
 
 impl KeyRecord {
@@ -603,6 +607,8 @@ struct KeyRow {
     replaces: Option<String>,
     exposed_at: Option<i64>,
     exposure: Option<String>,
+    refused_since: Option<i64>,
+    refusals: Option<String>,
 }
 
 /// The stored exposure: its JSON (source and location) and `exposed_at`.
@@ -621,6 +627,27 @@ fn exposure_from_row(at: Option<i64>, json: Option<String>) -> StoreResult<Optio
         at: from_ms(at)?,
         source: stored.source,
         location: stored.location,
+    }))
+}
+
+/// The stored refusals: their JSON (checks, refused, most) and `refused_since`.
+fn refusals_from_row(since: Option<i64>, json: Option<String>) -> StoreResult<Option<Refusals>> {
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        checks: u64,
+        refused: u64,
+        most: String,
+    }
+    let (Some(since), Some(json)) = (since, json) else {
+        return Ok(None);
+    };
+    let stored: Stored =
+        serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("refusals: {e}")))?;
+    Ok(Some(Refusals {
+        since: from_ms(since)?,
+        checks: stored.checks,
+        refused: stored.refused,
+        most: stored.most,
     }))
 }
 
@@ -648,6 +675,7 @@ impl TryFrom<KeyRow> for KeyRecord {
             replaced_by: r.replaced_by,
             replaces: r.replaces,
             exposure: exposure_from_row(r.exposed_at, r.exposure)?,
+            refusals: refusals_from_row(r.refused_since, r.refusals)?,
         })
     }
 }

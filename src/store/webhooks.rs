@@ -898,6 +898,7 @@ mod tests {
             replaced_by: None,
             replaces: None,
             exposure: None,
+            refusals: None,
         }
     }
 

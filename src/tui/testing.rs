@@ -171,6 +171,7 @@ pub fn synthetic_keys(n: usize, now: chrono::DateTime<chrono::Utc>) -> Vec<crate
                 replaced_by: None,
                 replaces: None,
                 exposure: None,
+                refusals: None,
                 health: None,
             }
         })

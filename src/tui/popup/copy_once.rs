@@ -270,6 +270,7 @@ mod tests {
             replaced_by: None,
             replaces: None,
             exposure: None,
+            refusals: None,
             health: None,
         }
     }

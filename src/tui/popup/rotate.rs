@@ -329,6 +329,7 @@ mod tests {
             replaced_by: None,
             replaces: None,
             exposure: None,
+            refusals: None,
             health: None,
         }
     }
@@ -390,6 +391,7 @@ mod tests {
             replaced_by: None,
             replaces: None,
             exposure: None,
+            refusals: None,
             health: None,
         };
         let mut c = Rotate::new(&key, String::new());
