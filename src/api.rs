@@ -93,8 +93,8 @@ pub struct ApiKey {
     #[schema(value_type = Option<Exposure>)]
     pub exposure: Option<Box<Exposure>>,
     /// Its checks of the last 24 h while most of them are refused (badge
-    /// `refused`: at least 10 checks, more than half refused); absent otherwise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `refused`: at least 10 checks, more than half refused); null otherwise.
+    #[serde(default)]
     #[schema(value_type = Option<Refusals>)]
     pub refusals: Option<Box<Refusals>>,
     /// In lists only ([`ListedKey::health`]): the key's health badges.

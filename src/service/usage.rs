@@ -16,9 +16,10 @@
 //!
 //! And it keeps the `refused` health badge's mark on the keys
 //! (`UsageStore::refresh_refusals`): after each write, for the keys the
-//! batch refused a check of; once a minute, with the pruning, for the keys
-//! marked, so a mark comes off as the refusals age out (or good checks
-//! outnumber them) within a minute.
+//! batch refused a check of and the batch's keys already marked (good
+//! checks may outnumber the refusals now); once a minute, with the pruning,
+//! for every key marked, so a mark comes off within a minute of its
+//! refusals ageing out of the 24 h.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -290,14 +291,7 @@ impl Usage {
                     for n in new {
                         self.audit_new_address(store, &n, now).await;
                     }
-                    let mut refused: Vec<String> = batch
-                        .rows
-                        .iter()
-                        .filter(|r| !r.key_id.is_empty() && r.counts[1..5].iter().any(|&n| n > 0))
-                        .map(|r| r.key_id.clone())
-                        .collect();
-                    refused.dedup();
-                    refresh_refusals(store, &refused, now).await;
+                    self.refresh_batch(store, &batch, now).await;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, rows = batch.rows.len(), "could not write key usage; will retry");
@@ -310,6 +304,29 @@ impl Usage {
             }
         }
         self.prune(store, now).await;
+    }
+
+    /// Marks or unmarks the batch's keys that may have changed: those it
+    /// refused a check of, and those already marked (good checks may have
+    /// outnumbered their refusals), read from the small index of the marked.
+    async fn refresh_batch(&self, store: &dyn Store, batch: &UsageBatch, now: DateTime<Utc>) {
+        let marked: std::collections::HashSet<String> =
+            match store.usage().refused_keys(now.timestamp_millis()).await {
+                Ok(marked) => marked.into_iter().collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the keys marked refused");
+                    Default::default()
+                }
+            };
+        let mut keys: Vec<String> = batch
+            .rows
+            .iter()
+            .filter(|r| !r.key_id.is_empty())
+            .filter(|r| r.counts[1..5].iter().any(|&n| n > 0) || marked.contains(&r.key_id))
+            .map(|r| r.key_id.clone())
+            .collect();
+        keys.dedup();
+        refresh_refusals(store, &keys, now).await;
     }
 
     async fn audit_new_address(

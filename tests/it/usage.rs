@@ -706,30 +706,39 @@ async fn unused_counts_only_good_checks_in_the_policy_window(backend: Backend) {
             403
         );
     }
-    // The rate-limited key: looked up once (refused a scope), then checked
-    // from an address that bad keys locked out.
-    assert_eq!(
-        status(from(&limited, "10.0.0.3", "resources:read").await),
-        403
-    );
+    // The rate-limited key: checked from an address that bad keys locked
+    // out. Such a check is counted only while the key is in the key cache
+    // (a locked-out client never costs a lookup), so the key is looked up
+    // first, refused a scope; again if a cache clear got in between.
     for _ in 0..3 {
         assert_eq!(
             status(from("eg_live_nope", "10.9.9.9", "sessions:read").await),
             401
         );
     }
-    assert_eq!(
-        status(from(&limited, "10.9.9.9", "sessions:read").await),
-        429
-    );
     let path = format!("/v1/api-keys/{limited_id}/usage?window=7d");
+    let mut body = Value::Null;
+    for _ in 0..10 {
+        assert_eq!(
+            status(from(&limited, "10.0.0.3", "resources:read").await),
+            403
+        );
+        assert_eq!(
+            status(from(&limited, "10.9.9.9", "sessions:read").await),
+            429
+        );
+        body = wait_for(&s, &path, &s.admin_token, Duration::from_secs(1), |b| {
+            total(b, "rate_limited") >= 1
+        })
+        .await;
+        if total(&body, "rate_limited") >= 1 {
+            break;
+        }
+    }
+    assert!(total(&body, "rate_limited") >= 1, "{body}");
+    assert!(total(&body, "insufficient_scope") >= 1, "{body}");
+    assert_eq!(total(&body, "valid"), 0, "{body}");
     clock.set(now);
-    let body = wait_for(&s, &path, &s.admin_token, Duration::from_secs(3), |b| {
-        total(b, "rate_limited") == 1
-    })
-    .await;
-    assert_eq!(total(&body, "rate_limited"), 1, "{body}");
-    assert_eq!(total(&body, "insufficient_scope"), 1, "{body}");
 
     let all = listed(&s, "all").await;
     assert!(health_of(&all, "Used").is_empty(), "{all:?}");
@@ -737,7 +746,7 @@ async fn unused_counts_only_good_checks_in_the_policy_window(backend: Backend) {
         assert_eq!(health_of(&all, name), ["unused"], "{name}: {all:?}");
         let key = &all.iter().find(|(n, _, _)| n == name).unwrap().2;
         assert!(key["last_used_at"].is_null(), "{key}");
-        assert!(key.get("refusals").is_none(), "too few checks: {key}");
+        assert!(key["refusals"].is_null(), "too few checks: {key}");
     }
     // The tab reads `last_used_at` as stored: once the last-used flush wrote it.
     let names = |keys: Vec<(String, Vec<String>, Value)>| -> Vec<String> {
@@ -814,8 +823,12 @@ async fn a_mostly_refused_key_is_refused_everywhere(backend: Backend) {
     clock.set(now);
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(3) {
+        // Mostly good: marked for a moment if a flush saw 6 of its first 10
+        // checks refused, unmarked by the flush of its good checks.
         let all = listed(&s, "all").await;
-        if health_of(&all, "Misconfigured") == ["refused"] {
+        if health_of(&all, "Misconfigured") == ["refused"]
+            && health_of(&all, "Mostly good").is_empty()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -926,6 +939,6 @@ async fn a_mostly_refused_key_is_refused_everywhere(backend: Backend) {
     let all = listed(&s, "all").await;
     assert!(health_of(&all, "Misconfigured").is_empty(), "{all:?}");
     let key = &all.iter().find(|k| k.0 == "Misconfigured").unwrap().2;
-    assert!(key.get("refusals").is_none(), "{key}");
+    assert!(key["refusals"].is_null(), "{key}");
     s.stop().await;
 }
