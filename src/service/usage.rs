@@ -118,6 +118,9 @@ pub struct Usage {
     /// A batch the database refused, written with the next one.
     retry: Mutex<Option<UsageBatch>>,
     last_prune: Mutex<Option<DateTime<Utc>>>,
+    /// When the marked keys were last re-read (first a minute after start:
+    /// the marks are in the database, and a start is busy enough).
+    last_sweep: Mutex<Option<DateTime<Utc>>>,
     settings: UsageSettings,
 }
 
@@ -131,6 +134,7 @@ impl Usage {
             dropped: AtomicU64::new(0),
             retry: Mutex::default(),
             last_prune: Mutex::default(),
+            last_sweep: Mutex::default(),
             settings,
         }
     }
@@ -386,6 +390,17 @@ impl Usage {
             Ok(0) => {}
             Ok(rows) => tracing::debug!(rows, "old key usage pruned"),
             Err(e) => tracing::warn!(error = %e, "could not prune key usage"),
+        }
+        {
+            let mut last = self.last_sweep.lock().expect("usage lock");
+            let due = last.is_some_and(|t| now - t >= chrono::Duration::minutes(1) || t > now);
+            if last.is_none() {
+                *last = Some(now);
+            }
+            if !due {
+                return;
+            }
+            *last = Some(now);
         }
         match store.usage().refused_keys(now.timestamp_millis()).await {
             Ok(marked) => refresh_refusals(store, &marked, now).await,
