@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::interned::{ScopeSet, SharedStr};
 use crate::key::health::KeyFacts;
+pub use crate::key::health::Refusals;
 pub use crate::key::leak::Exposure;
 use crate::key::{KeyStatus, Scope, ScopeDef, Secret};
 
@@ -96,6 +97,11 @@ pub struct ApiKey {
     /// issues it (`POST /v1/api-keys/{id}/secret`, once).
     #[serde(default)]
     pub secret_pending: bool,
+    /// Its checks of the last 24 h while most of them are refused (badge
+    /// `refused`: at least 10 checks, more than half refused); null otherwise.
+    #[serde(default)]
+    #[schema(value_type = Option<Refusals>)]
+    pub refusals: Option<Box<Refusals>>,
     /// In lists only ([`ListedKey::health`]): the key's health badges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(ignore)]
@@ -127,6 +133,9 @@ impl KeyFacts for ApiKey {
     }
     fn exposed_at(&self) -> Option<DateTime<Utc>> {
         self.exposure.as_ref().map(|e| e.at)
+    }
+    fn refusals(&self) -> Option<&Refusals> {
+        self.refusals.as_deref()
     }
 }
 
@@ -187,8 +196,9 @@ pub struct ListedKey {
     #[serde(flatten)]
     pub key: ApiKey,
     /// The key's health badges under the organisation's policy at the time
-    /// of the answer, worst first (`expired`, `expiring`, `rotate`, `unused`,
-    /// `no_expiry`, `policy`, `rotating`); `[]` for a healthy or revoked key.
+    /// of the answer, worst first (`exposed`, `expired`, `expiring`,
+    /// `refused`, `rotate`, `unused`, `no_expiry`, `policy`, `rotating`);
+    /// `[]` for a healthy or revoked key.
     pub health: Vec<String>,
 }
 
@@ -305,6 +315,10 @@ pub struct SummaryCounts {
     /// Active keys reported leaked (badge `exposed`); left out while 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub exposed: u64,
+    /// Active keys whose checks of the last 24 h are mostly refused (badge
+    /// `refused`); left out while 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refused: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -51,8 +51,10 @@ pub enum AuditAction {
     /// An admin enabled a disabled webhook endpoint again.
     WebhookEnabled,
     /// A key was used (a good check) from an address it had not been seen
-    /// from in 30 days (rate-limited per key).
-    ApiKeyNewAddressUsed,
+    /// from in 30 days (rate-limited per key). Named `api_key.new_address`
+    /// (a noun, as issue 22 names it); written `api_key.new_address_used`
+    /// before, which still reads.
+    ApiKeyNewAddress,
     /// An admin issued the secret of a key made without one (the `rotate`
     /// leak policy's successor), once.
     ApiKeySecretIssued,
@@ -82,7 +84,7 @@ impl AuditAction {
         Self::WebhookTested,
         Self::WebhookDisabled,
         Self::WebhookEnabled,
-        Self::ApiKeyNewAddressUsed,
+        Self::ApiKeyNewAddress,
         Self::ApiKeySecretIssued,
     ];
 
@@ -110,7 +112,7 @@ impl AuditAction {
             Self::WebhookTested => "webhook.tested",
             Self::WebhookDisabled => "webhook.disabled",
             Self::WebhookEnabled => "webhook.enabled",
-            Self::ApiKeyNewAddressUsed => "api_key.new_address_used",
+            Self::ApiKeyNewAddress => "api_key.new_address",
             Self::ApiKeySecretIssued => "api_key.secret_issued",
         }
     }
@@ -120,6 +122,7 @@ impl AuditAction {
         match text {
             "policy.update" => Some(Self::PolicyUpdated),
             "ssh.login" => Some(Self::SshLoggedIn),
+            "api_key.new_address_used" => Some(Self::ApiKeyNewAddress),
             _ => None,
         }
     }
@@ -139,7 +142,8 @@ pub struct UnknownAuditAction(pub String);
 impl FromStr for AuditAction {
     type Err = UnknownAuditAction;
 
-    /// Today's spelling, or one an older version wrote (`policy.update`, `ssh.login`).
+    /// Today's spelling, or one an older version wrote (`policy.update`, `ssh.login`,
+    /// `api_key.new_address_used`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
@@ -162,10 +166,18 @@ pub fn current(stored: String) -> String {
 mod tests {
     use super::*;
 
+    /// Actions named by a noun, not a verb in the past tense: an event
+    /// the issue that asked for it spelt so (issue 22 names the entry of a
+    /// key's first use from an address `api_key.new_address`). Only these.
+    const NOUN_EVENTS: [&str; 1] = ["api_key.new_address"];
+
     #[test]
     fn every_action_reads_back_and_is_in_the_past_tense() {
         for action in AuditAction::ALL {
             assert_eq!(action.to_string().parse::<AuditAction>(), Ok(action));
+            if NOUN_EVENTS.contains(&action.as_str()) {
+                continue;
+            }
             let (_, what) = action.as_str().split_once('.').unwrap();
             assert!(
                 what.split('_').any(|w| w.ends_with("ed") || w == "reset"),
@@ -180,6 +192,14 @@ mod tests {
         assert_eq!("ssh.login".parse(), Ok(AuditAction::SshLoggedIn));
         assert_eq!(current("policy.update".into()), "policy.updated");
         assert_eq!(current("ssh.login".into()), "ssh.logged_in");
+        assert_eq!(
+            "api_key.new_address_used".parse(),
+            Ok(AuditAction::ApiKeyNewAddress)
+        );
+        assert_eq!(
+            current("api_key.new_address_used".into()),
+            "api_key.new_address"
+        );
         assert_eq!(current("api_key.created".into()), "api_key.created");
         assert_eq!(current("something.else".into()), "something.else");
         assert_eq!(

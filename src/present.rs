@@ -597,6 +597,7 @@ mod tests {
             replaces: None,
             exposure: None,
             secret_pending: false,
+            refusals: None,
             health: None,
         };
         assert_eq!(expires_relative(&key, now), "in 158d");

@@ -437,6 +437,13 @@ async fn seed_usage(store: &dyn Store, org_id: &str, count: u32, now: DateTime<U
         .addresses
         .sort_by(|a, b| (&a.key_id, &a.addr).cmp(&(&b.key_id, &b.addr)));
     store.usage().record_usage(&batch).await?;
+    // The `refused` badge's marks, as the service's flusher would write them.
+    let ids: Vec<String> = keys.iter().map(|k| k.id.clone()).collect();
+    let since = now - Duration::hours(crate::key::health::REFUSED_WINDOW_HOURS);
+    store
+        .usage()
+        .refresh_refusals(&ids, since.timestamp_millis(), now.timestamp_millis())
+        .await?;
     Ok(())
 }
 

@@ -698,7 +698,7 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYDECK_USAGE_HOURS_DAYS", default_value_t = 90, value_name = "DAYS",
         value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub usage_hours_days: u32,
-    /// `api_key.new_address_used` audit entries at most per key per hour (0: none).
+    /// `api_key.new_address` audit entries at most per key per hour (0: none).
     #[arg(long, env = "KEYDECK_NEW_ADDRESS_AUDITS", default_value_t = 5, value_name = "N",
         value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub new_address_audits: u32,

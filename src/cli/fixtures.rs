@@ -31,6 +31,7 @@ pub(super) fn key(status: KeyStatus) -> ApiKey {
         replaces: None,
         exposure: None,
         secret_pending: false,
+        refusals: None,
         health: None,
     }
 }

@@ -332,6 +332,7 @@ fn health_cell(
     match shown.first() {
         Some(b) if b.urgent() => cell.coloured("33"),
         Some(Badge::Rotating) => cell.coloured("94"),
+        Some(Badge::Refused) => cell.coloured("31"),
         Some(_) => cell.coloured("35"),
         None => cell,
     }

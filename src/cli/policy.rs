@@ -303,6 +303,7 @@ mod tests {
             replaces: None,
             exposure: None,
             secret_pending: false,
+            refusals: None,
             health: None,
         };
         let summary = crate::key::health::Summary::of(&[key], &policy, now).to_string();

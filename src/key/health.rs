@@ -7,6 +7,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::key::expiry::SpanUnit;
 use crate::key::policy::{Policy, DEFAULT_ROTATE_AFTER_DAYS};
@@ -29,6 +30,39 @@ pub trait KeyFacts {
     fn exposed_at(&self) -> Option<DateTime<Utc>> {
         None
     }
+    /// Its checks of the last [`REFUSED_WINDOW_HOURS`], if most were
+    /// refused ([`mostly_refused`]): the usage flusher marks the key so.
+    fn refusals(&self) -> Option<&Refusals> {
+        None
+    }
+}
+
+/// The span of checks the `refused` badge looks at.
+pub const REFUSED_WINDOW_HOURS: i64 = 24;
+/// The fewest checks in that span that can make a key `refused`: one bad
+/// check of a key used little flags nothing.
+pub const REFUSED_MIN_CHECKS: u64 = 10;
+
+/// Whether `refused` of `checks` is "mostly refused": more than half, of at
+/// least [`REFUSED_MIN_CHECKS`] checks.
+pub fn mostly_refused(checks: u64, refused: u64) -> bool {
+    checks >= REFUSED_MIN_CHECKS && refused.saturating_mul(2) > checks
+}
+
+/// A key's checks of the last [`REFUSED_WINDOW_HOURS`] while most of them
+/// are refused (badge `refused`): typically a client configured with the
+/// wrong key or scope. Written by the usage flusher, cleared once the
+/// refusals age out or good checks outnumber them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Refusals {
+    /// Since when most of its checks are refused (the Attention order: longest first).
+    pub since: DateTime<Utc>,
+    /// Its checks in the last 24 h (as of the last flush that saw them).
+    pub checks: u64,
+    /// Of them, refused: `insufficient_scope`, `rate_limited`, `expired`, `revoked`.
+    pub refused: u64,
+    /// The most frequent refusal, e.g. `insufficient_scope`.
+    pub most: String,
 }
 
 /// Why a key needs attention, worst first: the Attention tab's order.
@@ -43,6 +77,9 @@ pub enum Badge {
     Expired,
     /// Active and expiring within the policy's warning window.
     Expiring,
+    /// Active, and most of its checks of the last 24 h were refused
+    /// (at least [`REFUSED_MIN_CHECKS`]): a misconfigured client, most likely.
+    Refused,
     /// Active and created longer ago than the rotation interval.
     Rotate,
     /// Active, older than the unused window and not used within it.
@@ -59,10 +96,11 @@ pub enum Badge {
 }
 
 impl Badge {
-    pub const ALL: [Badge; 8] = [
+    pub const ALL: [Badge; 9] = [
         Badge::Exposed,
         Badge::Expired,
         Badge::Expiring,
+        Badge::Refused,
         Badge::Rotate,
         Badge::Unused,
         Badge::NoExpiry,
@@ -76,6 +114,7 @@ impl Badge {
             Badge::Exposed => "exposed",
             Badge::Expired => "expired",
             Badge::Expiring => "expiring",
+            Badge::Refused => "refused",
             Badge::Rotate => "rotate",
             Badge::Unused => "unused",
             Badge::NoExpiry => "no expiry",
@@ -103,14 +142,14 @@ impl Badge {
         matches!(self, Badge::Exposed | Badge::Expired | Badge::Expiring)
     }
 
-    fn bit(self) -> u8 {
-        1 << self as u8
+    fn bit(self) -> u16 {
+        1 << self as u16
     }
 }
 
 /// The badges of one key: a small set, cheap to compute for every row.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Badges(u8);
+pub struct Badges(u16);
 
 impl Badges {
     pub fn contains(self, badge: Badge) -> bool {
@@ -182,6 +221,9 @@ pub fn badges(key: &impl KeyFacts, policy: &Policy, now: DateTime<Utc>) -> Badge
         Some(_) => {}
         None => found.insert(Badge::NoExpiry),
     }
+    if key.refusals().is_some() {
+        found.insert(Badge::Refused);
+    }
     let age = now - key.created_at();
     if age > days(policy.rotate_after_days) {
         found.insert(Badge::Rotate);
@@ -206,6 +248,8 @@ pub struct Summary {
     /// Active keys reported leaked (badge `exposed`).
     pub exposed: usize,
     pub expiring: usize,
+    /// Active keys whose checks are mostly refused (badge `refused`).
+    pub refused: usize,
     pub rotate: usize,
     pub unused: usize,
     pub expired: usize,
@@ -233,6 +277,7 @@ impl Summary {
             }
             s.exposed += usize::from(b.contains(Badge::Exposed));
             s.expiring += usize::from(b.contains(Badge::Expiring));
+            s.refused += usize::from(b.contains(Badge::Refused));
             s.rotate += usize::from(b.contains(Badge::Rotate));
             s.unused += usize::from(b.contains(Badge::Unused));
             s.expired += usize::from(b.contains(Badge::Expired));
@@ -254,6 +299,11 @@ impl Summary {
                 self.expiring,
                 crate::key::policy::expiring_within(self.expiring_within_days),
                 Some(Badge::Expiring),
+            ),
+            (
+                self.refused,
+                "mostly refused".to_owned(),
+                Some(Badge::Refused),
             ),
             (self.rotate, "rotation due".to_owned(), Some(Badge::Rotate)),
             (
@@ -294,7 +344,7 @@ impl fmt::Display for Summary {
 
 /// Where a key with `badges` stands in the Attention tab: its worst badge,
 /// then the worst of that kind first (expired longest ago, expiring soonest,
-/// created longest ago, unused longest, rotating: ending soonest). Rotating
+/// refused longest, created longest ago, unused longest, rotating: ending soonest). Rotating
 /// keys come after every key that asks for action: they are listed so that
 /// an admin sees what is winding down, not as work to do.
 fn attention_rank(key: &impl KeyFacts, badges: Badges) -> (Option<Badge>, DateTime<Utc>) {
@@ -305,6 +355,7 @@ fn attention_rank(key: &impl KeyFacts, badges: Badges) -> (Option<Badge>, DateTi
             key.expires_at().unwrap_or(key.created_at())
         }
         Some(Badge::Unused) => key.last_used_at().unwrap_or(key.created_at()),
+        Some(Badge::Refused) => key.refusals().map_or(key.created_at(), |r| r.since),
         _ => key.created_at(),
     };
     (worst, at)
@@ -354,6 +405,19 @@ fn span(d: Duration, largest: SpanUnit) -> String {
     )
 }
 
+/// `1 234 567`: thousands grouped by a space, as the usage lines write counts.
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A span said in days at most: ages and expiries.
 fn days_span(d: Duration) -> String {
     span(d, SpanUnit::Day)
@@ -394,6 +458,16 @@ pub fn reason(badge: Badge, key: &impl KeyFacts, policy: &Policy, now: DateTime<
                 "Never used in the {} since it was created — policy: revoke keys unused for {unused_after} days",
                 days_span(now - key.created_at())
             ),
+        },
+        Badge::Refused => match key.refusals() {
+            Some(r) => format!(
+                "{} % of {} checks in 24 h refused ({}): a misconfigured client? \
+                 — check the scopes and the key it sends",
+                r.refused.saturating_mul(100) / r.checks.max(1),
+                group(r.checks),
+                r.most
+            ),
+            None => "Most of its checks in 24 h refused: a misconfigured client?".to_owned(),
         },
         Badge::NoExpiry => {
             "No expiry date: valid until revoked — recommended: set an expiry date".to_owned()
@@ -441,6 +515,7 @@ mod tests {
         last_used_at: Option<DateTime<Utc>>,
         revoked_at: Option<DateTime<Utc>>,
         replaced_by: Option<String>,
+        refusals: Option<Refusals>,
     }
 
     impl KeyFacts for ApiKey {
@@ -465,6 +540,9 @@ mod tests {
         fn replaced_by(&self) -> Option<&str> {
             self.replaced_by.as_deref()
         }
+        fn refusals(&self) -> Option<&Refusals> {
+            self.refusals.as_ref()
+        }
     }
 
     /// An active key created `age` days ago, used yesterday, expiring in 60 days.
@@ -477,6 +555,7 @@ mod tests {
             last_used_at: Some(ago(1)),
             revoked_at: None,
             replaced_by: None,
+            refusals: None,
         }
     }
 
@@ -706,6 +785,7 @@ mod tests {
                 "exposed",
                 "expired",
                 "expiring",
+                "refused",
                 "rotate",
                 "unused",
                 "no_expiry",
@@ -898,5 +978,58 @@ mod tests {
         let s = Summary::of(&keys, &p, now());
         assert_eq!((s.exposed, s.attention), (2, 3));
         assert!(s.to_string().starts_with("2 active · 2 exposed"), "{s}");
+    }
+
+    /// A key whose checks of the last hours were mostly refused.
+    fn refusing(id: &str, since_hours: i64, checks: u64, refused: u64) -> ApiKey {
+        ApiKey {
+            refusals: Some(Refusals {
+                since: now() - Duration::hours(since_hours),
+                checks,
+                refused,
+                most: "insufficient_scope".into(),
+            }),
+            ..key(id, 10)
+        }
+    }
+
+    #[test]
+    fn mostly_refused_keys_carry_the_refused_badge_with_their_numbers() {
+        assert!(!mostly_refused(9, 9), "too few checks to tell");
+        assert!(!mostly_refused(240, 120), "half is not most");
+        assert!(mostly_refused(240, 200));
+        assert!(mostly_refused(10, 6));
+        let p = Policy::default();
+        let k = refusing("r", 2, 240, 200);
+        assert_eq!(words(&k, &p), ["refused"]);
+        assert_eq!(
+            reason(Badge::Refused, &k, &p, now()),
+            "83 % of 240 checks in 24 h refused (insufficient_scope): a misconfigured client? \
+             — check the scopes and the key it sends"
+        );
+        // After expiring, before rotation; the longest refused first.
+        let keys = vec![
+            key("rotate", 100),
+            refusing("refused-1h", 1, 20, 20),
+            refusing("refused-5h", 5, 1_234, 1_000),
+            ApiKey {
+                expires_at: Some(ago(-2)),
+                ..key("expiring", 10)
+            },
+        ];
+        let rows = attention(&keys, &p, now());
+        let ids: Vec<&str> = rows.iter().map(|&i| keys[i].id.as_str()).collect();
+        assert_eq!(ids, ["expiring", "refused-5h", "refused-1h", "rotate"]);
+        assert!(reason(Badge::Refused, &keys[2], &p, now()).contains("of 1 234 checks"));
+        let s = Summary::of(&keys, &p, now());
+        assert_eq!(s.refused, 2);
+        assert!(s.to_string().contains(" · 2 mostly refused · "), "{s}");
+        // Revoked, exposed or rotating keys show no `refused`.
+        let revoked = ApiKey {
+            revoked_at: Some(ago(1)),
+            ..refusing("v", 1, 20, 20)
+        };
+        assert!(badges(&revoked, &p, now()).is_empty());
+        assert_eq!(Badge::from_id("refused"), Some(Badge::Refused));
     }
 }

@@ -150,6 +150,7 @@ pub async fn counts(
             policy: n(c.policy),
             attention: n(c.attention),
             exposed: n(c.exposed),
+            refused: n(c.refused),
         },
     }))
 }

@@ -63,6 +63,7 @@ impl AppState {
             replaces: k.replaces,
             exposure: k.exposure.map(Box::new),
             secret_pending: k.secret_pending,
+            refusals: k.refusals.map(Box::new),
             health: None,
         }
     }

@@ -51,7 +51,7 @@ use crate::key::{Catalog, KeyStatus};
         api::webhooks::Webhook, api::webhooks::WebhookList, api::webhooks::CreateWebhookRequest,
         api::webhooks::CreatedWebhook, api::webhooks::RotateWebhookSecretRequest,
         api::webhooks::WebhookTestQueued, api::webhooks::WebhookDelivery, api::webhooks::WebhookDeliveryList,
-        crate::key::policy::Policy, crate::key::policy::OnLeak, crate::key::leak::Exposure,
+        crate::key::policy::Policy, crate::key::policy::OnLeak, crate::key::leak::Exposure, crate::key::health::Refusals,
         api::LeakReports, api::LeakReport, api::LeakAnswer, api::LeakMatch,
         super::leaks_gitlab::RevocableTokenTypes, super::leaks_gitlab::RevokeToken,
         super::leaks_github::GithubMatch, super::leaks_github::GithubFeedback,

@@ -12,7 +12,14 @@
 //!
 //! The flusher also prunes old rows (minute rows after 48 h, hour rows and
 //! addresses after 90 days, by default) and writes the
-//! `api_key.new_address_used` audit entries, rate-limited per key.
+//! `api_key.new_address` audit entries, rate-limited per key.
+//!
+//! And it keeps the `refused` health badge's mark on the keys
+//! (`UsageStore::refresh_refusals`): after each write, for the keys the
+//! batch refused a check of and the batch's keys already marked (good
+//! checks may outnumber the refusals now); once a minute, with the pruning,
+//! for every key marked, so a mark comes off within a minute of its
+//! refusals ageing out of the 24 h.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -26,6 +33,7 @@ use tokio::sync::watch;
 
 use crate::audit_action::AuditAction;
 use crate::clock::Clock;
+use crate::key::health::REFUSED_WINDOW_HOURS;
 use crate::store::usage::{AddressUse, UsageBatch, UsageRow};
 use crate::store::{AuditEvent, Store};
 
@@ -61,7 +69,7 @@ pub struct UsageSettings {
     pub hour_retention: chrono::Duration,
     /// A good use from an address the key was not seen from for this long is audited.
     pub new_address_after: chrono::Duration,
-    /// At most this many `api_key.new_address_used` entries per key per window (0: none).
+    /// At most this many `api_key.new_address` entries per key per window (0: none).
     pub new_address_audits: u32,
     pub new_address_window: chrono::Duration,
 }
@@ -110,6 +118,9 @@ pub struct Usage {
     /// A batch the database refused, written with the next one.
     retry: Mutex<Option<UsageBatch>>,
     last_prune: Mutex<Option<DateTime<Utc>>>,
+    /// When the marked keys were last re-read (first a minute after start:
+    /// the marks are in the database, and a start is busy enough).
+    last_sweep: Mutex<Option<DateTime<Utc>>>,
     settings: UsageSettings,
 }
 
@@ -123,6 +134,7 @@ impl Usage {
             dropped: AtomicU64::new(0),
             retry: Mutex::default(),
             last_prune: Mutex::default(),
+            last_sweep: Mutex::default(),
             settings,
         }
     }
@@ -283,6 +295,7 @@ impl Usage {
                     for n in new {
                         self.audit_new_address(store, &n, now).await;
                     }
+                    self.refresh_batch(store, &batch, now).await;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, rows = batch.rows.len(), "could not write key usage; will retry");
@@ -295,6 +308,29 @@ impl Usage {
             }
         }
         self.prune(store, now).await;
+    }
+
+    /// Marks or unmarks the batch's keys that may have changed: those it
+    /// refused a check of, and those already marked (good checks may have
+    /// outnumbered their refusals), read from the small index of the marked.
+    async fn refresh_batch(&self, store: &dyn Store, batch: &UsageBatch, now: DateTime<Utc>) {
+        let marked: std::collections::HashSet<String> =
+            match store.usage().refused_keys(now.timestamp_millis()).await {
+                Ok(marked) => marked.into_iter().collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the keys marked refused");
+                    Default::default()
+                }
+            };
+        let mut keys: Vec<String> = batch
+            .rows
+            .iter()
+            .filter(|r| !r.key_id.is_empty())
+            .filter(|r| r.counts[1..5].iter().any(|&n| n > 0) || marked.contains(&r.key_id))
+            .map(|r| r.key_id.clone())
+            .collect();
+        keys.dedup();
+        refresh_refusals(store, &keys, now).await;
     }
 
     async fn audit_new_address(
@@ -327,7 +363,7 @@ impl Usage {
             actor_kind: "api_key".into(),
             actor_id: n.key_id.clone(),
             actor_name: n.key_id.clone(),
-            action: AuditAction::ApiKeyNewAddressUsed.as_str().into(),
+            action: AuditAction::ApiKeyNewAddress.as_str().into(),
             api_key_id: n.key_id.clone(),
             remote_addr: Some(n.addr.clone()),
             details: serde_json::json!({
@@ -355,6 +391,21 @@ impl Usage {
             Ok(rows) => tracing::debug!(rows, "old key usage pruned"),
             Err(e) => tracing::warn!(error = %e, "could not prune key usage"),
         }
+        {
+            let mut last = self.last_sweep.lock().expect("usage lock");
+            let due = last.is_some_and(|t| now - t >= chrono::Duration::minutes(1) || t > now);
+            if last.is_none() {
+                *last = Some(now);
+            }
+            if !due {
+                return;
+            }
+            *last = Some(now);
+        }
+        match store.usage().refused_keys(now.timestamp_millis()).await {
+            Ok(marked) => refresh_refusals(store, &marked, now).await,
+            Err(e) => tracing::warn!(error = %e, "could not read the keys marked refused"),
+        }
     }
 
     /// Flushes every `settings.flush` until `stop` changes, then once more.
@@ -373,6 +424,23 @@ impl Usage {
             }
         }
         self.flush(store.as_ref(), clock.as_ref()).await;
+    }
+}
+
+/// Marks (or unmarks) `key_ids` by their checks of the last 24 h.
+async fn refresh_refusals(store: &dyn Store, key_ids: &[String], now: DateTime<Utc>) {
+    if key_ids.is_empty() {
+        return;
+    }
+    let since = now - chrono::Duration::hours(REFUSED_WINDOW_HOURS);
+    let refreshed = store
+        .usage()
+        .refresh_refusals(key_ids, since.timestamp_millis(), now.timestamp_millis())
+        .await;
+    match refreshed {
+        Ok(0) => {}
+        Ok(keys) => tracing::debug!(keys, "keys' refused marks written"),
+        Err(e) => tracing::warn!(error = %e, "could not mark mostly refused keys"),
     }
 }
 

@@ -23,6 +23,7 @@ mod window;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use crate::key::health::Refusals;
 pub use crate::key::leak::Exposure;
 pub use crate::key::org::{Plan, Role};
 pub use crate::key::policy::Policy;
@@ -116,6 +117,9 @@ pub struct KeyRecord {
     /// Made without a secret (the `rotate` leak policy's successor): no
     /// token authenticates as it until an admin issues its secret.
     pub secret_pending: bool,
+    /// Its checks of the last 24 h, while most are refused (its
+    /// `refused_since` is `since`; the usage flusher writes it).
+    pub refusals: Option<Refusals>,
 }
 
 impl KeyRecord {
@@ -634,6 +638,8 @@ struct KeyRow {
     exposed_at: Option<i64>,
     exposure: Option<String>,
     secret_pending: bool,
+    refused_since: Option<i64>,
+    refusals: Option<String>,
 }
 
 /// The stored exposure: its JSON (source and location) and `exposed_at`.
@@ -652,6 +658,27 @@ fn exposure_from_row(at: Option<i64>, json: Option<String>) -> StoreResult<Optio
         at: from_ms(at)?,
         source: stored.source,
         location: stored.location,
+    }))
+}
+
+/// The stored refusals: their JSON (checks, refused, most) and `refused_since`.
+fn refusals_from_row(since: Option<i64>, json: Option<String>) -> StoreResult<Option<Refusals>> {
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        checks: u64,
+        refused: u64,
+        most: String,
+    }
+    let (Some(since), Some(json)) = (since, json) else {
+        return Ok(None);
+    };
+    let stored: Stored =
+        serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("refusals: {e}")))?;
+    Ok(Some(Refusals {
+        since: from_ms(since)?,
+        checks: stored.checks,
+        refused: stored.refused,
+        most: stored.most,
     }))
 }
 
@@ -680,6 +707,7 @@ impl TryFrom<KeyRow> for KeyRecord {
             replaces: r.replaces,
             exposure: exposure_from_row(r.exposed_at, r.exposure)?,
             secret_pending: r.secret_pending,
+            refusals: refusals_from_row(r.refused_since, r.refusals)?,
         })
     }
 }

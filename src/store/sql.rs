@@ -7,7 +7,7 @@ macro_rules! key_columns {
     () => {
         "id, org_id, name, description, prefix, scopes, created_at, created_by, \
          expires_at, last_used_at, revoked_at, revoked_by, replaced_by, replaces, \
-         exposed_at, exposure, secret_pending"
+         exposed_at, exposure, secret_pending, refused_since, refusals"
     };
 }
 

@@ -234,6 +234,7 @@ struct CountsRow {
     rotating: i64,
     policy: i64,
     exposed: i64,
+    refused: i64,
 }
 
 impl From<CountsRow> for KeyCounts {
@@ -250,6 +251,7 @@ impl From<CountsRow> for KeyCounts {
             rotating: r.rotating,
             policy: r.policy,
             exposed: r.exposed,
+            refused: r.refused,
         }
     }
 }

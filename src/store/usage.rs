@@ -135,6 +135,21 @@ pub trait UsageStore: Send + Sync {
     ) -> StoreResult<Vec<UsageBucketRow>>;
     /// A key's last addresses, latest first.
     async fn usage_addresses(&self, key_id: &str) -> StoreResult<Vec<AddressRow>>;
+    /// Re-reads the checks of `key_ids` since `since_ms` (the minute rows)
+    /// and marks each key whose checks are mostly refused
+    /// (`health::mostly_refused`: badge `refused`) with its numbers, or
+    /// takes the mark off one that no longer is; a key's row is written only
+    /// when its mark changes, and only an active key is marked. Returns the
+    /// keys written.
+    async fn refresh_refusals(
+        &self,
+        key_ids: &[String],
+        since_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<u64>;
+    /// The keys marked refused, for the sweep that takes the mark off as
+    /// their refusals age out (index `api_keys_refused_sweep`).
+    async fn refused_keys(&self, now_ms: i64) -> StoreResult<Vec<String>>;
     /// The organisation's keys with the most checks (or refusals) since `from_ms`.
     async fn usage_top_keys(
         &self,
@@ -187,6 +202,29 @@ pub(super) mod sql {
          window_start = CASE WHEN usage_new_address.window_start <= $3 THEN $2 \
          ELSE usage_new_address.window_start END \
          RETURNING audits";
+
+    /// A key's checks by outcome since `$2` (`$1` the key): the primary key's range.
+    pub const REFUSAL_SUMS: &str = "SELECT CAST(COALESCE(SUM(valid), 0) AS BIGINT) AS valid, \
+         CAST(COALESCE(SUM(insufficient_scope), 0) AS BIGINT) AS insufficient_scope, \
+         CAST(COALESCE(SUM(expired), 0) AS BIGINT) AS expired, \
+         CAST(COALESCE(SUM(revoked), 0) AS BIGINT) AS revoked, \
+         CAST(COALESCE(SUM(rate_limited), 0) AS BIGINT) AS rate_limited \
+         FROM usage_minute WHERE key_id = $1 AND at >= $2";
+
+    /// Marks key `$1` refused since `$2` (now; kept if it already was),
+    /// with its numbers `$3` (JSON): only an active key, only a change.
+    pub const MARK_REFUSED: &str =
+        "UPDATE api_keys SET refused_since = COALESCE(refused_since, $2), refusals = $3 \
+         WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2) \
+         AND (refusals IS NULL OR refusals <> $3)";
+
+    /// Takes key `$1`'s refused mark off, if it has one.
+    pub const CLEAR_REFUSED: &str = "UPDATE api_keys SET refused_since = NULL, refusals = NULL \
+         WHERE id = $1 AND refused_since IS NOT NULL";
+
+    /// The keys marked refused (`$1` now): from the partial index of the marked ones.
+    pub const REFUSED_SWEEP: &str =
+        "SELECT id FROM api_keys WHERE refused_since IS NOT NULL AND refused_since <= $1";
 
     pub const PRUNE_MINUTES: &str = "DELETE FROM usage_minute WHERE at < $1";
     pub const PRUNE_HOURS: &str = "DELETE FROM usage_hour WHERE at < $1";

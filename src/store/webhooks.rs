@@ -1025,6 +1025,7 @@ mod tests {
             replaces: None,
             exposure: None,
             secret_pending: false,
+            refusals: None,
         }
     }
 

@@ -187,6 +187,8 @@ pub struct KeyCounts {
     pub policy: i64,
     /// Active keys reported leaked.
     pub exposed: i64,
+    /// Active keys whose checks are mostly refused (badge `refused`).
+    pub refused: i64,
 }
 
 /// A value bound to a `$N` parameter.
@@ -240,6 +242,8 @@ const BY_UNUSED_SINCE: &str = "COALESCE(last_used_at, created_at)";
 const BY_WINDING_DOWN: &str = "COALESCE(expires_at, created_at)";
 /// The Attention order's "exposed" part: longest exposed first (index `api_keys_exposed`).
 const BY_EXPOSED: &str = "exposed_at";
+/// The Attention order's "refused" part: refused longest first (index `api_keys_refused`).
+const BY_REFUSED: &str = "refused_since";
 
 /// The policy's thresholds as instants (Unix ms), bound once per statement part.
 #[derive(Debug, Clone, Copy)]
@@ -332,6 +336,15 @@ impl Rules<'_> {
         format!("({BY_UNUSED_SINCE} < {a} AND created_at < {b})")
     }
 
+    /// Most of its checks refused (badge `refused`): the usage flusher's mark.
+    fn refused(&self) -> String {
+        format!("{BY_REFUSED} IS NOT NULL")
+    }
+
+    fn not_refused(&self) -> String {
+        format!("{BY_REFUSED} IS NULL")
+    }
+
     fn not_unused(&mut self) -> String {
         format!("NOT {}", self.unused())
     }
@@ -367,9 +380,11 @@ impl Rules<'_> {
         let rotate = self.rotate();
         let unused = self.unused();
         let policy = self.breaks_policy();
+        let refused = self.refused();
         format!(
             "({expired} OR ({active} AND (replaced_by IS NOT NULL OR exposed_at IS NOT NULL \
-             OR expires_at IS NULL OR {expiring} OR {rotate} OR {unused} OR {policy})))"
+             OR expires_at IS NULL OR {expiring} OR {refused} OR {rotate} OR {unused} \
+             OR {policy})))"
         )
     }
 
@@ -384,9 +399,9 @@ impl Rules<'_> {
     }
 
     /// The keys of Attention segment `worst`: 0-6 the badges from
-    /// `expired` to `rotating` (`Badge::ALL[worst + 1]`), 7 `exposed`, read
-    /// first ([`segment_order`]; numbered last so that positions written
-    /// before it existed keep their meaning).
+    /// `expired` to `rotating` but `refused`, 7 `exposed`, read first, 8
+    /// `refused`, read after `expiring` ([`segment_order`]; numbered last so
+    /// that positions written before they existed keep their meaning).
     fn worst(&mut self, worst: u8) -> String {
         match worst {
             0 => {
@@ -398,33 +413,43 @@ impl Rules<'_> {
                 format!("({} AND {BY_EXPIRES} <= {until})", self.live())
             }
             2 => format!(
-                "({} AND {} AND {})",
-                self.live(),
-                self.not_expiring(),
-                self.rotate()
-            ),
-            3 => format!(
                 "({} AND {} AND {} AND {})",
                 self.live(),
                 self.not_expiring(),
+                self.not_refused(),
+                self.rotate()
+            ),
+            3 => format!(
+                "({} AND {} AND {} AND {} AND {})",
+                self.live(),
+                self.not_expiring(),
+                self.not_refused(),
                 self.not_rotate(),
                 self.unused()
             ),
             4 => format!(
-                "({} AND expires_at IS NULL AND {} AND {})",
+                "({} AND expires_at IS NULL AND {} AND {} AND {})",
                 self.live(),
+                self.not_refused(),
                 self.not_rotate(),
                 self.not_unused()
             ),
             5 => format!(
-                "({} AND expires_at IS NOT NULL AND {} AND {} AND {} AND {})",
+                "({} AND expires_at IS NOT NULL AND {} AND {} AND {} AND {} AND {})",
                 self.live(),
                 self.not_expiring(),
+                self.not_refused(),
                 self.not_rotate(),
                 self.not_unused(),
                 self.breaks_policy()
             ),
             6 => self.rotating(),
+            8 => format!(
+                "({} AND {} AND {})",
+                self.live(),
+                self.not_expiring(),
+                self.refused()
+            ),
             _ => self.exposed(),
         }
     }
@@ -447,6 +472,7 @@ impl Rules<'_> {
                     3 => BY_UNUSED_SINCE,
                     6 => BY_WINDING_DOWN,
                     7 => BY_EXPOSED,
+                    8 => BY_REFUSED,
                     _ => BY_CREATED,
                 };
                 (Some(self.worst(segment)), by, false)
@@ -459,16 +485,16 @@ impl Rules<'_> {
 fn segments_of(sort: KeySort) -> u8 {
     match sort {
         KeySort::Status => 3,
-        KeySort::Attention => 8,
+        KeySort::Attention => 9,
         _ => 1,
     }
 }
 
 /// The segments of a sort in their ascending order: Attention reads
-/// `exposed` (segment 7) first.
+/// `exposed` (segment 7) first and `refused` (8) after `expiring` (1).
 fn segment_order(sort: KeySort) -> Vec<u8> {
     match sort {
-        KeySort::Attention => vec![7, 0, 1, 2, 3, 4, 5, 6],
+        KeySort::Attention => vec![7, 0, 1, 8, 2, 3, 4, 5, 6],
         _ => (0..segments_of(sort)).collect(),
     }
 }
@@ -481,6 +507,10 @@ fn tab_excludes(tab: KeyTab, sort: KeySort, segment: u8) -> bool {
         (KeySort::Status, KeyTab::Revoked) => segment != 2,
         // Revoked keys have no badge.
         (KeySort::Status, KeyTab::Attention) => segment == 2,
+        // An expired key's one badge is `expired` (segment 0); reading the
+        // others' (contradictory) predicates would let a planner pick an
+        // index that sorts (SQLite did for `refused`).
+        (KeySort::Attention, KeyTab::Expired) => segment != 0,
         _ => false,
     }
 }
@@ -651,6 +681,8 @@ pub fn counts(
     sum("unused", format!("{live} AND {unused}"));
     sum("rotating", rules.rotating());
     sum("exposed", rules.exposed());
+    let (live, refused) = (rules.live(), rules.refused());
+    sum("refused", format!("{live} AND {refused}"));
     let (live, policy) = (rules.live(), rules.breaks_policy());
     sum("policy", format!("{live} AND {policy}"));
     let mut wheres = vec![format!("org_id = {org}")];
@@ -701,6 +733,13 @@ pub fn hot_queries(
         ));
     }
     out.push(("counts".into(), counts(org_id, None, &policy, now, search)));
+    out.push((
+        "refused sweep".into(),
+        Statement {
+            text: super::usage::sql::REFUSED_SWEEP.into(),
+            binds: vec![Bind::Int(super::ms(now))],
+        },
+    ));
     out
 }
 
@@ -804,7 +843,7 @@ mod tests {
             ("1.key_a", KeySort::Name),
             ("n0.6.key_a", KeySort::Name),
             ("n0.zz.key_a", KeySort::Name),
-            ("a8.1.key_a", KeySort::Attention),
+            ("a9.1.key_a", KeySort::Attention),
             ("s0.1.key_a", KeySort::Attention),
             ("a0.x.key_a", KeySort::Attention),
             ("a0.1.key_a'--", KeySort::Attention),

@@ -172,6 +172,7 @@ pub fn synthetic_keys(n: usize, now: chrono::DateTime<chrono::Utc>) -> Vec<crate
                 replaces: None,
                 exposure: None,
                 secret_pending: false,
+                refusals: None,
                 health: None,
             }
         })

@@ -57,8 +57,8 @@ impl Styles {
     }
 
     /// A health badge: urgent ones (expired, expiring) in the warning colour,
-    /// advice in another, a rotation winding down (a state, not advice) in
-    /// a third; bold without colour, so the word stands out anyway.
+    /// `refused` in red (refused checks' colour), advice in another, a
+    /// rotation winding down (a state, not advice) in a third; bold without colour, so the word stands out anyway.
     pub fn badge(&self, badge: Badge) -> Style {
         if !self.color {
             return Style::new().add_modifier(Modifier::BOLD);
@@ -74,6 +74,8 @@ impl Styles {
                 })
                 .add_modifier(Modifier::BOLD),
             _ if urgent => self.status(KeyStatus::Expired),
+            // A client refused now, in the usage's refused colour.
+            _ if badge == Badge::Refused => self.status(KeyStatus::Revoked),
             _ if badge == Badge::Rotating => {
                 self.pick(Color::LightBlue, Color::Indexed(25), Color::LightBlue)
             }

@@ -971,3 +971,138 @@ async fn a_good_key_is_answered_with_an_empty_body_unless_json_is_asked_for() {
     );
     s.stop().await;
 }
+
+/// Key usage behind the example's nginx (issue 22, acceptance 1): checks
+/// through the gateway are counted by outcome, exactly, and the address
+/// recorded is the gateway's client (the example passes its `$remote_addr`
+/// as `X-Forwarded-For`, whatever the client sent) when keydeck trusts
+/// nginx as a proxy; without `--trusted-proxy` it is nginx itself, the peer.
+async fn usage_through_nginx_is_the_gateways_clients(backend: common::Backend) {
+    use crate::usage::wait_for;
+
+    let nginx_bin = find_nginx().expect(
+        "this test needs nginx with http_auth_request_module (apt-get install nginx-light)",
+    );
+    let app = App::start().await;
+    let client_ip = Ipv4Addr::new(127, 0, 0, 5);
+    let client = client_from(client_ip);
+    for trusted in [true, false] {
+        let s =
+            common::TestServer::start_with(&backend, Arc::new(keydeck::clock::SystemClock), |c| {
+                c.trusted_proxies = if trusted {
+                    vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]
+                } else {
+                    Vec::new()
+                };
+            })
+            .await;
+        let nginx = Nginx::start(&nginx_bin, s.running.addr, app.addr).await;
+        let _logs = LogsOnFailure(vec![nginx.prefix.path().join("error.log")]);
+        let name = format!("gateway trusted={trusted}");
+        let (key, secret) = s.create_key(&name, &["resources:read"]).await;
+        let (gone, gone_secret) = s.create_key("gone", &["resources:read"]).await;
+        let id = key["id"].as_str().unwrap().to_owned();
+        let gone_id = gone["id"].as_str().unwrap();
+        assert_eq!(s.revoke(gone_id).await.status(), 200);
+        let (n, m, k) = (6, 4, 3);
+        let through = |path: &str, secret: &str| {
+            client
+                .get(nginx.url(path))
+                .bearer_auth(secret)
+                // Forged: the example replaces it with the address it sees.
+                .header("x-forwarded-for", "10.6.6.6")
+                .send()
+        };
+        for i in 0..n {
+            let r = through(&format!("/api/things?n={i}"), &secret)
+                .await
+                .unwrap();
+            app_saw(r, StatusCode::OK).await;
+        }
+        for _ in 0..m {
+            let r = through(&format!("/api/sessions/1?{MUST_NOT_REACH}"), &secret)
+                .await
+                .unwrap();
+            assert_insufficient_scope(r, "sessions:write").await;
+        }
+        for _ in 0..k {
+            let r = through(&format!("/api/things?{MUST_NOT_REACH}"), &gone_secret)
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        }
+        let total = |b: &Value, outcome: &str| b["totals"][outcome].as_u64().unwrap_or(0);
+        let path = format!("/v1/api-keys/{id}/usage?window=1h");
+        let started = Instant::now();
+        let body = wait_for(&s, &path, &s.admin_token, Duration::from_secs(2), |b| {
+            total(b, "valid") == n && total(b, "insufficient_scope") == m
+        })
+        .await;
+        assert!(started.elapsed() <= Duration::from_secs(2), "{body}");
+        assert_eq!(total(&body, "valid"), n, "{body}");
+        assert_eq!(total(&body, "insufficient_scope"), m, "{body}");
+        assert_eq!(total(&body, "revoked"), 0, "{body}");
+        let gone_usage = s
+            .get_json(
+                &format!("/v1/api-keys/{gone_id}/usage?window=1h"),
+                &s.admin_token,
+            )
+            .await;
+        assert_eq!(total(&gone_usage, "revoked"), k, "{gone_usage}");
+        let expected = if trusted { "127.0.0.5" } else { "127.0.0.1" };
+        for usage in [&body, &gone_usage] {
+            let addresses: Vec<&str> = usage["addresses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["address"].as_str().unwrap())
+                .collect();
+            assert_eq!(addresses, [expected], "trusted={trusted}: {usage}");
+        }
+        assert_eq!(body["addresses"][0]["uses"], n + m, "{body}");
+        // The CLI reads the same numbers.
+        let cli = common::cli::User::new()
+            .env("KEYDECK_URL", &s.base)
+            .env("KEYDECK_TOKEN", &s.admin_token);
+        let out = tokio::task::spawn_blocking(move || {
+            cli.run(&["keys", "usage", &id, "--window", "1h", "--json"])
+                .ok()
+                .json()
+        })
+        .await
+        .unwrap();
+        assert_eq!(out["totals"]["valid"], n, "{out}");
+        assert_eq!(out["totals"]["insufficient_scope"], m, "{out}");
+        assert_eq!(out["addresses"][0]["address"], expected, "{out}");
+        drop(nginx);
+        s.stop().await;
+    }
+    assert!(
+        app.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|uri| !uri.contains(MUST_NOT_REACH)),
+        "refused requests must not reach the app"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(keydeck_nginx),
+    ignore = "needs nginx with http_auth_request_module (apt-get install nginx-light)"
+)]
+async fn usage_through_nginx_sqlite() {
+    usage_through_nginx_is_the_gateways_clients(common::Backend::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    any(not(keydeck_nginx), not(keydeck_pg)),
+    ignore = "needs nginx (apt-get install nginx-light) and KEYDECK_TEST_POSTGRES_URL"
+)]
+async fn usage_through_nginx_postgres() {
+    if let Some(backend) = common::Backend::postgres().await {
+        usage_through_nginx_is_the_gateways_clients(backend).await;
+    }
+}

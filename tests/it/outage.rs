@@ -69,12 +69,12 @@ async fn outage_and_recovery(cut: Net) {
     let key_id = key["id"].as_str().unwrap().to_owned();
     let keys_before = key_count(&s).await;
     // The changes audited: a key's first use from an address is audited too
-    // (`api_key.new_address_used`, issue 22), when the usage flusher gets to
+    // (`api_key.new_address`, issue 22), when the usage flusher gets to
     // it, which is not what this test is about.
     let changes = |entries: Vec<keydeck::store::AuditRecord>| {
         entries
             .iter()
-            .filter(|e| e.event.action != "api_key.new_address_used")
+            .filter(|e| e.event.action != "api_key.new_address")
             .count()
     };
     let audit_before = changes(direct.list_audit(&org.id, 500, None).await.unwrap());

@@ -21,6 +21,8 @@ on_both_backends!(
     replicas_add_up,
     kill_9_loses_at_most_the_last_flush_interval,
     seeded_demo_keys_have_usage,
+    unused_counts_only_good_checks_in_the_policy_window,
+    a_mostly_refused_key_is_refused_everywhere,
 );
 
 /// Polls `path` until `done` holds for its JSON (at most `within`).
@@ -150,7 +152,7 @@ async fn addresses_come_from_trusted_proxies_and_new_ones_are_audited_with_a_lim
             .as_array()
             .unwrap()
             .iter()
-            .filter(|e| e["action"] == "api_key.new_address_used")
+            .filter(|e| e["action"] == "api_key.new_address")
             .count()
     };
     let log = wait_for(
@@ -166,7 +168,7 @@ async fn addresses_come_from_trusted_proxies_and_new_ones_are_audited_with_a_lim
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["action"] == "api_key.new_address_used")
+        .find(|e| e["action"] == "api_key.new_address")
         .unwrap();
     assert_eq!(entry["api_key_id"], id);
     assert_eq!(entry["remote_addr"], "10.0.4.7");
@@ -610,4 +612,333 @@ async fn usage_commands_over_ssh() {
     assert_eq!(bad.status, Some(1), "{bad:?}");
     assert!(bad.stderr.contains("1h, 24h, 7d, 30d, 90d"), "{bad:?}");
     server.stop().await;
+}
+
+/// Now, to the second (the clock the tests below move ends here, close to
+/// the real time the CLI reads).
+fn real_now() -> chrono::DateTime<Utc> {
+    chrono::DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap()
+}
+
+/// Creates a key through the API at the clock's time; its id and secret.
+async fn key_expiring(
+    s: &TestServer,
+    name: &str,
+    expires: Option<chrono::DateTime<Utc>>,
+) -> (String, String) {
+    let mut body = serde_json::json!({"name": name, "scopes": ["sessions:read"]});
+    if let Some(at) = expires {
+        body["expires_at"] = serde_json::json!(at);
+    }
+    let r = s.create_key_as(&s.admin_token, body).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let made: Value = r.json().await.unwrap();
+    (
+        made["api_key"]["id"].as_str().unwrap().to_owned(),
+        made["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// The listed keys of `tab`, by name: (name, health ids, the whole key).
+async fn listed(s: &TestServer, tab: &str) -> Vec<(String, Vec<String>, Value)> {
+    let body = s
+        .get_json(&format!("/v1/api-keys?tab={tab}"), &s.admin_token)
+        .await;
+    body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            let health = k["health"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h.as_str().unwrap().to_owned())
+                .collect();
+            (k["name"].as_str().unwrap().to_owned(), health, k.clone())
+        })
+        .collect()
+}
+
+fn health_of(keys: &[(String, Vec<String>, Value)], name: &str) -> Vec<String> {
+    keys.iter()
+        .find(|(n, _, _)| n == name)
+        .map(|(_, h, _)| h.clone())
+        .unwrap_or_else(|| panic!("{name} listed in {keys:?}"))
+}
+
+/// Health (a): `unused` reads `last_used_at`, which only the last-used
+/// flush of a *good* check writes (`AppState::check_key` records the use
+/// after every refusal has returned). So a key checked well within the
+/// policy's 30 days is not unused, and a key whose checks within them were
+/// all refused (insufficient scope; rate limited: a good key from a
+/// locked-out address) is unused, though it was checked.
+async fn unused_counts_only_good_checks_in_the_policy_window(backend: Backend) {
+    let now = real_now();
+    let clock = common::manual_clock(now - chrono::Duration::days(40));
+    let s = TestServer::start_with(&backend, clock.clone(), |c| {
+        c.usage.flush = Duration::from_millis(100);
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        c.max_failed_auth = 3;
+    })
+    .await;
+    let expires = Some(now + chrono::Duration::days(100));
+    // A second apart, so that the Attention order (unused longest first) is fixed.
+    let (_, used) = key_expiring(&s, "Used", expires).await;
+    clock.advance(chrono::Duration::seconds(1));
+    let (_, scoped) = key_expiring(&s, "Refused only", expires).await;
+    clock.advance(chrono::Duration::seconds(1));
+    let (limited_id, limited) = key_expiring(&s, "Rate limited", expires).await;
+    clock.set(now - chrono::Duration::days(1));
+    let from = |secret: &str, addr: &str, scope: &str| {
+        s.http
+            .get(s.url("/v1/auth"))
+            .query(&[("scope", scope)])
+            .header("x-api-key", secret.to_owned())
+            .header("x-forwarded-for", addr.to_owned())
+            .send()
+    };
+    let status = |r: reqwest::Result<reqwest::Response>| r.unwrap().status();
+    assert_eq!(status(from(&used, "10.0.0.1", "sessions:read").await), 200);
+    for _ in 0..3 {
+        assert_eq!(
+            status(from(&scoped, "10.0.0.2", "resources:read").await),
+            403
+        );
+    }
+    // The rate-limited key: checked from an address that bad keys locked
+    // out. Such a check is counted only while the key is in the key cache
+    // (a locked-out client never costs a lookup), so the key is looked up
+    // first, refused a scope; again if a cache clear got in between.
+    for _ in 0..3 {
+        assert_eq!(
+            status(from("eg_live_nope", "10.9.9.9", "sessions:read").await),
+            401
+        );
+    }
+    let path = format!("/v1/api-keys/{limited_id}/usage?window=7d");
+    let mut body = Value::Null;
+    for _ in 0..10 {
+        assert_eq!(
+            status(from(&limited, "10.0.0.3", "resources:read").await),
+            403
+        );
+        assert_eq!(
+            status(from(&limited, "10.9.9.9", "sessions:read").await),
+            429
+        );
+        body = wait_for(&s, &path, &s.admin_token, Duration::from_secs(1), |b| {
+            total(b, "rate_limited") >= 1
+        })
+        .await;
+        if total(&body, "rate_limited") >= 1 {
+            break;
+        }
+    }
+    assert!(total(&body, "rate_limited") >= 1, "{body}");
+    assert!(total(&body, "insufficient_scope") >= 1, "{body}");
+    assert_eq!(total(&body, "valid"), 0, "{body}");
+    clock.set(now);
+
+    let all = listed(&s, "all").await;
+    assert!(health_of(&all, "Used").is_empty(), "{all:?}");
+    for name in ["Refused only", "Rate limited"] {
+        assert_eq!(health_of(&all, name), ["unused"], "{name}: {all:?}");
+        let key = &all.iter().find(|(n, _, _)| n == name).unwrap().2;
+        assert!(key["last_used_at"].is_null(), "{key}");
+        assert!(key["refusals"].is_null(), "too few checks: {key}");
+    }
+    // The tab reads `last_used_at` as stored: once the last-used flush wrote it.
+    let names = |keys: Vec<(String, Vec<String>, Value)>| -> Vec<String> {
+        keys.into_iter().map(|k| k.0).collect()
+    };
+    let started = Instant::now();
+    while names(listed(&s, "attention").await).len() > 2
+        && started.elapsed() < Duration::from_secs(3)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        names(listed(&s, "attention").await),
+        ["Refused only", "Rate limited"]
+    );
+    let counts = s.get_json("/v1/api-keys/counts", &s.admin_token).await;
+    assert_eq!(counts["summary"]["unused"], 2, "{counts}");
+    s.stop().await;
+}
+
+/// Health (b): twelve checks refused for their scope make a key `refused`
+/// — in the API's list (`health`, `refusals`, the counts), the Attention
+/// order (after `expiring`, before `no_expiry`), `keys list` and `keys
+/// show`, the UI's Health column and details — and a key with fewer checks,
+/// or mostly good ones, is not; 24 h later the service's sweep takes it off.
+async fn a_mostly_refused_key_is_refused_everywhere(backend: Backend) {
+    use crossterm::event::KeyCode;
+    use keydeck::client::Client;
+    use keydeck::key::Secret;
+    use keydeck::tui::testing::Harness;
+    use keydeck::tui::theme::Theme;
+
+    let now = real_now();
+    let clock = common::manual_clock(now - chrono::Duration::days(10));
+    let s = TestServer::start_with(&backend, clock.clone(), |c| {
+        c.usage.flush = Duration::from_millis(100);
+    })
+    .await;
+    let later = Some(now + chrono::Duration::days(100));
+    // A second apart, so that the table (newest first) has them in this order.
+    let mut made = Vec::new();
+    for (name, expires) in [
+        ("Forever", None),
+        ("Few refused", later),
+        ("Mostly good", later),
+        ("Misconfigured", later),
+        ("Expiring", Some(now + chrono::Duration::days(2))),
+    ] {
+        made.push(key_expiring(&s, name, expires).await);
+        clock.advance(chrono::Duration::seconds(1));
+    }
+    let secret = |i: usize| made[i].1.clone();
+    clock.set(now - chrono::Duration::hours(1));
+    for _ in 0..12 {
+        assert_eq!(
+            s.auth(&secret(3), Some("resources:read")).await.status(),
+            403
+        );
+    }
+    for _ in 0..5 {
+        assert_eq!(
+            s.auth(&secret(1), Some("resources:read")).await.status(),
+            403
+        );
+    }
+    for i in 0..16 {
+        let (scope, code) = if i < 6 {
+            ("resources:read", 403)
+        } else {
+            ("sessions:read", 200)
+        };
+        assert_eq!(s.auth(&secret(2), Some(scope)).await.status(), code);
+    }
+    clock.set(now);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        // Mostly good: marked for a moment if a flush saw 6 of its first 10
+        // checks refused, unmarked by the flush of its good checks.
+        let all = listed(&s, "all").await;
+        if health_of(&all, "Misconfigured") == ["refused"]
+            && health_of(&all, "Mostly good").is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The API: the badge, its numbers, the counts and the Attention order.
+    let all = listed(&s, "all").await;
+    assert_eq!(health_of(&all, "Misconfigured"), ["refused"], "{all:?}");
+    assert!(health_of(&all, "Few refused").is_empty(), "under 10 checks");
+    assert!(health_of(&all, "Mostly good").is_empty(), "6 of 16 refused");
+    let key = &all.iter().find(|k| k.0 == "Misconfigured").unwrap().2;
+    assert_eq!(key["refusals"]["checks"], 12, "{key}");
+    assert_eq!(key["refusals"]["refused"], 12, "{key}");
+    assert_eq!(key["refusals"]["most"], "insufficient_scope", "{key}");
+    let attention: Vec<String> = listed(&s, "attention")
+        .await
+        .into_iter()
+        .map(|k| k.0)
+        .collect();
+    assert_eq!(attention, ["Expiring", "Misconfigured", "Forever"]);
+    let counts = s.get_json("/v1/api-keys/counts", &s.admin_token).await;
+    assert_eq!(counts["summary"]["refused"], 1, "{counts}");
+    assert_eq!(counts["tabs"]["attention"], 3, "{counts}");
+
+    // The CLI: HEALTH in the Attention order, the reason in `keys show`.
+    let cli = common::cli::User::new()
+        .env("KEYDECK_URL", &s.base)
+        .env("KEYDECK_TOKEN", &s.admin_token)
+        .env("TZ", "UTC");
+    let (list, show, json) = tokio::task::spawn_blocking(move || {
+        (
+            cli.run(&["keys", "list", "--attention"]).ok().stdout,
+            cli.run(&["keys", "show", "Misconfigured"]).ok().stdout,
+            cli.run(&["keys", "list", "--json"]).ok().json(),
+        )
+    })
+    .await
+    .unwrap();
+    let rows: Vec<&str> = list.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{list}");
+    for (row, (name, badge)) in rows.iter().zip([
+        ("Expiring", "expiring"),
+        ("Misconfigured", "refused"),
+        ("Forever", "no expiry"),
+    ]) {
+        assert!(row.contains(name) && row.contains(badge), "{list}");
+    }
+    assert!(
+        show.contains(
+            "100 % of 12 checks in 24 h refused (insufficient_scope): a misconfigured client?"
+        ),
+        "{show}"
+    );
+    let listed_json = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "Misconfigured")
+        .unwrap()
+        .clone();
+    assert_eq!(listed_json["health"], serde_json::json!(["refused"]));
+
+    // The UI: the Health column, the summary line, the Attention tab and details.
+    let client = Client::new(&s.base, Secret::new(s.admin_token.clone())).unwrap();
+    let mut ui = Harness::start(client, clock.clone(), Theme { color: true }, 100, 12).await;
+    ui.app.set_refresh_every(chrono::Duration::days(1));
+    let screen = ui.screen();
+    assert!(screen.contains("1 mostly refused"), "{screen}");
+    ui.press(KeyCode::Char('5')).await;
+    let attention = ui.screen();
+    let order: Vec<&str> = ["Expiring", "Misconfigured", "Forever"]
+        .into_iter()
+        .filter_map(|n| attention.find(n).map(|_| n))
+        .collect();
+    assert_eq!(order.len(), 3, "{attention}");
+    assert!(
+        attention.find("Expiring") < attention.find("Misconfigured")
+            && attention.find("Misconfigured") < attention.find("Forever"),
+        "{attention}"
+    );
+    insta::with_settings!({filters => vec![(r"\b[0-9A-Za-z]{4}\.\.\.", "XXXX...")]}, {
+        insta::assert_snapshot!("refused_attention", attention);
+    });
+    ui.press(KeyCode::Char('j')).await;
+    ui.press(KeyCode::Enter).await;
+    assert!(ui.screen().contains("Misconfigured"));
+    // The Health section is further down the details: scroll to it.
+    let reason = "100 % of 12 checks in 24 h refused (insufficient_scope)";
+    let mut details = ui.screen();
+    for _ in 0..20 {
+        if details.contains(reason) {
+            break;
+        }
+        ui.press(KeyCode::Char('j')).await;
+        details.push_str(&ui.screen());
+    }
+    assert!(details.contains(reason), "{details}");
+
+    // A day later the refusals are out of the window: the sweep takes the
+    // badge off (within a minute of the service's clock).
+    clock.advance(chrono::Duration::hours(25));
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(3)
+        && !health_of(&listed(&s, "all").await, "Misconfigured").is_empty()
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let all = listed(&s, "all").await;
+    assert!(health_of(&all, "Misconfigured").is_empty(), "{all:?}");
+    let key = &all.iter().find(|k| k.0 == "Misconfigured").unwrap().2;
+    assert!(key["refusals"].is_null(), "{key}");
+    s.stop().await;
 }

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 
 use super::{Dialect, SqlStore};
+use crate::key::health::mostly_refused;
 use crate::store::usage::{
     sql, AddressRow, NewAddress, TopKeyRow, UsageBatch, UsageBucketRow, UsageStore, UsageTier,
     ADDRESSES_KEPT,
@@ -19,6 +20,9 @@ fn table(tier: UsageTier) -> &'static str {
 }
 
 const HOUR_MS: i64 = 3_600_000;
+
+/// The outcomes that refuse a known key, as [`sql::REFUSAL_SUMS`] names them.
+const REFUSALS: [&str; 4] = ["insufficient_scope", "expired", "revoked", "rate_limited"];
 
 #[async_trait]
 impl<DB: Dialect> UsageStore for SqlStore<DB>
@@ -127,6 +131,68 @@ where
                 deleted += DB::rows_affected(&done);
             }
             Ok(deleted)
+        })
+        .await
+    }
+
+    async fn refresh_refusals(
+        &self,
+        key_ids: &[String],
+        since_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<u64> {
+        self.run("refresh_refusals", async {
+            let mut written = 0;
+            for key_id in key_ids {
+                let row = sqlx::query::<DB>(sql::REFUSAL_SUMS)
+                    .bind(key_id.as_str())
+                    .bind(since_ms)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let valid: i64 = row.try_get("valid")?;
+                let refusals = REFUSALS
+                    .iter()
+                    .map(|&name| Ok((name, row.try_get::<i64, _>(name)?)))
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                let refused: i64 = refusals.iter().map(|(_, n)| n).sum();
+                let checks = u64::try_from(valid + refused).unwrap_or(0);
+                let refused = u64::try_from(refused).unwrap_or(0);
+                let done = if mostly_refused(checks, refused) {
+                    // The most frequent refusal; the first named on a tie.
+                    let most = refusals
+                        .iter()
+                        .rev()
+                        .max_by_key(|(_, n)| *n)
+                        .map_or("", |(name, _)| name);
+                    let json = serde_json::json!({
+                        "checks": checks, "refused": refused, "most": most,
+                    })
+                    .to_string();
+                    sqlx::query::<DB>(sql::MARK_REFUSED)
+                        .bind(key_id.as_str())
+                        .bind(now_ms)
+                        .bind(json)
+                        .execute(&self.pool)
+                        .await?
+                } else {
+                    sqlx::query::<DB>(sql::CLEAR_REFUSED)
+                        .bind(key_id.as_str())
+                        .execute(&self.pool)
+                        .await?
+                };
+                written += DB::rows_affected(&done);
+            }
+            Ok(written)
+        })
+        .await
+    }
+
+    async fn refused_keys(&self, now_ms: i64) -> StoreResult<Vec<String>> {
+        self.run("refused_keys", async {
+            Ok(sqlx::query_scalar::<DB, String>(sql::REFUSED_SWEEP)
+                .bind(now_ms)
+                .fetch_all(&self.pool)
+                .await?)
         })
         .await
     }

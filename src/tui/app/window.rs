@@ -572,6 +572,7 @@ impl App {
         summary.expired = n(all.summary.expired);
         summary.rotating = n(all.summary.rotating);
         summary.policy = n(all.summary.policy);
+        summary.refused = n(all.summary.refused);
         summary.attention = n(all.summary.attention);
         self.summary = summary;
         if resetting {

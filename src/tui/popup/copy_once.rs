@@ -299,6 +299,7 @@ mod tests {
             replaces: None,
             exposure: None,
             secret_pending: false,
+            refusals: None,
             health: None,
         }
     }

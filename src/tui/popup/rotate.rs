@@ -330,6 +330,7 @@ mod tests {
             replaces: None,
             exposure: None,
             secret_pending: false,
+            refusals: None,
             health: None,
         }
     }
@@ -392,6 +393,7 @@ mod tests {
             replaces: None,
             exposure: None,
             secret_pending: false,
+            refusals: None,
             health: None,
         };
         let mut c = Rotate::new(&key, String::new());
