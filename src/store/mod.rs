@@ -450,8 +450,8 @@ pub trait Store: Send + Sync + 'static {
     /// one batch at a time (any number of keys in bounded memory); the audit
     /// entries come in order of time and go to the audit log as they come.
     /// `expected`: how many keys will come;
-    /// a load of many sets the key table's indexes aside and builds them
-    /// again at the end. Returns the keys inserted.
+    /// a load of many sets the key table's and the audit log's indexes
+    /// aside and builds them again at the end. Returns the keys inserted.
     async fn insert_seed_keys(
         &self,
         batches: tokio::sync::mpsc::Receiver<SeedBatch>,

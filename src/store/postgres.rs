@@ -185,18 +185,34 @@ impl Dialect for Postgres {
 
     const NUMBERS_SEEDED_CHANGES: bool = false;
 
-    /// The key table's indexes but its constraints' (primary key, unique
-    /// digest): the list's B-trees and the filter's trigram GIN indexes.
-    const SEED_SET_ASIDE: &'static str =
-        "SELECT 'DROP INDEX ' || quote_ident(i.relname), pg_get_indexdef(i.oid) \
+    /// The table's (`$1`) indexes but its constraints' (primary keys, the
+    /// keys' unique digest): the list's B-trees, the filter's trigram GIN
+    /// indexes, the audit log's by organisation and by key; and the keys'
+    /// per-row trigger that numbers their changes, since the load's `COPY`
+    /// writes the same number itself (`copy_seed_batch`): a PL/pgSQL call
+    /// per row, set aside (dropped and created again in the transaction,
+    /// which holds the table's exclusive lock from its first `DROP INDEX`).
+    const SEED_SET_ASIDE: &'static str = "SELECT drop_it, create_it FROM ( \
+         SELECT 0 AS pass, i.relname::text AS name, \
+         'DROP INDEX ' || quote_ident(i.relname) AS drop_it, pg_get_indexdef(i.oid) AS create_it \
          FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
-         WHERE x.indrelid = 'api_keys'::regclass \
+         WHERE x.indrelid = $1::text::regclass \
          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) \
-         ORDER BY i.relname";
+         UNION ALL \
+         SELECT 1, t.tgname::text, \
+         'DROP TRIGGER ' || quote_ident(t.tgname) || ' ON api_keys', pg_get_triggerdef(t.oid) \
+         FROM pg_trigger t \
+         WHERE t.tgrelid = $1::text::regclass AND t.tgname = 'api_keys_changed' \
+         ) aside ORDER BY pass, name";
 
     /// One `COPY … FROM STDIN` for the keys and one for their audit
     /// entries: rows streamed as text, no statement to parse or bind.
     async fn copy_seed_batch(conn: &mut PgConnection, batch: &SeedBatch) -> StoreResult<bool> {
+        // What the `api_keys_changed` trigger writes: the transaction's id.
+        let change_seq: i64 = sqlx::query_scalar(sql::PG_CURRENT_XACT)
+            .fetch_one(&mut *conn)
+            .await?;
+        let change_seq = change_seq.to_string();
         let mut text = String::with_capacity(batch.keys.len() * 256);
         for s in &batch.keys {
             let k = &s.key;
@@ -219,6 +235,7 @@ impl Dialect for Postgres {
                         .map(|(at, _)| ms(*at).to_string())
                         .as_deref(),
                     s.revoked.as_ref().map(|(_, by)| by.as_str()),
+                    Some(&change_seq),
                 ],
             );
         }

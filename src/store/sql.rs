@@ -209,10 +209,17 @@ pub const SQLITE_HIGHEST_CHANGE_SEQ: &str = "SELECT COALESCE(MAX(change_seq), 0)
 /// Every key of every organisation.
 pub const COUNT_KEYS: &str = "SELECT COUNT(*) FROM api_keys";
 
-/// PostgreSQL's bulk load of seeded keys (text format; the trigger numbers them).
+/// Every audit entry of every organisation.
+pub const COUNT_AUDIT: &str = "SELECT COUNT(*) FROM audit_log";
+
+/// PostgreSQL's bulk load of seeded keys (text format), numbered as the
+/// `api_keys_changed` trigger numbers them ([`PG_CURRENT_XACT`]).
 pub const PG_COPY_SEED_KEYS: &str = "COPY api_keys (id, org_id, name, description, prefix, \
-     digest, scopes, created_at, created_by, expires_at, last_used_at, revoked_at, revoked_by) \
-     FROM STDIN";
+     digest, scopes, created_at, created_by, expires_at, last_used_at, revoked_at, revoked_by, \
+     change_seq) FROM STDIN";
+
+/// The `change_seq` the `api_keys_changed` trigger gives the transaction's writes.
+pub const PG_CURRENT_XACT: &str = "SELECT pg_current_xact_id()::text::bigint";
 
 /// PostgreSQL's bulk load of audit entries, in order of time.
 pub const PG_COPY_SEED_AUDIT: &str = "COPY audit_log (org_id, at, actor_kind, actor_id, \

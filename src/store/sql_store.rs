@@ -63,10 +63,12 @@ pub(super) trait Dialect: Database {
 
     /// What a large bulk load sets aside and builds again once at the end,
     /// instead of updating it row by row: rows of (the statement that drops
-    /// it, the one that creates it again), for `api_keys`'s indexes (but the
-    /// ones its constraints own) and the triggers the load does the work of
-    /// itself ([`Dialect::SEED_CATCH_UP`]). An index built from the sorted
-    /// rows costs a fraction of a million inserts at random places in it.
+    /// it, the one that creates it again), for the indexes of the table
+    /// named by `$1` (`api_keys`, `audit_log`; but the ones its constraints
+    /// own) and the key triggers the load does the work of itself
+    /// ([`Dialect::SEED_CATCH_UP`], the `change_seq` it writes). An index
+    /// built from the sorted rows costs a fraction of a million inserts at
+    /// random places in it.
     const SEED_SET_ASIDE: &'static str;
 
     /// Run before the set-aside indexes are built again, e.g. temporary
@@ -635,18 +637,32 @@ where
         let mut inserted = 0;
         let mut set_aside = Vec::new();
         let mut highest = 0;
+        let mut keys_aside = false;
         if expected >= SET_ASIDE_FROM {
-            let existing: i64 = sqlx::query_scalar::<DB, _>(sql::COUNT_KEYS)
-                .fetch_one(&mut *tx)
-                .await?;
-            if expected >= u64::try_from(existing).unwrap_or(0) {
-                highest = change_seq.unwrap_or_default();
-                set_aside = sqlx::query_as::<DB, (String, String)>(DB::SEED_SET_ASIDE)
+            highest = change_seq.unwrap_or_default();
+            // Each table whose rows the load at least doubles: its indexes
+            // cost less built once from the sorted rows than updated a
+            // million times at random places (the keys' ids, the audit
+            // entries' key ids).
+            for (table, count) in [
+                ("api_keys", sql::COUNT_KEYS),
+                ("audit_log", sql::COUNT_AUDIT),
+            ] {
+                let existing: i64 = sqlx::query_scalar::<DB, _>(count)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if expected < u64::try_from(existing).unwrap_or(0) {
+                    continue;
+                }
+                let aside = sqlx::query_as::<DB, (String, String)>(DB::SEED_SET_ASIDE)
+                    .bind(table)
                     .fetch_all(&mut *tx)
                     .await?;
-                for (drop, _) in &set_aside {
+                for (drop, _) in &aside {
                     sqlx::query::<DB>(drop).execute(&mut *tx).await?;
                 }
+                keys_aside |= table == "api_keys";
+                set_aside.extend(aside);
             }
         }
         while let Some(batch) = batches.recv().await {
@@ -669,7 +685,9 @@ where
             for (_, create) in &set_aside {
                 sqlx::query::<DB>(create).execute(&mut *tx).await?;
             }
-            if let (Some(catch_up), true) = (DB::SEED_CATCH_UP, DB::NUMBERS_SEEDED_CHANGES) {
+            if let (Some(catch_up), true, true) =
+                (DB::SEED_CATCH_UP, DB::NUMBERS_SEEDED_CHANGES, keys_aside)
+            {
                 sqlx::query::<DB>(catch_up)
                     .bind(highest)
                     .execute(&mut *tx)

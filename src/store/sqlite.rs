@@ -165,11 +165,12 @@ impl Dialect for Sqlite {
         &["PRAGMA cache_size = -2000", "PRAGMA temp_store = DEFAULT"],
     );
 
-    /// The key table's own indexes (not the ones of its primary key and
-    /// unique digest, which have no SQL) and the FTS5 insert trigger.
+    /// The table's (`$1`) own indexes (not the ones of its constraints:
+    /// the keys' primary key and unique digest, which have no SQL) and the
+    /// keys' FTS5 insert trigger.
     const SEED_SET_ASIDE: &'static str =
         "SELECT 'DROP ' || UPPER(type) || ' ' || name, sql FROM sqlite_master \
-         WHERE tbl_name = 'api_keys' AND sql IS NOT NULL \
+         WHERE tbl_name = $1 AND sql IS NOT NULL \
          AND (type = 'index' OR name = 'api_keys_fts_on_insert') ORDER BY type, name";
 
     /// Each index is built by a sort of all its entries: in memory (see
