@@ -333,8 +333,8 @@ where
             .map(|c| DB::open_cursor(&self.state, org_id, c));
         let limit = query.limit;
         let mut keys: Vec<WindowKey> = Vec::new();
-        let (reads, backwards) =
-            window::page_reads(org_id, query, DB::TEXT_SEARCH, changed_since, limit);
+        let search = self.text_search(query.q.as_deref()).await?;
+        let (reads, backwards) = window::page_reads(org_id, query, search, changed_since, limit);
         for read in reads {
             let left = limit as usize - keys.len();
             if left == 0 {
@@ -368,6 +368,21 @@ where
             keys.reverse();
         }
         Ok(keys)
+    }
+
+    /// How the dialect finds `q` here: with FTS5, whether its matches are
+    /// few ([`window::fts_match_count`], at most [`window::FEW_MATCHES`]
+    /// entries read).
+    async fn text_search(&self, q: Option<&str>) -> StoreResult<TextSearch> {
+        let Some(st) = q.and_then(|q| window::fts_match_count(q, DB::TEXT_SEARCH)) else {
+            return Ok(DB::TEXT_SEARCH);
+        };
+        let (n,): (i64,) = bound::<DB, (i64,)>(&st).fetch_one(&self.pool).await?;
+        Ok(if n < window::FEW_MATCHES {
+            TextSearch::Fts5TrigramFew
+        } else {
+            DB::TEXT_SEARCH
+        })
     }
 
     /// The plan rows of an `EXPLAIN` statement, their detail column as text.
@@ -967,8 +982,9 @@ where
         policy: &Policy,
         now: DateTime<Utc>,
     ) -> StoreResult<KeyCounts> {
-        let st = window::counts(org_id, q, policy, now, DB::TEXT_SEARCH);
         self.run("key_counts", async {
+            let search = self.text_search(q).await?;
+            let st = window::counts(org_id, q, policy, now, search);
             let row: CountsRow = bound::<DB, CountsRow>(&st).fetch_one(&self.pool).await?;
             Ok(row.into())
         })

@@ -206,6 +206,10 @@ pub enum Effect {
     Copy(Secret),
     /// Put something that is not a secret on the clipboard.
     CopyText(String),
+    /// Stop request `id` if it still runs: nobody wants its answer any more
+    /// (a newer window query replaced it). Its HTTP request is dropped, so
+    /// the service cancels its query; its answer never comes.
+    Cancel(RequestId),
 }
 
 /// The one retry policy: a request that failed in a way that may pass by

@@ -18,7 +18,7 @@ pub mod testing;
 pub mod theme;
 pub mod view;
 
-pub use runner::{event_loop, run_effects};
+pub use runner::{event_loop, run_effects, Running};
 
 use std::future::Future;
 use std::pin::Pin;

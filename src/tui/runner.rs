@@ -2,6 +2,8 @@
 //! actions, what the app asks for is run (requests in their own tasks,
 //! copies at once), and a frame is drawn only when something changed.
 
+use std::collections::HashMap;
+
 use futures_util::{Stream, StreamExt};
 use ratatui::Terminal;
 use tokio::sync::mpsc;
@@ -31,10 +33,11 @@ where
     S: Stream<Item = InputEvent> + Unpin,
 {
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut running = Running::default();
     let mut input_open = true;
     app.start();
     loop {
-        run_effects(app, &client, &tx, clipboard);
+        run_effects(app, &client, &tx, clipboard, &mut running);
         if app.should_quit() {
             settle_on_exit(app, &mut rx, &client).await;
             return Ok(());
@@ -115,13 +118,35 @@ async fn settle_on_exit(app: &App, rx: &mut mpsc::UnboundedReceiver<Action>, cli
     }
 }
 
+/// The requests running in their own tasks, so that one the app no longer
+/// wants ([`Effect::Cancel`]) can be stopped.
+#[derive(Debug, Default)]
+pub struct Running(HashMap<RequestId, tokio::task::AbortHandle>);
+
+impl Running {
+    fn started(&mut self, id: RequestId, task: tokio::task::AbortHandle) {
+        // Those that finished are forgotten as new ones start: the map holds
+        // about what runs now.
+        self.0.retain(|_, t| !t.is_finished());
+        self.0.insert(id, task);
+    }
+
+    fn cancel(&mut self, id: RequestId) {
+        if let Some(task) = self.0.remove(&id) {
+            task.abort();
+        }
+    }
+}
+
 /// Runs what the app asked for: copies at once (they write to the terminal,
-/// between frames), everything else in its own task that reports back.
+/// between frames), everything else in its own task that reports back, and
+/// stops the requests it no longer wants.
 pub fn run_effects(
     app: &mut App,
     client: &Client,
     tx: &mpsc::UnboundedSender<Action>,
     clipboard: &mut dyn Clipboard,
+    running: &mut Running,
 ) {
     loop {
         let effects = app.take_effects();
@@ -137,7 +162,14 @@ pub fn run_effects(
                 Effect::CopyText(text) => {
                     clipboard.copy(&text);
                 }
-                Effect::Send(id, request) => spawn_request(id, request, client.clone(), tx.clone()),
+                Effect::Send(id, request) => {
+                    let cancellable = !request.changes_keys();
+                    let task = spawn_request(id, request, client.clone(), tx.clone());
+                    if cancellable {
+                        running.started(id, task);
+                    }
+                }
+                Effect::Cancel(id) => running.cancel(id),
             }
         }
     }
@@ -192,8 +224,8 @@ fn spawn_request(
     request: Request,
     client: Client,
     tx: mpsc::UnboundedSender<Action>,
-) {
-    tokio::spawn(async move {
+) -> tokio::task::AbortHandle {
+    let task = tokio::spawn(async move {
         let answer = match request {
             Request::LoadPage {
                 cursor,
@@ -270,4 +302,5 @@ fn spawn_request(
         // The UI may have quit meanwhile; then nobody needs the answer.
         let _ = tx.send(Action::Answer { id, answer });
     });
+    task.abort_handle()
 }

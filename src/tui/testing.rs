@@ -16,7 +16,7 @@ use super::action::Action;
 use super::app::App;
 use super::clipboard::RecordingClipboard;
 use super::theme::Theme;
-use super::{run_effects, view};
+use super::{run_effects, view, Running};
 use crate::client::Client;
 use crate::clock::Clock;
 use crate::present::DisplayTz;
@@ -29,6 +29,7 @@ pub struct Harness {
     pub terminal: Terminal<TestBackend>,
     /// What "copy" would have written to the terminal.
     pub clipboard: RecordingClipboard,
+    running: Running,
 }
 
 impl Harness {
@@ -70,6 +71,7 @@ impl Harness {
             rx,
             terminal,
             clipboard: RecordingClipboard::default(),
+            running: Running::default(),
         };
         h.app.start();
         h.settle().await;
@@ -79,7 +81,13 @@ impl Harness {
     /// Runs requested effects and applies their results until nothing is in flight.
     pub async fn settle(&mut self) {
         loop {
-            run_effects(&mut self.app, &self.client, &self.tx, &mut self.clipboard);
+            run_effects(
+                &mut self.app,
+                &self.client,
+                &self.tx,
+                &mut self.clipboard,
+                &mut self.running,
+            );
             if self.app.in_flight() == 0 {
                 return;
             }

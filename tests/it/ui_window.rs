@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
 use common::{manual_clock, Backend, TestServer};
-use crossterm::event::KeyCode;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use keydeck::client::Client;
 use keydeck::clock::{Clock, ManualClock};
 use keydeck::key::Secret;
@@ -30,7 +30,8 @@ use serde_json::Value;
 on_both_backends!(
     scrolling_holds_a_bounded_window_in_the_service_order,
     filter_changes_elsewhere_attention_and_marks_in_a_window,
-    a_refresh_past_the_capacity_turns_the_table_into_a_window
+    a_refresh_past_the_capacity_turns_the_table_into_a_window,
+    a_newer_query_cancels_the_older_and_a_tab_switch_asks_no_counts
 );
 
 /// Column widths do not jump while a filter is typed (issue 21): each
@@ -480,5 +481,77 @@ async fn a_refresh_past_the_capacity_turns_the_table_into_a_window(backend: Back
     assert_eq!(h.app.tab_counts()[0], 71);
     assert!(h.app.held() <= CAPACITY);
     check_tabs(&h.screen(), &counts(&server, None).await);
+    server.stop().await;
+}
+
+/// A key pressed in a window, without waiting for what it asks.
+fn key(h: &mut Harness, code: KeyCode) {
+    h.app
+        .update(Action::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+}
+
+/// A keystroke while a window query is on its way supersedes it (issue 19):
+/// the older page and counts are cancelled, not waited for, and the screen
+/// shows the newest filter's rows and counts once its answers land; a tab
+/// or sort change asks for its first page alone (the counts depend on the
+/// filter, not on the tab or the sort), and the counts shown stay right.
+async fn a_newer_query_cancels_the_older_and_a_tab_switch_asks_no_counts(backend: Backend) {
+    let (server, clock) = world(&backend, KEYS).await;
+    let mut h = ui(&server, &clock).await;
+    assert!(h.app.windowed());
+    let all_counts = counts(&server, None).await;
+
+    // A tab switch: one request, the page; the counts stay the service's.
+    key(&mut h, KeyCode::Char('2'));
+    assert_eq!(h.app.in_flight(), 1, "a tab switch asks for its page alone");
+    h.settle().await;
+    let active = listing(&server, "tab=active").await;
+    check(&mut h, &active, 0, "Active");
+    check_tabs(&h.screen(), &all_counts);
+    // A sort change likewise (`s`: by name).
+    key(&mut h, KeyCode::Char('s'));
+    assert_eq!(
+        h.app.in_flight(),
+        1,
+        "a sort change asks for its page alone"
+    );
+    h.settle().await;
+    key(&mut h, KeyCode::Char('1'));
+    h.settle().await;
+
+    // Typed without waiting: each keystroke cancels the last one's page
+    // and counts, so only the newest filter's are out.
+    let was = selected_id(&h);
+    key(&mut h, KeyCode::Char('/'));
+    for (i, c) in "stripe".chars().enumerate() {
+        key(&mut h, KeyCode::Char(c));
+        assert_eq!(
+            h.app.in_flight(),
+            2,
+            "after keystroke {}: the newest page and its counts alone",
+            i + 1
+        );
+    }
+    h.settle().await;
+    key(&mut h, KeyCode::Enter);
+    h.settle().await;
+    let matches = listing(&server, "tab=all&sort=name&q=stripe").await;
+    assert!(!matches.is_empty() && matches.len() < KEYS as usize);
+    let landed = landing(&h, &matches, &was);
+    check(&mut h, &matches, landed, "a filter typed at once");
+    let screen = h.screen();
+    check_tabs(&screen, &counts(&server, Some("stripe")).await);
+    let title = format!("{} of {KEYS} keys", matches.len());
+    assert!(screen.contains(&title), "{title}:\n{screen}");
+
+    // Cleared: the counts of all keys again, without asking for them.
+    key(&mut h, KeyCode::Esc);
+    assert_eq!(
+        h.app.in_flight(),
+        1,
+        "a cleared filter asks for its page alone"
+    );
+    h.settle().await;
+    check_tabs(&h.screen(), &all_counts);
     server.stop().await;
 }

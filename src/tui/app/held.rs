@@ -40,6 +40,17 @@ pub(super) enum Land {
     Last,
 }
 
+/// Which counts a new query asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Recount {
+    /// None: those held are the query's (a tab or sort change, a jump).
+    No,
+    /// The filter's (a new filter): the summary line's stay.
+    Filtered,
+    /// The filter's and all keys' (a refresh, entering the window).
+    All,
+}
+
 /// Where a new query's first page starts.
 #[derive(Debug, Clone)]
 pub(super) enum ReadFrom {
@@ -64,6 +75,13 @@ pub(in crate::tui) struct Window {
     /// The counts asked for last (a jump to either end asks for none, and
     /// keeps the counts on their way).
     pub(super) counts_generation: u64,
+    /// The counts of all keys asked for last (a filter keystroke asks for
+    /// the filter's alone: those on their way stay wanted).
+    pub(super) all_generation: u64,
+    /// The filter (`q`) whose counts `counts` holds or are on their way
+    /// (`None`: not known). Counts do not depend on the tab or the sort: a
+    /// tab or sort change with the same filter asks for none.
+    pub(super) counts_for: Option<Option<String>>,
     /// A page ahead / behind is on its way.
     pub(super) ahead: bool,
     pub(super) behind: bool,
@@ -90,6 +108,8 @@ impl Window {
             all: KeyCounts::default(),
             generation: 0,
             counts_generation: 0,
+            all_generation: 0,
+            counts_for: None,
             ahead: false,
             behind: false,
             resetting: false,

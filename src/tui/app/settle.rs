@@ -70,6 +70,22 @@ impl App {
         self.effects.push(Effect::Send(id, request));
     }
 
+    /// Stops the requests out that `unwanted` picks (never a change to a
+    /// key): they are no longer pending, and the runner drops them, so the
+    /// service stops their work.
+    pub(super) fn cancel_requests(&mut self, unwanted: impl Fn(&Request) -> bool) {
+        let ids: Vec<RequestId> = self
+            .pending
+            .iter()
+            .filter(|(_, r)| !r.changes_keys() && unwanted(r))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.pending.remove(&id);
+            self.effects.push(Effect::Cancel(id));
+        }
+    }
+
     /// Asks the runner for local work (the clipboard).
     pub(super) fn local(&mut self, effect: Effect) {
         self.effects.push(effect);
@@ -145,7 +161,7 @@ impl App {
             }
             Answer::Counts(result) => {
                 if let Request::LoadCounts { generation, q } = &request {
-                    if self.current_counts(*generation) {
+                    if self.current_counts(*generation, q.is_none()) {
                         self.on_counts(q.clone(), result);
                     }
                 }

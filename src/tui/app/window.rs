@@ -9,7 +9,7 @@
 //! The selection, `offset` and the scrollbar are absolute positions in the
 //! whole ordered list: the rows held start at [`App::row_start`].
 
-use super::held::{Base, PageMark, Window};
+use super::held::{Base, PageMark, Recount, Window};
 pub(super) use super::held::{Land, ReadFrom};
 use super::state::{App, Banner};
 use super::tabs::{SortBy, Tab};
@@ -148,7 +148,7 @@ impl App {
         self.sync_cursor = None;
         self.sync_next = None;
         self.window = Some(Window::new());
-        self.requery(ReadFrom::Start, Land::Follow, true);
+        self.requery(ReadFrom::Start, Land::Follow, Recount::All);
     }
 
     /// Back to whole mode: every key is loaded again.
@@ -165,20 +165,36 @@ impl App {
     }
 
     /// A tab, sort or filter change: a new query in window mode, else the
-    /// rows are rebuilt here.
+    /// rows are rebuilt here. Counts depend on the filter alone: a tab or
+    /// sort change asks for none, a filter keystroke for the filter's (the
+    /// summary line's, of all keys, stay), a cleared filter takes all keys'.
     pub(super) fn query_changed(&mut self) {
-        if self.window.is_none() {
+        let q = self.window_query().q;
+        let tab = self.tab;
+        let Some(w) = self.window.as_mut() else {
             self.rebuild_rows();
             return;
-        }
+        };
+        let recount = if w.counts_for.as_ref() == Some(&q) {
+            Recount::No
+        } else if q.is_none() {
+            w.counts = w.all;
+            w.counts_for = Some(None);
+            Recount::No
+        } else {
+            Recount::Filtered
+        };
+        w.total = tab_count(&w.counts, tab);
         // The rows shown stay until the new query's first page replaces them.
-        self.requery(ReadFrom::Start, Land::Top, true);
+        self.requery(ReadFrom::Start, Land::Top, recount);
         self.dirty = true;
     }
 
     /// Asks for a new query's first page (replacing the rows held when it
-    /// lands) and, with `counts`, the counts it needs.
-    pub(super) fn requery(&mut self, from: ReadFrom, land: Land, counts: bool) {
+    /// lands) and the counts `recount` says. What an older query still
+    /// waits for is cancelled: a keystroke while a page or counts are on
+    /// their way supersedes them, and the service stops reading them.
+    pub(super) fn requery(&mut self, from: ReadFrom, land: Land, recount: Recount) {
         let mut query = self.window_query();
         let q = query.q.clone();
         let Some(w) = self.window.as_mut() else {
@@ -200,26 +216,43 @@ impl App {
             ReadFrom::After(cursor, _) => query.cursor = Some(cursor),
         }
         let generation = w.generation;
-        if counts {
+        // Which counts to ask for: the filter's, and all keys'.
+        let (filtered, all) = match recount {
+            Recount::No => (false, false),
+            Recount::Filtered => (q.is_some(), q.is_none()),
+            Recount::All => (q.is_some(), true),
+        };
+        if recount != Recount::No {
             w.counts_generation += 1;
+            w.counts_for = Some(q.clone());
         }
-        let counts_generation = w.counts_generation;
+        if all {
+            w.all_generation += 1;
+        }
+        let (counts_generation, all_generation) = (w.counts_generation, w.all_generation);
+        self.cancel_requests(|r| match r {
+            Request::LoadWindow { generation: g, .. } => *g != generation,
+            Request::LoadCounts { generation: g, q } => match q {
+                Some(_) => *g != counts_generation,
+                None => all && *g != all_generation,
+            },
+            _ => false,
+        });
         self.loading = true;
         self.request(Request::LoadWindow {
             generation,
             query: Box::new(query),
             fetch: Fetch::Reset,
         });
-        if counts {
-            let generation = counts_generation;
-            if q.is_some() {
-                self.request(Request::LoadCounts {
-                    generation,
-                    q: q.clone(),
-                });
-            }
+        if filtered {
             self.request(Request::LoadCounts {
-                generation,
+                generation: counts_generation,
+                q,
+            });
+        }
+        if all {
+            self.request(Request::LoadCounts {
+                generation: all_generation,
                 q: None,
             });
         }
@@ -273,7 +306,7 @@ impl App {
                 None => ReadFrom::Start,
             }
         };
-        self.requery(from, Land::Follow, true);
+        self.requery(from, Land::Follow, Recount::All);
     }
 
     /// `g`: the first row, read from the start unless it is held.
@@ -284,7 +317,7 @@ impl App {
         }
         self.selected = 0;
         self.offset = 0;
-        self.requery(ReadFrom::Start, Land::First, false);
+        self.requery(ReadFrom::Start, Land::First, Recount::No);
     }
 
     /// `G`: the last row, read from the end unless it is held.
@@ -296,7 +329,7 @@ impl App {
         let last = self.row_count().saturating_sub(1);
         self.selected = last;
         self.offset = (last + 1).saturating_sub(self.page_rows());
-        self.requery(ReadFrom::End, Land::Last, false);
+        self.requery(ReadFrom::End, Land::Last, Recount::No);
     }
 
     /// Whether a window answer belongs to the query now shown.
@@ -306,11 +339,17 @@ impl App {
             .is_some_and(|w| w.generation == generation)
     }
 
-    /// Whether counts belong to the query now shown.
-    pub(super) fn current_counts(&self, generation: u64) -> bool {
-        self.window
-            .as_ref()
-            .is_some_and(|w| w.counts_generation == generation)
+    /// Whether counts are the last asked for: of the filter (`counts_generation`)
+    /// or, with `all`, of all keys (`all_generation`).
+    pub(super) fn current_counts(&self, generation: u64, all: bool) -> bool {
+        self.window.as_ref().is_some_and(|w| {
+            generation
+                == if all {
+                    w.all_generation
+                } else {
+                    w.counts_generation
+                }
+        })
     }
 
     /// A page of the window came (or failed).
@@ -528,15 +567,23 @@ impl App {
 
     /// Counts came: of the filter's keys (`filtered`), or of all keys.
     pub(super) fn on_counts(&mut self, q: Option<String>, result: Result<KeyCounts, ClientError>) {
-        let Ok(counts) = result else {
-            // Asked again on the next refresh; the last counts stay.
-            return;
-        };
-        let filtered = !self.filter.value().trim().is_empty();
         let tab = self.tab;
+        let now = self.window_query().q;
+        let filtered = now.is_some();
         let Some(w) = self.window.as_mut() else {
             return;
         };
+        let Ok(counts) = result else {
+            // Asked again on the next refresh or filter change; the last counts stay.
+            if q.is_some() && w.counts_for.as_ref() == Some(&q) {
+                w.counts_for = None;
+            }
+            return;
+        };
+        if q.is_some() && q != now {
+            // Of a filter cleared since.
+            return;
+        }
         if q.is_none() {
             w.all = counts;
             if !filtered {
