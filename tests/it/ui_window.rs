@@ -31,7 +31,8 @@ on_both_backends!(
     scrolling_holds_a_bounded_window_in_the_service_order,
     filter_changes_elsewhere_attention_and_marks_in_a_window,
     a_refresh_past_the_capacity_turns_the_table_into_a_window,
-    a_newer_query_cancels_the_older_and_a_tab_switch_asks_no_counts
+    a_newer_query_cancels_the_older_and_a_tab_switch_asks_no_counts,
+    a_window_summary_counts_exposed_keys
 );
 
 /// Column widths do not jump while a filter is typed (issue 21): each
@@ -553,5 +554,41 @@ async fn a_newer_query_cancels_the_older_and_a_tab_switch_asks_no_counts(backend
     );
     h.settle().await;
     check_tabs(&h.screen(), &all_counts);
+    server.stop().await;
+}
+
+/// The summary line of a window takes every number from the service's
+/// counts, `exposed` too: a key reported leaked elsewhere shows there after
+/// a refresh (issue 23 x 19; before, a window's summary never said exposed).
+async fn a_window_summary_counts_exposed_keys(backend: Backend) {
+    let (server, clock) = world(&backend, KEYS).await;
+    let mut h = ui(&server, &clock).await;
+    assert!(h.app.windowed());
+    assert!(!h.screen().contains("exposed"), "{}", h.screen());
+    let (_, secret) = server.create_key("Leaked one", &["sessions:read"]).await;
+    let r = server
+        .http
+        .put(server.url("/v1/policy"))
+        .bearer_auth(&server.admin_token)
+        .json(&serde_json::json!({"on_leak": "flag"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = server
+        .http
+        .post(server.url("/v1/leaks"))
+        .bearer_auth(&server.admin_token)
+        .json(&serde_json::json!({"token": secret, "location": "ci log", "source": "test"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    h.press(KeyCode::Char('r')).await;
+    let screen = h.screen();
+    let summary = counts(&server, None).await;
+    assert_eq!(summary["summary"]["exposed"], 1, "{summary}");
+    assert!(screen.contains("1 exposed"), "{screen}");
+    assert!(h.app.held() <= CAPACITY);
     server.stop().await;
 }
