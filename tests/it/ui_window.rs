@@ -32,7 +32,8 @@ on_both_backends!(
     filter_changes_elsewhere_attention_and_marks_in_a_window,
     a_refresh_past_the_capacity_turns_the_table_into_a_window,
     a_newer_query_cancels_the_older_and_a_tab_switch_asks_no_counts,
-    a_window_summary_counts_exposed_keys
+    a_window_summary_counts_exposed_keys,
+    g_pressed_before_the_answer_to_g_upper_lands_goes_to_the_first_row
 );
 
 /// Column widths do not jump while a filter is typed (issue 21): each
@@ -590,5 +591,26 @@ async fn a_window_summary_counts_exposed_keys(backend: Backend) {
     assert_eq!(summary["summary"]["exposed"], 1, "{summary}");
     assert!(screen.contains("1 exposed"), "{screen}");
     assert!(h.app.held() <= CAPACITY);
+    server.stop().await;
+}
+
+/// `G` then `g` before `G`'s page has come (a fast typist, or a slow link
+/// over SSH): the UI ends on the first row, not on the last. Before, `g`
+/// trusted the pages still held from before `G` ("already at the start")
+/// and `G`'s answer, landing after, took the selection to the last row.
+async fn g_pressed_before_the_answer_to_g_upper_lands_goes_to_the_first_row(backend: Backend) {
+    let (server, clock) = world(&backend, KEYS).await;
+    let mut h = ui(&server, &clock).await;
+    let order = listing(&server, "tab=all").await;
+    key(&mut h, KeyCode::Char('G'));
+    key(&mut h, KeyCode::Char('g'));
+    h.settle().await;
+    check(&mut h, &order, 0, "g before G's answer");
+    key(&mut h, KeyCode::Char('G'));
+    h.settle().await;
+    key(&mut h, KeyCode::Char('g'));
+    key(&mut h, KeyCode::Char('G'));
+    h.settle().await;
+    check(&mut h, &order, order.len() - 1, "G before g's answer");
     server.stop().await;
 }
