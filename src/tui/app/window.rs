@@ -309,9 +309,15 @@ impl App {
         self.requery(from, Land::Follow, Recount::All);
     }
 
-    /// `g`: the first row, read from the start unless it is held.
+    /// `g`: the first row, read from the start unless it is held. While a
+    /// new query is on its way (`resetting`, e.g. after `G`), the rows held
+    /// are the old query's: `g` asks again, superseding it.
     pub(super) fn window_first(&mut self) {
-        if self.window.as_ref().is_some_and(Window::at_start) {
+        if self
+            .window
+            .as_ref()
+            .is_some_and(|w| !w.resetting && w.at_start())
+        {
             self.select(0);
             return;
         }
@@ -320,9 +326,14 @@ impl App {
         self.requery(ReadFrom::Start, Land::First, Recount::No);
     }
 
-    /// `G`: the last row, read from the end unless it is held.
+    /// `G`: the last row, read from the end unless it is held (and not
+    /// being replaced, as for `g`).
     pub(super) fn window_last(&mut self) {
-        if self.window.as_ref().is_some_and(Window::at_end) {
+        if self
+            .window
+            .as_ref()
+            .is_some_and(|w| !w.resetting && w.at_end())
+        {
             self.select(self.row_count().saturating_sub(1));
             return;
         }
