@@ -212,6 +212,21 @@ async fn a_seed_of_several_batches_writes_every_key_once_and_the_audit_log_in_or
         .filter(|w| w[0].event.at < w[1].event.at)
         .count();
     assert_eq!(out_of_order, 0, "audit entries out of time order");
+    if let Some(url) = &pg_url {
+        // A load this large gathers the planner's statistics itself: COPY
+        // leaves none, and without them a tab's first page at a million
+        // keys was a scan of every key (issue 19).
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+            .await
+            .unwrap();
+        let columns: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM pg_stats WHERE tablename = 'api_keys'")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert!(columns > 0, "no statistics on api_keys after the seed");
+        sqlx::Connection::close(conn).await.unwrap();
+    }
     store.close().await;
     backend.cleanup().await;
 }
