@@ -185,6 +185,8 @@ impl Dialect for Postgres {
 
     const NUMBERS_SEEDED_CHANGES: bool = false;
 
+    const SEED_AFTER: &'static [&'static str] = &["ANALYZE api_keys", "ANALYZE audit_log"];
+
     /// The table's (`$1`) indexes but its constraints' (primary keys, the
     /// keys' unique digest): the list's B-trees, the filter's trigram GIN
     /// indexes, the audit log's by organisation and by key; and the keys'
