@@ -102,14 +102,6 @@ bench() {
     printf '%-9s seed %s keys: %s wall, %s CPU, peak RSS %s MiB (load average %s)\n' \
         "$name" "$COUNT" "$(wall "$work/$name-seed.time")" "$(cpu "$work/$name-seed.time")" \
         "$(peak_mib "$work/$name-seed.time")" "$(cut -d' ' -f1 /proc/loadavg)"
-    if [ -n "$url" ]; then
-        # The planner's statistics: a bulk load (COPY) leaves none until
-        # autovacuum's ANALYZE runs (a minute after, if autovacuum is on; never
-        # on a server with it off, as on the machine of the README's figures).
-        # Without them a tab's first page was a bitmap scan of every key and a
-        # sort (1.4 s) instead of a walk of api_keys_by_org (1 ms).
-        psql -q "$url" -c "ANALYZE api_keys" >/dev/null
-    fi
     if [ "$UI" = 1 ]; then
         say "$name: the UI and SSH sessions (ui_pty)"
         KEYDECK_BENCH_DATA_DIR=$dir KEYDECK_BENCH_DATABASE_URL=$url KEYDECK_BENCH_BIN=$BIN \
