@@ -612,5 +612,23 @@ async fn g_pressed_before_the_answer_to_g_upper_lands_goes_to_the_first_row(back
     key(&mut h, KeyCode::Char('G'));
     h.settle().await;
     check(&mut h, &order, order.len() - 1, "G before g's answer");
+
+    // A move made while the jump's page is on its way is kept when it lands.
+    key(&mut h, KeyCode::Char('g'));
+    h.settle().await;
+    key(&mut h, KeyCode::PageDown);
+    h.settle().await;
+    let page_down = h.app.selected();
+    assert!(page_down > 0);
+    key(&mut h, KeyCode::Char('G'));
+    h.settle().await;
+    key(&mut h, KeyCode::Char('g'));
+    key(&mut h, KeyCode::PageDown);
+    h.settle().await;
+    check(&mut h, &order, page_down, "PgDn before g's answer");
+    key(&mut h, KeyCode::Char('G'));
+    key(&mut h, KeyCode::Char('k'));
+    h.settle().await;
+    check(&mut h, &order, order.len() - 2, "k before G's answer");
     server.stop().await;
 }
