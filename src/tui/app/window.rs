@@ -474,14 +474,9 @@ impl App {
             }
         }
         match land {
-            Some(Land::First) => {
-                self.selected = 0;
-                self.selected_id = None;
-            }
-            Some(Land::Last) => {
-                self.selected = self.row_start() + self.keys.len().saturating_sub(1);
-                self.selected_id = None;
-            }
+            // `g` and `G` selected the first or last row when they asked;
+            // a move made since (PgDn, k) stands.
+            Some(Land::First | Land::Last) => self.selected_id = None,
             Some(Land::Top) => {
                 let id = self.selected_id.as_deref();
                 if !self.keys.iter().any(|k| Some(k.id.as_str()) == id) {
