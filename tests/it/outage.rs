@@ -363,10 +363,20 @@ async fn a_slow_database_answers_503_and_bounds_the_queue(backend: Backend) {
         backend.name,
         started.elapsed()
     );
-    assert_eq!(refused + timed_out, REQUESTS as u64);
-    // The first IN_FLIGHT + WAITING are always admitted; the rest are refused
-    // unless a slot came free first (requests may straggle on a busy machine).
-    assert!(refused <= (REQUESTS - IN_FLIGHT - WAITING) as u64);
+    // The service's own background calls (key cache heartbeat, sweeps) go
+    // through the same guard: at most one of them may be caught by the slow
+    // store, holding a slot (one more test request refused) and counted too
+    // (seen in CI: 41 refused + 9 or + 10 timed out).
+    const BACKGROUND: u64 = 1;
+    let calls = refused + timed_out;
+    assert!(
+        (REQUESTS as u64..=REQUESTS as u64 + BACKGROUND).contains(&calls),
+        "{calls} calls"
+    );
+    // The first IN_FLIGHT + WAITING are always admitted (but a slot a
+    // background call holds); the rest are refused unless a slot came free
+    // first (requests may straggle on a busy machine).
+    assert!(refused <= (REQUESTS - IN_FLIGHT - WAITING) as u64 + BACKGROUND);
     assert!(
         refused >= (REQUESTS - 2 * (IN_FLIGHT + WAITING)) as u64,
         "refused {refused}"
