@@ -72,6 +72,12 @@ pub struct GuardStats {
     pub lookups_by_digest: u64,
     /// User access token lookups passed to the database (the admin check).
     pub lookups_by_token: u64,
+    /// The most calls that held a slot at once (since start or
+    /// [`Guard::reset_peaks`]): never above [`GuardLimits::max_in_flight`].
+    pub peak_in_flight: usize,
+    /// The most calls that waited for a slot at once (since start or
+    /// [`Guard::reset_peaks`]): never above [`GuardLimits::max_waiting`].
+    pub peak_waiting: usize,
 }
 
 /// Asks the database for a trivial answer on a connection of its own:
@@ -159,6 +165,8 @@ pub struct Guard {
     connection_failed: AtomicU64,
     lookups_by_digest: AtomicU64,
     lookups_by_token: AtomicU64,
+    peak_in_flight: AtomicUsize,
+    peak_waiting: AtomicUsize,
     delay_ms: AtomicU64,
     /// When `last_answer_ms` counts from.
     epoch: tokio::time::Instant,
@@ -192,6 +200,8 @@ impl Guard {
             connection_failed: AtomicU64::new(0),
             lookups_by_digest: AtomicU64::new(0),
             lookups_by_token: AtomicU64::new(0),
+            peak_in_flight: AtomicUsize::new(0),
+            peak_waiting: AtomicUsize::new(0),
             delay_ms: AtomicU64::new(0),
             epoch: tokio::time::Instant::now(),
             last_answer_ms: AtomicU64::new(0),
@@ -231,7 +241,28 @@ impl Guard {
             connection_failed: self.connection_failed.load(Ordering::Relaxed),
             lookups_by_digest: self.lookups_by_digest.load(Ordering::Relaxed),
             lookups_by_token: self.lookups_by_token.load(Ordering::Relaxed),
+            peak_in_flight: self.peak_in_flight.load(Ordering::Relaxed),
+            peak_waiting: self.peak_waiting.load(Ordering::Relaxed),
         }
+    }
+
+    /// Starts [`GuardStats::peak_in_flight`] and [`GuardStats::peak_waiting`]
+    /// afresh from the calls there are now, so that a test can read the
+    /// peaks of one burst.
+    #[doc(hidden)]
+    pub fn reset_peaks(&self) {
+        self.peak_in_flight
+            .store(self.in_flight(), Ordering::Relaxed);
+        self.peak_waiting
+            .store(self.waiting.load(Ordering::SeqCst), Ordering::Relaxed);
+    }
+
+    /// Calls holding a slot now.
+    fn in_flight(&self) -> usize {
+        self.limits
+            .max_in_flight
+            .max(1)
+            .saturating_sub(self.slots.available_permits())
     }
 
     /// How the guard asks the database whether it is there (the store
@@ -262,9 +293,13 @@ impl Guard {
         call: impl Future<Output = StoreResult<T>>,
     ) -> StoreResult<T> {
         let slot = match self.slots.try_acquire() {
-            Ok(permit) => Slot::Held(permit),
+            Ok(permit) => {
+                self.note_in_flight();
+                Slot::Held(permit)
+            }
             Err(_) => {
-                if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.limits.max_waiting {
+                let ahead = self.waiting.fetch_add(1, Ordering::SeqCst);
+                if ahead >= self.limits.max_waiting {
                     self.waiting.fetch_sub(1, Ordering::SeqCst);
                     self.refused.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(what, "store call refused: too many calls waiting");
@@ -272,6 +307,7 @@ impl Guard {
                         "too many calls waiting for the database".into(),
                     ));
                 }
+                self.peak_waiting.fetch_max(ahead + 1, Ordering::Relaxed);
                 Slot::Waiting(Waiting(&self.waiting))
             }
         };
@@ -281,7 +317,10 @@ impl Guard {
                 Slot::Waiting(waiting) => {
                     let permit = self.slots.acquire().await;
                     drop(waiting);
-                    permit.map_err(|_| StoreError::Unavailable("the store is closed".into()))?
+                    let permit = permit
+                        .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
+                    self.note_in_flight();
+                    permit
                 }
             };
             let delay = self.delay_ms.load(Ordering::Relaxed);
@@ -325,6 +364,12 @@ impl Guard {
         }
         self.note(what, &result);
         result
+    }
+
+    /// Raises [`GuardStats::peak_in_flight`] to the calls holding a slot now.
+    fn note_in_flight(&self) {
+        self.peak_in_flight
+            .fetch_max(self.in_flight(), Ordering::Relaxed);
     }
 
     /// Records that the database answered now.
@@ -550,6 +595,44 @@ mod tests {
         };
         assert_eq!(guard.wait_for(slow).await, Some(7));
         answers.abort();
+    }
+
+    /// A burst of calls against a database that does not answer: as many as
+    /// there are slots run, as many as may wait wait, the rest are refused
+    /// at once; the peaks say so.
+    #[tokio::test]
+    async fn a_burst_fills_the_slots_and_the_queue_and_no_more() {
+        let limits = GuardLimits {
+            deadline: Duration::from_millis(200),
+            max_in_flight: 2,
+            max_waiting: 3,
+            ..GuardLimits::default()
+        };
+        let guard = Arc::new(Guard::new(limits));
+        tokio::time::pause();
+        let calls: Vec<_> = (0..10)
+            .map(|_| {
+                let guard = guard.clone();
+                tokio::spawn(async move {
+                    guard
+                        .run("test", std::future::pending::<StoreResult<()>>())
+                        .await
+                })
+            })
+            .collect();
+        for call in calls {
+            assert!(matches!(
+                call.await.unwrap(),
+                Err(StoreError::Unavailable(_))
+            ));
+        }
+        let stats = guard.stats();
+        assert_eq!((stats.peak_in_flight, stats.peak_waiting), (2, 3));
+        assert_eq!(stats.refused, 5);
+        assert_eq!(stats.timed_out, 5);
+        guard.reset_peaks();
+        let stats = guard.stats();
+        assert_eq!((stats.peak_in_flight, stats.peak_waiting), (0, 0));
     }
 
     #[test]
