@@ -300,10 +300,9 @@ async fn a_slow_database_answers_503_and_bounds_the_queue(backend: Backend) {
             max_waiting: WAITING,
             ..GuardLimits::default()
         };
-        // The background workers' calls are store calls like any other:
-        // made while the store is slow, one holds a slot the test counts on
-        // (seen: 41 refused instead of at most 40, and 51 calls in all).
-        // Each works once at the start, then not again during the test.
+        // The background workers' calls are store calls like any other;
+        // the fewer of them during the burst, the closer it is to what it
+        // means to show. Each works once at the start, then not again.
         c.webhooks.poll = Duration::from_secs(3600);
         c.webhooks.scan = Duration::from_secs(3600);
         c.usage.flush = Duration::from_secs(3600);
@@ -314,6 +313,7 @@ async fn a_slow_database_answers_503_and_bounds_the_queue(backend: Backend) {
     let guard = s.running.store_guard.clone();
     let before = guard.stats();
     guard.set_delay(Duration::from_secs(60));
+    guard.reset_peaks();
 
     let started = Instant::now();
     let calls: Vec<JoinHandle<(StatusCode, String, bool, Duration)>> = (0..REQUESTS)
@@ -359,24 +359,26 @@ async fn a_slow_database_answers_503_and_bounds_the_queue(backend: Backend) {
     let refused = after.refused - before.refused;
     let timed_out = after.timed_out - before.timed_out;
     println!(
-        "{}: {REQUESTS} requests against a slow store: {refused} refused at once, {timed_out} timed out; slowest answer {slowest:?}, all within {:?}",
+        "{}: {REQUESTS} requests against a slow store: {refused} refused at once, {timed_out} timed out, at most {} running and {} waiting; slowest answer {slowest:?}, all within {:?}",
         backend.name,
+        after.peak_in_flight,
+        after.peak_waiting,
         started.elapsed()
     );
-    // The service's own background calls (key cache heartbeat, sweeps) go
-    // through the same guard: at most one of them may be caught by the slow
-    // store, holding a slot (one more test request refused) and counted too
-    // (seen in CI: 41 refused + 9 or + 10 timed out).
-    const BACKGROUND: u64 = 1;
+    // Every request made a store call that failed (the service's own
+    // background calls, key cache heartbeat and sweeps, go through the same
+    // guard and may add to these counts, and hold a slot the test cannot
+    // count on: hence the peaks, which tell the bounds whoever the callers).
     let calls = refused + timed_out;
-    assert!(
-        (REQUESTS as u64..=REQUESTS as u64 + BACKGROUND).contains(&calls),
-        "{calls} calls"
+    assert!(calls >= REQUESTS as u64, "{calls} calls");
+    // The slots and the queue filled, and no call ran or waited beyond them.
+    assert_eq!(
+        (after.peak_in_flight, after.peak_waiting),
+        (IN_FLIGHT, WAITING),
+        "the most calls running and waiting at once"
     );
-    // The first IN_FLIGHT + WAITING are always admitted (but a slot a
-    // background call holds); the rest are refused unless a slot came free
-    // first (requests may straggle on a busy machine).
-    assert!(refused <= (REQUESTS - IN_FLIGHT - WAITING) as u64 + BACKGROUND);
+    // The rest were refused at once, unless a slot came free first
+    // (requests may straggle on a busy machine).
     assert!(
         refused >= (REQUESTS - 2 * (IN_FLIGHT + WAITING)) as u64,
         "refused {refused}"
