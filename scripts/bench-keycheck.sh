@@ -5,9 +5,16 @@
 # in `Authorization: Bearer`. Prints req/s, p50 and p99 of each, and the
 # ratio auth/healthz.
 #
+# The two are measured in turns, ROUNDS pairs (default 3) after a 1 s
+# warm-up of each, and each pair gives a ratio: the row shows the median
+# pair (its figures) and every pair's ratio. On a shared machine whose load
+# moves, a ratio of two runs taken side by side says more than one of two
+# runs taken far apart.
+#
 #     scripts/bench-keycheck.sh            # 10 s per run
 #     scripts/bench-keycheck.sh 5s         # shorter runs
 #     KEYDECK_BIN=target/release/keydeck scripts/bench-keycheck.sh   # no build
+#     BACKENDS=postgres CACHE=true ROUNDS=5 scripts/bench-keycheck.sh 5s   # one row
 #
 # PostgreSQL: KEYDECK_TEST_POSTGRES_URL (default
 # postgres://root@127.0.0.1:5432/postgres); a throwaway database is created
@@ -16,6 +23,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${1:-10s}
+ROUNDS=${ROUNDS:-3}
+BACKENDS=${BACKENDS:-sqlite postgres}
+CACHE=${CACHE:-true false}
 PG_URL=${KEYDECK_TEST_POSTGRES_URL:-postgres://root@127.0.0.1:5432/postgres}
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -95,20 +105,31 @@ run() {
         -H 'Content-Type: application/json' \
         -d '{"name": "bench", "scopes": ["sessions:read"]}' |
         python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])')
-    local health auth
-    health=$(measure "$url/healthz")
-    auth=$(measure "$url/v1/auth" -H "Authorization: Bearer $secret")
-    read -r h_rps h_p50 h_p99 <<<"$health"
-    read -r a_rps a_p50 a_p99 <<<"$auth"
-    printf '%-9s %-5s | healthz %7s req/s p50 %5s ms p99 %5s ms | auth %7s req/s p50 %5s ms p99 %5s ms | ratio %s\n' \
+    wrk -t2 -c64 -d1s "$url/healthz" >/dev/null
+    wrk -t2 -c64 -d1s -H "Authorization: Bearer $secret" "$url/v1/auth" >/dev/null
+    local pairs=() ratios=() round health auth
+    for round in $(seq 1 "$ROUNDS"); do
+        health=$(measure "$url/healthz")
+        auth=$(measure "$url/v1/auth" -H "Authorization: Bearer $secret")
+        read -r h_rps _ <<<"$health"
+        read -r a_rps _ <<<"$auth"
+        local ratio
+        ratio=$(awk -v a="$a_rps" -v h="$h_rps" 'BEGIN { printf "%.2f", a / h }')
+        pairs+=("$ratio $health $auth")
+        ratios+=("$ratio")
+    done
+    local median
+    median=$(printf '%s\n' "${pairs[@]}" | sort -n | sed -n "$(((ROUNDS + 1) / 2))p")
+    read -r ratio h_rps h_p50 h_p99 a_rps a_p50 a_p99 <<<"$median"
+    printf '%-9s %-5s | healthz %7s req/s p50 %5s ms p99 %5s ms | auth %7s req/s p50 %5s ms p99 %5s ms | ratio %s (pairs: %s)\n' \
         "$backend" "$cache" "$h_rps" "$h_p50" "$h_p99" "$a_rps" "$a_p50" "$a_p99" \
-        "$(awk -v a="$a_rps" -v h="$h_rps" 'BEGIN { printf "%.2f", a / h }')"
+        "$ratio" "${ratios[*]}"
     cleanup
 }
 
-say "wrk -t2 -c64 -d$DURATION on $(nproc) cores; backend, key cache on/off"
-for backend in sqlite postgres; do
-    for cache in true false; do
+say "wrk -t2 -c64 -d$DURATION on $(nproc) cores, $ROUNDS pairs each; backend, key cache on/off"
+for backend in $BACKENDS; do
+    for cache in $CACHE; do
         run "$backend" "$cache"
     done
 done
