@@ -826,6 +826,7 @@ mod tests {
             ids,
             [
                 "exposed",
+                "no_secret",
                 "expired",
                 "expiring",
                 "refused",
