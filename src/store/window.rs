@@ -920,7 +920,7 @@ mod tests {
             ("1.key_a", KeySort::Name),
             ("n0.6.key_a", KeySort::Name),
             ("n0.zz.key_a", KeySort::Name),
-            ("a9.1.key_a", KeySort::Attention),
+            ("a10.1.key_a", KeySort::Attention),
             ("s0.1.key_a", KeySort::Attention),
             ("a0.x.key_a", KeySort::Attention),
             ("a0.1.key_a'--", KeySort::Attention),
