@@ -455,7 +455,13 @@ fn days_span(d: Duration) -> String {
     span(d, SpanUnit::Day)
 }
 
-/// The sentence behind `badge` on `key`, for the details screen.
+/// What to do about a `no secret` key, after the front end's way to do it
+/// (`press I`, `run keydeck keys issue ID`): the secret is shown that once.
+pub const ISSUE_ACTION: &str = "to issue its secret (shown once), then move the leaked key's \
+     clients to it";
+
+/// The sentence behind `badge` on `key`, for the details screen (for
+/// `no secret`, without the action: [`ISSUE_ACTION`]).
 pub fn reason(badge: Badge, key: &impl KeyFacts, policy: &Policy, now: DateTime<Utc>) -> String {
     let unused_after = policy.unused_after_days;
     match badge {
@@ -463,10 +469,10 @@ pub fn reason(badge: Badge, key: &impl KeyFacts, policy: &Policy, now: DateTime<
             "Reported leaked {} ago — anyone who saw it can use it: rotate or revoke it now",
             days_span(now - key.exposed_at().unwrap_or(now))
         ),
+        // How to issue it is each front end's to say ([`ISSUE_ACTION`]).
         Badge::NoSecret => format!(
             "Made by the leak policy {} ago to replace a leaked key, without a secret: \
-             nothing can use it yet — issue its secret (shown once) and move the leaked \
-             key's clients to it",
+             nothing can use it yet",
             days_span(now - key.created_at())
         ),
         Badge::Expired => format!(
@@ -1104,8 +1110,7 @@ mod tests {
         assert_eq!(
             reason(Badge::NoSecret, &waiting("key_n", 2), &p, now()),
             "Made by the leak policy 2 days ago to replace a leaked key, without a secret: \
-             nothing can use it yet — issue its secret (shown once) and move the leaked \
-             key's clients to it"
+             nothing can use it yet"
         );
         // Issued: its own badges again.
         let issued = ApiKey {
