@@ -137,6 +137,9 @@ impl KeyFacts for ApiKey {
     fn refusals(&self) -> Option<&Refusals> {
         self.refusals.as_deref()
     }
+    fn secret_pending(&self) -> bool {
+        self.secret_pending
+    }
 }
 
 /// `POST /v1/api-keys` body.
@@ -196,8 +199,8 @@ pub struct ListedKey {
     #[serde(flatten)]
     pub key: ApiKey,
     /// The key's health badges under the organisation's policy at the time
-    /// of the answer, worst first (`exposed`, `expired`, `expiring`,
-    /// `refused`, `rotate`, `unused`, `no_expiry`, `policy`, `rotating`);
+    /// of the answer, worst first (`exposed`, `no_secret`, `expired`,
+    /// `expiring`, `refused`, `rotate`, `unused`, `no_expiry`, `policy`, `rotating`);
     /// `[]` for a healthy or revoked key.
     pub health: Vec<String>,
 }
@@ -319,6 +322,10 @@ pub struct SummaryCounts {
     /// `refused`); left out while 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub refused: u64,
+    /// Active keys whose secret was never issued (badge `no_secret`: the
+    /// `rotate` leak policy's successors); left out while 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub no_secret: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -183,11 +183,7 @@ fn details(
         fields.push(("Exposed", line.into()));
     }
     if key.secret_pending {
-        let line = format!(
-            "not issued yet (made by the leak policy): {}",
-            console::command(&format!("keys issue {}", output::printable(&key.id)))
-        );
-        fields.push(("Secret", line.into()));
+        fields.push(("Secret", "not issued yet (made by the leak policy)".into()));
     }
     for (label, link) in [
         ("Replaced by", &key.replaced_by),
@@ -199,7 +195,15 @@ fn details(
         }
     }
     for (i, badge) in health::badges(key, policy, now).iter().enumerate() {
-        let reason = health::reason(badge, key, policy, now);
+        let mut reason = health::reason(badge, key, policy, now);
+        if badge == health::Badge::NoSecret {
+            let issue = format!("keys issue {}", output::printable(&key.id));
+            reason = format!(
+                "{reason} — run {} {}",
+                console::command(&issue),
+                health::ISSUE_ACTION
+            );
+        }
         let line = format!("{}: {reason}", badge.word());
         fields.push((if i == 0 { "Health" } else { "" }, line.into()));
     }

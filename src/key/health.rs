@@ -35,6 +35,11 @@ pub trait KeyFacts {
     fn refusals(&self) -> Option<&Refusals> {
         None
     }
+    /// Made without a secret (the `rotate` leak policy's successor of a
+    /// leaked key) and not issued one yet: nothing authenticates as it.
+    fn secret_pending(&self) -> bool {
+        false
+    }
 }
 
 /// The span of checks the `refused` badge looks at.
@@ -72,6 +77,13 @@ pub enum Badge {
     /// worst of all, first in Attention, and the only badge it shows (an
     /// exposed key's one job is to be replaced).
     Exposed,
+    /// Active, and made without a secret that was never issued since (the
+    /// `rotate` leak policy's successor of a leaked key): nothing can use
+    /// it yet, while the leaked key it replaces winds down. Second only to
+    /// `exposed`: it is the other half of the same leak, and the leaked
+    /// key's clients have nowhere to move until it is issued. The only
+    /// badge it shows: advice on expiry, age or use is about a key in use.
+    NoSecret,
     /// Expired and not revoked. The Status column already says "Expired",
     /// so the Health column shows no word for it.
     Expired,
@@ -96,8 +108,9 @@ pub enum Badge {
 }
 
 impl Badge {
-    pub const ALL: [Badge; 9] = [
+    pub const ALL: [Badge; 10] = [
         Badge::Exposed,
+        Badge::NoSecret,
         Badge::Expired,
         Badge::Expiring,
         Badge::Refused,
@@ -112,6 +125,7 @@ impl Badge {
     pub fn word(self) -> &'static str {
         match self {
             Badge::Exposed => "exposed",
+            Badge::NoSecret => "no secret",
             Badge::Expired => "expired",
             Badge::Expiring => "expiring",
             Badge::Refused => "refused",
@@ -128,6 +142,7 @@ impl Badge {
     pub fn id(self) -> &'static str {
         match self {
             Badge::NoExpiry => "no_expiry",
+            Badge::NoSecret => "no_secret",
             other => other.word(),
         }
     }
@@ -137,9 +152,13 @@ impl Badge {
         self != Badge::Expired
     }
 
-    /// Needs action soon (the key stops or stopped working), rather than advice.
+    /// Needs action soon (the key stops, stopped or cannot start working),
+    /// rather than advice.
     pub fn urgent(self) -> bool {
-        matches!(self, Badge::Exposed | Badge::Expired | Badge::Expiring)
+        matches!(
+            self,
+            Badge::Exposed | Badge::NoSecret | Badge::Expired | Badge::Expiring
+        )
     }
 
     fn bit(self) -> u16 {
@@ -216,6 +235,10 @@ pub fn badges(key: &impl KeyFacts, policy: &Policy, now: DateTime<Utc>) -> Badge
         found.insert(Badge::Rotating);
         return found;
     }
+    if key.secret_pending() {
+        found.insert(Badge::NoSecret);
+        return found;
+    }
     match key.expires_at() {
         Some(at) if at - now <= days(policy.expiring_within_days) => found.insert(Badge::Expiring),
         Some(_) => {}
@@ -247,6 +270,8 @@ pub struct Summary {
     pub active: usize,
     /// Active keys reported leaked (badge `exposed`).
     pub exposed: usize,
+    /// Active keys whose secret was never issued (badge `no_secret`).
+    pub no_secret: usize,
     pub expiring: usize,
     /// Active keys whose checks are mostly refused (badge `refused`).
     pub refused: usize,
@@ -276,6 +301,7 @@ impl Summary {
                 s.active += 1;
             }
             s.exposed += usize::from(b.contains(Badge::Exposed));
+            s.no_secret += usize::from(b.contains(Badge::NoSecret));
             s.expiring += usize::from(b.contains(Badge::Expiring));
             s.refused += usize::from(b.contains(Badge::Refused));
             s.rotate += usize::from(b.contains(Badge::Rotate));
@@ -295,6 +321,11 @@ impl Summary {
         [
             (self.active, "active".to_owned(), None),
             (self.exposed, "exposed".to_owned(), Some(Badge::Exposed)),
+            (
+                self.no_secret,
+                "without a secret".to_owned(),
+                Some(Badge::NoSecret),
+            ),
             (
                 self.expiring,
                 crate::key::policy::expiring_within(self.expiring_within_days),
@@ -343,7 +374,8 @@ impl fmt::Display for Summary {
 }
 
 /// Where a key with `badges` stands in the Attention tab: its worst badge,
-/// then the worst of that kind first (expired longest ago, expiring soonest,
+/// then the worst of that kind first (exposed longest ago, waiting for its
+/// secret longest: created longest ago, expired longest ago, expiring soonest,
 /// refused longest, created longest ago, unused longest, rotating: ending soonest). Rotating
 /// keys come after every key that asks for action: they are listed so that
 /// an admin sees what is winding down, not as work to do.
@@ -423,13 +455,25 @@ fn days_span(d: Duration) -> String {
     span(d, SpanUnit::Day)
 }
 
-/// The sentence behind `badge` on `key`, for the details screen.
+/// What to do about a `no secret` key, after the front end's way to do it
+/// (`press I`, `run keydeck keys issue ID`): the secret is shown that once.
+pub const ISSUE_ACTION: &str = "to issue its secret (shown once), then move the leaked key's \
+     clients to it";
+
+/// The sentence behind `badge` on `key`, for the details screen (for
+/// `no secret`, without the action: [`ISSUE_ACTION`]).
 pub fn reason(badge: Badge, key: &impl KeyFacts, policy: &Policy, now: DateTime<Utc>) -> String {
     let unused_after = policy.unused_after_days;
     match badge {
         Badge::Exposed => format!(
             "Reported leaked {} ago — anyone who saw it can use it: rotate or revoke it now",
             days_span(now - key.exposed_at().unwrap_or(now))
+        ),
+        // How to issue it is each front end's to say ([`ISSUE_ACTION`]).
+        Badge::NoSecret => format!(
+            "Made by the leak policy {} ago to replace a leaked key, without a secret: \
+             nothing can use it yet",
+            days_span(now - key.created_at())
         ),
         Badge::Expired => format!(
             "Expired {} ago and not revoked — recommended: revoke expired keys to clean up",
@@ -516,6 +560,7 @@ mod tests {
         revoked_at: Option<DateTime<Utc>>,
         replaced_by: Option<String>,
         refusals: Option<Refusals>,
+        secret_pending: bool,
     }
 
     impl KeyFacts for ApiKey {
@@ -543,6 +588,9 @@ mod tests {
         fn refusals(&self) -> Option<&Refusals> {
             self.refusals.as_ref()
         }
+        fn secret_pending(&self) -> bool {
+            self.secret_pending
+        }
     }
 
     /// An active key created `age` days ago, used yesterday, expiring in 60 days.
@@ -556,6 +604,7 @@ mod tests {
             revoked_at: None,
             replaced_by: None,
             refusals: None,
+            secret_pending: false,
         }
     }
 
@@ -783,6 +832,7 @@ mod tests {
             ids,
             [
                 "exposed",
+                "no_secret",
                 "expired",
                 "expiring",
                 "refused",
@@ -1031,5 +1081,88 @@ mod tests {
         };
         assert!(badges(&revoked, &p, now()).is_empty());
         assert_eq!(Badge::from_id("refused"), Some(Badge::Refused));
+    }
+
+    /// The successor the `rotate` leak policy made, created `age` days ago
+    /// without a secret: no expiry and never used, as such a key often is.
+    fn waiting(id: &str, age: i64) -> ApiKey {
+        ApiKey {
+            expires_at: None,
+            last_used_at: None,
+            secret_pending: true,
+            ..key(id, age)
+        }
+    }
+
+    #[test]
+    fn a_key_whose_secret_was_never_issued_shows_no_secret_alone_right_after_exposed() {
+        let p = Policy {
+            require_expiry: true,
+            ..Policy::default()
+        };
+        // Old, unused, without expiry, breaking the policy: only `no secret`.
+        let k = waiting("key_n", 100);
+        assert_eq!(words(&k, &p), ["no secret"]);
+        assert_eq!(Badge::NoSecret.id(), "no_secret");
+        assert_eq!(Badge::from_id("no_secret"), Some(Badge::NoSecret));
+        assert!(Badge::NoSecret.urgent() && Badge::NoSecret.in_column());
+        assert!(Badge::Exposed < Badge::NoSecret && Badge::NoSecret < Badge::Expired);
+        assert_eq!(
+            reason(Badge::NoSecret, &waiting("key_n", 2), &p, now()),
+            "Made by the leak policy 2 days ago to replace a leaked key, without a secret: \
+             nothing can use it yet"
+        );
+        // Issued: its own badges again.
+        let issued = ApiKey {
+            secret_pending: false,
+            ..waiting("key_n", 100)
+        };
+        assert_eq!(
+            words(&issued, &p),
+            ["rotate", "unused", "no expiry", "policy"]
+        );
+        // Revoked: none; expired: expired; replaced by a rotation: rotating.
+        let revoked = ApiKey {
+            revoked_at: Some(ago(1)),
+            ..waiting("v", 3)
+        };
+        assert!(badges(&revoked, &p, now()).is_empty());
+        let expired = ApiKey {
+            expires_at: Some(ago(1)),
+            ..waiting("x", 3)
+        };
+        assert_eq!(words(&expired, &p), ["expired"]);
+        let replaced = ApiKey {
+            replaced_by: Some("key_r".into()),
+            expires_at: Some(ago(-1)),
+            ..waiting("r", 3)
+        };
+        assert_eq!(words(&replaced, &p), ["rotating"]);
+        // Reported leaked too: exposed wins.
+        assert_eq!(
+            badges(&Leaked(waiting("l", 3), ago(1)), &p, now()).worst(),
+            Some(Badge::Exposed)
+        );
+        // Attention: before expired; the longest waiting first.
+        let mut expired = key("key_e", 10);
+        expired.expires_at = Some(ago(1));
+        let mut forever = key("key_f", 1);
+        forever.expires_at = None;
+        let keys = vec![expired, waiting("key_w1", 1), forever, waiting("key_w5", 5)];
+        let ids: Vec<&str> = attention(&keys, &p, now())
+            .into_iter()
+            .map(|i| keys[i].id.as_str())
+            .collect();
+        assert_eq!(ids, ["key_w5", "key_w1", "key_e", "key_f"]);
+        let s = Summary::of(&keys, &p, now());
+        assert_eq!((s.no_secret, s.active, s.attention), (2, 3, 4));
+        assert_eq!(
+            s.to_string(),
+            "3 active · 2 without a secret · 1 expired, not revoked · 1 break policy"
+        );
+        assert_eq!(
+            s.terms(true)[1],
+            ("2 no secret".to_owned(), Some(Badge::NoSecret))
+        );
     }
 }

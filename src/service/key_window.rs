@@ -151,6 +151,7 @@ pub async fn counts(
             attention: n(c.attention),
             exposed: n(c.exposed),
             refused: n(c.refused),
+            no_secret: n(c.no_secret),
         },
     }))
 }

@@ -243,6 +243,7 @@ struct CountsRow {
     policy: i64,
     exposed: i64,
     refused: i64,
+    no_secret: i64,
 }
 
 impl From<CountsRow> for KeyCounts {
@@ -260,6 +261,7 @@ impl From<CountsRow> for KeyCounts {
             policy: r.policy,
             exposed: r.exposed,
             refused: r.refused,
+            no_secret: r.no_secret,
         }
     }
 }

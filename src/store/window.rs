@@ -189,6 +189,8 @@ pub struct KeyCounts {
     pub exposed: i64,
     /// Active keys whose checks are mostly refused (badge `refused`).
     pub refused: i64,
+    /// Active keys whose secret was never issued (badge `no_secret`).
+    pub no_secret: i64,
 }
 
 /// A value bound to a `$N` parameter.
@@ -340,10 +342,20 @@ impl Rules<'_> {
         format!("(revoked_at IS NULL AND expires_at <= {now})")
     }
 
-    /// Active, not replaced and not exposed: the keys the advice badges apply to.
+    /// Active, not replaced, not exposed and with its secret: the keys the
+    /// advice badges apply to.
     fn live(&mut self) -> String {
         format!(
-            "({} AND replaced_by IS NULL AND exposed_at IS NULL)",
+            "({} AND replaced_by IS NULL AND exposed_at IS NULL AND NOT secret_pending)",
+            self.active()
+        )
+    }
+
+    /// Active, not replaced nor exposed, and its secret never issued: badge
+    /// `no_secret`, which replaces the advice badges (index `api_keys_no_secret`).
+    fn no_secret(&mut self) -> String {
+        format!(
+            "({} AND replaced_by IS NULL AND exposed_at IS NULL AND secret_pending)",
             self.active()
         )
     }
@@ -434,7 +446,7 @@ impl Rules<'_> {
         let refused = self.refused();
         format!(
             "({expired} OR ({active} AND (replaced_by IS NOT NULL OR exposed_at IS NOT NULL \
-             OR expires_at IS NULL OR {expiring} OR {refused} OR {rotate} OR {unused} \
+             OR secret_pending OR expires_at IS NULL OR {expiring} OR {refused} OR {rotate} OR {unused} \
              OR {policy})))"
         )
     }
@@ -451,8 +463,9 @@ impl Rules<'_> {
 
     /// The keys of Attention segment `worst`: 0-6 the badges from
     /// `expired` to `rotating` but `refused`, 7 `exposed`, read first, 8
-    /// `refused`, read after `expiring` ([`segment_order`]; numbered last so
-    /// that positions written before they existed keep their meaning).
+    /// `refused`, read after `expiring`, 9 `no_secret`, read after `exposed`
+    /// ([`segment_order`]; numbered last so that positions written before
+    /// they existed keep their meaning).
     fn worst(&mut self, worst: u8) -> String {
         match worst {
             0 => {
@@ -501,6 +514,7 @@ impl Rules<'_> {
                 self.not_expiring(),
                 self.refused()
             ),
+            9 => self.no_secret(),
             _ => self.exposed(),
         }
     }
@@ -536,16 +550,17 @@ impl Rules<'_> {
 fn segments_of(sort: KeySort) -> u8 {
     match sort {
         KeySort::Status => 3,
-        KeySort::Attention => 9,
+        KeySort::Attention => 10,
         _ => 1,
     }
 }
 
 /// The segments of a sort in their ascending order: Attention reads
-/// `exposed` (segment 7) first and `refused` (8) after `expiring` (1).
+/// `exposed` (segment 7) first, then `no_secret` (9), and `refused` (8)
+/// after `expiring` (1).
 fn segment_order(sort: KeySort) -> Vec<u8> {
     match sort {
-        KeySort::Attention => vec![7, 0, 1, 8, 2, 3, 4, 5, 6],
+        KeySort::Attention => vec![7, 9, 0, 1, 8, 2, 3, 4, 5, 6],
         _ => (0..segments_of(sort)).collect(),
     }
 }
@@ -732,6 +747,7 @@ pub fn counts(
     sum("unused", format!("{live} AND {unused}"));
     sum("rotating", rules.rotating());
     sum("exposed", rules.exposed());
+    sum("no_secret", rules.no_secret());
     let (live, refused) = (rules.live(), rules.refused());
     sum("refused", format!("{live} AND {refused}"));
     let (live, policy) = (rules.live(), rules.breaks_policy());
@@ -904,7 +920,7 @@ mod tests {
             ("1.key_a", KeySort::Name),
             ("n0.6.key_a", KeySort::Name),
             ("n0.zz.key_a", KeySort::Name),
-            ("a9.1.key_a", KeySort::Attention),
+            ("a10.1.key_a", KeySort::Attention),
             ("s0.1.key_a", KeySort::Attention),
             ("a0.x.key_a", KeySort::Attention),
             ("a0.1.key_a'--", KeySort::Attention),

@@ -891,7 +891,7 @@ pub const BINDINGS: &[Binding] = &[
         hint: hint_when("y", "copy id", 1, When::In(&[C::Details])),
         ..bind(&[ch('y')], Command::CopyId, &[C::Details])
     },
-    // Said on the details' Secret line, shown only for a key that waits for one.
+    // Said on the details' `no secret` Health line, shown only for a key that waits for one.
     Binding {
         help: help(
             S::Keys,

@@ -1016,7 +1016,7 @@ async fn the_ui_issues_the_secret_of_a_leak_successor_once() {
         "{screen}"
     );
     assert!(
-        screen.contains("made by the leak policy; press I to issue its secret"),
+        screen.contains("nothing can use it yet — press I to issue its secret (shown once)"),
         "{screen}"
     );
     ui.press(KeyCode::Char('I')).await;

@@ -29,6 +29,7 @@ mod list_stream;
 mod load;
 mod marks;
 mod negative;
+mod no_secret;
 mod openapi;
 mod outage;
 mod policy_api;

@@ -626,6 +626,7 @@ impl App {
         summary.rotating = n(all.summary.rotating);
         summary.policy = n(all.summary.policy);
         summary.refused = n(all.summary.refused);
+        summary.no_secret = n(all.summary.no_secret);
         summary.exposed = n(all.summary.exposed);
         summary.attention = n(all.summary.attention);
         self.summary = summary;

@@ -294,13 +294,15 @@ fn health_lines(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
         lines.push(Line::from(spans));
     }
     for badge in badges.iter() {
+        let mut reason = health::reason(badge, key, ctx.policy, ctx.now);
+        if badge == health::Badge::NoSecret {
+            reason.push_str(" — press I ");
+            reason.push_str(health::ISSUE_ACTION);
+        }
         lines.push(Line::from(vec![
             Span::raw("  "),
             Span::styled(badge.word(), ctx.theme.badge(badge)),
-            Span::raw(format!(
-                ": {}",
-                health::reason(badge, key, ctx.policy, ctx.now)
-            )),
+            Span::raw(format!(": {reason}")),
         ]));
     }
     lines
@@ -348,22 +350,17 @@ fn exposure_lines(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
 }
 
 /// A key made without a secret (the `rotate` leak policy's successor):
-/// `no secret`, why, and the key that issues it.
+/// `no secret` and what that means; its badge's line in Health says why and
+/// the key that issues it.
 fn pending_lines(ctx: &Ctx, key: &ApiKey) -> Vec<Line<'static>> {
     if !key.secret_pending {
         return Vec::new();
     }
-    vec![
-        Line::from(vec![
-            label(ctx, "Secret"),
-            Span::styled("no secret", ctx.theme.badge(health::Badge::Expiring)),
-            Span::raw(": nothing authenticates as it yet"),
-        ]),
-        Line::from(vec![
-            label(ctx, ""),
-            Span::raw("made by the leak policy; press I to issue its secret (shown once)"),
-        ]),
-    ]
+    vec![Line::from(vec![
+        label(ctx, "Secret"),
+        Span::styled("no secret", ctx.theme.badge(health::Badge::NoSecret)),
+        Span::raw(": nothing authenticates as it yet"),
+    ])]
 }
 
 #[cfg(test)]

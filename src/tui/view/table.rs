@@ -216,13 +216,7 @@ fn health_need<'k>(app: &App, keys: impl Iterator<Item = &'k ApiKey>) -> u16 {
             let text = badge_text(app, k, b, usize::MAX);
             (n + 1, l + text.chars().count())
         });
-        let pending = if k.secret_pending {
-            NO_SECRET.chars().count() + BADGE_GAP.chars().count() * usize::from(count > 0)
-        } else {
-            0
-        };
-        u16::try_from(pending + len + BADGE_GAP.chars().count() * (count.max(1) - 1))
-            .unwrap_or(u16::MAX)
+        u16::try_from(len + BADGE_GAP.chars().count() * (count.max(1) - 1)).unwrap_or(u16::MAX)
     })
     .max()
     .unwrap_or(0)
@@ -230,10 +224,6 @@ fn health_need<'k>(app: &App, keys: impl Iterator<Item = &'k ApiKey>) -> u16 {
 
 /// Between two badges: `rotate · unused` reads as two badges, not two words.
 const BADGE_GAP: &str = " · ";
-
-/// First in the Health column of a key made without a secret (the `rotate`
-/// leak policy's successor): nothing can use it until its secret is issued.
-const NO_SECRET: &str = "no secret";
 
 /// A badge as the Health column says it ([`present::badge_text`]).
 fn badge_text(app: &App, key: &ApiKey, badge: Badge, width: usize) -> String {
@@ -252,18 +242,6 @@ fn health_cell<'a>(app: &App, key: &ApiKey, width: u16) -> Cell<'a> {
         .collect();
     let mut spans = Vec::new();
     let mut used = 0;
-    let mut width = width;
-    if key.secret_pending {
-        let word = cut::end(NO_SECRET, usize::from(width));
-        width = width.saturating_sub(u16::try_from(word.chars().count()).unwrap_or(u16::MAX));
-        spans.push(Span::styled(word, app.theme.badge(Badge::Expiring)));
-        let gap = u16::try_from(BADGE_GAP.chars().count()).unwrap_or(u16::MAX);
-        if words.is_empty() || width <= gap {
-            return Cell::from(Line::from(spans));
-        }
-        spans.push(Span::styled(BADGE_GAP, app.theme.dim()));
-        width -= gap;
-    }
     for (i, badge) in words.iter().enumerate() {
         let gap = if i > 0 { BADGE_GAP.chars().count() } else { 0 };
         let rest = words.len() - i - 1;
