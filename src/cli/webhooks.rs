@@ -6,10 +6,10 @@ use super::output::{self, Cell};
 use super::CliError;
 use crate::api::webhooks::{
     CreateWebhookRequest, CreatedWebhook, DeliveryListQuery, RotateWebhookSecretRequest, Webhook,
-    WebhookDeliveryList, WebhookList, WebhookTestQueued,
+    WebhookList, WebhookTestQueued,
 };
 use crate::cli::WebhooksCommand;
-use crate::client::{Client, WebhookCall};
+use crate::client::{Client, DeliveriesQuery, WebhookCall};
 
 /// Runs one command with `client` (over SSH: the session's own client).
 pub async fn run_on(command: WebhooksCommand, client: &Client) -> Result<(), CliError> {
@@ -62,18 +62,19 @@ pub async fn run_on(command: WebhooksCommand, client: &Client) -> Result<(), Cli
             Ok(())
         }
         WebhooksCommand::Deliveries { id, limit, json } => {
-            let query = DeliveryListQuery {
-                limit: Some(limit),
-                ..DeliveryListQuery::default()
+            let wanted = usize::try_from(limit).unwrap_or(usize::MAX);
+            let query = DeliveriesQuery {
+                id,
+                query: DeliveryListQuery {
+                    limit: Some(limit.min(500)),
+                    ..DeliveryListQuery::default()
+                },
             };
-            let list: WebhookDeliveryList = client
-                .webhooks(WebhookCall::Deliveries(&id, &query))
-                .await?;
             if json {
-                return output::print_json(&list);
+                return output::print_json_pages(client, query, wanted).await;
             }
+            let list = client.all_pages(query, wanted).await?;
             let rows: Vec<Vec<Cell>> = list
-                .data
                 .iter()
                 .map(|d| {
                     vec![

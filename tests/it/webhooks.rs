@@ -33,6 +33,7 @@ on_both_backends!(
     a_leak_report_sends_exposed_then_revoked_for_a_leak,
     delivered_events_are_pruned_after_the_retention_never_pending_ones,
     deliveries_are_read_a_page_at_a_time_from_either_end,
+    the_cli_reads_every_delivery_once_following_the_pages,
 );
 
 /// What the receiver got.
@@ -1178,6 +1179,112 @@ async fn deliveries_are_read_a_page_at_a_time_from_either_end(backend: Backend) 
         let body: Value = r.json().await.unwrap();
         assert!(
             body["error"]["fields"][field].is_string(),
+            "{query}: {body}"
+        );
+    }
+    s.stop().await;
+    backend.cleanup().await;
+}
+
+// `keydeck webhooks deliveries` follows the service's pages (500 at a time)
+// as `keydeck audit` does: over three pages, every delivery once, newest
+// first, the same as the API's; a cursor the service did not issue is a 400
+// that says so, however it is malformed.
+async fn the_cli_reads_every_delivery_once_following_the_pages(backend: Backend) {
+    use crate::common::cli::User;
+    const MADE: usize = 1_010;
+    let rx = Receiver::start().await;
+    let s = start(&backend, Arc::new(SystemClock)).await;
+    let (hook, _) = add_webhook(&s, &rx.url("/hook"), &["api_key.created"]).await;
+    let test = || async {
+        let r = s
+            .http
+            .post(s.url(&format!("/v1/webhooks/{hook}/test")))
+            .bearer_auth(&s.admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+    };
+    for _ in 0..MADE / 10 {
+        futures_util::future::join_all((0..10).map(|_| test())).await;
+    }
+    // What the API pages say, newest first.
+    let mut api = Vec::new();
+    let mut query = "limit=500".to_owned();
+    loop {
+        let (ids, v) = page(&s, &hook, &query).await;
+        api.extend(ids);
+        match v["next_cursor"].as_str() {
+            Some(next) => query = format!("limit=500&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(api.len(), MADE);
+
+    let user = User::new()
+        .env("KEYDECK_URL", &s.base)
+        .env("KEYDECK_TOKEN", &s.admin_token);
+    let ids = |args: &[&str]| -> Vec<i64> {
+        let run = user.run(args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        let v: Value = serde_json::from_str(&run.stdout).unwrap();
+        v.as_array()
+            .unwrap_or_else(|| panic!("a JSON array: {}", run.stdout))
+            .iter()
+            .map(|d| d["id"].as_i64().unwrap())
+            .collect()
+    };
+    let all = ids(&[
+        "webhooks",
+        "deliveries",
+        &hook,
+        "--limit",
+        "100000",
+        "--json",
+    ]);
+    let once: std::collections::HashSet<i64> = all.iter().copied().collect();
+    assert_eq!(once.len(), MADE, "each delivery once");
+    assert_eq!(all, api, "the API's deliveries, in its order");
+    // A limit that ends inside the second page.
+    let some = ids(&["webhooks", "deliveries", &hook, "--limit", "510", "--json"]);
+    assert_eq!(some, api[..510]);
+    // The table: the newest 100 by default.
+    let table = user.run(&["webhooks", "deliveries", &hook]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert_eq!(
+        table
+            .stdout
+            .lines()
+            .filter(|l| l.contains("webhook.test"))
+            .count(),
+        100,
+        "{}",
+        table.stdout
+    );
+
+    for (query, field) in [
+        ("cursor=abc", "cursor"),
+        ("cursor=99999999999999999999", "cursor"),
+        ("cursor=1.5", "cursor"),
+        ("cursor=%00", "cursor"),
+        ("cursor=0", "cursor"),
+        ("before=-1", "before"),
+        ("before=9e9", "before"),
+    ] {
+        let r = s
+            .get(
+                &format!("/v1/webhooks/{hook}/deliveries?{query}"),
+                &s.admin_token,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
+        let body: Value = r.json().await.unwrap();
+        let said = body["error"]["fields"][field].as_str().unwrap_or_default();
+        assert!(
+            said.contains("not one this service issued"),
             "{query}: {body}"
         );
     }
