@@ -10,6 +10,7 @@ use crate::api::webhooks::{
 };
 use crate::cli::WebhooksCommand;
 use crate::client::{Client, DeliveriesQuery, WebhookCall};
+use crate::key::webhook::redacted_url;
 
 /// Runs one command with `client` (over SSH: the session's own client).
 pub async fn run_on(command: WebhooksCommand, client: &Client) -> Result<(), CliError> {
@@ -32,7 +33,7 @@ pub async fn run_on(command: WebhooksCommand, client: &Client) -> Result<(), Cli
             note!(
                 "Added webhook {} for {}: its signing secret is above, shown this once.",
                 output::printable(&created.webhook.id),
-                output::printable(&created.webhook.url),
+                output::printable(&redacted_url(&created.webhook.url)),
             );
             Ok(())
         }
@@ -48,7 +49,7 @@ pub async fn run_on(command: WebhooksCommand, client: &Client) -> Result<(), Cli
             note!(
                 "Removed webhook {} ({}).",
                 output::printable(&gone.id),
-                output::printable(&gone.url)
+                output::printable(&redacted_url(&gone.url))
             );
             Ok(())
         }
@@ -130,7 +131,8 @@ pub async fn run_on(command: WebhooksCommand, client: &Client) -> Result<(), Cli
     }
 }
 
-/// The endpoints as a table: id, health, events, URL.
+/// The endpoints as a table: id, health, events, URL (credentials it may
+/// hold redacted: `--json` has it whole).
 fn table(hooks: &[Webhook]) -> String {
     let rows: Vec<Vec<Cell>> = hooks
         .iter()
@@ -139,7 +141,7 @@ fn table(hooks: &[Webhook]) -> String {
                 Cell::from(h.id.as_str()),
                 Cell::from(h.health.as_str()),
                 Cell::from(h.events.join(",").as_str()),
-                Cell::from(h.url.as_str()),
+                Cell::from(redacted_url(&h.url).as_str()),
             ]
         })
         .collect();

@@ -34,6 +34,7 @@ on_both_backends!(
     delivered_events_are_pruned_after_the_retention_never_pending_ones,
     deliveries_are_read_a_page_at_a_time_from_either_end,
     the_cli_reads_every_delivery_once_following_the_pages,
+    an_endpoint_urls_credentials_stay_out_of_audit_lists_and_the_log,
 );
 
 /// What the receiver got.
@@ -1289,5 +1290,122 @@ async fn the_cli_reads_every_delivery_once_following_the_pages(backend: Backend)
         );
     }
     s.stop().await;
+    backend.cleanup().await;
+}
+
+// A URL may carry credentials: a user name and password are refused (the
+// answer does not repeat them); a query string's values are kept for
+// sending but shown as REDACTED in the audit log (created, removed) and the
+// CLI's list, and never reach the service's log (`RUST_LOG=trace`); only
+// the endpoint's own record has the URL whole.
+async fn an_endpoint_urls_credentials_stay_out_of_audit_lists_and_the_log(backend: Backend) {
+    use crate::common::cli::User;
+    const PASSWORD: &str = "pw-K3v8sQ";
+    const TOKEN: &str = "abc-q7Z9wT";
+    let rx = Receiver::start().await;
+    let dir = backend.data_dir.path().to_path_buf();
+    let log = std::env::temp_dir().join(format!(
+        "keydeck-webhook-url-{}.log",
+        keydeck::key::random_base62(8).as_str()
+    ));
+    let env = [("KEYDECK_WEBHOOKS_ALLOW_PRIVATE", "true")];
+    let server = ServerProcess::spawn_with(&backend, &dir, &log, &env);
+    let t = admin_token(&dir);
+    let http = reqwest::Client::new();
+    let add = |url: String| {
+        http.post(server.url("/v1/webhooks"))
+            .bearer_auth(&t)
+            .json(&json!({ "url": url, "events": ["api_key.created"] }))
+            .send()
+    };
+    let loopback = rx.url("/h");
+    let with_user = loopback.replacen("http://", &format!("http://u:{PASSWORD}@"), 1);
+    for url in [
+        "https://u:p@example.test/h?token=abc".to_owned(),
+        format!("{with_user}?token={TOKEN}"),
+    ] {
+        let r = add(url.clone()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{url}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains("user name or password"), "{body}");
+        for secret in ["u:p@", "abc", PASSWORD, TOKEN] {
+            assert!(!body.contains(secret), "{secret} in {body}");
+        }
+    }
+    let url = format!("{loopback}?token={TOKEN}&v=1");
+    let r = add(url.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["webhook"]["url"], url, "the endpoint's own record");
+    let id = created["webhook"]["id"].as_str().unwrap().to_owned();
+    // Sent to the URL whole.
+    let r = http
+        .post(server.url(&format!("/v1/webhooks/{id}/test")))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    rx.wait_for("the test event", |a| {
+        a.iter().any(|a| a.kind() == "webhook.test")
+    })
+    .await;
+
+    let user = User::new()
+        .env("KEYDECK_URL", &server.base)
+        .env("KEYDECK_TOKEN", &t);
+    let table = user.run(&["webhooks", "list"]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(
+        table.stdout.contains("/h?token=REDACTED&v=REDACTED") && !table.stdout.contains(TOKEN),
+        "{}",
+        table.stdout
+    );
+    let whole = user.run(&["webhooks", "list", "--json"]);
+    assert!(
+        whole.stdout.contains(TOKEN),
+        "--json is the record: {}",
+        whole.stdout
+    );
+    let removed = user.run(&["webhooks", "remove", &id]);
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    assert!(!removed.stderr.contains(TOKEN), "{}", removed.stderr);
+
+    let audit = http
+        .get(server.url("/v1/audit-logs"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_str(&audit).unwrap();
+    let redacted = format!("{loopback}?token=REDACTED&v=REDACTED");
+    for action in ["webhook.created", "webhook.removed"] {
+        let entry = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == action)
+            .unwrap_or_else(|| panic!("{action} in {audit}"));
+        assert_eq!(entry["details"]["url"], redacted.as_str(), "{entry}");
+    }
+    for secret in [PASSWORD, TOKEN, "u:p@"] {
+        assert!(
+            !audit.contains(secret),
+            "{secret} in the audit log: {audit}"
+        );
+    }
+    assert!(server.terminate().success());
+    let text = String::from_utf8_lossy(&std::fs::read(&log).unwrap()).into_owned();
+    let _ = std::fs::remove_file(&log);
+    assert!(
+        text.contains("webhook endpoint added"),
+        "the log is the real one"
+    );
+    for secret in [PASSWORD, TOKEN] {
+        assert!(!text.contains(secret), "{secret} in the service's log");
+    }
     backend.cleanup().await;
 }
