@@ -401,6 +401,29 @@ impl PageQuery for AuditListQuery {
     }
 }
 
+/// An endpoint's deliveries (`GET /v1/webhooks/{id}/deliveries`), newest
+/// first, paged with `next_cursor` as the keys and the audit log are.
+pub struct DeliveriesQuery {
+    /// The endpoint's id (`whk_…`).
+    pub id: String,
+    pub query: crate::api::webhooks::DeliveryListQuery,
+}
+
+impl PageQuery for DeliveriesQuery {
+    type Item = crate::api::webhooks::WebhookDelivery;
+
+    fn set_cursor(&mut self, cursor: String) {
+        self.query.cursor = Some(cursor);
+    }
+
+    async fn fetch(&self, client: &Client) -> Result<(Vec<Self::Item>, Option<String>)> {
+        let page: crate::api::webhooks::WebhookDeliveryList = client
+            .webhooks(WebhookCall::Deliveries(&self.id, &self.query))
+            .await?;
+        Ok((page.data, page.next_cursor))
+    }
+}
+
 /// Refuses a plain `http://` URL to a host other than this machine (literally
 /// `localhost`, or a loopback address), where the access token would cross
 /// the network in the clear. With `allow` it warns on standard error instead.

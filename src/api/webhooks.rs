@@ -11,6 +11,8 @@ use crate::key::Secret;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Webhook {
     pub id: String,
+    /// The URL whole: this is the endpoint's own record. Audit entries and
+    /// lists show it with the query string's values as `REDACTED`.
     pub url: String,
     /// The event types it is sent.
     pub events: Vec<String>,

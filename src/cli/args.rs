@@ -224,15 +224,17 @@ pub enum WebhooksCommand {
     /// Send a webhook.test event to the endpoint.
     #[command(after_help = "Examples:\n  keydeck webhooks test whk_1a2B3c")]
     Test { id: String },
-    /// The endpoint's latest deliveries: status, attempts, next try, last answer.
+    /// The endpoint's deliveries, newest first: status, attempts, next try, last answer.
     #[command(after_help = "Examples:\n  \
         keydeck webhooks deliveries whk_1a2B3c\n  \
-        keydeck webhooks deliveries whk_1a2B3c --limit 100 --json")]
+        keydeck webhooks deliveries whk_1a2B3c --limit 5000 --json > deliveries.json\n\n\
+        Read from the service up to 500 at a time, following its pages, as `keydeck audit` is.")]
     Deliveries {
         id: String,
-        /// How many, 1-500.
-        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
+        /// At most this many deliveries, newest first.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         limit: u32,
+        /// A JSON array of the deliveries (the API's objects) instead of a table.
         #[arg(long)]
         json: bool,
     },

@@ -1,7 +1,6 @@
 //! `keydeck audit`: the organisation's audit log, newest first, as a table or JSON.
 
 use std::collections::HashMap;
-use std::ops::ControlFlow;
 
 use super::console::{self, note};
 use super::output::{self, Cell};
@@ -19,7 +18,7 @@ pub async fn run_on(args: AuditArgs, client: &Client) -> Result<(), CliError> {
         api_key_id: args.key.clone(),
     };
     if args.json {
-        return print_json_pages(client, query, wanted).await;
+        return output::print_json_pages(client, query, wanted).await;
     }
     let entries = client.all_pages(query, wanted).await?;
     if entries.is_empty() {
@@ -34,38 +33,6 @@ pub async fn run_on(args: AuditArgs, client: &Client) -> Result<(), CliError> {
     };
     let keys = client.all_pages(query, KEYS_MAX).await.unwrap_or_default();
     output::print(&audit_table(&entries, &keys))
-}
-
-/// At most `wanted` entries as one JSON array, written page by page as the
-/// pages come: memory for one page, whatever the number of entries.
-async fn print_json_pages(
-    client: &Client,
-    query: AuditListQuery,
-    wanted: usize,
-) -> Result<(), CliError> {
-    let mut array = output::JsonArray::default();
-    let mut left = wanted;
-    let mut failed = None;
-    client
-        .each_page(query, |entries| {
-            for entry in entries.iter().take(left) {
-                if let Err(e) = array.push(entry) {
-                    failed = Some(e);
-                    return ControlFlow::Break(());
-                }
-            }
-            left = left.saturating_sub(entries.len());
-            if left == 0 {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })
-        .await?;
-    match failed {
-        Some(e) => Err(e),
-        None => array.finish(),
-    }
 }
 
 /// Keys read to name the entries' keys.

@@ -5,11 +5,13 @@
 
 use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
+use std::ops::ControlFlow;
 
 use serde::Serialize;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::CliError;
+use crate::client::{Client, PageQuery};
 use crate::key::validate::hidden_kind;
 use crate::key::KeyStatus;
 use crate::present;
@@ -298,6 +300,42 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<(), CliError> {
     let mut text = json_text(value)?;
     text.push('\n');
     print(&text)
+}
+
+/// At most `wanted` items of a paged listing (from `query`'s page on) as one
+/// JSON array, written page by page as the pages come: memory for one page,
+/// whatever the number of items.
+pub async fn print_json_pages<Q: PageQuery>(
+    client: &Client,
+    query: Q,
+    wanted: usize,
+) -> Result<(), CliError>
+where
+    Q::Item: Serialize,
+{
+    let mut array = JsonArray::default();
+    let mut left = wanted;
+    let mut failed = None;
+    client
+        .each_page(query, |items| {
+            for item in items.iter().take(left) {
+                if let Err(e) = array.push(item) {
+                    failed = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
+            left = left.saturating_sub(items.len());
+            if left == 0 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .await?;
+    match failed {
+        Some(e) => Err(e),
+        None => array.finish(),
+    }
 }
 
 /// A JSON array written to standard output an item at a time, laid out as

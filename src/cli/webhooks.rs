@@ -6,10 +6,11 @@ use super::output::{self, Cell};
 use super::CliError;
 use crate::api::webhooks::{
     CreateWebhookRequest, CreatedWebhook, DeliveryListQuery, RotateWebhookSecretRequest, Webhook,
-    WebhookDeliveryList, WebhookList, WebhookTestQueued,
+    WebhookList, WebhookTestQueued,
 };
 use crate::cli::WebhooksCommand;
-use crate::client::{Client, WebhookCall};
+use crate::client::{Client, DeliveriesQuery, WebhookCall};
+use crate::key::webhook::redacted_url;
 
 /// Runs one command with `client` (over SSH: the session's own client).
 pub async fn run_on(command: WebhooksCommand, client: &Client) -> Result<(), CliError> {
@@ -32,7 +33,7 @@ pub async fn run_on(command: WebhooksCommand, client: &Client) -> Result<(), Cli
             note!(
                 "Added webhook {} for {}: its signing secret is above, shown this once.",
                 output::printable(&created.webhook.id),
-                output::printable(&created.webhook.url),
+                output::printable(&redacted_url(&created.webhook.url)),
             );
             Ok(())
         }
@@ -48,7 +49,7 @@ pub async fn run_on(command: WebhooksCommand, client: &Client) -> Result<(), Cli
             note!(
                 "Removed webhook {} ({}).",
                 output::printable(&gone.id),
-                output::printable(&gone.url)
+                output::printable(&redacted_url(&gone.url))
             );
             Ok(())
         }
@@ -62,18 +63,19 @@ pub async fn run_on(command: WebhooksCommand, client: &Client) -> Result<(), Cli
             Ok(())
         }
         WebhooksCommand::Deliveries { id, limit, json } => {
-            let query = DeliveryListQuery {
-                limit: Some(limit),
-                ..DeliveryListQuery::default()
+            let wanted = usize::try_from(limit).unwrap_or(usize::MAX);
+            let query = DeliveriesQuery {
+                id,
+                query: DeliveryListQuery {
+                    limit: Some(limit.min(500)),
+                    ..DeliveryListQuery::default()
+                },
             };
-            let list: WebhookDeliveryList = client
-                .webhooks(WebhookCall::Deliveries(&id, &query))
-                .await?;
             if json {
-                return output::print_json(&list);
+                return output::print_json_pages(client, query, wanted).await;
             }
+            let list = client.all_pages(query, wanted).await?;
             let rows: Vec<Vec<Cell>> = list
-                .data
                 .iter()
                 .map(|d| {
                     vec![
@@ -129,7 +131,8 @@ pub async fn run_on(command: WebhooksCommand, client: &Client) -> Result<(), Cli
     }
 }
 
-/// The endpoints as a table: id, health, events, URL.
+/// The endpoints as a table: id, health, events, URL (credentials it may
+/// hold redacted: `--json` has it whole).
 fn table(hooks: &[Webhook]) -> String {
     let rows: Vec<Vec<Cell>> = hooks
         .iter()
@@ -138,7 +141,7 @@ fn table(hooks: &[Webhook]) -> String {
                 Cell::from(h.id.as_str()),
                 Cell::from(h.health.as_str()),
                 Cell::from(h.events.join(",").as_str()),
-                Cell::from(h.url.as_str()),
+                Cell::from(redacted_url(&h.url).as_str()),
             ]
         })
         .collect();

@@ -95,9 +95,87 @@ pub fn signature_header(secrets: &[&Secret], id: &str, timestamp: i64, body: &[u
         .join(" ")
 }
 
+/// What stands for a credential an endpoint URL may carry.
+pub const REDACTED: &str = "REDACTED";
+
+/// An endpoint URL as audit entries, lists, prompts and logs show it: a user
+/// name and password, each value of the query string (a bare item whole)
+/// and a fragment replaced by [`REDACTED`], since any of them may be a
+/// credential (`https://REDACTED@host/h?token=REDACTED`). Only the endpoint's
+/// own record (`GET /v1/webhooks`) has the URL whole; a token in the path
+/// cannot be told from the path, and is kept.
+pub fn redacted_url(url: &str) -> String {
+    let (rest, fragment) = match url.split_once('#') {
+        Some((rest, f)) => (rest, Some(f)),
+        None => (url, None),
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, q)) => (rest, Some(q)),
+        None => (rest, None),
+    };
+    let mut out = String::with_capacity(url.len());
+    match rest.split_once("://") {
+        Some((scheme, after)) => {
+            let end = after.find('/').unwrap_or(after.len());
+            let (authority, path) = after.split_at(end);
+            out.push_str(scheme);
+            out.push_str("://");
+            if let Some((_, host)) = authority.rsplit_once('@') {
+                out.push_str(REDACTED);
+                out.push('@');
+                out.push_str(host);
+            } else {
+                out.push_str(authority);
+            }
+            out.push_str(path);
+        }
+        None => out.push_str(rest),
+    }
+    if let Some(query) = query {
+        out.push('?');
+        let items: Vec<String> = query
+            .split('&')
+            .map(|item| match item.split_once('=') {
+                Some((name, "")) => format!("{name}="),
+                Some((name, _)) => format!("{name}={REDACTED}"),
+                None if item.is_empty() => String::new(),
+                None => REDACTED.to_owned(),
+            })
+            .collect();
+        out.push_str(&items.join("&"));
+    }
+    if let Some(fragment) = fragment {
+        out.push('#');
+        if !fragment.is_empty() {
+            out.push_str(REDACTED);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_shown_has_no_user_password_query_value_or_fragment() {
+        for (url, shown) in [
+            ("https://example.test/h", "https://example.test/h"),
+            (
+                "https://u:p@example.test/h?token=abc",
+                "https://REDACTED@example.test/h?token=REDACTED",
+            ),
+            (
+                "http://127.0.0.1:9/a/b?x=1&y=&sig&&z=a=b#frag",
+                "http://127.0.0.1:9/a/b?x=REDACTED&y=&REDACTED&&z=REDACTED#REDACTED",
+            ),
+            ("https://h.test?k=v", "https://h.test?k=REDACTED"),
+            ("https://user@h.test/p@q", "https://REDACTED@h.test/p@q"),
+            ("not a url?secret", "not a url?REDACTED"),
+        ] {
+            assert_eq!(redacted_url(url), shown, "{url}");
+        }
+    }
 
     /// The example of the Standard Webhooks specification.
     #[test]

@@ -924,7 +924,7 @@ where
                         api_key_id: String::new(),
                         remote_addr: None,
                         details: json!({
-                            "webhook_id": d.endpoint_id, "url": d.url,
+                            "webhook_id": d.endpoint_id, "url": crate::key::webhook::redacted_url(&d.url),
                             "reason": "every attempt failed for a day",
                         }),
                     };

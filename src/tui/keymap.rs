@@ -236,16 +236,25 @@ pub enum Section {
     Keys,
     CreateForm,
     Dialogs,
+    /// The webhooks screen (`W`): the endpoints.
+    Webhooks,
+    /// One endpoint's deliveries.
+    WebhookDeliveries,
+    /// The webhooks screen's add form.
+    WebhookForm,
     Quit,
 }
 
 impl Section {
-    pub const ALL: [Section; 6] = [
+    pub const ALL: [Section; 9] = [
         Section::Move,
         Section::View,
         Section::Keys,
         Section::CreateForm,
         Section::Dialogs,
+        Section::Webhooks,
+        Section::WebhookDeliveries,
+        Section::WebhookForm,
         Section::Quit,
     ];
 
@@ -256,6 +265,9 @@ impl Section {
             Section::Keys => "Keys",
             Section::CreateForm => "Create form",
             Section::Dialogs => "Dialogs",
+            Section::Webhooks => "Webhooks (W)",
+            Section::WebhookDeliveries => "Webhook deliveries (Enter on an endpoint)",
+            Section::WebhookForm => "Webhook add form (a)",
             Section::Quit => "Quit",
         }
     }
@@ -960,23 +972,34 @@ pub const BINDINGS: &[Binding] = &[
     // The webhooks screen: the endpoints.
     Binding {
         hint: keep(hint_border("j/k", "move", 1, "j/k"), 8),
+        help: help(S::Webhooks, "j / ↓", "next endpoint"),
         ..bind(
             &[ch('j'), code(KeyCode::Down)],
             Command::Down,
             &[C::Webhooks],
         )
     },
-    bind(&[ch('k'), code(KeyCode::Up)], Command::Up, &[C::Webhooks]),
+    Binding {
+        help: help(S::Webhooks, "k / ↑", "previous endpoint"),
+        ..bind(&[ch('k'), code(KeyCode::Up)], Command::Up, &[C::Webhooks])
+    },
     Binding {
         hint: hint_border("Enter", "deliveries", 2, "Enter"),
+        help: help(S::Webhooks, "Enter", "the selected endpoint's deliveries"),
         ..bind(&[code(KeyCode::Enter)], Command::Details, &[C::Webhooks])
     },
     Binding {
         hint: hint_border("a", "add", 3, "a"),
+        help: help(S::Webhooks, "a / n", "add an endpoint: its URL and events"),
         ..bind(&[ch('a'), ch('n')], Command::New, &[C::Webhooks])
     },
     Binding {
         hint: hint_border("t", "test", 4, "t"),
+        help: help(
+            S::Webhooks,
+            "t",
+            "send the selected endpoint a webhook.test event",
+        ),
         ..bind(&[ch('t')], Command::Test, &[C::Webhooks])
     },
     Binding {
@@ -984,77 +1007,118 @@ pub const BINDINGS: &[Binding] = &[
             keep(hint_border("e", "enable", 5, "e"), 1),
             When::EndpointDisabled,
         ),
+        help: help(
+            S::Webhooks,
+            "e",
+            "enable an endpoint disabled after a day of failures",
+        ),
         ..bind(&[ch('e')], Command::Enable, &[C::Webhooks])
     },
     Binding {
         hint: keep(hint_border("R", "new secret", 6, "R"), 5),
+        help: help(
+            S::Webhooks,
+            "R",
+            "new signing secret (asks; the old one signs a day more)",
+        ),
         ..bind(&[ch('R')], Command::Rotate, &[C::Webhooks])
     },
     Binding {
         hint: keep(hint_border("d", "remove", 7, "d"), 6),
+        help: help(
+            S::Webhooks,
+            "d / Delete",
+            "remove the selected endpoint and its deliveries (asks)",
+        ),
         ..bind(
             &[ch('d'), code(KeyCode::Delete)],
             Command::Revoke,
             &[C::Webhooks],
         )
     },
+    Binding {
+        hint: keep(hint_border("r", "reload", 8, "r"), 7),
+        help: help(S::Webhooks, "r", "reload the endpoints and their health"),
+        ..bind(&[ch('r')], Command::Reload, &[C::Webhooks])
+    },
+    Binding {
+        hint: keep(hint_border("Esc", "back", 9, "Esc"), 0),
+        help: help(S::Webhooks, "Esc / q / W", "back to the keys"),
+        ..bind(
+            &[code(KeyCode::Esc), ch('q'), ch('W')],
+            Command::Back,
+            &[C::Webhooks],
+        )
+    },
     // One endpoint's deliveries, a window of pages from the service.
     Binding {
         hint: hint_border("j/k", "scroll", 1, "j/k"),
+        help: help(S::WebhookDeliveries, "j / ↓", "scroll down (older)"),
         ..bind(
             &[ch('j'), code(KeyCode::Down)],
             Command::ScrollDown,
             &[C::WebhookDeliveries],
         )
     },
-    bind(
-        &[ch('k'), code(KeyCode::Up)],
-        Command::ScrollUp,
-        &[C::WebhookDeliveries],
-    ),
-    bind(
-        &[code(KeyCode::PageDown), ch(' ')],
-        Command::ScrollPageDown,
-        &[C::WebhookDeliveries],
-    ),
-    bind(
-        &[code(KeyCode::PageUp)],
-        Command::ScrollPageUp,
-        &[C::WebhookDeliveries],
-    ),
+    Binding {
+        help: help(S::WebhookDeliveries, "k / ↑", "scroll up (newer)"),
+        ..bind(
+            &[ch('k'), code(KeyCode::Up)],
+            Command::ScrollUp,
+            &[C::WebhookDeliveries],
+        )
+    },
+    Binding {
+        help: help(S::WebhookDeliveries, "PgDn / Space", "a page down"),
+        ..bind(
+            &[code(KeyCode::PageDown), ch(' ')],
+            Command::ScrollPageDown,
+            &[C::WebhookDeliveries],
+        )
+    },
+    Binding {
+        help: help(S::WebhookDeliveries, "PgUp", "a page up"),
+        ..bind(
+            &[code(KeyCode::PageUp)],
+            Command::ScrollPageUp,
+            &[C::WebhookDeliveries],
+        )
+    },
     Binding {
         hint: hint_border("g/G", "newest/oldest", 2, "g/G"),
+        help: help(S::WebhookDeliveries, "g / Home", "the newest deliveries"),
         ..bind(
             &[ch('g'), code(KeyCode::Home)],
             Command::First,
             &[C::WebhookDeliveries],
         )
     },
-    bind(
-        &[ch('G'), code(KeyCode::End)],
-        Command::Last,
-        &[C::WebhookDeliveries],
-    ),
-    // Both.
     Binding {
-        hint: keep(hint_border("r", "reload", 8, "r"), 7),
+        help: help(S::WebhookDeliveries, "G / End", "the oldest deliveries"),
         ..bind(
-            &[ch('r')],
-            Command::Reload,
-            &[C::Webhooks, C::WebhookDeliveries],
+            &[ch('G'), code(KeyCode::End)],
+            Command::Last,
+            &[C::WebhookDeliveries],
         )
     },
     Binding {
+        hint: keep(hint_border("r", "reload", 8, "r"), 7),
+        help: help(S::WebhookDeliveries, "r", "reload the deliveries shown"),
+        ..bind(&[ch('r')], Command::Reload, &[C::WebhookDeliveries])
+    },
+    Binding {
         hint: keep(hint_border("Esc", "back", 9, "Esc"), 0),
+        help: help(S::WebhookDeliveries, "Esc / q / W", "back to the endpoints"),
         ..bind(
             &[code(KeyCode::Esc), ch('q'), ch('W')],
             Command::Back,
-            &[C::Webhooks, C::WebhookDeliveries],
+            &[C::WebhookDeliveries],
         )
     },
     // Its add form; any other key types into the focused field.
     Binding {
         hint: hint_border("Tab", "next field", 1, "Tab"),
+        help: help(S::WebhookForm, "Tab / ↓", "next field (Shift-Tab / ↑ back)"),
         ..bind(
             &[code(KeyCode::Tab), code(KeyCode::Down)],
             Command::FocusNext,
@@ -1068,10 +1132,16 @@ pub const BINDINGS: &[Binding] = &[
     ),
     Binding {
         hint: hint_border("Enter", "add", 2, "Enter"),
+        help: help(
+            S::WebhookForm,
+            "Enter",
+            "add the endpoint; its signing secret is shown once",
+        ),
         ..bind(&[code(KeyCode::Enter)], Command::Submit, &[C::WebhookForm])
     },
     Binding {
         hint: hint_border("Esc", "cancel", 3, "Esc"),
+        help: help(S::WebhookForm, "Esc", "cancel, back to the endpoints"),
         ..bind(&[code(KeyCode::Esc)], Command::Cancel, &[C::WebhookForm])
     },
 ];
@@ -1550,6 +1620,44 @@ mod tests {
                 .find(|e| e.command == command)
                 .unwrap();
             assert_eq!(entry.name, format!("sort {}", sort.label().to_lowercase()));
+        }
+    }
+
+    /// Every key of the webhooks screens is said by a help line of that
+    /// screen's section, in its keys or its text's brackets (`next field
+    /// (Shift-Tab / ↑ back)`); Ctrl-C, which quits from anywhere, by the Quit one.
+    #[test]
+    fn every_key_of_the_webhook_screens_has_a_help_line() {
+        for (context, section) in [
+            (Context::Webhooks, Section::Webhooks),
+            (Context::WebhookDeliveries, Section::WebhookDeliveries),
+            (Context::WebhookForm, Section::WebhookForm),
+        ] {
+            let said: Vec<&str> = BINDINGS
+                .iter()
+                .filter_map(|b| b.help)
+                .filter(|h| h.section == section)
+                .flat_map(|h| {
+                    let bracket = h.text.split_once('(').map_or("", |(_, b)| b);
+                    h.keys.split(" / ").chain(bracket.split([' ', ')']))
+                })
+                .collect();
+            let bound: Vec<&Binding> = BINDINGS
+                .iter()
+                .filter(|b| b.contexts.contains(&context) && b.contexts != EVERYWHERE)
+                .collect();
+            assert!(bound.len() >= 4, "{context:?}");
+            for b in bound {
+                for key in b.keys {
+                    let label = key_label(key);
+                    assert!(
+                        said.contains(&label.as_str()),
+                        "{label} ({:?}) on {context:?} has no help line in {:?}: {said:?}",
+                        b.command,
+                        section.title()
+                    );
+                }
+            }
         }
     }
 

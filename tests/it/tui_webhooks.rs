@@ -5,7 +5,7 @@
 //! event, the deliveries say so), remove it; enable a disabled endpoint and
 //! give one a new signing secret (asked first, shown once; both secrets sign
 //! during the overlap), here and over SSH; scroll a long list of deliveries
-//! read a page at a time.
+//! read a page at a time; the help (`?`) says every key of these screens.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use axum::extract::State;
 use axum::routing::post;
 use crossterm::event::KeyCode;
 use keydeck::clock::ManualClock;
+use keydeck::tui::keymap;
 use keydeck::tui::theme::Theme;
 
 use crate::common::ui::{start_time, World};
@@ -64,6 +65,61 @@ async fn world(backend: Backend) -> World {
         clock,
         backend,
     }
+}
+
+/// `?` then `End`: the help's webhooks sections, each key of the endpoints,
+/// deliveries and add-form screens with what it does, under its heading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_says_every_key_of_the_webhook_screens() {
+    let w = World::new().await;
+    let mut ui = w.ui(Theme { color: false }, 100, 50).await;
+    ui.press(KeyCode::Char('?')).await;
+    assert!(ui.screen().contains(" Help "));
+    ui.press(KeyCode::End).await;
+    let screen = ui.screen();
+    let sections = keymap::help_sections(chrono::Duration::seconds(30));
+    let mut at = 0;
+    for heading in [
+        "Webhooks (W)",
+        "Webhook deliveries (Enter on an endpoint)",
+        "Webhook add form (a)",
+    ] {
+        let (_, lines) = sections.iter().find(|(h, _)| *h == heading).unwrap();
+        assert!(lines.len() >= 3, "{heading}: {lines:?}");
+        // The heading, then its lines in order, after the section before.
+        at += screen[at..]
+            .find(&format!("│{heading}"))
+            .unwrap_or_else(|| panic!("{heading} after the last section:\n{screen}"));
+        for (keys, text) in lines {
+            let line = format!("  {keys:<13}{text}");
+            at += screen[at..]
+                .find(&line)
+                .unwrap_or_else(|| panic!("{line:?} under {heading}:\n{screen}"));
+        }
+    }
+    for said in [
+        "  j / ↓        next endpoint",
+        "  a / n        add an endpoint: its URL and events",
+        "  t            send the selected endpoint a webhook.test event",
+        "  e            enable an endpoint disabled after a day of failures",
+        "  d / Delete   remove the selected endpoint and its deliveries (asks)",
+        "  G / End      the oldest deliveries",
+        "  Esc / q / W  back to the endpoints",
+        "  Tab / ↓      next field (Shift-Tab / ↑ back)",
+    ] {
+        assert!(screen.contains(said), "{said:?} in help:\n{screen}");
+    }
+    // `/` finds them by their words too.
+    ui.press(KeyCode::Char('/')).await;
+    ui.type_text("endpoint").await;
+    let found = ui.screen();
+    assert!(
+        found.contains("Webhooks (W)")
+            && found.contains("  Enter        the selected endpoint's deliveries"),
+        "{found}"
+    );
+    assert!(!found.contains("next key"), "{found}");
+    w.server.stop().await;
 }
 
 async fn add_test_and_remove_an_endpoint_from_the_screen(backend: Backend) {

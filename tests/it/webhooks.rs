@@ -33,6 +33,8 @@ on_both_backends!(
     a_leak_report_sends_exposed_then_revoked_for_a_leak,
     delivered_events_are_pruned_after_the_retention_never_pending_ones,
     deliveries_are_read_a_page_at_a_time_from_either_end,
+    the_cli_reads_every_delivery_once_following_the_pages,
+    an_endpoint_urls_credentials_stay_out_of_audit_lists_and_the_log,
 );
 
 /// What the receiver got.
@@ -1182,5 +1184,228 @@ async fn deliveries_are_read_a_page_at_a_time_from_either_end(backend: Backend) 
         );
     }
     s.stop().await;
+    backend.cleanup().await;
+}
+
+// `keydeck webhooks deliveries` follows the service's pages (500 at a time)
+// as `keydeck audit` does: over three pages, every delivery once, newest
+// first, the same as the API's; a cursor the service did not issue is a 400
+// that says so, however it is malformed.
+async fn the_cli_reads_every_delivery_once_following_the_pages(backend: Backend) {
+    use crate::common::cli::User;
+    const MADE: usize = 1_010;
+    let rx = Receiver::start().await;
+    let s = start(&backend, Arc::new(SystemClock)).await;
+    let (hook, _) = add_webhook(&s, &rx.url("/hook"), &["api_key.created"]).await;
+    let test = || async {
+        let r = s
+            .http
+            .post(s.url(&format!("/v1/webhooks/{hook}/test")))
+            .bearer_auth(&s.admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+    };
+    for _ in 0..MADE / 10 {
+        futures_util::future::join_all((0..10).map(|_| test())).await;
+    }
+    // What the API pages say, newest first.
+    let mut api = Vec::new();
+    let mut query = "limit=500".to_owned();
+    loop {
+        let (ids, v) = page(&s, &hook, &query).await;
+        api.extend(ids);
+        match v["next_cursor"].as_str() {
+            Some(next) => query = format!("limit=500&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(api.len(), MADE);
+
+    let user = User::new()
+        .env("KEYDECK_URL", &s.base)
+        .env("KEYDECK_TOKEN", &s.admin_token);
+    let ids = |args: &[&str]| -> Vec<i64> {
+        let run = user.run(args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        let v: Value = serde_json::from_str(&run.stdout).unwrap();
+        v.as_array()
+            .unwrap_or_else(|| panic!("a JSON array: {}", run.stdout))
+            .iter()
+            .map(|d| d["id"].as_i64().unwrap())
+            .collect()
+    };
+    let all = ids(&[
+        "webhooks",
+        "deliveries",
+        &hook,
+        "--limit",
+        "100000",
+        "--json",
+    ]);
+    let once: std::collections::HashSet<i64> = all.iter().copied().collect();
+    assert_eq!(once.len(), MADE, "each delivery once");
+    assert_eq!(all, api, "the API's deliveries, in its order");
+    // A limit that ends inside the second page.
+    let some = ids(&["webhooks", "deliveries", &hook, "--limit", "510", "--json"]);
+    assert_eq!(some, api[..510]);
+    // The table: the newest 100 by default.
+    let table = user.run(&["webhooks", "deliveries", &hook]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert_eq!(
+        table
+            .stdout
+            .lines()
+            .filter(|l| l.contains("webhook.test"))
+            .count(),
+        100,
+        "{}",
+        table.stdout
+    );
+
+    for (query, field) in [
+        ("cursor=abc", "cursor"),
+        ("cursor=99999999999999999999", "cursor"),
+        ("cursor=1.5", "cursor"),
+        ("cursor=%00", "cursor"),
+        ("cursor=0", "cursor"),
+        ("before=-1", "before"),
+        ("before=9e9", "before"),
+    ] {
+        let r = s
+            .get(
+                &format!("/v1/webhooks/{hook}/deliveries?{query}"),
+                &s.admin_token,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
+        let body: Value = r.json().await.unwrap();
+        let said = body["error"]["fields"][field].as_str().unwrap_or_default();
+        assert!(
+            said.contains("not one this service issued"),
+            "{query}: {body}"
+        );
+    }
+    s.stop().await;
+    backend.cleanup().await;
+}
+
+// A URL may carry credentials: a user name and password are refused (the
+// answer does not repeat them); a query string's values are kept for
+// sending but shown as REDACTED in the audit log (created, removed) and the
+// CLI's list, and never reach the service's log (`RUST_LOG=trace`); only
+// the endpoint's own record has the URL whole.
+async fn an_endpoint_urls_credentials_stay_out_of_audit_lists_and_the_log(backend: Backend) {
+    use crate::common::cli::User;
+    const PASSWORD: &str = "pw-K3v8sQ";
+    const TOKEN: &str = "abc-q7Z9wT";
+    let rx = Receiver::start().await;
+    let dir = backend.data_dir.path().to_path_buf();
+    let log = std::env::temp_dir().join(format!(
+        "keydeck-webhook-url-{}.log",
+        keydeck::key::random_base62(8).as_str()
+    ));
+    let env = [("KEYDECK_WEBHOOKS_ALLOW_PRIVATE", "true")];
+    let server = ServerProcess::spawn_with(&backend, &dir, &log, &env);
+    let t = admin_token(&dir);
+    let http = reqwest::Client::new();
+    let add = |url: String| {
+        http.post(server.url("/v1/webhooks"))
+            .bearer_auth(&t)
+            .json(&json!({ "url": url, "events": ["api_key.created"] }))
+            .send()
+    };
+    let loopback = rx.url("/h");
+    let with_user = loopback.replacen("http://", &format!("http://u:{PASSWORD}@"), 1);
+    for url in [
+        "https://u:p@example.test/h?token=abc".to_owned(),
+        format!("{with_user}?token={TOKEN}"),
+    ] {
+        let r = add(url.clone()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{url}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains("user name or password"), "{body}");
+        for secret in ["u:p@", "abc", PASSWORD, TOKEN] {
+            assert!(!body.contains(secret), "{secret} in {body}");
+        }
+    }
+    let url = format!("{loopback}?token={TOKEN}&v=1");
+    let r = add(url.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["webhook"]["url"], url, "the endpoint's own record");
+    let id = created["webhook"]["id"].as_str().unwrap().to_owned();
+    // Sent to the URL whole.
+    let r = http
+        .post(server.url(&format!("/v1/webhooks/{id}/test")))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    rx.wait_for("the test event", |a| {
+        a.iter().any(|a| a.kind() == "webhook.test")
+    })
+    .await;
+
+    let user = User::new()
+        .env("KEYDECK_URL", &server.base)
+        .env("KEYDECK_TOKEN", &t);
+    let table = user.run(&["webhooks", "list"]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(
+        table.stdout.contains("/h?token=REDACTED&v=REDACTED") && !table.stdout.contains(TOKEN),
+        "{}",
+        table.stdout
+    );
+    let whole = user.run(&["webhooks", "list", "--json"]);
+    assert!(
+        whole.stdout.contains(TOKEN),
+        "--json is the record: {}",
+        whole.stdout
+    );
+    let removed = user.run(&["webhooks", "remove", &id]);
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    assert!(!removed.stderr.contains(TOKEN), "{}", removed.stderr);
+
+    let audit = http
+        .get(server.url("/v1/audit-logs"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_str(&audit).unwrap();
+    let redacted = format!("{loopback}?token=REDACTED&v=REDACTED");
+    for action in ["webhook.created", "webhook.removed"] {
+        let entry = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == action)
+            .unwrap_or_else(|| panic!("{action} in {audit}"));
+        assert_eq!(entry["details"]["url"], redacted.as_str(), "{entry}");
+    }
+    for secret in [PASSWORD, TOKEN, "u:p@"] {
+        assert!(
+            !audit.contains(secret),
+            "{secret} in the audit log: {audit}"
+        );
+    }
+    assert!(server.terminate().success());
+    let text = String::from_utf8_lossy(&std::fs::read(&log).unwrap()).into_owned();
+    let _ = std::fs::remove_file(&log);
+    assert!(
+        text.contains("webhook endpoint added"),
+        "the log is the real one"
+    );
+    for secret in [PASSWORD, TOKEN] {
+        assert!(!text.contains(secret), "{secret} in the service's log");
+    }
     backend.cleanup().await;
 }

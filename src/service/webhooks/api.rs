@@ -15,7 +15,7 @@ use crate::api::webhooks::{
 };
 use crate::api::ErrorBody;
 use crate::audit_action::AuditAction;
-use crate::key::webhook::{self as event, new_signing_secret, EVENT_TYPES};
+use crate::key::webhook::{self as event, new_signing_secret, redacted_url, EVENT_TYPES};
 use crate::key::{new_id, Secret};
 use crate::service::auth::Admin;
 use crate::service::error::{field_error, ApiError};
@@ -227,7 +227,7 @@ pub async fn create(
         &state,
         &admin,
         AuditAction::WebhookCreated,
-        json!({ "webhook_id": new.id, "url": new.url, "events": new.events }),
+        json!({ "webhook_id": new.id, "url": redacted_url(&new.url), "events": new.events }),
     );
     state.store.webhooks().add_endpoint(&new, &a).await?;
     tracing::info!(webhook = %new.id, org_id = %admin.org.id, by = %admin.user.email, "webhook endpoint added");
@@ -261,7 +261,7 @@ pub async fn remove(
         &id,
         Change::Remove,
         AuditAction::WebhookRemoved,
-        |e| json!({ "webhook_id": id, "url": e.url }),
+        |e| json!({ "webhook_id": id, "url": redacted_url(&e.url) }),
     )
     .await?;
     tracing::info!(webhook = %id, org_id = %admin.org.id, by = %admin.user.email, "webhook endpoint removed");

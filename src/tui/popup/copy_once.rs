@@ -5,6 +5,7 @@
 use super::{centered, Confirm, Ctx, Intent, Popup, Then};
 use crate::api::webhooks::Webhook;
 use crate::api::ApiKey;
+use crate::key::webhook::redacted_url;
 use crate::key::Secret;
 use crate::present;
 use ratatui::layout::Rect;
@@ -154,7 +155,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, modal: &CopyOnce, area: Rect) {
         ),
         Subject::Webhook(webhook) => (
             WEBHOOK_TITLE,
-            format!("{} · {}", webhook.url, webhook.events.join(", ")),
+            format!("{} · {}", redacted_url(&webhook.url), webhook.events.join(", ")),
             vec![
                 "Your receiver checks each request's webhook-signature with it (Standard Webhooks).".to_owned(),
                 "If you lose it, rotate it: R on the webhooks screen (W).".to_owned(),
@@ -163,7 +164,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, modal: &CopyOnce, area: Rect) {
         ),
         Subject::WebhookRotated(webhook) => (
             WEBHOOK_TITLE,
-            format!("{} · {}", webhook.url, webhook.events.join(", ")),
+            format!("{} · {}", redacted_url(&webhook.url), webhook.events.join(", ")),
             vec![
                 "Your receiver checks each request's webhook-signature with it (Standard Webhooks).".to_owned(),
                 match webhook.previous_secret_until {

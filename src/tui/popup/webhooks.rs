@@ -13,6 +13,7 @@ use super::webhook_deliveries::Deliveries;
 use super::{Confirm, CopyOnce, Ctx, Intent, Popup, Then};
 use crate::api::webhooks::{CreateWebhookRequest, Webhook, WebhookDelivery};
 use crate::client::ClientError;
+use crate::key::webhook::redacted_url;
 use crate::tui::action::{DeliveriesPage, WebhookAnswer, WebhookOp};
 use crate::tui::keymap::{self, Command, Context, FooterState};
 use crate::tui::message::banner_message;
@@ -211,14 +212,18 @@ impl WebhooksView {
                     return Intent::Webhooks(WebhookOp::Enable(w.id.clone()));
                 }
                 Some(w) => {
-                    self.note = Some(format!("{} is {}: nothing to enable.", w.url, w.health));
+                    self.note = Some(format!(
+                        "{} is {}: nothing to enable.",
+                        redacted_url(&w.url),
+                        w.health
+                    ));
                 }
                 None => {}
             },
             Some(Command::Rotate) => {
                 if let Some(webhook) = self.selected_webhook() {
                     let lines = vec![
-                        format!("Give {} a new signing secret?", webhook.url),
+                        format!("Give {} a new signing secret?", redacted_url(&webhook.url)),
                         "The new one signs from now on and is shown once. The current one \
                          signs too for 24 hours (both signatures are sent): update your \
                          receiver before then."
@@ -236,7 +241,7 @@ impl WebhooksView {
             Some(Command::Revoke) => {
                 if let Some(webhook) = self.selected_webhook() {
                     let lines = vec![
-                        format!("Remove the endpoint {}?", webhook.url),
+                        format!("Remove the endpoint {}?", redacted_url(&webhook.url)),
                         "Its deliveries go too; nothing more is sent to it.".into(),
                     ];
                     let dialog = Confirm::ask(
@@ -351,7 +356,7 @@ impl WebhooksView {
                     self.replace(&webhook);
                     self.note = Some(format!(
                         "Enabled {}: what waited is being sent.",
-                        webhook.url
+                        redacted_url(&webhook.url)
                     ));
                     self.error = None;
                 }
@@ -372,7 +377,7 @@ impl WebhooksView {
                 Ok(webhook) => {
                     self.webhooks.retain(|w| w.id != id);
                     self.selected = self.selected.min(self.webhooks.len().saturating_sub(1));
-                    self.note = Some(format!("Removed {}.", webhook.url));
+                    self.note = Some(format!("Removed {}.", redacted_url(&webhook.url)));
                     self.error = None;
                 }
                 Err(e) => self.error = Some(message(&e)),
@@ -399,7 +404,7 @@ fn row(ctx: &Ctx, webhook: &Webhook, width: usize, selected: bool) -> Line<'stat
     let events = cut::end(&events, (width / 3).max(10));
     let url_width =
         width.saturating_sub(9 + 2 + unicode_width::UnicodeWidthStr::width(events.as_str()));
-    let url = cut::end(&webhook.url, url_width);
+    let url = cut::end(&redacted_url(&webhook.url), url_width);
     let pad = url_width.saturating_sub(unicode_width::UnicodeWidthStr::width(url.as_str()));
     let mut line = Line::from(vec![
         health(ctx, webhook),
@@ -540,7 +545,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, view: &WebhooksView, area: Rect) {
                 .webhooks
                 .iter()
                 .find(|w| w.id == d.endpoint)
-                .map(|w| w.url.clone())
+                .map(|w| redacted_url(&w.url))
                 .unwrap_or_default();
             title = format!(
                 " Deliveries to {} ",
