@@ -164,18 +164,33 @@ pub trait UsageStore: Send + Sync {
 /// The SQL, the same text on both backends (`at` and counts are BIGINT on
 /// PostgreSQL; sums are cast back, as PostgreSQL sums BIGINT to NUMERIC).
 pub(super) mod sql {
-    /// `{t}` is the table. Parameters: key, org, at, then the six counts.
-    pub fn upsert(table: &str) -> String {
+    /// Parameters per row of [`upsert`]: key, org, at, then the six counts.
+    pub const UPSERT_PARAMS: usize = 3 + super::OUTCOME_COUNT;
+
+    /// Adds `rows` rows to `{table}` in one statement: parameters
+    /// [`UPSERT_PARAMS`] per row, in the order key, org, at, counts. The rows
+    /// must differ in (key, at): PostgreSQL updates a row once per statement.
+    pub fn upsert(table: &str, rows: usize) -> String {
+        let values: Vec<String> = (0..rows)
+            .map(|r| {
+                let first = r * UPSERT_PARAMS + 1;
+                let params: Vec<String> = (first..first + UPSERT_PARAMS)
+                    .map(|p| format!("${p}"))
+                    .collect();
+                format!("({})", params.join(", "))
+            })
+            .collect();
         format!(
             "INSERT INTO {table} (key_id, org_id, at, valid, insufficient_scope, expired, revoked, \
-             rate_limited, unknown) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             rate_limited, unknown) VALUES {} \
              ON CONFLICT (key_id, at) DO UPDATE SET \
              valid = {table}.valid + excluded.valid, \
              insufficient_scope = {table}.insufficient_scope + excluded.insufficient_scope, \
              expired = {table}.expired + excluded.expired, \
              revoked = {table}.revoked + excluded.revoked, \
              rate_limited = {table}.rate_limited + excluded.rate_limited, \
-             unknown = {table}.unknown + excluded.unknown"
+             unknown = {table}.unknown + excluded.unknown",
+            values.join(", ")
         )
     }
 
