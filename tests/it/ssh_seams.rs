@@ -44,6 +44,22 @@ struct Seeded {
 }
 
 impl Seeded {
+    /// A service with an SSH listener and the admin's SSH key, its clock at `at`.
+    async fn start(backend: &Backend, at: DateTime<Utc>) -> Self {
+        let clock = Arc::new(ManualClock::new(at));
+        let listen = SshConfig::new("127.0.0.1:0".parse().unwrap());
+        let server = TestServer::start_with_ssh(backend, clock.clone(), |_| {}, Some(listen)).await;
+        let key = ssh::new_key();
+        ssh::add_key(server.running.state.store.as_ref(), ADMIN, &key).await;
+        Self { server, clock, key }
+    }
+
+    /// Sets the organisation's policy to `body`.
+    async fn set_policy(&self, body: Value) {
+        self.send(reqwest::Method::PUT, "/v1/policy", body, 200)
+            .await;
+    }
+
     /// Creates a key `at` (expiring at `expires`, if any); its secret and id.
     async fn key_at(
         &self,
@@ -110,12 +126,7 @@ impl Seeded {
 async fn seed(backend: &Backend) -> Seeded {
     let start = Utc::now();
     let day = |d: i64| start + Duration::days(d);
-    let clock = Arc::new(ManualClock::new(day(-100)));
-    let listen = SshConfig::new("127.0.0.1:0".parse().unwrap());
-    let server = TestServer::start_with_ssh(backend, clock.clone(), |_| {}, Some(listen)).await;
-    let key = ssh::new_key();
-    ssh::add_key(server.running.state.store.as_ref(), ADMIN, &key).await;
-    let s = Seeded { server, clock, key };
+    let s = Seeded::start(backend, day(-100)).await;
     s.key_at(day(-40), "Lapsed", Some(day(-2))).await;
     let rotated = s.key_at(day(-30), "Rotated", Some(day(60))).await;
     let used = [
@@ -137,13 +148,7 @@ async fn seed(backend: &Backend) -> Seeded {
         201,
     )
     .await;
-    s.send(
-        reqwest::Method::PUT,
-        "/v1/policy",
-        json!({"max_lifetime_days": 90}),
-        200,
-    )
-    .await;
+    s.set_policy(json!({"max_lifetime_days": 90})).await;
     s
 }
 
@@ -259,23 +264,12 @@ fn frames(ui: &UiSession) -> Vec<String> {
 async fn the_first_frame_with_keys_over_ssh_has_the_policys_badges(backend: Backend) {
     let start = Utc::now();
     let day = |d: i64| start + Duration::days(d);
-    let clock = Arc::new(ManualClock::new(day(-45)));
-    let listen = SshConfig::new("127.0.0.1:0".parse().unwrap());
-    let server = TestServer::start_with_ssh(&backend, clock.clone(), |_| {}, Some(listen)).await;
-    let key = ssh::new_key();
-    ssh::add_key(server.running.state.store.as_ref(), ADMIN, &key).await;
-    let s = Seeded { server, clock, key };
+    let s = Seeded::start(&backend, day(-45)).await;
     let (secret, _) = s.key_at(day(-45), "Old key", Some(day(60))).await;
     s.clock.set(day(-1));
     assert_eq!(s.server.auth(&secret, None).await.status(), 200);
     s.clock.set(start);
-    s.send(
-        reqwest::Method::PUT,
-        "/v1/policy",
-        json!({"rotate_after_days": 30}),
-        200,
-    )
-    .await;
+    s.set_policy(json!({"rotate_after_days": 30})).await;
 
     let handle = ssh::connect(ssh::addr(&s.server), &s.key).await.unwrap();
     let mut remote = UiSession::open(&handle, WIDTH, HEIGHT, &[]).await;
