@@ -262,6 +262,8 @@ impl App {
         }
     }
 
+    /// Puts `policy` in force here: badges, the summary line, the Attention
+    /// tab and an open create form follow it.
     fn use_policy(&mut self, policy: Policy) {
         if policy != self.policy {
             self.dirty = true;
