@@ -272,9 +272,11 @@ pub enum PolicyCommand {
     },
     /// Change the policy (admins only); flags left out keep their value.
     #[command(after_help = "Examples:\n  \
-        keydeck policy set --max-lifetime 90d --require-expiry\n  \
+        keydeck policy set --max-lifetime 90d --require-expiry          # asks first\n  \
         keydeck policy set --require-description --dry-run   # which keys would not comply\n  \
-        keydeck policy set --rotate-after 180d --unused-after 60d\n\n\
+        keydeck policy set --rotate-after 180d --unused-after 60d --yes # from a script\n\n\
+        Without --yes, set shows each field that changes (old → new), asks on the terminal,\n\
+        and refuses when standard input is not one (so over SSH too).\n\
         Days are written as 90d (or 90). Existing keys are never changed or blocked: those\n\
         that do not comply get the `policy` badge.")]
     Set(PolicySetArgs),
@@ -317,6 +319,9 @@ pub struct PolicySetArgs {
     /// List the existing keys that would not comply (name, prefix, why) and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Do not ask for confirmation (needed when standard input is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     /// Print the new policy as JSON.
     #[arg(long)]
     pub json: bool,

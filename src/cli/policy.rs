@@ -1,12 +1,12 @@
 //! `keydeck policy show / set` (also over SSH): the organisation's key policy
-//! for scripts and admins; `set --dry-run` lists the keys a new policy would
-//! not accept.
+//! for scripts and admins; `set` shows what changes and asks first (`--yes`
+//! for scripts), `set --dry-run` lists the keys a new policy would not accept.
 
 use serde::Serialize;
 
 use super::console::note;
 use super::output::{self, Cell};
-use super::CliError;
+use super::{prompt, CliError};
 use crate::api::ApiKey;
 use crate::cli::{MaxLifetime, PolicyCommand, PolicySetArgs};
 use crate::client::Client;
@@ -36,16 +36,9 @@ fn show(policy: &Policy, json: bool) -> Result<(), CliError> {
 /// The policy for people: one line per field.
 fn describe(policy: &Policy) -> String {
     let days = crate::key::policy::in_days;
-    let rule = |on: bool| if on { "required" } else { "optional" };
     output::fields(
         vec![
-            (
-                "Max lifetime",
-                policy
-                    .max_lifetime_days
-                    .map_or_else(|| "none".to_owned(), days)
-                    .into(),
-            ),
+            ("Max lifetime", max_lifetime(policy).into()),
             (
                 "Expiry",
                 rule(policy.require_expiry || policy.max_lifetime_days.is_some()).into(),
@@ -63,17 +56,69 @@ fn describe(policy: &Policy) -> String {
     )
 }
 
+/// `required` or `optional`.
+fn rule(on: bool) -> &'static str {
+    if on {
+        "required"
+    } else {
+        "optional"
+    }
+}
+
+/// `90 days`, or `none` for no maximum.
+fn max_lifetime(policy: &Policy) -> String {
+    policy
+        .max_lifetime_days
+        .map_or_else(|| "none".to_owned(), crate::key::policy::in_days)
+}
+
+/// `1 h`, `10 min`: how long a leaked key works beside its successor.
+fn leak_grace(policy: &Policy) -> String {
+    present::duration(
+        chrono::Duration::seconds(policy.leak_grace_seconds.into()),
+        present::SpanUnit::Second..=present::SpanUnit::Hour,
+    )
+}
+
+/// Each field of the policy for people, one entry per field that `set`
+/// changes (`policy show` words a few of them together).
+fn settings(policy: &Policy) -> [(&'static str, String); 8] {
+    let days = crate::key::policy::in_days;
+    let expiry = match (policy.require_expiry, policy.max_lifetime_days) {
+        (false, Some(_)) => "required by the max lifetime",
+        (on, _) => rule(on),
+    };
+    [
+        ("Max lifetime", max_lifetime(policy)),
+        ("Expiry", expiry.to_owned()),
+        ("Description", rule(policy.require_description).to_owned()),
+        ("Rotate after", days(policy.rotate_after_days)),
+        (
+            "Warn when",
+            present::expiring_within(policy.expiring_within_days),
+        ),
+        ("Unused after", days(policy.unused_after_days)),
+        ("On leak", policy.on_leak.as_str().to_owned()),
+        ("Leak grace", leak_grace(policy)),
+    ]
+}
+
+/// The fields that differ from `old` to `new`, as `label  old → new` lines.
+fn changes(old: &Policy, new: &Policy) -> String {
+    let rows = settings(old)
+        .into_iter()
+        .zip(settings(new))
+        .filter(|((_, was), (_, now))| was != now)
+        .map(|((label, was), (_, now))| (label, Cell::from(format!("{was} → {now}"))))
+        .collect();
+    output::fields(rows, false)
+}
+
 /// `revoke`, `flag`, or `rotate (the leaked key works 1 h more)`.
 fn on_leak(policy: &Policy) -> String {
     use crate::key::policy::OnLeak;
     match policy.on_leak {
-        OnLeak::Rotate => format!(
-            "rotate (the leaked key works {} more)",
-            present::duration(
-                chrono::Duration::seconds(policy.leak_grace_seconds.into()),
-                present::SpanUnit::Second..=present::SpanUnit::Hour
-            )
-        ),
+        OnLeak::Rotate => format!("rotate (the leaked key works {} more)", leak_grace(policy)),
         other => other.as_str().to_owned(),
     }
 }
@@ -146,13 +191,37 @@ async fn set(client: &Client, args: PolicySetArgs) -> Result<(), CliError> {
     if args.dry_run {
         return dry_run(client, &new, args.json).await;
     }
-    let now_in_force = client.set_policy(&new).await?;
-    if now_in_force == current {
-        note!("The policy already was this; nothing changed.");
-    } else {
-        note!("Policy updated. Existing keys are not changed; new keys and rotations follow it.");
+    if new == current {
+        note!("The policy already is this; nothing changed.");
+        return show(&current, args.json);
     }
+    note!(
+        "The policy changes:\n{}",
+        changes(&current, &new).trim_end()
+    );
+    approved(args.yes)?;
+    let now_in_force = client.set_policy(&new).await?;
+    note!("Policy updated. Existing keys are not changed; new keys and rotations follow it.");
     show(&now_in_force, args.json)
+}
+
+/// Goes on with the change if `--yes`, or if the person at the terminal says
+/// yes; refuses when no one can answer (a script, a command over SSH).
+fn approved(yes: bool) -> Result<(), CliError> {
+    if yes {
+        return Ok(());
+    }
+    if !prompt::interactive() {
+        return Err(CliError::usage(
+            "refusing to change the policy without confirmation: standard input is not a \
+             terminal. Nothing was changed; pass --yes to apply it.",
+        ));
+    }
+    if prompt::confirm("Apply?")? {
+        Ok(())
+    } else {
+        Err(CliError::usage("cancelled; nothing was changed"))
+    }
 }
 
 /// An active key the policy would not accept, and why: each rule with its
@@ -226,6 +295,7 @@ mod tests {
             on_leak: None,
             leak_grace: None,
             dry_run: false,
+            yes: false,
             json: false,
         }
     }
@@ -259,6 +329,33 @@ mod tests {
         )
         .unwrap();
         assert_eq!(unlimited.max_lifetime_days, None);
+    }
+
+    /// What `set` shows before it asks: only the fields that change, old → new.
+    #[test]
+    fn the_changes_are_the_fields_that_differ_old_to_new() {
+        let old = Policy {
+            max_lifetime_days: Some(90),
+            ..Policy::default()
+        };
+        let new = Policy {
+            max_lifetime_days: None,
+            rotate_after_days: 60,
+            leak_grace_seconds: 600,
+            ..old
+        };
+        let text = changes(&old, &new);
+        assert_eq!(
+            text.lines().collect::<Vec<_>>(),
+            [
+                "Max lifetime 90 days → none",
+                "Expiry       required by the max lifetime → optional",
+                "Rotate after 90 days → 60 days",
+                "Leak grace   1 h → 10 min",
+            ],
+            "{text}"
+        );
+        assert_eq!(changes(&old, &old), "");
     }
 
     #[test]

@@ -186,6 +186,15 @@ impl std::fmt::Display for Violation {
 }
 
 impl Policy {
+    /// A short tag that changes whenever the policy does: the CRC-32 of its
+    /// JSON, in hex. A key list's first page carries the tag of the policy
+    /// in force (`KeyList::policy_tag`); a client that read the policy itself
+    /// compares the two to know whether what it read is still in force.
+    pub fn tag(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        format!("{:08x}", crc32fast::hash(&json))
+    }
+
     /// Whether the policy's fields are within their limits; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
         match self.invalid_field() {
@@ -455,6 +464,25 @@ mod tests {
         assert_eq!(p.rotated_expiry(at(0), Some(at(400))), Some(at(400)));
         assert_eq!(Policy::default().rotated_expiry(at(0), None), None);
         assert_eq!(p.expiry_rule().as_deref(), Some("expiry required"));
+    }
+
+    /// The tag the service puts on a key list and the tag a client computes
+    /// from the policy it read agree, and move with any field.
+    #[test]
+    fn the_tag_follows_the_policy_through_its_json() {
+        let p = Policy {
+            max_lifetime_days: Some(90),
+            ..Policy::default()
+        };
+        let read: Policy = serde_json::from_slice(&serde_json::to_vec(&p).unwrap()).unwrap();
+        assert_eq!(read.tag(), p.tag());
+        assert_eq!(p.tag().len(), 8);
+        let moved = Policy {
+            rotate_after_days: 60,
+            ..p
+        };
+        assert_ne!(moved.tag(), p.tag());
+        assert_ne!(Policy::default().tag(), p.tag());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use super::auth::Admin;
 use super::error::{field_error, ApiError};
 use super::extract::Query;
-use super::keys::{decode_sync_cursor, encode_sync_cursor, page_limit, policy_tag, MAX_QUERY_LEN};
+use super::keys::{decode_sync_cursor, encode_sync_cursor, page_limit, MAX_QUERY_LEN};
 use super::AppState;
 use crate::api::{
     ErrorBody, KeyCounts, KeyCountsQuery, KeyList, KeyListQuery, SummaryCounts, TabCounts,
@@ -102,7 +102,7 @@ pub async fn list(
         next_cursor,
         prev_cursor,
         sync_cursor: Some(encode_sync_cursor(sync_cursor)),
-        policy_tag: first.then(|| policy_tag(&policy)),
+        policy_tag: first.then(|| policy.tag()),
     }))
 }
 

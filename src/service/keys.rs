@@ -159,12 +159,6 @@ pub(super) fn check_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
-/// [`KeyList::policy_tag`]: the CRC-32 of the policy's JSON, in hex.
-pub(super) fn policy_tag(policy: &crate::key::policy::Policy) -> String {
-    let json = serde_json::to_vec(policy).unwrap_or_default();
-    format!("{:08x}", crc32fast::hash(&json))
-}
-
 /// A `sync_cursor` as [`list`] writes it: `s` and the store's cursor (opaque
 /// on PostgreSQL) as 16 hex digits.
 pub(super) fn encode_sync_cursor(cursor: i64) -> String {

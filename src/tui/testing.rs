@@ -188,8 +188,9 @@ pub fn synthetic_keys(n: usize, now: chrono::DateTime<chrono::Utc>) -> Vec<crate
 }
 
 /// An app of `width`×`height` on `clock`, with `keys` given to it as the
-/// answer to its first load, as the runner would. It holds them all (its
-/// capacity is at least their number): the local table, no service behind it.
+/// answer to its first load, and the default policy, as the runner would. It
+/// holds them all (its capacity is at least their number): the local table,
+/// no service behind it.
 pub fn loaded_app(
     clock: Arc<dyn Clock>,
     keys: Vec<crate::api::ApiKey>,
@@ -206,14 +207,21 @@ pub fn loaded_app(
     app.update(Action::Resize(width, height));
     app.set_capacity(keys.len().max(super::app::DEFAULT_CAPACITY));
     app.start();
-    let load = app
-        .take_effects()
-        .into_iter()
-        .find_map(|effect| match effect {
-            Effect::Send(id, Request::LoadPage { .. }) => Some(id),
+    let effects = app.take_effects();
+    let asked = |wanted: fn(&Request) -> bool| {
+        effects.iter().find_map(|effect| match effect {
+            Effect::Send(id, request) if wanted(request) => Some(*id),
             _ => None,
         })
-        .expect("the first load asks for a page");
+    };
+    let load =
+        asked(|r| matches!(r, Request::LoadPage { .. })).expect("the first load asks for a page");
+    let policy =
+        asked(|r| matches!(r, Request::LoadPolicy)).expect("the first load asks for the policy");
+    app.update(Action::Answer {
+        id: policy,
+        answer: Answer::Policy(Ok(crate::key::policy::Policy::default())),
+    });
     app.update(Action::Answer {
         id: load,
         answer: Answer::Page(Ok(crate::api::KeyList {

@@ -244,6 +244,7 @@ async fn each_leak_policy_acts_on_the_first_report_only(backend: Backend) {
             "--leak-grace",
             "10m",
             "--json",
+            "--yes",
         ])
         .ok()
         .json();

@@ -1,10 +1,14 @@
 //! `keydeck policy show / set` and `keys create` under a policy, run as scripts
-//! run them: the built binary against a real `keydeck serve`, exit codes checked.
+//! run them: the built binary against a real `keydeck serve`, exit codes checked;
+//! and `policy set`'s question, off a terminal, on one and over SSH.
 
 use crate::common::cli as support;
+use crate::common::{ssh, Backend};
 
 use serde_json::{json, Value};
 use support::{Service, User};
+
+on_both_backends!(policy_set_shows_the_changes_and_asks_first_everywhere);
 
 /// `keys create` of a key with `extra` flags, as JSON; exit code 0.
 fn create(user: &User, name: &str, extra: &[&str]) -> Value {
@@ -99,6 +103,7 @@ fn show_and_set_and_a_dry_run_that_changes_nothing() {
             "--rotate-after",
             "60d",
             "--json",
+            "--yes",
         ])
         .ok();
     set.stderr_has("Policy updated");
@@ -109,7 +114,7 @@ fn show_and_set_and_a_dry_run_that_changes_nothing() {
                "expiring_within_days": 7, "rotate_after_days": 60, "unused_after_days": 30})
     );
     let set = admin
-        .run(&["policy", "set", "--unused-after", "45", "--json"])
+        .run(&["policy", "set", "--unused-after", "45", "--json", "--yes"])
         .ok()
         .json();
     assert_eq!(set["max_lifetime_days"], 90);
@@ -140,13 +145,13 @@ fn show_and_set_and_a_dry_run_that_changes_nothing() {
     );
     assert_eq!(member.run(&["policy", "show", "--json"]).ok().json(), set);
     member
-        .run(&["policy", "set", "--max-lifetime", "none"])
+        .run(&["policy", "set", "--max-lifetime", "none", "--yes"])
         .code(2);
     assert_eq!(admin.run(&["policy", "show", "--json"]).ok().json(), set);
 
     // --max-lifetime none lifts the limit.
     let lifted = admin
-        .run(&["policy", "set", "--max-lifetime", "none", "--json"])
+        .run(&["policy", "set", "--max-lifetime", "none", "--json", "--yes"])
         .ok()
         .json();
     assert_eq!(lifted["max_lifetime_days"], Value::Null);
@@ -221,6 +226,7 @@ fn keys_create_against_a_policy_exits_1_naming_it() {
             "--max-lifetime",
             "30d",
             "--require-description",
+            "--yes",
         ])
         .ok();
 
@@ -278,4 +284,119 @@ fn keys_create_against_a_policy_exits_1_naming_it() {
         1,
         "only the compliant key: {keys}"
     );
+}
+
+/// `keydeck ARGS` as `user`, from an async test.
+fn run(user: &User, args: &[&str]) -> support::Run {
+    tokio::task::block_in_place(|| user.run(args))
+}
+
+/// `policy set` shows each field that changes (old → new) and asks first:
+/// off a terminal without `--yes` it refuses (exit 1) and sends nothing, and
+/// so does every command over SSH, with or without a terminal; `--yes`
+/// applies at once; on a terminal `n` changes nothing and `y` applies.
+async fn policy_set_shows_the_changes_and_asks_first_everywhere(backend: Backend) {
+    let server = ssh::start(&backend, |_| {}).await;
+    let key = ssh::new_key();
+    ssh::add_key(server.running.state.store.as_ref(), "admin@localhost", &key).await;
+    let handle = ssh::connect(ssh::addr(&server), &key).await.unwrap();
+    let admin = User::new()
+        .env("KEYDECK_URL", &server.base)
+        .env("KEYDECK_TOKEN", &server.admin_token);
+    let token = server.admin_token.clone();
+    let policy = || server.get_json("/v1/policy", &token);
+    let updates = || async {
+        let log = server.get_json("/v1/audit-logs", &token).await;
+        log["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "policy.updated")
+            .count()
+    };
+    let before = policy().await;
+    assert_eq!(before["rotate_after_days"], 90);
+
+    // A script without --yes: the changes, the refusal, exit 1, nothing sent.
+    let refused = run(&admin, &["policy", "set", "--rotate-after", "60d"]).code(1);
+    refused
+        .stderr_has("Rotate after 90 days → 60 days")
+        .stderr_has("refusing to change the policy without confirmation")
+        .stderr_has("--yes");
+    assert!(refused.stdout.is_empty(), "{refused:?}");
+    assert!(!refused.stderr.contains("Policy updated"), "{refused:?}");
+    assert_eq!(policy().await, before, "refused: unchanged");
+
+    // Over SSH no one can answer, terminal or not: refused alike.
+    for pty in [false, true] {
+        let over_ssh = ssh::exec(&handle, "policy set --rotate-after 60d", pty).await;
+        assert_eq!(over_ssh.status, Some(1), "pty {pty}: {over_ssh:?}");
+        assert!(
+            over_ssh.stderr.contains("Rotate after 90 days → 60 days")
+                && over_ssh.stderr.contains("without confirmation")
+                && over_ssh.stderr.contains("--yes"),
+            "pty {pty}: {over_ssh:?}"
+        );
+        assert!(over_ssh.stdout.is_empty(), "pty {pty}: {over_ssh:?}");
+        assert_eq!(policy().await, before, "pty {pty}: unchanged");
+    }
+    assert_eq!(updates().await, 0, "nothing was sent");
+
+    // --yes: applied, the changes still said; over SSH too.
+    let applied = run(
+        &admin,
+        &["policy", "set", "--rotate-after", "60d", "--yes", "--json"],
+    )
+    .ok();
+    applied
+        .stderr_has("Rotate after 90 days → 60 days")
+        .stderr_has("Policy updated");
+    assert_eq!(applied.json()["rotate_after_days"], 60);
+    assert_eq!(policy().await["rotate_after_days"], 60);
+    let over_ssh = ssh::exec(&handle, "policy set --unused-after 45d --yes", false).await;
+    assert_eq!(over_ssh.status, Some(0), "{over_ssh:?}");
+    assert!(
+        over_ssh.stderr.contains("Unused after 30 days → 45 days"),
+        "{over_ssh:?}"
+    );
+    assert_eq!(policy().await["unused_after_days"], 45);
+    assert_eq!(updates().await, 2);
+
+    // Nothing to change: nothing to ask, nothing sent.
+    run(&admin, &["policy", "set", "--rotate-after", "60d"])
+        .ok()
+        .stderr_has("already is this");
+    assert_eq!(updates().await, 2);
+
+    // On a terminal: `n` changes nothing, `y` applies.
+    let set = ["policy", "set", "--max-lifetime", "30d"];
+    let question = "Apply? [y/N] ";
+    let no = tokio::task::block_in_place(|| admin.run_in_terminal(&set, &[], &[(question, "n\r")]));
+    assert_eq!(no.code, 1, "{}", no.screen);
+    assert!(
+        no.screen.contains("Max lifetime none → 30 days")
+            && no
+                .screen
+                .contains("Expiry       optional → required by the max lifetime"),
+        "{}",
+        no.screen
+    );
+    assert!(
+        no.screen.contains("cancelled; nothing was changed"),
+        "{}",
+        no.screen
+    );
+    assert_eq!(policy().await["max_lifetime_days"], Value::Null);
+    assert_eq!(updates().await, 2);
+    let yes =
+        tokio::task::block_in_place(|| admin.run_in_terminal(&set, &[], &[(question, "y\r")]));
+    assert_eq!(yes.code, 0, "{}", yes.screen);
+    assert!(yes.screen.contains("Policy updated"), "{}", yes.screen);
+    let now = policy().await;
+    assert_eq!(now["max_lifetime_days"], 30);
+    assert_eq!(now["rotate_after_days"], 60, "flags left out kept");
+    assert_eq!(updates().await, 3);
+
+    server.stop().await;
+    backend.cleanup().await;
 }

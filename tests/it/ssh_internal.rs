@@ -446,7 +446,7 @@ async fn policy_commands_over_ssh_answer_as_the_command_line_does(backend: Backe
 
     let set = ssh::exec(
         &handle,
-        "policy set --max-lifetime 90d --require-description",
+        "policy set --max-lifetime 90d --require-description --yes",
         false,
     )
     .await;

@@ -27,7 +27,10 @@ use common::ssh::{self, UiSession};
 use common::ui::past_gutter;
 use common::{Backend, TestServer};
 
-on_both_backends!(the_ui_over_ssh_shows_rotation_policy_and_attention_as_locally);
+on_both_backends!(
+    the_ui_over_ssh_shows_rotation_policy_and_attention_as_locally,
+    the_first_frame_with_keys_over_ssh_has_the_policys_badges,
+);
 
 const WIDTH: u16 = 150;
 const HEIGHT: u16 = 30;
@@ -41,6 +44,22 @@ struct Seeded {
 }
 
 impl Seeded {
+    /// A service with an SSH listener and the admin's SSH key, its clock at `at`.
+    async fn start(backend: &Backend, at: DateTime<Utc>) -> Self {
+        let clock = Arc::new(ManualClock::new(at));
+        let listen = SshConfig::new("127.0.0.1:0".parse().unwrap());
+        let server = TestServer::start_with_ssh(backend, clock.clone(), |_| {}, Some(listen)).await;
+        let key = ssh::new_key();
+        ssh::add_key(server.running.state.store.as_ref(), ADMIN, &key).await;
+        Self { server, clock, key }
+    }
+
+    /// Sets the organisation's policy to `body`.
+    async fn set_policy(&self, body: Value) {
+        self.send(reqwest::Method::PUT, "/v1/policy", body, 200)
+            .await;
+    }
+
     /// Creates a key `at` (expiring at `expires`, if any); its secret and id.
     async fn key_at(
         &self,
@@ -107,12 +126,7 @@ impl Seeded {
 async fn seed(backend: &Backend) -> Seeded {
     let start = Utc::now();
     let day = |d: i64| start + Duration::days(d);
-    let clock = Arc::new(ManualClock::new(day(-100)));
-    let listen = SshConfig::new("127.0.0.1:0".parse().unwrap());
-    let server = TestServer::start_with_ssh(backend, clock.clone(), |_| {}, Some(listen)).await;
-    let key = ssh::new_key();
-    ssh::add_key(server.running.state.store.as_ref(), ADMIN, &key).await;
-    let s = Seeded { server, clock, key };
+    let s = Seeded::start(backend, day(-100)).await;
     s.key_at(day(-40), "Lapsed", Some(day(-2))).await;
     let rotated = s.key_at(day(-30), "Rotated", Some(day(60))).await;
     let used = [
@@ -134,13 +148,7 @@ async fn seed(backend: &Backend) -> Seeded {
         201,
     )
     .await;
-    s.send(
-        reqwest::Method::PUT,
-        "/v1/policy",
-        json!({"max_lifetime_days": 90}),
-        200,
-    )
-    .await;
+    s.set_policy(json!({"max_lifetime_days": 90})).await;
     s
 }
 
@@ -228,6 +236,56 @@ async fn the_ui_over_ssh_shows_rotation_policy_and_attention_as_locally(backend:
         "{screen}"
     );
     assert_eq!(attention, table(&local.screen()), "over SSH:\n{screen}");
+
+    remote.send(b"q").await;
+    assert_eq!(remote.wait_closed().await, Some(0));
+    s.stop().await;
+}
+
+/// The screens the session showed, one per frame (up to the end of each
+/// synchronized update), in order.
+fn frames(ui: &UiSession) -> Vec<String> {
+    const END: &[u8] = b"\x1b[?2026l";
+    let mut parser = vt100::Parser::new(ui.size.1, ui.size.0, 0);
+    let mut read = 0;
+    let mut screens = Vec::new();
+    for end in (0..ui.bytes.len()).filter(|&at| ui.bytes[at..].starts_with(END)) {
+        parser.process(&ui.bytes[read..end + END.len()]);
+        read = end + END.len();
+        screens.push(parser.screen().contents());
+    }
+    screens
+}
+
+// The policy is read beside the first page and the keys wait for it: the
+// first frame over SSH that shows a key already has the policy's badges (a
+// key 45 days old is `rotate` under a 30-day rotation, not under the
+// default 90), and the summary line counts it.
+async fn the_first_frame_with_keys_over_ssh_has_the_policys_badges(backend: Backend) {
+    let start = Utc::now();
+    let day = |d: i64| start + Duration::days(d);
+    let s = Seeded::start(&backend, day(-45)).await;
+    let (secret, _) = s.key_at(day(-45), "Old key", Some(day(60))).await;
+    s.clock.set(day(-1));
+    assert_eq!(s.server.auth(&secret, None).await.status(), 200);
+    s.clock.set(start);
+    s.set_policy(json!({"rotate_after_days": 30})).await;
+
+    let handle = ssh::connect(ssh::addr(&s.server), &s.key).await.unwrap();
+    let mut remote = UiSession::open(&handle, WIDTH, HEIGHT, &[]).await;
+    remote.wait_for("Old key").await;
+    let frames = frames(&remote);
+    let first = frames
+        .iter()
+        .find(|screen| screen.contains("Old key"))
+        .expect("a frame with the key");
+    assert_eq!(health(&table(first), "Old key"), ["rotate"], "{first}");
+    let summary = first.lines().nth(1).unwrap();
+    assert!(summary.contains("1 rotation due"), "{first}");
+    assert!(
+        frames.len() > 1 && !frames[0].contains("Old key"),
+        "the first frame (before any answer) came as before: {frames:?}"
+    );
 
     remote.send(b"q").await;
     assert_eq!(remote.wait_closed().await, Some(0));

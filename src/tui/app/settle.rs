@@ -55,11 +55,14 @@ impl App {
         u32::try_from(room).unwrap_or(PAGE_SIZE).clamp(1, PAGE_SIZE)
     }
 
-    /// The first load: every key, and the scope catalogue.
+    /// The first load: every key, the scope catalogue, and the policy beside
+    /// them (its badges show on the first frame with keys).
     pub fn start(&mut self) {
         self.now = self.clock.now();
         self.refresh();
         self.request(Request::LoadScopes);
+        self.policy_awaited = true;
+        self.request(Request::LoadPolicy);
     }
 
     /// Sends a request; [`App::settle`] takes its answer.
@@ -238,11 +241,30 @@ impl App {
     /// The policy as the service has it now; one it cannot send (an older
     /// service, a failure) leaves the last one known.
     fn on_policy(&mut self, result: Result<Policy, ClientError>) {
-        let Ok(policy) = result else {
+        let awaited = std::mem::take(&mut self.policy_awaited);
+        match result {
+            Ok(policy) => {
+                if awaited {
+                    // The first page's tag says whether this is still the
+                    // policy in force, so it is not read twice.
+                    self.policy_tag = Some(policy.tag());
+                }
+                self.use_policy(policy);
+            }
             // Asked again on the next refresh.
-            self.policy_tag = None;
-            return;
-        };
+            Err(_) => self.policy_tag = None,
+        }
+        if let Some((generation, page)) = self.held_page.take() {
+            // A page of a load that a newer one replaced is dropped.
+            if generation == self.generation {
+                self.on_page(Ok(page));
+            }
+        }
+    }
+
+    /// Puts `policy` in force here: badges, the summary line, the Attention
+    /// tab and an open create form follow it.
+    fn use_policy(&mut self, policy: Policy) {
         if policy != self.policy {
             self.dirty = true;
             // Badges, the summary line and the Attention tab follow the thresholds.
@@ -258,6 +280,10 @@ impl App {
 
     fn on_page(&mut self, result: Result<crate::api::KeyList, ClientError>) {
         match result {
+            Ok(page) if self.policy_awaited && !self.loaded => {
+                // Shown with the policy's badges once it is in.
+                self.held_page = Some((self.generation, page));
+            }
             Ok(page) => {
                 self.failures = 0;
                 if self.banner.take().is_some() {

@@ -124,6 +124,13 @@ pub struct App {
     /// The `policy_tag` of the policy last asked for: a refresh re-reads the
     /// policy only when the key list's tag differs.
     pub(super) policy_tag: Option<String>,
+    /// The policy asked for at start (beside the first page) has not
+    /// answered yet: the first load's keys wait for it (`held_page`), so
+    /// that the first frame with keys already has the policy's badges.
+    pub(super) policy_awaited: bool,
+    /// The first page of the first load (and its load's generation), held
+    /// while the policy is awaited.
+    pub(super) held_page: Option<(u64, crate::api::KeyList)>,
     pub(super) failures: u32,
     /// The next expiry the rows were built for: once it passes, statuses,
     /// tab counts and rows change.
@@ -226,6 +233,8 @@ impl App {
             sync_cursor: None,
             sync_next: None,
             policy_tag: None,
+            policy_awaited: false,
+            held_page: None,
             failures: 0,
             shown_expiries: None,
             effects: Vec::new(),
