@@ -187,7 +187,7 @@ impl PolicyEditor {
 
     /// Whether anything was edited.
     pub fn touched(&self) -> bool {
-        self.policy().map_or(true, |p| p != self.current)
+        self.policy() != Ok(self.current)
     }
 
     /// The policy loaded again (another admin may have changed it): taken
