@@ -950,7 +950,7 @@ pub const BINDINGS: &[Binding] = &[
         help: help(
             S::Keys,
             "P",
-            "the organisation's policy: badge thresholds, rules for new keys; edit, Enter saves (asks)",
+            "key policy: badge thresholds, rules for new keys (edit, save)",
         ),
         name: Some("policy"),
         ..bind(&[ch('P')], Command::Policy, &[C::Table])
