@@ -4,7 +4,7 @@
 //! for, then in force (`GET /v1/policy`) and in the table's badges and
 //! summary line at once, in a small table and in a window; a value out of
 //! its limits refused at its field with the service's words and nothing
-//! sent; Esc and a no change nothing.
+//! sent; Esc and a no change nothing; and over SSH, audited with its key.
 
 use std::sync::Arc;
 
@@ -295,4 +295,55 @@ async fn in_a_window_the_badges_follow_the_saved_policy(backend: Backend) {
         "{screen}"
     );
     assert!(screen.contains("4 rotation due"), "{screen}");
+}
+
+// Over SSH (russh's client, the UI on its PTY, 80×24): the same screen and
+// save; the change audited with the SSH key that made it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_screen_saves_over_ssh() {
+    use crate::common::ssh::{self, UiSession};
+    let backend = Backend::sqlite();
+    let server = TestServer::start_with_ssh(
+        &backend,
+        Arc::new(keydeck::clock::SystemClock),
+        |_| {},
+        Some(keydeck::ssh::SshConfig::new("127.0.0.1:0".parse().unwrap())),
+    )
+    .await;
+    let key = ssh::new_key();
+    let fingerprint =
+        ssh::add_key(server.running.state.store.as_ref(), "admin@localhost", &key).await;
+    let handle = ssh::connect(ssh::addr(&server), &key)
+        .await
+        .expect("the key is accepted");
+    let mut ui = UiSession::open(&handle, 80, 24, &[]).await;
+    ui.wait_for("0 keys").await;
+    ui.send(b"P").await;
+    let screen = ui.wait_for("Organisation policy").await;
+    assert!(screen.contains("Rotation due after  90 days"), "{screen}");
+    assert!(screen.contains("Leak grace          3600 s"), "{screen}");
+    ui.send(b"j\x7f\x7f30").await;
+    ui.wait_for("30█ days").await;
+    ui.send(b"\r").await;
+    ui.wait_for("Rotation due after: 90 days → 30 days").await;
+    ui.send(b"y").await;
+    ui.wait_for("Policy saved").await;
+    let policy = server.get_json("/v1/policy", &server.admin_token).await;
+    assert_eq!(policy["rotate_after_days"], 30, "{policy}");
+    let audit = server.get_json("/v1/audit-logs", &server.admin_token).await;
+    let entry = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "policy.updated")
+        .unwrap_or_else(|| panic!("policy.updated in {audit}"))
+        .clone();
+    assert_eq!(
+        entry["details"]["via"],
+        format!("ssh {fingerprint}"),
+        "{entry}"
+    );
+    assert_eq!(entry["details"]["old"]["rotate_after_days"], 90, "{entry}");
+    assert_eq!(entry["details"]["new"]["rotate_after_days"], 30, "{entry}");
+    server.stop().await;
 }
