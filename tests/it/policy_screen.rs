@@ -103,7 +103,7 @@ async fn the_screen_shows_every_field_and_a_save_moves_the_badges(backend: Backe
         ("Expiring within", "7█ days", "badge expiring"), // selected: the cursor
         ("Rotation due after", "90 days", "badge rotate"),
         ("Unused after", "30 days", "badge unused"),
-        ("Max lifetime", "none", "new keys expire within this"),
+        ("Max lifetime", "none", "longest expiry of a new key"),
         (
             "Require expiry",
             "[ ] no",
@@ -114,8 +114,12 @@ async fn the_screen_shows_every_field_and_a_save_moves_the_badges(backend: Backe
             "[ ] no",
             "new keys must have a description",
         ),
-        ("On leak", "‹ revoke ›", "what a leak report does"),
-        ("Leak grace", "3600 s", "the leaked key works this long"),
+        (
+            "On leak",
+            "‹ revoke ›",
+            "a leak report: revoke, rotate or flag",
+        ),
+        ("Leak grace", "3600 s", "old key works this long"),
     ] {
         let line = screen
             .lines()
@@ -346,4 +350,18 @@ async fn the_screen_saves_over_ssh() {
     assert_eq!(entry["details"]["old"]["rotate_after_days"], 90, "{entry}");
     assert_eq!(entry["details"]["new"]["rotate_after_days"], 30, "{entry}");
     server.stop().await;
+}
+
+/// The screen at 80×24, no colour: what an admin sees on a small terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_screen_at_80x24() {
+    let w = world(Backend::sqlite()).await;
+    idle_key(&w, "Nightly export").await;
+    let mut ui = w.ui(NO_COLOR, 80, 24).await;
+    ui.press(KeyCode::Char('P')).await;
+    press_n(&mut ui, KeyCode::Down, 4).await; // Require expiry
+    ui.press(KeyCode::Char(' ')).await;
+    insta::with_settings!({filters => vec![(r"\b[0-9A-Za-z]{4}\.\.\.", "XXXX...")]}, {
+        insta::assert_snapshot!("policy_screen_80x24", ui.screen());
+    });
 }

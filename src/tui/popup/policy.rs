@@ -73,17 +73,17 @@ impl Field {
         }
     }
 
-    /// What it means, in a few words.
+    /// What it means, in a few words (at most 42 columns: whole at 80).
     pub fn meaning(self) -> &'static str {
         match self {
-            Field::ExpiringWithin => "badge expiring: active, expires within this",
+            Field::ExpiringWithin => "badge expiring: active, expiring this soon",
             Field::RotateAfter => "badge rotate: active, created longer ago",
             Field::UnusedAfter => "badge unused: active, not used this long",
-            Field::MaxLifetime => "new keys expire within this (empty: no limit)",
+            Field::MaxLifetime => "longest expiry of a new key (empty: none)",
             Field::RequireExpiry => "new keys must have an expiry date",
             Field::RequireDescription => "new keys must have a description",
-            Field::OnLeak => "what a leak report does: revoke, rotate, flag",
-            Field::LeakGrace => "on leak rotate: the leaked key works this long",
+            Field::OnLeak => "a leak report: revoke, rotate or flag it",
+            Field::LeakGrace => "rotate on leak: old key works this long",
         }
     }
 
