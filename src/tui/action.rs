@@ -65,6 +65,8 @@ pub enum Request {
     LoadScopes,
     /// The organisation's key policy, for the create form (and the badges).
     LoadPolicy,
+    /// Replace the organisation's key policy (the policy screen's save).
+    SetPolicy(crate::key::policy::Policy),
     /// Create a key; a lost answer is retried with the same idempotency key.
     CreateKey {
         request: CreateKeyRequest,
@@ -165,6 +167,8 @@ pub enum Answer {
     Counts(Result<KeyCounts, ClientError>),
     Scopes(Result<Vec<ScopeInfo>, ClientError>),
     Policy(Result<crate::key::policy::Policy, ClientError>),
+    /// The policy now in force, after a save.
+    PolicySet(Result<crate::key::policy::Policy, ClientError>),
     /// The final answer to a create, after any retries.
     Created(Box<Result<CreatedKey, ClientError>>),
     Revoked(Box<Result<ApiKey, ClientError>>),

@@ -39,6 +39,8 @@ pub enum Context {
     WebhookDeliveries,
     /// The webhook screen's add form (URL and events); other keys type.
     WebhookForm,
+    /// The organisation's policy (`P`): digits type into the number selected.
+    Policy,
 }
 
 const EVERYWHERE: &[Context] = &[
@@ -57,6 +59,7 @@ const EVERYWHERE: &[Context] = &[
     Context::Webhooks,
     Context::WebhookDeliveries,
     Context::WebhookForm,
+    Context::Policy,
 ];
 
 /// What a key asks for; each screen says what it does with it.
@@ -144,6 +147,8 @@ pub enum Command {
     UsageWindow(u8),
     /// The organisation's usage screen.
     Usage,
+    /// The organisation's key policy screen.
+    Policy,
 }
 
 use crate::present::Palette;
@@ -952,6 +957,41 @@ pub const BINDINGS: &[Binding] = &[
         ),
         name: Some("webhooks"),
         ..bind(&[ch('W')], Command::Webhooks, &[C::Table])
+    },
+    Binding {
+        help: help(
+            S::Keys,
+            "P",
+            "key policy: badge thresholds, rules for new keys (edit, save)",
+        ),
+        name: Some("policy"),
+        ..bind(&[ch('P')], Command::Policy, &[C::Table])
+    },
+    // The policy screen; digits and Backspace edit the number selected.
+    Binding {
+        hint: hint_border("j/k", "move", 1, "j/k"),
+        ..bind(
+            &[ch('j'), code(KeyCode::Down), code(KeyCode::Tab)],
+            Command::Down,
+            &[C::Policy],
+        )
+    },
+    bind(
+        &[ch('k'), code(KeyCode::Up), code(KeyCode::BackTab)],
+        Command::Up,
+        &[C::Policy],
+    ),
+    Binding {
+        hint: hint_border("Space", "toggle", 2, "Space"),
+        ..bind(&[ch(' ')], Command::Tick, &[C::Policy])
+    },
+    Binding {
+        hint: hint_border("Enter", "save", 3, "Enter"),
+        ..bind(&[code(KeyCode::Enter)], Command::Submit, &[C::Policy])
+    },
+    Binding {
+        hint: hint_border("Esc", "cancel", 4, "Esc"),
+        ..bind(&[code(KeyCode::Esc)], Command::Cancel, &[C::Policy])
     },
     Binding {
         hint: hint_border("/", "filter", 3, "/"),

@@ -258,6 +258,7 @@ fn spawn_request(
             }
             Request::LoadScopes => Answer::Scopes(client.scopes().await),
             Request::LoadPolicy => Answer::Policy(client.policy().await),
+            Request::SetPolicy(policy) => Answer::PolicySet(client.set_policy(&policy).await),
             Request::CreateKey {
                 request,
                 idempotency_key,

@@ -34,6 +34,7 @@ mod openapi;
 mod outage;
 mod policy_api;
 mod policy_cli;
+mod policy_screen;
 mod policy_tui;
 mod present;
 mod process;

@@ -178,6 +178,10 @@ impl App {
                 }
             }
             Answer::Policy(result) => self.on_policy(result),
+            Answer::PolicySet(result) => {
+                self.dirty = true;
+                self.on_policy_set(result);
+            }
             Answer::Created(result) => {
                 self.dirty = true;
                 self.on_created(*result);
@@ -270,11 +274,49 @@ impl App {
             // Badges, the summary line and the Attention tab follow the thresholds.
             self.set_policy(policy);
         }
-        if let Some(Popup::Create(form)) = self.popups.last_mut() {
-            if form.policy != policy && !form.submitting {
+        match self.popups.last_mut() {
+            Some(Popup::Create(form)) if form.policy != policy && !form.submitting => {
                 self.dirty = true;
                 form.set_policy(policy);
             }
+            Some(Popup::Policy(editor)) if editor.current != policy => {
+                self.dirty = true;
+                editor.reloaded(policy);
+            }
+            _ => {}
+        }
+    }
+
+    /// The policy screen's save answered: saved, the policy is in force at
+    /// once (badges, summary line, Attention) and the keys are read again
+    /// (a window's badges come from the service); refused, the screen says
+    /// why and nothing changed.
+    fn on_policy_set(&mut self, result: Result<Policy, ClientError>) {
+        let editor = self.popups.iter_mut().rev().find_map(|p| match p {
+            Popup::Policy(editor) => Some(editor),
+            _ => None,
+        });
+        match result {
+            Ok(policy) => {
+                if editor.is_some() {
+                    self.popups.retain(|p| !matches!(p, Popup::Policy(_)));
+                }
+                self.set_policy(policy);
+                self.flash = Some("Policy saved: badges and new keys follow it.".into());
+                self.refreshing.get_or_insert(self.now);
+                if !self.loading {
+                    self.refresh();
+                }
+            }
+            Err(e) => match editor {
+                Some(editor) => editor.failed(e, &self.source),
+                None => {
+                    self.flash = Some(format!(
+                        "Policy not saved: {}",
+                        crate::tui::message::banner_message(&e, &self.source)
+                    ))
+                }
+            },
         }
     }
 

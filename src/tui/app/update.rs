@@ -10,8 +10,8 @@ use super::tabs::{SortBy, Tab};
 use crate::tui::action::{Action, Effect, Request, WebhookOp};
 use crate::tui::keymap::{self, Command};
 use crate::tui::popup::{
-    revoke, rotate, AuditView, CommandPalette, CreateForm, DetailsView, Intent, Popup, Then,
-    WebhooksView,
+    revoke, rotate, AuditView, CommandPalette, CreateForm, DetailsView, Intent, PolicyEditor,
+    Popup, Then, WebhooksView,
 };
 
 /// What a sort key says on the Attention tab.
@@ -166,6 +166,12 @@ impl App {
                 self.popups
                     .push(Popup::Webhooks(Box::new(WebhooksView::loading())));
                 self.request(Request::Webhooks(WebhookOp::List));
+            }
+            // Shown as last loaded, and read again: another admin may have changed it.
+            Command::Policy => {
+                self.popups
+                    .push(Popup::Policy(Box::new(PolicyEditor::new(self.policy))));
+                self.request(Request::LoadPolicy);
             }
             Command::AuditKey => {
                 if let Some(id) = self.selected_key().map(|k| k.id.clone()) {
@@ -342,6 +348,12 @@ impl App {
                     }
                     Then::RotateWebhookSecret(id) => {
                         self.request(Request::Webhooks(WebhookOp::RotateSecret(id)));
+                    }
+                    Then::SavePolicy(policy) => {
+                        if let Some(Popup::Policy(editor)) = self.popups.last_mut() {
+                            editor.sent();
+                        }
+                        self.request(Request::SetPolicy(policy));
                     }
                 }
             }

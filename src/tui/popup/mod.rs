@@ -1,6 +1,6 @@
 //! Everything that can cover the table, as one enum. Each kind is one file
 //! with its state, keys, hints and drawing (help, details, audit, create,
-//! copy_once, confirm with revoke's questions, rotate, webhooks). A popup draws from a
+//! copy_once, confirm with revoke's questions, rotate, webhooks, policy). A popup draws from a
 //! [`Ctx`], never from the app, and changes nothing outside itself: a key in
 //! it returns an [`Intent`], which the app carries out in one place (gitui's
 //! `popups/confirm.rs` and `queue.rs`).
@@ -12,6 +12,7 @@ pub mod create;
 pub mod details;
 pub mod help;
 pub mod palette;
+pub mod policy;
 pub mod revoke;
 pub mod rotate;
 pub mod usage;
@@ -30,6 +31,7 @@ pub use self::create::CreateForm;
 pub use self::details::DetailsView;
 pub use self::help::HelpView;
 pub use self::palette::CommandPalette;
+pub use self::policy::PolicyEditor;
 pub use self::rotate::Rotate;
 pub use self::webhooks::WebhooksView;
 use super::keymap::{Command, Context};
@@ -59,6 +61,8 @@ pub enum Popup {
     Usage(Box<usage::UsageScreen>),
     /// The webhook endpoints and their deliveries (`W`).
     Webhooks(Box<WebhooksView>),
+    /// The organisation's key policy, edited (`P`).
+    Policy(Box<PolicyEditor>),
 }
 
 /// What a key in a popup asks the app to do: a popup's only way to change
@@ -123,6 +127,8 @@ pub enum Then {
     RemoveWebhook(String),
     /// Give this webhook endpoint (by id) a new signing secret.
     RotateWebhookSecret(String),
+    /// Replace the organisation's policy with this one (the policy screen waits).
+    SavePolicy(Policy),
 }
 
 /// What a popup may read while it draws: the app's state as of `now`,
@@ -170,6 +176,7 @@ impl Popup {
             Popup::Rotate(_) => Context::Rotate,
             Popup::Confirm(dialog) => dialog.context(),
             Popup::Usage(_) => Context::Usage,
+            Popup::Policy(_) => Context::Policy,
         }
     }
 
@@ -192,6 +199,7 @@ impl Popup {
             Popup::Confirm(dialog) => dialog.handle(command),
             Popup::Rotate(dialog) => dialog.handle(command, key),
             Popup::Usage(screen) => screen.handle(command),
+            Popup::Policy(editor) => editor.handle(command, key),
         }
     }
 
@@ -213,6 +221,7 @@ impl Popup {
             Popup::Audit(view) => audit::draw(frame, ctx, view, body),
             Popup::Usage(screen) => usage::draw_screen(frame, ctx, screen, body),
             Popup::Webhooks(view) => webhooks::draw(frame, ctx, view, body),
+            Popup::Policy(editor) => policy::draw(frame, ctx, editor, screen),
         }
     }
 }
@@ -299,6 +308,7 @@ mod tests {
             ("details.rs", include_str!("details.rs")),
             ("help.rs", include_str!("help.rs")),
             ("palette.rs", include_str!("palette.rs")),
+            ("policy.rs", include_str!("policy.rs")),
             ("revoke.rs", include_str!("revoke.rs")),
             ("rotate.rs", include_str!("rotate.rs")),
             ("webhooks.rs", include_str!("webhooks.rs")),
