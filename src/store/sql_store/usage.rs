@@ -27,10 +27,13 @@ const HOUR_MS: i64 = 3_600_000;
 /// backend's limit, and a few hundred round trips fewer.
 const ROWS_PER_STATEMENT: usize = 500;
 
+/// ((key, start), (organisation, counts)): one row of an upsert.
+type Summed<'a> = ((&'a str, i64), (&'a str, OutcomeCounts));
+
 /// The batch's counts summed per key and `step` (1: as they are; an hour:
 /// per hour), in key-then-time order, so that every replica takes the rows'
 /// locks in one order and a statement updates each row once.
-fn per_step(rows: &[UsageRow], step: i64) -> Vec<((&str, i64), (&str, OutcomeCounts))> {
+fn per_step(rows: &[UsageRow], step: i64) -> Vec<Summed<'_>> {
     let mut summed: BTreeMap<(&str, i64), (&str, OutcomeCounts)> = BTreeMap::new();
     for row in rows {
         let at = row.minute_ms.div_euclid(step) * step;
