@@ -3,6 +3,7 @@
 //! only those), and API keys.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
@@ -271,7 +272,7 @@ impl FromRequestParts<AppState> for AuditReader {
             let key = state
                 .check_key(credential, addr, Some("audit_logs:read"))
                 .await?;
-            Ok(Self::Key(key))
+            Ok(Self::Key(Arc::unwrap_or_clone(key)))
         } else {
             let (user, org) = state.check_user_token(credential, addr).await?;
             Ok(Self::Admin(Admin {
@@ -374,7 +375,7 @@ impl AppState {
         raw: &str,
         addr: IpAddr,
         required_scope: Option<&str>,
-    ) -> Result<AuthRecord, ApiError> {
+    ) -> Result<Arc<AuthRecord>, ApiError> {
         let now = self.clock.now();
         if let Err(retry_after) = self.limiter.check(addr, now) {
             self.count_locked_out(raw, addr, now);

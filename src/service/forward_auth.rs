@@ -19,7 +19,7 @@
 //! connection is closed: one new connection per *refused* check, never per
 //! good one.
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json as JsonBody;
@@ -67,10 +67,12 @@ pub struct AuthQuery {
 pub async fn check(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
-    headers: HeaderMap,
     Query(query): Query<AuthQuery>,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    let required = required_scope(query.scope.as_deref(), &headers)?;
+    // Read in place: the check needs a few headers, not a copy of them all.
+    let headers = request.headers();
+    let required = required_scope(query.scope.as_deref(), headers)?;
     if let Some(required) = required {
         if required.len() > MAX_SCOPE_LEN {
             return Err(field_error(
@@ -82,7 +84,7 @@ pub async fn check(
             return Err(field_error("scope", format!("unknown scope {required:?}")));
         }
     }
-    let raw = bearer(&headers)
+    let raw = bearer(headers)
         .or_else(|| {
             headers
                 .get("x-api-key")
@@ -93,11 +95,11 @@ pub async fn check(
         .ok_or(ApiError::MissingCredentials)?;
     let key = state.check_key(raw, addr, required).await?;
     let scopes = key.scopes.join(" ");
-    let mut response = if wants_json(&headers) {
+    let mut response = if wants_json(headers) {
         JsonBody(AuthOk {
             key_id: key.id.clone(),
             org_id: key.org_id.clone(),
-            scopes: key.scopes,
+            scopes: key.scopes.clone(),
         })
         .into_response()
     } else {

@@ -79,7 +79,7 @@ impl KeyLookup {
 
     /// The key with this digest, as the store has it now (or as it had it
     /// with no change since).
-    pub async fn by_digest(&self, digest: &Digest) -> StoreResult<Option<AuthRecord>> {
+    pub async fn by_digest(&self, digest: &Digest) -> StoreResult<Option<Arc<AuthRecord>>> {
         if let Some(cached) = self.cache.get(digest) {
             return Ok(Some(cached));
         }
@@ -88,7 +88,7 @@ impl KeyLookup {
             return Ok(None);
         }
         let generation = self.cache.generation();
-        let found = self.store.key_by_digest(digest).await?;
+        let found = self.store.key_by_digest(digest).await?.map(Arc::new);
         match &found {
             Some(key) => self.cache.insert(*digest, key.clone(), generation),
             None => self.missing.insert(*digest, at),
@@ -98,7 +98,7 @@ impl KeyLookup {
 
     /// The key with this digest if the cache holds it now; never the store
     /// (for counting a check refused before its lookup, see `usage`).
-    pub fn cached(&self, digest: &Digest) -> Option<AuthRecord> {
+    pub fn cached(&self, digest: &Digest) -> Option<Arc<AuthRecord>> {
         self.cache.get(digest)
     }
 
@@ -134,7 +134,8 @@ impl KeyLookup {
 /// Found keys by digest, served only while a watcher vouches for them.
 pub struct KeyCache {
     enabled: bool,
-    shards: Vec<Mutex<HashMap<Digest, AuthRecord>>>,
+    /// Shared records: a hit costs a reference count, not a copy of the key.
+    shards: Vec<Mutex<HashMap<Digest, Arc<AuthRecord>>>>,
     per_shard: usize,
     hasher: RandomState,
     generation: AtomicU64,
@@ -180,7 +181,7 @@ impl KeyCache {
         }
     }
 
-    fn shard(&self, digest: &Digest) -> MutexGuard<'_, HashMap<Digest, AuthRecord>> {
+    fn shard(&self, digest: &Digest) -> MutexGuard<'_, HashMap<Digest, Arc<AuthRecord>>> {
         let i = (self.hasher.hash_one(digest) as usize) % SHARDS;
         // A poisoned lock only means a panic elsewhere mid-update; clear the
         // shard rather than trust what it holds.
@@ -202,7 +203,7 @@ impl KeyCache {
 
     /// The cached record for `digest`, if the cache is trusted now and holds one.
     /// Counts a hit or a miss.
-    pub fn get(&self, digest: &Digest) -> Option<AuthRecord> {
+    pub fn get(&self, digest: &Digest) -> Option<Arc<AuthRecord>> {
         if !self.enabled {
             return None;
         }
@@ -227,7 +228,7 @@ impl KeyCache {
 
     /// Keeps `record`, read from the store after [`generation`](Self::generation)
     /// returned `generation`, unless the cache was cleared since.
-    pub fn insert(&self, digest: Digest, record: AuthRecord, generation: u64) {
+    pub fn insert(&self, digest: Digest, record: Arc<AuthRecord>, generation: u64) {
         if !self.enabled {
             return;
         }
@@ -294,8 +295,8 @@ mod tests {
     use crate::store::Plan;
     use std::time::Duration;
 
-    fn record(id: &str) -> AuthRecord {
-        AuthRecord {
+    fn record(id: &str) -> Arc<AuthRecord> {
+        Arc::new(AuthRecord {
             id: id.into(),
             org_id: "org_a".into(),
             name: "n".into(),
@@ -303,7 +304,7 @@ mod tests {
             expires_at: None,
             revoked_at: None,
             org_plan: Plan::Paid,
-        }
+        })
     }
 
     fn digest(i: u8) -> Digest {
