@@ -1134,6 +1134,20 @@ async fn page(s: &TestServer, hook: &str, query: &str) -> (Vec<i64>, Value) {
 
 // The deliveries come a bounded page at a time: down with `cursor`, up with
 // `before`, the oldest with `from=end`; a cursor the service did not issue is a 400.
+/// The 400 body of a deliveries page asked for with a bad `query`.
+async fn refused_page(s: &TestServer, hook: &str, query: &str) -> Value {
+    let r = s
+        .get(
+            &format!("/v1/webhooks/{hook}/deliveries?{query}"),
+            &s.admin_token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
+    r.json().await.unwrap()
+}
+
 async fn deliveries_are_read_a_page_at_a_time_from_either_end(backend: Backend) {
     let rx = Receiver::start().await;
     let s = start(&backend, Arc::new(SystemClock)).await;
@@ -1183,16 +1197,7 @@ async fn deliveries_are_read_a_page_at_a_time_from_either_end(backend: Backend) 
         ("cursor=5&from=end", "cursor"),
         ("limit=0", "limit"),
     ] {
-        let r = s
-            .get(
-                &format!("/v1/webhooks/{hook}/deliveries?{query}"),
-                &s.admin_token,
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
-        let body: Value = r.json().await.unwrap();
+        let body = refused_page(&s, &hook, query).await;
         assert!(
             body["error"]["fields"][field].is_string(),
             "{query}: {body}"
@@ -1288,16 +1293,7 @@ async fn the_cli_reads_every_delivery_once_following_the_pages(backend: Backend)
         ("before=-1", "before"),
         ("before=9e9", "before"),
     ] {
-        let r = s
-            .get(
-                &format!("/v1/webhooks/{hook}/deliveries?{query}"),
-                &s.admin_token,
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
-        let body: Value = r.json().await.unwrap();
+        let body = refused_page(&s, &hook, query).await;
         let said = body["error"]["fields"][field].as_str().unwrap_or_default();
         assert!(
             said.contains("not one this service issued"),
