@@ -13,6 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
+use super::keycache::CheckedKey;
 use super::sessions::{Identity, InternalListener, SESSION_TOKEN_PREFIX};
 use super::usage::Outcome;
 use super::AppState;
@@ -272,7 +273,7 @@ impl FromRequestParts<AppState> for AuditReader {
             let key = state
                 .check_key(credential, addr, Some("audit_logs:read"))
                 .await?;
-            Ok(Self::Key(Arc::unwrap_or_clone(key)))
+            Ok(Self::Key(key.record.clone()))
         } else {
             let (user, org) = state.check_user_token(credential, addr).await?;
             Ok(Self::Admin(Admin {
@@ -375,7 +376,7 @@ impl AppState {
         raw: &str,
         addr: IpAddr,
         required_scope: Option<&str>,
-    ) -> Result<Arc<AuthRecord>, ApiError> {
+    ) -> Result<Arc<CheckedKey>, ApiError> {
         let now = self.clock.now();
         if let Err(retry_after) = self.limiter.check(addr, now) {
             self.count_locked_out(raw, addr, now);

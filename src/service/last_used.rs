@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use foldhash::fast::RandomState;
 use tokio::sync::watch;
 
 use crate::store::Store;
@@ -21,7 +22,8 @@ pub const MAX_PENDING: usize = 100_000;
 
 #[derive(Default)]
 pub struct LastUsed {
-    pending: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// By key id (the service's own ids: a fast hash will do).
+    pending: Mutex<HashMap<String, DateTime<Utc>, RandomState>>,
     /// Uses dropped because the buffer was full, since the last flush.
     dropped: AtomicU64,
 }

@@ -145,7 +145,7 @@ impl FromRequestParts<AppState> for Reporter {
                 if !key.scopes.iter().any(|s| s == LEAKS_REPORT) {
                     return Err(ApiError::InsufficientScope(LEAKS_REPORT.to_owned()));
                 }
-                Ok(Self::Key(std::sync::Arc::unwrap_or_clone(key), addr))
+                Ok(Self::Key(key.record.clone(), addr))
             }
             _ => Admin::from_request_parts(parts, state)
                 .await

@@ -22,13 +22,14 @@
 //! refusals ageing out of the 24 h.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use foldhash::fast::RandomState;
 use tokio::sync::watch;
 
 use crate::audit_action::AuditAction;
@@ -104,7 +105,8 @@ struct Entry {
 
 #[derive(Default)]
 struct Shard {
-    keys: HashMap<Box<str>, Entry>,
+    /// Key ids are the service's own (only found keys are counted): a fast hash will do.
+    keys: HashMap<Box<str>, Entry, RandomState>,
 }
 
 /// The counters, shared by every request.
@@ -128,7 +130,7 @@ impl Usage {
     pub fn new(settings: UsageSettings) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             unknown: Mutex::default(),
             tracked: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),

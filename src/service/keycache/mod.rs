@@ -18,14 +18,17 @@ pub mod postgres;
 pub mod sqlite;
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use foldhash::fast::RandomState;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::forward_auth::AnswerHeaders;
 use super::negative::NegativeCache;
 use crate::store::{self, AuthRecord, Backend, Hooks, Store, StoreResult};
 
@@ -34,6 +37,33 @@ pub const MAX_ENTRIES: usize = 65_536;
 const SHARDS: usize = 16;
 
 type Digest = [u8; 32];
+
+/// A found key as the key check hands it out: the stored record, and the
+/// values of forward-auth's answer headers, made once when the record is
+/// read from the store rather than at every check it answers.
+#[derive(Debug)]
+pub struct CheckedKey {
+    pub record: AuthRecord,
+    pub answer: AnswerHeaders,
+}
+
+impl CheckedKey {
+    pub fn new(record: AuthRecord) -> Self {
+        let answer = AnswerHeaders::of(&record);
+        Self { record, answer }
+    }
+}
+
+/// A checked key reads as its record (`key.id`, `key.scopes`).
+impl Deref for CheckedKey {
+    type Target = AuthRecord;
+
+    fn deref(&self) -> &AuthRecord {
+        &self.record
+    }
+}
+
+type Shard = HashMap<Digest, Arc<CheckedKey>, RandomState>;
 
 /// Counts since start, for tests and the benchmark.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -79,7 +109,7 @@ impl KeyLookup {
 
     /// The key with this digest, as the store has it now (or as it had it
     /// with no change since).
-    pub async fn by_digest(&self, digest: &Digest) -> StoreResult<Option<Arc<AuthRecord>>> {
+    pub async fn by_digest(&self, digest: &Digest) -> StoreResult<Option<Arc<CheckedKey>>> {
         if let Some(cached) = self.cache.get(digest) {
             return Ok(Some(cached));
         }
@@ -88,7 +118,11 @@ impl KeyLookup {
             return Ok(None);
         }
         let generation = self.cache.generation();
-        let found = self.store.key_by_digest(digest).await?.map(Arc::new);
+        let found = self
+            .store
+            .key_by_digest(digest)
+            .await?
+            .map(|record| Arc::new(CheckedKey::new(record)));
         match &found {
             Some(key) => self.cache.insert(*digest, key.clone(), generation),
             None => self.missing.insert(*digest, at),
@@ -98,7 +132,7 @@ impl KeyLookup {
 
     /// The key with this digest if the cache holds it now; never the store
     /// (for counting a check refused before its lookup, see `usage`).
-    pub fn cached(&self, digest: &Digest) -> Option<Arc<AuthRecord>> {
+    pub fn cached(&self, digest: &Digest) -> Option<Arc<CheckedKey>> {
         self.cache.get(digest)
     }
 
@@ -135,7 +169,8 @@ impl KeyLookup {
 pub struct KeyCache {
     enabled: bool,
     /// Shared records: a hit costs a reference count, not a copy of the key.
-    shards: Vec<Mutex<HashMap<Digest, Arc<AuthRecord>>>>,
+    /// Digests are SHA-256 outputs no client can choose, so a fast hash will do.
+    shards: Vec<Mutex<Shard>>,
     per_shard: usize,
     hasher: RandomState,
     generation: AtomicU64,
@@ -156,9 +191,9 @@ impl KeyCache {
     pub fn new(enabled: bool) -> Self {
         Self {
             enabled,
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             per_shard: MAX_ENTRIES.div_ceil(SHARDS),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             generation: AtomicU64::new(0),
             epoch: Instant::now(),
             trusted_until_us: AtomicU64::new(0),
@@ -181,7 +216,7 @@ impl KeyCache {
         }
     }
 
-    fn shard(&self, digest: &Digest) -> MutexGuard<'_, HashMap<Digest, Arc<AuthRecord>>> {
+    fn shard(&self, digest: &Digest) -> MutexGuard<'_, Shard> {
         let i = (self.hasher.hash_one(digest) as usize) % SHARDS;
         // A poisoned lock only means a panic elsewhere mid-update; clear the
         // shard rather than trust what it holds.
@@ -203,7 +238,7 @@ impl KeyCache {
 
     /// The cached record for `digest`, if the cache is trusted now and holds one.
     /// Counts a hit or a miss.
-    pub fn get(&self, digest: &Digest) -> Option<Arc<AuthRecord>> {
+    pub fn get(&self, digest: &Digest) -> Option<Arc<CheckedKey>> {
         if !self.enabled {
             return None;
         }
@@ -228,7 +263,7 @@ impl KeyCache {
 
     /// Keeps `record`, read from the store after [`generation`](Self::generation)
     /// returned `generation`, unless the cache was cleared since.
-    pub fn insert(&self, digest: Digest, record: Arc<AuthRecord>, generation: u64) {
+    pub fn insert(&self, digest: Digest, record: Arc<CheckedKey>, generation: u64) {
         if !self.enabled {
             return;
         }
@@ -295,8 +330,8 @@ mod tests {
     use crate::store::Plan;
     use std::time::Duration;
 
-    fn record(id: &str) -> Arc<AuthRecord> {
-        Arc::new(AuthRecord {
+    fn record(id: &str) -> Arc<CheckedKey> {
+        Arc::new(CheckedKey::new(AuthRecord {
             id: id.into(),
             org_id: "org_a".into(),
             name: "n".into(),
@@ -304,7 +339,7 @@ mod tests {
             expires_at: None,
             revoked_at: None,
             org_plan: Plan::Paid,
-        })
+        }))
     }
 
     fn digest(i: u8) -> Digest {
