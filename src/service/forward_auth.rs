@@ -20,7 +20,7 @@
 //! good one.
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderName};
 use axum::response::{IntoResponse, Response};
 use axum::Json as JsonBody;
 use serde::Deserialize;
@@ -31,51 +31,14 @@ use super::error::{field_error, ApiError};
 use super::extract::Query;
 use super::AppState;
 use crate::api::{AuthOk, ErrorBody};
-use crate::store::AuthRecord;
 
 /// Longest scope id looked up (longer ones are refused without echoing them).
 const MAX_SCOPE_LEN: usize = 100;
 
-// The names the check reads and answers, made once (a custom name given as
-// `&str` is parsed, and copied when inserted, at every use).
+// The names the check reads, made once (a custom name given as `&str` is
+// parsed at every use).
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 const X_REQUIRED_SCOPE: HeaderName = HeaderName::from_static("x-required-scope");
-const X_KEY_ID: HeaderName = HeaderName::from_static("x-key-id");
-const X_KEY_SCOPES: HeaderName = HeaderName::from_static("x-key-scopes");
-const X_ORG_ID: HeaderName = HeaderName::from_static("x-org-id");
-
-/// A good key's answer headers: `X-Key-Id`, `X-Key-Scopes` (space-separated)
-/// and `X-Org-Id`. Made when the key is read from the store and kept with it
-/// in the key cache ([`super::keycache::CheckedKey`]), so a check answered
-/// from the cache copies no string: each value is a shared buffer.
-#[derive(Debug)]
-pub struct AnswerHeaders(Vec<(HeaderName, HeaderValue)>);
-
-impl AnswerHeaders {
-    pub fn of(key: &AuthRecord) -> Self {
-        let scopes = key.scopes.join(" ");
-        let values = [
-            (X_KEY_ID, key.id.as_str()),
-            (X_KEY_SCOPES, scopes.as_str()),
-            (X_ORG_ID, key.org_id.as_str()),
-        ];
-        // Ids and scope ids are plain ASCII; a value that is not cannot be a
-        // header and is left out rather than sent mangled.
-        Self(
-            values
-                .into_iter()
-                .filter_map(|(name, value)| Some((name, HeaderValue::from_str(value).ok()?)))
-                .collect(),
-        )
-    }
-
-    fn set(&self, headers: &mut HeaderMap) {
-        headers.reserve(self.0.len());
-        for (name, value) in &self.0 {
-            headers.insert(name.clone(), value.clone());
-        }
-    }
-}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -223,6 +186,7 @@ fn required_scope<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     fn accept(values: &[&str]) -> HeaderMap {
         let mut headers = HeaderMap::new();

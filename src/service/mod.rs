@@ -9,6 +9,7 @@ mod fd_budget;
 mod forward_auth;
 pub mod gate;
 mod internal;
+mod key_answer;
 mod key_window;
 mod keycache;
 mod keys;

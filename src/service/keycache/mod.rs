@@ -28,7 +28,7 @@ use foldhash::fast::RandomState;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::forward_auth::AnswerHeaders;
+use super::key_answer::AnswerHeaders;
 use super::negative::NegativeCache;
 use crate::store::{self, AuthRecord, Backend, Hooks, Store, StoreResult};
 
