@@ -48,8 +48,8 @@ pub enum ApiError {
         old: Box<ApiKey>,
         successor: Option<Box<ApiKey>>,
     },
-    /// 413.
-    PayloadTooLarge,
+    /// 413: the body is larger than the route's limit (bytes).
+    PayloadTooLarge(usize),
     /// 408: the request body did not arrive within this long.
     RequestTimeout(std::time::Duration),
     /// 503: the request was not answered within its deadline of this long.
@@ -95,7 +95,7 @@ impl ApiError {
             | Self::SecretNotPending(_)
             | Self::AlreadyReplaced { .. } => StatusCode::CONFLICT,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyFailures { .. } | Self::RateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
@@ -123,7 +123,7 @@ impl ApiError {
                 "key_not_active"
             }
             Self::AlreadyReplaced { .. } => "key_already_replaced",
-            Self::PayloadTooLarge => "payload_too_large",
+            Self::PayloadTooLarge(_) => "payload_too_large",
             Self::TooManyFailures { .. } => "too_many_failed_attempts",
             Self::RateLimited { .. } => "rate_limited",
             Self::RequestTimeout(_) => "request_timeout",
@@ -170,7 +170,9 @@ impl ApiError {
                  once and never again): rotate the key for a new one."
                 .into(),
             Self::AlreadyReplaced { old, successor } => already_replaced(old, successor.as_deref()),
-            Self::PayloadTooLarge => "The request body is larger than 16 KiB.".into(),
+            Self::PayloadTooLarge(limit) => {
+                format!("The request body is larger than {} KiB.", limit / 1024)
+            }
             Self::TooManyFailures { retry_after } => format!(
                 "Too many failed authentication attempts from this address; try again in {retry_after} s."
             ),

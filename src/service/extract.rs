@@ -54,7 +54,9 @@ pub(super) fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiEr
 
 pub(super) fn bytes_rejection(rejection: BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge
+        // Not reached while every route's `DefaultBodyLimit` is at least what
+        // `deadline::limit_time` lets through, which refuses first.
+        ApiError::PayloadTooLarge(super::MAX_BODY_BYTES)
     } else {
         ApiError::BadRequest(format!(
             "The body could not be read: {}",

@@ -71,8 +71,24 @@ pub use serve::{Timeouts, DEFAULT_MAX_CONNECTIONS};
 pub use tls::TlsFiles;
 pub use usage::UsageSettings;
 
-/// Largest request body accepted (413 above).
+/// Largest request body accepted (413 above), but on the leak endpoints
+/// ([`body_limit`]).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The largest body a request to `path` may send: [`MAX_LEAK_BODY_BYTES`]
+/// on the leak endpoints (batches of reports, GitHub's and GitLab's
+/// included), [`MAX_BODY_BYTES`] everywhere else. Read by
+/// [`deadline::limit_time`], which reads every body before routing.
+fn body_limit(path: &str) -> usize {
+    if [LEAKS_PATH, REVOKE_TOKENS_PATH, GITHUB_PATH].contains(&path) {
+        MAX_LEAK_BODY_BYTES
+    } else {
+        MAX_BODY_BYTES
+    }
+}
+
+const LEAKS_PATH: &str = "/v1/leaks";
+const REVOKE_TOKENS_PATH: &str = "/v1/revoke_tokens";
 /// Name of the file in the data dir that receives the bootstrap admin's token.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 
@@ -229,10 +245,10 @@ fn webhook_routes() -> Router<AppState> {
 /// The leak endpoints, with their own (larger) body limit.
 fn leak_routes() -> Router<AppState> {
     Router::new()
-        .route("/v1/leaks", axum::routing::post(leaks::report))
+        .route(LEAKS_PATH, axum::routing::post(leaks::report))
         .route("/v1/revocable_token_types", get(leaks_gitlab::types))
         .route(
-            "/v1/revoke_tokens",
+            REVOKE_TOKENS_PATH,
             axum::routing::post(leaks_gitlab::revoke),
         )
         .route(GITHUB_PATH, axum::routing::post(leaks_github::receive))

@@ -111,8 +111,9 @@ const EVERY_ROUTE: &[(&str, &str, bool)] = &[
     ),
     (
         "413",
-        "The request body is larger than 16 KiB (`payload_too_large`): refused before the \
-         route looks at it, whatever the method",
+        "The request body is larger than the route's limit, 16 KiB (128 KiB on the leak \
+         report endpoints) (`payload_too_large`): refused before the route looks at it, \
+         whatever the method",
         true,
     ),
     (

@@ -25,6 +25,7 @@ on_both_backends!(
     a_reporter_key_reports_and_does_nothing_else,
     gitlab_revokes_and_no_raw_token_reaches_the_database_or_log,
     github_signed_matches_are_answered_with_feedback,
+    batches_past_16_kib_are_read_up_to_the_leak_limit,
 );
 
 fn start() -> DateTime<Utc> {
@@ -1027,4 +1028,93 @@ async fn the_ui_issues_the_secret_of_a_leak_successor_once() {
         .get_json(&format!("/v1/api-keys/{successor}"), &s.admin_token)
         .await;
     assert_eq!(new["secret_pending"], false, "{new}");
+}
+
+/// The leak endpoints take bodies up to 128 KiB (a full batch of reports, a
+/// GitHub batch of matches), not only the 16 KiB of the rest of the API; one
+/// past that is answered 413 naming the limit — and the answer reaches the
+/// client, which is still sending when a too-large body is refused.
+async fn batches_past_16_kib_are_read_up_to_the_leak_limit(backend: Backend) {
+    use keydeck::service::{MAX_BODY_BYTES, MAX_LEAK_BODY_BYTES};
+    let (pair, file) = github_key("key-1");
+    let keys = keydeck::service::GithubKeys::from_json(&file.to_string()).unwrap();
+    let s = TestServer::start_with(
+        &backend,
+        std::sync::Arc::new(keydeck::clock::SystemClock),
+        |c| {
+            c.leaks.github_keys = keys;
+        },
+    )
+    .await;
+    let (key, secret) = s.create_key("Batch", &["sessions:read"]).await;
+
+    // A full batch of reports with long locations: 100 × ~0.5 KiB.
+    let location = "src/".to_owned() + &"l".repeat(keydeck::key::leak::MAX_LOCATION - 10);
+    let mut reports: Vec<Value> = (0..keydeck::key::leak::MAX_REPORTS - 1)
+        .map(|i| json!({"sha256": sha256_hex(&format!("not a key {i}")), "location": location, "source": "scan"}))
+        .collect();
+    reports.push(json!({"sha256": sha256_hex(&secret), "location": location, "source": "scan"}));
+    let body = json!({ "reports": reports });
+    let size = serde_json::to_vec(&body).unwrap().len();
+    assert!(
+        size > MAX_BODY_BYTES && size <= MAX_LEAK_BODY_BYTES,
+        "{size}"
+    );
+    let r = post(&s, "/v1/leaks", &s.admin_token, body).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["accepted"], keydeck::key::leak::MAX_REPORTS);
+    assert_eq!(answer["matched"][0]["id"], key["id"]);
+
+    // GitHub's batch of 100 matches, signed.
+    let matches: Vec<Value> = (0..100)
+        .map(|i| json!({"token": format!("{}{i:03}", &secret[..secret.len() - 3]), "type": "keydeck_api_key", "url": format!("https://github.com/o/r/blob/{}/f{i}.js", "a".repeat(80)), "source": "content"}))
+        .collect();
+    let body = serde_json::to_vec(&matches).unwrap();
+    assert!(body.len() > MAX_BODY_BYTES, "{}", body.len());
+    let r = s
+        .http
+        .post(s.url("/v1/github/secret-scanning"))
+        .header("content-type", "application/json")
+        .header("Github-Public-Key-Identifier", "key-1")
+        .header("Github-Public-Key-Signature", sign(&pair, &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let feedback: Vec<Value> = r.json().await.unwrap();
+    assert_eq!(feedback.len(), 100);
+
+    // Past the limit: 413 with the route's limit, received every time, for
+    // a body far past it too (512 KiB: the client is still sending).
+    for (path, limit, token) in [
+        ("/v1/leaks", MAX_LEAK_BODY_BYTES, &s.admin_token),
+        ("/v1/api-keys", MAX_BODY_BYTES, &s.admin_token),
+    ] {
+        for size in [limit + 1, 512 * 1024] {
+            for _ in 0..5 {
+                let r = s
+                    .http
+                    .post(s.url(path))
+                    .bearer_auth(token)
+                    .header("content-type", "application/json")
+                    .body(vec![b' '; size])
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("{path}, {size} bytes: no answer: {e}"));
+                let (status, code, body) = error_code(r).await;
+                assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{path} {size}");
+                assert_eq!(code, "payload_too_large");
+                let kib = limit / 1024;
+                let message = body["error"]["message"].as_str().unwrap();
+                assert!(
+                    message.contains(&format!("larger than {kib} KiB")),
+                    "{message}"
+                );
+            }
+        }
+    }
+    s.stop().await;
+    backend.cleanup().await;
 }
