@@ -171,15 +171,6 @@ pub(super) mod sql {
     /// [`UPSERT_PARAMS`] per row, in the order key, org, at, counts. The rows
     /// must differ in (key, at): PostgreSQL updates a row once per statement.
     pub fn upsert(table: &str, rows: usize) -> String {
-        let values: Vec<String> = (0..rows)
-            .map(|r| {
-                let first = r * UPSERT_PARAMS + 1;
-                let params: Vec<String> = (first..first + UPSERT_PARAMS)
-                    .map(|p| format!("${p}"))
-                    .collect();
-                format!("({})", params.join(", "))
-            })
-            .collect();
         format!(
             "INSERT INTO {table} (key_id, org_id, at, valid, insufficient_scope, expired, revoked, \
              rate_limited, unknown) VALUES {} \
@@ -190,23 +181,60 @@ pub(super) mod sql {
              revoked = {table}.revoked + excluded.revoked, \
              rate_limited = {table}.rate_limited + excluded.rate_limited, \
              unknown = {table}.unknown + excluded.unknown",
-            values.join(", ")
+            values(rows, UPSERT_PARAMS)
         )
     }
 
-    pub const ADDRESS_LAST_SEEN: &str =
-        "SELECT last_seen FROM usage_addresses WHERE key_id = $1 AND addr = $2";
+    /// `rows` tuples of `per_row` numbered parameters from `$1`: `($1, $2), ($3, $4)`.
+    fn values(rows: usize, per_row: usize) -> String {
+        let tuples: Vec<String> = (0..rows)
+            .map(|r| format!("({})", list(r * per_row + 1, per_row)))
+            .collect();
+        tuples.join(", ")
+    }
 
-    pub const UPSERT_ADDRESS: &str =
-        "INSERT INTO usage_addresses (key_id, addr, first_seen, last_seen, uses) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_id, addr) DO UPDATE SET \
-         last_seen = CASE WHEN excluded.last_seen > usage_addresses.last_seen \
-         THEN excluded.last_seen ELSE usage_addresses.last_seen END, \
-         uses = usage_addresses.uses + excluded.uses";
+    /// `count` numbered parameters from `$first`: `$3, $4, $5`.
+    fn list(first: usize, count: usize) -> String {
+        let params: Vec<String> = (first..first + count).map(|p| format!("${p}")).collect();
+        params.join(", ")
+    }
 
-    /// `$1` the key, `$2` how many to keep.
-    pub const TRIM_ADDRESSES: &str = "DELETE FROM usage_addresses WHERE key_id = $1 AND addr NOT IN \
-         (SELECT addr FROM usage_addresses WHERE key_id = $1 ORDER BY last_seen DESC, addr LIMIT $2)";
+    /// Parameters per row of [`upsert_addresses`]: key, address, first seen, last seen, uses.
+    pub const ADDRESS_PARAMS: usize = 5;
+
+    /// Adds `rows` addresses' uses in one statement ([`ADDRESS_PARAMS`] each;
+    /// the rows must differ in (key, address)).
+    pub fn upsert_addresses(rows: usize) -> String {
+        format!(
+            "INSERT INTO usage_addresses (key_id, addr, first_seen, last_seen, uses) VALUES {} \
+             ON CONFLICT (key_id, addr) DO UPDATE SET \
+             last_seen = CASE WHEN excluded.last_seen > usage_addresses.last_seen \
+             THEN excluded.last_seen ELSE usage_addresses.last_seen END, \
+             uses = usage_addresses.uses + excluded.uses",
+            values(rows, ADDRESS_PARAMS)
+        )
+    }
+
+    /// The addresses of the keys `$1`…`$keys`, with when each was last seen.
+    pub fn addresses_of(keys: usize) -> String {
+        format!(
+            "SELECT key_id, addr, last_seen FROM usage_addresses WHERE key_id IN ({})",
+            list(1, keys)
+        )
+    }
+
+    /// Keeps the last addresses of the keys `$1`…`$keys`, as many as the
+    /// next parameter says, each.
+    pub fn trim_addresses(keys: usize) -> String {
+        let keys_list = list(1, keys);
+        let keep = keys + 1;
+        format!(
+            "DELETE FROM usage_addresses WHERE key_id IN ({keys_list}) AND (key_id, addr) IN \
+             (SELECT key_id, addr FROM (SELECT key_id, addr, ROW_NUMBER() OVER \
+             (PARTITION BY key_id ORDER BY last_seen DESC, addr) AS n \
+             FROM usage_addresses WHERE key_id IN ({keys_list})) AS ranked WHERE n > ${keep})"
+        )
+    }
 
     /// `$1` key, `$2` now, `$3` the cut: a window older than it starts again.
     pub const CLAIM_NEW_ADDRESS: &str =

@@ -1,7 +1,7 @@
 //! [`UsageStore`] on both backends: the SQL of `store/usage.rs`, bound and
 //! run through the guard like every other call.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
@@ -9,8 +9,8 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 use super::{Dialect, SqlStore};
 use crate::key::health::mostly_refused;
 use crate::store::usage::{
-    sql, AddressRow, NewAddress, OutcomeCounts, TopKeyRow, UsageBatch, UsageBucketRow, UsageRow,
-    UsageStore, UsageTier, ADDRESSES_KEPT, OUTCOME_COUNT,
+    sql, AddressRow, AddressUse, NewAddress, OutcomeCounts, TopKeyRow, UsageBatch, UsageBucketRow,
+    UsageRow, UsageStore, UsageTier, ADDRESSES_KEPT, OUTCOME_COUNT,
 };
 use crate::store::StoreResult;
 
@@ -47,6 +47,38 @@ fn per_step(rows: &[UsageRow], step: i64) -> Vec<Summed<'_>> {
     summed.into_iter().collect()
 }
 
+/// One key's uses from one address in a batch, merged: (organisation,
+/// first, last, uses, a good one among them).
+type AddressUses<'a> = (&'a str, i64, i64, i64, bool);
+
+/// ((key, address), its uses): one row of an address upsert.
+type MergedAddress<'a> = ((&'a str, &'a str), AddressUses<'a>);
+
+/// The batch's address uses merged per (key, address), in that order: one
+/// row per statement each, and one lock order for every replica.
+fn per_address(addresses: &[AddressUse]) -> Vec<MergedAddress<'_>> {
+    let mut merged: BTreeMap<(&str, &str), AddressUses<'_>> = BTreeMap::new();
+    for a in addresses {
+        merged
+            .entry((a.key_id.as_str(), a.addr.as_str()))
+            .and_modify(|(_, first, last, uses, valid)| {
+                *first = (*first).min(a.first_ms);
+                *last = (*last).max(a.last_ms);
+                *uses += a.uses;
+                *valid |= a.valid;
+            })
+            .or_insert((a.org_id.as_str(), a.first_ms, a.last_ms, a.uses, a.valid));
+    }
+    merged.into_iter().collect()
+}
+
+/// The distinct keys of merged addresses (which come in key order).
+fn keys_of<'a>(addresses: &[MergedAddress<'a>]) -> Vec<&'a str> {
+    let mut keys: Vec<&str> = addresses.iter().map(|((key, _), _)| *key).collect();
+    keys.dedup();
+    keys
+}
+
 /// The outcomes that refuse a known key, as [`sql::REFUSAL_SUMS`] names them.
 const REFUSALS: [&str; 4] = ["insufficient_scope", "expired", "revoked", "rate_limited"];
 
@@ -78,40 +110,54 @@ where
                     q.execute(&mut *tx).await?;
                 }
             }
+            // Addresses: per chunk, when each was last seen before this
+            // batch (to find the new ones), then the uses added; then each
+            // key trimmed to its last addresses. Three statements a chunk of
+            // 500, not three round trips an address.
+            let addresses = per_address(&batch.addresses);
             let mut new = Vec::new();
-            let mut trimmed: Vec<&str> = Vec::new();
-            for a in &batch.addresses {
-                let seen: Option<i64> = sqlx::query_scalar::<DB, i64>(sql::ADDRESS_LAST_SEEN)
-                    .bind(a.key_id.as_str())
-                    .bind(a.addr.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if a.valid && seen.is_none_or(|t| t < batch.new_before_ms) {
-                    new.push(NewAddress {
-                        key_id: a.key_id.clone(),
-                        org_id: a.org_id.clone(),
-                        addr: a.addr.clone(),
-                        at_ms: a.first_ms,
-                    });
+            for chunk in addresses.chunks(ROWS_PER_STATEMENT) {
+                let keys = keys_of(chunk);
+                let text = sql::addresses_of(keys.len());
+                let mut q = sqlx::query::<DB>(&text);
+                for key in &keys {
+                    q = q.bind(*key);
                 }
-                sqlx::query::<DB>(sql::UPSERT_ADDRESS)
-                    .bind(a.key_id.as_str())
-                    .bind(a.addr.as_str())
-                    .bind(a.first_ms)
-                    .bind(a.last_ms)
-                    .bind(a.uses)
-                    .execute(&mut *tx)
-                    .await?;
-                if trimmed.last() != Some(&a.key_id.as_str()) {
-                    trimmed.push(a.key_id.as_str());
+                let mut seen: HashMap<(String, String), i64> = HashMap::new();
+                for r in q.fetch_all(&mut *tx).await? {
+                    let at: i64 = r.try_get("last_seen")?;
+                    seen.insert((r.try_get("key_id")?, r.try_get("addr")?), at);
                 }
+                for ((key, addr), (org, first, _, _, valid)) in chunk {
+                    let last = seen.get(&((*key).to_owned(), (*addr).to_owned()));
+                    if *valid && last.is_none_or(|t| *t < batch.new_before_ms) {
+                        new.push(NewAddress {
+                            key_id: (*key).to_owned(),
+                            org_id: (*org).to_owned(),
+                            addr: (*addr).to_owned(),
+                            at_ms: *first,
+                        });
+                    }
+                }
+                let text = sql::upsert_addresses(chunk.len());
+                let mut q = sqlx::query::<DB>(&text);
+                for ((key, addr), (_, first, last, uses, _)) in chunk {
+                    q = q
+                        .bind(*key)
+                        .bind(*addr)
+                        .bind(*first)
+                        .bind(*last)
+                        .bind(*uses);
+                }
+                q.execute(&mut *tx).await?;
             }
-            for key_id in trimmed {
-                sqlx::query::<DB>(sql::TRIM_ADDRESSES)
-                    .bind(key_id)
-                    .bind(ADDRESSES_KEPT)
-                    .execute(&mut *tx)
-                    .await?;
+            for keys in keys_of(&addresses).chunks(ROWS_PER_STATEMENT) {
+                let text = sql::trim_addresses(keys.len());
+                let mut q = sqlx::query::<DB>(&text);
+                for key in keys {
+                    q = q.bind(*key);
+                }
+                q.bind(ADDRESSES_KEPT).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(new)
@@ -341,6 +387,52 @@ mod tests {
         assert_eq!(minutes.len(), 4);
         assert_eq!(minutes[0].0, ("a", 2 * HOUR_MS));
         assert_eq!(minutes[3].0, ("b", HOUR_MS + 60_000));
+    }
+
+    fn used(key: &str, addr: &str, first_ms: i64, last_ms: i64, valid: bool) -> AddressUse {
+        AddressUse {
+            key_id: key.into(),
+            org_id: "org".into(),
+            addr: addr.into(),
+            first_ms,
+            last_ms,
+            uses: 2,
+            valid,
+        }
+    }
+
+    /// The same (key, address) twice in a batch (a batch kept after a failed
+    /// write, merged with the next) is one row: earliest first, latest last,
+    /// uses added, good if either was; rows in key-then-address order.
+    #[test]
+    fn addresses_are_merged_per_key_and_address_in_that_order() {
+        let batch = [
+            used("b", "10.0.0.1", 5, 6, false),
+            used("a", "10.0.0.2", 3, 9, false),
+            used("a", "10.0.0.2", 1, 4, true),
+            used("a", "10.0.0.1", 7, 7, false),
+        ];
+        let merged = per_address(&batch);
+        assert_eq!(
+            merged,
+            vec![
+                (("a", "10.0.0.1"), ("org", 7, 7, 2, false)),
+                (("a", "10.0.0.2"), ("org", 1, 9, 4, true)),
+                (("b", "10.0.0.1"), ("org", 5, 6, 2, false)),
+            ]
+        );
+        assert_eq!(keys_of(&merged), ["a", "b"]);
+    }
+
+    #[test]
+    fn the_address_statements_number_their_parameters() {
+        let upsert = sql::upsert_addresses(2);
+        assert!(upsert.contains("VALUES ($1, $2, $3, $4, $5), ($6, $7, $8, $9, $10) ON"));
+        assert!(!upsert.contains("$11"));
+        assert!(sql::addresses_of(3).contains("key_id IN ($1, $2, $3)"));
+        let trim = sql::trim_addresses(2);
+        assert_eq!(trim.matches("key_id IN ($1, $2)").count(), 2);
+        assert!(trim.contains("n > $3"));
     }
 
     #[test]
