@@ -107,7 +107,6 @@ pub struct Delivery {
 
 /// A delivery a replica claimed, with what it needs to send it. `Debug`
 /// shows the URL redacted and the secrets as `***`.
-
 pub struct Claimed {
     pub id: i64,
     pub event_id: String,
