@@ -258,12 +258,12 @@ pub struct KeyListQuery {
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page: the page after it.
-    #[param(max_length = 512)]
+    #[param(max_length = 1024)]
     pub cursor: Option<String>,
     /// `prev_cursor` (or any key's position, as `next_cursor` gives it) of
     /// a page: the page before it, for scrolling up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[param(max_length = 512)]
+    #[param(max_length = 1024)]
     pub before: Option<String>,
     /// `end`: the last page, without reading what lies before it (`G`/`End`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -271,7 +271,7 @@ pub struct KeyListQuery {
     pub from: Option<String>,
     /// `sync_cursor` of an earlier answer: only keys written since it (keys
     /// are never deleted, so the changed ones bring a copy up to date).
-    #[param(max_length = 32)]
+    #[param(max_length = 20)]
     pub changed_since: Option<String>,
 }
 
@@ -341,6 +341,7 @@ pub struct AuditListQuery {
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(max_length = 20)]
     pub cursor: Option<String>,
     /// Only the entries of this key (its id, `key_…`): its whole history,
     /// newest first, read from an index however long the log.

@@ -1,14 +1,17 @@
 //! Wire types of `/v1/webhooks` (issue 24): endpoints, their deliveries, the
 //! signing secret shown once.
 
+use std::fmt;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::key::webhook::DebugUrl;
 use crate::key::Secret;
 
-/// A webhook endpoint (never its secret).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// A webhook endpoint (never its secret). `Debug` shows the URL redacted.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Webhook {
     pub id: String,
     /// The URL whole: this is the endpoint's own record. Audit entries and
@@ -28,20 +31,46 @@ pub struct Webhook {
     pub previous_secret_until: Option<DateTime<Utc>>,
 }
 
+impl fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Webhook")
+            .field("id", &self.id)
+            .field("url", &DebugUrl(&self.url))
+            .field("events", &self.events)
+            .field("created_at", &self.created_at)
+            .field("created_by", &self.created_by)
+            .field("health", &self.health)
+            .field("consecutive_failures", &self.consecutive_failures)
+            .field("failing_since", &self.failing_since)
+            .field("disabled_at", &self.disabled_at)
+            .field("previous_secret_until", &self.previous_secret_until)
+            .finish()
+    }
+}
+
 /// `GET /v1/webhooks`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct WebhookList {
     pub data: Vec<Webhook>,
 }
 
-/// `POST /v1/webhooks`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// `POST /v1/webhooks`. `Debug` shows the URL redacted.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhookRequest {
     /// `https://…` (plain `http://` only to a loopback address), at most 2048 characters.
     pub url: String,
     /// 1-10 event types, e.g. `["api_key.expiring", "api_key.revoked"]`.
     pub events: Vec<String>,
+}
+
+impl fmt::Debug for CreateWebhookRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreateWebhookRequest")
+            .field("url", &DebugUrl(&self.url))
+            .field("events", &self.events)
+            .finish()
+    }
 }
 
 /// An endpoint and its signing secret (`whsec_…`), shown this once.
@@ -119,4 +148,49 @@ pub struct DeliveryListQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[param(max_length = 8)]
     pub from: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_token_of_the_url_nor_the_secret() {
+        let url = "https://hooks.example/x?token=SECRET";
+        let webhook = Webhook {
+            id: "wh_1".into(),
+            url: url.into(),
+            events: vec!["api_key.revoked".into()],
+            created_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            created_by: "admin@example.test".into(),
+            health: "healthy".into(),
+            consecutive_failures: 0,
+            failing_since: None,
+            disabled_at: None,
+            previous_secret_until: None,
+        };
+        let created = CreatedWebhook {
+            webhook: webhook.clone(),
+            secret: Secret::new("whsec_SECRET".into()),
+        };
+        let list = WebhookList {
+            data: vec![webhook.clone()],
+        };
+        let request = CreateWebhookRequest {
+            url: url.into(),
+            events: vec![],
+        };
+        for shown in [
+            format!("{webhook:?}"),
+            format!("{created:#?}"),
+            format!("{list:?}"),
+            format!("{request:?}"),
+        ] {
+            assert!(!shown.contains("SECRET"), "{shown}");
+            assert!(
+                shown.contains("\"https://hooks.example/x?token=REDACTED\""),
+                "{shown}"
+            );
+        }
+    }
 }

@@ -153,6 +153,17 @@ pub fn redacted_url(url: &str) -> String {
     out
 }
 
+/// A webhook URL in a `Debug` print: [`redacted_url`], quoted as a string
+/// would be. Types that hold a webhook URL show it through this in their
+/// `Debug` impls, so a token in its query never reaches a log.
+pub struct DebugUrl<'a>(pub &'a str);
+
+impl std::fmt::Debug for DebugUrl<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&redacted_url(self.0), f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

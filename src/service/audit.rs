@@ -7,7 +7,7 @@ use axum::Json as JsonBody;
 use super::auth::AuditReader;
 use super::error::{field_error, ApiError};
 use super::extract::Query;
-use super::keys::page_limit;
+use super::keys::{page_limit, row_cursor};
 use super::AppState;
 use crate::api::{Actor, AuditEntry, AuditList, AuditListQuery, ErrorBody};
 use crate::audit_action;
@@ -34,12 +34,7 @@ pub async fn list(
     let limit = page_limit(query.limit)?;
     let before = match query.cursor.as_deref() {
         None | Some("") => None,
-        Some(c) => Some(c.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            field_error(
-                "cursor",
-                "cursor is not one this service issued; start again without it",
-            )
-        })?),
+        Some(c) => Some(row_cursor("cursor", c)?),
     };
     let mut rows = match query.api_key_id.as_deref() {
         None | Some("") => {

@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
-use super::error::ApiError;
+use super::error::{field_error, ApiError};
 
 /// A JSON object body (arrays, which serde would also map onto a struct, are refused).
 pub struct Json<T>(pub T);
@@ -78,11 +78,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
+/// A query string that does not parse: a 400 naming the parameter in
+/// `fields` when serde names one (`limit: invalid digit…`, `status: unknown
+/// variant…`), as the handlers' own checks do.
 fn query_rejection(rejection: QueryRejection) -> ApiError {
-    ApiError::BadRequest(format!(
-        "The query string is not valid: {}",
-        rejection.body_text()
-    ))
+    let text = rejection.body_text();
+    let why = text
+        .strip_prefix("Failed to deserialize query string: ")
+        .unwrap_or(&text);
+    match why.split_once(": ") {
+        Some((field, rest))
+            if !field.is_empty()
+                && field
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+        {
+            field_error(field, format!("{field} is not valid: {rest}"))
+        }
+        _ => ApiError::BadRequest(format!("The query string is not valid: {why}")),
+    }
 }
 
 /// A path parameter. One that cannot be decoded (e.g. `%FF`, not UTF-8) names

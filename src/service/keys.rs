@@ -39,6 +39,25 @@ pub(super) fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     Ok(limit)
 }
 
+/// The longest row cursor (`next_cursor` of the audit log, of an endpoint's
+/// deliveries): a positive `i64` has at most 19 digits.
+pub const MAX_ROW_CURSOR_LEN: usize = 20;
+
+/// A row cursor the service issued (a positive row id), or a 400 naming
+/// `field`: of at most [`MAX_ROW_CURSOR_LEN`] characters, as the document says.
+pub(super) fn row_cursor(field: &'static str, text: &str) -> Result<i64, ApiError> {
+    (text.len() <= MAX_ROW_CURSOR_LEN)
+        .then(|| text.parse::<i64>().ok())
+        .flatten()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            field_error(
+                field,
+                format!("{field} is not one this service issued; start again without it"),
+            )
+        })
+}
+
 impl AppState {
     /// The API view of a stored key, with a last use not yet flushed folded in.
     pub(super) fn api_key(&self, k: KeyRecord, now: DateTime<Utc>) -> ApiKey {

@@ -9,7 +9,9 @@
 //! SKIP LOCKED`), so each is sent by one of them at a time.
 //!
 //! The signing secret is stored in the clear (see the migration): it is the
-//! HMAC key, read back to sign. It lives in [`Secret`] (no `Debug`, wiped on drop).
+//! HMAC key, read back to sign. It lives in [`Secret`] (its `Debug` shows `***`, wiped on drop).
+
+use std::fmt;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -19,11 +21,11 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
 use super::sql_store::{Dialect, SqlStore};
 use super::*;
 use crate::audit_action::AuditAction;
-use crate::key::webhook as event;
+use crate::key::webhook::{self as event, DebugUrl};
 use crate::key::Secret;
 
-/// An endpoint as listed (never its secrets).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An endpoint as listed (never its secrets). `Debug` shows the URL redacted.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Endpoint {
     pub id: String,
     pub org_id: String,
@@ -40,8 +42,8 @@ pub struct Endpoint {
     pub previous_secret_until: Option<DateTime<Utc>>,
 }
 
-/// An endpoint to insert.
-#[derive(Debug, Clone)]
+/// An endpoint to insert. `Debug` shows the URL redacted.
+#[derive(Clone)]
 pub struct NewEndpoint {
     pub id: String,
     pub org_id: String,
@@ -103,8 +105,8 @@ pub struct Delivery {
     pub created_at: DateTime<Utc>,
 }
 
-/// A delivery a replica claimed, with what it needs to send it.
-#[derive(Debug)]
+/// A delivery a replica claimed, with what it needs to send it. `Debug`
+/// shows the URL redacted and the secrets as `***`.
 pub struct Claimed {
     pub id: i64,
     pub event_id: String,
@@ -117,6 +119,53 @@ pub struct Claimed {
     pub attempts: i64,
     /// When the delivery was made (retries stop a day after).
     pub created_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("id", &self.id)
+            .field("org_id", &self.org_id)
+            .field("url", &DebugUrl(&self.url))
+            .field("events", &self.events)
+            .field("created_at", &self.created_at)
+            .field("created_by", &self.created_by)
+            .field("consecutive_failures", &self.consecutive_failures)
+            .field("failing_since", &self.failing_since)
+            .field("disabled_at", &self.disabled_at)
+            .field("previous_secret_until", &self.previous_secret_until)
+            .finish()
+    }
+}
+
+impl fmt::Debug for NewEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewEndpoint")
+            .field("id", &self.id)
+            .field("org_id", &self.org_id)
+            .field("url", &DebugUrl(&self.url))
+            .field("events", &self.events)
+            .field("secret", &self.secret)
+            .field("created_at", &self.created_at)
+            .field("created_by", &self.created_by)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Claimed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Claimed")
+            .field("id", &self.id)
+            .field("event_id", &self.event_id)
+            .field("payload", &self.payload)
+            .field("endpoint_id", &self.endpoint_id)
+            .field("org_id", &self.org_id)
+            .field("url", &DebugUrl(&self.url))
+            .field("secrets", &self.secrets)
+            .field("attempts", &self.attempts)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
 }
 
 /// How an attempt ended.
@@ -992,6 +1041,65 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const TOKEN_URL: &str = "https://u:pw@hooks.example/x?token=SECRET#SECRET";
+
+    #[test]
+    fn debug_shows_no_token_of_the_url_nor_a_secret() {
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let endpoint = Endpoint {
+            id: "wh_1".into(),
+            org_id: "org_1".into(),
+            url: TOKEN_URL.into(),
+            events: vec!["api_key.revoked".into()],
+            created_at: at,
+            created_by: "admin@example.test".into(),
+            consecutive_failures: 0,
+            failing_since: None,
+            disabled_at: None,
+            previous_secret_until: None,
+        };
+        let new = NewEndpoint {
+            id: "wh_1".into(),
+            org_id: "org_1".into(),
+            url: TOKEN_URL.into(),
+            events: vec!["api_key.revoked".into()],
+            secret: Secret::new("whsec_SECRET".into()),
+            created_at: at,
+            created_by: "admin@example.test".into(),
+        };
+        let claimed = Claimed {
+            id: 1,
+            event_id: "msg_1".into(),
+            payload: "{}".into(),
+            endpoint_id: "wh_1".into(),
+            org_id: "org_1".into(),
+            url: TOKEN_URL.into(),
+            secrets: vec![
+                Secret::new("whsec_SECRET".into()),
+                Secret::new("whsec_OLD".into()),
+            ],
+            attempts: 0,
+            created_at: at,
+        };
+        for shown in [
+            format!("{endpoint:?}"),
+            format!("{endpoint:#?}"),
+            format!("{new:?}"),
+            format!("{claimed:?}"),
+            format!("{claimed:#?}"),
+        ] {
+            assert!(
+                !shown.contains("SECRET") && !shown.contains("pw"),
+                "{shown}"
+            );
+            assert!(!shown.contains("whsec_"), "{shown}");
+            assert!(
+                shown.contains("https://REDACTED@hooks.example/x?token=REDACTED#REDACTED"),
+                "{shown}"
+            );
+        }
+    }
 
     fn audit(action: AuditAction, key: &str, details: Value) -> AuditEvent {
         AuditEvent {

@@ -71,8 +71,11 @@ pub struct KeyPosition {
     pub id: String,
 }
 
-/// Longest position a client may send back.
-pub const MAX_POSITION_LEN: usize = 512;
+/// Longest position a client may send back: more than the longest one
+/// [`KeyPosition::encode`] writes, a name sort's of a 100-character name of
+/// 4-byte characters (800 hex digits, its tag and dots, an id of at most 64).
+/// At 512 the service handed out positions it then refused.
+pub const MAX_POSITION_LEN: usize = 1024;
 
 impl KeyPosition {
     /// `ms.id` for the created order (as cursors always were), else

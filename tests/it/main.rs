@@ -30,6 +30,7 @@ mod load;
 mod marks;
 mod negative;
 mod no_secret;
+mod no_secret_marks;
 mod openapi;
 mod outage;
 mod policy_api;

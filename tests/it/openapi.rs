@@ -1,7 +1,8 @@
 //! The OpenAPI document is the truth: every status the test can provoke on
 //! each route, by real requests, is documented for that route, errors come as
 //! JSON in the documented `ErrorBody` shape, and the request constraints
-//! (lengths, counts, bounds, the running scope catalogue) are in the schema.
+//! (lengths, counts, bounds, the running scope catalogue) are in the schema,
+//! and the query parameters' limits it states are the ones the code keeps.
 
 use crate::common;
 
@@ -18,7 +19,9 @@ use serde_json::{json, Value};
 
 on_both_backends!(
     every_provoked_status_is_documented,
-    the_schema_states_the_request_constraints
+    the_schema_states_the_request_constraints,
+    every_documented_query_limit_is_the_code_s,
+    the_cursors_the_service_gives_fit_the_document
 );
 
 const CATALOGUE: &str = "[[scope]]\nid = \"billing:read\"\nlabel = \"Billing (Read)\"\n\
@@ -841,6 +844,249 @@ async fn the_schema_states_the_request_constraints(backend: Backend) {
     }
     let create_op = &doc["paths"]["/v1/api-keys"]["post"]["responses"];
     assert!(create_op.get("422").is_some());
+    s.stop().await;
+    backend.cleanup().await;
+}
+
+/// The list endpoints whose query parameters are checked against their limits.
+const LIST_ROUTES: &[&str] = &[
+    "/v1/api-keys",
+    "/v1/api-keys/counts",
+    "/v1/audit-logs",
+    "/v1/webhooks/{id}/deliveries",
+    "/v1/usage",
+    "/v1/api-keys/{id}/usage",
+];
+
+/// A well-formed value of exactly `len` characters for a query parameter
+/// documented with a `maxLength`, one the code would take but for its
+/// length: at the limit it is answered, one past it refused for its length.
+fn value_of_length(route: &str, name: &str, len: usize) -> Option<String> {
+    let padded = |tail: &str| format!("{:0>width$}{tail}", 1, width = len - tail.len());
+    match (route, name) {
+        (_, "q") => Some("a".repeat(len)),
+        // A created-order position: leading zeros keep it one.
+        ("/v1/api-keys", "cursor" | "before") => Some(padded(".key_a")),
+        ("/v1/api-keys", "changed_since") => Some(format!("c{:0>width$}", 1, width = len - 1)),
+        ("/v1/audit-logs", "api_key_id") => Some(format!("key_{}", "a".repeat(len - 4))),
+        ("/v1/audit-logs" | "/v1/webhooks/{id}/deliveries", "cursor" | "before") => {
+            Some(padded(""))
+        }
+        _ => None,
+    }
+}
+
+/// The values of a parameter the code takes from a closed set, and what the
+/// query needs beside it.
+fn choices_of(route: &str, name: &str) -> Option<(&'static [&'static str], &'static str)> {
+    match (route, name) {
+        ("/v1/api-keys", "tab") => {
+            Some((&["all", "active", "expired", "revoked", "attention"], ""))
+        }
+        // `sort=attention` is the attention tab's order.
+        ("/v1/api-keys", "sort") => Some((
+            &[
+                "created",
+                "name",
+                "last_used",
+                "expires",
+                "status",
+                "attention",
+            ],
+            "&tab=attention",
+        )),
+        ("/v1/api-keys", "order") => Some((&["asc", "desc"], "")),
+        (_, "from") => Some((&["end"], "")),
+        _ => None,
+    }
+}
+
+/// The `enum` of a parameter's schema, through a `$ref` or a nullable `oneOf`.
+fn enum_of(doc: &Value, schema: &Value) -> Option<Vec<String>> {
+    if let Some(values) = schema["enum"].as_array() {
+        return Some(
+            values
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+        );
+    }
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.trim_start_matches("#/components/schemas/");
+        return enum_of(doc, &doc["components"]["schemas"][name]);
+    }
+    ["oneOf", "anyOf", "allOf"]
+        .iter()
+        .filter_map(|k| schema[*k].as_array())
+        .flatten()
+        .find_map(|s| enum_of(doc, s))
+}
+
+/// GET `route` (as `path`) with one query; its status and JSON answer.
+async fn ask(s: &TestServer, path: &str, query: &str) -> (StatusCode, Value) {
+    let r = s
+        .get(&format!("{path}?{query}"), &s.admin_token)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Every query parameter of the list endpoints has a limit in the document
+/// (a length, a range or a set of values), and the service keeps exactly
+/// that limit: a value at it is answered, one past it is a 400 naming the
+/// parameter. A limit changed on one side only fails here.
+async fn every_documented_query_limit_is_the_code_s(backend: Backend) {
+    let s = TestServer::start_with(&backend, Arc::new(SystemClock), |_| {}).await;
+    let doc = document(&s).await;
+    let hook = add_webhook(&s).await;
+    let (key, _) = s.create_key("limits", &["full_access"]).await;
+    let key_id = key["id"].as_str().unwrap().to_owned();
+    let mut checked = 0;
+    for route in LIST_ROUTES {
+        let path = route
+            .replace("/v1/webhooks/{id}", &format!("/v1/webhooks/{hook}"))
+            .replace("/v1/api-keys/{id}", &format!("/v1/api-keys/{key_id}"));
+        let params = doc["paths"][route]["get"]["parameters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{route} documents its parameters"));
+        for p in params.iter().filter(|p| p["in"] == "query") {
+            let name = p["name"].as_str().unwrap();
+            let schema = &p["schema"];
+            let what = format!("GET {route} ?{name}");
+            let accepted = |query: String, status: StatusCode, body: Value| {
+                assert_eq!(status, StatusCode::OK, "{what}: {query}: {body}");
+            };
+            let refused = |query: String, status: StatusCode, body: Value| {
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {query}: {body}");
+                assert!(
+                    body["error"]["fields"][name].is_string(),
+                    "{what}: {query}: the field is not named: {body}"
+                );
+            };
+            if let Some(max) = schema["maxLength"].as_u64() {
+                let max = max as usize;
+                if let Some(at) = value_of_length(route, name, max) {
+                    assert_eq!(at.chars().count(), max, "{what}: {at}");
+                    let query = format!("{name}={at}");
+                    let (status, body) = ask(&s, &path, &query).await;
+                    accepted(query, status, body);
+                    let past = value_of_length(route, name, max + 1).unwrap();
+                    let query = format!("{name}={past}");
+                    let (status, body) = ask(&s, &path, &query).await;
+                    refused(query, status, body);
+                } else if let Some((values, extra)) = choices_of(route, name) {
+                    for v in values {
+                        assert!(v.len() <= max, "{what}: {v} is longer than {max}");
+                        let query = format!("{name}={v}{extra}");
+                        let (status, body) = ask(&s, &path, &query).await;
+                        accepted(query, status, body);
+                    }
+                    let query = format!("{name}={}{extra}", "a".repeat(max + 1));
+                    let (status, body) = ask(&s, &path, &query).await;
+                    refused(query, status, body);
+                } else {
+                    panic!(
+                        "{what}: maxLength {max} is documented, and this test has no value for it"
+                    );
+                }
+            } else if let (Some(min), Some(max)) =
+                (schema["minimum"].as_i64(), schema["maximum"].as_i64())
+            {
+                for n in [min, max] {
+                    let query = format!("{name}={n}");
+                    let (status, body) = ask(&s, &path, &query).await;
+                    accepted(query, status, body);
+                }
+                for n in [min - 1, max + 1] {
+                    let query = format!("{name}={n}");
+                    let (status, body) = ask(&s, &path, &query).await;
+                    refused(query, status, body);
+                }
+            } else if let Some(values) = enum_of(&doc, schema) {
+                assert!(!values.is_empty(), "{what}: {schema}");
+                for v in &values {
+                    let query = format!("{name}={v}");
+                    let (status, body) = ask(&s, &path, &query).await;
+                    accepted(query, status, body);
+                }
+                let query = format!("{name}=none-of-these");
+                let (status, body) = ask(&s, &path, &query).await;
+                refused(query, status, body);
+            } else {
+                panic!("{what}: no limit documented (maxLength, minimum/maximum or enum): {p}");
+            }
+            checked += 1;
+        }
+    }
+    // Every list endpoint's parameters: a route losing them would pass unseen.
+    assert!(checked >= 20, "only {checked} parameters checked");
+    s.stop().await;
+    backend.cleanup().await;
+}
+
+/// The positions the service hands out fit the length the document gives
+/// `cursor` and `before`, and are taken back: the longest, a name sort's of
+/// a 100-character name of 4-byte characters, included.
+async fn the_cursors_the_service_gives_fit_the_document(backend: Backend) {
+    let s = TestServer::start_with(&backend, Arc::new(SystemClock), |_| {}).await;
+    let doc = document(&s).await;
+    let max = |name: &str| -> usize {
+        doc["paths"]["/v1/api-keys"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()["schema"]["maxLength"]
+            .as_u64()
+            .unwrap() as usize
+    };
+    let long = |last: char| format!("{}{last}", "\u{1F600}".repeat(99));
+    let (first, _) = s.create_key(&long('a'), &["full_access"]).await;
+    let (second, _) = s.create_key(&long('b'), &["full_access"]).await;
+    let page = s
+        .get_json("/v1/api-keys?sort=name&limit=1", &s.admin_token)
+        .await;
+    assert_eq!(page["data"][0]["id"], first["id"], "{page}");
+    let next = page["next_cursor"].as_str().unwrap().to_owned();
+    assert!(
+        next.len() > 512,
+        "the longest kind of position: {}",
+        next.len()
+    );
+    assert!(
+        next.len() <= max("cursor"),
+        "{} > {}",
+        next.len(),
+        max("cursor")
+    );
+    let (status, page) = ask(
+        &s,
+        "/v1/api-keys",
+        &format!("sort=name&limit=1&cursor={next}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["data"][0]["id"], second["id"], "{page}");
+    let prev = page["prev_cursor"].as_str().unwrap().to_owned();
+    assert!(
+        prev.len() <= max("before"),
+        "{} > {}",
+        prev.len(),
+        max("before")
+    );
+    let (status, page) = ask(
+        &s,
+        "/v1/api-keys",
+        &format!("sort=name&limit=1&before={prev}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["data"][0]["id"], first["id"], "{page}");
+    let sync = page["sync_cursor"].as_str().unwrap();
+    assert!(sync.len() <= max("changed_since"), "{sync}");
     s.stop().await;
     backend.cleanup().await;
 }

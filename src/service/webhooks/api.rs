@@ -20,7 +20,7 @@ use crate::key::{new_id, Secret};
 use crate::service::auth::Admin;
 use crate::service::error::{field_error, ApiError};
 use crate::service::extract::{bytes_rejection, parse_object, Json, Path, Query};
-use crate::service::keys::page_limit;
+use crate::service::keys::{page_limit, row_cursor};
 use crate::service::AppState;
 use crate::store::{new_event, AuditEvent, DeliveryPage, Endpoint, NewEndpoint};
 
@@ -369,14 +369,6 @@ pub async fn deliveries(
 
 /// Which page `cursor`, `before` or `from=end` ask for (at most one of them).
 fn delivery_page(query: &DeliveryListQuery) -> Result<DeliveryPage, ApiError> {
-    let position = |field: &'static str, value: &str| {
-        value.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            field_error(
-                field,
-                format!("{field} is not one this service issued; start again without it"),
-            )
-        })
-    };
     fn given(v: &Option<String>) -> Option<&str> {
         v.as_deref().filter(|v| !v.is_empty())
     }
@@ -386,8 +378,8 @@ fn delivery_page(query: &DeliveryListQuery) -> Result<DeliveryPage, ApiError> {
         given(&query.from),
     ) {
         (None, None, None) => Ok(DeliveryPage::Newest),
-        (Some(c), None, None) => Ok(DeliveryPage::Older(position("cursor", c)?)),
-        (None, Some(b), None) => Ok(DeliveryPage::Newer(position("before", b)?)),
+        (Some(c), None, None) => Ok(DeliveryPage::Older(row_cursor("cursor", c)?)),
+        (None, Some(b), None) => Ok(DeliveryPage::Newer(row_cursor("before", b)?)),
         (None, None, Some("end")) => Ok(DeliveryPage::Oldest),
         (None, None, Some(_)) => Err(field_error(
             "from",
