@@ -1419,6 +1419,17 @@ pub fn hint_for(context: Context, command: Command) -> Option<(&'static str, &'s
         .next()
 }
 
+/// The first key bound to `command` in `context`, as help says it
+/// (`Space`, `Enter`, `Esc`, `P`): for a sentence that names the key, so
+/// that it says the key the keymap binds.
+pub fn key_of(context: Context, command: Command) -> Option<String> {
+    BINDINGS
+        .iter()
+        .find(|b| b.command == command && b.contexts.contains(&context))
+        .and_then(|b| b.keys.first())
+        .map(key_label)
+}
+
 /// "30 s", "2 min": an interval as the help says it.
 pub fn interval(every: chrono::Duration) -> String {
     use crate::present::SpanUnit::{Minute, Second};
