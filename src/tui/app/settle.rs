@@ -333,6 +333,11 @@ impl App {
                 if editor.is_some() {
                     self.popups.retain(|p| !matches!(p, Popup::Policy(_)));
                 }
+                // A read of the policy still out may have read it before the
+                // save: its answer would put the old one back.
+                if !self.policy_awaited {
+                    self.cancel_requests(|r| matches!(r, Request::LoadPolicy));
+                }
                 self.set_policy(policy);
                 self.flash = Some("Policy saved: badges and new keys follow it.".into());
                 self.refreshing.get_or_insert(self.now);
