@@ -101,11 +101,6 @@ impl App {
         self.pending.len()
     }
 
-    /// Whether request `id` is out and changes a key.
-    pub fn changes_keys(&self, id: RequestId) -> bool {
-        self.pending.get(&id).is_some_and(Request::changes_keys)
-    }
-
     /// Whether request `id` is out and changes a key or the policy.
     pub fn is_change(&self, id: RequestId) -> bool {
         self.pending.get(&id).is_some_and(Request::is_change)
