@@ -149,6 +149,8 @@ pub enum Command {
     Usage,
     /// The organisation's key policy screen.
     Policy,
+    /// Delete the last digit of the number being typed (the policy screen).
+    Erase,
 }
 
 use crate::present::Palette;
@@ -967,7 +969,8 @@ pub const BINDINGS: &[Binding] = &[
         name: Some("policy"),
         ..bind(&[ch('P')], Command::Policy, &[C::Table])
     },
-    // The policy screen; digits and Backspace edit the number selected.
+    // The policy screen; digits type into the number selected.
+    bind(&[code(KeyCode::Backspace)], Command::Erase, &[C::Policy]),
     Binding {
         hint: hint_border("j/k", "move", 1, "j/k"),
         ..bind(

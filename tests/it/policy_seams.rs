@@ -107,6 +107,7 @@ fn key_named(name: &str) -> KeyEvent {
         "Space" => KeyCode::Char(' '),
         "Enter" => KeyCode::Enter,
         "Esc" => KeyCode::Esc,
+        "Backspace" => KeyCode::Backspace,
         one if one.chars().count() == 1 => KeyCode::Char(one.chars().next().unwrap()),
         other => panic!("a key name the test does not know: {other}"),
     };
@@ -350,6 +351,12 @@ async fn the_screens_hints_name_the_keys_the_keymap_binds() {
     let mut ui = w.ui(NO_COLOR, 120, 32).await;
     ui.press(KeyCode::Char('P')).await;
     let screen = ui.screen();
+    let erase = word_before(&screen, " deletes;");
+    assert_eq!(
+        keymap::command(Context::Policy, &key_named(erase)),
+        Some(Command::Erase),
+        "{screen}"
+    );
     let toggle = word_before(&screen, " toggles or cycles.");
     assert_eq!(
         keymap::command(Context::Policy, &key_named(toggle)),

@@ -269,7 +269,7 @@ impl PolicyEditor {
             return Intent::Stay;
         }
         self.note = None;
-        if self.typed(&key) {
+        if self.typed(command, &key) {
             return Intent::Stay;
         }
         match command {
@@ -301,8 +301,8 @@ impl PolicyEditor {
         self.clear_error_at(self.selected);
     }
 
-    /// A digit or Backspace into the number field selected.
-    fn typed(&mut self, key: &KeyEvent) -> bool {
+    /// A digit typed, or the last one erased, in the number field selected.
+    fn typed(&mut self, command: Option<Command>, key: &KeyEvent) -> bool {
         let field = self.selected_field();
         if !field.is_number() || !(key.modifiers - KeyModifiers::SHIFT).is_empty() {
             return false;
@@ -314,7 +314,7 @@ impl PolicyEditor {
                     text.push(c);
                 }
             }
-            KeyCode::Backspace => {
+            _ if command == Some(Command::Erase) => {
                 text.pop();
             }
             _ => return false,
@@ -469,11 +469,12 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, editor: &PolicyEditor, area: Rect) {
     let theme = ctx.theme;
     let width = area.width.min(86);
     let inner = usize::from(width.saturating_sub(2));
+    let erase = key(Context::Policy, Command::Erase);
     let toggle = key(Context::Policy, Command::Tick);
     let mut lines = vec![
         Line::from("Badge thresholds, rules for new keys and what a leak report does."),
         Line::styled(
-            format!("Digits type into a number, Backspace deletes; {toggle} toggles or cycles."),
+            format!("Digits type into a number, {erase} deletes; {toggle} toggles or cycles."),
             theme.dim(),
         ),
         Line::from(""),
