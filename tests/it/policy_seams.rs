@@ -151,7 +151,7 @@ async fn closed_while_saving_the_status_line_says_it_was_saved(backend: Backend)
     assert!(ui.app.popups().is_empty(), "Esc closes it while saving");
     let screen = ui.screen();
     assert!(
-        screen.contains("Saving the policy…; this line will say whether it was saved."),
+        screen.contains("Saving the policy: this line will say whether it was saved."),
         "{screen}"
     );
 
@@ -246,7 +246,7 @@ async fn closed_while_saving_the_status_line_says_why_it_was_refused_or_failed(b
         screen.contains("Policy not saved: see why above."),
         "{screen}"
     );
-    assert!(screen.contains("the key service failed:"), "{screen}");
+    assert!(screen.contains("The key service failed:"), "{screen}");
     let error = editor_error(&ui).expect("why, on the screen");
     // The key it names opens the policy screen.
     let open = word_before(&error, " shows the policy in force");
@@ -288,7 +288,7 @@ async fn quitting_while_saving_waits_and_a_failed_save_stops_the_quit(backend: B
     );
     let screen = ui.screen();
     assert!(
-        screen.contains("Saving the policy…; keydeck quits once it is saved (q again: quit now)."),
+        screen.contains("Saving the policy: keydeck quits once it is saved (q again: quit now)."),
         "{screen}"
     );
     ui.settle().await;
@@ -312,7 +312,7 @@ async fn quitting_while_saving_waits_and_a_failed_save_stops_the_quit(backend: B
     );
     let screen = ui.screen();
     assert!(screen.contains("Organisation policy"), "{screen}");
-    assert!(screen.contains("the key service failed"), "{screen}");
+    assert!(screen.contains("The key service failed"), "{screen}");
     assert!(
         screen.contains("Not quitting: the policy was not saved"),
         "{screen}"
@@ -339,7 +339,7 @@ async fn quitting_while_saving_waits_and_a_failed_save_stops_the_quit(backend: B
         screen.contains("Not quitting: the policy was not saved (see why above)."),
         "{screen}"
     );
-    assert!(editor_error(&ui).is_some_and(|e| e.contains("the key service failed")));
+    assert!(editor_error(&ui).is_some_and(|e| e.contains("The key service failed")));
     assert_eq!(policy(&w.server).await["rotate_after_days"], 30);
 }
 

@@ -132,7 +132,7 @@ impl App {
         self.quit_pending = true;
         let q = keymap::hint_for(Context::Table, Command::Quit).map_or("q", |(keys, _)| keys);
         self.flash = Some(if saving {
-            format!("Saving the policy…; keydeck quits once it is saved ({q} again: quit now).")
+            format!("Saving the policy: keydeck quits once it is saved ({q} again: quit now).")
         } else {
             format!(
                 "A change to a key is still being sent; keydeck quits when it is done ({q} again: quit now)."

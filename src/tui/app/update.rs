@@ -340,7 +340,7 @@ impl App {
                 if let Some(Popup::Policy(editor)) = self.popups.pop() {
                     if editor.saving {
                         self.flash = Some(
-                            "Saving the policy…; this line will say whether it was saved.".into(),
+                            "Saving the policy: this line will say whether it was saved.".into(),
                         );
                     }
                 }

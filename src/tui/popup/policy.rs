@@ -401,10 +401,10 @@ pub fn save_problem(error: &ClientError, source: &str) -> String {
     let open = key(Context::Table, Command::Policy);
     match error {
         ClientError::Unreachable(_) => format!(
-            "cannot reach the key service at {source} ({again} on the policy screen sends it again)."
+            "Cannot reach the key service at {source} ({again} on the policy screen sends it again)."
         ),
         ClientError::Timeout => format!(
-            "the key service at {source} did not answer in time: {open} shows whether the policy changed."
+            "The key service at {source} did not answer in time: {open} shows whether the policy changed."
         ),
         ClientError::Forbidden(message) => format!("{} (403).", message.trim_end_matches('.')),
         ClientError::Invalid { message, fields } => {
@@ -417,7 +417,7 @@ pub fn save_problem(error: &ClientError, source: &str) -> String {
             }
         }
         ClientError::Server(message) => format!(
-            "the key service failed: {message} ({open} shows the policy in force)"
+            "The key service failed: {message} ({open} shows the policy in force)"
         ),
         other => format!("{other}."),
     }
