@@ -143,6 +143,12 @@ impl Request {
                 | Request::IssueSecret { .. }
         )
     }
+
+    /// Whether it changes what the service holds (a key or the policy):
+    /// never cancelled, and quitting waits for its answer.
+    pub fn is_change(&self) -> bool {
+        self.changes_keys() || matches!(self, Request::SetPolicy(_))
+    }
 }
 
 /// Where a window page goes among the rows held.

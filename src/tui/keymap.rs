@@ -149,6 +149,8 @@ pub enum Command {
     Usage,
     /// The organisation's key policy screen.
     Policy,
+    /// Delete the last digit of the number being typed (the policy screen).
+    Erase,
 }
 
 use crate::present::Palette;
@@ -967,7 +969,8 @@ pub const BINDINGS: &[Binding] = &[
         name: Some("policy"),
         ..bind(&[ch('P')], Command::Policy, &[C::Table])
     },
-    // The policy screen; digits and Backspace edit the number selected.
+    // The policy screen; digits type into the number selected.
+    bind(&[code(KeyCode::Backspace)], Command::Erase, &[C::Policy]),
     Binding {
         hint: hint_border("j/k", "move", 1, "j/k"),
         ..bind(
@@ -1417,6 +1420,17 @@ pub fn hint_for(context: Context, command: Command) -> Option<(&'static str, &'s
         .filter_map(|b| shown(b, context))
         .map(|h| (h.keys, h.label))
         .next()
+}
+
+/// The first key bound to `command` in `context`, as help says it
+/// (`Space`, `Enter`, `Esc`, `P`): for a sentence that names the key, so
+/// that it says the key the keymap binds.
+pub fn key_of(context: Context, command: Command) -> Option<String> {
+    BINDINGS
+        .iter()
+        .find(|b| b.command == command && b.contexts.contains(&context))
+        .and_then(|b| b.keys.first())
+        .map(key_label)
 }
 
 /// "30 s", "2 min": an interval as the help says it.

@@ -72,11 +72,12 @@ where
     }
 }
 
-/// On the way out (a signal, or a forced quit) with creates or rotations
-/// still on their way: waits briefly for their answers, and revokes any key
-/// whose secret can no longer be shown, so no key is left that nobody knows.
+/// On the way out (a signal, or a forced quit) with creates, rotations or a
+/// policy save still on their way: waits briefly for their answers, revokes
+/// any key whose secret can no longer be shown, so no key is left that
+/// nobody knows, and logs whether the policy was saved.
 async fn settle_on_exit(app: &App, rx: &mut mpsc::UnboundedReceiver<Action>, client: &Client) {
-    let mut pending = app.mutations();
+    let mut pending = app.mutations() + usize::from(app.policy_saving().is_some());
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(700);
     while pending > 0 {
         let Ok(Some(action)) = tokio::time::timeout_at(deadline, rx.recv()).await else {
@@ -85,7 +86,7 @@ async fn settle_on_exit(app: &App, rx: &mut mpsc::UnboundedReceiver<Action>, cli
         let Action::Answer { id, answer } = action else {
             continue;
         };
-        if !app.changes_keys(id) {
+        if !app.is_change(id) {
             continue;
         }
         pending -= 1;
@@ -97,6 +98,13 @@ async fn settle_on_exit(app: &App, rx: &mut mpsc::UnboundedReceiver<Action>, cli
             },
             Answer::Rotated(result) => (*result).ok().map(|rotated| rotated.api_key),
             Answer::Issued(result) => (*result).ok().map(|issued| issued.api_key),
+            Answer::PolicySet(result) => {
+                match result {
+                    Ok(_) => tracing::info!("the policy was saved while keydeck was quitting"),
+                    Err(e) => tracing::warn!(error = %e, "the policy was not saved"),
+                }
+                None
+            }
             _ => None,
         };
         if let Some(key) = unseen {
@@ -113,7 +121,7 @@ async fn settle_on_exit(app: &App, rx: &mut mpsc::UnboundedReceiver<Action>, cli
     if pending > 0 {
         tracing::warn!(
             pending,
-            "quit with changes to keys still unanswered; check the key list"
+            "quit with changes to keys or the policy still unanswered; check the key list and the policy"
         );
     }
 }
@@ -163,7 +171,7 @@ pub fn run_effects(
                     clipboard.copy(&text);
                 }
                 Effect::Send(id, request) => {
-                    let cancellable = !request.changes_keys();
+                    let cancellable = !request.is_change();
                     let task = spawn_request(id, request, client.clone(), tx.clone());
                     if cancellable {
                         running.started(id, task);

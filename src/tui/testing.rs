@@ -99,6 +99,19 @@ impl Harness {
         }
     }
 
+    /// Sends the requests the app asked for, without waiting for their
+    /// answers: they are on their way (to the service) while the test goes
+    /// on; [`Harness::settle`] takes the answers.
+    pub fn send_requests(&mut self) {
+        run_effects(
+            &mut self.app,
+            &self.client,
+            &self.tx,
+            &mut self.clipboard,
+            &mut self.running,
+        );
+    }
+
     pub async fn send(&mut self, action: Action) {
         self.app.update(action);
         self.settle().await;

@@ -36,6 +36,7 @@ mod outage;
 mod policy_api;
 mod policy_cli;
 mod policy_screen;
+mod policy_seams;
 mod policy_tui;
 mod present;
 mod process;

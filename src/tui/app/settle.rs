@@ -9,8 +9,10 @@ use crate::api::ApiKey;
 use crate::client::ClientError;
 use crate::key::policy::Policy;
 use crate::tui::action::{Answer, Effect, Request, RequestId, LOAD_RETRY};
+use crate::tui::keymap::{self, Command, Context};
 use crate::tui::message::banner_message;
-use crate::tui::popup::Popup;
+use crate::tui::popup::policy::save_problem;
+use crate::tui::popup::{PolicyEditor, Popup};
 
 impl App {
     /// Starts loading the keys: every key the first time (or from a service
@@ -74,13 +76,13 @@ impl App {
     }
 
     /// Stops the requests out that `unwanted` picks (never a change to a
-    /// key): they are no longer pending, and the runner drops them, so the
-    /// service stops their work.
+    /// key or the policy): they are no longer pending, and the runner drops
+    /// them, so the service stops their work.
     pub(super) fn cancel_requests(&mut self, unwanted: impl Fn(&Request) -> bool) {
         let ids: Vec<RequestId> = self
             .pending
             .iter()
-            .filter(|(_, r)| !r.changes_keys() && unwanted(r))
+            .filter(|(_, r)| !r.is_change() && unwanted(r))
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
@@ -99,9 +101,9 @@ impl App {
         self.pending.len()
     }
 
-    /// Whether request `id` is out and changes a key.
-    pub fn changes_keys(&self, id: RequestId) -> bool {
-        self.pending.get(&id).is_some_and(Request::changes_keys)
+    /// Whether request `id` is out and changes a key or the policy.
+    pub fn is_change(&self, id: RequestId) -> bool {
+        self.pending.get(&id).is_some_and(Request::is_change)
     }
 
     /// Creates, revokes and rotations sent and not yet answered.
@@ -109,22 +111,39 @@ impl App {
         self.pending.values().filter(|r| r.changes_keys()).count()
     }
 
-    /// `q` / Ctrl-C: quits, unless a change to a key is still on its way; then
-    /// it waits for the answer (a second press quits at once).
+    /// The policy the policy screen sent, while its answer is on its way
+    /// (whether or not the screen is still open).
+    pub fn policy_saving(&self) -> Option<Policy> {
+        self.pending.values().find_map(|r| match r {
+            Request::SetPolicy(policy) => Some(*policy),
+            _ => None,
+        })
+    }
+
+    /// `q` / Ctrl-C: quits, unless a change to a key or a policy save is
+    /// still on its way; then it waits for the answer (a second press quits
+    /// at once). A policy not saved after all stops the quit and says why.
     pub fn request_quit(&mut self) {
-        if self.mutations() == 0 || self.quit_pending {
+        let saving = self.policy_saving().is_some();
+        if (self.mutations() == 0 && !saving) || self.quit_pending {
             self.should_quit = true;
             return;
         }
         self.quit_pending = true;
-        self.flash = Some(
-            "A change to a key is still being sent; keydeck quits when it is done (q again: quit now).".into(),
-        );
+        let q = keymap::hint_for(Context::Table, Command::Quit).map_or("q", |(keys, _)| keys);
+        self.flash = Some(if saving {
+            format!("Saving the policy: keydeck quits once it is saved ({q} again: quit now).")
+        } else {
+            format!(
+                "A change to a key is still being sent; keydeck quits when it is done ({q} again: quit now)."
+            )
+        });
     }
 
-    /// An answer to a create, revoke or rotate arrived (after it was applied).
+    /// An answer to a create, revoke, rotate or policy save arrived (after
+    /// it was applied).
     pub(super) fn mutation_done(&mut self) {
-        if self.mutations() > 0 || !self.quit_pending {
+        if self.mutations() > 0 || self.policy_saving().is_some() || !self.quit_pending {
             return;
         }
         self.quit_pending = false;
@@ -180,7 +199,9 @@ impl App {
             Answer::Policy(result) => self.on_policy(result),
             Answer::PolicySet(result) => {
                 self.dirty = true;
-                self.on_policy_set(result);
+                if let Request::SetPolicy(sent) = &request {
+                    self.on_policy_set(*sent, result);
+                }
             }
             Answer::Created(result) => {
                 self.dirty = true;
@@ -237,7 +258,7 @@ impl App {
                 }
             }
         }
-        if request.changes_keys() {
+        if request.is_change() {
             self.mutation_done();
         }
     }
@@ -290,8 +311,14 @@ impl App {
     /// The policy screen's save answered: saved, the policy is in force at
     /// once (badges, summary line, Attention) and the keys are read again
     /// (a window's badges come from the service); refused, the screen says
-    /// why and nothing changed.
-    fn on_policy_set(&mut self, result: Result<Policy, ClientError>) {
+    /// why and nothing changed. The screen closed meanwhile: saved, the
+    /// status line says so; not saved, the screen opens again with what was
+    /// sent and why it was not saved (the status line says it alone when
+    /// another screen is open). A quit waiting for the save does not happen
+    /// if it failed, so that the admin learns the policy did not change.
+    fn on_policy_set(&mut self, sent: Policy, result: Result<Policy, ClientError>) {
+        // Nothing else open: a save that did not happen opens its screen again.
+        let nothing_open = self.popups.is_empty();
         let editor = self.popups.iter_mut().rev().find_map(|p| match p {
             Popup::Policy(editor) => Some(editor),
             _ => None,
@@ -301,6 +328,11 @@ impl App {
                 if editor.is_some() {
                     self.popups.retain(|p| !matches!(p, Popup::Policy(_)));
                 }
+                // A read of the policy still out may have read it before the
+                // save: its answer would put the old one back.
+                if !self.policy_awaited {
+                    self.cancel_requests(|r| matches!(r, Request::LoadPolicy));
+                }
                 self.set_policy(policy);
                 self.flash = Some("Policy saved: badges and new keys follow it.".into());
                 self.refreshing.get_or_insert(self.now);
@@ -308,15 +340,37 @@ impl App {
                     self.refresh();
                 }
             }
-            Err(e) => match editor {
-                Some(editor) => editor.failed(e, &self.source),
-                None => {
-                    self.flash = Some(format!(
-                        "Policy not saved: {}",
-                        crate::tui::message::banner_message(&e, &self.source)
-                    ))
+            Err(e) => {
+                let quitting = std::mem::take(&mut self.quit_pending);
+                match editor {
+                    Some(editor) => {
+                        editor.failed(e, &self.source);
+                        if quitting {
+                            self.flash = Some(
+                                "Not quitting: the policy was not saved (see why above).".into(),
+                            );
+                        }
+                    }
+                    None if nothing_open => {
+                        let mut editor = PolicyEditor::sending(self.policy, sent);
+                        editor.failed(e, &self.source);
+                        self.popups.push(Popup::Policy(Box::new(editor)));
+                        self.flash = Some(if quitting {
+                            "Not quitting: the policy was not saved (see why above).".into()
+                        } else {
+                            "Policy not saved: see why above.".into()
+                        });
+                    }
+                    None => {
+                        let why = save_problem(&e, &self.source);
+                        self.flash = Some(if quitting {
+                            format!("Not quitting: the policy was not saved: {why}")
+                        } else {
+                            format!("Policy not saved: {why}")
+                        });
+                    }
                 }
-            },
+            }
         }
     }
 

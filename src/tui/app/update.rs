@@ -167,10 +167,15 @@ impl App {
                     .push(Popup::Webhooks(Box::new(WebhooksView::loading())));
                 self.request(Request::Webhooks(WebhookOp::List));
             }
-            // Shown as last loaded, and read again: another admin may have changed it.
+            // Shown as last loaded, and read again: another admin may have
+            // changed it. Opened again while its save is on its way, it
+            // shows what was sent and waits for the answer.
             Command::Policy => {
-                self.popups
-                    .push(Popup::Policy(Box::new(PolicyEditor::new(self.policy))));
+                let editor = match self.policy_saving() {
+                    Some(sent) => PolicyEditor::sending(self.policy, sent),
+                    None => PolicyEditor::new(self.policy),
+                };
+                self.popups.push(Popup::Policy(Box::new(editor)));
                 self.request(Request::LoadPolicy);
             }
             Command::AuditKey => {
@@ -330,7 +335,15 @@ impl App {
             }
             Intent::CopySecret(secret) => self.local(Effect::Copy(secret)),
             Intent::Close => {
-                self.popups.pop();
+                // The policy screen closed while its save is on its way: the
+                // save goes on, and the status line will say how it went.
+                if let Some(Popup::Policy(editor)) = self.popups.pop() {
+                    if editor.saving {
+                        self.flash = Some(
+                            "Saving the policy: this line will say whether it was saved.".into(),
+                        );
+                    }
+                }
             }
             Intent::CloseThen(then) => {
                 self.popups.pop();

@@ -3,7 +3,9 @@
 //! toggles a rule or cycles the leak action); Enter lists the changes old →
 //! new and asks before the app sends them (`PUT /v1/policy`). The same
 //! limits as the service's ([`Policy::invalid_field`]) are checked first, and
-//! the service's own objections are shown at their field.
+//! the service's own objections are shown at their field. While the save
+//! is on its way Esc still closes the screen: the app then says the outcome
+//! on its status line. Every key a hint names is the keymap's.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::Rect;
@@ -11,11 +13,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 use ratatui::Frame;
 
+use super::details::hanging;
 use super::{centered, Confirm, Ctx, Intent, Popup, Then};
 use crate::client::ClientError;
 use crate::key::policy::{in_days, OnLeak, Policy};
 use crate::tui::keymap::{self, Command, Context};
-use crate::tui::message::banner_message;
 use crate::tui::view::cut;
 
 /// Digits a number field holds at most (enough to type one over its limit).
@@ -167,6 +169,15 @@ impl PolicyEditor {
         editor
     }
 
+    /// The screen opened again while its save is on its way: the policy
+    /// sent, waiting for the answer as the screen that sent it did.
+    pub fn sending(current: Policy, sent: Policy) -> Self {
+        let mut editor = Self::new(sent);
+        editor.current = current;
+        editor.sent();
+        editor
+    }
+
     fn reset_to(&mut self, policy: Policy) {
         self.current = policy;
         self.draft = policy;
@@ -258,7 +269,7 @@ impl PolicyEditor {
             return Intent::Stay;
         }
         self.note = None;
-        if self.typed(&key) {
+        if self.typed(command, &key) {
             return Intent::Stay;
         }
         match command {
@@ -290,8 +301,8 @@ impl PolicyEditor {
         self.clear_error_at(self.selected);
     }
 
-    /// A digit or Backspace into the number field selected.
-    fn typed(&mut self, key: &KeyEvent) -> bool {
+    /// A digit typed, or the last one erased, in the number field selected.
+    fn typed(&mut self, command: Option<Command>, key: &KeyEvent) -> bool {
         let field = self.selected_field();
         if !field.is_number() || !(key.modifiers - KeyModifiers::SHIFT).is_empty() {
             return false;
@@ -303,7 +314,7 @@ impl PolicyEditor {
                     text.push(c);
                 }
             }
-            KeyCode::Backspace => {
+            _ if command == Some(Command::Erase) => {
                 text.pop();
             }
             _ => return false,
@@ -372,7 +383,43 @@ impl PolicyEditor {
                 return;
             }
         }
-        self.error = Some(banner_message(&error, source));
+        self.error = Some(save_problem(&error, source));
+    }
+}
+
+/// The key bound to `command` on this screen (or in `context`), as hints say it.
+fn key(context: Context, command: Command) -> String {
+    keymap::key_of(context, command).unwrap_or_default()
+}
+
+/// Why a save did not happen, in one line, for the screen and (when it was
+/// closed meanwhile) the status line: the service's own words, and what to
+/// do with the keymap's keys. Not the table's banner ("press r to retry"):
+/// a save is never retried by itself.
+pub fn save_problem(error: &ClientError, source: &str) -> String {
+    let again = key(Context::Policy, Command::Submit);
+    let open = key(Context::Table, Command::Policy);
+    match error {
+        ClientError::Unreachable(_) => format!(
+            "Cannot reach the key service at {source} ({again} on the policy screen sends it again)."
+        ),
+        ClientError::Timeout => format!(
+            "The key service at {source} did not answer in time: {open} shows whether the policy changed."
+        ),
+        ClientError::Forbidden(message) => format!("{} (403).", message.trim_end_matches('.')),
+        ClientError::Invalid { message, fields } => {
+            let message = message.trim_end_matches('.');
+            let fields: Vec<String> = fields.iter().map(|(id, m)| format!("{id}: {m}")).collect();
+            if fields.is_empty() {
+                format!("{message} (400).")
+            } else {
+                format!("{message} (400): {}.", fields.join("; "))
+            }
+        }
+        ClientError::Server(message) => format!(
+            "The key service failed: {message} ({open} shows the policy in force)"
+        ),
+        other => format!("{other}."),
     }
 }
 
@@ -422,10 +469,12 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, editor: &PolicyEditor, area: Rect) {
     let theme = ctx.theme;
     let width = area.width.min(86);
     let inner = usize::from(width.saturating_sub(2));
+    let erase = key(Context::Policy, Command::Erase);
+    let toggle = key(Context::Policy, Command::Tick);
     let mut lines = vec![
         Line::from("Badge thresholds, rules for new keys and what a leak report does."),
         Line::styled(
-            "Digits type into a number, Backspace deletes; Space toggles or cycles.",
+            format!("Digits type into a number, {erase} deletes; {toggle} toggles or cycles."),
             theme.dim(),
         ),
         Line::from(""),
@@ -434,21 +483,26 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, editor: &PolicyEditor, area: Rect) {
         lines.push(field_line(ctx, editor, index, inner));
         if let Some((i, message)) = &editor.field_error {
             if *i == index {
-                lines.push(Line::styled(format!("    ✗ {message}"), theme.error_text()));
+                let line = Line::styled(format!("    ✗ {message}"), theme.error_text());
+                lines.extend(hanging(line, inner, 6));
             }
         }
     }
-    if let Some(error) = &editor.error {
+    let mut said = |line: Line<'static>| {
         lines.push(Line::from(""));
-        lines.push(Line::styled(error.clone(), theme.error_text()));
+        lines.extend(hanging(line, inner, 0));
+    };
+    if let Some(error) = &editor.error {
+        said(Line::styled(error.clone(), theme.error_text()));
     }
     if let Some(note) = &editor.note {
-        lines.push(Line::from(""));
-        lines.push(Line::from(note.clone()));
+        said(Line::from(note.clone()));
     }
     if editor.saving {
-        lines.push(Line::from(""));
-        lines.push(Line::from("Saving…"));
+        let close = key(Context::Policy, Command::Cancel);
+        said(Line::from(format!(
+            "Saving… ({close} closes the screen; the status line says how it went.)"
+        )));
     }
     let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
     let popup = centered(area, width, height);
