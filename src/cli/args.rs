@@ -6,10 +6,18 @@ use std::path::PathBuf;
 use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 
+use crate::key::webhook::DebugUrl;
 use crate::key::KeyStatus;
 use crate::key::{Plan, Role};
 
-#[derive(Debug, Parser)]
+/// An optional URL in a `Debug` print, redacted as [`DebugUrl`] shows it.
+fn debug_url(url: &Option<String>) -> Option<DebugUrl<'_>> {
+    url.as_deref().map(DebugUrl)
+}
+
+// `Debug` shows `--url` redacted: a service URL may carry credentials.
+// (Not a doc comment: clap would show it in --help.)
+#[derive(Parser)]
 #[command(
     name = "keydeck",
     version,
@@ -85,6 +93,30 @@ pub struct Cli {
     pub theme: Option<crate::present::Palette>,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl std::fmt::Debug for Cli {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Every field named, so a new one is a compile error until shown here.
+        let Self {
+            data_dir,
+            url,
+            profile,
+            allow_insecure_http,
+            refresh,
+            theme,
+            command,
+        } = self;
+        f.debug_struct("Cli")
+            .field("data_dir", data_dir)
+            .field("url", &debug_url(url))
+            .field("profile", profile)
+            .field("allow_insecure_http", allow_insecure_http)
+            .field("refresh", refresh)
+            .field("theme", theme)
+            .field("command", command)
+            .finish()
+    }
 }
 
 impl Cli {
@@ -191,7 +223,9 @@ pub struct WebhooksArgs {
     pub command: WebhooksCommand,
 }
 
-#[derive(Debug, Subcommand)]
+// `Debug` shows the endpoint's URL redacted (a token in its query or
+// userinfo never reaches a log), as the store's and the API's types do.
+#[derive(Subcommand)]
 pub enum WebhooksCommand {
     /// Add an endpoint; its signing secret (whsec_…) goes to standard output, this once.
     #[command(after_help = "Examples:\n  \
@@ -251,6 +285,41 @@ pub enum WebhooksCommand {
     /// Enable an endpoint disabled after a day of failures: what waited is sent.
     #[command(after_help = "Examples:\n  keydeck webhooks enable whk_1a2B3c")]
     Enable { id: String },
+}
+
+impl std::fmt::Debug for WebhooksCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Add {
+                endpoint,
+                events,
+                json,
+            } => f
+                .debug_struct("Add")
+                .field("endpoint", &DebugUrl(endpoint))
+                .field("events", events)
+                .field("json", json)
+                .finish(),
+            Self::List { json } => f.debug_struct("List").field("json", json).finish(),
+            Self::Remove { id } => f.debug_struct("Remove").field("id", id).finish(),
+            Self::Test { id } => f.debug_struct("Test").field("id", id).finish(),
+            Self::Deliveries { id, limit, json } => f
+                .debug_struct("Deliveries")
+                .field("id", id)
+                .field("limit", limit)
+                .field("json", json)
+                .finish(),
+            Self::RotateSecret {
+                id,
+                overlap_seconds,
+            } => f
+                .debug_struct("RotateSecret")
+                .field("id", id)
+                .field("overlap_seconds", overlap_seconds)
+                .finish(),
+            Self::Enable { id } => f.debug_struct("Enable").field("id", id).finish(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -628,7 +697,8 @@ pub struct ManArgs {
 pub use crate::present::parse_grace;
 
 /// Which database the service uses (the data dir is the global `--data-dir`).
-#[derive(Debug, Clone, Args)]
+// `Debug` shows the URL redacted: a PostgreSQL URL may carry a password.
+#[derive(Clone, Args)]
 pub struct StorageArgs {
     /// `sqlite://PATH` or `postgres://USER@HOST/DB` [default: sqlite://DATA_DIR/keydeck.db].
     #[arg(
@@ -638,6 +708,15 @@ pub struct StorageArgs {
         hide_env_values = true
     )]
     pub database_url: Option<String>,
+}
+
+impl std::fmt::Debug for StorageArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self { database_url } = self;
+        f.debug_struct("StorageArgs")
+            .field("database_url", &debug_url(database_url))
+            .finish()
+    }
 }
 
 impl StorageArgs {
@@ -1025,6 +1104,50 @@ mod tests {
         assert_eq!(parse_retention("365d"), Ok(d(365)));
         for bad in ["0d", "30m", "59m", "366d", "1y", "", "soon", "-1d"] {
             assert!(parse_retention(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_a_urls_credentials() {
+        let token = "tok3n-s3cret";
+        let service = format!("https://ops:{token}@keys.example.test/?access_token={token}");
+        let database = format!("postgres://keydeck:{token}@db/keydeck?password={token}");
+        let endpoint = format!("https://hook:{token}@hooks.example.test/k?token={token}");
+        let serve = [
+            "keydeck",
+            "--url",
+            &service,
+            "serve",
+            "--database-url",
+            &database,
+        ];
+        let add = [
+            "keydeck",
+            "webhooks",
+            "add",
+            &endpoint,
+            "--events",
+            "api_key.created",
+        ];
+        for (argv, shown_urls) in [
+            (
+                &serve[..],
+                &[
+                    "https://REDACTED@keys.example.test/?access_token=REDACTED",
+                    "postgres://REDACTED@db/keydeck?password=REDACTED",
+                ][..],
+            ),
+            (
+                &add[..],
+                &["https://REDACTED@hooks.example.test/k?token=REDACTED"][..],
+            ),
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap();
+            let shown = format!("{cli:?}");
+            assert!(!shown.contains(token), "{shown}");
+            for url in shown_urls {
+                assert!(shown.contains(url), "{url} in {shown}");
+            }
         }
     }
 }

@@ -983,6 +983,23 @@ async fn wait_count(url: &str, query: &str, n: i64) {
     }
 }
 
+/// Waits (up to 15 s) until the endpoint has `n` deliveries, each recorded
+/// as delivered. The receiver sees a send before the service records it:
+/// a test that moves its clock on before then has the attempt recorded at
+/// the new time, or pruned over while still pending, and the pruner looks
+/// again only a minute later of that clock, which such a test never gives it.
+async fn wait_delivered(s: &TestServer, hook: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let list = deliveries(s, hook).await;
+        if list.len() == n && list.iter().all(|d| d["status"] == "delivered") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not {n} delivered: {list:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 // Retention (7 days by default) with a manual clock: a delivered event goes
 // with its deliveries; one with a delivery pending (its endpoint disabled)
 // stays however old until it is delivered; a time-based event stays while it
@@ -1033,6 +1050,7 @@ async fn delivered_events_are_pruned_after_the_retention_never_pending_ones(back
         g.len() == 3 && expiring(g) == 1
     })
     .await;
+    wait_delivered(&s, &a, 3).await;
     let kinds = "'api_key.created', 'api_key.revoked', 'api_key.expiring'";
     assert_eq!(events_of(&url, kinds).await, 4);
 
@@ -1080,6 +1098,7 @@ async fn delivered_events_are_pruned_after_the_retention_never_pending_ones(back
     clock.set(t0 + day(9) + chrono::Duration::hours(1));
     rx.wait_for("the second expiring", |g| expiring(g) == 2)
         .await;
+    wait_delivered(&s, &a, 2).await;
     clock.set(t0 + day(18));
     wait_count(
         &url,
