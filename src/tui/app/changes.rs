@@ -116,7 +116,7 @@ impl App {
             Err(e) => {
                 self.flash = Some(format!(
                     "Secret not issued: {}",
-                    banner_message(&e, &self.source)
+                    banner_message(&e, &self.source, None)
                 ));
                 self.refresh();
             }
@@ -151,7 +151,7 @@ impl App {
                 self.popups.push(revoke::orphan(&key));
             }
             Err(error) => {
-                let message = banner_message(&error, &self.source);
+                let message = banner_message(&error, &self.source, None);
                 form.failed(error, message);
             }
         }
@@ -166,7 +166,7 @@ impl App {
                 self.upsert_key(key, false);
                 Ok(name)
             }
-            Err(e) => Err(banner_message(&e, &self.source)),
+            Err(e) => Err(banner_message(&e, &self.source, None)),
         };
         let in_batch = self
             .revoking
@@ -217,7 +217,10 @@ impl App {
                 self.refresh();
             }
             Err(e) => {
-                self.flash = Some(format!("Not rotated: {}", banner_message(&e, &self.source)))
+                self.flash = Some(format!(
+                    "Not rotated: {}",
+                    banner_message(&e, &self.source, None)
+                ))
             }
         }
     }
