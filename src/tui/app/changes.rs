@@ -39,12 +39,17 @@ impl App {
         self.popups.push(revoke::ask_expired(&self.keys, self.now));
     }
 
-    /// `R`: rotate the selected key.
+    /// `R`: rotate the selected key (only it, marks or not: the dialog says so).
     pub(super) fn ask_rotate(&mut self) {
         let Some(key) = self.selected_key() else {
             return;
         };
-        let popup = rotate::ask(key, &self.popup_ctx());
+        let popup = match rotate::ask(key, &self.popup_ctx()) {
+            Popup::Rotate(dialog) => {
+                Popup::Rotate(Box::new((*dialog).with_marks(self.marked.len())))
+            }
+            other => other,
+        };
         self.popups.push(popup);
     }
 
