@@ -427,6 +427,16 @@ pub const BINDINGS: &[Binding] = &[
         ),
         ..bind(&[ctrl('c')], Command::Quit, EVERYWHERE)
     },
+    // Quit's second help line, on no key and in no context of its own: `q`
+    // and Ctrl-C reach it; what quitting waits for (`Request::is_change`).
+    Binding {
+        help: help(
+            S::Quit,
+            "q / Ctrl-C",
+            "first waits for a key create/revoke/rotate, a policy save",
+        ),
+        ..bind(&[], Command::Quit, &[])
+    },
     // The table.
     Binding {
         hint: hint_when("j/k", "move", 1, When::Rows),

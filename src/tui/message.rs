@@ -2,9 +2,18 @@
 //! flashes and the popups say it the same way.
 
 use crate::client::ClientError;
+use crate::tui::keymap::{self, Command, Context};
 
-/// What a failed request means for the admin, in one line.
-pub fn banner_message(error: &ClientError, source: &str) -> String {
+/// What a failed request means for the admin, in one line. `retry`: the
+/// command that sends it again where the line shows (the table's refresh,
+/// a screen's reload), whose key the line names as the keymap binds it;
+/// `None` where no key does (a revoke's or a rotation's flash), and then
+/// the line names none.
+pub fn banner_message(
+    error: &ClientError,
+    source: &str,
+    retry: Option<(Context, Command)>,
+) -> String {
     match error {
         ClientError::Unreachable(_) => format!(
             "Cannot reach the key service at {source}. Retrying by itself; check that it is running."
@@ -16,6 +25,39 @@ pub fn banner_message(error: &ClientError, source: &str) -> String {
         ClientError::PlanRequired(_) => "API keys are available on the Paid plan only. Ask your organisation's owner to upgrade.".into(),
         ClientError::Forbidden(_) => "Only organisation admins can manage API keys (403). Ask an admin for the admin role.".into(),
         ClientError::RateLimited(m) => format!("{m} (429)"),
-        other => format!("The key service answered with an error: {other}. Press r to retry."),
+        other => {
+            let said = format!(
+                "The key service answered with an error: {}.",
+                other.to_string().trim_end_matches('.')
+            );
+            match retry.and_then(|(context, command)| keymap::key_of(context, command)) {
+                Some(key) => format!("{said} Press {key} to retry."),
+                None => said,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_retry_sentence_names_the_keymaps_key_or_is_left_out() {
+        let error = ClientError::Server("database busy".into());
+        let table = banner_message(&error, "x", Some((Context::Table, Command::Refresh)));
+        let r = keymap::key_of(Context::Table, Command::Refresh).unwrap();
+        assert_eq!(
+            table,
+            format!("The key service answered with an error: database busy. Press {r} to retry.")
+        );
+        let revoke = banner_message(&error, "x", None);
+        assert_eq!(
+            revoke,
+            "The key service answered with an error: database busy."
+        );
+        // A command not bound where the line shows names no key.
+        let unbound = banner_message(&error, "x", Some((Context::Create, Command::Refresh)));
+        assert!(!unbound.contains("Press"), "{unbound}");
     }
 }

@@ -66,6 +66,7 @@ mod tui_80x24;
 mod tui_finish;
 mod tui_flows;
 mod tui_palette;
+mod tui_seams;
 mod tui_webhooks;
 mod ui_window;
 mod usage;

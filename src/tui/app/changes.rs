@@ -39,12 +39,17 @@ impl App {
         self.popups.push(revoke::ask_expired(&self.keys, self.now));
     }
 
-    /// `R`: rotate the selected key.
+    /// `R`: rotate the selected key (only it, marks or not: the dialog says so).
     pub(super) fn ask_rotate(&mut self) {
         let Some(key) = self.selected_key() else {
             return;
         };
-        let popup = rotate::ask(key, &self.popup_ctx());
+        let popup = match rotate::ask(key, &self.popup_ctx()) {
+            Popup::Rotate(dialog) => {
+                Popup::Rotate(Box::new((*dialog).with_marks(self.marked.len())))
+            }
+            other => other,
+        };
         self.popups.push(popup);
     }
 
@@ -116,7 +121,7 @@ impl App {
             Err(e) => {
                 self.flash = Some(format!(
                     "Secret not issued: {}",
-                    banner_message(&e, &self.source)
+                    banner_message(&e, &self.source, None)
                 ));
                 self.refresh();
             }
@@ -151,7 +156,7 @@ impl App {
                 self.popups.push(revoke::orphan(&key));
             }
             Err(error) => {
-                let message = banner_message(&error, &self.source);
+                let message = banner_message(&error, &self.source, None);
                 form.failed(error, message);
             }
         }
@@ -166,7 +171,7 @@ impl App {
                 self.upsert_key(key, false);
                 Ok(name)
             }
-            Err(e) => Err(banner_message(&e, &self.source)),
+            Err(e) => Err(banner_message(&e, &self.source, None)),
         };
         let in_batch = self
             .revoking
@@ -217,7 +222,10 @@ impl App {
                 self.refresh();
             }
             Err(e) => {
-                self.flash = Some(format!("Not rotated: {}", banner_message(&e, &self.source)))
+                self.flash = Some(format!(
+                    "Not rotated: {}",
+                    banner_message(&e, &self.source, None)
+                ))
             }
         }
     }

@@ -89,12 +89,25 @@ impl App {
         }
         if self.window.is_some() {
             // Marks may lie outside the window: the marked keys the tab and
-            // the filter show, as the service last sent them.
+            // the filter show, as the service last sent them. Those held
+            // come in the table's order (the window's rows are the keys
+            // held, in order), then those not held, by id.
             let needle = self.filter.value().to_lowercase();
-            return self
+            let held: Vec<&ApiKey> = self
+                .keys
+                .iter()
+                .filter(|k| self.marked.contains(&k.id))
+                .collect();
+            let held_ids: std::collections::BTreeSet<&str> =
+                held.iter().map(|k| k.id.as_str()).collect();
+            let not_held = self
                 .marked
                 .iter()
-                .filter_map(|id| self.key_by_id(id))
+                .filter(|id| !held_ids.contains(id.as_str()))
+                .filter_map(|id| self.mark_cache.get(id));
+            return held
+                .into_iter()
+                .chain(not_held)
                 .filter(|k| self.tab.admits(self.status_of(k), self.badges_of(k)))
                 .filter(|k| needle.is_empty() || matches_filter(k, &needle, &self.scopes))
                 .collect();

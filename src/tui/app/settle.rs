@@ -432,7 +432,11 @@ impl App {
                     .delay(&error, self.failures)
                     .map(|d| self.now + Duration::from_std(d).unwrap_or(Duration::seconds(8)));
                 self.banner = Some(Banner {
-                    message: banner_message(&error, &self.source),
+                    message: banner_message(
+                        &error,
+                        &self.source,
+                        Some((Context::Table, Command::Refresh)),
+                    ),
                     retry_at,
                 });
                 self.keep_selection_visible();

@@ -17,6 +17,7 @@ use crate::api::{KeyCounts, KeyList, KeyListQuery};
 use crate::client::ClientError;
 use crate::key::health::Summary;
 use crate::tui::action::{Fetch, Request, LOAD_RETRY};
+use crate::tui::keymap::{Command, Context};
 use crate::tui::message::banner_message;
 
 /// The longest filter the service takes (`q`).
@@ -384,7 +385,11 @@ impl App {
                     self.now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::seconds(8))
                 });
                 self.banner = Some(Banner {
-                    message: banner_message(&error, &self.source),
+                    message: banner_message(
+                        &error,
+                        &self.source,
+                        Some((Context::Table, Command::Refresh)),
+                    ),
                     retry_at,
                 });
                 return;

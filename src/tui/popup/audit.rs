@@ -110,7 +110,13 @@ impl AuditView {
                 self.entries = list.data;
                 self.error = None;
             }
-            Err(e) => self.error = Some(banner_message(&e, source)),
+            Err(e) => {
+                self.error = Some(banner_message(
+                    &e,
+                    source,
+                    Some((Context::Audit, Command::Reload)),
+                ))
+            }
         }
     }
 }

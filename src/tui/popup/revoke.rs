@@ -27,7 +27,7 @@ pub fn ask(
     tz: DisplayTz,
 ) -> Option<Popup> {
     if !marks.shown.is_empty() || marks.hidden > 0 {
-        return Some(Popup::Confirm(Box::new(marked(marks))));
+        return Some(Popup::Confirm(Box::new(marked(marks, now))));
     }
     let key = selected?;
     let dialog = match KeyStatus::derive(key.revoked_at, key.expires_at, now) {
@@ -65,10 +65,15 @@ pub fn ask_expired(keys: &[ApiKey], now: DateTime<Utc>) -> Popup {
 
 /// Revoke one key.
 pub fn one(key: &ApiKey, expired: bool) -> Confirm {
+    let access = if key.secret_pending && !expired {
+        "Nothing can use it: it has no secret yet, so no application loses access."
+    } else {
+        "Any applications using it will immediately lose access."
+    };
     let mut lines = vec![
-        format!("“{}”  {}...", key.name, key.prefix),
+        named(key),
         String::new(),
-        "Are you sure you want to revoke this API key? Any applications using it will immediately lose access.".into(),
+        format!("Are you sure you want to revoke this API key? {access}"),
     ];
     if expired {
         lines.push(String::new());
@@ -87,7 +92,7 @@ fn keys_word(n: usize) -> String {
 
 /// `d` with keys marked: exactly the marked keys shown that still work, in
 /// the table's order, and what happens to the other marks.
-fn marked(marks: Marks) -> Confirm {
+fn marked(marks: Marks, now: DateTime<Utc>) -> Confirm {
     let live: Vec<ApiKey> = marks
         .shown
         .iter()
@@ -126,7 +131,7 @@ fn marked(marks: Marks) -> Confirm {
         ));
     }
     notes.extend(hidden);
-    many_with(live, "the marked keys", notes)
+    many_with(live, "the marked keys", notes, now)
 }
 
 /// Revoke every expired key: they already fail authentication, so no
@@ -154,10 +159,21 @@ fn expired_many(keys: Vec<ApiKey>) -> Confirm {
     )
 }
 
+/// A key as a dialog names it: `“name”  eg_live_abcd...`, or `“name”  no
+/// secret yet` for a key whose secret was never issued (its prefix is only
+/// the format's, `eg_live_`: nothing to recognise it by).
+fn named(key: &ApiKey) -> String {
+    if key.secret_pending {
+        format!("“{}”  no secret yet", key.name)
+    } else {
+        format!("“{}”  {}...", key.name, key.prefix)
+    }
+}
+
 /// The first six of `keys`, one a line, then how many more.
 fn list_keys(lines: &mut Vec<String>, keys: &[ApiKey]) {
     for k in keys.iter().take(6) {
-        lines.push(format!("  • “{}”  {}...", k.name, k.prefix));
+        lines.push(format!("  • {}", named(k)));
     }
     if keys.len() > 6 {
         lines.push(format!("  … and {} more", keys.len() - 6));
@@ -165,7 +181,7 @@ fn list_keys(lines: &mut Vec<String>, keys: &[ApiKey]) {
 }
 
 /// Revoke all of `keys`, then `notes` on what is not revoked.
-fn many_with(keys: Vec<ApiKey>, which: &str, notes: Vec<String>) -> Confirm {
+fn many_with(keys: Vec<ApiKey>, which: &str, notes: Vec<String>, now: DateTime<Utc>) -> Confirm {
     let mut lines = vec![format!(
         "Revoke {which}: {} key{}?",
         keys.len(),
@@ -177,13 +193,58 @@ fn many_with(keys: Vec<ApiKey>, which: &str, notes: Vec<String>) -> Confirm {
         lines.extend(notes);
     }
     lines.push(String::new());
-    lines.push("Any applications using them will immediately lose access.".into());
+    lines.push(who_loses_access(&keys, now));
     Confirm::ask(
         "Revoke API keys",
         lines,
         "Revoke all",
         Then::RevokeMany(keys),
     )
+}
+
+/// Who loses access when `keys` are revoked: applications using the keys
+/// that work; none through a key without a secret yet or an expired one,
+/// which nothing can use (said, and counted when some of the keys work).
+fn who_loses_access(keys: &[ApiKey], now: DateTime<Utc>) -> String {
+    let expired = keys
+        .iter()
+        .filter(|k| KeyStatus::derive(k.revoked_at, k.expires_at, now) == KeyStatus::Expired)
+        .count();
+    let pending = keys
+        .iter()
+        .filter(|k| k.secret_pending)
+        .filter(|k| KeyStatus::derive(k.revoked_at, k.expires_at, now) == KeyStatus::Active)
+        .count();
+    let unusable = expired + pending;
+    if unusable == 0 {
+        return "Any applications using them will immediately lose access.".into();
+    }
+    let has = |n: usize| if n == 1 { "has" } else { "have" };
+    let mut why = Vec::new();
+    if pending > 0 {
+        why.push(format!("{pending} {} no secret yet", has(pending)));
+    }
+    if expired > 0 {
+        why.push(format!("{expired} {} expired", has(expired)));
+    }
+    let why = why.join(", ");
+    let usable = keys.len() - unusable;
+    match usable {
+        0 if keys.len() == 1 => format!(
+            "Nothing can use it: it {}, so no application loses access.",
+            if pending == 1 { "has no secret yet" } else { "has expired" }
+        ),
+        0 if pending == keys.len() => {
+            "Nothing can use them: none has a secret yet, so no application loses access.".into()
+        }
+        0 => format!("Nothing can use them ({why}): no application loses access."),
+        1 => format!(
+            "Any applications using the 1 key that works will immediately lose access; nothing can use the other {unusable} ({why})."
+        ),
+        n => format!(
+            "Any applications using the {n} keys that work will immediately lose access; nothing can use the other {unusable} ({why})."
+        ),
+    }
 }
 
 /// A create's answer was lost and the key exists without a known secret:

@@ -166,6 +166,29 @@ impl Rotate {
         }
     }
 
+    /// `R` on the table while `marked` keys are marked: the dialog says it
+    /// rotates the selected key alone, as every action on one key does
+    /// (marks are for revoke, the keymap's key for it), and the marks stay.
+    pub fn with_marks(mut self, marked: usize) -> Self {
+        if marked == 0 {
+            return self;
+        }
+        let revoke = keymap::key_of(Context::Table, Command::Revoke).unwrap_or_default();
+        let (are, stay) = if marked == 1 {
+            ("is", "stays")
+        } else {
+            ("are", "stay")
+        };
+        self.lines.insert(
+            1,
+            format!(
+                "Only this key, the selected one, is rotated: the {} {are} for {revoke} (revoke) and {stay} marked.",
+                present::count(marked, "marked key", "marked keys")
+            ),
+        );
+        self
+    }
+
     pub fn on_key(&mut self, key: KeyEvent) -> Decision {
         if self.typed(&key) {
             return Decision::Undecided;

@@ -273,7 +273,11 @@ impl WebhooksView {
     /// An answer to one of the screen's requests; what the app should do
     /// next (the new secret's modal).
     pub fn answered(&mut self, answer: WebhookAnswer, source: &str) -> Intent {
-        let message = |e: &ClientError| banner_message(e, source);
+        // `r` reads a list again; nothing on the screen sends a test, an
+        // add, a removal again by itself: their lines name no key.
+        let message = |e: &ClientError| banner_message(e, source, None);
+        let reload =
+            |e: &ClientError, context| banner_message(e, source, Some((context, Command::Reload)));
         match answer {
             WebhookAnswer::List(result) => {
                 self.loading = false;
@@ -283,7 +287,7 @@ impl WebhooksView {
                         self.selected = self.selected.min(self.webhooks.len().saturating_sub(1));
                         self.error = None;
                     }
-                    Err(e) => self.error = Some(message(&e)),
+                    Err(e) => self.error = Some(reload(&e, Context::Webhooks)),
                 }
             }
             WebhookAnswer::Deliveries(id, page, result) => {
@@ -303,7 +307,7 @@ impl WebhooksView {
                     }
                     Err(e) => {
                         if d.failed(&page) {
-                            self.error = Some(message(&e));
+                            self.error = Some(reload(&e, Context::WebhookDeliveries));
                         }
                     }
                 }
