@@ -16,10 +16,12 @@ pub fn banner_message(
 ) -> String {
     match error {
         ClientError::Unreachable(_) => format!(
-            "Cannot reach the key service at {source}. Retrying by itself; check that it is running."
+            "Cannot reach the key service at {source}. {}",
+            then(retry, "check that it is running.")
         ),
         ClientError::Timeout => format!(
-            "The key service at {source} did not answer in time. Retrying by itself; check its load and the network."
+            "The key service at {source} did not answer in time. {}",
+            then(retry, "check its load and the network.")
         ),
         ClientError::Unauthorized(_) => "The access token was refused (401). Set KEYDECK_TOKEN or run `keydeck login`, then restart.".into(),
         ClientError::PlanRequired(_) => "API keys are available on the Paid plan only. Ask your organisation's owner to upgrade.".into(),
@@ -34,6 +36,28 @@ pub fn banner_message(
                 Some(key) => format!("{said} Press {key} to retry."),
                 None => said,
             }
+        }
+    }
+}
+
+/// The rest of a line about a service out of reach: only the table's load
+/// retries by itself; elsewhere the line names the key that retries, as the
+/// keymap binds it, or just what to check (a create, revoke or rotation is
+/// never sent again behind the admin's back).
+fn then(retry: Option<(Context, Command)>, check: &str) -> String {
+    let key = match retry {
+        Some((Context::Table, Command::Refresh)) => return format!("Retrying by itself; {check}"),
+        Some((context, command)) => keymap::key_of(context, command),
+        None => None,
+    };
+    match key {
+        Some(key) => format!("Press {key} to retry; {check}"),
+        None => {
+            let mut chars = check.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect())
+                .unwrap_or_default()
         }
     }
 }
@@ -59,5 +83,28 @@ mod tests {
         // A command not bound where the line shows names no key.
         let unbound = banner_message(&error, "x", Some((Context::Create, Command::Refresh)));
         assert!(!unbound.contains("Press"), "{unbound}");
+    }
+
+    /// Out of reach: only the table's load says it retries by itself.
+    #[test]
+    fn only_the_tables_load_says_it_retries_by_itself() {
+        let away = ClientError::Timeout;
+        let table = banner_message(&away, "x", Some((Context::Table, Command::Refresh)));
+        assert!(
+            table.contains("Retrying by itself; check its load"),
+            "{table}"
+        );
+        let create = banner_message(&away, "x", None);
+        assert_eq!(
+            create,
+            "The key service at x did not answer in time. Check its load and the network."
+        );
+        let audit = banner_message(&away, "x", Some((Context::Audit, Command::Reload)));
+        let key = keymap::key_of(Context::Audit, Command::Reload).unwrap();
+        assert!(
+            audit.contains(&format!("Press {key} to retry; check")),
+            "{audit}"
+        );
+        assert!(!audit.contains("by itself"), "{audit}");
     }
 }
