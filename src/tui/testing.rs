@@ -81,13 +81,7 @@ impl Harness {
     /// Runs requested effects and applies their results until nothing is in flight.
     pub async fn settle(&mut self) {
         loop {
-            run_effects(
-                &mut self.app,
-                &self.client,
-                &self.tx,
-                &mut self.clipboard,
-                &mut self.running,
-            );
+            self.send_requests();
             if self.app.in_flight() == 0 {
                 return;
             }
