@@ -740,6 +740,20 @@ fn github_key(id: &str) -> (ring::signature::EcdsaKeyPair, Value) {
     (pair, file)
 }
 
+/// A service that takes GitHub's secret-scanning alerts signed with the
+/// keys of `file` (see [`github_key`]).
+async fn with_github_keys(backend: &Backend, file: &Value) -> TestServer {
+    let keys = keydeck::service::GithubKeys::from_json(&file.to_string()).unwrap();
+    TestServer::start_with(
+        backend,
+        std::sync::Arc::new(keydeck::clock::SystemClock),
+        |c| {
+            c.leaks.github_keys = keys;
+        },
+    )
+    .await
+}
+
 fn sign(pair: &ring::signature::EcdsaKeyPair, body: &[u8]) -> String {
     let rng = ring::rand::SystemRandom::new();
     let sig = pair.sign(&rng, body).unwrap();
@@ -749,17 +763,11 @@ fn sign(pair: &ring::signature::EcdsaKeyPair, body: &[u8]) -> String {
 async fn github_signed_matches_are_answered_with_feedback(backend: Backend) {
     let (pair, file) = github_key("key-1");
     let (stranger, _) = github_key("key-2");
-    let keys = keydeck::service::GithubKeys::from_json(&file.to_string()).unwrap();
-    let s = TestServer::start_with(
-        &backend,
-        std::sync::Arc::new(keydeck::clock::SystemClock),
-        |c| {
-            c.leaks.github_keys = keys;
-        },
-    )
-    .await;
+    let s = with_github_keys(&backend, &file).await;
     let (key, secret) = s.create_key("Mobile", &["sessions:read"]).await;
-    let lookalike = format!("{}x", &secret[..secret.len() - 1]);
+    // One character changed (a secret ending in `x` would make `…x` itself).
+    let other = if secret.ends_with('x') { 'y' } else { 'x' };
+    let lookalike = format!("{}{other}", &secret[..secret.len() - 1]);
     let body = serde_json::to_vec(&json!([
         {"token": secret, "type": "keydeck_api_key", "url": "https://github.com/o/r/blob/abc/app.js", "source": "content"},
         {"token": lookalike, "type": "keydeck_api_key", "url": "https://github.com/o/r/blob/abc/b.js", "source": "content"},
@@ -1037,15 +1045,7 @@ async fn the_ui_issues_the_secret_of_a_leak_successor_once() {
 async fn batches_past_16_kib_are_read_up_to_the_leak_limit(backend: Backend) {
     use keydeck::service::{MAX_BODY_BYTES, MAX_LEAK_BODY_BYTES};
     let (pair, file) = github_key("key-1");
-    let keys = keydeck::service::GithubKeys::from_json(&file.to_string()).unwrap();
-    let s = TestServer::start_with(
-        &backend,
-        std::sync::Arc::new(keydeck::clock::SystemClock),
-        |c| {
-            c.leaks.github_keys = keys;
-        },
-    )
-    .await;
+    let s = with_github_keys(&backend, &file).await;
     let (key, secret) = s.create_key("Batch", &["sessions:read"]).await;
 
     // A full batch of reports with long locations: 100 × ~0.5 KiB.
